@@ -1,0 +1,108 @@
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import type { PoolsReport } from '../../core/views.js';
+import { removeLabFiles, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
+import { buildTopology, DEFAULT_UPLINKS, destroyTopology, type Topology } from '../../lab/topology.js';
+import type { Process } from '../../system/exec.js';
+import { askDaemon } from '../client.js';
+import type { CliContext } from '../context.js';
+import { EXIT_FAILURE, Failure } from '../exit.js';
+import { formatPools, table } from '../format.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const LAB_CONFIG = fileURLToPath(new URL('../../../pools/lab.yaml', import.meta.url));
+
+interface LabOptions {
+  readonly clients: string;
+  readonly hold?: boolean;
+}
+
+async function pools(files: LabFiles): Promise<PoolsReport> {
+  const response = await askDaemon(files.socket, { cmd: 'pools' });
+  if (!response?.ok) throw new Failure('the lab daemon stopped answering');
+  return response.result as PoolsReport;
+}
+
+export function registerLab(program: Command, ctx: CliContext): void {
+  program
+    .command('lab')
+    .description('build a namespace lab (LAN clients, three uplinks, an internet host), run the dispatcher in it, show it working, clean up')
+    .option('--clients <n>', 'number of LAN clients', '8')
+    .option('--hold', 'keep the lab running until Ctrl-C')
+    .action(async (options: LabOptions) => {
+      if (process.getuid?.() !== 0) throw new Failure('the lab needs root: it creates network namespaces (sudo npm run lab)');
+      const clients = Number(options.clients);
+      if (!Number.isInteger(clients) || clients < 1 || clients > 200) throw new Failure('--clients must be a whole number from 1 to 200', 2);
+      const { runner } = ctx;
+      const say = (text: string): void => ctx.out(`${text}\n`);
+      const prefix = `dsplab-${process.pid}-`;
+      let topo: Topology | null = null;
+      let daemon: RunningDaemon | null = null;
+      let server: Process | null = null;
+      let files: LabFiles | null = null;
+      let cleaning: Promise<void> | null = null;
+      const cleanup = (): Promise<void> =>
+        (cleaning ??= (async () => {
+          say('\ncleaning up: stopping the dispatcher (it leaves the kernel programmed), deleting the namespaces …');
+          await daemon?.stop();
+          server?.stop('SIGKILL');
+          if (topo) await destroyTopology(runner, topo);
+          if (files) await removeLabFiles(files);
+          say('done: nothing of the lab is left.');
+        })());
+      const interrupt = (): void => void cleanup().then(() => process.exit(0));
+      process.on('SIGINT', interrupt);
+      process.on('SIGTERM', interrupt);
+      try {
+        say(`building the lab: namespaces ${prefix}* …`);
+        topo = await buildTopology(runner, { prefix, clients, uplinks: DEFAULT_UPLINKS });
+        const dir = await mkdtemp(join(tmpdir(), 'dispatcher-lab-'));
+        files = { dir, config: LAB_CONFIG, state: join(dir, 'state'), socket: join(dir, 'dispatcher.sock') };
+        for (const u of topo.uplinks) {
+          say(`  uplink ${u.name}: ${u.interface} ${u.pointToPoint ? 'point-to-point' : 'ethernet'}, ${u.local} via ${u.gateway}, weight ${u.weight}`);
+        }
+        say(`  LAN ${topo.lanSubnet} on lan0 with ${clients} clients; internet host ${topo.server}`);
+        server = await startServer(runner, topo);
+        say(`starting the dispatcher in ${topo.gw} (config ${LAB_CONFIG}) …`);
+        daemon = await startDaemon(runner, topo, files);
+        say('each client sends one packet to the gateway, which learns it from its neighbour table …');
+        await Promise.all(topo.clients.map((c) => sayHello(runner, topo as Topology, c)));
+        const labFiles = files;
+        const report = await waitFor('every client to be assigned', 5000, async () => {
+          const current = await pools(labFiles);
+          return current.clients >= clients ? current : null;
+        });
+        say(`\n$ dispatcher pools\n${formatPools(report.uplinks)}`);
+        const poolOf = new Map(report.uplinks.flatMap((u) => u.clients.map((c) => [c, u.name] as const)));
+        say(`each client fetches http://${topo.server}/ and the host reports the source address it saw:`);
+        const rows = await Promise.all(
+          topo.clients.map(async (c) => {
+            const seen = await sourceSeenBy(runner, topo as Topology, c).catch((error: Error) => `error: ${error.message}`);
+            const leftBy = uplinkByAddress(topo as Topology, seen) ?? '?';
+            return [c.ip, poolOf.get(c.ip) ?? '-', seen, leftBy, leftBy === poolOf.get(c.ip) ? 'ok' : 'WRONG'];
+          }),
+        );
+        say(table(['CLIENT', 'POOL', 'HOST SAW', 'LEFT BY', ''], rows));
+        const wrong = rows.filter((r) => r[4] !== 'ok').length;
+        say(wrong === 0 ? `all ${clients} clients left by the uplink of their pool (MASQUERADE address of that line).` : `${wrong} clients did not leave by their pool's uplink.`);
+        if (wrong > 0) ctx.exitCode = EXIT_FAILURE;
+        if (options.hold) {
+          say(`\nthe lab stays up. Try, in another terminal:`);
+          say(`  ${process.argv[1]} --config ${LAB_CONFIG} --socket ${files.socket} --state ${files.state} pools`);
+          say(`  ip netns exec ${topo.clients[0]?.ns} ${process.execPath} ${join(fileURLToPath(new URL('../../lab/', import.meta.url)), 'agent.js')} get http://${topo.server}/`);
+          say(`  ip netns exec ${topo.gw} iptables-save; ip -n ${topo.gw} rule; ip -n ${topo.gw} route show table all`);
+          say('press Ctrl-C to stop and clean up.');
+          await new Promise<never>(() => undefined);
+        }
+      } catch (error) {
+        if (daemon) ctx.err(`dispatcher log:\n${daemon.logs.slice(-30).join('\n')}\n`);
+        throw error;
+      } finally {
+        await cleanup();
+        process.off('SIGINT', interrupt);
+        process.off('SIGTERM', interrupt);
+      }
+    });
+}

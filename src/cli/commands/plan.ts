@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { computeRun } from '../../core/run.js';
+import { renderPayloads, describePayloads } from '../../render/payloads.js';
+import { observeReadable } from '../../system/kernel.js';
+import { readNeighbours } from '../../system/neighbours.js';
+import { loadSkeleton } from '../../system/skeleton.js';
+import { assignmentsOf, Store } from '../../system/store.js';
+import { configFor, printJson, type CliContext } from '../context.js';
+
+export function registerPlan(program: Command, ctx: CliContext): void {
+  program
+    .command('plan')
+    .description('print what the daemon would load into the kernel now; changes nothing and needs no root')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const config = await configFor(ctx);
+      const notes: string[] = [];
+      const data = await Store.peek(config.state).catch((error: Error) => {
+        notes.push(`store not readable (${error.message.split(':').slice(-1)[0]?.trim()}): planning with no known clients`);
+        return null;
+      });
+      const [{ state, unreadable }, arp, skeleton] = await Promise.all([
+        observeReadable(ctx.runner, config),
+        readNeighbours(ctx.runner).catch(() => null),
+        loadSkeleton(),
+      ]);
+      if (unreadable.length > 0) notes.push(`could not read ${unreadable.join(', ')} (run as root to diff against them): treated as empty`);
+      const run = computeRun({
+        config,
+        observed: state,
+        assignments: data ? assignmentsOf(data) : new Map(),
+        neighbours: arp?.neighbours ?? [],
+        complete: arp !== null,
+        now: Date.now(),
+        skeleton,
+      });
+      const payloads = renderPayloads(run.change);
+      const { added, moved, expired } = run.assignment;
+      if (options.json) {
+        printJson(ctx, { notes, uplinks: run.uplinks, assignments: { added, moved, expired }, conflicts: run.change.conflicts, payloads });
+        return;
+      }
+      const lines = [
+        ...notes.map((n) => `# note: ${n}`),
+        ...run.uplinks.map((u) => `# uplink ${u.name} (${u.interface}): ${u.state}, ${u.reason}`),
+        ...added.map((a) => `# new client ${a.ip} -> ${a.uplink}`),
+        ...moved.map((m) => `# client ${m.ip} moves ${m.from} -> ${m.uplink} (uplink no longer configured)`),
+        ...(expired.length > 0 ? [`# ${expired.length} absent clients expire`] : []),
+        ...run.change.conflicts.map((c) => `# conflict: ${c}`),
+      ];
+      ctx.out(`${lines.join('\n')}\n\n${describePayloads(payloads)}`);
+    });
+}

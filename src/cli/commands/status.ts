@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import type { PoolView } from '../../core/views.js';
+import type { RunReport } from '../../engine/reconciler.js';
+import { EXIT_FAILURE } from '../exit.js';
+import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
+import { table } from '../format.js';
+import { offlinePools } from './pools.js';
+
+interface Status {
+  readonly pid: number;
+  readonly version: string;
+  readonly startedAt: string;
+  readonly uptimeSeconds: number;
+  readonly config: string;
+  readonly clients: number;
+  readonly uplinks: readonly (Omit<PoolView, 'clients' | 'pinned'> & { clients: number; pinned: number })[];
+  readonly lastRun: RunReport | null;
+  readonly conflicts: readonly string[];
+}
+
+function describeRun(run: RunReport | null): string {
+  if (!run) return 'no run yet';
+  const what = run.ok ? `ok in ${run.durationMs} ms` : `FAILED: ${run.error}`;
+  const applied = Object.entries(run.applied).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
+  return `${run.at} (${run.reasons.join(', ')}): ${what}${applied ? `; loaded ${applied} lines` : '; kernel already matched'}`;
+}
+
+export function registerStatus(program: Command, ctx: CliContext): void {
+  program
+    .command('status')
+    .description('show whether the daemon runs, uplink states and the last reconcile (exit 1 when not running)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const config = await configFor(ctx);
+      const status = (await fromDaemon(config, { cmd: 'status' })) as Status | null;
+      if (!status) {
+        const pools = await offlinePools(ctx.runner, config);
+        if (options.json) printJson(ctx, { running: false, socket: config.socket, ...pools });
+        else ctx.out(`dispatcher is not running (no daemon on ${config.socket})\n${pools.clients} clients in the store\n`);
+        ctx.exitCode = EXIT_FAILURE;
+        return;
+      }
+      if (options.json) {
+        printJson(ctx, status);
+        return;
+      }
+      const uplinks = table(
+        ['UPLINK', 'INTERFACE', 'STATE', 'WEIGHT', 'CLIENTS', 'GATEWAY', 'REASON'],
+        status.uplinks.map((u) => [u.name, u.interface, u.state, String(u.weight), String(u.clients), u.gateway ? `${u.gateway} (${u.gatewaySource})` : '-', u.reason]),
+      );
+      const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
+      ctx.out(
+        `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
+          `${status.clients} clients\n\n${uplinks}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
+      );
+    });
+}

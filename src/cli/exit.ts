@@ -1,0 +1,27 @@
+// Exit codes, in one place: 0 ok, 2 usage or configuration error, 1 any other failure.
+
+import { CommanderError } from 'commander';
+import { BadRequest } from '../core/requests.js';
+import { ConfigError, RequestError } from '../model/errors.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Raised by commands that have already explained themselves. */
+export class Failure extends Error {
+  constructor(
+    message: string,
+    readonly code: number = EXIT_FAILURE,
+  ) {
+    super(message);
+    this.name = 'Failure';
+  }
+}
+
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof Failure) return error.code;
+  if (error instanceof ConfigError || error instanceof BadRequest || error instanceof RequestError) return EXIT_USAGE;
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  return EXIT_FAILURE;
+}

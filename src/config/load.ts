@@ -1,0 +1,50 @@
+// The only reader of configuration files: read, parse YAML, verify.
+
+import { readFile } from 'node:fs/promises';
+import { validateCronExpression } from 'cron';
+import { parseDocument } from 'yaml';
+import type { Config } from '../model/config.js';
+import { ConfigError } from '../model/errors.js';
+import { verifyConfig } from './verify.js';
+
+export interface Overrides {
+  readonly state?: string;
+  readonly socket?: string;
+}
+
+function validateSchedule(expression: string): string | null {
+  const result = validateCronExpression(expression);
+  return result.valid ? null : `is not a cron expression (${result.error?.message ?? 'unreadable'})`;
+}
+
+/** Parses YAML text and verifies it; throws ConfigError naming each problem. */
+export function parseConfig(text: string, source: string, overrides: Overrides = {}): Config {
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      document.errors.map((error) => {
+        const [line, column] = error.linePos?.[0] ? [error.linePos[0].line, error.linePos[0].col] : [0, 0];
+        return { field: `(YAML line ${line}, column ${column})`, problem: error.message.split('\n')[0] as string, fix: 'correct the YAML syntax' };
+      }),
+      source,
+    );
+  }
+  const raw: unknown = document.toJS({ maxAliasCount: 100 });
+  const doc = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? { ...raw, ...definedOnly(overrides) } : raw;
+  return verifyConfig(doc, { validateSchedule }, source);
+}
+
+function definedOnly(overrides: Overrides): Record<string, string> {
+  return Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<string, string>;
+}
+
+export async function loadConfig(path: string, overrides: Overrides = {}): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError([{ field: '--config', problem: `cannot read ${path} (${code})`, fix: 'pass --config with the path of your config file (start from pools/example.yaml)' }]);
+  }
+  return parseConfig(text, path, overrides);
+}

@@ -1,0 +1,119 @@
+// Pool assignment. A new client joins the uplink with the least load, where
+// load = clients ÷ weight; ties go to the higher weight, then to config order,
+// so the result never depends on timing. Assignments are sticky: present
+// clients keep their uplink; only an operator, expiry of an absent client, or
+// the removal of its uplink from the config changes it.
+
+import type { ClientRecord, UplinkView } from '../model/state.js';
+import type { Neighbour } from '../model/kernel.js';
+import { parseIpv4 } from './ipv4.js';
+
+export interface Candidate {
+  readonly name: string;
+  readonly weight: number;
+  readonly index: number;
+}
+
+export function countByUplink(assignments: ReadonlyMap<string, ClientRecord>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const record of assignments.values()) counts.set(record.uplink, (counts.get(record.uplink) ?? 0) + 1);
+  return counts;
+}
+
+/** The candidate with the least clients ÷ weight (compared without division). */
+export function leastLoaded(counts: ReadonlyMap<string, number>, candidates: readonly Candidate[]): Candidate {
+  let best = candidates[0];
+  if (!best) throw new RangeError('no candidate uplinks');
+  for (const candidate of candidates.slice(1)) {
+    const mine = (counts.get(candidate.name) ?? 0) * best.weight;
+    const theirs = (counts.get(best.name) ?? 0) * candidate.weight;
+    if (mine < theirs || (mine === theirs && (candidate.weight > best.weight || (candidate.weight === best.weight && candidate.index < best.index)))) {
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+/** New clients go to live uplinks; when none is live, to any (their pool is rerouted anyway). */
+export function candidatesFor(uplinks: readonly UplinkView[]): Candidate[] {
+  const live = uplinks.filter((u) => u.state === 'up');
+  return (live.length > 0 ? live : uplinks).map(({ name, weight, index }) => ({ name, weight, index }));
+}
+
+export interface AssignInput {
+  readonly assignments: ReadonlyMap<string, ClientRecord>;
+  /** Clients present now (already admitted by the client filter). */
+  readonly present: readonly Neighbour[];
+  readonly uplinks: readonly UplinkView[];
+  readonly now: number;
+  /** Whether `present` is the whole neighbour table (a scan) rather than a few events. */
+  readonly complete: boolean;
+  /** Absent clients older than this are dropped; 0 never drops. */
+  readonly expireMs: number;
+  readonly max: number;
+}
+
+export interface AssignResult {
+  readonly assignments: Map<string, ClientRecord>;
+  /** New clients and the uplink each joined. */
+  readonly added: readonly { ip: string; uplink: string }[];
+  /** Clients whose uplink is no longer configured, and where they went. */
+  readonly moved: readonly { ip: string; from: string; uplink: string }[];
+  readonly expired: readonly string[];
+  /** New clients not assigned because clients.max is reached. */
+  readonly refused: readonly string[];
+}
+
+function byAddress(a: string, b: string): number {
+  return (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0);
+}
+
+export function updateAssignments(input: AssignInput): AssignResult {
+  const next = new Map(input.assignments);
+  const configured = new Set(input.uplinks.map((u) => u.name));
+  const candidates = candidatesFor(input.uplinks);
+  const expired: string[] = [];
+  if (input.complete && input.expireMs > 0) {
+    const presentIps = new Set(input.present.map((n) => n.ip));
+    for (const [ip, record] of next) {
+      if (!record.pinned && !presentIps.has(ip) && input.now - record.lastSeen > input.expireMs) {
+        next.delete(ip);
+        expired.push(ip);
+      }
+    }
+  }
+  const counts = countByUplink(next);
+  const moved: { ip: string; from: string; uplink: string }[] = [];
+  if (candidates.length > 0) {
+    for (const ip of [...next.keys()].sort(byAddress)) {
+      const record = next.get(ip) as ClientRecord;
+      if (configured.has(record.uplink)) continue;
+      counts.set(record.uplink, (counts.get(record.uplink) ?? 0) - 1);
+      const target = leastLoaded(counts, candidates);
+      counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
+      next.set(ip, { ...record, uplink: target.name, pinned: false });
+      moved.push({ ip, from: record.uplink, uplink: target.name });
+    }
+  }
+  const added: { ip: string; uplink: string }[] = [];
+  const refused: string[] = [];
+  const fresh = input.present.filter((n) => !next.has(n.ip)).sort((a, b) => byAddress(a.ip, b.ip));
+  for (const neighbour of input.present) {
+    const record = next.get(neighbour.ip);
+    if (record && (record.lastSeen !== input.now || record.mac !== neighbour.mac || record.interface !== neighbour.dev)) {
+      next.set(neighbour.ip, { ...record, mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
+    }
+  }
+  for (const neighbour of fresh) {
+    if (next.has(neighbour.ip)) continue; // listed twice in one scan
+    if (candidates.length === 0 || next.size >= input.max) {
+      refused.push(neighbour.ip);
+      continue;
+    }
+    const target = leastLoaded(counts, candidates);
+    counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
+    next.set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });
+    added.push({ ip: neighbour.ip, uplink: target.name });
+  }
+  return { assignments: next, added, moved, expired, refused };
+}

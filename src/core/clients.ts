@@ -1,0 +1,40 @@
+// Which neighbour entries are LAN clients: resolved entries on a LAN
+// interface, inside the configured subnets (or any unicast host address when
+// none are configured), never the gateway's own addresses, a subnet's
+// broadcast address, or anything on an uplink.
+
+import type { Config } from '../model/config.js';
+import type { Link, Neighbour } from '../model/kernel.js';
+import { broadcastOf, cidrContains, isUnicastHost, maskOf, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
+
+export interface ClientFilter {
+  admits(neighbour: Neighbour): boolean;
+}
+
+/** Builds the filter once per config and link state, so admitting is cheap per entry. */
+export function clientFilter(config: Config, links: readonly Link[]): ClientFilter {
+  const interfaces = new Set(config.lan.interfaces);
+  const subnets = config.lan.subnets.map((s) => parseCidr(s) as Cidr);
+  const excluded = new Set<number>();
+  for (const link of links) {
+    for (const address of link.addresses) {
+      const local = parseIpv4(address.local);
+      if (local === null) continue;
+      excluded.add(local);
+      const broadcast = broadcastOf({ network: (local & maskOf(address.prefixlen)) >>> 0, prefix: address.prefixlen });
+      if (broadcast !== null) excluded.add(broadcast);
+    }
+  }
+  for (const subnet of subnets) {
+    const broadcast = broadcastOf(subnet);
+    if (broadcast !== null) excluded.add(broadcast);
+  }
+  return {
+    admits(neighbour: Neighbour): boolean {
+      if (!neighbour.complete || !interfaces.has(neighbour.dev)) return false;
+      const address = parseIpv4(neighbour.ip);
+      if (address === null || !isUnicastHost(address) || excluded.has(address)) return false;
+      return subnets.length === 0 || subnets.some((subnet) => cidrContains(subnet, address));
+    },
+  };
+}

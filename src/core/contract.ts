@@ -1,0 +1,83 @@
+// The netfilter/routing contract in code: every name, table id, rule priority
+// and protocol number the dispatcher owns (documented in iptables/README.md).
+// Ownership is by name or by range, so `flush` can remove exactly these.
+
+import type { Config } from '../model/config.js';
+
+/** Our routing tables and rule priorities each take a block of this size. */
+export const RANGE_SIZE = 100;
+/** Uplink tables sit at base+1…, pool tables at base+1+MAX_UPLINKS… */
+export const MAX_UPLINKS = 32;
+/** Our chains, in any table, start with this. */
+export const CHAIN_PREFIX = 'DISPATCHER-';
+/** The client → pool-mark set (hash:ip with skbinfo). */
+export const CLIENT_SET = 'dispatcher-clients';
+/** Built beside CLIENT_SET and swapped in when the set must be recreated. */
+export const CLIENT_SET_NEXT = 'dispatcher-clients-next';
+/** rtnetlink protocol number stamped on our routes and rules (unassigned in rt_protos). */
+export const ROUTE_PROTOCOL = 211;
+/** The tables netfilter state is read from and written to. */
+export const NETFILTER_TABLES = ['mangle', 'nat'] as const;
+
+export interface Ids {
+  readonly tables: {
+    readonly first: number;
+    readonly last: number;
+    /** Weighted multipath over live uplinks: the gateway's own and unassigned traffic. */
+    readonly multipath: number;
+    uplink(index: number): number;
+    pool(index: number): number;
+  };
+  readonly priorities: {
+    readonly first: number;
+    readonly last: number;
+    /** main without its default route, so LAN and connected routes win over ours. */
+    readonly suppressMain: number;
+    source(index: number): number;
+    conn(index: number): number;
+    pool(index: number): number;
+    readonly multipath: number;
+  };
+}
+
+export function ids(config: Pick<Config, 'tables' | 'rules'>): Ids {
+  const base = config.tables.base;
+  const priority = config.rules.priority;
+  return {
+    tables: {
+      first: base,
+      last: base + RANGE_SIZE - 1,
+      multipath: base,
+      uplink: (index) => base + 1 + index,
+      pool: (index) => base + 1 + MAX_UPLINKS + index,
+    },
+    priorities: {
+      first: priority,
+      last: priority + RANGE_SIZE - 1,
+      suppressMain: priority,
+      source: (index) => priority + 1 + index,
+      conn: (index) => priority + 1 + MAX_UPLINKS + index,
+      pool: (index) => priority + 1 + 2 * MAX_UPLINKS + index,
+      multipath: priority + RANGE_SIZE - 1,
+    },
+  };
+}
+
+export function isOurChain(name: string): boolean {
+  return name.startsWith(CHAIN_PREFIX);
+}
+
+export function isOurSet(name: string): boolean {
+  return name === CLIENT_SET || name === CLIENT_SET_NEXT;
+}
+
+export function isOurTable(config: Pick<Config, 'tables' | 'rules'>, table: string): boolean {
+  const id = /^[0-9]+$/.test(table) ? Number(table) : NaN;
+  const { first, last } = ids(config).tables;
+  return id >= first && id <= last;
+}
+
+export function inOurPriorityRange(config: Pick<Config, 'tables' | 'rules'>, priority: number): boolean {
+  const { first, last } = ids(config).priorities;
+  return priority >= first && priority <= last;
+}

@@ -1,0 +1,82 @@
+// IPv4 addresses as unsigned 32-bit numbers. Strict on purpose: text from ARP,
+// config and hook arguments is untrusted, so "010.1.1.1", " 1.2.3.4" or
+// "1.2.3" are rejected rather than guessed at.
+
+export interface Cidr {
+  readonly network: number;
+  readonly prefix: number;
+}
+
+const OCTET = /^(0|[1-9][0-9]{0,2})$/;
+
+/** Parses a dotted quad; returns null for anything that is not exactly one. */
+export function parseIpv4(text: string): number | null {
+  const parts = text.split('.');
+  if (parts.length !== 4) return null;
+  let value = 0;
+  for (const part of parts) {
+    if (!OCTET.test(part)) return null;
+    const octet = Number(part);
+    if (octet > 255) return null;
+    value = value * 256 + octet;
+  }
+  return value;
+}
+
+export function isIpv4(text: string): boolean {
+  return parseIpv4(text) !== null;
+}
+
+export function formatIpv4(value: number): string {
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
+
+/** The netmask of a prefix length as a number. */
+export function maskOf(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/** Parses "a.b.c.d/n" (or a bare address as /32); host bits must be zero. */
+export function parseCidr(text: string): Cidr | null {
+  const slash = text.indexOf('/');
+  const addressText = slash < 0 ? text : text.slice(0, slash);
+  const prefixText = slash < 0 ? '32' : text.slice(slash + 1);
+  const address = parseIpv4(addressText);
+  if (address === null || !/^(0|[1-9][0-9]?)$/.test(prefixText)) return null;
+  const prefix = Number(prefixText);
+  if (prefix > 32) return null;
+  if (((address & ~maskOf(prefix)) >>> 0) !== 0) return null;
+  return { network: address, prefix };
+}
+
+export function formatCidr(cidr: Cidr): string {
+  return `${formatIpv4(cidr.network)}/${cidr.prefix}`;
+}
+
+export function cidrContains(cidr: Cidr, address: number): boolean {
+  return ((address & maskOf(cidr.prefix)) >>> 0) === cidr.network;
+}
+
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  const prefix = Math.min(a.prefix, b.prefix);
+  const mask = maskOf(prefix);
+  return ((a.network & mask) >>> 0) === ((b.network & mask) >>> 0);
+}
+
+/**
+ * Whether an address can be a LAN client at all: not unspecified, loopback,
+ * link-local, multicast, broadcast or reserved (240/4).
+ */
+export function isUnicastHost(address: number): boolean {
+  const first = address >>> 24;
+  if (address === 0 || first === 0 || first === 127) return false;
+  if (first >= 224) return false;
+  if (first === 169 && ((address >>> 16) & 255) === 254) return false;
+  return true;
+}
+
+/** The directed broadcast address of a prefix (/31 and /32 have none). */
+export function broadcastOf(cidr: Cidr): number | null {
+  if (cidr.prefix >= 31) return null;
+  return (cidr.network | ~maskOf(cidr.prefix)) >>> 0;
+}

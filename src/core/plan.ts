@@ -1,0 +1,104 @@
+// The planner: from config, uplink views and assignments to the complete
+// desired kernel state. Pure and deterministic; `dispatcher plan` prints its
+// result, the reconcile loop diffs it against what the kernel has.
+//
+// Routing (iptables/README.md, "Routing"):
+//   uplink table i  default via uplink i only (pinned connections, source rules)
+//   pool table i    uplink i while it is up; otherwise the live uplinks, weighted
+//   multipath table every live uplink, weighted (the gateway, unassigned clients)
+// When no uplink is up everything stays pointed where it was, so the first
+// line to return carries traffic at once.
+
+import type { Config } from '../model/config.js';
+import type { Nexthop } from '../model/kernel.js';
+import type { DesiredRoute, DesiredRule, DesiredState } from '../model/plan.js';
+import type { Assignments, UplinkView } from '../model/state.js';
+import { CLIENT_SET, ids } from './contract.js';
+import { connMark, hex, markLayout, poolMark } from './marks.js';
+import { fillSkeleton, type Skeleton } from './netfilter.js';
+
+export interface PlanInput {
+  readonly config: Config;
+  readonly uplinks: readonly UplinkView[];
+  readonly assignments: Assignments;
+  readonly skeleton: Skeleton;
+}
+
+/** An uplink can carry a route when its link is up and it has a next hop (or is point-to-point). */
+function routable(uplink: UplinkView): boolean {
+  return uplink.present && (uplink.gateway !== undefined || uplink.pointToPoint);
+}
+
+function nexthopOf(uplink: UplinkView): Nexthop {
+  return uplink.gateway !== undefined
+    ? { gateway: uplink.gateway, dev: uplink.interface, weight: uplink.weight, onlink: true }
+    : { dev: uplink.interface, weight: uplink.weight, onlink: false };
+}
+
+/** The nexthops a route over these uplinks uses; a single hop carries weight 1 as the kernel reports it. */
+function spread(uplinks: readonly UplinkView[]): Nexthop[] {
+  const hops = uplinks.map(nexthopOf);
+  return hops.length === 1 ? [{ ...(hops[0] as Nexthop), weight: 1 }] : hops;
+}
+
+export function planRoutes(config: Config, uplinks: readonly UplinkView[]): DesiredRoute[] {
+  const { tables } = ids(config);
+  const routables = uplinks.filter(routable);
+  // With no uplink up, plan as if all were: routes stay as in normal operation.
+  const anyLive = routables.some((u) => u.state === 'up');
+  const carries = (u: UplinkView): boolean => routable(u) && (!anyLive || u.state === 'up');
+  const carriers = uplinks.filter(carries);
+  const routes: DesiredRoute[] = [];
+  if (carriers.length > 0) routes.push({ table: String(tables.multipath), dst: 'default', nexthops: spread(carriers) });
+  for (const uplink of uplinks) {
+    if (routable(uplink)) routes.push({ table: String(tables.uplink(uplink.index)), dst: 'default', nexthops: spread([uplink]) });
+    const via = carries(uplink) ? [uplink] : carriers;
+    if (via.length > 0) routes.push({ table: String(tables.pool(uplink.index)), dst: 'default', nexthops: spread(via) });
+  }
+  return routes;
+}
+
+export function planRules(config: Config, uplinks: readonly UplinkView[]): DesiredRule[] {
+  const { tables, priorities } = ids(config);
+  const layout = markLayout(config.marks.mask);
+  const rules: DesiredRule[] = [{ priority: priorities.suppressMain, src: 'all', table: 'main', suppressPrefixlength: 0 }];
+  for (const uplink of uplinks) {
+    if (uplink.address) rules.push({ priority: priorities.source(uplink.index), src: `${uplink.address}/32`, table: String(tables.uplink(uplink.index)) });
+    rules.push({ priority: priorities.conn(uplink.index), src: 'all', fwmark: connMark(layout, uplink.index), fwmask: layout.connMask, table: String(tables.uplink(uplink.index)) });
+    rules.push({ priority: priorities.pool(uplink.index), src: 'all', fwmark: poolMark(layout, uplink.index), fwmask: layout.poolMask, table: String(tables.pool(uplink.index)) });
+  }
+  rules.push({ priority: priorities.multipath, src: 'all', table: String(tables.multipath) });
+  return rules;
+}
+
+export function planSysctls(uplinks: readonly UplinkView[]): Record<string, string> {
+  const sysctls: Record<string, string> = { 'net.ipv4.ip_forward': '1' };
+  // Loose reverse-path filtering: replies may arrive on any uplink.
+  for (const uplink of uplinks) if (uplink.present) sysctls[`net.ipv4.conf.${uplink.interface}.rp_filter`] = '2';
+  return sysctls;
+}
+
+export function plan(input: PlanInput): DesiredState {
+  const { config, uplinks, assignments } = input;
+  const layout = markLayout(config.marks.mask);
+  const indexByName = new Map(uplinks.map((u) => [u.name, u.index]));
+  const poolMarks = uplinks.map((u) => `${hex(poolMark(layout, u.index))}/${hex(layout.poolMask)}`);
+  const entries = new Map<string, string>();
+  for (const [ip, record] of assignments) {
+    const index = indexByName.get(record.uplink);
+    if (index !== undefined) entries.set(ip, poolMarks[index] as string);
+  }
+  return {
+    netfilter: fillSkeleton(input.skeleton, {
+      connMask: hex(layout.connMask),
+      poolMask: hex(layout.poolMask),
+      set: CLIENT_SET,
+      lans: config.lan.interfaces,
+      uplinks: uplinks.map((u) => ({ interface: u.interface, connMark: hex(connMark(layout, u.index)), poolMark: hex(poolMark(layout, u.index)) })),
+    }),
+    set: { name: CLIENT_SET, maxelem: config.clients.max, entries },
+    rules: planRules(config, uplinks),
+    routes: planRoutes(config, uplinks),
+    sysctls: planSysctls(uplinks),
+  };
+}

@@ -1,0 +1,50 @@
+// What each configured uplink looks like right now: does its link exist, what
+// address does it have, and which next hop does it use. Gateway discovery
+// order: the config, the point-to-point peer (ppp), a default route some
+// other software installed on the device (DHCP clients do) outside our tables.
+
+import type { Config } from '../model/config.js';
+import type { IpRoute, Link } from '../model/kernel.js';
+import type { UplinkView } from '../model/state.js';
+import { isOurTable } from './contract.js';
+
+function discoverGateway(config: Config, link: Link, routes: readonly IpRoute[]): Pick<UplinkView, 'gateway' | 'gatewaySource'> {
+  const peer = link.addresses.find((a) => a.peer !== undefined)?.peer;
+  if (peer) return { gateway: peer, gatewaySource: 'ppp-peer' };
+  for (const route of routes) {
+    if (route.dst !== 'default' || isOurTable(config, route.table)) continue;
+    const hop = route.nexthops.find((h) => h.dev === link.name && h.gateway !== undefined);
+    if (hop?.gateway) return { gateway: hop.gateway, gatewaySource: 'route' };
+  }
+  return {};
+}
+
+/** Link-level view of every uplink, in config order. Health verdicts are layered on top by the caller. */
+export function viewUplinks(config: Config, links: readonly Link[], routes: readonly IpRoute[]): UplinkView[] {
+  return config.uplinks.map((uplink, index) => {
+    const base = { name: uplink.name, index, interface: uplink.interface, weight: uplink.weight };
+    const link = links.find((l) => l.name === uplink.interface);
+    if (!link) {
+      return { ...base, state: 'down', reason: `interface ${uplink.interface} does not exist`, present: false, pointToPoint: false };
+    }
+    const address = link.addresses[0]?.local;
+    const discovered = uplink.gateway ? { gateway: uplink.gateway, gatewaySource: 'config' as const } : discoverGateway(config, link, routes);
+    const view = {
+      ...base,
+      present: link.up,
+      pointToPoint: link.pointToPoint,
+      ...(address ? { address } : {}),
+      ...discovered,
+    };
+    const reason = !link.up
+      ? `interface ${uplink.interface} is administratively down`
+      : !link.lowerUp
+        ? `interface ${uplink.interface} has no carrier`
+        : !address
+          ? `interface ${uplink.interface} has no IPv4 address`
+          : !view.gateway
+            ? `no gateway: set uplinks[${index}].gateway, or give ${uplink.interface} a peer address or a default route`
+            : null;
+    return reason === null ? { ...view, state: 'up', reason: 'link up' } : { ...view, state: 'down', reason };
+  });
+}

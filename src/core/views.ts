@@ -1,0 +1,64 @@
+// What `dispatcher pools` shows, built the same way by the daemon and by the
+// CLI reading the store when no daemon runs.
+
+import type { Config } from '../model/config.js';
+import type { Assignments, UplinkView } from '../model/state.js';
+import { ids } from './contract.js';
+import { parseIpv4 } from './ipv4.js';
+import { connMark, hex, markLayout, poolMark } from './marks.js';
+
+export interface PoolView {
+  readonly name: string;
+  readonly interface: string;
+  readonly state: UplinkView['state'] | 'unknown';
+  readonly reason: string;
+  readonly weight: number;
+  readonly address: string | null;
+  readonly gateway: string | null;
+  readonly gatewaySource: string | null;
+  /** Routing table that always leaves by this uplink. */
+  readonly uplinkTable: number;
+  /** Routing table of this uplink's pool. */
+  readonly poolTable: number;
+  readonly poolMark: string;
+  readonly connMark: string;
+  readonly clients: readonly string[];
+  readonly pinned: readonly string[];
+}
+
+export interface PoolsReport {
+  readonly uplinks: readonly PoolView[];
+  readonly clients: number;
+}
+
+const byAddress = (a: string, b: string): number => (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0);
+
+export function poolsView(config: Config, uplinks: readonly UplinkView[], assignments: Assignments): PoolsReport {
+  const layout = markLayout(config.marks.mask);
+  const { tables } = ids(config);
+  const members = new Map<string, string[]>(uplinks.map((u) => [u.name, []]));
+  const pinned = new Map<string, string[]>(uplinks.map((u) => [u.name, []]));
+  for (const [ip, record] of assignments) {
+    members.get(record.uplink)?.push(ip);
+    if (record.pinned) pinned.get(record.uplink)?.push(ip);
+  }
+  return {
+    uplinks: uplinks.map((u) => ({
+      name: u.name,
+      interface: u.interface,
+      state: u.state,
+      reason: u.reason,
+      weight: u.weight,
+      address: u.address ?? null,
+      gateway: u.gateway ?? null,
+      gatewaySource: u.gatewaySource ?? null,
+      uplinkTable: tables.uplink(u.index),
+      poolTable: tables.pool(u.index),
+      poolMark: `${hex(poolMark(layout, u.index))}/${hex(layout.poolMask)}`,
+      connMark: `${hex(connMark(layout, u.index))}/${hex(layout.connMask)}`,
+      clients: (members.get(u.name) ?? []).sort(byAddress),
+      pinned: (pinned.get(u.name) ?? []).sort(byAddress),
+    })),
+    clients: assignments.size,
+  };
+}

@@ -1,0 +1,260 @@
+// The reconcile loop (DESIGN.md §1): triggers are coalesced into runs, one
+// run at a time; each run reads the kernel, updates assignments, plans,
+// diffs, applies the batches, then persists. A failed run is logged with the
+// command, exit code and stderr and retried as a full resync with backoff;
+// the daemon itself keeps running.
+//
+// Operator edits (assign/release) and config reloads are queued and applied
+// at the start of the next run, so a run in flight can never overwrite them;
+// callers await the run that carried their change.
+
+import type { AssignResult } from '../core/assign.js';
+import { isEmpty } from '../core/diff.js';
+import type { Skeleton } from '../core/netfilter.js';
+import { computeRun } from '../core/run.js';
+import type { Config } from '../model/config.js';
+import type { KernelState, Neighbour } from '../model/kernel.js';
+import type { ChangeSet } from '../model/plan.js';
+import type { ClientRecord, UplinkView } from '../model/state.js';
+import { renderPayloads, type Payloads } from '../render/payloads.js';
+import type { Runner } from '../system/exec.js';
+import { applyPayloads, observeKernel } from '../system/kernel.js';
+import { readNeighbours } from '../system/neighbours.js';
+import type { Store } from '../system/store.js';
+import type { Logger } from './logger.js';
+
+export type Edit = (assignments: Map<string, ClientRecord>, now: number) => void;
+
+export interface RunReport {
+  readonly at: string;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly reasons: readonly string[];
+  /** Payload lines loaded per command (0 when the kernel already matched). */
+  readonly applied: { readonly ipset: number; readonly iptables: number; readonly ip: number; readonly sysctl: number };
+  readonly added: number;
+  readonly moved: number;
+  readonly expired: number;
+  readonly refused: number;
+}
+
+interface Request {
+  reasons: string[];
+  scan: boolean;
+  neighbours: Neighbour[];
+  edits: Edit[];
+  waiters: ((report: RunReport) => void)[];
+}
+
+export interface ReconcilerDeps {
+  readonly runner: Runner;
+  readonly store: Store;
+  readonly skeleton: Skeleton;
+  readonly log: Logger;
+  readonly now?: () => number;
+}
+
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+/** lastSeen alone changes every scan; it is written at most this often. */
+const LAST_SEEN_SAVE_MS = 10 * 60_000;
+
+const lines = (text: string): number => (text === '' ? 0 : text.split('\n').length - 1);
+
+export class Reconciler {
+  private config: Config;
+  private previousConfig: Config | undefined;
+  private assignments: Map<string, ClientRecord>;
+  private uplinkViews: UplinkView[] = [];
+  private pending: Request | null = null;
+  private running = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelay = RETRY_MIN_MS;
+  private lastSavedAt = 0;
+  private unsaved = false;
+  private stopped = false;
+  last: RunReport | null = null;
+  conflicts: readonly string[] = [];
+
+  constructor(
+    private readonly deps: ReconcilerDeps,
+    config: Config,
+    assignments: Map<string, ClientRecord>,
+  ) {
+    this.config = config;
+    this.assignments = assignments;
+  }
+
+  get currentConfig(): Config {
+    return this.config;
+  }
+
+  get uplinks(): readonly UplinkView[] {
+    return this.uplinkViews;
+  }
+
+  get clients(): ReadonlyMap<string, ClientRecord> {
+    return this.assignments;
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  /** Asks for a run; resolves with the report of the run that included this request. */
+  request(reason: string, what: { scan?: boolean; neighbours?: readonly Neighbour[]; edit?: Edit } = {}): Promise<RunReport> {
+    const pending = (this.pending ??= { reasons: [], scan: false, neighbours: [], edits: [], waiters: [] });
+    if (!pending.reasons.includes(reason)) pending.reasons.push(reason);
+    pending.scan ||= what.scan ?? false;
+    if (what.neighbours) pending.neighbours.push(...what.neighbours);
+    if (what.edit) pending.edits.push(what.edit);
+    const done = new Promise<RunReport>((resolve) => pending.waiters.push(resolve));
+    setImmediate(() => this.kick());
+    return done;
+  }
+
+  /** Swaps the config at the next run; objects in the old config's ranges are cleaned up by that run. */
+  reload(config: Config): Promise<RunReport> {
+    return this.request('reload', {
+      scan: true,
+      edit: () => {
+        this.previousConfig = this.config;
+        this.config = config;
+      },
+    });
+  }
+
+  /** Stops scheduling retries; a run in flight finishes. */
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  private kick(): void {
+    if (this.running || !this.pending || this.stopped) return;
+    const request = this.pending;
+    this.pending = null;
+    this.running = true;
+    void this.runOnce(request).then((report) => {
+      this.running = false;
+      this.last = report;
+      for (const waiter of request.waiters) waiter(report);
+      this.kick();
+    });
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.stopped) return;
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.request('retry after failure', { scan: true });
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private async runOnce(request: Request): Promise<RunReport> {
+    const started = this.now();
+    const base = { at: new Date(started).toISOString(), reasons: request.reasons };
+    let applied = { ipset: 0, iptables: 0, ip: 0, sysctl: 0 };
+    let counts = { added: 0, moved: 0, expired: 0, refused: 0 };
+    try {
+      for (const edit of request.edits) edit(this.assignments, started);
+      // Edits are applied in memory at once; they are persisted by the first run that succeeds.
+      this.unsaved ||= request.edits.length > 0;
+      const config = this.config;
+      const [observed, arp] = await Promise.all([
+        observeKernel(this.deps.runner, config),
+        request.scan ? readNeighbours(this.deps.runner) : Promise.resolve(null),
+      ]);
+      const { uplinks, assignment: result, change } = computeRun({
+        config,
+        ...(this.previousConfig ? { previous: this.previousConfig } : {}),
+        observed,
+        assignments: this.assignments,
+        neighbours: arp ? arp.neighbours : request.neighbours,
+        complete: arp !== null,
+        now: started,
+        skeleton: this.deps.skeleton,
+      });
+      counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };
+      this.unsaved ||= counts.added + counts.moved + counts.expired > 0;
+      this.assignments = result.assignments;
+      this.uplinkViews = uplinks;
+      this.noteConflicts(change.conflicts);
+      this.logAssignments(result);
+      if (!isEmpty(change)) {
+        await this.recordOriginals(change, observed);
+        const payloads = renderPayloads(change);
+        applied = countLines(payloads);
+        await applyPayloads(this.deps.runner, payloads);
+        this.deps.log.info('applied', { reasons: request.reasons, ...applied });
+      }
+      this.previousConfig = undefined;
+      if (this.unsaved || started - this.lastSavedAt > LAST_SEEN_SAVE_MS) await this.persist(started);
+      this.retryDelay = RETRY_MIN_MS;
+      return { ...base, durationMs: this.now() - started, ok: true, applied, ...counts };
+    } catch (error) {
+      const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };
+      this.deps.log.error('reconcile failed; retrying with a full resync', {
+        reasons: request.reasons,
+        error: err.message,
+        ...(err.argv ? { argv: err.argv, exitCode: err.exitCode, stderr: err.stderr } : {}),
+      });
+      this.scheduleRetry();
+      return { ...base, durationMs: this.now() - started, ok: false, error: err.message, applied, ...counts };
+    }
+  }
+
+  /** Before the first change to a sysctl or a netfilter table, remember how it was, for flush. */
+  private async recordOriginals(change: ChangeSet, observed: KernelState): Promise<void> {
+    const data = this.deps.store.data;
+    const newSysctls = Object.keys(change.sysctls).filter((key) => !(key in data.sysctlOriginals) && observed.sysctls[key] !== undefined);
+    const newTables = change.netfilter.map((c) => c.table).filter((t) => !observed.netfilter.some((o) => o.name === t) && !data.createdTables.includes(t));
+    if (newSysctls.length === 0 && newTables.length === 0) return;
+    await this.deps.store.save((d) => {
+      for (const key of newSysctls) d.sysctlOriginals[key] = observed.sysctls[key] as string;
+      d.createdTables.push(...newTables);
+    });
+  }
+
+  private async persist(now: number): Promise<void> {
+    const clients = Object.fromEntries(this.assignments);
+    await this.deps.store.save((d) => {
+      d.clients = clients;
+    });
+    this.lastSavedAt = now;
+    this.unsaved = false;
+  }
+
+  private noteConflicts(conflicts: readonly string[]): void {
+    const fresh = conflicts.filter((c) => !this.conflicts.includes(c));
+    for (const conflict of fresh) this.deps.log.warn('conflict', { detail: conflict });
+    this.conflicts = conflicts;
+  }
+
+  private logAssignments(result: AssignResult): void {
+    const { log } = this.deps;
+    if (result.added.length <= 20) {
+      for (const { ip, uplink } of result.added) log.info('client assigned', { client: ip, uplink });
+    } else {
+      const perUplink: Record<string, number> = {};
+      for (const { uplink } of result.added) perUplink[uplink] = (perUplink[uplink] ?? 0) + 1;
+      log.info('clients assigned', { count: result.added.length, perUplink });
+    }
+    for (const { ip, from, uplink } of result.moved) log.info('client moved: its uplink left the config', { client: ip, from, uplink });
+    if (result.expired.length > 0) log.info('clients expired', { count: result.expired.length, clients: result.expired.slice(0, 20) });
+    if (result.refused.length > 0) log.warn('clients.max reached: new clients left unassigned', { count: result.refused.length, max: this.config.clients.max });
+  }
+}
+
+function countLines(payloads: Payloads): RunReport['applied'] {
+  return {
+    ipset: lines(payloads.ipsetBefore) + lines(payloads.ipsetAfter),
+    iptables: lines(payloads.iptables),
+    ip: lines(payloads.ip),
+    sysctl: Object.keys(payloads.sysctls).length,
+  };
+}

@@ -1,0 +1,211 @@
+// A self-contained namespace lab: every host is a network namespace named
+// with a unique prefix, linked by veth pairs created directly inside the
+// namespaces, so the root namespace's interfaces, routes, rules and firewall
+// are never touched. The kernel here has no PPP: "ppp" uplinks are veth
+// devices named ppp0… with point-to-point peer addresses, as pppd sets them.
+//
+//   client namespaces ──┐
+//   (c1…cN, 198.18/16)  ├─ lan (bridge) ── gw:lan0 ─┬─ ppp0 ─ isp1 ─┐
+//                       │                           ├─ ppp1 ─ isp2 ─┼─ inet (203.0.113.100)
+//                       │                           └─ wan0 ─ isp3 ─┘
+//
+// Addresses: LANs in 198.18.0.0/15, customer links in 192.0.2.0/24, ISP
+// transit in 198.51.100.0/24, internet hosts in 203.0.113.0/24.
+
+import type { Runner } from '../system/exec.js';
+
+export interface UplinkSpec {
+  readonly name: string;
+  /** Interface name on the gateway: ppp* for point-to-point, anything else for an ethernet hand-off. */
+  readonly interface: string;
+  readonly weight?: number;
+  /** The ISP-side address (the gateway's next hop). Two ppp uplinks may share one. */
+  readonly gateway?: string;
+}
+
+export interface LabSpec {
+  /** Namespace name prefix, unique per run (e.g. "dsp-t1a2b3-"). */
+  readonly prefix: string;
+  readonly clients: number;
+  readonly uplinks: readonly UplinkSpec[];
+}
+
+export interface LabUplink {
+  readonly name: string;
+  readonly interface: string;
+  readonly weight: number;
+  readonly pointToPoint: boolean;
+  /** The gateway's address on this uplink: what the internet host sees after MASQUERADE. */
+  readonly local: string;
+  readonly gateway: string;
+  /** The ISP namespace and its interface towards the gateway. */
+  readonly isp: string;
+  readonly ispInterface: string;
+  /** An address beyond the next hop (the ISP's transit side), for probes. */
+  readonly ispCore: string;
+}
+
+export interface LabClient {
+  readonly ns: string;
+  readonly ip: string;
+}
+
+export interface Topology {
+  readonly prefix: string;
+  readonly gw: string;
+  readonly lan: string;
+  readonly inet: string;
+  readonly lanInterface: string;
+  readonly lanAddress: string;
+  readonly lanSubnet: string;
+  readonly server: string;
+  readonly uplinks: readonly LabUplink[];
+  readonly clients: readonly LabClient[];
+  readonly namespaces: readonly string[];
+}
+
+export const SERVER_ADDRESS = '203.0.113.100';
+const LAN_GATEWAY = '198.18.0.1';
+const LAN_PREFIX = 16;
+
+/** The default lab: two ppp lines sharing one gateway address, and a cable line; weights 2:1:1. */
+export const DEFAULT_UPLINKS: readonly UplinkSpec[] = [
+  { name: 'isp1', interface: 'ppp0', weight: 2, gateway: '192.0.2.1' },
+  { name: 'isp2', interface: 'ppp1', weight: 1, gateway: '192.0.2.1' },
+  { name: 'isp3', interface: 'wan0', weight: 1 },
+];
+
+/** Client i of the lab's /16 LAN: 198.18.0.10, .11, … (.0/.255 inside a /16 are ordinary hosts). */
+export function clientAddress(index: number): string {
+  const n = 10 + index;
+  return `198.18.${n >> 8}.${n & 255}`;
+}
+
+function describeUplinks(prefix: string, specs: readonly UplinkSpec[]): LabUplink[] {
+  return specs.map((spec, k) => {
+    const pointToPoint = spec.interface.startsWith('ppp');
+    // Each uplink gets 192.0.2.(4k)/30 for its customer link: gateway .4k+1, us .4k+2.
+    const local = `192.0.2.${4 * k + 2}`;
+    return {
+      name: spec.name,
+      interface: spec.interface,
+      weight: spec.weight ?? 1,
+      pointToPoint,
+      local,
+      gateway: spec.gateway ?? `192.0.2.${4 * k + 1}`,
+      isp: `${prefix}isp${k + 1}`,
+      ispInterface: 'cust',
+      ispCore: `198.51.100.${4 * k + 2}`,
+    };
+  });
+}
+
+export function describeTopology(spec: LabSpec): Topology {
+  const { prefix } = spec;
+  const uplinks = describeUplinks(prefix, spec.uplinks);
+  const clients = Array.from({ length: spec.clients }, (_, i) => ({ ns: `${prefix}c${i + 1}`, ip: clientAddress(i) }));
+  const gw = `${prefix}gw`;
+  const lan = `${prefix}lan`;
+  const inet = `${prefix}inet`;
+  return {
+    prefix,
+    gw,
+    lan,
+    inet,
+    lanInterface: 'lan0',
+    lanAddress: LAN_GATEWAY,
+    lanSubnet: `198.18.0.0/${LAN_PREFIX}`,
+    server: SERVER_ADDRESS,
+    uplinks,
+    clients,
+    namespaces: [gw, lan, inet, ...uplinks.map((u) => u.isp), ...clients.map((c) => c.ns)],
+  };
+}
+
+async function batch(runner: Runner, ns: string | null, lines: readonly string[]): Promise<void> {
+  if (lines.length === 0) return;
+  await runner.run([...(ns ? ['ip', '-n', ns] : ['ip']), '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+export async function sysctl(runner: Runner, ns: string, settings: Record<string, string>): Promise<void> {
+  await runner.run(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);
+}
+
+/** Links one uplink: the gateway's side, the ISP namespace and its transit to the internet. */
+function uplinkLines(topo: Topology, uplink: LabUplink, k: number): { gw: string[]; isp: string[]; inet: string[] } {
+  const transitIsp = uplink.ispCore;
+  const transitInet = `198.51.100.${4 * k + 1}`;
+  const customer = uplink.pointToPoint
+    ? { gw: `${uplink.local} peer ${uplink.gateway}`, isp: `${uplink.gateway} peer ${uplink.local}` }
+    : { gw: `${uplink.local}/30`, isp: `${uplink.gateway}/30` };
+  return {
+    gw: [
+      `link add name ${uplink.interface} type veth peer name ${uplink.ispInterface} netns ${uplink.isp}`,
+      `addr add ${customer.gw} dev ${uplink.interface}`,
+      `link set ${uplink.interface} up`,
+    ],
+    isp: [
+      'link set lo up',
+      `link add name transit type veth peer name isp${k + 1} netns ${topo.inet}`,
+      `addr add ${customer.isp} dev ${uplink.ispInterface}`,
+      `addr add ${transitIsp}/30 dev transit`,
+      `link set ${uplink.ispInterface} up`,
+      'link set transit up',
+      `route add default via ${transitInet}`,
+    ],
+    inet: [`addr add ${transitInet}/30 dev isp${k + 1}`, `link set isp${k + 1} up`, `route add ${uplink.local}/32 via ${transitIsp}`],
+  };
+}
+
+/** Builds the namespaces and links; on failure removes whatever it made. */
+export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topology> {
+  const topo = describeTopology(spec);
+  try {
+    await batch(runner, null, topo.namespaces.map((ns) => `netns add ${ns}`));
+    const perUplink = topo.uplinks.map((u, k) => uplinkLines(topo, u, k));
+    await batch(runner, topo.inet, ['link set lo up', `addr add ${topo.server}/32 dev lo`]);
+    await batch(runner, topo.gw, [
+      'link set lo up',
+      `link add name ${topo.lanInterface} type veth peer name gw netns ${topo.lan}`,
+      `addr add ${topo.lanAddress}/${LAN_PREFIX} dev ${topo.lanInterface}`,
+      `link set ${topo.lanInterface} up`,
+      ...perUplink.flatMap((p) => p.gw),
+    ]);
+    for (const [k, uplink] of topo.uplinks.entries()) {
+      await batch(runner, uplink.isp, (perUplink[k] as { isp: string[] }).isp);
+      await sysctl(runner, uplink.isp, { 'net.ipv4.ip_forward': '1' });
+    }
+    await batch(runner, topo.inet, perUplink.flatMap((p) => p.inet));
+    await batch(runner, topo.lan, [
+      'link set lo up',
+      'link add name br0 type bridge',
+      'link set br0 up',
+      'link set gw master br0',
+      'link set gw up',
+      ...topo.clients.flatMap((c, i) => [`link add name c${i + 1} type veth peer name eth0 netns ${c.ns}`, `link set c${i + 1} master br0`, `link set c${i + 1} up`]),
+    ]);
+    for (const client of topo.clients) {
+      await batch(runner, client.ns, ['link set lo up', `addr add ${client.ip}/${LAN_PREFIX} dev eth0`, 'link set eth0 up', `route add default via ${topo.lanAddress}`]);
+    }
+    return topo;
+  } catch (error) {
+    await destroyTopology(runner, topo);
+    throw error;
+  }
+}
+
+/** Kills every process left in the lab's namespaces, then deletes them. Safe to call twice. */
+export async function destroyTopology(runner: Runner, topo: Pick<Topology, 'namespaces'>): Promise<void> {
+  const existing = (await runner.run(['ip', 'netns', 'list'])).stdout.split('\n').map((line) => line.split(' ')[0]);
+  const ours = topo.namespaces.filter((ns) => existing.includes(ns));
+  for (const ns of ours) {
+    const pids = (await runner.run(['ip', 'netns', 'pids', ns], { okExitCodes: [0, 1] })).stdout.split('\n').filter((p) => /^[0-9]+$/.test(p));
+    if (pids.length > 0) await runner.run(['kill', '-KILL', ...pids], { okExitCodes: [0, 1] });
+  }
+  await batch(runner, null, ours.map((ns) => `netns delete ${ns}`));
+}
+
+/** Runs a command inside one of the lab's namespaces. */
+export function inNamespace(ns: string, argv: readonly string[]): string[] {
+  return ['ip', 'netns', 'exec', ns, ...argv];
+}

@@ -1,0 +1,134 @@
+// What the kernel holds, as parsed from iptables-save, ipset save, ip -j and
+// /proc/net/arp. Produced by src/parse/, consumed by the pure planner.
+
+/** One rule of an iptables-save dump: the argument tokens after "-A CHAIN". */
+export interface IptRule {
+  readonly chain: string;
+  readonly args: readonly string[];
+  /** [packets, bytes] when the dump was taken with -c. */
+  readonly counters?: readonly [number, number];
+  readonly spec: RuleSpec;
+}
+
+/** The structured reading of a rule's arguments ("our parser of iptables output into JSON"). */
+export interface RuleSpec {
+  readonly protocol?: Negatable;
+  readonly source?: Negatable;
+  readonly destination?: Negatable;
+  readonly inInterface?: Negatable;
+  readonly outInterface?: Negatable;
+  readonly matches: readonly { readonly module: string; readonly options: readonly string[] }[];
+  readonly jump?: string;
+  readonly goto?: string;
+  readonly targetOptions: readonly string[];
+}
+
+export interface Negatable {
+  readonly value: string;
+  readonly negated: boolean;
+}
+
+export interface IptChain {
+  readonly name: string;
+  /** ACCEPT/DROP/… for built-in chains, null for user-defined ones ("-"). */
+  readonly policy: string | null;
+  readonly counters?: readonly [number, number];
+}
+
+export interface IptTable {
+  readonly name: string;
+  readonly chains: readonly IptChain[];
+  readonly rules: readonly IptRule[];
+}
+
+export interface IpsetSet {
+  readonly name: string;
+  readonly type: string;
+  /** Header options, e.g. { family: "inet", maxelem: "65536", skbinfo: true }. */
+  readonly options: Readonly<Record<string, string | true>>;
+}
+
+export interface IpsetEntry {
+  readonly set: string;
+  readonly member: string;
+  readonly options: Readonly<Record<string, string | true>>;
+}
+
+export interface IpsetDump {
+  readonly sets: readonly IpsetSet[];
+  readonly entries: readonly IpsetEntry[];
+}
+
+export interface IpRule {
+  readonly priority: number;
+  /** Source selector as CIDR text, or "all". */
+  readonly src: string;
+  readonly fwmark?: number;
+  readonly fwmask?: number;
+  readonly iif?: string;
+  readonly oif?: string;
+  /** Table id or name as ip prints it ("main", "3101"). */
+  readonly table: string;
+  readonly suppressPrefixlength?: number;
+  readonly protocol?: string;
+  readonly action?: string;
+}
+
+export interface Nexthop {
+  readonly gateway?: string;
+  readonly dev: string;
+  readonly weight: number;
+  readonly onlink: boolean;
+}
+
+export interface IpRoute {
+  readonly table: string;
+  /** "default" or CIDR text. */
+  readonly dst: string;
+  readonly type: string;
+  readonly protocol?: string;
+  readonly metric?: number;
+  readonly nexthops: readonly Nexthop[];
+  /** Nexthop flags such as linkdown/dead, kept for status, ignored when comparing. */
+  readonly linkdown: boolean;
+}
+
+export interface LinkAddress {
+  readonly local: string;
+  /** Point-to-point peer (ppp): the natural gateway. */
+  readonly peer?: string;
+  readonly prefixlen: number;
+}
+
+export interface Link {
+  readonly name: string;
+  readonly index: number;
+  /** Administratively up. */
+  readonly up: boolean;
+  /** Carrier present. */
+  readonly lowerUp: boolean;
+  readonly mac?: string;
+  readonly pointToPoint: boolean;
+  readonly addresses: readonly LinkAddress[];
+}
+
+export interface Neighbour {
+  readonly ip: string;
+  readonly mac: string;
+  readonly dev: string;
+  /** A resolved entry (ATF_COM in /proc/net/arp, or a state with a link-layer address). */
+  readonly complete: boolean;
+}
+
+/** Everything the planner reads from the kernel in one observation. */
+export interface KernelState {
+  /** iptables-save of the tables we use that exist (plain iptables-save lists only existing ones). */
+  readonly netfilter: readonly IptTable[];
+  /** ipset save of our sets only (may be empty). */
+  readonly sets: IpsetDump;
+  readonly rules: readonly IpRule[];
+  /** IPv4 routes of every table (ours are picked out by table id). */
+  readonly routes: readonly IpRoute[];
+  readonly links: readonly Link[];
+  readonly sysctls: Readonly<Record<string, string>>;
+}

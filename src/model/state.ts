@@ -1,0 +1,46 @@
+// The dispatcher's own state: client assignments and what it changed outside
+// its named objects. Persisted by src/system/store.ts.
+
+export interface ClientRecord {
+  /** Name of the uplink whose pool holds the client. */
+  readonly uplink: string;
+  readonly mac: string;
+  /** LAN interface it was last seen on. */
+  readonly interface: string;
+  /** Placed by an operator (dispatcher assign); never moved by balancing or expiry. */
+  readonly pinned: boolean;
+  /** Epoch milliseconds. */
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+}
+
+export type Assignments = ReadonlyMap<string, ClientRecord>;
+
+export interface StoreData {
+  version: 1;
+  clients: Record<string, ClientRecord>;
+  /** Sysctl values as they were before the dispatcher first changed them; put back by flush. */
+  sysctlOriginals: Record<string, string>;
+  /** Netfilter tables that did not exist before the dispatcher's first apply (flush removes them if left empty). */
+  createdTables: string[];
+}
+
+export type UplinkState = 'up' | 'down';
+
+/** One uplink as the planner sees it: config plus what the kernel says about it. */
+export interface UplinkView {
+  readonly name: string;
+  readonly index: number;
+  readonly interface: string;
+  readonly weight: number;
+  readonly state: UplinkState;
+  /** Why it is in that state, in words for the operator. */
+  readonly reason: string;
+  /** The link exists, so routes and sysctls can name it. */
+  readonly present: boolean;
+  readonly address?: string;
+  readonly gateway?: string;
+  /** Where the gateway came from: config, ppp peer or an existing route. */
+  readonly gatewaySource?: 'config' | 'ppp-peer' | 'route';
+  readonly pointToPoint: boolean;
+}

@@ -1,0 +1,113 @@
+// The one exec seam (Tailscale's "runner" idea): every command the dispatcher
+// runs goes through a Runner, as an argument array, never through a shell.
+// A prefix (e.g. ["ip", "netns", "exec", "gw"]) runs everything inside a
+// network namespace; tests substitute a fake that records argv and stdin.
+
+import { execa } from 'execa';
+import { CommandError } from '../model/errors.js';
+
+export interface RunOptions {
+  /** Text written to the command's stdin (batch payloads). */
+  readonly input?: string;
+  /** Killed after this long; default 30 s. */
+  readonly timeoutMs?: number;
+  /** Exit codes that are not failures (conntrack -D exits 1 when nothing matched). */
+  readonly okExitCodes?: readonly number[];
+}
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+export interface SpawnOptions {
+  /** Called with each line the command prints on stdout. */
+  readonly onLine?: (line: string) => void;
+  /** Called with each line on stderr (ignored when absent). */
+  readonly onErrorLine?: (line: string) => void;
+}
+
+/** A long-running command (ip monitor, the lab's daemon and servers). */
+export interface Process {
+  readonly pid: number | undefined;
+  /** Resolves with the exit code (null when killed by a signal) once it ends. */
+  readonly ended: Promise<number | null>;
+  write(text: string): void;
+  stop(signal?: NodeJS.Signals): void;
+}
+
+export interface Runner {
+  run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  spawn(argv: readonly string[], options?: SpawnOptions): Process;
+}
+
+function splitLines(onLine: (line: string) => void): (chunk: string) => void {
+  let rest = '';
+  return (chunk) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  };
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_OUTPUT = 512 * 1024 * 1024;
+
+export class ExecaRunner implements Runner {
+  constructor(private readonly prefix: readonly string[] = []) {}
+
+  private split(argv: readonly string[]): [string, string[]] {
+    const full = [...this.prefix, ...argv];
+    const [file, ...args] = full;
+    if (!file) throw new RangeError('empty command');
+    return [file, args];
+  }
+
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    const [file, args] = this.split(argv);
+    const result = await execa(file, args, {
+      input: options.input ?? '',
+      timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      reject: false,
+      stripFinalNewline: false,
+      maxBuffer: MAX_OUTPUT,
+      env: { LC_ALL: 'C' },
+    });
+    const ok = options.okExitCodes ?? [0];
+    if (result.failed && result.exitCode === undefined) {
+      const cause = result.timedOut ? `timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : (result.cause as Error | undefined)?.message ?? result.shortMessage;
+      throw new CommandError(argv, null, String(result.stderr ?? ''), cause);
+    }
+    const exitCode = result.exitCode ?? 0;
+    if (!ok.includes(exitCode)) throw new CommandError(argv, exitCode, String(result.stderr));
+    return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
+  }
+
+  spawn(argv: readonly string[], options: SpawnOptions = {}): Process {
+    const [file, args] = this.split(argv);
+    const child = execa(file, args, {
+      reject: false,
+      buffer: false,
+      stdin: 'pipe',
+      stdout: options.onLine ? 'pipe' : 'ignore',
+      stderr: options.onErrorLine ? 'pipe' : 'ignore',
+      env: { LC_ALL: 'C' },
+    });
+    if (options.onLine) {
+      child.stdout?.setEncoding('utf8');
+      child.stdout?.on('data', splitLines(options.onLine));
+    }
+    if (options.onErrorLine) {
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', splitLines(options.onErrorLine));
+    }
+    child.stdin?.on('error', () => undefined);
+    return {
+      pid: child.pid,
+      ended: child.then((result) => result.exitCode ?? null),
+      write: (text) => void child.stdin?.write(text),
+      stop: (signal = 'SIGTERM') => void child.kill(signal),
+    };
+  }
+}

@@ -1,0 +1,101 @@
+// The persisted state (lowdb): client assignments and what must be put back
+// on flush. lowdb writes through steno (temp file + rename), so a crash leaves
+// either the old or the new file. A store that does not read back as ours is
+// an error the operator sees, never silently replaced with an empty one.
+// The daemon is the only writer; the CLI reads it only when no daemon runs.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Low } from 'lowdb';
+import { DataFile } from 'lowdb/node';
+import { isIpv4 } from '../core/ipv4.js';
+import type { ClientRecord, StoreData } from '../model/state.js';
+
+export const STORE_FILE = 'dispatcher.json';
+
+export class StoreError extends Error {
+  constructor(path: string, detail: string) {
+    super(`state store ${path} is unusable: ${detail}. Move it aside to start with no assignments, or restore a backup.`);
+    this.name = 'StoreError';
+  }
+}
+
+function emptyData(): StoreData {
+  return { version: 1, clients: {}, sysctlOriginals: {}, createdTables: [] };
+}
+
+function isRecord(value: unknown): value is ClientRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return (
+    typeof r.uplink === 'string' &&
+    typeof r.mac === 'string' &&
+    typeof r.interface === 'string' &&
+    typeof r.pinned === 'boolean' &&
+    typeof r.firstSeen === 'number' &&
+    typeof r.lastSeen === 'number'
+  );
+}
+
+function validate(path: string, data: unknown): StoreData {
+  if (typeof data !== 'object' || data === null) throw new StoreError(path, 'not a JSON object');
+  const d = data as Record<string, unknown>;
+  if (d.version !== 1) throw new StoreError(path, `unknown version ${JSON.stringify(d.version)}`);
+  if (typeof d.clients !== 'object' || d.clients === null) throw new StoreError(path, '"clients" is missing');
+  for (const [ip, record] of Object.entries(d.clients)) {
+    if (!isIpv4(ip) || !isRecord(record)) throw new StoreError(path, `client entry ${JSON.stringify(ip).slice(0, 40)} is malformed`);
+  }
+  const sysctlOriginals = (d.sysctlOriginals ?? {}) as Record<string, string>;
+  const createdTables = Array.isArray(d.createdTables) ? (d.createdTables as string[]) : [];
+  return { version: 1, clients: d.clients as Record<string, ClientRecord>, sysctlOriginals, createdTables };
+}
+
+export class Store {
+  private constructor(
+    readonly path: string,
+    private readonly db: Low<StoreData>,
+  ) {}
+
+  /** Opens (creating the directory, root-only) and validates the store. */
+  static async open(dir: string): Promise<Store> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, STORE_FILE);
+    // Compact JSON: tens of thousands of clients are rewritten whole on each save.
+    const db = new Low<StoreData>(new DataFile<StoreData>(path, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) }), emptyData());
+    try {
+      await db.read();
+    } catch (error) {
+      throw new StoreError(path, (error as Error).message);
+    }
+    db.data = validate(path, db.data);
+    return new Store(path, db);
+  }
+
+  /** Reads the store without creating anything; null when it does not exist. */
+  static async peek(dir: string): Promise<StoreData | null> {
+    const path = join(dir, STORE_FILE);
+    const file = new DataFile<StoreData>(path, { parse: JSON.parse, stringify: JSON.stringify });
+    let data: StoreData | null;
+    try {
+      data = await file.read();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') throw new StoreError(path, 'permission denied (run as root)');
+      throw new StoreError(path, (error as Error).message);
+    }
+    return data === null ? null : validate(path, data);
+  }
+
+  get data(): Readonly<StoreData> {
+    return this.db.data;
+  }
+
+  async save(update: (data: StoreData) => void): Promise<void> {
+    update(this.db.data);
+    await this.db.write();
+  }
+}
+
+export function assignmentsOf(data: Readonly<StoreData>): Map<string, ClientRecord> {
+  return new Map(Object.entries(data.clients));
+}

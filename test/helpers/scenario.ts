@@ -1,0 +1,61 @@
+// Named scenarios for planner, diff and render tests, built from the lab's
+// config (pools/lab.yaml) and kernel output captured from a running lab.
+
+import { readFileSync } from 'node:fs';
+import { parseConfig } from '../../src/config/load.js';
+import { parseSkeleton, type Skeleton } from '../../src/core/netfilter.js';
+import { viewUplinks } from '../../src/core/uplinks.js';
+import type { Config } from '../../src/model/config.js';
+import type { KernelState } from '../../src/model/kernel.js';
+import type { ClientRecord, UplinkView } from '../../src/model/state.js';
+import { parseIpAddr, parseIpRoutes, parseIpRules } from '../../src/parse/ip-json.js';
+import { parseIptablesSave } from '../../src/parse/iptables-save.js';
+import { parseIpsetSave } from '../../src/parse/ipset.js';
+import { fixture } from './fixtures.js';
+
+export const skeleton: Skeleton = parseSkeleton(readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8'));
+
+export const labConfig: Config = parseConfig(readFileSync(new URL('../../pools/lab.yaml', import.meta.url), 'utf8'), 'pools/lab.yaml', {
+  state: '/tmp/state',
+  socket: '/tmp/sock',
+});
+
+/** The gateway's kernel state as captured from a running lab. */
+export function capturedKernel(): KernelState {
+  return {
+    netfilter: parseIptablesSave(fixture('iptables-save.txt')),
+    sets: parseIpsetSave(fixture('ipset-save.txt')),
+    rules: parseIpRules(fixture('ip-rule.json')),
+    routes: parseIpRoutes(fixture('ip-route.json')),
+    links: parseIpAddr(fixture('ip-addr.json')),
+    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.ppp0.rp_filter': '2', 'net.ipv4.conf.ppp1.rp_filter': '2', 'net.ipv4.conf.wan0.rp_filter': '2' },
+  };
+}
+
+/** A gateway that has its links and addresses but nothing of the dispatcher yet. */
+export function pristineKernel(): KernelState {
+  const captured = capturedKernel();
+  return {
+    netfilter: [],
+    sets: { sets: [], entries: [] },
+    rules: captured.rules.filter((r) => r.priority === 0 || r.priority >= 32766),
+    routes: captured.routes.filter((r) => !/^3[0-9]{3}$/.test(r.table)),
+    links: captured.links,
+    sysctls: { 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.ppp0.rp_filter': '0', 'net.ipv4.conf.ppp1.rp_filter': '0', 'net.ipv4.conf.wan0.rp_filter': '0' },
+  };
+}
+
+/** The captured lab's assignments, read back from its ipset (pool mark n → uplink n). */
+export function capturedAssignments(): Map<string, ClientRecord> {
+  const byMark: Record<string, string> = { '0x1000000/0xf000000': 'isp1', '0x2000000/0xf000000': 'isp2', '0x3000000/0xf000000': 'isp3' };
+  return new Map(
+    parseIpsetSave(fixture('ipset-save.txt')).entries.map((e) => [
+      e.member,
+      { uplink: byMark[e.options.skbmark as string] as string, mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 },
+    ]),
+  );
+}
+
+export function labUplinks(kernel: KernelState = capturedKernel()): UplinkView[] {
+  return viewUplinks(labConfig, kernel.links, kernel.routes);
+}

@@ -1,0 +1,128 @@
+import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
+import { countByUplink, leastLoaded, updateAssignments, type Candidate } from '../../src/core/assign.js';
+import type { Neighbour } from '../../src/model/kernel.js';
+import type { ClientRecord, UplinkView } from '../../src/model/state.js';
+
+function uplink(name: string, index: number, weight: number, state: 'up' | 'down' = 'up'): UplinkView {
+  return { name, index, interface: `ppp${index}`, weight, state, reason: '', present: true, pointToPoint: true };
+}
+
+function neighbours(count: number, offset = 0): Neighbour[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = 10 + offset + i;
+    return { ip: `198.18.${n >> 8}.${n & 255}`, mac: '02:00:00:00:00:01', dev: 'lan0', complete: true };
+  });
+}
+
+const NOW = 1_700_000_000_000;
+
+function assign(uplinks: UplinkView[], present: Neighbour[], assignments = new Map<string, ClientRecord>(), extra: Partial<Parameters<typeof updateAssignments>[0]> = {}) {
+  return updateAssignments({ assignments, present, uplinks, now: NOW, complete: true, expireMs: 0, max: 1_000_000, ...extra });
+}
+
+describe('least load', () => {
+  test('clients ÷ weight, ties to the higher weight, then config order', () => {
+    const c: Candidate[] = [
+      { name: 'a', weight: 1, index: 0 },
+      { name: 'b', weight: 2, index: 1 },
+      { name: 'c', weight: 2, index: 2 },
+    ];
+    expect(leastLoaded(new Map(), c).name).toBe('b');
+    expect(leastLoaded(new Map([['b', 1]]), c).name).toBe('c');
+    expect(leastLoaded(new Map([['b', 1], ['c', 1]]), c).name).toBe('a');
+    expect(leastLoaded(new Map([['a', 1], ['b', 2], ['c', 2]]), c).name).toBe('b');
+  });
+
+  test('weights 2:1:1 fill 8 clients exactly 4:2:2', () => {
+    const result = assign([uplink('isp1', 0, 2), uplink('isp2', 1, 1), uplink('isp3', 2, 1)], neighbours(8));
+    expect(Object.fromEntries(countByUplink(result.assignments))).toEqual({ isp1: 4, isp2: 2, isp3: 2 });
+  });
+
+  test('property: for any weights and client count, the split is as balanced as the weights allow', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 256 }), { minLength: 1, maxLength: 16 }), fc.integer({ min: 0, max: 600 }), (weights, count) => {
+        const uplinks = weights.map((w, i) => uplink(`u${i}`, i, w));
+        const counts = countByUplink(assign(uplinks, neighbours(count)).assignments);
+        const total = weights.reduce((a, b) => a + b, 0);
+        let sum = 0;
+        for (const [i, w] of weights.entries()) {
+          const mine = counts.get(`u${i}`) ?? 0;
+          sum += mine;
+          // Taking one client away from any pool never leaves it less loaded than another pool:
+          // (mine - 1) / w <= other / w'  (greedy least-load invariant, cross-multiplied).
+          for (const [j, v] of weights.entries()) {
+            if (mine > 0) expect((mine - 1) * v).toBeLessThanOrEqual((counts.get(`u${j}`) ?? 0) * w);
+          }
+          // And every pool is within one client of its exact proportional share… times the pool count.
+          expect(Math.abs(mine - (count * w) / total)).toBeLessThanOrEqual(weights.length);
+        }
+        expect(sum).toBe(count);
+      }),
+    );
+  });
+
+  test('property: the result does not depend on the order clients are listed in', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 2, maxLength: 5 }), fc.integer({ min: 1, max: 60 }), fc.integer(), (weights, count, seed) => {
+        const uplinks = weights.map((w, i) => uplink(`u${i}`, i, w));
+        const ordered = neighbours(count);
+        const shuffled = [...ordered].sort((a, b) => ((a.ip.length * seed) % 7) - ((b.ip.length * seed) % 7) || (a.ip < b.ip ? 1 : -1));
+        expect(assign(uplinks, shuffled).assignments).toEqual(assign(uplinks, ordered).assignments);
+      }),
+    );
+  });
+});
+
+describe('sticky assignments', () => {
+  test('present clients keep their uplink even when another is emptier', () => {
+    const first = assign([uplink('a', 0, 1), uplink('b', 1, 1)], neighbours(4));
+    const again = assign([uplink('a', 0, 1), uplink('b', 1, 100)], neighbours(4), first.assignments);
+    expect(again.added).toEqual([]);
+    expect([...again.assignments].map(([ip, r]) => [ip, r.uplink])).toEqual([...first.assignments].map(([ip, r]) => [ip, r.uplink]));
+  });
+
+  test('new clients go to live uplinks only; with none live, to any', () => {
+    const down = [uplink('a', 0, 1, 'down'), uplink('b', 1, 1)];
+    expect(new Set(assign(down, neighbours(5)).added.map((a) => a.uplink))).toEqual(new Set(['b']));
+    const allDown = [uplink('a', 0, 1, 'down'), uplink('b', 1, 1, 'down')];
+    expect(new Set(assign(allDown, neighbours(4)).added.map((a) => a.uplink))).toEqual(new Set(['a', 'b']));
+  });
+
+  test('clients of an uplink removed from the config are moved, pins included', () => {
+    const old = new Map<string, ClientRecord>([
+      ['198.18.0.10', { uplink: 'gone', mac: '', interface: 'lan0', pinned: true, firstSeen: 1, lastSeen: 1 }],
+      ['198.18.0.11', { uplink: 'a', mac: '', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: 1 }],
+    ]);
+    const result = assign([uplink('a', 0, 1), uplink('b', 1, 1)], [], old);
+    expect(result.moved).toEqual([{ ip: '198.18.0.10', from: 'gone', uplink: 'b' }]);
+    expect(result.assignments.get('198.18.0.10')?.pinned).toBe(false);
+  });
+
+  test('absent clients expire only on a full scan, pinned ones never', () => {
+    const day = 86_400_000;
+    const old = new Map<string, ClientRecord>([
+      ['198.18.0.10', { uplink: 'a', mac: '', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: NOW - 2 * day }],
+      ['198.18.0.11', { uplink: 'a', mac: '', interface: 'lan0', pinned: true, firstSeen: 1, lastSeen: NOW - 2 * day }],
+      ['198.18.0.12', { uplink: 'a', mac: '', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: NOW - day / 2 }],
+    ]);
+    const uplinks = [uplink('a', 0, 1)];
+    expect(assign(uplinks, [], old, { expireMs: day, complete: false }).expired).toEqual([]);
+    const scanned = assign(uplinks, [], old, { expireMs: day });
+    expect(scanned.expired).toEqual(['198.18.0.10']);
+    expect([...scanned.assignments.keys()]).toEqual(['198.18.0.11', '198.18.0.12']);
+  });
+
+  test('clients.max refuses new clients beyond the cap', () => {
+    const result = assign([uplink('a', 0, 1)], neighbours(5), new Map(), { max: 3 });
+    expect(result.added).toHaveLength(3);
+    expect(result.refused).toEqual(['198.18.0.13', '198.18.0.14']);
+  });
+
+  test('a present client refreshes lastSeen, MAC and interface', () => {
+    const first = assign([uplink('a', 0, 1)], neighbours(1));
+    const moved = [{ ...neighbours(1)[0]!, mac: '02:00:00:00:00:99', dev: 'lan1' }];
+    const later = updateAssignments({ assignments: first.assignments, present: moved, uplinks: [uplink('a', 0, 1)], now: NOW + 5, complete: true, expireMs: 0, max: 10 });
+    expect(later.assignments.get('198.18.0.10')).toMatchObject({ mac: '02:00:00:00:00:99', interface: 'lan1', lastSeen: NOW + 5, firstSeen: NOW });
+  });
+});

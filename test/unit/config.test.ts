@@ -1,0 +1,136 @@
+import { describe, expect, test } from '@jest/globals';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadConfig, parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/model/errors.js';
+
+const BASE = `
+lan:
+  interfaces: [lan0]
+  subnets: [198.18.0.0/16]
+uplinks:
+  - name: isp1
+    interface: ppp0
+    gateway: 198.51.100.1
+    weight: 2
+    probe: { targets: [203.0.113.100] }
+  - name: isp2
+    interface: ppp1
+`;
+
+function problemsOf(text: string): { field: string; problem: string; fix: string }[] {
+  try {
+    parseConfig(text, 'test.yaml');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return [...(error as ConfigError).problems];
+  }
+  throw new Error('config was accepted');
+}
+
+describe('a valid config', () => {
+  test('gets defaults and normalised values', () => {
+    const config = parseConfig(BASE, 'test.yaml');
+    expect(config.uplinks).toEqual([
+      { name: 'isp1', interface: 'ppp0', gateway: '198.51.100.1', weight: 2, probe: { targets: ['203.0.113.100'] } },
+      { name: 'isp2', interface: 'ppp1', weight: 1, probe: { targets: [] } },
+    ]);
+    expect(config.scan.schedule).toBe('*/30 * * * * *');
+    expect(config.state).toBe('/var/lib/dispatcher');
+    expect(config.socket).toBe('/run/dispatcher/dispatcher.sock');
+    expect(config.marks.mask).toBe(0xff000000);
+    expect(config.tables.base).toBe(3100);
+    expect(config.rules.priority).toBe(4100);
+    expect(config.clients).toEqual({ expireSeconds: 7 * 86400, max: 65536 });
+  });
+
+  test('--state and --socket override the file', () => {
+    const config = parseConfig(BASE, 'test.yaml', { state: '/tmp/s', socket: '/tmp/s.sock' });
+    expect([config.state, config.socket]).toEqual(['/tmp/s', '/tmp/s.sock']);
+  });
+
+  test('every example in pools/ is valid', () => {
+    const dir = new URL('../../pools/', import.meta.url);
+    const examples = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    for (const file of examples) {
+      expect(() => parseConfig(readFileSync(new URL(file, dir), 'utf8'), file)).not.toThrow();
+    }
+  });
+});
+
+// Each invalid config, the field the message must name, and a word of the problem.
+const INVALID: [string, string, string, RegExp][] = [
+  ['unknown top-level key', `${BASE}\nuplink: []`, 'uplink', /did you mean "uplinks"/],
+  ['unknown uplink key', BASE.replace('weight: 2', 'wieght: 2'), 'uplinks[0].wieght', /did you mean "weight"/],
+  ['lan missing', 'uplinks: [{ name: a, interface: eth1 }]', 'lan', /missing/],
+  ['lan interfaces missing', 'lan: {}\nuplinks: [{ name: a, interface: eth1 }]', 'lan.interfaces', /missing/],
+  ['lan interfaces empty', 'lan: { interfaces: [] }\nuplinks: [{ name: a, interface: eth1 }]', 'lan.interfaces', /empty/],
+  ['lan not a mapping', 'lan: [lan0]\nuplinks: [{ name: a, interface: eth1 }]', 'lan', /mapping/],
+  ['bad lan interface name', BASE.replace('[lan0]', '["lan0;reboot"]'), 'lan.interfaces[0]', /not a valid interface name/],
+  ['wildcard interface', BASE.replace('interface: ppp1', 'interface: ppp+'), 'uplinks[1].interface', /not a valid interface name/],
+  ['interface too long', BASE.replace('interface: ppp1', 'interface: abcdefghijklmnop'), 'uplinks[1].interface', /not a valid/],
+  ['duplicate lan interface', BASE.replace('[lan0]', '[lan0, lan0]'), 'lan.interfaces[1]', /twice/],
+  ['bad subnet', BASE.replace('198.18.0.0/16', '198.18.0.1/16'), 'lan.subnets[0]', /zero host bits/],
+  ['overlapping subnets', BASE.replace('[198.18.0.0/16]', '[198.18.0.0/16, 198.18.4.0/24]'), 'lan.subnets[1]', /overlaps 198.18.0.0\/16/],
+  ['uplinks missing', 'lan: { interfaces: [lan0] }', 'uplinks', /missing/],
+  ['uplinks empty', 'lan: { interfaces: [lan0] }\nuplinks: []', 'uplinks', /empty/],
+  ['uplinks not a list', 'lan: { interfaces: [lan0] }\nuplinks: { name: a }', 'uplinks', /must be a list/],
+  ['uplink name missing', BASE.replace('name: isp2', 'gateway: 192.0.2.1'), 'uplinks[1].name', /missing/],
+  ['uplink name bad', BASE.replace('name: isp2', 'name: "2isp"'), 'uplinks[1].name', /not a valid name/],
+  ['uplink interface missing', BASE.replace('interface: ppp1', 'weight: 1'), 'uplinks[1].interface', /missing/],
+  ['duplicate uplink name', BASE.replace('name: isp2', 'name: isp1'), 'uplinks[1].name', /already used by uplinks\[0\]/],
+  ['duplicate uplink interface', BASE.replace('interface: ppp1', 'interface: ppp0'), 'uplinks[1].interface', /already used/],
+  ['lan interface is an uplink', BASE.replace('interface: ppp1', 'interface: lan0'), 'uplinks[1].interface', /also a LAN interface/],
+  ['bad gateway', BASE.replace('198.51.100.1', '198.51.100'), 'uplinks[0].gateway', /not a unicast IPv4/],
+  ['multicast gateway', BASE.replace('198.51.100.1', '224.0.0.1'), 'uplinks[0].gateway', /not a unicast IPv4/],
+  ['gateway inside the LAN', BASE.replace('198.51.100.1', '198.18.0.1'), 'uplinks[0].gateway', /inside LAN subnet/],
+  ['weight zero', BASE.replace('weight: 2', 'weight: 0'), 'uplinks[0].weight', /1 to 256/],
+  ['weight negative', BASE.replace('weight: 2', 'weight: -3'), 'uplinks[0].weight', /1 to 256/],
+  ['weight fractional', BASE.replace('weight: 2', 'weight: 1.5'), 'uplinks[0].weight', /whole number/],
+  ['weight text', BASE.replace('weight: 2', 'weight: heavy'), 'uplinks[0].weight', /whole number/],
+  ['probe target bad', BASE.replace('[203.0.113.100]', '[example.com]'), 'uplinks[0].probe.targets[0]', /not a unicast IPv4/],
+  ['probe target twice', BASE.replace('[203.0.113.100]', '[203.0.113.100, 203.0.113.100]'), 'uplinks[0].probe.targets[1]', /twice/],
+  ['bad cron', `${BASE}\nscan: { schedule: "every minute" }`, 'scan.schedule', /not a cron expression/],
+  ['relative state path', `${BASE}\nstate: var/lib/x`, 'state', /absolute path/],
+  ['relative socket path', `${BASE}\nsocket: x.sock`, 'socket', /absolute path/],
+  ['mask zero', `${BASE}\nmarks: { mask: "0x0" }`, 'marks.mask', /non-zero/],
+  ['mask too narrow', `${BASE}\nmarks: { mask: "0x3" }`, 'marks.mask', /holds 1 uplinks/],
+  ['mask unreadable', `${BASE}\nmarks: { mask: "ff" }`, 'marks.mask', /non-zero 32-bit/],
+  ['table range hits main', `${BASE}\ntables: { base: 200 }`, 'tables.base', /reserved table 253/],
+  ['rule priority too high', `${BASE}\nrules: { priority: 32700 }`, 'rules.priority', /whole number from 1 to 32666/],
+  ['expire too short', `${BASE}\nclients: { expire: 10s }`, 'clients.expire', /a minute or more/],
+  ['max zero', `${BASE}\nclients: { max: 0 }`, 'clients.max', /1 to 1000000/],
+  ['YAML syntax', 'lan: [a\nuplinks: x', '(YAML line', /./],
+  ['duplicate YAML key', `${BASE}\nlan: { interfaces: [x] }`, '(YAML line', /unique/i],
+  ['not a mapping', '- a\n- b', '(top level)', /mapping/],
+];
+
+describe.each(INVALID)('invalid config: %s', (_name, text, field, problem) => {
+  test(`names ${field} and says what to do`, () => {
+    const problems = problemsOf(text);
+    const hit = problems.find((p) => p.field.startsWith(field));
+    expect(hit).toBeDefined();
+    expect(`${hit?.problem} ${hit?.fix}`).toMatch(problem);
+    expect(hit?.fix.length).toBeGreaterThan(5);
+  });
+});
+
+test('all problems are reported at once', () => {
+  const problems = problemsOf(BASE.replace('weight: 2', 'weight: 0').replace('interface: ppp1', 'interface: lan0'));
+  expect(problems.map((p) => p.field)).toEqual(['uplinks[0].weight', 'uplinks[1].interface']);
+});
+
+test('an unreadable file is a config error naming --config', async () => {
+  await expect(loadConfig('/nonexistent/dispatcher.yaml')).rejects.toThrow(/--config: cannot read \/nonexistent\/dispatcher.yaml \(ENOENT\)/);
+});
+
+test('the message lists each field with its fix', () => {
+  try {
+    parseConfig(BASE.replace('weight: 2', 'weight: 0'), 'office.yaml');
+  } catch (error) {
+    expect((error as Error).message).toBe(
+      'invalid configuration in office.yaml:\n  uplinks[0].weight: must be a whole number from 1 to 256, not 0 — use a positive integer (it is also the multipath route weight); 1 is the default',
+    );
+  }
+  expect.assertions(1);
+});

@@ -1,0 +1,156 @@
+import { describe, expect, test } from '@jest/globals';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { diff, isEmpty, NOTHING } from '../../src/core/diff.js';
+import { plan } from '../../src/core/plan.js';
+import type { UplinkView } from '../../src/model/state.js';
+import { describePayloads, renderPayloads } from '../../src/render/payloads.js';
+import { parseIptablesSave } from '../../src/parse/iptables-save.js';
+import { capturedAssignments, capturedKernel, labConfig, labUplinks, pristineKernel, skeleton } from '../helpers/scenario.js';
+
+/** Golden files: set UPDATE_GOLDEN=1 to rewrite them after an intended change, then review the diff. */
+function golden(name: string, text: string): void {
+  const file = new URL(`../fixtures/golden/${name}.txt`, import.meta.url);
+  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, text);
+  expect(text).toBe(readFileSync(file, 'utf8'));
+}
+
+function down(uplinks: UplinkView[], name: string): UplinkView[] {
+  return uplinks.map((u) => (u.name === name ? { ...u, state: 'down', reason: 'test' } : u));
+}
+
+describe('uplink views from captured links', () => {
+  test('ppp gateways come from the peer, the cable line from the config', () => {
+    expect(labUplinks().map((u) => [u.name, u.state, u.address, u.gateway, u.gatewaySource])).toEqual([
+      ['isp1', 'up', '192.0.2.2', '192.0.2.1', 'ppp-peer'],
+      ['isp2', 'up', '192.0.2.6', '192.0.2.1', 'ppp-peer'],
+      ['isp3', 'up', '192.0.2.10', '192.0.2.9', 'config'],
+    ]);
+  });
+});
+
+describe('planning the lab', () => {
+  test('the plan for the captured assignments is exactly what the kernel holds: nothing to change', () => {
+    const kernel = capturedKernel();
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const change = diff(labConfig, desired, kernel);
+    expect(renderPayloads(change)).toEqual({ ipsetBefore: '', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
+    expect(isEmpty(change)).toBe(true);
+  });
+
+  test('golden: first start on a pristine gateway', () => {
+    const desired = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments(), skeleton });
+    golden('lab-first-start', describePayloads(renderPayloads(diff(labConfig, desired, pristineKernel()))));
+  });
+
+  test('golden: isp2 down — its pool table points at isp1 and isp3, weighted; nothing else moves', () => {
+    const kernel = capturedKernel();
+    const desired = plan({ config: labConfig, uplinks: down(labUplinks(kernel), 'isp2'), assignments: capturedAssignments(), skeleton });
+    const payloads = renderPayloads(diff(labConfig, desired, kernel));
+    expect(payloads.ipsetBefore + payloads.iptables).toBe('');
+    golden('lab-isp2-down', describePayloads(payloads));
+  });
+
+  test('all uplinks down: routes stay where they are', () => {
+    const kernel = capturedKernel();
+    let uplinks = labUplinks(kernel);
+    for (const name of ['isp1', 'isp2', 'isp3']) uplinks = down(uplinks, name);
+    const change = diff(labConfig, plan({ config: labConfig, uplinks, assignments: capturedAssignments(), skeleton }), kernel);
+    expect(change.routes).toEqual({ replace: [], remove: [] });
+  });
+
+  test('moving a client is one set entry', () => {
+    const assignments = capturedAssignments();
+    assignments.set('198.18.0.10', { ...assignments.get('198.18.0.10')!, uplink: 'isp3' });
+    const payloads = renderPayloads(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments, skeleton }), capturedKernel()));
+    expect(payloads).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
+  });
+
+  test('a released client is one set deletion; a new one one addition', () => {
+    const assignments = capturedAssignments();
+    assignments.delete('198.18.0.11');
+    assignments.set('198.18.1.7', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: true, firstSeen: 0, lastSeen: 0 });
+    const { ipsetBefore } = renderPayloads(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments, skeleton }), capturedKernel()));
+    expect(ipsetBefore).toBe('add dispatcher-clients 198.18.1.7 skbmark 0x2000000/0xf000000\ndel dispatcher-clients 198.18.0.11\n');
+  });
+
+  test('the number of netfilter rules does not depend on the number of clients', () => {
+    const many = new Map(Array.from({ length: 5000 }, (_, i) => [`198.18.${(i + 10) >> 8}.${(i + 10) & 255}`, { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]));
+    const few = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments(), skeleton });
+    const lots = plan({ config: labConfig, uplinks: labUplinks(), assignments: many, skeleton });
+    expect(lots.netfilter).toEqual(few.netfilter);
+    expect(lots.rules).toEqual(few.rules);
+    expect(lots.set?.entries.size).toBe(5000);
+  });
+});
+
+describe('diff owns only what is ours', () => {
+  test('flush removes our chains, hooks, set, rules and tables, and nothing of other software', () => {
+    const kernel = capturedKernel();
+    const foreign = parseIptablesSave(
+      [
+        '*mangle',
+        ':PREROUTING ACCEPT [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+        ':POSTROUTING ACCEPT [0:0]',
+        ':DISPATCHER-PRE - [0:0]',
+        ':DISPATCHER-OUT - [0:0]',
+        ':DISPATCHER-POST - [0:0]',
+        ':mwan3_hook - [0:0]',
+        '-A PREROUTING -j mwan3_hook',
+        '-A PREROUTING -j DISPATCHER-PRE',
+        '-A OUTPUT -j DISPATCHER-OUT',
+        '-A POSTROUTING -j DISPATCHER-POST',
+        '-A mwan3_hook -j MARK --set-xmark 0x100/0x3f00',
+        'COMMIT',
+      ].join('\n'),
+    );
+    const withForeign = {
+      ...kernel,
+      netfilter: [...foreign, ...kernel.netfilter.filter((t) => t.name !== 'mangle')],
+      rules: [...kernel.rules, { priority: 2001, src: 'all', fwmark: 0x100, fwmask: 0x3f00, table: '1' }],
+      routes: [...kernel.routes, { table: '1', dst: 'default', type: 'unicast', nexthops: [{ gateway: '192.0.2.1', dev: 'ppp0', weight: 1, onlink: false }], linkdown: false }],
+    };
+    golden('flush-with-foreign', describePayloads(renderPayloads(diff(labConfig, NOTHING, withForeign))));
+    const text = describePayloads(renderPayloads(diff(labConfig, NOTHING, withForeign)));
+    expect(text).not.toMatch(/mwan3|2001|table 1 /);
+  });
+
+  test('a duplicated hook is removed, a missing one added', () => {
+    const kernel = capturedKernel();
+    const mangle = kernel.netfilter.find((t) => t.name === 'mangle')!;
+    const hooks = mangle.rules.filter((r) => r.chain === 'PREROUTING');
+    const tampered = { ...mangle, rules: [...mangle.rules.filter((r) => r.chain !== 'OUTPUT'), ...hooks] };
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const change = diff(labConfig, desired, { ...kernel, netfilter: [tampered, ...kernel.netfilter.filter((t) => t.name !== 'mangle')] });
+    expect(renderPayloads(change).iptables).toBe('*mangle\n-D PREROUTING -j DISPATCHER-PRE\n-I OUTPUT 1 -j DISPATCHER-OUT\nCOMMIT\n');
+  });
+
+  test('a rule of other software inside our priority block is reported and left alone', () => {
+    const kernel = capturedKernel();
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const change = diff(labConfig, desired, { ...kernel, rules: [...kernel.rules, { priority: 4150, src: 'all', table: '77' }] });
+    expect(change.rules).toEqual({ add: [], remove: [] });
+    expect(change.conflicts).toEqual(['ip rule at priority 4150 (4150 all  77 ) belongs to other software; move rules.priority or that rule']);
+  });
+
+  test('a set with the wrong header is rebuilt beside the old one and swapped in', () => {
+    const kernel = capturedKernel();
+    const old = { ...kernel.sets, sets: kernel.sets.sets.map((s) => ({ ...s, options: { ...s.options, maxelem: '1024' } })) };
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const { ipsetBefore } = renderPayloads(diff(labConfig, desired, { ...kernel, sets: old }));
+    const lines = ipsetBefore.trim().split('\n');
+    expect(lines[0]).toBe('create dispatcher-clients-next hash:ip family inet hashsize 1024 maxelem 65536 skbinfo');
+    expect(lines.filter((l) => l.startsWith('add dispatcher-clients-next '))).toHaveLength(8);
+    expect(lines.slice(-2)).toEqual(['swap dispatcher-clients-next dispatcher-clients', 'destroy dispatcher-clients-next']);
+  });
+
+  test('after a reload that moves our ranges, the old range is cleaned up', () => {
+    const kernel = capturedKernel();
+    const moved = { ...labConfig, tables: { base: 5000 }, rules: { priority: 6000 } };
+    const desired = plan({ config: moved, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const change = diff(moved, desired, kernel, labConfig);
+    expect(change.rules.remove).toHaveLength(11);
+    expect(change.rules.add).toHaveLength(11);
+    expect(change.routes.remove.map((r) => r.table).sort()).toEqual(['3100', '3101', '3102', '3103', '3133', '3134', '3135']);
+  });
+});
