@@ -2,14 +2,15 @@
 //
 //   serve ADDRESS             the internet host: HTTP on :80 answers {"source": "<address it sees>"};
 //                             TCP :7 answers each line with "<source> <line>"
-//   get URL                   prints the body of one HTTP GET (exit 1 on failure)
+//   get URL [FROM]            prints the body of one HTTP GET (exit 1 on failure), optionally
+//                             from a given local address
 //   hello ADDRESS             one UDP datagram to ADDRESS:9, so the gateway learns this client
 //   session ADDRESS PORT      a long-lived TCP connection: each stdin line is sent, each answer printed
 //
 // Only node itself is needed, so the lab runs on a machine without curl or socat.
 
 import { createSocket } from 'node:dgram';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, get as httpGet } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -30,9 +31,16 @@ function serve(address: string): void {
   process.stdout.write(`serving on ${address}\n`);
 }
 
-async function get(url: string): Promise<void> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  process.stdout.write(await response.text());
+function get(url: string, localAddress?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, { timeout: 5000, ...(localAddress ? { localAddress } : {}) }, (response) => {
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => process.stdout.write(chunk));
+      response.on('end', () => resolve());
+    });
+    request.on('timeout', () => request.destroy(new Error('timed out')));
+    request.on('error', reject);
+  });
 }
 
 function hello(address: string): Promise<void> {
@@ -65,7 +73,7 @@ const run = async (): Promise<void> => {
     case 'serve':
       return serve(args[0] ?? '0.0.0.0');
     case 'get':
-      return get(args[0] as string);
+      return get(args[0] as string, args[1]);
     case 'hello':
       return hello(args[0] as string);
     case 'session':
