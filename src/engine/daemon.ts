@@ -54,8 +54,10 @@ export class Daemon {
     this.reconciler = new Reconciler({ runner, store, skeleton, log }, config, assignmentsOf(store.data));
     this.control = await listenControl(config.socket, (request) => this.handle(request), log);
     log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(store.data.clients).length });
-    const first = await this.reconciler.request('start', { scan: true });
+    // Watch before the first scan, so no neighbour that appears in between is missed;
+    // its events simply queue behind the first run.
     this.watchNeighbours();
+    const first = await this.reconciler.request('start', { scan: true });
     this.schedule(config.scan.schedule);
     process.on('SIGTERM', () => void this.stop('SIGTERM'));
     process.on('SIGINT', () => void this.stop('SIGINT'));

@@ -102,8 +102,9 @@ export async function startDaemon(runner: Runner, topo: Topology, files: LabFile
   try {
     await waitFor('the daemon to answer on its socket', 20_000, async () => {
       if (exited !== undefined) throw new Error(`dispatcher start exited with ${exited}:\n${logs.join('\n')}`);
+      // Answering is not enough: wait for the first reconcile to have run.
       const response = await askDaemon(files.socket, { cmd: 'status' }, 2000);
-      return response?.ok ? response : null;
+      return response?.ok && (response.result as { lastRun: unknown }).lastRun ? response : null;
     }).catch((error: Error) => {
       throw new Error(exited !== undefined ? `dispatcher start exited with ${exited}:\n${logs.join('\n')}` : `${error.message}\n${logs.join('\n')}`);
     });

@@ -1,0 +1,46 @@
+// A thousand clients appearing at once (one ip -batch of neighbour entries,
+// as a switch coming up would cause): all classified, split by weight, with
+// the netfilter rules unchanged in number. The time is printed, not asserted
+// (speed targets live in the benchmark).
+
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { Lab, type PoolsJson, within } from '../helpers/lab.js';
+
+jest.setTimeout(120_000);
+
+const COUNT = 1000;
+
+function address(i: number): string {
+  const n = 1024 + i; // 198.18.4.0 onwards, clear of the lab's own clients
+  return `198.18.${n >> 8}.${n & 255}`;
+}
+
+describe(`${COUNT} clients at once`, () => {
+  let lab: Lab;
+
+  beforeAll(async () => {
+    lab = await Lab.create({ clients: 1 });
+    await lab.start();
+  });
+
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  test('every one is classified, the pools split 2:1:1, and the rule count does not grow', async () => {
+    const rulesBefore = (await lab.exec(lab.topo.gw, ['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A')).length;
+    const batch = Array.from({ length: COUNT }, (_, i) => `neigh replace ${address(i)} lladdr 02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} dev lan0 nud permanent`).join('\n');
+    const started = performance.now();
+    await lab.runner.run(['ip', '-n', lab.topo.gw, '-batch', '-'], { input: `${batch}\n` });
+    const count = async (): Promise<number> => (await lab.exec(lab.topo.gw, ['ipset', 'save', 'dispatcher-clients'])).stdout.split('\n').filter((l) => l.startsWith('add ')).length;
+    await within(30_000, `${COUNT} clients in the set`, async () => (await count()) === COUNT);
+    const elapsed = performance.now() - started;
+    process.stdout.write(`${COUNT} clients from neighbour entries to classified in the kernel: ${elapsed.toFixed(0)} ms\n`);
+    const runs = lab.daemon!.logs.filter((l) => l.includes('"msg":"applied"') && l.includes('neighbour')).length;
+    process.stdout.write(`  (coalesced into ${runs} reconcile runs)\n`);
+    const pools = await lab.cliJson<PoolsJson>(['pools']);
+    expect(pools.uplinks.map((u) => u.clients.length)).toEqual([COUNT / 2, COUNT / 4, COUNT / 4]);
+    const rulesAfter = (await lab.exec(lab.topo.gw, ['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A')).length;
+    expect(rulesAfter).toBe(rulesBefore);
+  });
+});
