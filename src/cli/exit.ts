@@ -1,7 +1,6 @@
 // Exit codes, in one place: 0 ok, 2 usage or configuration error, 1 any other failure.
 
 import { CommanderError } from 'commander';
-import { BadRequest } from '../core/requests.js';
 import { ConfigError, RequestError } from '../model/errors.js';
 
 export const EXIT_OK = 0;
@@ -21,7 +20,14 @@ export class Failure extends Error {
 
 export function exitCodeFor(error: unknown): number {
   if (error instanceof Failure) return error.code;
-  if (error instanceof ConfigError || error instanceof BadRequest || error instanceof RequestError) return EXIT_USAGE;
+  if (error instanceof ConfigError || error instanceof RequestError) return EXIT_USAGE;
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   return EXIT_FAILURE;
+}
+
+/** Failures that are explained by their message; anything else is a bug and gets its stack printed. */
+const EXPECTED = new Set(['ConfigError', 'CommandError', 'RequestError', 'Failure', 'AlreadyRunning', 'StoreError', 'ParseError', 'SkeletonError']);
+
+export function isExpected(error: unknown): boolean {
+  return error instanceof Error && EXPECTED.has(error.name);
 }

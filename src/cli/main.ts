@@ -3,7 +3,6 @@
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../model/errors.js';
 import { ExecaRunner } from '../system/exec.js';
 import { registerAssign } from './commands/assign.js';
 import { registerControl } from './commands/control.js';
@@ -14,7 +13,7 @@ import { registerPools } from './commands/pools.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import type { CliContext, Globals } from './context.js';
-import { EXIT_OK, exitCodeFor } from './exit.js';
+import { EXIT_OK, exitCodeFor, isExpected } from './exit.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -53,8 +52,9 @@ export async function main(argv: readonly string[], runner = new ExecaRunner()):
   } catch (error) {
     // commander has already printed its own usage errors and help.
     if (!(error instanceof CommanderError)) {
-      ctx.err(`dispatcher: ${error instanceof ConfigError ? error.message : (error as Error).message}\n`);
-      if (!(error instanceof Error) || error.name === 'Error' || error.name === 'TypeError') ctx.err(`${(error as Error).stack ?? ''}\n`);
+      ctx.err(`dispatcher: ${(error as Error).message}\n`);
+      // Anything but the expected failures is a bug: show where it happened.
+      if (!isExpected(error)) ctx.err(`${(error as Error).stack ?? ''}\n`);
     }
     return exitCodeFor(error);
   }

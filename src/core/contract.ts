@@ -2,7 +2,7 @@
 // and protocol number the dispatcher owns (documented in iptables/README.md).
 // Ownership is by name or by range, so `flush` can remove exactly these.
 
-import type { Config } from '../model/config.js';
+import type { OwnedRanges } from '../model/state.js';
 
 /** Our routing tables and rule priorities each take a block of this size. */
 export const RANGE_SIZE = 100;
@@ -40,7 +40,7 @@ export interface Ids {
   };
 }
 
-export function ids(config: Pick<Config, 'tables' | 'rules'>): Ids {
+export function ids(config: OwnedRanges): Ids {
   const base = config.tables.base;
   const priority = config.rules.priority;
   return {
@@ -71,13 +71,17 @@ export function isOurSet(name: string): boolean {
   return name === CLIENT_SET || name === CLIENT_SET_NEXT;
 }
 
-export function isOurTable(config: Pick<Config, 'tables' | 'rules'>, table: string): boolean {
+export function isOurTable(config: OwnedRanges, table: string): boolean {
   const id = /^[0-9]+$/.test(table) ? Number(table) : NaN;
   const { first, last } = ids(config).tables;
   return id >= first && id <= last;
 }
 
-export function inOurPriorityRange(config: Pick<Config, 'tables' | 'rules'>, priority: number): boolean {
+export function inOurPriorityRange(config: OwnedRanges, priority: number): boolean {
   const { first, last } = ids(config).priorities;
   return priority >= first && priority <= last;
+}
+
+export function sameRanges(a: OwnedRanges, b: OwnedRanges): boolean {
+  return a.tables.base === b.tables.base && a.rules.priority === b.rules.priority;
 }

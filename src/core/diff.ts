@@ -7,6 +7,7 @@
 import type { Config } from '../model/config.js';
 import type { IpRoute, IpRule, IpsetDump, IptTable, KernelState, Nexthop } from '../model/kernel.js';
 import type { ChangeSet, DesiredRoute, DesiredRule, DesiredSet, DesiredState, NetfilterTableChange, RouteChange, RuleChange, SetChange } from '../model/plan.js';
+import type { OwnedRanges } from '../model/state.js';
 import { CLIENT_SET, CLIENT_SET_NEXT, inOurPriorityRange, isOurChain, isOurTable, NETFILTER_TABLES, ROUTE_PROTOCOL } from './contract.js';
 import { hex } from './marks.js';
 
@@ -80,11 +81,11 @@ export function ruleKey(rule: DesiredRule | IpRule): string {
   return [rule.priority, rule.src, mark, rule.table, rule.suppressPrefixlength ?? ''].join(' ');
 }
 
-/** Configs whose ranges we own: the current one, and the one a reload replaced until its objects are gone. */
-type Owners = readonly Config[];
+/** Ranges we own: the current config's first, then earlier ones (reloads, edits while stopped) until their objects are gone. */
+type Owners = readonly OwnedRanges[];
 
 export function diffRules(owners: Owners, desired: readonly DesiredRule[], observed: readonly IpRule[]): { change: RuleChange; conflicts: string[] } {
-  const [config] = owners as [Config];
+  const [config] = owners as [OwnedRanges];
   const ours = observed.filter((r) => owners.some((o) => inOurPriorityRange(o, r.priority)) && r.protocol === String(ROUTE_PROTOCOL));
   const conflicts = observed
     .filter((r) => inOurPriorityRange(config, r.priority) && r.protocol !== String(ROUTE_PROTOCOL))
@@ -127,9 +128,9 @@ export function diffSysctls(desired: Readonly<Record<string, string>>, observed:
   return Object.fromEntries(Object.entries(desired).filter(([key, value]) => observed[key] !== value));
 }
 
-/** `previous`: the config a reload replaced, whose rule and table ranges may still hold our objects. */
-export function diff(config: Config, desired: DesiredState, observed: KernelState, previous?: Config): ChangeSet {
-  const owners = previous ? [config, previous] : [config];
+/** `previous`: ranges of earlier configs that may still hold our rules and routes. */
+export function diff(config: Config, desired: DesiredState, observed: KernelState, previous: readonly OwnedRanges[] = []): ChangeSet {
+  const owners = [config, ...previous];
   const rules = diffRules(owners, desired.rules, observed.rules);
   return {
     netfilter: diffNetfilter(desired.netfilter, observed.netfilter),

@@ -22,17 +22,10 @@ export type ControlResponse =
 /** Requests larger than this are refused without being parsed. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
-export class BadRequest extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BadRequest';
-  }
-}
-
 /** A client address as typed by an operator: a unicast IPv4 address. */
 export function checkClientAddress(ip: unknown): string {
   const address = typeof ip === 'string' ? parseIpv4(ip) : null;
-  if (address === null || !isUnicastHost(address)) throw new BadRequest(`${JSON.stringify(ip)?.slice(0, 60)} is not a unicast IPv4 address`);
+  if (address === null || !isUnicastHost(address)) throw new RequestError(`${JSON.stringify(ip)?.slice(0, 60)} is not a unicast IPv4 address`);
   return ip as string;
 }
 
@@ -41,13 +34,13 @@ export function parseRequest(line: string): ControlRequest {
   try {
     value = JSON.parse(line);
   } catch {
-    throw new BadRequest('request is not JSON');
+    throw new RequestError('request is not JSON');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadRequest('request must be a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RequestError('request must be a JSON object');
   const body = value as Record<string, unknown>;
   const allowed = (keys: string[]): void => {
     const extra = Object.keys(body).filter((k) => k !== 'cmd' && !keys.includes(k));
-    if (extra.length > 0) throw new BadRequest(`unexpected field ${JSON.stringify(extra[0]).slice(0, 60)}`);
+    if (extra.length > 0) throw new RequestError(`unexpected field ${JSON.stringify(extra[0]).slice(0, 60)}`);
   };
   switch (body.cmd) {
     case 'ping':
@@ -60,14 +53,14 @@ export function parseRequest(line: string): ControlRequest {
     case 'assign': {
       allowed(['ip', 'uplink']);
       const ip = checkClientAddress(body.ip);
-      if (typeof body.uplink !== 'string' || !isUplinkName(body.uplink)) throw new BadRequest(`${JSON.stringify(body.uplink)?.slice(0, 60)} is not an uplink name`);
+      if (typeof body.uplink !== 'string' || !isUplinkName(body.uplink)) throw new RequestError(`${JSON.stringify(body.uplink)?.slice(0, 60)} is not an uplink name`);
       return { cmd: 'assign', ip, uplink: body.uplink };
     }
     case 'release':
       allowed(['ip']);
       return { cmd: 'release', ip: checkClientAddress(body.ip) };
     default:
-      throw new BadRequest(`unknown command ${JSON.stringify(body.cmd)?.slice(0, 60)}`);
+      throw new RequestError(`unknown command ${JSON.stringify(body.cmd)?.slice(0, 60)}`);
   }
 }
 

@@ -5,7 +5,7 @@
 import type { Config } from '../model/config.js';
 import type { KernelState, Neighbour } from '../model/kernel.js';
 import type { ChangeSet, DesiredState } from '../model/plan.js';
-import type { ClientRecord, UplinkView } from '../model/state.js';
+import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import { updateAssignments, type AssignResult } from './assign.js';
 import { clientFilter } from './clients.js';
 import { diff } from './diff.js';
@@ -15,8 +15,8 @@ import { viewUplinks } from './uplinks.js';
 
 export interface RunInput {
   readonly config: Config;
-  /** The config a reload replaced, whose ranges may still hold our objects. */
-  readonly previous?: Config;
+  /** Ranges of earlier configs that may still hold our objects. */
+  readonly previous?: readonly OwnedRanges[];
   readonly observed: KernelState;
   readonly assignments: ReadonlyMap<string, ClientRecord>;
   readonly neighbours: readonly Neighbour[];

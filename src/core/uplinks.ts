@@ -42,7 +42,7 @@ export function viewUplinks(config: Config, links: readonly Link[], routes: read
         ? `interface ${uplink.interface} has no carrier`
         : !address
           ? `interface ${uplink.interface} has no IPv4 address`
-          : !view.gateway
+          : !view.gateway && !link.pointToPoint
             ? `no gateway: set uplinks[${index}].gateway, or give ${uplink.interface} a peer address or a default route`
             : null;
     return reason === null ? { ...view, state: 'up', reason: 'link up' } : { ...view, state: 'down', reason };

@@ -5,7 +5,7 @@
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { BadRequest, MAX_REQUEST_BYTES, parseRequest, type ControlRequest, type ControlResponse } from '../core/requests.js';
+import { MAX_REQUEST_BYTES, parseRequest, type ControlRequest, type ControlResponse } from '../core/requests.js';
 import { ConfigError, RequestError } from '../model/errors.js';
 import type { Logger } from './logger.js';
 
@@ -29,7 +29,7 @@ export function socketIsLive(path: string): Promise<boolean> {
 }
 
 function toResponse(error: unknown): ControlResponse {
-  if (error instanceof BadRequest || error instanceof RequestError) return { ok: false, error: { kind: 'request', message: error.message } };
+  if (error instanceof RequestError) return { ok: false, error: { kind: 'request', message: error.message } };
   if (error instanceof ConfigError) return { ok: false, error: { kind: 'config', message: error.message } };
   return { ok: false, error: { kind: 'internal', message: (error as Error).message } };
 }
@@ -43,7 +43,7 @@ function serve(socket: Socket, handle: (request: ControlRequest) => Promise<unkn
   socket.on('data', (chunk: string) => {
     buffer += chunk;
     if (buffer.length > MAX_REQUEST_BYTES && !buffer.includes('\n')) {
-      socket.end(`${JSON.stringify(toResponse(new BadRequest(`request larger than ${MAX_REQUEST_BYTES} bytes`)))}\n`);
+      socket.end(`${JSON.stringify(toResponse(new RequestError(`request larger than ${MAX_REQUEST_BYTES} bytes`)))}\n`);
       buffer = '';
       return;
     }

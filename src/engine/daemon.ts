@@ -28,6 +28,12 @@ export interface DaemonOptions {
 
 const WATCH_RESTART_MS = 1000;
 
+/** An operator's change is kept either way; a failed run is their error to see (the daemon retries it). */
+function applied(report: RunReport): RunReport {
+  if (!report.ok) throw new Error(`kept, but loading it into the kernel failed (the daemon retries): ${report.error}`);
+  return report;
+}
+
 export class Daemon {
   private reconciler!: Reconciler;
   private control: ControlServer | null = null;
@@ -53,15 +59,15 @@ export class Daemon {
     const skeleton = await loadSkeleton();
     this.reconciler = new Reconciler({ runner, store, skeleton, log }, config, assignmentsOf(store.data));
     this.control = await listenControl(config.socket, (request) => this.handle(request), log);
+    process.on('SIGTERM', () => void this.stop('SIGTERM'));
+    process.on('SIGINT', () => void this.stop('SIGINT'));
+    process.on('SIGHUP', () => void this.reload().catch((error: Error) => log.warn('reload refused; the running config stays', { error: error.message })));
     log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(store.data.clients).length });
     // Watch before the first scan, so no neighbour that appears in between is missed;
     // its events simply queue behind the first run.
     this.watchNeighbours();
     const first = await this.reconciler.request('start', { scan: true });
-    this.schedule(config.scan.schedule);
-    process.on('SIGTERM', () => void this.stop('SIGTERM'));
-    process.on('SIGINT', () => void this.stop('SIGINT'));
-    process.on('SIGHUP', () => void this.reload().catch((error: Error) => log.warn('reload refused; the running config stays', { error: error.message })));
+    if (!this.stopping) this.schedule(config.scan.schedule);
     log.info('running', { firstRun: { ok: first.ok, durationMs: first.durationMs, applied: first.applied, added: first.added } });
     return first;
   }
@@ -81,6 +87,7 @@ export class Daemon {
 
   private schedule(expression: string): void {
     this.cron?.stop();
+    if (this.stopping) return;
     this.cron = CronJob.from({ cronTime: expression, onTick: () => void this.reconciler.request('scheduled scan', { scan: true }), start: true });
   }
 
@@ -129,13 +136,13 @@ export class Daemon {
             clients.set(ip, { mac: '', interface: '', firstSeen: now, lastSeen: now, ...existing, uplink: request.uplink, pinned: true });
           },
         });
-        return { ip, uplink: request.uplink, pinned: true, run: report };
+        return { ip, uplink: request.uplink, pinned: true, run: applied(report) };
       }
       case 'release': {
         if (!r.clients.has(request.ip)) throw new RequestError(`${request.ip} is not assigned to any pool`);
         const from = r.clients.get(request.ip)?.uplink;
         const report = await r.request(`release ${request.ip}`, { edit: (clients) => void clients.delete(request.ip) });
-        return { ip: request.ip, released: from, run: report };
+        return { ip: request.ip, released: from, run: applied(report) };
       }
     }
   }

@@ -23,7 +23,8 @@ export interface FlushReport {
 
 export async function flush(runner: Runner, config: Config, store: Store): Promise<FlushReport> {
   const observed = await observeKernel(runner, config);
-  const change = diff(config, NOTHING, observed);
+  // The ranges last loaded too, in case the config's were edited since.
+  const change = diff(config, NOTHING, observed, store.data.ranges ? [store.data.ranges] : []);
   const originals = store.data.sysctlOriginals;
   const current = await readSysctls(runner, Object.keys(originals));
   // Interfaces that are gone take their sysctls with them.
@@ -33,6 +34,7 @@ export async function flush(runner: Runner, config: Config, store: Store): Promi
   await store.save((data) => {
     data.sysctlOriginals = {};
     data.createdTables = [];
+    delete data.ranges;
   });
   return {
     chains: change.netfilter.flatMap((t) => t.dropChains.map((c) => `${t.table}/${c}`)),

@@ -9,13 +9,14 @@
 // callers await the run that carried their change.
 
 import type { AssignResult } from '../core/assign.js';
+import { sameRanges } from '../core/contract.js';
 import { isEmpty } from '../core/diff.js';
 import type { Skeleton } from '../core/netfilter.js';
 import { computeRun } from '../core/run.js';
 import type { Config } from '../model/config.js';
 import type { KernelState, Neighbour } from '../model/kernel.js';
 import type { ChangeSet } from '../model/plan.js';
-import type { ClientRecord, UplinkView } from '../model/state.js';
+import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import { renderPayloads, type Payloads } from '../render/payloads.js';
 import type { Runner } from '../system/exec.js';
 import { applyPayloads, observeKernel } from '../system/kernel.js';
@@ -64,7 +65,8 @@ const lines = (text: string): number => (text === '' ? 0 : text.split('\n').leng
 
 export class Reconciler {
   private config: Config;
-  private previousConfig: Config | undefined;
+  /** Ranges of configs replaced since the last successful run (reloads, or edits while stopped): that run cleans them up. */
+  private previousRanges: OwnedRanges[] = [];
   private assignments: Map<string, ClientRecord>;
   private uplinkViews: UplinkView[] = [];
   private pending: Request | null = null;
@@ -84,6 +86,8 @@ export class Reconciler {
   ) {
     this.config = config;
     this.assignments = assignments;
+    const stored = deps.store.data.ranges;
+    if (stored && !sameRanges(stored, config)) this.previousRanges.push(stored);
   }
 
   get currentConfig(): Config {
@@ -119,7 +123,7 @@ export class Reconciler {
     return this.request('reload', {
       scan: true,
       edit: () => {
-        this.previousConfig = this.config;
+        this.previousRanges.push(this.config);
         this.config = config;
       },
     });
@@ -171,7 +175,7 @@ export class Reconciler {
       ]);
       const { uplinks, assignment: result, change } = computeRun({
         config,
-        ...(this.previousConfig ? { previous: this.previousConfig } : {}),
+        previous: this.previousRanges,
         observed,
         assignments: this.assignments,
         neighbours: arp ? arp.neighbours : request.neighbours,
@@ -192,7 +196,9 @@ export class Reconciler {
         await applyPayloads(this.deps.runner, payloads);
         this.deps.log.info('applied', { reasons: request.reasons, ...applied });
       }
-      this.previousConfig = undefined;
+      const stored = this.deps.store.data.ranges;
+      if (!stored || !sameRanges(stored, config)) await this.recordRanges(config);
+      this.previousRanges = [];
       if (this.unsaved || started - this.lastSavedAt > LAST_SEEN_SAVE_MS) await this.persist(started);
       this.retryDelay = RETRY_MIN_MS;
       return { ...base, durationMs: this.now() - started, ok: true, applied, ...counts };
@@ -217,6 +223,13 @@ export class Reconciler {
     await this.deps.store.save((d) => {
       for (const key of newSysctls) d.sysctlOriginals[key] = observed.sysctls[key] as string;
       d.createdTables.push(...newTables);
+    });
+  }
+
+  private async recordRanges(config: Config): Promise<void> {
+    const ranges = { tables: { base: config.tables.base }, rules: { priority: config.rules.priority } };
+    await this.deps.store.save((d) => {
+      d.ranges = ranges;
     });
   }
 

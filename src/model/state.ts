@@ -23,6 +23,14 @@ export interface StoreData {
   sysctlOriginals: Record<string, string>;
   /** Netfilter tables that did not exist before the dispatcher's first apply (flush removes them if left empty). */
   createdTables: string[];
+  /** The table and rule ranges last loaded, so objects left there after a config change are still found. */
+  ranges?: OwnedRanges;
+}
+
+/** The part of a config that says which routing tables and rule priorities are ours. */
+export interface OwnedRanges {
+  readonly tables: { readonly base: number };
+  readonly rules: { readonly priority: number };
 }
 
 export type UplinkState = 'up' | 'down';
@@ -36,7 +44,7 @@ export interface UplinkView {
   readonly state: UplinkState;
   /** Why it is in that state, in words for the operator. */
   readonly reason: string;
-  /** The link exists, so routes and sysctls can name it. */
+  /** The link exists and is administratively up, so routes and sysctls can name it. */
   readonly present: boolean;
   readonly address?: string;
   readonly gateway?: string;

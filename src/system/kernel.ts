@@ -45,7 +45,7 @@ async function readSets(runner: Runner): Promise<IpsetDump> {
 /** Reads the named sysctls; keys that do not exist (an absent interface) are left out. */
 export async function readSysctls(runner: Runner, keys: readonly string[]): Promise<Record<string, string>> {
   if (keys.length === 0) return {};
-  const result = await runner.run(['sysctl', '-e', ...keys], { okExitCodes: [0, 255] });
+  const result = await runner.run(['sysctl', '-e', ...keys]);
   const values: Record<string, string> = {};
   for (const line of result.stdout.split('\n')) {
     const match = /^(\S+) = (.*)$/.exec(line);

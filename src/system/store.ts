@@ -47,7 +47,9 @@ function validate(path: string, data: unknown): StoreData {
   }
   const sysctlOriginals = (d.sysctlOriginals ?? {}) as Record<string, string>;
   const createdTables = Array.isArray(d.createdTables) ? (d.createdTables as string[]) : [];
-  return { version: 1, clients: d.clients as Record<string, ClientRecord>, sysctlOriginals, createdTables };
+  const ranges = d.ranges as StoreData['ranges'];
+  if (ranges !== undefined && (typeof ranges?.tables?.base !== 'number' || typeof ranges?.rules?.priority !== 'number')) throw new StoreError(path, '"ranges" is malformed');
+  return { version: 1, clients: d.clients as Record<string, ClientRecord>, sysctlOriginals, createdTables, ...(ranges ? { ranges } : {}) };
 }
 
 export class Store {

@@ -128,6 +128,27 @@ describe('daemon lifecycle in one lab', () => {
     await within(3000, 'multipath weight of isp3 is 5', async () => (await lab.exec(lab.topo.gw, ['ip', 'route', 'show', 'table', '3100'])).stdout.includes('dev wan0 weight 5'));
   });
 
+  test('moving our table and rule ranges while stopped leaves nothing behind in the old ones', async () => {
+    const ours = async (): Promise<{ rules: string[]; tables: string[] }> => ({
+      rules: (await lab.exec(lab.topo.gw, ['ip', 'rule'])).stdout.split('\n').filter((l) => l.includes('proto 211')).map((l) => l.split(':')[0] as string),
+      tables: [...new Set([...(await lab.exec(lab.topo.gw, ['ip', 'route', 'show', 'table', 'all'])).stdout.matchAll(/table ([0-9]+) proto 211/g)].map((m) => m[1] as string))].sort(),
+    });
+    await lab.stop();
+    await lab.rewriteConfig({ schedule: YEARLY, weights: { isp3: 5 }, extra: 'tables: { base: 5100 }\nrules: { priority: 6100 }' });
+    await lab.start();
+    const moved = await ours();
+    expect(moved.rules.every((p) => p.startsWith('61'))).toBe(true);
+    expect(moved.rules).toHaveLength(11);
+    expect(moved.tables).toEqual(['5100', '5101', '5102', '5103', '5133', '5134', '5135']);
+    await lab.stop();
+    await lab.rewriteConfig({ schedule: YEARLY, weights: { isp3: 5 } });
+    await lab.start();
+    const back = await ours();
+    expect(back.rules.every((p) => p.startsWith('41'))).toBe(true);
+    expect(back.rules).toHaveLength(11);
+    expect(back.tables).toEqual(['3100', '3101', '3102', '3103', '3133', '3134', '3135']);
+  });
+
   test('flush while the daemon runs is refused; after stop, flush restores the kernel exactly', async () => {
     expect((await lab.cli(['flush'], [1])).stderr).toMatch(/daemon is running .* stop it first/);
     await lab.stop();

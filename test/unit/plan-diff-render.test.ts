@@ -148,7 +148,7 @@ describe('diff owns only what is ours', () => {
     const kernel = capturedKernel();
     const moved = { ...labConfig, tables: { base: 5000 }, rules: { priority: 6000 } };
     const desired = plan({ config: moved, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
-    const change = diff(moved, desired, kernel, labConfig);
+    const change = diff(moved, desired, kernel, [labConfig]);
     expect(change.rules.remove).toHaveLength(11);
     expect(change.rules.add).toHaveLength(11);
     expect(change.routes.remove.map((r) => r.table).sort()).toEqual(['3100', '3101', '3102', '3103', '3133', '3134', '3135']);
