@@ -40,17 +40,18 @@ function serve(socket: Socket, handle: (request: ControlRequest) => Promise<unkn
   socket.setEncoding('utf8');
   socket.setTimeout(60_000, () => socket.destroy());
   socket.on('error', () => socket.destroy());
+  const refuse = (): void => {
+    socket.end(`${JSON.stringify(toResponse(new RequestError(`request larger than ${MAX_REQUEST_BYTES} bytes`)))}\n`);
+    buffer = '';
+  };
   socket.on('data', (chunk: string) => {
+    if (socket.writableEnded) return;
     buffer += chunk;
-    if (buffer.length > MAX_REQUEST_BYTES && !buffer.includes('\n')) {
-      socket.end(`${JSON.stringify(toResponse(new RequestError(`request larger than ${MAX_REQUEST_BYTES} bytes`)))}\n`);
-      buffer = '';
-      return;
-    }
     let newline: number;
     while ((newline = buffer.indexOf('\n')) >= 0) {
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
+      if (line.length > MAX_REQUEST_BYTES) return refuse();
       // Answers go out in request order, one at a time per connection.
       busy = busy.then(async () => {
         let response: ControlResponse;
@@ -60,9 +61,10 @@ function serve(socket: Socket, handle: (request: ControlRequest) => Promise<unkn
           response = toResponse(error);
           if (response.ok === false && response.error.kind === 'internal') log.error('control request failed', { error: (error as Error).message });
         }
-        if (!socket.destroyed) socket.write(`${JSON.stringify(response)}\n`);
+        if (!socket.destroyed && !socket.writableEnded) socket.write(`${JSON.stringify(response)}\n`);
       });
     }
+    if (buffer.length > MAX_REQUEST_BYTES) refuse();
   });
 }
 

@@ -1,0 +1,136 @@
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../../src/engine/logger.js';
+import { Reconciler } from '../../src/engine/reconciler.js';
+import type { Config } from '../../src/model/config.js';
+import { Store } from '../../src/system/store.js';
+import { FakeRunner } from '../helpers/fake-runner.js';
+import { fixture } from '../helpers/fixtures.js';
+import { capturedAssignments, labConfig, skeleton } from '../helpers/scenario.js';
+
+const SYSCTLS = 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.ppp0.rp_filter = 2\nnet.ipv4.conf.ppp1.rp_filter = 2\nnet.ipv4.conf.wan0.rp_filter = 2\n';
+
+/** A gateway as captured from a running lab. */
+function capturedGateway(): FakeRunner {
+  return new FakeRunner()
+    .answer('iptables-save', fixture('iptables-save.txt'))
+    .answer('ipset list -n', 'dispatcher-clients\n')
+    .answer('ipset save dispatcher-clients', fixture('ipset-save.txt'))
+    .answer('ip -j rule show', fixture('ip-rule.json'))
+    .answer('ip -4 -j route show table all', fixture('ip-route.json'))
+    .answer('ip -j addr show', fixture('ip-addr.json'))
+    .answer('sysctl -e', SYSCTLS)
+    .answer('cat /proc/net/arp', fixture('proc-net-arp.txt'));
+}
+
+/** The same links, but nothing of the dispatcher yet. */
+function pristineGateway(): FakeRunner {
+  return capturedGateway()
+    .answer('iptables-save', '')
+    .answer('ipset list -n', '')
+    .answer('ip -j rule show', '[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"},{"priority":32767,"src":"all","table":"default"}]')
+    .answer('ip -4 -j route show table all', '[]')
+    .answer('sysctl -e', SYSCTLS.replace(/= [12]/g, '= 0'));
+}
+
+const logged: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+const log: Logger = {
+  debug: (msg, fields = {}) => void logged.push({ level: 'debug', msg, fields }),
+  info: (msg, fields = {}) => void logged.push({ level: 'info', msg, fields }),
+  warn: (msg, fields = {}) => void logged.push({ level: 'warn', msg, fields }),
+  error: (msg, fields = {}) => void logged.push({ level: 'error', msg, fields }),
+};
+
+describe('reconciler', () => {
+  let dir: string;
+  let config: Config;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dispatcher-unit-'));
+    config = { ...labConfig, state: dir };
+    logged.length = 0;
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a gateway that already matches gets no writes at all', async () => {
+    const runner = capturedGateway();
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const report = await reconciler.request('scan', { scan: true });
+    expect(report).toMatchObject({ ok: true, applied: { ipset: 0, iptables: 0, ip: 0, sysctl: 0 }, added: 0 });
+    expect(runner.writes()).toEqual([]);
+  });
+
+  test('first start: one sysctl, one ipset restore, one iptables-restore, one ip -batch; originals kept for flush', async () => {
+    const runner = pristineGateway();
+    const store = await Store.open(dir);
+    const report = await new Reconciler({ runner, store, skeleton, log }, config, new Map()).request('start', { scan: true });
+    expect(report).toMatchObject({ ok: true, added: 8 });
+    expect(runner.writes().map((c) => c.argv.slice(0, 3).join(' '))).toEqual(['sysctl -q -w', 'ipset -exist restore', 'iptables-restore --wait 10', 'ip -batch -']);
+    expect(store.data.sysctlOriginals).toEqual({ 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.ppp0.rp_filter': '0', 'net.ipv4.conf.ppp1.rp_filter': '0', 'net.ipv4.conf.wan0.rp_filter': '0' });
+    expect(store.data.createdTables).toEqual(['mangle', 'nat']);
+    expect(Object.keys(store.data.clients)).toHaveLength(8);
+    expect(store.data.ranges).toEqual({ tables: { base: 3100 }, rules: { priority: 4100 } });
+  });
+
+  test('a new neighbour is one ipset line, nothing else', async () => {
+    const runner = capturedGateway();
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const report = await reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.3', mac: '02:00:00:00:03:03', dev: 'lan0', complete: true }] });
+    expect(report.added).toBe(1);
+    // Loads are 4/2 = 2/1 = 2/1: tied, so the higher weight (isp1, pool mark 1) takes it.
+    expect(runner.writes()).toEqual([{ argv: ['ipset', '-exist', 'restore'], input: 'add dispatcher-clients 198.18.3.3 skbmark 0x1000000/0xf000000\n' }]);
+  });
+
+  test('neighbours on an uplink, outside the subnets, or the gateway itself are never clients', async () => {
+    const runner = capturedGateway();
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const report = await reconciler.request('neighbour', {
+      neighbours: [
+        { ip: '192.0.2.1', mac: '02:00:00:00:00:01', dev: 'ppp0', complete: true },
+        { ip: '10.0.0.5', mac: '02:00:00:00:00:02', dev: 'lan0', complete: true },
+        { ip: '198.18.0.1', mac: '02:00:00:00:00:03', dev: 'lan0', complete: true },
+        { ip: '198.18.255.255', mac: '02:00:00:00:00:04', dev: 'lan0', complete: true },
+        { ip: '198.18.0.99', mac: '00:00:00:00:00:00', dev: 'lan0', complete: false },
+      ],
+    });
+    expect(report.added).toBe(0);
+    expect(runner.writes()).toEqual([]);
+  });
+
+  test('bursts coalesce: many requests while a run is busy become one more run', async () => {
+    const runner = capturedGateway();
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const neighbours = Array.from({ length: 300 }, (_, i) => ({ ip: `198.18.9.${i % 250}`, mac: '02:00:00:00:09:09', dev: 'lan0', complete: true }));
+    const reports = await Promise.all(neighbours.map((n) => reconciler.request('neighbour', { neighbours: [n] })));
+    const restores = runner.writes().filter((c) => c.argv[0] === 'ipset');
+    expect(restores.length).toBeLessThanOrEqual(2);
+    expect(restores.flatMap((c) => (c.input ?? '').trim().split('\n'))).toHaveLength(250);
+    expect(new Set(reports.map((r) => r.at)).size).toBeLessThanOrEqual(2);
+  });
+
+  test('a failed command is logged with argv, exit code and stderr; the change is kept and retried', async () => {
+    const runner = pristineGateway().failOnce('iptables-restore', 2, 'iptables-restore: line 3 failed');
+    const store = await Store.open(dir);
+    const reconciler = new Reconciler({ runner, store, skeleton, log }, config, new Map());
+    const failed = await reconciler.request('start', { scan: true });
+    expect(failed.ok).toBe(false);
+    expect(failed.error).toMatch(/iptables-restore --wait 10 --noflush failed \(exit 2\): iptables-restore: line 3 failed/);
+    expect(logged.find((l) => l.level === 'error')?.fields).toMatchObject({ argv: ['iptables-restore', '--wait', '10', '--noflush'], exitCode: 2, stderr: 'iptables-restore: line 3 failed' });
+    expect(reconciler.clients.size).toBe(8);
+    const retried = await reconciler.request('retry', { scan: true });
+    expect(retried.ok).toBe(true);
+    expect(Object.keys(store.data.clients)).toHaveLength(8);
+    reconciler.stop();
+  });
+
+  test('no command ever goes through a shell', async () => {
+    const runner = pristineGateway();
+    await new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, new Map()).request('start', { scan: true });
+    for (const call of runner.calls) expect(['sh', 'bash', 'dash', '/bin/sh', '/bin/bash']).not.toContain(call.argv[0]);
+  });
+});
