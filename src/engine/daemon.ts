@@ -44,6 +44,12 @@ export class Daemon {
   private finished!: (code: number) => void;
   readonly done: Promise<number> = new Promise((resolve) => (this.finished = resolve));
 
+  private readonly signals: Record<string, () => void> = {
+    SIGTERM: () => void this.stop('SIGTERM'),
+    SIGINT: () => void this.stop('SIGINT'),
+    SIGHUP: () => void this.reload().catch((error: Error) => this.options.log.warn('reload refused; the running config stays', { error: error.message })),
+  };
+
   constructor(private readonly options: DaemonOptions) {}
 
   private get config(): Config {
@@ -59,9 +65,7 @@ export class Daemon {
     const skeleton = await loadSkeleton();
     this.reconciler = new Reconciler({ runner, store, skeleton, log }, config, assignmentsOf(store.data));
     this.control = await listenControl(config.socket, (request) => this.handle(request), log);
-    process.on('SIGTERM', () => void this.stop('SIGTERM'));
-    process.on('SIGINT', () => void this.stop('SIGINT'));
-    process.on('SIGHUP', () => void this.reload().catch((error: Error) => log.warn('reload refused; the running config stays', { error: error.message })));
+    for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
     log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(store.data.clients).length });
     // Watch before the first scan, so no neighbour that appears in between is missed;
     // its events simply queue behind the first run.
@@ -110,6 +114,7 @@ export class Daemon {
     this.cron?.stop();
     this.watch?.stop();
     this.reconciler.stop();
+    for (const [signal, handler] of Object.entries(this.signals)) process.off(signal, handler);
     await this.control?.close();
     this.finished(0);
   }

@@ -1,0 +1,80 @@
+import { afterEach, beforeEach, expect, jest, test } from '@jest/globals';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { askDaemon } from '../../src/cli/client.js';
+import { Daemon } from '../../src/engine/daemon.js';
+import { silentLogger } from '../../src/engine/logger.js';
+import { FakeRunner } from '../helpers/fake-runner.js';
+import { fixture } from '../helpers/fixtures.js';
+
+jest.setTimeout(15_000);
+
+let dir: string;
+let daemon: Daemon | null;
+
+const NEW_CLIENT = '198.18.3.33      0x1         0x2         02:00:00:00:03:21     *        lan0\n';
+
+function gateway(arp: () => string): FakeRunner {
+  return new FakeRunner()
+    .answer('iptables-save', fixture('iptables-save.txt'))
+    .answer('ipset list -n', 'dispatcher-clients\n')
+    .answer('ipset save dispatcher-clients', fixture('ipset-save.txt'))
+    .answer('ip -j rule show', fixture('ip-rule.json'))
+    .answer('ip -4 -j route show table all', fixture('ip-route.json'))
+    .answer('ip -j addr show', fixture('ip-addr.json'))
+    .answer('sysctl -e', 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.ppp0.rp_filter = 2\nnet.ipv4.conf.ppp1.rp_filter = 2\nnet.ipv4.conf.wan0.rp_filter = 2\n')
+    .answer('cat /proc/net/arp', () => arp());
+}
+
+async function writeConfig(schedule: string): Promise<string> {
+  const lab = await readFile(new URL('../../pools/lab.yaml', import.meta.url), 'utf8');
+  const path = join(dir, 'config.yaml');
+  await writeFile(path, lab.replace(/scan: .*\n/, `scan: { schedule: "${schedule}" }\n`));
+  return path;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dispatcher-daemon-'));
+  daemon = null;
+});
+
+afterEach(async () => {
+  await daemon?.stop('test');
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('the scan schedule reads the neighbour table without any event and assigns what it finds', async () => {
+  let arp = fixture('proc-net-arp.txt');
+  const runner = gateway(() => arp);
+  const config = await writeConfig('* * * * * *');
+  daemon = new Daemon({ configPath: config, overrides: { state: join(dir, 'state'), socket: join(dir, 'ctl.sock') }, runner, log: silentLogger, version: 'test' });
+  const first = await daemon.start();
+  expect(first.added).toBe(8);
+  // The monitor was started before the first scan, so nothing between the two is missed.
+  const monitor = runner.calls.findIndex((c) => c.argv.join(' ') === 'ip monitor neigh');
+  const firstScan = runner.calls.findIndex((c) => c.argv.join(' ') === 'cat /proc/net/arp');
+  expect(monitor).toBeGreaterThanOrEqual(0);
+  expect(monitor).toBeLessThan(firstScan);
+  arp += NEW_CLIENT;
+  const deadline = Date.now() + 3000;
+  while (!runner.writes().some((c) => c.input?.includes('198.18.3.33')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  // (The fake kernel never changes, so each run also re-sends what the first one did.)
+  const lines = runner.writes().flatMap((c) => (c.input ?? '').split('\n'));
+  expect(lines.filter((l) => l.includes('198.18.3.33'))).toEqual([expect.stringMatching(/^add dispatcher-clients 198\.18\.3\.33 skbmark 0x[123]000000\/0xf000000$/)]);
+});
+
+test('stop releases the socket and the signal handlers', async () => {
+  const runner = gateway(() => fixture('proc-net-arp.txt'));
+  const socket = join(dir, 'ctl.sock');
+  const before = process.listenerCount('SIGHUP');
+  daemon = new Daemon({ configPath: await writeConfig('0 0 1 1 *'), overrides: { state: join(dir, 'state'), socket }, runner, log: silentLogger, version: 'test' });
+  await daemon.start();
+  expect(process.listenerCount('SIGHUP')).toBe(before + 1);
+  expect((await askDaemon(socket, { cmd: 'ping' }))?.ok).toBe(true);
+  await daemon.stop('test');
+  expect(await daemon.done).toBe(0);
+  expect(process.listenerCount('SIGHUP')).toBe(before);
+  expect(await askDaemon(socket, { cmd: 'ping' })).toBeNull();
+  daemon = null;
+});
