@@ -270,7 +270,7 @@ function verifyMarks(problems: Problems, doc: Doc, uplinkCount: number): number 
   const marks = section(problems, doc, 'marks', ['mask']);
   if (marks.mask === undefined || marks.mask === null) {
     if (uplinkCount > markLayout(DEFAULTS.markMask).capacity) {
-      problems.add('marks.mask', `the default mask ${hex(DEFAULTS.markMask)} holds ${markLayout(DEFAULTS.markMask).capacity} uplinks, not ${uplinkCount}`, 'set a mask with at least 10 bits, e.g. 0xffc00000, that no other software on this host uses');
+      problems.add('marks.mask', `the default mask ${hex(DEFAULTS.markMask)} holds ${markLayout(DEFAULTS.markMask).capacity} uplinks, not ${uplinkCount}`, 'set marks.mask to 10 bits no other software here uses: 0xffc00000 when Tailscale (0xff0000) is not installed, or 0xff000003 when nothing uses the low bits');
     }
     return DEFAULTS.markMask;
   }

@@ -94,6 +94,7 @@ const INVALID: [string, string, string, RegExp][] = [
   ['relative state path', `${BASE}\nstate: var/lib/x`, 'state', /absolute path/],
   ['relative socket path', `${BASE}\nsocket: x.sock`, 'socket', /absolute path/],
   ['mask zero', `${BASE}\nmarks: { mask: "0x0" }`, 'marks.mask', /non-zero/],
+  ['16 uplinks with the default mask', `lan: { interfaces: [lan0] }\nuplinks:\n${Array.from({ length: 16 }, (_, i) => `  - { name: u${i}, interface: eth${i + 1} }`).join('\n')}`, 'marks.mask', /holds 15 uplinks, not 16.*0xffc00000/],
   ['mask too narrow', `${BASE}\nmarks: { mask: "0x3" }`, 'marks.mask', /holds 1 uplinks/],
   ['mask unreadable', `${BASE}\nmarks: { mask: "ff" }`, 'marks.mask', /non-zero 32-bit/],
   ['table range hits main', `${BASE}\ntables: { base: 200 }`, 'tables.base', /reserved table 253/],
