@@ -7,6 +7,7 @@ import { ExecaRunner } from '../system/exec.js';
 import { registerAssign } from './commands/assign.js';
 import { registerControl } from './commands/control.js';
 import { registerFlush } from './commands/flush.js';
+import { registerHook } from './commands/hook.js';
 import { registerLab } from './commands/lab.js';
 import { registerPlan } from './commands/plan.js';
 import { registerPools } from './commands/pools.js';
@@ -30,7 +31,7 @@ export function buildProgram(ctx: CliContext): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });
   ctx.globals = () => program.opts<Globals>();
-  for (const register of [registerStart, registerPools, registerStatus, registerPlan, registerFlush, registerAssign, registerControl, registerLab]) {
+  for (const register of [registerStart, registerPools, registerStatus, registerPlan, registerFlush, registerAssign, registerControl, registerHook, registerLab]) {
     register(program, ctx);
   }
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });

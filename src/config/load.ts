@@ -1,6 +1,6 @@
 // The only reader of configuration files: read, parse YAML, verify.
 
-import { readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { validateCronExpression } from 'cron';
 import { parseDocument } from 'yaml';
 import type { Config } from '../model/config.js';
@@ -38,6 +38,23 @@ function definedOnly(overrides: Overrides): Record<string, string> {
   return Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
 
+/** Hook programs must exist and be executable now, not fail silently at the first outage. */
+async function checkPrograms(config: Config, source: string): Promise<void> {
+  const missing = await Promise.all(
+    config.notify.exec.map(async (program, i) => {
+      try {
+        await access(program, constants.X_OK);
+        return null;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'error';
+        return { field: `notify.exec[${i}]`, problem: `${program} is not an executable file (${code})`, fix: 'give the path of an existing program and make it executable (chmod +x)' };
+      }
+    }),
+  );
+  const problems = missing.filter((p) => p !== null);
+  if (problems.length > 0) throw new ConfigError(problems, source);
+}
+
 export async function loadConfig(path: string, overrides: Overrides = {}): Promise<Config> {
   let text: string;
   try {
@@ -46,5 +63,7 @@ export async function loadConfig(path: string, overrides: Overrides = {}): Promi
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError([{ field: '--config', problem: `cannot read ${path} (${code})`, fix: 'pass --config with the path of your config file (start from pools/example.yaml)' }]);
   }
-  return parseConfig(text, path, overrides);
+  const config = parseConfig(text, path, overrides);
+  await checkPrograms(config, path);
+  return config;
 }

@@ -3,11 +3,11 @@
 // them at once, and nothing touches the kernel until the whole config passes.
 
 import { MAX_UPLINKS, RANGE_SIZE } from '../core/contract.js';
-import { parseDurationMs } from '../core/duration.js';
+import { formatDurationMs, parseDurationMs } from '../core/duration.js';
 import { cidrContains, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv4, type Cidr } from '../core/ipv4.js';
 import { hex, markLayout, parseMark } from '../core/marks.js';
 import { isInterfaceName, isUplinkName } from '../core/names.js';
-import type { Config, UplinkConfig } from '../model/config.js';
+import type { Config, DampingConfig, EmailConfig, HealthSettings, NotifyConfig, StaticRoute, UplinkConfig } from '../model/config.js';
 import { ConfigError, type ConfigProblem } from '../model/errors.js';
 
 export const DEFAULTS = {
@@ -20,6 +20,30 @@ export const DEFAULTS = {
   clientExpire: '7d',
   clientMax: 65536,
 } as const;
+
+/**
+ * Health defaults: a silently dead line is declared dead after at most
+ * down × interval + timeout = 8 × 100 ms + 500 ms = 1.3 s; a line losing 10 %
+ * of its packets (19 % of round trips) stays up: eight losses in a row happen
+ * with probability 0.19^8 ≈ 2e-6 per probe, and the 50 %-of-50 loss rule sits
+ * more than five standard deviations away.
+ */
+export const HEALTH_DEFAULTS: HealthSettings = {
+  intervalMs: 100,
+  timeoutMs: 500,
+  down: 8,
+  up: 10,
+  lossPercent: 50,
+  window: 50,
+  latencyMs: 0,
+  reliability: 1,
+  holdMs: 0,
+};
+
+/** Penalties halve every 30 s: three falls within about a minute reach 2.5 and hold the line down. */
+export const DAMPING_DEFAULTS: DampingConfig = { halfLifeMs: 30_000, suppress: 2.5, reuse: 1 };
+
+const HEALTH_KEYS = ['interval', 'timeout', 'down', 'up', 'loss', 'window', 'latency', 'reliability', 'hold'] as const;
 
 const RESERVED_TABLES = [0, 253, 254, 255];
 const MAX_RULE_PRIORITY = 32765; // 32766/32767 are the kernel's main/default rules
@@ -119,6 +143,45 @@ function absolutePath(problems: Problems, value: unknown, field: string, fallbac
   return value;
 }
 
+function duration(problems: Problems, value: unknown, field: string, minMs: number, maxMs: number, fallback: number, fix: string): number {
+  if (value === undefined || value === null) return fallback;
+  const ms = typeof value === 'string' ? parseDurationMs(value) : value === 0 ? 0 : null;
+  if (ms === null || ms < minMs || ms > maxMs) {
+    problems.add(field, `${describe(value)} is not a duration from ${formatDurationMs(minMs)} to ${formatDurationMs(maxMs)}`, fix);
+    return fallback;
+  }
+  return ms;
+}
+
+function percent(problems: Problems, value: unknown, field: string, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  const match = typeof value === 'string' ? /^([0-9]+(?:\.[0-9]+)?)%$/.exec(value) : null;
+  const number = match ? Number(match[1]) : typeof value === 'number' ? value : NaN;
+  if (!(number > 0 && number <= 100)) {
+    problems.add(field, `${describe(value)} is not a percentage above 0 and up to 100`, 'write it like "50%"');
+    return fallback;
+  }
+  return number;
+}
+
+/** Health keys (global `health` or an uplink's `probe` overrides) on top of the given base. */
+function verifyHealth(problems: Problems, doc: Doc, path: string, base: HealthSettings): HealthSettings {
+  const at = (key: string): string => `${path}.${key}`;
+  const interval = duration(problems, doc.interval, at('interval'), 20, 60_000, base.intervalMs, 'probe every 20ms to 60s, e.g. "100ms"');
+  const down = integerIn(problems, doc.down, at('down'), 1, 100, base.down, 'consecutive lost probes that make a target dead, e.g. 8');
+  return {
+    intervalMs: interval,
+    timeoutMs: duration(problems, doc.timeout, at('timeout'), 10, 60_000, base.timeoutMs, 'wait this long for a reply, e.g. "500ms"'),
+    down,
+    up: integerIn(problems, doc.up, at('up'), 1, 100, base.up, 'consecutive answered probes that revive a target, e.g. 10'),
+    lossPercent: percent(problems, doc.loss, at('loss'), base.lossPercent),
+    window: integerIn(problems, doc.window, at('window'), 5, 1000, base.window, 'how many recent probes the loss share is taken over, e.g. 50'),
+    latencyMs: duration(problems, doc.latency, at('latency'), 0, 60_000, base.latencyMs, 'replies slower than this count as lost, e.g. "800ms", or 0 to disable'),
+    reliability: integerIn(problems, doc.reliability, at('reliability'), 1, 16, base.reliability, 'how many targets must answer, at most the number of targets'),
+    holdMs: duration(problems, doc.hold, at('hold'), 0, 86_400_000, base.holdMs, 'minimum time down before failing back, e.g. "10s", or 0'),
+  };
+}
+
 function verifyLan(problems: Problems, doc: Doc): { interfaces: string[]; subnets: string[]; cidrs: Cidr[] } {
   if (doc.lan === undefined || doc.lan === null) {
     problems.add('lan', 'is missing', 'add "lan: { interfaces: [lan0] }" naming the interfaces your clients are on');
@@ -157,14 +220,13 @@ function verifyLan(problems: Problems, doc: Doc): { interfaces: string[]; subnet
   return { interfaces, subnets: cidrs.map(formatCidr), cidrs };
 }
 
-function verifyProbe(problems: Problems, value: unknown, field: string): { targets: string[] } {
-  if (value === undefined || value === null) return { targets: [] };
-  if (!isObject(value)) {
+function verifyProbe(problems: Problems, value: unknown, field: string, health: HealthSettings): UplinkConfig['probe'] {
+  if (value !== undefined && value !== null && !isObject(value)) {
     problems.add(field, `must be a mapping, not ${describe(value)}`, 'write it as "probe: { targets: [203.0.113.100] }"');
-    return { targets: [] };
   }
-  unknownKeys(problems, value, field, ['targets']);
-  const targets = stringList(problems, value.targets, `${field}.targets`, 'list IPv4 addresses beyond the uplink, e.g. [203.0.113.100]');
+  const doc = isObject(value) ? value : {};
+  unknownKeys(problems, doc, field, ['targets', ...HEALTH_KEYS]);
+  const targets = stringList(problems, doc.targets, `${field}.targets`, 'list IPv4 addresses beyond the uplink, e.g. [203.0.113.100]');
   targets.forEach((target, i) => {
     const address = parseIpv4(target);
     if (address === null || !isUnicastHost(address)) {
@@ -173,16 +235,21 @@ function verifyProbe(problems: Problems, value: unknown, field: string): { targe
       problems.add(`${field}.targets[${i}]`, `${target} is listed twice`, 'list each target once');
     }
   });
-  return { targets };
+  const settings = verifyHealth(problems, doc, field, health);
+  const count = Math.max(1, targets.length);
+  if (settings.reliability > count) {
+    problems.add(`${field}.reliability`, `needs ${settings.reliability} targets to answer but ${count === 1 && targets.length === 0 ? 'only the gateway is probed' : `only ${count} are listed`}`, 'list more targets or lower reliability');
+  }
+  return { targets, ...settings };
 }
 
-function verifyUplink(problems: Problems, value: unknown, i: number): UplinkConfig | null {
+function verifyUplink(problems: Problems, value: unknown, i: number, health: HealthSettings): UplinkConfig | null {
   const field = `uplinks[${i}]`;
   if (!isObject(value)) {
     problems.add(field, `must be a mapping, not ${describe(value)}`, 'write it as "- { name: isp1, interface: ppp0 }"');
     return null;
   }
-  unknownKeys(problems, value, field, ['name', 'interface', 'gateway', 'weight', 'probe']);
+  unknownKeys(problems, value, field, ['name', 'interface', 'gateway', 'weight', 'probe', 'ipparam', 'lease']);
   let ok = true;
   const { name, interface: iface, gateway, weight } = value;
   if (name === undefined) {
@@ -218,12 +285,30 @@ function verifyUplink(problems: Problems, value: unknown, i: number): UplinkConf
       weightValue = weight;
     }
   }
-  const probe = verifyProbe(problems, value.probe, `${field}.probe`);
+  const probe = verifyProbe(problems, value.probe, `${field}.probe`, health);
+  let ipparam = typeof name === 'string' ? name : '';
+  if (value.ipparam !== undefined && value.ipparam !== null) {
+    if (typeof value.ipparam !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(value.ipparam)) {
+      problems.add(`${field}.ipparam`, `${describe(value.ipparam)} is not a usable ipparam`, 'use the text given to pppd\'s "ipparam" option: letters, digits, "_", ".", ":" or "-"');
+      ok = false;
+    } else {
+      ipparam = value.ipparam;
+    }
+  }
+  const lease = value.lease === undefined ? undefined : absolutePath(problems, value.lease, `${field}.lease`, '/var/lib/dhcp/dhclient.leases');
   if (!ok) return null;
-  return { name: name as string, interface: iface as string, ...(gatewayText ? { gateway: gatewayText } : {}), weight: weightValue, probe };
+  return {
+    name: name as string,
+    interface: iface as string,
+    ...(gatewayText ? { gateway: gatewayText } : {}),
+    weight: weightValue,
+    probe,
+    ipparam,
+    ...(lease ? { leaseFile: lease } : {}),
+  };
 }
 
-function verifyUplinks(problems: Problems, doc: Doc, lanInterfaces: readonly string[], lanCidrs: readonly Cidr[]): UplinkConfig[] {
+function verifyUplinks(problems: Problems, doc: Doc, lanInterfaces: readonly string[], lanCidrs: readonly Cidr[], health: HealthSettings): UplinkConfig[] {
   const value = doc.uplinks;
   if (value === undefined || value === null) {
     problems.add('uplinks', 'is missing', 'list at least one uplink: "uplinks: [{ name: isp1, interface: ppp0 }]"');
@@ -242,9 +327,13 @@ function verifyUplinks(problems: Problems, doc: Doc, lanInterfaces: readonly str
   }
   const uplinks: UplinkConfig[] = [];
   value.forEach((item, i) => {
-    const uplink = verifyUplink(problems, item, i);
+    const uplink = verifyUplink(problems, item, i, health);
     if (!uplink) return;
     const field = `uplinks[${i}]`;
+    const sameIpparam = uplinks.findIndex((u) => u.ipparam === uplink.ipparam);
+    if (sameIpparam >= 0) {
+      problems.add(`${field}.ipparam`, `"${uplink.ipparam}" already identifies uplinks[${sameIpparam}]`, 'give each ppp uplink its own ipparam');
+    }
     const sameName = uplinks.findIndex((u) => u.name === uplink.name);
     const sameInterface = uplinks.findIndex((u) => u.interface === uplink.interface);
     if (sameName >= 0) {
@@ -314,6 +403,100 @@ function verifyClients(problems: Problems, doc: Doc): { expireSeconds: number; m
   return { expireSeconds, max };
 }
 
+function verifyDamping(problems: Problems, health: Doc): DampingConfig {
+  const value = health.damping;
+  if (value === undefined || value === null) return DAMPING_DEFAULTS;
+  if (!isObject(value)) {
+    problems.add('health.damping', `must be a mapping, not ${describe(value)}`, 'write it as "damping: { half_life: 30s, suppress: 3, reuse: 1 }"');
+    return DAMPING_DEFAULTS;
+  }
+  unknownKeys(problems, value, 'health.damping', ['half_life', 'suppress', 'reuse']);
+  const halfLifeMs = duration(problems, value.half_life, 'health.damping.half_life', 1000, 86_400_000, DAMPING_DEFAULTS.halfLifeMs, 'how fast flap penalties fade, e.g. "30s"');
+  const number = (key: 'suppress' | 'reuse'): number => {
+    const v = value[key];
+    if (v === undefined || v === null) return DAMPING_DEFAULTS[key];
+    if (typeof v !== 'number' || !(v > 0) || v > 1000) {
+      problems.add(`health.damping.${key}`, `${describe(v)} is not a positive number of flaps`, key === 'suppress' ? 'hold a line down from this many recent falls on, e.g. 3' : 'release it once the penalty fades below this, e.g. 1');
+      return DAMPING_DEFAULTS[key];
+    }
+    return v;
+  };
+  const suppress = number('suppress');
+  const reuse = number('reuse');
+  if (reuse >= suppress) problems.add('health.damping.reuse', `${reuse} is not below suppress (${suppress})`, 'set reuse lower than suppress, e.g. suppress 3, reuse 1');
+  return { halfLifeMs, suppress, reuse };
+}
+
+function verifyStaticRoutes(problems: Problems, doc: Doc, uplinkNames: readonly string[]): StaticRoute[] {
+  const value = doc.static_routes;
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    problems.add('static_routes', `must be a list, not ${describe(value)}`, 'write each route as "- { destination: 203.0.113.64/26, via: [isp2, isp1] }"');
+    return [];
+  }
+  const routes: StaticRoute[] = [];
+  value.forEach((item, i) => {
+    const field = `static_routes[${i}]`;
+    if (!isObject(item)) {
+      problems.add(field, `must be a mapping, not ${describe(item)}`, 'write it as "{ destination: 203.0.113.64/26, via: [isp2, isp1] }"');
+      return;
+    }
+    unknownKeys(problems, item, field, ['destination', 'via']);
+    const cidr = typeof item.destination === 'string' ? parseCidr(item.destination) : null;
+    if (!cidr || cidr.prefix === 0) {
+      problems.add(`${field}.destination`, `${describe(item.destination)} is not a network in CIDR form (other than 0.0.0.0/0)`, 'write it like 203.0.113.64/26; the default route is shared by weight');
+    } else if (routes.some((r) => r.destination === formatCidr(cidr))) {
+      problems.add(`${field}.destination`, `${formatCidr(cidr)} is listed twice`, 'give each destination one entry with all its uplinks in order');
+    }
+    const via = stringList(problems, item.via, `${field}.via`, 'list uplink names in order of preference');
+    if (via.length === 0 && Array.isArray(item.via)) problems.add(`${field}.via`, 'is empty', 'list at least one uplink name');
+    if (item.via === undefined) problems.add(`${field}.via`, 'is missing', 'list uplink names in order of preference, e.g. [isp2, isp1]');
+    via.forEach((name, j) => {
+      if (!uplinkNames.includes(name)) problems.add(`${field}.via[${j}]`, `no uplink is named "${name}"`, `use one of: ${uplinkNames.join(', ')}`);
+      else if (via.indexOf(name) !== j) problems.add(`${field}.via[${j}]`, `"${name}" is listed twice`, 'list each uplink once');
+    });
+    if (cidr && cidr.prefix > 0) routes.push({ destination: formatCidr(cidr), via });
+  });
+  return routes;
+}
+
+const EMAIL = /^[^@\s<>]+@[^@\s<>]+$/;
+
+function verifyEmail(problems: Problems, value: unknown): EmailConfig | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) {
+    problems.add('notify.email', `must be a mapping, not ${describe(value)}`, 'write it as "email: { to: ops@example.test, from: gw@example.test }"');
+    return undefined;
+  }
+  unknownKeys(problems, value, 'notify.email', ['to', 'from', 'smtp', 'every']);
+  const to = typeof value.to === 'string' ? [value.to] : stringList(problems, value.to, 'notify.email.to', 'list addresses');
+  if (to.length === 0) problems.add('notify.email.to', 'is missing', 'name who gets the mail, e.g. ops@example.test');
+  to.forEach((address, i) => {
+    if (!EMAIL.test(address)) problems.add(`notify.email.to${typeof value.to === 'string' ? '' : `[${i}]`}`, `"${address}" is not an e-mail address`, 'write it like ops@example.test');
+  });
+  const from = value.from;
+  if (typeof from !== 'string' || !EMAIL.test(from)) problems.add('notify.email.from', `${describe(from)} is not an e-mail address`, 'write the sender like gateway@example.test');
+  let smtp: EmailConfig['smtp'];
+  if (value.smtp !== undefined && value.smtp !== null) {
+    const match = typeof value.smtp === 'string' ? /^([A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(value.smtp) : null;
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) problems.add('notify.email.smtp', `${describe(value.smtp)} is not host:port`, 'write the relay like mail.example.test:25, or leave it out to use the local sendmail');
+    else smtp = { host: match[1] as string, port: Number(match[2]) };
+  }
+  const everyMs = duration(problems, value.every, 'notify.email.every', 0, 86_400_000, 300_000, 'at most one mail per uplink this often, e.g. "5m"');
+  return { to, from: typeof from === 'string' ? from : '', ...(smtp ? { smtp } : {}), everyMs };
+}
+
+function verifyNotify(problems: Problems, doc: Doc): NotifyConfig {
+  const notify = section(problems, doc, 'notify', ['exec', 'timeout', 'email']);
+  const exec = stringList(problems, notify.exec, 'notify.exec', 'list absolute paths of programs to run on each change');
+  exec.forEach((path, i) => {
+    if (!path.startsWith('/') || path.includes('\0') || path.includes('\n')) problems.add(`notify.exec[${i}]`, `"${path.slice(0, 60)}" is not an absolute path`, 'give the full path of an executable, e.g. /usr/local/bin/uplink-changed');
+  });
+  const timeoutMs = duration(problems, notify.timeout, 'notify.timeout', 100, 3_600_000, 10_000, 'kill a hook still running after this, e.g. "10s"');
+  const email = verifyEmail(problems, notify.email);
+  return { exec, timeoutMs, ...(email ? { email } : {}) };
+}
+
 /** Verifies a parsed YAML document; throws ConfigError listing every problem. */
 export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?: string): Config {
   const problems = new Problems();
@@ -321,9 +504,14 @@ export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?:
     problems.add('(top level)', `must be a mapping, not ${describe(doc)}`, 'start from pools/example.yaml');
     throw new ConfigError(problems.list, source);
   }
-  unknownKeys(problems, doc, '', ['lan', 'uplinks', 'scan', 'state', 'socket', 'marks', 'tables', 'rules', 'clients']);
+  unknownKeys(problems, doc, '', ['lan', 'uplinks', 'scan', 'state', 'socket', 'marks', 'tables', 'rules', 'clients', 'health', 'static_routes', 'notify']);
   const lan = verifyLan(problems, doc);
-  const uplinks = verifyUplinks(problems, doc, lan.interfaces, lan.cidrs);
+  const healthDoc = section(problems, doc, 'health', [...HEALTH_KEYS, 'damping']);
+  const health = verifyHealth(problems, healthDoc, 'health', HEALTH_DEFAULTS);
+  const damping = verifyDamping(problems, healthDoc);
+  const uplinks = verifyUplinks(problems, doc, lan.interfaces, lan.cidrs, health);
+  const staticRoutes = verifyStaticRoutes(problems, doc, uplinks.map((u) => u.name));
+  const notify = verifyNotify(problems, doc);
   const scan = section(problems, doc, 'scan', ['schedule']);
   let schedule: string = DEFAULTS.schedule;
   if (scan.schedule !== undefined && scan.schedule !== null) {
@@ -350,5 +538,8 @@ export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?:
     tables: { base: tableBase },
     rules: { priority: rulePriority },
     clients,
+    damping,
+    staticRoutes,
+    notify,
   };
 }

@@ -27,14 +27,18 @@ export interface Ids {
     readonly multipath: number;
     uplink(index: number): number;
     pool(index: number): number;
+    /** Static routes, each via the first live uplink of its list. */
+    readonly static: number;
   };
   readonly priorities: {
     readonly first: number;
     readonly last: number;
     /** main without its default route, so LAN and connected routes win over ours. */
     readonly suppressMain: number;
-    source(index: number): number;
+    /** A connection stays on the uplink it started on: ahead of everything else of ours. */
     conn(index: number): number;
+    readonly static: number;
+    source(index: number): number;
     pool(index: number): number;
     readonly multipath: number;
   };
@@ -50,14 +54,16 @@ export function ids(config: OwnedRanges): Ids {
       multipath: base,
       uplink: (index) => base + 1 + index,
       pool: (index) => base + 1 + MAX_UPLINKS + index,
+      static: base + RANGE_SIZE - 1,
     },
     priorities: {
       first: priority,
       last: priority + RANGE_SIZE - 1,
       suppressMain: priority,
-      source: (index) => priority + 1 + index,
-      conn: (index) => priority + 1 + MAX_UPLINKS + index,
-      pool: (index) => priority + 1 + 2 * MAX_UPLINKS + index,
+      conn: (index) => priority + 1 + index,
+      static: priority + 1 + MAX_UPLINKS,
+      source: (index) => priority + 2 + MAX_UPLINKS + index,
+      pool: (index) => priority + 2 + 2 * MAX_UPLINKS + index,
       multipath: priority + RANGE_SIZE - 1,
     },
   };

@@ -2,10 +2,11 @@
 // desired kernel state. Pure and deterministic; `dispatcher plan` prints its
 // result, the reconcile loop diffs it against what the kernel has.
 //
-// Routing (iptables/README.md, "Routing"):
-//   uplink table i  default via uplink i only (pinned connections, source rules)
+// Routing (iptables/README.md, "Policy routing"):
+//   uplink table i  default via uplink i only (pinned connections, source rules, probes)
 //   pool table i    uplink i while it is up; otherwise the live uplinks, weighted
 //   multipath table every live uplink, weighted (the gateway, unassigned clients)
+//   static table    each static route via the first live uplink of its list
 // When no uplink is up everything stays pointed where it was, so the first
 // line to return carries traffic at once.
 
@@ -58,13 +59,24 @@ export function planRoutes(config: Config, uplinks: readonly UplinkView[]): Desi
   return routes;
 }
 
+/** Each static route via the first live uplink of its list (the first routable one when none is live). */
+export function planStaticRoutes(config: Config, uplinks: readonly UplinkView[]): DesiredRoute[] {
+  const byName = new Map(uplinks.map((u) => [u.name, u]));
+  return config.staticRoutes.flatMap((route) => {
+    const candidates = route.via.map((name) => byName.get(name)).filter((u): u is UplinkView => u !== undefined && routable(u));
+    const chosen = candidates.find((u) => u.state === 'up') ?? candidates[0];
+    return chosen ? [{ table: String(ids(config).tables.static), dst: route.destination, nexthops: spread([chosen]) }] : [];
+  });
+}
+
 export function planRules(config: Config, uplinks: readonly UplinkView[]): DesiredRule[] {
   const { tables, priorities } = ids(config);
   const layout = markLayout(config.marks.mask);
   const rules: DesiredRule[] = [{ priority: priorities.suppressMain, src: 'all', table: 'main', suppressPrefixlength: 0 }];
+  if (config.staticRoutes.length > 0) rules.push({ priority: priorities.static, src: 'all', table: String(tables.static) });
   for (const uplink of uplinks) {
-    if (uplink.address) rules.push({ priority: priorities.source(uplink.index), src: `${uplink.address}/32`, table: String(tables.uplink(uplink.index)) });
     rules.push({ priority: priorities.conn(uplink.index), src: 'all', fwmark: connMark(layout, uplink.index), fwmask: layout.connMask, table: String(tables.uplink(uplink.index)) });
+    if (uplink.address) rules.push({ priority: priorities.source(uplink.index), src: `${uplink.address}/32`, table: String(tables.uplink(uplink.index)) });
     rules.push({ priority: priorities.pool(uplink.index), src: 'all', fwmark: poolMark(layout, uplink.index), fwmask: layout.poolMask, table: String(tables.pool(uplink.index)) });
   }
   rules.push({ priority: priorities.multipath, src: 'all', table: String(tables.multipath) });
@@ -98,7 +110,7 @@ export function plan(input: PlanInput): DesiredState {
     }),
     set: { name: CLIENT_SET, maxelem: config.clients.max, entries },
     rules: planRules(config, uplinks),
-    routes: planRoutes(config, uplinks),
+    routes: [...planRoutes(config, uplinks), ...planStaticRoutes(config, uplinks)],
     sysctls: planSysctls(uplinks),
   };
 }

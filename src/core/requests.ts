@@ -4,7 +4,7 @@
 import type { Config } from '../model/config.js';
 import { RequestError } from '../model/errors.js';
 import { cidrContains, isUnicastHost, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
-import { isUplinkName } from './names.js';
+import { isInterfaceName, isUplinkName } from './names.js';
 
 export type ControlRequest =
   | { readonly cmd: 'ping' }
@@ -13,7 +13,20 @@ export type ControlRequest =
   | { readonly cmd: 'scan' }
   | { readonly cmd: 'reload' }
   | { readonly cmd: 'assign'; readonly ip: string; readonly uplink: string }
-  | { readonly cmd: 'release'; readonly ip: string };
+  | { readonly cmd: 'release'; readonly ip: string }
+  | PppHook;
+
+/** pppd's ip-up/ip-down arguments: interface tty speed local-IP remote-IP [ipparam]. */
+export interface PppHook {
+  readonly cmd: 'hook';
+  readonly event: 'ip-up' | 'ip-down';
+  readonly interface: string;
+  readonly tty: string;
+  readonly speed: string;
+  readonly local: string;
+  readonly remote: string;
+  readonly ipparam?: string;
+}
 
 export type ControlResponse =
   | { readonly ok: true; readonly result: unknown }
@@ -59,6 +72,9 @@ export function parseRequest(line: string): ControlRequest {
     case 'release':
       allowed(['ip']);
       return { cmd: 'release', ip: checkClientAddress(body.ip) };
+    case 'hook':
+      allowed(['event', 'interface', 'tty', 'speed', 'local', 'remote', 'ipparam']);
+      return checkHook(body);
     default:
       throw new RequestError(`unknown command ${JSON.stringify(body.cmd)?.slice(0, 60)}`);
   }
@@ -74,4 +90,24 @@ export function checkAssignment(config: Config, ip: string, uplink: string): voi
   if (subnets.length > 0 && !subnets.some((s) => cidrContains(s, address))) {
     throw new RequestError(`${ip} is outside lan.subnets (${config.lan.subnets.join(', ')})`);
   }
+}
+
+const PRINTABLE = /^[\x21-\x7e]{0,64}$/;
+
+/** pppd's arguments, checked field by field: they go into logs, store and commands. */
+export function checkHook(body: Record<string, unknown>): PppHook {
+  const { event, tty, speed, local, remote, ipparam } = body;
+  const iface = body.interface;
+  if (event !== 'ip-up' && event !== 'ip-down') throw new RequestError(`${JSON.stringify(event)?.slice(0, 40)} is not ip-up or ip-down`);
+  if (typeof iface !== 'string' || !isInterfaceName(iface)) throw new RequestError(`${JSON.stringify(iface)?.slice(0, 40)} is not an interface name`);
+  for (const [name, value] of [['tty', tty], ['speed', speed]] as const) {
+    if (typeof value !== 'string' || !PRINTABLE.test(value)) throw new RequestError(`${name} ${JSON.stringify(value)?.slice(0, 40)} is not plain text`);
+  }
+  for (const [name, value] of [['local', local], ['remote', remote]] as const) {
+    if (typeof value !== 'string' || (value !== '' && parseIpv4(value) === null)) throw new RequestError(`${name} address ${JSON.stringify(value)?.slice(0, 40)} is not an IPv4 address`);
+  }
+  if (ipparam !== undefined && (typeof ipparam !== 'string' || !/^[A-Za-z0-9_.:-]{0,64}$/.test(ipparam))) {
+    throw new RequestError(`ipparam ${JSON.stringify(ipparam)?.slice(0, 40)} is not plain text`);
+  }
+  return { cmd: 'hook', event, interface: iface, tty: tty as string, speed: speed as string, local: local as string, remote: remote as string, ...(ipparam ? { ipparam } : {}) };
 }

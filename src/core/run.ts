@@ -11,10 +11,11 @@ import { clientFilter } from './clients.js';
 import { diff } from './diff.js';
 import type { Skeleton } from './netfilter.js';
 import { plan } from './plan.js';
-import { viewUplinks } from './uplinks.js';
 
 export interface RunInput {
   readonly config: Config;
+  /** The uplinks as this run sees them (viewUplinks, with health on top). */
+  readonly uplinks: readonly UplinkView[];
   /** Ranges of earlier configs that may still hold our objects. */
   readonly previous?: readonly OwnedRanges[];
   readonly observed: KernelState;
@@ -27,15 +28,13 @@ export interface RunInput {
 }
 
 export interface RunResult {
-  readonly uplinks: UplinkView[];
   readonly assignment: AssignResult;
   readonly desired: DesiredState;
   readonly change: ChangeSet;
 }
 
 export function computeRun(input: RunInput): RunResult {
-  const { config, observed } = input;
-  const uplinks = viewUplinks(config, observed.links, observed.routes);
+  const { config, observed, uplinks } = input;
   const admit = clientFilter(config, observed.links);
   const assignment = updateAssignments({
     assignments: input.assignments,
@@ -48,5 +47,5 @@ export function computeRun(input: RunInput): RunResult {
   });
   const desired = plan({ config, uplinks, assignments: assignment.assignments, skeleton: input.skeleton });
   const change = diff(config, desired, observed, input.previous);
-  return { uplinks, assignment, desired, change };
+  return { assignment, desired, change };
 }

@@ -1,14 +1,15 @@
 // What each configured uplink looks like right now: does its link exist, what
 // address does it have, and which next hop does it use. Gateway discovery
 // order: the config, the point-to-point peer (ppp), a default route some
-// other software installed on the device (DHCP clients do) outside our tables.
+// other software installed on the device (DHCP clients do) outside our tables,
+// and the newest current dhclient lease.
 
 import type { Config } from '../model/config.js';
 import type { IpRoute, Link } from '../model/kernel.js';
-import type { UplinkView } from '../model/state.js';
+import type { HealthVerdict, UplinkView } from '../model/state.js';
 import { isOurTable } from './contract.js';
 
-function discoverGateway(config: Config, link: Link, routes: readonly IpRoute[]): Pick<UplinkView, 'gateway' | 'gatewaySource'> {
+function discoverGateway(config: Config, link: Link, routes: readonly IpRoute[], leased: string | undefined): Pick<UplinkView, 'gateway' | 'gatewaySource'> {
   const peer = link.addresses.find((a) => a.peer !== undefined)?.peer;
   if (peer) return { gateway: peer, gatewaySource: 'ppp-peer' };
   for (const route of routes) {
@@ -16,11 +17,11 @@ function discoverGateway(config: Config, link: Link, routes: readonly IpRoute[])
     const hop = route.nexthops.find((h) => h.dev === link.name && h.gateway !== undefined);
     if (hop?.gateway) return { gateway: hop.gateway, gatewaySource: 'route' };
   }
-  return {};
+  return leased ? { gateway: leased, gatewaySource: 'dhcp-lease' } : {};
 }
 
-/** Link-level view of every uplink, in config order. Health verdicts are layered on top by the caller. */
-export function viewUplinks(config: Config, links: readonly Link[], routes: readonly IpRoute[]): UplinkView[] {
+/** Link-level view of every uplink, in config order. Health verdicts are layered on top (withHealth). */
+export function viewUplinks(config: Config, links: readonly Link[], routes: readonly IpRoute[], leases: ReadonlyMap<string, string> = new Map()): UplinkView[] {
   return config.uplinks.map((uplink, index) => {
     const base = { name: uplink.name, index, interface: uplink.interface, weight: uplink.weight };
     const link = links.find((l) => l.name === uplink.interface);
@@ -28,7 +29,7 @@ export function viewUplinks(config: Config, links: readonly Link[], routes: read
       return { ...base, state: 'down', reason: `interface ${uplink.interface} does not exist`, present: false, pointToPoint: false };
     }
     const address = link.addresses[0]?.local;
-    const discovered = uplink.gateway ? { gateway: uplink.gateway, gatewaySource: 'config' as const } : discoverGateway(config, link, routes);
+    const discovered = uplink.gateway ? { gateway: uplink.gateway, gatewaySource: 'config' as const } : discoverGateway(config, link, routes, leases.get(uplink.name));
     const view = {
       ...base,
       present: link.up,
@@ -47,4 +48,19 @@ export function viewUplinks(config: Config, links: readonly Link[], routes: read
             : null;
     return reason === null ? { ...view, state: 'up', reason: 'link up' } : { ...view, state: 'down', reason };
   });
+}
+
+/** The probes' verdicts on top of the link-level view: a link problem stays the reason; a dead line is down. */
+export function withHealth(views: readonly UplinkView[], verdicts: ReadonlyMap<string, HealthVerdict>): UplinkView[] {
+  return views.map((view) => {
+    const verdict = verdicts.get(view.name);
+    if (view.state === 'down' || !verdict || verdict.state === 'unknown') return view;
+    return { ...view, state: verdict.state, reason: verdict.reason };
+  });
+}
+
+/** The config with each uplink on the interface a ppp ip-up hook reported for it (ppp0 → ppp1). */
+export function withBindings(config: Config, bindings: Readonly<Record<string, string>>): Config {
+  if (Object.keys(bindings).length === 0) return config;
+  return { ...config, uplinks: config.uplinks.map((u) => (bindings[u.name] ? { ...u, interface: bindings[u.name] as string } : u)) };
 }

@@ -1,21 +1,29 @@
-// `dispatcher start`: wires config, store, reconciler, neighbour watcher,
-// scan schedule, control socket and signals. In the foreground, systemd
-// style. SIGTERM/SIGINT stop it and leave the kernel programmed, so clients
-// stay online across a restart; SIGHUP reloads the config, keeping the old
-// one (and saying why) when the new one is invalid.
+// `dispatcher start`: wires config, store, reconciler, health monitor,
+// neighbour and link watchers, scan schedule, notifier, control socket and
+// signals. In the foreground, systemd style. SIGTERM/SIGINT stop it and leave
+// the kernel programmed, so clients stay online across a restart; SIGHUP
+// reloads the config, keeping the old one (and saying why) when the new one is
+// invalid. The first apply waits for the stored pools and one round of
+// probes, so a restart never reshuffles clients or fails a line over.
 
 import { CronJob } from 'cron';
 import { loadConfig, type Overrides } from '../config/load.js';
-import { checkAssignment, type ControlRequest } from '../core/requests.js';
+import type { Transition } from '../core/health.js';
+import { checkAssignment, type ControlRequest, type PppHook } from '../core/requests.js';
+import { viewUplinks } from '../core/uplinks.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
 import { ConfigError, RequestError } from '../model/errors.js';
 import type { Process, Runner } from '../system/exec.js';
+import { readLinks, readRoutes } from '../system/kernel.js';
 import { watchNeighbours } from '../system/neighbours.js';
+import { interfaceOfLinkEvent } from '../parse/link-events.js';
 import { loadSkeleton } from '../system/skeleton.js';
 import { assignmentsOf, Store } from '../system/store.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from './control.js';
+import { HealthMonitor } from './health.js';
 import type { Logger } from './logger.js';
+import { Notifier } from './notifier.js';
 import { Reconciler, type RunReport } from './reconciler.js';
 
 export interface DaemonOptions {
@@ -36,14 +44,16 @@ function applied(report: RunReport): RunReport {
 
 export class Daemon {
   private reconciler!: Reconciler;
+  private health!: HealthMonitor;
+  private notifier!: Notifier;
+  private store!: Store;
   private control: ControlServer | null = null;
   private cron: CronJob | null = null;
-  private watch: Process | null = null;
+  private readonly watches: Process[] = [];
   private stopping = false;
   private readonly startedAt = new Date();
   private finished!: (code: number) => void;
   readonly done: Promise<number> = new Promise((resolve) => (this.finished = resolve));
-
   private readonly signals: Record<string, () => void> = {
     SIGTERM: () => void this.stop('SIGTERM'),
     SIGINT: () => void this.stop('SIGINT'),
@@ -53,7 +63,7 @@ export class Daemon {
   constructor(private readonly options: DaemonOptions) {}
 
   private get config(): Config {
-    return this.reconciler.currentConfig;
+    return this.reconciler.effectiveConfig;
   }
 
   /** Starts everything; resolves once the first reconcile has run. Throws ConfigError/AlreadyRunning before touching anything. */
@@ -61,32 +71,62 @@ export class Daemon {
     const { log, runner } = this.options;
     const config = await loadConfig(this.options.configPath, this.options.overrides);
     if (await socketIsLive(config.socket)) throw new AlreadyRunning(config.socket);
-    const store = await Store.open(config.state);
+    this.store = await Store.open(config.state);
     const skeleton = await loadSkeleton();
-    this.reconciler = new Reconciler({ runner, store, skeleton, log }, config, assignmentsOf(store.data));
+    this.notifier = new Notifier({ runner, log }, config.notify);
+    this.health = new HealthMonitor({ runner, log, onTransition: (t) => this.onTransition(t) }, config);
+    this.reconciler = new Reconciler({ runner, store: this.store, skeleton, log, health: this.health }, config, assignmentsOf(this.store.data));
     this.control = await listenControl(config.socket, (request) => this.handle(request), log);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
-    log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(store.data.clients).length });
-    // Watch before the first scan, so no neighbour that appears in between is missed;
-    // its events simply queue behind the first run.
-    this.watchNeighbours();
+    log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(this.store.data.clients).length });
+    // Watch before the first scan, so no neighbour or link change in between is missed;
+    // their events simply queue behind the first run.
+    this.watch(['ip', 'monitor', 'neigh'], () => watchNeighbours(runner, (neighbour) => void this.reconciler.request('neighbour', { neighbours: [neighbour] })));
+    this.watch(['ip', 'monitor', 'link', 'address'], () => this.watchLinks());
+    await this.firstProbeRound();
     const first = await this.reconciler.request('start', { scan: true });
     if (!this.stopping) this.schedule(config.scan.schedule);
     log.info('running', { firstRun: { ok: first.ok, durationMs: first.durationMs, applied: first.applied, added: first.added } });
     return first;
   }
 
-  private watchNeighbours(): void {
+  /** Starts the probes and waits until every uplink has a verdict (at most its worst-case detection time). */
+  private async firstProbeRound(): Promise<void> {
+    const config = this.config;
+    const [links, routes] = await Promise.all([readLinks(this.options.runner), readRoutes(this.options.runner)]);
+    this.health.observe(viewUplinks(config, links, routes), Date.now());
+    const longest = Math.max(0, ...config.uplinks.map((u) => u.probe.down * u.probe.intervalMs + u.probe.timeoutMs));
+    await this.health.decided(longest + 200);
+  }
+
+  /** Keeps a monitor process running; restarts it (and rescans) when it ends. */
+  private watch(argv: readonly string[], start: () => Process): void {
     if (this.stopping) return;
-    this.watch = watchNeighbours(this.options.runner, (neighbour) => {
-      void this.reconciler.request('neighbour', { neighbours: [neighbour] });
-    });
-    void this.watch.ended.then(() => {
+    const process = start();
+    this.watches.push(process);
+    void process.ended.then(() => {
+      this.watches.splice(this.watches.indexOf(process), 1);
       if (this.stopping) return;
-      this.options.log.warn('neighbour monitor ended; restarting it', { afterMs: WATCH_RESTART_MS });
-      setTimeout(() => this.watchNeighbours(), WATCH_RESTART_MS).unref();
-      void this.reconciler.request('neighbour monitor restart', { scan: true });
+      this.options.log.warn('monitor ended; restarting it', { command: argv.join(' '), afterMs: WATCH_RESTART_MS });
+      setTimeout(() => this.watch(argv, start), WATCH_RESTART_MS).unref();
+      void this.reconciler.request('monitor restart', { scan: true });
     });
+  }
+
+  /** A link or address change on an uplink (carrier lost, ppp gone, DHCP renewal) is acted on at once. */
+  private watchLinks(): Process {
+    return this.options.runner.spawn(['ip', 'monitor', 'link', 'address'], {
+      onLine: (line) => {
+        const iface = interfaceOfLinkEvent(line);
+        if (iface && this.config.uplinks.some((u) => u.interface === iface)) void this.reconciler.request(`link event on ${iface}`);
+      },
+    });
+  }
+
+  private onTransition(transition: Transition): void {
+    const iface = this.config.uplinks.find((u) => u.name === transition.uplink)?.interface ?? '';
+    this.notifier.notify(transition, iface);
+    void this.reconciler.request(`health: ${transition.uplink} ${transition.to}`);
   }
 
   private schedule(expression: string): void {
@@ -98,12 +138,14 @@ export class Daemon {
   /** Re-reads the config file; a bad file leaves the running config in place and throws ConfigError. */
   async reload(): Promise<RunReport> {
     const next = await loadConfig(this.options.configPath, this.options.overrides);
-    const current = this.config;
+    const current = this.reconciler.currentConfig;
     if (next.socket !== current.socket || next.state !== current.state) {
       throw new ConfigError([{ field: next.socket !== current.socket ? 'socket' : 'state', problem: 'cannot change while running', fix: 'restart the daemon to use the new path' }], this.options.configPath);
     }
     if (next.scan.schedule !== current.scan.schedule) this.schedule(next.scan.schedule);
     this.options.log.info('reloading config', { config: this.options.configPath });
+    this.health.reconfigure(next);
+    this.notifier.reconfigure(next.notify);
     return this.reconciler.reload(next);
   }
 
@@ -112,11 +154,39 @@ export class Daemon {
     this.stopping = true;
     this.options.log.info('stopping; kernel state stays in place', { signal });
     this.cron?.stop();
-    this.watch?.stop();
+    for (const watch of this.watches) watch.stop();
+    this.health.stop();
+    this.notifier.stop();
     this.reconciler.stop();
     for (const [signal, handler] of Object.entries(this.signals)) process.off(signal, handler);
     await this.control?.close();
     this.finished(0);
+  }
+
+  /**
+   * pppd's ip-up/ip-down, answered at once (pppd does not wait, and the hook
+   * must return within a second). The uplink is found by its ipparam, else by
+   * its current interface; a ppp link that comes back under another name is
+   * rebound to it.
+   */
+  private hook(request: PppHook): unknown {
+    const config = this.config;
+    const uplink =
+      (request.ipparam ? config.uplinks.find((u) => u.ipparam === request.ipparam) : undefined) ?? config.uplinks.find((u) => u.interface === request.interface);
+    if (!uplink) throw new RequestError(`no uplink has ipparam "${request.ipparam ?? ''}" or interface ${request.interface}`);
+    if (request.event === 'ip-down') {
+      this.health.force(uplink.name, `ppp ip-down on ${request.interface}`);
+      return { uplink: uplink.name, event: request.event };
+    }
+    if (request.interface !== uplink.interface) {
+      const clash = config.uplinks.find((u) => u.interface === request.interface) ?? (config.lan.interfaces.includes(request.interface) ? { name: 'the LAN' } : undefined);
+      if (clash) throw new RequestError(`${request.interface} belongs to ${clash.name}; not rebinding ${uplink.name}`);
+      this.options.log.info('ppp uplink came back on another interface', { uplink: uplink.name, from: uplink.interface, to: request.interface });
+      void this.reconciler.rebind(uplink.name, request.interface);
+    }
+    this.health.force(uplink.name, null);
+    void this.reconciler.request(`ppp ip-up on ${request.interface}`);
+    return { uplink: uplink.name, event: request.event, interface: request.interface };
   }
 
   private async handle(request: ControlRequest): Promise<unknown> {
@@ -132,6 +202,8 @@ export class Daemon {
         return r.request('operator scan', { scan: true });
       case 'reload':
         return this.reload();
+      case 'hook':
+        return this.hook(request);
       case 'assign': {
         const { ip } = request;
         checkAssignment(this.config, ip, request.uplink);
@@ -155,6 +227,7 @@ export class Daemon {
   private status(): unknown {
     const r = this.reconciler;
     const pools = poolsView(this.config, r.uplinks, r.clients);
+    const health = this.health.snapshot();
     return {
       running: true,
       pid: process.pid,
@@ -163,9 +236,11 @@ export class Daemon {
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       config: this.options.configPath,
       clients: r.clients.size,
-      uplinks: pools.uplinks.map(({ clients, pinned, ...u }) => ({ ...u, clients: clients.length, pinned: pinned.length })),
+      uplinks: pools.uplinks.map(({ clients, pinned, ...u }) => ({ ...u, clients: clients.length, pinned: pinned.length, health: health.get(u.name) ?? null })),
+      staticRoutes: this.config.staticRoutes,
       lastRun: r.last,
       conflicts: r.conflicts,
     };
   }
 }
+

@@ -4,24 +4,34 @@
 // command, exit code and stderr and retried as a full resync with backoff;
 // the daemon itself keeps running.
 //
-// Operator edits (assign/release) and config reloads are queued and applied
-// at the start of the next run, so a run in flight can never overwrite them;
-// callers await the run that carried their change.
+// Operator edits (assign/release), config reloads and ppp rebinds are queued
+// and applied at the start of the next run, so a run in flight can never
+// overwrite them; callers await the run that carried their change.
+//
+// Failover is the same loop: health verdicts mark uplinks down, the plan
+// routes their pools over the survivors, and once that is loaded the
+// connections that left by the fallen uplink — only those — are forgotten, so
+// their clients reconnect at once over a survivor.
 
 import type { AssignResult } from '../core/assign.js';
 import { sameRanges } from '../core/contract.js';
 import { isEmpty } from '../core/diff.js';
+import { connMark, markLayout } from '../core/marks.js';
 import type { Skeleton } from '../core/netfilter.js';
 import { computeRun } from '../core/run.js';
+import { viewUplinks, withBindings, withHealth } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { KernelState, Neighbour } from '../model/kernel.js';
 import type { ChangeSet } from '../model/plan.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import { renderPayloads, type Payloads } from '../render/payloads.js';
 import type { Runner } from '../system/exec.js';
+import { forgetConnections } from '../system/conntrack.js';
 import { applyPayloads, observeKernel } from '../system/kernel.js';
+import { readLeaseGateways } from '../system/leases.js';
 import { readNeighbours } from '../system/neighbours.js';
 import type { Store } from '../system/store.js';
+import type { HealthView } from './health.js';
 import type { Logger } from './logger.js';
 
 export type Edit = (assignments: Map<string, ClientRecord>, now: number) => void;
@@ -38,6 +48,8 @@ export interface RunReport {
   readonly moved: number;
   readonly expired: number;
   readonly refused: number;
+  /** Uplinks that fell in this run, with the connections forgotten for each. */
+  readonly forgotten: Readonly<Record<string, number>>;
 }
 
 interface Request {
@@ -53,6 +65,8 @@ export interface ReconcilerDeps {
   readonly store: Store;
   readonly skeleton: Skeleton;
   readonly log: Logger;
+  /** Health verdicts; without it uplinks are judged by their links alone. */
+  readonly health?: HealthView;
   readonly now?: () => number;
 }
 
@@ -69,12 +83,16 @@ export class Reconciler {
   private previousRanges: OwnedRanges[] = [];
   private assignments: Map<string, ClientRecord>;
   private uplinkViews: UplinkView[] = [];
+  /** Uplink states as last loaded into the kernel: a fall is a change from up to down against these. */
+  private loadedStates = new Map<string, UplinkView['state']>();
+  private allDown = false;
   private pending: Request | null = null;
   private running = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay = RETRY_MIN_MS;
   private lastSavedAt = 0;
   private unsaved = false;
+  private pendingBindings: [string, string][] = [];
   private stopped = false;
   last: RunReport | null = null;
   conflicts: readonly string[] = [];
@@ -92,6 +110,21 @@ export class Reconciler {
 
   get currentConfig(): Config {
     return this.config;
+  }
+
+  /** The config with ppp renames applied: what the kernel is programmed for. */
+  get effectiveConfig(): Config {
+    return withBindings(this.config, this.deps.store.data.bindings ?? {});
+  }
+
+  /** A ppp ip-up reported the uplink on another interface (ppp0 → ppp1): remember it and reprogram. */
+  rebind(uplink: string, iface: string): Promise<RunReport> {
+    return this.request(`ppp rebind ${uplink} to ${iface}`, {
+      scan: true,
+      edit: () => {
+        this.pendingBindings.push([uplink, iface]);
+      },
+    });
   }
 
   get uplinks(): readonly UplinkView[] {
@@ -164,17 +197,23 @@ export class Reconciler {
     const base = { at: new Date(started).toISOString(), reasons: request.reasons };
     let applied = { ipset: 0, iptables: 0, ip: 0, sysctl: 0 };
     let counts = { added: 0, moved: 0, expired: 0, refused: 0 };
+    const forgotten: Record<string, number> = {};
     try {
       for (const edit of request.edits) edit(this.assignments, started);
       // Edits are applied in memory at once; they are persisted by the first run that succeeds.
       this.unsaved ||= request.edits.length > 0;
-      const config = this.config;
-      const [observed, arp] = await Promise.all([
+      await this.saveBindings();
+      const config = this.effectiveConfig;
+      const [observed, arp, leases] = await Promise.all([
         observeKernel(this.deps.runner, config),
         request.scan ? readNeighbours(this.deps.runner) : Promise.resolve(null),
+        readLeaseGateways(config, (name) => config.uplinks.find((u) => u.name === name)?.interface ?? '', started),
       ]);
-      const { uplinks, assignment: result, change } = computeRun({
+      const linkViews = viewUplinks(config, observed.links, observed.routes, leases);
+      const uplinks = this.deps.health ? withHealth(linkViews, this.deps.health.observe(linkViews, this.now())) : linkViews;
+      const { assignment: result, change } = computeRun({
         config,
+        uplinks,
         previous: this.previousRanges,
         observed,
         assignments: this.assignments,
@@ -196,12 +235,13 @@ export class Reconciler {
         await applyPayloads(this.deps.runner, payloads);
         this.deps.log.info('applied', { reasons: request.reasons, ...applied });
       }
+      await this.forgetFallen(config, uplinks, forgotten);
       const stored = this.deps.store.data.ranges;
       if (!stored || !sameRanges(stored, config)) await this.recordRanges(config);
       this.previousRanges = [];
       if (this.unsaved || started - this.lastSavedAt > LAST_SEEN_SAVE_MS) await this.persist(started);
       this.retryDelay = RETRY_MIN_MS;
-      return { ...base, durationMs: this.now() - started, ok: true, applied, ...counts };
+      return { ...base, durationMs: this.now() - started, ok: true, applied, ...counts, forgotten };
     } catch (error) {
       const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };
       this.deps.log.error('reconcile failed; retrying with a full resync', {
@@ -210,8 +250,44 @@ export class Reconciler {
         ...(err.argv ? { argv: err.argv, exitCode: err.exitCode, stderr: err.stderr } : {}),
       });
       this.scheduleRetry();
-      return { ...base, durationMs: this.now() - started, ok: false, error: err.message, applied, ...counts };
+      return { ...base, durationMs: this.now() - started, ok: false, error: err.message, applied, ...counts, forgotten };
     }
+  }
+
+  /**
+   * Once the routes avoid a fallen uplink, its connections (by their connection
+   * mark) are forgotten: pinned to a dead line they would hang; forgotten, the
+   * next packet starts afresh over a survivor. Nothing else is touched.
+   */
+  private async forgetFallen(config: Config, uplinks: readonly UplinkView[], forgotten: Record<string, number>): Promise<void> {
+    const layout = markLayout(config.marks.mask);
+    for (const uplink of uplinks) {
+      if (uplink.state === 'down' && this.loadedStates.get(uplink.name) === 'up') {
+        forgotten[uplink.name] = await forgetConnections(this.deps.runner, connMark(layout, uplink.index), layout.connMask);
+        this.deps.log.warn('uplink down: its pool moved to the survivors, its connections forgotten', { uplink: uplink.name, reason: uplink.reason, connections: forgotten[uplink.name] });
+      } else if (uplink.state === 'up' && this.loadedStates.get(uplink.name) === 'down') {
+        this.deps.log.info('uplink up: its pool is back home', { uplink: uplink.name });
+      }
+    }
+    this.loadedStates = new Map(uplinks.map((u) => [u.name, u.state]));
+    const allDown = uplinks.length > 0 && uplinks.every((u) => u.state === 'down');
+    if (allDown && !this.allDown) this.deps.log.error('CRITICAL: every uplink is down; routes stay in place until one returns', { uplinks: uplinks.map((u) => `${u.name}: ${u.reason}`) });
+    if (!allDown && this.allDown) this.deps.log.info('an uplink is back after a total outage', { up: uplinks.filter((u) => u.state === 'up').map((u) => u.name) });
+    this.allDown = allDown;
+  }
+
+  private async saveBindings(): Promise<void> {
+    if (this.pendingBindings.length === 0) return;
+    const bindings = this.pendingBindings;
+    this.pendingBindings = [];
+    await this.deps.store.save((d) => {
+      d.bindings = { ...d.bindings };
+      for (const [uplink, iface] of bindings) {
+        const configured = this.config.uplinks.find((u) => u.name === uplink)?.interface;
+        if (iface === configured) delete d.bindings[uplink];
+        else d.bindings[uplink] = iface;
+      }
+    });
   }
 
   /** Before the first change to a sysctl or a netfilter table, remember how it was, for flush. */

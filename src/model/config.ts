@@ -2,8 +2,38 @@
 // YAML the operator wrote (documented in pools/README.md); every value here has
 // already been checked, defaulted and normalised.
 
-export interface ProbeConfig {
-  /** Addresses probed through this uplink (the health issue uses them). */
+/** How an uplink's health is judged; global defaults under `health`, overridden per uplink under `probe`. */
+export interface HealthSettings {
+  /** Time between probes to each target. */
+  readonly intervalMs: number;
+  /** A reply later than this counts as lost. */
+  readonly timeoutMs: number;
+  /** Consecutive lost probes that make a target dead. */
+  readonly down: number;
+  /** Consecutive answered probes that make a dead target alive again. */
+  readonly up: number;
+  /** A target is also dead when more than this share of the last `window` probes was lost. */
+  readonly lossPercent: number;
+  readonly window: number;
+  /** Replies slower than this count as lost; 0 disables the check. */
+  readonly latencyMs: number;
+  /** Targets that must be alive for the uplink to be up (k of n). */
+  readonly reliability: number;
+  /** Minimum time an uplink stays down before failing back. */
+  readonly holdMs: number;
+}
+
+/** Flap damping: each fall adds 1 to a penalty that halves every halfLife. */
+export interface DampingConfig {
+  readonly halfLifeMs: number;
+  /** At or above this penalty a fallen uplink is held down… */
+  readonly suppress: number;
+  /** …until its penalty has decayed below this. */
+  readonly reuse: number;
+}
+
+export interface ProbeConfig extends HealthSettings {
+  /** Addresses probed through this uplink; empty means its gateway. */
   readonly targets: readonly string[];
 }
 
@@ -15,6 +45,34 @@ export interface UplinkConfig {
   readonly gateway?: string;
   readonly weight: number;
   readonly probe: ProbeConfig;
+  /** pppd's ipparam that identifies this uplink in ip-up/ip-down hooks (default: its name). */
+  readonly ipparam: string;
+  /** A dhclient lease file to discover the gateway from (default: the usual Debian paths). */
+  readonly leaseFile?: string;
+}
+
+export interface StaticRoute {
+  /** CIDR text. */
+  readonly destination: string;
+  /** Uplink names in order of preference: the first live one carries the route. */
+  readonly via: readonly string[];
+}
+
+export interface EmailConfig {
+  readonly to: readonly string[];
+  readonly from: string;
+  /** SMTP relay; absent means the local sendmail. */
+  readonly smtp?: { readonly host: string; readonly port: number };
+  /** At most one mail per uplink this often; later changes are summed up in the next one. */
+  readonly everyMs: number;
+}
+
+export interface NotifyConfig {
+  /** Programs run on every state change, with the change in their environment. */
+  readonly exec: readonly string[];
+  /** A hook program still running after this is killed. */
+  readonly timeoutMs: number;
+  readonly email?: EmailConfig;
 }
 
 export interface LanConfig {
@@ -44,4 +102,7 @@ export interface Config {
   /** ip rule priorities used: priority .. priority + 99. */
   readonly rules: { readonly priority: number };
   readonly clients: ClientsConfig;
+  readonly damping: DampingConfig;
+  readonly staticRoutes: readonly StaticRoute[];
+  readonly notify: NotifyConfig;
 }

@@ -25,6 +25,8 @@ export interface StoreData {
   createdTables: string[];
   /** The table and rule ranges last loaded, so objects left there after a config change are still found. */
   ranges?: OwnedRanges;
+  /** Uplink name → the interface a ppp ip-up hook reported it on, when pppd renamed it (ppp0 → ppp1). */
+  bindings?: Record<string, string>;
 }
 
 /** The part of a config that says which routing tables and rule priorities are ours. */
@@ -34,6 +36,14 @@ export interface OwnedRanges {
 }
 
 export type UplinkState = 'up' | 'down';
+
+/** Health as the probes judge it; 'unknown' until the first verdict. */
+export type HealthState = 'unknown' | UplinkState;
+
+export interface HealthVerdict {
+  readonly state: HealthState;
+  readonly reason: string;
+}
 
 /** One uplink as the planner sees it: config plus what the kernel says about it. */
 export interface UplinkView {
@@ -48,7 +58,7 @@ export interface UplinkView {
   readonly present: boolean;
   readonly address?: string;
   readonly gateway?: string;
-  /** Where the gateway came from: config, ppp peer or an existing route. */
-  readonly gatewaySource?: 'config' | 'ppp-peer' | 'route';
+  /** Where the gateway came from: config, ppp peer, an existing route or a DHCP lease. */
+  readonly gatewaySource?: 'config' | 'ppp-peer' | 'route' | 'dhcp-lease';
   readonly pointToPoint: boolean;
 }

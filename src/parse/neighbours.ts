@@ -62,3 +62,4 @@ export function parseNeighbourEvent(line: string): Neighbour | null {
   if (!tokens.slice(lladdrAt + 2).some((state) => RESOLVED_STATES.has(state))) return null;
   return { ip, mac, dev, complete: true };
 }
+

@@ -13,6 +13,8 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Exit codes that are not failures (conntrack -D exits 1 when nothing matched). */
   readonly okExitCodes?: readonly number[];
+  /** Extra environment variables (notification hooks get the change this way). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface RunResult {
@@ -72,7 +74,7 @@ export class ExecaRunner implements Runner {
       reject: false,
       stripFinalNewline: false,
       maxBuffer: MAX_OUTPUT,
-      env: { LC_ALL: 'C' },
+      env: { LC_ALL: 'C', ...options.env },
     });
     const ok = options.okExitCodes ?? [0];
     if (result.failed && result.exitCode === undefined) {

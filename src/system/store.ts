@@ -14,7 +14,10 @@ import type { ClientRecord, StoreData } from '../model/state.js';
 export const STORE_FILE = 'dispatcher.json';
 
 export class StoreError extends Error {
-  constructor(path: string, detail: string) {
+  constructor(
+    path: string,
+    readonly detail: string,
+  ) {
     super(`state store ${path} is unusable: ${detail}. Move it aside to start with no assignments, or restore a backup.`);
     this.name = 'StoreError';
   }

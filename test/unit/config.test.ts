@@ -30,10 +30,14 @@ function problemsOf(text: string): { field: string; problem: string; fix: string
 describe('a valid config', () => {
   test('gets defaults and normalised values', () => {
     const config = parseConfig(BASE, 'test.yaml');
+    const health = { intervalMs: 100, timeoutMs: 500, down: 8, up: 10, lossPercent: 50, window: 50, latencyMs: 0, reliability: 1, holdMs: 0 };
     expect(config.uplinks).toEqual([
-      { name: 'isp1', interface: 'ppp0', gateway: '198.51.100.1', weight: 2, probe: { targets: ['203.0.113.100'] } },
-      { name: 'isp2', interface: 'ppp1', weight: 1, probe: { targets: [] } },
+      { name: 'isp1', interface: 'ppp0', gateway: '198.51.100.1', weight: 2, ipparam: 'isp1', probe: { targets: ['203.0.113.100'], ...health } },
+      { name: 'isp2', interface: 'ppp1', weight: 1, ipparam: 'isp2', probe: { targets: [], ...health } },
     ]);
+    expect(config.damping).toEqual({ halfLifeMs: 30_000, suppress: 2.5, reuse: 1 });
+    expect(config.staticRoutes).toEqual([]);
+    expect(config.notify).toEqual({ exec: [], timeoutMs: 10_000 });
     expect(config.scan.schedule).toBe('*/30 * * * * *');
     expect(config.state).toBe('/var/lib/dispatcher');
     expect(config.socket).toBe('/run/dispatcher/dispatcher.sock');
@@ -41,6 +45,29 @@ describe('a valid config', () => {
     expect(config.tables.base).toBe(3100);
     expect(config.rules.priority).toBe(4100);
     expect(config.clients).toEqual({ expireSeconds: 7 * 86400, max: 65536 });
+  });
+
+  test('health settings: global defaults, per-uplink overrides under probe', () => {
+    const config = parseConfig(
+      `${BASE}\nhealth: { interval: 200ms, down: 5, loss: "30%", damping: { half_life: 1m } }\n`.replace(
+        'probe: { targets: [203.0.113.100] }',
+        'probe: { targets: [203.0.113.100, 203.0.113.101], reliability: 2, timeout: 1s, hold: 10s }',
+      ),
+      'test.yaml',
+    );
+    expect(config.uplinks[0]?.probe).toMatchObject({ intervalMs: 200, timeoutMs: 1000, down: 5, lossPercent: 30, reliability: 2, holdMs: 10_000 });
+    expect(config.uplinks[1]?.probe).toMatchObject({ intervalMs: 200, timeoutMs: 500, down: 5, reliability: 1, holdMs: 0 });
+    expect(config.damping.halfLifeMs).toBe(60_000);
+  });
+
+  test('static routes, notifications and ppp identity', () => {
+    const config = parseConfig(
+      `${BASE}\nstatic_routes:\n  - { destination: 203.0.113.64/26, via: [isp2, isp1] }\nnotify:\n  exec: [/bin/true]\n  email: { to: ops@example.test, from: gw@example.test, smtp: "mail.example.test:2525" }\n`.replace('name: isp2', 'name: isp2\n    ipparam: dsl-line-2'),
+      'test.yaml',
+    );
+    expect(config.staticRoutes).toEqual([{ destination: '203.0.113.64/26', via: ['isp2', 'isp1'] }]);
+    expect(config.notify).toEqual({ exec: ['/bin/true'], timeoutMs: 10_000, email: { to: ['ops@example.test'], from: 'gw@example.test', smtp: { host: 'mail.example.test', port: 2525 }, everyMs: 300_000 } });
+    expect(config.uplinks[1]?.ipparam).toBe('dsl-line-2');
   });
 
   test('--state and --socket override the file', () => {
@@ -101,6 +128,20 @@ const INVALID: [string, string, string, RegExp][] = [
   ['rule priority too high', `${BASE}\nrules: { priority: 32700 }`, 'rules.priority', /whole number from 1 to 32666/],
   ['expire too short', `${BASE}\nclients: { expire: 10s }`, 'clients.expire', /a minute or more/],
   ['max zero', `${BASE}\nclients: { max: 0 }`, 'clients.max', /1 to 1000000/],
+  ['health interval too short', `${BASE}\nhealth: { interval: 5ms }`, 'health.interval', /duration from 20ms to 1m/],
+  ['health down zero', `${BASE}\nhealth: { down: 0 }`, 'health.down', /1 to 100/],
+  ['health loss over 100', `${BASE}\nhealth: { loss: "150%" }`, 'health.loss', /percentage/],
+  ['unknown health key', `${BASE}\nhealth: { intervall: 1s }`, 'health.intervall', /did you mean "interval"/],
+  ['probe override bad', BASE.replace('probe: { targets: [203.0.113.100] }', 'probe: { targets: [203.0.113.100], timeout: soon }'), 'uplinks[0].probe.timeout', /not a duration/],
+  ['reliability above targets', BASE.replace('probe: { targets: [203.0.113.100] }', 'probe: { targets: [203.0.113.100], reliability: 2 }'), 'uplinks[0].probe.reliability', /only 1 are listed/],
+  ['damping reuse above suppress', `${BASE}\nhealth: { damping: { suppress: 2, reuse: 3 } }`, 'health.damping.reuse', /not below suppress/],
+  ['duplicate ipparam', BASE.replace('name: isp2', 'name: isp2\n    ipparam: isp1'), 'uplinks[1].ipparam', /already identifies uplinks\[0\]/],
+  ['static route to an unknown uplink', `${BASE}\nstatic_routes: [{ destination: 203.0.113.64/26, via: [isp9] }]`, 'static_routes[0].via[0]', /no uplink is named "isp9"/],
+  ['static default route', `${BASE}\nstatic_routes: [{ destination: 0.0.0.0/0, via: [isp1] }]`, 'static_routes[0].destination', /other than 0.0.0.0\/0/],
+  ['static route without via', `${BASE}\nstatic_routes: [{ destination: 203.0.113.64/26 }]`, 'static_routes[0].via', /missing/],
+  ['notify exec relative', `${BASE}\nnotify: { exec: [hook.sh] }`, 'notify.exec[0]', /not an absolute path/],
+  ['email without from', `${BASE}\nnotify: { email: { to: ops@example.test } }`, 'notify.email.from', /not an e-mail address/],
+  ['email smtp without port', `${BASE}\nnotify: { email: { to: ops@example.test, from: a@b.c, smtp: mail } }`, 'notify.email.smtp', /host:port/],
   ['YAML syntax', 'lan: [a\nuplinks: x', '(YAML line', /./],
   ['duplicate YAML key', `${BASE}\nlan: { interfaces: [x] }`, '(YAML line', /unique/i],
   ['not a mapping', '- a\n- b', '(top level)', /mapping/],
@@ -119,6 +160,18 @@ describe.each(INVALID)('invalid config: %s', (_name, text, field, problem) => {
 test('all problems are reported at once', () => {
   const problems = problemsOf(BASE.replace('weight: 2', 'weight: 0').replace('interface: ppp1', 'interface: lan0'));
   expect(problems.map((p) => p.field)).toEqual(['uplinks[0].weight', 'uplinks[1].interface']);
+});
+
+test('a hook program that does not exist is refused when the config is loaded', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(`${tmpdir()}/dispatcher-config-`);
+  try {
+    await writeFile(`${dir}/c.yaml`, `${BASE}\nnotify: { exec: [/nonexistent/hook] }\n`);
+    await expect(loadConfig(`${dir}/c.yaml`)).rejects.toThrow(/notify.exec\[0\]: \/nonexistent\/hook is not an executable file \(ENOENT\)/);
+  } finally {
+    await rm(dir, { recursive: true });
+  }
 });
 
 test('an unreadable file is a config error naming --config', async () => {

@@ -8,8 +8,8 @@ describe('ip -j rule', () => {
   test('coerces hex marks and text tables from captured output', () => {
     const rules = parseIpRules(fixture('ip-rule.json'));
     expect(rules.find((r) => r.priority === 4100)).toEqual({ priority: 4100, src: 'all', table: 'main', suppressPrefixlength: 0, protocol: '211' });
-    expect(rules.find((r) => r.priority === 4101)).toEqual({ priority: 4101, src: '192.0.2.2/32', table: '3101', protocol: '211' });
-    expect(rules.find((r) => r.priority === 4133)).toEqual({ priority: 4133, src: 'all', fwmark: 0x10000000, fwmask: 0xf0000000, table: '3101', protocol: '211' });
+    expect(rules.find((r) => r.priority === 4134)).toEqual({ priority: 4134, src: '192.0.2.2/32', table: '3101', protocol: '211' });
+    expect(rules.find((r) => r.priority === 4101)).toEqual({ priority: 4101, src: 'all', fwmark: 0x10000000, fwmask: 0xf0000000, table: '3101', protocol: '211' });
     expect(rules.find((r) => r.priority === 32766)).toEqual({ priority: 32766, src: 'all', table: 'main' });
   });
 

@@ -15,7 +15,7 @@ describe('ipset save parser', () => {
       },
     ]);
     expect(dump.entries).toHaveLength(8);
-    expect(dump.entries.find((e) => e.member === '198.18.0.15')).toEqual({ set: 'dispatcher-clients', member: '198.18.0.15', options: { skbmark: '0x3000000/0xf000000' } });
+    expect(dump.entries.find((e) => e.member === '198.18.0.13')).toEqual({ set: 'dispatcher-clients', member: '198.18.0.13', options: { skbmark: '0x3000000/0xf000000' } });
   });
 
   test('flags and comments with spaces', () => {

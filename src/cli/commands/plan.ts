@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { computeRun } from '../../core/run.js';
+import { viewUplinks, withBindings } from '../../core/uplinks.js';
 import { renderPayloads, describePayloads } from '../../render/payloads.js';
 import { observeReadable } from '../../system/kernel.js';
+import { readLeaseGateways } from '../../system/leases.js';
 import { readNeighbours } from '../../system/neighbours.js';
 import { loadSkeleton } from '../../system/skeleton.js';
-import { assignmentsOf, Store } from '../../system/store.js';
+import { assignmentsOf, Store, type StoreError } from '../../system/store.js';
 import { configFor, printJson, type CliContext } from '../context.js';
 
 export function registerPlan(program: Command, ctx: CliContext): void {
@@ -13,36 +15,42 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .description('print what the daemon would load into the kernel now; changes nothing and needs no root')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      const config = await configFor(ctx);
+      const configured = await configFor(ctx);
       const notes: string[] = [];
-      const data = await Store.peek(config.state).catch((error: Error) => {
-        notes.push(`store not readable (${error.message.split(':').slice(-1)[0]?.trim()}): planning with no known clients`);
+      const data = await Store.peek(configured.state).catch((error: StoreError) => {
+        notes.push(`store not readable (${error.detail}): planning with no known clients`);
         return null;
       });
-      const [{ state, unreadable }, arp, skeleton] = await Promise.all([
+      const config = withBindings(configured, data?.bindings ?? {});
+      const now = Date.now();
+      const [{ state, unreadable }, arp, skeleton, leases] = await Promise.all([
         observeReadable(ctx.runner, config),
         readNeighbours(ctx.runner).catch(() => null),
         loadSkeleton(),
+        readLeaseGateways(config, (name) => config.uplinks.find((u) => u.name === name)?.interface ?? '', now),
       ]);
       if (unreadable.length > 0) notes.push(`could not read ${unreadable.join(', ')} (run as root to diff against them): treated as empty`);
+      notes.push('uplinks judged by their links only: probes run in the daemon');
+      const uplinks = viewUplinks(config, state.links, state.routes, leases);
       const run = computeRun({
         config,
+        uplinks,
         observed: state,
         assignments: data ? assignmentsOf(data) : new Map(),
         neighbours: arp?.neighbours ?? [],
         complete: arp !== null,
-        now: Date.now(),
+        now,
         skeleton,
       });
       const payloads = renderPayloads(run.change);
       const { added, moved, expired } = run.assignment;
       if (options.json) {
-        printJson(ctx, { notes, uplinks: run.uplinks, assignments: { added, moved, expired }, conflicts: run.change.conflicts, payloads });
+        printJson(ctx, { notes, uplinks, assignments: { added, moved, expired }, conflicts: run.change.conflicts, payloads });
         return;
       }
       const lines = [
         ...notes.map((n) => `# note: ${n}`),
-        ...run.uplinks.map((u) => `# uplink ${u.name} (${u.interface}): ${u.state}, ${u.reason}`),
+        ...uplinks.map((u) => `# uplink ${u.name} (${u.interface}): ${u.state}, ${u.reason}`),
         ...added.map((a) => `# new client ${a.ip} -> ${a.uplink}`),
         ...moved.map((m) => `# client ${m.ip} moves ${m.from} -> ${m.uplink} (uplink no longer configured)`),
         ...(expired.length > 0 ? [`# ${expired.length} absent clients expire`] : []),

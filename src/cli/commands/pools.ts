@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { viewUplinks } from '../../core/uplinks.js';
+import { viewUplinks, withBindings } from '../../core/uplinks.js';
 import { poolsView, type PoolsReport } from '../../core/views.js';
 import type { Config } from '../../model/config.js';
 import type { Runner } from '../../system/exec.js';
@@ -12,7 +12,8 @@ import { formatPools } from '../format.js';
 export async function offlinePools(runner: Runner, config: Config): Promise<PoolsReport> {
   const [data, links, routes] = await Promise.all([Store.peek(config.state), readLinks(runner), readRoutes(runner)]);
   const assignments = data ? assignmentsOf(data) : new Map();
-  return poolsView(config, viewUplinks(config, links, routes), assignments);
+  const effective = withBindings(config, data?.bindings ?? {});
+  return poolsView(effective, viewUplinks(effective, links, routes), assignments);
 }
 
 export function registerPools(program: Command, ctx: CliContext): void {

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import type { UplinkHealthSnapshot } from '../../core/health.js';
 import type { PoolView } from '../../core/views.js';
+import type { StaticRoute } from '../../model/config.js';
 import type { RunReport } from '../../engine/reconciler.js';
 import { EXIT_FAILURE } from '../exit.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
@@ -13,9 +15,29 @@ interface Status {
   readonly uptimeSeconds: number;
   readonly config: string;
   readonly clients: number;
-  readonly uplinks: readonly (Omit<PoolView, 'clients' | 'pinned'> & { clients: number; pinned: number })[];
+  readonly uplinks: readonly (Omit<PoolView, 'clients' | 'pinned'> & { clients: number; pinned: number; health: UplinkHealthSnapshot | null })[];
+  readonly staticRoutes: readonly StaticRoute[];
   readonly lastRun: RunReport | null;
   readonly conflicts: readonly string[];
+}
+
+function ago(epochMs: number): string {
+  const s = Math.max(0, Math.round((Date.now() - epochMs) / 1000));
+  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`;
+}
+
+function describeHealth(name: string, health: UplinkHealthSnapshot | null): string {
+  if (!health) return `${name}: no probes`;
+  const targets = health.targets.map((t) => {
+    const rtt = t.lastRttMs === null ? '-' : `${t.lastRttMs.toFixed(2)} ms (avg ${t.avgRttMs?.toFixed(2)})`;
+    return `    ${t.target.padEnd(15)} ${t.alive === null ? 'no verdict' : t.alive ? 'alive' : 'DEAD'}  rtt ${rtt}  loss ${t.lossPercent}% of ${t.probes}`;
+  });
+  const damping = health.suppressed ? `, held down for flapping (penalty ${health.penalty})` : health.penalty > 0 ? `, flap penalty ${health.penalty}` : '';
+  return [
+    `${name}: ${health.state} for ${ago(health.since)}, ${health.transitions} transitions${damping}`,
+    `    worst-case detection ${health.detectionMs} ms, failback ${health.failbackMs} ms (from the active settings)`,
+    ...targets,
+  ].join('\n');
 }
 
 function describeRun(run: RunReport | null): string {
@@ -49,9 +71,11 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         status.uplinks.map((u) => [u.name, u.interface, u.state, String(u.weight), String(u.clients), u.gateway ? `${u.gateway} (${u.gatewaySource})` : '-', u.reason]),
       );
       const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
+      const health = status.uplinks.map((u) => describeHealth(u.name, u.health)).join('\n');
+      const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
       ctx.out(
         `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
-          `${status.clients} clients\n\n${uplinks}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
+          `${status.clients} clients\n\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
       );
     });
 }

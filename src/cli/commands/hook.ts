@@ -1,0 +1,54 @@
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { checkHook } from '../../core/requests.js';
+import { installPppHooks } from '../../system/ppp-hooks.js';
+import { askDaemon, resultOf } from '../client.js';
+import { configFor, type CliContext } from '../context.js';
+import { EXIT_FAILURE, Failure } from '../exit.js';
+
+/** pppd does not wait for its hooks, but a hook that hangs is still a bug: give up after this. */
+const HOOK_TIMEOUT_MS = 1000;
+
+export function registerHook(program: Command, ctx: CliContext): void {
+  program
+    .command('hook')
+    .description('tell the running daemon about a ppp link (pppd runs this from ip-up.d/ip-down.d); returns within a second')
+    .argument('<event>', 'ip-up or ip-down')
+    .argument('<interface>', 'ppp interface, e.g. ppp0')
+    .argument('<tty>', 'tty device')
+    .argument('<speed>', 'speed')
+    .argument('<local>', 'local IP address')
+    .argument('<remote>', 'remote IP address')
+    .argument('[ipparam]', 'pppd ipparam (identifies the uplink)')
+    .action(async (event: string, iface: string, tty: string, speed: string, local: string, remote: string, ipparam: string | undefined) => {
+      const request = checkHook({ event, interface: iface, tty, speed, local, remote, ...(ipparam ? { ipparam } : {}) });
+      const config = await configFor(ctx);
+      const response = await askDaemon(config.socket, request, HOOK_TIMEOUT_MS).catch((error: Error) => {
+        throw new Failure(`${error.message} (the daemon still sees link changes itself)`);
+      });
+      if (!response) {
+        ctx.err(`dispatcher: not running (no daemon on ${config.socket}); ${event} on ${iface} not passed on\n`);
+        ctx.exitCode = EXIT_FAILURE;
+        return;
+      }
+      const result = resultOf(response) as { uplink: string };
+      ctx.out(`${event} on ${iface}: passed to the daemon (uplink ${result.uplink})\n`);
+    });
+
+  program
+    .command('install-hooks')
+    .description('install the ppp ip-up.d/ip-down.d scripts that call `dispatcher hook`')
+    .option('--ppp-dir <dir>', 'pppd configuration directory', '/etc/ppp')
+    .action(async (options: { pppDir: string }) => {
+      const config = ctx.globals().config;
+      await configFor(ctx); // refuse to install hooks for a config that does not load
+      const written = await installPppHooks(options.pppDir, {
+        node: process.execPath,
+        dispatcher: realpathSync(fileURLToPath(new URL('../../../bin/dispatcher', import.meta.url))),
+        config: resolve(config),
+      });
+      ctx.out(`installed:\n${written.map((f) => `  ${f}`).join('\n')}\n`);
+    });
+}

@@ -1,0 +1,258 @@
+// Uplink health as a pure state machine with an injected clock.
+//
+// Targets: each probe target keeps its own record. A probe is answered (a
+// reply within `timeout`, and within `latency` when set) or lost (no reply by
+// its deadline). A target dies after `down` lost probes in a row, or when more
+// than `loss`% of the last `window` probes were lost; it revives after `up`
+// answered probes in a row. Both thresholds in both directions: hysteresis.
+//
+// Uplink: up while at least `reliability` targets are alive, its link is up
+// and no ppp ip-down holds it; otherwise down. Failing back needs the targets
+// revived, at least `hold` spent down, and flap damping satisfied: every fall
+// adds 1 to a penalty that halves every `halfLife`; a fall that brings it to
+// `suppress` keeps the uplink down until it has decayed below `reuse`.
+
+import type { DampingConfig, ProbeConfig } from '../model/config.js';
+import type { HealthState } from '../model/state.js';
+
+export interface TargetSnapshot {
+  readonly target: string;
+  /** null until the first verdict. */
+  readonly alive: boolean | null;
+  readonly lastRttMs: number | null;
+  readonly avgRttMs: number | null;
+  /** Share of the recent probes (since the last verdict change) that was lost. */
+  readonly lossPercent: number;
+  readonly probes: number;
+}
+
+/** One probe target's recent history. */
+export class TargetHealth {
+  alive: boolean | null = null;
+  /** Why it died, kept from the moment of death (the record restarts then). */
+  private deathReason = '';
+  private lossRun = 0;
+  private okRun = 0;
+  private recent: boolean[] = [];
+  private rtts: number[] = [];
+  private lastRtt: number | null = null;
+  /** Probes ping reported unanswered so far, with the time they count as lost. */
+  private readonly outstanding = new Map<number, number>();
+
+  constructor(
+    readonly target: string,
+    private readonly settings: ProbeConfig,
+  ) {}
+
+  /** A reply arrived for probe `seq` after `rttMs`. */
+  reply(seq: number, rttMs: number): void {
+    this.outstanding.delete(seq);
+    const late = rttMs > this.settings.timeoutMs || (this.settings.latencyMs > 0 && rttMs > this.settings.latencyMs);
+    this.lastRtt = rttMs;
+    this.rtts.push(rttMs);
+    if (this.rtts.length > this.settings.window) this.rtts.shift();
+    this.record(!late);
+  }
+
+  /** ping reports probe `seq` unanswered one interval after sending it (-O); it is lost if no reply comes by its deadline. */
+  pending(seq: number, now: number): void {
+    if (!this.outstanding.has(seq)) this.outstanding.set(seq, now - this.settings.intervalMs + this.settings.timeoutMs);
+  }
+
+  /** ping got an error back for probe `seq` (unreachable, …): lost at once. */
+  failed(seq: number): void {
+    this.outstanding.delete(seq);
+    this.record(false);
+  }
+
+  /** Resolves probes whose deadline has passed. */
+  tick(now: number): void {
+    for (const [seq, deadline] of this.outstanding) {
+      if (deadline > now) continue;
+      this.outstanding.delete(seq);
+      this.record(false);
+    }
+  }
+
+  private record(ok: boolean): void {
+    this.okRun = ok ? this.okRun + 1 : 0;
+    this.lossRun = ok ? 0 : this.lossRun + 1;
+    this.recent.push(ok);
+    if (this.recent.length > this.settings.window) this.recent.shift();
+    const { down, up, window, lossPercent } = this.settings;
+    const lossy = this.recent.length >= window && this.lossShare() > lossPercent;
+    const next =
+      this.alive === false ? this.okRun >= up : this.alive === true ? !(this.lossRun >= down || lossy) : ok ? true : this.lossRun >= down ? false : null;
+    if (next !== this.alive) {
+      if (next === false) {
+        this.deathReason = this.lossRun >= down ? `${this.lossRun} probes lost in a row` : `${this.lossShare().toFixed(0)}% of the last ${this.recent.length} probes lost`;
+      }
+      // A new verdict starts a new record, so an outage does not count against the recovery.
+      this.recent = [];
+      this.alive = next;
+    }
+  }
+
+  private lossShare(): number {
+    return this.recent.length === 0 ? 0 : (100 * this.recent.filter((ok) => !ok).length) / this.recent.length;
+  }
+
+  /** Why a dead target is dead, in words. */
+  describe(): string {
+    return `${this.target}: ${this.deathReason}`;
+  }
+
+  snapshot(): TargetSnapshot {
+    const avg = this.rtts.length === 0 ? null : this.rtts.reduce((a, b) => a + b, 0) / this.rtts.length;
+    return {
+      target: this.target,
+      alive: this.alive,
+      lastRttMs: this.lastRtt,
+      avgRttMs: avg === null ? null : Math.round(avg * 1000) / 1000,
+      lossPercent: Math.round(this.lossShare() * 10) / 10,
+      probes: this.recent.length,
+    };
+  }
+}
+
+export interface Transition {
+  readonly uplink: string;
+  readonly from: HealthState;
+  readonly to: HealthState;
+  readonly reason: string;
+  readonly at: number;
+}
+
+export interface UplinkHealthSnapshot {
+  readonly state: HealthState;
+  readonly since: number;
+  readonly reason: string;
+  readonly transitions: number;
+  readonly penalty: number;
+  readonly suppressed: boolean;
+  readonly targets: readonly TargetSnapshot[];
+  /** Worst case from a silent failure to the verdict: down × interval + timeout. */
+  readonly detectionMs: number;
+  /** Worst case from recovery to failback (without damping): up × interval + hold. */
+  readonly failbackMs: number;
+}
+
+export function worstCaseDetectionMs(settings: ProbeConfig): number {
+  return settings.down * settings.intervalMs + settings.timeoutMs;
+}
+
+export function worstCaseFailbackMs(settings: ProbeConfig): number {
+  return settings.up * settings.intervalMs + settings.timeoutMs + settings.holdMs;
+}
+
+/** One uplink's state machine. Inputs: probe events (through its targets), link state, ppp hooks, time. */
+export class UplinkHealth {
+  state: HealthState = 'unknown';
+  since: number;
+  reason = 'no verdict yet';
+  transitions = 0;
+  readonly targets: Map<string, TargetHealth>;
+  private link: { ok: boolean; reason: string } = { ok: true, reason: 'link up' };
+  private forced: string | null = null;
+  private penalty = 0;
+  private penaltyAt = 0;
+  private suppressed = false;
+
+  constructor(
+    readonly name: string,
+    readonly settings: ProbeConfig,
+    private readonly damping: DampingConfig,
+    targets: readonly string[],
+    now: number,
+  ) {
+    this.since = now;
+    this.targets = new Map(targets.map((t) => [t, new TargetHealth(t, settings)]));
+  }
+
+  setLink(ok: boolean, reason: string): void {
+    this.link = { ok, reason };
+  }
+
+  /** A ppp ip-down: down at once until the next ip-up. */
+  force(reason: string | null): void {
+    this.forced = reason;
+  }
+
+  private decayedPenalty(now: number): number {
+    return this.penalty * 2 ** (-(now - this.penaltyAt) / this.damping.halfLifeMs);
+  }
+
+  /** Probe-level verdict: alive, dead (with why), or not decided yet. */
+  private verdict(): { alive: boolean | null; why: string } {
+    if (!this.link.ok) return { alive: false, why: this.link.reason };
+    if (this.forced) return { alive: false, why: this.forced };
+    const all = [...this.targets.values()];
+    const alive = all.filter((t) => t.alive === true).length;
+    const undecided = all.filter((t) => t.alive === null).length;
+    const needed = this.settings.reliability;
+    if (alive >= needed) return { alive: true, why: `${alive} of ${all.length} targets answer` };
+    if (alive + undecided >= needed) return { alive: null, why: 'waiting for probe results' };
+    const dead = all.filter((t) => t.alive === false).map((t) => t.describe());
+    return { alive: false, why: `${alive} of ${all.length} targets answer (need ${needed}); ${dead.join('; ')}` };
+  }
+
+  /** Advances the machine; returns the transition when the state changes. */
+  evaluate(now: number): Transition | null {
+    for (const target of this.targets.values()) target.tick(now);
+    const { alive, why } = this.verdict();
+    const from = this.state;
+    if (alive === null) return null;
+    if (!alive) {
+      if (this.state === 'down') {
+        this.reason = why;
+        return null;
+      }
+      if (this.state === 'up') {
+        this.penalty = Math.min(this.decayedPenalty(now) + 1, 2 * this.damping.suppress);
+        this.penaltyAt = now;
+        this.suppressed ||= this.penalty >= this.damping.suppress;
+      }
+      return this.move(from, 'down', why, now);
+    }
+    if (this.state === 'down') {
+      const held = this.holdRemaining(now);
+      if (held > 0) {
+        this.reason = `targets answer again; ${this.suppressed ? 'flapping: held down' : 'hold-down'} for ${Math.ceil(held / 1000)} s more`;
+        return null;
+      }
+      this.suppressed = false;
+    }
+    if (this.state === 'up') return null;
+    return this.move(from, 'up', why, now);
+  }
+
+  /** Milliseconds before a revived uplink may fail back (hold-down or flap damping). */
+  holdRemaining(now: number): number {
+    const hold = this.since + this.settings.holdMs - now;
+    const penalty = this.decayedPenalty(now);
+    const damped = this.suppressed && penalty >= this.damping.reuse ? this.damping.halfLifeMs * Math.log2(penalty / this.damping.reuse) : 0;
+    return Math.max(0, hold, damped);
+  }
+
+  private move(from: HealthState, to: HealthState, reason: string, now: number): Transition {
+    this.state = to;
+    this.since = now;
+    this.reason = reason;
+    if (from !== 'unknown') this.transitions += 1;
+    return { uplink: this.name, from, to, reason, at: now };
+  }
+
+  snapshot(now: number): UplinkHealthSnapshot {
+    return {
+      state: this.state,
+      since: this.since,
+      reason: this.reason,
+      transitions: this.transitions,
+      penalty: Math.round(this.decayedPenalty(now) * 100) / 100,
+      suppressed: this.suppressed,
+      targets: [...this.targets.values()].map((t) => t.snapshot()),
+      detectionMs: worstCaseDetectionMs(this.settings),
+      failbackMs: worstCaseFailbackMs(this.settings),
+    };
+  }
+}

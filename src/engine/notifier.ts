@@ -1,0 +1,102 @@
+// Every uplink state change is told three ways, none of which can hold up
+// failover: a structured log line; the configured hook programs, started
+// detached with the change in their environment and killed after
+// notify.timeout; and e-mail, rate-limited per uplink.
+
+import { hostname } from 'node:os';
+import type { Transition } from '../core/health.js';
+import { describeMail, MailThrottle } from '../core/mail-throttle.js';
+import type { NotifyConfig } from '../model/config.js';
+import type { Runner } from '../system/exec.js';
+import { sendMail } from '../system/mail.js';
+import type { Logger } from './logger.js';
+
+/** Hooks running at once beyond this are skipped (and logged), so a stuck hook cannot pile up processes. */
+const MAX_RUNNING_HOOKS = 16;
+
+export interface NotifierDeps {
+  readonly runner: Runner;
+  readonly log: Logger;
+  readonly now?: () => number;
+}
+
+export class Notifier {
+  private throttle: MailThrottle | null;
+  private running = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly deps: NotifierDeps,
+    private config: NotifyConfig,
+  ) {
+    this.throttle = config.email ? new MailThrottle(config.email.everyMs) : null;
+  }
+
+  reconfigure(config: NotifyConfig): void {
+    if (config.email?.everyMs !== this.config.email?.everyMs) this.throttle = config.email ? new MailThrottle(config.email.everyMs) : null;
+    this.config = config;
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  /** Returns at once; programs and mail run in the background. */
+  notify(transition: Transition, iface: string): void {
+    const fields = { uplink: transition.uplink, interface: iface, from: transition.from, to: transition.to, reason: transition.reason };
+    if (transition.to === 'down') this.deps.log.warn('uplink state changed', fields);
+    else this.deps.log.info('uplink state changed', fields);
+    for (const program of this.config.exec) this.runHook(program, transition, iface);
+    if (this.throttle) {
+      const now = this.now();
+      const items = this.throttle.offer(transition, now);
+      if (items.length > 0) this.mail(items);
+      this.scheduleHeld();
+    }
+  }
+
+  private runHook(program: string, transition: Transition, iface: string): void {
+    if (this.running >= MAX_RUNNING_HOOKS) {
+      this.deps.log.warn('notify hook skipped: too many still running', { program, running: this.running });
+      return;
+    }
+    this.running += 1;
+    const env = {
+      DISPATCHER_UPLINK: transition.uplink,
+      DISPATCHER_INTERFACE: iface,
+      DISPATCHER_OLD_STATE: transition.from,
+      DISPATCHER_NEW_STATE: transition.to,
+      DISPATCHER_REASON: transition.reason,
+      DISPATCHER_TIME: new Date(transition.at).toISOString(),
+    };
+    void this.deps.runner
+      .run([program], { env, timeoutMs: this.config.timeoutMs })
+      .then(() => this.deps.log.debug('notify hook ran', { program, uplink: transition.uplink }))
+      .catch((error: Error) => this.deps.log.warn('notify hook failed', { program, uplink: transition.uplink, error: error.message }))
+      .finally(() => (this.running -= 1));
+  }
+
+  private mail(items: readonly Transition[]): void {
+    const email = this.config.email;
+    if (!email) return;
+    const { subject, text } = describeMail(items, hostname());
+    void sendMail(this.deps.runner, email, subject, text)
+      .then(() => this.deps.log.info('notification mailed', { to: email.to, subject }))
+      .catch((error: Error) => this.deps.log.warn('notification mail failed', { to: email.to, error: error.message }));
+  }
+
+  private scheduleHeld(): void {
+    const due = this.throttle?.nextDue();
+    if (this.timer || due === null || due === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      for (const batch of this.throttle?.due(this.now()) ?? []) this.mail(batch);
+      this.scheduleHeld();
+    }, Math.max(0, due - this.now()));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

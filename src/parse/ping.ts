@@ -1,0 +1,24 @@
+// Lines of iputils ping run with -n -O (and optionally -D timestamps):
+//   64 bytes from 192.0.2.1: icmp_seq=7 ttl=64 time=0.042 ms
+//   no answer yet for icmp_seq=11
+//   From 192.0.2.2 icmp_seq=3 Destination Host Unreachable
+// Anything else (the header, statistics, duplicates) is not a probe result.
+
+export type PingEvent =
+  | { readonly kind: 'reply'; readonly seq: number; readonly rttMs: number }
+  | { readonly kind: 'pending'; readonly seq: number }
+  | { readonly kind: 'error'; readonly seq: number };
+
+const TIMESTAMP = /^\[[0-9.]+\] /;
+
+export function parsePingLine(line: string): PingEvent | null {
+  const text = line.replace(TIMESTAMP, '').trim();
+  if (text.includes('(DUP!)')) return null;
+  let match = /^[0-9]+ bytes from [0-9.]+: icmp_seq=([0-9]+) ttl=[0-9]+ time=([0-9.]+) ms$/.exec(text);
+  if (match) return { kind: 'reply', seq: Number(match[1]), rttMs: Number(match[2]) };
+  match = /^no answer yet for icmp_seq=([0-9]+)$/.exec(text);
+  if (match) return { kind: 'pending', seq: Number(match[1]) };
+  match = /^From [0-9.]+ icmp_seq=([0-9]+) /.exec(text);
+  if (match) return { kind: 'error', seq: Number(match[1]) };
+  return null;
+}

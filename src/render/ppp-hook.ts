@@ -1,0 +1,24 @@
+// The scripts `dispatcher install-hooks` puts into /etc/ppp/ip-up.d and
+// ip-down.d. pppd runs them (through run-parts, which skips names with a
+// dot) with an almost empty environment, so every path is absolute; the
+// arguments pppd gives are passed on untouched ("$@"), never re-parsed.
+
+export interface HookPaths {
+  readonly node: string;
+  readonly dispatcher: string;
+  readonly config: string;
+}
+
+function quote(path: string): string {
+  return `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+export function pppHookScript(event: 'ip-up' | 'ip-down', paths: HookPaths): string {
+  return [
+    '#!/bin/sh',
+    `# Installed by \`dispatcher install-hooks\`: tells the dispatcher daemon about this ppp ${event} at once.`,
+    '# pppd passes: interface tty speed local-IP remote-IP ipparam.',
+    `exec ${quote(paths.node)} ${quote(paths.dispatcher)} --config ${quote(paths.config)} hook ${event} "$@"`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,14 @@
+// Forgetting the connections that left by a dead uplink — and only those:
+// they are selected by the uplink's connection mark, so every other
+// connection on the gateway is untouched.
+
+import { hex } from '../core/marks.js';
+import type { Runner } from './exec.js';
+
+/** Deletes conntrack entries whose connection field is this mark; returns how many went. */
+export async function forgetConnections(runner: Runner, mark: number, mask: number): Promise<number> {
+  // conntrack -D exits 1 when nothing matched (DESIGN.md §6).
+  const result = await runner.run(['conntrack', '-D', '--mark', `${hex(mark)}/${hex(mask)}`], { okExitCodes: [0, 1] });
+  const counted = /([0-9]+) flow entries have been deleted/.exec(result.stderr);
+  return counted ? Number(counted[1]) : 0;
+}

@@ -1,0 +1,153 @@
+import { describe, expect, test } from '@jest/globals';
+import { HEALTH_DEFAULTS, DAMPING_DEFAULTS } from '../../src/config/verify.js';
+import { UplinkHealth, worstCaseDetectionMs, type Transition } from '../../src/core/health.js';
+import type { ProbeConfig } from '../../src/model/config.js';
+import { parsePingLine } from '../../src/parse/ping.js';
+
+const SETTINGS: ProbeConfig = { ...HEALTH_DEFAULTS, targets: [] };
+
+/** A deterministic PRNG (mulberry32), so loss simulations are repeatable. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Path {
+  /** Whether probe number `seq`, sent at time `at`, comes back; and after how long. */
+  (seq: number, at: number): { back: boolean; rttMs: number };
+}
+
+/**
+ * Drives a machine the way `ping -O -i interval` would: a reply after the rtt,
+ * or "no answer yet" one interval after sending; evaluates every 10 ms.
+ */
+function simulate(machine: UplinkHealth, target: string, from: number, to: number, path: Path, settings = SETTINGS): Transition[] {
+  const transitions: Transition[] = [];
+  const events: { at: number; run: () => void }[] = [];
+  for (let seq = 1, at = from; at < to; seq++, at += settings.intervalMs) {
+    const { back, rttMs } = path(seq, at);
+    const t = machine.targets.get(target)!;
+    if (!back || rttMs > settings.intervalMs) events.push({ at: at + settings.intervalMs, run: () => t.pending(seq, at + settings.intervalMs) });
+    if (back) events.push({ at: at + rttMs, run: () => t.reply(seq, rttMs) });
+  }
+  events.sort((a, b) => a.at - b.at);
+  let next = 0;
+  for (let now = from; now <= to; now += 10) {
+    while (next < events.length && (events[next] as { at: number }).at <= now) (events[next++] as { run: () => void }).run();
+    const change = machine.evaluate(now);
+    if (change) transitions.push(change);
+  }
+  return transitions;
+}
+
+const healthy: Path = () => ({ back: true, rttMs: 1 });
+
+describe('ping output', () => {
+  test('replies, outstanding probes and errors', () => {
+    expect(parsePingLine('[1795366466.649224] 64 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=0.042 ms')).toEqual({ kind: 'reply', seq: 1, rttMs: 0.042 });
+    expect(parsePingLine('64 bytes from 198.51.100.2: icmp_seq=12 ttl=63 time=12.5 ms')).toEqual({ kind: 'reply', seq: 12, rttMs: 12.5 });
+    expect(parsePingLine('no answer yet for icmp_seq=11')).toEqual({ kind: 'pending', seq: 11 });
+    expect(parsePingLine('From 192.0.2.2 icmp_seq=3 Destination Host Unreachable')).toEqual({ kind: 'error', seq: 3 });
+    expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=0.04 ms (DUP!)')).toBeNull();
+    expect(parsePingLine('PING 192.0.2.1 (192.0.2.1) from 192.0.2.2 ppp0: 56(84) bytes of data.')).toBeNull();
+  });
+});
+
+describe('uplink health', () => {
+  test('the first answer makes an unknown uplink up; a silent failure is found within down × interval + timeout', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    expect(simulate(m, 't', 0, 2000, healthy)).toMatchObject([{ from: 'unknown', to: 'up', at: 10 }]);
+    // The line dies silently at 5,000 ms, at the worst moment: just after a probe came back.
+    const failAt = 5001;
+    const changes = simulate(m, 't', 2000, 9000, (_s, at) => ({ back: at + 1 < failAt, rttMs: 1 }));
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({ from: 'up', to: 'down' });
+    const detected = (changes[0] as Transition).at - failAt;
+    expect(detected).toBeLessThanOrEqual(worstCaseDetectionMs(SETTINGS));
+    expect(worstCaseDetectionMs(SETTINGS)).toBe(1300);
+    expect((changes[0] as Transition).reason).toMatch(/0 of 1 targets answer \(need 1\); t: 8 probes lost in a row/);
+  });
+
+  test('10 % loss each way (19 % of round trips) for 100 simulated minutes never fails the uplink', () => {
+    const next = random(42);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    const changes = simulate(m, 't', 0, 100 * 60_000, () => ({ back: next() >= 0.1 && next() >= 0.1, rttMs: 2 }));
+    expect(changes.map((c) => c.to)).toEqual(['up']);
+    expect(m.snapshot(100 * 60_000).targets[0]?.lossPercent).toBeGreaterThan(5);
+  });
+
+  test('a line losing 70 % is declared dead by the loss rule even without 8 losses in a row', () => {
+    let n = 0;
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    simulate(m, 't', 0, 1000, healthy);
+    // Pattern: answered, lost, lost, answered, lost, lost… never more than 2 in a row, 67 % lost.
+    const changes = simulate(m, 't', 1000, 20_000, () => ({ back: n++ % 3 === 0, rttMs: 1 }));
+    expect(changes[0]).toMatchObject({ to: 'down' });
+    expect(changes[0]?.reason).toMatch(/% of the last 50 probes lost/);
+  });
+
+  test('replies slower than the latency limit count as lost', () => {
+    const slow = { ...SETTINGS, latencyMs: 300 };
+    const m = new UplinkHealth('isp1', slow, DAMPING_DEFAULTS, ['t'], 0);
+    simulate(m, 't', 0, 1000, healthy, slow);
+    const changes = simulate(m, 't', 1000, 5000, () => ({ back: true, rttMs: 400 }), slow);
+    expect(changes.map((c) => c.to)).toEqual(['down']);
+  });
+
+  test('k of n: with reliability 2 of 3, one dead target is tolerated, two are not', () => {
+    const two = { ...SETTINGS, reliability: 2 };
+    const m = new UplinkHealth('isp1', two, DAMPING_DEFAULTS, ['a', 'b', 'c'], 0);
+    for (const t of ['a', 'b', 'c']) simulate(m, t, 0, 1000, healthy, two);
+    expect(m.state).toBe('up');
+    expect(simulate(m, 'a', 1000, 4000, () => ({ back: false, rttMs: 0 }), two)).toEqual([]);
+    expect(simulate(m, 'b', 1000, 4000, () => ({ back: false, rttMs: 0 }), two).map((c) => c.to)).toEqual(['down']);
+  });
+
+  test('failback needs `up` answers in a row, then the hold-down', () => {
+    const held = { ...SETTINGS, holdMs: 5000 };
+    const m = new UplinkHealth('isp1', held, DAMPING_DEFAULTS, ['t'], 0);
+    simulate(m, 't', 0, 500, healthy, held);
+    const down = simulate(m, 't', 500, 3000, () => ({ back: false, rttMs: 0 }), held);
+    expect(down.map((c) => c.to)).toEqual(['down']);
+    // Back at 3,000 ms: ten answers take 1 s, but the hold-down runs until 5 s after the fall.
+    const back = simulate(m, 't', 3000, 12_000, healthy, held);
+    expect(back.map((c) => c.to)).toEqual(['up']);
+    expect((back[0] as Transition).at).toBeGreaterThanOrEqual((down[0] as Transition).at + 5000);
+    expect(m.transitions).toBe(2);
+  });
+
+  test('flap damping: the third quick fall holds the line down until the penalty fades', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    // Up for 3 s, down for 3 s, three times over; then stable.
+    const flapping: Path = (_s, at) => ({ back: at > 18_000 || Math.floor(at / 3000) % 2 === 0, rttMs: 1 });
+    const changes = simulate(m, 't', 0, 120_000, flapping);
+    const states = changes.map((c) => c.to);
+    expect(states.slice(0, 6)).toEqual(['up', 'down', 'up', 'down', 'up', 'down']);
+    // After the third fall it stays down although the line is stable from 18 s on…
+    const release = changes[6] as Transition;
+    expect(release.to).toBe('up');
+    // …until the penalty (about 2.6, halving every 30 s) is below 1: about 30 × log2(2.6) ≈ 41 s after the fall.
+    expect(release.at - (changes[5] as Transition).at).toBeGreaterThan(35_000);
+    expect(changes).toHaveLength(7);
+    expect(m.transitions).toBe(6);
+  });
+
+  test('link loss and ppp ip-down are immediate; ip-up lets the probes decide', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    simulate(m, 't', 0, 500, healthy);
+    m.setLink(false, 'interface ppp0 has no carrier');
+    expect(m.evaluate(510)).toMatchObject({ to: 'down', reason: 'interface ppp0 has no carrier' });
+    m.setLink(true, 'link up');
+    expect(m.evaluate(520)).toMatchObject({ to: 'up' });
+    m.force('ppp ip-down on ppp0');
+    expect(m.evaluate(530)).toMatchObject({ to: 'down', reason: 'ppp ip-down on ppp0' });
+    m.force(null);
+    expect(m.evaluate(540)?.to).toBe('up');
+  });
+});
