@@ -158,8 +158,11 @@ export class Daemon {
     this.health.stop();
     this.notifier.stop();
     this.reconciler.stop();
-    for (const [signal, handler] of Object.entries(this.signals)) process.off(signal, handler);
     await this.control?.close();
+    // Only now, outside the signal's own dispatch: removing our handler while
+    // SIGTERM is being delivered would leave execa's signal-exit handler alone,
+    // and it would re-raise the signal and end the process by it, not with 0.
+    for (const [signal, handler] of Object.entries(this.signals)) process.off(signal, handler);
     this.finished(0);
   }
 
@@ -236,7 +239,11 @@ export class Daemon {
       uptimeSeconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       config: this.options.configPath,
       clients: r.clients.size,
-      uplinks: pools.uplinks.map(({ clients, pinned, ...u }) => ({ ...u, clients: clients.length, pinned: pinned.length, health: health.get(u.name) ?? null })),
+      // The reason is the health machine's current one: being held down changes it without a run.
+      uplinks: pools.uplinks.map(({ clients, pinned, ...u }) => {
+        const probes = health.get(u.name);
+        return { ...u, reason: probes?.reason ?? u.reason, clients: clients.length, pinned: pinned.length, health: probes ?? null };
+      }),
       staticRoutes: this.config.staticRoutes,
       lastRun: r.last,
       conflicts: r.conflicts,

@@ -41,9 +41,17 @@ export class Notifier {
     return (this.deps.now ?? Date.now)();
   }
 
-  /** Returns at once; programs and mail run in the background. */
+  /**
+   * Returns at once; programs and mail run in the background. The first
+   * verdict after a start is not a change of state unless the line is dead:
+   * it is logged, but no hook runs and no mail goes out for every restart.
+   */
   notify(transition: Transition, iface: string): void {
     const fields = { uplink: transition.uplink, interface: iface, from: transition.from, to: transition.to, reason: transition.reason };
+    if (transition.from === 'unknown' && transition.to === 'up') {
+      this.deps.log.info('uplink verdict', fields);
+      return;
+    }
     if (transition.to === 'down') this.deps.log.warn('uplink state changed', fields);
     else this.deps.log.info('uplink state changed', fields);
     for (const program of this.config.exec) this.runHook(program, transition, iface);

@@ -1,34 +1,106 @@
 // The lab's hosts, run inside network namespaces with `ip netns exec NS node agent.js …`:
 //
-//   serve ADDRESS             the internet host: HTTP on :80 answers {"source": "<address it sees>"};
-//                             TCP :7 answers each line with "<source> <line>"
+//   serve                     the internet host, on every local address:
+//                               HTTP :80 answers {"source": "<address it sees>"};
+//                               TCP :7 answers each line with "<source> <line>";
+//                               UDP :9000 prints "udp <tag> <seq> <source> <epoch ms>" per datagram;
+//                               SMTP :2525 prints "mail <from> <subject>" per message
 //   get URL [FROM]            prints the body of one HTTP GET (exit 1 on failure), optionally
 //                             from a given local address
 //   hello ADDRESS             one UDP datagram to ADDRESS:9, so the gateway learns this client
 //   session ADDRESS PORT      a long-lived TCP connection: each stdin line is sent, each answer printed
+//   stream ADDRESS TAG RATE SECONDS
+//                             numbered UDP datagrams to ADDRESS:9000 from one socket, RATE per second
 //
 // Only node itself is needed, so the lab runs on a machine without curl or socat.
 
 import { createSocket } from 'node:dgram';
 import { createServer as createHttpServer, get as httpGet } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 
 const ECHO_PORT = 7;
 const HELLO_PORT = 9;
+const STREAM_PORT = 9000;
+const SMTP_PORT = 2525;
 
-function serve(address: string): void {
+/** Just enough SMTP to receive a notification mail and say who sent what. */
+function smtpSession(socket: Socket): void {
+  let from = '';
+  let inData = false;
+  let subject = '';
+  socket.on('error', () => socket.destroy());
+  socket.write('220 lab ESMTP\r\n');
+  createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
+    if (inData) {
+      if (line === '.') {
+        inData = false;
+        process.stdout.write(`mail ${from} ${subject}\n`);
+        socket.write('250 queued\r\n');
+      } else if (/^subject:/i.test(line) && !subject) {
+        subject = line.slice(8).trim();
+      }
+      return;
+    }
+    const verb = line.slice(0, 4).toUpperCase();
+    if (verb === 'EHLO' || verb === 'HELO') socket.write('250 lab\r\n');
+    else if (verb === 'MAIL') {
+      from = /<([^>]*)>/.exec(line)?.[1] ?? '';
+      subject = '';
+      socket.write('250 ok\r\n');
+    } else if (verb === 'RCPT') socket.write('250 ok\r\n');
+    else if (verb === 'DATA') {
+      inData = true;
+      socket.write('354 go ahead\r\n');
+    } else if (verb === 'QUIT') socket.end('221 bye\r\n');
+    else socket.write('250 ok\r\n');
+  });
+}
+
+function serve(): void {
+  const plain = (address: string | undefined): string | undefined => address?.replace(/^::ffff:/, '');
   createHttpServer((request, response) => {
     response.setHeader('content-type', 'application/json');
     response.setHeader('connection', 'close');
-    response.end(`${JSON.stringify({ source: request.socket.remoteAddress?.replace(/^::ffff:/, '') })}\n`);
-  }).listen(80, address);
+    response.end(`${JSON.stringify({ source: plain(request.socket.remoteAddress) })}\n`);
+  }).listen(80, '0.0.0.0');
   createServer((socket) => {
-    const source = socket.remoteAddress?.replace(/^::ffff:/, '');
+    const source = plain(socket.remoteAddress);
     socket.on('error', () => socket.destroy());
     createInterface({ input: socket }).on('line', (line) => socket.write(`${source} ${line}\n`));
-  }).listen(ECHO_PORT, address);
-  process.stdout.write(`serving on ${address}\n`);
+  }).listen(ECHO_PORT, '0.0.0.0');
+  const udp = createSocket('udp4');
+  udp.on('message', (message, remote) => {
+    const [tag, seq] = message.toString().split(' ');
+    process.stdout.write(`udp ${tag} ${seq} ${remote.address} ${Date.now()}\n`);
+  });
+  udp.bind(STREAM_PORT, '0.0.0.0');
+  createServer(smtpSession).listen(SMTP_PORT, '0.0.0.0');
+  process.stdout.write('serving\n');
+}
+
+/** Sends RATE numbered datagrams per second for SECONDS, all from one socket (one conntrack entry). */
+function stream(address: string, tag: string, rate: number, seconds: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    const total = Math.round(rate * seconds);
+    const started = Date.now();
+    let seq = 0;
+    const tick = (): void => {
+      // Sends are paced by the clock, not by timer drift.
+      const due = Math.min(total, Math.floor(((Date.now() - started) * rate) / 1000) + 1);
+      while (seq < due) socket.send(`${tag} ${++seq}`, STREAM_PORT, address, () => undefined);
+      if (seq >= total) {
+        setTimeout(() => {
+          socket.close();
+          resolve();
+        }, 50);
+      } else {
+        setTimeout(tick, Math.max(1, Math.floor(1000 / rate / 2)));
+      }
+    };
+    tick();
+  });
 }
 
 function get(url: string, localAddress?: string): Promise<void> {
@@ -71,7 +143,9 @@ const [command, ...args] = process.argv.slice(2);
 const run = async (): Promise<void> => {
   switch (command) {
     case 'serve':
-      return serve(args[0] ?? '0.0.0.0');
+      return serve();
+    case 'stream':
+      return stream(args[0] as string, args[1] as string, Number(args[2]), Number(args[3]));
     case 'get':
       return get(args[0] as string, args[1]);
     case 'hello':

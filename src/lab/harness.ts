@@ -122,21 +122,23 @@ export async function startDaemon(runner: Runner, topo: Topology, files: LabFile
   };
 }
 
-/** The internet host: reports the source address each connection arrives from. */
-export async function startServer(runner: Runner, topo: Topology): Promise<Process> {
-  let ready = false;
-  const server = runner.spawn(inNamespace(topo.inet, [process.execPath, AGENT, 'serve', topo.server]), {
-    onLine: (line) => {
-      if (line.startsWith('serving')) ready = true;
-    },
-  });
-  await waitFor('the internet host', 10_000, async () => (ready ? true : null));
-  return server;
+export interface InternetHost {
+  readonly process: Process;
+  /** What the host printed: stream datagrams ("udp …") and mails ("mail …"). */
+  readonly lines: string[];
 }
 
-/** One HTTP request from a client to the internet host; returns the source address the host saw. */
-export async function sourceSeenBy(runner: Runner, topo: Topology, client: LabClient): Promise<string> {
-  const result = await runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'get', `http://${topo.server}/`]), { timeoutMs: 10_000 });
+/** The internet host: reports the source address each connection arrives from. */
+export async function startServer(runner: Runner, topo: Topology): Promise<InternetHost> {
+  const lines: string[] = [];
+  const server = runner.spawn(inNamespace(topo.inet, [process.execPath, AGENT, 'serve']), { onLine: (line) => lines.push(line) });
+  await waitFor('the internet host', 10_000, async () => (lines.includes('serving') ? true : null));
+  return { process: server, lines };
+}
+
+/** One HTTP request from a client to an internet address (the host by default); returns the source address it saw. */
+export async function sourceSeenBy(runner: Runner, topo: Topology, client: LabClient, address = topo.server): Promise<string> {
+  const result = await runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'get', `http://${address}/`]), { timeoutMs: 10_000 });
   return (JSON.parse(result.stdout) as { source: string }).source;
 }
 

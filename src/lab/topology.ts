@@ -65,6 +65,8 @@ export interface Topology {
 }
 
 export const SERVER_ADDRESS = '203.0.113.100';
+/** A second site on the same internet host, for static routes. */
+export const SITE_ADDRESS = '203.0.113.200';
 const LAN_GATEWAY = '198.18.0.1';
 const LAN_PREFIX = 16;
 
@@ -163,7 +165,7 @@ export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topo
   try {
     await batch(runner, null, topo.namespaces.map((ns) => `netns add ${ns}`));
     const perUplink = topo.uplinks.map((u, k) => uplinkLines(topo, u, k));
-    await batch(runner, topo.inet, ['link set lo up', `addr add ${topo.server}/32 dev lo`]);
+    await batch(runner, topo.inet, ['link set lo up', `addr add ${topo.server}/32 dev lo`, `addr add ${SITE_ADDRESS}/32 dev lo`]);
     await batch(runner, topo.gw, [
       'link set lo up',
       `link add name ${topo.lanInterface} type veth peer name gw netns ${topo.lan}`,

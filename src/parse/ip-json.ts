@@ -115,7 +115,8 @@ export function parseIpRoutes(text: string): IpRoute[] {
     }
     return {
       table: str(item, 'table', what, i) ?? 'main',
-      dst,
+      // ip prints a host route as a bare address; routes are compared in CIDR form.
+      dst: dst === 'default' || dst.includes('/') ? dst : `${dst}/32`,
       type: str(item, 'type', what, i) ?? 'unicast',
       ...defined('protocol', str(item, 'protocol', what, i)),
       ...defined('metric', num(item, 'metric', what, i)),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { isIpv4 } from '../core/ipv4.js';
+import { isInterfaceName } from '../core/names.js';
 import type { ClientRecord, StoreData } from '../model/state.js';
 
 export const STORE_FILE = 'dispatcher.json';
@@ -52,7 +53,18 @@ function validate(path: string, data: unknown): StoreData {
   const createdTables = Array.isArray(d.createdTables) ? (d.createdTables as string[]) : [];
   const ranges = d.ranges as StoreData['ranges'];
   if (ranges !== undefined && (typeof ranges?.tables?.base !== 'number' || typeof ranges?.rules?.priority !== 'number')) throw new StoreError(path, '"ranges" is malformed');
-  return { version: 1, clients: d.clients as Record<string, ClientRecord>, sysctlOriginals, createdTables, ...(ranges ? { ranges } : {}) };
+  const bindings = (d.bindings ?? {}) as Record<string, unknown>;
+  if (typeof bindings !== 'object' || Object.values(bindings).some((iface) => typeof iface !== 'string' || !isInterfaceName(iface))) {
+    throw new StoreError(path, '"bindings" is malformed');
+  }
+  return {
+    version: 1,
+    clients: d.clients as Record<string, ClientRecord>,
+    sysctlOriginals,
+    createdTables,
+    ...(ranges ? { ranges } : {}),
+    ...(Object.keys(bindings).length > 0 ? { bindings: bindings as Record<string, string> } : {}),
+  };
 }
 
 export class Store {

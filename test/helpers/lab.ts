@@ -16,10 +16,11 @@ import {
   waitFor,
   writeLabConfig,
   type ConfigOptions,
+  type InternetHost,
   type LabFiles,
   type RunningDaemon,
 } from '../../src/lab/harness.js';
-import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type LabClient, type Topology, type UplinkSpec } from '../../src/lab/topology.js';
+import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type LabClient, type LabUplink, type Topology, type UplinkSpec } from '../../src/lab/topology.js';
 import { ExecaRunner, type Process, type RunResult } from '../../src/system/exec.js';
 
 let labCount = 0;
@@ -41,7 +42,7 @@ export class Lab {
   private constructor(
     readonly topo: Topology,
     readonly files: LabFiles,
-    private readonly server: Process,
+    readonly server: InternetHost,
   ) {}
 
   static async create(options: LabOptions): Promise<Lab> {
@@ -134,6 +135,25 @@ export class Lab {
     };
   }
 
+  uplink(name: string): LabUplink {
+    const uplink = this.topo.uplinks.find((u) => u.name === name);
+    if (!uplink) throw new Error(`no uplink ${name}`);
+    return uplink;
+  }
+
+  /** Starts a numbered UDP stream from a client to the internet host; resolves when it has been sent. */
+  stream(client: LabClient, tag: string, rate: number, seconds: number): Promise<RunResult> {
+    return this.runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'stream', this.topo.server, tag, String(rate), String(seconds)]), { timeoutMs: (seconds + 10) * 1000 });
+  }
+
+  async status(): Promise<StatusJson> {
+    return this.cliJson<StatusJson>(['status']);
+  }
+
+  async stateOf(uplink: string): Promise<string> {
+    return (await this.status()).uplinks.find((u) => u.name === uplink)?.state ?? 'missing';
+  }
+
   /** What the gateway's kernel holds, as text, for before/after comparisons. */
   async snapshot(): Promise<Record<string, string>> {
     const gw = this.topo.gw;
@@ -153,7 +173,7 @@ export class Lab {
 
   async destroy(): Promise<void> {
     await this.daemon?.stop().catch(() => undefined);
-    this.server.stop('SIGKILL');
+    this.server.process.stop('SIGKILL');
     await destroyTopology(this.runner, this.topo);
     await removeLabFiles(this.files);
     const left = (await this.runner.run(['ip', 'netns', 'list'])).stdout.split('\n').filter((line) => line.startsWith(this.topo.prefix));
@@ -166,6 +186,21 @@ export interface Session {
   send(text: string): Promise<string>;
   close(): void;
   readonly sent: number;
+}
+
+export interface StatusJson {
+  running: boolean;
+  pid: number;
+  clients: number;
+  uplinks: {
+    name: string;
+    interface: string;
+    state: string;
+    reason: string;
+    clients: number;
+    health: { state: string; transitions: number; suppressed: boolean; detectionMs: number; failbackMs: number; targets: { target: string; alive: boolean | null; lossPercent: number; probes: number }[] } | null;
+  }[];
+  lastRun: { ok: boolean; applied: Record<string, number>; reasons: string[]; forgotten: Record<string, number> } | null;
 }
 
 export interface PoolsJson {
@@ -182,4 +217,30 @@ export async function within(ms: number, what: string, check: () => Promise<bool
     if (performance.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+export interface Arrival {
+  readonly seq: number;
+  readonly source: string;
+  readonly at: number;
+}
+
+/** Datagrams of one stream as the internet host received them. */
+export function arrivals(lab: Lab, tag: string): Arrival[] {
+  return lab.server.lines
+    .filter((line) => line.startsWith(`udp ${tag} `))
+    .map((line) => {
+      const [, , seq, source, at] = line.split(' ');
+      return { seq: Number(seq), source: source as string, at: Number(at) };
+    });
+}
+
+/** The longest silence in a stream, and the sources before and after it. */
+export function longestGap(list: readonly Arrival[]): { ms: number; before: string; after: string } {
+  let best = { ms: 0, before: '', after: '' };
+  for (let i = 1; i < list.length; i++) {
+    const ms = (list[i] as Arrival).at - (list[i - 1] as Arrival).at;
+    if (ms > best.ms) best = { ms, before: (list[i - 1] as Arrival).source, after: (list[i] as Arrival).source };
+  }
+  return best;
 }

@@ -177,6 +177,28 @@ describe('an independently built gateway, driven only through config and CLI', (
     expect(await inNs(NS.router, ['ip', 'route', 'show', 'default'])).toContain('default via 192.0.2.65 dev uplinkA');
   });
 
+  test("a silent blackhole at alpha's ISP moves alpha's clients to beta within 2 s, and back", async () => {
+    const report = await pools();
+    const alphaClients = report.uplinks.find((u) => u.name === 'alpha')?.clients ?? [];
+    const drop = ['iptables', '-t', 'raw', '-I', 'PREROUTING', '-i', 'tocpe', '-j', 'DROP'];
+    const started = performance.now();
+    await inNs(NS.ispA, drop);
+    // Probed at its discovered gateway (no targets configured): the gateway stops answering too.
+    // (Polled through the CLI, which takes ~0.3 s per call; the traffic gap itself is measured in failover.test.ts.)
+    await within(3000, 'alpha down', async () => JSON.parse(await cli(['status', '--json'])).uplinks[0].state === 'down');
+    process.stdout.write(`independent topology: alpha declared down ${(performance.now() - started).toFixed(0)} ms after the blackhole\n`);
+    for (const client of alphaClients) {
+      const host = CLIENTS_A.includes(client) ? NS.hostA : NS.hostB;
+      expect([client, (await inNs(host, [process.execPath, '-e', fetchFrom(client)])).trim()]).toEqual([client, UPLINK_ADDRESS.beta]);
+    }
+    await inNs(NS.ispA, ['iptables', '-t', 'raw', '-D', 'PREROUTING', '-i', 'tocpe', '-j', 'DROP']);
+    await within(5000, 'alpha up', async () => JSON.parse(await cli(['status', '--json'])).uplinks[0].state === 'up');
+    for (const client of alphaClients) {
+      const host = CLIENTS_A.includes(client) ? NS.hostA : NS.hostB;
+      expect((await inNs(host, [process.execPath, '-e', fetchFrom(client)])).trim()).toBe(UPLINK_ADDRESS.alpha);
+    }
+  });
+
   test('stop and flush: the kernel is exactly as it was before the first start', async () => {
     daemon?.stop('SIGTERM');
     expect(await daemon?.ended).toBe(0);

@@ -5,16 +5,9 @@
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { writeFile } from 'node:fs/promises';
-import { Lab, type PoolsJson, within } from '../helpers/lab.js';
+import { Lab, type PoolsJson, type StatusJson, within } from '../helpers/lab.js';
 
 jest.setTimeout(60_000);
-
-interface StatusJson {
-  running: boolean;
-  clients: number;
-  lastRun: { ok: boolean; applied: Record<string, number>; reasons: string[] } | null;
-  uplinks: { name: string; state: string }[];
-}
 
 const YEARLY = '0 0 1 1 *'; // the scan never runs during the test: only events can pick clients up
 

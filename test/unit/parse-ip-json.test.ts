@@ -52,6 +52,11 @@ describe('ip -j route', () => {
     expect(routes.filter((r) => r.table === 'local').length).toBeGreaterThan(0);
   });
 
+  test('host routes are read in CIDR form, as the planner writes them', () => {
+    const [route] = parseIpRoutes('[{"dst":"203.0.113.200","gateway":"192.0.2.1","dev":"ppp1","table":"3199","protocol":"211","flags":["onlink"]}]');
+    expect(route?.dst).toBe('203.0.113.200/32');
+  });
+
   test('blackhole routes have no nexthop; linkdown is kept apart from identity', () => {
     const routes = parseIpRoutes(
       '[{"type":"blackhole","dst":"203.0.113.0/24","table":"9","metric":5,"flags":[]},' +

@@ -4,6 +4,7 @@ import { diff, isEmpty, NOTHING } from '../../src/core/diff.js';
 import { plan } from '../../src/core/plan.js';
 import type { UplinkView } from '../../src/model/state.js';
 import { describePayloads, renderPayloads } from '../../src/render/payloads.js';
+import { parseIpRoutes } from '../../src/parse/ip-json.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
 import { capturedAssignments, capturedKernel, labConfig, labUplinks, pristineKernel, skeleton } from '../helpers/scenario.js';
 
@@ -56,6 +57,18 @@ describe('planning the lab', () => {
     for (const name of ['isp1', 'isp2', 'isp3']) uplinks = down(uplinks, name);
     const change = diff(labConfig, plan({ config: labConfig, uplinks, assignments: capturedAssignments(), skeleton }), kernel);
     expect(change.routes).toEqual({ replace: [], remove: [] });
+  });
+
+  test('a static route that is in place is left alone (host routes compare in CIDR form)', () => {
+    const config = { ...labConfig, staticRoutes: [{ destination: '203.0.113.200/32', via: ['isp2', 'isp1'] }] };
+    const kernel = capturedKernel();
+    const planned = plan({ config, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const first = diff(config, planned, kernel);
+    expect(renderPayloads(first).ip).toBe(
+      'route replace table 3199 203.0.113.200/32 proto 211 via 192.0.2.1 dev ppp1 onlink\nrule add priority 4133 from all lookup 3199 protocol 211\n',
+    );
+    const loaded = { ...kernel, routes: [...kernel.routes, ...parseIpRoutes('[{"dst":"203.0.113.200","gateway":"192.0.2.1","dev":"ppp1","table":"3199","protocol":"211","flags":["onlink"]}]')], rules: [...kernel.rules, { priority: 4133, src: 'all', table: '3199', protocol: '211' }] };
+    expect(isEmpty(diff(config, planned, loaded))).toBe(true);
   });
 
   test('moving a client is one set entry', () => {

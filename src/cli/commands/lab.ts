@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { PoolsReport } from '../../core/views.js';
-import { removeLabFiles, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
+import { removeLabFiles, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, type Topology } from '../../lab/topology.js';
-import type { Process } from '../../system/exec.js';
 import { askDaemon } from '../client.js';
 import type { CliContext } from '../context.js';
 import { EXIT_FAILURE, Failure } from '../exit.js';
@@ -40,14 +39,14 @@ export function registerLab(program: Command, ctx: CliContext): void {
       const prefix = `dsplab-${process.pid}-`;
       let topo: Topology | null = null;
       let daemon: RunningDaemon | null = null;
-      let server: Process | null = null;
+      let server: InternetHost | null = null;
       let files: LabFiles | null = null;
       let cleaning: Promise<void> | null = null;
       const cleanup = (): Promise<void> =>
         (cleaning ??= (async () => {
           say('\ncleaning up: stopping the dispatcher (it leaves the kernel programmed), deleting the namespaces …');
           await daemon?.stop();
-          server?.stop('SIGKILL');
+          server?.process.stop('SIGKILL');
           if (topo) await destroyTopology(runner, topo);
           if (files) await removeLabFiles(files);
           say('done: nothing of the lab is left.');
