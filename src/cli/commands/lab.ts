@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { PoolsReport } from '../../core/views.js';
-import { removeLabFiles, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
-import { buildTopology, DEFAULT_UPLINKS, destroyTopology, type Topology } from '../../lab/topology.js';
+import { blackhole } from '../../lab/faults.js';
+import { AGENT, removeLabFiles, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
+import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type Topology } from '../../lab/topology.js';
 import { askDaemon } from '../client.js';
 import type { CliContext } from '../context.js';
 import { EXIT_FAILURE, Failure } from '../exit.js';
@@ -24,10 +25,42 @@ async function pools(files: LabFiles): Promise<PoolsReport> {
   return response.result as PoolsReport;
 }
 
+/**
+ * A line dies silently (its ISP drops everything; the link stays up) while a
+ * client of its pool streams 100 datagrams a second: the internet host shows
+ * how long the stream was silent and where it comes from afterwards. Then the
+ * line recovers and the pool goes home.
+ */
+async function demonstrateFailover(ctx: CliContext, topo: Topology, files: LabFiles, server: InternetHost, poolOf: ReadonlyMap<string, string>): Promise<boolean> {
+  const say = (text: string): void => ctx.out(`${text}\n`);
+  const isp1 = topo.uplinks[0] as Topology['uplinks'][number];
+  const client = topo.clients.find((c) => poolOf.get(c.ip) === isp1.name);
+  if (!client) return true;
+  say(`\nnow ${isp1.name} dies silently (its ISP drops everything; the link stays up) while ${client.ip} streams 100 packets/s …`);
+  const sending = ctx.runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'stream', topo.server, 'demo', '100', '5']), { timeoutMs: 20_000 });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await blackhole(ctx.runner, isp1, true);
+  await sending;
+  const stream = server.lines.filter((l) => l.startsWith('udp demo ')).map((l) => l.split(' ')).map(([, , , source, at]) => ({ source: source as string, at: Number(at) }));
+  let gap = { ms: 0, before: '', after: '' };
+  for (let i = 1; i < stream.length; i++) {
+    const ms = (stream[i]?.at ?? 0) - (stream[i - 1]?.at ?? 0);
+    if (ms > gap.ms) gap = { ms, before: stream[i - 1]?.source ?? '', after: stream[i]?.source ?? '' };
+  }
+  const after = uplinkByAddress(topo, gap.after) ?? '?';
+  say(`the stream was silent for ${gap.ms} ms, then came from ${gap.after} (${after}) instead of ${gap.before} (${isp1.name})`);
+  say(`\n$ dispatcher pools\n${formatPools((await pools(files)).uplinks)}`);
+  const restored = Date.now();
+  await blackhole(ctx.runner, isp1, false);
+  const back = await waitFor(`${isp1.name} to come back`, 10_000, async () => ((await pools(files)).uplinks[0]?.state === 'up' ? true : null)).catch(() => false);
+  say(back ? `${isp1.name} recovered: its pool went home after ${Date.now() - restored} ms; new connections of ${client.ip} leave by ${isp1.name} again.` : `${isp1.name} did not come back.`);
+  return gap.ms < 2000 && after !== isp1.name && back === true;
+}
+
 export function registerLab(program: Command, ctx: CliContext): void {
   program
     .command('lab')
-    .description('build a namespace lab (LAN clients, three uplinks, an internet host), run the dispatcher in it, show it working, clean up')
+    .description('build a namespace lab (LAN clients, three uplinks, an internet host), run the dispatcher in it, show pools, traffic and a failover, clean up')
     .option('--clients <n>', 'number of LAN clients', '8')
     .option('--hold', 'keep the lab running until Ctrl-C')
     .action(async (options: LabOptions) => {
@@ -87,6 +120,7 @@ export function registerLab(program: Command, ctx: CliContext): void {
         const wrong = rows.filter((r) => r[4] !== 'ok').length;
         say(wrong === 0 ? `all ${clients} clients left by the uplink of their pool (MASQUERADE address of that line).` : `${wrong} clients did not leave by their pool's uplink.`);
         if (wrong > 0) ctx.exitCode = EXIT_FAILURE;
+        if (!(await demonstrateFailover(ctx, topo, files, server, poolOf))) ctx.exitCode = EXIT_FAILURE;
         if (options.hold) {
           say(`\nthe lab stays up. Try, in another terminal:`);
           say(`  ${process.argv[1]} --config ${LAB_CONFIG} --socket ${files.socket} --state ${files.state} pools`);
