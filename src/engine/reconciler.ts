@@ -207,7 +207,7 @@ export class Reconciler {
       const [observed, arp, leases] = await Promise.all([
         observeKernel(this.deps.runner, config),
         request.scan ? readNeighbours(this.deps.runner) : Promise.resolve(null),
-        readLeaseGateways(config, (name) => config.uplinks.find((u) => u.name === name)?.interface ?? '', started),
+        readLeaseGateways(config, started),
       ]);
       const linkViews = viewUplinks(config, observed.links, observed.routes, leases);
       const uplinks = this.deps.health ? withHealth(linkViews, this.deps.health.observe(linkViews, this.now())) : linkViews;

@@ -11,13 +11,13 @@ export function leaseFilesFor(iface: string): string[] {
 }
 
 /** Uplink name → gateway from its newest current lease, for uplinks without a fixed gateway. */
-export async function readLeaseGateways(config: Config, interfaceOf: (uplink: string) => string, now: number): Promise<Map<string, string>> {
+export async function readLeaseGateways(config: Config, now: number): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   await Promise.all(
     config.uplinks
       .filter((u) => u.gateway === undefined)
       .map(async (uplink) => {
-        const iface = interfaceOf(uplink.name);
+        const iface = uplink.interface;
         for (const file of uplink.leaseFile ? [uplink.leaseFile] : leaseFilesFor(iface)) {
           const text = await readFile(file, 'utf8').catch(() => null);
           const gateway = text === null ? undefined : gatewayFromLeases(parseLeases(text), iface, now);

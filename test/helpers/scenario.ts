@@ -11,6 +11,7 @@ import type { ClientRecord, UplinkView } from '../../src/model/state.js';
 import { parseIpAddr, parseIpRoutes, parseIpRules } from '../../src/parse/ip-json.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
 import { parseIpsetSave } from '../../src/parse/ipset.js';
+import { FakeRunner } from './fake-runner.js';
 import { fixture } from './fixtures.js';
 
 export const skeleton: Skeleton = parseSkeleton(readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8'));
@@ -58,4 +59,29 @@ export function capturedAssignments(): Map<string, ClientRecord> {
 
 export function labUplinks(kernel: KernelState = capturedKernel()): UplinkView[] {
   return viewUplinks(labConfig, kernel.links, kernel.routes);
+}
+
+const CAPTURED_SYSCTLS = 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.ppp0.rp_filter = 2\nnet.ipv4.conf.ppp1.rp_filter = 2\nnet.ipv4.conf.wan0.rp_filter = 2\n';
+
+/** A fake runner that answers every read as the captured lab gateway did; `arp` can change between calls. */
+export function capturedGatewayRunner(arp: () => string = () => fixture('proc-net-arp.txt')): FakeRunner {
+  return new FakeRunner()
+    .answer('iptables-save', fixture('iptables-save.txt'))
+    .answer('ipset list -n', 'dispatcher-clients\n')
+    .answer('ipset save dispatcher-clients', fixture('ipset-save.txt'))
+    .answer('ip -j rule show', fixture('ip-rule.json'))
+    .answer('ip -4 -j route show table all', fixture('ip-route.json'))
+    .answer('ip -j addr show', fixture('ip-addr.json'))
+    .answer('sysctl -e', CAPTURED_SYSCTLS)
+    .answer('cat /proc/net/arp', () => arp());
+}
+
+/** The same links, but nothing of the dispatcher yet (sysctls at their kernel defaults). */
+export function pristineGatewayRunner(): FakeRunner {
+  return capturedGatewayRunner()
+    .answer('iptables-save', '')
+    .answer('ipset list -n', '')
+    .answer('ip -j rule show', '[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"},{"priority":32767,"src":"all","table":"default"}]')
+    .answer('ip -4 -j route show table all', '[]')
+    .answer('sysctl -e', CAPTURED_SYSCTLS.replace(/= [12]/g, '= 0'));
 }

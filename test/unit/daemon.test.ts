@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { askDaemon } from '../../src/cli/client.js';
 import { Daemon } from '../../src/engine/daemon.js';
 import { silentLogger } from '../../src/engine/logger.js';
-import { FakeRunner } from '../helpers/fake-runner.js';
 import { fixture } from '../helpers/fixtures.js';
+import { capturedGatewayRunner } from '../helpers/scenario.js';
 
 jest.setTimeout(15_000);
 
@@ -14,18 +14,6 @@ let dir: string;
 let daemon: Daemon | null;
 
 const NEW_CLIENT = '198.18.3.33      0x1         0x2         02:00:00:00:03:21     *        lan0\n';
-
-function gateway(arp: () => string): FakeRunner {
-  return new FakeRunner()
-    .answer('iptables-save', fixture('iptables-save.txt'))
-    .answer('ipset list -n', 'dispatcher-clients\n')
-    .answer('ipset save dispatcher-clients', fixture('ipset-save.txt'))
-    .answer('ip -j rule show', fixture('ip-rule.json'))
-    .answer('ip -4 -j route show table all', fixture('ip-route.json'))
-    .answer('ip -j addr show', fixture('ip-addr.json'))
-    .answer('sysctl -e', 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.ppp0.rp_filter = 2\nnet.ipv4.conf.ppp1.rp_filter = 2\nnet.ipv4.conf.wan0.rp_filter = 2\n')
-    .answer('cat /proc/net/arp', () => arp());
-}
 
 async function writeConfig(schedule: string): Promise<string> {
   const lab = await readFile(new URL('../../pools/lab.yaml', import.meta.url), 'utf8');
@@ -46,7 +34,7 @@ afterEach(async () => {
 
 test('the scan schedule reads the neighbour table without any event and assigns what it finds', async () => {
   let arp = fixture('proc-net-arp.txt');
-  const runner = gateway(() => arp);
+  const runner = capturedGatewayRunner(() => arp);
   const config = await writeConfig('* * * * * *');
   daemon = new Daemon({ configPath: config, overrides: { state: join(dir, 'state'), socket: join(dir, 'ctl.sock') }, runner, log: silentLogger, version: 'test' });
   const first = await daemon.start();
@@ -65,7 +53,7 @@ test('the scan schedule reads the neighbour table without any event and assigns 
 });
 
 test('stop releases the socket and the signal handlers', async () => {
-  const runner = gateway(() => fixture('proc-net-arp.txt'));
+  const runner = capturedGatewayRunner();
   const socket = join(dir, 'ctl.sock');
   const before = process.listenerCount('SIGHUP');
   daemon = new Daemon({ configPath: await writeConfig('0 0 1 1 *'), overrides: { state: join(dir, 'state'), socket }, runner, log: silentLogger, version: 'test' });

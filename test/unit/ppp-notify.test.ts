@@ -164,3 +164,17 @@ describe('notifier', () => {
     release();
   });
 });
+
+describe('mail through the local sendmail', () => {
+  test('the message goes to sendmail -t -i on stdin, through the exec seam', async () => {
+    const { sendMail } = await import('../../src/system/mail.js');
+    const runner = new FakeRunner();
+    await sendMail(runner, { to: ['ops@example.test'], from: 'gw@example.test', everyMs: 0 }, '[dispatcher gw1] isp1 DOWN: probes lost', 'isp1 is down now.\n');
+    expect(runner.calls.map((c) => c.argv)).toEqual([['/usr/sbin/sendmail', '-t', '-i']]);
+    const message = runner.calls[0]?.input ?? '';
+    expect(message).toMatch(/^From: gw@example\.test$/m);
+    expect(message).toMatch(/^To: ops@example\.test$/m);
+    expect(message).toMatch(/^Subject: \[dispatcher gw1\] isp1 DOWN: probes lost$/m);
+    expect(message).toContain('isp1 is down now.');
+  });
+});

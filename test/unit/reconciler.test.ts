@@ -6,34 +6,7 @@ import type { Logger } from '../../src/engine/logger.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
 import { Store } from '../../src/system/store.js';
-import { FakeRunner } from '../helpers/fake-runner.js';
-import { fixture } from '../helpers/fixtures.js';
-import { capturedAssignments, labConfig, skeleton } from '../helpers/scenario.js';
-
-const SYSCTLS = 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.ppp0.rp_filter = 2\nnet.ipv4.conf.ppp1.rp_filter = 2\nnet.ipv4.conf.wan0.rp_filter = 2\n';
-
-/** A gateway as captured from a running lab. */
-function capturedGateway(): FakeRunner {
-  return new FakeRunner()
-    .answer('iptables-save', fixture('iptables-save.txt'))
-    .answer('ipset list -n', 'dispatcher-clients\n')
-    .answer('ipset save dispatcher-clients', fixture('ipset-save.txt'))
-    .answer('ip -j rule show', fixture('ip-rule.json'))
-    .answer('ip -4 -j route show table all', fixture('ip-route.json'))
-    .answer('ip -j addr show', fixture('ip-addr.json'))
-    .answer('sysctl -e', SYSCTLS)
-    .answer('cat /proc/net/arp', fixture('proc-net-arp.txt'));
-}
-
-/** The same links, but nothing of the dispatcher yet. */
-function pristineGateway(): FakeRunner {
-  return capturedGateway()
-    .answer('iptables-save', '')
-    .answer('ipset list -n', '')
-    .answer('ip -j rule show', '[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"},{"priority":32767,"src":"all","table":"default"}]')
-    .answer('ip -4 -j route show table all', '[]')
-    .answer('sysctl -e', SYSCTLS.replace(/= [12]/g, '= 0'));
-}
+import { capturedAssignments, capturedGatewayRunner, labConfig, pristineGatewayRunner, skeleton } from '../helpers/scenario.js';
 
 const logged: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
 const log: Logger = {
@@ -58,7 +31,7 @@ describe('reconciler', () => {
   });
 
   test('a gateway that already matches gets no writes at all', async () => {
-    const runner = capturedGateway();
+    const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
     const report = await reconciler.request('scan', { scan: true });
     expect(report).toMatchObject({ ok: true, applied: { ipset: 0, iptables: 0, ip: 0, sysctl: 0 }, added: 0 });
@@ -66,7 +39,7 @@ describe('reconciler', () => {
   });
 
   test('first start: one sysctl, one ipset restore, one iptables-restore, one ip -batch; originals kept for flush', async () => {
-    const runner = pristineGateway();
+    const runner = pristineGatewayRunner();
     const store = await Store.open(dir);
     const report = await new Reconciler({ runner, store, skeleton, log }, config, new Map()).request('start', { scan: true });
     expect(report).toMatchObject({ ok: true, added: 8 });
@@ -78,7 +51,7 @@ describe('reconciler', () => {
   });
 
   test('a new neighbour is one ipset line, nothing else', async () => {
-    const runner = capturedGateway();
+    const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
     const report = await reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.3', mac: '02:00:00:00:03:03', dev: 'lan0', complete: true }] });
     expect(report.added).toBe(1);
@@ -87,7 +60,7 @@ describe('reconciler', () => {
   });
 
   test('neighbours on an uplink, outside the subnets, or the gateway itself are never clients', async () => {
-    const runner = capturedGateway();
+    const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
     const report = await reconciler.request('neighbour', {
       neighbours: [
@@ -103,7 +76,7 @@ describe('reconciler', () => {
   });
 
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {
-    const runner = capturedGateway();
+    const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
     const neighbours = Array.from({ length: 300 }, (_, i) => ({ ip: `198.18.9.${i % 250}`, mac: '02:00:00:00:09:09', dev: 'lan0', complete: true }));
     const reports = await Promise.all(neighbours.map((n) => reconciler.request('neighbour', { neighbours: [n] })));
@@ -114,7 +87,7 @@ describe('reconciler', () => {
   });
 
   test('a failed command is logged with argv, exit code and stderr; the change is kept and retried', async () => {
-    const runner = pristineGateway().failOnce('iptables-restore', 2, 'iptables-restore: line 3 failed');
+    const runner = pristineGatewayRunner().failOnce('iptables-restore', 2, 'iptables-restore: line 3 failed');
     const store = await Store.open(dir);
     const reconciler = new Reconciler({ runner, store, skeleton, log }, config, new Map());
     const failed = await reconciler.request('start', { scan: true });
@@ -129,7 +102,7 @@ describe('reconciler', () => {
   });
 
   test('no command ever goes through a shell', async () => {
-    const runner = pristineGateway();
+    const runner = pristineGatewayRunner();
     await new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, new Map()).request('start', { scan: true });
     for (const call of runner.calls) expect(['sh', 'bash', 'dash', '/bin/sh', '/bin/bash']).not.toContain(call.argv[0]);
   });

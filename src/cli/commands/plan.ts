@@ -27,7 +27,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         observeReadable(ctx.runner, config),
         readNeighbours(ctx.runner).catch(() => null),
         loadSkeleton(),
-        readLeaseGateways(config, (name) => config.uplinks.find((u) => u.name === name)?.interface ?? '', now),
+        readLeaseGateways(config, now),
       ]);
       if (unreadable.length > 0) notes.push(`could not read ${unreadable.join(', ')} (run as root to diff against them): treated as empty`);
       notes.push('uplinks judged by their links only: probes run in the daemon');
