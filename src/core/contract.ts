@@ -73,10 +73,6 @@ export function isOurChain(name: string): boolean {
   return name.startsWith(CHAIN_PREFIX);
 }
 
-export function isOurSet(name: string): boolean {
-  return name === CLIENT_SET || name === CLIENT_SET_NEXT;
-}
-
 export function isOurTable(config: OwnedRanges, table: string): boolean {
   const id = /^[0-9]+$/.test(table) ? Number(table) : NaN;
   const { first, last } = ids(config).tables;

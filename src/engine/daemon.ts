@@ -10,12 +10,12 @@ import { CronJob } from 'cron';
 import { loadConfig, type Overrides } from '../config/load.js';
 import type { Transition } from '../core/health.js';
 import { checkAssignment, type ControlRequest, type PppHook } from '../core/requests.js';
-import { viewUplinks } from '../core/uplinks.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
 import { ConfigError, RequestError } from '../model/errors.js';
 import type { Process, Runner } from '../system/exec.js';
 import { readLinks, readRoutes } from '../system/kernel.js';
+import { discoverUplinks } from '../system/leases.js';
 import { watchNeighbours } from '../system/neighbours.js';
 import { interfaceOfLinkEvent } from '../parse/link-events.js';
 import { loadSkeleton } from '../system/skeleton.js';
@@ -94,7 +94,7 @@ export class Daemon {
   private async firstProbeRound(): Promise<void> {
     const config = this.config;
     const [links, routes] = await Promise.all([readLinks(this.options.runner), readRoutes(this.options.runner)]);
-    this.health.observe(viewUplinks(config, links, routes), Date.now());
+    this.health.observe(await discoverUplinks(config, { links, routes }, Date.now()), Date.now());
     const longest = Math.max(0, ...config.uplinks.map((u) => u.probe.down * u.probe.intervalMs + u.probe.timeoutMs));
     await this.health.decided(longest + 200);
   }

@@ -19,7 +19,7 @@ import { isEmpty } from '../core/diff.js';
 import { connMark, markLayout } from '../core/marks.js';
 import type { Skeleton } from '../core/netfilter.js';
 import { computeRun } from '../core/run.js';
-import { viewUplinks, withBindings, withHealth } from '../core/uplinks.js';
+import { withBindings, withHealth } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { KernelState, Neighbour } from '../model/kernel.js';
 import type { ChangeSet } from '../model/plan.js';
@@ -28,7 +28,7 @@ import { renderPayloads, type Payloads } from '../render/payloads.js';
 import type { Runner } from '../system/exec.js';
 import { forgetConnections } from '../system/conntrack.js';
 import { applyPayloads, observeKernel } from '../system/kernel.js';
-import { readLeaseGateways } from '../system/leases.js';
+import { discoverUplinks } from '../system/leases.js';
 import { readNeighbours } from '../system/neighbours.js';
 import type { Store } from '../system/store.js';
 import type { HealthView } from './health.js';
@@ -204,12 +204,11 @@ export class Reconciler {
       this.unsaved ||= request.edits.length > 0;
       await this.saveBindings();
       const config = this.effectiveConfig;
-      const [observed, arp, leases] = await Promise.all([
+      const [observed, arp] = await Promise.all([
         observeKernel(this.deps.runner, config),
         request.scan ? readNeighbours(this.deps.runner) : Promise.resolve(null),
-        readLeaseGateways(config, started),
       ]);
-      const linkViews = viewUplinks(config, observed.links, observed.routes, leases);
+      const linkViews = await discoverUplinks(config, observed, started);
       const uplinks = this.deps.health ? withHealth(linkViews, this.deps.health.observe(linkViews, this.now())) : linkViews;
       const { assignment: result, change } = computeRun({
         config,

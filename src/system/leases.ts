@@ -2,7 +2,10 @@
 // from dhclient but whose route is not (or not yet) in the routing table.
 
 import { readFile } from 'node:fs/promises';
+import { viewUplinks } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
+import type { KernelState } from '../model/kernel.js';
+import type { UplinkView } from '../model/state.js';
 import { gatewayFromLeases, parseLeases } from '../parse/dhclient.js';
 
 /** Where Debian's dhclient (and ifupdown's) keeps leases for an interface. */
@@ -10,12 +13,12 @@ export function leaseFilesFor(iface: string): string[] {
   return [`/var/lib/dhcp/dhclient.${iface}.leases`, `/var/lib/dhcp/dhclient-${iface}.leases`, '/var/lib/dhcp/dhclient.leases'];
 }
 
-/** Uplink name → gateway from its newest current lease, for uplinks without a fixed gateway. */
-export async function readLeaseGateways(config: Config, now: number): Promise<Map<string, string>> {
+/** Uplink name → gateway from its newest current lease, for the named uplinks. */
+async function readLeaseGateways(config: Config, names: ReadonlySet<string>, now: number): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   await Promise.all(
     config.uplinks
-      .filter((u) => u.gateway === undefined)
+      .filter((u) => names.has(u.name))
       .map(async (uplink) => {
         const iface = uplink.interface;
         for (const file of uplink.leaseFile ? [uplink.leaseFile] : leaseFilesFor(iface)) {
@@ -29,4 +32,16 @@ export async function readLeaseGateways(config: Config, now: number): Promise<Ma
       }),
   );
   return found;
+}
+
+/**
+ * The link-level view of every uplink. Lease files are read only for uplinks
+ * whose link is up but whose gateway neither the config, a ppp peer nor a
+ * route gives: not on every run for every uplink.
+ */
+export async function discoverUplinks(config: Config, observed: Pick<KernelState, 'links' | 'routes'>, now: number): Promise<UplinkView[]> {
+  const views = viewUplinks(config, observed.links, observed.routes);
+  const missing = new Set(views.filter((v) => v.present && v.gateway === undefined && !v.pointToPoint).map((v) => v.name));
+  if (missing.size === 0) return views;
+  return viewUplinks(config, observed.links, observed.routes, await readLeaseGateways(config, missing, now));
 }

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { computeRun } from '../../core/run.js';
-import { viewUplinks, withBindings } from '../../core/uplinks.js';
+import { withBindings } from '../../core/uplinks.js';
 import { renderPayloads, describePayloads } from '../../render/payloads.js';
 import { observeReadable } from '../../system/kernel.js';
-import { readLeaseGateways } from '../../system/leases.js';
+import { discoverUplinks } from '../../system/leases.js';
 import { readNeighbours } from '../../system/neighbours.js';
 import { loadSkeleton } from '../../system/skeleton.js';
 import { assignmentsOf, Store, type StoreError } from '../../system/store.js';
@@ -23,15 +23,14 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       });
       const config = withBindings(configured, data?.bindings ?? {});
       const now = Date.now();
-      const [{ state, unreadable }, arp, skeleton, leases] = await Promise.all([
+      const [{ state, unreadable }, arp, skeleton] = await Promise.all([
         observeReadable(ctx.runner, config),
         readNeighbours(ctx.runner).catch(() => null),
         loadSkeleton(),
-        readLeaseGateways(config, now),
       ]);
       if (unreadable.length > 0) notes.push(`could not read ${unreadable.join(', ')} (run as root to diff against them): treated as empty`);
       notes.push('uplinks judged by their links only: probes run in the daemon');
-      const uplinks = viewUplinks(config, state.links, state.routes, leases);
+      const uplinks = await discoverUplinks(config, state, now);
       const run = computeRun({
         config,
         uplinks,

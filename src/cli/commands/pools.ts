@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { viewUplinks, withBindings } from '../../core/uplinks.js';
+import { withBindings } from '../../core/uplinks.js';
+import { discoverUplinks } from '../../system/leases.js';
 import { poolsView, type PoolsReport } from '../../core/views.js';
 import type { Config } from '../../model/config.js';
 import type { Runner } from '../../system/exec.js';
@@ -13,7 +14,7 @@ export async function offlinePools(runner: Runner, config: Config): Promise<Pool
   const [data, links, routes] = await Promise.all([Store.peek(config.state), readLinks(runner), readRoutes(runner)]);
   const assignments = data ? assignmentsOf(data) : new Map();
   const effective = withBindings(config, data?.bindings ?? {});
-  return poolsView(effective, viewUplinks(effective, links, routes), assignments);
+  return poolsView(effective, await discoverUplinks(effective, { links, routes }, Date.now()), assignments);
 }
 
 export function registerPools(program: Command, ctx: CliContext): void {
