@@ -64,8 +64,12 @@ export interface AssignResult {
   readonly refused: readonly string[];
 }
 
-function byAddress(a: string, b: string): number {
-  return (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0);
+/** Sorts by numeric address, parsing each address once (tens of thousands of clients per run). */
+function sortedByAddress<T>(items: readonly T[], ipOf: (item: T) => string): T[] {
+  return items
+    .map((item) => ({ item, key: parseIpv4(ipOf(item)) ?? 0 }))
+    .sort((a, b) => a.key - b.key)
+    .map(({ item }) => item);
 }
 
 export function updateAssignments(input: AssignInput): AssignResult {
@@ -85,9 +89,9 @@ export function updateAssignments(input: AssignInput): AssignResult {
   const counts = countByUplink(next);
   const moved: { ip: string; from: string; uplink: string }[] = [];
   if (candidates.length > 0) {
-    for (const ip of [...next.keys()].sort(byAddress)) {
-      const record = next.get(ip) as ClientRecord;
-      if (configured.has(record.uplink)) continue;
+    const orphans: [string, ClientRecord][] = [];
+    for (const entry of next) if (!configured.has(entry[1].uplink)) orphans.push(entry);
+    for (const [ip, record] of sortedByAddress(orphans, ([address]) => address)) {
       counts.set(record.uplink, (counts.get(record.uplink) ?? 0) - 1);
       const target = leastLoaded(counts, candidates);
       counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
@@ -97,7 +101,10 @@ export function updateAssignments(input: AssignInput): AssignResult {
   }
   const added: { ip: string; uplink: string }[] = [];
   const refused: string[] = [];
-  const fresh = input.present.filter((n) => !next.has(n.ip)).sort((a, b) => byAddress(a.ip, b.ip));
+  const fresh = sortedByAddress(
+    input.present.filter((n) => !next.has(n.ip)),
+    (n) => n.ip,
+  );
   for (const neighbour of input.present) {
     const record = next.get(neighbour.ip);
     if (record && (record.lastSeen !== input.now || record.mac !== neighbour.mac || record.interface !== neighbour.dev)) {

@@ -5,6 +5,7 @@
 
 import type { Config } from '../model/config.js';
 import type { Link, Neighbour } from '../model/kernel.js';
+import type { ClientRecord } from '../model/state.js';
 import { broadcastOf, cidrContains, isUnicastHost, maskOf, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
 
 export interface ClientFilter {
@@ -37,4 +38,18 @@ export function clientFilter(config: Config, links: readonly Link[]): ClientFilt
       return subnets.length === 0 || subnets.some((subnet) => cidrContains(subnet, address));
     },
   };
+}
+
+/**
+ * Whether a neighbour event can change anything. The kernel reports every
+ * state change (REACHABLE → STALE → DELAY → REACHABLE every few tens of
+ * seconds per host, the ISPs' routers included), and with tens of thousands
+ * of clients a full run per report would keep the daemon busy all day. Known
+ * clients at their known MAC and interface, and anything off the LAN, are
+ * left to the scheduled scan (which also refreshes "last seen").
+ */
+export function isNeighbourNews(config: Config, assignments: ReadonlyMap<string, ClientRecord>, neighbour: Neighbour): boolean {
+  if (!config.lan.interfaces.includes(neighbour.dev)) return false;
+  const known = assignments.get(neighbour.ip);
+  return known === undefined || known.mac !== neighbour.mac || known.interface !== neighbour.dev;
 }

@@ -63,16 +63,19 @@ export function diffSet(desired: DesiredSet | null, observed: IpsetDump): SetCha
   const destroyStale = observed.sets.some((s) => s.name === CLIENT_SET_NEXT) ? [CLIENT_SET_NEXT] : [];
   const none: SetChange = { destroyStale, create: 'none', maxelem: desired?.maxelem ?? 0, add: [], del: [], destroy: false };
   if (!desired) return { ...none, destroy: current !== undefined };
-  const all = [...desired.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  if (!current) return { ...none, create: 'create', add: all };
-  if (!compatible(current.options, current.type, desired.maxelem)) return { ...none, create: 'swap', add: all };
+  // Sorted for a stable payload; only what is loaded is sorted (a steady run sorts nothing).
+  const sorted = (entries: [string, string][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (!current) return { ...none, create: 'create', add: sorted([...desired.entries]) };
+  if (!compatible(current.options, current.type, desired.maxelem)) return { ...none, create: 'swap', add: sorted([...desired.entries]) };
   const have = new Map<string, string>();
   for (const entry of observed.entries) {
     if (entry.set === CLIENT_SET) have.set(entry.member, typeof entry.options.skbmark === 'string' ? entry.options.skbmark : '');
   }
-  const add = all.filter(([ip, mark]) => have.get(ip) !== mark);
-  const del = [...have.keys()].filter((ip) => !desired.entries.has(ip)).sort();
-  return { ...none, add, del };
+  const add: [string, string][] = [];
+  for (const entry of desired.entries) if (have.get(entry[0]) !== entry[1]) add.push(entry);
+  const del: string[] = [];
+  for (const ip of have.keys()) if (!desired.entries.has(ip)) del.push(ip);
+  return { ...none, add: sorted(add), del: del.sort() };
 }
 
 /** Rules are compared by everything that selects and routes, in the text ip prints. */

@@ -7,20 +7,35 @@ export interface Cidr {
   readonly prefix: number;
 }
 
-const OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
-/** Parses a dotted quad; returns null for anything that is not exactly one. */
+/**
+ * Parses a dotted quad; returns null for anything that is not exactly one
+ * (four decimal octets, no leading zeros, no signs or spaces). Hand-rolled:
+ * it runs for every neighbour and set entry, tens of thousands per run.
+ */
 export function parseIpv4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
   let value = 0;
-  for (const part of parts) {
-    if (!OCTET.test(part)) return null;
-    const octet = Number(part);
-    if (octet > 255) return null;
-    value = value * 256 + octet;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 46) {
+      if (digits === 0 || dots === 3) return null;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (code >= 48 && code <= 57) {
+      if (digits > 0 && octet === 0) return null; // a leading zero
+      octet = octet * 10 + (code - 48);
+      digits++;
+      if (octet > 255) return null;
+    } else {
+      return null;
+    }
   }
-  return value;
+  if (dots !== 3 || digits === 0) return null;
+  return value * 256 + octet;
 }
 
 export function isIpv4(text: string): boolean {

@@ -8,6 +8,7 @@
 
 import { CronJob } from 'cron';
 import { loadConfig, type Overrides } from '../config/load.js';
+import { isNeighbourNews } from '../core/clients.js';
 import type { Transition } from '../core/health.js';
 import { checkAssignment, type ControlRequest, type PppHook } from '../core/requests.js';
 import { poolsView } from '../core/views.js';
@@ -16,8 +17,8 @@ import { ConfigError, RequestError } from '../model/errors.js';
 import type { Process, Runner } from '../system/exec.js';
 import { readLinks, readRoutes } from '../system/kernel.js';
 import { discoverUplinks } from '../system/leases.js';
-import { watchNeighbours } from '../system/neighbours.js';
-import { interfaceOfLinkEvent } from '../parse/link-events.js';
+import { MONITOR_RCVBUF, watchNeighbours } from '../system/neighbours.js';
+import { interfaceOfLinkEvent, isMonitorOverrun } from '../parse/link-events.js';
 import { loadSkeleton } from '../system/skeleton.js';
 import { assignmentsOf, Store } from '../system/store.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from './control.js';
@@ -35,6 +36,13 @@ export interface DaemonOptions {
 }
 
 const WATCH_RESTART_MS = 1000;
+/**
+ * After lost events, the rescan waits for this much quiet: a dump taken while
+ * the kernel is still inserting can miss entries (the neighbour hash is
+ * resized under it), and their events were among the lost ones.
+ */
+const SETTLE_SCAN_MS = 250;
+const SETTLE_SCAN_MAX_MS = 2000;
 
 /** An operator's change is kept either way; a failed run is their error to see (the daemon retries it). */
 function applied(report: RunReport): RunReport {
@@ -49,6 +57,8 @@ export class Daemon {
   private store!: Store;
   private control: ControlServer | null = null;
   private cron: CronJob | null = null;
+  private settleScan: NodeJS.Timeout | null = null;
+  private lostSince = 0;
   private readonly watches: Process[] = [];
   private stopping = false;
   private readonly startedAt = new Date();
@@ -81,7 +91,15 @@ export class Daemon {
     log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(this.store.data.clients).length });
     // Watch before the first scan, so no neighbour or link change in between is missed;
     // their events simply queue behind the first run.
-    this.watch(['ip', 'monitor', 'neigh'], () => watchNeighbours(runner, (neighbour) => void this.reconciler.request('neighbour', { neighbours: [neighbour] })));
+    this.watch(['ip', 'monitor', 'neigh'], () =>
+      watchNeighbours(
+        runner,
+        (neighbour) => {
+          if (isNeighbourNews(this.config, this.reconciler.clients, neighbour)) void this.reconciler.request('neighbour', { neighbours: [neighbour] });
+        },
+        () => this.eventsLost('neigh'),
+      ),
+    );
     this.watch(['ip', 'monitor', 'link', 'address'], () => this.watchLinks());
     await this.firstProbeRound();
     const first = await this.reconciler.request('start', { scan: true });
@@ -115,12 +133,38 @@ export class Daemon {
 
   /** A link or address change on an uplink (carrier lost, ppp gone, DHCP renewal) is acted on at once. */
   private watchLinks(): Process {
-    return this.options.runner.spawn(['ip', 'monitor', 'link', 'address'], {
+    return this.options.runner.spawn(['ip', '-rcvbuf', MONITOR_RCVBUF, 'monitor', 'link', 'address'], {
       onLine: (line) => {
         const iface = interfaceOfLinkEvent(line);
         if (iface && this.config.uplinks.some((u) => u.interface === iface)) void this.reconciler.request(`link event on ${iface}`);
       },
+      onErrorLine: (line) => {
+        if (isMonitorOverrun(line)) this.eventsLost('link');
+      },
     });
+  }
+
+  /**
+   * The kernel dropped monitor events: a full scan (which also re-reads links)
+   * repairs whatever they would have said. It waits until the burst has been
+   * quiet for SETTLE_SCAN_MS (a table read mid-burst would miss what is still
+   * being inserted, and be read again), but never longer than
+   * SETTLE_SCAN_MAX_MS after the first loss, so a storm cannot starve it.
+   */
+  private eventsLost(monitor: string): void {
+    const now = Date.now();
+    if (!this.settleScan) {
+      this.lostSince = now;
+      this.options.log.warn('monitor events lost (netlink buffer overrun); rescanning once the burst settles', { monitor });
+    } else {
+      clearTimeout(this.settleScan);
+    }
+    const delay = Math.max(0, Math.min(SETTLE_SCAN_MS, this.lostSince + SETTLE_SCAN_MAX_MS - now));
+    this.settleScan = setTimeout(() => {
+      this.settleScan = null;
+      void this.reconciler.request('events lost', { scan: true });
+    }, delay);
+    this.settleScan.unref();
   }
 
   private onTransition(transition: Transition): void {
@@ -154,6 +198,7 @@ export class Daemon {
     this.stopping = true;
     this.options.log.info('stopping; kernel state stays in place', { signal });
     this.cron?.stop();
+    if (this.settleScan) clearTimeout(this.settleScan);
     for (const watch of this.watches) watch.stop();
     this.health.stop();
     this.notifier.stop();
@@ -246,6 +291,7 @@ export class Daemon {
       }),
       staticRoutes: this.config.staticRoutes,
       lastRun: r.last,
+      runs: r.runs,
       conflicts: r.conflicts,
     };
   }

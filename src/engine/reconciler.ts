@@ -50,6 +50,8 @@ export interface RunReport {
   readonly refused: number;
   /** Uplinks that fell in this run, with the connections forgotten for each. */
   readonly forgotten: Readonly<Record<string, number>>;
+  /** Milliseconds per phase (observe, plan, apply, persist) of the run, for profiling. */
+  readonly phases: Readonly<Record<string, number>>;
 }
 
 interface Request {
@@ -95,6 +97,8 @@ export class Reconciler {
   private pendingBindings: [string, string][] = [];
   private stopped = false;
   last: RunReport | null = null;
+  /** Runs since start. */
+  runs = 0;
   conflicts: readonly string[] = [];
 
   constructor(
@@ -176,6 +180,7 @@ export class Reconciler {
     void this.runOnce(request).then((report) => {
       this.running = false;
       this.last = report;
+      this.runs++;
       for (const waiter of request.waiters) waiter(report);
       this.kick();
     });
@@ -198,16 +203,19 @@ export class Reconciler {
     let applied = { ipset: 0, iptables: 0, ip: 0, sysctl: 0 };
     let counts = { added: 0, moved: 0, expired: 0, refused: 0 };
     const forgotten: Record<string, number> = {};
+    const phases: Record<string, number> = {};
     try {
       for (const edit of request.edits) edit(this.assignments, started);
       // Edits are applied in memory at once; they are persisted by the first run that succeeds.
       this.unsaved ||= request.edits.length > 0;
       await this.saveBindings();
       const config = this.effectiveConfig;
+      const mark = phaseClock(() => this.now());
       const [observed, arp] = await Promise.all([
         observeKernel(this.deps.runner, config),
         request.scan ? readNeighbours(this.deps.runner) : Promise.resolve(null),
       ]);
+      phases.observe = mark();
       const linkViews = await discoverUplinks(config, observed, started);
       const uplinks = this.deps.health ? withHealth(linkViews, this.deps.health.observe(linkViews, this.now())) : linkViews;
       const { assignment: result, change } = computeRun({
@@ -227,20 +235,23 @@ export class Reconciler {
       this.uplinkViews = uplinks;
       this.noteConflicts(change.conflicts);
       this.logAssignments(result);
+      phases.plan = mark();
       if (!isEmpty(change)) {
         await this.recordOriginals(change, observed);
         const payloads = renderPayloads(change);
         applied = countLines(payloads);
         await applyPayloads(this.deps.runner, payloads);
-        this.deps.log.info('applied', { reasons: request.reasons, ...applied });
+        phases.apply = mark();
+        this.deps.log.info('applied', { reasons: request.reasons, ...applied, ms: phases });
       }
       await this.forgetFallen(config, uplinks, forgotten);
       const stored = this.deps.store.data.ranges;
       if (!stored || !sameRanges(stored, config)) await this.recordRanges(config);
       this.previousRanges = [];
       if (this.unsaved || started - this.lastSavedAt > LAST_SEEN_SAVE_MS) await this.persist(started);
+      phases.persist = mark();
       this.retryDelay = RETRY_MIN_MS;
-      return { ...base, durationMs: this.now() - started, ok: true, applied, ...counts, forgotten };
+      return { ...base, durationMs: this.now() - started, ok: true, applied, ...counts, forgotten, phases };
     } catch (error) {
       const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };
       this.deps.log.error('reconcile failed; retrying with a full resync', {
@@ -249,7 +260,7 @@ export class Reconciler {
         ...(err.argv ? { argv: err.argv, exitCode: err.exitCode, stderr: err.stderr } : {}),
       });
       this.scheduleRetry();
-      return { ...base, durationMs: this.now() - started, ok: false, error: err.message, applied, ...counts, forgotten };
+      return { ...base, durationMs: this.now() - started, ok: false, error: err.message, applied, ...counts, forgotten, phases };
     }
   }
 
@@ -336,6 +347,17 @@ export class Reconciler {
     if (result.expired.length > 0) log.info('clients expired', { count: result.expired.length, clients: result.expired.slice(0, 20) });
     if (result.refused.length > 0) log.warn('clients.max reached: new clients left unassigned', { count: result.refused.length, max: this.config.clients.max });
   }
+}
+
+/** Each call returns the milliseconds since the previous one. */
+function phaseClock(now: () => number): () => number {
+  let last = now();
+  return () => {
+    const at = now();
+    const elapsed = at - last;
+    last = at;
+    return elapsed;
+  };
 }
 
 function countLines(payloads: Payloads): RunReport['applied'] {

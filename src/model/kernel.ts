@@ -1,5 +1,5 @@
 // What the kernel holds, as parsed from iptables-save, ipset save, ip -j and
-// /proc/net/arp. Produced by src/parse/, consumed by the pure planner.
+// ip neigh. Produced by src/parse/, consumed by the pure planner.
 
 /** One rule of an iptables-save dump: the argument tokens after "-A CHAIN". */
 export interface IptRule {
@@ -116,7 +116,7 @@ export interface Neighbour {
   readonly ip: string;
   readonly mac: string;
   readonly dev: string;
-  /** A resolved entry (ATF_COM in /proc/net/arp, or a state with a link-layer address). */
+  /** A resolved entry (a state with a link-layer address). */
   readonly complete: boolean;
 }
 

@@ -14,3 +14,14 @@ export function interfaceOfLinkEvent(line: string): string | null {
   const name = match?.[1];
   return name !== undefined && isInterfaceName(name) ? name : null;
 }
+
+/**
+ * Whether a line `ip monitor` wrote to stderr says events were lost: the
+ * kernel drops netlink messages when the socket's buffer overflows (a switch
+ * bringing thousands of clients at once) and iproute2 reports
+ * "netlink receive error No buffer space available (105)" and carries on.
+ * The only repair is a full read of what the events would have told.
+ */
+export function isMonitorOverrun(line: string): boolean {
+  return /No buffer space available|\(105\)/.test(line);
+}

@@ -42,8 +42,12 @@ export class FakeRunner implements Runner {
     return { stdout: typeof answer === 'function' ? answer(argv, options.input) : answer, stderr: '', exitCode: 0 };
   }
 
-  spawn(argv: readonly string[], _options?: SpawnOptions): Process {
+  /** Spawned processes' line handlers, so a test can play what the process prints. */
+  readonly spawned: { argv: readonly string[]; options: SpawnOptions }[] = [];
+
+  spawn(argv: readonly string[], options: SpawnOptions = {}): Process {
     this.calls.push({ argv });
+    this.spawned.push({ argv, options });
     return { pid: undefined, ended: new Promise(() => undefined), write() {}, stop() {} };
   }
 

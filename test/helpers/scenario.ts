@@ -64,7 +64,7 @@ export function labUplinks(kernel: KernelState = capturedKernel()): UplinkView[]
 const CAPTURED_SYSCTLS = 'net.ipv4.ip_forward = 1\nnet.ipv4.conf.ppp0.rp_filter = 2\nnet.ipv4.conf.ppp1.rp_filter = 2\nnet.ipv4.conf.wan0.rp_filter = 2\n';
 
 /** A fake runner that answers every read as the captured lab gateway did; `arp` can change between calls. */
-export function capturedGatewayRunner(arp: () => string = () => fixture('proc-net-arp.txt')): FakeRunner {
+export function capturedGatewayRunner(arp: () => string = () => fixture('ip-neigh.txt')): FakeRunner {
   return new FakeRunner()
     .answer('iptables-save', fixture('iptables-save.txt'))
     .answer('ipset list -n', 'dispatcher-clients\n')
@@ -73,7 +73,7 @@ export function capturedGatewayRunner(arp: () => string = () => fixture('proc-ne
     .answer('ip -4 -j route show table all', fixture('ip-route.json'))
     .answer('ip -j addr show', fixture('ip-addr.json'))
     .answer('sysctl -e', CAPTURED_SYSCTLS)
-    .answer('cat /proc/net/arp', () => arp());
+    .answer('ip -4 neigh show', () => arp());
 }
 
 /** The same links, but nothing of the dispatcher yet (sysctls at their kernel defaults). */

@@ -45,7 +45,7 @@ describe('moving a client with an open connection', () => {
     try {
       const source = (await session.send('x')).split(' ')[0];
       const uplink = lab.topo.uplinks.findIndex((u) => u.local === source);
-      const entries = (await lab.exec(lab.topo.gw, ['conntrack', '-L', '-p', 'tcp', '--dport', '7'])).stdout;
+      const entries = (await lab.runIn(lab.topo.gw, ['conntrack', '-L', '-p', 'tcp', '--dport', '7'])).stdout;
       const line = entries.split('\n').find((l) => l.includes(`src=${lab.client(1).ip}`) && l.includes('ESTABLISHED'));
       // Upper nibble of the mark: uplink index + 1 (iptables/README.md, "Marks").
       const mark = Number(/mark=([0-9]+)/.exec(line ?? '')?.[1]);

@@ -96,7 +96,7 @@ describe('failover and failback in the default lab (isp1 ppp0 w2, isp2 ppp1 w1, 
     await within(5000, 'the mail arrived', async () => lab.server.lines.some((l) => l.startsWith('mail gateway@example.test [dispatcher') && l.includes('isp1 DOWN')));
     expect(lab.daemon!.logs.some((l) => l.includes('"msg":"uplink state changed"') && l.includes('"uplink":"isp1"'))).toBe(true);
     // The hanging hook is killed after notify.timeout (2 s).
-    await within(10_000, 'the hanging hook killed', async () => (await lab.exec(lab.topo.gw, ['pgrep', '-f', 'sleep 3600'], [0, 1])).exitCode === 1);
+    await within(10_000, 'the hanging hook killed', async () => (await lab.runIn(lab.topo.gw, ['pgrep', '-f', 'sleep 3600'], [0, 1])).exitCode === 1);
   });
 
   test('failback: a connection opened during the outage survives it; new connections go home', async () => {
@@ -131,7 +131,7 @@ describe('failover and failback in the default lab (isp1 ppp0 w2, isp2 ppp1 w1, 
     let hookMs = 0;
     const gap = await gapDuring(clientOf('isp1'), 'ipdown', async () => {
       const started = performance.now();
-      await lab.exec(lab.topo.gw, ['env', '-i', join(pppDir, 'ip-down.d', 'dispatcher'), ...args]);
+      await lab.runIn(lab.topo.gw, ['env', '-i', join(pppDir, 'ip-down.d', 'dispatcher'), ...args]);
       hookMs = performance.now() - started;
     });
     // The line itself still works, so the stream switches without a gap: measure the switch.
@@ -143,7 +143,7 @@ describe('failover and failback in the default lab (isp1 ppp0 w2, isp2 ppp1 w1, 
     expect(gap.ms).toBeLessThan(1000);
     expect([address('isp2'), address('isp3')]).toContain(stream[stream.length - 1]?.source);
     expect((await lab.status()).uplinks.find((u) => u.name === 'isp1')?.reason).toBe('ppp ip-down on ppp0');
-    await lab.exec(lab.topo.gw, ['env', '-i', join(pppDir, 'ip-up.d', 'dispatcher'), ...args]);
+    await lab.runIn(lab.topo.gw, ['env', '-i', join(pppDir, 'ip-up.d', 'dispatcher'), ...args]);
     await within(5000, 'isp1 back up after ip-up', async () => (await lab.stateOf('isp1')) === 'up');
   });
 

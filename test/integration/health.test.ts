@@ -73,7 +73,7 @@ describe('a flapping line', () => {
     process.stdout.write(`flapping isp2: ${status?.state}, "${status?.reason}", transitions ${status?.health?.transitions}\n`);
     expect(status).toMatchObject({ state: 'down', reason: expect.stringMatching(/flapping: held down for \d+ s more/) });
     expect(status?.health).toMatchObject({ suppressed: true, transitions: 5 });
-    const pool = (await lab.exec(lab.topo.gw, ['ip', 'route', 'show', 'table', '3134'])).stdout;
+    const pool = (await lab.runIn(lab.topo.gw, ['ip', 'route', 'show', 'table', '3134'])).stdout;
     expect(pool).toContain('dev ppp0');
   });
 });
@@ -107,7 +107,7 @@ describe('a ppp uplink that comes back under another name', () => {
       return uplink?.interface === 'ppp5' && uplink.state === 'up';
     });
     expect(await lab.leavesBy(client)).toBe('isp1');
-    const saved = (await lab.exec(lab.topo.gw, ['iptables-save'])).stdout;
+    const saved = (await lab.runIn(lab.topo.gw, ['iptables-save'])).stdout;
     expect(saved).toContain('-A DISPATCHER-NAT -o ppp5 -j MASQUERADE');
     expect(saved).not.toContain('ppp0');
     // ppp1 (isp2) was never mistaken for it: no prefix matching.
@@ -158,6 +158,6 @@ describe('gateway discovery from a DHCP lease', () => {
     const pools = await lab.cliJson<PoolsJson>(['pools']);
     const client = lab.topo.clients.find((c) => pools.uplinks[1]?.clients.includes(c.ip));
     if (client) expect(await lab.leavesBy(client)).toBe('cable');
-    expect((await lab.exec(lab.topo.gw, ['ip', 'route', 'show', 'table', '3102'])).stdout).toContain(`default via ${gateway} dev wan0`);
+    expect((await lab.runIn(lab.topo.gw, ['ip', 'route', 'show', 'table', '3102'])).stdout).toContain(`default via ${gateway} dev wan0`);
   });
 });

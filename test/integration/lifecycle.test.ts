@@ -60,7 +60,7 @@ describe('daemon lifecycle in one lab', () => {
   test('a neighbour entry is classified in the kernel within a fraction of a second', async () => {
     // Straight into the gateway's neighbour table, as the kernel does on the first ARP.
     const started = performance.now();
-    await lab.exec(lab.topo.gw, ['ip', 'neigh', 'replace', '198.18.7.7', 'lladdr', '02:00:00:07:07:07', 'dev', 'lan0', 'nud', 'reachable']);
+    await lab.runIn(lab.topo.gw, ['ip', 'neigh', 'replace', '198.18.7.7', 'lladdr', '02:00:00:07:07:07', 'dev', 'lan0', 'nud', 'reachable']);
     await within(1000, '198.18.7.7 in the client set', () => lab.inClientSet('198.18.7.7'));
     process.stdout.write(`neighbour entry → ipset member: ${(performance.now() - started).toFixed(0)} ms\n`);
   });
@@ -118,13 +118,13 @@ describe('daemon lifecycle in one lab', () => {
     expect(await lab.snapshot()).toEqual(good);
     await lab.rewriteConfig({ schedule: YEARLY, weights: { isp3: 5 } });
     await lab.runner.run(['kill', '-HUP', String(pid)]);
-    await within(3000, 'multipath weight of isp3 is 5', async () => (await lab.exec(lab.topo.gw, ['ip', 'route', 'show', 'table', '3100'])).stdout.includes('dev wan0 weight 5'));
+    await within(3000, 'multipath weight of isp3 is 5', async () => (await lab.runIn(lab.topo.gw, ['ip', 'route', 'show', 'table', '3100'])).stdout.includes('dev wan0 weight 5'));
   });
 
   test('moving our table and rule ranges while stopped leaves nothing behind in the old ones', async () => {
     const ours = async (): Promise<{ rules: string[]; tables: string[] }> => ({
-      rules: (await lab.exec(lab.topo.gw, ['ip', 'rule'])).stdout.split('\n').filter((l) => l.includes('proto 211')).map((l) => l.split(':')[0] as string),
-      tables: [...new Set([...(await lab.exec(lab.topo.gw, ['ip', 'route', 'show', 'table', 'all'])).stdout.matchAll(/table ([0-9]+) proto 211/g)].map((m) => m[1] as string))].sort(),
+      rules: (await lab.runIn(lab.topo.gw, ['ip', 'rule'])).stdout.split('\n').filter((l) => l.includes('proto 211')).map((l) => l.split(':')[0] as string),
+      tables: [...new Set([...(await lab.runIn(lab.topo.gw, ['ip', 'route', 'show', 'table', 'all'])).stdout.matchAll(/table ([0-9]+) proto 211/g)].map((m) => m[1] as string))].sort(),
     });
     await lab.stop();
     await lab.rewriteConfig({ schedule: YEARLY, weights: { isp3: 5 }, extra: 'tables: { base: 5100 }\nrules: { priority: 6100 }' });

@@ -28,11 +28,11 @@ describe(`${COUNT} clients at once`, () => {
   });
 
   test('every one is classified, the pools split 2:1:1, and the rule count does not grow', async () => {
-    const rulesBefore = (await lab.exec(lab.topo.gw, ['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A')).length;
+    const rulesBefore = (await lab.runIn(lab.topo.gw, ['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A')).length;
     const batch = Array.from({ length: COUNT }, (_, i) => `neigh replace ${address(i)} lladdr 02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} dev lan0 nud permanent`).join('\n');
     const started = performance.now();
     await lab.runner.run(['ip', '-n', lab.topo.gw, '-batch', '-'], { input: `${batch}\n` });
-    const count = async (): Promise<number> => (await lab.exec(lab.topo.gw, ['ipset', 'save', 'dispatcher-clients'])).stdout.split('\n').filter((l) => l.startsWith('add ')).length;
+    const count = async (): Promise<number> => (await lab.runIn(lab.topo.gw, ['ipset', 'save', 'dispatcher-clients'])).stdout.split('\n').filter((l) => l.startsWith('add ')).length;
     await within(30_000, `${COUNT} clients in the set`, async () => (await count()) === COUNT);
     const elapsed = performance.now() - started;
     process.stdout.write(`${COUNT} clients from neighbour entries to classified in the kernel: ${elapsed.toFixed(0)} ms\n`);
@@ -40,7 +40,7 @@ describe(`${COUNT} clients at once`, () => {
     process.stdout.write(`  (coalesced into ${runs} reconcile runs)\n`);
     const pools = await lab.cliJson<PoolsJson>(['pools']);
     expect(pools.uplinks.map((u) => u.clients.length)).toEqual([COUNT / 2, COUNT / 4, COUNT / 4]);
-    const rulesAfter = (await lab.exec(lab.topo.gw, ['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A')).length;
+    const rulesAfter = (await lab.runIn(lab.topo.gw, ['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A')).length;
     expect(rulesAfter).toBe(rulesBefore);
   });
 });

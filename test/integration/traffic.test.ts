@@ -50,18 +50,18 @@ describe('three uplinks (two ppp sharing gateway 192.0.2.1, one ethernet), weigh
   });
 
   test('the gateway itself reaches the internet, and traffic from an uplink address leaves by that uplink', async () => {
-    const own = JSON.parse((await lab.exec(lab.topo.gw, [process.execPath, AGENT, 'get', `http://${lab.topo.server}/`])).stdout) as { source: string };
+    const own = JSON.parse((await lab.runIn(lab.topo.gw, [process.execPath, AGENT, 'get', `http://${lab.topo.server}/`])).stdout) as { source: string };
     expect(lab.topo.uplinks.map((u) => u.local)).toContain(own.source);
     for (const uplink of lab.topo.uplinks) {
-      const bound = JSON.parse((await lab.exec(lab.topo.gw, [process.execPath, AGENT, 'get', `http://${lab.topo.server}/`, uplink.local])).stdout) as { source: string };
+      const bound = JSON.parse((await lab.runIn(lab.topo.gw, [process.execPath, AGENT, 'get', `http://${lab.topo.server}/`, uplink.local])).stdout) as { source: string };
       expect([uplink.name, bound.source]).toEqual([uplink.name, uplink.local]);
     }
   });
 
   test('the kernel holds one classification rule per LAN interface, not one per client', async () => {
-    const saved = (await lab.exec(lab.topo.gw, ['iptables-save'])).stdout;
+    const saved = (await lab.runIn(lab.topo.gw, ['iptables-save'])).stdout;
     expect(saved.match(/--map-set dispatcher-clients src --map-mark/g)).toHaveLength(1);
-    const members = (await lab.exec(lab.topo.gw, ['ipset', 'save', 'dispatcher-clients'])).stdout.split('\n').filter((l) => l.startsWith('add '));
+    const members = (await lab.runIn(lab.topo.gw, ['ipset', 'save', 'dispatcher-clients'])).stdout.split('\n').filter((l) => l.startsWith('add '));
     expect(members).toHaveLength(8);
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { countByUplink, leastLoaded, updateAssignments, type Candidate } from '../../src/core/assign.js';
+import { isNeighbourNews } from '../../src/core/clients.js';
+import { labConfig } from '../helpers/scenario.js';
 import type { Neighbour } from '../../src/model/kernel.js';
 import type { ClientRecord, UplinkView } from '../../src/model/state.js';
 
@@ -124,5 +126,21 @@ describe('sticky assignments', () => {
     const moved = [{ ...neighbours(1)[0]!, mac: '02:00:00:00:00:99', dev: 'lan1' }];
     const later = updateAssignments({ assignments: first.assignments, present: moved, uplinks: [uplink('a', 0, 1)], now: NOW + 5, complete: true, expireMs: 0, max: 10 });
     expect(later.assignments.get('198.18.0.10')).toMatchObject({ mac: '02:00:00:00:00:99', interface: 'lan1', lastSeen: NOW + 5, firstSeen: NOW });
+  });
+});
+
+describe('which neighbour events are news', () => {
+  const record: ClientRecord = { uplink: 'isp1', mac: '02:00:00:00:00:0a', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 };
+  const known = new Map([['198.18.0.10', record]]);
+  const event = (ip: string, mac: string, dev: string): Neighbour => ({ ip, mac, dev, complete: true });
+
+  test('a new client, or a known address at another MAC or interface, needs a run', () => {
+    expect(isNeighbourNews(labConfig, known, event('198.18.0.11', '02:00:00:00:00:0b', 'lan0'))).toBe(true);
+    expect(isNeighbourNews(labConfig, known, event('198.18.0.10', '02:00:00:00:00:ff', 'lan0'))).toBe(true);
+  });
+
+  test('state churn of a known client, and neighbours off the LAN (the ISPs\' routers), do not', () => {
+    expect(isNeighbourNews(labConfig, known, event('198.18.0.10', '02:00:00:00:00:0a', 'lan0'))).toBe(false);
+    expect(isNeighbourNews(labConfig, known, event('192.0.2.1', '02:00:00:00:00:01', 'ppp0'))).toBe(false);
   });
 });

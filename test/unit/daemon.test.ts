@@ -13,7 +13,7 @@ jest.setTimeout(15_000);
 let dir: string;
 let daemon: Daemon | null;
 
-const NEW_CLIENT = '198.18.3.33      0x1         0x2         02:00:00:00:03:21     *        lan0\n';
+const NEW_CLIENT = '198.18.3.33 dev lan0 lladdr 02:00:00:00:03:21 REACHABLE \n';
 
 async function writeConfig(schedule: string): Promise<string> {
   const lab = await readFile(new URL('../../pools/lab.yaml', import.meta.url), 'utf8');
@@ -33,15 +33,15 @@ afterEach(async () => {
 });
 
 test('the scan schedule reads the neighbour table without any event and assigns what it finds', async () => {
-  let arp = fixture('proc-net-arp.txt');
+  let arp = fixture('ip-neigh.txt');
   const runner = capturedGatewayRunner(() => arp);
   const config = await writeConfig('* * * * * *');
   daemon = new Daemon({ configPath: config, overrides: { state: join(dir, 'state'), socket: join(dir, 'ctl.sock') }, runner, log: silentLogger, version: 'test' });
   const first = await daemon.start();
   expect(first.added).toBe(8);
   // The monitor was started before the first scan, so nothing between the two is missed.
-  const monitor = runner.calls.findIndex((c) => c.argv.join(' ') === 'ip monitor neigh');
-  const firstScan = runner.calls.findIndex((c) => c.argv.join(' ') === 'cat /proc/net/arp');
+  const monitor = runner.calls.findIndex((c) => c.argv.join(' ').endsWith('monitor neigh'));
+  const firstScan = runner.calls.findIndex((c) => c.argv.join(' ') === 'ip -4 neigh show');
   expect(monitor).toBeGreaterThanOrEqual(0);
   expect(monitor).toBeLessThan(firstScan);
   arp += NEW_CLIENT;
@@ -50,6 +50,20 @@ test('the scan schedule reads the neighbour table without any event and assigns 
   // (The fake kernel never changes, so each run also re-sends what the first one did.)
   const lines = runner.writes().flatMap((c) => (c.input ?? '').split('\n'));
   expect(lines.filter((l) => l.includes('198.18.3.33'))).toEqual([expect.stringMatching(/^add dispatcher-clients 198\.18\.3\.33 skbmark 0x[123]000000\/0xf000000$/)]);
+});
+
+test('neighbour events lost to a netlink buffer overrun are repaired by a full scan', async () => {
+  let arp = fixture('ip-neigh.txt');
+  const runner = capturedGatewayRunner(() => arp);
+  daemon = new Daemon({ configPath: await writeConfig('0 0 1 1 *'), overrides: { state: join(dir, 'state'), socket: join(dir, 'ctl.sock') }, runner, log: silentLogger, version: 'test' });
+  await daemon.start();
+  const monitor = runner.spawned.find((s) => s.argv.join(' ').endsWith('monitor neigh'));
+  // Its events never arrive (they were dropped); only the overrun report does.
+  arp += NEW_CLIENT;
+  monitor?.options.onErrorLine?.('netlink receive error No buffer space available (105)');
+  const deadline = Date.now() + 3000;
+  while (!runner.writes().some((c) => c.input?.includes('198.18.3.33')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  expect(runner.writes().some((c) => c.input?.includes('add dispatcher-clients 198.18.3.33'))).toBe(true);
 });
 
 test('stop releases the socket and the signal handlers', async () => {

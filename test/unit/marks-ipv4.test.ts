@@ -52,6 +52,18 @@ describe('IPv4', () => {
     for (const bad of ['198.18.0', '198.18.0.256', '010.1.1.1', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.4/32', '', '1..2.3']) expect(parseIpv4(bad)).toBeNull();
   });
 
+  test('property: the hand-rolled parser accepts exactly the strict dotted-quad grammar', () => {
+    const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])';
+    const grammar = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+    const quadish = fc.array(fc.oneof(fc.nat(300).map(String), fc.constantFrom('', '00', '01', '-1', ' 1', '1e2', 'x')), { minLength: 1, maxLength: 6 }).map((parts) => parts.join('.'));
+    fc.assert(
+      fc.property(fc.oneof(quadish, fc.string({ maxLength: 20 })), (text) => {
+        expect(parseIpv4(text) !== null).toBe(grammar.test(text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   test('property: format and parse round-trip', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (n) => expect(parseIpv4(formatIpv4(n))).toBe(n)));
   });

@@ -1,51 +1,42 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { parseNeighbourEvent, parseProcNetArp } from '../../src/parse/neighbours.js';
+import { parseNeighbourEvent, parseNeighbourTable } from '../../src/parse/neighbours.js';
 import { fixture } from '../helpers/fixtures.js';
 
-describe('/proc/net/arp', () => {
-  test('reads every entry of a captured table, with device and completeness', () => {
-    const { neighbours, rejected } = parseProcNetArp(fixture('proc-net-arp.txt'));
+describe('ip -4 neigh show (the full table)', () => {
+  test('reads every resolved entry of a captured table, with its device', () => {
+    const { neighbours, rejected } = parseNeighbourTable(fixture('ip-neigh.txt'));
     expect(rejected).toBe(0);
+    // 15 lines: one unresolved (INCOMPLETE) entry is no client yet.
     expect(neighbours).toHaveLength(14);
-    expect(neighbours.filter((n) => n.dev === 'lan0')).toHaveLength(8);
-    expect(neighbours.find((n) => n.ip === '198.18.0.14')).toEqual({ ip: '198.18.0.14', mac: '16:59:ba:b0:22:71', dev: 'lan0', complete: true });
+    expect(neighbours.filter((n) => n.dev === 'lan0').map((n) => n.ip).sort()).toEqual(['198.18.0.10', '198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.14', '198.18.0.15', '198.18.0.16', '198.18.0.17']);
+    expect(neighbours.find((n) => n.ip === '198.18.0.14')).toEqual({ ip: '198.18.0.14', mac: '6e:79:9c:28:90:aa', dev: 'lan0', complete: true });
     // The same gateway address is a neighbour on two devices.
     expect(neighbours.filter((n) => n.ip === '192.0.2.1').map((n) => n.dev).sort()).toEqual(['ppp0', 'ppp1']);
   });
 
-  test('incomplete entries and permanent ones are told apart by the flags', () => {
-    const text = [
-      'IP address       HW type     Flags       HW address            Mask     Device',
-      '198.18.0.77      0x1         0x6         02:00:00:00:00:77     *        lan0',
-      '198.18.0.78      0x1         0x0         00:00:00:00:00:00     *        lan0',
-    ].join('\n');
-    const { neighbours } = parseProcNetArp(text);
-    expect(neighbours.map((n) => [n.ip, n.complete])).toEqual([
-      ['198.18.0.77', true],
-      ['198.18.0.78', false],
-    ]);
-  });
-
   test('malformed lines are counted and dropped, never guessed at', () => {
     const text = [
-      'header',
-      '198.18.0.1 0x1 0x2 02:00:00:00:00:01 * lan0 extra',
-      '198.18.0.300 0x1 0x2 02:00:00:00:00:01 * lan0',
-      '198.18.0.2 0x1 0x2 02:00:00:00:00:zz * lan0',
-      '198.18.0.3 0x1 0x2 02:00:00:00:00:03 * lan0;rm',
-      '198.18.0.4 0x1 0x2 02:00:00:00:00:04 * lan0',
+      '198.18.0.300 dev lan0 lladdr 02:00:00:00:00:01 REACHABLE',
+      '198.18.0.2 dev lan0 lladdr 02:00:00:00:00:zz REACHABLE',
+      '198.18.0.3 dev lan0;rm lladdr 02:00:00:00:00:03 REACHABLE',
+      'garbage',
+      '198.18.0.5 dev lan0 FAILED',
+      '198.18.0.4 dev lan0 lladdr 02:00:00:00:00:04 PERMANENT',
     ].join('\n');
-    const { neighbours, rejected } = parseProcNetArp(text);
-    expect(rejected).toBe(4);
+    const { neighbours, rejected } = parseNeighbourTable(text);
+    expect(rejected).toBe(3);
     expect(neighbours.map((n) => n.ip)).toEqual(['198.18.0.4']);
   });
 
-  test('never throws on arbitrary text', () => {
+  test('never throws on arbitrary text, and admits only well-formed devices and MACs', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 400 }), (text) => {
-        const { neighbours } = parseProcNetArp(`header\n${text}`);
-        for (const n of neighbours) expect(n.dev).toMatch(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/);
+        const { neighbours } = parseNeighbourTable(text);
+        for (const n of neighbours) {
+          expect(n.dev).toMatch(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/);
+          expect(n.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+        }
       }),
     );
   });

@@ -18,6 +18,8 @@ interface Status {
   readonly uplinks: readonly (Omit<PoolView, 'clients' | 'pinned'> & { clients: number; pinned: number; health: UplinkHealthSnapshot | null })[];
   readonly staticRoutes: readonly StaticRoute[];
   readonly lastRun: RunReport | null;
+  /** Reconcile runs since start (what idling costs is mostly these). */
+  readonly runs: number;
   readonly conflicts: readonly string[];
 }
 

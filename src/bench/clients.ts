@@ -1,0 +1,54 @@
+// Many clients for the benchmark: permanent neighbour entries on the
+// gateway's LAN interface, loaded by one `ip -batch` (as a switch coming up
+// would cause; permanent entries do not count against gc_thresh), and the
+// kernel's view of how many are classified.
+
+import { rm } from 'node:fs/promises';
+import type { Lab } from '../lab/lab.js';
+
+/** Client i: 198.18.4.0 onwards (clear of the lab's own clients), up to 64,512 of them. */
+export function benchAddress(i: number): string {
+  const n = 1024 + i;
+  return `198.18.${n >> 8}.${n & 255}`;
+}
+
+function benchMac(i: number): string {
+  return `02:be:00:${[(i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+}
+
+export function neighbourBatch(dev: string, count: number, from = 0): string {
+  const lines: string[] = [];
+  for (let i = from; i < from + count; i++) lines.push(`neigh replace ${benchAddress(i)} lladdr ${benchMac(i)} dev ${dev} nud permanent`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function addNeighbours(lab: Lab, count: number, from = 0): Promise<void> {
+  await lab.runner.run(['ip', '-n', lab.topo.gw, '-batch', '-'], { input: neighbourBatch(lab.topo.lanInterface, count, from) });
+}
+
+export async function removeNeighbours(lab: Lab): Promise<void> {
+  await lab.runIn(lab.topo.gw, ['ip', 'neigh', 'flush', 'dev', lab.topo.lanInterface, 'nud', 'permanent']);
+}
+
+/** Entries in the kernel's client set (0 when it does not exist). */
+export async function classifiedCount(lab: Lab): Promise<number> {
+  const result = await lab.runIn(lab.topo.gw, ['ipset', 'list', '-t', 'dispatcher-clients'], [0, 1]);
+  return Number(/Number of entries: (\d+)/.exec(result.stdout)?.[1] ?? 0);
+}
+
+/** Polls until at least `count` clients are classified; returns the milliseconds since `since`. */
+export async function untilClassified(lab: Lab, count: number, since: number, timeoutMs: number): Promise<number> {
+  for (;;) {
+    if ((await classifiedCount(lab)) >= count) return performance.now() - since;
+    if (performance.now() - since > timeoutMs) throw new Error(`${count} clients not classified within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Stops the daemon, removes what it programmed and its store, and the benchmark's neighbours: a clean gateway. */
+export async function resetGateway(lab: Lab): Promise<void> {
+  await lab.stop();
+  await lab.cli(['flush']);
+  await rm(lab.files.state, { recursive: true, force: true });
+  await removeNeighbours(lab);
+}

@@ -1,0 +1,104 @@
+// Scenario 2: small-packet forwarding through the gateway with many clients
+// programmed, against the same path with no dispatcher rules (a plain NAT
+// gateway: one default route, one MASQUERADE) and against the naive design
+// (that gateway plus one mangle MARK rule per client). iperf3 sends 64-byte
+// UDP payloads as fast as it can from a LAN client to the internet host; the
+// figure is what the receiver got per second. The three set-ups alternate,
+// and each figure is the median of its repeats.
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sayHello, waitFor } from '../lab/harness.js';
+import { Lab } from '../lab/lab.js';
+import { inNamespace } from '../lab/topology.js';
+import { addNeighbours, benchAddress, resetGateway, untilClassified } from './clients.js';
+import type { BenchContext } from './context.js';
+import { figure, type ScenarioResult } from './report.js';
+import { median } from './stats.js';
+
+const PORT = '5201';
+const NAIVE_CHAIN = 'BENCH-NAIVE';
+
+interface IperfEnd {
+  end: { sum: { packets: number; lost_packets: number; seconds: number } };
+}
+
+async function udpRate(lab: Lab, seconds: number): Promise<number> {
+  const client = lab.client(0);
+  const result = await lab.runner.run(inNamespace(client.ns, ['iperf3', '-c', lab.topo.server, '-p', PORT, '-u', '-l', '64', '-b', '0', '-t', String(seconds), '--json']), {
+    timeoutMs: (seconds + 20) * 1000,
+  });
+  const { sum } = (JSON.parse(result.stdout) as IperfEnd).end;
+  return (sum.packets - sum.lost_packets) / sum.seconds;
+}
+
+/** The plain NAT gateway the other set-ups are compared with: default route and MASQUERADE over the first uplink. */
+async function plainGateway(lab: Lab, on: boolean): Promise<void> {
+  const uplink = lab.topo.uplinks[0];
+  if (!uplink) throw new Error('the lab has no uplink');
+  const verb = on ? 'add' : 'del';
+  await lab.runIn(lab.topo.gw, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  await lab.runIn(lab.topo.gw, ['ip', 'route', verb, 'default', 'via', uplink.gateway, 'dev', uplink.interface, 'onlink']);
+  await lab.runIn(lab.topo.gw, ['iptables', '-t', 'nat', on ? '-A' : '-D', 'POSTROUTING', '-o', uplink.interface, '-j', 'MASQUERADE']);
+}
+
+/** One MARK rule per client in a chain every forwarded packet walks (the client under test matches none, as most do not). */
+async function naiveRules(lab: Lab, count: number, on: boolean): Promise<void> {
+  if (!on) {
+    await lab.runIn(lab.topo.gw, ['iptables', '-t', 'mangle', '-D', 'PREROUTING', '-j', NAIVE_CHAIN]);
+    await lab.runIn(lab.topo.gw, ['iptables', '-t', 'mangle', '-F', NAIVE_CHAIN]);
+    await lab.runIn(lab.topo.gw, ['iptables', '-t', 'mangle', '-X', NAIVE_CHAIN]);
+    return;
+  }
+  const rules = Array.from({ length: count }, (_, i) => `-A ${NAIVE_CHAIN} -s ${benchAddress(i)}/32 -j MARK --set-xmark 0x1000000/0xf000000`);
+  const file = join(lab.files.dir, 'naive.rules');
+  await writeFile(file, ['*mangle', `:${NAIVE_CHAIN} - [0:0]`, `-A PREROUTING -j ${NAIVE_CHAIN}`, ...rules, 'COMMIT', ''].join('\n'));
+  await lab.runIn(lab.topo.gw, ['iptables-restore', '--noflush', file]);
+}
+
+export async function forwarding(ctx: BenchContext): Promise<ScenarioResult> {
+  const { forwardingClients: count, forwardingSeconds: seconds, forwardingRepeats: repeats } = ctx.sizes;
+  const lab = await Lab.create({ clients: 1, prefix: 'dspb', config: { schedule: '0 0 * * * *' } });
+  const said: string[] = [];
+  const server = lab.runner.spawn(inNamespace(lab.topo.inet, ['iperf3', '-s', '-B', lab.topo.server, '-p', PORT, '--forceflush']), { onLine: (line) => said.push(line) });
+  try {
+    await waitFor('iperf3 to listen', 10_000, async () => (said.some((line) => line.includes('listening')) ? true : null));
+    const rates = { plain: [] as number[], ours: [] as number[], naive: [] as number[] };
+    for (let round = 0; round < repeats; round++) {
+      await lab.start();
+      await addNeighbours(lab, count);
+      await sayHello(lab.runner, lab.topo, lab.client(0));
+      await untilClassified(lab, count + 1, performance.now(), 60_000);
+      rates.ours.push(await udpRate(lab, seconds));
+      await resetGateway(lab);
+      await plainGateway(lab, true);
+      rates.plain.push(await udpRate(lab, seconds));
+      await naiveRules(lab, count, true);
+      rates.naive.push(await udpRate(lab, seconds));
+      await naiveRules(lab, count, false);
+      await plainGateway(lab, false);
+      ctx.log(`forwarding round ${round + 1}: plain ${rates.plain.at(-1)?.toFixed(0)} pps, dispatcher ${rates.ours.at(-1)?.toFixed(0)} pps, naive ${rates.naive.at(-1)?.toFixed(0)} pps`);
+    }
+    const plain = median(rates.plain);
+    const ours = median(rates.ours);
+    const naive = median(rates.naive);
+    const k = `${count.toLocaleString('en-US')}`;
+    return {
+      id: 'forwarding',
+      title: `Forwarding cost: 64-byte UDP through the gateway with ${k} clients programmed`,
+      baseline: 'the same path with no dispatcher rules (a plain NAT gateway: one default route, one MASQUERADE)',
+      figures: [
+        figure({ name: `dispatcher, ${k} clients (÷ no rules)`, unit: 'pps', value: ours, baseline: plain, lowerIsBetter: false, target: { text: '≥ 0.85× the no-rule rate', min: 0.85 * plain } }),
+        figure({ name: `naive chain, ${k} rules (÷ no rules)`, unit: 'pps', value: naive, baseline: plain, lowerIsBetter: false }),
+        figure({ name: `dispatcher ÷ naive chain`, unit: 'pps', value: ours, baseline: naive, baselineNote: 'naive chain', lowerIsBetter: false }),
+      ],
+      notes: [
+        `iperf3 -u -l 64 -b 0 for ${seconds} s from a LAN client namespace to the internet host, received packets per second; median of ${repeats} alternating round(s).`,
+        'Every namespace shares this machine\'s CPUs: sender, gateway and receiver compete, so the rates are lower than a real gateway\'s; the ratios are what carries over.',
+      ],
+    };
+  } finally {
+    server.stop('SIGKILL');
+    await lab.destroy();
+  }
+}

@@ -1,0 +1,249 @@
+// A lab session: a topology (topology.ts), the internet host, and the real
+// dispatcher CLI run inside the gateway namespace, with the measurements the
+// namespace tests and the benchmark share (streams, gaps, snapshots). Every
+// namespace carries a unique prefix and is deleted by destroy(), which the
+// caller runs pass or fail.
+
+import {
+  AGENT,
+  removeLabFiles,
+  runDispatcher,
+  sayHello,
+  sourceSeenBy,
+  startDaemon,
+  startServer,
+  uplinkByAddress,
+  waitFor,
+  writeLabConfig,
+  type ConfigOptions,
+  type InternetHost,
+  type LabFiles,
+  type RunningDaemon,
+} from './harness.js';
+import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type LabClient, type LabUplink, type Topology, type UplinkSpec } from './topology.js';
+import { ExecaRunner, type Process, type RunResult } from '../system/exec.js';
+
+let labCount = 0;
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error('the namespace lab needs root (it creates network namespaces)');
+}
+
+export interface LabOptions {
+  readonly clients: number;
+  /** Namespace name prefix; the process id and a counter are appended. */
+  readonly prefix?: string;
+  readonly uplinks?: readonly UplinkSpec[];
+  readonly config?: ConfigOptions;
+}
+
+export class Lab {
+  readonly runner = new ExecaRunner();
+  daemon: RunningDaemon | null = null;
+
+  private constructor(
+    readonly topo: Topology,
+    readonly files: LabFiles,
+    readonly server: InternetHost,
+  ) {}
+
+  static async create(options: LabOptions): Promise<Lab> {
+    requireRoot();
+    const runner = new ExecaRunner();
+    labCount += 1;
+    const prefix = `${options.prefix ?? 'dsp'}${process.pid}-${labCount}-`;
+    const topo = await buildTopology(runner, { prefix, clients: options.clients, uplinks: options.uplinks ?? DEFAULT_UPLINKS });
+    try {
+      const files = await writeLabConfig(topo, options.config);
+      const server = await startServer(runner, topo);
+      return new Lab(topo, files, server);
+    } catch (error) {
+      await destroyTopology(runner, topo);
+      throw error;
+    }
+  }
+
+  /** Rewrites the config file (the daemon sees it on reload or restart). */
+  async rewriteConfig(options: ConfigOptions): Promise<void> {
+    await writeLabConfig(this.topo, options, this.files.dir);
+  }
+
+  client(index: number): LabClient {
+    const client = this.topo.clients[index];
+    if (!client) throw new Error(`no client ${index}`);
+    return client;
+  }
+
+  async start(): Promise<RunningDaemon> {
+    this.daemon = await startDaemon(this.runner, this.topo, this.files);
+    return this.daemon;
+  }
+
+  async stop(): Promise<number | null> {
+    const code = await this.daemon?.stop();
+    this.daemon = null;
+    return code ?? null;
+  }
+
+  /** Runs the dispatcher CLI in the gateway namespace (with another config file when given). */
+  cli(args: readonly string[], okExitCodes: readonly number[] = [0], config = this.files.config): Promise<RunResult> {
+    return runDispatcher(this.runner, this.topo, { ...this.files, config }, args, okExitCodes);
+  }
+
+  async cliJson<T>(args: readonly string[]): Promise<T> {
+    return JSON.parse((await this.cli([...args, '--json'])).stdout) as T;
+  }
+
+  /** Runs a command in a namespace of this lab. */
+  runIn(ns: string, argv: readonly string[], okExitCodes: readonly number[] = [0]): Promise<RunResult> {
+    return this.runner.run(inNamespace(ns, argv), { okExitCodes });
+  }
+
+  /** Whether the kernel's client set holds the address (the client is classified). */
+  async inClientSet(ip: string): Promise<boolean> {
+    return (await this.runIn(this.topo.gw, ['ipset', 'test', 'dispatcher-clients', ip], [0, 1])).exitCode === 0;
+  }
+
+  hello(client: LabClient): Promise<void> {
+    return sayHello(this.runner, this.topo, client);
+  }
+
+  /** The uplink a fresh connection from the client leaves by, as the internet host sees it. */
+  async leavesBy(client: LabClient): Promise<string> {
+    const seen = await sourceSeenBy(this.runner, this.topo, client);
+    const uplink = uplinkByAddress(this.topo, seen);
+    if (!uplink) throw new Error(`the host saw ${seen}, which is no uplink's address`);
+    return uplink;
+  }
+
+  /** A long-lived TCP connection from a client to the internet host's echo port. */
+  async session(client: LabClient): Promise<Session> {
+    const lines: string[] = [];
+    const process_ = this.runner.spawn(inNamespace(client.ns, [process.execPath, AGENT, 'session', this.topo.server, '7']), { onLine: (line) => lines.push(line) });
+    await waitFor('the session to connect', 5000, async () => (lines.includes('connected') ? true : null));
+    let sent = 0;
+    return {
+      send: async (text: string) => {
+        sent += 1;
+        const expected = lines.length + 1;
+        process_.write(`${text}\n`);
+        await waitFor(`an answer to "${text}"`, 5000, async () => (lines.length >= expected ? true : null));
+        return lines[expected - 1] as string;
+      },
+      close: () => process_.stop('SIGKILL'),
+      get sent() {
+        return sent;
+      },
+    };
+  }
+
+  uplink(name: string): LabUplink {
+    const uplink = this.topo.uplinks.find((u) => u.name === name);
+    if (!uplink) throw new Error(`no uplink ${name}`);
+    return uplink;
+  }
+
+  /** Starts a numbered UDP stream from a client to the internet host; resolves when it has been sent. */
+  stream(client: LabClient, tag: string, rate: number, seconds: number): Promise<RunResult> {
+    return this.runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'stream', this.topo.server, tag, String(rate), String(seconds)]), { timeoutMs: (seconds + 10) * 1000 });
+  }
+
+  async status(): Promise<StatusJson> {
+    return this.cliJson<StatusJson>(['status']);
+  }
+
+  async stateOf(uplink: string): Promise<string> {
+    return (await this.status()).uplinks.find((u) => u.name === uplink)?.state ?? 'missing';
+  }
+
+  /** What the gateway's kernel holds, as text, for before/after comparisons. */
+  async snapshot(): Promise<Record<string, string>> {
+    const gw = this.topo.gw;
+    const run = async (argv: string[]): Promise<string> => (await this.runIn(gw, argv)).stdout;
+    const uplinkSysctls = this.topo.uplinks.map((u) => `net.ipv4.conf.${u.interface}.rp_filter`);
+    return {
+      // Only the comment lines carry a timestamp.
+      iptables: (await run(['iptables-save'])).split('\n').filter((l) => !l.startsWith('#')).join('\n'),
+      ipset: await run(['ipset', 'save']),
+      rules: await run(['ip', 'rule', 'show']),
+      // IPv4 only: the dispatcher never touches IPv6, whose link-local routes appear on their own after DAD.
+      routes: await run(['ip', '-4', 'route', 'show', 'table', 'all']),
+      rules6: await run(['ip', '-6', 'rule', 'show']),
+      sysctls: await run(['sysctl', 'net.ipv4.ip_forward', ...uplinkSysctls]),
+    };
+  }
+
+  async destroy(): Promise<void> {
+    await this.daemon?.stop().catch(() => undefined);
+    this.server.process.stop('SIGKILL');
+    await destroyTopology(this.runner, this.topo);
+    await removeLabFiles(this.files);
+    const left = (await this.runner.run(['ip', 'netns', 'list'])).stdout.split('\n').filter((line) => line.startsWith(this.topo.prefix));
+    if (left.length > 0) throw new Error(`namespaces left behind: ${left.join(', ')}`);
+  }
+}
+
+export interface Session {
+  /** Sends one line and returns the host's answer: "<source it sees> <line>". */
+  send(text: string): Promise<string>;
+  close(): void;
+  readonly sent: number;
+}
+
+export interface StatusJson {
+  running: boolean;
+  pid: number;
+  clients: number;
+  uplinks: {
+    name: string;
+    interface: string;
+    state: string;
+    reason: string;
+    clients: number;
+    health: { state: string; transitions: number; suppressed: boolean; detectionMs: number; failbackMs: number; targets: { target: string; alive: boolean | null; lossPercent: number; probes: number }[] } | null;
+  }[];
+  runs: number;
+  lastRun: { ok: boolean; applied: Record<string, number>; reasons: string[]; forgotten: Record<string, number> } | null;
+}
+
+export interface PoolsJson {
+  source: string;
+  clients: number;
+  uplinks: { name: string; interface: string; state: string; weight: number; clients: string[]; pinned: string[]; address: string | null; gateway: string | null }[];
+}
+
+/** Polls until the check passes or the time is up; returns the elapsed milliseconds. */
+export async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if (await check().catch(() => false)) return performance.now() - started;
+    if (performance.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export interface Arrival {
+  readonly seq: number;
+  readonly source: string;
+  readonly at: number;
+}
+
+/** Datagrams of one stream as the internet host received them. */
+export function arrivals(lab: Lab, tag: string): Arrival[] {
+  return lab.server.lines
+    .filter((line) => line.startsWith(`udp ${tag} `))
+    .map((line) => {
+      const [, , seq, source, at] = line.split(' ');
+      return { seq: Number(seq), source: source as string, at: Number(at) };
+    });
+}
+
+/** The longest silence in a stream, and the sources before and after it. */
+export function longestGap(list: readonly Arrival[]): { ms: number; before: string; after: string } {
+  let best = { ms: 0, before: '', after: '' };
+  for (let i = 1; i < list.length; i++) {
+    const ms = (list[i] as Arrival).at - (list[i - 1] as Arrival).at;
+    if (ms > best.ms) best = { ms, before: (list[i - 1] as Arrival).source, after: (list[i] as Arrival).source };
+  }
+  return best;
+}
