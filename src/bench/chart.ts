@@ -2,7 +2,7 @@
 // baseline's, each row scaled to its own larger value (figures in one
 // scenario have different units), with the numbers written on the bars.
 
-import type { ScenarioResult } from './report.js';
+import { formatNumber, type ScenarioResult } from './report.js';
 
 const WIDTH = 760;
 const LABEL = 250;
@@ -16,8 +16,7 @@ function escapeXml(text: string): string {
 }
 
 function label(value: number, unit: string): string {
-  const text = Math.abs(value) >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(Math.abs(value) >= 10 ? 1 : 2);
-  return `${text} ${unit}`;
+  return `${formatNumber(value)} ${unit}`;
 }
 
 export function renderChart(scenario: ScenarioResult): string {
