@@ -12,7 +12,15 @@ export function benchAddress(i: number): string {
   return `198.18.${n >> 8}.${n & 255}`;
 }
 
-function benchMac(i: number): string {
+/** The original design's classification: one mangle MARK rule per client, in a chain of its own. */
+export const NAIVE_CHAIN = 'BENCH-NAIVE';
+
+/** Client i's rule in NAIVE_CHAIN, as arguments after `-A`/`-t mangle -A`. */
+export function naiveRule(i: number): string {
+  return `${NAIVE_CHAIN} -s ${benchAddress(i)}/32 -j MARK --set-xmark 0x1000000/0xf000000`;
+}
+
+export function benchMac(i: number): string {
   return `02:be:00:${[(i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 }
 

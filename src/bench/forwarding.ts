@@ -11,13 +11,12 @@ import { join } from 'node:path';
 import { sayHello, waitFor } from '../lab/harness.js';
 import { Lab } from '../lab/lab.js';
 import { inNamespace } from '../lab/topology.js';
-import { addNeighbours, benchAddress, resetGateway, untilClassified } from './clients.js';
+import { addNeighbours, NAIVE_CHAIN, naiveRule, resetGateway, untilClassified } from './clients.js';
 import type { BenchContext } from './context.js';
 import { figure, type ScenarioResult } from './report.js';
 import { median } from './stats.js';
 
 const PORT = '5201';
-const NAIVE_CHAIN = 'BENCH-NAIVE';
 
 interface IperfEnd {
   end: { sum: { packets: number; lost_packets: number; seconds: number } };
@@ -50,7 +49,7 @@ async function naiveRules(lab: Lab, count: number, on: boolean): Promise<void> {
     await lab.runIn(lab.topo.gw, ['iptables', '-t', 'mangle', '-X', NAIVE_CHAIN]);
     return;
   }
-  const rules = Array.from({ length: count }, (_, i) => `-A ${NAIVE_CHAIN} -s ${benchAddress(i)}/32 -j MARK --set-xmark 0x1000000/0xf000000`);
+  const rules = Array.from({ length: count }, (_, i) => `-A ${naiveRule(i)}`);
   const file = join(lab.files.dir, 'naive.rules');
   await writeFile(file, ['*mangle', `:${NAIVE_CHAIN} - [0:0]`, `-A PREROUTING -j ${NAIVE_CHAIN}`, ...rules, 'COMMIT', ''].join('\n'));
   await lab.runIn(lab.topo.gw, ['iptables-restore', '--noflush', file]);

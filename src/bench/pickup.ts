@@ -4,7 +4,7 @@
 // period on average, plus one `iptables -A` as measured in this run).
 
 import { Lab } from '../lab/lab.js';
-import { benchAddress } from './clients.js';
+import { benchAddress, benchMac } from './clients.js';
 import type { BenchContext } from './context.js';
 import { figure, type ScenarioResult } from './report.js';
 import { percentile } from './stats.js';
@@ -13,7 +13,7 @@ const POLL_PERIOD_MS = 30_000;
 
 async function pickupOne(lab: Lab, index: number): Promise<number> {
   const ip = benchAddress(index);
-  const mac = `02:bf:00:00:${((index >> 8) & 255).toString(16).padStart(2, '0')}:${(index & 255).toString(16).padStart(2, '0')}`;
+  const mac = benchMac(index);
   const started = performance.now();
   // A reachable (not permanent) entry, as the kernel makes when a client first answers ARP.
   await lab.runIn(lab.topo.gw, ['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', lab.topo.lanInterface, 'nud', 'reachable']);

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Lab } from '../lab/lab.js';
-import { addNeighbours, benchAddress, resetGateway, untilClassified } from './clients.js';
+import { addNeighbours, NAIVE_CHAIN, naiveRule, resetGateway, untilClassified } from './clients.js';
 import type { BenchContext } from './context.js';
 import { figure, type Figure, type ScenarioResult } from './report.js';
 import { extrapolate } from './stats.js';
@@ -14,12 +14,11 @@ const TARGETS: Record<number, { text: string; max: number }> = {
   10_000: { text: '10k in ≤ 0.5 s', max: 500 },
   50_000: { text: '50k in ≤ 2 s', max: 2000 },
 };
-const NAIVE_CHAIN = 'BENCH-NAIVE';
 
 /** The original loop: one iptables process per client, run inside the gateway namespace by xargs (no shell). */
 async function perClientLoop(lab: Lab, count: number): Promise<number> {
   const file = join(lab.files.dir, `naive-${count}.args`);
-  const lines = Array.from({ length: count }, (_, i) => `-t mangle -A ${NAIVE_CHAIN} -s ${benchAddress(i)} -j MARK --set-xmark 0x1000000/0xf000000`);
+  const lines = Array.from({ length: count }, (_, i) => `-t mangle -A ${naiveRule(i)}`);
   await writeFile(file, `${lines.join('\n')}\n`);
   await lab.runIn(lab.topo.gw, ['iptables', '-t', 'mangle', '-N', NAIVE_CHAIN]);
   const started = performance.now();

@@ -50,7 +50,7 @@ export interface RunReport {
   readonly refused: number;
   /** Uplinks that fell in this run, with the connections forgotten for each. */
   readonly forgotten: Readonly<Record<string, number>>;
-  /** Milliseconds per phase (observe, plan, apply, persist) of the run, for profiling. */
+  /** Milliseconds per phase (observe, plan, apply, forget, persist) of the run, for profiling. */
   readonly phases: Readonly<Record<string, number>>;
 }
 
@@ -245,6 +245,7 @@ export class Reconciler {
         this.deps.log.info('applied', { reasons: request.reasons, ...applied, ms: phases });
       }
       await this.forgetFallen(config, uplinks, forgotten);
+      phases.forget = mark();
       const stored = this.deps.store.data.ranges;
       if (!stored || !sameRanges(stored, config)) await this.recordRanges(config);
       this.previousRanges = [];
