@@ -1,8 +1,10 @@
 // What every command gets: global options, the exec seam, output streams.
 
 import { loadConfig } from '../config/load.js';
+import { DEFAULTS } from '../config/verify.js';
 import type { ControlRequest } from '../core/requests.js';
 import type { Config } from '../model/config.js';
+import { ConfigError } from '../model/errors.js';
 import type { Runner } from '../system/exec.js';
 import { askDaemon, resultOf } from './client.js';
 
@@ -27,9 +29,25 @@ export function configFor(ctx: CliContext): Promise<Config> {
   return loadConfig(config, { ...(state ? { state } : {}), ...(socket ? { socket } : {}) });
 }
 
+/**
+ * Where the daemon listens: --socket, else the config's, else the default.
+ * A config file that does not load (an operator mid-edit, a refused reload)
+ * must not cut the operator or pppd off from a running daemon.
+ */
+export async function socketFor(ctx: CliContext): Promise<string> {
+  const { socket } = ctx.globals();
+  if (socket) return socket;
+  try {
+    return (await configFor(ctx)).socket;
+  } catch (error) {
+    if (error instanceof ConfigError) return DEFAULTS.socket;
+    throw error;
+  }
+}
+
 /** The running daemon's result for a request, or null when none is running. */
-export async function fromDaemon(config: Config, request: ControlRequest): Promise<unknown | null> {
-  const response = await askDaemon(config.socket, request);
+export async function fromDaemon(ctx: CliContext, request: ControlRequest): Promise<unknown | null> {
+  const response = await askDaemon(await socketFor(ctx), request);
   return response === null ? null : resultOf(response);
 }
 

@@ -19,12 +19,13 @@ function validateSchedule(expression: string): string | null {
 
 /** Parses YAML text and verifies it; throws ConfigError naming each problem. */
 export function parseConfig(text: string, source: string, overrides: Overrides = {}): Config {
-  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  // prettyErrors: the errors carry their line and column (linePos).
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (document.errors.length > 0) {
     throw new ConfigError(
       document.errors.map((error) => {
         const [line, column] = error.linePos?.[0] ? [error.linePos[0].line, error.linePos[0].col] : [0, 0];
-        return { field: `(YAML line ${line}, column ${column})`, problem: error.message.split('\n')[0] as string, fix: 'correct the YAML syntax' };
+        return { field: `(YAML line ${line}, column ${column})`, problem: (error.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, ''), fix: 'correct the YAML syntax' };
       }),
       source,
     );

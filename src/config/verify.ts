@@ -19,6 +19,8 @@ export const DEFAULTS = {
   rulePriority: 4100,
   clientExpire: '7d',
   clientMax: 65536,
+  /** A router or proxy-ARP host behind one MAC gets this many; a host answering for a whole subnet gets no more. */
+  clientsPerMac: 64,
 } as const;
 
 /**
@@ -91,8 +93,10 @@ function editDistance(a: string, b: string): number {
 function unknownKeys(problems: Problems, doc: Doc, path: string, known: readonly string[]): void {
   for (const key of Object.keys(doc)) {
     if (known.includes(key)) continue;
-    const close = known.find((k) => editDistance(k, key) <= 2);
-    const field = path ? `${path}.${key}` : key;
+    const close = key.length <= 64 ? known.find((k) => editDistance(k, key) <= 2) : undefined;
+    // A key that is not a plain word (empty, control characters, very long) is shown quoted and cut.
+    const shown = /^[A-Za-z0-9_-]{1,64}$/.test(key) ? key : JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
+    const field = path ? `${path}.${shown}` : shown;
     problems.add(
       field,
       'unknown key',
@@ -388,8 +392,8 @@ function verifyRanges(problems: Problems, doc: Doc): { tableBase: number; rulePr
   return { tableBase, rulePriority };
 }
 
-function verifyClients(problems: Problems, doc: Doc): { expireSeconds: number; max: number } {
-  const clients = section(problems, doc, 'clients', ['expire', 'max']);
+function verifyClients(problems: Problems, doc: Doc): { expireSeconds: number; max: number; perMac: number } {
+  const clients = section(problems, doc, 'clients', ['expire', 'max', 'per_mac']);
   let expireSeconds = (parseDurationMs(DEFAULTS.clientExpire) as number) / 1000;
   if (clients.expire !== undefined && clients.expire !== null) {
     const ms = typeof clients.expire === 'string' ? parseDurationMs(clients.expire) : clients.expire === 0 ? 0 : null;
@@ -400,7 +404,8 @@ function verifyClients(problems: Problems, doc: Doc): { expireSeconds: number; m
     }
   }
   const max = integerIn(problems, clients.max, 'clients.max', 1, 1_000_000, DEFAULTS.clientMax, 'set the most clients the gateway should assign, e.g. 65536');
-  return { expireSeconds, max };
+  const perMac = integerIn(problems, clients.per_mac, 'clients.per_mac', 1, 1_000_000, DEFAULTS.clientsPerMac, 'set how many addresses one MAC may have assigned, e.g. 64');
+  return { expireSeconds, max, perMac };
 }
 
 function verifyDamping(problems: Problems, health: Doc): DampingConfig {

@@ -20,6 +20,12 @@ export function countByUplink(assignments: ReadonlyMap<string, ClientRecord>): M
   return counts;
 }
 
+function countByMac(assignments: ReadonlyMap<string, ClientRecord>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const record of assignments.values()) if (record.mac !== '') counts.set(record.mac, (counts.get(record.mac) ?? 0) + 1);
+  return counts;
+}
+
 /** The candidate with the least clients ÷ weight (compared without division). */
 export function leastLoaded(counts: ReadonlyMap<string, number>, candidates: readonly Candidate[]): Candidate {
   let best = candidates[0];
@@ -51,6 +57,15 @@ export interface AssignInput {
   /** Absent clients older than this are dropped; 0 never drops. */
   readonly expireMs: number;
   readonly max: number;
+  /** Most addresses assigned for one MAC. */
+  readonly perMac: number;
+}
+
+/** A new client left unassigned, and the cap that stopped it. */
+export interface Refusal {
+  readonly ip: string;
+  readonly mac: string;
+  readonly cap: 'clients.max' | 'clients.per_mac' | 'no uplink';
 }
 
 export interface AssignResult {
@@ -60,8 +75,8 @@ export interface AssignResult {
   /** Clients whose uplink is no longer configured, and where they went. */
   readonly moved: readonly { ip: string; from: string; uplink: string }[];
   readonly expired: readonly string[];
-  /** New clients not assigned because clients.max is reached. */
-  readonly refused: readonly string[];
+  /** New clients not assigned because a cap is reached. */
+  readonly refused: readonly Refusal[];
 }
 
 /** Sorts by numeric address, parsing each address once (tens of thousands of clients per run). */
@@ -100,7 +115,7 @@ export function updateAssignments(input: AssignInput): AssignResult {
     }
   }
   const added: { ip: string; uplink: string }[] = [];
-  const refused: string[] = [];
+  const refused: Refusal[] = [];
   const fresh = sortedByAddress(
     input.present.filter((n) => !next.has(n.ip)),
     (n) => n.ip,
@@ -111,12 +126,15 @@ export function updateAssignments(input: AssignInput): AssignResult {
       next.set(neighbour.ip, { ...record, mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
     }
   }
+  const perMac = fresh.length > 0 ? countByMac(next) : new Map<string, number>();
   for (const neighbour of fresh) {
     if (next.has(neighbour.ip)) continue; // listed twice in one scan
-    if (candidates.length === 0 || next.size >= input.max) {
-      refused.push(neighbour.ip);
+    const cap = candidates.length === 0 ? 'no uplink' : next.size >= input.max ? 'clients.max' : (perMac.get(neighbour.mac) ?? 0) >= input.perMac ? 'clients.per_mac' : null;
+    if (cap !== null) {
+      refused.push({ ip: neighbour.ip, mac: neighbour.mac, cap });
       continue;
     }
+    perMac.set(neighbour.mac, (perMac.get(neighbour.mac) ?? 0) + 1);
     const target = leastLoaded(counts, candidates);
     counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
     next.set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });

@@ -1,7 +1,7 @@
-// Which neighbour entries are LAN clients: resolved entries on a LAN
-// interface, inside the configured subnets (or any unicast host address when
-// none are configured), never the gateway's own addresses, a subnet's
-// broadcast address, or anything on an uplink.
+// Which neighbour entries are LAN clients: resolved entries with a unicast
+// MAC on a LAN interface, inside the configured subnets (or any unicast host
+// address when none are configured), never the gateway's own addresses, a
+// subnet's broadcast address, or anything on an uplink.
 
 import type { Config } from '../model/config.js';
 import type { Link, Neighbour } from '../model/kernel.js';
@@ -32,12 +32,18 @@ export function clientFilter(config: Config, links: readonly Link[]): ClientFilt
   }
   return {
     admits(neighbour: Neighbour): boolean {
-      if (!neighbour.complete || !interfaces.has(neighbour.dev)) return false;
+      if (!neighbour.complete || !interfaces.has(neighbour.dev) || !isUnicastMac(neighbour.mac)) return false;
       const address = parseIpv4(neighbour.ip);
       if (address === null || !isUnicastHost(address) || excluded.has(address)) return false;
       return subnets.length === 0 || subnets.some((subnet) => cidrContains(subnet, address));
     },
   };
+}
+
+/** A station's own MAC: not multicast or broadcast (the group bit of the first octet is clear). */
+export function isUnicastMac(mac: string): boolean {
+  const first = parseInt(mac.slice(0, 2), 16);
+  return Number.isInteger(first) && (first & 1) === 0 && mac !== '00:00:00:00:00:00';
 }
 
 /**

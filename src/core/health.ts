@@ -65,6 +65,21 @@ export class TargetHealth {
     this.record(false);
   }
 
+  /**
+   * The uplink's link went down: whatever the target said before is void. It
+   * must earn `up` answers in a row once the link is back; otherwise the
+   * verdict from before the loss would declare the line up at once, and the
+   * probes lost meanwhile would fail it again a moment later.
+   */
+  linkLost(reason: string): void {
+    this.outstanding.clear();
+    this.okRun = 0;
+    this.lossRun = 0;
+    this.recent = [];
+    if (this.alive !== false) this.deathReason = reason;
+    this.alive = false;
+  }
+
   /** Resolves probes whose deadline has passed. */
   tick(now: number): void {
     for (const [seq, deadline] of this.outstanding) {
@@ -157,6 +172,8 @@ export class UplinkHealth {
   private penalty = 0;
   private penaltyAt = 0;
   private suppressed = false;
+  /** Held down, the line answered since its last fall: falling again still counts as a flap. */
+  private revivedWhileHeld = false;
 
   constructor(
     readonly name: string,
@@ -171,6 +188,7 @@ export class UplinkHealth {
 
   setLink(ok: boolean, reason: string): void {
     this.link = { ok, reason };
+    if (!ok) for (const target of this.targets.values()) target.linkLost(reason);
   }
 
   /** A ppp ip-down: down at once until the next ip-up. */
@@ -204,19 +222,20 @@ export class UplinkHealth {
     if (alive === null) return null;
     if (!alive) {
       if (this.state === 'down') {
+        // A held-down line that keeps flapping earns penalty as if it had been let back
+        // (as in BGP route-flap damping), so a flap storm cannot outlast its suppression.
+        if (this.revivedWhileHeld) this.addPenalty(now);
+        this.revivedWhileHeld = false;
         this.reason = why;
         return null;
       }
-      if (this.state === 'up') {
-        this.penalty = Math.min(this.decayedPenalty(now) + 1, 2 * this.damping.suppress);
-        this.penaltyAt = now;
-        this.suppressed ||= this.penalty >= this.damping.suppress;
-      }
+      if (this.state === 'up') this.addPenalty(now);
       return this.move(from, 'down', why, now);
     }
     if (this.state === 'down') {
       const held = this.holdRemaining(now);
       if (held > 0) {
+        this.revivedWhileHeld = this.suppressed;
         this.reason = `targets answer again; ${this.suppressed ? 'flapping: held down' : 'hold-down'} for ${Math.ceil(held / 1000)} s more`;
         return null;
       }
@@ -224,6 +243,13 @@ export class UplinkHealth {
     }
     if (this.state === 'up') return null;
     return this.move(from, 'up', why, now);
+  }
+
+  /** One more fall: the penalty grows (up to twice the suppress level) and may suppress the line. */
+  private addPenalty(now: number): void {
+    this.penalty = Math.min(this.decayedPenalty(now) + 1, 2 * this.damping.suppress);
+    this.penaltyAt = now;
+    this.suppressed ||= this.penalty >= this.damping.suppress;
   }
 
   /** Milliseconds before a revived uplink may fail back (hold-down or flap damping). */

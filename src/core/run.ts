@@ -44,6 +44,7 @@ export function computeRun(input: RunInput): RunResult {
     complete: input.complete,
     expireMs: config.clients.expireSeconds * 1000,
     max: config.clients.max,
+    perMac: config.clients.perMac,
   });
   const desired = plan({ config, uplinks, assignments: assignment.assignments, skeleton: input.skeleton });
   const change = diff(config, desired, observed, input.previous);

@@ -5,22 +5,31 @@
 // reloads the config, keeping the old one (and saying why) when the new one is
 // invalid. The first apply waits for the stored pools and one round of
 // probes, so a restart never reshuffles clients or fails a line over.
+// Start and reload also refuse a config whose priorities, tables or mark bits
+// other software already uses in this kernel (core/collisions.ts). A store
+// left unusable (or behind the kernel, after a crash) is recovered from its
+// backup and the kernel's client set (core/adopt.ts), and the recovery is
+// logged and shown in `status`, never silent.
 
 import { CronJob } from 'cron';
 import { loadConfig, type Overrides } from '../config/load.js';
+import { adoptFromClientSet } from '../core/adopt.js';
 import { isNeighbourNews } from '../core/clients.js';
+import { kernelCollisions } from '../core/collisions.js';
 import type { Transition } from '../core/health.js';
 import { checkAssignment, type ControlRequest, type PppHook } from '../core/requests.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
+import type { KernelState } from '../model/kernel.js';
+import type { ClientRecord } from '../model/state.js';
 import { ConfigError, RequestError } from '../model/errors.js';
 import type { Process, Runner } from '../system/exec.js';
-import { readLinks, readRoutes } from '../system/kernel.js';
+import { observeKernel, readLinks, readRoutes } from '../system/kernel.js';
 import { discoverUplinks } from '../system/leases.js';
 import { MONITOR_RCVBUF, watchNeighbours } from '../system/neighbours.js';
 import { interfaceOfLinkEvent, isMonitorOverrun } from '../parse/link-events.js';
 import { loadSkeleton } from '../system/skeleton.js';
-import { assignmentsOf, Store } from '../system/store.js';
+import { assignmentsOf, Store, type StoreRecovery } from '../system/store.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from './control.js';
 import { HealthMonitor } from './health.js';
 import type { Logger } from './logger.js';
@@ -59,8 +68,17 @@ export class Daemon {
   private cron: CronJob | null = null;
   private settleScan: NodeJS.Timeout | null = null;
   private lostSince = 0;
+  /** How the assignments were read at start: store problems and clients adopted from the kernel. */
+  private recovered: { store: StoreRecovery | null; adopted: number } = { store: null, adopted: 0 };
   private readonly watches: Process[] = [];
   private stopping = false;
+  /**
+   * False until the first run is requested: events and probe verdicts before
+   * it (the first probe round) must not start a run ahead of it — it would
+   * judge the kernel without the adopted clients and the full scan — and the
+   * first run's scan covers whatever they reported.
+   */
+  private ready = false;
   private readonly startedAt = new Date();
   private finished!: (code: number) => void;
   readonly done: Promise<number> = new Promise((resolve) => (this.finished = resolve));
@@ -81,11 +99,26 @@ export class Daemon {
     const { log, runner } = this.options;
     const config = await loadConfig(this.options.configPath, this.options.overrides);
     if (await socketIsLive(config.socket)) throw new AlreadyRunning(config.socket);
-    this.store = await Store.open(config.state);
+    const observed = await this.refuseCollisions(config);
     const skeleton = await loadSkeleton();
+    const { store, recovery } = await Store.openOrRecover(config.state, new Date());
+    this.store = store;
+    const adoption = adoptFromClientSet(config, observed.sets, assignmentsOf(store.data), Date.now());
+    this.recovered = { store: recovery, adopted: adoption.adopted.length };
+    if (recovery) {
+      log.error('state store was unusable: moved aside; assignments recovered from its backup and the kernel', {
+        problem: recovery.problem,
+        movedTo: recovery.movedTo,
+        backup: recovery.backup,
+        fromBackup: Object.keys(store.data.clients).length,
+        fromKernel: adoption.adopted.length,
+      });
+    } else if (adoption.adopted.length > 0) {
+      log.warn('clients in the kernel were missing from the store (a crash between apply and save): adopted with their uplinks', { adopted: adoption.adopted.length });
+    }
     this.notifier = new Notifier({ runner, log }, config.notify);
     this.health = new HealthMonitor({ runner, log, onTransition: (t) => this.onTransition(t) }, config);
-    this.reconciler = new Reconciler({ runner, store: this.store, skeleton, log, health: this.health }, config, assignmentsOf(this.store.data));
+    this.reconciler = new Reconciler({ runner, store: this.store, skeleton, log, health: this.health }, config, assignmentsOf(store.data));
     this.control = await listenControl(config.socket, (request) => this.handle(request), log);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
     log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(this.store.data.clients).length });
@@ -95,17 +128,28 @@ export class Daemon {
       watchNeighbours(
         runner,
         (neighbour) => {
-          if (isNeighbourNews(this.config, this.reconciler.clients, neighbour)) void this.reconciler.request('neighbour', { neighbours: [neighbour] });
+          if (this.ready && isNeighbourNews(this.config, this.reconciler.clients, neighbour)) void this.reconciler.request('neighbour', { neighbours: [neighbour] });
         },
         () => this.eventsLost('neigh'),
       ),
     );
     this.watch(['ip', 'monitor', 'link', 'address'], () => this.watchLinks());
     await this.firstProbeRound();
-    const first = await this.reconciler.request('start', { scan: true });
+    // Adopted clients are an edit, so the first run saves them.
+    const adopt = adoption.adopted.length > 0 ? { edit: (clients: Map<string, ClientRecord>) => adoption.adopted.forEach(({ ip }) => clients.set(ip, adoption.assignments.get(ip) as ClientRecord)) } : {};
+    this.ready = true;
+    const first = await this.reconciler.request('start', { scan: true, ...adopt });
     if (!this.stopping) this.schedule(config.scan.schedule);
     log.info('running', { firstRun: { ok: first.ok, durationMs: first.durationMs, applied: first.applied, added: first.added } });
     return first;
+  }
+
+  /** Reads the kernel and refuses a config that collides with other software's objects in it. */
+  private async refuseCollisions(config: Config): Promise<KernelState> {
+    const observed = await observeKernel(this.options.runner, config);
+    const problems = kernelCollisions(config, observed);
+    if (problems.length > 0) throw new ConfigError(problems, this.options.configPath);
+    return observed;
   }
 
   /** Starts the probes and waits until every uplink has a verdict (at most its worst-case detection time). */
@@ -127,7 +171,7 @@ export class Daemon {
       if (this.stopping) return;
       this.options.log.warn('monitor ended; restarting it', { command: argv.join(' '), afterMs: WATCH_RESTART_MS });
       setTimeout(() => this.watch(argv, start), WATCH_RESTART_MS).unref();
-      void this.reconciler.request('monitor restart', { scan: true });
+      if (this.ready) void this.reconciler.request('monitor restart', { scan: true });
     });
   }
 
@@ -136,7 +180,7 @@ export class Daemon {
     return this.options.runner.spawn(['ip', '-rcvbuf', MONITOR_RCVBUF, 'monitor', 'link', 'address'], {
       onLine: (line) => {
         const iface = interfaceOfLinkEvent(line);
-        if (iface && this.config.uplinks.some((u) => u.interface === iface)) void this.reconciler.request(`link event on ${iface}`);
+        if (this.ready && iface && this.config.uplinks.some((u) => u.interface === iface)) void this.reconciler.request(`link event on ${iface}`);
       },
       onErrorLine: (line) => {
         if (isMonitorOverrun(line)) this.eventsLost('link');
@@ -162,7 +206,7 @@ export class Daemon {
     const delay = Math.max(0, Math.min(SETTLE_SCAN_MS, this.lostSince + SETTLE_SCAN_MAX_MS - now));
     this.settleScan = setTimeout(() => {
       this.settleScan = null;
-      void this.reconciler.request('events lost', { scan: true });
+      if (this.ready) void this.reconciler.request('events lost', { scan: true });
     }, delay);
     this.settleScan.unref();
   }
@@ -170,7 +214,7 @@ export class Daemon {
   private onTransition(transition: Transition): void {
     const iface = this.config.uplinks.find((u) => u.name === transition.uplink)?.interface ?? '';
     this.notifier.notify(transition, iface);
-    void this.reconciler.request(`health: ${transition.uplink} ${transition.to}`);
+    if (this.ready) void this.reconciler.request(`health: ${transition.uplink} ${transition.to}`);
   }
 
   private schedule(expression: string): void {
@@ -186,6 +230,7 @@ export class Daemon {
     if (next.socket !== current.socket || next.state !== current.state) {
       throw new ConfigError([{ field: next.socket !== current.socket ? 'socket' : 'state', problem: 'cannot change while running', fix: 'restart the daemon to use the new path' }], this.options.configPath);
     }
+    await this.refuseCollisions(next);
     if (next.scan.schedule !== current.scan.schedule) this.schedule(next.scan.schedule);
     this.options.log.info('reloading config', { config: this.options.configPath });
     this.health.reconfigure(next);
@@ -213,7 +258,7 @@ export class Daemon {
 
   /**
    * pppd's ip-up/ip-down, answered at once (pppd does not wait, and the hook
-   * must return within a second). The uplink is found by its ipparam, else by
+   * should return at once). The uplink is found by its ipparam, else by
    * its current interface; a ppp link that comes back under another name is
    * rebound to it.
    */
@@ -293,6 +338,7 @@ export class Daemon {
       lastRun: r.last,
       runs: r.runs,
       conflicts: r.conflicts,
+      store: this.recovered,
     };
   }
 }

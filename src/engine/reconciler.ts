@@ -13,7 +13,7 @@
 // connections that left by the fallen uplink — only those — are forgotten, so
 // their clients reconnect at once over a survivor.
 
-import type { AssignResult } from '../core/assign.js';
+import type { AssignResult, Refusal } from '../core/assign.js';
 import { sameRanges } from '../core/contract.js';
 import { isEmpty } from '../core/diff.js';
 import { connMark, markLayout } from '../core/marks.js';
@@ -100,6 +100,8 @@ export class Reconciler {
   /** Runs since start. */
   runs = 0;
   conflicts: readonly string[] = [];
+  /** Caps already reported as refusing clients ("clients.max", "clients.per_mac MAC"). */
+  private readonly capsHit = new Set<string>();
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -234,7 +236,7 @@ export class Reconciler {
       this.assignments = result.assignments;
       this.uplinkViews = uplinks;
       this.noteConflicts(change.conflicts);
-      this.logAssignments(result);
+      this.logAssignments(result, arp !== null);
       phases.plan = mark();
       if (!isEmpty(change)) {
         await this.recordOriginals(change, observed);
@@ -335,7 +337,7 @@ export class Reconciler {
     this.conflicts = conflicts;
   }
 
-  private logAssignments(result: AssignResult): void {
+  private logAssignments(result: AssignResult, complete: boolean): void {
     const { log } = this.deps;
     if (result.added.length <= 20) {
       for (const { ip, uplink } of result.added) log.info('client assigned', { client: ip, uplink });
@@ -346,7 +348,42 @@ export class Reconciler {
     }
     for (const { ip, from, uplink } of result.moved) log.info('client moved: its uplink left the config', { client: ip, from, uplink });
     if (result.expired.length > 0) log.info('clients expired', { count: result.expired.length, clients: result.expired.slice(0, 20) });
-    if (result.refused.length > 0) log.warn('clients.max reached: new clients left unassigned', { count: result.refused.length, max: this.config.clients.max });
+    this.logRefusals(result.refused, complete);
+  }
+
+  /**
+   * One line when a cap starts refusing clients (clients.max, or clients.per_mac
+   * for a MAC not reported yet), not one per run or per address: a hostile
+   * host claiming a whole subnet must not flood the log. A full scan with
+   * nothing refused resets it.
+   */
+  private logRefusals(refused: readonly Refusal[], complete: boolean): void {
+    if (refused.length === 0) {
+      if (complete && this.capsHit.size > 0) {
+        this.capsHit.clear();
+        this.deps.log.info('no client is refused by a cap any more');
+      }
+      return;
+    }
+    const byCap = new Map<string, { count: number; macs: Set<string> }>();
+    for (const { cap, mac } of refused) {
+      const key = cap === 'clients.per_mac' ? `${cap} ${mac}` : cap;
+      const entry = byCap.get(key) ?? { count: 0, macs: new Set() };
+      entry.count++;
+      entry.macs.add(mac);
+      byCap.set(key, entry);
+    }
+    const fresh = [...byCap].filter(([key]) => !this.capsHit.has(key));
+    if (fresh.length === 0) return;
+    for (const [key] of fresh) this.capsHit.add(key);
+    const { max, perMac } = this.config.clients;
+    for (const [key, { count, macs }] of fresh.slice(0, 20)) {
+      const [cap, mac] = key.split(' ');
+      if (cap === 'clients.per_mac') this.deps.log.warn(`clients.per_mac reached: MAC ${mac} already has ${perMac} addresses; ${count} more left unassigned`, { cap, mac, perMac, refused: count });
+      else if (cap === 'clients.max') this.deps.log.warn(`clients.max reached: ${max} clients assigned; ${count} new clients left unassigned`, { cap, max, refused: count, macs: macs.size });
+      else this.deps.log.warn(`no uplink to assign to: ${count} new clients left unassigned`, { refused: count });
+    }
+    if (fresh.length > 20) this.deps.log.warn('more MACs reached clients.per_mac', { macs: fresh.length - 20 });
   }
 }
 

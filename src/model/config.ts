@@ -86,6 +86,8 @@ export interface ClientsConfig {
   readonly expireSeconds: number;
   /** Upper bound on assigned clients; also the ipset's maxelem. */
   readonly max: number;
+  /** Upper bound on addresses assigned for one MAC (a host claiming a whole subnet fills no pool). */
+  readonly perMac: number;
 }
 
 export interface Config {

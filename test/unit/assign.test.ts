@@ -13,14 +13,14 @@ function uplink(name: string, index: number, weight: number, state: 'up' | 'down
 function neighbours(count: number, offset = 0): Neighbour[] {
   return Array.from({ length: count }, (_, i) => {
     const n = 10 + offset + i;
-    return { ip: `198.18.${n >> 8}.${n & 255}`, mac: '02:00:00:00:00:01', dev: 'lan0', complete: true };
+    return { ip: `198.18.${n >> 8}.${n & 255}`, mac: `02:00:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`, dev: 'lan0', complete: true };
   });
 }
 
 const NOW = 1_700_000_000_000;
 
 function assign(uplinks: UplinkView[], present: Neighbour[], assignments = new Map<string, ClientRecord>(), extra: Partial<Parameters<typeof updateAssignments>[0]> = {}) {
-  return updateAssignments({ assignments, present, uplinks, now: NOW, complete: true, expireMs: 0, max: 1_000_000, ...extra });
+  return updateAssignments({ assignments, present, uplinks, now: NOW, complete: true, expireMs: 0, max: 1_000_000, perMac: 1_000_000, ...extra });
 }
 
 describe('least load', () => {
@@ -118,13 +118,44 @@ describe('sticky assignments', () => {
   test('clients.max refuses new clients beyond the cap', () => {
     const result = assign([uplink('a', 0, 1)], neighbours(5), new Map(), { max: 3 });
     expect(result.added).toHaveLength(3);
-    expect(result.refused).toEqual(['198.18.0.13', '198.18.0.14']);
+    expect(result.refused.map((r) => [r.ip, r.cap])).toEqual([
+      ['198.18.0.13', 'clients.max'],
+      ['198.18.0.14', 'clients.max'],
+    ]);
+  });
+
+  test('clients.per_mac: one MAC claiming many addresses gets the first ones only; other MACs are unaffected', () => {
+    const claimer = neighbours(100).map((n) => ({ ...n, mac: '02:aa:aa:aa:aa:aa' }));
+    const others = neighbours(3, 200);
+    const result = assign([uplink('a', 0, 1), uplink('b', 1, 1)], [...claimer, ...others], new Map(), { perMac: 4 });
+    expect(result.added.map((a) => a.ip)).toEqual(['198.18.0.10', '198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.210', '198.18.0.211', '198.18.0.212']);
+    expect(result.refused).toHaveLength(96);
+    expect(new Set(result.refused.map((r) => `${r.mac} ${r.cap}`))).toEqual(new Set(['02:aa:aa:aa:aa:aa clients.per_mac']));
+    // Already assigned addresses count against the cap on later runs too.
+    const later = assign([uplink('a', 0, 1)], claimer, result.assignments, { perMac: 4 });
+    expect(later.added).toEqual([]);
+    expect(later.assignments.size).toBe(7);
+  });
+
+  test('property: no MAC ever holds more new assignments than the cap, and the total never passes max', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 5 })), { maxLength: 200 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 150 }), (entries, perMac, max) => {
+        const present = entries.map(([host, macId]) => ({ ip: `198.18.1.${host % 250 + 1}`, mac: `02:00:00:00:00:0${macId}`, dev: 'lan0', complete: true }));
+        const result = assign([uplink('a', 0, 1), uplink('b', 1, 2)], present, new Map(), { perMac, max });
+        const byMac = new Map<string, number>();
+        for (const record of result.assignments.values()) byMac.set(record.mac, (byMac.get(record.mac) ?? 0) + 1);
+        expect(Math.max(0, ...byMac.values())).toBeLessThanOrEqual(perMac);
+        expect(result.assignments.size).toBeLessThanOrEqual(max);
+        const refused = new Set(result.refused.map((r) => r.ip));
+        for (const { ip } of present) expect(result.assignments.has(ip) || refused.has(ip)).toBe(true);
+      }),
+    );
   });
 
   test('a present client refreshes lastSeen, MAC and interface', () => {
     const first = assign([uplink('a', 0, 1)], neighbours(1));
     const moved = [{ ...neighbours(1)[0]!, mac: '02:00:00:00:00:99', dev: 'lan1' }];
-    const later = updateAssignments({ assignments: first.assignments, present: moved, uplinks: [uplink('a', 0, 1)], now: NOW + 5, complete: true, expireMs: 0, max: 10 });
+    const later = updateAssignments({ assignments: first.assignments, present: moved, uplinks: [uplink('a', 0, 1)], now: NOW + 5, complete: true, expireMs: 0, max: 10, perMac: 10 });
     expect(later.assignments.get('198.18.0.10')).toMatchObject({ mac: '02:00:00:00:00:99', interface: 'lan1', lastSeen: NOW + 5, firstSeen: NOW });
   });
 });

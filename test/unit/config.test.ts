@@ -44,7 +44,7 @@ describe('a valid config', () => {
     expect(config.marks.mask).toBe(0xff000000);
     expect(config.tables.base).toBe(3100);
     expect(config.rules.priority).toBe(4100);
-    expect(config.clients).toEqual({ expireSeconds: 7 * 86400, max: 65536 });
+    expect(config.clients).toEqual({ expireSeconds: 7 * 86400, max: 65536, perMac: 64 });
   });
 
   test('health settings: global defaults, per-uplink overrides under probe', () => {
@@ -128,6 +128,7 @@ const INVALID: [string, string, string, RegExp][] = [
   ['rule priority too high', `${BASE}\nrules: { priority: 32700 }`, 'rules.priority', /whole number from 1 to 32666/],
   ['expire too short', `${BASE}\nclients: { expire: 10s }`, 'clients.expire', /a minute or more/],
   ['max zero', `${BASE}\nclients: { max: 0 }`, 'clients.max', /1 to 1000000/],
+  ['per-MAC cap zero', `${BASE}\nclients: { per_mac: 0 }`, 'clients.per_mac', /1 to 1000000/],
   ['health interval too short', `${BASE}\nhealth: { interval: 5ms }`, 'health.interval', /duration from 20ms to 1m/],
   ['health down zero', `${BASE}\nhealth: { down: 0 }`, 'health.down', /1 to 100/],
   ['health loss over 100', `${BASE}\nhealth: { loss: "150%" }`, 'health.loss', /percentage/],
@@ -187,4 +188,18 @@ test('the message lists each field with its fix', () => {
     );
   }
   expect.assertions(1);
+});
+
+test('an unknown key that is empty, very long or holds control characters is shown quoted and cut (found by fuzzing)', () => {
+  const fields = (text: string): string[] => {
+    try {
+      parseConfig(text, 'x.yaml');
+    } catch (error) {
+      return (error as ConfigError).problems.map((p) => p.field);
+    }
+    return [];
+  };
+  expect(fields(`${BASE}\n"": 1`)).toEqual(['""']);
+  expect(fields(`${BASE}\n"a\\nb\\u001b[31m": 1`)).toEqual(['"a\\nb\\u001b[31m"']);
+  expect(fields(`${BASE}\n${'k'.repeat(500)}: 1`)).toEqual([`"${'k'.repeat(40)}…"`]);
 });

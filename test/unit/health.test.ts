@@ -138,16 +138,56 @@ describe('uplink health', () => {
     expect(m.transitions).toBe(6);
   });
 
+  test('flap damping: a line that keeps flapping while held down stays held until it has been stable', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    simulate(m, 't', 0, 2000, healthy);
+    const target = m.targets.get('t')!;
+    // Carrier lost for 1 s every 5 s, for 200 s (longer than the penalty alone would hold); probes answer while it is there.
+    const changes: Transition[] = [];
+    let seq = 100;
+    for (let at = 2000; at < 202_000; at += 25) {
+      const link = (at - 2000) % 5000 >= 1000;
+      m.setLink(link, 'no carrier');
+      if (at % 100 === 0) {
+        seq++;
+        if (link) target.reply(seq, 1);
+        else target.pending(seq, at);
+      }
+      const change = m.evaluate(at);
+      if (change) changes.push(change);
+    }
+    // Two falls let back (each after `up` fresh answers), the third held down for good.
+    expect(changes.map((c) => c.to)).toEqual(['down', 'up', 'down', 'up', 'down']);
+    expect(m.snapshot(202_000)).toMatchObject({ state: 'down', suppressed: true });
+    // Once stable, it is released after the penalty fades (≤ 30 s × log2(5) ≈ 70 s).
+    m.setLink(true, 'link up');
+    const release = simulate(m, 't', 202_000, 300_000, healthy).find((c) => c.to === 'up');
+    expect((release?.at ?? 0) - 202_000).toBeGreaterThan(30_000);
+    expect((release?.at ?? 0) - 202_000).toBeLessThan(75_000);
+  });
+
+  test('a line back from carrier loss needs fresh answers: no up-then-down blip from the verdict before the loss', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    simulate(m, 't', 0, 2000, healthy);
+    m.setLink(false, 'interface ppp0 has no carrier');
+    expect(m.evaluate(2010)?.to).toBe('down');
+    m.setLink(true, 'link up');
+    expect(m.evaluate(2020)).toBeNull();
+    const back = simulate(m, 't', 2020, 5000, healthy);
+    expect(back.map((c) => c.to)).toEqual(['up']);
+    expect((back[0]?.at ?? 0) - 2020).toBeGreaterThanOrEqual(SETTINGS.up * SETTINGS.intervalMs - SETTINGS.intervalMs);
+  });
+
   test('link loss and ppp ip-down are immediate; ip-up lets the probes decide', () => {
     const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
     simulate(m, 't', 0, 500, healthy);
     m.setLink(false, 'interface ppp0 has no carrier');
     expect(m.evaluate(510)).toMatchObject({ to: 'down', reason: 'interface ppp0 has no carrier' });
     m.setLink(true, 'link up');
-    expect(m.evaluate(520)).toMatchObject({ to: 'up' });
+    expect(simulate(m, 't', 520, 2000, healthy).map((c) => c.to)).toEqual(['up']);
     m.force('ppp ip-down on ppp0');
-    expect(m.evaluate(530)).toMatchObject({ to: 'down', reason: 'ppp ip-down on ppp0' });
+    expect(m.evaluate(2010)).toMatchObject({ to: 'down', reason: 'ppp ip-down on ppp0' });
     m.force(null);
-    expect(m.evaluate(540)?.to).toBe('up');
+    expect(m.evaluate(2020)?.to).toBe('up');
   });
 });

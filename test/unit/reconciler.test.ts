@@ -78,7 +78,7 @@ describe('reconciler', () => {
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {
     const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
-    const neighbours = Array.from({ length: 300 }, (_, i) => ({ ip: `198.18.9.${i % 250}`, mac: '02:00:00:00:09:09', dev: 'lan0', complete: true }));
+    const neighbours = Array.from({ length: 300 }, (_, i) => ({ ip: `198.18.9.${i % 250}`, mac: `02:00:00:00:09:${(i % 250).toString(16).padStart(2, '0')}`, dev: 'lan0', complete: true }));
     const reports = await Promise.all(neighbours.map((n) => reconciler.request('neighbour', { neighbours: [n] })));
     const restores = runner.writes().filter((c) => c.argv[0] === 'ipset');
     expect(restores.length).toBeLessThanOrEqual(2);

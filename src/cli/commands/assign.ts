@@ -12,11 +12,12 @@ export function registerAssign(program: Command, ctx: CliContext): void {
     .argument('<uplink>', 'uplink name')
     .option('--json', 'print JSON')
     .action(async (ip: string, uplink: string, options: { json?: boolean }) => {
-      const config = await configFor(ctx);
-      checkAssignment(config, ip, uplink);
-      const live = await fromDaemon(config, { cmd: 'assign', ip, uplink });
+      // A running daemon checks the request against the config it runs with.
+      const live = await fromDaemon(ctx, { cmd: 'assign', ip, uplink });
       if (!live) {
         // No daemon: the store is ours alone, and the next start applies it.
+        const config = await configFor(ctx);
+        checkAssignment(config, ip, uplink);
         const store = await Store.open(config.state);
         const now = Date.now();
         await store.save((data) => {
@@ -33,11 +34,11 @@ export function registerAssign(program: Command, ctx: CliContext): void {
     .argument('<ip>', 'client address')
     .option('--json', 'print JSON')
     .action(async (ip: string, options: { json?: boolean }) => {
-      const config = await configFor(ctx);
       checkClientAddress(ip);
-      const live = (await fromDaemon(config, { cmd: 'release', ip })) as { released: string } | null;
+      const live = (await fromDaemon(ctx, { cmd: 'release', ip })) as { released: string } | null;
       let from = live?.released;
       if (!live) {
+        const config = await configFor(ctx);
         const store = await Store.open(config.state);
         from = store.data.clients[ip]?.uplink;
         if (!from) throw new RequestError(`${ip} is not assigned to any pool`);

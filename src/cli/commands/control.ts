@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
-import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
+import { fromDaemon, printJson, socketFor, type CliContext } from '../context.js';
 import { Failure } from '../exit.js';
 
 /** Commands that only make sense with a running daemon. */
 export function registerControl(program: Command, ctx: CliContext): void {
   const ask = async (cmd: 'scan' | 'reload'): Promise<unknown> => {
-    const config = await configFor(ctx);
-    const result = await fromDaemon(config, { cmd });
-    if (result === null) throw new Failure(`dispatcher is not running (no daemon on ${config.socket})`);
+    const result = await fromDaemon(ctx, { cmd });
+    if (result === null) throw new Failure(`dispatcher is not running (no daemon on ${await socketFor(ctx)})`);
     return result;
   };
   program

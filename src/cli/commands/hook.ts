@@ -5,16 +5,21 @@ import type { Command } from 'commander';
 import { checkHook } from '../../core/requests.js';
 import { installPppHooks } from '../../system/ppp-hooks.js';
 import { askDaemon, resultOf } from '../client.js';
-import { configFor, type CliContext } from '../context.js';
+import { configFor, socketFor, type CliContext } from '../context.js';
 import { EXIT_FAILURE, Failure } from '../exit.js';
 
-/** pppd does not wait for its hooks, but a hook that hangs is still a bug: give up after this. */
-const HOOK_TIMEOUT_MS = 1000;
+/**
+ * pppd does not wait for its hooks, but a hook that hangs is still a bug:
+ * give up after this. Not shorter: on a gateway busy starting many programs
+ * at once (measured: 200 CLI calls in parallel on 2 cores) the daemon takes
+ * seconds to get the CPU, and a hook that gave up would lose the event.
+ */
+const HOOK_TIMEOUT_MS = 10_000;
 
 export function registerHook(program: Command, ctx: CliContext): void {
   program
     .command('hook')
-    .description('tell the running daemon about a ppp link (pppd runs this from ip-up.d/ip-down.d); returns within a second')
+    .description('tell the running daemon about a ppp link (pppd runs this from ip-up.d/ip-down.d); answered at once')
     .argument('<event>', 'ip-up or ip-down')
     .argument('<interface>', 'ppp interface, e.g. ppp0')
     .argument('<tty>', 'tty device')
@@ -24,12 +29,12 @@ export function registerHook(program: Command, ctx: CliContext): void {
     .argument('[ipparam]', 'pppd ipparam (identifies the uplink)')
     .action(async (event: string, iface: string, tty: string, speed: string, local: string, remote: string, ipparam: string | undefined) => {
       const request = checkHook({ event, interface: iface, tty, speed, local, remote, ...(ipparam ? { ipparam } : {}) });
-      const config = await configFor(ctx);
-      const response = await askDaemon(config.socket, request, HOOK_TIMEOUT_MS).catch((error: Error) => {
+      const socket = await socketFor(ctx);
+      const response = await askDaemon(socket, request, HOOK_TIMEOUT_MS).catch((error: Error) => {
         throw new Failure(`${error.message} (the daemon still sees link changes itself)`);
       });
       if (!response) {
-        ctx.err(`dispatcher: not running (no daemon on ${config.socket}); ${event} on ${iface} not passed on\n`);
+        ctx.err(`dispatcher: not running (no daemon on ${socket}); ${event} on ${iface} not passed on\n`);
         ctx.exitCode = EXIT_FAILURE;
         return;
       }

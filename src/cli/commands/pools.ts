@@ -23,9 +23,8 @@ export function registerPools(program: Command, ctx: CliContext): void {
     .description('show each uplink and the clients in its pool (from the daemon, or from the store when none runs)')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      const config = await configFor(ctx);
-      const live = (await fromDaemon(config, { cmd: 'pools' })) as PoolsReport | null;
-      const report = live ?? (await offlinePools(ctx.runner, config));
+      const live = (await fromDaemon(ctx, { cmd: 'pools' })) as PoolsReport | null;
+      const report = live ?? (await offlinePools(ctx.runner, await configFor(ctx)));
       const source = live ? 'daemon' : 'store';
       if (options.json) printJson(ctx, { source, ...report });
       else ctx.out(`${live ? '' : '(daemon not running: pools from the store)\n'}${formatPools(report.uplinks)}`);

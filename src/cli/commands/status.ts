@@ -55,9 +55,9 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .description('show whether the daemon runs, uplink states and the last reconcile (exit 1 when not running)')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      const config = await configFor(ctx);
-      const status = (await fromDaemon(config, { cmd: 'status' })) as Status | null;
+      const status = (await fromDaemon(ctx, { cmd: 'status' })) as Status | null;
       if (!status) {
+        const config = await configFor(ctx);
         const pools = await offlinePools(ctx.runner, config);
         if (options.json) printJson(ctx, { running: false, socket: config.socket, ...pools });
         else ctx.out(`dispatcher is not running (no daemon on ${config.socket})\n${pools.clients} clients in the store\n`);

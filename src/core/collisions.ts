@@ -1,0 +1,66 @@
+// Collisions between a config and what other software already keeps in the
+// kernel (pure). The config check alone cannot see them: a rule priority,
+// routing table or mark bit is only "taken" on this gateway. Found at start
+// and reload, they refuse the config like any other config error (exit 2,
+// nothing changed), naming the field to move and the foreign object in the way.
+// Our own objects are told apart by the route protocol stamped on them and by
+// our chain prefix, so a restart over our own programming is never refused.
+
+import type { Config } from '../model/config.js';
+import type { ConfigProblem } from '../model/errors.js';
+import type { KernelState } from '../model/kernel.js';
+import { inOurPriorityRange, isOurChain, isOurTable, ROUTE_PROTOCOL } from './contract.js';
+import { hex } from './marks.js';
+
+const FULL_MASK = 0xffffffff;
+
+/** Options of MARK/CONNMARK targets and mark/connmark matches that carry a value[/mask] or a mask. */
+const MARK_OPTIONS = new Set(['--set-xmark', '--set-mark', '--and-mark', '--or-mark', '--xor-mark', '--mark', '--mask', '--nfmask', '--ctmask']);
+
+/** The mark bits a rule's arguments touch or test; 0 when it has nothing to do with marks. */
+export function markBitsOf(args: readonly string[]): number {
+  let bits = 0;
+  for (let i = 0; i < args.length - 1; i++) {
+    if (!MARK_OPTIONS.has(args[i] as string)) continue;
+    const value = args[i + 1] as string;
+    const slash = value.indexOf('/');
+    const option = args[i] as string;
+    // A bare value writes or compares the whole mark; --mask/--nfmask/--ctmask are masks themselves.
+    const text = slash >= 0 ? value.slice(slash + 1) : option.endsWith('mask') ? value : null;
+    const mask = text === null ? FULL_MASK : Number(text);
+    if (Number.isInteger(mask) && mask >= 0) bits = (bits | mask) >>> 0;
+  }
+  return bits;
+}
+
+export function kernelCollisions(config: Config, observed: KernelState): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ourMask = config.marks.mask >>> 0;
+  const foreignRules = observed.rules.filter((r) => r.protocol !== String(ROUTE_PROTOCOL));
+  for (const rule of foreignRules) {
+    const what = `ip rule ${rule.priority} (from ${rule.src}${rule.fwmark !== undefined ? ` fwmark ${hex(rule.fwmark)}/${hex(rule.fwmask ?? FULL_MASK)}` : ''} lookup ${rule.table})`;
+    if (rule.priority !== 0 && rule.priority < 32766 && inOurPriorityRange(config, rule.priority)) {
+      problems.push({ field: 'rules.priority', problem: `${what} of other software sits in our priorities ${config.rules.priority}–${config.rules.priority + 99}`, fix: 'move rules.priority to a free block of 100 priorities' });
+    }
+    if (isOurTable(config, rule.table)) {
+      problems.push({ field: 'tables.base', problem: `${what} of other software looks up table ${rule.table}, inside our tables ${config.tables.base}–${config.tables.base + 99}`, fix: 'move tables.base to a free block of 100 table ids' });
+    }
+    if (rule.fwmark !== undefined && ((rule.fwmask ?? FULL_MASK) & ourMask) !== 0) {
+      problems.push({ field: 'marks.mask', problem: `${what} of other software tests mark bits ${hex(((rule.fwmask ?? FULL_MASK) & ourMask) >>> 0)} inside marks.mask ${hex(ourMask)}`, fix: 'choose a marks.mask whose bits that software does not use' });
+    }
+  }
+  const foreignTables = new Set(observed.routes.filter((r) => isOurTable(config, r.table) && r.protocol !== String(ROUTE_PROTOCOL)).map((r) => r.table));
+  for (const table of foreignTables) {
+    problems.push({ field: 'tables.base', problem: `routing table ${table}, inside our tables ${config.tables.base}–${config.tables.base + 99}, holds routes of other software`, fix: 'move tables.base to a free block of 100 table ids' });
+  }
+  for (const table of observed.netfilter) {
+    for (const rule of table.rules) {
+      if (isOurChain(rule.chain)) continue;
+      const overlap = (markBitsOf(rule.args) & ourMask) >>> 0;
+      if (overlap !== 0) {
+        problems.push({ field: 'marks.mask', problem: `iptables rule "-t ${table.name} -A ${rule.chain} ${rule.args.join(' ')}" of other software uses mark bits ${hex(overlap)} inside marks.mask ${hex(ourMask)}`, fix: 'choose a marks.mask whose bits that software does not use' });
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,85 @@
+// Recovering assignments: from the kernel's client set after a crash between
+// apply and save, and from the backup when the store file is unusable.
+
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adoptFromClientSet } from '../../src/core/adopt.js';
+import type { ClientRecord } from '../../src/model/state.js';
+import { BACKUP_FILE, STORE_FILE, Store, StoreError } from '../../src/system/store.js';
+import { capturedAssignments, capturedKernel, labConfig } from '../helpers/scenario.js';
+
+const NOW = 1_700_000_000_000;
+
+describe('adopting the kernel client set', () => {
+  test('an empty store adopts every member with the uplink its mark names', () => {
+    const { assignments, adopted, unreadable } = adoptFromClientSet(labConfig, capturedKernel().sets, new Map(), NOW);
+    const expected = capturedAssignments();
+    expect(adopted).toHaveLength(expected.size);
+    expect(unreadable).toBe(0);
+    for (const [ip, record] of expected) expect(assignments.get(ip)?.uplink).toBe(record.uplink);
+  });
+
+  test('the store wins where both know a client; members with unknown marks or off the LAN are not adopted', () => {
+    const [first] = [...capturedAssignments().keys()] as [string];
+    const stored = new Map<string, ClientRecord>([[first, { uplink: 'isp3', mac: '02:00:00:00:00:01', interface: 'lan0', pinned: true, firstSeen: 1, lastSeen: 1 }]]);
+    const sets = capturedKernel().sets;
+    const odd = [
+      { set: 'dispatcher-clients', member: '198.18.200.1', options: { skbmark: '0x9000000/0xf000000' } },
+      { set: 'dispatcher-clients', member: '10.1.2.3', options: { skbmark: '0x1000000/0xf000000' } },
+      { set: 'other-set', member: '198.18.200.2', options: { skbmark: '0x1000000/0xf000000' } },
+    ];
+    const result = adoptFromClientSet(labConfig, { ...sets, entries: [...sets.entries, ...odd] }, stored, NOW);
+    expect(result.assignments.get(first)).toEqual(stored.get(first));
+    expect(result.adopted).toHaveLength(capturedAssignments().size - 1);
+    expect(result.unreadable).toBe(2);
+    expect(result.assignments.has('198.18.200.2')).toBe(false);
+  });
+});
+
+describe('an unusable store', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dispatcher-store-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const good = { version: 1, clients: { '198.18.0.10': { uplink: 'isp1', mac: '02:00:00:00:00:0a', interface: 'lan0', pinned: true, firstSeen: 1, lastSeen: 2 } }, sysctlOriginals: {}, createdTables: [] };
+
+  test('a good store is backed up at open', async () => {
+    await writeFile(join(dir, STORE_FILE), JSON.stringify(good));
+    const { store, recovery } = await Store.openOrRecover(dir, new Date(NOW));
+    expect(recovery).toBeNull();
+    expect(store.data.clients['198.18.0.10']?.pinned).toBe(true);
+    expect(JSON.parse(await readFile(join(dir, BACKUP_FILE), 'utf8'))).toEqual(good);
+  });
+
+  test.each([
+    ['truncated', JSON.stringify(good).slice(0, 50)],
+    ['empty', ''],
+    ['garbage', '\u0000\u0001binary garbage'],
+    ['not ours', JSON.stringify({ version: 7, clients: [] })],
+    ['a malformed record', JSON.stringify({ ...good, clients: { '198.18.0.10': { uplink: 5 } } })],
+  ])('%s: the CLI refuses it; the daemon moves it aside and uses the backup', async (_name, text) => {
+    await writeFile(join(dir, STORE_FILE), JSON.stringify(good));
+    await Store.openOrRecover(dir, new Date(NOW));
+    await writeFile(join(dir, STORE_FILE), text);
+    await expect(Store.open(dir)).rejects.toThrow(StoreError);
+    const { store, recovery } = await Store.openOrRecover(dir, new Date(NOW));
+    expect(recovery).toMatchObject({ backup: 'used', movedTo: expect.stringContaining('dispatcher.json.unusable-2023-11-14T') });
+    expect(store.data.clients).toEqual(good.clients);
+    // The bad file is kept for inspection, byte for byte.
+    const aside = (await readdir(dir)).find((f) => f.includes('unusable')) as string;
+    expect(await readFile(join(dir, aside), 'utf8')).toBe(text);
+  });
+
+  test('without a backup it starts empty and says so (the kernel set fills in)', async () => {
+    await writeFile(join(dir, STORE_FILE), '{"version":1,"clients":');
+    const { store, recovery } = await Store.openOrRecover(dir, new Date(NOW));
+    expect(recovery).toMatchObject({ backup: 'missing', problem: expect.stringMatching(/JSON/) });
+    expect(store.data.clients).toEqual({});
+  });
+});
