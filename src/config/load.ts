@@ -20,7 +20,7 @@ function validateSchedule(expression: string): string | null {
 /** Parses YAML text and verifies it; throws ConfigError naming each problem. */
 export function parseConfig(text: string, source: string, overrides: Overrides = {}): Config {
   // prettyErrors: the errors carry their line and column (linePos).
-  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true, logLevel: 'error' });
   if (document.errors.length > 0) {
     throw new ConfigError(
       document.errors.map((error) => {
@@ -30,7 +30,13 @@ export function parseConfig(text: string, source: string, overrides: Overrides =
       source,
     );
   }
-  const raw: unknown = document.toJS({ maxAliasCount: 100 });
+  let raw: unknown;
+  try {
+    raw = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // Aliases are resolved only here: an alias before its anchor, or an alias bomb (found by fuzzing).
+    throw new ConfigError([{ field: '(YAML aliases)', problem: (error as Error).message, fix: 'define each anchor (&name) before its aliases (*name) use it, and use few aliases' }], source);
+  }
   const doc = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? { ...raw, ...definedOnly(overrides) } : raw;
   return verifyConfig(doc, { validateSchedule }, source);
 }

@@ -72,13 +72,6 @@ export class Daemon {
   private recovered: { store: StoreRecovery | null; adopted: number } = { store: null, adopted: 0 };
   private readonly watches: Process[] = [];
   private stopping = false;
-  /**
-   * False until the first run is requested: events and probe verdicts before
-   * it (the first probe round) must not start a run ahead of it — it would
-   * judge the kernel without the adopted clients and the full scan — and the
-   * first run's scan covers whatever they reported.
-   */
-  private ready = false;
   private readonly startedAt = new Date();
   private finished!: (code: number) => void;
   readonly done: Promise<number> = new Promise((resolve) => (this.finished = resolve));
@@ -119,6 +112,9 @@ export class Daemon {
     this.notifier = new Notifier({ runner, log }, config.notify);
     this.health = new HealthMonitor({ runner, log, onTransition: (t) => this.onTransition(t) }, config);
     this.reconciler = new Reconciler({ runner, store: this.store, skeleton, log, health: this.health }, config, assignmentsOf(store.data));
+    // Events, probe verdicts and requests during the first probe round queue up and join the first run:
+    // a run ahead of it would judge the kernel without the adopted clients and the full scan.
+    this.reconciler.hold();
     this.control = await listenControl(config.socket, (request) => this.handle(request), log);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
     log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(this.store.data.clients).length });
@@ -128,7 +124,7 @@ export class Daemon {
       watchNeighbours(
         runner,
         (neighbour) => {
-          if (this.ready && isNeighbourNews(this.config, this.reconciler.clients, neighbour)) void this.reconciler.request('neighbour', { neighbours: [neighbour] });
+          if (isNeighbourNews(this.config, this.reconciler.clients, neighbour)) void this.reconciler.request('neighbour', { neighbours: [neighbour] });
         },
         () => this.eventsLost('neigh'),
       ),
@@ -137,11 +133,12 @@ export class Daemon {
     await this.firstProbeRound();
     // Adopted clients are an edit, so the first run saves them.
     const adopt = adoption.adopted.length > 0 ? { edit: (clients: Map<string, ClientRecord>) => adoption.adopted.forEach(({ ip }) => clients.set(ip, adoption.assignments.get(ip) as ClientRecord)) } : {};
-    this.ready = true;
-    const first = await this.reconciler.request('start', { scan: true, ...adopt });
+    const first = this.reconciler.request('start', { scan: true, ...adopt });
+    this.reconciler.release();
+    const report = await first;
     if (!this.stopping) this.schedule(config.scan.schedule);
-    log.info('running', { firstRun: { ok: first.ok, durationMs: first.durationMs, applied: first.applied, added: first.added } });
-    return first;
+    log.info('running', { firstRun: { ok: report.ok, durationMs: report.durationMs, applied: report.applied, added: report.added } });
+    return report;
   }
 
   /** Reads the kernel and refuses a config that collides with other software's objects in it. */
@@ -171,7 +168,7 @@ export class Daemon {
       if (this.stopping) return;
       this.options.log.warn('monitor ended; restarting it', { command: argv.join(' '), afterMs: WATCH_RESTART_MS });
       setTimeout(() => this.watch(argv, start), WATCH_RESTART_MS).unref();
-      if (this.ready) void this.reconciler.request('monitor restart', { scan: true });
+      void this.reconciler.request('monitor restart', { scan: true });
     });
   }
 
@@ -180,7 +177,7 @@ export class Daemon {
     return this.options.runner.spawn(['ip', '-rcvbuf', MONITOR_RCVBUF, 'monitor', 'link', 'address'], {
       onLine: (line) => {
         const iface = interfaceOfLinkEvent(line);
-        if (this.ready && iface && this.config.uplinks.some((u) => u.interface === iface)) void this.reconciler.request(`link event on ${iface}`);
+        if (iface && this.config.uplinks.some((u) => u.interface === iface)) void this.reconciler.request(`link event on ${iface}`);
       },
       onErrorLine: (line) => {
         if (isMonitorOverrun(line)) this.eventsLost('link');
@@ -206,7 +203,7 @@ export class Daemon {
     const delay = Math.max(0, Math.min(SETTLE_SCAN_MS, this.lostSince + SETTLE_SCAN_MAX_MS - now));
     this.settleScan = setTimeout(() => {
       this.settleScan = null;
-      if (this.ready) void this.reconciler.request('events lost', { scan: true });
+      void this.reconciler.request('events lost', { scan: true });
     }, delay);
     this.settleScan.unref();
   }
@@ -214,7 +211,7 @@ export class Daemon {
   private onTransition(transition: Transition): void {
     const iface = this.config.uplinks.find((u) => u.name === transition.uplink)?.interface ?? '';
     this.notifier.notify(transition, iface);
-    if (this.ready) void this.reconciler.request(`health: ${transition.uplink} ${transition.to}`);
+    void this.reconciler.request(`health: ${transition.uplink} ${transition.to}`);
   }
 
   private schedule(expression: string): void {

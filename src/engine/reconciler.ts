@@ -96,6 +96,7 @@ export class Reconciler {
   private unsaved = false;
   private pendingBindings: [string, string][] = [];
   private stopped = false;
+  private held = false;
   last: RunReport | null = null;
   /** Runs since start. */
   runs = 0;
@@ -168,6 +169,16 @@ export class Reconciler {
     });
   }
 
+  /** Requests queue (and coalesce) without running until release(). */
+  hold(): void {
+    this.held = true;
+  }
+
+  release(): void {
+    this.held = false;
+    this.kick();
+  }
+
   /** Stops scheduling retries; a run in flight finishes. */
   stop(): void {
     this.stopped = true;
@@ -175,7 +186,7 @@ export class Reconciler {
   }
 
   private kick(): void {
-    if (this.running || !this.pending || this.stopped) return;
+    if (this.running || this.held || !this.pending || this.stopped) return;
     const request = this.pending;
     this.pending = null;
     this.running = true;

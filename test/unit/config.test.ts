@@ -146,6 +146,8 @@ const INVALID: [string, string, string, RegExp][] = [
   ['YAML syntax', 'lan: [a\nuplinks: x', '(YAML line', /./],
   ['duplicate YAML key', `${BASE}\nlan: { interfaces: [x] }`, '(YAML line', /unique/i],
   ['not a mapping', '- a\n- b', '(top level)', /mapping/],
+  ['alias before its anchor (found by fuzzing)', `${BASE}\nscan: *later`, '(YAML aliases)', /Unresolved alias/],
+  ['alias bomb', `${BASE}\nx: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nz: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nw: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]`, '(YAML aliases)', /alias count/i],
 ];
 
 describe.each(INVALID)('invalid config: %s', (_name, text, field, problem) => {

@@ -75,6 +75,21 @@ describe('reconciler', () => {
     expect(runner.writes()).toEqual([]);
   });
 
+  test('held (the first probe round), requests wait and join the first run', async () => {
+    const runner = capturedGatewayRunner();
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    reconciler.hold();
+    const early = reconciler.request('health: isp1 up');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(runner.calls).toHaveLength(0);
+    const first = reconciler.request('start', { scan: true });
+    reconciler.release();
+    const [a, b] = await Promise.all([early, first]);
+    expect(a).toBe(b);
+    expect(a.reasons).toEqual(['health: isp1 up', 'start']);
+    expect(reconciler.runs).toBe(1);
+  });
+
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {
     const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
