@@ -15,7 +15,7 @@ import { hex, markLayout, poolMark } from './marks.js';
 export interface Adoption {
   readonly assignments: Map<string, ClientRecord>;
   readonly adopted: readonly { ip: string; uplink: string }[];
-  /** Set members whose mark names no configured uplink (the mask or the uplinks changed meanwhile). */
+  /** Set members not adopted: a mark naming no configured uplink (the mask or the uplinks changed meanwhile), an address off the LAN, or clients.max reached. */
   readonly unreadable: number;
 }
 

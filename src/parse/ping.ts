@@ -14,7 +14,8 @@ const TIMESTAMP = /^\[[0-9.]+\] /;
 export function parsePingLine(line: string): PingEvent | null {
   const text = line.replace(TIMESTAMP, '').trim();
   if (text.includes('(DUP!)')) return null;
-  let match = /^[0-9]+ bytes from [0-9.]+: icmp_seq=([0-9]+) ttl=[0-9]+ time=([0-9.]+) ms$/.exec(text);
+  // A strict number for time: "1.5.2" or ".1.5" would read as NaN and poison the RTT average (found by fuzzing).
+  let match = /^[0-9]+ bytes from [0-9.]+: icmp_seq=([0-9]+) ttl=[0-9]+ time=([0-9]+(?:\.[0-9]+)?) ms$/.exec(text);
   if (match) return { kind: 'reply', seq: Number(match[1]), rttMs: Number(match[2]) };
   match = /^no answer yet for icmp_seq=([0-9]+)$/.exec(text);
   if (match) return { kind: 'pending', seq: Number(match[1]) };

@@ -55,6 +55,8 @@ describe('ping output', () => {
     expect(parsePingLine('no answer yet for icmp_seq=11')).toEqual({ kind: 'pending', seq: 11 });
     expect(parsePingLine('From 192.0.2.2 icmp_seq=3 Destination Host Unreachable')).toEqual({ kind: 'error', seq: 3 });
     expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=0.04 ms (DUP!)')).toBeNull();
+    expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=.1.5 ms')).toBeNull();
+    expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=1 ms')).toEqual({ kind: 'reply', seq: 8, rttMs: 1 });
     expect(parsePingLine('PING 192.0.2.1 (192.0.2.1) from 192.0.2.2 ppp0: 56(84) bytes of data.')).toBeNull();
   });
 });
