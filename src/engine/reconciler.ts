@@ -376,25 +376,26 @@ export class Reconciler {
       }
       return;
     }
-    const byCap = new Map<string, { count: number; macs: Set<string> }>();
+    const fresh = new Map<string, { cap: Refusal['cap']; mac: string; count: number }>();
     for (const { cap, mac } of refused) {
       const key = cap === 'clients.per_mac' ? `${cap} ${mac}` : cap;
-      const entry = byCap.get(key) ?? { count: 0, macs: new Set() };
+      if (this.capsHit.has(key)) continue;
+      const entry = fresh.get(key) ?? { cap, mac, count: 0 };
       entry.count++;
-      entry.macs.add(mac);
-      byCap.set(key, entry);
+      fresh.set(key, entry);
     }
-    const fresh = [...byCap].filter(([key]) => !this.capsHit.has(key));
-    if (fresh.length === 0) return;
-    for (const [key] of fresh) this.capsHit.add(key);
+    for (const key of fresh.keys()) this.capsHit.add(key);
     const { max, perMac } = this.config.clients;
-    for (const [key, { count, macs }] of fresh.slice(0, 20)) {
-      const [cap, mac] = key.split(' ');
+    let lines = 0;
+    for (const { cap, mac, count } of fresh.values()) {
+      if (lines++ === 20) {
+        this.deps.log.warn('more MACs reached clients.per_mac', { macs: fresh.size - 20 });
+        break;
+      }
       if (cap === 'clients.per_mac') this.deps.log.warn(`clients.per_mac reached: MAC ${mac} already has ${perMac} addresses; ${count} more left unassigned`, { cap, mac, perMac, refused: count });
-      else if (cap === 'clients.max') this.deps.log.warn(`clients.max reached: ${max} clients assigned; ${count} new clients left unassigned`, { cap, max, refused: count, macs: macs.size });
+      else if (cap === 'clients.max') this.deps.log.warn(`clients.max reached: ${max} clients assigned; ${count} new clients left unassigned`, { cap, max, refused: count });
       else this.deps.log.warn(`no uplink to assign to: ${count} new clients left unassigned`, { refused: count });
     }
-    if (fresh.length > 20) this.deps.log.warn('more MACs reached clients.per_mac', { macs: fresh.length - 20 });
   }
 }
 
