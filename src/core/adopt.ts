@@ -9,7 +9,8 @@ import type { Config } from '../model/config.js';
 import type { IpsetDump } from '../model/kernel.js';
 import type { ClientRecord } from '../model/state.js';
 import { CLIENT_SET } from './contract.js';
-import { cidrContains, isUnicastHost, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
+import { inLanSubnets } from './clients.js';
+import { isUnicastHost, parseIpv4 } from './ipv4.js';
 import { hex, markLayout, poolMark } from './marks.js';
 
 export interface Adoption {
@@ -22,7 +23,7 @@ export interface Adoption {
 export function adoptFromClientSet(config: Config, sets: IpsetDump, assignments: ReadonlyMap<string, ClientRecord>, now: number): Adoption {
   const layout = markLayout(config.marks.mask);
   const byMark = new Map(config.uplinks.map((u, index) => [`${hex(poolMark(layout, index))}/${hex(layout.poolMask)}`, u.name]));
-  const subnets = config.lan.subnets.map((s) => parseCidr(s) as Cidr);
+  const inLan = inLanSubnets(config);
   const next = new Map(assignments);
   const adopted: { ip: string; uplink: string }[] = [];
   let unreadable = 0;
@@ -30,8 +31,8 @@ export function adoptFromClientSet(config: Config, sets: IpsetDump, assignments:
     if (entry.set !== CLIENT_SET || next.has(entry.member)) continue;
     const address = parseIpv4(entry.member);
     const uplink = typeof entry.options.skbmark === 'string' ? byMark.get(entry.options.skbmark) : undefined;
-    const inLan = address !== null && isUnicastHost(address) && (subnets.length === 0 || subnets.some((s) => cidrContains(s, address)));
-    if (uplink === undefined || !inLan || next.size >= config.clients.max) {
+    const client = address !== null && isUnicastHost(address) && inLan(address);
+    if (uplink === undefined || !client || next.size >= config.clients.max) {
       unreadable++;
       continue;
     }

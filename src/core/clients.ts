@@ -12,10 +12,17 @@ export interface ClientFilter {
   admits(neighbour: Neighbour): boolean;
 }
 
+/** Whether an address lies in lan.subnets (any address when none are configured); the subnets are parsed once. */
+export function inLanSubnets(config: Config): (address: number) => boolean {
+  const subnets = config.lan.subnets.map((s) => parseCidr(s) as Cidr);
+  return (address) => subnets.length === 0 || subnets.some((subnet) => cidrContains(subnet, address));
+}
+
 /** Builds the filter once per config and link state, so admitting is cheap per entry. */
 export function clientFilter(config: Config, links: readonly Link[]): ClientFilter {
   const interfaces = new Set(config.lan.interfaces);
   const subnets = config.lan.subnets.map((s) => parseCidr(s) as Cidr);
+  const inLan = inLanSubnets(config);
   const excluded = new Set<number>();
   for (const link of links) {
     for (const address of link.addresses) {
@@ -35,7 +42,7 @@ export function clientFilter(config: Config, links: readonly Link[]): ClientFilt
       if (!neighbour.complete || !interfaces.has(neighbour.dev) || !isUnicastMac(neighbour.mac)) return false;
       const address = parseIpv4(neighbour.ip);
       if (address === null || !isUnicastHost(address) || excluded.has(address)) return false;
-      return subnets.length === 0 || subnets.some((subnet) => cidrContains(subnet, address));
+      return inLan(address);
     },
   };
 }

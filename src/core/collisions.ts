@@ -9,7 +9,7 @@
 import type { Config } from '../model/config.js';
 import type { ConfigProblem } from '../model/errors.js';
 import type { KernelState } from '../model/kernel.js';
-import { inOurPriorityRange, isOurChain, isOurTable, ROUTE_PROTOCOL } from './contract.js';
+import { ids, inOurPriorityRange, isOurChain, isOurTable, ROUTE_PROTOCOL } from './contract.js';
 import { hex } from './marks.js';
 
 const FULL_MASK = 0xffffffff;
@@ -36,29 +36,33 @@ export function markBitsOf(args: readonly string[]): number {
 export function kernelCollisions(config: Config, observed: KernelState): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const ourMask = config.marks.mask >>> 0;
+  const { tables, priorities } = ids(config);
+  const ourTables = `our tables ${tables.first}–${tables.last}`;
+  const moveTables = 'move tables.base to a free block of 100 table ids';
+  const moveMask = 'choose a marks.mask whose bits that software does not use';
   const foreignRules = observed.rules.filter((r) => r.protocol !== String(ROUTE_PROTOCOL));
   for (const rule of foreignRules) {
     const what = `ip rule ${rule.priority} (from ${rule.src}${rule.fwmark !== undefined ? ` fwmark ${hex(rule.fwmark)}/${hex(rule.fwmask ?? FULL_MASK)}` : ''} lookup ${rule.table})`;
     if (rule.priority !== 0 && rule.priority < 32766 && inOurPriorityRange(config, rule.priority)) {
-      problems.push({ field: 'rules.priority', problem: `${what} of other software sits in our priorities ${config.rules.priority}–${config.rules.priority + 99}`, fix: 'move rules.priority to a free block of 100 priorities' });
+      problems.push({ field: 'rules.priority', problem: `${what} of other software sits in our priorities ${priorities.first}–${priorities.last}`, fix: 'move rules.priority to a free block of 100 priorities' });
     }
     if (isOurTable(config, rule.table)) {
-      problems.push({ field: 'tables.base', problem: `${what} of other software looks up table ${rule.table}, inside our tables ${config.tables.base}–${config.tables.base + 99}`, fix: 'move tables.base to a free block of 100 table ids' });
+      problems.push({ field: 'tables.base', problem: `${what} of other software looks up table ${rule.table}, inside ${ourTables}`, fix: moveTables });
     }
     if (rule.fwmark !== undefined && ((rule.fwmask ?? FULL_MASK) & ourMask) !== 0) {
-      problems.push({ field: 'marks.mask', problem: `${what} of other software tests mark bits ${hex(((rule.fwmask ?? FULL_MASK) & ourMask) >>> 0)} inside marks.mask ${hex(ourMask)}`, fix: 'choose a marks.mask whose bits that software does not use' });
+      problems.push({ field: 'marks.mask', problem: `${what} of other software tests mark bits ${hex(((rule.fwmask ?? FULL_MASK) & ourMask) >>> 0)} inside marks.mask ${hex(ourMask)}`, fix: moveMask });
     }
   }
   const foreignTables = new Set(observed.routes.filter((r) => isOurTable(config, r.table) && r.protocol !== String(ROUTE_PROTOCOL)).map((r) => r.table));
   for (const table of foreignTables) {
-    problems.push({ field: 'tables.base', problem: `routing table ${table}, inside our tables ${config.tables.base}–${config.tables.base + 99}, holds routes of other software`, fix: 'move tables.base to a free block of 100 table ids' });
+    problems.push({ field: 'tables.base', problem: `routing table ${table}, inside ${ourTables}, holds routes of other software`, fix: moveTables });
   }
   for (const table of observed.netfilter) {
     for (const rule of table.rules) {
       if (isOurChain(rule.chain)) continue;
       const overlap = (markBitsOf(rule.args) & ourMask) >>> 0;
       if (overlap !== 0) {
-        problems.push({ field: 'marks.mask', problem: `iptables rule "-t ${table.name} -A ${rule.chain} ${rule.args.join(' ')}" of other software uses mark bits ${hex(overlap)} inside marks.mask ${hex(ourMask)}`, fix: 'choose a marks.mask whose bits that software does not use' });
+        problems.push({ field: 'marks.mask', problem: `iptables rule "-t ${table.name} -A ${rule.chain} ${rule.args.join(' ')}" of other software uses mark bits ${hex(overlap)} inside marks.mask ${hex(ourMask)}`, fix: moveMask });
       }
     }
   }

@@ -3,7 +3,8 @@
 
 import type { Config } from '../model/config.js';
 import { RequestError } from '../model/errors.js';
-import { cidrContains, isUnicastHost, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
+import { inLanSubnets } from './clients.js';
+import { isUnicastHost, parseIpv4 } from './ipv4.js';
 import { isInterfaceName, isUplinkName } from './names.js';
 
 export type ControlRequest =
@@ -86,8 +87,7 @@ export function checkAssignment(config: Config, ip: string, uplink: string): voi
     throw new RequestError(`no uplink named "${uplink}"; configured: ${config.uplinks.map((u) => u.name).join(', ')}`);
   }
   const address = parseIpv4(checkClientAddress(ip)) as number;
-  const subnets = config.lan.subnets.map((s) => parseCidr(s) as Cidr);
-  if (subnets.length > 0 && !subnets.some((s) => cidrContains(s, address))) {
+  if (!inLanSubnets(config)(address)) {
     throw new RequestError(`${ip} is outside lan.subnets (${config.lan.subnets.join(', ')})`);
   }
 }

@@ -49,7 +49,7 @@ describe('kill -9 during programming, restart, repeat', () => {
       lab.daemon = null;
       const frozen = await clientSet(lab);
       // The store is always a whole file: the old one or the new one.
-      const stored = await Store.peek(join(lab.files.state));
+      const stored = await Store.peek(lab.files.state);
       expect([...before].filter(([ip, mark]) => frozen.get(ip) !== mark)).toEqual([]);
       if ([...frozen.keys()].some((ip) => !stored?.clients[ip])) behind++;
       await lab.start();
