@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ExecaRunner } from '../system/exec.js';
 import { registerAssign } from './commands/assign.js';
 import { registerControl } from './commands/control.js';
+import { registerExec } from './commands/exec.js';
 import { registerFlush } from './commands/flush.js';
 import { registerHook } from './commands/hook.js';
 import { registerLab } from './commands/lab.js';
@@ -31,7 +32,7 @@ export function buildProgram(ctx: CliContext): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });
   ctx.globals = () => program.opts<Globals>();
-  for (const register of [registerStart, registerPools, registerStatus, registerPlan, registerFlush, registerAssign, registerControl, registerHook, registerLab]) {
+  for (const register of [registerStart, registerPools, registerStatus, registerPlan, registerFlush, registerAssign, registerControl, registerHook, registerExec, registerLab]) {
     register(program, ctx);
   }
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });

@@ -4,7 +4,7 @@ import { access, constants, readFile } from 'node:fs/promises';
 import { validateCronExpression } from 'cron';
 import { parseDocument } from 'yaml';
 import type { Config } from '../model/config.js';
-import { ConfigError } from '../model/errors.js';
+import { ConfigError, type ConfigProblem } from '../model/errors.js';
 import { verifyConfig } from './verify.js';
 
 export interface Overrides {
@@ -45,8 +45,8 @@ function definedOnly(overrides: Overrides): Record<string, string> {
   return Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
 
-/** Hook programs must exist and be executable now, not fail silently at the first outage. */
-async function checkPrograms(config: Config, source: string): Promise<void> {
+/** Hook programs and the TSIG key must be usable now, not fail silently at the first outage. */
+async function checkFiles(config: Config, source: string): Promise<void> {
   const missing = await Promise.all(
     config.notify.exec.map(async (program, i) => {
       try {
@@ -58,8 +58,23 @@ async function checkPrograms(config: Config, source: string): Promise<void> {
       }
     }),
   );
-  const problems = missing.filter((p) => p !== null);
+  const problems = [...missing.filter((p) => p !== null), ...(config.ddns ? await checkKeyFile(config.ddns.keyFile) : [])];
   if (problems.length > 0) throw new ConfigError(problems, source);
+}
+
+/** The TSIG key must be readable and look like one now, not fail at the first update. */
+async function checkKeyFile(path: string): Promise<ConfigProblem[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return [{ field: 'ddns.key', problem: `cannot read ${path} (${code})`, fix: 'create it with "tsig-keygen -a hmac-sha256 NAME > FILE" and give the server the same key' }];
+  }
+  if (!/\bkey\s+"?[A-Za-z0-9._-]+"?\s*\{[^}]*\balgorithm\s+[^;]+;[^}]*\bsecret\s+"[A-Za-z0-9+/=]+"\s*;/s.test(text)) {
+    return [{ field: 'ddns.key', problem: `${path} is not a TSIG key file (key "NAME" { algorithm …; secret "…"; };)`, fix: 'write it with tsig-keygen or ddns-confgen, as the server has it' }];
+  }
+  return [];
 }
 
 export async function loadConfig(path: string, overrides: Overrides = {}): Promise<Config> {
@@ -71,6 +86,6 @@ export async function loadConfig(path: string, overrides: Overrides = {}): Promi
     throw new ConfigError([{ field: '--config', problem: `cannot read ${path} (${code})`, fix: 'pass --config with the path of your config file (start from pools/example.yaml)' }]);
   }
   const config = parseConfig(text, path, overrides);
-  await checkPrograms(config, path);
+  await checkFiles(config, path);
   return config;
 }

@@ -7,7 +7,7 @@ import { formatDurationMs, parseDurationMs } from '../core/duration.js';
 import { cidrContains, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv4, type Cidr } from '../core/ipv4.js';
 import { hex, markLayout, parseMark } from '../core/marks.js';
 import { isInterfaceName, isUplinkName } from '../core/names.js';
-import type { Config, DampingConfig, EmailConfig, HealthSettings, NotifyConfig, StaticRoute, UplinkConfig } from '../model/config.js';
+import type { Config, DampingConfig, DdnsConfig, EmailConfig, HealthSettings, NotifyConfig, PublicAddressConfig, StaticRoute, UplinkConfig } from '../model/config.js';
 import { ConfigError, type ConfigProblem } from '../model/errors.js';
 
 export const DEFAULTS = {
@@ -21,6 +21,8 @@ export const DEFAULTS = {
   clientMax: 65536,
   /** A router or proxy-ARP host behind one MAC gets this many; a host answering for a whole subnet gets no more. */
   clientsPerMac: 64,
+  /** High enough to stay clear of the groups of people and packages (Debian hands those out below 60000). */
+  groupBase: 64100,
 } as const;
 
 /**
@@ -253,7 +255,7 @@ function verifyUplink(problems: Problems, value: unknown, i: number, health: Hea
     problems.add(field, `must be a mapping, not ${describe(value)}`, 'write it as "- { name: isp1, interface: ppp0 }"');
     return null;
   }
-  unknownKeys(problems, value, field, ['name', 'interface', 'gateway', 'weight', 'probe', 'ipparam', 'lease']);
+  unknownKeys(problems, value, field, ['name', 'interface', 'gateway', 'weight', 'probe', 'ipparam', 'lease', 'public_address']);
   let ok = true;
   const { name, interface: iface, gateway, weight } = value;
   if (name === undefined) {
@@ -300,6 +302,7 @@ function verifyUplink(problems: Problems, value: unknown, i: number, health: Hea
     }
   }
   const lease = value.lease === undefined ? undefined : absolutePath(problems, value.lease, `${field}.lease`, '/var/lib/dhcp/dhclient.leases');
+  const publicAddress = verifyPublicAddress(problems, value.public_address, `${field}.public_address`);
   if (!ok) return null;
   return {
     name: name as string,
@@ -309,7 +312,70 @@ function verifyUplink(problems: Problems, value: unknown, i: number, health: Hea
     probe,
     ipparam,
     ...(lease ? { leaseFile: lease } : {}),
+    ...(publicAddress ? { publicAddress } : {}),
   };
+}
+
+function verifyPublicAddress(problems: Problems, value: unknown, field: string): PublicAddressConfig | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) {
+    problems.add(field, `must be a mapping, not ${describe(value)}`, 'write it as "public_address: { url: http://ip.example.test/ }"');
+    return undefined;
+  }
+  unknownKeys(problems, value, field, ['url', 'field', 'every', 'timeout']);
+  const url = typeof value.url === 'string' ? parseHttpUrl(value.url) : null;
+  if (!url) problems.add(`${field}.url`, value.url === undefined ? 'is missing' : `${describe(value.url)} is not an http:// or https:// URL`, 'give a URL that answers with the address it sees, e.g. http://ip.example.test/');
+  if (value.field !== undefined && (typeof value.field !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(value.field))) {
+    problems.add(`${field}.field`, `${describe(value.field)} is not a JSON key`, 'name the key of the JSON answer that holds the address, e.g. ip; leave it out when the body is the address');
+  }
+  const everyMs = duration(problems, value.every, `${field}.every`, 10_000, 86_400_000, 300_000, 'ask again this often, e.g. "5m"');
+  const timeoutMs = duration(problems, value.timeout, `${field}.timeout`, 500, 60_000, 5_000, 'give up on one fetch after this, e.g. "5s"');
+  if (!url) return undefined;
+  return { url, ...(typeof value.field === 'string' ? { field: value.field } : {}), everyMs, timeoutMs };
+}
+
+function parseHttpUrl(text: string): string | null {
+  if (text.length > 2000 || /[\s\0]/.test(text)) return null;
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*$/;
+
+/** A DNS name in lower case without its final dot, or null. */
+function dnsName(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const name = value.toLowerCase().replace(/\.$/, '');
+  return DNS_NAME.test(name) ? name : null;
+}
+
+function verifyDdns(problems: Problems, doc: Doc, uplinkNames: readonly string[]): DdnsConfig | undefined {
+  if (doc.ddns === undefined || doc.ddns === null) return undefined;
+  const ddns = section(problems, doc, 'ddns', ['server', 'port', 'zone', 'name', 'key', 'ttl', 'exclude', 'every', 'timeout']);
+  if (!isObject(doc.ddns)) return undefined;
+  const server = typeof ddns.server === 'string' && (parseIpv4(ddns.server) !== null ? isUnicastHost(parseIpv4(ddns.server) as number) : dnsName(ddns.server) !== null) ? ddns.server : null;
+  if (!server) problems.add('ddns.server', ddns.server === undefined ? 'is missing' : `${describe(ddns.server)} is not a host name or unicast IPv4 address`, 'name the primary server that accepts updates for the zone, e.g. ns1.example.test');
+  const port = integerIn(problems, ddns.port, 'ddns.port', 1, 65535, 53, 'the server\'s DNS port; 53 is the default');
+  const zone = dnsName(ddns.zone);
+  if (!zone) problems.add('ddns.zone', ddns.zone === undefined ? 'is missing' : `${describe(ddns.zone)} is not a DNS name`, 'name the dynamic zone, e.g. example.test');
+  const name = dnsName(ddns.name);
+  if (!name) problems.add('ddns.name', ddns.name === undefined ? 'is missing' : `${describe(ddns.name)} is not a DNS name`, 'name the record to keep, e.g. gw.example.test');
+  else if (zone && name !== zone && !name.endsWith(`.${zone}`)) problems.add('ddns.name', `${name} is not inside the zone ${zone}`, `use a name ending in .${zone}, or correct ddns.zone`);
+  const keyFile = ddns.key === undefined ? null : absolutePath(problems, ddns.key, 'ddns.key', '/etc/dispatcher/ddns.key');
+  if (ddns.key === undefined) problems.add('ddns.key', 'is missing', 'give the TSIG key file the server trusts, e.g. /etc/dispatcher/ddns.key (made by tsig-keygen)');
+  const ttl = integerIn(problems, ddns.ttl, 'ddns.ttl', 1, 86_400, 60, 'seconds resolvers may keep the records; short (60) so a dead line\'s address is soon forgotten');
+  const exclude = stringList(problems, ddns.exclude, 'ddns.exclude', 'list uplink names, e.g. [isp3]');
+  exclude.forEach((uplink, i) => {
+    if (!uplinkNames.includes(uplink)) problems.add(`ddns.exclude[${i}]`, `"${uplink}" is not an uplink`, `use one of: ${uplinkNames.join(', ')}`);
+  });
+  const everyMs = duration(problems, ddns.every, 'ddns.every', 10_000, 86_400_000, 300_000, 'compare with the server this often, e.g. "5m"');
+  const timeoutMs = duration(problems, ddns.timeout, 'ddns.timeout', 500, 60_000, 5_000, 'give up on one query or update after this, e.g. "5s"');
+  if (!server || !zone || !name || !keyFile) return undefined;
+  return { server, port, zone, name, keyFile, ttl, exclude, everyMs, timeoutMs };
 }
 
 function verifyUplinks(problems: Problems, doc: Doc, lanInterfaces: readonly string[], lanCidrs: readonly Cidr[], health: HealthSettings): UplinkConfig[] {
@@ -390,6 +456,11 @@ function verifyRanges(problems: Problems, doc: Doc): { tableBase: number; rulePr
   }
   const rulePriority = integerIn(problems, rules.priority, 'rules.priority', 1, MAX_RULE_PRIORITY - RANGE_SIZE + 1, DEFAULTS.rulePriority, `pick a free block of ${RANGE_SIZE} priorities below 32766, e.g. ${DEFAULTS.rulePriority}`);
   return { tableBase, rulePriority };
+}
+
+function verifyGroups(problems: Problems, doc: Doc): number {
+  const groups = section(problems, doc, 'groups', ['base']);
+  return integerIn(problems, groups.base, 'groups.base', 1, 0x7fffffff - MAX_UPLINKS, DEFAULTS.groupBase, `pick ${MAX_UPLINKS} group ids no account or package uses, e.g. ${DEFAULTS.groupBase}`);
 }
 
 function verifyClients(problems: Problems, doc: Doc): { expireSeconds: number; max: number; perMac: number } {
@@ -509,7 +580,7 @@ export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?:
     problems.add('(top level)', `must be a mapping, not ${describe(doc)}`, 'start from pools/example.yaml');
     throw new ConfigError(problems.list, source);
   }
-  unknownKeys(problems, doc, '', ['lan', 'uplinks', 'scan', 'state', 'socket', 'marks', 'tables', 'rules', 'clients', 'health', 'static_routes', 'notify']);
+  unknownKeys(problems, doc, '', ['lan', 'uplinks', 'scan', 'state', 'socket', 'marks', 'tables', 'rules', 'clients', 'health', 'static_routes', 'notify', 'groups', 'ddns']);
   const lan = verifyLan(problems, doc);
   const healthDoc = section(problems, doc, 'health', [...HEALTH_KEYS, 'damping']);
   const health = verifyHealth(problems, healthDoc, 'health', HEALTH_DEFAULTS);
@@ -530,6 +601,8 @@ export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?:
   const mask = verifyMarks(problems, doc, uplinks.length);
   const { tableBase, rulePriority } = verifyRanges(problems, doc);
   const clients = verifyClients(problems, doc);
+  const groupBase = verifyGroups(problems, doc);
+  const ddns = verifyDdns(problems, doc, uplinks.map((u) => u.name));
   const state = absolutePath(problems, doc.state, 'state', DEFAULTS.state);
   const socket = absolutePath(problems, doc.socket, 'socket', DEFAULTS.socket);
   if (problems.list.length > 0) throw new ConfigError(problems.list, source);
@@ -542,9 +615,11 @@ export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?:
     marks: { mask },
     tables: { base: tableBase },
     rules: { priority: rulePriority },
+    groups: { base: groupBase },
     clients,
     damping,
     staticRoutes,
     notify,
+    ...(ddns ? { ddns } : {}),
   };
 }

@@ -69,6 +69,14 @@ export function ids(config: OwnedRanges): Ids {
   };
 }
 
+/**
+ * The group id whose sockets leave by uplink `index` (`dispatcher exec`): a
+ * process run with it gets the uplink's connection mark on every packet.
+ */
+export function uplinkGroup(config: { readonly groups: { readonly base: number } }, index: number): number {
+  return config.groups.base + index;
+}
+
 export function isOurChain(name: string): boolean {
   return name.startsWith(CHAIN_PREFIX);
 }

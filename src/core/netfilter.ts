@@ -27,7 +27,7 @@ export type Skeleton = readonly SkeletonTable[];
 const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = {
   none: ['connMask', 'poolMask', 'set'],
   lan: ['connMask', 'poolMask', 'set', 'lan'],
-  uplink: ['connMask', 'poolMask', 'set', 'uplink.interface', 'uplink.connMark', 'uplink.poolMark'],
+  uplink: ['connMask', 'poolMask', 'set', 'uplink.interface', 'uplink.connMark', 'uplink.poolMark', 'uplink.group'],
 };
 
 export class SkeletonError extends Error {
@@ -80,7 +80,7 @@ export interface SkeletonValues {
   readonly poolMask: string;
   readonly set: string;
   readonly lans: readonly string[];
-  readonly uplinks: readonly { readonly interface: string; readonly connMark: string; readonly poolMark: string }[];
+  readonly uplinks: readonly { readonly interface: string; readonly connMark: string; readonly poolMark: string; readonly group: string }[];
 }
 
 function substitute(template: string, values: Record<string, string>): string[] {
@@ -98,7 +98,7 @@ export function fillSkeleton(skeleton: Skeleton, values: SkeletonValues): Desire
         rule.repeat === 'lan'
           ? values.lans.map((lan) => ({ ...common, lan }))
           : rule.repeat === 'uplink'
-            ? values.uplinks.map((u) => ({ ...common, 'uplink.interface': u.interface, 'uplink.connMark': u.connMark, 'uplink.poolMark': u.poolMark }))
+            ? values.uplinks.map((u) => ({ ...common, 'uplink.interface': u.interface, 'uplink.connMark': u.connMark, 'uplink.poolMark': u.poolMark, 'uplink.group': u.group }))
             : [common];
       return rows.map((row) => ({ chain: rule.chain, args: substitute(rule.template, row) }));
     }),

@@ -14,7 +14,7 @@ import type { Config } from '../model/config.js';
 import type { Nexthop } from '../model/kernel.js';
 import type { DesiredRoute, DesiredRule, DesiredState } from '../model/plan.js';
 import type { Assignments, UplinkView } from '../model/state.js';
-import { CLIENT_SET, ids } from './contract.js';
+import { CLIENT_SET, ids, uplinkGroup } from './contract.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
 import { fillSkeleton, type Skeleton } from './netfilter.js';
 
@@ -106,7 +106,7 @@ export function plan(input: PlanInput): DesiredState {
       poolMask: hex(layout.poolMask),
       set: CLIENT_SET,
       lans: config.lan.interfaces,
-      uplinks: uplinks.map((u) => ({ interface: u.interface, connMark: hex(connMark(layout, u.index)), poolMark: hex(poolMark(layout, u.index)) })),
+      uplinks: uplinks.map((u) => ({ interface: u.interface, connMark: hex(connMark(layout, u.index)), poolMark: hex(poolMark(layout, u.index)), group: String(uplinkGroup(config, u.index)) })),
     }),
     set: { name: CLIENT_SET, maxelem: config.clients.max, entries },
     rules: planRules(config, uplinks),

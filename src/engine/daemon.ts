@@ -21,7 +21,7 @@ import { checkAssignment, type ControlRequest, type PppHook } from '../core/requ
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
 import type { KernelState } from '../model/kernel.js';
-import type { ClientRecord } from '../model/state.js';
+import type { ClientRecord, UplinkView } from '../model/state.js';
 import { ConfigError, RequestError } from '../model/errors.js';
 import type { Process, Runner } from '../system/exec.js';
 import { observeKernel, readLinks, readRoutes } from '../system/kernel.js';
@@ -33,7 +33,9 @@ import { assignmentsOf, Store, type StoreRecovery } from '../system/store.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from './control.js';
 import { HealthMonitor } from './health.js';
 import type { Logger } from './logger.js';
+import { DdnsPublisher } from './ddns.js';
 import { Notifier } from './notifier.js';
+import { PublicAddresses } from './public-address.js';
 import { Reconciler, type RunReport } from './reconciler.js';
 
 export interface DaemonOptions {
@@ -63,6 +65,8 @@ export class Daemon {
   private reconciler!: Reconciler;
   private health!: HealthMonitor;
   private notifier!: Notifier;
+  private publicAddresses!: PublicAddresses;
+  private ddns!: DdnsPublisher;
   private store!: Store;
   private control: ControlServer | null = null;
   private cron: CronJob | null = null;
@@ -111,7 +115,13 @@ export class Daemon {
     }
     this.notifier = new Notifier({ runner, log }, config.notify);
     this.health = new HealthMonitor({ runner, log, onTransition: (t) => this.onTransition(t) }, config);
-    this.reconciler = new Reconciler({ runner, store: this.store, skeleton, log, health: this.health }, config, assignmentsOf(store.data));
+    this.ddns = new DdnsPublisher({ runner, log }, config);
+    this.publicAddresses = new PublicAddresses({ runner, log, onChange: () => this.publish() }, config);
+    const afterRun = (uplinks: readonly UplinkView[]): void => {
+      this.publicAddresses.observe(uplinks);
+      this.publish();
+    };
+    this.reconciler = new Reconciler({ runner, store: this.store, skeleton, log, health: this.health, afterRun }, config, assignmentsOf(store.data));
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     this.reconciler.hold();
@@ -214,6 +224,14 @@ export class Daemon {
     void this.reconciler.request(`health: ${transition.uplink} ${transition.to}`);
   }
 
+  /** Hands the uplinks, with their public addresses, to the DNS publisher (which acts only on a change). */
+  private publish(): void {
+    const uplinks = this.reconciler.uplinks;
+    // A first lookup under way would make the record set look one short for a moment: wait for it.
+    if (this.publicAddresses.pending(uplinks)) return;
+    this.ddns.observe(uplinks.map((u) => ({ name: u.name, index: u.index, up: u.state === 'up', publicAddress: this.publicAddresses.address(u) })));
+  }
+
   private schedule(expression: string): void {
     this.cron?.stop();
     if (this.stopping) return;
@@ -232,6 +250,8 @@ export class Daemon {
     this.options.log.info('reloading config', { config: this.options.configPath });
     this.health.reconfigure(next);
     this.notifier.reconfigure(next.notify);
+    this.publicAddresses.reconfigure(next);
+    this.ddns.reconfigure(next);
     return this.reconciler.reload(next);
   }
 
@@ -244,6 +264,8 @@ export class Daemon {
     for (const watch of this.watches) watch.stop();
     this.health.stop();
     this.notifier.stop();
+    this.publicAddresses.stop();
+    this.ddns.stop();
     this.reconciler.stop();
     await this.control?.close();
     // Only now, outside the signal's own dispatch: removing our handler while
@@ -329,8 +351,10 @@ export class Daemon {
       // The reason is the health machine's current one: being held down changes it without a run.
       uplinks: pools.uplinks.map(({ clients, pinned, ...u }) => {
         const probes = health.get(u.name);
-        return { ...u, reason: probes?.reason ?? u.reason, clients: clients.length, pinned: pinned.length, health: probes ?? null };
+        const view = r.uplinks.find((v) => v.name === u.name);
+        return { ...u, reason: probes?.reason ?? u.reason, clients: clients.length, pinned: pinned.length, health: probes ?? null, publicAddress: view ? this.publicAddresses.snapshot(view) : null };
       }),
+      ddns: this.ddns.status(),
       staticRoutes: this.config.staticRoutes,
       lastRun: r.last,
       runs: r.runs,

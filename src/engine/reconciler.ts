@@ -70,6 +70,8 @@ export interface ReconcilerDeps {
   /** Health verdicts; without it uplinks are judged by their links alone. */
   readonly health?: HealthView;
   readonly now?: () => number;
+  /** Told after every run, with the uplinks as that run saw them (public addresses, DNS). */
+  readonly afterRun?: (uplinks: readonly UplinkView[]) => void;
 }
 
 const RETRY_MIN_MS = 1000;
@@ -195,6 +197,7 @@ export class Reconciler {
       this.last = report;
       this.runs++;
       for (const waiter of request.waiters) waiter(report);
+      this.deps.afterRun?.(this.uplinkViews);
       this.kick();
     });
   }

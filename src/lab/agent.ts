@@ -1,7 +1,8 @@
 // The lab's hosts, run inside network namespaces with `ip netns exec NS node agent.js …`:
 //
 //   serve                     the internet host, on every local address:
-//                               HTTP :80 answers {"source": "<address it sees>"};
+//                               HTTP :80 answers {"source": "<address it sees>"}
+//                                 (/ip: the address as plain text; /garbage: not an address);
 //                               TCP :7 answers each line with "<source> <line>";
 //                               UDP :9000 prints "udp <tag> <seq> <source> <epoch ms>" per datagram;
 //                               SMTP :2525 prints "mail <from> <subject>" per message
@@ -60,9 +61,13 @@ function smtpSession(socket: Socket): void {
 function serve(): void {
   const plain = (address: string | undefined): string | undefined => address?.replace(/^::ffff:/, '');
   createHttpServer((request, response) => {
-    response.setHeader('content-type', 'application/json');
+    const source = plain(request.socket.remoteAddress);
     response.setHeader('connection', 'close');
-    response.end(`${JSON.stringify({ source: plain(request.socket.remoteAddress) })}\n`);
+    // /ip answers as plain-text "what is my address" services do; /garbage as a broken one.
+    if (request.url === '/ip') return void response.setHeader('content-type', 'text/plain').end(`${source}\n`);
+    if (request.url === '/garbage') return void response.setHeader('content-type', 'text/html').end('<html>not an address; $(reboot)</html>\n');
+    response.setHeader('content-type', 'application/json');
+    response.end(`${JSON.stringify({ source })}\n`);
   }).listen(80, '0.0.0.0');
   createServer((socket) => {
     const source = plain(socket.remoteAddress);

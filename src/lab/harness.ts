@@ -149,6 +149,6 @@ export async function sayHello(runner: Runner, topo: Topology, client: LabClient
 
 /** Which uplink an address seen at the internet host belongs to. */
 export function uplinkByAddress(topo: Topology, address: string): string | undefined {
-  return topo.uplinks.find((u) => u.local === address)?.name;
+  return topo.uplinks.find((u) => u.publicAddress === address)?.name;
 }
 

@@ -201,7 +201,9 @@ export interface StatusJson {
     reason: string;
     clients: number;
     health: { state: string; transitions: number; suppressed: boolean; detectionMs: number; failbackMs: number; targets: { target: string; alive: boolean | null; lossPercent: number; probes: number }[] } | null;
+    publicAddress: { address: string | null; source: 'interface' | 'url'; url?: string; error?: string; failures?: number } | null;
   }[];
+  ddns: { name: string; wanted: string[]; published: string[] | null; inSync: boolean; updates: number; checks: number; error: string | null; failures: number; retryAt: string | null } | null;
   runs: number;
   lastRun: { ok: boolean; applied: Record<string, number>; reasons: string[]; forgotten: Record<string, number> } | null;
 }

@@ -9,6 +9,10 @@
 //                       │                           ├─ ppp1 ─ isp2 ─┼─ inet (203.0.113.100)
 //                       │                           └─ wan0 ─ isp3 ─┘
 //
+// An uplink may sit behind another NAT (a provider's CPE router, `behindNat`):
+// gw ── nat<k> (MASQUERADE) ── isp<k>; the gateway then holds a private-side
+// address, and the internet sees the CPE's.
+//
 // Addresses: LANs in 198.18.0.0/15, customer links in 192.0.2.0/24, ISP
 // transit in 198.51.100.0/24, internet hosts in 203.0.113.0/24.
 
@@ -21,6 +25,8 @@ export interface UplinkSpec {
   readonly weight?: number;
   /** The ISP-side address (the gateway's next hop). Two ppp uplinks may share one. */
   readonly gateway?: string;
+  /** Another NAT router between the gateway and the ISP (ethernet uplinks only). */
+  readonly behindNat?: boolean;
 }
 
 export interface LabSpec {
@@ -35,8 +41,12 @@ export interface LabUplink {
   readonly interface: string;
   readonly weight: number;
   readonly pointToPoint: boolean;
-  /** The gateway's address on this uplink: what the internet host sees after MASQUERADE. */
+  /** The gateway's address on this uplink. */
   readonly local: string;
+  /** What the internet host sees: `local`, or the outer NAT's address when the uplink is behind one. */
+  readonly publicAddress: string;
+  /** The outer NAT's namespace, when the uplink is behind one. */
+  readonly nat?: string;
   readonly gateway: string;
   /** The ISP namespace and its interface towards the gateway. */
   readonly isp: string;
@@ -86,15 +96,19 @@ export function clientAddress(index: number): string {
 function describeUplinks(prefix: string, specs: readonly UplinkSpec[]): LabUplink[] {
   return specs.map((spec, k) => {
     const pointToPoint = spec.interface.startsWith('ppp');
-    // Each uplink gets 192.0.2.(4k)/30 for its customer link: gateway .4k+1, us .4k+2.
-    const local = `192.0.2.${4 * k + 2}`;
+    if (spec.behindNat && pointToPoint) throw new RangeError(`${spec.name}: only an ethernet uplink can sit behind another NAT in the lab`);
+    // Each uplink gets 192.0.2.(4k)/30 for its customer link: gateway .4k+1, us (or the outer NAT) .4k+2.
+    // Behind a NAT, the gateway and the NAT share 198.19.200.(4k)/30: NAT .4k+1, gateway .4k+2.
+    const customer = `192.0.2.${4 * k + 2}`;
     return {
       name: spec.name,
       interface: spec.interface,
       weight: spec.weight ?? 1,
       pointToPoint,
-      local,
-      gateway: spec.gateway ?? `192.0.2.${4 * k + 1}`,
+      local: spec.behindNat ? `198.19.200.${4 * k + 2}` : customer,
+      publicAddress: customer,
+      ...(spec.behindNat ? { nat: `${prefix}nat${k + 1}` } : {}),
+      gateway: spec.gateway ?? (spec.behindNat ? `198.19.200.${4 * k + 1}` : `192.0.2.${4 * k + 1}`),
       isp: `${prefix}isp${k + 1}`,
       ispInterface: 'cust',
       ispCore: `198.51.100.${4 * k + 2}`,
@@ -120,7 +134,7 @@ export function describeTopology(spec: LabSpec): Topology {
     server: SERVER_ADDRESS,
     uplinks,
     clients,
-    namespaces: [gw, lan, inet, ...uplinks.map((u) => u.isp), ...clients.map((c) => c.ns)],
+    namespaces: [gw, lan, inet, ...uplinks.flatMap((u) => (u.nat ? [u.isp, u.nat] : [u.isp])), ...clients.map((c) => c.ns)],
   };
 }
 
@@ -134,18 +148,32 @@ export async function sysctl(runner: Runner, ns: string, settings: Record<string
 }
 
 /** Links one uplink: the gateway's side, the ISP namespace and its transit to the internet. */
-function uplinkLines(topo: Topology, uplink: LabUplink, k: number): { gw: string[]; isp: string[]; inet: string[] } {
+function uplinkLines(topo: Topology, uplink: LabUplink, k: number): { gw: string[]; isp: string[]; inet: string[]; nat: string[] } {
   const transitIsp = uplink.ispCore;
   const transitInet = `198.51.100.${4 * k + 1}`;
+  const ispSide = `192.0.2.${4 * k + 1}`;
   const customer = uplink.pointToPoint
     ? { gw: `${uplink.local} peer ${uplink.gateway}`, isp: `${uplink.gateway} peer ${uplink.local}` }
-    : { gw: `${uplink.local}/30`, isp: `${uplink.gateway}/30` };
+    : { gw: `${uplink.local}/30`, isp: `${uplink.nat ? ispSide : uplink.gateway}/30` };
+  // Behind a NAT, the gateway's link ends in the NAT namespace, whose own uplink ends in the ISP.
+  const gwPeer = uplink.nat ? { name: 'inside', netns: uplink.nat } : { name: uplink.ispInterface, netns: uplink.isp };
   return {
     gw: [
-      `link add name ${uplink.interface} type veth peer name ${uplink.ispInterface} netns ${uplink.isp}`,
+      `link add name ${uplink.interface} type veth peer name ${gwPeer.name} netns ${gwPeer.netns}`,
       `addr add ${customer.gw} dev ${uplink.interface}`,
       `link set ${uplink.interface} up`,
     ],
+    nat: uplink.nat
+      ? [
+          'link set lo up',
+          `link add name outside type veth peer name ${uplink.ispInterface} netns ${uplink.isp}`,
+          `addr add ${uplink.gateway}/30 dev inside`,
+          `addr add ${uplink.publicAddress}/30 dev outside`,
+          'link set inside up',
+          'link set outside up',
+          `route add default via ${ispSide}`,
+        ]
+      : [],
     isp: [
       'link set lo up',
       `link add name transit type veth peer name isp${k + 1} netns ${topo.inet}`,
@@ -155,7 +183,7 @@ function uplinkLines(topo: Topology, uplink: LabUplink, k: number): { gw: string
       'link set transit up',
       `route add default via ${transitInet}`,
     ],
-    inet: [`addr add ${transitInet}/30 dev isp${k + 1}`, `link set isp${k + 1} up`, `route add ${uplink.local}/32 via ${transitIsp}`],
+    inet: [`addr add ${transitInet}/30 dev isp${k + 1}`, `link set isp${k + 1} up`, `route add ${uplink.publicAddress}/32 via ${transitIsp}`],
   };
 }
 
@@ -174,7 +202,13 @@ export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topo
       ...perUplink.flatMap((p) => p.gw),
     ]);
     for (const [k, uplink] of topo.uplinks.entries()) {
-      await batch(runner, uplink.isp, (perUplink[k] as { isp: string[] }).isp);
+      const lines = perUplink[k] as ReturnType<typeof uplinkLines>;
+      if (uplink.nat) {
+        await batch(runner, uplink.nat, lines.nat);
+        await sysctl(runner, uplink.nat, { 'net.ipv4.ip_forward': '1' });
+        await runner.run(inNamespace(uplink.nat, ['iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'outside', '-j', 'MASQUERADE']));
+      }
+      await batch(runner, uplink.isp, lines.isp);
       await sysctl(runner, uplink.isp, { 'net.ipv4.ip_forward': '1' });
     }
     await batch(runner, topo.inet, perUplink.flatMap((p) => p.inet));

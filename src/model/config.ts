@@ -49,6 +49,39 @@ export interface UplinkConfig {
   readonly ipparam: string;
   /** A dhclient lease file to discover the gateway from (default: the usual Debian paths). */
   readonly leaseFile?: string;
+  /** Where to learn the uplink's public address when another NAT sits in front of it. */
+  readonly publicAddress?: PublicAddressConfig;
+}
+
+/** An "what is my address" URL, fetched through the uplink itself. */
+export interface PublicAddressConfig {
+  /** http:// or https:// URL whose body is the address… */
+  readonly url: string;
+  /** …or whose JSON body holds it under this key. */
+  readonly field?: string;
+  /** Fetched again this often (and whenever the uplink comes up or its address changes). */
+  readonly everyMs: number;
+  /** A fetch still running after this is abandoned. */
+  readonly timeoutMs: number;
+}
+
+/** Dynamic DNS (RFC 2136 with TSIG, sent by nsupdate): one A record per live uplink. */
+export interface DdnsConfig {
+  /** Name or address of the primary server that accepts updates. */
+  readonly server: string;
+  readonly port: number;
+  readonly zone: string;
+  /** The name whose A records are kept equal to the live uplinks' public addresses. */
+  readonly name: string;
+  /** TSIG key file as BIND writes it (tsig-keygen, ddns-confgen). */
+  readonly keyFile: string;
+  readonly ttl: number;
+  /** Uplinks whose address is never published. */
+  readonly exclude: readonly string[];
+  /** The server's records are compared with ours this often even when nothing changed here. */
+  readonly everyMs: number;
+  /** One query or update still unanswered after this has failed. */
+  readonly timeoutMs: number;
 }
 
 export interface StaticRoute {
@@ -103,8 +136,11 @@ export interface Config {
   readonly tables: { readonly base: number };
   /** ip rule priorities used: priority .. priority + 99. */
   readonly rules: { readonly priority: number };
+  /** Group ids whose sockets leave by one uplink (`dispatcher exec`): base + uplink index. */
+  readonly groups: { readonly base: number };
   readonly clients: ClientsConfig;
   readonly damping: DampingConfig;
   readonly staticRoutes: readonly StaticRoute[];
   readonly notify: NotifyConfig;
+  readonly ddns?: DdnsConfig;
 }

@@ -3,6 +3,7 @@
 // A prefix (e.g. ["ip", "netns", "exec", "gw"]) runs everything inside a
 // network namespace; tests substitute a fake that records argv and stdin.
 
+import { constants } from 'node:os';
 import { execa } from 'execa';
 import { CommandError } from '../model/errors.js';
 
@@ -15,6 +16,8 @@ export interface RunOptions {
   readonly okExitCodes?: readonly number[];
   /** Extra environment variables (notification hooks get the change this way). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Runs the command with this group id: an uplink's group sends its traffic by that uplink (contract.ts uplinkGroup). */
+  readonly gid?: number;
 }
 
 export interface RunResult {
@@ -75,6 +78,7 @@ export class ExecaRunner implements Runner {
       stripFinalNewline: false,
       maxBuffer: MAX_OUTPUT,
       env: { LC_ALL: 'C', ...options.env },
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
     });
     const ok = options.okExitCodes ?? [0];
     if (result.failed && result.exitCode === undefined) {
@@ -111,5 +115,27 @@ export class ExecaRunner implements Runner {
       write: (text) => void child.stdin?.write(text),
       stop: (signal = 'SIGTERM') => void child.kill(signal),
     };
+  }
+}
+
+/**
+ * Runs an operator's command in the foreground (`dispatcher exec`): its stdio
+ * is ours, its group is the one given, and its exit code (or 128 + signal
+ * number, as shells report it) becomes ours. Signals we receive are passed on.
+ */
+export async function runAttached(argv: readonly string[], gid: number): Promise<number> {
+  const [file, ...args] = argv;
+  if (!file) throw new RangeError('empty command');
+  const child = execa(file, args, { stdio: 'inherit', reject: false, gid, extendEnv: true });
+  const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, forward);
+  try {
+    const result = await child;
+    if (result.exitCode !== undefined) return result.exitCode;
+    if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
+    throw new CommandError(argv, null, '', (result.cause as Error | undefined)?.message ?? result.shortMessage);
+  } finally {
+    for (const signal of signals) process.off(signal, forward);
   }
 }

@@ -29,7 +29,7 @@ export async function readRoutes(runner: Runner): Promise<KernelState['routes']>
  * exists, plain iptables-save prints only the tables that do, which is what
  * `flush` needs to know to leave them as it found them.
  */
-async function readNetfilter(runner: Runner): Promise<KernelState['netfilter']> {
+export async function readNetfilter(runner: Runner): Promise<KernelState['netfilter']> {
   const tables = parseIptablesSave((await runner.run(['iptables-save'])).stdout);
   return tables.filter((t) => (NETFILTER_TABLES as readonly string[]).includes(t.name));
 }

@@ -45,6 +45,15 @@ describe('a valid config', () => {
     expect(config.tables.base).toBe(3100);
     expect(config.rules.priority).toBe(4100);
     expect(config.clients).toEqual({ expireSeconds: 7 * 86400, max: 65536, perMac: 64 });
+    expect(config.groups.base).toBe(64100);
+    expect(config.ddns).toBeUndefined();
+  });
+
+  test('dynamic DNS and public-address URLs: defaults, names normalised', () => {
+    const text = BASE.replace('    interface: ppp1\n', '    interface: ppp1\n    public_address: { url: "http://ip.example.test/json", field: ip }\n');
+    const config = parseConfig(`${text}ddns: { server: ns1.example.test, zone: Example.Test., name: gw.example.test., key: /etc/dispatcher/ddns.key, exclude: [isp2] }\n`, 'test.yaml');
+    expect(config.ddns).toEqual({ server: 'ns1.example.test', port: 53, zone: 'example.test', name: 'gw.example.test', keyFile: '/etc/dispatcher/ddns.key', ttl: 60, exclude: ['isp2'], everyMs: 300_000, timeoutMs: 5000 });
+    expect(config.uplinks[1]?.publicAddress).toEqual({ url: 'http://ip.example.test/json', field: 'ip', everyMs: 300_000, timeoutMs: 5000 });
   });
 
   test('health settings: global defaults, per-uplink overrides under probe', () => {
@@ -86,7 +95,20 @@ describe('a valid config', () => {
 });
 
 // Each invalid config, the field the message must name, and a word of the problem.
+const DDNS = 'ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /k }';
 const INVALID: [string, string, string, RegExp][] = [
+  ['ddns name outside its zone', `${BASE}${DDNS.replace('gw.example.test', 'gw.example.org')}`, 'ddns.name', /not inside the zone example.test/],
+  ['ddns server not a host', `${BASE}${DDNS.replace('203.0.113.53', '"ns;reboot"')}`, 'ddns.server', /not a host name or unicast IPv4 address/],
+  ['ddns zone missing', `${BASE}${DDNS.replace('zone: example.test, ', '')}`, 'ddns.zone', /missing/],
+  ['ddns key missing', `${BASE}${DDNS.replace(', key: /k', '')}`, 'ddns.key', /missing/],
+  ['ddns key relative', `${BASE}${DDNS.replace('/k', 'ddns.key')}`, 'ddns.key', /absolute path/],
+  ['ddns excludes an unknown uplink', `${BASE}${DDNS.replace(' }', ', exclude: [isp9] }')}`, 'ddns.exclude[0]', /"isp9" is not an uplink/],
+  ['ddns ttl zero', `${BASE}${DDNS.replace(' }', ', ttl: 0 }')}`, 'ddns.ttl', /whole number from 1/],
+  ['ddns unknown key', `${BASE}${DDNS.replace(' }', ', zones: x }')}`, 'ddns.zones', /did you mean "zone"/],
+  ['public address not http', BASE.replace('weight: 2', 'weight: 2\n    public_address: { url: "ftp://ip.example.test/" }'), 'uplinks[0].public_address.url', /not an http/],
+  ['public address url missing', BASE.replace('weight: 2', 'weight: 2\n    public_address: { field: ip }'), 'uplinks[0].public_address.url', /missing/],
+  ['public address field not a key', BASE.replace('weight: 2', 'weight: 2\n    public_address: { url: "http://a.test/", field: "a b" }'), 'uplinks[0].public_address.field', /not a JSON key/],
+  ['groups base out of range', `${BASE}groups: { base: 0 }`, 'groups.base', /whole number from 1/],
   ['unknown top-level key', `${BASE}\nuplink: []`, 'uplink', /did you mean "uplinks"/],
   ['unknown uplink key', BASE.replace('weight: 2', 'wieght: 2'), 'uplinks[0].wieght', /did you mean "weight"/],
   ['lan missing', 'uplinks: [{ name: a, interface: eth1 }]', 'lan', /missing/],
@@ -172,6 +194,25 @@ test('a hook program that does not exist is refused when the config is loaded', 
   try {
     await writeFile(`${dir}/c.yaml`, `${BASE}\nnotify: { exec: [/nonexistent/hook] }\n`);
     await expect(loadConfig(`${dir}/c.yaml`)).rejects.toThrow(/notify.exec\[0\]: \/nonexistent\/hook is not an executable file \(ENOENT\)/);
+  } finally {
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('the TSIG key must be readable and look like a key when the config is loaded', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(`${tmpdir()}/dispatcher-config-`);
+  const config = (key: string): string => `${BASE}ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: ${key} }\n`;
+  try {
+    await writeFile(`${dir}/missing.yaml`, config(`${dir}/none.key`));
+    await expect(loadConfig(`${dir}/missing.yaml`)).rejects.toThrow(/ddns.key: cannot read .*none.key \(ENOENT\) — create it with "tsig-keygen/);
+    await writeFile(`${dir}/junk.key`, 'not a key\n');
+    await writeFile(`${dir}/junk.yaml`, config(`${dir}/junk.key`));
+    await expect(loadConfig(`${dir}/junk.yaml`)).rejects.toThrow(/ddns.key: .*junk.key is not a TSIG key file/);
+    await writeFile(`${dir}/good.key`, 'key "gw" {\n\talgorithm hmac-sha256;\n\tsecret "FE73yfJvvVze9Wf8XiZ86ArGNIZ1VwBx2fpgKuMTZ2U=";\n};\n');
+    await writeFile(`${dir}/good.yaml`, config(`${dir}/good.key`));
+    expect((await loadConfig(`${dir}/good.yaml`)).ddns?.keyFile).toBe(`${dir}/good.key`);
   } finally {
     await rm(dir, { recursive: true });
   }

@@ -10,6 +10,8 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { parseConfig } from '../../src/config/load.js';
+import { parseDigAnswer } from '../../src/core/ddns.js';
+import { readPublicAddress } from '../../src/core/public-address.js';
 import { isIpv4 } from '../../src/core/ipv4.js';
 import { isInterfaceName } from '../../src/core/names.js';
 import { checkHook, parseRequest } from '../../src/core/requests.js';
@@ -151,6 +153,20 @@ describe('fuzz: kernel and tool output', () => {
     property(inputs(leases), (input) => {
       const gateway = gatewayFromLeases(parseLeases(input), 'wan0', 0);
       if (gateway !== undefined) expect(isIpv4(gateway)).toBe(true);
+    });
+  });
+
+  test("a DNS server's answer and a public-address URL's answer: only valid addresses come out", () => {
+    const dig = ';; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1\n;; ANSWER SECTION:\ngw.example.test. 60 IN A 192.0.2.6\ngw.example.test. 60 IN A 192.0.2.2\n';
+    property(inputs(dig), (input) => {
+      const answer = parseDigAnswer(input, 'gw.example.test');
+      if ('records' in answer) for (const address of answer.records.addresses) expect(isIpv4(address)).toBe(true);
+      else expect(answer.error.length).toBeLessThan(200);
+    });
+    property(fc.tuple(inputs('{"ip": "192.0.2.10"}'), fc.constantFrom(undefined, 'ip')), ([body, field]) => {
+      const answer = readPublicAddress(body, field);
+      if ('address' in answer) expect(isIpv4(answer.address) && answer.address === body.trim().replace(/^\{"ip": "|"\}$/g, '').trim()).toBe(true);
+      else expect(answer.error.length).toBeLessThan(400);
     });
   });
 });

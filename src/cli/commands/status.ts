@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import type { UplinkHealthSnapshot } from '../../core/health.js';
 import type { PoolView } from '../../core/views.js';
 import type { StaticRoute } from '../../model/config.js';
+import type { DdnsStatus } from '../../engine/ddns.js';
+import type { PublicAddressStatus } from '../../engine/public-address.js';
 import type { RunReport } from '../../engine/reconciler.js';
 import { EXIT_FAILURE } from '../exit.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
@@ -15,7 +17,8 @@ interface Status {
   readonly uptimeSeconds: number;
   readonly config: string;
   readonly clients: number;
-  readonly uplinks: readonly (Omit<PoolView, 'clients' | 'pinned'> & { clients: number; pinned: number; health: UplinkHealthSnapshot | null })[];
+  readonly uplinks: readonly (Omit<PoolView, 'clients' | 'pinned'> & { clients: number; pinned: number; health: UplinkHealthSnapshot | null; publicAddress: PublicAddressStatus | null })[];
+  readonly ddns: DdnsStatus | null;
   readonly staticRoutes: readonly StaticRoute[];
   readonly lastRun: RunReport | null;
   /** Reconcile runs since start (what idling costs is mostly these). */
@@ -40,6 +43,17 @@ function describeHealth(name: string, health: UplinkHealthSnapshot | null): stri
     `    worst-case detection ${health.detectionMs} ms, failback ${health.failbackMs} ms (from the active settings)`,
     ...targets,
   ].join('\n');
+}
+
+function describePublic(name: string, address: PublicAddressStatus | null): string | null {
+  if (!address || address.source === 'interface') return null;
+  return `  ${name}: ${address.address ?? 'unknown'} from ${address.url}${address.error ? ` — lookup failing (${address.failures}×): ${address.error}` : ''}`;
+}
+
+function describeDdns(ddns: DdnsStatus | null): string {
+  if (!ddns) return '';
+  const state = ddns.error ? `FAILING (${ddns.failures}×, next try ${ddns.retryAt ?? '-'}): ${ddns.error}` : ddns.inSync ? 'in sync' : 'checking';
+  return `\ndns ${ddns.name} at ${ddns.server}: ${state}\n  wanted ${ddns.wanted.join(' ') || '(none)'}; server holds ${ddns.published?.join(' ') || '(unknown)'}; ${ddns.updates} updates, ${ddns.checks} checks, last check ${ddns.checkedAt ?? '-'}\n`;
 }
 
 function describeRun(run: RunReport | null): string {
@@ -75,9 +89,10 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
       const health = status.uplinks.map((u) => describeHealth(u.name, u.health)).join('\n');
       const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
+      const publics = status.uplinks.map((u) => describePublic(u.name, u.publicAddress)).filter((line) => line !== null).join('\n');
       ctx.out(
         `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
-          `${status.clients} clients\n\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
+          `${status.clients} clients\n\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
       );
     });
 }

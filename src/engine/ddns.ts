@@ -1,0 +1,193 @@
+// Dynamic DNS: keeps the name's A records equal to the public addresses of the
+// live, not-excluded uplinks. After each run (and when a public address
+// changes) the wanted set is computed (core/ddns.ts); when it differs from the
+// last one, or every `ddns.every`, the server is asked what it holds, and an
+// update is sent only when that differs — so an unchanged state sends nothing,
+// whatever a local file says. Queries and updates leave by a live uplink (run
+// with its group). Failures are reported and retried with backoff, in the
+// background: nothing here is awaited by a run, so it never slows failover.
+
+import { uplinkGroup } from '../core/contract.js';
+import { backoffMs, inSync, parseDigAnswer, sendingUplink, updateScript, wantedRecords, type PublishableUplink } from '../core/ddns.js';
+import type { Config, DdnsConfig } from '../model/config.js';
+import type { Runner } from '../system/exec.js';
+import { queryRecords, sendUpdate } from '../system/lookups.js';
+import type { Logger } from './logger.js';
+
+export interface DdnsStatus {
+  readonly name: string;
+  readonly server: string;
+  /** What the records should be now. */
+  readonly wanted: readonly string[];
+  /** What the server held at the last successful check or update. */
+  readonly published: readonly string[] | null;
+  readonly inSync: boolean;
+  readonly checkedAt: string | null;
+  readonly updatedAt: string | null;
+  readonly updates: number;
+  readonly checks: number;
+  readonly error: string | null;
+  readonly failures: number;
+  readonly retryAt: string | null;
+}
+
+export interface DdnsDeps {
+  readonly runner: Runner;
+  readonly log: Logger;
+  readonly now?: () => number;
+}
+
+export class DdnsPublisher {
+  private uplinks: readonly PublishableUplink[] = [];
+  private wanted: string[] | null = null;
+  private published: string[] | null = null;
+  private synced = false;
+  private running = false;
+  /** Another sync was asked for while one ran. */
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private checkedAt: number | null = null;
+  private updatedAt: number | null = null;
+  private updates = 0;
+  private checks = 0;
+  private error: string | null = null;
+  private failures = 0;
+  private retryAt: number | null = null;
+
+  constructor(
+    private readonly deps: DdnsDeps,
+    private config: Config,
+  ) {}
+
+  private get ddns(): DdnsConfig | undefined {
+    return this.config.ddns;
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  reconfigure(config: Config): void {
+    const before = JSON.stringify(this.config.ddns ?? null);
+    this.config = config;
+    if (JSON.stringify(config.ddns ?? null) !== before) {
+      // Another server, name, key or TTL: what we knew of the server says nothing now.
+      this.synced = false;
+      this.published = null;
+      this.failures = 0;
+      this.error = null;
+      this.observe(this.uplinks);
+    }
+  }
+
+  /** After each run: a changed record set (or one never confirmed) is checked against the server at once. */
+  observe(uplinks: readonly PublishableUplink[]): void {
+    this.uplinks = uplinks;
+    const ddns = this.ddns;
+    if (!ddns || this.stopped) return;
+    const wanted = wantedRecords(ddns, uplinks);
+    const changed = this.wanted === null || wanted.join(' ') !== this.wanted.join(' ');
+    this.wanted = wanted;
+    if (changed) {
+      this.synced = false;
+      // A new record set is tried now, not after the backoff of the old one.
+      this.sync();
+    } else if (!this.synced && this.timer === null && !this.running) {
+      this.sync();
+    }
+  }
+
+  status(): DdnsStatus | null {
+    const ddns = this.ddns;
+    if (!ddns) return null;
+    const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      name: ddns.name,
+      server: `${ddns.server}:${ddns.port}`,
+      wanted: this.wanted ?? [],
+      published: this.published,
+      inSync: this.synced,
+      checkedAt: iso(this.checkedAt),
+      updatedAt: iso(this.updatedAt),
+      updates: this.updates,
+      checks: this.checks,
+      error: this.error,
+      failures: this.failures,
+      retryAt: iso(this.retryAt),
+    };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private sync(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = true;
+    void this.syncOnce().then((delay) => {
+      this.running = false;
+      if (this.stopped) return;
+      if (this.again) {
+        this.again = false;
+        this.sync();
+        return;
+      }
+      this.retryAt = this.synced ? null : this.now() + delay;
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.sync();
+      }, delay);
+      this.timer.unref();
+    });
+  }
+
+  /** One check (and update when needed); resolves with the delay until the next one. */
+  private async syncOnce(): Promise<number> {
+    const ddns = this.ddns;
+    if (!ddns) return Number.MAX_SAFE_INTEGER;
+    const wanted = this.wanted ?? [];
+    const via = sendingUplink(this.uplinks);
+    if (!via) return this.failed('no live uplink to reach the DNS server by', ddns);
+    const gid = uplinkGroup(this.config, via.index);
+    const query = await queryRecords(this.deps.runner, gid, ddns);
+    this.checks += 1;
+    const answer = query.ok ? parseDigAnswer(query.output, ddns.name) : { error: query.error };
+    if ('error' in answer) return this.failed(`asking ${ddns.server} for ${ddns.name} failed: ${answer.error}`, ddns);
+    this.checkedAt = this.now();
+    if (inSync(ddns, wanted, answer.records)) {
+      this.published = [...answer.records.addresses];
+      return this.succeeded(ddns);
+    }
+    const update = await sendUpdate(this.deps.runner, gid, ddns, updateScript(ddns, wanted));
+    if (!update.ok) return this.failed(`updating ${ddns.name} at ${ddns.server} failed: ${update.error}`, ddns);
+    this.updates += 1;
+    this.updatedAt = this.now();
+    this.deps.log.info('dns records updated', { name: ddns.name, from: answer.records.addresses, to: wanted, via: via.name });
+    this.published = wanted;
+    return this.succeeded(ddns);
+  }
+
+  private succeeded(ddns: DdnsConfig): number {
+    if (this.error) this.deps.log.info('dns server reachable again', { name: ddns.name, afterFailures: this.failures });
+    this.synced = true;
+    this.error = null;
+    this.failures = 0;
+    return ddns.everyMs;
+  }
+
+  private failed(error: string, ddns: DdnsConfig): number {
+    this.synced = false;
+    this.failures += 1;
+    this.error = error;
+    const delay = Math.min(ddns.everyMs, backoffMs(this.failures));
+    this.deps.log.warn('dynamic dns update failed; retrying', { name: ddns.name, error, failures: this.failures, retryInMs: delay });
+    return delay;
+  }
+}
