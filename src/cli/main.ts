@@ -6,14 +6,18 @@ import { Command, CommanderError } from 'commander';
 import { ExecaRunner } from '../system/exec.js';
 import { registerAssign } from './commands/assign.js';
 import { registerControl } from './commands/control.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerExec } from './commands/exec.js';
+import { registerExplain } from './commands/explain.js';
 import { registerFlush } from './commands/flush.js';
 import { registerHook } from './commands/hook.js';
+import { registerInstall } from './commands/install.js';
 import { registerLab } from './commands/lab.js';
 import { registerPlan } from './commands/plan.js';
 import { registerPools } from './commands/pools.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
+import { registerTop } from './commands/top.js';
 import type { CliContext, Globals } from './context.js';
 import { EXIT_OK, exitCodeFor, isExpected } from './exit.js';
 
@@ -32,7 +36,7 @@ export function buildProgram(ctx: CliContext): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });
   ctx.globals = () => program.opts<Globals>();
-  for (const register of [registerStart, registerPools, registerStatus, registerPlan, registerFlush, registerAssign, registerControl, registerHook, registerExec, registerLab]) {
+  for (const register of [registerStart, registerPools, registerStatus, registerPlan, registerFlush, registerAssign, registerControl, registerHook, registerInstall, registerExec, registerDoctor, registerExplain, registerTop, registerLab]) {
     register(program, ctx);
   }
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });

@@ -458,6 +458,19 @@ function verifyRanges(problems: Problems, doc: Doc): { tableBase: number; rulePr
   return { tableBase, rulePriority };
 }
 
+function verifyMetrics(problems: Problems, doc: Doc): Config['metrics'] {
+  const metrics = section(problems, doc, 'metrics', ['listen']);
+  if (metrics.listen === undefined || metrics.listen === null) return undefined;
+  const match = typeof metrics.listen === 'string' ? /^([0-9.]+):([0-9]{1,5})$/.exec(metrics.listen) : null;
+  const host = match ? parseIpv4(match[1] as string) : null;
+  const port = match ? Number(match[2]) : 0;
+  if (!match || host === null || port < 1 || port > 65535) {
+    problems.add('metrics.listen', `${describe(metrics.listen)} is not address:port`, 'write e.g. "127.0.0.1:9108" (loopback, or an address only your monitoring reaches)');
+    return undefined;
+  }
+  return { host: match[1] as string, port };
+}
+
 function verifyGroups(problems: Problems, doc: Doc): number {
   const groups = section(problems, doc, 'groups', ['base']);
   return integerIn(problems, groups.base, 'groups.base', 1, 0x7fffffff - MAX_UPLINKS, DEFAULTS.groupBase, `pick ${MAX_UPLINKS} group ids no account or package uses, e.g. ${DEFAULTS.groupBase}`);
@@ -580,7 +593,7 @@ export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?:
     problems.add('(top level)', `must be a mapping, not ${describe(doc)}`, 'start from pools/example.yaml');
     throw new ConfigError(problems.list, source);
   }
-  unknownKeys(problems, doc, '', ['lan', 'uplinks', 'scan', 'state', 'socket', 'marks', 'tables', 'rules', 'clients', 'health', 'static_routes', 'notify', 'groups', 'ddns']);
+  unknownKeys(problems, doc, '', ['lan', 'uplinks', 'scan', 'state', 'socket', 'marks', 'tables', 'rules', 'clients', 'health', 'static_routes', 'notify', 'groups', 'ddns', 'metrics']);
   const lan = verifyLan(problems, doc);
   const healthDoc = section(problems, doc, 'health', [...HEALTH_KEYS, 'damping']);
   const health = verifyHealth(problems, healthDoc, 'health', HEALTH_DEFAULTS);
@@ -603,6 +616,7 @@ export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?:
   const clients = verifyClients(problems, doc);
   const groupBase = verifyGroups(problems, doc);
   const ddns = verifyDdns(problems, doc, uplinks.map((u) => u.name));
+  const metrics = verifyMetrics(problems, doc);
   const state = absolutePath(problems, doc.state, 'state', DEFAULTS.state);
   const socket = absolutePath(problems, doc.socket, 'socket', DEFAULTS.socket);
   if (problems.list.length > 0) throw new ConfigError(problems.list, source);
@@ -621,5 +635,6 @@ export function verifyConfig(doc: unknown, options: VerifyOptions = {}, source?:
     staticRoutes,
     notify,
     ...(ddns ? { ddns } : {}),
+    ...(metrics ? { metrics } : {}),
   };
 }

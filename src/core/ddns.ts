@@ -25,9 +25,14 @@ export function sortAddresses(addresses: readonly string[]): string[] {
   return [...addresses].sort((a, b) => (parseIpv4(a) as number) - (parseIpv4(b) as number));
 }
 
-/** The uplink an update or query leaves by: the first live one (any live one will do; excluded ones too). */
-export function sendingUplink(uplinks: readonly PublishableUplink[]): PublishableUplink | null {
-  return uplinks.find((u) => u.up) ?? null;
+/**
+ * The uplink a query and update leave by: any live one will do (excluded ones
+ * too). The first, and after each failure the next, so a server that is
+ * unreachable through one line only is still reached.
+ */
+export function sendingUplink(uplinks: readonly PublishableUplink[], failures = 0): PublishableUplink | null {
+  const live = uplinks.filter((u) => u.up);
+  return live.length === 0 ? null : (live[failures % live.length] as PublishableUplink);
 }
 
 export interface ServerRecords {

@@ -11,6 +11,8 @@ export type ControlRequest =
   | { readonly cmd: 'ping' }
   | { readonly cmd: 'pools' }
   | { readonly cmd: 'status' }
+  | { readonly cmd: 'traffic' }
+  | { readonly cmd: 'explain'; readonly ip: string }
   | { readonly cmd: 'scan' }
   | { readonly cmd: 'reload' }
   | { readonly cmd: 'assign'; readonly ip: string; readonly uplink: string }
@@ -60,6 +62,7 @@ export function parseRequest(line: string): ControlRequest {
     case 'ping':
     case 'pools':
     case 'status':
+    case 'traffic':
     case 'scan':
     case 'reload':
       allowed([]);
@@ -73,6 +76,9 @@ export function parseRequest(line: string): ControlRequest {
     case 'release':
       allowed(['ip']);
       return { cmd: 'release', ip: checkClientAddress(body.ip) };
+    case 'explain':
+      allowed(['ip']);
+      return { cmd: 'explain', ip: checkClientAddress(body.ip) };
     case 'hook':
       allowed(['event', 'interface', 'tty', 'speed', 'local', 'remote', 'ipparam']);
       return checkHook(body);

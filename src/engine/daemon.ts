@@ -18,6 +18,9 @@ import { isNeighbourNews } from '../core/clients.js';
 import { kernelCollisions } from '../core/collisions.js';
 import type { Transition } from '../core/health.js';
 import { checkAssignment, type ControlRequest, type PppHook } from '../core/requests.js';
+import { explain } from '../core/explain.js';
+import { renderMetrics } from '../core/metrics.js';
+import type { Traffic } from '../core/traffic.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
 import type { KernelState } from '../model/kernel.js';
@@ -30,10 +33,12 @@ import { MONITOR_RCVBUF, watchNeighbours } from '../system/neighbours.js';
 import { interfaceOfLinkEvent, isMonitorOverrun } from '../parse/link-events.js';
 import { loadSkeleton } from '../system/skeleton.js';
 import { assignmentsOf, Store, type StoreRecovery } from '../system/store.js';
+import { readTraffic } from '../system/traffic.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from './control.js';
 import { HealthMonitor } from './health.js';
 import type { Logger } from './logger.js';
 import { DdnsPublisher } from './ddns.js';
+import { listenMetrics, type MetricsServer } from './metrics.js';
 import { Notifier } from './notifier.js';
 import { PublicAddresses } from './public-address.js';
 import { Reconciler, type RunReport } from './reconciler.js';
@@ -47,6 +52,8 @@ export interface DaemonOptions {
 }
 
 const WATCH_RESTART_MS = 1000;
+/** An internet address for `explain`'s route lookup (documentation range; only looked up, never sent to). */
+const KERNEL_LOOKUP_DESTINATION = '203.0.113.1';
 /**
  * After lost events, the rescan waits for this much quiet: a dump taken while
  * the kernel is still inserting can miss entries (the neighbour hash is
@@ -69,6 +76,7 @@ export class Daemon {
   private ddns!: DdnsPublisher;
   private store!: Store;
   private control: ControlServer | null = null;
+  private metrics: MetricsServer | null = null;
   private cron: CronJob | null = null;
   private settleScan: NodeJS.Timeout | null = null;
   private lostSince = 0;
@@ -126,6 +134,7 @@ export class Daemon {
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     this.reconciler.hold();
     this.control = await listenControl(config.socket, (request) => this.handle(request), log);
+    await this.serveMetrics(config);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
     log.info('starting', { version: this.options.version, config: this.options.configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(this.store.data.clients).length });
     // Watch before the first scan, so no neighbour or link change in between is missed;
@@ -238,6 +247,53 @@ export class Daemon {
     this.cron = CronJob.from({ cronTime: expression, onTick: () => void this.reconciler.request('scheduled scan', { scan: true }), start: true });
   }
 
+  /** Opens, moves or closes the metrics endpoint to match the config. */
+  private async serveMetrics(config: Config): Promise<void> {
+    const wanted = config.metrics ? `${config.metrics.host}:${config.metrics.port}` : null;
+    if (this.metrics?.listen === wanted) return;
+    await this.metrics?.close();
+    this.metrics = null;
+    if (!config.metrics) return;
+    try {
+      this.metrics = await listenMetrics(config.metrics.host, config.metrics.port, () => this.renderMetrics(), this.options.log);
+    } catch (error) {
+      // A taken port must not stop the gateway: the pools matter more than the graphs.
+      this.options.log.error('metrics endpoint could not listen; running without it', { listen: wanted, error: (error as Error).message });
+    }
+  }
+
+  /** The kernel's byte counters: per pool from our counting rules, per uplink from its interface. */
+  private traffic(): Promise<Traffic> {
+    return readTraffic(this.options.runner, this.config);
+  }
+
+  private async renderMetrics(): Promise<string> {
+    const r = this.reconciler;
+    const health = this.health.snapshot();
+    const pools = poolsView(this.config, r.uplinks, r.clients);
+    return renderMetrics({
+      uplinks: pools.uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, clients: u.clients.length, health: health.get(u.name) ?? null })),
+      clients: r.clients.size,
+      traffic: await this.traffic(),
+      runs: r.runs,
+      failedRuns: r.failedRuns,
+      runSeconds: r.runSeconds,
+      lastRunSeconds: r.last ? r.last.durationMs / 1000 : null,
+      ddns: this.ddns.status(),
+    });
+  }
+
+  /** The planner's explanation, and what the kernel's own route lookup says for the client's packets. */
+  private async explain(ip: string): Promise<unknown> {
+    const r = this.reconciler;
+    const explanation = explain(this.config, r.uplinks, r.clients, ip);
+    const lan = r.clients.get(ip)?.interface || this.config.lan.interfaces[0];
+    // A lookup only (nothing is sent): where would a packet from the client to an internet address go?
+    const lookup = ['ip', '-o', 'route', 'get', KERNEL_LOOKUP_DESTINATION, 'from', ip, 'iif', lan as string, 'mark', String(explanation.mark ?? 0)];
+    const kernel = await this.options.runner.run(lookup, { okExitCodes: [0, 1, 2] });
+    return { ...explanation, kernel: { command: lookup.join(' '), answer: (kernel.exitCode === 0 ? kernel.stdout : kernel.stderr).trim().replace(/\s+/g, ' ') } };
+  }
+
   /** Re-reads the config file; a bad file leaves the running config in place and throws ConfigError. */
   async reload(): Promise<RunReport> {
     const next = await loadConfig(this.options.configPath, this.options.overrides);
@@ -252,6 +308,7 @@ export class Daemon {
     this.notifier.reconfigure(next.notify);
     this.publicAddresses.reconfigure(next);
     this.ddns.reconfigure(next);
+    await this.serveMetrics(next);
     return this.reconciler.reload(next);
   }
 
@@ -268,6 +325,7 @@ export class Daemon {
     this.ddns.stop();
     this.reconciler.stop();
     await this.control?.close();
+    await this.metrics?.close();
     // Only now, outside the signal's own dispatch: removing our handler while
     // SIGTERM is being delivered would leave execa's signal-exit handler alone,
     // and it would re-raise the signal and end the process by it, not with 0.
@@ -310,6 +368,10 @@ export class Daemon {
         return poolsView(this.config, r.uplinks, r.clients);
       case 'status':
         return this.status();
+      case 'traffic':
+        return this.traffic();
+      case 'explain':
+        return this.explain(request.ip);
       case 'scan':
         return r.request('operator scan', { scan: true });
       case 'reload':

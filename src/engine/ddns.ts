@@ -4,7 +4,7 @@
 // last one, or every `ddns.every`, the server is asked what it holds, and an
 // update is sent only when that differs — so an unchanged state sends nothing,
 // whatever a local file says. Queries and updates leave by a live uplink (run
-// with its group). Failures are reported and retried with backoff, in the
+// with its group; after a failure, by the next live one). Failures are reported and retried with backoff, in the
 // background: nothing here is awaited by a run, so it never slows failover.
 
 import { uplinkGroup } from '../core/contract.js';
@@ -153,7 +153,7 @@ export class DdnsPublisher {
     const ddns = this.ddns;
     if (!ddns) return Number.MAX_SAFE_INTEGER;
     const wanted = this.wanted ?? [];
-    const via = sendingUplink(this.uplinks);
+    const via = sendingUplink(this.uplinks, this.failures);
     if (!via) return this.failed('no live uplink to reach the DNS server by', ddns);
     const gid = uplinkGroup(this.config, via.index);
     const query = await queryRecords(this.deps.runner, gid, ddns);

@@ -1,5 +1,10 @@
-// Structured log lines (one JSON object per line on stderr), readable by
-// journald and by people. Level from DISPATCHER_LOG_LEVEL (default info).
+// Structured log lines through pino: one JSON object per line on stderr,
+// {"level":"info","time":"<ISO>","msg":"…",…fields}, which journald keeps as is
+// and `journalctl -u dispatcher -o cat | jq` reads. Level from
+// DISPATCHER_LOG_LEVEL (default info). The Logger interface keeps call sites
+// as (message, fields) and lets tests pass a silent or recording logger.
+
+import { destination, pino, stdTimeFunctions } from 'pino';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 export type Fields = Record<string, unknown>;
@@ -11,15 +16,25 @@ export interface Logger {
   error(msg: string, fields?: Fields): void;
 }
 
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error'];
 
-export function jsonLogger(write: (line: string) => void = (line) => process.stderr.write(line), level: Level = (process.env.DISPATCHER_LOG_LEVEL as Level) ?? 'info'): Logger {
-  const threshold = ORDER[level] ?? ORDER.info;
-  const emit = (lvl: Level) => (msg: string, fields: Fields = {}) => {
-    if (ORDER[lvl] < threshold) return;
-    write(`${JSON.stringify({ level: lvl, time: new Date().toISOString(), msg, ...fields })}\n`);
+/** A pino logger writing synchronously to `fd` (a log line is never lost when the daemon stops). */
+export function jsonLogger(level: Level = (process.env.DISPATCHER_LOG_LEVEL as Level) ?? 'info', fd = 2): Logger {
+  const log = pino(
+    {
+      level: LEVELS.includes(level) ? level : 'info',
+      base: undefined,
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination({ fd, sync: true }),
+  );
+  return {
+    debug: (msg, fields = {}) => log.debug(fields, msg),
+    info: (msg, fields = {}) => log.info(fields, msg),
+    warn: (msg, fields = {}) => log.warn(fields, msg),
+    error: (msg, fields = {}) => log.error(fields, msg),
   };
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -100,8 +100,10 @@ export class Reconciler {
   private stopped = false;
   private held = false;
   last: RunReport | null = null;
-  /** Runs since start. */
+  /** Runs since start, the failed ones, and their summed duration (for the metrics). */
   runs = 0;
+  failedRuns = 0;
+  runSeconds = 0;
   conflicts: readonly string[] = [];
   /** Caps already reported as refusing clients ("clients.max", "clients.per_mac MAC"). */
   private readonly capsHit = new Set<string>();
@@ -196,6 +198,8 @@ export class Reconciler {
       this.running = false;
       this.last = report;
       this.runs++;
+      if (!report.ok) this.failedRuns++;
+      this.runSeconds += report.durationMs / 1000;
       for (const waiter of request.waiters) waiter(report);
       this.deps.afterRun?.(this.uplinkViews);
       this.kick();

@@ -211,7 +211,7 @@ export interface StatusJson {
 export interface PoolsJson {
   source: string;
   clients: number;
-  uplinks: { name: string; interface: string; state: string; weight: number; clients: string[]; pinned: string[]; address: string | null; gateway: string | null }[];
+  uplinks: { name: string; interface: string; state: string; weight: number; clients: string[]; pinned: string[]; address: string | null; gateway: string | null; poolMark: string; poolTable: number }[];
 }
 
 /** Polls until the check passes or the time is up; returns the elapsed milliseconds. */

@@ -143,4 +143,6 @@ export interface Config {
   readonly staticRoutes: readonly StaticRoute[];
   readonly notify: NotifyConfig;
   readonly ddns?: DdnsConfig;
+  /** Where the Prometheus endpoint listens (GET /metrics); absent: no endpoint. */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }

@@ -29,7 +29,9 @@ export function renderNetfilter(changes: readonly NetfilterTableChange[]): strin
     for (const rule of change.deleteRules) lines.push(`-D ${rule.chain} ${joinArgs(rule.args)}`);
     for (const { chain, rules } of change.writeChains) for (const args of rules) lines.push(`-A ${chain} ${joinArgs(args)}`);
     for (const hook of change.addHooks) lines.push(`-I ${hook.builtin} 1 -j ${hook.chain}`);
-    for (const chain of change.dropChains) lines.push(`-F ${chain}`, `-X ${chain}`);
+    // Every chain is emptied before any is deleted: one of ours may still jump to another (DISPATCHER-COUNT).
+    for (const chain of change.dropChains) lines.push(`-F ${chain}`);
+    for (const chain of change.dropChains) lines.push(`-X ${chain}`);
     lines.push('COMMIT');
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';

@@ -108,6 +108,7 @@ const INVALID: [string, string, string, RegExp][] = [
   ['public address not http', BASE.replace('weight: 2', 'weight: 2\n    public_address: { url: "ftp://ip.example.test/" }'), 'uplinks[0].public_address.url', /not an http/],
   ['public address url missing', BASE.replace('weight: 2', 'weight: 2\n    public_address: { field: ip }'), 'uplinks[0].public_address.url', /missing/],
   ['public address field not a key', BASE.replace('weight: 2', 'weight: 2\n    public_address: { url: "http://a.test/", field: "a b" }'), 'uplinks[0].public_address.field', /not a JSON key/],
+  ['metrics listen not address:port', `${BASE}metrics: { listen: "localhost" }`, 'metrics.listen', /not address:port/],
   ['groups base out of range', `${BASE}groups: { base: 0 }`, 'groups.base', /whole number from 1/],
   ['unknown top-level key', `${BASE}\nuplink: []`, 'uplink', /did you mean "uplinks"/],
   ['unknown uplink key', BASE.replace('weight: 2', 'wieght: 2'), 'uplinks[0].wieght', /did you mean "weight"/],

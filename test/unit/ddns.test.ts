@@ -20,8 +20,9 @@ describe('the record set', () => {
     expect(wantedRecords(DDNS, uplinks)).toEqual(['192.0.2.2', '192.0.2.10']);
   });
 
-  test('updates leave by the first live uplink, excluded or not; none when all are dead', () => {
-    expect(sendingUplink([uplink('isp1', 0, false, null), uplink('isp4', 3, true, null)])?.name).toBe('isp4');
+  test('updates leave by the first live uplink, excluded or not, and by the next after each failure; none when all are dead', () => {
+    const uplinks = [uplink('isp1', 0, false, null), uplink('isp2', 1, true, null), uplink('isp4', 3, true, null)];
+    expect([0, 1, 2, 3].map((failures) => sendingUplink(uplinks, failures)?.name)).toEqual(['isp2', 'isp4', 'isp2', 'isp4']);
     expect(sendingUplink([uplink('isp1', 0, false, null)])).toBeNull();
   });
 

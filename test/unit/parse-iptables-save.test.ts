@@ -10,7 +10,7 @@ describe('iptables-save parser', () => {
     const mangle = tables[0]!;
     expect(mangle.chains.find((c) => c.name === 'PREROUTING')).toEqual({ name: 'PREROUTING', policy: 'ACCEPT', counters: [0, 0] });
     expect(mangle.chains.find((c) => c.name === 'DISPATCHER-PRE')?.policy).toBeNull();
-    const setRule = mangle.rules.find((r) => r.spec.jump === 'SET');
+    const setRule = mangle.rules.find((r) => r.spec.jump === 'SET' && r.chain === 'DISPATCHER-PRE');
     expect(setRule).toMatchObject({
       chain: 'DISPATCHER-PRE',
       args: ['-i', 'lan0', '-j', 'SET', '--map-set', 'dispatcher-clients', 'src', '--map-mark'],

@@ -1,11 +1,7 @@
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { checkHook } from '../../core/requests.js';
-import { installPppHooks } from '../../system/ppp-hooks.js';
 import { askDaemon, resultOf } from '../client.js';
-import { configFor, socketFor, type CliContext } from '../context.js';
+import { socketFor, type CliContext } from '../context.js';
 import { EXIT_FAILURE, Failure } from '../exit.js';
 
 /**
@@ -40,20 +36,5 @@ export function registerHook(program: Command, ctx: CliContext): void {
       }
       const result = resultOf(response) as { uplink: string };
       ctx.out(`${event} on ${iface}: passed to the daemon (uplink ${result.uplink})\n`);
-    });
-
-  program
-    .command('install-hooks')
-    .description('install the ppp ip-up.d/ip-down.d scripts that call `dispatcher hook`')
-    .option('--ppp-dir <dir>', 'pppd configuration directory', '/etc/ppp')
-    .action(async (options: { pppDir: string }) => {
-      const config = ctx.globals().config;
-      await configFor(ctx); // refuse to install hooks for a config that does not load
-      const written = await installPppHooks(options.pppDir, {
-        node: process.execPath,
-        dispatcher: realpathSync(fileURLToPath(new URL('../../../bin/dispatcher', import.meta.url))),
-        config: resolve(config),
-      });
-      ctx.out(`installed:\n${written.map((f) => `  ${f}`).join('\n')}\n`);
     });
 }

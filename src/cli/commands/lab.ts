@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { PoolsReport } from '../../core/views.js';
 import { blackhole } from '../../lab/faults.js';
-import { AGENT, removeLabFiles, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
+import { AGENT, removeLabFiles, runDispatcher, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type Topology } from '../../lab/topology.js';
 import { askDaemon } from '../client.js';
 import type { CliContext } from '../context.js';
@@ -120,10 +120,17 @@ export function registerLab(program: Command, ctx: CliContext): void {
         const wrong = rows.filter((r) => r[4] !== 'ok').length;
         say(wrong === 0 ? `all ${clients} clients left by the uplink of their pool (MASQUERADE address of that line).` : `${wrong} clients did not leave by their pool's uplink.`);
         if (wrong > 0) ctx.exitCode = EXIT_FAILURE;
+        const first = topo.clients[0]?.ip as string;
+        const explained = await runDispatcher(runner, topo, files, ['explain', first], [0, 1, 2]);
+        say(`\n$ dispatcher explain ${first}\n${explained.stdout}${explained.stderr}`);
         if (!(await demonstrateFailover(ctx, topo, files, server, poolOf))) ctx.exitCode = EXIT_FAILURE;
         if (options.hold) {
           say(`\nthe lab stays up. Try, in another terminal:`);
-          say(`  ${process.argv[1]} --config ${LAB_CONFIG} --socket ${files.socket} --state ${files.state} pools`);
+          const cli = `ip netns exec ${topo.gw} ${process.argv[1]} --config ${LAB_CONFIG} --socket ${files.socket} --state ${files.state}`;
+          say(`  ${cli} pools`);
+          say(`  ${cli} top                  (the live view; stream traffic from a client to see it move)`);
+          say(`  ${cli} explain ${topo.clients[0]?.ip ?? ''}`);
+          say(`  ${cli} doctor`);
           say(`  ip netns exec ${topo.clients[0]?.ns} ${process.execPath} ${join(fileURLToPath(new URL('../../lab/', import.meta.url)), 'agent.js')} get http://${topo.server}/`);
           say(`  ip netns exec ${topo.gw} iptables-save; ip -n ${topo.gw} rule; ip -n ${topo.gw} route show table all`);
           say('press Ctrl-C to stop and clean up.');

@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { configFindings, diagnose, diagnoseHost, EXIT_OF, worst, type Finding } from '../../core/doctor.js';
+import { ConfigError } from '../../model/errors.js';
+import { gatherFacts, hostFacts } from '../../system/doctor.js';
+import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
+
+const MARK: Record<Finding['severity'], string> = { ok: 'ok  ', info: 'info', warn: 'WARN', fail: 'FAIL' };
+
+export function registerDoctor(program: Command, ctx: CliContext): void {
+  program
+    .command('doctor')
+    .description('check what the dispatcher needs on this machine and say how to fix each miss (exit 0 ok, 1 warnings, 2 failures)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      let findings: Finding[];
+      try {
+        const config = await configFor(ctx);
+        const running = (await fromDaemon(ctx, { cmd: 'ping' }).catch(() => null)) !== null;
+        findings = diagnose(await gatherFacts(ctx.runner, config, running));
+      } catch (error) {
+        // A config that does not load is itself the first finding; the host is still checked.
+        if (!(error instanceof ConfigError)) throw error;
+        findings = [...configFindings(error.problems, ctx.globals().config), ...diagnoseHost(await hostFacts(ctx.runner))];
+      }
+      const severity = worst(findings);
+      if (options.json) {
+        printJson(ctx, { worst: severity, findings });
+      } else {
+        const lines = findings.map((f) => `${MARK[f.severity]}  ${f.summary}${f.fix && f.severity !== 'ok' ? `\n      fix: ${f.fix}` : ''}`);
+        const count = (s: Finding['severity']): number => findings.filter((f) => f.severity === s).length;
+        ctx.out(`${lines.join('\n')}\n\n${count('fail')} failures, ${count('warn')} warnings, ${count('ok')} ok\n`);
+      }
+      ctx.exitCode = EXIT_OF[severity];
+    });
+}

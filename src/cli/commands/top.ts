@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import type { UplinkHealthSnapshot } from '../../core/health.js';
+import { parseDurationMs } from '../../core/duration.js';
+import { rates, type Traffic } from '../../core/traffic.js';
+import type { DdnsStatus } from '../../engine/ddns.js';
+import { fromDaemon, type CliContext } from '../context.js';
+import { EXIT_USAGE, Failure } from '../exit.js';
+import { renderTop, type TopUplink } from '../top-view.js';
+
+interface StatusForTop {
+  readonly clients: number;
+  readonly uplinks: readonly { name: string; interface: string; state: string; reason: string; clients: number; health: UplinkHealthSnapshot | null }[];
+  readonly ddns: DdnsStatus | null;
+}
+
+const HISTORY = 60;
+
+/**
+ * `dispatcher top`: a terminal view refreshed every --interval — per uplink
+ * its state, clients, throughput (from the interface counters), RTT and loss,
+ * with sparklines of the last minute. On a terminal each frame replaces the
+ * last; piped, frames follow each other (--count for a fixed number).
+ */
+export function registerTop(program: Command, ctx: CliContext): void {
+  program
+    .command('top')
+    .description('live view of uplinks: state, clients, throughput, RTT and loss, with charts (Ctrl-C to leave)')
+    .option('--interval <duration>', 'time between frames', '1s')
+    .option('--count <n>', 'stop after this many frames (default: until interrupted)')
+    .action(async (options: { interval: string; count?: string }) => {
+      const interval = parseDurationMs(options.interval);
+      const count = options.count === undefined ? Infinity : Number(options.count);
+      if (interval === null || interval < 100) throw new Failure(`--interval ${options.interval} is not a duration of 100ms or more`, EXIT_USAGE);
+      if (!(count >= 1)) throw new Failure(`--count ${options.count} is not a positive number`, EXIT_USAGE);
+      const tty = process.stdout.isTTY === true;
+      const history = new Map<string, { throughput: number[]; rtt: (number | null)[] }>();
+      let previous: Traffic | null = null;
+      let stop = false;
+      const quit = (): void => void (stop = true);
+      process.once('SIGINT', quit);
+      try {
+        for (let frame = 0; frame < count && !stop; frame++) {
+          if (frame > 0) await new Promise((resolve) => setTimeout(resolve, interval));
+          const [status, traffic] = (await Promise.all([fromDaemon(ctx, { cmd: 'status' }), fromDaemon(ctx, { cmd: 'traffic' })])) as [StatusForTop | null, Traffic | null];
+          if (!status || !traffic) throw new Failure('the daemon is not running (dispatcher start)');
+          const speed = previous ? rates(previous, traffic) : null;
+          previous = traffic;
+          const uplinks: TopUplink[] = status.uplinks.map((u) => {
+            const live = (u.health?.targets ?? []).filter((t) => t.avgRttMs !== null);
+            const rttMs = live.length > 0 ? live.reduce((sum, t) => sum + (t.avgRttMs as number), 0) / live.length : null;
+            const loss = Math.max(0, ...(u.health?.targets ?? []).map((t) => t.lossPercent));
+            const rx = speed?.uplinks[u.name]?.rx ?? 0;
+            const tx = speed?.uplinks[u.name]?.tx ?? 0;
+            const past = history.get(u.name) ?? { throughput: [], rtt: [] };
+            history.set(u.name, past);
+            if (speed) past.throughput.push(rx + tx);
+            past.rtt.push(u.state === 'up' ? rttMs : null);
+            past.throughput.splice(0, Math.max(0, past.throughput.length - HISTORY));
+            past.rtt.splice(0, Math.max(0, past.rtt.length - HISTORY));
+            return { name: u.name, interface: u.interface, state: u.state, clients: u.clients, reason: u.reason, rx, tx, rttMs, lossPercent: loss, throughputHistory: past.throughput, rttHistory: past.rtt };
+          });
+          const ddns = status.ddns ? (status.ddns.error ? `FAILING: ${status.ddns.error}` : `${status.ddns.name} ${status.ddns.inSync ? 'in sync' : 'checking'}`) : null;
+          ctx.out(`${tty ? '\x1b[H\x1b[2J' : frame > 0 ? '\n' : ''}${renderTop({ at: new Date(), clients: status.clients, uplinks, ddns })}`);
+        }
+      } finally {
+        process.off('SIGINT', quit);
+      }
+    });
+}

@@ -1,0 +1,178 @@
+// `dispatcher doctor`, the judging part (pure): facts gathered by
+// system/doctor.ts become findings, each with what to do about it. The worst
+// finding is the exit code: 0 all well, 1 warnings, 2 something that stops the
+// dispatcher from working (as monitoring plugins count).
+
+import type { Config } from '../model/config.js';
+import type { KernelState } from '../model/kernel.js';
+import type { UplinkView } from '../model/state.js';
+import { kernelCollisions } from './collisions.js';
+import { uplinkGroup } from './contract.js';
+import { parseCidr } from './ipv4.js';
+
+export type Severity = 'ok' | 'info' | 'warn' | 'fail';
+
+export interface Finding {
+  /** Stable id of the check, e.g. "tool:ipset", "sysctl:rp_filter:ppp0". */
+  readonly check: string;
+  readonly severity: Severity;
+  readonly summary: string;
+  readonly fix?: string;
+}
+
+export const EXIT_OF: Record<Severity, number> = { ok: 0, info: 0, warn: 1, fail: 2 };
+
+/** Commands the dispatcher runs, with the Debian package that has them. */
+export const TOOLS: Readonly<Record<string, string>> = {
+  ip: 'iproute2',
+  iptables: 'iptables',
+  'iptables-save': 'iptables',
+  'iptables-restore': 'iptables',
+  ipset: 'ipset',
+  conntrack: 'conntrack',
+  ping: 'iputils-ping',
+  sysctl: 'procps',
+};
+export const DDNS_TOOLS: Readonly<Record<string, string>> = { dig: 'bind9-dnsutils', nsupdate: 'bind9-dnsutils' };
+
+export interface DoctorFacts {
+  readonly config: Config;
+  /** Tool name → its path, or null when it is not installed. */
+  readonly tools: Readonly<Record<string, string | null>>;
+  /** What `iptables --version` printed, e.g. "iptables v1.8.9 (nf_tables)". */
+  readonly iptablesVersion: string | null;
+  /** Kernel feature → null when it worked in a scratch namespace, else what failed. */
+  readonly features: Readonly<Record<string, string | null>>;
+  /** Sysctl values by key; absent keys were not readable (an absent interface, a namespace). */
+  readonly sysctls: Readonly<Record<string, string>>;
+  readonly kernel: KernelState;
+  readonly uplinks: readonly UplinkView[];
+  /** Uplink name → whether its gateway answered a ping through the uplink (null: not tried). */
+  readonly gatewayAnswers: Readonly<Record<string, boolean | null>>;
+  /** Groups in /etc/group whose id is one of ours. */
+  readonly groupsInRange: readonly { readonly name: string; readonly gid: number }[];
+  readonly daemonRunning: boolean;
+}
+
+export function worst(findings: readonly Finding[]): Severity {
+  const order: Severity[] = ['ok', 'info', 'warn', 'fail'];
+  return findings.reduce<Severity>((w, f) => (order.indexOf(f.severity) > order.indexOf(w) ? f.severity : w), 'ok');
+}
+
+function toolFindings(tools: DoctorFacts['tools'], needed: Readonly<Record<string, string>>): Finding[] {
+  return Object.entries(needed).map(([tool, pkg]) => {
+    const path = tools[tool];
+    return path ? { check: `tool:${tool}`, severity: 'ok', summary: `${tool} is ${path}` } : { check: `tool:${tool}`, severity: 'fail', summary: `${tool} is not installed`, fix: `apt-get install ${pkg}` };
+  });
+}
+
+function backendFinding(facts: Pick<DoctorFacts, 'iptablesVersion'>): Finding {
+  const version = facts.iptablesVersion;
+  if (!version) return { check: 'iptables:backend', severity: 'fail', summary: 'iptables --version did not answer', fix: 'apt-get install iptables' };
+  const backend = /\((nf_tables|legacy)\)/.exec(version)?.[1] ?? 'unknown';
+  return { check: 'iptables:backend', severity: 'ok', summary: `${version.trim()}: the ${backend} backend (either works; other firewall tools must use the same one)` };
+}
+
+function featureFindings(facts: Pick<DoctorFacts, 'features'>): Finding[] {
+  return Object.entries(facts.features).map(([feature, error]) =>
+    error === null
+      ? { check: `kernel:${feature}`, severity: 'ok', summary: `${feature} works (tried in a scratch namespace)` }
+      : { check: `kernel:${feature}`, severity: 'fail', summary: `${feature} does not work in this kernel: ${error}`, fix: 'use a kernel with policy routing, multipath, ipset (hash:ip with skbinfo) and the netfilter CONNMARK, MARK, SET, owner and MASQUERADE modules (any Debian kernel has them)' },
+  );
+}
+
+function forwardingFinding(facts: DoctorFacts): Finding {
+  const value = facts.sysctls['net.ipv4.ip_forward'];
+  if (value === '1') return { check: 'sysctl:ip_forward', severity: 'ok', summary: 'IPv4 forwarding is on' };
+  return facts.daemonRunning
+    ? { check: 'sysctl:ip_forward', severity: 'fail', summary: 'IPv4 forwarding is off although the daemon runs: something turned it off', fix: 'find what sets net.ipv4.ip_forward=0 (/etc/sysctl.d, a firewall tool), then dispatcher reload' }
+    : { check: 'sysctl:ip_forward', severity: 'warn', summary: 'IPv4 forwarding is off', fix: 'dispatcher start turns it on (and flush puts it back); nothing else to do' };
+}
+
+function rpFilterFindings(facts: DoctorFacts): Finding[] {
+  const all = Number(facts.sysctls['net.ipv4.conf.all.rp_filter'] ?? 0);
+  return facts.config.uplinks.map((uplink) => {
+    const own = facts.sysctls[`net.ipv4.conf.${uplink.interface}.rp_filter`];
+    const check = `sysctl:rp_filter:${uplink.interface}`;
+    if (own === undefined) return { check, severity: 'info', summary: `${uplink.interface} does not exist yet; rp_filter is set when it appears` };
+    // The kernel uses the larger of "all" and the interface's own value.
+    const effective = Math.max(all, Number(own));
+    if (effective !== 1) return { check, severity: 'ok', summary: `reverse-path filter on ${uplink.interface} is ${effective === 2 ? 'loose' : 'off'}` };
+    if (all === 1) return { check, severity: 'fail', summary: `net.ipv4.conf.all.rp_filter is 1 (strict): replies arriving on another uplink than the route back are dropped, whatever the dispatcher sets`, fix: 'sysctl -w net.ipv4.conf.all.rp_filter=0 (and remove it from /etc/sysctl.conf or /etc/sysctl.d)' };
+    return facts.daemonRunning
+      ? { check, severity: 'fail', summary: `rp_filter on ${uplink.interface} is strict although the daemon runs`, fix: 'dispatcher reload sets it back to 2; find what changes it' }
+      : { check, severity: 'warn', summary: `rp_filter on ${uplink.interface} is strict`, fix: 'dispatcher start sets it to 2 (loose); nothing else to do' };
+  });
+}
+
+/** The addresses the LAN can hold: the configured subnets, else the LAN interfaces' prefixes. */
+function lanSize(facts: DoctorFacts): number {
+  const prefixes = facts.config.lan.subnets.length > 0
+    ? facts.config.lan.subnets.map((s) => parseCidr(s)?.prefix ?? 32)
+    : facts.kernel.links.filter((l) => facts.config.lan.interfaces.includes(l.name)).flatMap((l) => l.addresses.map((a) => a.prefixlen));
+  return prefixes.reduce((sum, prefix) => sum + 2 ** (32 - prefix), 0);
+}
+
+function neighbourTableFinding(facts: DoctorFacts): Finding {
+  const thresh3 = facts.sysctls['net.ipv4.neigh.default.gc_thresh3'];
+  const size = lanSize(facts);
+  if (thresh3 === undefined) return { check: 'sysctl:gc_thresh', severity: 'info', summary: 'the neighbour table limits are not visible from this network namespace (they are the host\'s)', fix: 'run doctor in the root namespace to check them' };
+  const wanted = Math.min(size, facts.config.clients.max);
+  if (Number(thresh3) >= wanted) return { check: 'sysctl:gc_thresh', severity: 'ok', summary: `the neighbour table holds up to ${thresh3} entries, enough for ${wanted} clients` };
+  return {
+    check: 'sysctl:gc_thresh',
+    severity: 'warn',
+    summary: `the neighbour table holds at most ${thresh3} entries but the LAN can have ${wanted} clients: beyond that the kernel forgets neighbours and clients go unseen`,
+    fix: `sysctl -w net.ipv4.neigh.default.gc_thresh1=${Math.ceil(wanted / 4)} net.ipv4.neigh.default.gc_thresh2=${Math.ceil(wanted / 2)} net.ipv4.neigh.default.gc_thresh3=${wanted} (and in /etc/sysctl.d)`,
+  };
+}
+
+function collisionFindings(facts: DoctorFacts): Finding[] {
+  const problems = kernelCollisions(facts.config, facts.kernel);
+  if (problems.length === 0) return [{ check: 'collisions', severity: 'ok', summary: 'no other software uses our rule priorities, routing tables or mark bits' }];
+  return problems.map((p) => ({ check: `collisions:${p.field}`, severity: 'fail', summary: p.problem, fix: p.fix }));
+}
+
+function groupFinding(facts: DoctorFacts): Finding {
+  const first = uplinkGroup(facts.config, 0);
+  const last = uplinkGroup(facts.config, facts.config.uplinks.length - 1);
+  if (facts.groupsInRange.length === 0) return { check: 'groups', severity: 'ok', summary: `group ids ${first}–${last} (dispatcher exec) are free` };
+  const names = facts.groupsInRange.map((g) => `${g.name} (${g.gid})`).join(', ');
+  return { check: 'groups', severity: 'warn', summary: `${names} use our group ids ${first}–${last}: their members' traffic would leave by one uplink`, fix: 'set groups.base to a free block' };
+}
+
+function uplinkFindings(facts: DoctorFacts): Finding[] {
+  return facts.config.uplinks.map((uplink) => {
+    const check = `uplink:${uplink.name}`;
+    const view = facts.uplinks.find((v) => v.name === uplink.name);
+    if (!view?.present) return { check, severity: 'fail', summary: `${uplink.name}: interface ${uplink.interface} does not exist or is down`, fix: `bring ${uplink.interface} up (or correct uplinks[].interface)` };
+    if (!view.address) return { check, severity: 'fail', summary: `${uplink.name}: ${uplink.interface} has no IPv4 address`, fix: 'check the ppp/DHCP client of this line' };
+    if (!view.gateway) return { check, severity: 'fail', summary: `${uplink.name}: no gateway known for ${uplink.interface}`, fix: 'set uplinks[].gateway, or let a DHCP client or pppd configure the link' };
+    const answered = facts.gatewayAnswers[uplink.name];
+    if (answered === false) return { check, severity: 'warn', summary: `${uplink.name}: gateway ${view.gateway} (${view.gatewaySource}) did not answer a ping through ${uplink.interface}`, fix: 'some modems ignore ping; health is judged by probe.targets beyond the gateway, so check those answer' };
+    return { check, severity: 'ok', summary: `${uplink.name}: ${uplink.interface} ${view.address}, gateway ${view.gateway} (${view.gatewaySource})${answered ? ' answers' : ''}` };
+  });
+}
+
+/** The config's own problems, when it does not load: everything that needs it is skipped. */
+export function configFindings(problems: readonly { field: string; problem: string; fix: string }[], path: string): Finding[] {
+  return problems.map((p) => ({ check: `config:${p.field}`, severity: 'fail', summary: `${path}: ${p.field}: ${p.problem}`, fix: p.fix }));
+}
+
+/** What can be checked without a config: the tools, the iptables backend and the kernel's features. */
+export function diagnoseHost(facts: Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>): Finding[] {
+  return [...toolFindings(facts.tools, TOOLS), backendFinding(facts), ...featureFindings(facts)];
+}
+
+export function diagnose(facts: DoctorFacts): Finding[] {
+  return [
+    ...diagnoseHost(facts),
+    ...toolFindings(facts.tools, facts.config.ddns ? DDNS_TOOLS : {}),
+    forwardingFinding(facts),
+    ...rpFilterFindings(facts),
+    neighbourTableFinding(facts),
+    ...collisionFindings(facts),
+    groupFinding(facts),
+    ...uplinkFindings(facts),
+  ];
+}

@@ -1,0 +1,91 @@
+// `dispatcher explain IP` (pure): why a client's traffic goes where it goes —
+// its pool, the mark the client set gives its packets, the ip rule that mark
+// selects, the table and the route in it, the uplink — and what happens to it
+// if that uplink dies. Computed with the same planner functions that program
+// the kernel, so the explanation cannot drift from what is loaded.
+
+import type { Config } from '../model/config.js';
+import type { Nexthop } from '../model/kernel.js';
+import type { Assignments, UplinkView } from '../model/state.js';
+import { inLanSubnets } from './clients.js';
+import { ids } from './contract.js';
+import { parseIpv4 } from './ipv4.js';
+import { connMark, hex, markLayout, poolMark } from './marks.js';
+import { planRoutes } from './plan.js';
+
+export interface Explanation {
+  readonly ip: string;
+  /** The mark the client set gives its packets (null when it has no pool), for a kernel lookup. */
+  readonly mark: number | null;
+  /** "assigned", "not assigned" or "not a client". */
+  readonly verdict: string;
+  /** One line per step of the packet's way, in order. */
+  readonly steps: readonly string[];
+  /** What a failure of the client's uplink would change. */
+  readonly ifUplinkDies: string | null;
+  readonly pool: string | null;
+  readonly pinned: boolean;
+}
+
+function describeHops(hops: readonly Nexthop[], uplinks: readonly UplinkView[]): string {
+  return hops
+    .map((hop) => {
+      const uplink = uplinks.find((u) => u.interface === hop.dev);
+      const weight = hops.length > 1 ? ` weight ${hop.weight}` : '';
+      return `${uplink?.name ?? hop.dev} (${hop.gateway ? `via ${hop.gateway} ` : ''}dev ${hop.dev}${weight})`;
+    })
+    .join(' + ');
+}
+
+function poolRoute(config: Config, uplinks: readonly UplinkView[], index: number): readonly Nexthop[] {
+  return planRoutes(config, uplinks).find((r) => r.table === String(ids(config).tables.pool(index)))?.nexthops ?? [];
+}
+
+export function explain(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, ip: string): Explanation {
+  const { tables, priorities } = ids(config);
+  const layout = markLayout(config.marks.mask);
+  const address = parseIpv4(ip) as number;
+  const multipath = planRoutes(config, uplinks).find((r) => r.table === String(tables.multipath))?.nexthops ?? [];
+  const connections = `open connections keep the uplink they started on: their connection mark (restored from conntrack) selects rule ${priorities.conn(0)}+i and that uplink's own table, ahead of the pool rules`;
+  if (!inLanSubnets(config)(address)) {
+    return { ip, mark: null, verdict: 'not a client', steps: [`${ip} is outside lan.subnets (${config.lan.subnets.join(', ')}): the dispatcher never assigns it a pool`], ifUplinkDies: null, pool: null, pinned: false };
+  }
+  const record = assignments.get(ip);
+  const uplink = record ? uplinks.find((u) => u.name === record.uplink) : undefined;
+  if (!record || !uplink) {
+    return {
+      ip,
+      mark: null,
+      verdict: 'not assigned',
+      steps: [
+        `${ip} has no pool yet (not seen in the neighbour table, or refused by clients.max / clients.per_mac)`,
+        `its packets get no pool mark, so rule ${priorities.multipath} sends them to table ${tables.multipath}: ${describeHops(multipath, uplinks) || 'no live uplink'}`,
+        connections,
+      ],
+      ifUplinkDies: `a dead uplink leaves table ${tables.multipath} at once; the others carry its share`,
+      pool: null,
+      pinned: false,
+    };
+  }
+  const mark = `${hex(poolMark(layout, uplink.index))}/${hex(layout.poolMask)}`;
+  const route = poolRoute(config, uplinks, uplink.index);
+  const home = uplink.state === 'up';
+  const survivors = uplinks.map((u) => (u.name === uplink.name ? { ...u, state: 'down' as const, reason: 'what if' } : u));
+  const failover = poolRoute(config, survivors, uplink.index);
+  const steps = [
+    `${ip} is in ${uplink.name}'s pool${record.pinned ? ' (pinned by an operator)' : ''}${record.mac ? `, MAC ${record.mac} on ${record.interface}` : ''}, since ${new Date(record.firstSeen).toISOString()}`,
+    `the client set (dispatcher-clients) gives its packets the pool mark ${mark}`,
+    `rule ${priorities.pool(uplink.index)}: fwmark ${mark} lookup ${tables.pool(uplink.index)}`,
+    `table ${tables.pool(uplink.index)}: default via ${describeHops(route, uplinks) || 'nothing (no uplink can carry it)'}`,
+    home
+      ? `${uplink.name} is up: new connections leave by ${uplink.name} (${uplink.interface}${uplink.address ? `, ${uplink.address}` : ''}), MASQUERADEd to its address`
+      : `${uplink.name} is down (${uplink.reason}): its pool is carried by the survivors until it is back`,
+    connections,
+  ];
+  const conn = `${hex(connMark(layout, uplink.index))}/${hex(layout.connMask)}`;
+  const ifUplinkDies = home
+    ? `if ${uplink.name} dies: table ${tables.pool(uplink.index)} points at ${describeHops(failover, survivors) || 'nothing (no other uplink is up: routes stay as they are)'}; ` +
+      `its connections (conntrack mark ${conn}) are forgotten so the client reconnects at once; the client stays in ${uplink.name}'s pool and comes home when ${uplink.name} is back`
+    : `${uplink.name} is already down: the client comes home when it is back`;
+  return { ip, mark: poolMark(layout, uplink.index), verdict: 'assigned', steps, ifUplinkDies, pool: uplink.name, pinned: record.pinned === true };
+}

@@ -1,0 +1,115 @@
+// `dispatcher doctor`, the gathering part: which tools are installed, what the
+// kernel can do (tried for real in a scratch network namespace that is always
+// deleted again, so the gateway itself is never changed), sysctls, the
+// kernel's current objects, the uplinks and whether their gateways answer.
+// core/doctor.ts judges it all.
+
+import { access, constants, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
+import { uplinkGroup } from '../core/contract.js';
+import type { Config } from '../model/config.js';
+import { CommandError } from '../model/errors.js';
+import type { Runner } from './exec.js';
+import { observeKernel, readSysctls } from './kernel.js';
+import { discoverUplinks } from './leases.js';
+
+/** Where a command is found: PATH, then the sbin directories a root shell would have. */
+export async function findTool(name: string, path = process.env.PATH ?? ''): Promise<string | null> {
+  for (const dir of [...path.split(':').filter((d) => d.startsWith('/')), '/usr/sbin', '/sbin']) {
+    const candidate = join(dir, name);
+    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  return null;
+}
+
+async function findTools(names: readonly string[]): Promise<Record<string, string | null>> {
+  return Object.fromEntries(await Promise.all(names.map(async (name) => [name, await findTool(name)] as const)));
+}
+
+async function tryRun(run: () => Promise<unknown>): Promise<string | null> {
+  try {
+    await run();
+    return null;
+  } catch (error) {
+    return error instanceof CommandError ? (error.stderr.trim().split('\n')[0] ?? error.message).slice(0, 200) || error.message : (error as Error).message;
+  }
+}
+
+/** Each feature the dispatcher relies on, tried in a namespace of its own; deleted pass or fail. */
+export async function tryKernelFeatures(runner: Runner): Promise<Record<string, string | null>> {
+  const ns = `dsp-doctor-${process.pid}`;
+  const inNs = (argv: readonly string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv];
+  const restore = (text: string): Promise<unknown> => runner.run(inNs(['iptables-restore', '--noflush']), { input: text });
+  const features: Record<string, string | null> = {};
+  const created = await tryRun(() => runner.run(['ip', 'netns', 'add', ns]));
+  if (created) return { 'network namespaces': created };
+  try {
+    const setup = await tryRun(() =>
+      runner.run(['ip', '-n', ns, '-batch', '-'], { input: ['link set dev lo up', 'link add name a type veth peer name b', 'addr add 192.0.2.1/24 dev a', 'link set dev a up', 'link set dev b up', ''].join('\n') }),
+    );
+    if (setup) return { 'veth links': setup };
+    features['policy routing (fwmark rules, extra tables)'] = await tryRun(async () => {
+      await runner.run(['ip', '-n', ns, 'route', 'add', 'default', 'via', '192.0.2.2', 'dev', 'a', 'onlink', 'table', '3101']);
+      await runner.run(['ip', '-n', ns, 'rule', 'add', 'fwmark', '0x10000000/0xf0000000', 'lookup', '3101', 'priority', '4101']);
+    });
+    features['multipath routes'] = await tryRun(() =>
+      runner.run(['ip', '-n', ns, 'route', 'add', 'default', 'table', '3100', 'nexthop', 'via', '192.0.2.2', 'dev', 'a', 'weight', '2', 'onlink', 'nexthop', 'via', '192.0.2.3', 'dev', 'a', 'weight', '1', 'onlink']),
+    );
+    features['ipset hash:ip with skbinfo'] = await tryRun(async () => {
+      await runner.run(inNs(['ipset', 'create', 'doctor', 'hash:ip', 'family', 'inet', 'skbinfo']));
+      await runner.run(inNs(['ipset', 'add', 'doctor', '192.0.2.9', 'skbmark', '0x1000000/0xf000000']));
+    });
+    features['SET --map-mark target'] = await tryRun(() => restore('*mangle\n:DOCTOR-SET - [0:0]\n-A DOCTOR-SET -j SET --map-set doctor src --map-mark\nCOMMIT\n'));
+    features['CONNMARK target'] = await tryRun(() => restore('*mangle\n:DOCTOR-CT - [0:0]\n-A DOCTOR-CT -m connmark ! --mark 0x0/0xf0000000 -j CONNMARK --restore-mark --nfmask 0xf0000000 --ctmask 0xf0000000\nCOMMIT\n'));
+    features['owner match (dispatcher exec)'] = await tryRun(() => restore('*mangle\n:DOCTOR-OWN - [0:0]\n-A DOCTOR-OWN -m owner --gid-owner 64100 -j MARK --set-xmark 0x10000000/0xf0000000\nCOMMIT\n'));
+    features['MASQUERADE'] = await tryRun(() => restore('*nat\n:DOCTOR-NAT - [0:0]\n-A DOCTOR-NAT -o a -j MASQUERADE\nCOMMIT\n'));
+    features['conntrack'] = await tryRun(() => runner.run(inNs(['conntrack', '-L']), { okExitCodes: [0] }));
+    return features;
+  } finally {
+    await runner.run(['ip', 'netns', 'delete', ns], { okExitCodes: [0, 1, 2] });
+  }
+}
+
+/** Groups in /etc/group whose id falls in our block. */
+async function groupsInRange(config: Config): Promise<{ name: string; gid: number }[]> {
+  const text = await readFile('/etc/group', 'utf8').catch(() => '');
+  const first = uplinkGroup(config, 0);
+  const last = uplinkGroup(config, config.uplinks.length - 1);
+  return text.split('\n').flatMap((line) => {
+    const [name, , gid] = line.split(':');
+    const id = Number(gid);
+    return name && Number.isInteger(id) && id >= first && id <= last ? [{ name, gid: id }] : [];
+  });
+}
+
+export async function hostFacts(runner: Runner, extraTools: readonly string[] = []): Promise<Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>> {
+  const [tools, version, features] = await Promise.all([
+    findTools([...Object.keys(TOOLS), ...extraTools]),
+    runner.run(['iptables', '--version']).then((r) => r.stdout, () => null),
+    tryKernelFeatures(runner),
+  ]);
+  return { tools, iptablesVersion: version, features };
+}
+
+export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean): Promise<DoctorFacts> {
+  const host = await hostFacts(runner, config.ddns ? Object.keys(DDNS_TOOLS) : []);
+  const kernel = await observeKernel(runner, config);
+  const sysctls = await readSysctls(runner, [
+    'net.ipv4.ip_forward',
+    'net.ipv4.conf.all.rp_filter',
+    ...config.uplinks.map((u) => `net.ipv4.conf.${u.interface}.rp_filter`),
+    'net.ipv4.neigh.default.gc_thresh1',
+    'net.ipv4.neigh.default.gc_thresh2',
+    'net.ipv4.neigh.default.gc_thresh3',
+  ]);
+  const uplinks = await discoverUplinks(config, kernel, Date.now());
+  const answers = await Promise.all(
+    uplinks.map(async (u) => {
+      if (!u.present || !u.gateway) return [u.name, null] as const;
+      const ping = await runner.run(['ping', '-n', '-q', '-c', '1', '-W', '1', '-I', u.interface, u.gateway], { okExitCodes: [0, 1, 2] });
+      return [u.name, ping.exitCode === 0] as const;
+    }),
+  );
+  return { ...host, config, sysctls, kernel, uplinks, gatewayAnswers: Object.fromEntries(answers), groupsInRange: await groupsInRange(config), daemonRunning };
+}

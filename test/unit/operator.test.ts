@@ -1,0 +1,166 @@
+// The pure parts of the operator tools: doctor's judgement, the metrics
+// exposition, pool byte counters, explain and top's drawing.
+
+import { describe, expect, test } from '@jest/globals';
+import { diagnose, EXIT_OF, worst, type DoctorFacts } from '../../src/core/doctor.js';
+import { explain } from '../../src/core/explain.js';
+import { renderMetrics, type MetricsInput } from '../../src/core/metrics.js';
+import { poolBytes, rates, type Traffic } from '../../src/core/traffic.js';
+import { parseIptablesSave } from '../../src/parse/iptables-save.js';
+import { rate, renderTop, sparkline } from '../../src/cli/top-view.js';
+import { capturedAssignments, capturedKernel, labConfig, labUplinks } from '../helpers/scenario.js';
+
+function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
+  const kernel = capturedKernel();
+  const tools = Object.fromEntries(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset', 'conntrack', 'ping', 'sysctl'].map((t) => [t, `/usr/sbin/${t}`]));
+  return {
+    config: labConfig,
+    tools,
+    iptablesVersion: 'iptables v1.8.9 (nf_tables)\n',
+    features: { 'multipath routes': null },
+    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.ppp0.rp_filter': '2', 'net.ipv4.conf.ppp1.rp_filter': '2', 'net.ipv4.conf.wan0.rp_filter': '2', 'net.ipv4.neigh.default.gc_thresh3': '131072' },
+    kernel,
+    uplinks: labUplinks(kernel),
+    gatewayAnswers: { isp1: true, isp2: true, isp3: true },
+    groupsInRange: [],
+    daemonRunning: true,
+    ...overrides,
+  };
+}
+
+describe('doctor judges', () => {
+  test('a healthy gateway has nothing to say (exit 0)', () => {
+    const findings = diagnose(facts());
+    expect(findings.filter((f) => f.severity !== 'ok')).toEqual([]);
+    expect(EXIT_OF[worst(findings)]).toBe(0);
+  });
+
+  test('each miss names its fix; the worst finding is the exit code', () => {
+    const findings = diagnose(
+      facts({
+        tools: { ...facts().tools, ipset: null },
+        features: { 'ipset hash:ip with skbinfo': 'ipset v7.17: Kernel error received: Operation not supported' },
+        sysctls: { ...facts().sysctls, 'net.ipv4.conf.all.rp_filter': '1', 'net.ipv4.conf.ppp0.rp_filter': '1', 'net.ipv4.neigh.default.gc_thresh3': '1024' },
+        gatewayAnswers: { isp1: false, isp2: true, isp3: true },
+        groupsInRange: [{ name: 'builders', gid: 64101 }],
+      }),
+    );
+    const of = (check: string) => findings.find((f) => f.check === check);
+    expect(of('tool:ipset')).toMatchObject({ severity: 'fail', fix: 'apt-get install ipset' });
+    expect(of('kernel:ipset hash:ip with skbinfo')?.severity).toBe('fail');
+    expect(of('sysctl:rp_filter:ppp0')).toMatchObject({ severity: 'fail', fix: expect.stringContaining('net.ipv4.conf.all.rp_filter=0') });
+    // The lab's LAN is a /16: 65,536 addresses, more than 1,024 neighbour entries.
+    expect(of('sysctl:gc_thresh')).toMatchObject({ severity: 'warn', fix: expect.stringContaining('gc_thresh3=65536') });
+    expect(of('uplink:isp1')).toMatchObject({ severity: 'warn', summary: expect.stringContaining('did not answer') });
+    expect(of('groups')).toMatchObject({ severity: 'warn', summary: expect.stringContaining('builders (64101)') });
+    expect(EXIT_OF[worst(findings)]).toBe(2);
+  });
+
+  test('before the first start, forwarding off and a strict interface are warnings the start fixes (exit 1)', () => {
+    const findings = diagnose(facts({ daemonRunning: false, sysctls: { ...facts().sysctls, 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.wan0.rp_filter': '1' } }));
+    expect(findings.filter((f) => f.severity !== 'ok').map((f) => [f.check, f.severity])).toEqual([
+      ['sysctl:ip_forward', 'warn'],
+      ['sysctl:rp_filter:wan0', 'warn'],
+    ]);
+    expect(EXIT_OF[worst(findings)]).toBe(1);
+  });
+});
+
+const traffic: Traffic = { at: 1000, pools: { isp1: { sent: 100, received: 2000 } }, uplinks: { isp1: { interface: 'ppp0', rx: 10_000, tx: 5000 } } };
+
+describe('metrics', () => {
+  const input: MetricsInput = {
+    uplinks: [
+      { name: 'isp1', interface: 'ppp0', state: 'up', clients: 2, health: { state: 'up', since: 0, reason: '', transitions: 3, penalty: 0, suppressed: false, detectionMs: 1300, failbackMs: 1500, targets: [{ target: '203.0.113.100', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50 }] } },
+      { name: 'we"ird', interface: 'ppp1', state: 'down', clients: 0, health: null },
+    ],
+    clients: 2,
+    traffic,
+    runs: 7,
+    failedRuns: 1,
+    runSeconds: 0.3504,
+    lastRunSeconds: 0.02,
+    ddns: { inSync: true, updates: 2, checks: 5, failures: 0 },
+  };
+
+  test('every family has HELP and TYPE, every sample is name{labels} value, labels are escaped', () => {
+    const text = renderMetrics(input);
+    const lines = text.trim().split('\n');
+    for (const line of lines) expect(line).toMatch(/^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{([a-z]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN))$/);
+    expect(lines).toContain('dispatcher_uplink_up{uplink="isp1",interface="ppp0"} 1');
+    expect(lines).toContain('dispatcher_uplink_up{uplink="we\\"ird",interface="ppp1"} 0');
+    expect(lines).toContain('dispatcher_probe_rtt_seconds{uplink="isp1",target="203.0.113.100"} 0.0105');
+    expect(lines).toContain('dispatcher_probe_loss_ratio{uplink="isp1",target="203.0.113.100"} 0.04');
+    expect(lines).toContain('dispatcher_pool_received_bytes_total{uplink="isp1"} 2000');
+    expect(lines).toContain('dispatcher_reconcile_duration_seconds_sum 0.35');
+    expect(lines).toContain('dispatcher_reconcile_duration_seconds_count 7');
+    expect(lines).toContain('dispatcher_reconcile_failures_total 1');
+    expect(lines).toContain('dispatcher_ddns_updates_total 2');
+  });
+
+  test('bytes per pool come from the counting rules of the captured dump', () => {
+    const save = [
+      '*mangle',
+      ':DISPATCHER-PRE - [0:0]',
+      ':DISPATCHER-COUNT - [0:0]',
+      '[10:1500] -A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients src --map-mark',
+      '[4:600] -A DISPATCHER-PRE -m mark --mark 0x1000000/0xf000000',
+      '[6:900] -A DISPATCHER-PRE -m mark --mark 0x2000000/0xf000000',
+      '[9:9000] -A DISPATCHER-COUNT -m mark --mark 0x2000000/0xf000000',
+      'COMMIT',
+    ].join('\n');
+    expect(poolBytes(labConfig, parseIptablesSave(save))).toEqual({ isp1: { sent: 600, received: 0 }, isp2: { sent: 900, received: 9000 }, isp3: { sent: 0, received: 0 } });
+  });
+
+  test('rates are differences over time; a counter that went backwards (a flush) is 0, not negative', () => {
+    const later: Traffic = { at: 3000, pools: { isp1: { sent: 300, received: 1000 } }, uplinks: { isp1: { interface: 'ppp0', rx: 30_000, tx: 5000 } } };
+    expect(rates(traffic, later)).toEqual({ uplinks: { isp1: { rx: 10_000, tx: 0 } }, pools: { isp1: { sent: 100, received: 0 } } });
+  });
+});
+
+describe('explain', () => {
+  test('a client of a pool: mark, rule, table, route, and where it goes if its uplink dies', () => {
+    const assignments = capturedAssignments();
+    const [ip, record] = [...assignments].find(([, r]) => r.uplink === 'isp2') as [string, { uplink: string }];
+    const result = explain(labConfig, labUplinks(), assignments, ip);
+    expect(result.verdict).toBe('assigned');
+    expect(result.steps).toContain('rule 4167: fwmark 0x2000000/0xf000000 lookup 3134');
+    expect(result.steps).toContain('table 3134: default via isp2 (via 192.0.2.1 dev ppp1)');
+    expect(result.ifUplinkDies).toContain(`if ${record.uplink} dies: table 3134 points at isp1 (via 192.0.2.1 dev ppp0 weight 2) + isp3 (via 192.0.2.9 dev wan0 weight 1)`);
+    expect(result.ifUplinkDies).toContain('conntrack mark 0x20000000/0xf0000000');
+  });
+
+  test('an address outside the LAN subnets is not a client; an unseen one follows the multipath table', () => {
+    expect(explain(labConfig, labUplinks(), capturedAssignments(), '10.0.0.1').verdict).toBe('not a client');
+    const unseen = explain(labConfig, labUplinks(), capturedAssignments(), '198.18.200.200');
+    expect(unseen.verdict).toBe('not assigned');
+    expect(unseen.steps[1]).toContain('rule 4199 sends them to table 3100');
+  });
+});
+
+describe('top', () => {
+  test('sparklines scale to the largest value; gaps stay blank', () => {
+    expect(sparkline([0, 1, 2, 4, 8])).toBe('▁▁▂▄█');
+    expect(sparkline([0, 0])).toBe('▁▁');
+    expect(sparkline([null, 5])).toBe(' █');
+  });
+
+  test('rates in bits per second', () => {
+    expect([rate(0), rate(100), rate(250_000), rate(2e9)]).toEqual(['0 bit/s', '800 bit/s', '2.0 Mbit/s', '16.0 Gbit/s']);
+  });
+
+  test('a frame: one row per uplink, a down uplink with its reason, charts below', () => {
+    const frame = renderTop({
+      at: new Date(0),
+      clients: 3,
+      ddns: null,
+      uplinks: [
+        { name: 'isp1', interface: 'ppp0', state: 'up', clients: 2, reason: '', rx: 1000, tx: 500, rttMs: 12.34, lossPercent: 0, throughputHistory: [1, 2, 3], rttHistory: [10, 12, 12.34] },
+        { name: 'isp2', interface: 'ppp1', state: 'down', clients: 1, reason: 'ppp ip-down', rx: 0, tx: 0, rttMs: null, lossPercent: 100, throughputHistory: [0, 0, 0], rttHistory: [5, null, null] },
+      ],
+    });
+    expect(frame).toMatch(/^isp1 +ppp0 +up +2 +8\.0 kbit\/s +4\.0 kbit\/s +12\.3 ms +0% *$/m);
+    expect(frame).toMatch(/^isp2 +ppp1 +DOWN +1 +0 bit\/s +0 bit\/s +- +100% +ppp ip-down$/m);
+    expect(frame).toContain('isp1         traffic ▃▅█');
+  });
+});
