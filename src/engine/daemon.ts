@@ -10,6 +10,10 @@
 // left unusable (or behind the kernel, after a crash) is recovered from its
 // backup and the kernel's client set (core/adopt.ts), and the recovery is
 // logged and shown in `status`, never silent.
+// After each run the uplinks go to the public-address lookups and the dynamic
+// DNS publisher, which work beside the loop and never hold a run up. The
+// optional metrics endpoint, `explain` and `top` read the daemon's state and
+// the kernel's counters on request.
 
 import { CronJob } from 'cron';
 import { loadConfig, type Overrides } from '../config/load.js';
@@ -17,9 +21,9 @@ import { adoptFromClientSet } from '../core/adopt.js';
 import { isNeighbourNews } from '../core/clients.js';
 import { kernelCollisions } from '../core/collisions.js';
 import type { Transition } from '../core/health.js';
-import { checkAssignment, type ControlRequest, type PppHook } from '../core/requests.js';
 import { explain } from '../core/explain.js';
 import { renderMetrics } from '../core/metrics.js';
+import { checkAssignment, type ControlRequest, type PppHook } from '../core/requests.js';
 import type { Traffic } from '../core/traffic.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
@@ -35,9 +39,9 @@ import { loadSkeleton } from '../system/skeleton.js';
 import { assignmentsOf, Store, type StoreRecovery } from '../system/store.js';
 import { readTraffic } from '../system/traffic.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from './control.js';
+import { DdnsPublisher } from './ddns.js';
 import { HealthMonitor } from './health.js';
 import type { Logger } from './logger.js';
-import { DdnsPublisher } from './ddns.js';
 import { listenMetrics, type MetricsServer } from './metrics.js';
 import { Notifier } from './notifier.js';
 import { PublicAddresses } from './public-address.js';
