@@ -30,8 +30,8 @@ const UPLINKS: readonly UplinkSpec[] = [
 ];
 
 /** The lab config with `ddns` and isp3's public-address URL. */
-async function configure(lab: Lab, dns: DnsServer, options: { key?: string; server?: string; path?: string; exclude?: string[] } = {}): Promise<void> {
-  const ddns = { server: options.server ?? dns.address, zone: dns.zone, name: NAME, key: options.key ?? dns.keyFile, ttl: 60, exclude: options.exclude ?? [] };
+async function configure(lab: Lab, dns: DnsServer, options: { key?: string; server?: string; path?: string; exclude?: string[]; every?: string } = {}): Promise<void> {
+  const ddns = { server: options.server ?? dns.address, zone: dns.zone, name: NAME, key: options.key ?? dns.keyFile, ttl: 60, exclude: options.exclude ?? [], ...(options.every ? { every: options.every } : {}) };
   await lab.rewriteConfig({ extra: `ddns: ${JSON.stringify(ddns)}\n` });
   const text = await readFile(lab.files.config, 'utf8');
   await writeFile(lab.files.config, text.replace('    interface: wan0\n', `    interface: wan0\n    public_address: { url: "http://${lab.topo.server}${options.path ?? '/ip'}" }\n`));
@@ -104,9 +104,18 @@ describe('dynamic DNS with a real BIND 9', () => {
   });
 
   test('excluded uplinks are never published', async () => {
-    await configure(lab, dns, { exclude: ['isp2'] });
+    await configure(lab, dns, { exclude: ['isp2'], every: '10s' });
     await lab.cli(['reload']);
     await within(3000, 'isp2 withdrawn', async () => (await dns.records(NAME)).join() === publicOf(lab, 'isp1', 'isp3').join());
+  });
+
+  test('records changed on the server behind our back are put right at the next check (ddns.every)', async () => {
+    // Someone with the key replaces the records by hand.
+    const script = `server ${dns.address}\nzone ${dns.zone}\nupdate delete ${NAME}. A\nupdate add ${NAME}. 60 A 198.51.100.99\nsend\n`;
+    await lab.runner.run(['ip', 'netns', 'exec', lab.topo.inet, 'nsupdate', '-k', dns.keyFile], { input: script });
+    expect(await dns.records(NAME)).toEqual(['198.51.100.99']);
+    const repairedMs = await within(12_000, 'the records put right', async () => (await dns.records(NAME)).join() === publicOf(lab, 'isp1', 'isp3').join());
+    process.stdout.write(`ddns: records changed on the server were put right after ${repairedMs.toFixed(0)} ms (every 10 s)\n`);
   });
 
   test('dispatcher exec --uplink: the command\'s traffic leaves by that uplink', async () => {

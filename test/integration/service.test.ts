@@ -17,7 +17,7 @@ jest.setTimeout(180_000);
 const runner = new ExecaRunner();
 const ROOT = join(DISPATCHER_BIN, '..', '..');
 
-describe('dispatcher install-service', () => {
+describe('installing on a real gateway', () => {
   let dir: string;
 
   beforeAll(async () => {
@@ -66,6 +66,12 @@ describe('dispatcher install-service', () => {
     expect(await readFile(unitFile, 'utf8')).toContain(`--config "${config}" start`);
     const verify = await runner.run(['systemd-analyze', 'verify', unitFile], { okExitCodes: [0, 1] });
     expect(verify.stderr.trim()).toBe('');
+  });
+
+  test('doctor without root says it needs root instead of reporting a broken kernel', async () => {
+    const result = await runner.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, DISPATCHER_BIN, 'doctor'], { okExitCodes: [0, 1, 2] });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('doctor needs root');
   });
 
   test('npm install -g from the packed tarball gives a working dispatcher command', async () => {

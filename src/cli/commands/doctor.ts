@@ -3,6 +3,7 @@ import { configFindings, diagnose, diagnoseHost, EXIT_OF, worst, type Finding } 
 import { ConfigError } from '../../model/errors.js';
 import { gatherFacts, hostFacts } from '../../system/doctor.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
+import { EXIT_USAGE, Failure } from '../exit.js';
 
 const MARK: Record<Finding['severity'], string> = { ok: 'ok  ', info: 'info', warn: 'WARN', fail: 'FAIL' };
 
@@ -12,6 +13,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     .description('check what the dispatcher needs on this machine and say how to fix each miss (exit 0 ok, 1 warnings, 2 failures)')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
+      if (process.getuid?.() !== 0) throw new Failure('doctor needs root: it reads iptables and ipset and tries kernel features in a scratch network namespace (sudo dispatcher doctor)', EXIT_USAGE);
       let findings: Finding[];
       try {
         const config = await configFor(ctx);
