@@ -1,6 +1,6 @@
 // Writing the systemd unit and, when there is none yet, an example config.
 
-import { copyFile, mkdir, writeFile, access } from 'node:fs/promises';
+import { access, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { HookPaths } from '../render/ppp-hook.js';
 import { systemdUnit } from '../render/systemd-unit.js';
