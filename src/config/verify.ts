@@ -6,7 +6,7 @@ import { MAX_UPLINKS, RANGE_SIZE } from '../core/contract.js';
 import { formatDurationMs, parseDurationMs } from '../core/duration.js';
 import { cidrContains, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv4, type Cidr } from '../core/ipv4.js';
 import { hex, markLayout, parseMark } from '../core/marks.js';
-import { isInterfaceName, isUplinkName } from '../core/names.js';
+import { excerpt, isInterfaceName, isUplinkName } from '../core/names.js';
 import type { Config, DampingConfig, DdnsConfig, EmailConfig, HealthSettings, NotifyConfig, PublicAddressConfig, StaticRoute, UplinkConfig } from '../model/config.js';
 import { ConfigError, type ConfigProblem } from '../model/errors.js';
 
@@ -97,7 +97,7 @@ function unknownKeys(problems: Problems, doc: Doc, path: string, known: readonly
     if (known.includes(key)) continue;
     const close = key.length <= 64 ? known.find((k) => editDistance(k, key) <= 2) : undefined;
     // A key that is not a plain word (empty, control characters, very long) is shown quoted and cut.
-    const shown = /^[A-Za-z0-9_-]{1,64}$/.test(key) ? key : JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
+    const shown = /^[A-Za-z0-9_-]{1,64}$/.test(key) ? key : excerpt(key);
     const field = path ? `${path}.${shown}` : shown;
     problems.add(
       field,

@@ -4,16 +4,12 @@
 // internet (not private, shared, loopback, link-local or reserved).
 
 import { cidrContains, formatIpv4, isUnicastHost, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
+import { excerpt } from './names.js';
 
 /** Addresses that are never an uplink's public address: behind them sits yet another NAT. */
 const NOT_PUBLIC: readonly Cidr[] = ['10.0.0.0/8', '100.64.0.0/10', '172.16.0.0/12', '192.168.0.0/16'].map((text) => parseCidr(text) as Cidr);
 
 export type AddressAnswer = { readonly address: string } | { readonly error: string };
-
-/** A short, printable excerpt of untrusted text for a message. */
-export function excerpt(text: string): string {
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
-}
 
 /** The public address in a URL's answer: the whole body (surrounding space ignored), or `field` of its JSON. */
 export function readPublicAddress(body: string, field?: string): AddressAnswer {
