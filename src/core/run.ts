@@ -8,9 +8,10 @@ import type { ChangeSet, DesiredState } from '../model/plan.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import { updateAssignments, type AssignResult } from './assign.js';
 import { clientFilter } from './clients.js';
-import { diff } from './diff.js';
+import { ids } from './contract.js';
+import { diff, diffRoutes, diffRules } from './diff.js';
 import type { Skeleton } from './netfilter.js';
-import { plan } from './plan.js';
+import { plan, planRoutes, planRules } from './plan.js';
 
 export interface RunInput {
   readonly config: Config;
@@ -49,4 +50,22 @@ export function computeRun(input: RunInput): RunResult {
   const desired = plan({ config, uplinks, assignments: assignment.assignments, skeleton: input.skeleton });
   const change = diff(config, desired, observed, input.previous);
   return { assignment, desired, change };
+}
+
+/**
+ * What the probes need before the first run, on a gateway never programmed
+ * before: each uplink's own table and the rule its connection mark selects.
+ * Without them a probe bound to an ethernet uplink whose target has no route
+ * in main is sent "on link" and fails, and the line would be judged dead at
+ * start. Only additions, and exactly the objects the first run wants, so that
+ * run finds them in place; nothing of ours or anyone else's is removed.
+ */
+export function probePaths(config: Config, uplinks: readonly UplinkView[], observed: Pick<KernelState, 'rules' | 'routes'>): Pick<ChangeSet, 'rules' | 'routes'> {
+  const { tables, priorities } = ids(config);
+  const rules = planRules(config, uplinks).filter((r) => uplinks.some((u) => r.priority === priorities.conn(u.index)));
+  const routes = planRoutes(config, uplinks).filter((r) => uplinks.some((u) => r.table === String(tables.uplink(u.index))));
+  return {
+    rules: { add: diffRules([config], rules, observed.rules).change.add, remove: [] },
+    routes: { replace: diffRoutes([config], routes, observed.routes).replace, remove: [] },
+  };
 }

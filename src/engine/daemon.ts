@@ -24,6 +24,7 @@ import type { Transition } from '../core/health.js';
 import { explain } from '../core/explain.js';
 import { renderMetrics } from '../core/metrics.js';
 import { checkAssignment, type ControlRequest, type PppHook } from '../core/requests.js';
+import { probePaths } from '../core/run.js';
 import type { Traffic } from '../core/traffic.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
@@ -31,10 +32,11 @@ import type { KernelState } from '../model/kernel.js';
 import type { ClientRecord, UplinkView } from '../model/state.js';
 import { ConfigError, RequestError } from '../model/errors.js';
 import type { Process, Runner } from '../system/exec.js';
-import { observeKernel, readLinks, readRoutes } from '../system/kernel.js';
+import { applyPayloads, observeKernel, readLinks, readRoutes, readRules } from '../system/kernel.js';
 import { discoverUplinks } from '../system/leases.js';
 import { MONITOR_RCVBUF, watchNeighbours } from '../system/neighbours.js';
 import { interfaceOfLinkEvent, isMonitorOverrun } from '../parse/link-events.js';
+import { renderIpBatch } from '../render/payloads.js';
 import { loadSkeleton } from '../system/skeleton.js';
 import { assignmentsOf, Store, type StoreRecovery } from '../system/store.js';
 import { readTraffic } from '../system/traffic.js';
@@ -172,11 +174,23 @@ export class Daemon {
     return observed;
   }
 
-  /** Starts the probes and waits until every uplink has a verdict (at most its worst-case detection time). */
+  /**
+   * Starts the probes and waits until every uplink has a verdict (at most its
+   * worst-case detection time). On a gateway never programmed before, the
+   * uplinks' own tables and connection rules go in first (core/run.ts
+   * probePaths), so the probes leave by their uplinks from the first one.
+   */
   private async firstProbeRound(): Promise<void> {
     const config = this.config;
-    const [links, routes] = await Promise.all([readLinks(this.options.runner), readRoutes(this.options.runner)]);
-    this.health.observe(await discoverUplinks(config, { links, routes }, Date.now()), Date.now());
+    const { runner, log } = this.options;
+    const [links, routes, rules] = await Promise.all([readLinks(runner), readRoutes(runner), readRules(runner)]);
+    const uplinks = await discoverUplinks(config, { links, routes }, Date.now());
+    const ip = renderIpBatch(probePaths(config, uplinks, { rules, routes }));
+    if (ip) {
+      // Only a head start: if it fails, the first run loads the same objects (and retries).
+      await applyPayloads(runner, { ipsetBefore: '', iptables: '', ip, ipsetAfter: '', sysctls: {} }).catch((error: Error) => log.warn('could not give the probes their paths before the first run', { error: error.message }));
+    }
+    this.health.observe(uplinks, Date.now());
     const longest = Math.max(0, ...config.uplinks.map((u) => u.probe.down * u.probe.intervalMs + u.probe.timeoutMs));
     await this.health.decided(longest + 200);
   }

@@ -89,7 +89,7 @@ function ruleSelector(rule: DesiredRule | IpRule): string {
   return parts.join(' ');
 }
 
-export function renderIpBatch(change: ChangeSet): string {
+export function renderIpBatch(change: Pick<ChangeSet, 'routes' | 'rules'>): string {
   const lines = [
     ...change.routes.replace.map(renderRouteReplace),
     ...change.rules.add.map((rule) => `rule add ${ruleSelector(rule)} protocol ${ROUTE_PROTOCOL}`),

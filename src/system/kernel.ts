@@ -16,7 +16,7 @@ export async function readLinks(runner: Runner): Promise<Link[]> {
   return parseIpAddr((await runner.run(['ip', '-j', 'addr', 'show'])).stdout);
 }
 
-async function readRules(runner: Runner): Promise<KernelState['rules']> {
+export async function readRules(runner: Runner): Promise<KernelState['rules']> {
   return parseIpRules((await runner.run(['ip', '-j', 'rule', 'show'])).stdout);
 }
 

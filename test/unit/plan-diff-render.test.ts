@@ -3,7 +3,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { diff, isEmpty, NOTHING } from '../../src/core/diff.js';
 import { plan } from '../../src/core/plan.js';
 import type { UplinkView } from '../../src/model/state.js';
-import { describePayloads, renderPayloads } from '../../src/render/payloads.js';
+import { probePaths } from '../../src/core/run.js';
+import { describePayloads, renderIpBatch, renderPayloads } from '../../src/render/payloads.js';
 import { parseIpRoutes } from '../../src/parse/ip-json.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
 import { capturedAssignments, capturedKernel, labConfig, labUplinks, pristineKernel, skeleton } from '../helpers/scenario.js';
@@ -165,5 +166,22 @@ describe('diff owns only what is ours', () => {
     expect(change.rules.remove).toHaveLength(11);
     expect(change.rules.add).toHaveLength(11);
     expect(change.routes.remove.map((r) => r.table).sort()).toEqual(['3100', '3101', '3102', '3103', '3133', '3134', '3135']);
+  });
+});
+
+describe('probe paths before the first run', () => {
+  test('a pristine gateway gets each uplink table and connection rule, nothing else; a programmed one gets nothing', () => {
+    const pristine = pristineKernel();
+    const first = renderIpBatch(probePaths(labConfig, labUplinks(pristine), pristine));
+    expect(first.trim().split('\n')).toEqual([
+      'route replace table 3101 default proto 211 via 192.0.2.1 dev ppp0 onlink',
+      'route replace table 3102 default proto 211 via 192.0.2.1 dev ppp1 onlink',
+      'route replace table 3103 default proto 211 via 192.0.2.9 dev wan0 onlink',
+      'rule add priority 4101 from all fwmark 0x10000000/0xf0000000 lookup 3101 protocol 211',
+      'rule add priority 4102 from all fwmark 0x20000000/0xf0000000 lookup 3102 protocol 211',
+      'rule add priority 4103 from all fwmark 0x30000000/0xf0000000 lookup 3103 protocol 211',
+    ]);
+    const kernel = capturedKernel();
+    expect(renderIpBatch(probePaths(labConfig, labUplinks(kernel), kernel))).toBe('');
   });
 });
