@@ -78,6 +78,8 @@ export class PublicAddresses {
       const local = view.address ?? null;
       if (lookup.local !== local && lookup.address !== null) {
         // A new interface address (a ppp reconnect, a DHCP renewal): the outer NAT may have changed too.
+        // Told while the lookup still counts as settled, so the old record is withdrawn now rather than
+        // kept (pending() would hold publishing) until the new address is known.
         lookup.address = null;
         this.deps.onChange();
       }
