@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
 import { uplinkGroup } from '../core/contract.js';
 import type { Config } from '../model/config.js';
-import { CommandError } from '../model/errors.js';
-import type { Runner } from './exec.js';
+import { whatItSaid, type Runner } from './exec.js';
 import { observeKernel, readSysctls } from './kernel.js';
 import { discoverUplinks } from './leases.js';
 
@@ -32,7 +31,7 @@ async function tryRun(run: () => Promise<unknown>): Promise<string | null> {
     await run();
     return null;
   } catch (error) {
-    return error instanceof CommandError ? (error.stderr.trim().split('\n')[0] ?? error.message).slice(0, 200) || error.message : (error as Error).message;
+    return whatItSaid(error);
   }
 }
 

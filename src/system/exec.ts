@@ -139,3 +139,12 @@ export async function runAttached(argv: readonly string[], gid: number): Promise
     for (const signal of signals) process.off(signal, forward);
   }
 }
+
+/** What a failed command said: the first lines of its stderr (or the failure itself), short enough for status and logs. */
+export function whatItSaid(error: unknown): string {
+  if (error instanceof CommandError) {
+    const said = error.stderr.trim().split('\n').filter((line) => line.trim() !== '').slice(0, 3).join('; ');
+    return (said || error.message).slice(0, 300);
+  }
+  return (error as Error).message;
+}

@@ -5,8 +5,7 @@
 
 import { fileURLToPath } from 'node:url';
 import type { DdnsConfig } from '../model/config.js';
-import { CommandError } from '../model/errors.js';
-import type { Runner } from './exec.js';
+import { whatItSaid, type Runner } from './exec.js';
 
 const HTTP_GET = fileURLToPath(new URL('./http-get.js', import.meta.url));
 /** An address answer is a few bytes; anything this long is not one. */
@@ -14,20 +13,11 @@ const MAX_ANSWER_BYTES = 4096;
 
 export type Outcome = { readonly ok: true; readonly output: string } | { readonly ok: false; readonly error: string };
 
-/** The first lines of a failed command's output: what nsupdate, dig or the fetch said went wrong. */
-function reasonOf(error: unknown): string {
-  if (error instanceof CommandError) {
-    const said = error.stderr.trim().split('\n').filter((line) => line.trim() !== '').slice(0, 3).join('; ');
-    return (said || error.message).slice(0, 300);
-  }
-  return (error as Error).message;
-}
-
 async function attempt(run: () => Promise<{ stdout: string }>): Promise<Outcome> {
   try {
     return { ok: true, output: (await run()).stdout };
   } catch (error) {
-    return { ok: false, error: reasonOf(error) };
+    return { ok: false, error: whatItSaid(error) };
   }
 }
 

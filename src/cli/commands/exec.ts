@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { uplinkGroup } from '../../core/contract.js';
+import { isOurChain, uplinkGroup } from '../../core/contract.js';
 import { runAttached } from '../../system/exec.js';
 import { readNetfilter } from '../../system/kernel.js';
 import { configFor, type CliContext } from '../context.js';
@@ -26,7 +26,7 @@ export function registerExec(program: Command, ctx: CliContext): void {
       const group = uplinkGroup(config, index);
       // Without our rule the command would run, but its traffic would go wherever routing sends it: refuse instead.
       const mangle = (await readNetfilter(ctx.runner)).find((t) => t.name === 'mangle');
-      const programmed = mangle?.rules.some((r) => r.chain.startsWith('DISPATCHER-') && r.args.join(' ').includes(`--gid-owner ${group} `));
+      const programmed = mangle?.rules.some((r) => isOurChain(r.chain) && r.args.some((arg, i) => arg === '--gid-owner' && r.args[i + 1] === String(group)));
       if (!programmed) throw new Failure(`${options.uplink}'s traffic rule (group ${group}) is not in the kernel: start the dispatcher first (dispatcher start)`);
       ctx.exitCode = await runAttached(command, group);
     });
