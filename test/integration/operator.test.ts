@@ -70,10 +70,17 @@ describe('operator tools in the default lab', () => {
     expect(clean.exit).toBe(0);
 
     // Something turns the reverse-path filter strict behind the daemon's back (the kernel uses the larger of "all" and the interface's value).
-    await lab.runIn(lab.topo.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.ppp0.rp_filter=1']);
     await lab.runIn(lab.topo.gw, ['ip', 'rule', 'add', 'priority', '4150', 'lookup', '200']);
     try {
-      const { exit, report } = await doctor();
+      // The daemon's scheduled scan puts rp_filter back to 2 (as it should); if one falls between
+      // the write and doctor's read, doctor rightly sees it loose: write it again and ask again.
+      const strictThenDoctor = async (): ReturnType<typeof doctor> => {
+        await lab.runIn(lab.topo.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.ppp0.rp_filter=1']);
+        return doctor();
+      };
+      let result = await strictThenDoctor();
+      for (let attempt = 1; attempt < 3 && finding(result.report, 'sysctl:rp_filter:ppp0')?.severity === 'ok'; attempt++) result = await strictThenDoctor();
+      const { exit, report } = result;
       expect(exit).toBe(2);
       expect(finding(report, 'sysctl:rp_filter:ppp0')).toMatchObject({ severity: 'fail', summary: 'rp_filter on ppp0 is strict although the daemon runs', fix: expect.stringContaining('dispatcher reload') });
       expect(report.findings.some((f) => f.check.startsWith('collisions:rules.priority') && f.severity === 'fail' && f.summary.includes('4150'))).toBe(true);
