@@ -1,12 +1,10 @@
 // What every command gets: global options, the exec seam, output streams.
 
-import { loadConfig } from '../config/load.js';
-import { DEFAULTS } from '../config/verify.js';
-import type { ControlRequest } from '../core/requests.js';
 import type { Config } from '../model/config.js';
 import { ConfigError } from '../model/errors.js';
 import type { Runner } from '../system/exec.js';
-import { askDaemon, resultOf } from './client.js';
+import type { Command, RequestOf, ResultOf } from '../schema/control.js';
+import { ask } from '../system/control-client.js';
 
 export interface Globals {
   readonly config: string;
@@ -24,8 +22,11 @@ export interface CliContext {
   exitCode: number;
 }
 
-export function configFor(ctx: CliContext): Promise<Config> {
+export async function configFor(ctx: CliContext): Promise<Config> {
   const { config, state, socket } = ctx.globals();
+  // Loaded on use: the config's reader and schema are most of the CLI's start-up,
+  // and a command given --socket that the daemon answers never needs them.
+  const { loadConfig } = await import('../config/load.js');
   return loadConfig(config, { ...(state ? { state } : {}), ...(socket ? { socket } : {}) });
 }
 
@@ -40,15 +41,14 @@ export async function socketFor(ctx: CliContext): Promise<string> {
   try {
     return (await configFor(ctx)).socket;
   } catch (error) {
-    if (error instanceof ConfigError) return DEFAULTS.socket;
+    if (error instanceof ConfigError) return (await import('../config/verify.js')).DEFAULTS.socket;
     throw error;
   }
 }
 
 /** The running daemon's result for a request, or null when none is running. */
-export async function fromDaemon(ctx: CliContext, request: ControlRequest): Promise<unknown | null> {
-  const response = await askDaemon(await socketFor(ctx), request);
-  return response === null ? null : resultOf(response);
+export async function fromDaemon<C extends Command>(ctx: CliContext, request: RequestOf<C>): Promise<ResultOf<C> | null> {
+  return ask(await socketFor(ctx), request);
 }
 
 export function printJson(ctx: CliContext, value: unknown): void {

@@ -26,7 +26,7 @@ export function exitCodeFor(error: unknown): number {
 }
 
 /** Failures that are explained by their message; anything else is a bug and gets its stack printed. */
-const EXPECTED = new Set(['ConfigError', 'CommandError', 'RequestError', 'Failure', 'AlreadyRunning', 'StoreError', 'ParseError', 'SkeletonError']);
+const EXPECTED = new Set(['ConfigError', 'CommandError', 'RequestError', 'ControlError', 'Failure', 'AlreadyRunning', 'StoreError', 'ParseError', 'SkeletonError']);
 
 export function isExpected(error: unknown): boolean {
   return error instanceof Error && EXPECTED.has(error.name);

@@ -1,23 +1,14 @@
 // The command-line entry: builds the commander program, runs one command,
 // and turns errors into messages and exit codes (cli/exit.ts).
+//
+// Start-up time matters here: pppd's ip-down hook runs `dispatcher hook`, and
+// its start-up is part of failover time. So a command loads only its own
+// module (and what that imports): `hook` or `pools` against a running daemon
+// never loads the daemon, the planner, execa or the config schema.
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { ExecaRunner } from '../system/exec.js';
-import { registerAssign } from './commands/assign.js';
-import { registerControl } from './commands/control.js';
-import { registerDoctor } from './commands/doctor.js';
-import { registerExec } from './commands/exec.js';
-import { registerExplain } from './commands/explain.js';
-import { registerFlush } from './commands/flush.js';
-import { registerHook } from './commands/hook.js';
-import { registerInstall } from './commands/install.js';
-import { registerLab } from './commands/lab.js';
-import { registerPlan } from './commands/plan.js';
-import { registerPools } from './commands/pools.js';
-import { registerStart } from './commands/start.js';
-import { registerStatus } from './commands/status.js';
-import { registerTop } from './commands/top.js';
+import type { Process, RunOptions, RunResult, Runner, SpawnOptions } from '../system/exec.js';
 import type { CliContext, Globals } from './context.js';
 import { EXIT_OK, exitCodeFor, isExpected } from './exit.js';
 
@@ -25,7 +16,90 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 
 export const DEFAULT_CONFIG = '/etc/dispatcher/config.yaml';
 
-export function buildProgram(ctx: CliContext): Command {
+type Register = (program: Command, ctx: CliContext) => void;
+
+interface CommandModule {
+  /** The command names the module registers. */
+  readonly names: readonly string[];
+  readonly load: () => Promise<Register>;
+  /** Starts long-running processes (Runner.spawn is synchronous, so the exec seam must be loaded first). */
+  readonly spawns?: boolean;
+}
+
+/** Every command, in the order help lists them. Add a command here with its module. */
+const COMMANDS: readonly CommandModule[] = [
+  { names: ['start'], load: async () => (await import('./commands/start.js')).registerStart, spawns: true },
+  { names: ['pools'], load: async () => (await import('./commands/pools.js')).registerPools },
+  { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
+  { names: ['plan'], load: async () => (await import('./commands/plan.js')).registerPlan },
+  { names: ['flush'], load: async () => (await import('./commands/flush.js')).registerFlush },
+  { names: ['assign', 'release'], load: async () => (await import('./commands/assign.js')).registerAssign },
+  { names: ['scan', 'reload'], load: async () => (await import('./commands/control.js')).registerControl },
+  { names: ['hook'], load: async () => (await import('./commands/hook.js')).registerHook },
+  { names: ['install-hooks', 'install-service'], load: async () => (await import('./commands/install.js')).registerInstall },
+  { names: ['exec'], load: async () => (await import('./commands/exec.js')).registerExec },
+  { names: ['doctor'], load: async () => (await import('./commands/doctor.js')).registerDoctor },
+  { names: ['explain'], load: async () => (await import('./commands/explain.js')).registerExplain },
+  { names: ['top'], load: async () => (await import('./commands/top.js')).registerTop },
+  { names: ['lab'], load: async () => (await import('./commands/lab.js')).registerLab },
+  { names: ['config'], load: async () => (await import('./commands/config.js')).registerConfig },
+];
+
+/** Global options that take a value (kept in step with buildProgram's options). */
+const VALUED_OPTIONS = new Set(['-c', '--config', '--state', '--socket']);
+
+/**
+ * The command argv names, found the way commander will find it: the first
+ * operand after the global options. Undefined when there is none.
+ */
+export function commandOf(argv: readonly string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--') return args[i + 1];
+    if (VALUED_OPTIONS.has(arg)) i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
+
+/**
+ * The modules to load for this argv: the named command's alone; none for a
+ * bare --version; all of them for help, no command or an unknown one (so
+ * commander lists them or suggests the nearest).
+ */
+export function modulesFor(argv: readonly string[]): readonly CommandModule[] {
+  const name = commandOf(argv);
+  if (name === undefined) return argv.includes('-V') || argv.includes('--version') ? [] : COMMANDS;
+  const one = COMMANDS.find((m) => m.names.includes(name));
+  return one ? [one] : COMMANDS;
+}
+
+/**
+ * The exec seam, loaded on first use: execa is a good part of start-up, and
+ * a command the daemon answers runs no process at all.
+ */
+class LazyRunner implements Runner {
+  private runner: Promise<Runner> | undefined;
+  private loaded: Runner | undefined;
+
+  async load(): Promise<Runner> {
+    this.runner ??= import('../system/exec.js').then(({ ExecaRunner }) => (this.loaded = new ExecaRunner()));
+    return this.runner;
+  }
+
+  async run(argv: readonly string[], options?: RunOptions): Promise<RunResult> {
+    return (await this.load()).run(argv, options);
+  }
+
+  spawn(argv: readonly string[], options?: SpawnOptions): Process {
+    // main() loads the seam before a command marked `spawns` runs.
+    if (!this.loaded) throw new Error(`spawn of ${argv[0]} before the exec seam was loaded: mark the command's module as spawning in cli/main.ts`);
+    return this.loaded.spawn(argv, options);
+  }
+}
+
+export function buildProgram(ctx: CliContext, registers: readonly Register[]): Command {
   const program = new Command('dispatcher')
     .description('multi-uplink NAT gateway: sticky client pools, per-uplink routing, failover')
     .version(VERSION)
@@ -36,16 +110,15 @@ export function buildProgram(ctx: CliContext): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });
   ctx.globals = () => program.opts<Globals>();
-  for (const register of [registerStart, registerPools, registerStatus, registerPlan, registerFlush, registerAssign, registerControl, registerHook, registerInstall, registerExec, registerDoctor, registerExplain, registerTop, registerLab]) {
-    register(program, ctx);
-  }
+  for (const register of registers) register(program, ctx);
   for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });
   return program;
 }
 
-export async function main(argv: readonly string[], runner = new ExecaRunner()): Promise<number> {
+export async function main(argv: readonly string[], runner?: Runner): Promise<number> {
+  const lazy = runner ? null : new LazyRunner();
   const ctx: CliContext = {
-    runner,
+    runner: runner ?? (lazy as LazyRunner),
     version: VERSION,
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
@@ -53,7 +126,10 @@ export async function main(argv: readonly string[], runner = new ExecaRunner()):
     exitCode: EXIT_OK,
   };
   try {
-    await buildProgram(ctx).parseAsync([...argv]);
+    const modules = modulesFor(argv);
+    if (lazy && modules.some((m) => m.spawns)) await lazy.load();
+    const registers = await Promise.all(modules.map((m) => m.load()));
+    await buildProgram(ctx, registers).parseAsync([...argv]);
     return ctx.exitCode;
   } catch (error) {
     // commander has already printed its own usage errors and help.

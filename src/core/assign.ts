@@ -1,18 +1,14 @@
-// Pool assignment. A new client joins the uplink with the least load, where
-// load = clients ÷ weight; ties go to the higher weight, then to config order,
-// so the result never depends on timing. Assignments are sticky: present
+// Pool assignment. A new client joins the uplink the balancing strategy
+// picks (core/balance/: today the least clients ÷ weight among live
+// uplinks, never depending on timing). Assignments are sticky: present
 // clients keep their uplink; only an operator, expiry of an absent client, or
 // the removal of its uplink from the config changes it.
 
 import type { ClientRecord, UplinkView } from '../model/state.js';
 import type { Neighbour } from '../model/kernel.js';
+import { hostStrategy } from './balance/host.js';
+import type { BalanceStrategy } from './balance/strategy.js';
 import { parseIpv4 } from './ipv4.js';
-
-export interface Candidate {
-  readonly name: string;
-  readonly weight: number;
-  readonly index: number;
-}
 
 export function countByUplink(assignments: ReadonlyMap<string, ClientRecord>): Map<string, number> {
   const counts = new Map<string, number>();
@@ -26,26 +22,6 @@ function countByMac(assignments: ReadonlyMap<string, ClientRecord>): Map<string,
   return counts;
 }
 
-/** The candidate with the least clients ÷ weight (compared without division). */
-export function leastLoaded(counts: ReadonlyMap<string, number>, candidates: readonly Candidate[]): Candidate {
-  let best = candidates[0];
-  if (!best) throw new RangeError('no candidate uplinks');
-  for (const candidate of candidates.slice(1)) {
-    const mine = (counts.get(candidate.name) ?? 0) * best.weight;
-    const theirs = (counts.get(best.name) ?? 0) * candidate.weight;
-    if (mine < theirs || (mine === theirs && (candidate.weight > best.weight || (candidate.weight === best.weight && candidate.index < best.index)))) {
-      best = candidate;
-    }
-  }
-  return best;
-}
-
-/** New clients go to live uplinks; when none is live, to any (their pool is rerouted anyway). */
-export function candidatesFor(uplinks: readonly UplinkView[]): Candidate[] {
-  const live = uplinks.filter((u) => u.state === 'up');
-  return (live.length > 0 ? live : uplinks).map(({ name, weight, index }) => ({ name, weight, index }));
-}
-
 export interface AssignInput {
   readonly assignments: ReadonlyMap<string, ClientRecord>;
   /** Clients present now (already admitted by the client filter). */
@@ -57,6 +33,8 @@ export interface AssignInput {
   /** Absent clients older than this are dropped; 0 never drops. */
   readonly expireMs: number;
   readonly max: number;
+  /** Which uplinks take new clients and which one the next (core/balance/); `host` by default. */
+  readonly strategy?: BalanceStrategy;
   /** Most addresses assigned for one MAC. */
   readonly perMac: number;
 }
@@ -90,7 +68,8 @@ function sortedByAddress<T>(items: readonly T[], ipOf: (item: T) => string): T[]
 export function updateAssignments(input: AssignInput): AssignResult {
   const next = new Map(input.assignments);
   const configured = new Set(input.uplinks.map((u) => u.name));
-  const candidates = candidatesFor(input.uplinks);
+  const strategy = input.strategy ?? hostStrategy;
+  const candidates = strategy.candidates(input.uplinks);
   const expired: string[] = [];
   if (input.complete && input.expireMs > 0) {
     const presentIps = new Set(input.present.map((n) => n.ip));
@@ -108,7 +87,7 @@ export function updateAssignments(input: AssignInput): AssignResult {
     for (const entry of next) if (!configured.has(entry[1].uplink)) orphans.push(entry);
     for (const [ip, record] of sortedByAddress(orphans, ([address]) => address)) {
       counts.set(record.uplink, (counts.get(record.uplink) ?? 0) - 1);
-      const target = leastLoaded(counts, candidates);
+      const target = strategy.choose(counts, candidates);
       counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
       next.set(ip, { ...record, uplink: target.name, pinned: false });
       moved.push({ ip, from: record.uplink, uplink: target.name });
@@ -135,7 +114,7 @@ export function updateAssignments(input: AssignInput): AssignResult {
       continue;
     }
     perMac.set(neighbour.mac, (perMac.get(neighbour.mac) ?? 0) + 1);
-    const target = leastLoaded(counts, candidates);
+    const target = strategy.choose(counts, candidates);
     counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
     next.set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });
     added.push({ ip: neighbour.ip, uplink: target.name });

@@ -5,35 +5,20 @@
 // nothing changed), naming the field to move and the foreign object in the way.
 // Our own objects are told apart by the route protocol stamped on them and by
 // our chain prefix, so a restart over our own programming is never refused.
+// This module checks the shared part (ip rules, routes); the packet filter's
+// part is the backend's (NetfilterBackend.collisions).
 
+import { iptablesCollisions } from '../backends/iptables/collisions.js';
 import type { Config } from '../model/config.js';
 import type { ConfigProblem } from '../model/errors.js';
 import type { KernelState } from '../model/kernel.js';
-import { ids, inOurPriorityRange, isOurChain, isOurTable, ROUTE_PROTOCOL } from './contract.js';
+import type { RoutingState } from '../model/plan.js';
+import { ids, inOurPriorityRange, isOurTable, ROUTE_PROTOCOL } from './contract.js';
 import { hex } from './marks.js';
 
 const FULL_MASK = 0xffffffff;
 
-/** Options of MARK/CONNMARK targets and mark/connmark matches that carry a value[/mask] or a mask. */
-const MARK_OPTIONS = new Set(['--set-xmark', '--set-mark', '--and-mark', '--or-mark', '--xor-mark', '--mark', '--mask', '--nfmask', '--ctmask']);
-
-/** The mark bits a rule's arguments touch or test; 0 when it has nothing to do with marks. */
-export function markBitsOf(args: readonly string[]): number {
-  let bits = 0;
-  for (let i = 0; i < args.length - 1; i++) {
-    if (!MARK_OPTIONS.has(args[i] as string)) continue;
-    const value = args[i + 1] as string;
-    const slash = value.indexOf('/');
-    const option = args[i] as string;
-    // A bare value writes or compares the whole mark; --mask/--nfmask/--ctmask are masks themselves.
-    const text = slash >= 0 ? value.slice(slash + 1) : option.endsWith('mask') ? value : null;
-    const mask = text === null ? FULL_MASK : Number(text);
-    if (Number.isInteger(mask) && mask >= 0) bits = (bits | mask) >>> 0;
-  }
-  return bits;
-}
-
-export function kernelCollisions(config: Config, observed: KernelState): ConfigProblem[] {
+export function routingCollisions(config: Config, observed: Pick<RoutingState, 'rules' | 'routes'>): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const ourMask = config.marks.mask >>> 0;
   const { tables, priorities } = ids(config);
@@ -57,14 +42,10 @@ export function kernelCollisions(config: Config, observed: KernelState): ConfigP
   for (const table of foreignTables) {
     problems.push({ field: 'tables.base', problem: `routing table ${table}, inside ${ourTables}, holds routes of other software`, fix: moveTables });
   }
-  for (const table of observed.netfilter) {
-    for (const rule of table.rules) {
-      if (isOurChain(rule.chain)) continue;
-      const overlap = (markBitsOf(rule.args) & ourMask) >>> 0;
-      if (overlap !== 0) {
-        problems.push({ field: 'marks.mask', problem: `iptables rule "-t ${table.name} -A ${rule.chain} ${rule.args.join(' ')}" of other software uses mark bits ${hex(overlap)} inside marks.mask ${hex(ourMask)}`, fix: moveMask });
-      }
-    }
-  }
   return problems;
+}
+
+/** TRANSITIONAL (daemon start, doctor): the shared checks and the iptables backend's, in that order. */
+export function kernelCollisions(config: Config, observed: KernelState): ConfigProblem[] {
+  return [...routingCollisions(config, observed), ...iptablesCollisions(config.marks.mask, observed)];
 }

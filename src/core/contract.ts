@@ -3,6 +3,7 @@
 // Ownership is by name or by range, so `flush` can remove exactly these.
 
 import type { OwnedRanges } from '../model/state.js';
+import { familyContract, type Family } from './family.js';
 
 /** Our routing tables and rule priorities each take a block of this size. */
 export const RANGE_SIZE = 100;
@@ -10,10 +11,16 @@ export const RANGE_SIZE = 100;
 export const MAX_UPLINKS = 32;
 /** Our chains, in any table, start with this. */
 export const CHAIN_PREFIX = 'DISPATCHER-';
-/** The client → pool-mark set (hash:ip with skbinfo). */
-export const CLIENT_SET = 'dispatcher-clients';
+/** The client → pool-mark set (hash:ip with skbinfo) of IPv4; clientSets() gives each family's. */
+export const CLIENT_SET = familyContract('ipv4').clientSet;
 /** Built beside CLIENT_SET and swapped in when the set must be recreated. */
-export const CLIENT_SET_NEXT = 'dispatcher-clients-next';
+export const CLIENT_SET_NEXT = familyContract('ipv4').clientSetNext;
+
+/** A family's client set and the twin that replaces it when it must be recreated. */
+export function clientSets(family: Family = 'ipv4'): { readonly current: string; readonly next: string } {
+  const contract = familyContract(family);
+  return { current: contract.clientSet, next: contract.clientSetNext };
+}
 /** rtnetlink protocol number stamped on our routes and rules (unassigned in rt_protos). */
 export const ROUTE_PROTOCOL = 211;
 /** The tables netfilter state is read from and written to. */
@@ -44,9 +51,10 @@ export interface Ids {
   };
 }
 
-export function ids(config: OwnedRanges): Ids {
-  const base = config.tables.base;
-  const priority = config.rules.priority;
+/** Our routing table ids and rule priorities; per family, though IPv6 shares IPv4's numbers (family.ts says why). */
+export function ids(config: OwnedRanges, family: Family = 'ipv4'): Ids {
+  const base = familyContract(family).tableBase(config);
+  const priority = familyContract(family).priorityBase(config);
   return {
     tables: {
       first: base,
@@ -81,14 +89,14 @@ export function isOurChain(name: string): boolean {
   return name.startsWith(CHAIN_PREFIX);
 }
 
-export function isOurTable(config: OwnedRanges, table: string): boolean {
+export function isOurTable(config: OwnedRanges, table: string, family: Family = 'ipv4'): boolean {
   const id = /^[0-9]+$/.test(table) ? Number(table) : NaN;
-  const { first, last } = ids(config).tables;
+  const { first, last } = ids(config, family).tables;
   return id >= first && id <= last;
 }
 
-export function inOurPriorityRange(config: OwnedRanges, priority: number): boolean {
-  const { first, last } = ids(config).priorities;
+export function inOurPriorityRange(config: OwnedRanges, priority: number, family: Family = 'ipv4'): boolean {
+  const { first, last } = ids(config, family).priorities;
   return priority >= first && priority <= last;
 }
 

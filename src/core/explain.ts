@@ -12,20 +12,9 @@ import { ids } from './contract.js';
 import { parseIpv4 } from './ipv4.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
 import { planRoutes } from './plan.js';
+import type { Explanation } from '../schema/control.js';
 
-export interface Explanation {
-  readonly ip: string;
-  /** The mark the client set gives its packets (null when it has no pool), for a kernel lookup. */
-  readonly mark: number | null;
-  /** "assigned", "not assigned" or "not a client". */
-  readonly verdict: string;
-  /** One line per step of the packet's way, in order. */
-  readonly steps: readonly string[];
-  /** What a failure of the client's uplink would change. */
-  readonly ifUplinkDies: string | null;
-  readonly pool: string | null;
-  readonly pinned: boolean;
-}
+export type { Explanation } from '../schema/control.js';
 
 function describeHops(hops: readonly Nexthop[], uplinks: readonly UplinkView[]): string {
   return hops

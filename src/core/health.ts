@@ -14,17 +14,9 @@
 
 import type { DampingConfig, ProbeConfig } from '../model/config.js';
 import type { HealthState } from '../model/state.js';
+import type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
 
-export interface TargetSnapshot {
-  readonly target: string;
-  /** null until the first verdict. */
-  readonly alive: boolean | null;
-  readonly lastRttMs: number | null;
-  readonly avgRttMs: number | null;
-  /** Share of the recent probes (since the last verdict change) that was lost. */
-  readonly lossPercent: number;
-  readonly probes: number;
-}
+export type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
 
 /** One probe target's recent history. */
 export class TargetHealth {
@@ -44,14 +36,24 @@ export class TargetHealth {
     private readonly settings: ProbeConfig,
   ) {}
 
-  /** A reply arrived for probe `seq` after `rttMs`. */
-  reply(seq: number, rttMs: number): void {
-    this.outstanding.delete(seq);
+  /** A probe was answered after `rttMs`, by whichever method sent it (src/probes/). */
+  answered(rttMs: number): void {
     const late = rttMs > this.settings.timeoutMs || (this.settings.latencyMs > 0 && rttMs > this.settings.latencyMs);
     this.lastRtt = rttMs;
     this.rtts.push(rttMs);
     if (this.rtts.length > this.settings.window) this.rtts.shift();
     this.record(!late);
+  }
+
+  /** A probe was lost: no answer by its deadline, or an error came back. */
+  lost(): void {
+    this.record(false);
+  }
+
+  /** A reply arrived for probe `seq` after `rttMs`. */
+  reply(seq: number, rttMs: number): void {
+    this.outstanding.delete(seq);
+    this.answered(rttMs);
   }
 
   /** ping reports probe `seq` unanswered one interval after sending it (-O); it is lost if no reply comes by its deadline. */
@@ -62,7 +64,7 @@ export class TargetHealth {
   /** ping got an error back for probe `seq` (unreachable, …): lost at once. */
   failed(seq: number): void {
     this.outstanding.delete(seq);
-    this.record(false);
+    this.lost();
   }
 
   /**
@@ -136,20 +138,6 @@ export interface Transition {
   readonly to: HealthState;
   readonly reason: string;
   readonly at: number;
-}
-
-export interface UplinkHealthSnapshot {
-  readonly state: HealthState;
-  readonly since: number;
-  readonly reason: string;
-  readonly transitions: number;
-  readonly penalty: number;
-  readonly suppressed: boolean;
-  readonly targets: readonly TargetSnapshot[];
-  /** Worst case from a silent failure to the verdict: down × interval + timeout. */
-  readonly detectionMs: number;
-  /** Worst case from recovery to failback (without damping): up × interval + hold. */
-  readonly failbackMs: number;
 }
 
 export function worstCaseDetectionMs(settings: ProbeConfig): number {

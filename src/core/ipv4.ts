@@ -1,6 +1,8 @@
 // IPv4 addresses as unsigned 32-bit numbers. Strict on purpose: text from ARP,
 // config and hook arguments is untrusted, so "010.1.1.1", " 1.2.3.4" or
-// "1.2.3" are rejected rather than guessed at.
+// "1.2.3" are rejected rather than guessed at. Hot paths (neighbours, set
+// entries) use these numbers directly; address.ts wraps them with IPv6 as
+// values of either family where code must accept both.
 
 export interface Cidr {
   readonly network: number;

@@ -14,15 +14,15 @@ import type { Config } from '../model/config.js';
 import type { Nexthop } from '../model/kernel.js';
 import type { DesiredRoute, DesiredRule, DesiredState } from '../model/plan.js';
 import type { Assignments, UplinkView } from '../model/state.js';
-import { CLIENT_SET, ids, uplinkGroup } from './contract.js';
-import { connMark, hex, markLayout, poolMark } from './marks.js';
-import { fillSkeleton, type Skeleton } from './netfilter.js';
+import { ids } from './contract.js';
+import { familySysctls, type Family } from './family.js';
+import { connMark, markLayout, poolMark } from './marks.js';
+import { planNetfilter } from './netfilter.js';
 
 export interface PlanInput {
   readonly config: Config;
   readonly uplinks: readonly UplinkView[];
   readonly assignments: Assignments;
-  readonly skeleton: Skeleton;
 }
 
 /** An uplink can carry a route when its link is up and it has a next hop (or is point-to-point). */
@@ -83,32 +83,15 @@ export function planRules(config: Config, uplinks: readonly UplinkView[]): Desir
   return rules;
 }
 
-export function planSysctls(uplinks: readonly UplinkView[]): Record<string, string> {
-  const sysctls: Record<string, string> = { 'net.ipv4.ip_forward': '1' };
-  // Loose reverse-path filtering: replies may arrive on any uplink.
-  for (const uplink of uplinks) if (uplink.present) sysctls[`net.ipv4.conf.${uplink.interface}.rp_filter`] = '2';
-  return sysctls;
+/** Forwarding on, and each present uplink's setting (loose rp_filter for IPv4: replies may arrive on any uplink). */
+export function planSysctls(uplinks: readonly UplinkView[], family: Family = 'ipv4'): Record<string, string> {
+  return familySysctls(uplinks.filter((u) => u.present).map((u) => u.interface), family);
 }
 
 export function plan(input: PlanInput): DesiredState {
   const { config, uplinks, assignments } = input;
-  const layout = markLayout(config.marks.mask);
-  const indexByName = new Map(uplinks.map((u) => [u.name, u.index]));
-  const poolMarks = uplinks.map((u) => `${hex(poolMark(layout, u.index))}/${hex(layout.poolMask)}`);
-  const entries = new Map<string, string>();
-  for (const [ip, record] of assignments) {
-    const index = indexByName.get(record.uplink);
-    if (index !== undefined) entries.set(ip, poolMarks[index] as string);
-  }
   return {
-    netfilter: fillSkeleton(input.skeleton, {
-      connMask: hex(layout.connMask),
-      poolMask: hex(layout.poolMask),
-      set: CLIENT_SET,
-      lans: config.lan.interfaces,
-      uplinks: uplinks.map((u) => ({ interface: u.interface, connMark: hex(connMark(layout, u.index)), poolMark: hex(poolMark(layout, u.index)), group: String(uplinkGroup(config, u.index)) })),
-    }),
-    set: { name: CLIENT_SET, maxelem: config.clients.max, entries },
+    netfilter: planNetfilter(config, uplinks, assignments),
     rules: planRules(config, uplinks),
     routes: [...planRoutes(config, uplinks), ...planStaticRoutes(config, uplinks)],
     sysctls: planSysctls(uplinks),

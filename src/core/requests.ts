@@ -1,23 +1,12 @@
-// Requests on the control socket (newline-delimited JSON). Everything that
-// arrives is validated here before the daemon acts on it.
+// Checks of what operators and pppd send the daemon (client addresses,
+// assignments, hook arguments): the control protocol (schema/control.ts)
+// and the CLI use them, so a bad value gets the same message either way.
 
 import type { Config } from '../model/config.js';
 import { RequestError } from '../model/errors.js';
 import { inLanSubnets } from './clients.js';
 import { isUnicastHost, parseIpv4 } from './ipv4.js';
 import { isInterfaceName, isUplinkName } from './names.js';
-
-export type ControlRequest =
-  | { readonly cmd: 'ping' }
-  | { readonly cmd: 'pools' }
-  | { readonly cmd: 'status' }
-  | { readonly cmd: 'traffic' }
-  | { readonly cmd: 'explain'; readonly ip: string }
-  | { readonly cmd: 'scan' }
-  | { readonly cmd: 'reload' }
-  | { readonly cmd: 'assign'; readonly ip: string; readonly uplink: string }
-  | { readonly cmd: 'release'; readonly ip: string }
-  | PppHook;
 
 /** pppd's ip-up/ip-down arguments: interface tty speed local-IP remote-IP [ipparam]. */
 export interface PppHook {
@@ -31,60 +20,11 @@ export interface PppHook {
   readonly ipparam?: string;
 }
 
-export type ControlResponse =
-  | { readonly ok: true; readonly result: unknown }
-  | { readonly ok: false; readonly error: { readonly kind: 'request' | 'config' | 'internal'; readonly message: string } };
-
-/** Requests larger than this are refused without being parsed. */
-export const MAX_REQUEST_BYTES = 64 * 1024;
-
 /** A client address as typed by an operator: a unicast IPv4 address. */
 export function checkClientAddress(ip: unknown): string {
   const address = typeof ip === 'string' ? parseIpv4(ip) : null;
   if (address === null || !isUnicastHost(address)) throw new RequestError(`${JSON.stringify(ip)?.slice(0, 60)} is not a unicast IPv4 address`);
   return ip as string;
-}
-
-export function parseRequest(line: string): ControlRequest {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    throw new RequestError('request is not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RequestError('request must be a JSON object');
-  const body = value as Record<string, unknown>;
-  const allowed = (keys: string[]): void => {
-    const extra = Object.keys(body).filter((k) => k !== 'cmd' && !keys.includes(k));
-    if (extra.length > 0) throw new RequestError(`unexpected field ${JSON.stringify(extra[0]).slice(0, 60)}`);
-  };
-  switch (body.cmd) {
-    case 'ping':
-    case 'pools':
-    case 'status':
-    case 'traffic':
-    case 'scan':
-    case 'reload':
-      allowed([]);
-      return { cmd: body.cmd };
-    case 'assign': {
-      allowed(['ip', 'uplink']);
-      const ip = checkClientAddress(body.ip);
-      if (typeof body.uplink !== 'string' || !isUplinkName(body.uplink)) throw new RequestError(`${JSON.stringify(body.uplink)?.slice(0, 60)} is not an uplink name`);
-      return { cmd: 'assign', ip, uplink: body.uplink };
-    }
-    case 'release':
-      allowed(['ip']);
-      return { cmd: 'release', ip: checkClientAddress(body.ip) };
-    case 'explain':
-      allowed(['ip']);
-      return { cmd: 'explain', ip: checkClientAddress(body.ip) };
-    case 'hook':
-      allowed(['event', 'interface', 'tty', 'speed', 'local', 'remote', 'ipparam']);
-      return checkHook(body);
-    default:
-      throw new RequestError(`unknown command ${JSON.stringify(body.cmd)?.slice(0, 60)}`);
-  }
 }
 
 /** An operator's assignment must name a configured uplink and, when lan.subnets is set, an address inside it. */

@@ -1,40 +1,45 @@
 // One reconcile computation, pure: observation + assignments + neighbours in,
-// uplink views, updated assignments, desired state and changes out. The daemon
-// applies its result; `dispatcher plan` only prints it.
+// uplink views, updated assignments, desired state and the shared changes
+// out. The netfilter part of the desired state is an intent the backend turns
+// into its own payload (backend.plan). The daemon applies the result;
+// `dispatcher plan` only prints it.
 
+import { planIptablesChange } from '../backends/iptables/desired.js';
+import type { Skeleton } from '../backends/iptables/skeleton.js';
+import type { IptablesRunChange } from '../backends/iptables/types.js';
 import type { Config } from '../model/config.js';
 import type { KernelState, Neighbour } from '../model/kernel.js';
-import type { ChangeSet, DesiredState } from '../model/plan.js';
+import type { DesiredState, RoutingChange, RoutingState } from '../model/plan.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import { updateAssignments, type AssignResult } from './assign.js';
 import { clientFilter } from './clients.js';
 import { ids } from './contract.js';
-import { diff, diffRoutes, diffRules } from './diff.js';
-import type { Skeleton } from './netfilter.js';
+import { diffRouting, diffRoutes, diffRules } from './diff.js';
 import { plan, planRoutes, planRules } from './plan.js';
 
-export interface RunInput {
+export interface PlanRunInput {
   readonly config: Config;
   /** The uplinks as this run sees them (viewUplinks, with health on top). */
   readonly uplinks: readonly UplinkView[];
   /** Ranges of earlier configs that may still hold our objects. */
   readonly previous?: readonly OwnedRanges[];
-  readonly observed: KernelState;
+  /** The shared kernel state (the backend's own observation goes to backend.plan). */
+  readonly observed: RoutingState;
   readonly assignments: ReadonlyMap<string, ClientRecord>;
   readonly neighbours: readonly Neighbour[];
   /** The neighbours are a full table read (expiry may run), not a few events. */
   readonly complete: boolean;
   readonly now: number;
-  readonly skeleton: Skeleton;
 }
 
-export interface RunResult {
+export interface PlanRunResult {
   readonly assignment: AssignResult;
+  /** desired.netfilter is what backend.plan takes. */
   readonly desired: DesiredState;
-  readonly change: ChangeSet;
+  readonly routing: RoutingChange;
 }
 
-export function computeRun(input: RunInput): RunResult {
+export function computePlan(input: PlanRunInput): PlanRunResult {
   const { config, observed, uplinks } = input;
   const admit = clientFilter(config, observed.links);
   const assignment = updateAssignments({
@@ -47,9 +52,26 @@ export function computeRun(input: RunInput): RunResult {
     max: config.clients.max,
     perMac: config.clients.perMac,
   });
-  const desired = plan({ config, uplinks, assignments: assignment.assignments, skeleton: input.skeleton });
-  const change = diff(config, desired, observed, input.previous);
-  return { assignment, desired, change };
+  const desired = plan({ config, uplinks, assignments: assignment.assignments });
+  return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
+}
+
+/** TRANSITIONAL: computeRun's input while the engine observes the iptables backend's state as part of KernelState. */
+export interface RunInput extends Omit<PlanRunInput, 'observed'> {
+  readonly observed: KernelState;
+  readonly skeleton: Skeleton;
+}
+
+export interface RunResult {
+  readonly assignment: AssignResult;
+  readonly desired: DesiredState;
+  readonly change: IptablesRunChange;
+}
+
+/** TRANSITIONAL: computePlan with the iptables backend's change folded in (the engine's run and `dispatcher plan` today). */
+export function computeRun(input: RunInput): RunResult {
+  const { assignment, desired, routing } = computePlan(input);
+  return { assignment, desired, change: { ...routing, ...planIptablesChange(input.skeleton, desired.netfilter, input.observed) } };
 }
 
 /**
@@ -60,7 +82,7 @@ export function computeRun(input: RunInput): RunResult {
  * start. Only additions, and exactly the objects the first run wants, so that
  * run finds them in place; nothing of ours or anyone else's is removed.
  */
-export function probePaths(config: Config, uplinks: readonly UplinkView[], observed: Pick<KernelState, 'rules' | 'routes'>): Pick<ChangeSet, 'rules' | 'routes'> {
+export function probePaths(config: Config, uplinks: readonly UplinkView[], observed: Pick<RoutingState, 'rules' | 'routes'>): Pick<RoutingChange, 'rules' | 'routes'> {
   const { tables, priorities } = ids(config);
   const rules = planRules(config, uplinks).filter((r) => uplinks.some((u) => r.priority === priorities.conn(u.index)));
   const routes = planRoutes(config, uplinks).filter((r) => uplinks.some((u) => r.table === String(tables.uplink(u.index))));

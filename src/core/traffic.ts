@@ -6,18 +6,13 @@
 import type { Config } from '../model/config.js';
 import type { IptTable } from '../model/kernel.js';
 import { hex, markLayout, poolMark } from './marks.js';
+import type { Traffic } from '../schema/control.js';
+
+export type { Traffic } from '../schema/control.js';
 
 export interface PoolBytes {
   readonly sent: number;
   readonly received: number;
-}
-
-export interface Traffic {
-  /** Milliseconds since the epoch when the counters were read. */
-  readonly at: number;
-  readonly pools: Readonly<Record<string, PoolBytes>>;
-  /** Interface counters of each uplink: received and transmitted bytes. */
-  readonly uplinks: Readonly<Record<string, { readonly interface: string; readonly rx: number; readonly tx: number } | null>>;
 }
 
 /** Bytes counted by the pool counting rules, by uplink name (0 when a rule is missing). */

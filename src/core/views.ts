@@ -1,35 +1,14 @@
 // What `dispatcher pools` shows, built the same way by the daemon and by the
 // CLI reading the store when no daemon runs.
 
+import type { PoolsReport } from '../schema/control.js';
 import type { Config } from '../model/config.js';
 import type { Assignments, UplinkView } from '../model/state.js';
 import { ids } from './contract.js';
 import { parseIpv4 } from './ipv4.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
 
-export interface PoolView {
-  readonly name: string;
-  readonly interface: string;
-  readonly state: UplinkView['state'] | 'unknown';
-  readonly reason: string;
-  readonly weight: number;
-  readonly address: string | null;
-  readonly gateway: string | null;
-  readonly gatewaySource: string | null;
-  /** Routing table that always leaves by this uplink. */
-  readonly uplinkTable: number;
-  /** Routing table of this uplink's pool. */
-  readonly poolTable: number;
-  readonly poolMark: string;
-  readonly connMark: string;
-  readonly clients: readonly string[];
-  readonly pinned: readonly string[];
-}
-
-export interface PoolsReport {
-  readonly uplinks: readonly PoolView[];
-  readonly clients: number;
-}
+export type { PoolView, PoolsReport } from '../schema/control.js';
 
 const byAddress = (a: string, b: string): number => (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0);
 

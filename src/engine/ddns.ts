@@ -12,24 +12,10 @@ import { backoffMs, inSync, parseDigAnswer, sendingUplink, updateScript, wantedR
 import type { Config, DdnsConfig } from '../model/config.js';
 import type { Runner } from '../system/exec.js';
 import { queryRecords, sendUpdate } from '../system/lookups.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../system/logger.js';
+import type { DdnsStatus } from '../schema/control.js';
 
-export interface DdnsStatus {
-  readonly name: string;
-  readonly server: string;
-  /** What the records should be now. */
-  readonly wanted: readonly string[];
-  /** What the server held at the last successful check or update. */
-  readonly published: readonly string[] | null;
-  readonly inSync: boolean;
-  readonly checkedAt: string | null;
-  readonly updatedAt: string | null;
-  readonly updates: number;
-  readonly checks: number;
-  readonly error: string | null;
-  readonly failures: number;
-  readonly retryAt: string | null;
-}
+export type { DdnsStatus } from '../schema/control.js';
 
 export interface DdnsDeps {
   readonly runner: Runner;

@@ -1,13 +1,17 @@
 // `dispatcher flush`: remove everything the dispatcher put into the kernel
-// and nothing else — the diff against an empty desired state, then the
-// sysctls and netfilter tables put back as they were before the first start.
-// Assignments stay in the store, so the next start restores the same pools.
+// and nothing else — the netfilter backend removes its objects (and the
+// tables it created, once bare), the shared part is the diff against an empty
+// desired state, and the sysctls are put back as they were before the first
+// start. Assignments stay in the store, so the next start restores the same pools.
 
-import { isEmpty, NOTHING, diff } from '../core/diff.js';
+import type { NetfilterBackend } from '../backends/backend.js';
+import { createBackend, DEFAULT_BACKEND } from '../backends/index.js';
+import { diffRouting, isRoutingEmpty, NOTHING } from '../core/diff.js';
 import type { Config } from '../model/config.js';
-import { renderPayloads } from '../render/payloads.js';
+import { renderIpBatch } from '../render/payloads.js';
 import type { Runner } from '../system/exec.js';
-import { applyPayloads, deleteBareTables, observeKernel, readSysctls } from '../system/kernel.js';
+import { applyIpBatch, observeRouting, readSysctls, writeSysctls } from '../system/kernel.js';
+import { loadSkeleton } from '../system/skeleton.js';
 import type { Store } from '../system/store.js';
 
 export interface FlushReport {
@@ -21,29 +25,32 @@ export interface FlushReport {
   readonly nothingToDo: boolean;
 }
 
-export async function flush(runner: Runner, config: Config, store: Store): Promise<FlushReport> {
-  const observed = await observeKernel(runner, config);
+/** `backend`: the one the daemon programmed with (the default backend when not given). */
+export async function flush(runner: Runner, config: Config, store: Store, backend?: NetfilterBackend): Promise<FlushReport> {
+  const netfilter = backend ?? createBackend(DEFAULT_BACKEND, { skeleton: await loadSkeleton() });
+  const [shared, observed] = await Promise.all([observeRouting(runner, config), netfilter.observe(runner)]);
   // The ranges last loaded too, in case the config's were edited since.
-  const change = diff(config, NOTHING, observed, store.data.ranges ? [store.data.ranges] : []);
+  const routing = diffRouting(config, NOTHING, shared, store.data.ranges ? [store.data.ranges] : []);
   const originals = store.data.sysctlOriginals;
   const current = await readSysctls(runner, Object.keys(originals));
   // Interfaces that are gone take their sysctls with them.
   const restore = Object.fromEntries(Object.entries(originals).filter(([key, value]) => current[key] !== undefined && current[key] !== value));
-  await applyPayloads(runner, { ...renderPayloads(change), sysctls: restore });
-  const tablesDeleted = await deleteBareTables(runner, store.data.createdTables);
+  await writeSysctls(runner, restore);
+  const removal = await netfilter.flush(runner, observed, store.data.createdTables);
+  await applyIpBatch(runner, renderIpBatch(routing));
   await store.save((data) => {
     data.sysctlOriginals = {};
     data.createdTables = [];
     delete data.ranges;
   });
   return {
-    chains: change.netfilter.flatMap((t) => t.dropChains.map((c) => `${t.table}/${c}`)),
-    hooks: change.netfilter.reduce((n, t) => n + t.deleteRules.length, 0),
-    setDestroyed: change.set.destroy,
-    rules: change.rules.remove.length,
-    routes: change.routes.remove.length,
+    chains: removal.chains,
+    hooks: removal.hooks,
+    setDestroyed: removal.setDestroyed,
+    rules: routing.rules.remove.length,
+    routes: routing.routes.remove.length,
     sysctlsRestored: restore,
-    tablesDeleted,
-    nothingToDo: isEmpty(change) && Object.keys(restore).length === 0 && tablesDeleted.length === 0,
+    tablesDeleted: removal.tablesDeleted,
+    nothingToDo: isRoutingEmpty(routing) && !removal.changed && Object.keys(restore).length === 0 && removal.tablesDeleted.length === 0,
   };
 }

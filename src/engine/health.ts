@@ -1,26 +1,39 @@
-// The health monitor: one long-lived `ping` per (uplink, target), each bound
-// to the uplink's interface and carrying the uplink's connection mark, so a
-// probe leaves through that uplink whatever the main table or the pools say.
-// Their output feeds the pure state machines (src/core/health.ts); one timer
-// advances them all. No shell, no loop of short-lived pings, no timeouts that
-// add up across targets or uplinks: every probe runs in parallel.
+// The health monitor: one running probe per (uplink, target), each sent
+// through that uplink (its interface and connection mark), whatever the main
+// table or the pools say. The probes' outcomes feed the pure state machines
+// (src/core/health.ts); one timer advances them all. Which method asks a
+// target (src/probes/: ICMP today) is the registry's business: the monitor
+// starts, forgets, restarts and stops probes, and hears answered/lost. Every
+// probe runs in parallel, so timeouts never add up across targets or uplinks.
 
 import { UplinkHealth, type Transition, type UplinkHealthSnapshot } from '../core/health.js';
 import { connMark, markLayout } from '../core/marks.js';
 import type { Config, UplinkConfig } from '../model/config.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';
-import { parsePingLine } from '../parse/ping.js';
-import type { Process, Runner } from '../system/exec.js';
-import type { Logger } from './logger.js';
+import type { ProbeRun, RunningProbe } from '../probes/method.js';
+import { methodFor, PROBE_METHODS, probeTarget, type ProbeMethods, type ProbeTarget } from '../probes/registry.js';
+import { systemClock, type Clock } from '../system/clock.js';
+import type { Runner } from '../system/exec.js';
+import type { Logger } from '../system/logger.js';
 
 /** What the reconciler needs from health: verdicts for this run's link-level view. */
 export interface HealthView {
   observe(uplinks: readonly UplinkView[], now: number): ReadonlyMap<string, HealthVerdict>;
 }
 
-interface Pinger {
+/** A probe that should run: its uplink, what it asks and how, and the key that says when it must restart. */
+interface WantedProbe {
+  readonly uplink: string;
+  readonly run: ProbeRun<ProbeTarget>;
   readonly key: string;
-  readonly process: Process;
+}
+
+interface ActiveProbe {
+  readonly key: string;
+  readonly uplink: string;
+  readonly probe: RunningProbe;
+  /** live is false once the monitor stopped the probe: whatever it still says is ignored. */
+  readonly gate: { live: boolean };
 }
 
 const TICK_MS = 25;
@@ -31,15 +44,21 @@ export interface HealthMonitorDeps {
   readonly log: Logger;
   readonly onTransition: (transition: Transition) => void;
   readonly now?: () => number;
+  /** Timers (the evaluation tick, restarts, the methods' deadlines); default: the system clock with `now`. */
+  readonly clock?: Clock;
+  /** The probe methods by name; default: src/probes/registry.ts. */
+  readonly methods?: ProbeMethods;
 }
 
 export class HealthMonitor implements HealthView {
   private config: Config;
+  private readonly clock: Clock;
+  private readonly methods: ProbeMethods;
   private readonly machines = new Map<string, UplinkHealth>();
-  private readonly pingers = new Map<string, Pinger>();
-  /** Pingers that should run, by uplink/target, with the argv they run. */
-  private wanted = new Map<string, { uplink: string; target: string; argv: string[] }>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly probes = new Map<string, ActiveProbe>();
+  /** Probes that should run, by uplink/target id. */
+  private wanted = new Map<string, WantedProbe>();
+  private readonly timer: unknown;
   private stopped = false;
 
   constructor(
@@ -47,12 +66,13 @@ export class HealthMonitor implements HealthView {
     config: Config,
   ) {
     this.config = config;
-    this.timer = setInterval(() => this.evaluate(), TICK_MS);
-    this.timer.unref();
+    this.clock = deps.clock ?? (deps.now ? { ...systemClock, now: deps.now } : systemClock);
+    this.methods = deps.methods ?? PROBE_METHODS;
+    this.timer = this.clock.every(TICK_MS, () => this.evaluate());
   }
 
   private now(): number {
-    return (this.deps.now ?? Date.now)();
+    return this.clock.now();
   }
 
   /** A reload: machines whose settings changed start afresh (with their transition count). */
@@ -83,33 +103,33 @@ export class HealthMonitor implements HealthView {
 
   observe(uplinks: readonly UplinkView[], now: number): ReadonlyMap<string, HealthVerdict> {
     const layout = markLayout(this.config.marks.mask);
-    const wanted = new Map<string, { uplink: string; target: string; argv: string[] }>();
+    const wanted = new Map<string, WantedProbe>();
     for (const view of uplinks) {
       const settings = this.uplinkConfig(view.name)?.probe;
       if (!settings) continue;
-      const targets = settings.targets.length > 0 ? settings.targets : view.gateway ? [view.gateway] : [];
-      const machine = this.machineFor(view, targets, now);
-      // Link-level trouble (no link, no carrier, no address, no gateway) is a failure at once.
-      machine.setLink(view.state === 'up', view.reason);
+      const entries = settings.targets.length > 0 ? settings.targets : view.gateway ? [view.gateway] : [];
+      const targets = entries.map(probeTarget);
+      const machine = this.machineFor(
+        view,
+        targets.map((t) => t.id),
+        now,
+      );
+      // Link-level trouble (no link, no carrier, no address, no gateway) is a failure at once,
+      // and the probes in flight when it happened say nothing about the line that comes back.
+      const linkUp = view.state === 'up';
+      machine.setLink(linkUp, view.reason);
+      if (!linkUp) for (const active of this.probes.values()) if (active.uplink === view.name) active.probe.forget();
       if (!view.present || !view.address) continue;
+      const path = { interface: view.interface, mark: connMark(layout, view.index), source: view.address };
+      const timing = { intervalMs: settings.intervalMs, timeoutMs: settings.timeoutMs };
       for (const target of targets) {
-        wanted.set(`${view.name}/${target}`, {
-          uplink: view.name,
-          target,
-          argv: [
-            'ping', '-n', '-O',
-            '-i', String(settings.intervalMs / 1000),
-            '-W', String(Math.max(1, Math.ceil(settings.timeoutMs / 1000))),
-            '-I', view.interface,
-            '-m', String(connMark(layout, view.index)),
-            target,
-          ],
-        });
+        const run = { target, path, timing };
+        wanted.set(`${view.name}/${target.id}`, { uplink: view.name, run, key: `${target.method} ${methodFor(this.methods, target).key(run)}` });
       }
     }
     for (const name of this.machines.keys()) if (!uplinks.some((u) => u.name === name)) this.machines.delete(name);
     this.wanted = wanted;
-    this.syncPingers();
+    this.syncProbes();
     this.evaluate();
     return this.verdicts();
   }
@@ -124,39 +144,39 @@ export class HealthMonitor implements HealthView {
     this.evaluate();
   }
 
-  private syncPingers(): void {
-    for (const [id, pinger] of this.pingers) {
-      if (this.wanted.get(id)?.argv.join(' ') !== pinger.key) {
-        this.pingers.delete(id);
-        pinger.process.stop('SIGKILL');
-      }
-    }
-    for (const [id, spec] of this.wanted) if (!this.pingers.has(id)) this.startPinger(id, spec);
+  private stopProbe(id: string, active: ActiveProbe): void {
+    active.gate.live = false;
+    this.probes.delete(id);
+    active.probe.stop();
   }
 
-  private startPinger(id: string, spec: { uplink: string; target: string; argv: string[] }): void {
+  private syncProbes(): void {
+    for (const [id, active] of this.probes) if (this.wanted.get(id)?.key !== active.key) this.stopProbe(id, active);
+    for (const [id, spec] of this.wanted) if (!this.probes.has(id)) this.startProbe(id, spec);
+  }
+
+  private startProbe(id: string, spec: WantedProbe): void {
     if (this.stopped) return;
-    const key = spec.argv.join(' ');
-    const process = this.deps.runner.spawn(spec.argv, {
-      onLine: (line) => {
-        const event = parsePingLine(line);
-        const target = this.machines.get(spec.uplink)?.targets.get(spec.target);
-        if (!event || !target || this.pingers.get(id)?.key !== key) return;
-        if (event.kind === 'reply') target.reply(event.seq, event.rttMs);
-        else if (event.kind === 'pending') target.pending(event.seq, this.now());
-        else target.failed(event.seq);
-      },
+    const target = spec.run.target;
+    const gate = { live: true };
+    const probe = methodFor(this.methods, target).start(spec.run, { runner: this.deps.runner, clock: this.clock }, (event) => {
+      const health = this.machines.get(spec.uplink)?.targets.get(target.id);
+      if (!gate.live || this.stopped || !health) return;
+      if (event.kind === 'answered') health.answered(event.rttMs);
+      else health.lost();
     });
-    this.pingers.set(id, { key, process });
-    void process.ended.then((code) => {
-      if (this.stopped || this.pingers.get(id)?.process !== process) return;
-      // ping ends when its interface goes away; the link state already says so. Try again shortly.
-      this.pingers.delete(id);
-      this.deps.log.debug('probe ended; restarting', { uplink: spec.uplink, target: spec.target, code });
-      setTimeout(() => {
+    const active: ActiveProbe = { key: spec.key, uplink: spec.uplink, probe, gate };
+    this.probes.set(id, active);
+    void probe.ended.then((code) => {
+      if (this.stopped || this.probes.get(id) !== active) return;
+      // A probe ends when its interface goes away; the link state already says so. Try again shortly.
+      // It stays live: the outcomes of probes it sent before ending still count.
+      this.probes.delete(id);
+      this.deps.log.debug('probe ended; restarting', { uplink: spec.uplink, target: target.id, method: target.method, code });
+      this.clock.after(RESTART_MS, () => {
         const again = this.wanted.get(id);
-        if (again && !this.pingers.has(id)) this.startPinger(id, again);
-      }, RESTART_MS).unref();
+        if (again && !this.probes.has(id)) this.startProbe(id, again);
+      });
     });
   }
 
@@ -168,7 +188,11 @@ export class HealthMonitor implements HealthView {
     }
   }
 
-  /** Resolves once every uplink has a verdict, or after `maxMs`. */
+  /**
+   * Resolves once every uplink has a verdict, or after `maxMs`. Polls with a
+   * plain (ref'd) timer, not the clock's unref'd ones: a caller awaiting the
+   * first verdicts must keep the process alive meanwhile.
+   */
   async decided(maxMs: number): Promise<void> {
     const deadline = this.now() + maxMs;
     while (this.now() < deadline && [...this.machines.values()].some((m) => m.state === 'unknown')) {
@@ -183,8 +207,7 @@ export class HealthMonitor implements HealthView {
 
   stop(): void {
     this.stopped = true;
-    clearInterval(this.timer);
-    for (const pinger of this.pingers.values()) pinger.process.stop('SIGKILL');
-    this.pingers.clear();
+    this.clock.clear(this.timer);
+    for (const [id, active] of this.probes) this.stopProbe(id, active);
   }
 }

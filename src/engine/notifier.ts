@@ -3,13 +3,12 @@
 // detached with the change in their environment and killed after
 // notify.timeout; and e-mail, rate-limited per uplink.
 
-import { hostname } from 'node:os';
 import type { Transition } from '../core/health.js';
 import { describeMail, MailThrottle } from '../core/mail-throttle.js';
 import type { NotifyConfig } from '../model/config.js';
 import type { Runner } from '../system/exec.js';
-import { sendMail } from '../system/mail.js';
-import type { Logger } from './logger.js';
+import { gatewayName, sendMail } from '../system/mail.js';
+import type { Logger } from '../system/logger.js';
 
 /** Hooks running at once beyond this are skipped (and logged), so a stuck hook cannot pile up processes. */
 const MAX_RUNNING_HOOKS = 16;
@@ -87,7 +86,7 @@ export class Notifier {
   private mail(items: readonly Transition[]): void {
     const email = this.config.email;
     if (!email) return;
-    const { subject, text } = describeMail(items, hostname());
+    const { subject, text } = describeMail(items, gatewayName());
     void sendMail(this.deps.runner, email, subject, text)
       .then(() => this.deps.log.info('notification mailed', { to: email.to, subject }))
       .catch((error: Error) => this.deps.log.warn('notification mail failed', { to: email.to, error: error.message }));

@@ -13,17 +13,10 @@ import type { Config, UplinkConfig } from '../model/config.js';
 import type { UplinkView } from '../model/state.js';
 import type { Runner } from '../system/exec.js';
 import { fetchThrough } from '../system/lookups.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../system/logger.js';
+import type { PublicAddressStatus } from '../schema/control.js';
 
-export interface PublicAddressStatus {
-  readonly address: string | null;
-  /** "interface": the uplink's own address; "url": fetched through the uplink. */
-  readonly source: 'interface' | 'url';
-  readonly url?: string;
-  readonly checkedAt?: string;
-  readonly error?: string;
-  readonly failures?: number;
-}
+export type { PublicAddressStatus } from '../schema/control.js';
 
 interface Lookup {
   /** The interface address the fetched address belongs to. */

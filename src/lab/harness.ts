@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { askDaemon } from '../cli/client.js';
+import { askDaemon } from '../system/control-client.js';
 import type { Process, RunResult, Runner } from '../system/exec.js';
 import { inNamespace, type LabClient, type Topology } from './topology.js';
 

@@ -22,6 +22,7 @@ import {
 } from './harness.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type LabClient, type LabUplink, type Topology, type UplinkSpec } from './topology.js';
 import { ExecaRunner, type Process, type RunResult } from '../system/exec.js';
+import type { PoolsReport, Status } from '../schema/control.js';
 
 let labCount = 0;
 
@@ -190,29 +191,9 @@ export interface Session {
   readonly sent: number;
 }
 
-export interface StatusJson {
-  running: boolean;
-  pid: number;
-  clients: number;
-  uplinks: {
-    name: string;
-    interface: string;
-    state: string;
-    reason: string;
-    clients: number;
-    health: { state: string; transitions: number; suppressed: boolean; detectionMs: number; failbackMs: number; targets: { target: string; alive: boolean | null; lossPercent: number; probes: number }[] } | null;
-    publicAddress: { address: string | null; source: 'interface' | 'url'; url?: string; error?: string; failures?: number } | null;
-  }[];
-  ddns: { name: string; wanted: string[]; published: string[] | null; inSync: boolean; updates: number; checks: number; error: string | null; failures: number; retryAt: string | null } | null;
-  runs: number;
-  lastRun: { ok: boolean; applied: Record<string, number>; reasons: string[]; forgotten: Record<string, number> } | null;
-}
-
-export interface PoolsJson {
-  source: string;
-  clients: number;
-  uplinks: { name: string; interface: string; state: string; weight: number; clients: string[]; pinned: string[]; address: string | null; gateway: string | null; poolMark: string; poolTable: number }[];
-}
+/** `dispatcher status --json` and `pools --json` as the control protocol defines them (the CLI adds `source` to pools). */
+export type StatusJson = Status;
+export type PoolsJson = PoolsReport & { readonly source: 'daemon' | 'store' };
 
 /** Polls until the check passes or the time is up; returns the elapsed milliseconds. */
 export async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<number> {

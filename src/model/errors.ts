@@ -43,3 +43,11 @@ export class RequestError extends Error {
     this.name = 'RequestError';
   }
 }
+
+/** The daemon could not be asked (no answer in time, no permission, an unreadable answer) or failed inside. */
+export class ControlError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}

@@ -1,29 +1,42 @@
 // Desired kernel state (what the planner wants) and the changes that take the
 // kernel from what it has to that. Both are plain data: the planner and the
 // diff are pure, the renderers turn changes into command payloads.
+//
+// The netfilter part is an intent in no tool's words (NetfilterIntent): a
+// netfilter backend (src/backends/) turns it into its own payload. Routes, ip
+// rules and sysctls are shared by every backend and stay here.
 
-import type { IpRoute, IpRule, Nexthop } from './kernel.js';
+import type { IpRoute, IpRule, KernelState, Nexthop } from './kernel.js';
 
-export interface DesiredChainRule {
-  readonly chain: string;
-  /** Tokens after "-A CHAIN", in iptables-save's canonical form. */
-  readonly args: readonly string[];
+/** One uplink as the packet filter needs it (iptables/README.md, "Marks" and "Groups"). */
+export interface NetfilterUplink {
+  readonly name: string;
+  readonly interface: string;
+  /** The connection field's value: saved to the connmark when a connection leaves by (or arrives on) this interface. */
+  readonly connMark: number;
+  /** The pool field's value of the clients in this uplink's pool. */
+  readonly poolMark: number;
+  /** Sockets of processes running with this group get connMark (`dispatcher exec --uplink`). */
+  readonly group: number;
 }
 
-export interface DesiredNetfilterTable {
-  readonly name: string;
-  /** Our chains in this table. */
-  readonly chains: readonly string[];
-  /** Jumps from built-in chains into ours. */
-  readonly hooks: readonly { readonly builtin: string; readonly chain: string }[];
-  readonly rules: readonly DesiredChainRule[];
-}
-
-export interface DesiredSet {
-  readonly name: string;
-  readonly maxelem: number;
-  /** Client address → skbmark "value/mask" text as ipset prints it. */
-  readonly entries: ReadonlyMap<string, string>;
+/**
+ * What the gateway's packet filter must do, whatever the tool. For every LAN
+ * interface: restore a connection's uplink from the connmark, then give the
+ * packet its client's pool mark. For every uplink: save the connection's
+ * uplink by egress (and ingress) interface, restore it for the gateway's own
+ * connections, mark the uplink's group's sockets, masquerade by its
+ * interface, and count bytes per pool both ways.
+ */
+export interface NetfilterIntent {
+  readonly connMask: number;
+  readonly poolMask: number;
+  readonly lans: readonly string[];
+  readonly uplinks: readonly NetfilterUplink[];
+  /** Client address → its pool's mark (one of the uplinks' poolMark). */
+  readonly clients: ReadonlyMap<string, number>;
+  /** clients.max: the classifier's capacity. */
+  readonly maxClients: number;
 }
 
 export interface DesiredRule {
@@ -42,36 +55,15 @@ export interface DesiredRoute {
 }
 
 export interface DesiredState {
-  readonly netfilter: readonly DesiredNetfilterTable[];
-  /** null: the client set must not exist (flush). */
-  readonly set: DesiredSet | null;
+  /** null: nothing of ours may remain in the packet filter (flush). */
+  readonly netfilter: NetfilterIntent | null;
   readonly rules: readonly DesiredRule[];
   readonly routes: readonly DesiredRoute[];
   readonly sysctls: Readonly<Record<string, string>>;
 }
 
-export interface NetfilterTableChange {
-  readonly table: string;
-  /** Chains to (re)write whole: declared with ":CHAIN - [0:0]", which empties them, then filled. */
-  readonly writeChains: readonly { readonly chain: string; readonly rules: readonly (readonly string[])[] }[];
-  readonly addHooks: readonly { readonly builtin: string; readonly chain: string }[];
-  /** Rules outside our chains to delete: duplicate hooks, references to chains we drop. */
-  readonly deleteRules: readonly { readonly chain: string; readonly args: readonly string[] }[];
-  /** Our chains that are no longer wanted: flushed and deleted. */
-  readonly dropChains: readonly string[];
-}
-
-export interface SetChange {
-  /** Leftover sets of an interrupted swap, destroyed first. */
-  readonly destroyStale: readonly string[];
-  /** Create the set from scratch (absent), or build CLIENT_SET_NEXT and swap (incompatible header). */
-  readonly create: 'none' | 'create' | 'swap';
-  readonly maxelem: number;
-  readonly add: readonly (readonly [string, string])[];
-  readonly del: readonly string[];
-  /** Destroy the set once nothing references it (flush). */
-  readonly destroy: boolean;
-}
+/** The kernel state every backend shares: ip rules, routes, links, sysctls (the netfilter part is the backend's own). */
+export type RoutingState = Omit<KernelState, 'netfilter' | 'sets'>;
 
 export interface RouteChange {
   readonly replace: readonly DesiredRoute[];
@@ -83,12 +75,20 @@ export interface RuleChange {
   readonly remove: readonly IpRule[];
 }
 
-export interface ChangeSet {
-  readonly netfilter: readonly NetfilterTableChange[];
-  readonly set: SetChange;
+/** The shared part of a run's changes: loaded with `ip -batch` and `sysctl -w`, whatever the backend. */
+export interface RoutingChange {
   readonly routes: RouteChange;
   readonly rules: RuleChange;
   readonly sysctls: Readonly<Record<string, string>>;
   /** Rules of other software inside our priority range: left alone, reported. */
   readonly conflicts: readonly string[];
 }
+
+/**
+ * TRANSITIONAL: what the engine reads today of a run's change beyond the
+ * shared part: the netfilter tables it touches (persistence records the ones
+ * it creates, for flush). computeRun returns the full IptablesRunChange
+ * (src/backends/iptables/types.ts), which is one of these. Goes once the
+ * engine holds a NetfilterBackend (backend.created replaces it).
+ */
+export type ChangeSet = RoutingChange & { readonly netfilter: readonly { readonly table: string }[] };

@@ -1,6 +1,8 @@
 // The dispatcher's own state: client assignments and what it changed outside
 // its named objects. Persisted by src/system/store.ts.
 
+import type { StoreFormat } from '../schema/store.js';
+
 export interface ClientRecord {
   /** Name of the uplink whose pool holds the client. */
   readonly uplink: string;
@@ -16,18 +18,13 @@ export interface ClientRecord {
 
 export type Assignments = ReadonlyMap<string, ClientRecord>;
 
-export interface StoreData {
-  version: 1;
-  clients: Record<string, ClientRecord>;
-  /** Sysctl values as they were before the dispatcher first changed them; put back by flush. */
-  sysctlOriginals: Record<string, string>;
-  /** Netfilter tables that did not exist before the dispatcher's first apply (flush removes them if left empty). */
-  createdTables: string[];
-  /** The table and rule ranges last loaded, so objects left there after a config change are still found. */
-  ranges?: OwnedRanges;
-  /** Uplink name → the interface a ppp ip-up hook reported it on, when pppd renamed it (ppp0 → ppp1). */
-  bindings?: Record<string, string>;
-}
+/** The persisted store (dispatcher.json): its format is defined once, by src/schema/store.ts. */
+export type StoreData = StoreFormat;
+
+/** ClientRecord and OwnedRanges are the store schema's own shapes: a compile error here means the two drifted apart. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Holds<T extends true> = T;
+export type StoreShapesAgree = Holds<Same<ClientRecord, StoreFormat['clients'][string]>> | Holds<Same<OwnedRanges, NonNullable<StoreFormat['ranges']>>>;
 
 /** The part of a config that says which routing tables and rule priorities are ours. */
 export interface OwnedRanges {

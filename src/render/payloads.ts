@@ -1,66 +1,29 @@
-// Change sets as the exact text loaded by the three batch commands:
-//   iptables-restore --noflush   (one transaction for every table we touch)
-//   ipset -exist restore         (before iptables: sets must exist to be referenced;
-//                                 destroying one happens after, once unreferenced)
-//   ip -batch -                  (routes first, then rules added, then old ones removed)
+// A run's payloads: the netfilter backend's own (src/backends/), and the
+// shared part every backend has:
+//   sysctl -q -w      first, so forwarding is on before anything routes
+//   ip -batch -       routes first, then rules added, then old ones removed
 // Pure; `dispatcher plan` prints these and the reconcile loop loads them.
 
-import { CLIENT_SET, CLIENT_SET_NEXT, ROUTE_PROTOCOL } from '../core/contract.js';
+import type { NetfilterBackend } from '../backends/backend.js';
+import { renderIptables } from '../backends/iptables/render.js';
+import type { IptablesPayload, IptablesRunChange } from '../backends/iptables/types.js';
+import { ROUTE_PROTOCOL } from '../core/contract.js';
 import { hex } from '../core/marks.js';
 import type { IpRoute, IpRule, Nexthop } from '../model/kernel.js';
-import type { ChangeSet, DesiredRoute, DesiredRule, NetfilterTableChange, SetChange } from '../model/plan.js';
-import { joinArgs } from '../parse/iptables-save.js';
+import type { DesiredRoute, DesiredRule, RoutingChange } from '../model/plan.js';
 
-export interface Payloads {
-  /** ipset restore text run before iptables (creates, adds, deletes). */
-  readonly ipsetBefore: string;
-  readonly iptables: string;
+/** Everything one run loads: the backend's payload (opaque here), the ip batch and the sysctls. */
+export interface KernelPayloads<P = unknown> {
+  readonly netfilter: P;
   readonly ip: string;
-  /** ipset restore text run after iptables (destroying a set nothing references any more). */
-  readonly ipsetAfter: string;
   readonly sysctls: Readonly<Record<string, string>>;
 }
 
-export function renderNetfilter(changes: readonly NetfilterTableChange[]): string {
-  const lines: string[] = [];
-  for (const change of changes) {
-    lines.push(`*${change.table}`);
-    for (const { chain } of change.writeChains) lines.push(`:${chain} - [0:0]`);
-    for (const rule of change.deleteRules) lines.push(`-D ${rule.chain} ${joinArgs(rule.args)}`);
-    for (const { chain, rules } of change.writeChains) for (const args of rules) lines.push(`-A ${chain} ${joinArgs(args)}`);
-    for (const hook of change.addHooks) lines.push(`-I ${hook.builtin} 1 -j ${hook.chain}`);
-    // Every chain is emptied before any is deleted: one of ours may still jump to another (DISPATCHER-COUNT).
-    for (const chain of change.dropChains) lines.push(`-F ${chain}`);
-    for (const chain of change.dropChains) lines.push(`-X ${chain}`);
-    lines.push('COMMIT');
-  }
-  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
-}
-
-/** Room for the entries we load now, so the kernel does not rehash while loading. */
-function hashsize(entries: number): number {
-  let size = 1024;
-  while (size < entries && size < 1 << 20) size *= 2;
-  return size;
-}
-
-function createLine(name: string, change: SetChange): string {
-  return `create ${name} hash:ip family inet hashsize ${hashsize(change.add.length)} maxelem ${change.maxelem} skbinfo`;
-}
-
-export function renderSetBefore(change: SetChange): string {
-  const lines: string[] = change.destroyStale.map((name) => `destroy ${name}`);
-  const target = change.create === 'swap' ? CLIENT_SET_NEXT : CLIENT_SET;
-  if (change.create !== 'none') lines.push(createLine(target, change));
-  for (const [ip, mark] of change.add) lines.push(`add ${target} ${ip} skbmark ${mark}`);
-  for (const ip of change.del) lines.push(`del ${CLIENT_SET} ${ip}`);
-  if (change.create === 'swap') lines.push(`swap ${CLIENT_SET_NEXT} ${CLIENT_SET}`, `destroy ${CLIENT_SET_NEXT}`);
-  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
-}
-
-export function renderSetAfter(change: SetChange): string {
-  return change.destroy ? `destroy ${CLIENT_SET}\n` : '';
-}
+/**
+ * TRANSITIONAL: the iptables backend's payload flattened beside the shared
+ * part, as the engine takes it today. Becomes KernelPayloads<IptablesPayload>.
+ */
+export type Payloads = IptablesPayload & { readonly ip: string; readonly sysctls: Readonly<Record<string, string>> };
 
 function renderHop(hop: Nexthop, weighted: boolean): string {
   const via = hop.gateway ? `via ${hop.gateway} ` : '';
@@ -89,7 +52,7 @@ function ruleSelector(rule: DesiredRule | IpRule): string {
   return parts.join(' ');
 }
 
-export function renderIpBatch(change: Pick<ChangeSet, 'routes' | 'rules'>): string {
+export function renderIpBatch(change: Pick<RoutingChange, 'routes' | 'rules'>): string {
   const lines = [
     ...change.routes.replace.map(renderRouteReplace),
     ...change.rules.add.map((rule) => `rule add ${ruleSelector(rule)} protocol ${ROUTE_PROTOCOL}`),
@@ -99,24 +62,43 @@ export function renderIpBatch(change: Pick<ChangeSet, 'routes' | 'rules'>): stri
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
-export function renderPayloads(change: ChangeSet): Payloads {
-  return {
-    ipsetBefore: renderSetBefore(change.set),
-    iptables: renderNetfilter(change.netfilter),
-    ip: renderIpBatch(change),
-    ipsetAfter: renderSetAfter(change.set),
-    sysctls: change.sysctls,
-  };
+export function renderKernelPayloads<P>(netfilter: P, routing: Pick<RoutingChange, 'routes' | 'rules' | 'sysctls'>): KernelPayloads<P> {
+  return { netfilter, ip: renderIpBatch(routing), sysctls: routing.sysctls };
 }
 
-/** The payloads as one readable document, for `dispatcher plan`. */
+function sysctlSection(sysctls: Readonly<Record<string, string>>): string {
+  const lines = Object.entries(sysctls).map(([k, v]) => `${k}=${v}`);
+  return lines.length > 0 ? `# sysctl -w\n${lines.join('\n')}\n` : '';
+}
+
+const NOTHING_TO_CHANGE = '# nothing to change: the kernel already matches the plan\n';
+
+/** The payloads as one readable document in the order they are loaded (sysctls, the backend's, ip), for `dispatcher plan`. */
+export function describeKernelPayloads<P>(backend: Pick<NetfilterBackend<unknown, P>, 'describe'>, payloads: KernelPayloads<P>): string {
+  const ip = payloads.ip ? `# ip -batch -\n${payloads.ip}` : '';
+  const sections = [sysctlSection(payloads.sysctls), backend.describe(payloads.netfilter), ip].filter((s) => s !== '');
+  return sections.length > 0 ? sections.join('\n') : NOTHING_TO_CHANGE;
+}
+
+/** TRANSITIONAL: the engine's and `dispatcher plan`'s render today (the iptables backend's change inside the ChangeSet). */
+export function renderPayloads(change: IptablesRunChange): Payloads {
+  const { ipsetBefore, iptables, ipsetAfter } = renderIptables(change);
+  // Keys in today's order, so `dispatcher plan --json` prints the same text.
+  return { ipsetBefore, iptables, ip: renderIpBatch(change), ipsetAfter, sysctls: change.sysctls };
+}
+
+/**
+ * TRANSITIONAL: `dispatcher plan`'s document today, in the order of the
+ * golden files (the ipset destroy after the ip batch, where the load order
+ * used to put it). describeKernelPayloads replaces it.
+ */
 export function describePayloads(payloads: Payloads): string {
   const sections: string[] = [];
-  const sysctlLines = Object.entries(payloads.sysctls).map(([k, v]) => `${k}=${v}`);
-  if (sysctlLines.length > 0) sections.push(`# sysctl -w\n${sysctlLines.join('\n')}\n`);
+  const sysctls = sysctlSection(payloads.sysctls);
+  if (sysctls) sections.push(sysctls);
   if (payloads.ipsetBefore) sections.push(`# ipset -exist restore\n${payloads.ipsetBefore}`);
   if (payloads.iptables) sections.push(`# iptables-restore --noflush\n${payloads.iptables}`);
   if (payloads.ip) sections.push(`# ip -batch -\n${payloads.ip}`);
   if (payloads.ipsetAfter) sections.push(`# ipset -exist restore (after iptables)\n${payloads.ipsetAfter}`);
-  return sections.length > 0 ? sections.join('\n') : '# nothing to change: the kernel already matches the plan\n';
+  return sections.length > 0 ? sections.join('\n') : NOTHING_TO_CHANGE;
 }

@@ -7,6 +7,8 @@
 //   CAP_SETGID     running dig, nsupdate and address lookups with an uplink's group
 // NoNewPrivileges is left off on purpose: a local sendmail (notify.email
 // without smtp) is setgid on Debian and would fail under it.
+// Node runs with --enable-source-maps so a stack trace in the journal names
+// the src/ line, not the built file's.
 
 import { dirname, join } from 'node:path';
 import type { HookPaths } from './ppp-hook.js';
@@ -18,7 +20,7 @@ function word(text: string): string {
 }
 
 export function systemdUnit(paths: HookPaths): string {
-  const start = [paths.node, paths.dispatcher, '--config', paths.config, 'start'].map(word).join(' ');
+  const start = [paths.node, '--enable-source-maps', paths.dispatcher, '--config', paths.config, 'start'].map(word).join(' ');
   return `# Installed by \`dispatcher install-service\`.
 [Unit]
 Description=dispatcher: multi-uplink NAT gateway (client pools, per-uplink routing, failover)

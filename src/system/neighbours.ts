@@ -3,13 +3,14 @@
 // entries), and the netlink event stream (`ip monitor neigh`) that reports a
 // new client about 5 ms after its first packet.
 
+import { familyContract, type Family } from '../core/family.js';
 import type { Neighbour } from '../model/kernel.js';
 import { isMonitorOverrun } from '../parse/link-events.js';
 import { parseNeighbourEvent, parseNeighbourTable, type NeighbourParse } from '../parse/neighbours.js';
 import type { Process, Runner } from './exec.js';
 
-export async function readNeighbours(runner: Runner): Promise<NeighbourParse> {
-  return parseNeighbourTable((await runner.run(['ip', '-4', 'neigh', 'show'])).stdout);
+export async function readNeighbours(runner: Runner, family: Family = 'ipv4'): Promise<NeighbourParse> {
+  return parseNeighbourTable((await runner.run(['ip', familyContract(family).ipFlag, 'neigh', 'show'])).stdout);
 }
 
 /** A netlink receive buffer big enough for a burst of thousands of events (capped by the kernel's rmem_max). */

@@ -11,9 +11,8 @@ import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
-import { isIpv4 } from '../core/ipv4.js';
-import { isInterfaceName } from '../core/names.js';
 import type { ClientRecord, StoreData } from '../model/state.js';
+import { readStore } from '../schema/store.js';
 
 export const STORE_FILE = 'dispatcher.json';
 /** A copy of the store as it was at the last start that read it cleanly. */
@@ -41,43 +40,11 @@ function emptyData(): StoreData {
   return { version: 1, clients: {}, sysctlOriginals: {}, createdTables: [] };
 }
 
-function isRecord(value: unknown): value is ClientRecord {
-  if (typeof value !== 'object' || value === null) return false;
-  const r = value as Record<string, unknown>;
-  return (
-    typeof r.uplink === 'string' &&
-    typeof r.mac === 'string' &&
-    typeof r.interface === 'string' &&
-    typeof r.pinned === 'boolean' &&
-    typeof r.firstSeen === 'number' &&
-    typeof r.lastSeen === 'number'
-  );
-}
-
+/** The data as the store schema reads it (src/schema/store.ts), or a StoreError saying why it is not ours. */
 function validate(path: string, data: unknown): StoreData {
-  if (typeof data !== 'object' || data === null) throw new StoreError(path, 'not a JSON object');
-  const d = data as Record<string, unknown>;
-  if (d.version !== 1) throw new StoreError(path, `unknown version ${JSON.stringify(d.version)}`);
-  if (typeof d.clients !== 'object' || d.clients === null) throw new StoreError(path, '"clients" is missing');
-  for (const [ip, record] of Object.entries(d.clients)) {
-    if (!isIpv4(ip) || !isRecord(record)) throw new StoreError(path, `client entry ${JSON.stringify(ip).slice(0, 40)} is malformed`);
-  }
-  const sysctlOriginals = (d.sysctlOriginals ?? {}) as Record<string, string>;
-  const createdTables = Array.isArray(d.createdTables) ? (d.createdTables as string[]) : [];
-  const ranges = d.ranges as StoreData['ranges'];
-  if (ranges !== undefined && (typeof ranges?.tables?.base !== 'number' || typeof ranges?.rules?.priority !== 'number')) throw new StoreError(path, '"ranges" is malformed');
-  const bindings = (d.bindings ?? {}) as Record<string, unknown>;
-  if (typeof bindings !== 'object' || Object.values(bindings).some((iface) => typeof iface !== 'string' || !isInterfaceName(iface))) {
-    throw new StoreError(path, '"bindings" is malformed');
-  }
-  return {
-    version: 1,
-    clients: d.clients as Record<string, ClientRecord>,
-    sysctlOriginals,
-    createdTables,
-    ...(ranges ? { ranges } : {}),
-    ...(Object.keys(bindings).length > 0 ? { bindings: bindings as Record<string, string> } : {}),
-  };
+  const read = readStore(data);
+  if ('problem' in read) throw new StoreError(path, read.problem);
+  return read.data;
 }
 
 export class Store {

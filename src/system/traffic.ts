@@ -1,5 +1,6 @@
-// Reading the byte counters: iptables-save -c of the mangle table (our
-// counting rules) and ip -s link (the uplinks' interfaces).
+// Reading the byte counters: per uplink from ip -s link (shared by every
+// backend); per pool from the netfilter backend's counting rules
+// (backend.counters). The engine puts the two together into a Traffic.
 
 import { poolBytes, type Traffic } from '../core/traffic.js';
 import type { Config } from '../model/config.js';
@@ -11,18 +12,24 @@ interface LinkStats {
   readonly stats64?: { readonly rx?: { readonly bytes?: unknown }; readonly tx?: { readonly bytes?: unknown } };
 }
 
-export async function readTraffic(runner: Runner, config: Config): Promise<Traffic> {
-  const [save, links] = await Promise.all([runner.run(['iptables-save', '-c', '-t', 'mangle']), runner.run(['ip', '-j', '-s', 'link', 'show'])]);
-  const stats = JSON.parse(links.stdout) as LinkStats[];
+/** Each uplink interface's received and transmitted bytes (null when the interface is absent). */
+export async function readUplinkCounters(runner: Runner, config: Config): Promise<Traffic['uplinks']> {
+  const stats = JSON.parse((await runner.run(['ip', '-j', '-s', 'link', 'show'])).stdout) as LinkStats[];
   const counters = (iface: string): { interface: string; rx: number; tx: number } | null => {
     const link = stats.find((l) => l.ifname === iface);
     const rx = Number(link?.stats64?.rx?.bytes);
     const tx = Number(link?.stats64?.tx?.bytes);
     return link && Number.isFinite(rx) && Number.isFinite(tx) ? { interface: iface, rx, tx } : null;
   };
-  return {
-    at: Date.now(),
-    pools: poolBytes(config, parseIptablesSave(save.stdout)),
-    uplinks: Object.fromEntries(config.uplinks.map((u) => [u.name, counters(u.interface)])),
-  };
+  return Object.fromEntries(config.uplinks.map((u) => [u.name, counters(u.interface)]));
+}
+
+/**
+ * TRANSITIONAL: the pools' bytes read with iptables-save -c here, the same
+ * command as the iptables backend's counters (src/system/ may not import
+ * src/backends/). Becomes backend.counters + readUplinkCounters in the engine.
+ */
+export async function readTraffic(runner: Runner, config: Config): Promise<Traffic> {
+  const [save, uplinks] = await Promise.all([runner.run(['iptables-save', '-c', '-t', 'mangle']), readUplinkCounters(runner, config)]);
+  return { at: Date.now(), pools: poolBytes(config, parseIptablesSave(save.stdout)), uplinks };
 }

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { stat } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { MAX_REQUEST_BYTES } from '../../src/core/requests.js';
+import { MAX_REQUEST_BYTES } from '../../src/schema/control.js';
 import { expectConverged } from '../helpers/checks.js';
 import { Lab } from '../helpers/lab.js';
 

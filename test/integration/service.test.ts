@@ -39,7 +39,7 @@ describe('installing on a real gateway', () => {
     const unit = await readFile(unitFile, 'utf8');
     for (const line of [
       'Type=exec',
-      `ExecStart=${process.execPath} ${DISPATCHER_BIN} --config ${config} start`,
+      `ExecStart=${process.execPath} --enable-source-maps ${DISPATCHER_BIN} --config ${config} start`,
       'ExecReload=/bin/kill -HUP $MAINPID',
       'Restart=on-failure',
       'StateDirectory=dispatcher',

@@ -1,6 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { countByUplink, leastLoaded, updateAssignments, type Candidate } from '../../src/core/assign.js';
+import { countByUplink, updateAssignments } from '../../src/core/assign.js';
+import { leastLoaded } from '../../src/core/balance/host.js';
+import type { Candidate } from '../../src/core/balance/strategy.js';
 import { isNeighbourNews } from '../../src/core/clients.js';
 import { labConfig } from '../helpers/scenario.js';
 import type { Neighbour } from '../../src/model/kernel.js';

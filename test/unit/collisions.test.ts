@@ -2,7 +2,8 @@
 // config (start and reload), our own objects never count.
 
 import { describe, expect, test } from '@jest/globals';
-import { kernelCollisions, markBitsOf } from '../../src/core/collisions.js';
+import { markBitsOf } from '../../src/backends/iptables/collisions.js';
+import { kernelCollisions } from '../../src/core/collisions.js';
 import type { IpRule, KernelState } from '../../src/model/kernel.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
 import { capturedKernel, labConfig, pristineKernel } from '../helpers/scenario.js';

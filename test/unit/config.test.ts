@@ -71,7 +71,10 @@ describe('a valid config', () => {
 
   test('static routes, notifications and ppp identity', () => {
     const config = parseConfig(
-      `${BASE}\nstatic_routes:\n  - { destination: 203.0.113.64/26, via: [isp2, isp1] }\nnotify:\n  exec: [/bin/true]\n  email: { to: ops@example.test, from: gw@example.test, smtp: "mail.example.test:2525" }\n`.replace('name: isp2', 'name: isp2\n    ipparam: dsl-line-2'),
+      `${BASE}\nstatic_routes:\n  - { destination: 203.0.113.64/26, via: [isp2, isp1] }\nnotify:\n  exec: [/bin/true]\n  email: { to: ops@example.test, from: gw@example.test, smtp: "mail.example.test:2525" }\n`.replace(
+        'name: isp2',
+        'name: isp2\n    ipparam: dsl-line-2',
+      ),
       'test.yaml',
     );
     expect(config.staticRoutes).toEqual([{ destination: '203.0.113.64/26', via: ['isp2', 'isp1'] }]);
@@ -144,7 +147,12 @@ const INVALID: [string, string, string, RegExp][] = [
   ['relative state path', `${BASE}\nstate: var/lib/x`, 'state', /absolute path/],
   ['relative socket path', `${BASE}\nsocket: x.sock`, 'socket', /absolute path/],
   ['mask zero', `${BASE}\nmarks: { mask: "0x0" }`, 'marks.mask', /non-zero/],
-  ['16 uplinks with the default mask', `lan: { interfaces: [lan0] }\nuplinks:\n${Array.from({ length: 16 }, (_, i) => `  - { name: u${i}, interface: eth${i + 1} }`).join('\n')}`, 'marks.mask', /holds 15 uplinks, not 16.*0xffc00000/],
+  [
+    '16 uplinks with the default mask',
+    `lan: { interfaces: [lan0] }\nuplinks:\n${Array.from({ length: 16 }, (_, i) => `  - { name: u${i}, interface: eth${i + 1} }`).join('\n')}`,
+    'marks.mask',
+    /holds 15 uplinks, not 16.*0xffc00000/,
+  ],
   ['mask too narrow', `${BASE}\nmarks: { mask: "0x3" }`, 'marks.mask', /holds 1 uplinks/],
   ['mask unreadable', `${BASE}\nmarks: { mask: "ff" }`, 'marks.mask', /non-zero 32-bit/],
   ['table range hits main', `${BASE}\ntables: { base: 200 }`, 'tables.base', /reserved table 253/],
@@ -170,7 +178,12 @@ const INVALID: [string, string, string, RegExp][] = [
   ['duplicate YAML key', `${BASE}\nlan: { interfaces: [x] }`, '(YAML line', /unique/i],
   ['not a mapping', '- a\n- b', '(top level)', /mapping/],
   ['alias before its anchor (found by fuzzing)', `${BASE}\nscan: *later`, '(YAML aliases)', /Unresolved alias/],
-  ['alias bomb', `${BASE}\nx: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nz: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nw: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]`, '(YAML aliases)', /alias count/i],
+  [
+    'alias bomb',
+    `${BASE}\nx: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nz: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nw: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]`,
+    '(YAML aliases)',
+    /alias count/i,
+  ],
 ];
 
 describe.each(INVALID)('invalid config: %s', (_name, text, field, problem) => {
@@ -246,4 +259,61 @@ test('an unknown key that is empty, very long or holds control characters is sho
   expect(fields(`${BASE}\n"": 1`)).toEqual(['""']);
   expect(fields(`${BASE}\n"a\\nb\\u001b[31m": 1`)).toEqual(['"a\\nb\\u001b[31m"']);
   expect(fields(`${BASE}\n${'k'.repeat(500)}: 1`)).toEqual([`"${'k'.repeat(40)}…"`]);
+});
+
+describe('the schema and the cross-field checks together', () => {
+  const fieldsOf = (text: string): string[] => problemsOf(text).map((p) => `${p.field}: ${p.problem}`);
+
+  test('collisions are still found when other sections fail', () => {
+    const text = `${BASE.replace('name: isp2', 'name: isp1').replace('interface: ppp1', 'interface: lan0')}health: { interval: soon }\nddns: { zone: "not a zone" }\nstatic_routes: [{ destination: 0.0.0.0/0, via: [isp9] }]\n`;
+    expect(fieldsOf(text)).toEqual(
+      expect.arrayContaining([
+        'health.interval: "soon" is not a duration from 20ms to 1m',
+        'ddns.zone: "not a zone" is not a DNS name',
+        'static_routes[0].destination: "0.0.0.0/0" is not a network in CIDR form (other than 0.0.0.0/0)',
+        'uplinks[1].name: "isp1" is already used by uplinks[0]',
+        'uplinks[1].interface: lan0 is also a LAN interface',
+        'static_routes[0].via[0]: no uplink is named "isp9"',
+      ]),
+    );
+  });
+
+  test('an earlier uplink that fails its own checks does not shift the index named in a collision', () => {
+    const text = `${BASE.replace('weight: 2', 'weight: 0')}  - name: isp2\n    interface: ppp2\n`;
+    expect(fieldsOf(text)).toEqual(['uplinks[0].weight: must be a whole number from 1 to 256, not 0', 'uplinks[2].name: "isp2" is already used by uplinks[1]']);
+  });
+
+  test('reliability is checked per uplink against its targets, with the global setting where it has none', () => {
+    expect(fieldsOf(`${BASE}health: { reliability: 2 }\n`)).toEqual([
+      'uplinks[0].probe.reliability: needs 2 targets to answer but only 1 are listed',
+      'uplinks[1].probe.reliability: needs 2 targets to answer but only the gateway is probed',
+    ]);
+    expect(
+      parseConfig(
+        `${BASE}health: { reliability: 2 }\n`.replace('targets: [203.0.113.100]', 'targets: [203.0.113.100, 203.0.113.101]').replace('interface: ppp1', 'interface: ppp1\n    probe: { reliability: 1 }'),
+        'x.yaml',
+      ).uplinks.map((u) => u.probe.reliability),
+    ).toEqual([2, 1]);
+  });
+
+  test('unknown keys are found at every depth, with a suggestion', () => {
+    const text = `${BASE.replace('targets: [203.0.113.100]', 'targets: [203.0.113.100], intervall: 1s')}health: { damping: { halflife: 10s } }\nnotify: { email: { to: a@b.c, from: a@b.c, smpt: "m:25" } }\n`;
+    expect(problemsOf(text).map((p) => `${p.field}: ${p.fix}`)).toEqual(['uplinks[0].probe.intervall: did you mean "interval"?', 'health.damping.halflife: did you mean "half_life"?', 'notify.email.smpt: did you mean "smtp"?']);
+  });
+
+  test('a key written without a value takes its default; a list entry without one is refused', () => {
+    const config = parseConfig(`${BASE}health:\n  hold:\n  damping:\nclients:\n  max:\n`, 'x.yaml');
+    expect([config.uplinks[0]?.probe.holdMs, config.damping.halfLifeMs, config.clients.max]).toEqual([0, 30_000, 65536]);
+    expect(fieldsOf(BASE.replace('[lan0]', '[lan0, null]'))).toEqual(['lan.interfaces[1]: null is not a valid interface name']);
+    expect(fieldsOf(`${BASE}  -\n`)).toEqual(['uplinks[2]: must be a mapping, not null']);
+  });
+
+  test('more uplinks than the marks and tables have room for', () => {
+    const many = `lan: { interfaces: [lan0] }\nmarks: { mask: "0xffffffff" }\nuplinks:\n${Array.from({ length: 33 }, (_, i) => `  - { name: u${i}, interface: eth${i + 1} }`).join('\n')}`;
+    expect(fieldsOf(many)).toEqual(['uplinks: has 33 entries']);
+  });
+
+  test('one value failing several checks of one field is one problem', () => {
+    expect(fieldsOf(BASE.replace('weight: 2', 'weight: -0.5'))).toEqual(['uplinks[0].weight: must be a whole number from 1 to 256, not -0.5']);
+  });
 });

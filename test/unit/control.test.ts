@@ -3,10 +3,10 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { askDaemon } from '../../src/cli/client.js';
-import { AlreadyRunning, listenControl, type ControlServer } from '../../src/engine/control.js';
-import { silentLogger } from '../../src/engine/logger.js';
-import { MAX_REQUEST_BYTES, type ControlRequest } from '../../src/core/requests.js';
+import { askDaemon } from '../../src/system/control-client.js';
+import { AlreadyRunning, listenControl, type ControlServer } from '../../src/system/control-server.js';
+import { silentLogger } from '../../src/system/logger.js';
+import { MAX_REQUEST_BYTES, type ControlRequest } from '../../src/schema/control.js';
 import { RequestError } from '../../src/model/errors.js';
 
 let dir: string;

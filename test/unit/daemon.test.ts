@@ -2,9 +2,10 @@ import { afterEach, beforeEach, expect, jest, test } from '@jest/globals';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { askDaemon } from '../../src/cli/client.js';
+import { poolsReportSchema, statusSchema } from '../../src/schema/control.js';
+import { askDaemon } from '../../src/system/control-client.js';
 import { Daemon } from '../../src/engine/daemon.js';
-import { silentLogger } from '../../src/engine/logger.js';
+import { silentLogger } from '../../src/system/logger.js';
 import { fixture } from '../helpers/fixtures.js';
 import { capturedGatewayRunner } from '../helpers/scenario.js';
 
@@ -42,7 +43,13 @@ test('the scan schedule reads the neighbour table without any event and assigns 
   // The captured kernel already holds the lab's 8 clients in its set; with no
   // store they are adopted with their uplinks, not assigned afresh.
   expect(first.added).toBe(0);
-  expect(await askDaemon(socket, { cmd: 'status' })).toMatchObject({ ok: true, result: { clients: 8, store: { adopted: 8, store: null } } });
+  const status = await askDaemon(socket, { cmd: 'status' });
+  expect(status).toMatchObject({ ok: true, result: { clients: 8, store: { adopted: 8, store: null } } });
+  // What the daemon answers is what the protocol defines (schema/control.ts), field for field.
+  for (const [cmd, schema] of [['status', statusSchema], ['pools', poolsReportSchema]] as const) {
+    const response = await askDaemon(socket, { cmd });
+    expect(response?.ok && schema.safeParse(response.result).error).toBeUndefined();
+  }
   // The monitor was started before the first scan, so nothing between the two is missed.
   const monitor = runner.calls.findIndex((c) => c.argv.join(' ').endsWith('monitor neigh'));
   const firstScan = runner.calls.findIndex((c) => c.argv.join(' ') === 'ip -4 neigh show');

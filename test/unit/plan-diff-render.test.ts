@@ -1,13 +1,23 @@
 import { describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { diff, isEmpty, NOTHING } from '../../src/core/diff.js';
+import { desiredIptables, planIptablesChange } from '../../src/backends/iptables/desired.js';
+import { diffRouting, isEmpty, NOTHING } from '../../src/core/diff.js';
 import { plan } from '../../src/core/plan.js';
-import type { UplinkView } from '../../src/model/state.js';
+import type { KernelState } from '../../src/model/kernel.js';
+import type { IptablesRunChange } from '../../src/backends/iptables/types.js';
+import type { DesiredState } from '../../src/model/plan.js';
+import type { OwnedRanges, UplinkView } from '../../src/model/state.js';
 import { probePaths } from '../../src/core/run.js';
 import { describePayloads, renderIpBatch, renderPayloads } from '../../src/render/payloads.js';
+import type { Config } from '../../src/model/config.js';
 import { parseIpRoutes } from '../../src/parse/ip-json.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
 import { capturedAssignments, capturedKernel, labConfig, labUplinks, pristineKernel, skeleton } from '../helpers/scenario.js';
+
+/** A run's whole change as the engine takes it today: the shared diff and the iptables backend's (what computeRun returns). */
+function diff(config: Config, desired: DesiredState, observed: KernelState, previous: readonly OwnedRanges[] = []): IptablesRunChange {
+  return { ...diffRouting(config, desired, observed, previous), ...planIptablesChange(skeleton, desired.netfilter, observed) };
+}
 
 /** Golden files: set UPDATE_GOLDEN=1 to rewrite them after an intended change, then review the diff. */
 function golden(name: string, text: string): void {
@@ -33,20 +43,20 @@ describe('uplink views from captured links', () => {
 describe('planning the lab', () => {
   test('the plan for the captured assignments is exactly what the kernel holds: nothing to change', () => {
     const kernel = capturedKernel();
-    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const change = diff(labConfig, desired, kernel);
     expect(renderPayloads(change)).toEqual({ ipsetBefore: '', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
     expect(isEmpty(change)).toBe(true);
   });
 
   test('golden: first start on a pristine gateway', () => {
-    const desired = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments(), skeleton });
+    const desired = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments() });
     golden('lab-first-start', describePayloads(renderPayloads(diff(labConfig, desired, pristineKernel()))));
   });
 
   test('golden: isp2 down — its pool table points at isp1 and isp3, weighted; nothing else moves', () => {
     const kernel = capturedKernel();
-    const desired = plan({ config: labConfig, uplinks: down(labUplinks(kernel), 'isp2'), assignments: capturedAssignments(), skeleton });
+    const desired = plan({ config: labConfig, uplinks: down(labUplinks(kernel), 'isp2'), assignments: capturedAssignments() });
     const payloads = renderPayloads(diff(labConfig, desired, kernel));
     expect(payloads.ipsetBefore + payloads.iptables).toBe('');
     golden('lab-isp2-down', describePayloads(payloads));
@@ -56,26 +66,28 @@ describe('planning the lab', () => {
     const kernel = capturedKernel();
     let uplinks = labUplinks(kernel);
     for (const name of ['isp1', 'isp2', 'isp3']) uplinks = down(uplinks, name);
-    const change = diff(labConfig, plan({ config: labConfig, uplinks, assignments: capturedAssignments(), skeleton }), kernel);
+    const change = diff(labConfig, plan({ config: labConfig, uplinks, assignments: capturedAssignments() }), kernel);
     expect(change.routes).toEqual({ replace: [], remove: [] });
   });
 
   test('a static route that is in place is left alone (host routes compare in CIDR form)', () => {
     const config = { ...labConfig, staticRoutes: [{ destination: '203.0.113.200/32', via: ['isp2', 'isp1'] }] };
     const kernel = capturedKernel();
-    const planned = plan({ config, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const planned = plan({ config, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const first = diff(config, planned, kernel);
-    expect(renderPayloads(first).ip).toBe(
-      'route replace table 3199 203.0.113.200/32 proto 211 via 192.0.2.1 dev ppp1 onlink\nrule add priority 4133 from all lookup 3199 protocol 211\n',
-    );
-    const loaded = { ...kernel, routes: [...kernel.routes, ...parseIpRoutes('[{"dst":"203.0.113.200","gateway":"192.0.2.1","dev":"ppp1","table":"3199","protocol":"211","flags":["onlink"]}]')], rules: [...kernel.rules, { priority: 4133, src: 'all', table: '3199', protocol: '211' }] };
+    expect(renderPayloads(first).ip).toBe('route replace table 3199 203.0.113.200/32 proto 211 via 192.0.2.1 dev ppp1 onlink\nrule add priority 4133 from all lookup 3199 protocol 211\n');
+    const loaded = {
+      ...kernel,
+      routes: [...kernel.routes, ...parseIpRoutes('[{"dst":"203.0.113.200","gateway":"192.0.2.1","dev":"ppp1","table":"3199","protocol":"211","flags":["onlink"]}]')],
+      rules: [...kernel.rules, { priority: 4133, src: 'all', table: '3199', protocol: '211' }],
+    };
     expect(isEmpty(diff(config, planned, loaded))).toBe(true);
   });
 
   test('moving a client is one set entry', () => {
     const assignments = capturedAssignments();
     assignments.set('198.18.0.10', { ...assignments.get('198.18.0.10')!, uplink: 'isp3' });
-    const payloads = renderPayloads(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments, skeleton }), capturedKernel()));
+    const payloads = renderPayloads(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
     expect(payloads).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
   });
 
@@ -83,17 +95,17 @@ describe('planning the lab', () => {
     const assignments = capturedAssignments();
     assignments.delete('198.18.0.11');
     assignments.set('198.18.1.7', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: true, firstSeen: 0, lastSeen: 0 });
-    const { ipsetBefore } = renderPayloads(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments, skeleton }), capturedKernel()));
+    const { ipsetBefore } = renderPayloads(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
     expect(ipsetBefore).toBe('add dispatcher-clients 198.18.1.7 skbmark 0x2000000/0xf000000\ndel dispatcher-clients 198.18.0.11\n');
   });
 
   test('the number of netfilter rules does not depend on the number of clients', () => {
     const many = new Map(Array.from({ length: 5000 }, (_, i) => [`198.18.${(i + 10) >> 8}.${(i + 10) & 255}`, { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]));
-    const few = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments(), skeleton });
-    const lots = plan({ config: labConfig, uplinks: labUplinks(), assignments: many, skeleton });
-    expect(lots.netfilter).toEqual(few.netfilter);
+    const few = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments() });
+    const lots = plan({ config: labConfig, uplinks: labUplinks(), assignments: many });
+    expect(desiredIptables(skeleton, lots.netfilter).tables).toEqual(desiredIptables(skeleton, few.netfilter).tables);
     expect(lots.rules).toEqual(few.rules);
-    expect(lots.set?.entries.size).toBe(5000);
+    expect(desiredIptables(skeleton, lots.netfilter).set?.entries.size).toBe(5000);
   });
 });
 
@@ -134,14 +146,14 @@ describe('diff owns only what is ours', () => {
     const mangle = kernel.netfilter.find((t) => t.name === 'mangle')!;
     const hooks = mangle.rules.filter((r) => r.chain === 'PREROUTING');
     const tampered = { ...mangle, rules: [...mangle.rules.filter((r) => r.chain !== 'OUTPUT'), ...hooks] };
-    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const change = diff(labConfig, desired, { ...kernel, netfilter: [tampered, ...kernel.netfilter.filter((t) => t.name !== 'mangle')] });
     expect(renderPayloads(change).iptables).toBe('*mangle\n-D PREROUTING -j DISPATCHER-PRE\n-I OUTPUT 1 -j DISPATCHER-OUT\nCOMMIT\n');
   });
 
   test('a rule of other software inside our priority block is reported and left alone', () => {
     const kernel = capturedKernel();
-    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const change = diff(labConfig, desired, { ...kernel, rules: [...kernel.rules, { priority: 4150, src: 'all', table: '77' }] });
     expect(change.rules).toEqual({ add: [], remove: [] });
     expect(change.conflicts).toEqual(['ip rule at priority 4150 (4150 all  77 ) belongs to other software; move rules.priority or that rule']);
@@ -150,7 +162,7 @@ describe('diff owns only what is ours', () => {
   test('a set with the wrong header is rebuilt beside the old one and swapped in', () => {
     const kernel = capturedKernel();
     const old = { ...kernel.sets, sets: kernel.sets.sets.map((s) => ({ ...s, options: { ...s.options, maxelem: '1024' } })) };
-    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const { ipsetBefore } = renderPayloads(diff(labConfig, desired, { ...kernel, sets: old }));
     const lines = ipsetBefore.trim().split('\n');
     expect(lines[0]).toBe('create dispatcher-clients-next hash:ip family inet hashsize 1024 maxelem 65536 skbinfo');
@@ -161,7 +173,7 @@ describe('diff owns only what is ours', () => {
   test('after a reload that moves our ranges, the old range is cleaned up', () => {
     const kernel = capturedKernel();
     const moved = { ...labConfig, tables: { base: 5000 }, rules: { priority: 6000 } };
-    const desired = plan({ config: moved, uplinks: labUplinks(kernel), assignments: capturedAssignments(), skeleton });
+    const desired = plan({ config: moved, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const change = diff(moved, desired, kernel, [labConfig]);
     expect(change.rules.remove).toHaveLength(11);
     expect(change.rules.add).toHaveLength(11);

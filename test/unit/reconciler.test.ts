@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '../../src/engine/logger.js';
+import type { Logger } from '../../src/system/logger.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
 import { Store } from '../../src/system/store.js';

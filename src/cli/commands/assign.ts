@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { checkAssignment, checkClientAddress } from '../../core/requests.js';
 import { RequestError } from '../../model/errors.js';
-import { Store } from '../../system/store.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
 
 export function registerAssign(program: Command, ctx: CliContext): void {
@@ -18,6 +17,8 @@ export function registerAssign(program: Command, ctx: CliContext): void {
         // No daemon: the store is ours alone, and the next start applies it.
         const config = await configFor(ctx);
         checkAssignment(config, ip, uplink);
+        // The store (and its schema) only when no daemon answers: start-up matters (cli/main.ts).
+        const { Store } = await import('../../system/store.js');
         const store = await Store.open(config.state);
         const now = Date.now();
         await store.save((data) => {
@@ -35,10 +36,12 @@ export function registerAssign(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .action(async (ip: string, options: { json?: boolean }) => {
       checkClientAddress(ip);
-      const live = (await fromDaemon(ctx, { cmd: 'release', ip })) as { released: string } | null;
+      const live = await fromDaemon(ctx, { cmd: 'release', ip });
       let from = live?.released;
       if (!live) {
         const config = await configFor(ctx);
+        // The store (and its schema) only when no daemon answers: start-up matters (cli/main.ts).
+        const { Store } = await import('../../system/store.js');
         const store = await Store.open(config.state);
         from = store.data.clients[ip]?.uplink;
         if (!from) throw new RequestError(`${ip} is not assigned to any pool`);

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import type { Explanation } from '../../core/explain.js';
 import { checkClientAddress } from '../../core/requests.js';
 import { fromDaemon, printJson, type CliContext } from '../context.js';
 import { Failure } from '../exit.js';
@@ -11,7 +10,7 @@ export function registerExplain(program: Command, ctx: CliContext): void {
     .argument('<ip>', 'client address')
     .option('--json', 'print JSON')
     .action(async (ip: string, options: { json?: boolean }) => {
-      const result = (await fromDaemon(ctx, { cmd: 'explain', ip: checkClientAddress(ip) })) as (Explanation & { kernel: { command: string; answer: string } }) | null;
+      const result = await fromDaemon(ctx, { cmd: 'explain', ip: checkClientAddress(ip) });
       if (!result) throw new Failure('the daemon is not running: explain reads its live pools and uplinks (dispatcher start)');
       if (options.json) {
         printJson(ctx, result);

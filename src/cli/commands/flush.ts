@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { flush } from '../../engine/flush.js';
-import { socketIsLive } from '../../engine/control.js';
+import { socketIsLive } from '../../system/control-server.js';
 import { Store } from '../../system/store.js';
 import { configFor, printJson, type CliContext } from '../context.js';
 import { Failure } from '../exit.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkHook } from '../../core/requests.js';
-import { askDaemon, resultOf } from '../client.js';
+import { askDaemon, resultOf } from '../../system/control-client.js';
 import { socketFor, type CliContext } from '../context.js';
 import { EXIT_FAILURE, Failure } from '../exit.js';
 
@@ -34,7 +34,7 @@ export function registerHook(program: Command, ctx: CliContext): void {
         ctx.exitCode = EXIT_FAILURE;
         return;
       }
-      const result = resultOf(response) as { uplink: string };
+      const result = resultOf<'hook'>(response);
       ctx.out(`${event} on ${iface}: passed to the daemon (uplink ${result.uplink})\n`);
     });
 }

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import type { PoolsReport } from '../../core/views.js';
+import type { PoolsReport } from '../../schema/control.js';
 import { blackhole } from '../../lab/faults.js';
 import { AGENT, removeLabFiles, runDispatcher, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type Topology } from '../../lab/topology.js';
-import { askDaemon } from '../client.js';
+import { ask } from '../../system/control-client.js';
 import type { CliContext } from '../context.js';
 import { EXIT_FAILURE, Failure } from '../exit.js';
 import { formatPools, table } from '../format.js';
@@ -20,9 +20,9 @@ interface LabOptions {
 }
 
 async function pools(files: LabFiles): Promise<PoolsReport> {
-  const response = await askDaemon(files.socket, { cmd: 'pools' });
-  if (!response?.ok) throw new Failure('the lab daemon stopped answering');
-  return response.result as PoolsReport;
+  const report = await ask(files.socket, { cmd: 'pools' }).catch(() => null);
+  if (!report) throw new Failure('the lab daemon stopped answering');
+  return report;
 }
 
 /**

@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { computeRun } from '../../core/run.js';
-import { withBindings } from '../../core/uplinks.js';
 import { renderPayloads, describePayloads } from '../../render/payloads.js';
-import { observeReadable } from '../../system/kernel.js';
-import { discoverUplinks } from '../../system/leases.js';
-import { readNeighbours } from '../../system/neighbours.js';
+import { gatherInputs } from '../../engine/inputs.js';
 import { loadSkeleton } from '../../system/skeleton.js';
 import { assignmentsOf, Store, type StoreError } from '../../system/store.js';
 import { configFor, printJson, type CliContext } from '../context.js';
@@ -21,23 +18,21 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         notes.push(`store not readable (${error.detail}): planning with no known clients`);
         return null;
       });
-      const config = withBindings(configured, data?.bindings ?? {});
       const now = Date.now();
-      const [{ state, unreadable }, arp, skeleton] = await Promise.all([
-        observeReadable(ctx.runner, config),
-        readNeighbours(ctx.runner).catch(() => null),
-        loadSkeleton(),
-      ]);
+      // The same gathering as the daemon's runs (engine/inputs.ts), with the stored ranges, so an edited
+      // tables.base or rules.priority shows the removals the daemon will make; what needs root is read if it can be.
+      const [inputs, skeleton] = await Promise.all([gatherInputs(ctx.runner, { config: configured, stored: data, scan: true, now, partial: true }), loadSkeleton()]);
+      const { config, uplinks, unreadable } = inputs;
       if (unreadable.length > 0) notes.push(`could not read ${unreadable.join(', ')} (run as root to diff against them): treated as empty`);
       notes.push('uplinks judged by their links only: probes run in the daemon');
-      const uplinks = await discoverUplinks(config, state, now);
       const run = computeRun({
         config,
         uplinks,
-        observed: state,
+        previous: inputs.previous,
+        observed: inputs.observed,
         assignments: data ? assignmentsOf(data) : new Map(),
-        neighbours: arp?.neighbours ?? [],
-        complete: arp !== null,
+        neighbours: inputs.neighbours ?? [],
+        complete: inputs.neighbours !== null,
         now,
         skeleton,
       });

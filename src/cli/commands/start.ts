@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Daemon } from '../../engine/daemon.js';
-import { jsonLogger } from '../../engine/logger.js';
+import { jsonLogger } from '../../system/logger.js';
 import type { CliContext } from '../context.js';
 
 export function registerStart(program: Command, ctx: CliContext): void {

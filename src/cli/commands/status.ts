@@ -1,30 +1,9 @@
 import type { Command } from 'commander';
-import type { UplinkHealthSnapshot } from '../../core/health.js';
-import type { PoolView } from '../../core/views.js';
-import type { StaticRoute } from '../../model/config.js';
-import type { DdnsStatus } from '../../engine/ddns.js';
-import type { PublicAddressStatus } from '../../engine/public-address.js';
-import type { RunReport } from '../../engine/reconciler.js';
+import type { DdnsStatus, PublicAddressStatus, RunReport, UplinkHealthSnapshot } from '../../schema/control.js';
 import { EXIT_FAILURE } from '../exit.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
 import { table } from '../format.js';
 import { offlinePools } from './pools.js';
-
-interface Status {
-  readonly pid: number;
-  readonly version: string;
-  readonly startedAt: string;
-  readonly uptimeSeconds: number;
-  readonly config: string;
-  readonly clients: number;
-  readonly uplinks: readonly (Omit<PoolView, 'clients' | 'pinned'> & { clients: number; pinned: number; health: UplinkHealthSnapshot | null; publicAddress: PublicAddressStatus | null })[];
-  readonly ddns: DdnsStatus | null;
-  readonly staticRoutes: readonly StaticRoute[];
-  readonly lastRun: RunReport | null;
-  /** Reconcile runs since start (what idling costs is mostly these). */
-  readonly runs: number;
-  readonly conflicts: readonly string[];
-}
 
 function ago(epochMs: number): string {
   const s = Math.max(0, Math.round((Date.now() - epochMs) / 1000));
@@ -69,7 +48,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .description('show whether the daemon runs, uplink states and the last reconcile (exit 1 when not running)')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
-      const status = (await fromDaemon(ctx, { cmd: 'status' })) as Status | null;
+      const status = await fromDaemon(ctx, { cmd: 'status' });
       if (!status) {
         const config = await configFor(ctx);
         const pools = await offlinePools(ctx.runner, config);

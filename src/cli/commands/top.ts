@@ -1,17 +1,9 @@
 import type { Command } from 'commander';
-import type { UplinkHealthSnapshot } from '../../core/health.js';
 import { parseDurationMs } from '../../core/duration.js';
 import { rates, type Traffic } from '../../core/traffic.js';
-import type { DdnsStatus } from '../../engine/ddns.js';
 import { fromDaemon, type CliContext } from '../context.js';
 import { EXIT_USAGE, Failure } from '../exit.js';
 import { renderTop, type TopUplink } from '../top-view.js';
-
-interface StatusForTop {
-  readonly clients: number;
-  readonly uplinks: readonly { name: string; interface: string; state: string; reason: string; clients: number; health: UplinkHealthSnapshot | null }[];
-  readonly ddns: DdnsStatus | null;
-}
 
 const HISTORY = 60;
 
@@ -41,7 +33,7 @@ export function registerTop(program: Command, ctx: CliContext): void {
       try {
         for (let frame = 0; frame < count && !stop; frame++) {
           if (frame > 0) await new Promise((resolve) => setTimeout(resolve, interval));
-          const [status, traffic] = (await Promise.all([fromDaemon(ctx, { cmd: 'status' }), fromDaemon(ctx, { cmd: 'traffic' })])) as [StatusForTop | null, Traffic | null];
+          const [status, traffic] = await Promise.all([fromDaemon(ctx, { cmd: 'status' }), fromDaemon(ctx, { cmd: 'traffic' })]);
           if (!status || !traffic) throw new Failure('the daemon is not running (dispatcher start)');
           const speed = previous ? rates(previous, traffic) : null;
           previous = traffic;

@@ -1,12 +1,12 @@
-// The control socket: a unix socket, mode 0600 (root only), speaking
+// The control socket's server side: a unix socket, mode 0600 (root only), speaking
 // newline-delimited JSON. One daemon per socket: a live socket means another
 // daemon owns it; a dead one (left by a crash) is replaced.
 
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { MAX_REQUEST_BYTES, parseRequest, type ControlRequest, type ControlResponse } from '../core/requests.js';
 import { ConfigError, RequestError } from '../model/errors.js';
+import { MAX_REQUEST_BYTES, parseRequest, type ControlRequest, type ControlResponse } from '../schema/control.js';
 import type { Logger } from './logger.js';
 
 export class AlreadyRunning extends Error {

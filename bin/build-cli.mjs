@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Bundles the CLI for a fast start (bin/setup runs this after tsc):
+// src/cli/main.ts and everything it imports, dependencies included, become a
+// few ES modules in dist/cli-bundle/ with source maps. Node then reads a
+// handful of files instead of hundreds, and each command's own code (and
+// what only it needs, e.g. the daemon for `start`) sits in a chunk of its own
+// that is loaded only when that command runs (cli/main.ts imports commands
+// lazily; esbuild splits at those imports).
+//
+//   node bin/build-cli.mjs [OUTDIR]      (default dist/cli-bundle)
+
+import { readFile, rm } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = resolve(root, process.argv[2] ?? 'dist/cli-bundle');
+
+/**
+ * Modules find files beside the program by paths relative to their own URL
+ * (iptables/skeleton.rules, pools/*.yaml, bin/dispatcher, dist/lab/agent.js),
+ * written for tsc's layout where src/x/y.ts runs as dist/x/y.js. In a bundle
+ * every module shares its chunk's URL, so give each module back the URL it
+ * has in tsc's layout. Chunks all sit directly in outdir (no chunk folders),
+ * so one relative path per module holds for whichever chunk it lands in.
+ */
+const keepModuleUrls = {
+  name: 'keep-module-urls',
+  setup(builder) {
+    builder.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes('import.meta.url')) return undefined;
+      const asBuilt = join(root, 'dist', relative(join(root, 'src'), args.path)).replace(/\.ts$/, '.js');
+      const url = `new URL(${JSON.stringify(relative(outdir, asBuilt))}, import.meta.url).href`;
+      return { contents: source.replaceAll('import.meta.url', url), loader: 'ts' };
+    });
+  },
+};
+
+await rm(outdir, { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: { main: 'src/cli/main.ts' },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  // Stack traces name the src/ lines; the maps need not carry the sources themselves.
+  sourcesContent: false,
+  chunkNames: '[name]-[hash]',
+  // Dependencies written as CommonJS call require(): give the ES module one.
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  plugins: [keepModuleUrls],
+  minify: process.env.MIN === '1',
+  logLevel: 'warning',
+});

@@ -1,0 +1,73 @@
+// The netfilter backend seam (DESIGN.md §2b): everything the dispatcher does
+// with the packet filter goes through one of these. The planner hands it a
+// NetfilterIntent in no tool's words; the backend observes its own objects,
+// turns intent + observation into its payload (pure), loads it, removes it,
+// reads its counters and spots other software's rules in its way. What it
+// observes and what it loads are its own business: the engine carries them
+// as opaque values between observe, plan and apply.
+//
+// Routes, ip rules and sysctls are shared by every backend and stay outside
+// (src/core/diff.ts, src/render/payloads.ts, src/system/kernel.ts).
+//
+// iptables + ipset today (src/backends/iptables/); nftables next.
+
+import type { PoolBytes } from '../core/traffic.js';
+import type { Config } from '../model/config.js';
+import type { ConfigProblem } from '../model/errors.js';
+import type { NetfilterIntent } from '../model/plan.js';
+import type { Runner } from '../system/exec.js';
+
+export type BackendName = 'iptables';
+
+/** What `dispatcher flush` removed of the backend's objects. */
+export interface NetfilterRemoval {
+  /** Our chains removed, as "table/chain". */
+  readonly chains: readonly string[];
+  /** Jumps into them removed from other software's (or built-in) chains. */
+  readonly hooks: number;
+  /** The client classifier (set or map) was removed. */
+  readonly setDestroyed: boolean;
+  /** Tables removed because we had created them and they were left bare. */
+  readonly tablesDeleted: readonly string[];
+  /** Anything was loaded at all (false: nothing of ours was there). */
+  readonly changed: boolean;
+}
+
+/** A client as the kernel classifies it now: the mark its packets get, under this mask. */
+export interface ClassifiedClient {
+  readonly mark: number;
+  readonly mask: number;
+}
+
+export interface NetfilterBackend<Observed = unknown, Payload = unknown> {
+  readonly name: BackendName;
+
+  /** Reads our objects (and what collisions need of other software's). A failed read fails the run. */
+  observe(runner: Runner): Promise<Observed>;
+  /** For `dispatcher plan` without root: whatever can be read, the rest empty, and the names of the tools that could not read. */
+  observeReadable(runner: Runner): Promise<{ observed: Observed; unreadable: string[] }>;
+
+  /** Pure: the payload that takes the kernel from `observed` to `intent` (null: nothing of ours remains). */
+  plan(intent: NetfilterIntent | null, observed: Observed): Payload;
+  isEmpty(payload: Payload): boolean;
+  /** Loads a payload, atomically where the tool allows; the first failing command throws a CommandError. */
+  apply(runner: Runner, payload: Payload): Promise<void>;
+  /** The payload as readable text under the commands that load it, for `dispatcher plan` ('' when empty). */
+  describe(payload: Payload): string;
+  /** Lines loaded per tool, for the run report and the logs. */
+  size(payload: Payload): Readonly<Record<string, number>>;
+  /** Pure: tables the payload creates that `observed` did not have, recorded so that flush can remove them again. */
+  created(observed: Observed, payload: Payload): string[];
+
+  /** Removes everything of ours and the bare tables of `created` (recorded by earlier runs). */
+  flush(runner: Runner, observed: Observed, created: readonly string[]): Promise<NetfilterRemoval>;
+
+  /** Pure: other software's rules that use our mark bits; they refuse the config. */
+  collisions(config: Config, observed: Observed): ConfigProblem[];
+  /** Bytes per pool from our counting rules, by uplink name. */
+  counters(runner: Runner, config: Config): Promise<Record<string, PoolBytes>>;
+  /** Pure: the clients the kernel classifies now (address → mark), so a restart after a crash can adopt them. */
+  classified(observed: Observed): ReadonlyMap<string, ClassifiedClient>;
+  /** Pure: whether the rule marking the sockets of `group` (`dispatcher exec --uplink`) is loaded. */
+  groupMarked(observed: Observed, group: number): boolean;
+}

@@ -1,0 +1,24 @@
+// Picks the netfilter backend. Only iptables + ipset exists today; the
+// nftables backend and the `netfilter.backend` config key that chooses
+// between them come with it (issue 14).
+
+import type { BackendName, NetfilterBackend } from './backend.js';
+import { iptablesBackend } from './iptables/index.js';
+import type { Skeleton } from './iptables/skeleton.js';
+
+export type { BackendName, NetfilterBackend } from './backend.js';
+
+export const DEFAULT_BACKEND: BackendName = 'iptables';
+
+/** The contract data a backend is built from, loaded by src/system/ (backends open no files). */
+export interface BackendData {
+  /** iptables/skeleton.rules, parsed. */
+  readonly skeleton: Skeleton;
+}
+
+export function createBackend(name: BackendName, data: BackendData): NetfilterBackend {
+  switch (name) {
+    case 'iptables':
+      return iptablesBackend(data.skeleton);
+  }
+}

@@ -1,0 +1,99 @@
+// Desired minus observed for our chains and the client set (pure). Only what
+// the dispatcher owns (iptables/README.md) is ever changed or removed:
+// DISPATCHER-… chains, the jumps into them and the dispatcher-clients set.
+
+import { CLIENT_SET, CLIENT_SET_NEXT, isOurChain, NETFILTER_TABLES } from '../../core/contract.js';
+import { hex } from '../../core/marks.js';
+import type { IpsetDump, IptTable } from '../../model/kernel.js';
+import type { DesiredIptables, DesiredNetfilterTable, DesiredSet, IptablesChange, IptablesObserved, NetfilterTableChange, SetChange } from './types.js';
+
+const sameArgs = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((t, i) => t === b[i]);
+
+function jumpsTo(args: readonly string[], chain: string): boolean {
+  for (let i = 0; i < args.length - 1; i++) if ((args[i] === '-j' || args[i] === '-g') && args[i + 1] === chain) return true;
+  return false;
+}
+
+export function diffNetfilter(desired: readonly DesiredNetfilterTable[], observed: readonly IptTable[]): NetfilterTableChange[] {
+  const changes: NetfilterTableChange[] = [];
+  for (const tableName of NETFILTER_TABLES) {
+    const want = desired.find((t) => t.name === tableName);
+    const have = observed.find((t) => t.name === tableName);
+    const haveChains = new Set((have?.chains ?? []).map((c) => c.name));
+    const haveRules = have?.rules ?? [];
+    const wantChains = want?.chains ?? [];
+    const writeChains: NetfilterTableChange['writeChains'][number][] = [];
+    for (const chain of wantChains) {
+      const rules = (want?.rules ?? []).filter((r) => r.chain === chain).map((r) => r.args);
+      const current = haveRules.filter((r) => r.chain === chain).map((r) => r.args);
+      if (!haveChains.has(chain) || current.length !== rules.length || current.some((args, i) => !sameArgs(args, rules[i] as readonly string[]))) {
+        writeChains.push({ chain, rules });
+      }
+    }
+    const dropChains = [...haveChains].filter((c) => isOurChain(c) && !wantChains.includes(c));
+    const deleteRules: { chain: string; args: readonly string[] }[] = [];
+    const addHooks: { builtin: string; chain: string }[] = [];
+    for (const hook of want?.hooks ?? []) {
+      const present = haveRules.filter((r) => r.chain === hook.builtin && sameArgs(r.args, ['-j', hook.chain]));
+      if (present.length === 0) addHooks.push(hook);
+      // A crash between two runs of an older build could leave the hook twice: keep one.
+      for (const duplicate of present.slice(1)) deleteRules.push({ chain: duplicate.chain, args: duplicate.args });
+    }
+    for (const rule of haveRules) {
+      if (isOurChain(rule.chain) && dropChains.includes(rule.chain)) continue;
+      if (dropChains.some((c) => jumpsTo(rule.args, c))) deleteRules.push({ chain: rule.chain, args: rule.args });
+    }
+    if (writeChains.length + addHooks.length + deleteRules.length + dropChains.length > 0) {
+      changes.push({ table: tableName, writeChains, addHooks, deleteRules, dropChains });
+    }
+  }
+  return changes;
+}
+
+function compatible(options: Readonly<Record<string, string | true>>, type: string, maxelem: number): boolean {
+  return type === 'hash:ip' && options.family === 'inet' && options.skbinfo === true && options.maxelem === String(maxelem);
+}
+
+/** "mark/mask" as ipset prints an skbmark; a handful of distinct marks, so each is formatted once per diff. */
+function skbmarks(poolMask: number): (mark: number) => string {
+  const texts = new Map<number, string>();
+  return (mark) => {
+    let text = texts.get(mark);
+    if (text === undefined) texts.set(mark, (text = `${hex(mark)}/${hex(poolMask)}`));
+    return text;
+  };
+}
+
+export function diffSet(desired: DesiredSet | null, observed: IpsetDump): SetChange {
+  const current = observed.sets.find((s) => s.name === CLIENT_SET);
+  const destroyStale = observed.sets.some((s) => s.name === CLIENT_SET_NEXT) ? [CLIENT_SET_NEXT] : [];
+  const none: SetChange = { destroyStale, create: 'none', maxelem: desired?.maxelem ?? 0, add: [], del: [], destroy: false };
+  if (!desired) return { ...none, destroy: current !== undefined };
+  const skbmark = skbmarks(desired.poolMask);
+  // Sorted for a stable payload; only what is loaded is sorted (a steady run sorts nothing).
+  const sorted = (entries: [string, string][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const all = (): [string, string][] => [...desired.entries].map(([ip, mark]) => [ip, skbmark(mark)]);
+  if (!current) return { ...none, create: 'create', add: sorted(all()) };
+  if (!compatible(current.options, current.type, desired.maxelem)) return { ...none, create: 'swap', add: sorted(all()) };
+  const have = new Map<string, string>();
+  for (const entry of observed.entries) {
+    if (entry.set === CLIENT_SET) have.set(entry.member, typeof entry.options.skbmark === 'string' ? entry.options.skbmark : '');
+  }
+  const add: [string, string][] = [];
+  for (const [ip, mark] of desired.entries) {
+    const text = skbmark(mark);
+    if (have.get(ip) !== text) add.push([ip, text]);
+  }
+  const del: string[] = [];
+  for (const ip of have.keys()) if (!desired.entries.has(ip)) del.push(ip);
+  return { ...none, add: sorted(add), del: del.sort() };
+}
+
+export function diffIptables(desired: DesiredIptables, observed: IptablesObserved): IptablesChange {
+  return { netfilter: diffNetfilter(desired.tables, observed.netfilter), set: diffSet(desired.set, observed.sets) };
+}
+
+export function isIptablesChangeEmpty(change: IptablesChange): boolean {
+  const { set } = change;
+  return change.netfilter.length === 0 && set.destroyStale.length === 0 && set.create === 'none' && set.add.length === 0 && set.del.length === 0 && !set.destroy;
+}

@@ -1,0 +1,59 @@
+// The iptables + ipset backend: our chains from iptables/skeleton.rules in
+// mangle and nat, loaded with one iptables-restore --noflush, and the client
+// set dispatcher-clients (hash:ip with skbinfo) loaded with ipset restore.
+
+import { CLIENT_SET, isOurChain } from '../../core/contract.js';
+import type { NetfilterBackend } from '../backend.js';
+import { applyIptables, deleteBareTables, observeIptables, observeIptablesReadable, readPoolCounters } from './adapter.js';
+import { iptablesCollisions } from './collisions.js';
+import { planIptablesChange } from './desired.js';
+import { describeIptables, iptablesPayloadSize, isIptablesPayloadEmpty, renderIptables, tablesTouched } from './render.js';
+import type { Skeleton } from './skeleton.js';
+import type { IptablesObserved, IptablesPayload } from './types.js';
+
+export type IptablesBackend = NetfilterBackend<IptablesObserved, IptablesPayload>;
+
+/** "0x1000000/0xf000000" as ipset prints an skbmark; a bare value has the full mask. */
+function parseSkbmark(text: string): { mark: number; mask: number } | null {
+  const [mark, mask = '0xffffffff'] = text.split('/');
+  const values = { mark: Number(mark), mask: Number(mask) };
+  return Number.isInteger(values.mark) && Number.isInteger(values.mask) ? values : null;
+}
+
+export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
+  return {
+    name: 'iptables',
+    observe: observeIptables,
+    observeReadable: observeIptablesReadable,
+    plan: (intent, observed) => renderIptables(planIptablesChange(skeleton, intent, observed)),
+    isEmpty: isIptablesPayloadEmpty,
+    apply: applyIptables,
+    describe: describeIptables,
+    size: iptablesPayloadSize,
+    created: (observed, payload) => tablesTouched(payload).filter((table) => !observed.netfilter.some((t) => t.name === table)),
+    async flush(runner, observed, created) {
+      const change = planIptablesChange(skeleton, null, observed);
+      const payload = renderIptables(change);
+      await applyIptables(runner, payload);
+      const tablesDeleted = await deleteBareTables(runner, created);
+      return {
+        chains: change.netfilter.flatMap((t) => t.dropChains.map((c) => `${t.table}/${c}`)),
+        hooks: change.netfilter.reduce((n, t) => n + t.deleteRules.length, 0),
+        setDestroyed: change.set.destroy,
+        tablesDeleted,
+        changed: !isIptablesPayloadEmpty(payload),
+      };
+    },
+    collisions: (config, observed) => iptablesCollisions(config.marks.mask, observed),
+    counters: readPoolCounters,
+    classified(observed) {
+      const clients = new Map<string, { mark: number; mask: number }>();
+      for (const entry of observed.sets.entries) {
+        const mark = entry.set === CLIENT_SET && typeof entry.options.skbmark === 'string' ? parseSkbmark(entry.options.skbmark) : null;
+        if (mark) clients.set(entry.member, mark);
+      }
+      return clients;
+    },
+    groupMarked: (observed, group) => observed.netfilter.some((t) => t.name === 'mangle' && t.rules.some((r) => isOurChain(r.chain) && r.args.some((arg, i) => arg === '--gid-owner' && r.args[i + 1] === String(group)))),
+  };
+}

@@ -1,0 +1,106 @@
+// Checks that need more than one field: collisions between uplinks, the LAN
+// against the uplinks, names used in `via` and `exclude`, the mark mask's
+// capacity, per-uplink reliability against the targets (with the global
+// health settings), the cron syntax. They run on whatever parts of the config
+// did parse, even when others failed, so every problem is reported at once.
+
+import { cidrContains, parseCidr, parseIpv4, type Cidr } from '../core/ipv4.js';
+import { hex, markLayout } from '../core/marks.js';
+import type { ConfigProblem } from '../model/errors.js';
+import { DEFAULTS, HEALTH_DEFAULTS, type SectionsOutput } from '../schema/config.js';
+import { describe } from '../schema/fields.js';
+
+type Uplink = SectionsOutput['uplinks'][number];
+
+/** The parts of a config that parsed, each with its position in the file. */
+export interface Parsed {
+  readonly lan?: SectionsOutput['lan'];
+  readonly uplinks: readonly { readonly index: number; readonly uplink: Uplink }[];
+  readonly health?: SectionsOutput['health'];
+  /** Each static route's `via` list that parsed, by the route's index. */
+  readonly via: readonly { readonly index: number; readonly names: readonly string[] }[];
+  readonly ddns?: NonNullable<SectionsOutput['ddns']>;
+  /** The mask the operator wrote (undefined: the default), when it parsed. */
+  readonly mask?: number;
+  readonly maskWritten: boolean;
+  readonly schedule?: string;
+}
+
+export interface CheckOptions {
+  /** Checks a cron expression; injected so this module stays free of the cron package. */
+  readonly validateSchedule?: (expression: string) => string | null;
+}
+
+export function checkConfig(parsed: Parsed, options: CheckOptions = {}): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (field: string, problem: string, fix: string): void => void problems.push({ field, problem, fix });
+  const accepted = checkUplinks(parsed, add);
+  const names = accepted.map((u) => u.uplink.name);
+  if (accepted.length > 0) {
+    for (const { index, names: via } of parsed.via) {
+      via.forEach((name, j) => {
+        if (!names.includes(name)) add(`static_routes[${index}].via[${j}]`, `no uplink is named "${name}"`, `use one of: ${names.join(', ')}`);
+      });
+    }
+    parsed.ddns?.exclude.forEach((name, i) => {
+      if (!names.includes(name)) add(`ddns.exclude[${i}]`, `"${name}" is not an uplink`, `use one of: ${names.join(', ')}`);
+    });
+  }
+  checkMask(parsed, accepted.length, add);
+  if (parsed.schedule !== undefined) {
+    const error = options.validateSchedule?.(parsed.schedule) ?? null;
+    if (error) add('scan.schedule', `${describe(parsed.schedule)} ${error}`, 'write a cron expression with an optional seconds field, e.g. "*/30 * * * * *"');
+  }
+  return problems;
+}
+
+type Add = (field: string, problem: string, fix: string) => void;
+
+/** Uplinks that collide with an earlier one (name, interface) are left out of the checks after them. */
+function checkUplinks(parsed: Parsed, add: Add): Parsed['uplinks'] {
+  const lanInterfaces = parsed.lan?.interfaces ?? [];
+  const lanCidrs = (parsed.lan?.subnets ?? []).map((text) => parseCidr(text) as Cidr);
+  const accepted: { index: number; uplink: Uplink }[] = [];
+  for (const { index, uplink } of parsed.uplinks) {
+    const field = `uplinks[${index}]`;
+    const earlier = (same: (u: Uplink) => boolean): number | undefined => accepted.find((a) => same(a.uplink))?.index;
+    const sameName = earlier((u) => u.name === uplink.name);
+    const sameIpparam = earlier((u) => u.ipparam === uplink.ipparam);
+    // Two uplinks of one name also share the ipparam that defaults to it: the name is the problem to fix.
+    if (sameIpparam !== undefined && sameName === undefined) add(`${field}.ipparam`, `"${uplink.ipparam}" already identifies uplinks[${sameIpparam}]`, 'give each ppp uplink its own ipparam');
+    const sameInterface = earlier((u) => u.interface === uplink.interface);
+    if (sameName !== undefined) add(`${field}.name`, `"${uplink.name}" is already used by uplinks[${sameName}]`, 'give every uplink its own name');
+    if (sameInterface !== undefined) add(`${field}.interface`, `${uplink.interface} is already used by uplinks[${sameInterface}]`, 'give every uplink its own interface');
+    if (lanInterfaces.includes(uplink.interface)) add(`${field}.interface`, `${uplink.interface} is also a LAN interface`, 'an interface is either in lan.interfaces or an uplink, not both');
+    const gateway = uplink.gateway === undefined ? null : parseIpv4(uplink.gateway);
+    const inLan = gateway === null ? undefined : lanCidrs.find((c) => cidrContains(c, gateway));
+    if (inLan) add(`${field}.gateway`, `${uplink.gateway} lies inside LAN subnet ${parsed.lan?.subnets[lanCidrs.indexOf(inLan)]}`, 'use the next hop on the uplink side');
+    // The uplink's own reliability, else the global one, against its targets (none listed: its gateway alone).
+    const reliability = uplink.probe.reliability ?? parsed.health?.reliability ?? HEALTH_DEFAULTS.reliability;
+    const targets = uplink.probe.targets?.length ?? 0;
+    if (reliability > Math.max(1, targets)) {
+      add(`${field}.probe.reliability`, `needs ${reliability} targets to answer but ${targets === 0 ? 'only the gateway is probed' : `only ${targets} are listed`}`, 'list more targets or lower reliability');
+    }
+    if (sameName === undefined && sameInterface === undefined) accepted.push({ index, uplink });
+  }
+  return accepted;
+}
+
+function checkMask(parsed: Parsed, uplinkCount: number, add: Add): void {
+  if (!parsed.maskWritten) {
+    const capacity = markLayout(DEFAULTS.markMask).capacity;
+    if (uplinkCount > capacity) {
+      add(
+        'marks.mask',
+        `the default mask ${hex(DEFAULTS.markMask)} holds ${capacity} uplinks, not ${uplinkCount}`,
+        'set marks.mask to 10 bits no other software here uses: 0xffc00000 when Tailscale (0xff0000) is not installed, or 0xff000003 when nothing uses the low bits',
+      );
+    }
+    return;
+  }
+  if (parsed.mask === undefined) return;
+  const layout = markLayout(parsed.mask);
+  if (layout.capacity < Math.max(1, uplinkCount)) {
+    add('marks.mask', `${hex(parsed.mask)} holds ${layout.capacity} uplinks, fewer than the ${uplinkCount} configured`, 'widen the mask: each of its two fields needs enough bits for every uplink plus one');
+  }
+}

@@ -1,0 +1,92 @@
+// The daemon's answer to each control request (schema/control.ts), one
+// handler per command, typed by the protocol: a handler cannot answer with
+// a shape the CLI does not expect. Operator changes become edits carried by
+// the next reconcile run; ppp hooks force a verdict at once.
+
+import { checkAssignment } from '../core/requests.js';
+import type { Config } from '../model/config.js';
+import { RequestError } from '../model/errors.js';
+import type { Command, ControlRequest, PppHook, RequestOf, ResultOf, RunReport } from '../schema/control.js';
+import type { Logger } from '../system/logger.js';
+import type { HealthMonitor } from './health.js';
+import type { Reconciler } from './reconciler.js';
+import type { DaemonStatus } from './status.js';
+
+export type Handlers = { readonly [C in Command]: (request: RequestOf<C>) => ResultOf<C> | Promise<ResultOf<C>> };
+
+export interface HandlerDeps {
+  readonly version: string;
+  readonly log: Logger;
+  readonly reconciler: Reconciler;
+  readonly health: HealthMonitor;
+  readonly status: DaemonStatus;
+  /** Re-reads the config file (a bad file throws ConfigError and changes nothing). */
+  readonly reload: () => Promise<RunReport>;
+}
+
+/** An operator's change is kept either way; a failed run is their error to see (the daemon retries it). */
+function applied(report: RunReport): RunReport {
+  if (!report.ok) throw new Error(`kept, but loading it into the kernel failed (the daemon retries): ${report.error}`);
+  return report;
+}
+
+export function controlHandlers(deps: HandlerDeps): Handlers {
+  const r = deps.reconciler;
+  const config = (): Config => r.effectiveConfig;
+  return {
+    ping: () => ({ pid: process.pid, version: deps.version }),
+    pools: () => deps.status.pools(),
+    status: () => deps.status.status(),
+    traffic: () => deps.status.traffic(),
+    explain: ({ ip }) => deps.status.explain(ip),
+    scan: () => r.request('operator scan', { scan: true }),
+    reload: () => deps.reload(),
+    hook: (request) => hook(deps, config(), request),
+    assign: async ({ ip, uplink }) => {
+      checkAssignment(config(), ip, uplink);
+      const report = await r.request(`assign ${ip}`, {
+        edit: (clients, now) => {
+          const existing = clients.get(ip);
+          clients.set(ip, { mac: '', interface: '', firstSeen: now, lastSeen: now, ...existing, uplink, pinned: true });
+        },
+      });
+      return { ip, uplink, pinned: true, run: applied(report) };
+    },
+    release: async ({ ip }) => {
+      const from = r.clients.get(ip)?.uplink;
+      if (from === undefined) throw new RequestError(`${ip} is not assigned to any pool`);
+      const report = await r.request(`release ${ip}`, { edit: (clients) => void clients.delete(ip) });
+      return { ip, released: from, run: applied(report) };
+    },
+  };
+}
+
+/** Sends a parsed request to its handler. */
+export function dispatch(handlers: Handlers, request: ControlRequest): Promise<unknown> {
+  const handler = handlers[request.cmd] as (request: ControlRequest) => unknown;
+  return Promise.resolve(handler(request));
+}
+
+/**
+ * pppd's ip-up/ip-down, answered at once (pppd does not wait, and the hook
+ * should return at once). The uplink is found by its ipparam, else by
+ * its current interface; a ppp link that comes back under another name is
+ * rebound to it.
+ */
+function hook(deps: HandlerDeps, config: Config, request: PppHook): ResultOf<'hook'> {
+  const uplink = (request.ipparam ? config.uplinks.find((u) => u.ipparam === request.ipparam) : undefined) ?? config.uplinks.find((u) => u.interface === request.interface);
+  if (!uplink) throw new RequestError(`no uplink has ipparam "${request.ipparam ?? ''}" or interface ${request.interface}`);
+  if (request.event === 'ip-down') {
+    deps.health.force(uplink.name, `ppp ip-down on ${request.interface}`);
+    return { uplink: uplink.name, event: request.event };
+  }
+  if (request.interface !== uplink.interface) {
+    const clash = config.uplinks.find((u) => u.interface === request.interface) ?? (config.lan.interfaces.includes(request.interface) ? { name: 'the LAN' } : undefined);
+    if (clash) throw new RequestError(`${request.interface} belongs to ${clash.name}; not rebinding ${uplink.name}`);
+    deps.log.info('ppp uplink came back on another interface', { uplink: uplink.name, from: uplink.interface, to: request.interface });
+    void deps.reconciler.rebind(uplink.name, request.interface);
+  }
+  deps.health.force(uplink.name, null);
+  void deps.reconciler.request(`ppp ip-up on ${request.interface}`);
+  return { uplink: uplink.name, event: request.event, interface: request.interface };
+}

@@ -1,0 +1,76 @@
+// One way to gather what a run plans from (DESIGN.md §1 readInputs + observe):
+// the config with ppp renames applied, the kernel as it is, the neighbour
+// table when a full scan is asked for, the uplinks as links, routes, leases
+// and health verdicts show them, and the ranges of earlier configs that may
+// still hold our objects. The daemon's runs, `dispatcher plan` and
+// `dispatcher flush` all start here, so they cannot disagree about what a
+// run would see (before this, `plan` left out the previous ranges and showed
+// no removals after `tables.base` changed).
+
+import { sameRanges } from '../core/contract.js';
+import { withBindings, withHealth } from '../core/uplinks.js';
+import type { Config } from '../model/config.js';
+import type { KernelState, Neighbour } from '../model/kernel.js';
+import type { OwnedRanges, StoreData, UplinkView } from '../model/state.js';
+import type { Runner } from '../system/exec.js';
+import { observeKernel, observeReadable } from '../system/kernel.js';
+import { discoverUplinks } from '../system/leases.js';
+import { readNeighbours } from '../system/neighbours.js';
+import type { HealthView } from './health.js';
+
+export interface InputsRequest {
+  /** The config as loaded; the stored ppp bindings are applied here. */
+  readonly config: Config;
+  /** The store's content (bindings, last loaded ranges); null when there is none. */
+  readonly stored: Readonly<Pick<StoreData, 'bindings' | 'ranges'>> | null;
+  /** Read the whole neighbour table. */
+  readonly scan: boolean;
+  readonly now: number;
+  /** Probe verdicts on top of the links; without them uplinks are judged by their links alone. */
+  readonly health?: HealthView;
+  /** Configs replaced in memory since the last successful run (reloads): their ranges are cleaned up too. */
+  readonly replaced?: readonly OwnedRanges[];
+  /**
+   * Read what can be read and plan as if the rest were empty (`dispatcher
+   * plan` without root); otherwise a failed read fails the run.
+   */
+  readonly partial?: boolean;
+}
+
+export interface RunInputs {
+  /** The effective config: ppp renames applied. */
+  readonly config: Config;
+  readonly observed: KernelState;
+  /** Reads that failed in a partial gathering (named for the operator). */
+  readonly unreadable: readonly string[];
+  /** The neighbour table when scanned; null when not asked for, or unreadable. */
+  readonly neighbours: readonly Neighbour[] | null;
+  readonly uplinks: readonly UplinkView[];
+  /** Ranges other than the config's that may hold objects of ours. */
+  readonly previous: readonly OwnedRanges[];
+  /** Milliseconds spent reading the kernel and the neighbour table. */
+  readonly observeMs: number;
+}
+
+export async function gatherInputs(runner: Runner, request: InputsRequest): Promise<RunInputs> {
+  const config = withBindings(request.config, request.stored?.bindings ?? {});
+  const started = Date.now();
+  const [{ state: observed, unreadable }, arp] = await Promise.all([
+    request.partial ? observeReadable(runner, config) : observeKernel(runner, config).then((state) => ({ state, unreadable: [] as string[] })),
+    request.scan ? readNeighbours(runner).catch((error: unknown) => (request.partial ? null : Promise.reject(error))) : Promise.resolve(null),
+  ]);
+  const observeMs = Date.now() - started;
+  const links = await discoverUplinks(config, observed, request.now);
+  const uplinks = request.health ? withHealth(links, request.health.observe(links, request.now)) : links;
+  return { config, observed, unreadable, neighbours: arp ? arp.neighbours : null, uplinks, previous: previousRanges(config, request), observeMs };
+}
+
+/** The stored ranges (an edit while stopped) and replaced configs' ranges, when they differ from the config's own. */
+function previousRanges(config: Config, request: InputsRequest): OwnedRanges[] {
+  const candidates = [...(request.stored?.ranges ? [request.stored.ranges] : []), ...(request.replaced ?? [])];
+  const previous: OwnedRanges[] = [];
+  for (const ranges of candidates) {
+    if (!sameRanges(ranges, config) && !previous.some((p) => sameRanges(p, ranges))) previous.push({ tables: { base: ranges.tables.base }, rules: { priority: ranges.rules.priority } });
+  }
+  return previous;
+}

@@ -1,0 +1,109 @@
+// The kernel's event streams, kept running: neighbour events (a new client
+// about 5 ms after its first packet) and link/address events (carrier lost,
+// ppp gone, DHCP renewal). A monitor that ends is restarted after a pause,
+// with a rescan for what it missed meanwhile; events the kernel dropped
+// (netlink overrun) are repaired by one rescan once the burst settles.
+
+import { isNeighbourNews } from '../core/clients.js';
+import type { Config } from '../model/config.js';
+import type { Clock, TimerHandle } from '../system/clock.js';
+import type { Process, Runner } from '../system/exec.js';
+import { watchLinks } from '../system/link-events.js';
+import type { Logger } from '../system/logger.js';
+import { watchNeighbours } from '../system/neighbours.js';
+import type { Reconciler } from './reconciler.js';
+
+const WATCH_RESTART_MS = 1000;
+/**
+ * After lost events, the rescan waits for this much quiet: a dump taken while
+ * the kernel is still inserting can miss entries (the neighbour hash is
+ * resized under it), and their events were among the lost ones.
+ */
+const SETTLE_SCAN_MS = 250;
+const SETTLE_SCAN_MAX_MS = 2000;
+
+export interface MonitorDeps {
+  readonly runner: Runner;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly reconciler: Reconciler;
+}
+
+export class Monitors {
+  private readonly watches: Process[] = [];
+  private settleScan: TimerHandle | null = null;
+  private lostSince = 0;
+  private stopped = false;
+
+  constructor(private readonly deps: MonitorDeps) {}
+
+  private get config(): Config {
+    return this.deps.reconciler.effectiveConfig;
+  }
+
+  /** Starts both monitors; their events queue behind the first run (the reconciler is held until then). */
+  start(): void {
+    const { runner, reconciler } = this.deps;
+    this.keep('ip monitor neigh', () =>
+      watchNeighbours(
+        runner,
+        (neighbour) => {
+          if (isNeighbourNews(this.config, reconciler.clients, neighbour)) void reconciler.request('neighbour', { neighbours: [neighbour] });
+        },
+        () => this.eventsLost('neigh'),
+      ),
+    );
+    this.keep('ip monitor link address', () =>
+      watchLinks(
+        runner,
+        (iface) => {
+          if (this.config.uplinks.some((u) => u.interface === iface)) void reconciler.request(`link event on ${iface}`);
+        },
+        () => this.eventsLost('link'),
+      ),
+    );
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.deps.clock.clear(this.settleScan);
+    for (const watch of this.watches) watch.stop();
+  }
+
+  /** Keeps a monitor process running; restarts it (and rescans) when it ends. */
+  private keep(command: string, start: () => Process): void {
+    if (this.stopped) return;
+    const process = start();
+    this.watches.push(process);
+    void process.ended.then(() => {
+      this.watches.splice(this.watches.indexOf(process), 1);
+      if (this.stopped) return;
+      this.deps.log.warn('monitor ended; restarting it', { command, afterMs: WATCH_RESTART_MS });
+      this.deps.clock.after(WATCH_RESTART_MS, () => this.keep(command, start));
+      void this.deps.reconciler.request('monitor restart', { scan: true });
+    });
+  }
+
+  /**
+   * The kernel dropped monitor events: a full scan (which also re-reads links)
+   * repairs whatever they would have said. It waits until the burst has been
+   * quiet for SETTLE_SCAN_MS (a table read mid-burst would miss what is still
+   * being inserted, and be read again), but never longer than
+   * SETTLE_SCAN_MAX_MS after the first loss, so a storm cannot starve it.
+   */
+  private eventsLost(monitor: string): void {
+    const { clock } = this.deps;
+    const now = clock.now();
+    if (this.settleScan === null) {
+      this.lostSince = now;
+      this.deps.log.warn('monitor events lost (netlink buffer overrun); rescanning once the burst settles', { monitor });
+    } else {
+      clock.clear(this.settleScan);
+    }
+    const delay = Math.max(0, Math.min(SETTLE_SCAN_MS, this.lostSince + SETTLE_SCAN_MAX_MS - now));
+    this.settleScan = clock.after(delay, () => {
+      this.settleScan = null;
+      void this.deps.reconciler.request('events lost', { scan: true });
+    });
+  }
+}

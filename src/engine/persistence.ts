@@ -1,0 +1,85 @@
+// What a run writes to the store, and when: the assignments after every
+// change (lastSeen alone at most every LAST_SEEN_SAVE_MS), ppp bindings,
+// the owned ranges once they changed, and — before the first change to a
+// sysctl or a netfilter table — how it was, so `flush` can put it back.
+// Writes happen only after the kernel took the run's changes (DESIGN.md §1:
+// apply, then persist); a crash in between is repaired at the next start by
+// adopting the kernel's client set (core/adopt.ts).
+
+import { sameRanges } from '../core/contract.js';
+import type { Config } from '../model/config.js';
+import type { KernelState } from '../model/kernel.js';
+import type { ChangeSet } from '../model/plan.js';
+import type { ClientRecord } from '../model/state.js';
+import type { Store } from '../system/store.js';
+
+/** lastSeen alone changes every scan; it is written at most this often. */
+const LAST_SEEN_SAVE_MS = 10 * 60_000;
+
+export class RunPersistence {
+  private lastSavedAt = 0;
+  /** Assignments changed in memory since the last save. */
+  private unsaved = false;
+  private pendingBindings: [string, string][] = [];
+
+  constructor(private readonly store: Store) {}
+
+  get data(): Store['data'] {
+    return this.store.data;
+  }
+
+  /** The assignments changed (an edit, a new, moved or expired client): the next successful run saves them. */
+  changed(): void {
+    this.unsaved = true;
+  }
+
+  /** A ppp ip-up reported `uplink` on `iface`; written at the start of the next run. */
+  bind(uplink: string, iface: string): void {
+    this.pendingBindings.push([uplink, iface]);
+  }
+
+  /** Writes pending bindings; a binding back to the configured interface is dropped. */
+  async saveBindings(config: Config): Promise<void> {
+    if (this.pendingBindings.length === 0) return;
+    const bindings = this.pendingBindings;
+    this.pendingBindings = [];
+    await this.store.save((d) => {
+      d.bindings = { ...d.bindings };
+      for (const [uplink, iface] of bindings) {
+        const configured = config.uplinks.find((u) => u.name === uplink)?.interface;
+        if (iface === configured) delete d.bindings[uplink];
+        else d.bindings[uplink] = iface;
+      }
+    });
+  }
+
+  /** Before the first change to a sysctl or a netfilter table, remember how it was, for flush. */
+  async recordOriginals(change: ChangeSet, observed: KernelState): Promise<void> {
+    const data = this.store.data;
+    const newSysctls = Object.keys(change.sysctls).filter((key) => !(key in data.sysctlOriginals) && observed.sysctls[key] !== undefined);
+    const newTables = change.netfilter.map((c) => c.table).filter((t) => !observed.netfilter.some((o) => o.name === t) && !data.createdTables.includes(t));
+    if (newSysctls.length === 0 && newTables.length === 0) return;
+    await this.store.save((d) => {
+      for (const key of newSysctls) d.sysctlOriginals[key] = observed.sysctls[key] as string;
+      d.createdTables.push(...newTables);
+    });
+  }
+
+  /** After a successful run: the ranges now loaded, and the assignments when they changed (or lastSeen is old). */
+  async afterSuccess(config: Config, assignments: ReadonlyMap<string, ClientRecord>, now: number): Promise<void> {
+    const stored = this.store.data.ranges;
+    if (!stored || !sameRanges(stored, config)) {
+      const ranges = { tables: { base: config.tables.base }, rules: { priority: config.rules.priority } };
+      await this.store.save((d) => {
+        d.ranges = ranges;
+      });
+    }
+    if (!this.unsaved && now - this.lastSavedAt <= LAST_SEEN_SAVE_MS) return;
+    const clients = Object.fromEntries(assignments);
+    await this.store.save((d) => {
+      d.clients = clients;
+    });
+    this.lastSavedAt = now;
+    this.unsaved = false;
+  }
+}

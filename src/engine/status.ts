@@ -1,0 +1,107 @@
+// What the daemon says about itself: `status`, the Prometheus exposition,
+// `explain` and the traffic counters, assembled from the running parts on
+// request. Read-only: nothing here changes state or asks for a run. The
+// shapes are the control protocol's (schema/control.ts).
+
+import { explain } from '../core/explain.js';
+import { renderMetrics } from '../core/metrics.js';
+import { poolsView } from '../core/views.js';
+import type { Config } from '../model/config.js';
+import type { PoolsReport, ResultOf, Status, Traffic } from '../schema/control.js';
+import type { Runner } from '../system/exec.js';
+import { lookupRoute } from '../system/route-lookup.js';
+import type { StoreRecovery } from '../system/store.js';
+import { readTraffic } from '../system/traffic.js';
+import type { DdnsPublisher } from './ddns.js';
+import type { HealthMonitor } from './health.js';
+import type { PublicAddresses } from './public-address.js';
+import type { Reconciler } from './reconciler.js';
+
+/** The running parts status reads from. */
+export interface DaemonParts {
+  readonly runner: Runner;
+  readonly reconciler: Reconciler;
+  readonly health: HealthMonitor;
+  readonly publicAddresses: PublicAddresses;
+  readonly ddns: DdnsPublisher;
+}
+
+/** Facts about this daemon process, fixed at start. */
+export interface DaemonFacts {
+  readonly version: string;
+  readonly configPath: string;
+  readonly startedAt: Date;
+  /** How the assignments were read at start: store problems and clients adopted from the kernel. */
+  readonly recovered: { readonly store: StoreRecovery | null; readonly adopted: number };
+}
+
+export class DaemonStatus {
+  constructor(
+    private readonly parts: DaemonParts,
+    private readonly facts: DaemonFacts,
+  ) {}
+
+  private get config(): Config {
+    return this.parts.reconciler.effectiveConfig;
+  }
+
+  pools(): PoolsReport {
+    const r = this.parts.reconciler;
+    return poolsView(this.config, r.uplinks, r.clients);
+  }
+
+  status(): Status {
+    const { reconciler: r, health, publicAddresses, ddns } = this.parts;
+    const snapshot = health.snapshot();
+    const { version, configPath, startedAt, recovered } = this.facts;
+    return {
+      running: true,
+      pid: process.pid,
+      version,
+      startedAt: startedAt.toISOString(),
+      uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+      config: configPath,
+      clients: r.clients.size,
+      // The reason is the health machine's current one: being held down changes it without a run.
+      uplinks: this.pools().uplinks.map(({ clients, pinned, ...u }) => {
+        const probes = snapshot.get(u.name);
+        const view = r.uplinks.find((v) => v.name === u.name);
+        return { ...u, reason: probes?.reason ?? u.reason, clients: clients.length, pinned: pinned.length, health: probes ?? null, publicAddress: view ? publicAddresses.snapshot(view) : null };
+      }),
+      ddns: ddns.status(),
+      staticRoutes: this.config.staticRoutes,
+      lastRun: r.last,
+      runs: r.runs,
+      conflicts: r.conflicts,
+      store: recovered,
+    };
+  }
+
+  /** The kernel's byte counters: per pool from our counting rules, per uplink from its interface. */
+  traffic(): Promise<Traffic> {
+    return readTraffic(this.parts.runner, this.config);
+  }
+
+  async metrics(): Promise<string> {
+    const { reconciler: r, health, ddns } = this.parts;
+    const snapshot = health.snapshot();
+    return renderMetrics({
+      uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, clients: u.clients.length, health: snapshot.get(u.name) ?? null })),
+      clients: r.clients.size,
+      traffic: await this.traffic(),
+      runs: r.runs,
+      failedRuns: r.failedRuns,
+      runSeconds: r.runSeconds,
+      lastRunSeconds: r.last ? r.last.durationMs / 1000 : null,
+      ddns: ddns.status(),
+    });
+  }
+
+  /** The planner's explanation, and what the kernel's own route lookup says for the client's packets. */
+  async explain(ip: string): Promise<ResultOf<'explain'>> {
+    const r = this.parts.reconciler;
+    const explanation = explain(this.config, r.uplinks, r.clients, ip);
+    const lan = r.clients.get(ip)?.interface || (this.config.lan.interfaces[0] as string);
+    return { ...explanation, kernel: await lookupRoute(this.parts.runner, ip, lan, explanation.mark ?? 0) };
+  }
+}

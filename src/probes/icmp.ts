@@ -1,0 +1,83 @@
+// The icmp method: one long-lived iputils `ping` per target, bound to the
+// uplink's interface (-I) and carrying its connection mark (-m), so the probe
+// leaves through that uplink whatever the main table or the pools say. One
+// process per target rather than a loop of short-lived pings: no start-up
+// cost per probe and no timeouts that add up across targets.
+//
+// ping -O reports a probe unanswered one interval after sending it, not when
+// its timeout passes, so this method keeps the deadlines: a probe is lost
+// `timeout` after it was sent unless its reply came first, and at once when
+// an error (unreachable, …) came back for it.
+
+import { parsePingLine } from '../parse/ping.js';
+import type { TimerHandle } from '../system/clock.js';
+import type { ProbeMethod, ProbeRun } from './method.js';
+
+/** A plain address probed with ICMP echo. */
+export interface IcmpTarget {
+  readonly method: 'icmp';
+  readonly id: string;
+  readonly address: string;
+}
+
+/** ping's argv: -n no name lookups, -O report unanswered probes, -W in whole seconds (at least 1). */
+export function pingArgv(run: ProbeRun<IcmpTarget>): string[] {
+  const { target, path, timing } = run;
+  return ['ping', '-n', '-O', '-i', String(timing.intervalMs / 1000), '-W', String(Math.max(1, Math.ceil(timing.timeoutMs / 1000))), '-I', path.interface, '-m', String(path.mark), target.address];
+}
+
+export const icmpMethod: ProbeMethod<IcmpTarget> = {
+  name: 'icmp',
+
+  // The timeout is in the key although -W rounds it: the deadlines kept here use it exactly.
+  key: (run) => `${pingArgv(run).join(' ')} timeout=${run.timing.timeoutMs}`,
+
+  start(run, { runner, clock }, onEvent) {
+    const { intervalMs, timeoutMs } = run.timing;
+    /** Probes reported unanswered, by icmp_seq, with the timer that declares them lost. */
+    const outstanding = new Map<number, TimerHandle>();
+    let stopped = false;
+    const forget = (): void => {
+      for (const timer of outstanding.values()) clock.clear(timer);
+      outstanding.clear();
+    };
+    const settle = (seq: number): void => {
+      const timer = outstanding.get(seq);
+      if (timer === undefined) return;
+      clock.clear(timer);
+      outstanding.delete(seq);
+    };
+    const ping = runner.spawn(pingArgv(run), {
+      onLine: (line) => {
+        const event = parsePingLine(line);
+        if (!event || stopped) return;
+        if (event.kind === 'reply') {
+          settle(event.seq);
+          onEvent({ kind: 'answered', rttMs: event.rttMs });
+        } else if (event.kind === 'error') {
+          settle(event.seq);
+          onEvent({ kind: 'lost' });
+        } else if (!outstanding.has(event.seq)) {
+          // Reported one interval after it was sent: its deadline is sent + timeout.
+          const seq = event.seq;
+          outstanding.set(
+            seq,
+            clock.after(Math.max(0, timeoutMs - intervalMs), () => {
+              outstanding.delete(seq);
+              if (!stopped) onEvent({ kind: 'lost' });
+            }),
+          );
+        }
+      },
+    });
+    return {
+      ended: ping.ended,
+      forget,
+      stop: () => {
+        stopped = true;
+        forget();
+        ping.stop('SIGKILL');
+      },
+    };
+  },
+};

@@ -1,0 +1,602 @@
+// The configuration's one definition: the YAML document the operator writes
+// (snake_case keys, durations as text, marks in hex), its defaults, and the
+// normalised Config the rest of the program reads (camelCase, milliseconds,
+// numbers). The types in src/model/config.ts, pools/config.schema.json and the
+// check of pools/README.md's tables all come from here. What needs more than
+// one section (collisions, names used elsewhere, capacity, the cron syntax)
+// is checked by plain functions in src/config/checks.ts.
+
+import { z } from 'zod';
+import { MAX_UPLINKS, RANGE_SIZE } from '../core/contract.js';
+import { type Cidr, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv4 } from '../core/ipv4.js';
+import { parseMark } from '../core/marks.js';
+import { UPLINK_NAME } from '../core/names.js';
+import { absolutePath, describe, duration, fails, interfaceName, list, listText, mapping, noRepeats, percent, say, text, wholeNumber } from './fields.js';
+
+const TABLE_BASE = 3100;
+const RULE_PRIORITY = 4100;
+/** High enough to stay clear of the groups of people and packages (Debian hands those out below 60000). */
+const GROUP_BASE = 64100;
+const MARK_MASK = '0xff000000';
+const RESERVED_TABLES = [0, 253, 254, 255];
+const MAX_RULE_PRIORITY = 32765; // 32766/32767 are the kernel's main/default rules
+
+const isUnicast = (value: string): boolean => {
+  const address = parseIpv4(value);
+  return address !== null && isUnicastHost(address);
+};
+const cidrOf = (value: string): Cidr => parseCidr(value) as Cidr;
+
+// ---- lan
+
+const lan = mapping(
+  {
+    interfaces: list(interfaceName('name the interfaces your clients are on, e.g. [lan0]'), 'list interface names, e.g. [lan0]', {
+      missing: 'name the interfaces your clients are on, e.g. [lan0]',
+      empty: 'name at least one interface your clients are on',
+    }).superRefine(noRepeats((name) => `"${name}" is listed twice`, 'list each interface once')),
+    subnets: list(
+      text(
+        (value) => parseCidr(value) !== null,
+        (input) => `${describe(input)} is not an IPv4 network in CIDR form with zero host bits`,
+        'write it like 198.18.0.0/16',
+      ),
+      'list networks in CIDR form, e.g. [198.18.0.0/16]',
+    )
+      .superRefine((texts, ctx) => {
+        const kept: Cidr[] = [];
+        texts.forEach((value, i) => {
+          const cidr = parseCidr(value);
+          if (!cidr) return;
+          const clash = kept.find((other) => cidrsOverlap(other, cidr));
+          if (clash) ctx.addIssue({ code: 'custom', path: [i], message: say(`${value} overlaps ${formatCidr(clash)}`, 'list non-overlapping networks (keep the larger one)'), input: value });
+          else kept.push(cidr);
+        });
+      })
+      .optional()
+      .meta({ description: 'Only addresses inside these networks become clients; absent: every unicast address.' }),
+  },
+  'write it as "lan: { interfaces: [lan0] }"',
+  'add "lan: { interfaces: [lan0] }" naming the interfaces your clients are on',
+).transform((doc) => ({
+  interfaces: doc.interfaces,
+  /** Normalised CIDR text; empty means every unicast address on the LAN interfaces. */
+  subnets: (doc.subnets ?? []).map((value) => formatCidr(cidrOf(value))),
+}));
+
+// ---- health: global under `health`, per uplink under `probe`
+
+/** Each health setting; the global section gives them defaults, an uplink's probe overrides them. */
+const HEALTH = {
+  interval: duration(20, 60_000, 'probe every 20ms to 60s, e.g. "100ms"'),
+  timeout: duration(10, 60_000, 'wait this long for a reply, e.g. "500ms"'),
+  down: wholeNumber(1, 100, 'consecutive lost probes that make a target dead, e.g. 8'),
+  up: wholeNumber(1, 100, 'consecutive answered probes that revive a target, e.g. 10'),
+  loss: percent(),
+  window: wholeNumber(5, 1000, 'how many recent probes the loss share is taken over, e.g. 50'),
+  latency: duration(0, 60_000, 'replies slower than this count as lost, e.g. "800ms", or 0 to disable'),
+  reliability: wholeNumber(1, 16, 'how many targets must answer, at most the number of targets'),
+  hold: duration(0, 86_400_000, 'minimum time down before failing back, e.g. "10s", or 0'),
+};
+type HealthDoc = { [K in keyof typeof HEALTH]: z.output<(typeof HEALTH)[K]> };
+
+/**
+ * Health defaults: a silently dead line is declared dead after at most
+ * down × interval + timeout = 8 × 100 ms + 500 ms = 1.3 s; a line losing 10 %
+ * of its packets (19 % of round trips) stays up: eight losses in a row happen
+ * with probability 0.19^8 ≈ 2e-6 per probe, and the 50 %-of-50 loss rule sits
+ * more than five standard deviations away.
+ */
+const HEALTH_DEFAULT_INPUT = { interval: '100ms', timeout: '500ms', down: 8, up: 10, loss: '50%', window: 50, latency: 0, reliability: 1, hold: 0 } as const;
+
+function healthSettings(doc: HealthDoc) {
+  return {
+    /** Time between probes to each target. */
+    intervalMs: doc.interval,
+    /** A reply later than this counts as lost. */
+    timeoutMs: doc.timeout,
+    /** Consecutive lost probes that make a target dead. */
+    down: doc.down,
+    /** Consecutive answered probes that make a dead target alive again. */
+    up: doc.up,
+    /** A target is also dead when more than this share of the last `window` probes was lost. */
+    lossPercent: doc.loss,
+    window: doc.window,
+    /** Replies slower than this count as lost; 0 disables the check. */
+    latencyMs: doc.latency,
+    /** Targets that must be alive for the uplink to be up (k of n). */
+    reliability: doc.reliability,
+    /** Minimum time an uplink stays down before failing back. */
+    holdMs: doc.hold,
+  };
+}
+
+const positiveFlaps = (fix: string) => {
+  const said = fails((input) => `${describe(input)} is not a positive number of flaps`, fix);
+  return z.number(said).gt(0, said).max(1000, said);
+};
+
+/** Flap damping: each fall adds 1 to a penalty that halves every half life; penalties halve every 30 s by default, so three falls within about a minute reach 2.5 and hold the line down. */
+const damping = mapping(
+  {
+    half_life: duration(1000, 86_400_000, 'how fast flap penalties fade, e.g. "30s"').prefault('30s'),
+    suppress: positiveFlaps('hold a line down from this many recent falls on, e.g. 3').prefault(2.5),
+    reuse: positiveFlaps('release it once the penalty fades below this, e.g. 1').prefault(1),
+  },
+  'write it as "damping: { half_life: 30s, suppress: 3, reuse: 1 }"',
+)
+  .superRefine((doc, ctx) => {
+    const fine = (v: unknown): v is number => typeof v === 'number' && v > 0 && v <= 1000;
+    if (fine(doc.suppress) && fine(doc.reuse) && doc.reuse >= doc.suppress) {
+      ctx.addIssue({ code: 'custom', path: ['reuse'], message: say(`${doc.reuse} is not below suppress (${doc.suppress})`, 'set reuse lower than suppress, e.g. suppress 3, reuse 1'), input: doc.reuse });
+    }
+  })
+  .transform((doc) => ({
+    halfLifeMs: doc.half_life,
+    /** At or above this penalty a fallen uplink is held down… */
+    suppress: doc.suppress,
+    /** …until its penalty has decayed below this. */
+    reuse: doc.reuse,
+  }));
+
+const health = mapping(
+  {
+    interval: HEALTH.interval.prefault(HEALTH_DEFAULT_INPUT.interval),
+    timeout: HEALTH.timeout.prefault(HEALTH_DEFAULT_INPUT.timeout),
+    down: HEALTH.down.prefault(HEALTH_DEFAULT_INPUT.down),
+    up: HEALTH.up.prefault(HEALTH_DEFAULT_INPUT.up),
+    loss: HEALTH.loss.prefault(HEALTH_DEFAULT_INPUT.loss),
+    window: HEALTH.window.prefault(HEALTH_DEFAULT_INPUT.window),
+    latency: HEALTH.latency.prefault(HEALTH_DEFAULT_INPUT.latency),
+    reliability: HEALTH.reliability.prefault(HEALTH_DEFAULT_INPUT.reliability),
+    hold: HEALTH.hold.prefault(HEALTH_DEFAULT_INPUT.hold),
+    damping: damping.prefault({}),
+  },
+  'write it as "health: { … }" or leave it out',
+);
+
+// ---- uplinks
+
+const probe = mapping(
+  {
+    targets: list(
+      text(isUnicast, (input) => `${describe(input)} is not a unicast IPv4 address`, 'write an address such as 203.0.113.100'),
+      'list IPv4 addresses beyond the uplink, e.g. [203.0.113.100]',
+    )
+      .superRefine(noRepeats((target) => `${target} is listed twice`, 'list each target once'))
+      .optional()
+      .meta({ description: 'Addresses probed through this uplink; absent: its gateway.' }),
+    interval: HEALTH.interval.optional(),
+    timeout: HEALTH.timeout.optional(),
+    down: HEALTH.down.optional(),
+    up: HEALTH.up.optional(),
+    loss: HEALTH.loss.optional(),
+    window: HEALTH.window.optional(),
+    latency: HEALTH.latency.optional(),
+    reliability: HEALTH.reliability.optional(),
+    hold: HEALTH.hold.optional(),
+  },
+  'write it as "probe: { targets: [203.0.113.100] }"',
+);
+
+function httpUrl(value: string): string | null {
+  if (value.length > 2000 || /[\s\0]/.test(value)) return null;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** An "what is my address" URL, fetched through the uplink itself. */
+const publicAddress = mapping(
+  {
+    url: text(
+      (value) => httpUrl(value) !== null,
+      (input) => `${describe(input)} is not an http:// or https:// URL`,
+      'give a URL that answers with the address it sees, e.g. http://ip.example.test/',
+    ).transform((value) => httpUrl(value) as string),
+    field: text(/^[A-Za-z0-9_.-]{1,64}$/, (input) => `${describe(input)} is not a JSON key`, 'name the key of the JSON answer that holds the address, e.g. ip; leave it out when the body is the address').optional(),
+    every: duration(10_000, 86_400_000, 'ask again this often, e.g. "5m"').prefault('5m'),
+    timeout: duration(500, 60_000, 'give up on one fetch after this, e.g. "5s"').prefault('5s'),
+  },
+  'write it as "public_address: { url: http://ip.example.test/ }"',
+).transform((doc) => ({
+  /** http:// or https:// URL whose body is the address… */
+  url: doc.url,
+  /** …or whose JSON body holds it under this key. */
+  ...(doc.field !== undefined ? { field: doc.field } : {}),
+  /** Fetched again this often (and whenever the uplink comes up or its address changes). */
+  everyMs: doc.every,
+  /** A fetch still running after this is abandoned. */
+  timeoutMs: doc.timeout,
+}));
+
+export const uplinkSchema = mapping(
+  {
+    name: text(UPLINK_NAME, (input) => `${describe(input)} is not a valid name`, 'start with a letter; use letters, digits, "_" or "-", at most 32', 'give the uplink a stable name such as isp1'),
+    interface: interfaceName('name the interface the uplink uses, e.g. ppp0'),
+    gateway: text(isUnicast, (input) => `${describe(input)} is not a unicast IPv4 address`, 'write the next hop such as 198.51.100.1, or leave it out to discover it')
+      .optional()
+      .meta({ description: 'Fixed next hop; absent: discovered (ppp peer, current routes, DHCP lease).' }),
+    weight: wholeNumber(1, 256, 'use a positive integer (it is also the multipath route weight); 1 is the default').prefault(1),
+    probe: probe.prefault({}),
+    ipparam: text(/^[A-Za-z0-9_.:-]{1,64}$/, (input) => `${describe(input)} is not a usable ipparam`, 'use the text given to pppd\'s "ipparam" option: letters, digits, "_", ".", ":" or "-"')
+      .optional()
+      .meta({ description: "pppd's ipparam that identifies this uplink in ip-up/ip-down hooks; absent: its name." }),
+    lease: absolutePath('/var/lib/dhcp/dhclient.leases').optional(),
+    public_address: publicAddress.optional(),
+  },
+  'write it as "- { name: isp1, interface: ppp0 }"',
+).transform((doc) => ({
+  /** Stable identity used by the CLI, JSON output and the store. */
+  name: doc.name,
+  interface: doc.interface,
+  /** Fixed next hop; absent when it is discovered (ppp peer, current routes). */
+  ...(doc.gateway !== undefined ? { gateway: doc.gateway } : {}),
+  weight: doc.weight,
+  /** Per-uplink health overrides (merged with the global health settings by the whole config). */
+  probe: doc.probe,
+  /** pppd's ipparam that identifies this uplink in ip-up/ip-down hooks (default: its name). */
+  ipparam: doc.ipparam ?? doc.name,
+  /** A dhclient lease file to discover the gateway from (default: the usual Debian paths). */
+  ...(doc.lease !== undefined ? { leaseFile: doc.lease } : {}),
+  /** Where to learn the uplink's public address when another NAT sits in front of it. */
+  ...(doc.public_address !== undefined ? { publicAddress: doc.public_address } : {}),
+}));
+
+const uplinks = z
+  .array(
+    uplinkSchema,
+    fails((input) => `must be a list, not ${describe(input)}`, 'write each uplink as a "- name: …" item', 'list at least one uplink: "uplinks: [{ name: isp1, interface: ppp0 }]"'),
+  )
+  .min(1, { error: () => say('is empty', 'list at least one uplink') })
+  .max(MAX_UPLINKS, { error: (issue) => say(`has ${(issue.input as unknown[]).length} entries`, `at most ${MAX_UPLINKS} uplinks are supported`) });
+
+// ---- static routes
+
+const destination = (value: string): Cidr | null => {
+  const cidr = parseCidr(value);
+  return cidr && cidr.prefix > 0 ? cidr : null;
+};
+
+export const staticRouteSchema = mapping(
+  {
+    destination: text(
+      (value) => destination(value) !== null,
+      (input) => `${describe(input)} is not a network in CIDR form (other than 0.0.0.0/0)`,
+      'write it like 203.0.113.64/26; the default route is shared by weight',
+    ).transform((value) => formatCidr(destination(value) as Cidr)),
+    /** Uplink names in order of preference: the first live one carries the route. */
+    via: list(listText('list uplink names in order of preference'), 'list uplink names in order of preference', {
+      missing: 'list uplink names in order of preference, e.g. [isp2, isp1]',
+      empty: 'list at least one uplink name',
+    }).superRefine(noRepeats((name) => `"${name}" is listed twice`, 'list each uplink once')),
+  },
+  'write it as "{ destination: 203.0.113.64/26, via: [isp2, isp1] }"',
+);
+
+const staticRoutes = z
+  .array(
+    staticRouteSchema,
+    fails((input) => `must be a list, not ${describe(input)}`, 'write each route as "- { destination: 203.0.113.64/26, via: [isp2, isp1] }"'),
+  )
+  .superRefine((routes, ctx) => {
+    const seen = new Set<string>();
+    routes.forEach((route, i) => {
+      const cidr = typeof route?.destination === 'string' ? destination(route.destination) : null;
+      if (!cidr) return;
+      const key = formatCidr(cidr);
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i, 'destination'], message: say(`${key} is listed twice`, 'give each destination one entry with all its uplinks in order'), input: route.destination });
+      seen.add(key);
+    });
+  });
+
+// ---- notify
+
+const EMAIL = /^[^@\s<>]+@[^@\s<>]+$/;
+const emailAddress = (fix: string) => {
+  // A missing sender is shown as "nothing is not an e-mail address": the fix is the same.
+  const said = { error: (issue: { input?: unknown }) => say(`${describe(issue.input)} is not an e-mail address`, fix) };
+  return z.string(said).regex(EMAIL, said);
+};
+
+const email = mapping(
+  {
+    to: z.union(
+      [emailAddress('write it like ops@example.test'), list(emailAddress('write it like ops@example.test'), 'list addresses', { empty: 'name who gets the mail, e.g. ops@example.test' })],
+      fails((input) => `${describe(input)} is not an e-mail address or a list of them`, 'name who gets the mail, e.g. ops@example.test'),
+    ),
+    from: emailAddress('write the sender like gateway@example.test'),
+    smtp: text(
+      (value) => {
+        const match = /^([A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(value);
+        return match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535;
+      },
+      (input) => `${describe(input)} is not host:port`,
+      'write the relay like mail.example.test:25, or leave it out to use the local sendmail',
+    )
+      .optional()
+      .meta({ description: 'host:port of an SMTP relay; absent: the local sendmail.' }),
+    every: duration(0, 86_400_000, 'at most one mail per uplink this often, e.g. "5m"').prefault('5m'),
+  },
+  'write it as "email: { to: ops@example.test, from: gw@example.test }"',
+).transform((doc) => ({
+  to: typeof doc.to === 'string' ? [doc.to] : doc.to,
+  from: doc.from,
+  /** SMTP relay; absent means the local sendmail. */
+  ...(doc.smtp !== undefined ? { smtp: { host: doc.smtp.replace(/:[0-9]+$/, ''), port: Number(doc.smtp.replace(/^.*:/, '')) } } : {}),
+  /** At most one mail per uplink this often; later changes are summed up in the next one. */
+  everyMs: doc.every,
+}));
+
+const notify = mapping(
+  {
+    exec: list(
+      text(
+        /^\/[^\0\n]*$/,
+        (input) => (typeof input === 'string' ? `"${input.slice(0, 60)}" is not an absolute path` : `must be text, not ${describe(input)}`),
+        'give the full path of an executable, e.g. /usr/local/bin/uplink-changed',
+      ),
+      'list absolute paths of programs to run on each change',
+    ).prefault([]),
+    timeout: duration(100, 3_600_000, 'kill a hook still running after this, e.g. "10s"').prefault('10s'),
+    email: email.optional(),
+  },
+  'write it as "notify: { … }" or leave it out',
+).transform((doc) => ({
+  /** Programs run on every state change, with the change in their environment. */
+  exec: doc.exec,
+  /** A hook program still running after this is killed. */
+  timeoutMs: doc.timeout,
+  ...(doc.email !== undefined ? { email: doc.email } : {}),
+}));
+
+// ---- dynamic DNS
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*$/;
+
+/** A DNS name in lower case without its final dot, or null. */
+function dnsName(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const name = value.toLowerCase().replace(/\.$/, '');
+  return DNS_NAME.test(name) ? name : null;
+}
+
+const dnsNameText = (fix: string) =>
+  text(
+    (value) => dnsName(value) !== null,
+    (input) => `${describe(input)} is not a DNS name`,
+    fix,
+  ).transform((value) => dnsName(value) as string);
+
+/** Dynamic DNS (RFC 2136 with TSIG, sent by nsupdate): one A record per live uplink. */
+const ddns = mapping(
+  {
+    server: text(
+      (value) => (parseIpv4(value) !== null ? isUnicast(value) : dnsName(value) !== null),
+      (input) => `${describe(input)} is not a host name or unicast IPv4 address`,
+      'name the primary server that accepts updates for the zone, e.g. ns1.example.test',
+    ),
+    port: wholeNumber(1, 65535, "the server's DNS port; 53 is the default").prefault(53),
+    zone: dnsNameText('name the dynamic zone, e.g. example.test'),
+    name: dnsNameText('name the record to keep, e.g. gw.example.test'),
+    key: absolutePath('/etc/dispatcher/ddns.key', 'give the TSIG key file the server trusts, e.g. /etc/dispatcher/ddns.key (made by tsig-keygen)'),
+    ttl: wholeNumber(1, 86_400, "seconds resolvers may keep the records; short (60) so a dead line's address is soon forgotten").prefault(60),
+    exclude: list(listText('list uplink names, e.g. [isp3]'), 'list uplink names, e.g. [isp3]').prefault([]),
+    every: duration(10_000, 86_400_000, 'compare with the server this often, e.g. "5m"').prefault('5m'),
+    timeout: duration(500, 60_000, 'give up on one query or update after this, e.g. "5s"').prefault('5s'),
+  },
+  'write it as "ddns: { … }" or leave it out',
+)
+  .superRefine((doc, ctx) => {
+    const zone = dnsName(doc.zone);
+    const name = dnsName(doc.name);
+    if (zone && name && name !== zone && !name.endsWith(`.${zone}`)) {
+      ctx.addIssue({ code: 'custom', path: ['name'], message: say(`${name} is not inside the zone ${zone}`, `use a name ending in .${zone}, or correct ddns.zone`), input: doc.name });
+    }
+  })
+  .transform((doc) => ({
+    /** Name or address of the primary server that accepts updates. */
+    server: doc.server,
+    port: doc.port,
+    zone: doc.zone,
+    /** The name whose A records are kept equal to the live uplinks' public addresses. */
+    name: doc.name,
+    /** TSIG key file as BIND writes it (tsig-keygen, ddns-confgen). */
+    keyFile: doc.key,
+    ttl: doc.ttl,
+    /** Uplinks whose address is never published. */
+    exclude: doc.exclude,
+    /** The server's records are compared with ours this often even when nothing changed here. */
+    everyMs: doc.every,
+    /** One query or update still unanswered after this has failed. */
+    timeoutMs: doc.timeout,
+  }));
+
+// ---- what the dispatcher owns, and the rest
+
+const maskSaid = fails((input) => `${describe(input)} is not a non-zero 32-bit mask`, 'write it in hex, e.g. "0xff000000"');
+const marks = mapping(
+  {
+    mask: z
+      .union([z.string(maskSaid).regex(/^(0[xX][0-9a-fA-F]{1,8}|[0-9]{1,10})$/, maskSaid), z.number(maskSaid).int(maskSaid).min(1, maskSaid).max(0xffffffff, maskSaid)], maskSaid)
+      .transform((value, ctx) => {
+        const mask = typeof value === 'number' ? value : parseMark(value);
+        if (mask === null || mask === 0) {
+          ctx.issues.push({ code: 'custom', message: say(`${describe(value)} is not a non-zero 32-bit mask`, 'write it in hex, e.g. "0xff000000"'), input: value });
+          return z.NEVER;
+        }
+        return mask;
+      })
+      .prefault(MARK_MASK),
+  },
+  'write it as "marks: { … }" or leave it out',
+);
+
+const tables = mapping(
+  {
+    base: wholeNumber(1, 0x7fffffff - RANGE_SIZE, `pick a free block of ${RANGE_SIZE} table ids, e.g. ${TABLE_BASE}`)
+      .refine((base) => !RESERVED_TABLES.some((t) => t >= base && t < base + RANGE_SIZE), {
+        error: (issue) => {
+          const base = issue.input as number;
+          const reserved = RESERVED_TABLES.find((t) => t >= base && t < base + RANGE_SIZE);
+          return say(`the block ${base}–${base + RANGE_SIZE - 1} contains the kernel's reserved table ${reserved}`, `use a base of 256 or more, e.g. ${TABLE_BASE}`);
+        },
+      })
+      .prefault(TABLE_BASE),
+  },
+  'write it as "tables: { … }" or leave it out',
+);
+
+const rules = mapping(
+  { priority: wholeNumber(1, MAX_RULE_PRIORITY - RANGE_SIZE + 1, `pick a free block of ${RANGE_SIZE} priorities below 32766, e.g. ${RULE_PRIORITY}`).prefault(RULE_PRIORITY) },
+  'write it as "rules: { … }" or leave it out',
+);
+
+const groups = mapping({ base: wholeNumber(1, 0x7fffffff - MAX_UPLINKS, `pick ${MAX_UPLINKS} group ids no account or package uses, e.g. ${GROUP_BASE}`).prefault(GROUP_BASE) }, 'write it as "groups: { … }" or leave it out');
+
+const clients = mapping(
+  {
+    expire: duration(0, Number.MAX_SAFE_INTEGER, 'write e.g. "7d", "12h", or 0 to keep assignments forever', {
+      problem: (input) => `${describe(input)} is not a duration of a minute or more`,
+      valid: (ms) => ms === 0 || ms >= 60_000,
+    }).prefault('7d'),
+    max: wholeNumber(1, 1_000_000, 'set the most clients the gateway should assign, e.g. 65536').prefault(65536),
+    /** A router or proxy-ARP host behind one MAC gets this many; a host answering for a whole subnet gets no more. */
+    per_mac: wholeNumber(1, 1_000_000, 'set how many addresses one MAC may have assigned, e.g. 64').prefault(64),
+  },
+  'write it as "clients: { … }" or leave it out',
+).transform((doc) => ({
+  /** Seconds a client may be absent from the neighbour table before its assignment is dropped; 0 keeps it forever. */
+  expireSeconds: Math.round(doc.expire / 1000),
+  /** Upper bound on assigned clients; also the ipset's maxelem. */
+  max: doc.max,
+  /** Upper bound on addresses assigned for one MAC (a host claiming a whole subnet fills no pool). */
+  perMac: doc.per_mac,
+}));
+
+const scan = mapping(
+  {
+    // The cron syntax itself is checked by src/config/checks.ts with the cron package (injected: this stays pure).
+    schedule: z.string(fails((input) => `${describe(input)} is not text`, 'write a cron expression with an optional seconds field, e.g. "*/30 * * * * *"')).prefault('*/30 * * * * *'),
+  },
+  'write it as "scan: { … }" or leave it out',
+);
+
+const metrics = mapping(
+  {
+    listen: text(
+      (value) => {
+        const match = /^([0-9.]+):([0-9]{1,5})$/.exec(value);
+        return match !== null && parseIpv4(match[1] as string) !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535;
+      },
+      (input) => `${describe(input)} is not address:port`,
+      'write e.g. "127.0.0.1:9108" (loopback, or an address only your monitoring reaches)',
+    ).optional(),
+  },
+  'write it as "metrics: { … }" or leave it out',
+);
+
+/** Each top-level key of the document and its schema, so verify can also read them one by one. */
+export const SECTIONS = {
+  lan: lan.meta({ description: 'The LAN side: neighbours on these interfaces (and inside these subnets) are clients.' }),
+  uplinks: uplinks.meta({ description: 'One entry per internet line; their order breaks ties and numbers marks and tables.' }),
+  scan: scan.prefault({}).meta({ description: 'The full neighbour-table read (new clients are picked up at once from events).' }),
+  state: absolutePath('/var/lib/dispatcher').prefault('/var/lib/dispatcher').meta({ description: 'Directory of the store (assignments, what flush puts back).' }),
+  socket: absolutePath('/run/dispatcher/dispatcher.sock').prefault('/run/dispatcher/dispatcher.sock').meta({ description: 'Control socket of the daemon.' }),
+  marks: marks.prefault({}).meta({ description: 'Mark bits of ours (a pool field and a connection field). Change only on a clash.' }),
+  tables: tables.prefault({}).meta({ description: 'Routing tables base … base+99 are ours. Change only on a clash.' }),
+  rules: rules.prefault({}).meta({ description: 'ip rule priorities priority … priority+99 are ours. Change only on a clash.' }),
+  clients: clients.prefault({}).meta({ description: 'Expiry and caps of client assignments.' }),
+  health: health.prefault({}).meta({ description: 'When a line is dead and when it is back; each uplink may override these under probe.' }),
+  static_routes: staticRoutes.prefault([]).meta({ description: 'Destinations that must use given lines, in order of preference.' }),
+  notify: notify.prefault({}).meta({ description: 'Programs and mail told of every uplink state change.' }),
+  groups: groups.prefault({}).meta({ description: 'Group ids of `dispatcher exec --uplink`: base + uplink index.' }),
+  ddns: ddns.optional().meta({ description: 'Dynamic DNS: one A record per live uplink (RFC 2136 with TSIG, by nsupdate).' }),
+  metrics: metrics.prefault({}).meta({ description: 'The Prometheus endpoint (GET /metrics); absent: none.' }),
+};
+
+const document = mapping(SECTIONS, 'start from pools/example.yaml');
+type Sections = z.output<typeof document>;
+
+/** Global health settings, then an uplink's own probe settings on top. */
+function probeSettings(global: Sections['health'], own: z.output<typeof probe>) {
+  const defined = Object.fromEntries(Object.entries(own).filter(([key, value]) => key !== 'targets' && value !== undefined));
+  const { damping: _, ...base } = global;
+  return {
+    /** Addresses probed through this uplink; empty means its gateway. */
+    targets: own.targets ?? [],
+    ...healthSettings({ ...base, ...defined } as HealthDoc),
+  };
+}
+
+function assemble(doc: Sections) {
+  return {
+    lan: doc.lan,
+    uplinks: doc.uplinks.map((uplink) => ({ ...uplink, probe: probeSettings(doc.health, uplink.probe) })),
+    scan: doc.scan,
+    /** Directory of the lowdb store. */
+    state: doc.state,
+    /** Control socket of the daemon. */
+    socket: doc.socket,
+    marks: doc.marks,
+    /** Routing table ids used: base .. base + 99 (iptables/README.md). */
+    tables: doc.tables,
+    /** ip rule priorities used: priority .. priority + 99. */
+    rules: doc.rules,
+    /** Group ids whose sockets leave by one uplink (`dispatcher exec`): base + uplink index. */
+    groups: doc.groups,
+    clients: doc.clients,
+    damping: doc.health.damping,
+    staticRoutes: doc.static_routes,
+    notify: doc.notify,
+    ...(doc.ddns !== undefined ? { ddns: doc.ddns } : {}),
+    /** Where the Prometheus endpoint listens (GET /metrics); absent: no endpoint. */
+    ...(doc.metrics.listen !== undefined ? { metrics: hostPort(doc.metrics.listen) } : {}),
+  };
+}
+
+function hostPort(listen: string): { host: string; port: number } {
+  const at = listen.lastIndexOf(':');
+  return { host: listen.slice(0, at), port: Number(listen.slice(at + 1)) };
+}
+
+/** The whole document: YAML in, Config out. */
+export const configSchema = document.transform(assemble).meta({ title: 'dispatcher configuration', description: 'The YAML file the dispatcher reads (--config); every key is documented in pools/README.md.' });
+
+export type ConfigOutput = z.output<typeof configSchema>;
+export type SectionsOutput = Sections;
+export type ProbeDoc = z.output<typeof probe>;
+
+/** The health settings every uplink gets unless its probe says otherwise. */
+export const HEALTH_DEFAULTS = (() => {
+  const { damping: _, ...settings } = health.parse({});
+  return healthSettings(settings);
+})();
+export const DAMPING_DEFAULTS = damping.parse({});
+
+const defaults = configSchema.parse({ lan: { interfaces: ['lan0'] }, uplinks: [{ name: 'a', interface: 'a' }] });
+/** Defaults other code needs before (or without) a config: read from the schema above, never restated. */
+export const DEFAULTS = {
+  schedule: defaults.scan.schedule,
+  state: defaults.state,
+  socket: defaults.socket,
+  markMask: defaults.marks.mask,
+  tableBase: defaults.tables.base,
+  rulePriority: defaults.rules.priority,
+  groupBase: defaults.groups.base,
+  clientMax: defaults.clients.max,
+  clientsPerMac: defaults.clients.perMac,
+} as const;
+
+/** JSON Schema of the YAML the operator writes (its input side), for editors (pools/config.schema.json). */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
+
+/** The file's exact text: `dispatcher config schema` prints it, and a unit test holds the committed copy to it. */
+export function configJsonSchemaText(): string {
+  return `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
+}

@@ -1,0 +1,269 @@
+// The control protocol, defined once: every request the daemon takes on its
+// socket and the result it answers with, as zod schemas. The daemon parses
+// requests with them, the CLI, the lab and the bench get their types from
+// them, and `pools/control.schema.json` (generated, checked by a test)
+// documents `status --json` and `pools --json` from the same definitions.
+//
+// Wire format: one JSON object per line each way; an answer is
+// { ok: true, result } or { ok: false, error: { kind, message } }.
+
+import { z } from 'zod';
+import { checkClientAddress, checkHook } from '../core/requests.js';
+import { isUplinkName } from '../core/names.js';
+import { RequestError } from '../model/errors.js';
+
+/** Requests larger than this are refused without being parsed. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+// ── results ────────────────────────────────────────────────────────────────
+
+export const runReportSchema = z
+  .object({
+    at: z.string().describe('ISO time the run started'),
+    durationMs: z.number(),
+    ok: z.boolean(),
+    error: z.string().optional().describe('why the run failed (the daemon retries with a full resync)'),
+    reasons: z.array(z.string()).readonly().describe('the triggers this run carried'),
+    applied: z
+      .object({ ipset: z.number(), iptables: z.number(), ip: z.number(), sysctl: z.number() })
+      .readonly()
+      .describe('payload lines loaded per command (0 when the kernel already matched)'),
+    added: z.number(),
+    moved: z.number(),
+    expired: z.number(),
+    refused: z.number(),
+    forgotten: z.record(z.string(), z.number()).readonly().describe('uplinks that fell in this run, with the connections forgotten for each'),
+    phases: z.record(z.string(), z.number()).readonly().describe('milliseconds per phase (observe, plan, apply, forget, persist)'),
+  })
+  .readonly();
+export type RunReport = z.infer<typeof runReportSchema>;
+
+export const poolViewSchema = z
+  .object({
+    name: z.string(),
+    interface: z.string(),
+    state: z.enum(['up', 'down', 'unknown']),
+    reason: z.string(),
+    weight: z.number(),
+    address: z.string().nullable(),
+    gateway: z.string().nullable(),
+    gatewaySource: z.string().nullable(),
+    uplinkTable: z.number().describe('routing table that always leaves by this uplink'),
+    poolTable: z.number().describe("routing table of this uplink's pool"),
+    poolMark: z.string(),
+    connMark: z.string(),
+    clients: z.array(z.string()).readonly(),
+    pinned: z.array(z.string()).readonly(),
+  })
+  .readonly();
+export type PoolView = z.infer<typeof poolViewSchema>;
+
+export const poolsReportSchema = z.object({ uplinks: z.array(poolViewSchema).readonly(), clients: z.number() }).readonly();
+export type PoolsReport = z.infer<typeof poolsReportSchema>;
+
+export const targetSnapshotSchema = z
+  .object({
+    target: z.string(),
+    alive: z.boolean().nullable().describe('null until the first verdict'),
+    lastRttMs: z.number().nullable(),
+    avgRttMs: z.number().nullable(),
+    lossPercent: z.number().describe('share of the recent probes (since the last verdict change) that was lost'),
+    probes: z.number(),
+  })
+  .readonly();
+export type TargetSnapshot = z.infer<typeof targetSnapshotSchema>;
+
+export const healthSnapshotSchema = z
+  .object({
+    state: z.enum(['unknown', 'up', 'down']),
+    since: z.number(),
+    reason: z.string(),
+    transitions: z.number(),
+    penalty: z.number(),
+    suppressed: z.boolean(),
+    targets: z.array(targetSnapshotSchema).readonly(),
+    detectionMs: z.number().describe('worst case from a silent failure to the verdict: down × interval + timeout'),
+    failbackMs: z.number().describe('worst case from recovery to failback (without damping): up × interval + hold'),
+  })
+  .readonly();
+export type UplinkHealthSnapshot = z.infer<typeof healthSnapshotSchema>;
+
+export const publicAddressSchema = z
+  .object({
+    address: z.string().nullable(),
+    source: z.enum(['interface', 'url']).describe("interface: the uplink's own address; url: fetched through the uplink"),
+    url: z.string().optional(),
+    checkedAt: z.string().optional(),
+    error: z.string().optional(),
+    failures: z.number().optional(),
+  })
+  .readonly();
+export type PublicAddressStatus = z.infer<typeof publicAddressSchema>;
+
+export const ddnsStatusSchema = z
+  .object({
+    name: z.string(),
+    server: z.string(),
+    wanted: z.array(z.string()).readonly().describe('what the records should be now'),
+    published: z.array(z.string()).readonly().nullable().describe('what the server held at the last successful check or update'),
+    inSync: z.boolean(),
+    checkedAt: z.string().nullable(),
+    updatedAt: z.string().nullable(),
+    updates: z.number(),
+    checks: z.number(),
+    error: z.string().nullable(),
+    failures: z.number(),
+    retryAt: z.string().nullable(),
+  })
+  .readonly();
+export type DdnsStatus = z.infer<typeof ddnsStatusSchema>;
+
+const staticRouteSchema = z.object({ destination: z.string(), via: z.array(z.string()).readonly() }).readonly();
+
+export const statusSchema = z
+  .object({
+    running: z.literal(true),
+    pid: z.number(),
+    version: z.string(),
+    startedAt: z.string(),
+    uptimeSeconds: z.number(),
+    config: z.string().describe('the config file the daemon runs with'),
+    clients: z.number(),
+    uplinks: z
+      .array(
+        poolViewSchema
+          .unwrap()
+          .omit({ clients: true, pinned: true })
+          .extend({
+            clients: z.number(),
+            pinned: z.number(),
+            health: healthSnapshotSchema.nullable(),
+            publicAddress: publicAddressSchema.nullable(),
+          })
+          .readonly(),
+      )
+      .readonly(),
+    ddns: ddnsStatusSchema.nullable(),
+    staticRoutes: z.array(staticRouteSchema).readonly(),
+    lastRun: runReportSchema.nullable(),
+    runs: z.number().describe('reconcile runs since start'),
+    conflicts: z.array(z.string()).readonly().describe('rules of other software inside our ranges'),
+    store: z
+      .object({
+        store: z.object({ problem: z.string(), movedTo: z.string().nullable(), backup: z.string() }).nullable().describe('the store was unusable at start: what was wrong and where it went'),
+        adopted: z.number().describe('clients adopted from the kernel set at start (a crash between apply and save)'),
+      })
+      .readonly(),
+  })
+  .readonly();
+export type Status = z.infer<typeof statusSchema>;
+
+const poolBytesSchema = z.object({ sent: z.number(), received: z.number() }).readonly();
+export const trafficSchema = z
+  .object({
+    at: z.number().describe('milliseconds since the epoch when the counters were read'),
+    pools: z.record(z.string(), poolBytesSchema).readonly(),
+    uplinks: z.record(z.string(), z.object({ interface: z.string(), rx: z.number(), tx: z.number() }).readonly().nullable()).readonly(),
+  })
+  .readonly();
+export type Traffic = z.infer<typeof trafficSchema>;
+
+export const explanationSchema = z
+  .object({
+    ip: z.string(),
+    mark: z.number().nullable().describe('the mark the client set gives its packets (null when it has no pool)'),
+    verdict: z.string().describe('"assigned", "not assigned" or "not a client"'),
+    steps: z.array(z.string()).readonly().describe("one line per step of the packet's way, in order"),
+    ifUplinkDies: z.string().nullable(),
+    pool: z.string().nullable(),
+    pinned: z.boolean(),
+  })
+  .readonly();
+export type Explanation = z.infer<typeof explanationSchema>;
+
+// ── requests, each with the schema of its result ───────────────────────────
+
+const address = z
+  .string()
+  .describe('a unicast IPv4 address')
+  .transform((ip) => checkClientAddress(ip));
+const uplinkName = z.string().refine(isUplinkName, { message: 'is not an uplink name' }).describe("a configured uplink's name");
+
+/** Every command: the fields it takes and the result it answers with. */
+export const commands = {
+  ping: { request: {}, result: z.object({ pid: z.number(), version: z.string() }) },
+  pools: { request: {}, result: poolsReportSchema },
+  status: { request: {}, result: statusSchema },
+  traffic: { request: {}, result: trafficSchema },
+  explain: { request: { ip: address }, result: explanationSchema.unwrap().extend({ kernel: z.object({ command: z.string(), answer: z.string() }) }) },
+  scan: { request: {}, result: runReportSchema },
+  reload: { request: {}, result: runReportSchema },
+  assign: { request: { ip: address, uplink: uplinkName }, result: z.object({ ip: z.string(), uplink: z.string(), pinned: z.literal(true), run: runReportSchema }) },
+  release: { request: { ip: address }, result: z.object({ ip: z.string(), released: z.string().optional(), run: runReportSchema }) },
+  hook: {
+    request: { event: z.enum(['ip-up', 'ip-down']), interface: z.string(), tty: z.string(), speed: z.string(), local: z.string(), remote: z.string(), ipparam: z.string().optional() },
+    result: z.object({ uplink: z.string(), event: z.enum(['ip-up', 'ip-down']), interface: z.string().optional() }),
+  },
+} as const;
+
+export type Command = keyof typeof commands;
+type Fields<C extends Command> = { [K in keyof (typeof commands)[C]['request']]: (typeof commands)[C]['request'][K] extends z.ZodType ? z.output<(typeof commands)[C]['request'][K]> : never };
+type OptionalKeys<T> = { [K in keyof T]: undefined extends T[K] ? K : never }[keyof T];
+type WithOptionals<T> = { readonly [K in Exclude<keyof T, OptionalKeys<T>>]: T[K] } & { readonly [K in OptionalKeys<T>]?: T[K] };
+
+/** A request as the daemon receives it, after parsing. */
+export type RequestOf<C extends Command> = { readonly cmd: C } & WithOptionals<Fields<C>>;
+export type ControlRequest = { [C in Command]: RequestOf<C> }[Command];
+export type PppHook = RequestOf<'hook'>;
+/** The result the daemon answers a command with. */
+export type ResultOf<C extends Command> = z.output<(typeof commands)[C]['result']>;
+
+export type ControlResponse =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly error: { readonly kind: 'request' | 'config' | 'internal'; readonly message: string } };
+
+/** Every request's schema: strict (no field it does not take), built from `commands`. */
+const requestSchemas = Object.fromEntries(
+  Object.entries(commands).map(([cmd, { request }]) => [cmd, z.strictObject({ cmd: z.literal(cmd), ...request })]),
+) as unknown as Record<Command, z.ZodType>;
+
+function isCommand(cmd: unknown): cmd is Command {
+  return typeof cmd === 'string' && Object.hasOwn(commands, cmd);
+}
+
+/** Parses one request line; anything that is not a valid request is a RequestError naming what is wrong. */
+export function parseRequest(line: string): ControlRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new RequestError('request is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RequestError('request must be a JSON object');
+  const body = value as Record<string, unknown>;
+  if (!isCommand(body.cmd)) throw new RequestError(`unknown command ${JSON.stringify(body.cmd)?.slice(0, 60)}`);
+  const extra = Object.keys(body).find((k) => k !== 'cmd' && !Object.hasOwn(commands[body.cmd as Command].request, k));
+  if (extra !== undefined) throw new RequestError(`unexpected field ${JSON.stringify(extra).slice(0, 60)}`);
+  // pppd's arguments have their own field-by-field checks (they go into logs, the store and commands).
+  if (body.cmd === 'hook') return checkHook(body);
+  const parsed = requestSchemas[body.cmd].safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new RequestError(`${issue?.path.join('.') || 'request'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data as ControlRequest;
+}
+
+/** The JSON Schema of every command's request and result, for documentation and other clients. */
+export function protocolJsonSchema(): Record<string, unknown> {
+  const defs = Object.fromEntries(
+    Object.entries(commands).map(([cmd, { result }]) => [
+      cmd,
+      {
+        request: z.toJSONSchema(requestSchemas[cmd as Command], { io: 'input', unrepresentable: 'any' }),
+        result: z.toJSONSchema(result, { io: 'output', unrepresentable: 'any' }),
+      },
+    ]),
+  );
+  return { $comment: 'Generated from src/schema/control.ts: dispatcher control protocol (one JSON object per line on the control socket)', commands: defs };
+}

@@ -1,0 +1,105 @@
+// Long-running commands of the fake: `ip monitor …` (runs until stopped; the
+// test pushes the lines the kernel would report) and the health monitor's
+// `ping` (one line per interval, a reply while the target answers through
+// its interface, "no answer yet" while it does not, as `ping -n -O` prints).
+
+import type { Process, SpawnOptions } from '../../../src/system/exec.js';
+
+let nextPid = 40_000;
+
+export class FakeProcess implements Process {
+  readonly pid = nextPid++;
+  readonly ended: Promise<number | null>;
+  readonly written: string[] = [];
+  private finish!: (code: number | null) => void;
+  private running = true;
+  private readonly stoppers: (() => void)[] = [];
+
+  constructor(
+    readonly argv: readonly string[],
+    private readonly options: SpawnOptions,
+  ) {
+    this.ended = new Promise((resolve) => (this.finish = resolve));
+  }
+
+  get alive(): boolean {
+    return this.running;
+  }
+
+  /** The process prints a line on stdout. */
+  print(line: string): void {
+    if (this.running) this.options.onLine?.(line);
+  }
+
+  /** The process prints a line on stderr. */
+  printError(line: string): void {
+    if (this.running) this.options.onErrorLine?.(line);
+  }
+
+  onStop(stopper: () => void): void {
+    this.stoppers.push(stopper);
+  }
+
+  /** The process ends by itself with this exit code (a monitor that crashed, ping whose device vanished). */
+  exit(code: number | null): void {
+    if (!this.running) return;
+    this.running = false;
+    for (const stopper of this.stoppers) stopper();
+    this.finish(code);
+  }
+
+  write(text: string): void {
+    this.written.push(text);
+  }
+
+  /** Killed by a signal: ends with no exit code, as execa reports it. */
+  stop(): void {
+    this.exit(null);
+  }
+}
+
+export interface PingArgs {
+  readonly intervalMs: number;
+  readonly iface: string | undefined;
+  readonly target: string;
+  readonly count: number | undefined;
+}
+
+/** Reads the options ping is given here (-n -O -q -i -W -I -m -c) and its target; anything else is refused. */
+export function parsePing(argv: readonly string[]): PingArgs {
+  let intervalMs = 1000;
+  let iface: string | undefined;
+  let count: number | undefined;
+  const rest: string[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '-n' || arg === '-O' || arg === '-q') continue;
+    const value = argv[++i];
+    if (arg === '-i') intervalMs = Number(value) * 1000;
+    else if (arg === '-I') iface = value;
+    else if (arg === '-c') count = Number(value);
+    else if (arg === '-W' || arg === '-m') continue;
+    else {
+      rest.push(arg);
+      i--;
+    }
+  }
+  const [target] = rest;
+  if (rest.length !== 1 || target === undefined || !Number.isFinite(intervalMs)) throw new Error(`fake kernel: ping with arguments it does not know: ${JSON.stringify(argv)}`);
+  return { intervalMs, iface, target, count };
+}
+
+/** Starts printing ping's lines on `process` until it is stopped. */
+export function runPing(process: FakeProcess, ping: PingArgs, answers: () => boolean, source: () => string | undefined): void {
+  process.print(`PING ${ping.target} (${ping.target}) from ${source() ?? '0.0.0.0'} ${ping.iface ?? ''}: 56(84) bytes of data.`);
+  let seq = 0;
+  const timer = setInterval(
+    () => {
+      seq += 1;
+      process.print(answers() ? `64 bytes from ${ping.target}: icmp_seq=${seq} ttl=63 time=0.042 ms` : `no answer yet for icmp_seq=${seq}`);
+    },
+    Math.max(1, ping.intervalMs),
+  );
+  timer.unref();
+  process.onStop(() => clearInterval(timer));
+}

@@ -1,0 +1,78 @@
+// The fake's small tools: sysctl (keys of interfaces come and go with their
+// links), conntrack (entries with their marks) and the one nft command the
+// iptables backend uses (deleting a bare table).
+// Measured: `sysctl -e` leaves out keys that do not exist; `sysctl -w` sets
+// every key it can and fails at the end for the others; `conntrack -D` exits
+// 1 when nothing matched (DESIGN.md §6); an nft file is one transaction.
+
+import { hexOf, parseNumber, ToolFailure } from './failure.js';
+import type { Netfilter } from './netfilter.js';
+
+export interface Connection {
+  readonly proto: 'tcp' | 'udp';
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+  readonly mark: number;
+}
+
+const CONNTRACK_BANNER = 'conntrack v1.4.7 (conntrack-tools)';
+
+/** `sysctl -e KEY…` */
+export function readSysctls(sysctls: ReadonlyMap<string, string>, keys: readonly string[]): string {
+  return keys.flatMap((key) => (sysctls.has(key) ? [`${key} = ${sysctls.get(key)}\n`] : [])).join('');
+}
+
+/** `sysctl -q -w KEY=VALUE…`; null when an argument is not an assignment. */
+export function writeSysctls(sysctls: Map<string, string>, assignments: readonly string[]): null | undefined {
+  if (assignments.some((a) => !a.includes('='))) return null;
+  const missing: string[] = [];
+  for (const assignment of assignments) {
+    const at = assignment.indexOf('=');
+    const key = assignment.slice(0, at);
+    if (sysctls.has(key)) sysctls.set(key, assignment.slice(at + 1));
+    else missing.push(`sysctl: cannot stat /proc/sys/${key.replace(/\./g, '/')}: No such file or directory\n`);
+  }
+  if (missing.length > 0) throw new ToolFailure(1, missing.join(''));
+  return undefined;
+}
+
+function describe(c: Connection): string {
+  return `${c.proto}      ${c.proto === 'tcp' ? 6 : 17} 431999 ${c.proto === 'tcp' ? 'ESTABLISHED ' : ''}src=${c.src} dst=${c.dst} sport=${c.sport} dport=${c.dport} mark=${c.mark} use=1\n`;
+}
+
+/** `conntrack -L` */
+export function listConnections(connections: readonly Connection[]): { stdout: string; stderr: string; exitCode: number } {
+  return { stdout: connections.map(describe).join(''), stderr: `${CONNTRACK_BANNER}: ${connections.length} flow entries have been shown.\n`, exitCode: 0 };
+}
+
+/** `conntrack -D --mark V[/M]`: the connections kept, and what the tool prints; null when the mark is not one. */
+export function deleteConnections(connections: readonly Connection[], markArg: string): { kept: Connection[]; stdout: string; stderr: string; exitCode: number } | null {
+  const [v, m] = markArg.split('/');
+  const mark = parseNumber(v ?? '');
+  const mask = m === undefined ? 0xffffffff : parseNumber(m);
+  if (mark === null || mask === null) return null;
+  const gone = connections.filter((c) => (c.mark & mask) >>> 0 === (mark & mask) >>> 0);
+  return {
+    kept: connections.filter((c) => !gone.includes(c)),
+    stdout: gone.map(describe).join(''),
+    stderr: `${CONNTRACK_BANNER}: ${gone.length} flow entries have been deleted.\n`,
+    exitCode: gone.length > 0 ? 0 : 1,
+  };
+}
+
+export function describeConnection(c: Connection): string {
+  return `${c.proto} ${c.src}:${c.sport} -> ${c.dst}:${c.dport} mark ${hexOf(c.mark)}`;
+}
+
+/** `nft -f -` holding `delete table ip NAME` lines only; null for any other line. */
+export function nftDeleteTables(netfilter: Netfilter, input: string): null | undefined {
+  const lines = input.split('\n').filter((l) => l.trim() !== '');
+  const tables = lines.map((line) => /^delete table ip ([a-z]+)$/.exec(line.trim())?.[1]);
+  if (tables.some((t) => t === undefined)) return null;
+  const absent = (tables as string[]).find((t) => !netfilter.has(t));
+  if (absent) throw new ToolFailure(1, `Error: No such file or directory\ndelete table ip ${absent}\n                   ${'^'.repeat(absent.length)}\n`);
+  for (const table of tables as string[]) netfilter.deleteTable(table);
+  return undefined;
+}

@@ -1,0 +1,213 @@
+// The iptables backend through the NetfilterBackend interface only: what the
+// engine will see once it holds a backend instead of calling iptables code.
+// The stateful cases load the payloads into the fake kernel's iptables and
+// ipset models (test/helpers/fake-kernel/), so "a second run changes nothing"
+// and "flush leaves the tables as they were" are checked without root.
+
+import { describe, expect, test } from '@jest/globals';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { NetfilterBackend } from '../../src/backends/backend.js';
+import { createBackend, DEFAULT_BACKEND } from '../../src/backends/index.js';
+import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
+import { uplinkGroup } from '../../src/core/contract.js';
+import { NOTHING } from '../../src/core/diff.js';
+import { planNetfilter } from '../../src/core/netfilter.js';
+import { computePlan } from '../../src/core/run.js';
+import type { Config } from '../../src/model/config.js';
+import { CommandError } from '../../src/model/errors.js';
+import type { KernelState } from '../../src/model/kernel.js';
+import type { ClientRecord } from '../../src/model/state.js';
+import { parseIptablesSave } from '../../src/parse/iptables-save.js';
+import { describeKernelPayloads, describePayloads, renderKernelPayloads, renderPayloads } from '../../src/render/payloads.js';
+import { computeRun } from '../../src/core/run.js';
+import type { Process, RunOptions, RunResult, Runner } from '../../src/system/exec.js';
+import { ToolFailure } from '../helpers/fake-kernel/failure.js';
+import { FakeRunner } from '../helpers/fake-runner.js';
+import { Ipsets } from '../helpers/fake-kernel/ipset.js';
+import { Netfilter } from '../helpers/fake-kernel/netfilter.js';
+import { capturedAssignments, capturedKernel, labConfig, labUplinks, pristineKernel, skeleton } from '../helpers/scenario.js';
+
+const backend = createBackend(DEFAULT_BACKEND, { skeleton }) as NetfilterBackend<IptablesObserved, IptablesPayload>;
+
+function golden(name: string, text: string): void {
+  const file = new URL(`../fixtures/golden/${name}.txt`, import.meta.url);
+  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) writeFileSync(file, text);
+  expect(text).toBe(readFileSync(file, 'utf8'));
+}
+
+const netfilterOf = (kernel: KernelState): IptablesObserved => ({ netfilter: kernel.netfilter, sets: kernel.sets });
+const intentFor = (assignments: ReadonlyMap<string, ClientRecord>, config: Config = labConfig) => planNetfilter(config, labUplinks(), assignments);
+
+/**
+ * Only the commands the iptables backend issues, answered from the fake
+ * kernel's iptables and ipset models; anything else fails loudly. Every
+ * command is recorded with its stdin.
+ */
+class IptablesOnlyRunner implements Runner {
+  readonly calls: { argv: readonly string[]; input?: string }[] = [];
+  constructor(
+    readonly netfilter = new Netfilter(),
+    readonly ipsets = new Ipsets(),
+  ) {}
+
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    this.calls.push({ argv, ...(options.input !== undefined ? { input: options.input } : {}) });
+    try {
+      return { stdout: this.answer(argv.join(' '), options.input ?? ''), stderr: '', exitCode: 0 };
+    } catch (error) {
+      if (error instanceof ToolFailure) throw new CommandError(argv, error.exitCode, error.stderr);
+      throw error;
+    }
+  }
+
+  private answer(line: string, input: string): string {
+    if (line === 'iptables-save') return this.netfilter.save();
+    if (line === 'iptables-save -c -t mangle') return this.netfilter.save({ counters: true, table: 'mangle' });
+    if (line === 'iptables-restore --wait 10 --noflush') {
+      this.netfilter.restore(input);
+      return '';
+    }
+    if (line === 'ipset list -n')
+      return this.ipsets
+        .names()
+        .map((n) => `${n}\n`)
+        .join('');
+    if (line.startsWith('ipset save ')) return this.ipsets.save(line.slice('ipset save '.length));
+    if (line === 'ipset -exist restore') {
+      this.ipsets.restore(input, true, (name) => this.netfilter.usesSet(name));
+      return '';
+    }
+    if (line === 'iptables -V') return 'iptables v1.8.9 (nf_tables)\n';
+    if (line === 'nft -f -') {
+      for (const match of input.matchAll(/^delete table ip (\S+)$/gm)) this.netfilter.deleteTable(match[1] as string);
+      return '';
+    }
+    throw new Error(`IptablesOnlyRunner: the iptables backend ran a command it has no business with: ${line}`);
+  }
+
+  spawn(argv: readonly string[]): Process {
+    throw new Error(`IptablesOnlyRunner: nothing is spawned by a backend (${argv.join(' ')})`);
+  }
+
+  writes(): string[] {
+    return this.calls.filter((c) => c.input !== undefined).map((c) => c.argv.join(' '));
+  }
+}
+
+describe('the iptables backend through its interface', () => {
+  test('plan → payload → describe on a pristine gateway: the same document as the golden file of the whole run', () => {
+    const pristine = pristineKernel();
+    const run = computePlan({ config: labConfig, uplinks: labUplinks(), observed: pristine, assignments: capturedAssignments(), neighbours: [], complete: false, now: 0 });
+    const payload = backend.plan(run.desired.netfilter, netfilterOf(pristine));
+    golden('lab-first-start', describeKernelPayloads(backend, renderKernelPayloads(payload, run.routing)));
+    // Byte for byte what the engine's path (computeRun + renderPayloads) loads today.
+    const legacy = renderPayloads(computeRun({ config: labConfig, uplinks: labUplinks(), observed: pristine, assignments: capturedAssignments(), neighbours: [], complete: false, now: 0, skeleton }).change);
+    expect(payload).toEqual({ ipsetBefore: legacy.ipsetBefore, iptables: legacy.iptables, ipsetAfter: legacy.ipsetAfter });
+    expect(backend.size(payload)).toEqual({ ipset: 9, iptables: 36 });
+    expect(backend.created(netfilterOf(pristine), payload)).toEqual(['mangle', 'nat']);
+  });
+
+  test('the captured gateway already holds the plan: an empty payload, nothing to describe, nothing created', () => {
+    const kernel = capturedKernel();
+    const payload = backend.plan(intentFor(capturedAssignments()), netfilterOf(kernel));
+    expect(backend.isEmpty(payload)).toBe(true);
+    expect(backend.describe(payload)).toBe('');
+    expect(backend.created(netfilterOf(kernel), payload)).toEqual([]);
+  });
+
+  test('removing everything (flush) is described in load order: the set is destroyed once iptables no longer uses it', () => {
+    const kernel = capturedKernel();
+    const payload = backend.plan(NOTHING.netfilter, netfilterOf(kernel));
+    const text = describeKernelPayloads(backend, { netfilter: payload, ip: '', sysctls: {} });
+    golden('backend-iptables-flush', text);
+    expect(text.trim().split('\n').slice(-2)).toEqual(['# ipset -exist restore (after iptables)', 'destroy dispatcher-clients']);
+    // The same text as the whole-run document, apart from where the ip batch sits.
+    expect(describePayloads({ ...payload, ip: '', sysctls: {} })).toBe(text);
+  });
+
+  test('without root: iptables-save and ipset are named as unreadable and planned as empty', async () => {
+    const runner = new FakeRunner().failOnce('iptables-save', 4, 'iptables-save: Permission denied (you must be root)').failOnce('ipset list', 1, 'ipset v7.17: Kernel error received: Operation not permitted');
+    const { observed, unreadable } = await backend.observeReadable(runner);
+    expect(observed).toEqual({ netfilter: [], sets: { sets: [], entries: [] } });
+    expect(unreadable.sort()).toEqual(['ipset', 'iptables-save']);
+  });
+
+  test('collisions: other software using our mark bits is named, our own chains never are', () => {
+    const kernel = capturedKernel();
+    expect(backend.collisions(labConfig, netfilterOf(kernel))).toEqual([]);
+    const foreign = parseIptablesSave(
+      ['*mangle', ':PREROUTING ACCEPT [0:0]', ':mwan3_hook - [0:0]', ':vpn - [0:0]', '-A mwan3_hook -j MARK --set-xmark 0x100/0x3f00', '-A vpn -j MARK --set-xmark 0x10000000/0x10000000', 'COMMIT'].join('\n'),
+    );
+    const problems = backend.collisions(labConfig, { ...netfilterOf(kernel), netfilter: [...foreign, ...kernel.netfilter.filter((t) => t.name !== 'mangle')] });
+    expect(problems).toEqual([
+      {
+        field: 'marks.mask',
+        problem: 'iptables rule "-t mangle -A vpn -j MARK --set-xmark 0x10000000/0x10000000" of other software uses mark bits 0x10000000 inside marks.mask 0xff000000',
+        fix: 'choose a marks.mask whose bits that software does not use',
+      },
+    ]);
+  });
+
+  test('classified clients and group marks are read from the observation', () => {
+    const kernel = capturedKernel();
+    const intent = intentFor(capturedAssignments());
+    const classified = backend.classified(netfilterOf(kernel));
+    expect(new Map([...classified].map(([ip, c]) => [ip, c.mark]))).toEqual(intent.clients);
+    expect(new Set([...classified.values()].map((c) => c.mask))).toEqual(new Set([intent.poolMask]));
+    expect(backend.groupMarked(netfilterOf(kernel), uplinkGroup(labConfig, 2))).toBe(true);
+    expect(backend.groupMarked(netfilterOf(kernel), uplinkGroup(labConfig, 3))).toBe(false);
+    expect(backend.groupMarked(netfilterOf(pristineKernel()), uplinkGroup(labConfig, 0))).toBe(false);
+  });
+});
+
+describe('the iptables backend against the fake kernel', () => {
+  test('apply loads one ipset restore and one iptables-restore; observing again plans nothing', async () => {
+    const runner = new IptablesOnlyRunner();
+    const intent = intentFor(capturedAssignments());
+    const first = backend.plan(intent, await backend.observe(runner));
+    await backend.apply(runner, first);
+    expect(runner.calls.filter((c) => c.input !== undefined)).toEqual([
+      { argv: ['ipset', '-exist', 'restore'], input: first.ipsetBefore },
+      { argv: ['iptables-restore', '--wait', '10', '--noflush'], input: first.iptables },
+    ]);
+    const second = backend.plan(intent, await backend.observe(runner));
+    expect(backend.isEmpty(second)).toBe(true);
+  });
+
+  test('moving a client is one set entry; its counters read back per pool', async () => {
+    const runner = new IptablesOnlyRunner();
+    const assignments = capturedAssignments();
+    await backend.apply(runner, backend.plan(intentFor(assignments), await backend.observe(runner)));
+    assignments.set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
+    const move = backend.plan(intentFor(assignments), await backend.observe(runner));
+    expect(move).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ipsetAfter: '' });
+    await backend.apply(runner, move);
+    expect(backend.isEmpty(backend.plan(intentFor(assignments), await backend.observe(runner)))).toBe(true);
+    // DISPATCHER-PRE: per LAN the restore and the set rule come first, then isp1's counting rule.
+    runner.netfilter.count('mangle', 'DISPATCHER-PRE', 2, 3, 1500);
+    expect(await backend.counters(runner, labConfig)).toEqual({ isp1: { sent: 1500, received: 0 }, isp2: { sent: 0, received: 0 }, isp3: { sent: 0, received: 0 } });
+  });
+
+  test('flush removes exactly what apply added: iptables-save and ipset as before the first start, twice in a row', async () => {
+    const runner = new IptablesOnlyRunner();
+    // Other software's chain in mangle, there before us; nat is created by our first apply.
+    runner.netfilter.restore(['*mangle', ':mwan3_hook - [0:0]', '-A PREROUTING -j mwan3_hook', '-A mwan3_hook -j MARK --set-xmark 0x100/0x3f00', 'COMMIT', ''].join('\n'));
+    const before = { iptables: runner.netfilter.save(), sets: runner.ipsets.names() };
+    const observed = await backend.observe(runner);
+    const payload = backend.plan(intentFor(capturedAssignments()), observed);
+    const created = backend.created(observed, payload);
+    expect(created).toEqual(['nat']);
+    await backend.apply(runner, payload);
+    const removal = await backend.flush(runner, await backend.observe(runner), created);
+    expect(removal).toEqual({
+      chains: ['mangle/DISPATCHER-COUNT', 'mangle/DISPATCHER-OUT', 'mangle/DISPATCHER-POST', 'mangle/DISPATCHER-PRE', 'nat/DISPATCHER-NAT'],
+      hooks: 4,
+      setDestroyed: true,
+      tablesDeleted: ['nat'],
+      changed: true,
+    });
+    expect({ iptables: runner.netfilter.save(), sets: runner.ipsets.names() }).toEqual(before);
+    expect(await backend.flush(runner, await backend.observe(runner), [])).toEqual({ chains: [], hooks: 0, setDestroyed: false, tablesDeleted: [], changed: false });
+    expect(runner.writes().filter((w) => w.startsWith('nft'))).toEqual(['nft -f -']);
+  });
+});

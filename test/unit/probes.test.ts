@@ -1,0 +1,312 @@
+// The probe method seam (src/probes/): the icmp method against a fake Runner
+// and a clock the test drives (its argv, played ping output → answered/lost),
+// and the health monitor driven by a fake method, which shows the monitor
+// knows nothing of how a target is asked.
+
+import { describe, expect, test } from '@jest/globals';
+import { parseConfig } from '../../src/config/load.js';
+import type { Transition } from '../../src/core/health.js';
+import { connMark, markLayout } from '../../src/core/marks.js';
+import { HealthMonitor } from '../../src/engine/health.js';
+import type { UplinkView } from '../../src/model/state.js';
+import { icmpMethod, pingArgv, type IcmpTarget } from '../../src/probes/icmp.js';
+import type { ProbeEvent, ProbeMethod, ProbeRun, RunningProbe } from '../../src/probes/method.js';
+import { methodFor, PROBE_METHODS, probeTarget } from '../../src/probes/registry.js';
+import type { Clock, TimerHandle } from '../../src/system/clock.js';
+import type { Process, Runner, SpawnOptions } from '../../src/system/exec.js';
+import type { Logger } from '../../src/system/logger.js';
+
+/** A clock that moves only when the test says so; timers fire in time order. */
+class ManualClock implements Clock {
+  time = 0;
+  private timers: { at: number; every: number; fn: () => void }[] = [];
+
+  now(): number {
+    return this.time;
+  }
+  after(ms: number, fn: () => void): TimerHandle {
+    const timer = { at: this.time + ms, every: 0, fn };
+    this.timers.push(timer);
+    return timer;
+  }
+  every(ms: number, fn: () => void): TimerHandle {
+    const timer = { at: this.time + ms, every: ms, fn };
+    this.timers.push(timer);
+    return timer;
+  }
+  clear(handle: TimerHandle): void {
+    this.timers = this.timers.filter((t) => t !== handle);
+  }
+  defer(fn: () => void): void {
+    this.after(0, fn);
+  }
+  /** Moves time forward by `ms`, firing every timer due on the way. */
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.time = due.at;
+      if (due.every > 0) due.at += due.every;
+      else this.clear(due);
+      due.fn();
+    }
+    this.time = end;
+  }
+}
+
+/** A Runner whose spawned processes print what the test plays, and that refuses one-shot commands. */
+class PlayRunner implements Runner {
+  readonly spawned: { argv: readonly string[]; options: SpawnOptions; stops: (string | undefined)[]; end: (code: number | null) => void }[] = [];
+
+  async run(argv: readonly string[]): Promise<never> {
+    throw new Error(`unexpected command: ${argv.join(' ')}`);
+  }
+
+  spawn(argv: readonly string[], options: SpawnOptions = {}): Process {
+    let end: (code: number | null) => void = () => undefined;
+    const ended = new Promise<number | null>((resolve) => (end = resolve));
+    const entry = { argv, options, stops: [] as (string | undefined)[], end };
+    this.spawned.push(entry);
+    return { pid: undefined, ended, write() {}, stop: (signal) => void entry.stops.push(signal) };
+  }
+
+  play(index: number, ...lines: string[]): void {
+    for (const line of lines) this.spawned[index]?.options.onLine?.(line);
+  }
+}
+
+const silent: Logger = new Proxy({} as Logger, { get: () => () => undefined });
+
+const TARGET: IcmpTarget = { method: 'icmp', id: '203.0.113.100', address: '203.0.113.100' };
+const RUN: ProbeRun<IcmpTarget> = { target: TARGET, path: { interface: 'ppp0', mark: 0x1000000, source: '192.0.2.2' }, timing: { intervalMs: 100, timeoutMs: 500 } };
+
+function startIcmp(run = RUN): { runner: PlayRunner; clock: ManualClock; events: ProbeEvent[]; probe: RunningProbe } {
+  const runner = new PlayRunner();
+  const clock = new ManualClock();
+  const events: ProbeEvent[] = [];
+  const probe = icmpMethod.start(run, { runner, clock }, (event) => events.push(event));
+  return { runner, clock, events, probe };
+}
+
+describe('icmp method', () => {
+  test('runs the same long-lived ping as before: bound to the interface, with the connection mark', () => {
+    const { runner } = startIcmp();
+    expect(runner.spawned.map((s) => s.argv)).toEqual([['ping', '-n', '-O', '-i', '0.1', '-W', '1', '-I', 'ppp0', '-m', '16777216', '203.0.113.100']]);
+    // -W is whole seconds, at least one.
+    expect(pingArgv({ ...RUN, timing: { intervalMs: 250, timeoutMs: 1500 } })).toEqual(['ping', '-n', '-O', '-i', '0.25', '-W', '2', '-I', 'ppp0', '-m', '16777216', '203.0.113.100']);
+  });
+
+  test('replies are answered with their RTT; an unanswered probe is lost at sent + timeout; an error at once', () => {
+    const { runner, clock, events } = startIcmp();
+    runner.play(0, 'PING 203.0.113.100 (203.0.113.100) from 192.0.2.2 ppp0: 56(84) bytes of data.', '64 bytes from 203.0.113.100: icmp_seq=1 ttl=63 time=0.042 ms');
+    expect(events).toEqual([{ kind: 'answered', rttMs: 0.042 }]);
+    // Probe 2 sent at 100 ms, reported unanswered at 200 ms: lost at 600 ms, not before.
+    clock.advance(200);
+    runner.play(0, 'no answer yet for icmp_seq=2', 'no answer yet for icmp_seq=2');
+    clock.advance(399);
+    expect(events).toHaveLength(1);
+    clock.advance(1);
+    expect(events).toEqual([{ kind: 'answered', rttMs: 0.042 }, { kind: 'lost' }]);
+    // Probe 3 reported unanswered, then its reply: answered once, never lost.
+    runner.play(0, 'no answer yet for icmp_seq=3', '64 bytes from 203.0.113.100: icmp_seq=3 ttl=63 time=150 ms');
+    clock.advance(1000);
+    expect(events.slice(2)).toEqual([{ kind: 'answered', rttMs: 150 }]);
+    runner.play(0, 'From 192.0.2.1 icmp_seq=4 Destination Host Unreachable', '64 bytes from 203.0.113.100: icmp_seq=1 ttl=63 time=0.04 ms (DUP!)');
+    expect(events.slice(3)).toEqual([{ kind: 'lost' }]);
+  });
+
+  test('forget voids the probes in flight; later replies still count', () => {
+    const { runner, clock, events, probe } = startIcmp();
+    runner.play(0, 'no answer yet for icmp_seq=5', 'no answer yet for icmp_seq=6');
+    probe.forget();
+    clock.advance(5000);
+    expect(events).toEqual([]);
+    runner.play(0, '64 bytes from 203.0.113.100: icmp_seq=7 ttl=63 time=1.5 ms');
+    expect(events).toEqual([{ kind: 'answered', rttMs: 1.5 }]);
+  });
+
+  test('stop kills ping and nothing is reported after it', () => {
+    const { runner, clock, events, probe } = startIcmp();
+    runner.play(0, 'no answer yet for icmp_seq=1');
+    probe.stop();
+    expect(runner.spawned[0]?.stops).toEqual(['SIGKILL']);
+    runner.play(0, '64 bytes from 203.0.113.100: icmp_seq=2 ttl=63 time=1 ms');
+    clock.advance(5000);
+    expect(events).toEqual([]);
+  });
+
+  test('ended reports ping exiting by itself', async () => {
+    const { runner, probe } = startIcmp();
+    runner.spawned[0]?.end(2);
+    await expect(probe.ended).resolves.toBe(2);
+  });
+
+  test('its key changes with anything that needs a new ping, the exact timeout included', () => {
+    const key = icmpMethod.key(RUN);
+    expect(icmpMethod.key({ ...RUN })).toBe(key);
+    expect(icmpMethod.key({ ...RUN, timing: { intervalMs: 100, timeoutMs: 600 } })).not.toBe(key);
+    expect(icmpMethod.key({ ...RUN, path: { ...RUN.path, interface: 'ppp1' } })).not.toBe(key);
+    expect(icmpMethod.key({ ...RUN, path: { ...RUN.path, mark: 0x2000000 } })).not.toBe(key);
+  });
+});
+
+describe('registry', () => {
+  test('a plain address is an icmp target named by itself, probed by the icmp method', () => {
+    const target = probeTarget('198.51.100.1');
+    expect(target).toEqual({ method: 'icmp', id: '198.51.100.1', address: '198.51.100.1' });
+    expect(methodFor(PROBE_METHODS, target)).toBe(icmpMethod);
+  });
+});
+
+/** A method that runs nothing: the test says what each started probe reports. */
+class FakeMethod implements ProbeMethod<IcmpTarget> {
+  readonly name = 'icmp';
+  readonly started: { run: ProbeRun<IcmpTarget>; emit: (event: ProbeEvent) => void; end: (code: number | null) => void; forgets: number; stopped: boolean }[] = [];
+
+  key(run: ProbeRun<IcmpTarget>): string {
+    return JSON.stringify(run);
+  }
+
+  start(run: ProbeRun<IcmpTarget>, _context: unknown, onEvent: (event: ProbeEvent) => void): RunningProbe {
+    let end: (code: number | null) => void = () => undefined;
+    const ended = new Promise<number | null>((resolve) => (end = resolve));
+    const entry = { run, emit: onEvent, end, forgets: 0, stopped: false };
+    this.started.push(entry);
+    return { ended, forget: () => void entry.forgets++, stop: () => void (entry.stopped = true) };
+  }
+}
+
+const CONFIG = `
+lan:
+  interfaces: [lan0]
+  subnets: [198.18.0.0/16]
+uplinks:
+  - name: isp1
+    interface: ppp0
+    probe: { targets: [203.0.113.100, 203.0.113.101], reliability: 2 }
+  - name: isp2
+    interface: ppp1
+`;
+
+const view = (name: string, index: number, iface: string, over: Partial<UplinkView> = {}): UplinkView => ({
+  name,
+  index,
+  interface: iface,
+  weight: 1,
+  state: 'up',
+  reason: 'link up',
+  present: true,
+  address: `192.0.2.${index + 2}`,
+  gateway: `198.51.100.${index + 1}`,
+  pointToPoint: false,
+  ...over,
+});
+
+function monitorWithFake(): { monitor: HealthMonitor; method: FakeMethod; runner: PlayRunner; clock: ManualClock; transitions: Transition[] } {
+  const config = parseConfig(CONFIG, 'test.yaml');
+  const method = new FakeMethod();
+  const runner = new PlayRunner();
+  const clock = new ManualClock();
+  const transitions: Transition[] = [];
+  const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock, methods: { icmp: method } }, config);
+  return { monitor, method, runner, clock, transitions };
+}
+
+/** Lets promise callbacks (a probe's `ended`) run. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('health monitor with a fake method', () => {
+  test('starts one probe per target through its uplink, the gateway when no targets are set, and runs no command itself', () => {
+    const { monitor, method, runner } = monitorWithFake();
+    monitor.observe([view('isp1', 0, 'ppp0'), view('isp2', 1, 'ppp1')], 0);
+    const layout = markLayout(parseConfig(CONFIG, 'test.yaml').marks.mask);
+    expect(method.started.map((s) => s.run)).toEqual([
+      { target: probeTarget('203.0.113.100'), path: { interface: 'ppp0', mark: connMark(layout, 0), source: '192.0.2.2' }, timing: { intervalMs: 100, timeoutMs: 500 } },
+      { target: probeTarget('203.0.113.101'), path: { interface: 'ppp0', mark: connMark(layout, 0), source: '192.0.2.2' }, timing: { intervalMs: 100, timeoutMs: 500 } },
+      { target: probeTarget('198.51.100.2'), path: { interface: 'ppp1', mark: connMark(layout, 1), source: '192.0.2.3' }, timing: { intervalMs: 100, timeoutMs: 500 } },
+    ]);
+    expect(runner.spawned).toEqual([]);
+    // The same view again changes nothing.
+    monitor.observe([view('isp1', 0, 'ppp0'), view('isp2', 1, 'ppp1')], 0);
+    expect(method.started).toHaveLength(3);
+    monitor.stop();
+  });
+
+  test('answered and lost drive the state machine: up on answers, down after `down` losses, k of n', () => {
+    const { monitor, method, clock, transitions } = monitorWithFake();
+    monitor.observe([view('isp1', 0, 'ppp0')], 0);
+    const [a, b] = method.started;
+    a?.emit({ kind: 'answered', rttMs: 1 });
+    clock.advance(25);
+    // Reliability 2: one answering target is not enough for a verdict yet.
+    expect(transitions).toEqual([]);
+    b?.emit({ kind: 'answered', rttMs: 2 });
+    clock.advance(25);
+    expect(transitions).toMatchObject([{ uplink: 'isp1', from: 'unknown', to: 'up', reason: '2 of 2 targets answer' }]);
+    for (let i = 0; i < 8; i++) b?.emit({ kind: 'lost' });
+    clock.advance(25);
+    expect(transitions[1]).toMatchObject({ from: 'up', to: 'down' });
+    expect(transitions[1]?.reason).toMatch(/1 of 2 targets answer \(need 2\); 203\.0\.113\.101: 8 probes lost in a row/);
+    const snapshot = monitor.snapshot().get('isp1');
+    expect(snapshot?.targets.map((t) => [t.target, t.alive, t.lastRttMs])).toEqual([
+      ['203.0.113.100', true, 1],
+      ['203.0.113.101', false, 2],
+    ]);
+    monitor.stop();
+  });
+
+  test('link loss fails the uplink at once and voids the probes in flight', () => {
+    const { monitor, method, clock, transitions } = monitorWithFake();
+    monitor.observe([view('isp2', 1, 'ppp1')], 0);
+    method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    clock.advance(25);
+    expect(transitions.map((t) => t.to)).toEqual(['up']);
+    const verdicts = monitor.observe([view('isp2', 1, 'ppp1', { state: 'down', reason: 'interface ppp1 has no carrier' })], 25);
+    expect(verdicts.get('isp2')).toEqual({ state: 'down', reason: 'interface ppp1 has no carrier' });
+    expect(method.started[0]?.forgets).toBe(1);
+    monitor.stop();
+  });
+
+  test('a probe that ends by itself is started again a second later; a stopped one is not heard any more', async () => {
+    const { monitor, method, clock, transitions } = monitorWithFake();
+    monitor.observe([view('isp2', 1, 'ppp1')], 0);
+    method.started[0]?.end(1);
+    await settle();
+    clock.advance(999);
+    expect(method.started).toHaveLength(1);
+    clock.advance(1);
+    expect(method.started).toHaveLength(2);
+    // Moving the uplink to another interface restarts its probe; the old one is stopped and ignored.
+    monitor.observe([view('isp2', 1, 'ppp7')], clock.now());
+    expect(method.started.map((s) => [s.run.path.interface, s.stopped])).toEqual([
+      ['ppp1', false],
+      ['ppp1', true],
+      ['ppp7', false],
+    ]);
+    method.started[1]?.emit({ kind: 'answered', rttMs: 1 });
+    clock.advance(25);
+    expect(transitions).toEqual([]);
+    method.started[2]?.emit({ kind: 'answered', rttMs: 1 });
+    clock.advance(25);
+    expect(transitions.map((t) => t.to)).toEqual(['up']);
+    monitor.stop();
+    expect(method.started[2]?.stopped).toBe(true);
+  });
+
+  test("with the real registry the monitor runs today's ping, and its output reaches the verdicts", () => {
+    const config = parseConfig(CONFIG, 'test.yaml');
+    const runner = new PlayRunner();
+    const clock = new ManualClock();
+    const transitions: Transition[] = [];
+    const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock }, config);
+    monitor.observe([view('isp2', 1, 'ppp1')], 0);
+    const mark = String(connMark(markLayout(config.marks.mask), 1));
+    expect(runner.spawned.map((s) => s.argv)).toEqual([['ping', '-n', '-O', '-i', '0.1', '-W', '1', '-I', 'ppp1', '-m', mark, '198.51.100.2']]);
+    runner.play(0, '64 bytes from 198.51.100.2: icmp_seq=1 ttl=64 time=0.3 ms');
+    clock.advance(25);
+    expect(transitions.map((t) => t.to)).toEqual(['up']);
+    monitor.stop();
+    expect(runner.spawned[0]?.stops).toEqual(['SIGKILL']);
+  });
+});
