@@ -55,6 +55,5 @@ await build({
   // Dependencies written as CommonJS call require(): give the ES module one.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   plugins: [keepModuleUrls],
-  minify: process.env.MIN === '1',
   logLevel: 'warning',
 });

@@ -9,6 +9,7 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.js';
+import { cliStart } from './cli-start.js';
 import { FULL, QUICK, type BenchContext } from './context.js';
 import { failover } from './failover.js';
 import { footprint } from './footprint.js';
@@ -26,6 +27,7 @@ const SCENARIOS: readonly [string, (ctx: BenchContext) => Promise<ScenarioResult
   ['failover', failover],
   ['restart', restart],
   ['footprint', footprint],
+  ['cli-start', cliStart],
 ];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; out: string; only: string[] | null } {

@@ -6,12 +6,10 @@
 // The store wins where both know a client (it is written after the kernel).
 
 import type { Config } from '../model/config.js';
-import type { IpsetDump } from '../model/kernel.js';
 import type { ClientRecord } from '../model/state.js';
-import { CLIENT_SET } from './contract.js';
 import { inLanSubnets } from './clients.js';
 import { isUnicastHost, parseIpv4 } from './ipv4.js';
-import { hex, markLayout, poolMark } from './marks.js';
+import { markLayout, poolMark } from './marks.js';
 
 export interface Adoption {
   readonly assignments: Map<string, ClientRecord>;
@@ -20,25 +18,26 @@ export interface Adoption {
   readonly unreadable: number;
 }
 
-export function adoptFromClientSet(config: Config, sets: IpsetDump, assignments: ReadonlyMap<string, ClientRecord>, now: number): Adoption {
+/** `classified`: address → the pool mark the kernel gives it (backend.classified), under its mask. */
+export function adoptFromClientSet(config: Config, classified: ReadonlyMap<string, { readonly mark: number; readonly mask: number }>, assignments: ReadonlyMap<string, ClientRecord>, now: number): Adoption {
   const layout = markLayout(config.marks.mask);
-  const byMark = new Map(config.uplinks.map((u, index) => [`${hex(poolMark(layout, index))}/${hex(layout.poolMask)}`, u.name]));
+  const byMark = new Map(config.uplinks.map((u, index) => [poolMark(layout, index), u.name]));
   const inLan = inLanSubnets(config);
   const next = new Map(assignments);
   const adopted: { ip: string; uplink: string }[] = [];
   let unreadable = 0;
-  for (const entry of sets.entries) {
-    if (entry.set !== CLIENT_SET || next.has(entry.member)) continue;
-    const address = parseIpv4(entry.member);
-    const uplink = typeof entry.options.skbmark === 'string' ? byMark.get(entry.options.skbmark) : undefined;
+  for (const [member, { mark, mask }] of classified) {
+    if (next.has(member)) continue;
+    const address = parseIpv4(member);
+    const uplink = mask === layout.poolMask ? byMark.get(mark) : undefined;
     const client = address !== null && isUnicastHost(address) && inLan(address);
     if (uplink === undefined || !client || next.size >= config.clients.max) {
       unreadable++;
       continue;
     }
     // MAC and interface are filled in by the next neighbour scan.
-    next.set(entry.member, { uplink, mac: '', interface: '', pinned: false, firstSeen: now, lastSeen: now });
-    adopted.push({ ip: entry.member, uplink });
+    next.set(member, { uplink, mac: '', interface: '', pinned: false, firstSeen: now, lastSeen: now });
+    adopted.push({ ip: member, uplink });
   }
   return { assignments: next, adopted, unreadable };
 }

@@ -4,9 +4,10 @@
 // dispatcher from working (as monitoring plugins count).
 
 import type { Config } from '../model/config.js';
-import type { KernelState } from '../model/kernel.js';
+import type { ConfigProblem } from '../model/errors.js';
+import type { RoutingState } from '../model/plan.js';
 import type { UplinkView } from '../model/state.js';
-import { kernelCollisions } from './collisions.js';
+import { routingCollisions } from './collisions.js';
 import { uplinkGroup } from './contract.js';
 import { parseCidr } from './ipv4.js';
 
@@ -45,7 +46,9 @@ export interface DoctorFacts {
   readonly features: Readonly<Record<string, string | null>>;
   /** Sysctl values by key; absent keys were not readable (an absent interface, a namespace). */
   readonly sysctls: Readonly<Record<string, string>>;
-  readonly kernel: KernelState;
+  readonly kernel: RoutingState;
+  /** Other software's netfilter rules in the way of ours, as the backend judges them. */
+  readonly netfilterCollisions: readonly ConfigProblem[];
   readonly uplinks: readonly UplinkView[];
   /** Uplink name → whether its gateway answered a ping through the uplink (null: not tried). */
   readonly gatewayAnswers: Readonly<Record<string, boolean | null>>;
@@ -128,7 +131,7 @@ function neighbourTableFinding(facts: DoctorFacts): Finding {
 }
 
 function collisionFindings(facts: DoctorFacts): Finding[] {
-  const problems = kernelCollisions(facts.config, facts.kernel);
+  const problems = [...routingCollisions(facts.config, facts.kernel), ...facts.netfilterCollisions];
   if (problems.length === 0) return [{ check: 'collisions', severity: 'ok', summary: 'no other software uses our rule priorities, routing tables or mark bits' }];
   return problems.map((p) => ({ check: `collisions:${p.field}`, severity: 'fail', summary: p.problem, fix: p.fix }));
 }

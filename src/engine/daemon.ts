@@ -17,25 +17,25 @@
 
 import { loadConfig, type Overrides } from '../config/load.js';
 import { adoptFromClientSet } from '../core/adopt.js';
-import { kernelCollisions } from '../core/collisions.js';
+import { routingCollisions } from '../core/collisions.js';
 import type { Transition } from '../core/health.js';
 import { probePaths } from '../core/run.js';
 import type { Config } from '../model/config.js';
 import { ConfigError } from '../model/errors.js';
-import type { KernelState } from '../model/kernel.js';
 import type { ClientRecord, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
+import type { NetfilterBackend } from '../backends/backend.js';
 import { renderIpBatch } from '../render/payloads.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from '../system/control-server.js';
 import type { Runner } from '../system/exec.js';
-import { applyPayloads, observeKernel, readLinks, readRoutes, readRules } from '../system/kernel.js';
+import { applyIpBatch, observeRouting, readLinks, readRoutes, readRules } from '../system/kernel.js';
 import { discoverUplinks } from '../system/leases.js';
 import type { Logger } from '../system/logger.js';
 import { listenMetrics, type MetricsServer } from '../system/metrics-server.js';
 import { startSchedule, type Schedule } from '../system/schedule.js';
-import { loadSkeleton } from '../system/skeleton.js';
 import { assignmentsOf, Store } from '../system/store.js';
+import { loadBackend } from './backend.js';
 import { DdnsPublisher } from './ddns.js';
 import { controlHandlers, dispatch } from './handlers.js';
 import { HealthMonitor } from './health.js';
@@ -63,6 +63,7 @@ interface Parts {
   readonly ddns: DdnsPublisher;
   readonly monitors: Monitors;
   readonly status: DaemonStatus;
+  readonly backend: NetfilterBackend;
 }
 
 export class Daemon {
@@ -95,10 +96,10 @@ export class Daemon {
     const { log, runner, version, configPath } = this.options;
     const config = await loadConfig(configPath, this.options.overrides);
     if (await socketIsLive(config.socket)) throw new AlreadyRunning(config.socket);
-    const observed = await this.refuseCollisions(config);
-    const skeleton = await loadSkeleton();
+    const backend = await loadBackend();
+    const observed = await this.refuseCollisions(config, backend);
     const { store, recovery } = await Store.openOrRecover(config.state, new Date());
-    const adoption = adoptFromClientSet(config, observed.sets, assignmentsOf(store.data), Date.now());
+    const adoption = adoptFromClientSet(config, backend.classified(observed), assignmentsOf(store.data), Date.now());
     if (recovery) {
       log.error('state store was unusable: moved aside; assignments recovered from its backup and the kernel', {
         problem: recovery.problem,
@@ -118,10 +119,10 @@ export class Daemon {
       publicAddresses.observe(uplinks);
       this.publish();
     };
-    const reconciler = new Reconciler({ runner, store, skeleton, log, health, afterRun, clock: this.clock }, config, assignmentsOf(store.data));
+    const reconciler = new Reconciler({ runner, store, backend, log, health, afterRun, clock: this.clock }, config, assignmentsOf(store.data));
     const monitors = new Monitors({ runner, log, clock: this.clock, reconciler });
-    const status = new DaemonStatus({ runner, reconciler, health, publicAddresses, ddns }, { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } });
-    this.parts = { reconciler, health, notifier, publicAddresses, ddns, monitors, status };
+    const status = new DaemonStatus({ runner, backend, reconciler, health, publicAddresses, ddns }, { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } });
+    this.parts = { reconciler, health, notifier, publicAddresses, ddns, monitors, status, backend };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
@@ -143,12 +144,13 @@ export class Daemon {
     return report;
   }
 
-  /** Reads the kernel and refuses a config that collides with other software's objects in it. */
-  private async refuseCollisions(config: Config): Promise<KernelState> {
-    const observed = await observeKernel(this.options.runner, config);
-    const problems = kernelCollisions(config, observed);
+  /** Reads the kernel and refuses a config that collides with other software's objects in it; returns the backend's observation. */
+  private async refuseCollisions(config: Config, backend: NetfilterBackend): Promise<unknown> {
+    const { runner } = this.options;
+    const [routing, netfilter] = await Promise.all([observeRouting(runner, config), backend.observe(runner)]);
+    const problems = [...routingCollisions(config, routing), ...backend.collisions(config, netfilter)];
     if (problems.length > 0) throw new ConfigError(problems, this.options.configPath);
-    return observed;
+    return netfilter;
   }
 
   /**
@@ -166,7 +168,7 @@ export class Daemon {
     const ip = renderIpBatch(probePaths(config, uplinks, { rules, routes }));
     if (ip) {
       // Only a head start: if it fails, the first run loads the same objects (and retries).
-      await applyPayloads(runner, { ipsetBefore: '', iptables: '', ip, ipsetAfter: '', sysctls: {} }).catch((error: Error) => log.warn('could not give the probes their paths before the first run', { error: error.message }));
+      await applyIpBatch(runner, ip).catch((error: Error) => log.warn('could not give the probes their paths before the first run', { error: error.message }));
     }
     health.observe(uplinks, this.clock.now());
     const longest = Math.max(0, ...config.uplinks.map((u) => u.probe.down * u.probe.intervalMs + u.probe.timeoutMs));
@@ -214,13 +216,13 @@ export class Daemon {
 
   /** Re-reads the config file; a bad file leaves the running config in place and throws ConfigError. */
   async reload(): Promise<RunReport> {
-    const { reconciler, health, notifier, publicAddresses, ddns, status } = this.running;
+    const { reconciler, health, notifier, publicAddresses, ddns, status, backend } = this.running;
     const next = await loadConfig(this.options.configPath, this.options.overrides);
     const current = reconciler.currentConfig;
     if (next.socket !== current.socket || next.state !== current.state) {
       throw new ConfigError([{ field: next.socket !== current.socket ? 'socket' : 'state', problem: 'cannot change while running', fix: 'restart the daemon to use the new path' }], this.options.configPath);
     }
-    await this.refuseCollisions(next);
+    await this.refuseCollisions(next, backend);
     this.scheduleScans(next.scan.schedule);
     this.options.log.info('reloading config', { config: this.options.configPath });
     health.reconfigure(next);

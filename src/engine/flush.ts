@@ -5,13 +5,11 @@
 // start. Assignments stay in the store, so the next start restores the same pools.
 
 import type { NetfilterBackend } from '../backends/backend.js';
-import { createBackend, DEFAULT_BACKEND } from '../backends/index.js';
 import { diffRouting, isRoutingEmpty, NOTHING } from '../core/diff.js';
 import type { Config } from '../model/config.js';
 import { renderIpBatch } from '../render/payloads.js';
 import type { Runner } from '../system/exec.js';
 import { applyIpBatch, observeRouting, readSysctls, writeSysctls } from '../system/kernel.js';
-import { loadSkeleton } from '../system/skeleton.js';
 import type { Store } from '../system/store.js';
 
 export interface FlushReport {
@@ -25,9 +23,8 @@ export interface FlushReport {
   readonly nothingToDo: boolean;
 }
 
-/** `backend`: the one the daemon programmed with (the default backend when not given). */
-export async function flush(runner: Runner, config: Config, store: Store, backend?: NetfilterBackend): Promise<FlushReport> {
-  const netfilter = backend ?? createBackend(DEFAULT_BACKEND, { skeleton: await loadSkeleton() });
+/** `netfilter`: the backend the daemon programmed with (engine/backend.ts). */
+export async function flush(runner: Runner, config: Config, store: Store, netfilter: NetfilterBackend): Promise<FlushReport> {
   const [shared, observed] = await Promise.all([observeRouting(runner, config), netfilter.observe(runner)]);
   // The ranges last loaded too, in case the config's were edited since.
   const routing = diffRouting(config, NOTHING, shared, store.data.ranges ? [store.data.ranges] : []);

@@ -10,15 +10,19 @@
 import { sameRanges } from '../core/contract.js';
 import { withBindings, withHealth } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
-import type { KernelState, Neighbour } from '../model/kernel.js';
+import type { NetfilterBackend } from '../backends/backend.js';
+import type { Neighbour } from '../model/kernel.js';
+import type { RoutingState } from '../model/plan.js';
 import type { OwnedRanges, StoreData, UplinkView } from '../model/state.js';
 import type { Runner } from '../system/exec.js';
-import { observeKernel, observeReadable } from '../system/kernel.js';
+import { observeRouting, observeRoutingReadable } from '../system/kernel.js';
 import { discoverUplinks } from '../system/leases.js';
 import { readNeighbours } from '../system/neighbours.js';
 import type { HealthView } from './health.js';
 
 export interface InputsRequest {
+  /** Reads the netfilter side; its observation goes to backend.plan as it is. */
+  readonly backend: NetfilterBackend;
   /** The config as loaded; the stored ppp bindings are applied here. */
   readonly config: Config;
   /** The store's content (bindings, last loaded ranges); null when there is none. */
@@ -40,7 +44,10 @@ export interface InputsRequest {
 export interface RunInputs {
   /** The effective config: ppp renames applied. */
   readonly config: Config;
-  readonly observed: KernelState;
+  /** Rules, routes, links and sysctls: the kernel state every backend shares. */
+  readonly routing: RoutingState;
+  /** The backend's own observation (opaque here). */
+  readonly netfilter: unknown;
   /** Reads that failed in a partial gathering (named for the operator). */
   readonly unreadable: readonly string[];
   /** The neighbour table when scanned; null when not asked for, or unreadable. */
@@ -55,14 +62,26 @@ export interface RunInputs {
 export async function gatherInputs(runner: Runner, request: InputsRequest): Promise<RunInputs> {
   const config = withBindings(request.config, request.stored?.bindings ?? {});
   const started = Date.now();
-  const [{ state: observed, unreadable }, arp] = await Promise.all([
-    request.partial ? observeReadable(runner, config) : observeKernel(runner, config).then((state) => ({ state, unreadable: [] as string[] })),
-    request.scan ? readNeighbours(runner).catch((error: unknown) => (request.partial ? null : Promise.reject(error))) : Promise.resolve(null),
+  const { backend, partial } = request;
+  const [shared, netfilter, arp] = await Promise.all([
+    partial ? observeRoutingReadable(runner, config) : observeRouting(runner, config).then((state) => ({ state, unreadable: [] as string[] })),
+    partial ? backend.observeReadable(runner) : backend.observe(runner).then((observed) => ({ observed, unreadable: [] as string[] })),
+    request.scan ? readNeighbours(runner).catch((error: unknown) => (partial ? null : Promise.reject(error))) : Promise.resolve(null),
   ]);
   const observeMs = Date.now() - started;
-  const links = await discoverUplinks(config, observed, request.now);
+  const routing = shared.state;
+  const links = await discoverUplinks(config, routing, request.now);
   const uplinks = request.health ? withHealth(links, request.health.observe(links, request.now)) : links;
-  return { config, observed, unreadable, neighbours: arp ? arp.neighbours : null, uplinks, previous: previousRanges(config, request), observeMs };
+  return {
+    config,
+    routing,
+    netfilter: netfilter.observed,
+    unreadable: [...netfilter.unreadable, ...shared.unreadable],
+    neighbours: arp ? arp.neighbours : null,
+    uplinks,
+    previous: previousRanges(config, request),
+    observeMs,
+  };
 }
 
 /** The stored ranges (an edit while stopped) and replaced configs' ranges, when they differ from the config's own. */

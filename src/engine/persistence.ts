@@ -8,8 +8,6 @@
 
 import { sameRanges } from '../core/contract.js';
 import type { Config } from '../model/config.js';
-import type { KernelState } from '../model/kernel.js';
-import type { ChangeSet } from '../model/plan.js';
 import type { ClientRecord } from '../model/state.js';
 import type { Store } from '../system/store.js';
 
@@ -53,14 +51,18 @@ export class RunPersistence {
     });
   }
 
-  /** Before the first change to a sysctl or a netfilter table, remember how it was, for flush. */
-  async recordOriginals(change: ChangeSet, observed: KernelState): Promise<void> {
+  /**
+   * Before the first change to a sysctl, remember its value; before the
+   * backend creates a netfilter table, remember that it did: flush puts back
+   * the one and removes the other (once bare).
+   */
+  async recordOriginals(changing: Readonly<Record<string, string>>, current: Readonly<Record<string, string>>, createdTables: readonly string[]): Promise<void> {
     const data = this.store.data;
-    const newSysctls = Object.keys(change.sysctls).filter((key) => !(key in data.sysctlOriginals) && observed.sysctls[key] !== undefined);
-    const newTables = change.netfilter.map((c) => c.table).filter((t) => !observed.netfilter.some((o) => o.name === t) && !data.createdTables.includes(t));
+    const newSysctls = Object.keys(changing).filter((key) => !(key in data.sysctlOriginals) && current[key] !== undefined);
+    const newTables = createdTables.filter((t) => !data.createdTables.includes(t));
     if (newSysctls.length === 0 && newTables.length === 0) return;
     await this.store.save((d) => {
-      for (const key of newSysctls) d.sysctlOriginals[key] = observed.sysctls[key] as string;
+      for (const key of newSysctls) d.sysctlOriginals[key] = current[key] as string;
       d.createdTables.push(...newTables);
     });
   }

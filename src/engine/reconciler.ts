@@ -15,19 +15,19 @@
 // connections that left by the fallen uplink — only those — are forgotten, so
 // their clients reconnect at once over a survivor.
 
-import { isEmpty } from '../core/diff.js';
+import type { NetfilterBackend } from '../backends/backend.js';
+import { isRoutingEmpty } from '../core/diff.js';
 import { connMark, markLayout } from '../core/marks.js';
-import type { Skeleton } from '../core/netfilter.js';
-import { computeRun } from '../core/run.js';
+import { computePlan } from '../core/run.js';
 import { withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
-import { renderPayloads, type Payloads } from '../render/payloads.js';
+import { renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import { forgetConnections } from '../system/conntrack.js';
 import type { Runner } from '../system/exec.js';
-import { applyPayloads } from '../system/kernel.js';
+import { applyIpBatch, writeSysctls } from '../system/kernel.js';
 import type { Store } from '../system/store.js';
 import type { HealthView } from './health.js';
 import { gatherInputs } from './inputs.js';
@@ -42,7 +42,8 @@ export type { RunReport } from '../schema/control.js';
 export interface ReconcilerDeps {
   readonly runner: Runner;
   readonly store: Store;
-  readonly skeleton: Skeleton;
+  /** The netfilter backend that classifies and NATs (iptables + ipset today). */
+  readonly backend: NetfilterBackend;
   readonly log: Logger;
   /** Health verdicts; without it uplinks are judged by their links alone. */
   readonly health?: HealthView;
@@ -177,7 +178,7 @@ export class Reconciler {
   private async runOnce(batch: Batch): Promise<RunReport> {
     const started = this.clock.now();
     const base = { at: new Date(started).toISOString(), reasons: batch.reasons };
-    let applied = { ipset: 0, iptables: 0, ip: 0, sysctl: 0 };
+    let applied: RunReport['applied'] = {};
     let counts = { added: 0, moved: 0, expired: 0, refused: 0 };
     const forgotten: Record<string, number> = {};
     const phases: Record<string, number> = {};
@@ -187,10 +188,11 @@ export class Reconciler {
       if (batch.edits.length > 0) this.persistence.changed();
       await this.persistence.saveBindings(this.config);
       const mark = phaseClock(() => this.clock.now());
-      const inputs = await gatherInputs(this.deps.runner, { config: this.config, stored: this.deps.store.data, scan: batch.scan, now: started, replaced: this.replaced, ...(this.deps.health ? { health: this.deps.health } : {}) });
+      const { backend, runner } = this.deps;
+      const inputs = await gatherInputs(runner, { backend, config: this.config, stored: this.deps.store.data, scan: batch.scan, now: started, replaced: this.replaced, ...(this.deps.health ? { health: this.deps.health } : {}) });
       phases.observe = mark();
-      const { config, uplinks, observed } = inputs;
-      const { assignment: result, change } = computeRun({
+      const { config, uplinks, routing: observed } = inputs;
+      const { assignment: result, desired, routing } = computePlan({
         config,
         uplinks,
         previous: inputs.previous,
@@ -199,20 +201,20 @@ export class Reconciler {
         neighbours: inputs.neighbours ?? batch.neighbours,
         complete: inputs.neighbours !== null,
         now: started,
-        skeleton: this.deps.skeleton,
       });
+      const netfilter = backend.plan(desired.netfilter, inputs.netfilter);
       counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };
       if (counts.added + counts.moved + counts.expired > 0) this.persistence.changed();
       this.assignments = result.assignments;
       this.uplinkViews = [...uplinks];
-      this.runLog.conflictsSeen(change.conflicts);
+      this.runLog.conflictsSeen(routing.conflicts);
       this.runLog.assignments(result, inputs.neighbours !== null, config.clients);
       phases.plan = mark();
-      if (!isEmpty(change)) {
-        await this.persistence.recordOriginals(change, observed);
-        const payloads = renderPayloads(change);
-        applied = countLines(payloads);
-        await applyPayloads(this.deps.runner, payloads);
+      if (!isRoutingEmpty(routing) || !backend.isEmpty(netfilter)) {
+        await this.persistence.recordOriginals(routing.sysctls, observed.sysctls, backend.created(inputs.netfilter, netfilter));
+        const payloads = renderKernelPayloads(netfilter, routing);
+        applied = { ...backend.size(netfilter), ip: lines(payloads.ip), sysctl: Object.keys(payloads.sysctls).length };
+        await load(runner, backend, payloads);
         phases.apply = mark();
         this.deps.log.info('applied', { reasons: batch.reasons, ...applied, ms: phases });
       }
@@ -265,11 +267,9 @@ function phaseClock(now: () => number): () => number {
   };
 }
 
-function countLines(payloads: Payloads): RunReport['applied'] {
-  return {
-    ipset: lines(payloads.ipsetBefore) + lines(payloads.ipsetAfter),
-    iptables: lines(payloads.iptables),
-    ip: lines(payloads.ip),
-    sysctl: Object.keys(payloads.sysctls).length,
-  };
+/** In dependency order (DESIGN.md §1): sysctls, the backend's batch, then one ip -batch; the first failure stops the run. */
+async function load<P>(runner: Runner, backend: NetfilterBackend<unknown, P>, payloads: KernelPayloads<P>): Promise<void> {
+  await writeSysctls(runner, payloads.sysctls);
+  await backend.apply(runner, payloads.netfilter);
+  await applyIpBatch(runner, payloads.ip);
 }

@@ -11,7 +11,8 @@ import type { PoolsReport, ResultOf, Status, Traffic } from '../schema/control.j
 import type { Runner } from '../system/exec.js';
 import { lookupRoute } from '../system/route-lookup.js';
 import type { StoreRecovery } from '../system/store.js';
-import { readTraffic } from '../system/traffic.js';
+import { readUplinkCounters } from '../system/traffic.js';
+import type { NetfilterBackend } from '../backends/backend.js';
 import type { DdnsPublisher } from './ddns.js';
 import type { HealthMonitor } from './health.js';
 import type { PublicAddresses } from './public-address.js';
@@ -20,6 +21,7 @@ import type { Reconciler } from './reconciler.js';
 /** The running parts status reads from. */
 export interface DaemonParts {
   readonly runner: Runner;
+  readonly backend: NetfilterBackend;
   readonly reconciler: Reconciler;
   readonly health: HealthMonitor;
   readonly publicAddresses: PublicAddresses;
@@ -78,8 +80,10 @@ export class DaemonStatus {
   }
 
   /** The kernel's byte counters: per pool from our counting rules, per uplink from its interface. */
-  traffic(): Promise<Traffic> {
-    return readTraffic(this.parts.runner, this.config);
+  async traffic(): Promise<Traffic> {
+    const { runner, backend } = this.parts;
+    const [pools, uplinks] = await Promise.all([backend.counters(runner, this.config), readUplinkCounters(runner, this.config)]);
+    return { at: Date.now(), pools, uplinks };
   }
 
   async metrics(): Promise<string> {

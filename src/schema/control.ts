@@ -25,9 +25,9 @@ export const runReportSchema = z
     error: z.string().optional().describe('why the run failed (the daemon retries with a full resync)'),
     reasons: z.array(z.string()).readonly().describe('the triggers this run carried'),
     applied: z
-      .object({ ipset: z.number(), iptables: z.number(), ip: z.number(), sysctl: z.number() })
+      .record(z.string(), z.number())
       .readonly()
-      .describe('payload lines loaded per command (0 when the kernel already matched)'),
+      .describe("payload lines loaded per command: the backend's (ipset, iptables today), ip and sysctl; empty when the kernel already matched"),
     added: z.number(),
     moved: z.number(),
     expired: z.number(),

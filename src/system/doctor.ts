@@ -10,7 +10,8 @@ import { DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
 import { uplinkGroup } from '../core/contract.js';
 import type { Config } from '../model/config.js';
 import { whatItSaid, type Runner } from './exec.js';
-import { observeKernel, readSysctls } from './kernel.js';
+import type { ConfigProblem } from '../model/errors.js';
+import { observeRouting, readSysctls } from './kernel.js';
 import { discoverUplinks } from './leases.js';
 
 /** Where a command is found: PATH, then the sbin directories a root shell would have. */
@@ -91,9 +92,10 @@ export async function hostFacts(runner: Runner, extraTools: readonly string[] = 
   return { tools, iptablesVersion: version, features };
 }
 
-export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean): Promise<DoctorFacts> {
+/** `netfilterCollisions`: what the backend found in the way (the caller holds the backend; adapters know none). */
+export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean, netfilterCollisions: readonly ConfigProblem[]): Promise<DoctorFacts> {
   const host = await hostFacts(runner, config.ddns ? Object.keys(DDNS_TOOLS) : []);
-  const kernel = await observeKernel(runner, config);
+  const kernel = await observeRouting(runner, config);
   const sysctls = await readSysctls(runner, [
     'net.ipv4.ip_forward',
     'net.ipv4.conf.all.rp_filter',
@@ -110,5 +112,5 @@ export async function gatherFacts(runner: Runner, config: Config, daemonRunning:
       return [u.name, ping.exitCode === 0] as const;
     }),
   );
-  return { ...host, config, sysctls, kernel, uplinks, gatewayAnswers: Object.fromEntries(answers), groupsInRange: await groupsInRange(config), daemonRunning };
+  return { ...host, config, sysctls, kernel, netfilterCollisions, uplinks, gatewayAnswers: Object.fromEntries(answers), groupsInRange: await groupsInRange(config), daemonRunning };
 }

@@ -3,7 +3,9 @@
 
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../../src/config/load.js';
-import { parseSkeleton, type Skeleton } from '../../src/core/netfilter.js';
+import { iptablesBackend, type IptablesBackend } from '../../src/backends/iptables/index.js';
+import { parseSkeleton, type Skeleton } from '../../src/backends/iptables/skeleton.js';
+import type { IptablesObserved } from '../../src/backends/iptables/types.js';
 import { viewUplinks } from '../../src/core/uplinks.js';
 import type { Config } from '../../src/model/config.js';
 import type { KernelState } from '../../src/model/kernel.js';
@@ -15,6 +17,13 @@ import { FakeRunner } from './fake-runner.js';
 import { fixture } from './fixtures.js';
 
 export const skeleton: Skeleton = parseSkeleton(readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8'));
+/** The iptables backend built from the shipped skeleton, as the engine builds it. */
+export const backend: IptablesBackend = iptablesBackend(skeleton);
+
+/** The iptables backend's part of a captured kernel state. */
+export function netfilterOf(kernel: KernelState): IptablesObserved {
+  return { netfilter: kernel.netfilter, sets: kernel.sets };
+}
 
 export const labConfig: Config = parseConfig(readFileSync(new URL('../../pools/lab.yaml', import.meta.url), 'utf8'), 'pools/lab.yaml', {
   state: '/tmp/state',

@@ -15,7 +15,7 @@ import { ExecaRunner } from '../../src/system/exec.js';
 jest.setTimeout(240_000);
 
 const MAIN = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.url));
-const SCENARIOS = ['programming', 'forwarding', 'pickup', 'failover', 'restart', 'footprint'];
+const SCENARIOS = ['programming', 'forwarding', 'pickup', 'failover', 'restart', 'footprint', 'cli-start'];
 
 describe('npm run bench -- --quick', () => {
   let out: string;
@@ -51,7 +51,7 @@ describe('npm run bench -- --quick', () => {
     expect(log).toContain('written to');
   });
 
-  test('figures that must be measured are: classification, rates, pickup, gaps, restart, footprint', () => {
+  test('figures that must be measured are: classification, rates, pickup, gaps, restart, footprint, CLI start-up', () => {
     const byId = Object.fromEntries(results.scenarios.map((s) => [s.id, s]));
     const value = (id: string, name: RegExp): number => byId[id]?.figures.find((f) => name.test(f.name))?.value ?? Number.NaN;
     expect(value('programming', /^5,000 clients/)).toBeGreaterThan(0);
@@ -60,6 +60,8 @@ describe('npm run bench -- --quick', () => {
     expect(value('failover', /blackhole: failover gap/)).toBeGreaterThan(0);
     expect(value('restart', /until reconciled/)).toBeGreaterThan(0);
     expect(value('footprint', /^RSS/)).toBeGreaterThan(10);
+    expect(value('cli-start', /^dispatcher hook$/)).toBeGreaterThan(0);
+    expect(value('cli-start', /^dispatcher status$/)).toBeGreaterThan(0);
     // Restart correctness is not a timing: nothing moves, nothing is rewritten.
     expect(value('restart', /clients moved/)).toBe(0);
     expect(value('restart', /kernel lines changed/)).toBe(0);

@@ -3,9 +3,9 @@
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { chmod, copyFile, rm, stat } from 'node:fs/promises';
-import { DISPATCHER_BIN } from '../../src/lab/harness.js';
 import { inNamespace } from '../../src/lab/topology.js';
 import { Lab, type PoolsJson, within } from '../helpers/lab.js';
+import { readableCopy } from '../helpers/readable-copy.js';
 
 jest.setTimeout(60_000);
 
@@ -47,14 +47,17 @@ describe('CLI against a lab gateway', () => {
     const config = `/tmp/dispatcher-plan-${process.pid}.yaml`;
     await copyFile(lab.files.config, config);
     await chmod(config, 0o644);
+    // nobody may not be able to read the checkout (root's home is 0700): run a copy it can read.
+    const program = await readableCopy();
     try {
-      const argv = inNamespace(lab.topo.gw, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, DISPATCHER_BIN, '--config', config, 'plan']);
+      const argv = inNamespace(lab.topo.gw, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...program.argv(['--config', config, 'plan'])]);
       const out = (await lab.runner.run(argv)).stdout;
       expect(out).toMatch(/# note: could not read iptables-save, ipset .*: treated as empty/);
       expect(out).toContain('# uplink isp1 (ppp0): up, link up');
       expect(out).toContain('-A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients src --map-mark');
     } finally {
       await rm(config, { force: true });
+      await program.remove();
     }
     expect(await lab.snapshot()).toEqual(pristine);
   });

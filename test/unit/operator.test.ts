@@ -8,7 +8,7 @@ import { renderMetrics, type MetricsInput } from '../../src/core/metrics.js';
 import { poolBytes, rates, type Traffic } from '../../src/core/traffic.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
 import { rate, renderTop, sparkline } from '../../src/cli/top-view.js';
-import { capturedAssignments, capturedKernel, labConfig, labUplinks } from '../helpers/scenario.js';
+import { backend, capturedAssignments, capturedKernel, labConfig, labUplinks, netfilterOf } from '../helpers/scenario.js';
 
 function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
   const kernel = capturedKernel();
@@ -20,6 +20,7 @@ function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
     features: { 'multipath routes': null },
     sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.ppp0.rp_filter': '2', 'net.ipv4.conf.ppp1.rp_filter': '2', 'net.ipv4.conf.wan0.rp_filter': '2', 'net.ipv4.neigh.default.gc_thresh3': '131072' },
     kernel,
+    netfilterCollisions: backend.collisions(labConfig, netfilterOf(kernel)),
     uplinks: labUplinks(kernel),
     gatewayAnswers: { isp1: true, isp2: true, isp3: true },
     groupsInRange: [],

@@ -6,7 +6,7 @@ import type { Logger } from '../../src/system/logger.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
 import { Store } from '../../src/system/store.js';
-import { capturedAssignments, capturedGatewayRunner, labConfig, pristineGatewayRunner, skeleton } from '../helpers/scenario.js';
+import { backend, capturedAssignments, capturedGatewayRunner, labConfig, pristineGatewayRunner } from '../helpers/scenario.js';
 
 const logged: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
 const log: Logger = {
@@ -32,16 +32,16 @@ describe('reconciler', () => {
 
   test('a gateway that already matches gets no writes at all', async () => {
     const runner = capturedGatewayRunner();
-    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
     const report = await reconciler.request('scan', { scan: true });
-    expect(report).toMatchObject({ ok: true, applied: { ipset: 0, iptables: 0, ip: 0, sysctl: 0 }, added: 0 });
+    expect(report).toMatchObject({ ok: true, applied: {}, added: 0 });
     expect(runner.writes()).toEqual([]);
   });
 
   test('first start: one sysctl, one ipset restore, one iptables-restore, one ip -batch; originals kept for flush', async () => {
     const runner = pristineGatewayRunner();
     const store = await Store.open(dir);
-    const report = await new Reconciler({ runner, store, skeleton, log }, config, new Map()).request('start', { scan: true });
+    const report = await new Reconciler({ runner, store, backend, log }, config, new Map()).request('start', { scan: true });
     expect(report).toMatchObject({ ok: true, added: 8 });
     expect(runner.writes().map((c) => c.argv.slice(0, 3).join(' '))).toEqual(['sysctl -q -w', 'ipset -exist restore', 'iptables-restore --wait 10', 'ip -batch -']);
     expect(store.data.sysctlOriginals).toEqual({ 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.ppp0.rp_filter': '0', 'net.ipv4.conf.ppp1.rp_filter': '0', 'net.ipv4.conf.wan0.rp_filter': '0' });
@@ -52,7 +52,7 @@ describe('reconciler', () => {
 
   test('a new neighbour is one ipset line, nothing else', async () => {
     const runner = capturedGatewayRunner();
-    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
     const report = await reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.3', mac: '02:00:00:00:03:03', dev: 'lan0', complete: true }] });
     expect(report.added).toBe(1);
     // Loads are 4/2 = 2/1 = 2/1: tied, so the higher weight (isp1, pool mark 1) takes it.
@@ -61,7 +61,7 @@ describe('reconciler', () => {
 
   test('neighbours on an uplink, outside the subnets, or the gateway itself are never clients', async () => {
     const runner = capturedGatewayRunner();
-    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
     const report = await reconciler.request('neighbour', {
       neighbours: [
         { ip: '192.0.2.1', mac: '02:00:00:00:00:01', dev: 'ppp0', complete: true },
@@ -77,7 +77,7 @@ describe('reconciler', () => {
 
   test('held (the first probe round), requests wait and join the first run', async () => {
     const runner = capturedGatewayRunner();
-    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
     reconciler.hold();
     const early = reconciler.request('health: isp1 up');
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -92,7 +92,7 @@ describe('reconciler', () => {
 
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {
     const runner = capturedGatewayRunner();
-    const reconciler = new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, capturedAssignments());
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
     const neighbours = Array.from({ length: 300 }, (_, i) => ({ ip: `198.18.9.${i % 250}`, mac: `02:00:00:00:09:${(i % 250).toString(16).padStart(2, '0')}`, dev: 'lan0', complete: true }));
     const reports = await Promise.all(neighbours.map((n) => reconciler.request('neighbour', { neighbours: [n] })));
     const restores = runner.writes().filter((c) => c.argv[0] === 'ipset');
@@ -104,7 +104,7 @@ describe('reconciler', () => {
   test('a failed command is logged with argv, exit code and stderr; the change is kept and retried', async () => {
     const runner = pristineGatewayRunner().failOnce('iptables-restore', 2, 'iptables-restore: line 3 failed');
     const store = await Store.open(dir);
-    const reconciler = new Reconciler({ runner, store, skeleton, log }, config, new Map());
+    const reconciler = new Reconciler({ runner, store, backend, log }, config, new Map());
     const failed = await reconciler.request('start', { scan: true });
     expect(failed.ok).toBe(false);
     expect(failed.error).toMatch(/iptables-restore --wait 10 --noflush failed \(exit 2\): iptables-restore: line 3 failed/);
@@ -118,7 +118,7 @@ describe('reconciler', () => {
 
   test('no command ever goes through a shell', async () => {
     const runner = pristineGatewayRunner();
-    await new Reconciler({ runner, store: await Store.open(dir), skeleton, log }, config, new Map()).request('start', { scan: true });
+    await new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, new Map()).request('start', { scan: true });
     for (const call of runner.calls) expect(['sh', 'bash', 'dash', '/bin/sh', '/bin/bash']).not.toContain(call.argv[0]);
   });
 });

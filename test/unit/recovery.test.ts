@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { adoptFromClientSet } from '../../src/core/adopt.js';
 import type { ClientRecord } from '../../src/model/state.js';
 import { BACKUP_FILE, STORE_FILE, Store, StoreError } from '../../src/system/store.js';
-import { capturedAssignments, capturedKernel, labConfig } from '../helpers/scenario.js';
+import { backend, capturedAssignments, capturedKernel, labConfig, netfilterOf } from '../helpers/scenario.js';
 
 const NOW = 1_700_000_000_000;
 
 describe('adopting the kernel client set', () => {
   test('an empty store adopts every member with the uplink its mark names', () => {
-    const { assignments, adopted, unreadable } = adoptFromClientSet(labConfig, capturedKernel().sets, new Map(), NOW);
+    const { assignments, adopted, unreadable } = adoptFromClientSet(labConfig, backend.classified(netfilterOf(capturedKernel())), new Map(), NOW);
     const expected = capturedAssignments();
     expect(adopted).toHaveLength(expected.size);
     expect(unreadable).toBe(0);
@@ -30,7 +30,7 @@ describe('adopting the kernel client set', () => {
       { set: 'dispatcher-clients', member: '10.1.2.3', options: { skbmark: '0x1000000/0xf000000' } },
       { set: 'other-set', member: '198.18.200.2', options: { skbmark: '0x1000000/0xf000000' } },
     ];
-    const result = adoptFromClientSet(labConfig, { ...sets, entries: [...sets.entries, ...odd] }, stored, NOW);
+    const result = adoptFromClientSet(labConfig, backend.classified({ netfilter: [], sets: { ...sets, entries: [...sets.entries, ...odd] } }), stored, NOW);
     expect(result.assignments.get(first)).toEqual(stored.get(first));
     expect(result.adopted).toHaveLength(capturedAssignments().size - 1);
     expect(result.unreadable).toBe(2);

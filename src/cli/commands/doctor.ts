@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { configFindings, diagnose, diagnoseHost, EXIT_OF, worst, type Finding } from '../../core/doctor.js';
+import { loadBackend } from '../../engine/backend.js';
 import { ConfigError } from '../../model/errors.js';
 import { gatherFacts, hostFacts } from '../../system/doctor.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
@@ -18,7 +19,9 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
       try {
         const config = await configFor(ctx);
         const running = (await fromDaemon(ctx, { cmd: 'ping' }).catch(() => null)) !== null;
-        findings = diagnose(await gatherFacts(ctx.runner, config, running));
+        const backend = await loadBackend();
+        const netfilterCollisions = backend.collisions(config, await backend.observe(ctx.runner));
+        findings = diagnose(await gatherFacts(ctx.runner, config, running, netfilterCollisions));
       } catch (error) {
         // A config that does not load is itself the first finding; the host is still checked.
         if (!(error instanceof ConfigError)) throw error;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { isOurChain, uplinkGroup } from '../../core/contract.js';
+import { uplinkGroup } from '../../core/contract.js';
 import { runAttached } from '../../system/exec.js';
-import { readNetfilter } from '../../system/kernel.js';
+import { loadBackend } from '../../engine/backend.js';
 import { configFor, type CliContext } from '../context.js';
 import { EXIT_USAGE, Failure } from '../exit.js';
 
@@ -25,9 +25,8 @@ export function registerExec(program: Command, ctx: CliContext): void {
       if (index < 0) throw new Failure(`no uplink named "${options.uplink}"; the uplinks are ${config.uplinks.map((u) => u.name).join(', ')}`, EXIT_USAGE);
       const group = uplinkGroup(config, index);
       // Without our rule the command would run, but its traffic would go wherever routing sends it: refuse instead.
-      const mangle = (await readNetfilter(ctx.runner)).find((t) => t.name === 'mangle');
-      const programmed = mangle?.rules.some((r) => isOurChain(r.chain) && r.args.some((arg, i) => arg === '--gid-owner' && r.args[i + 1] === String(group)));
-      if (!programmed) throw new Failure(`${options.uplink}'s traffic rule (group ${group}) is not in the kernel: start the dispatcher first (dispatcher start)`);
+      const backend = await loadBackend();
+      if (!backend.groupMarked(await backend.observe(ctx.runner), group)) throw new Failure(`${options.uplink}'s traffic rule (group ${group}) is not in the kernel: start the dispatcher first (dispatcher start)`);
       ctx.exitCode = await runAttached(command, group);
     });
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { computeRun } from '../../core/run.js';
-import { renderPayloads, describePayloads } from '../../render/payloads.js';
+import { computePlan } from '../../core/run.js';
+import { loadBackend } from '../../engine/backend.js';
 import { gatherInputs } from '../../engine/inputs.js';
-import { loadSkeleton } from '../../system/skeleton.js';
+import { describeKernelPayloads, renderKernelPayloads } from '../../render/payloads.js';
 import { assignmentsOf, Store, type StoreError } from '../../system/store.js';
 import { configFor, printJson, type CliContext } from '../context.js';
 
@@ -21,25 +21,25 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const now = Date.now();
       // The same gathering as the daemon's runs (engine/inputs.ts), with the stored ranges, so an edited
       // tables.base or rules.priority shows the removals the daemon will make; what needs root is read if it can be.
-      const [inputs, skeleton] = await Promise.all([gatherInputs(ctx.runner, { config: configured, stored: data, scan: true, now, partial: true }), loadSkeleton()]);
+      const backend = await loadBackend();
+      const inputs = await gatherInputs(ctx.runner, { backend, config: configured, stored: data, scan: true, now, partial: true });
       const { config, uplinks, unreadable } = inputs;
       if (unreadable.length > 0) notes.push(`could not read ${unreadable.join(', ')} (run as root to diff against them): treated as empty`);
       notes.push('uplinks judged by their links only: probes run in the daemon');
-      const run = computeRun({
+      const run = computePlan({
         config,
         uplinks,
         previous: inputs.previous,
-        observed: inputs.observed,
+        observed: inputs.routing,
         assignments: data ? assignmentsOf(data) : new Map(),
         neighbours: inputs.neighbours ?? [],
         complete: inputs.neighbours !== null,
         now,
-        skeleton,
       });
-      const payloads = renderPayloads(run.change);
+      const payloads = renderKernelPayloads(backend.plan(run.desired.netfilter, inputs.netfilter), run.routing);
       const { added, moved, expired } = run.assignment;
       if (options.json) {
-        printJson(ctx, { notes, uplinks, assignments: { added, moved, expired }, conflicts: run.change.conflicts, payloads });
+        printJson(ctx, { notes, uplinks, assignments: { added, moved, expired }, conflicts: run.routing.conflicts, payloads });
         return;
       }
       const lines = [
@@ -48,8 +48,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         ...added.map((a) => `# new client ${a.ip} -> ${a.uplink}`),
         ...moved.map((m) => `# client ${m.ip} moves ${m.from} -> ${m.uplink} (uplink no longer configured)`),
         ...(expired.length > 0 ? [`# ${expired.length} absent clients expire`] : []),
-        ...run.change.conflicts.map((c) => `# conflict: ${c}`),
+        ...run.routing.conflicts.map((c) => `# conflict: ${c}`),
       ];
-      ctx.out(`${lines.join('\n')}\n\n${describePayloads(payloads)}`);
+      ctx.out(`${lines.join('\n')}\n\n${describeKernelPayloads(backend, payloads)}`);
     });
 }
