@@ -4,7 +4,7 @@
 
 import type { BackendName, NetfilterBackend } from './backend.js';
 import { iptablesBackend } from './iptables/index.js';
-import type { Skeleton } from './iptables/skeleton.js';
+import { parseSkeleton } from './iptables/skeleton.js';
 
 export type { BackendName, NetfilterBackend } from './backend.js';
 
@@ -12,13 +12,13 @@ export const DEFAULT_BACKEND: BackendName = 'iptables';
 
 /** The contract data a backend is built from, loaded by src/system/ (backends open no files). */
 export interface BackendData {
-  /** iptables/skeleton.rules, parsed. */
-  readonly skeleton: Skeleton;
+  /** The text of iptables/skeleton.rules (parsed here: a broken file is a SkeletonError naming its line). */
+  readonly skeleton: string;
 }
 
 export function createBackend(name: BackendName, data: BackendData): NetfilterBackend {
   switch (name) {
     case 'iptables':
-      return iptablesBackend(data.skeleton);
+      return iptablesBackend(parseSkeleton(data.skeleton));
   }
 }

@@ -36,8 +36,7 @@ export async function cliStart(ctx: BenchContext): Promise<ScenarioResult> {
     const client = clients[0];
     if (!uplink || !client) throw new Error('the lab has no uplink or no client');
     const { config, state, socket } = lab.files;
-    const cli = (args: readonly string[], globals: readonly string[] = ['--config', config, '--state', state, '--socket', socket]): string[] =>
-      inNamespace(gw, [process.execPath, DISPATCHER_BIN, ...globals, ...args]);
+    const cli = (args: readonly string[], globals: readonly string[] = ['--config', config, '--state', state, '--socket', socket]): string[] => inNamespace(gw, [process.execPath, DISPATCHER_BIN, ...globals, ...args]);
     // ip-up on a live uplink: the daemon clears any forced verdict and reconciles; nothing moves.
     const hook = ['hook', 'ip-up', uplink.interface, '/dev/ttyS0', '38400', uplink.local, uplink.gateway];
     const commands: readonly (readonly [string, readonly string[]])[] = [
@@ -74,10 +73,7 @@ export async function cliStart(ctx: BenchContext): Promise<ScenarioResult> {
       title: `CLI start-up: whole command against a running daemon (median of ${runs})`,
       baseline: "Node's own start, `node -e 0`, started the same way (inside the gateway namespace) in turn with ours",
       figures,
-      notes: [
-        'Each figure is one whole process, from start to exit, including `ip netns exec` and the answer from the daemon; the ratio is below 1 because nothing starts faster than Node itself.',
-        ...notes,
-      ],
+      notes: ['Each figure is one whole process, from start to exit, including `ip netns exec` and the answer from the daemon; the ratio is below 1 because nothing starts faster than Node itself.', ...notes],
     };
   } finally {
     await lab.destroy();

@@ -8,11 +8,9 @@
 // This module checks the shared part (ip rules, routes); the packet filter's
 // part is the backend's (NetfilterBackend.collisions).
 
-import { iptablesCollisions } from '../backends/iptables/collisions.js';
 import type { Config } from '../model/config.js';
 import type { ConfigProblem } from '../model/errors.js';
-import type { KernelState } from '../model/kernel.js';
-import type { RoutingState } from '../model/plan.js';
+import type { RoutingState } from '../model/kernel.js';
 import { ids, inOurPriorityRange, isOurTable, ROUTE_PROTOCOL } from './contract.js';
 import { hex } from './marks.js';
 
@@ -43,9 +41,4 @@ export function routingCollisions(config: Config, observed: Pick<RoutingState, '
     problems.push({ field: 'tables.base', problem: `routing table ${table}, inside ${ourTables}, holds routes of other software`, fix: moveTables });
   }
   return problems;
-}
-
-/** TRANSITIONAL (daemon start, doctor): the shared checks and the iptables backend's, in that order. */
-export function kernelCollisions(config: Config, observed: KernelState): ConfigProblem[] {
-  return [...routingCollisions(config, observed), ...iptablesCollisions(config.marks.mask, observed)];
 }

@@ -1,15 +1,7 @@
-// Desired state minus kernel state = the shared changes to apply: ip rules,
-// routes and sysctls, whatever the netfilter backend (its part is diffed by
-// the backend itself, src/backends/). Pure. Only objects the dispatcher owns
-// (iptables/README.md) are ever changed or removed: rules with our protocol
-// inside our priority block, routes in our tables. `flush` is the same diff
-// against an empty desired state.
 
-import { isIptablesChangeEmpty } from '../backends/iptables/diff.js';
-import type { IptablesRunChange } from '../backends/iptables/types.js';
 import type { Config } from '../model/config.js';
-import type { IpRoute, IpRule, Nexthop } from '../model/kernel.js';
-import type { DesiredRoute, DesiredRule, DesiredState, RouteChange, RoutingChange, RoutingState, RuleChange } from '../model/plan.js';
+import type { IpRoute, IpRule, Nexthop, RoutingState } from '../model/kernel.js';
+import type { DesiredRoute, DesiredRule, DesiredState, RouteChange, RoutingChange, RuleChange } from '../model/plan.js';
 import type { OwnedRanges } from '../model/state.js';
 import { inOurPriorityRange, isOurTable, ROUTE_PROTOCOL } from './contract.js';
 import { hex } from './marks.js';
@@ -84,9 +76,4 @@ export const NOTHING: DesiredState = { netfilter: null, rules: [], routes: [], s
 
 export function isRoutingEmpty(change: RoutingChange): boolean {
   return change.routes.replace.length === 0 && change.routes.remove.length === 0 && change.rules.add.length === 0 && change.rules.remove.length === 0 && Object.keys(change.sysctls).length === 0;
-}
-
-/** TRANSITIONAL (the engine's run today): the shared change and the iptables backend's together. */
-export function isEmpty(change: IptablesRunChange): boolean {
-  return isRoutingEmpty(change) && isIptablesChangeEmpty(change);
 }

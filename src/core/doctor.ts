@@ -5,7 +5,7 @@
 
 import type { Config } from '../model/config.js';
 import type { ConfigProblem } from '../model/errors.js';
-import type { RoutingState } from '../model/plan.js';
+import type { RoutingState } from '../model/kernel.js';
 import type { UplinkView } from '../model/state.js';
 import { routingCollisions } from './collisions.js';
 import { uplinkGroup } from './contract.js';

@@ -8,11 +8,6 @@ import type { Assignments, UplinkView } from '../model/state.js';
 import { uplinkGroup } from './contract.js';
 import { connMark, markLayout, poolMark } from './marks.js';
 
-// TRANSITIONAL: the skeleton moved to the iptables backend; these names stay
-// here while test/helpers/scenario.ts, src/system/skeleton.ts and the engine
-// (ReconcilerDeps.skeleton) still import them from this module.
-export { parseSkeleton, type Skeleton } from '../backends/iptables/skeleton.js';
-
 export function planNetfilter(config: Config, uplinks: readonly UplinkView[], assignments: Assignments): NetfilterIntent {
   const layout = markLayout(config.marks.mask);
   const poolMarks = new Map(uplinks.map((u) => [u.name, poolMark(layout, u.index)]));

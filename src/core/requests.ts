@@ -6,7 +6,7 @@ import type { Config } from '../model/config.js';
 import { RequestError } from '../model/errors.js';
 import { inLanSubnets } from './clients.js';
 import { isUnicastHost, parseIpv4 } from './ipv4.js';
-import { isInterfaceName, isUplinkName } from './names.js';
+import { isInterfaceName, } from './names.js';
 
 /** pppd's ip-up/ip-down arguments: interface tty speed local-IP remote-IP [ipparam]. */
 export interface PppHook {

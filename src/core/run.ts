@@ -4,12 +4,9 @@
 // into its own payload (backend.plan). The daemon applies the result;
 // `dispatcher plan` only prints it.
 
-import { planIptablesChange } from '../backends/iptables/desired.js';
-import type { Skeleton } from '../backends/iptables/skeleton.js';
-import type { IptablesRunChange } from '../backends/iptables/types.js';
 import type { Config } from '../model/config.js';
-import type { KernelState, Neighbour } from '../model/kernel.js';
-import type { DesiredState, RoutingChange, RoutingState } from '../model/plan.js';
+import type { Neighbour, RoutingState } from '../model/kernel.js';
+import type { DesiredState, RoutingChange } from '../model/plan.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import { updateAssignments, type AssignResult } from './assign.js';
 import { clientFilter } from './clients.js';
@@ -54,24 +51,6 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
   });
   const desired = plan({ config, uplinks, assignments: assignment.assignments });
   return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
-}
-
-/** TRANSITIONAL: computeRun's input while the engine observes the iptables backend's state as part of KernelState. */
-export interface RunInput extends Omit<PlanRunInput, 'observed'> {
-  readonly observed: KernelState;
-  readonly skeleton: Skeleton;
-}
-
-export interface RunResult {
-  readonly assignment: AssignResult;
-  readonly desired: DesiredState;
-  readonly change: IptablesRunChange;
-}
-
-/** TRANSITIONAL: computePlan with the iptables backend's change folded in (the engine's run and `dispatcher plan` today). */
-export function computeRun(input: RunInput): RunResult {
-  const { assignment, desired, routing } = computePlan(input);
-  return { assignment, desired, change: { ...routing, ...planIptablesChange(input.skeleton, desired.netfilter, input.observed) } };
 }
 
 /**

@@ -4,8 +4,8 @@
 // choice (a config key and a detector) here and in src/backends/index.ts.
 
 import { createBackend, DEFAULT_BACKEND, type NetfilterBackend } from '../backends/index.js';
-import { loadSkeleton } from '../system/skeleton.js';
+import { readSkeleton } from '../system/skeleton.js';
 
 export async function loadBackend(): Promise<NetfilterBackend> {
-  return createBackend(DEFAULT_BACKEND, { skeleton: await loadSkeleton() });
+  return createBackend(DEFAULT_BACKEND, { skeleton: await readSkeleton() });
 }

@@ -135,7 +135,10 @@ export class Daemon {
     monitors.start();
     await this.firstProbeRound();
     // Adopted clients are an edit, so the first run saves them.
-    const adopt = adoption.adopted.length > 0 ? { edit: (clients: Map<string, ClientRecord>) => adoption.adopted.forEach(({ ip }) => clients.set(ip, adoption.assignments.get(ip) as ClientRecord)) } : {};
+    const adoptAll = (clients: Map<string, ClientRecord>): void => {
+      for (const { ip } of adoption.adopted) clients.set(ip, adoption.assignments.get(ip) as ClientRecord);
+    };
+    const adopt = adoption.adopted.length > 0 ? { edit: adoptAll } : {};
     const first = reconciler.request('start', { scan: true, ...adopt });
     reconciler.release();
     const report = await first;

@@ -12,7 +12,7 @@ import { withBindings, withHealth } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import type { Neighbour } from '../model/kernel.js';
-import type { RoutingState } from '../model/plan.js';
+import type { RoutingState } from '../model/kernel.js';
 import type { OwnedRanges, StoreData, UplinkView } from '../model/state.js';
 import type { Runner } from '../system/exec.js';
 import { observeRouting, observeRoutingReadable } from '../system/kernel.js';

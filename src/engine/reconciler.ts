@@ -34,7 +34,7 @@ import { gatherInputs } from './inputs.js';
 import type { Logger } from '../system/logger.js';
 import { RunPersistence } from './persistence.js';
 import { RunLog } from './run-log.js';
-import { TriggerQueue, type Batch, type Edit, type Trigger } from './trigger.js';
+import { TriggerQueue, type Batch, type Trigger } from './trigger.js';
 
 export type { Edit } from './trigger.js';
 export type { RunReport } from '../schema/control.js';

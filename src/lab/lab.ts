@@ -21,7 +21,7 @@ import {
   type RunningDaemon,
 } from './harness.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type LabClient, type LabUplink, type Topology, type UplinkSpec } from './topology.js';
-import { ExecaRunner, type Process, type RunResult } from '../system/exec.js';
+import { ExecaRunner, type RunResult } from '../system/exec.js';
 import type { PoolsReport, Status } from '../schema/control.js';
 
 let labCount = 0;

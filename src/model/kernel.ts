@@ -120,14 +120,14 @@ export interface Neighbour {
   readonly complete: boolean;
 }
 
-/** Everything the planner reads from the kernel in one observation. */
-export interface KernelState {
-  /** iptables-save of the tables we use that exist (plain iptables-save lists only existing ones). */
-  readonly netfilter: readonly IptTable[];
-  /** ipset save of our sets only (may be empty). */
-  readonly sets: IpsetDump;
+/**
+ * The kernel state every netfilter backend shares, read in one observation:
+ * ip rules, routes, links and the sysctls a config touches. (The packet
+ * filter's part is the backend's own observation: src/backends/.)
+ */
+export interface RoutingState {
   readonly rules: readonly IpRule[];
-  /** IPv4 routes of every table (ours are picked out by table id). */
+  /** Routes of every table (ours are picked out by table id). */
   readonly routes: readonly IpRoute[];
   readonly links: readonly Link[];
   readonly sysctls: Readonly<Record<string, string>>;

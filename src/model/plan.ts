@@ -6,7 +6,7 @@
 // netfilter backend (src/backends/) turns it into its own payload. Routes, ip
 // rules and sysctls are shared by every backend and stay here.
 
-import type { IpRoute, IpRule, KernelState, Nexthop } from './kernel.js';
+import type { IpRoute, IpRule, Nexthop } from './kernel.js';
 
 /** One uplink as the packet filter needs it (iptables/README.md, "Marks" and "Groups"). */
 export interface NetfilterUplink {
@@ -62,9 +62,6 @@ export interface DesiredState {
   readonly sysctls: Readonly<Record<string, string>>;
 }
 
-/** The kernel state every backend shares: ip rules, routes, links, sysctls (the netfilter part is the backend's own). */
-export type RoutingState = Omit<KernelState, 'netfilter' | 'sets'>;
-
 export interface RouteChange {
   readonly replace: readonly DesiredRoute[];
   readonly remove: readonly IpRoute[];
@@ -83,12 +80,3 @@ export interface RoutingChange {
   /** Rules of other software inside our priority range: left alone, reported. */
   readonly conflicts: readonly string[];
 }
-
-/**
- * TRANSITIONAL: what the engine reads today of a run's change beyond the
- * shared part: the netfilter tables it touches (persistence records the ones
- * it creates, for flush). computeRun returns the full IptablesRunChange
- * (src/backends/iptables/types.ts), which is one of these. Goes once the
- * engine holds a NetfilterBackend (backend.created replaces it).
- */
-export type ChangeSet = RoutingChange & { readonly netfilter: readonly { readonly table: string }[] };

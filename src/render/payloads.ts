@@ -5,8 +5,6 @@
 // Pure; `dispatcher plan` prints these and the reconcile loop loads them.
 
 import type { NetfilterBackend } from '../backends/backend.js';
-import { renderIptables } from '../backends/iptables/render.js';
-import type { IptablesPayload, IptablesRunChange } from '../backends/iptables/types.js';
 import { ROUTE_PROTOCOL } from '../core/contract.js';
 import { hex } from '../core/marks.js';
 import type { IpRoute, IpRule, Nexthop } from '../model/kernel.js';
@@ -18,12 +16,6 @@ export interface KernelPayloads<P = unknown> {
   readonly ip: string;
   readonly sysctls: Readonly<Record<string, string>>;
 }
-
-/**
- * TRANSITIONAL: the iptables backend's payload flattened beside the shared
- * part, as the engine takes it today. Becomes KernelPayloads<IptablesPayload>.
- */
-export type Payloads = IptablesPayload & { readonly ip: string; readonly sysctls: Readonly<Record<string, string>> };
 
 function renderHop(hop: Nexthop, weighted: boolean): string {
   const via = hop.gateway ? `via ${hop.gateway} ` : '';
@@ -77,28 +69,5 @@ const NOTHING_TO_CHANGE = '# nothing to change: the kernel already matches the p
 export function describeKernelPayloads<P>(backend: Pick<NetfilterBackend<unknown, P>, 'describe'>, payloads: KernelPayloads<P>): string {
   const ip = payloads.ip ? `# ip -batch -\n${payloads.ip}` : '';
   const sections = [sysctlSection(payloads.sysctls), backend.describe(payloads.netfilter), ip].filter((s) => s !== '');
-  return sections.length > 0 ? sections.join('\n') : NOTHING_TO_CHANGE;
-}
-
-/** TRANSITIONAL: the engine's and `dispatcher plan`'s render today (the iptables backend's change inside the ChangeSet). */
-export function renderPayloads(change: IptablesRunChange): Payloads {
-  const { ipsetBefore, iptables, ipsetAfter } = renderIptables(change);
-  // Keys in today's order, so `dispatcher plan --json` prints the same text.
-  return { ipsetBefore, iptables, ip: renderIpBatch(change), ipsetAfter, sysctls: change.sysctls };
-}
-
-/**
- * TRANSITIONAL: `dispatcher plan`'s document today, in the order of the
- * golden files (the ipset destroy after the ip batch, where the load order
- * used to put it). describeKernelPayloads replaces it.
- */
-export function describePayloads(payloads: Payloads): string {
-  const sections: string[] = [];
-  const sysctls = sysctlSection(payloads.sysctls);
-  if (sysctls) sections.push(sysctls);
-  if (payloads.ipsetBefore) sections.push(`# ipset -exist restore\n${payloads.ipsetBefore}`);
-  if (payloads.iptables) sections.push(`# iptables-restore --noflush\n${payloads.iptables}`);
-  if (payloads.ip) sections.push(`# ip -batch -\n${payloads.ip}`);
-  if (payloads.ipsetAfter) sections.push(`# ipset -exist restore (after iptables)\n${payloads.ipsetAfter}`);
   return sections.length > 0 ? sections.join('\n') : NOTHING_TO_CHANGE;
 }

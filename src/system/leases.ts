@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { viewUplinks } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
-import type { KernelState } from '../model/kernel.js';
+import type { RoutingState } from '../model/kernel.js';
 import type { UplinkView } from '../model/state.js';
 import { gatewayFromLeases, parseLeases } from '../parse/dhclient.js';
 
@@ -39,7 +39,7 @@ async function readLeaseGateways(config: Config, names: ReadonlySet<string>, now
  * whose link is up but whose gateway neither the config, a ppp peer nor a
  * route gives: not on every run for every uplink.
  */
-export async function discoverUplinks(config: Config, observed: Pick<KernelState, 'links' | 'routes'>, now: number): Promise<UplinkView[]> {
+export async function discoverUplinks(config: Config, observed: Pick<RoutingState, 'links' | 'routes'>, now: number): Promise<UplinkView[]> {
   const views = viewUplinks(config, observed.links, observed.routes);
   const missing = new Set(views.filter((v) => v.present && v.gateway === undefined && !v.pointToPoint).map((v) => v.name));
   if (missing.size === 0) return views;

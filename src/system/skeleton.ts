@@ -1,11 +1,11 @@
-// Loads the netfilter skeleton shipped in iptables/ (the contract as data).
+// Reads the netfilter skeleton shipped in iptables/ (the contract as data);
+// the backend that uses it parses it (src/backends/iptables/skeleton.ts).
 
 import { readFile } from 'node:fs/promises';
-import { parseSkeleton, type Skeleton } from '../core/netfilter.js';
 
 /** src/system/ and dist/system/ both sit two levels below the package root. */
 export const SKELETON_PATH = new URL('../../iptables/skeleton.rules', import.meta.url);
 
-export async function loadSkeleton(): Promise<Skeleton> {
-  return parseSkeleton(await readFile(SKELETON_PATH, 'utf8'));
+export function readSkeleton(): Promise<string> {
+  return readFile(SKELETON_PATH, 'utf8');
 }

@@ -2,9 +2,8 @@
 // backend); per pool from the netfilter backend's counting rules
 // (backend.counters). The engine puts the two together into a Traffic.
 
-import { poolBytes, type Traffic } from '../core/traffic.js';
+import { type Traffic } from '../core/traffic.js';
 import type { Config } from '../model/config.js';
-import { parseIptablesSave } from '../parse/iptables-save.js';
 import type { Runner } from './exec.js';
 
 interface LinkStats {
@@ -22,14 +21,4 @@ export async function readUplinkCounters(runner: Runner, config: Config): Promis
     return link && Number.isFinite(rx) && Number.isFinite(tx) ? { interface: iface, rx, tx } : null;
   };
   return Object.fromEntries(config.uplinks.map((u) => [u.name, counters(u.interface)]));
-}
-
-/**
- * TRANSITIONAL: the pools' bytes read with iptables-save -c here, the same
- * command as the iptables backend's counters (src/system/ may not import
- * src/backends/). Becomes backend.counters + readUplinkCounters in the engine.
- */
-export async function readTraffic(runner: Runner, config: Config): Promise<Traffic> {
-  const [save, uplinks] = await Promise.all([runner.run(['iptables-save', '-c', '-t', 'mangle']), readUplinkCounters(runner, config)]);
-  return { at: Date.now(), pools: poolBytes(config, parseIptablesSave(save.stdout)), uplinks };
 }

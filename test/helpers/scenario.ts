@@ -8,7 +8,7 @@ import { parseSkeleton, type Skeleton } from '../../src/backends/iptables/skelet
 import type { IptablesObserved } from '../../src/backends/iptables/types.js';
 import { viewUplinks } from '../../src/core/uplinks.js';
 import type { Config } from '../../src/model/config.js';
-import type { KernelState } from '../../src/model/kernel.js';
+import type { RoutingState } from '../../src/model/kernel.js';
 import type { ClientRecord, UplinkView } from '../../src/model/state.js';
 import { parseIpAddr, parseIpRoutes, parseIpRules } from '../../src/parse/ip-json.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
@@ -19,6 +19,9 @@ import { fixture } from './fixtures.js';
 export const skeleton: Skeleton = parseSkeleton(readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8'));
 /** The iptables backend built from the shipped skeleton, as the engine builds it. */
 export const backend: IptablesBackend = iptablesBackend(skeleton);
+
+/** A whole captured kernel: the shared state and the iptables backend's. */
+export type KernelState = RoutingState & IptablesObserved;
 
 /** The iptables backend's part of a captured kernel state. */
 export function netfilterOf(kernel: KernelState): IptablesObserved {

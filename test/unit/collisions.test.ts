@@ -3,10 +3,18 @@
 
 import { describe, expect, test } from '@jest/globals';
 import { markBitsOf } from '../../src/backends/iptables/collisions.js';
-import { kernelCollisions } from '../../src/core/collisions.js';
-import type { IpRule, KernelState } from '../../src/model/kernel.js';
+import { routingCollisions } from '../../src/core/collisions.js';
+import type { Config } from '../../src/model/config.js';
+import type { ConfigProblem } from '../../src/model/errors.js';
+import type { IpRule } from '../../src/model/kernel.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
-import { capturedKernel, labConfig, pristineKernel } from '../helpers/scenario.js';
+import { backend, capturedKernel, labConfig, netfilterOf, pristineKernel } from '../helpers/scenario.js';
+import type { KernelState } from '../helpers/scenario.js';
+
+/** What start and reload refuse: the shared checks, then the backend's, in that order (engine/daemon.ts). */
+function kernelCollisions(config: Config, kernel: KernelState): ConfigProblem[] {
+  return [...routingCollisions(config, kernel), ...backend.collisions(config, netfilterOf(kernel))];
+}
 
 const rule = (r: Partial<IpRule> & { priority: number }): IpRule => ({ src: 'all', table: '100', ...r });
 const withRules = (kernel: KernelState, ...rules: IpRule[]): KernelState => ({ ...kernel, rules: [...kernel.rules, ...rules] });

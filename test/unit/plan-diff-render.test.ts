@@ -1,22 +1,38 @@
 import { describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { desiredIptables, planIptablesChange } from '../../src/backends/iptables/desired.js';
-import { diffRouting, isEmpty, NOTHING } from '../../src/core/diff.js';
+import { desiredIptables } from '../../src/backends/iptables/desired.js';
+import type { IptablesPayload } from '../../src/backends/iptables/types.js';
+import { diffRouting, isRoutingEmpty, NOTHING } from '../../src/core/diff.js';
 import { plan } from '../../src/core/plan.js';
-import type { KernelState } from '../../src/model/kernel.js';
-import type { IptablesRunChange } from '../../src/backends/iptables/types.js';
-import type { DesiredState } from '../../src/model/plan.js';
+import type { DesiredState, RoutingChange } from '../../src/model/plan.js';
 import type { OwnedRanges, UplinkView } from '../../src/model/state.js';
 import { probePaths } from '../../src/core/run.js';
-import { describePayloads, renderIpBatch, renderPayloads } from '../../src/render/payloads.js';
+import { describeKernelPayloads, renderIpBatch, renderKernelPayloads } from '../../src/render/payloads.js';
 import type { Config } from '../../src/model/config.js';
 import { parseIpRoutes } from '../../src/parse/ip-json.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
-import { capturedAssignments, capturedKernel, labConfig, labUplinks, pristineKernel, skeleton } from '../helpers/scenario.js';
+import { backend, capturedAssignments, capturedKernel, labConfig, labUplinks, netfilterOf, pristineKernel, skeleton } from '../helpers/scenario.js';
+import type { KernelState } from '../helpers/scenario.js';
 
-/** A run's whole change as the engine takes it today: the shared diff and the iptables backend's (what computeRun returns). */
-function diff(config: Config, desired: DesiredState, observed: KernelState, previous: readonly OwnedRanges[] = []): IptablesRunChange {
-  return { ...diffRouting(config, desired, observed, previous), ...planIptablesChange(skeleton, desired.netfilter, observed) };
+/** A run's whole change as the reconciler makes it: the shared diff, and the iptables backend's payload. */
+type RunChange = RoutingChange & { readonly netfilter: IptablesPayload };
+
+function diff(config: Config, desired: DesiredState, observed: KernelState, previous: readonly OwnedRanges[] = []): RunChange {
+  return { ...diffRouting(config, desired, observed, previous), netfilter: backend.plan(desired.netfilter, netfilterOf(observed)) };
+}
+
+/** The payloads flat, as these tests compare them: the backend's texts beside the ip batch and the sysctls. */
+function payloadsOf(change: RunChange): IptablesPayload & { readonly ip: string; readonly sysctls: Readonly<Record<string, string>> } {
+  return { ...change.netfilter, ip: renderIpBatch(change), sysctls: change.sysctls };
+}
+
+/** What `dispatcher plan` prints for the change. */
+function described(change: RunChange): string {
+  return describeKernelPayloads(backend, renderKernelPayloads(change.netfilter, change));
+}
+
+function isEmpty(change: RunChange): boolean {
+  return isRoutingEmpty(change) && backend.isEmpty(change.netfilter);
 }
 
 /** Golden files: set UPDATE_GOLDEN=1 to rewrite them after an intended change, then review the diff. */
@@ -45,21 +61,22 @@ describe('planning the lab', () => {
     const kernel = capturedKernel();
     const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const change = diff(labConfig, desired, kernel);
-    expect(renderPayloads(change)).toEqual({ ipsetBefore: '', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
+    expect(payloadsOf(change)).toEqual({ ipsetBefore: '', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
     expect(isEmpty(change)).toBe(true);
   });
 
   test('golden: first start on a pristine gateway', () => {
     const desired = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments() });
-    golden('lab-first-start', describePayloads(renderPayloads(diff(labConfig, desired, pristineKernel()))));
+    golden('lab-first-start', described((diff(labConfig, desired, pristineKernel()))));
   });
 
   test('golden: isp2 down — its pool table points at isp1 and isp3, weighted; nothing else moves', () => {
     const kernel = capturedKernel();
     const desired = plan({ config: labConfig, uplinks: down(labUplinks(kernel), 'isp2'), assignments: capturedAssignments() });
-    const payloads = renderPayloads(diff(labConfig, desired, kernel));
+    const change = diff(labConfig, desired, kernel);
+    const payloads = payloadsOf(change);
     expect(payloads.ipsetBefore + payloads.iptables).toBe('');
-    golden('lab-isp2-down', describePayloads(payloads));
+    golden('lab-isp2-down', described(change));
   });
 
   test('all uplinks down: routes stay where they are', () => {
@@ -75,7 +92,7 @@ describe('planning the lab', () => {
     const kernel = capturedKernel();
     const planned = plan({ config, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const first = diff(config, planned, kernel);
-    expect(renderPayloads(first).ip).toBe('route replace table 3199 203.0.113.200/32 proto 211 via 192.0.2.1 dev ppp1 onlink\nrule add priority 4133 from all lookup 3199 protocol 211\n');
+    expect(payloadsOf(first).ip).toBe('route replace table 3199 203.0.113.200/32 proto 211 via 192.0.2.1 dev ppp1 onlink\nrule add priority 4133 from all lookup 3199 protocol 211\n');
     const loaded = {
       ...kernel,
       routes: [...kernel.routes, ...parseIpRoutes('[{"dst":"203.0.113.200","gateway":"192.0.2.1","dev":"ppp1","table":"3199","protocol":"211","flags":["onlink"]}]')],
@@ -87,7 +104,7 @@ describe('planning the lab', () => {
   test('moving a client is one set entry', () => {
     const assignments = capturedAssignments();
     assignments.set('198.18.0.10', { ...assignments.get('198.18.0.10')!, uplink: 'isp3' });
-    const payloads = renderPayloads(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
+    const payloads = payloadsOf(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
     expect(payloads).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
   });
 
@@ -95,7 +112,7 @@ describe('planning the lab', () => {
     const assignments = capturedAssignments();
     assignments.delete('198.18.0.11');
     assignments.set('198.18.1.7', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: true, firstSeen: 0, lastSeen: 0 });
-    const { ipsetBefore } = renderPayloads(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
+    const { ipsetBefore } = payloadsOf(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
     expect(ipsetBefore).toBe('add dispatcher-clients 198.18.1.7 skbmark 0x2000000/0xf000000\ndel dispatcher-clients 198.18.0.11\n');
   });
 
@@ -136,8 +153,8 @@ describe('diff owns only what is ours', () => {
       rules: [...kernel.rules, { priority: 2001, src: 'all', fwmark: 0x100, fwmask: 0x3f00, table: '1' }],
       routes: [...kernel.routes, { table: '1', dst: 'default', type: 'unicast', nexthops: [{ gateway: '192.0.2.1', dev: 'ppp0', weight: 1, onlink: false }], linkdown: false }],
     };
-    golden('flush-with-foreign', describePayloads(renderPayloads(diff(labConfig, NOTHING, withForeign))));
-    const text = describePayloads(renderPayloads(diff(labConfig, NOTHING, withForeign)));
+    golden('flush-with-foreign', described((diff(labConfig, NOTHING, withForeign))));
+    const text = described((diff(labConfig, NOTHING, withForeign)));
     expect(text).not.toMatch(/mwan3|2001|table 1 /);
   });
 
@@ -148,7 +165,7 @@ describe('diff owns only what is ours', () => {
     const tampered = { ...mangle, rules: [...mangle.rules.filter((r) => r.chain !== 'OUTPUT'), ...hooks] };
     const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const change = diff(labConfig, desired, { ...kernel, netfilter: [tampered, ...kernel.netfilter.filter((t) => t.name !== 'mangle')] });
-    expect(renderPayloads(change).iptables).toBe('*mangle\n-D PREROUTING -j DISPATCHER-PRE\n-I OUTPUT 1 -j DISPATCHER-OUT\nCOMMIT\n');
+    expect(payloadsOf(change).iptables).toBe('*mangle\n-D PREROUTING -j DISPATCHER-PRE\n-I OUTPUT 1 -j DISPATCHER-OUT\nCOMMIT\n');
   });
 
   test('a rule of other software inside our priority block is reported and left alone', () => {
@@ -163,7 +180,7 @@ describe('diff owns only what is ours', () => {
     const kernel = capturedKernel();
     const old = { ...kernel.sets, sets: kernel.sets.sets.map((s) => ({ ...s, options: { ...s.options, maxelem: '1024' } })) };
     const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
-    const { ipsetBefore } = renderPayloads(diff(labConfig, desired, { ...kernel, sets: old }));
+    const { ipsetBefore } = payloadsOf(diff(labConfig, desired, { ...kernel, sets: old }));
     const lines = ipsetBefore.trim().split('\n');
     expect(lines[0]).toBe('create dispatcher-clients-next hash:ip family inet hashsize 1024 maxelem 65536 skbinfo');
     expect(lines.filter((l) => l.startsWith('add dispatcher-clients-next '))).toHaveLength(8);

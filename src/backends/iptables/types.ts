@@ -5,7 +5,6 @@
 // needs these, except the transitional wrappers listed in its index.ts.
 
 import type { IpsetDump, IptTable } from '../../model/kernel.js';
-import type { RoutingChange } from '../../model/plan.js';
 
 export interface IptablesObserved {
   /** iptables-save of the tables we use that exist (plain iptables-save lists only existing ones). */
@@ -80,6 +79,3 @@ export interface IptablesPayload {
   /** ipset restore text run after iptables (destroying a set nothing references any more). */
   readonly ipsetAfter: string;
 }
-
-/** TRANSITIONAL: a run's whole change as the engine takes it today (computeRun), the shared part and this backend's together. */
-export type IptablesRunChange = RoutingChange & IptablesChange;
