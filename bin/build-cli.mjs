@@ -9,13 +9,16 @@
 //
 //   node bin/build-cli.mjs [OUTDIR]      (default dist/cli-bundle)
 
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = resolve(root, process.argv[2] ?? 'dist/cli-bundle');
+const target = resolve(root, process.argv[2] ?? 'dist/cli-bundle');
+// Built beside the target, then swapped in: a CLI started while this runs
+// (tests, a running lab) finds the old bundle or the new one, never half of one.
+const outdir = `${target}.new-${process.pid}`;
 
 /**
  * Modules find files beside the program by paths relative to their own URL
@@ -29,6 +32,7 @@ const keepModuleUrls = {
   name: 'keep-module-urls',
   setup(builder) {
     builder.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
+      if (!args.path.startsWith(join(root, 'src', '/'))) return undefined;
       const source = await readFile(args.path, 'utf8');
       if (!source.includes('import.meta.url')) return undefined;
       const asBuilt = join(root, 'dist', relative(join(root, 'src'), args.path)).replace(/\.ts$/, '.js');
@@ -38,22 +42,32 @@ const keepModuleUrls = {
   },
 };
 
-await rm(outdir, { recursive: true, force: true });
-await build({
-  absWorkingDir: root,
-  entryPoints: { main: 'src/cli/main.ts' },
-  outdir,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  sourcemap: 'linked',
-  // Stack traces name the src/ lines; the maps need not carry the sources themselves.
-  sourcesContent: false,
-  chunkNames: '[name]-[hash]',
-  // Dependencies written as CommonJS call require(): give the ES module one.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-  plugins: [keepModuleUrls],
-  logLevel: 'warning',
+try {
+  await build({
+    absWorkingDir: root,
+    entryPoints: { main: 'src/cli/main.ts' },
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'linked',
+    // Stack traces name the src/ lines; the maps need not carry the sources themselves.
+    sourcesContent: false,
+    chunkNames: '[name]-[hash]',
+    // Dependencies written as CommonJS call require(): give the ES module one.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    plugins: [keepModuleUrls],
+    logLevel: 'warning',
+  });
+} catch (error) {
+  await rm(outdir, { recursive: true, force: true });
+  throw error;
+}
+const old = `${target}.old-${process.pid}`;
+await rename(target, old).catch((error) => {
+  if (error.code !== 'ENOENT') throw error;
 });
+await rename(outdir, target);
+await rm(old, { recursive: true, force: true });

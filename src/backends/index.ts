@@ -6,7 +6,6 @@ import type { BackendName, NetfilterBackend } from './backend.js';
 import { iptablesBackend } from './iptables/index.js';
 import { parseSkeleton } from './iptables/skeleton.js';
 
-export type { BackendName, NetfilterBackend } from './backend.js';
 
 export const DEFAULT_BACKEND: BackendName = 'iptables';
 

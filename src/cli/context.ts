@@ -41,7 +41,7 @@ export async function socketFor(ctx: CliContext): Promise<string> {
   try {
     return (await configFor(ctx)).socket;
   } catch (error) {
-    if (error instanceof ConfigError) return (await import('../config/verify.js')).DEFAULTS.socket;
+    if (error instanceof ConfigError) return (await import('../schema/config.js')).DEFAULTS.socket;
     throw error;
   }
 }

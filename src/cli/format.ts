@@ -1,6 +1,6 @@
 // Plain-text tables for people; --json is for programs.
 
-import type { PoolView } from '../core/views.js';
+import type { PoolView } from '../schema/control.js';
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

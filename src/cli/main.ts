@@ -22,27 +22,32 @@ interface CommandModule {
   /** The command names the module registers. */
   readonly names: readonly string[];
   readonly load: () => Promise<Register>;
-  /** Starts long-running processes (Runner.spawn is synchronous, so the exec seam must be loaded first). */
-  readonly spawns?: boolean;
+  /**
+   * Answered by the daemon, and starts no long-running process: the exec
+   * seam then loads only if the command runs one itself (Runner.run loads it
+   * on first use). Any other command gets it loaded before it runs, since
+   * Runner.spawn is synchronous: a new command is safe without this flag.
+   */
+  readonly light?: boolean;
 }
 
 /** Every command, in the order help lists them. Add a command here with its module. */
 const COMMANDS: readonly CommandModule[] = [
-  { names: ['start'], load: async () => (await import('./commands/start.js')).registerStart, spawns: true },
-  { names: ['pools'], load: async () => (await import('./commands/pools.js')).registerPools },
-  { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
+  { names: ['start'], load: async () => (await import('./commands/start.js')).registerStart },
+  { names: ['pools'], load: async () => (await import('./commands/pools.js')).registerPools, light: true },
+  { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus, light: true },
   { names: ['plan'], load: async () => (await import('./commands/plan.js')).registerPlan },
   { names: ['flush'], load: async () => (await import('./commands/flush.js')).registerFlush },
-  { names: ['assign', 'release'], load: async () => (await import('./commands/assign.js')).registerAssign },
-  { names: ['scan', 'reload'], load: async () => (await import('./commands/control.js')).registerControl },
-  { names: ['hook'], load: async () => (await import('./commands/hook.js')).registerHook },
+  { names: ['assign', 'release'], load: async () => (await import('./commands/assign.js')).registerAssign, light: true },
+  { names: ['scan', 'reload'], load: async () => (await import('./commands/control.js')).registerControl, light: true },
+  { names: ['hook'], load: async () => (await import('./commands/hook.js')).registerHook, light: true },
   { names: ['install-hooks', 'install-service'], load: async () => (await import('./commands/install.js')).registerInstall },
   { names: ['exec'], load: async () => (await import('./commands/exec.js')).registerExec },
   { names: ['doctor'], load: async () => (await import('./commands/doctor.js')).registerDoctor },
-  { names: ['explain'], load: async () => (await import('./commands/explain.js')).registerExplain },
-  { names: ['top'], load: async () => (await import('./commands/top.js')).registerTop },
+  { names: ['explain'], load: async () => (await import('./commands/explain.js')).registerExplain, light: true },
+  { names: ['top'], load: async () => (await import('./commands/top.js')).registerTop, light: true },
   { names: ['lab'], load: async () => (await import('./commands/lab.js')).registerLab },
-  { names: ['config'], load: async () => (await import('./commands/config.js')).registerConfig },
+  { names: ['config'], load: async () => (await import('./commands/config.js')).registerConfig, light: true },
 ];
 
 /** Global options that take a value (kept in step with buildProgram's options). */
@@ -93,8 +98,8 @@ class LazyRunner implements Runner {
   }
 
   spawn(argv: readonly string[], options?: SpawnOptions): Process {
-    // main() loads the seam before a command marked `spawns` runs.
-    if (!this.loaded) throw new Error(`spawn of ${argv[0]} before the exec seam was loaded: mark the command's module as spawning in cli/main.ts`);
+    // main() loads the seam first for every command not marked `light`.
+    if (!this.loaded) throw new Error(`spawn of ${argv[0]} before the exec seam was loaded: a command marked light in cli/main.ts spawns`);
     return this.loaded.spawn(argv, options);
   }
 }
@@ -127,7 +132,7 @@ export async function main(argv: readonly string[], runner?: Runner): Promise<nu
   };
   try {
     const modules = modulesFor(argv);
-    if (lazy && modules.some((m) => m.spawns)) await lazy.load();
+    if (lazy && !modules.every((m) => m.light)) await lazy.load();
     const registers = await Promise.all(modules.map((m) => m.load()));
     await buildProgram(ctx, registers).parseAsync([...argv]);
     return ctx.exitCode;

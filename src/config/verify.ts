@@ -12,8 +12,6 @@ import { configSchema, SECTIONS, staticRouteSchema, uplinkSchema } from '../sche
 import { checkConfig, type CheckOptions, type Parsed } from './checks.js';
 import { problemsOf } from './issues.js';
 
-export { DAMPING_DEFAULTS, DEFAULTS, HEALTH_DEFAULTS } from '../schema/config.js';
-
 export type VerifyOptions = CheckOptions;
 
 type Doc = Record<string, unknown>;

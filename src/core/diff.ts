@@ -1,3 +1,9 @@
+// Desired routing state minus kernel state = the shared changes to apply,
+// whatever the netfilter backend (which diffs its own objects: src/backends/).
+// Pure. Only objects the dispatcher owns (iptables/README.md) are ever
+// changed or removed: rules with our protocol inside our priority block,
+// routes in our tables, the sysctls we set. `flush` is the same diff against
+// an empty desired state.
 
 import type { Config } from '../model/config.js';
 import type { IpRoute, IpRule, Nexthop, RoutingState } from '../model/kernel.js';

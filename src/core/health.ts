@@ -16,7 +16,6 @@ import type { DampingConfig, ProbeConfig } from '../model/config.js';
 import type { HealthState } from '../model/state.js';
 import type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
 
-export type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
 
 /** One probe target's recent history. */
 export class TargetHealth {

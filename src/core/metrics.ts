@@ -3,8 +3,7 @@
 // bytes per pool, interface bytes, reconcile runs, durations and failures,
 // and the dynamic DNS state.
 
-import type { UplinkHealthSnapshot } from './health.js';
-import type { Traffic } from './traffic.js';
+import type { Traffic, UplinkHealthSnapshot } from '../schema/control.js';
 
 export interface MetricsInput {
   readonly uplinks: readonly { readonly name: string; readonly interface: string; readonly state: string; readonly clients: number; readonly health: UplinkHealthSnapshot | null }[];

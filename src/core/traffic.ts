@@ -8,7 +8,6 @@ import type { IptTable } from '../model/kernel.js';
 import { hex, markLayout, poolMark } from './marks.js';
 import type { Traffic } from '../schema/control.js';
 
-export type { Traffic } from '../schema/control.js';
 
 export interface PoolBytes {
   readonly sent: number;

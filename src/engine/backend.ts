@@ -3,7 +3,8 @@
 // files). Only iptables + ipset exists today; the nftables issue adds the
 // choice (a config key and a detector) here and in src/backends/index.ts.
 
-import { createBackend, DEFAULT_BACKEND, type NetfilterBackend } from '../backends/index.js';
+import type { NetfilterBackend } from '../backends/backend.js';
+import { createBackend, DEFAULT_BACKEND } from '../backends/index.js';
 import { readSkeleton } from '../system/skeleton.js';
 
 export async function loadBackend(): Promise<NetfilterBackend> {

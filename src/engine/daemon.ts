@@ -26,7 +26,7 @@ import type { ClientRecord, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import { renderIpBatch } from '../render/payloads.js';
-import { systemClock, type Clock } from '../system/clock.js';
+import { systemClock } from '../system/clock.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from '../system/control-server.js';
 import type { Runner } from '../system/exec.js';
 import { applyIpBatch, observeRouting, readLinks, readRoutes, readRules } from '../system/kernel.js';
@@ -51,7 +51,6 @@ export interface DaemonOptions {
   readonly runner: Runner;
   readonly log: Logger;
   readonly version: string;
-  readonly clock?: Clock;
 }
 
 /** The parts that exist once start() has read the config and the store. */
@@ -75,16 +74,13 @@ export class Daemon {
   private stopping = false;
   private finished!: (code: number) => void;
   readonly done: Promise<number> = new Promise((resolve) => (this.finished = resolve));
-  private readonly clock: Clock;
   private readonly signals: Record<string, () => void> = {
     SIGTERM: () => void this.stop('SIGTERM'),
     SIGINT: () => void this.stop('SIGINT'),
     SIGHUP: () => void this.reload().catch((error: Error) => this.options.log.warn('reload refused; the running config stays', { error: error.message })),
   };
 
-  constructor(private readonly options: DaemonOptions) {
-    this.clock = options.clock ?? systemClock;
-  }
+  constructor(private readonly options: DaemonOptions) {}
 
   private get running(): Parts {
     if (!this.parts) throw new Error('the daemon has not started');
@@ -119,8 +115,8 @@ export class Daemon {
       publicAddresses.observe(uplinks);
       this.publish();
     };
-    const reconciler = new Reconciler({ runner, store, backend, log, health, afterRun, clock: this.clock }, config, assignmentsOf(store.data));
-    const monitors = new Monitors({ runner, log, clock: this.clock, reconciler });
+    const reconciler = new Reconciler({ runner, store, backend, log, health, afterRun, clock: systemClock }, config, assignmentsOf(store.data));
+    const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
     const status = new DaemonStatus({ runner, backend, reconciler, health, publicAddresses, ddns }, { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } });
     this.parts = { reconciler, health, notifier, publicAddresses, ddns, monitors, status, backend };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
@@ -167,13 +163,13 @@ export class Daemon {
     const { reconciler, health } = this.running;
     const config = reconciler.effectiveConfig;
     const [links, routes, rules] = await Promise.all([readLinks(runner), readRoutes(runner), readRules(runner)]);
-    const uplinks = await discoverUplinks(config, { links, routes }, this.clock.now());
+    const uplinks = await discoverUplinks(config, { links, routes }, systemClock.now());
     const ip = renderIpBatch(probePaths(config, uplinks, { rules, routes }));
     if (ip) {
       // Only a head start: if it fails, the first run loads the same objects (and retries).
       await applyIpBatch(runner, ip).catch((error: Error) => log.warn('could not give the probes their paths before the first run', { error: error.message }));
     }
-    health.observe(uplinks, this.clock.now());
+    health.observe(uplinks, systemClock.now());
     const longest = Math.max(0, ...config.uplinks.map((u) => u.probe.down * u.probe.intervalMs + u.probe.timeoutMs));
     await health.decided(longest + 200);
   }

@@ -15,7 +15,6 @@ import { queryRecords, sendUpdate } from '../system/lookups.js';
 import type { Logger } from '../system/logger.js';
 import type { DdnsStatus } from '../schema/control.js';
 
-export type { DdnsStatus } from '../schema/control.js';
 
 export interface DdnsDeps {
   readonly runner: Runner;

@@ -33,8 +33,9 @@ export async function flush(runner: Runner, config: Config, store: Store, netfil
   // Interfaces that are gone take their sysctls with them.
   const restore = Object.fromEntries(Object.entries(originals).filter(([key, value]) => current[key] !== undefined && current[key] !== value));
   await writeSysctls(runner, restore);
-  const removal = await netfilter.flush(runner, observed, store.data.createdTables);
+  // Rules and routes first: a backend step that fails (removing a bare table, say) must not leave them behind.
   await applyIpBatch(runner, renderIpBatch(routing));
+  const removal = await netfilter.flush(runner, observed, store.data.createdTables);
   await store.save((data) => {
     data.sysctlOriginals = {};
     data.createdTables = [];

@@ -3,10 +3,10 @@
 // a shape the CLI does not expect. Operator changes become edits carried by
 // the next reconcile run; ppp hooks force a verdict at once.
 
-import { checkAssignment } from '../core/requests.js';
+import { checkAssignment, type PppHook } from '../core/requests.js';
 import type { Config } from '../model/config.js';
 import { RequestError } from '../model/errors.js';
-import type { Command, ControlRequest, PppHook, RequestOf, ResultOf, RunReport } from '../schema/control.js';
+import type { Command, ControlRequest, RequestOf, ResultOf, RunReport } from '../schema/control.js';
 import type { Logger } from '../system/logger.js';
 import type { HealthMonitor } from './health.js';
 import type { Reconciler } from './reconciler.js';

@@ -6,7 +6,8 @@
 // starts, forgets, restarts and stops probes, and hears answered/lost. Every
 // probe runs in parallel, so timeouts never add up across targets or uplinks.
 
-import { UplinkHealth, type Transition, type UplinkHealthSnapshot } from '../core/health.js';
+import { UplinkHealth, type Transition } from '../core/health.js';
+import type { UplinkHealthSnapshot } from '../schema/control.js';
 import { connMark, markLayout } from '../core/marks.js';
 import type { Config, UplinkConfig } from '../model/config.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';

@@ -71,7 +71,8 @@ export async function gatherInputs(runner: Runner, request: InputsRequest): Prom
   const observeMs = Date.now() - started;
   const routing = shared.state;
   const links = await discoverUplinks(config, routing, request.now);
-  const uplinks = request.health ? withHealth(links, request.health.observe(links, request.now)) : links;
+  // Health is judged at the time the links were read, not when the run began (its machines' clocks only move forward).
+  const uplinks = request.health ? withHealth(links, request.health.observe(links, Date.now())) : links;
   return {
     config,
     routing,

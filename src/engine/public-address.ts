@@ -16,7 +16,6 @@ import { fetchThrough } from '../system/lookups.js';
 import type { Logger } from '../system/logger.js';
 import type { PublicAddressStatus } from '../schema/control.js';
 
-export type { PublicAddressStatus } from '../schema/control.js';
 
 interface Lookup {
   /** The interface address the fetched address belongs to. */

@@ -23,7 +23,7 @@ import { withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
-import { renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
+import { countLines, renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import { forgetConnections } from '../system/conntrack.js';
 import type { Runner } from '../system/exec.js';
@@ -36,7 +36,6 @@ import { RunPersistence } from './persistence.js';
 import { RunLog } from './run-log.js';
 import { TriggerQueue, type Batch, type Trigger } from './trigger.js';
 
-export type { Edit } from './trigger.js';
 export type { RunReport } from '../schema/control.js';
 
 export interface ReconcilerDeps {
@@ -51,11 +50,7 @@ export interface ReconcilerDeps {
   readonly clock?: Clock;
   /** Told after every run, with the uplinks as that run saw them (public addresses, DNS). */
   readonly afterRun?: (uplinks: readonly UplinkView[]) => void;
-  /** Runs start at least this far apart (trigger.ts MIN_RUN_INTERVAL_MS by default). */
-  readonly minIntervalMs?: number;
 }
-
-const lines = (text: string): number => (text === '' ? 0 : text.split('\n').length - 1);
 
 export class Reconciler {
   private config: Config;
@@ -86,7 +81,6 @@ export class Reconciler {
       run: (batch) => this.runOnce(batch),
       succeeded: (report) => report.ok,
       after: (report) => this.count(report),
-      ...(deps.minIntervalMs === undefined ? {} : { minIntervalMs: deps.minIntervalMs }),
     });
   }
 
@@ -210,10 +204,11 @@ export class Reconciler {
       this.runLog.conflictsSeen(routing.conflicts);
       this.runLog.assignments(result, inputs.neighbours !== null, config.clients);
       phases.plan = mark();
+      const payloads = renderKernelPayloads(netfilter, routing);
+      // Lines per command, zeros included: a kernel that already matched loads nothing.
+      applied = { ...backend.size(netfilter), ip: countLines(payloads.ip), sysctl: Object.keys(payloads.sysctls).length };
       if (!isRoutingEmpty(routing) || !backend.isEmpty(netfilter)) {
         await this.persistence.recordOriginals(routing.sysctls, observed.sysctls, backend.created(inputs.netfilter, netfilter));
-        const payloads = renderKernelPayloads(netfilter, routing);
-        applied = { ...backend.size(netfilter), ip: lines(payloads.ip), sysctl: Object.keys(payloads.sysctls).length };
         await load(runner, backend, payloads);
         phases.apply = mark();
         this.deps.log.info('applied', { reasons: batch.reasons, ...applied, ms: phases });

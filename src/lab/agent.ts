@@ -30,6 +30,8 @@ function smtpSession(socket: Socket): void {
   let from = '';
   let inData = false;
   let subject = '';
+  /** Still in the Subject header: a long one is folded onto lines that start with white space (RFC 5322 §2.2.3). */
+  let inSubject = false;
   socket.on('error', () => socket.destroy());
   socket.write('220 lab ESMTP\r\n');
   createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
@@ -38,8 +40,13 @@ function smtpSession(socket: Socket): void {
         inData = false;
         process.stdout.write(`mail ${from} ${subject}\n`);
         socket.write('250 queued\r\n');
+      } else if (inSubject && /^[ \t]/.test(line)) {
+        subject += line.replace(/^[ \t]+/, ' ').trimEnd();
       } else if (/^subject:/i.test(line) && !subject) {
         subject = line.slice(8).trim();
+        inSubject = true;
+      } else {
+        inSubject = false;
       }
       return;
     }
@@ -48,6 +55,7 @@ function smtpSession(socket: Socket): void {
     else if (verb === 'MAIL') {
       from = /<([^>]*)>/.exec(line)?.[1] ?? '';
       subject = '';
+      inSubject = false;
       socket.write('250 ok\r\n');
     } else if (verb === 'RCPT') socket.write('250 ok\r\n');
     else if (verb === 'DATA') {

@@ -4,11 +4,15 @@
 //   ip -batch -       routes first, then rules added, then old ones removed
 // Pure; `dispatcher plan` prints these and the reconcile loop loads them.
 
-import type { NetfilterBackend } from '../backends/backend.js';
 import { ROUTE_PROTOCOL } from '../core/contract.js';
 import { hex } from '../core/marks.js';
 import type { IpRoute, IpRule, Nexthop } from '../model/kernel.js';
 import type { DesiredRoute, DesiredRule, RoutingChange } from '../model/plan.js';
+
+/** Lines of a payload text (each ends with a newline), for run reports and logs. */
+export function countLines(text: string): number {
+  return text === '' ? 0 : text.split('\n').length - 1;
+}
 
 /** Everything one run loads: the backend's payload (opaque here), the ip batch and the sysctls. */
 export interface KernelPayloads<P = unknown> {
@@ -66,8 +70,9 @@ function sysctlSection(sysctls: Readonly<Record<string, string>>): string {
 const NOTHING_TO_CHANGE = '# nothing to change: the kernel already matches the plan\n';
 
 /** The payloads as one readable document in the order they are loaded (sysctls, the backend's, ip), for `dispatcher plan`. */
-export function describeKernelPayloads<P>(backend: Pick<NetfilterBackend<unknown, P>, 'describe'>, payloads: KernelPayloads<P>): string {
+/** `describe`: the backend's own description of its payload (backend.describe). */
+export function describeKernelPayloads<P>(describe: (payload: P) => string, payloads: KernelPayloads<P>): string {
   const ip = payloads.ip ? `# ip -batch -\n${payloads.ip}` : '';
-  const sections = [sysctlSection(payloads.sysctls), backend.describe(payloads.netfilter), ip].filter((s) => s !== '');
+  const sections = [sysctlSection(payloads.sysctls), describe(payloads.netfilter), ip].filter((s) => s !== '');
   return sections.length > 0 ? sections.join('\n') : NOTHING_TO_CHANGE;
 }

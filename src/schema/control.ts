@@ -27,7 +27,7 @@ export const runReportSchema = z
     applied: z
       .record(z.string(), z.number())
       .readonly()
-      .describe("payload lines loaded per command: the backend's (ipset, iptables today), ip and sysctl; empty when the kernel already matched"),
+      .describe("payload lines loaded per command: the backend's (ipset, iptables today), ip and sysctl, 0 when the kernel already matched; empty when the run failed before planning"),
     added: z.number(),
     moved: z.number(),
     expired: z.number(),
@@ -183,11 +183,16 @@ export type Explanation = z.infer<typeof explanationSchema>;
 
 // ── requests, each with the schema of its result ───────────────────────────
 
+/** The value as a message shows it: JSON, cut short (it comes from whoever can reach the socket). */
+const shown = (value: unknown): string => JSON.stringify(value)?.slice(0, 60) ?? String(value);
 const address = z
-  .string()
+  .string({ error: (issue) => `${shown(issue.input)} is not a unicast IPv4 address` })
   .describe('a unicast IPv4 address')
   .transform((ip) => checkClientAddress(ip));
-const uplinkName = z.string().refine(isUplinkName, { message: 'is not an uplink name' }).describe("a configured uplink's name");
+const uplinkName = z
+  .string({ error: (issue) => `${shown(issue.input)} is not an uplink name` })
+  .refine(isUplinkName, { error: (issue) => `${shown(issue.input)} is not an uplink name` })
+  .describe("a configured uplink's name");
 
 /** Every command: the fields it takes and the result it answers with. */
 export const commands = {
@@ -200,8 +205,17 @@ export const commands = {
   reload: { request: {}, result: runReportSchema },
   assign: { request: { ip: address, uplink: uplinkName }, result: z.object({ ip: z.string(), uplink: z.string(), pinned: z.literal(true), run: runReportSchema }) },
   release: { request: { ip: address }, result: z.object({ ip: z.string(), released: z.string().optional(), run: runReportSchema }) },
+  // pppd's arguments: strings here; what a valid one is, checkHook (core/requests.ts) says, for the daemon and the CLI alike.
   hook: {
-    request: { event: z.enum(['ip-up', 'ip-down']), interface: z.string(), tty: z.string(), speed: z.string(), local: z.string(), remote: z.string(), ipparam: z.string().optional() },
+    request: {
+      event: z.enum(['ip-up', 'ip-down']),
+      interface: z.string().describe('the ppp interface, e.g. ppp0'),
+      tty: z.string(),
+      speed: z.string(),
+      local: z.string().describe('local IPv4 address, or empty'),
+      remote: z.string().describe('remote IPv4 address, or empty'),
+      ipparam: z.string().optional().describe("pppd's ipparam: names the uplink"),
+    },
     result: z.object({ uplink: z.string(), event: z.enum(['ip-up', 'ip-down']), interface: z.string().optional() }),
   },
 } as const;
@@ -214,7 +228,6 @@ type WithOptionals<T> = { readonly [K in Exclude<keyof T, OptionalKeys<T>>]: T[K
 /** A request as the daemon receives it, after parsing. */
 export type RequestOf<C extends Command> = { readonly cmd: C } & WithOptionals<Fields<C>>;
 export type ControlRequest = { [C in Command]: RequestOf<C> }[Command];
-export type PppHook = RequestOf<'hook'>;
 /** The result the daemon answers a command with. */
 export type ResultOf<C extends Command> = z.output<(typeof commands)[C]['result']>;
 
@@ -244,7 +257,7 @@ export function parseRequest(line: string): ControlRequest {
   if (!isCommand(body.cmd)) throw new RequestError(`unknown command ${JSON.stringify(body.cmd)?.slice(0, 60)}`);
   const extra = Object.keys(body).find((k) => k !== 'cmd' && !Object.hasOwn(commands[body.cmd as Command].request, k));
   if (extra !== undefined) throw new RequestError(`unexpected field ${JSON.stringify(extra).slice(0, 60)}`);
-  // pppd's arguments have their own field-by-field checks (they go into logs, the store and commands).
+  // pppd's arguments are checked field by field in one place (they go into logs, the store and commands).
   if (body.cmd === 'hook') return checkHook(body);
   const parsed = requestSchemas[body.cmd].safeParse(body);
   if (!parsed.success) {

@@ -5,10 +5,10 @@
 // writes in the order of DESIGN.md §1 — sysctls, the backend's payload, one
 // ip -batch.
 
+import { readsOrNames } from '../core/attempt.js';
 import { familyContract, familySysctls, type Family } from '../core/family.js';
 import type { Config } from '../model/config.js';
-import type { Link } from '../model/kernel.js';
-import type { RoutingState } from '../model/kernel.js';
+import type { Link, RoutingState } from '../model/kernel.js';
 import { parseIpAddr, parseIpRoutes, parseIpRules } from '../parse/ip-json.js';
 import type { Runner } from './exec.js';
 
@@ -47,19 +47,10 @@ export async function observeRouting(runner: Runner, config: Config): Promise<Ro
   return { rules, routes, links, sysctls };
 }
 
-/** What-could-not-be-read names, with a fallback for each read. */
-function attempts(unreadable: string[]) {
-  return <T>(what: string, read: Promise<T>, fallback: T): Promise<T> =>
-    read.catch(() => {
-      unreadable.push(what);
-      return fallback;
-    });
-}
-
 /** For `dispatcher plan` without root: the shared state as far as it can be read (ip and sysctl work unprivileged). */
 export async function observeRoutingReadable(runner: Runner, config: Config): Promise<{ state: RoutingState; unreadable: string[] }> {
   const unreadable: string[] = [];
-  const attempt = attempts(unreadable);
+  const attempt = readsOrNames(unreadable);
   const [rules, routes, links, sysctls] = await Promise.all([
     attempt('ip rule', readRules(runner), []),
     attempt('ip route', readRoutes(runner), []),

@@ -27,5 +27,7 @@ export async function installService(unitDir: string, paths: HookPaths, example:
   if (await exists(paths.config)) return { unit, config: null };
   await mkdir(dirname(paths.config), { recursive: true, mode: 0o755 });
   await copyFile(example, paths.config);
+  // The example names its schema (`# yaml-language-server: $schema=./config.schema.json`): editors find it beside it.
+  await copyFile(join(dirname(example), 'config.schema.json'), join(dirname(paths.config), 'config.schema.json'));
   return { unit, config: paths.config };
 }

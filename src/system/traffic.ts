@@ -2,7 +2,7 @@
 // backend); per pool from the netfilter backend's counting rules
 // (backend.counters). The engine puts the two together into a Traffic.
 
-import { type Traffic } from '../core/traffic.js';
+import type { Traffic } from '../schema/control.js';
 import type { Config } from '../model/config.js';
 import type { Runner } from './exec.js';
 

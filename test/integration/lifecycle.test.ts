@@ -97,7 +97,7 @@ describe('daemon lifecycle in one lab', () => {
     expect(after.uplinks.map((u) => [u.name, u.clients, u.pinned])).toEqual(pools.uplinks.map((u) => [u.name, u.clients, u.pinned]));
     expect(await lab.snapshot()).toEqual(kernel);
     const status = await lab.cliJson<StatusJson>(['status']);
-    expect(status.lastRun).toMatchObject({ ok: true, applied: {} });
+    expect(status.lastRun).toMatchObject({ ok: true, applied: { ipset: 0, iptables: 0, ip: 0, sysctl: 0 } });
   });
 
   test('release forgets a client; if present it joins the least-loaded pool again, unpinned', async () => {

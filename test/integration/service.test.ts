@@ -54,6 +54,8 @@ describe('installing on a real gateway', () => {
     // The defaults of state and socket are the directories systemd makes for the unit.
     const example = parseConfig(await readFile(config, 'utf8'), config);
     expect([example.state, example.socket]).toEqual(['/var/lib/dispatcher', '/run/dispatcher/dispatcher.sock']);
+    // The schema the example names sits beside it, for editors.
+    expect(await readFile(join(dir, 'etc', 'config.schema.json'), 'utf8')).toBe(await readFile(new URL('../../pools/config.schema.json', import.meta.url), 'utf8'));
   });
 
   test("an operator's config is never overwritten; a path with spaces is quoted for systemd", async () => {

@@ -99,7 +99,7 @@ describe('the iptables backend through its interface', () => {
     const pristine = pristineKernel();
     const run = computePlan({ config: labConfig, uplinks: labUplinks(), observed: pristine, assignments: capturedAssignments(), neighbours: [], complete: false, now: 0 });
     const payload = backend.plan(run.desired.netfilter, netfilterOf(pristine));
-    golden('lab-first-start', describeKernelPayloads(backend, renderKernelPayloads(payload, run.routing)));
+    golden('lab-first-start', describeKernelPayloads(backend.describe, renderKernelPayloads(payload, run.routing)));
     expect(backend.size(payload)).toEqual({ ipset: 9, iptables: 36 });
     expect(backend.created(netfilterOf(pristine), payload)).toEqual(['mangle', 'nat']);
   });
@@ -115,7 +115,7 @@ describe('the iptables backend through its interface', () => {
   test('removing everything (flush) is described in load order: the set is destroyed once iptables no longer uses it', () => {
     const kernel = capturedKernel();
     const payload = backend.plan(NOTHING.netfilter, netfilterOf(kernel));
-    const text = describeKernelPayloads(backend, { netfilter: payload, ip: '', sysctls: {} });
+    const text = describeKernelPayloads(backend.describe, { netfilter: payload, ip: '', sysctls: {} });
     golden('backend-iptables-flush', text);
     expect(text.trim().split('\n').slice(-2)).toEqual(['# ipset -exist restore (after iptables)', 'destroy dispatcher-clients']);
   });

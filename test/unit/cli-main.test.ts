@@ -30,4 +30,9 @@ describe('which command argv names', () => {
     // Every command is listed once.
     expect(new Set(all).size).toBe(all.length);
   });
+
+  test('the daemon and the lab start processes: the exec seam is loaded before they run', () => {
+    for (const name of ['start', 'lab']) expect(modulesFor(argv(name)).map((m) => m.light ?? false)).toEqual([false]);
+    for (const name of ['hook', 'pools', 'status', 'assign', 'release']) expect(modulesFor(argv(name)).map((m) => m.light)).toEqual([true]);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { HEALTH_DEFAULTS, DAMPING_DEFAULTS } from '../../src/config/verify.js';
+import { DAMPING_DEFAULTS, HEALTH_DEFAULTS } from '../../src/schema/config.js';
 import { UplinkHealth, worstCaseDetectionMs, type Transition } from '../../src/core/health.js';
 import type { ProbeConfig } from '../../src/model/config.js';
 import { parsePingLine } from '../../src/parse/ping.js';

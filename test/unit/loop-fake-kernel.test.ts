@@ -110,7 +110,7 @@ describe('the daemon against the fake kernel', () => {
     const writes = fake.writes.length;
     const report = await ask(paths().socket, { cmd: 'scan' });
     expect(report?.ok).toBe(true);
-    expect(report?.applied).toEqual({});
+    expect(report?.applied).toEqual({ ipset: 0, iptables: 0, ip: 0, sysctl: 0 });
     expect(fake.writes.slice(writes)).toEqual([]);
     expect(fake.dump()).toBe(after);
   });

@@ -28,7 +28,7 @@ function payloadsOf(change: RunChange): IptablesPayload & { readonly ip: string;
 
 /** What `dispatcher plan` prints for the change. */
 function described(change: RunChange): string {
-  return describeKernelPayloads(backend, renderKernelPayloads(change.netfilter, change));
+  return describeKernelPayloads(backend.describe, renderKernelPayloads(change.netfilter, change));
 }
 
 function isEmpty(change: RunChange): boolean {

@@ -24,8 +24,9 @@ describe('control protocol', () => {
     expect(parseRequest('{"cmd":"assign","ip":"198.18.0.10","uplink":"isp1"}')).toEqual({ cmd: 'assign', ip: '198.18.0.10', uplink: 'isp1' });
     expect(parseRequest('{"cmd":"status"}')).toEqual({ cmd: 'status' });
     expect(() => parseRequest('{"cmd":"explain","ip":"2001:db8::1"}')).toThrow(/is not a unicast IPv4 address/);
-    expect(() => parseRequest('{"cmd":"explain","ip":7}')).toThrow(RequestError);
-    expect(() => parseRequest('{"cmd":"assign","ip":"198.18.0.10","uplink":"a b"}')).toThrow(/uplink: is not an uplink name/);
+    expect(() => parseRequest('{"cmd":"explain","ip":7}')).toThrow(/ip: 7 is not a unicast IPv4 address/);
+    expect(() => parseRequest('{"cmd":"assign","ip":"198.18.0.10","uplink":"a b"}')).toThrow(/uplink: "a b" is not an uplink name/);
+    expect(() => parseRequest('{"cmd":"assign","ip":"198.18.0.10","uplink":{"a":1}}')).toThrow(/uplink: \{"a":1\} is not an uplink name/);
     expect(() => parseRequest('{"cmd":"release"}')).toThrow(/ip/);
     expect(() => parseRequest('{"cmd":"toString"}')).toThrow(/unknown command/);
   });

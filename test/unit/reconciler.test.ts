@@ -34,7 +34,7 @@ describe('reconciler', () => {
     const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
     const report = await reconciler.request('scan', { scan: true });
-    expect(report).toMatchObject({ ok: true, applied: {}, added: 0 });
+    expect(report).toMatchObject({ ok: true, applied: { ipset: 0, iptables: 0, ip: 0, sysctl: 0 }, added: 0 });
     expect(runner.writes()).toEqual([]);
   });
 

@@ -2,7 +2,9 @@
 // seam): reads with iptables-save and ipset, writes with ipset -exist restore
 // and one iptables-restore --noflush, and the nf_tables table cleanup flush needs.
 
+import { readsOrNames } from '../../core/attempt.js';
 import { CLIENT_SET, CLIENT_SET_NEXT, NETFILTER_TABLES } from '../../core/contract.js';
+import { familyContract } from '../../core/family.js';
 import { poolBytes, type PoolBytes } from '../../core/traffic.js';
 import type { Config } from '../../model/config.js';
 import type { IpsetDump, IptTable } from '../../model/kernel.js';
@@ -37,11 +39,7 @@ export async function observeIptables(runner: Runner): Promise<IptablesObserved>
 /** Without root iptables-save and ipset fail: each is read if it can be, and named if not. */
 export async function observeIptablesReadable(runner: Runner): Promise<{ observed: IptablesObserved; unreadable: string[] }> {
   const unreadable: string[] = [];
-  const attempt = <T>(what: string, read: Promise<T>, fallback: T): Promise<T> =>
-    read.catch(() => {
-      unreadable.push(what);
-      return fallback;
-    });
+  const attempt = readsOrNames(unreadable);
   const [netfilter, sets] = await Promise.all([attempt('iptables-save', readNetfilter(runner), []), attempt('ipset', readSets(runner), { sets: [], entries: [] })]);
   return { observed: { netfilter, sets }, unreadable };
 }
@@ -73,7 +71,7 @@ export async function deleteBareTables(runner: Runner, names: readonly string[])
     const table = tables.find((t) => t.name === name);
     return table !== undefined && isBare(table);
   });
-  if (bare.length > 0) await runner.run(['nft', '-f', '-'], { input: bare.map((name) => `delete table ip ${name}\n`).join('') });
+  if (bare.length > 0) await runner.run(['nft', '-f', '-'], { input: bare.map((name) => `delete table ${familyContract('ipv4').nftFamily} ${name}\n`).join('') });
   return bare;
 }
 

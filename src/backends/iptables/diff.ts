@@ -92,8 +92,3 @@ export function diffSet(desired: DesiredSet | null, observed: IpsetDump): SetCha
 export function diffIptables(desired: DesiredIptables, observed: IptablesObserved): IptablesChange {
   return { netfilter: diffNetfilter(desired.tables, observed.netfilter), set: diffSet(desired.set, observed.sets) };
 }
-
-export function isIptablesChangeEmpty(change: IptablesChange): boolean {
-  const { set } = change;
-  return change.netfilter.length === 0 && set.destroyStale.length === 0 && set.create === 'none' && set.add.length === 0 && set.del.length === 0 && !set.destroy;
-}

@@ -7,6 +7,7 @@
 import { CLIENT_SET, CLIENT_SET_NEXT } from '../../core/contract.js';
 import { joinArgs } from '../../parse/iptables-save.js';
 import type { IptablesChange, IptablesPayload, NetfilterTableChange, SetChange } from './types.js';
+import { countLines } from '../../render/payloads.js';
 
 export function renderNetfilter(changes: readonly NetfilterTableChange[]): string {
   const lines: string[] = [];
@@ -74,9 +75,8 @@ export function tablesTouched(payload: IptablesPayload): string[] {
     .map((line) => line.slice(1));
 }
 
-const lineCount = (text: string): number => (text === '' ? 0 : text.split('\n').length - 1);
 
 /** Lines loaded per tool, for the run report. */
 export function iptablesPayloadSize(payload: IptablesPayload): { ipset: number; iptables: number } {
-  return { ipset: lineCount(payload.ipsetBefore) + lineCount(payload.ipsetAfter), iptables: lineCount(payload.iptables) };
+  return { ipset: countLines(payload.ipsetBefore) + countLines(payload.ipsetAfter), iptables: countLines(payload.iptables) };
 }

@@ -50,6 +50,6 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         ...(expired.length > 0 ? [`# ${expired.length} absent clients expire`] : []),
         ...run.routing.conflicts.map((c) => `# conflict: ${c}`),
       ];
-      ctx.out(`${lines.join('\n')}\n\n${describeKernelPayloads(backend, payloads)}`);
+      ctx.out(`${lines.join('\n')}\n\n${describeKernelPayloads(backend.describe, payloads)}`);
     });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parseDurationMs } from '../../core/duration.js';
-import { rates, type Traffic } from '../../core/traffic.js';
+import { rates } from '../../core/traffic.js';
+import type { Traffic } from '../../schema/control.js';
 import { fromDaemon, type CliContext } from '../context.js';
 import { EXIT_USAGE, Failure } from '../exit.js';
 import { renderTop, type TopUplink } from '../top-view.js';
