@@ -2,7 +2,9 @@
 //
 // Targets: each probe target keeps its own record. A probe is answered (a
 // reply within `timeout`, and within `latency` when set) or lost (no reply by
-// its deadline). A target dies after `down` lost probes in a row, or when more
+// its deadline); the probe method (src/probes/) keeps the deadlines and
+// reports only those two outcomes, so this record never knows which method
+// asked or which probe was which. A target dies after `down` lost probes in a row, or when more
 // than `loss`% of the last `window` probes were lost; it revives after `up`
 // answered probes in a row. Both thresholds in both directions: hysteresis.
 //
@@ -16,7 +18,6 @@ import type { DampingConfig, ProbeConfig } from '../model/config.js';
 import type { HealthState } from '../model/state.js';
 import type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
 
-
 /** One probe target's recent history. */
 export class TargetHealth {
   alive: boolean | null = null;
@@ -27,8 +28,6 @@ export class TargetHealth {
   private recent: boolean[] = [];
   private rtts: number[] = [];
   private lastRtt: number | null = null;
-  /** Probes ping reported unanswered so far, with the time they count as lost. */
-  private readonly outstanding = new Map<number, number>();
 
   constructor(
     readonly target: string,
@@ -49,23 +48,6 @@ export class TargetHealth {
     this.record(false);
   }
 
-  /** A reply arrived for probe `seq` after `rttMs`. */
-  reply(seq: number, rttMs: number): void {
-    this.outstanding.delete(seq);
-    this.answered(rttMs);
-  }
-
-  /** ping reports probe `seq` unanswered one interval after sending it (-O); it is lost if no reply comes by its deadline. */
-  pending(seq: number, now: number): void {
-    if (!this.outstanding.has(seq)) this.outstanding.set(seq, now - this.settings.intervalMs + this.settings.timeoutMs);
-  }
-
-  /** ping got an error back for probe `seq` (unreachable, …): lost at once. */
-  failed(seq: number): void {
-    this.outstanding.delete(seq);
-    this.lost();
-  }
-
   /**
    * The uplink's link went down: whatever the target said before is void. It
    * must earn `up` answers in a row once the link is back; otherwise the
@@ -73,21 +55,11 @@ export class TargetHealth {
    * probes lost meanwhile would fail it again a moment later.
    */
   linkLost(reason: string): void {
-    this.outstanding.clear();
     this.okRun = 0;
     this.lossRun = 0;
     this.recent = [];
     if (this.alive !== false) this.deathReason = reason;
     this.alive = false;
-  }
-
-  /** Resolves probes whose deadline has passed. */
-  tick(now: number): void {
-    for (const [seq, deadline] of this.outstanding) {
-      if (deadline > now) continue;
-      this.outstanding.delete(seq);
-      this.record(false);
-    }
   }
 
   private record(ok: boolean): void {
@@ -203,7 +175,6 @@ export class UplinkHealth {
 
   /** Advances the machine; returns the transition when the state changes. */
   evaluate(now: number): Transition | null {
-    for (const target of this.targets.values()) target.tick(now);
     const { alive, why } = this.verdict();
     const from = this.state;
     if (alive === null) return null;

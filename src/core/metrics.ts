@@ -18,7 +18,7 @@ export interface MetricsInput {
 
 type Labels = Readonly<Record<string, string>>;
 
-function escape(value: string): string {
+function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
@@ -31,7 +31,7 @@ class Exposition {
   }
 
   sample(name: string, labels: Labels, value: number): void {
-    const text = Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`).join(',');
+    const text = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
     this.lines.push(`${name}${text ? `{${text}}` : ''} ${Number.isFinite(value) ? value : 'NaN'}`);
   }
 

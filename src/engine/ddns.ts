@@ -10,19 +10,21 @@
 import { uplinkGroup } from '../core/contract.js';
 import { backoffMs, inSync, parseDigAnswer, sendingUplink, updateScript, wantedRecords, type PublishableUplink } from '../core/ddns.js';
 import type { Config, DdnsConfig } from '../model/config.js';
+import { systemClock, type Clock, type TimerHandle } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
 import { queryRecords, sendUpdate } from '../system/lookups.js';
 import type { Logger } from '../system/logger.js';
 import type { DdnsStatus } from '../schema/control.js';
 
-
 export interface DdnsDeps {
   readonly runner: Runner;
   readonly log: Logger;
-  readonly now?: () => number;
+  /** Time and timers; default: the system clock (its timers are unref'd and never keep the process alive). */
+  readonly clock?: Clock;
 }
 
 export class DdnsPublisher {
+  private readonly clock: Clock;
   private uplinks: readonly PublishableUplink[] = [];
   private wanted: string[] | null = null;
   private published: string[] | null = null;
@@ -30,7 +32,7 @@ export class DdnsPublisher {
   private running = false;
   /** Another sync was asked for while one ran. */
   private again = false;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private stopped = false;
   private checkedAt: number | null = null;
   private updatedAt: number | null = null;
@@ -43,14 +45,16 @@ export class DdnsPublisher {
   constructor(
     private readonly deps: DdnsDeps,
     private config: Config,
-  ) {}
+  ) {
+    this.clock = deps.clock ?? systemClock;
+  }
 
   private get ddns(): DdnsConfig | undefined {
     return this.config.ddns;
   }
 
   private now(): number {
-    return (this.deps.now ?? Date.now)();
+    return this.clock.now();
   }
 
   reconfigure(config: Config): void {
@@ -105,7 +109,7 @@ export class DdnsPublisher {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clear(this.timer);
   }
 
   private sync(): void {
@@ -113,7 +117,7 @@ export class DdnsPublisher {
       this.again = true;
       return;
     }
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clear(this.timer);
     this.timer = null;
     this.running = true;
     void this.syncOnce().then((delay) => {
@@ -125,11 +129,10 @@ export class DdnsPublisher {
         return;
       }
       this.retryAt = this.synced ? null : this.now() + delay;
-      this.timer = setTimeout(() => {
+      this.timer = this.clock.after(delay, () => {
         this.timer = null;
         this.sync();
-      }, delay);
-      this.timer.unref();
+      });
     });
   }
 

@@ -44,8 +44,7 @@ export interface HealthMonitorDeps {
   readonly runner: Runner;
   readonly log: Logger;
   readonly onTransition: (transition: Transition) => void;
-  readonly now?: () => number;
-  /** Timers (the evaluation tick, restarts, the methods' deadlines); default: the system clock with `now`. */
+  /** Time and timers (the evaluation tick, restarts, the methods' deadlines); default: the system clock. */
   readonly clock?: Clock;
   /** The probe methods by name; default: src/probes/registry.ts. */
   readonly methods?: ProbeMethods;
@@ -67,7 +66,7 @@ export class HealthMonitor implements HealthView {
     config: Config,
   ) {
     this.config = config;
-    this.clock = deps.clock ?? (deps.now ? { ...systemClock, now: deps.now } : systemClock);
+    this.clock = deps.clock ?? systemClock;
     this.methods = deps.methods ?? PROBE_METHODS;
     this.timer = this.clock.every(TICK_MS, () => this.evaluate());
   }

@@ -6,6 +6,7 @@
 import type { Transition } from '../core/health.js';
 import { describeMail, MailThrottle } from '../core/mail-throttle.js';
 import type { NotifyConfig } from '../model/config.js';
+import { systemClock, type Clock, type TimerHandle } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
 import { gatewayName, sendMail } from '../system/mail.js';
 import type { Logger } from '../system/logger.js';
@@ -16,18 +17,21 @@ const MAX_RUNNING_HOOKS = 16;
 export interface NotifierDeps {
   readonly runner: Runner;
   readonly log: Logger;
-  readonly now?: () => number;
+  /** Time and timers; default: the system clock (its timers are unref'd and never keep the process alive). */
+  readonly clock?: Clock;
 }
 
 export class Notifier {
+  private readonly clock: Clock;
   private throttle: MailThrottle | null;
   private running = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
 
   constructor(
     private readonly deps: NotifierDeps,
     private config: NotifyConfig,
   ) {
+    this.clock = deps.clock ?? systemClock;
     this.throttle = config.email ? new MailThrottle(config.email.everyMs) : null;
   }
 
@@ -37,7 +41,7 @@ export class Notifier {
   }
 
   private now(): number {
-    return (this.deps.now ?? Date.now)();
+    return this.clock.now();
   }
 
   /**
@@ -95,15 +99,14 @@ export class Notifier {
   private scheduleHeld(): void {
     const due = this.throttle?.nextDue();
     if (this.timer || due === null || due === undefined) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.after(Math.max(0, due - this.now()), () => {
       this.timer = null;
       for (const batch of this.throttle?.due(this.now()) ?? []) this.mail(batch);
       this.scheduleHeld();
-    }, Math.max(0, due - this.now()));
-    this.timer.unref();
+    });
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clear(this.timer);
   }
 }

@@ -11,11 +11,11 @@ import { backoffMs } from '../core/ddns.js';
 import { readPublicAddress } from '../core/public-address.js';
 import type { Config, UplinkConfig } from '../model/config.js';
 import type { UplinkView } from '../model/state.js';
+import { systemClock, type Clock, type TimerHandle } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
 import { fetchThrough } from '../system/lookups.js';
 import type { Logger } from '../system/logger.js';
 import type { PublicAddressStatus } from '../schema/control.js';
-
 
 interface Lookup {
   /** The interface address the fetched address belongs to. */
@@ -35,22 +35,26 @@ export interface PublicAddressDeps {
   readonly log: Logger;
   /** Called when an uplink's public address becomes known, changes or is lost. */
   readonly onChange: () => void;
-  readonly now?: () => number;
+  /** Time and timers; default: the system clock (its timers are unref'd and never keep the process alive). */
+  readonly clock?: Clock;
 }
 
 export class PublicAddresses {
+  private readonly clock: Clock;
   private readonly lookups = new Map<string, Lookup>();
   private views: readonly UplinkView[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private stopped = false;
 
   constructor(
     private readonly deps: PublicAddressDeps,
     private config: Config,
-  ) {}
+  ) {
+    this.clock = deps.clock ?? systemClock;
+  }
 
   private now(): number {
-    return (this.deps.now ?? Date.now)();
+    return this.clock.now();
   }
 
   reconfigure(config: Config): void {
@@ -116,7 +120,7 @@ export class PublicAddresses {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clear(this.timer);
   }
 
   private async fetch(uplink: UplinkConfig, index: number, lookup: Lookup): Promise<void> {
@@ -164,10 +168,9 @@ export class PublicAddresses {
     // Only live uplinks are fetched through; a dead one's lookup waits for the run that sees it back.
     const live = new Set(this.views.filter((v) => v.state === 'up').map((v) => v.name));
     const due = [...this.lookups].filter(([name, l]) => live.has(name) && !l.inFlight).map(([, l]) => l.nextAt);
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clear(this.timer);
     this.timer = null;
     if (due.length === 0) return;
-    this.timer = setTimeout(() => this.observe(this.views), Math.max(0, Math.min(...due) - this.now()) + 10);
-    this.timer.unref();
+    this.timer = this.clock.after(Math.max(0, Math.min(...due) - this.now()) + 10, () => this.observe(this.views));
   }
 }

@@ -13,12 +13,17 @@ function quote(path: string): string {
   return `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
-export function pppHookScript(event: 'ip-up' | 'ip-down', paths: HookPaths): string {
+/** The hook also names the control socket: the hook then need not load the config (YAML, schema, cron) to find it. */
+export interface PppHookPaths extends HookPaths {
+  readonly socket: string;
+}
+
+export function pppHookScript(event: 'ip-up' | 'ip-down', paths: PppHookPaths): string {
   return [
     '#!/bin/sh',
     `# Installed by \`dispatcher install-hooks\`: tells the dispatcher daemon about this ppp ${event} at once.`,
-    '# pppd passes: interface tty speed local-IP remote-IP ipparam.',
-    `exec ${quote(paths.node)} ${quote(paths.dispatcher)} --config ${quote(paths.config)} hook ${event} "$@"`,
+    '# pppd passes: interface tty speed local-IP remote-IP ipparam. Reinstall the hooks after changing `socket:`.',
+    `exec ${quote(paths.node)} ${quote(paths.dispatcher)} --config ${quote(paths.config)} --socket ${quote(paths.socket)} hook ${event} "$@"`,
     '',
   ].join('\n');
 }

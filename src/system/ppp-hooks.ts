@@ -2,12 +2,12 @@
 
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pppHookScript, type HookPaths } from '../render/ppp-hook.js';
+import { pppHookScript, type PppHookPaths } from '../render/ppp-hook.js';
 
 /** No dot in the name: Debian's run-parts would skip it. */
 export const HOOK_NAME = 'dispatcher';
 
-export async function installPppHooks(pppDir: string, paths: HookPaths): Promise<string[]> {
+export async function installPppHooks(pppDir: string, paths: PppHookPaths): Promise<string[]> {
   const written: string[] = [];
   for (const event of ['ip-up', 'ip-down'] as const) {
     const dir = join(pppDir, `${event}.d`);

@@ -49,13 +49,13 @@ describe('ppp hook arguments', () => {
   });
 
   test('the installed script passes pppd’s arguments on untouched, with absolute paths', () => {
-    const script = pppHookScript('ip-up', { node: '/usr/bin/node', dispatcher: "/opt/it's/bin/dispatcher", config: '/etc/dispatcher/config.yaml' });
+    const script = pppHookScript('ip-up', { node: '/usr/bin/node', dispatcher: "/opt/it's/bin/dispatcher", config: '/etc/dispatcher/config.yaml', socket: '/run/dispatcher/dispatcher.sock' });
     expect(script).toBe(
       [
         '#!/bin/sh',
         '# Installed by `dispatcher install-hooks`: tells the dispatcher daemon about this ppp ip-up at once.',
-        '# pppd passes: interface tty speed local-IP remote-IP ipparam.',
-        `exec '/usr/bin/node' '/opt/it'\\''s/bin/dispatcher' --config '/etc/dispatcher/config.yaml' hook ip-up "$@"`,
+        '# pppd passes: interface tty speed local-IP remote-IP ipparam. Reinstall the hooks after changing `socket:`.',
+        `exec '/usr/bin/node' '/opt/it'\\''s/bin/dispatcher' --config '/etc/dispatcher/config.yaml' --socket '/run/dispatcher/dispatcher.sock' hook ip-up "$@"`,
         '',
       ].join('\n'),
     );

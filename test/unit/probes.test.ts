@@ -1,5 +1,5 @@
 // The probe method seam (src/probes/): the icmp method against a fake Runner
-// and a clock the test drives (its argv, played ping output → answered/lost),
+// and a clock the test drives (ping's lines, its argv, played ping output → answered/lost),
 // and the health monitor driven by a fake method, which shows the monitor
 // knows nothing of how a target is asked.
 
@@ -9,6 +9,7 @@ import type { Transition } from '../../src/core/health.js';
 import { connMark, markLayout } from '../../src/core/marks.js';
 import { HealthMonitor } from '../../src/engine/health.js';
 import type { UplinkView } from '../../src/model/state.js';
+import { parsePingLine } from '../../src/parse/ping.js';
 import { icmpMethod, pingArgv, type IcmpTarget } from '../../src/probes/icmp.js';
 import type { ProbeEvent, ProbeMethod, ProbeRun, RunningProbe } from '../../src/probes/method.js';
 import { methodFor, PROBE_METHODS, probeTarget } from '../../src/probes/registry.js';
@@ -90,6 +91,17 @@ function startIcmp(run = RUN): { runner: PlayRunner; clock: ManualClock; events:
 }
 
 describe('icmp method', () => {
+  test("ping's output: replies, outstanding probes and errors", () => {
+    expect(parsePingLine('[1795366466.649224] 64 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=0.042 ms')).toEqual({ kind: 'reply', seq: 1, rttMs: 0.042 });
+    expect(parsePingLine('64 bytes from 198.51.100.2: icmp_seq=12 ttl=63 time=12.5 ms')).toEqual({ kind: 'reply', seq: 12, rttMs: 12.5 });
+    expect(parsePingLine('no answer yet for icmp_seq=11')).toEqual({ kind: 'pending', seq: 11 });
+    expect(parsePingLine('From 192.0.2.2 icmp_seq=3 Destination Host Unreachable')).toEqual({ kind: 'error', seq: 3 });
+    expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=0.04 ms (DUP!)')).toBeNull();
+    expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=.1.5 ms')).toBeNull();
+    expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=1 ms')).toEqual({ kind: 'reply', seq: 8, rttMs: 1 });
+    expect(parsePingLine('PING 192.0.2.1 (192.0.2.1) from 192.0.2.2 ppp0: 56(84) bytes of data.')).toBeNull();
+  });
+
   test('runs the same long-lived ping as before: bound to the interface, with the connection mark', () => {
     const { runner } = startIcmp();
     expect(runner.spawned.map((s) => s.argv)).toEqual([['ping', '-n', '-O', '-i', '0.1', '-W', '1', '-I', 'ppp0', '-m', '16777216', '203.0.113.100']]);

@@ -24,8 +24,9 @@ export function registerInstall(program: Command, ctx: CliContext): void {
     .description('install the ppp ip-up.d/ip-down.d scripts that call `dispatcher hook`')
     .option('--ppp-dir <dir>', 'pppd configuration directory', '/etc/ppp')
     .action(async (options: { pppDir: string }) => {
-      await configFor(ctx); // refuse to install hooks for a config that does not load
-      const written = await installPppHooks(options.pppDir, installPaths(ctx));
+      // A config that does not load gets no hooks; one that does gives the socket the hooks call.
+      const { socket } = await configFor(ctx);
+      const written = await installPppHooks(options.pppDir, { ...installPaths(ctx), socket: resolve(socket) });
       ctx.out(`installed:\n${written.map((f) => `  ${f}`).join('\n')}\n`);
     });
 
