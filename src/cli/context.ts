@@ -1,7 +1,6 @@
 // What every command gets: global options, the exec seam, output streams.
 
 import type { Config } from '../model/config.js';
-import { ConfigError } from '../model/errors.js';
 import type { Runner } from '../system/exec.js';
 import type { Command, RequestOf, ResultOf } from '../schema/control.js';
 import { ask } from '../system/control-client.js';
@@ -31,19 +30,14 @@ export async function configFor(ctx: CliContext): Promise<Config> {
 }
 
 /**
- * Where the daemon listens: --socket, else the config's, else the default.
- * A config file that does not load (an operator mid-edit, a refused reload)
- * must not cut the operator or pppd off from a running daemon.
+ * Where the daemon listens: --socket, else the config's, else the default
+ * (config/peek.ts: read without verifying the rest, so a config mid-edit does
+ * not cut the operator or pppd off from a running daemon, and asking the
+ * daemon stays fast).
  */
 export async function socketFor(ctx: CliContext): Promise<string> {
-  const { socket } = ctx.globals();
-  if (socket) return socket;
-  try {
-    return (await configFor(ctx)).socket;
-  } catch (error) {
-    if (error instanceof ConfigError) return (await import('../schema/config.js')).DEFAULTS.socket;
-    throw error;
-  }
+  const { config, socket } = ctx.globals();
+  return socket ?? (await import('../config/peek.js')).peekSocket(config);
 }
 
 /** The running daemon's result for a request, or null when none is running. */

@@ -69,8 +69,7 @@ export class TargetHealth {
     if (this.recent.length > this.settings.window) this.recent.shift();
     const { down, up, window, lossPercent } = this.settings;
     const lossy = this.recent.length >= window && this.lossShare() > lossPercent;
-    const next =
-      this.alive === false ? this.okRun >= up : this.alive === true ? !(this.lossRun >= down || lossy) : ok ? true : this.lossRun >= down ? false : null;
+    const next = this.alive === false ? this.okRun >= up : this.alive === true ? !(this.lossRun >= down || lossy) : ok ? true : this.lossRun >= down ? false : null;
     if (next !== this.alive) {
       if (next === false) {
         this.deathReason = this.lossRun >= down ? `${this.lossRun} probes lost in a row` : `${this.lossShare().toFixed(0)}% of the last ${this.recent.length} probes lost`;

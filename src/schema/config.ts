@@ -12,6 +12,7 @@ import { type Cidr, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv
 import { parseMark } from '../core/marks.js';
 import { UPLINK_NAME } from '../core/names.js';
 import { absolutePath, describe, duration, fails, interfaceName, list, listText, mapping, noRepeats, percent, say, text, wholeNumber } from './fields.js';
+import { DEFAULT_SOCKET, DEFAULT_STATE } from './paths.js';
 
 const TABLE_BASE = 3100;
 const RULE_PRIORITY = 4100;
@@ -504,8 +505,8 @@ export const SECTIONS = {
   lan: lan.meta({ description: 'The LAN side: neighbours on these interfaces (and inside these subnets) are clients.' }),
   uplinks: uplinks.meta({ description: 'One entry per internet line; their order breaks ties and numbers marks and tables.' }),
   scan: scan.prefault({}).meta({ description: 'The full neighbour-table read (new clients are picked up at once from events).' }),
-  state: absolutePath('/var/lib/dispatcher').prefault('/var/lib/dispatcher').meta({ description: 'Directory of the store (assignments, what flush puts back).' }),
-  socket: absolutePath('/run/dispatcher/dispatcher.sock').prefault('/run/dispatcher/dispatcher.sock').meta({ description: 'Control socket of the daemon.' }),
+  state: absolutePath(DEFAULT_STATE).prefault(DEFAULT_STATE).meta({ description: 'Directory of the store (assignments, what flush puts back).' }),
+  socket: absolutePath(DEFAULT_SOCKET).prefault(DEFAULT_SOCKET).meta({ description: 'Control socket of the daemon.' }),
   marks: marks.prefault({}).meta({ description: 'Mark bits of ours (a pool field and a connection field). Change only on a clash.' }),
   tables: tables.prefault({}).meta({ description: 'Routing tables base … base+99 are ours. Change only on a clash.' }),
   rules: rules.prefault({}).meta({ description: 'ip rule priorities priority … priority+99 are ours. Change only on a clash.' }),

@@ -1,7 +1,14 @@
 import { describe, expect, test } from '@jest/globals';
+import { parseConfig } from '../../src/config/load.js';
 import { backoffMs, inSync, parseDigAnswer, sendingUplink, updateScript, wantedRecords, type PublishableUplink } from '../../src/core/ddns.js';
 import { readPublicAddress } from '../../src/core/public-address.js';
+import { DdnsPublisher } from '../../src/engine/ddns.js';
+import { PublicAddresses } from '../../src/engine/public-address.js';
 import type { DdnsConfig } from '../../src/model/config.js';
+import type { UplinkView } from '../../src/model/state.js';
+import type { Logger } from '../../src/system/logger.js';
+import { FakeRunner } from '../helpers/fake-runner.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const DDNS: DdnsConfig = { server: '203.0.113.53', port: 53, zone: 'example.test', name: 'gw.example.test', keyFile: '/k', ttl: 60, exclude: ['isp4'], everyMs: 300_000, timeoutMs: 5000 };
 
@@ -84,5 +91,65 @@ describe('public addresses from a URL are validated', () => {
   ])('%s is refused', (body, field, message) => {
     const answer = readPublicAddress(body, field);
     expect('error' in answer && answer.error).toMatch(message);
+  });
+});
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+const ENGINE_CONFIG = parseConfig(
+  `
+lan: { interfaces: [lan0] }
+uplinks:
+  - { name: isp1, interface: ppp0, public_address: { url: "http://ip.example.test/" } }
+ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /etc/dispatcher/ddns.key }
+`,
+  'test.yaml',
+);
+
+const ISP1: UplinkView = { name: 'isp1', index: 0, interface: 'ppp0', weight: 1, state: 'up', reason: 'link up', present: true, address: '192.0.2.2', pointToPoint: true };
+
+describe('retries run on the clock they are given', () => {
+  test('a failed DNS check is retried after the backoff, and an unchanged record set then sends no update', async () => {
+    const runner = new FakeRunner().failOnce('dig', 9, ';; no servers could be reached').answer('dig', `${header('NOERROR')}\n;; ANSWER SECTION:\ngw.example.test. 60 IN A 192.0.2.2\n`);
+    const clock = new ManualClock();
+    const publisher = new DdnsPublisher({ runner, log: silent, clock }, ENGINE_CONFIG);
+    publisher.observe([{ name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2' }]);
+    await clock.flush();
+    const digs = (): number => runner.calls.filter((c) => c.argv[0] === 'dig').length;
+    expect(digs()).toBe(1);
+    expect(publisher.status()).toMatchObject({ inSync: false, failures: 1, retryAt: new Date(clock.now() + backoffMs(1)).toISOString() });
+    await clock.advance(backoffMs(1) - 1);
+    expect(digs()).toBe(1);
+    await clock.advance(1);
+    expect(digs()).toBe(2);
+    expect(publisher.status()).toMatchObject({ inSync: true, failures: 0, retryAt: null, checkedAt: new Date(clock.now()).toISOString() });
+    expect(runner.calls.filter((c) => c.argv[0] === 'nsupdate')).toEqual([]);
+    // The next check waits a whole period; stopping clears it.
+    expect(clock.pendingTimers()).toBe(1);
+    publisher.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  test('a failed public-address fetch is retried after the backoff; the address found is then told', async () => {
+    const runner = new FakeRunner().failOnce(process.execPath, 1, 'connection refused').answer(process.execPath, '198.51.100.7\n');
+    const clock = new ManualClock();
+    let changes = 0;
+    const addresses = new PublicAddresses({ runner, log: silent, onChange: () => void changes++, clock }, ENGINE_CONFIG);
+    addresses.observe([ISP1]);
+    await clock.flush();
+    expect(runner.calls).toHaveLength(1);
+    expect(addresses.snapshot(ISP1)).toMatchObject({ address: null, failures: 1, checkedAt: new Date(clock.now()).toISOString() });
+    // The first outcome, even a failure, is told: publishing waits for it.
+    expect(changes).toBe(1);
+    // Due 1 s after the failure; the timer that re-runs the lookup fires 10 ms later.
+    await clock.advance(backoffMs(1) + 9);
+    expect(runner.calls).toHaveLength(1);
+    await clock.advance(1);
+    expect(runner.calls).toHaveLength(2);
+    expect(addresses.address(ISP1)).toBe('198.51.100.7');
+    expect(changes).toBe(2);
+    expect(clock.pendingTimers()).toBe(1);
+    addresses.stop();
+    expect(clock.pendingTimers()).toBe(0);
   });
 });

@@ -17,10 +17,8 @@ function random(seed: number): () => number {
   };
 }
 
-interface Path {
-  /** Whether the probe sent at time `at` comes back; and after how long. */
-  (at: number): { back: boolean; rttMs: number };
-}
+/** Whether the probe sent at time `at` comes back; and after how long. */
+type Path = (at: number) => { back: boolean; rttMs: number };
 
 /**
  * Drives a machine with the outcomes a probe method reports for one probe

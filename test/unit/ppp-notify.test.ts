@@ -11,6 +11,7 @@ import { gatewayFromLeases, parseLeases } from '../../src/parse/dhclient.js';
 import { interfaceOfLinkEvent } from '../../src/parse/link-events.js';
 import { pppHookScript } from '../../src/render/ppp-hook.js';
 import { FakeRunner } from '../helpers/fake-runner.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 describe('ppp hook arguments', () => {
   const base = { event: 'ip-down', interface: 'ppp0', tty: '/dev/ttyS0', speed: '115200', local: '192.0.2.2', remote: '192.0.2.1' };
@@ -163,6 +164,29 @@ describe('notifier', () => {
     ]);
     expect(logged).toEqual(['uplink verdict', 'uplink state changed']);
     release();
+  });
+
+  test('mail held by the rate limit goes out when its period ends, on the clock the notifier was given', async () => {
+    const runner = new FakeRunner();
+    const clock = new ManualClock();
+    const notifier = new Notifier({ runner, log, clock }, { exec: [], timeoutMs: 1000, email: { to: ['ops@example.test'], from: 'gw@example.test', everyMs: 60_000 } });
+    // nodemailer builds each message with real I/O before sendmail runs: wait (in real time) for the n-th mail.
+    const subjects = async (n: number): Promise<string[]> => {
+      for (let i = 0; i < 1000 && runner.calls.length < n; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+      return runner.calls.map((c) => /^Subject: (.*)$/m.exec(c.input ?? '')?.[1] ?? '');
+    };
+    notifier.notify(down('isp1', clock.now()), 'ppp0');
+    expect(await subjects(1)).toEqual([expect.stringMatching(/isp1 DOWN: probes lost$/)]);
+    expect(clock.pendingTimers()).toBe(0);
+    await clock.advance(5000);
+    notifier.notify(up('isp1', clock.now()), 'ppp0');
+    // Held until a minute after the first mail: its timer is still waiting a moment before, and gone once it fired.
+    await clock.advance(60_000 - 5000 - 1);
+    expect(clock.pendingTimers()).toBe(1);
+    await clock.advance(1);
+    expect(clock.pendingTimers()).toBe(0);
+    expect(await subjects(2)).toEqual([expect.stringMatching(/isp1 DOWN: probes lost$/), expect.stringMatching(/isp1 up: targets answer$/)]);
+    notifier.stop();
   });
 });
 
