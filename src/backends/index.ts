@@ -6,7 +6,6 @@ import type { BackendName, NetfilterBackend } from './backend.js';
 import { iptablesBackend } from './iptables/index.js';
 import { parseSkeleton } from './iptables/skeleton.js';
 
-
 export const DEFAULT_BACKEND: BackendName = 'iptables';
 
 /** The contract data a backend is built from, loaded by src/system/ (backends open no files). */

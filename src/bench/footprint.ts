@@ -19,7 +19,10 @@ async function rssMb(pid: number): Promise<number> {
 /** utime + stime of a process in clock ticks, and cutime + cstime of its finished children (its commands); 0 once it is gone. */
 async function cpuTicks(pid: number): Promise<{ own: number; finishedChildren: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const fields = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { own: (fields[11] ?? 0) + (fields[12] ?? 0), finishedChildren: (fields[13] ?? 0) + (fields[14] ?? 0) };
 }
 
@@ -73,7 +76,9 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
     const full = await measureIdle(daemonPid(), window);
     const runs = (await lab.status()).runs - runsBefore;
     ctx.log(`${runs} reconcile run(s) in the window`);
-    ctx.log(`idle, 0 clients: ${empty.rssMb.toFixed(0)} MB, ${empty.daemonCpu.toFixed(2)} % (${empty.withProbesCpu.toFixed(2)} % with probes); ${count} clients: ${full.rssMb.toFixed(0)} MB, ${full.daemonCpu.toFixed(2)} % (${full.withProbesCpu.toFixed(2)} % with probes)`);
+    ctx.log(
+      `idle, 0 clients: ${empty.rssMb.toFixed(0)} MB, ${empty.daemonCpu.toFixed(2)} % (${empty.withProbesCpu.toFixed(2)} % with probes); ${count} clients: ${full.rssMb.toFixed(0)} MB, ${full.daemonCpu.toFixed(2)} % (${full.withProbesCpu.toFixed(2)} % with probes)`,
+    );
     const k = count.toLocaleString('en-US');
     return {
       id: 'footprint',

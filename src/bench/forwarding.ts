@@ -93,7 +93,7 @@ export async function forwarding(ctx: BenchContext): Promise<ScenarioResult> {
       ],
       notes: [
         `iperf3 -u -l 64 -b 0 for ${seconds} s from a LAN client namespace to the internet host, received packets per second; median of ${repeats} alternating round(s).`,
-        'Every namespace shares this machine\'s CPUs: sender, gateway and receiver compete, so the rates are lower than a real gateway\'s; the ratios are what carries over.',
+        "Every namespace shares this machine's CPUs: sender, gateway and receiver compete, so the rates are lower than a real gateway's; the ratios are what carries over.",
       ],
     };
   } finally {

@@ -47,7 +47,7 @@ export async function pickup(ctx: BenchContext): Promise<ScenarioResult> {
         figure({ name: 'max', unit: 'ms', value: Math.max(...samples), baseline: POLL_PERIOD_MS + perClient, baselineNote: 'computed wait + measured apply' }),
       ],
       notes: [
-        'Clock: from `ip neigh replace … nud reachable` (run from the root namespace into the gateway\'s, so its own start-up of a few ms is included) until `ipset test` finds the address, polled back to back (each poll is one process, about 3–5 ms).',
+        "Clock: from `ip neigh replace … nud reachable` (run from the root namespace into the gateway's, so its own start-up of a few ms is included) until `ipset test` finds the address, polled back to back (each poll is one process, about 3–5 ms).",
       ],
     };
   } finally {

@@ -74,14 +74,7 @@ export function inSync(config: DdnsConfig, wanted: readonly string[], server: Se
 
 /** One nsupdate transaction replacing the name's A records with `records` (none: the name's A records go). */
 export function updateScript(config: DdnsConfig, records: readonly string[]): string {
-  return [
-    `server ${config.server} ${config.port}`,
-    `zone ${config.zone}`,
-    `update delete ${config.name}. A`,
-    ...records.map((address) => `update add ${config.name}. ${config.ttl} A ${address}`),
-    'send',
-    '',
-  ].join('\n');
+  return [`server ${config.server} ${config.port}`, `zone ${config.zone}`, `update delete ${config.name}. A`, ...records.map((address) => `update add ${config.name}. ${config.ttl} A ${address}`), 'send', ''].join('\n');
 }
 
 const BACKOFF_MIN_MS = 1000;

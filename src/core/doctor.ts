@@ -80,7 +80,12 @@ function featureFindings(facts: Pick<DoctorFacts, 'features'>): Finding[] {
   return Object.entries(facts.features).map(([feature, error]) =>
     error === null
       ? { check: `kernel:${feature}`, severity: 'ok', summary: `${feature} works (tried in a scratch namespace)` }
-      : { check: `kernel:${feature}`, severity: 'fail', summary: `${feature} does not work in this kernel: ${error}`, fix: 'use a kernel with policy routing, multipath, ipset (hash:ip with skbinfo) and the netfilter CONNMARK, MARK, SET, owner and MASQUERADE modules (any Debian kernel has them)' },
+      : {
+          check: `kernel:${feature}`,
+          severity: 'fail',
+          summary: `${feature} does not work in this kernel: ${error}`,
+          fix: 'use a kernel with policy routing, multipath, ipset (hash:ip with skbinfo) and the netfilter CONNMARK, MARK, SET, owner and MASQUERADE modules (any Debian kernel has them)',
+        },
   );
 }
 
@@ -88,7 +93,12 @@ function forwardingFinding(facts: DoctorFacts): Finding {
   const value = facts.sysctls['net.ipv4.ip_forward'];
   if (value === '1') return { check: 'sysctl:ip_forward', severity: 'ok', summary: 'IPv4 forwarding is on' };
   return facts.daemonRunning
-    ? { check: 'sysctl:ip_forward', severity: 'fail', summary: 'IPv4 forwarding is off although the daemon runs: something turned it off', fix: 'find what sets net.ipv4.ip_forward=0 (/etc/sysctl.d, a firewall tool), then dispatcher reload' }
+    ? {
+        check: 'sysctl:ip_forward',
+        severity: 'fail',
+        summary: 'IPv4 forwarding is off although the daemon runs: something turned it off',
+        fix: 'find what sets net.ipv4.ip_forward=0 (/etc/sysctl.d, a firewall tool), then dispatcher reload',
+      }
     : { check: 'sysctl:ip_forward', severity: 'warn', summary: 'IPv4 forwarding is off', fix: 'dispatcher start turns it on (and flush puts it back); nothing else to do' };
 }
 
@@ -101,7 +111,13 @@ function rpFilterFindings(facts: DoctorFacts): Finding[] {
     // The kernel uses the larger of "all" and the interface's own value.
     const effective = Math.max(all, Number(own));
     if (effective !== 1) return { check, severity: 'ok', summary: `reverse-path filter on ${uplink.interface} is ${effective === 2 ? 'loose' : 'off'}` };
-    if (all === 1) return { check, severity: 'fail', summary: `net.ipv4.conf.all.rp_filter is 1 (strict): replies arriving on another uplink than the route back are dropped, whatever the dispatcher sets`, fix: 'sysctl -w net.ipv4.conf.all.rp_filter=0 (and remove it from /etc/sysctl.conf or /etc/sysctl.d)' };
+    if (all === 1)
+      return {
+        check,
+        severity: 'fail',
+        summary: `net.ipv4.conf.all.rp_filter is 1 (strict): replies arriving on another uplink than the route back are dropped, whatever the dispatcher sets`,
+        fix: 'sysctl -w net.ipv4.conf.all.rp_filter=0 (and remove it from /etc/sysctl.conf or /etc/sysctl.d)',
+      };
     return facts.daemonRunning
       ? { check, severity: 'fail', summary: `rp_filter on ${uplink.interface} is strict although the daemon runs`, fix: 'dispatcher reload sets it back to 2; find what changes it' }
       : { check, severity: 'warn', summary: `rp_filter on ${uplink.interface} is strict`, fix: 'dispatcher start sets it to 2 (loose); nothing else to do' };
@@ -110,16 +126,18 @@ function rpFilterFindings(facts: DoctorFacts): Finding[] {
 
 /** The addresses the LAN can hold: the configured subnets, else the LAN interfaces' prefixes. */
 function lanSize(facts: DoctorFacts): number {
-  const prefixes = facts.config.lan.subnets.length > 0
-    ? facts.config.lan.subnets.map((s) => parseCidr(s)?.prefix ?? 32)
-    : facts.kernel.links.filter((l) => facts.config.lan.interfaces.includes(l.name)).flatMap((l) => l.addresses.map((a) => a.prefixlen));
+  const prefixes =
+    facts.config.lan.subnets.length > 0
+      ? facts.config.lan.subnets.map((s) => parseCidr(s)?.prefix ?? 32)
+      : facts.kernel.links.filter((l) => facts.config.lan.interfaces.includes(l.name)).flatMap((l) => l.addresses.map((a) => a.prefixlen));
   return prefixes.reduce((sum, prefix) => sum + 2 ** (32 - prefix), 0);
 }
 
 function neighbourTableFinding(facts: DoctorFacts): Finding {
   const thresh3 = facts.sysctls['net.ipv4.neigh.default.gc_thresh3'];
   const size = lanSize(facts);
-  if (thresh3 === undefined) return { check: 'sysctl:gc_thresh', severity: 'info', summary: 'the neighbour table limits are not visible from this network namespace (they are the host\'s)', fix: 'run doctor in the root namespace to check them' };
+  if (thresh3 === undefined)
+    return { check: 'sysctl:gc_thresh', severity: 'info', summary: "the neighbour table limits are not visible from this network namespace (they are the host's)", fix: 'run doctor in the root namespace to check them' };
   const wanted = Math.min(size, facts.config.clients.max);
   if (Number(thresh3) >= wanted) return { check: 'sysctl:gc_thresh', severity: 'ok', summary: `the neighbour table holds up to ${thresh3} entries, enough for ${wanted} clients` };
   return {
@@ -152,7 +170,13 @@ function uplinkFindings(facts: DoctorFacts): Finding[] {
     if (!view.address) return { check, severity: 'fail', summary: `${uplink.name}: ${uplink.interface} has no IPv4 address`, fix: 'check the ppp/DHCP client of this line' };
     if (!view.gateway) return { check, severity: 'fail', summary: `${uplink.name}: no gateway known for ${uplink.interface}`, fix: 'set uplinks[].gateway, or let a DHCP client or pppd configure the link' };
     const answered = facts.gatewayAnswers[uplink.name];
-    if (answered === false) return { check, severity: 'warn', summary: `${uplink.name}: gateway ${view.gateway} (${view.gatewaySource}) did not answer a ping through ${uplink.interface}`, fix: 'some modems ignore ping; health is judged by probe.targets beyond the gateway, so check those answer' };
+    if (answered === false)
+      return {
+        check,
+        severity: 'warn',
+        summary: `${uplink.name}: gateway ${view.gateway} (${view.gatewaySource}) did not answer a ping through ${uplink.interface}`,
+        fix: 'some modems ignore ping; health is judged by probe.targets beyond the gateway, so check those answer',
+      };
     return { check, severity: 'ok', summary: `${uplink.name}: ${uplink.interface} ${view.address}, gateway ${view.gateway} (${view.gatewaySource})${answered ? ' answers' : ''}` };
   });
 }

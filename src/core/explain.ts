@@ -14,7 +14,6 @@ import { connMark, hex, markLayout, poolMark } from './marks.js';
 import { planRoutes } from './plan.js';
 import type { Explanation } from '../schema/control.js';
 
-
 function describeHops(hops: readonly Nexthop[], uplinks: readonly UplinkView[]): string {
   return hops
     .map((hop) => {

@@ -62,7 +62,7 @@ export function parseCidr(text: string): Cidr | null {
   if (address === null || !/^(0|[1-9][0-9]?)$/.test(prefixText)) return null;
   const prefix = Number(prefixText);
   if (prefix > 32) return null;
-  if (((address & ~maskOf(prefix)) >>> 0) !== 0) return null;
+  if ((address & ~maskOf(prefix)) >>> 0 !== 0) return null;
   return { network: address, prefix };
 }
 
@@ -71,13 +71,13 @@ export function formatCidr(cidr: Cidr): string {
 }
 
 export function cidrContains(cidr: Cidr, address: number): boolean {
-  return ((address & maskOf(cidr.prefix)) >>> 0) === cidr.network;
+  return (address & maskOf(cidr.prefix)) >>> 0 === cidr.network;
 }
 
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const prefix = Math.min(a.prefix, b.prefix);
   const mask = maskOf(prefix);
-  return ((a.network & mask) >>> 0) === ((b.network & mask) >>> 0);
+  return (a.network & mask) >>> 0 === (b.network & mask) >>> 0;
 }
 
 /**

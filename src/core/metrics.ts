@@ -31,7 +31,9 @@ class Exposition {
   }
 
   sample(name: string, labels: Labels, value: number): void {
-    const text = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+    const text = Object.entries(labels)
+      .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+      .join(',');
     this.lines.push(`${name}${text ? `{${text}}` : ''} ${Number.isFinite(value) ? value : 'NaN'}`);
   }
 
@@ -44,29 +46,84 @@ export function renderMetrics(input: MetricsInput): string {
   const m = new Exposition();
   const perUplink = (value: (u: MetricsInput['uplinks'][number]) => number): [Labels, number][] => input.uplinks.map((u) => [{ uplink: u.name }, value(u)]);
   const targets = input.uplinks.flatMap((u) => (u.health?.targets ?? []).map((t) => ({ uplink: u.name, ...t })));
-  m.family('dispatcher_uplink_up', 'gauge', '1 while the uplink carries traffic, 0 while it is down.', input.uplinks.map((u) => [{ uplink: u.name, interface: u.interface }, u.state === 'up' ? 1 : 0]));
-  m.family('dispatcher_uplink_transitions_total', 'counter', 'State changes of the uplink since the daemon started.', perUplink((u) => u.health?.transitions ?? 0));
-  m.family('dispatcher_uplink_suppressed', 'gauge', '1 while the uplink is held down for flapping.', perUplink((u) => (u.health?.suppressed ? 1 : 0)));
-  m.family('dispatcher_probe_up', 'gauge', '1 while the probe target answers through the uplink.', targets.map((t) => [{ uplink: t.uplink, target: t.target }, t.alive ? 1 : 0]));
-  m.family('dispatcher_probe_rtt_seconds', 'gauge', 'Average round-trip time of recent probes to the target (NaN before the first answer).', targets.map((t) => [{ uplink: t.uplink, target: t.target }, t.avgRttMs === null ? NaN : Math.round(t.avgRttMs * 1000) / 1e6]));
-  m.family('dispatcher_probe_loss_ratio', 'gauge', 'Share of recent probes to the target that were lost.', targets.map((t) => [{ uplink: t.uplink, target: t.target }, t.lossPercent / 100]));
+  m.family(
+    'dispatcher_uplink_up',
+    'gauge',
+    '1 while the uplink carries traffic, 0 while it is down.',
+    input.uplinks.map((u) => [{ uplink: u.name, interface: u.interface }, u.state === 'up' ? 1 : 0]),
+  );
+  m.family(
+    'dispatcher_uplink_transitions_total',
+    'counter',
+    'State changes of the uplink since the daemon started.',
+    perUplink((u) => u.health?.transitions ?? 0),
+  );
+  m.family(
+    'dispatcher_uplink_suppressed',
+    'gauge',
+    '1 while the uplink is held down for flapping.',
+    perUplink((u) => (u.health?.suppressed ? 1 : 0)),
+  );
+  m.family(
+    'dispatcher_probe_up',
+    'gauge',
+    '1 while the probe target answers through the uplink.',
+    targets.map((t) => [{ uplink: t.uplink, target: t.target }, t.alive ? 1 : 0]),
+  );
+  m.family(
+    'dispatcher_probe_rtt_seconds',
+    'gauge',
+    'Average round-trip time of recent probes to the target (NaN before the first answer).',
+    targets.map((t) => [{ uplink: t.uplink, target: t.target }, t.avgRttMs === null ? NaN : Math.round(t.avgRttMs * 1000) / 1e6]),
+  );
+  m.family(
+    'dispatcher_probe_loss_ratio',
+    'gauge',
+    'Share of recent probes to the target that were lost.',
+    targets.map((t) => [{ uplink: t.uplink, target: t.target }, t.lossPercent / 100]),
+  );
   m.family('dispatcher_clients', 'gauge', 'Clients assigned to a pool.', [[{}, input.clients]]);
-  m.family('dispatcher_pool_clients', 'gauge', "Clients in the uplink's pool.", perUplink((u) => u.clients));
-  m.family('dispatcher_pool_sent_bytes_total', 'counter', "Bytes the pool's clients sent (counted as they enter from the LAN).", perUplink((u) => input.traffic.pools[u.name]?.sent ?? 0));
-  m.family('dispatcher_pool_received_bytes_total', 'counter', "Bytes the pool's clients received (counted as they leave to the LAN).", perUplink((u) => input.traffic.pools[u.name]?.received ?? 0));
+  m.family(
+    'dispatcher_pool_clients',
+    'gauge',
+    "Clients in the uplink's pool.",
+    perUplink((u) => u.clients),
+  );
+  m.family(
+    'dispatcher_pool_sent_bytes_total',
+    'counter',
+    "Bytes the pool's clients sent (counted as they enter from the LAN).",
+    perUplink((u) => input.traffic.pools[u.name]?.sent ?? 0),
+  );
+  m.family(
+    'dispatcher_pool_received_bytes_total',
+    'counter',
+    "Bytes the pool's clients received (counted as they leave to the LAN).",
+    perUplink((u) => input.traffic.pools[u.name]?.received ?? 0),
+  );
   const links = input.uplinks.flatMap((u) => {
     const c = input.traffic.uplinks[u.name];
     return c ? [{ u, c }] : [];
   });
-  m.family('dispatcher_uplink_receive_bytes_total', 'counter', "Bytes received on the uplink's interface.", links.map(({ u, c }) => [{ uplink: u.name, interface: c.interface }, c.rx]));
-  m.family('dispatcher_uplink_transmit_bytes_total', 'counter', "Bytes sent on the uplink's interface.", links.map(({ u, c }) => [{ uplink: u.name, interface: c.interface }, c.tx]));
+  m.family(
+    'dispatcher_uplink_receive_bytes_total',
+    'counter',
+    "Bytes received on the uplink's interface.",
+    links.map(({ u, c }) => [{ uplink: u.name, interface: c.interface }, c.rx]),
+  );
+  m.family(
+    'dispatcher_uplink_transmit_bytes_total',
+    'counter',
+    "Bytes sent on the uplink's interface.",
+    links.map(({ u, c }) => [{ uplink: u.name, interface: c.interface }, c.tx]),
+  );
   m.family('dispatcher_reconcile_runs_total', 'counter', 'Reconcile runs since the daemon started.', [[{}, input.runs]]);
   m.family('dispatcher_reconcile_failures_total', 'counter', 'Reconcile runs that failed (each is retried as a full resync).', [[{}, input.failedRuns]]);
   m.family('dispatcher_reconcile_duration_seconds', 'summary', 'Time the reconcile runs took.', [[{}, Math.round(input.runSeconds * 1000) / 1000]], '_sum');
   m.sample('dispatcher_reconcile_duration_seconds_count', {}, input.runs);
   if (input.lastRunSeconds !== null) m.family('dispatcher_reconcile_last_duration_seconds', 'gauge', 'Time the last reconcile run took.', [[{}, input.lastRunSeconds]]);
   if (input.ddns) {
-    m.family('dispatcher_ddns_in_sync', 'gauge', '1 when the DNS server holds exactly the live uplinks\' addresses.', [[{}, input.ddns.inSync ? 1 : 0]]);
+    m.family('dispatcher_ddns_in_sync', 'gauge', "1 when the DNS server holds exactly the live uplinks' addresses.", [[{}, input.ddns.inSync ? 1 : 0]]);
     m.family('dispatcher_ddns_updates_total', 'counter', 'DNS updates sent since the daemon started.', [[{}, input.ddns.updates]]);
     m.family('dispatcher_ddns_checks_total', 'counter', 'Times the DNS server was asked what it holds.', [[{}, input.ddns.checks]]);
     m.family('dispatcher_ddns_failures', 'gauge', 'Failed DNS checks or updates in a row (0 when the last one worked).', [[{}, input.ddns.failures]]);

@@ -31,9 +31,7 @@ function routable(uplink: UplinkView): boolean {
 }
 
 function nexthopOf(uplink: UplinkView): Nexthop {
-  return uplink.gateway !== undefined
-    ? { gateway: uplink.gateway, dev: uplink.interface, weight: uplink.weight, onlink: true }
-    : { dev: uplink.interface, weight: uplink.weight, onlink: false };
+  return uplink.gateway !== undefined ? { gateway: uplink.gateway, dev: uplink.interface, weight: uplink.weight, onlink: true } : { dev: uplink.interface, weight: uplink.weight, onlink: false };
 }
 
 /** The nexthops a route over these uplinks uses; a single hop carries weight 1 as the kernel reports it. */
@@ -85,7 +83,10 @@ export function planRules(config: Config, uplinks: readonly UplinkView[]): Desir
 
 /** Forwarding on, and each present uplink's setting (loose rp_filter for IPv4: replies may arrive on any uplink). */
 export function planSysctls(uplinks: readonly UplinkView[], family: Family = 'ipv4'): Record<string, string> {
-  return familySysctls(uplinks.filter((u) => u.present).map((u) => u.interface), family);
+  return familySysctls(
+    uplinks.filter((u) => u.present).map((u) => u.interface),
+    family,
+  );
 }
 
 export function plan(input: PlanInput): DesiredState {

@@ -6,7 +6,7 @@ import type { Config } from '../model/config.js';
 import { RequestError } from '../model/errors.js';
 import { inLanSubnets } from './clients.js';
 import { isUnicastHost, parseIpv4 } from './ipv4.js';
-import { isInterfaceName, } from './names.js';
+import { isInterfaceName } from './names.js';
 
 /** pppd's ip-up/ip-down arguments: interface tty speed local-IP remote-IP [ipparam]. */
 export interface PppHook {
@@ -46,10 +46,16 @@ export function checkHook(body: Record<string, unknown>): PppHook {
   const iface = body.interface;
   if (event !== 'ip-up' && event !== 'ip-down') throw new RequestError(`${JSON.stringify(event)?.slice(0, 40)} is not ip-up or ip-down`);
   if (typeof iface !== 'string' || !isInterfaceName(iface)) throw new RequestError(`${JSON.stringify(iface)?.slice(0, 40)} is not an interface name`);
-  for (const [name, value] of [['tty', tty], ['speed', speed]] as const) {
+  for (const [name, value] of [
+    ['tty', tty],
+    ['speed', speed],
+  ] as const) {
     if (typeof value !== 'string' || !PRINTABLE.test(value)) throw new RequestError(`${name} ${JSON.stringify(value)?.slice(0, 40)} is not plain text`);
   }
-  for (const [name, value] of [['local', local], ['remote', remote]] as const) {
+  for (const [name, value] of [
+    ['local', local],
+    ['remote', remote],
+  ] as const) {
     if (typeof value !== 'string' || (value !== '' && parseIpv4(value) === null)) throw new RequestError(`${name} address ${JSON.stringify(value)?.slice(0, 40)} is not an IPv4 address`);
   }
   if (ipparam !== undefined && (typeof ipparam !== 'string' || !/^[A-Za-z0-9_.:-]{0,64}$/.test(ipparam))) {

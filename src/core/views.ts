@@ -8,7 +8,6 @@ import { ids } from './contract.js';
 import { parseIpv4 } from './ipv4.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
 
-
 const byAddress = (a: string, b: string): number => (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0);
 
 export function poolsView(config: Config, uplinks: readonly UplinkView[], assignments: Assignments): PoolsReport {

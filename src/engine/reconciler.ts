@@ -186,7 +186,11 @@ export class Reconciler {
       const inputs = await gatherInputs(runner, { backend, config: this.config, stored: this.deps.store.data, scan: batch.scan, now: started, replaced: this.replaced, ...(this.deps.health ? { health: this.deps.health } : {}) });
       phases.observe = mark();
       const { config, uplinks, routing: observed } = inputs;
-      const { assignment: result, desired, routing } = computePlan({
+      const {
+        assignment: result,
+        desired,
+        routing,
+      } = computePlan({
         config,
         uplinks,
         previous: inputs.previous,

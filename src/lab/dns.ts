@@ -82,7 +82,11 @@ export async function startDnsServer(runner: Runner, topo: Topology, dir: string
     zone: DNS_ZONE,
     keyFile,
     logs,
-    records: async (name) => (await dig([name, 'A'])).split('\n').filter((l) => /^[0-9.]+$/.test(l)).sort(),
+    records: async (name) =>
+      (await dig([name, 'A']))
+        .split('\n')
+        .filter((l) => /^[0-9.]+$/.test(l))
+        .sort(),
     serial: async () => Number((await dig([DNS_ZONE, 'SOA'])).trim().split(/\s+/)[2]),
     stop: async () => {
       named.stop('SIGTERM');

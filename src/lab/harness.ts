@@ -151,4 +151,3 @@ export async function sayHello(runner: Runner, topo: Topology, client: LabClient
 export function uplinkByAddress(topo: Topology, address: string): string | undefined {
   return topo.uplinks.find((u) => u.publicAddress === address)?.name;
 }
-

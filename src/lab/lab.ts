@@ -164,7 +164,10 @@ export class Lab {
     const uplinkSysctls = this.topo.uplinks.map((u) => `net.ipv4.conf.${u.interface}.rp_filter`);
     return {
       // Only the comment lines carry a timestamp.
-      iptables: (await run(['iptables-save'])).split('\n').filter((l) => !l.startsWith('#')).join('\n'),
+      iptables: (await run(['iptables-save']))
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .join('\n'),
       ipset: await run(['ipset', 'save']),
       rules: await run(['ip', 'rule', 'show']),
       // IPv4 only: the dispatcher never touches IPv6, whose link-local routes appear on their own after DAD.

@@ -152,17 +152,11 @@ function uplinkLines(topo: Topology, uplink: LabUplink, k: number): { gw: string
   const transitIsp = uplink.ispCore;
   const transitInet = `198.51.100.${4 * k + 1}`;
   const ispSide = `192.0.2.${4 * k + 1}`;
-  const customer = uplink.pointToPoint
-    ? { gw: `${uplink.local} peer ${uplink.gateway}`, isp: `${uplink.gateway} peer ${uplink.local}` }
-    : { gw: `${uplink.local}/30`, isp: `${uplink.nat ? ispSide : uplink.gateway}/30` };
+  const customer = uplink.pointToPoint ? { gw: `${uplink.local} peer ${uplink.gateway}`, isp: `${uplink.gateway} peer ${uplink.local}` } : { gw: `${uplink.local}/30`, isp: `${uplink.nat ? ispSide : uplink.gateway}/30` };
   // Behind a NAT, the gateway's link ends in the NAT namespace, whose own uplink ends in the ISP.
   const gwPeer = uplink.nat ? { name: 'inside', netns: uplink.nat } : { name: uplink.ispInterface, netns: uplink.isp };
   return {
-    gw: [
-      `link add name ${uplink.interface} type veth peer name ${gwPeer.name} netns ${gwPeer.netns}`,
-      `addr add ${customer.gw} dev ${uplink.interface}`,
-      `link set ${uplink.interface} up`,
-    ],
+    gw: [`link add name ${uplink.interface} type veth peer name ${gwPeer.name} netns ${gwPeer.netns}`, `addr add ${customer.gw} dev ${uplink.interface}`, `link set ${uplink.interface} up`],
     nat: uplink.nat
       ? [
           'link set lo up',
@@ -191,7 +185,11 @@ function uplinkLines(topo: Topology, uplink: LabUplink, k: number): { gw: string
 export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topology> {
   const topo = describeTopology(spec);
   try {
-    await batch(runner, null, topo.namespaces.map((ns) => `netns add ${ns}`));
+    await batch(
+      runner,
+      null,
+      topo.namespaces.map((ns) => `netns add ${ns}`),
+    );
     const perUplink = topo.uplinks.map((u, k) => uplinkLines(topo, u, k));
     await batch(runner, topo.inet, ['link set lo up', `addr add ${topo.server}/32 dev lo`, `addr add ${SITE_ADDRESS}/32 dev lo`]);
     await batch(runner, topo.gw, [
@@ -211,7 +209,11 @@ export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topo
       await batch(runner, uplink.isp, lines.isp);
       await sysctl(runner, uplink.isp, { 'net.ipv4.ip_forward': '1' });
     }
-    await batch(runner, topo.inet, perUplink.flatMap((p) => p.inet));
+    await batch(
+      runner,
+      topo.inet,
+      perUplink.flatMap((p) => p.inet),
+    );
     await batch(runner, topo.lan, [
       'link set lo up',
       'link add name br0 type bridge',
@@ -238,7 +240,11 @@ export async function destroyTopology(runner: Runner, topo: Pick<Topology, 'name
     const pids = (await runner.run(['ip', 'netns', 'pids', ns], { okExitCodes: [0, 1] })).stdout.split('\n').filter((p) => /^[0-9]+$/.test(p));
     if (pids.length > 0) await runner.run(['kill', '-KILL', ...pids], { okExitCodes: [0, 1] });
   }
-  await batch(runner, null, ours.map((ns) => `netns delete ${ns}`));
+  await batch(
+    runner,
+    null,
+    ours.map((ns) => `netns delete ${ns}`),
+  );
 }
 
 /** Runs a command inside one of the lab's namespaces. */

@@ -23,7 +23,10 @@ function parseWhen(text: string): number | null | undefined {
 export function parseLeases(text: string): Lease[] {
   const leases: Lease[] = [];
   for (const block of text.matchAll(/lease\s*\{([^}]*)\}/g)) {
-    const statements = (block[1] as string).split(';').map((s) => s.trim()).filter(Boolean);
+    const statements = (block[1] as string)
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean);
     let iface: string | undefined;
     let address: string | undefined;
     let routers: string[] = [];

@@ -4,10 +4,7 @@
 //   From 192.0.2.2 icmp_seq=3 Destination Host Unreachable
 // Anything else (the header, statistics, duplicates) is not a probe result.
 
-export type PingEvent =
-  | { readonly kind: 'reply'; readonly seq: number; readonly rttMs: number }
-  | { readonly kind: 'pending'; readonly seq: number }
-  | { readonly kind: 'error'; readonly seq: number };
+export type PingEvent = { readonly kind: 'reply'; readonly seq: number; readonly rttMs: number } | { readonly kind: 'pending'; readonly seq: number } | { readonly kind: 'error'; readonly seq: number };
 
 const TIMESTAMP = /^\[[0-9.]+\] /;
 

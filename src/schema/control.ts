@@ -231,14 +231,10 @@ export type ControlRequest = { [C in Command]: RequestOf<C> }[Command];
 /** The result the daemon answers a command with. */
 export type ResultOf<C extends Command> = z.output<(typeof commands)[C]['result']>;
 
-export type ControlResponse =
-  | { readonly ok: true; readonly result: unknown }
-  | { readonly ok: false; readonly error: { readonly kind: 'request' | 'config' | 'internal'; readonly message: string } };
+export type ControlResponse = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly error: { readonly kind: 'request' | 'config' | 'internal'; readonly message: string } };
 
 /** Every request's schema: strict (no field it does not take), built from `commands`. */
-const requestSchemas = Object.fromEntries(
-  Object.entries(commands).map(([cmd, { request }]) => [cmd, z.strictObject({ cmd: z.literal(cmd), ...request })]),
-) as unknown as Record<Command, z.ZodType>;
+const requestSchemas = Object.fromEntries(Object.entries(commands).map(([cmd, { request }]) => [cmd, z.strictObject({ cmd: z.literal(cmd), ...request })])) as unknown as Record<Command, z.ZodType>;
 
 function isCommand(cmd: unknown): cmd is Command {
   return typeof cmd === 'string' && Object.hasOwn(commands, cmd);

@@ -18,7 +18,13 @@ import { discoverUplinks } from './leases.js';
 export async function findTool(name: string, path = process.env.PATH ?? ''): Promise<string | null> {
   for (const dir of [...path.split(':').filter((d) => d.startsWith('/')), '/usr/sbin', '/sbin']) {
     const candidate = join(dir, name);
-    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+    if (
+      await access(candidate, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate;
   }
   return null;
 }
@@ -63,8 +69,8 @@ export async function tryKernelFeatures(runner: Runner): Promise<Record<string, 
     features['SET --map-mark target'] = await tryRun(() => restore('*mangle\n:DOCTOR-SET - [0:0]\n-A DOCTOR-SET -j SET --map-set doctor src --map-mark\nCOMMIT\n'));
     features['CONNMARK target'] = await tryRun(() => restore('*mangle\n:DOCTOR-CT - [0:0]\n-A DOCTOR-CT -m connmark ! --mark 0x0/0xf0000000 -j CONNMARK --restore-mark --nfmask 0xf0000000 --ctmask 0xf0000000\nCOMMIT\n'));
     features['owner match (dispatcher exec)'] = await tryRun(() => restore('*mangle\n:DOCTOR-OWN - [0:0]\n-A DOCTOR-OWN -m owner --gid-owner 64100 -j MARK --set-xmark 0x10000000/0xf0000000\nCOMMIT\n'));
-    features['MASQUERADE'] = await tryRun(() => restore('*nat\n:DOCTOR-NAT - [0:0]\n-A DOCTOR-NAT -o a -j MASQUERADE\nCOMMIT\n'));
-    features['conntrack'] = await tryRun(() => runner.run(inNs(['conntrack', '-L']), { okExitCodes: [0] }));
+    features.MASQUERADE = await tryRun(() => restore('*nat\n:DOCTOR-NAT - [0:0]\n-A DOCTOR-NAT -o a -j MASQUERADE\nCOMMIT\n'));
+    features.conntrack = await tryRun(() => runner.run(inNs(['conntrack', '-L']), { okExitCodes: [0] }));
     return features;
   } finally {
     await runner.run(['ip', 'netns', 'delete', ns], { okExitCodes: [0, 1, 2] });
@@ -86,7 +92,10 @@ async function groupsInRange(config: Config): Promise<{ name: string; gid: numbe
 export async function hostFacts(runner: Runner, extraTools: readonly string[] = []): Promise<Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>> {
   const [tools, version, features] = await Promise.all([
     findTools([...Object.keys(TOOLS), ...extraTools]),
-    runner.run(['iptables', '--version']).then((r) => r.stdout, () => null),
+    runner.run(['iptables', '--version']).then(
+      (r) => r.stdout,
+      () => null,
+    ),
     tryKernelFeatures(runner),
   ]);
   return { tools, iptablesVersion: version, features };

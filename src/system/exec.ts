@@ -82,7 +82,7 @@ export class ExecaRunner implements Runner {
     });
     const ok = options.okExitCodes ?? [0];
     if (result.failed && result.exitCode === undefined) {
-      const cause = result.timedOut ? `timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : (result.cause as Error | undefined)?.message ?? result.shortMessage;
+      const cause = result.timedOut ? `timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : ((result.cause as Error | undefined)?.message ?? result.shortMessage);
       throw new CommandError(argv, null, String(result.stderr ?? ''), cause);
     }
     const exitCode = result.exitCode ?? 0;
@@ -143,7 +143,12 @@ export async function runAttached(argv: readonly string[], gid: number): Promise
 /** What a failed command said: the first lines of its stderr (or the failure itself), short enough for status and logs. */
 export function whatItSaid(error: unknown): string {
   if (error instanceof CommandError) {
-    const said = error.stderr.trim().split('\n').filter((line) => line.trim() !== '').slice(0, 3).join('; ');
+    const said = error.stderr
+      .trim()
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .slice(0, 3)
+      .join('; ');
     return (said || error.message).slice(0, 300);
   }
   return (error as Error).message;

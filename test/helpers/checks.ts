@@ -24,7 +24,14 @@ export async function expectConverged(lab: Lab): Promise<void> {
 export async function expectNoDuplicates(lab: Lab): Promise<void> {
   const snapshot = await lab.snapshot();
   const repeated = (lines: string[]): string[] => lines.filter((line, i) => lines.indexOf(line) !== i);
-  expect(repeated(snapshot.rules!.split('\n').filter((l) => l.includes('proto 211')).map((l) => l.replace(/^\d+:\s*/, '')))).toEqual([]);
+  expect(
+    repeated(
+      snapshot
+        .rules!.split('\n')
+        .filter((l) => l.includes('proto 211'))
+        .map((l) => l.replace(/^\d+:\s*/, '')),
+    ),
+  ).toEqual([]);
   expect(repeated(snapshot.routes!.split('\n').filter((l) => l.includes('proto 211')))).toEqual([]);
   expect(repeated(snapshot.iptables!.split('\n').filter((l) => l.includes('DISPATCHER') && l.startsWith('-A')))).toEqual([]);
 }

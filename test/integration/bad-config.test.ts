@@ -24,12 +24,17 @@ interface Case {
   readonly foreign?: { add: string[]; remove: string[] };
 }
 
-const replace = (from: string | RegExp, to: string) => (yaml: string): string => {
-  const next = yaml.replace(from, to);
-  if (next === yaml) throw new Error(`the case's edit did not apply: ${String(from)}`);
-  return next;
-};
-const append = (text: string) => (yaml: string): string => `${yaml}\n${text}\n`;
+const replace =
+  (from: string | RegExp, to: string) =>
+  (yaml: string): string => {
+    const next = yaml.replace(from, to);
+    if (next === yaml) throw new Error(`the case's edit did not apply: ${String(from)}`);
+    return next;
+  };
+const append =
+  (text: string) =>
+  (yaml: string): string =>
+    `${yaml}\n${text}\n`;
 
 const CASES: Case[] = [
   // Types

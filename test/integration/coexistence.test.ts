@@ -51,7 +51,12 @@ const FOREIGN_IP = [
 /** The snapshot with everything of ours taken out: what other software sees. */
 function foreignOnly(snapshot: Record<string, string>): Record<string, string> {
   // Multipath nexthops print on continuation lines: keep them with their route.
-  const keep = (text: string | undefined, ours: RegExp): string => (text ?? '').replace(/\n\t/g, ' \t').split('\n').filter((l) => !ours.test(l)).join('\n');
+  const keep = (text: string | undefined, ours: RegExp): string =>
+    (text ?? '')
+      .replace(/\n\t/g, ' \t')
+      .split('\n')
+      .filter((l) => !ours.test(l))
+      .join('\n');
   return {
     iptables: keep(snapshot.iptables, /DISPATCHER|^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /),
     rules: keep(snapshot.rules, /proto 211/),

@@ -35,7 +35,7 @@ describe('kill -9 during programming, restart, repeat', () => {
   test(`${CYCLES} kills at random points: nothing lost, moved, duplicated or corrupt`, async () => {
     // A fixed seed, so a failure can be replayed: the delays are the same every run.
     let seed = 20261122;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const delays: number[] = [];
     let behind = 0; // kills that left the kernel ahead of the store (clients recovered by adoption)
     for (let cycle = 0; cycle < CYCLES; cycle++) {

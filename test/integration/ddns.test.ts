@@ -120,7 +120,7 @@ describe('dynamic DNS with a real BIND 9', () => {
     process.stdout.write(`ddns: records changed on the server were put right after ${repairedMs.toFixed(0)} ms (every 10 s)\n`);
   });
 
-  test('dispatcher exec --uplink: the command\'s traffic leaves by that uplink', async () => {
+  test("dispatcher exec --uplink: the command's traffic leaves by that uplink", async () => {
     for (const uplink of lab.topo.uplinks) {
       const result = await lab.cli(['exec', '--uplink', uplink.name, '--', process.execPath, AGENT, 'get', `http://${lab.topo.server}/`]);
       expect([uplink.name, (JSON.parse(result.stdout) as { source: string }).source]).toEqual([uplink.name, uplink.publicAddress]);

@@ -138,7 +138,9 @@ describe('failover and failback in the default lab (isp1 ppp0 w2, isp2 ppp1 w1, 
     const stream = arrivals(lab, 'ipdown');
     const switched = stream.find((a) => a.source !== address('isp1'));
     const lastOnIsp1 = [...stream].reverse().find((a) => a.source === address('isp1'));
-    process.stdout.write(`ppp ip-down hook on isp1: hook returned in ${hookMs.toFixed(0)} ms, stream switched to ${switched?.source} ${switched && lastOnIsp1 ? switched.at - lastOnIsp1.at : '?'} ms after its last packet on isp1 (longest gap ${gap.ms} ms)\n`);
+    process.stdout.write(
+      `ppp ip-down hook on isp1: hook returned in ${hookMs.toFixed(0)} ms, stream switched to ${switched?.source} ${switched && lastOnIsp1 ? switched.at - lastOnIsp1.at : '?'} ms after its last packet on isp1 (longest gap ${gap.ms} ms)\n`,
+    );
     expect(hookMs).toBeLessThan(1000);
     expect(gap.ms).toBeLessThan(1000);
     expect([address('isp2'), address('isp3')]).toContain(stream[stream.length - 1]?.source);

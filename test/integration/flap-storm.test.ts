@@ -17,7 +17,6 @@ const HALF_LIFE_S = scale(5, 30);
 const SLOW_MS = scale(20_000, 60_000);
 jest.setTimeout(Math.max(STORM_MS, SLOW_MS) + HALF_LIFE_S * 4000 + 60_000);
 
-
 describe(`an uplink toggling every ${TOGGLE_MS} ms for ${STORM_MS / 1000} s`, () => {
   let lab: Lab;
 

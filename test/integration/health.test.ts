@@ -98,7 +98,11 @@ describe('a ppp uplink that comes back under another name', () => {
     const args = (iface: string): string[] => [iface, '/dev/ttyS0', '115200', '192.0.2.2', '192.0.2.1', 'isp1'];
     await lab.cli(['hook', 'ip-down', ...args('ppp0')]);
     // pppd reconnects; the kernel hands out another unit number.
-    for (const step of [['set', 'dev', 'ppp0', 'down'], ['set', 'dev', 'ppp0', 'name', 'ppp5'], ['set', 'dev', 'ppp5', 'up']]) {
+    for (const step of [
+      ['set', 'dev', 'ppp0', 'down'],
+      ['set', 'dev', 'ppp0', 'name', 'ppp5'],
+      ['set', 'dev', 'ppp5', 'up'],
+    ]) {
       await lab.runner.run(['ip', '-n', lab.topo.gw, 'link', ...step]);
     }
     expect((await lab.cli(['hook', 'ip-up', ...args('ppp5')])).stdout).toBe('ip-up on ppp5: passed to the daemon (uplink isp1)\n');

@@ -95,7 +95,10 @@ describe(`a hostile LAN (${VALID + CLAIMED + OUTSIDE + SPECIAL.length} neighbour
     // 50 assigned addresses change MAC ten times each, in bursts.
     const flappers = Array.from({ length: 50 }, (_, i) => benchAddress(i * 7));
     for (let round = 0; round < 10; round++) {
-      await batch(lab, flappers.map((ip, i) => `neigh replace ${ip} lladdr 02:f1:${hex(round)}:00:${hex(i >> 8)}:${hex(i & 255)} dev ${lab.topo.lanInterface} nud permanent`));
+      await batch(
+        lab,
+        flappers.map((ip, i) => `neigh replace ${ip} lladdr 02:f1:${hex(round)}:00:${hex(i >> 8)}:${hex(i & 255)} dev ${lab.topo.lanInterface} nud permanent`),
+      );
     }
     await lab.cli(['scan']);
     await lab.cli(['scan']);

@@ -27,8 +27,7 @@ const UPLINK_ADDRESS: Record<string, string> = { alpha: '192.0.2.66', beta: '192
 const SERVER_JS = `require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen(8080, '${SERVER}', () => console.log('up'))`;
 const fetchFrom = (address: string): string =>
   `require('http').get({ host: '${SERVER}', port: 8080, localAddress: '${address}', timeout: 4000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(b)); }).on('error', (e) => { console.error(e.message); process.exit(1); })`;
-const helloFrom = (address: string, gateway: string): string =>
-  `const s = require('dgram').createSocket('udp4'); s.bind(0, '${address}', () => s.send('hi', 9, '${gateway}', () => s.close()))`;
+const helloFrom = (address: string, gateway: string): string => `const s = require('dgram').createSocket('udp4'); s.bind(0, '${address}', () => s.send('hi', 9, '${gateway}', () => s.close()))`;
 
 async function ip(ns: string, ...lines: string[]): Promise<void> {
   await run.run(['ip', '-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
@@ -76,7 +75,16 @@ async function build(): Promise<void> {
     [NS.ispA, '192.0.2.65', '192.0.2.66', '203.0.113.2', '203.0.113.1'],
     [NS.ispB, '192.0.2.69', '192.0.2.70', '203.0.113.6', '203.0.113.5'],
   ] as const) {
-    await ip(isp, 'link set lo up', `link add name core type veth peer name from-${isp.slice(-2)} netns ${NS.net}`, `addr add ${mine}/30 dev tocpe`, `addr add ${transit}/30 dev core`, 'link set tocpe up', 'link set core up', `route add default via ${netSide}`);
+    await ip(
+      isp,
+      'link set lo up',
+      `link add name core type veth peer name from-${isp.slice(-2)} netns ${NS.net}`,
+      `addr add ${mine}/30 dev tocpe`,
+      `addr add ${transit}/30 dev core`,
+      'link set tocpe up',
+      'link set core up',
+      `route add default via ${netSide}`,
+    );
     await inNs(isp, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     await ip(NS.net, `addr add ${netSide}/30 dev from-${isp.slice(-2)}`, `link set from-${isp.slice(-2)} up`, `route add ${theirs}/32 via ${transit}`);
   }
@@ -95,7 +103,12 @@ async function teardown(): Promise<void> {
 
 async function kernel(): Promise<string> {
   const parts = await Promise.all([
-    inNs(NS.router, ['iptables-save']).then((t) => t.split('\n').filter((l) => !l.startsWith('#')).join('\n')),
+    inNs(NS.router, ['iptables-save']).then((t) =>
+      t
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .join('\n'),
+    ),
     inNs(NS.router, ['ipset', 'save']),
     inNs(NS.router, ['ip', 'rule']),
     inNs(NS.router, ['ip', '-4', 'route', 'show', 'table', 'all']),
@@ -120,18 +133,7 @@ describe('an independently built gateway, driven only through config and CLI', (
     config = join(dir, 'gateway.yaml');
     await writeFile(
       config,
-      [
-        'lan:',
-        '  interfaces: [inside1, inside2]',
-        'uplinks:',
-        '  - name: alpha',
-        '    interface: uplinkA',
-        '  - name: beta',
-        '    interface: uplinkB',
-        `state: ${dir}/state`,
-        `socket: ${dir}/ctl.sock`,
-        '',
-      ].join('\n'),
+      ['lan:', '  interfaces: [inside1, inside2]', 'uplinks:', '  - name: alpha', '    interface: uplinkA', '  - name: beta', '    interface: uplinkB', `state: ${dir}/state`, `socket: ${dir}/ctl.sock`, ''].join('\n'),
     );
     let up = false;
     server = run.spawn(['ip', 'netns', 'exec', NS.net, process.execPath, '-e', SERVER_JS], { onLine: () => (up = true) });

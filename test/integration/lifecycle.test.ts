@@ -123,7 +123,10 @@ describe('daemon lifecycle in one lab', () => {
 
   test('moving our table and rule ranges while stopped leaves nothing behind in the old ones', async () => {
     const ours = async (): Promise<{ rules: string[]; tables: string[] }> => ({
-      rules: (await lab.runIn(lab.topo.gw, ['ip', 'rule'])).stdout.split('\n').filter((l) => l.includes('proto 211')).map((l) => l.split(':')[0] as string),
+      rules: (await lab.runIn(lab.topo.gw, ['ip', 'rule'])).stdout
+        .split('\n')
+        .filter((l) => l.includes('proto 211'))
+        .map((l) => l.split(':')[0] as string),
       tables: [...new Set([...(await lab.runIn(lab.topo.gw, ['ip', 'route', 'show', 'table', 'all'])).stdout.matchAll(/table ([0-9]+) proto 211/g)].map((m) => m[1] as string))].sort(),
     });
     await lab.stop();

@@ -29,7 +29,10 @@ describe(`${COUNT} clients at once`, () => {
 
   test('every one is classified, the pools split 2:1:1, and the rule count does not grow', async () => {
     const rulesBefore = (await lab.runIn(lab.topo.gw, ['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A')).length;
-    const batch = Array.from({ length: COUNT }, (_, i) => `neigh replace ${address(i)} lladdr 02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} dev lan0 nud permanent`).join('\n');
+    const batch = Array.from(
+      { length: COUNT },
+      (_, i) => `neigh replace ${address(i)} lladdr 02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} dev lan0 nud permanent`,
+    ).join('\n');
     const started = performance.now();
     await lab.runner.run(['ip', '-n', lab.topo.gw, '-batch', '-'], { input: `${batch}\n` });
     const count = async (): Promise<number> => (await lab.runIn(lab.topo.gw, ['ipset', 'save', 'dispatcher-clients'])).stdout.split('\n').filter((l) => l.startsWith('add ')).length;

@@ -51,7 +51,9 @@ describe('operator tools in the default lab', () => {
     expect(report.worst).toBe('warn');
     const features = report.findings.filter((f) => f.check.startsWith('kernel:'));
     expect(features.map((f) => f.check).sort()).toEqual(
-      ['CONNMARK target', 'MASQUERADE', 'SET --map-mark target', 'conntrack', 'ipset hash:ip with skbinfo', 'multipath routes', 'owner match (dispatcher exec)', 'policy routing (fwmark rules, extra tables)'].map((f) => `kernel:${f}`).sort(),
+      ['CONNMARK target', 'MASQUERADE', 'SET --map-mark target', 'conntrack', 'ipset hash:ip with skbinfo', 'multipath routes', 'owner match (dispatcher exec)', 'policy routing (fwmark rules, extra tables)']
+        .map((f) => `kernel:${f}`)
+        .sort(),
     );
     expect(features.every((f) => f.severity === 'ok')).toBe(true);
     expect(finding(report, 'sysctl:ip_forward')).toMatchObject({ severity: 'warn', fix: expect.stringContaining('dispatcher start turns it on') });

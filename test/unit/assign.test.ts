@@ -34,8 +34,25 @@ describe('least load', () => {
     ];
     expect(leastLoaded(new Map(), c).name).toBe('b');
     expect(leastLoaded(new Map([['b', 1]]), c).name).toBe('c');
-    expect(leastLoaded(new Map([['b', 1], ['c', 1]]), c).name).toBe('a');
-    expect(leastLoaded(new Map([['a', 1], ['b', 2], ['c', 2]]), c).name).toBe('b');
+    expect(
+      leastLoaded(
+        new Map([
+          ['b', 1],
+          ['c', 1],
+        ]),
+        c,
+      ).name,
+    ).toBe('a');
+    expect(
+      leastLoaded(
+        new Map([
+          ['a', 1],
+          ['b', 2],
+          ['c', 2],
+        ]),
+        c,
+      ).name,
+    ).toBe('b');
   });
 
   test('weights 2:1:1 fill 8 clients exactly 4:2:2', () => {
@@ -142,7 +159,7 @@ describe('sticky assignments', () => {
   test('property: no MAC ever holds more new assignments than the cap, and the total never passes max', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 5 })), { maxLength: 200 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 150 }), (entries, perMac, max) => {
-        const present = entries.map(([host, macId]) => ({ ip: `198.18.1.${host % 250 + 1}`, mac: `02:00:00:00:00:0${macId}`, dev: 'lan0', complete: true }));
+        const present = entries.map(([host, macId]) => ({ ip: `198.18.1.${(host % 250) + 1}`, mac: `02:00:00:00:00:0${macId}`, dev: 'lan0', complete: true }));
         const result = assign([uplink('a', 0, 1), uplink('b', 1, 2)], present, new Map(), { perMac, max });
         const byMac = new Map<string, number>();
         for (const record of result.assignments.values()) byMac.set(record.mac, (byMac.get(record.mac) ?? 0) + 1);
@@ -172,7 +189,7 @@ describe('which neighbour events are news', () => {
     expect(isNeighbourNews(labConfig, known, event('198.18.0.10', '02:00:00:00:00:ff', 'lan0'))).toBe(true);
   });
 
-  test('state churn of a known client, and neighbours off the LAN (the ISPs\' routers), do not', () => {
+  test("state churn of a known client, and neighbours off the LAN (the ISPs' routers), do not", () => {
     expect(isNeighbourNews(labConfig, known, event('198.18.0.10', '02:00:00:00:00:0a', 'lan0'))).toBe(false);
     expect(isNeighbourNews(labConfig, known, event('192.0.2.1', '02:00:00:00:00:01', 'ppp0'))).toBe(false);
   });

@@ -26,7 +26,15 @@ describe('statistics', () => {
     // Quadratic growth: 5,000 clients cost more than five times 1,000.
     expect(extrapolate(points, 5000)).toBeGreaterThan(5 * 3700);
     // Points that say "sublinear" are not trusted: the fit falls back to a straight line.
-    expect(extrapolate([[500, 2000], [1000, 3000]], 2000)).toBeCloseTo(6000);
+    expect(
+      extrapolate(
+        [
+          [500, 2000],
+          [1000, 3000],
+        ],
+        2000,
+      ),
+    ).toBeCloseTo(6000);
   });
 });
 

@@ -46,7 +46,10 @@ test('the scan schedule reads the neighbour table without any event and assigns 
   const status = await askDaemon(socket, { cmd: 'status' });
   expect(status).toMatchObject({ ok: true, result: { clients: 8, store: { adopted: 8, store: null } } });
   // What the daemon answers is what the protocol defines (schema/control.ts), field for field.
-  for (const [cmd, schema] of [['status', statusSchema], ['pools', poolsReportSchema]] as const) {
+  for (const [cmd, schema] of [
+    ['status', statusSchema],
+    ['pools', poolsReportSchema],
+  ] as const) {
     const response = await askDaemon(socket, { cmd });
     expect(response?.ok && schema.safeParse(response.result).error).toBeUndefined();
   }

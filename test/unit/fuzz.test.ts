@@ -56,7 +56,11 @@ function mutated(source: string): fc.Arbitrary<string> {
 
 /** Input built from real output: either mutated or arbitrary. */
 function inputs(source: string): fc.Arbitrary<string> {
-  return fc.oneof(mutated(source), text, fc.array(fc.constantFrom(...source.split('\n')), { maxLength: 40 }).map((lines) => lines.join('\n')));
+  return fc.oneof(
+    mutated(source),
+    text,
+    fc.array(fc.constantFrom(...source.split('\n')), { maxLength: 40 }).map((lines) => lines.join('\n')),
+  );
 }
 
 /** Runs the parser; its declared error is an allowed outcome, anything else fails the property. */
@@ -89,53 +93,74 @@ describe('fuzz: kernel and tool output', () => {
   test('iptables-save: a ParseError or tables whose rules belong to declared chains', () => {
     const source = `${fixture('iptables-save.txt')}\n${fixture('iptables-save-counters.txt')}`;
     property(inputs(source), (input) =>
-      either(ParseError, () => parseIptablesSave(input), (tables) => {
-        for (const table of tables) {
-          expect(table.name).toMatch(/^[a-z]+$/);
-          for (const rule of table.rules) {
-            expect(table.chains.some((c) => c.name === rule.chain)).toBe(true);
-            for (const arg of rule.args) expect(typeof arg).toBe('string');
+      either(
+        ParseError,
+        () => parseIptablesSave(input),
+        (tables) => {
+          for (const table of tables) {
+            expect(table.name).toMatch(/^[a-z]+$/);
+            for (const rule of table.rules) {
+              expect(table.chains.some((c) => c.name === rule.chain)).toBe(true);
+              for (const arg of rule.args) expect(typeof arg).toBe('string');
+            }
           }
-        }
-      }),
+        },
+      ),
     );
   });
 
   test('ipset save: a ParseError or sets and entries made of text', () => {
     property(inputs(fixture('ipset-save.txt')), (input) =>
-      either(ParseError, () => parseIpsetSave(input), (dump) => {
-        for (const entry of dump.entries) expect(typeof entry.set === 'string' && typeof entry.member === 'string' && entry.member.length > 0).toBe(true);
-        for (const set of dump.sets) expect(typeof set.name === 'string' && typeof set.type === 'string').toBe(true);
-      }),
+      either(
+        ParseError,
+        () => parseIpsetSave(input),
+        (dump) => {
+          for (const entry of dump.entries) expect(typeof entry.set === 'string' && typeof entry.member === 'string' && entry.member.length > 0).toBe(true);
+          for (const set of dump.sets) expect(typeof set.name === 'string' && typeof set.type === 'string').toBe(true);
+        },
+      ),
     );
   });
 
   test('ip -j rule / route / addr: a ParseError or typed values', () => {
     property(inputs(fixture('ip-rule.json')), (input) =>
-      either(ParseError, () => parseIpRules(input), (rules) => {
-        for (const r of rules) {
-          expect(Number.isInteger(r.priority) && typeof r.table === 'string' && typeof r.src === 'string').toBe(true);
-          if (r.fwmark !== undefined) expect(r.fwmark >= 0 && r.fwmark <= 0xffffffff).toBe(true);
-        }
-      }),
+      either(
+        ParseError,
+        () => parseIpRules(input),
+        (rules) => {
+          for (const r of rules) {
+            expect(Number.isInteger(r.priority) && typeof r.table === 'string' && typeof r.src === 'string').toBe(true);
+            if (r.fwmark !== undefined) expect(r.fwmark >= 0 && r.fwmark <= 0xffffffff).toBe(true);
+          }
+        },
+      ),
     );
     property(inputs(fixture('ip-route.json')), (input) =>
-      either(ParseError, () => parseIpRoutes(input), (routes) => {
-        for (const r of routes) for (const hop of r.nexthops) expect(typeof hop.dev === 'string' && Number.isFinite(hop.weight)).toBe(true);
-      }),
+      either(
+        ParseError,
+        () => parseIpRoutes(input),
+        (routes) => {
+          for (const r of routes) for (const hop of r.nexthops) expect(typeof hop.dev === 'string' && Number.isFinite(hop.weight)).toBe(true);
+        },
+      ),
     );
     property(inputs(fixture('ip-addr.json')), (input) =>
-      either(ParseError, () => parseIpAddr(input), (links) => {
-        for (const l of links) {
-          expect(typeof l.name === 'string' && Number.isInteger(l.index)).toBe(true);
-          for (const a of l.addresses) expect(typeof a.local === 'string' && Number.isInteger(a.prefixlen)).toBe(true);
-        }
-      }),
+      either(
+        ParseError,
+        () => parseIpAddr(input),
+        (links) => {
+          for (const l of links) {
+            expect(typeof l.name === 'string' && Number.isInteger(l.index)).toBe(true);
+            for (const a of l.addresses) expect(typeof a.local === 'string' && Number.isInteger(a.prefixlen)).toBe(true);
+          }
+        },
+      ),
     );
   });
 
   test('ping lines, link monitor lines and dhclient leases never throw and return only valid values', () => {
-    const pings = '64 bytes from 192.0.2.1: icmp_seq=7 ttl=64 time=0.042 ms\nno answer yet for icmp_seq=11\nFrom 192.0.2.2 icmp_seq=3 Destination Host Unreachable\n[1700000000.123] 64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=1.5 ms';
+    const pings =
+      '64 bytes from 192.0.2.1: icmp_seq=7 ttl=64 time=0.042 ms\nno answer yet for icmp_seq=11\nFrom 192.0.2.2 icmp_seq=3 Destination Host Unreachable\n[1700000000.123] 64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=1.5 ms';
     property(inputs(pings), (input) => {
       for (const line of input.split('\n')) {
         const event = parsePingLine(line);
@@ -166,7 +191,15 @@ describe('fuzz: kernel and tool output', () => {
     });
     property(fc.tuple(inputs('{"ip": "192.0.2.10"}'), fc.constantFrom(undefined, 'ip')), ([body, field]) => {
       const answer = readPublicAddress(body, field);
-      if ('address' in answer) expect(isIpv4(answer.address) && answer.address === body.trim().replace(/^\{"ip": "|"\}$/g, '').trim()).toBe(true);
+      if ('address' in answer)
+        expect(
+          isIpv4(answer.address) &&
+            answer.address ===
+              body
+                .trim()
+                .replace(/^\{"ip": "|"\}$/g, '')
+                .trim(),
+        ).toBe(true);
       else expect(answer.error.length).toBeLessThan(400);
     });
   });
@@ -174,28 +207,54 @@ describe('fuzz: kernel and tool output', () => {
 
 describe('fuzz: operator and pppd input', () => {
   test('ppp hook arguments: refused with a RequestError or passed on unchanged', () => {
-    const args = fc.record({ event: fc.oneof(fc.constantFrom('ip-up', 'ip-down'), text), interface: fc.oneof(fc.constantFrom('ppp0', 'ppp1'), text), tty: fc.oneof(fc.constant('/dev/ttyS0'), text), speed: fc.oneof(fc.constant('115200'), text), local: fc.oneof(fc.constant('192.0.2.2'), text), remote: fc.oneof(fc.constant('192.0.2.1'), text), ipparam: fc.oneof(fc.constant('isp1'), text) });
+    const args = fc.record({
+      event: fc.oneof(fc.constantFrom('ip-up', 'ip-down'), text),
+      interface: fc.oneof(fc.constantFrom('ppp0', 'ppp1'), text),
+      tty: fc.oneof(fc.constant('/dev/ttyS0'), text),
+      speed: fc.oneof(fc.constant('115200'), text),
+      local: fc.oneof(fc.constant('192.0.2.2'), text),
+      remote: fc.oneof(fc.constant('192.0.2.1'), text),
+      ipparam: fc.oneof(fc.constant('isp1'), text),
+    });
     property(args, (body) =>
-      either(RequestError, () => checkHook(body), (hook) => {
-        for (const key of ['event', 'interface', 'tty', 'speed', 'local', 'remote'] as const) expect(hook[key]).toBe(body[key]);
-        expect(hook.ipparam ?? '').toBe(body.ipparam);
-      }),
+      either(
+        RequestError,
+        () => checkHook(body),
+        (hook) => {
+          for (const key of ['event', 'interface', 'tty', 'speed', 'local', 'remote'] as const) expect(hook[key]).toBe(body[key]);
+          expect(hook.ipparam ?? '').toBe(body.ipparam);
+        },
+      ),
     );
   });
 
   test('control requests (JSON lines from the socket): a RequestError or a request of a known command', () => {
-    const json = fc.oneof(text, fc.json({ maxDepth: 3 }), fc.record({ cmd: fc.constantFrom('assign', 'release', 'hook', 'status', 'nope'), ip: fc.oneof(text, fc.constant('198.18.0.10')), uplink: fc.oneof(text, fc.constant('isp1')) }).map((o) => JSON.stringify(o)));
-    property(json, (line) => either(RequestError, () => parseRequest(line), (request) => expect(['ping', 'pools', 'status', 'scan', 'reload', 'assign', 'release', 'hook']).toContain(request.cmd)));
+    const json = fc.oneof(
+      text,
+      fc.json({ maxDepth: 3 }),
+      fc.record({ cmd: fc.constantFrom('assign', 'release', 'hook', 'status', 'nope'), ip: fc.oneof(text, fc.constant('198.18.0.10')), uplink: fc.oneof(text, fc.constant('isp1')) }).map((o) => JSON.stringify(o)),
+    );
+    property(json, (line) =>
+      either(
+        RequestError,
+        () => parseRequest(line),
+        (request) => expect(['ping', 'pools', 'status', 'scan', 'reload', 'assign', 'release', 'hook']).toContain(request.cmd),
+      ),
+    );
   });
 
   test('config files: a ConfigError naming fields, or a config that holds together', () => {
     const lab = fixture('../../pools/lab.yaml');
     property(inputs(lab), (input) =>
-      either(ConfigError, () => parseConfig(input, 'fuzz.yaml', { state: '/tmp/s', socket: '/tmp/c' }), (config) => {
-        expect(config.uplinks.length).toBeGreaterThan(0);
-        for (const u of config.uplinks) expect(isInterfaceName(u.interface)).toBe(true);
-        for (const i of config.lan.interfaces) expect(isInterfaceName(i)).toBe(true);
-      }),
+      either(
+        ConfigError,
+        () => parseConfig(input, 'fuzz.yaml', { state: '/tmp/s', socket: '/tmp/c' }),
+        (config) => {
+          expect(config.uplinks.length).toBeGreaterThan(0);
+          for (const u of config.uplinks) expect(isInterfaceName(u.interface)).toBe(true);
+          for (const i of config.lan.interfaces) expect(isInterfaceName(i)).toBe(true);
+        },
+      ),
     );
     // Every problem of a refused config names a field and a fix.
     property(inputs(lab), (input) => {

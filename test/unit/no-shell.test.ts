@@ -62,7 +62,10 @@ process.stdout.write(JSON.stringify(outputs));
   }).toString();
   expect(JSON.parse(stdout)).toEqual(hostile);
   expect(existsSync(marker)).toBe(false);
-  const starts = (await readFile(log, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { fn: string; file: string; args: string[]; shell: boolean });
+  const starts = (await readFile(log, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { fn: string; file: string; args: string[]; shell: boolean });
   expect(starts.length).toBe(hostile.length + 1);
   for (const start of starts) {
     expect(start.shell).toBe(false);
@@ -76,6 +79,9 @@ test('the recorder itself catches a shell (so the test above cannot pass vacuous
   const script = join(dir, 'shell.cjs');
   await writeFile(script, "require('node:child_process').execSync('true'); require('node:child_process').spawnSync('true', [], { shell: true });\n");
   execFileSync(process.execPath, ['--require', join(ROOT, 'test/helpers/record-spawns.cjs'), script], { env: { ...process.env, SPAWN_LOG: log } });
-  const starts = (await readFile(log, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { shell: boolean });
+  const starts = (await readFile(log, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { shell: boolean });
   expect(starts.some((s) => s.shell)).toBe(true);
 });

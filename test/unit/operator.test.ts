@@ -19,7 +19,14 @@ function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
     tools,
     iptablesVersion: 'iptables v1.8.9 (nf_tables)\n',
     features: { 'multipath routes': null },
-    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.ppp0.rp_filter': '2', 'net.ipv4.conf.ppp1.rp_filter': '2', 'net.ipv4.conf.wan0.rp_filter': '2', 'net.ipv4.neigh.default.gc_thresh3': '131072' },
+    sysctls: {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.conf.all.rp_filter': '0',
+      'net.ipv4.conf.ppp0.rp_filter': '2',
+      'net.ipv4.conf.ppp1.rp_filter': '2',
+      'net.ipv4.conf.wan0.rp_filter': '2',
+      'net.ipv4.neigh.default.gc_thresh3': '131072',
+    },
     kernel,
     netfilterCollisions: backend.collisions(labConfig, netfilterOf(kernel)),
     uplinks: labUplinks(kernel),
@@ -73,7 +80,23 @@ const traffic: Traffic = { at: 1000, pools: { isp1: { sent: 100, received: 2000 
 describe('metrics', () => {
   const input: MetricsInput = {
     uplinks: [
-      { name: 'isp1', interface: 'ppp0', state: 'up', clients: 2, health: { state: 'up', since: 0, reason: '', transitions: 3, penalty: 0, suppressed: false, detectionMs: 1300, failbackMs: 1500, targets: [{ target: '203.0.113.100', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50 }] } },
+      {
+        name: 'isp1',
+        interface: 'ppp0',
+        state: 'up',
+        clients: 2,
+        health: {
+          state: 'up',
+          since: 0,
+          reason: '',
+          transitions: 3,
+          penalty: 0,
+          suppressed: false,
+          detectionMs: 1300,
+          failbackMs: 1500,
+          targets: [{ target: '203.0.113.100', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50 }],
+        },
+      },
       { name: 'we"ird', interface: 'ppp1', state: 'down', clients: 0, health: null },
     ],
     clients: 2,

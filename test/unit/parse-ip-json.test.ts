@@ -15,8 +15,7 @@ describe('ip -j rule', () => {
 
   test('prefixes, plain marks, actions and not-rules', () => {
     const rules = parseIpRules(
-      '[{"priority":100,"src":"198.18.0.0","srclen":16,"table":"5"},{"priority":101,"src":"all","fwmark":"0x10","table":"6"},' +
-        '{"priority":102,"not":null,"src":"all","iif":"lo","action":"unreachable"}]',
+      '[{"priority":100,"src":"198.18.0.0","srclen":16,"table":"5"},{"priority":101,"src":"all","fwmark":"0x10","table":"6"},' + '{"priority":102,"not":null,"src":"all","iif":"lo","action":"unreachable"}]',
     );
     expect(rules[0]?.src).toBe('198.18.0.0/16');
     expect(rules[1]).toMatchObject({ fwmark: 0x10, fwmask: 0xffffffff });
@@ -59,8 +58,7 @@ describe('ip -j route', () => {
 
   test('blackhole routes have no nexthop; linkdown is kept apart from identity', () => {
     const routes = parseIpRoutes(
-      '[{"type":"blackhole","dst":"203.0.113.0/24","table":"9","metric":5,"flags":[]},' +
-        '{"dst":"default","table":"7","flags":[],"nexthops":[{"gateway":"192.0.2.1","dev":"ppp1","weight":1,"flags":["onlink","linkdown"]}]}]',
+      '[{"type":"blackhole","dst":"203.0.113.0/24","table":"9","metric":5,"flags":[]},' + '{"dst":"default","table":"7","flags":[],"nexthops":[{"gateway":"192.0.2.1","dev":"ppp1","weight":1,"flags":["onlink","linkdown"]}]}]',
     );
     expect(routes[0]).toEqual({ table: '9', dst: '203.0.113.0/24', type: 'blackhole', metric: 5, nexthops: [], linkdown: false });
     expect(routes[1]?.linkdown).toBe(true);

@@ -34,14 +34,7 @@ describe('iptables-save parser', () => {
   });
 
   test('negation, goto, quoted comments and options outside matches', () => {
-    const text = [
-      '*filter',
-      ':INPUT ACCEPT [0:0]',
-      ':OTHER - [0:0]',
-      '-A INPUT ! -s 10.0.0.0/8 -p tcp -m tcp ! --dport 22 -m comment --comment "keep \\"me\\" here" -j ACCEPT',
-      '-A INPUT -f -g OTHER',
-      'COMMIT',
-    ].join('\n');
+    const text = ['*filter', ':INPUT ACCEPT [0:0]', ':OTHER - [0:0]', '-A INPUT ! -s 10.0.0.0/8 -p tcp -m tcp ! --dport 22 -m comment --comment "keep \\"me\\" here" -j ACCEPT', '-A INPUT -f -g OTHER', 'COMMIT'].join('\n');
     const [table] = parseIptablesSave(text);
     const [first, second] = table!.rules;
     expect(first!.spec.source).toEqual({ value: '10.0.0.0/8', negated: true });
@@ -63,9 +56,15 @@ describe('iptables-save parser', () => {
 
   test('tokenize and joinArgs round-trip any argument list', () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !s.includes('\n')), { maxLength: 8 }), (args) => {
-        expect(tokenize(joinArgs(args))).toEqual(args);
-      }),
+      fc.property(
+        fc.array(
+          fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !s.includes('\n')),
+          { maxLength: 8 },
+        ),
+        (args) => {
+          expect(tokenize(joinArgs(args))).toEqual(args);
+        },
+      ),
     );
   });
 

@@ -9,10 +9,20 @@ describe('ip -4 neigh show (the full table)', () => {
     expect(rejected).toBe(0);
     // 15 lines: one unresolved (INCOMPLETE) entry is no client yet.
     expect(neighbours).toHaveLength(14);
-    expect(neighbours.filter((n) => n.dev === 'lan0').map((n) => n.ip).sort()).toEqual(['198.18.0.10', '198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.14', '198.18.0.15', '198.18.0.16', '198.18.0.17']);
+    expect(
+      neighbours
+        .filter((n) => n.dev === 'lan0')
+        .map((n) => n.ip)
+        .sort(),
+    ).toEqual(['198.18.0.10', '198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.14', '198.18.0.15', '198.18.0.16', '198.18.0.17']);
     expect(neighbours.find((n) => n.ip === '198.18.0.14')).toEqual({ ip: '198.18.0.14', mac: '6e:79:9c:28:90:aa', dev: 'lan0', complete: true });
     // The same gateway address is a neighbour on two devices.
-    expect(neighbours.filter((n) => n.ip === '192.0.2.1').map((n) => n.dev).sort()).toEqual(['ppp0', 'ppp1']);
+    expect(
+      neighbours
+        .filter((n) => n.ip === '192.0.2.1')
+        .map((n) => n.dev)
+        .sort(),
+    ).toEqual(['ppp0', 'ppp1']);
   });
 
   test('malformed lines are counted and dropped, never guessed at', () => {

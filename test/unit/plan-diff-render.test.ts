@@ -67,7 +67,7 @@ describe('planning the lab', () => {
 
   test('golden: first start on a pristine gateway', () => {
     const desired = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments() });
-    golden('lab-first-start', described((diff(labConfig, desired, pristineKernel()))));
+    golden('lab-first-start', described(diff(labConfig, desired, pristineKernel())));
   });
 
   test('golden: isp2 down — its pool table points at isp1 and isp3, weighted; nothing else moves', () => {
@@ -153,8 +153,8 @@ describe('diff owns only what is ours', () => {
       rules: [...kernel.rules, { priority: 2001, src: 'all', fwmark: 0x100, fwmask: 0x3f00, table: '1' }],
       routes: [...kernel.routes, { table: '1', dst: 'default', type: 'unicast', nexthops: [{ gateway: '192.0.2.1', dev: 'ppp0', weight: 1, onlink: false }], linkdown: false }],
     };
-    golden('flush-with-foreign', described((diff(labConfig, NOTHING, withForeign))));
-    const text = described((diff(labConfig, NOTHING, withForeign)));
+    golden('flush-with-foreign', described(diff(labConfig, NOTHING, withForeign)));
+    const text = described(diff(labConfig, NOTHING, withForeign));
     expect(text).not.toMatch(/mwan3|2001|table 1 /);
   });
 

@@ -4,7 +4,6 @@
 
 import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import { RequestError } from '../../src/model/errors.js';
 import { commands, parseRequest, poolsReportSchema, protocolJsonSchema, statusSchema } from '../../src/schema/control.js';
 
 const DOCUMENT = new URL('../../pools/control.schema.json', import.meta.url);

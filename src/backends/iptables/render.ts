@@ -75,7 +75,6 @@ export function tablesTouched(payload: IptablesPayload): string[] {
     .map((line) => line.slice(1));
 }
 
-
 /** Lines loaded per tool, for the run report. */
 export function iptablesPayloadSize(payload: IptablesPayload): { ipset: number; iptables: number } {
   return { ipset: countLines(payload.ipsetBefore) + countLines(payload.ipsetAfter), iptables: countLines(payload.iptables) };

@@ -6,7 +6,7 @@ import { configFor, fromDaemon, printJson, type CliContext } from '../context.js
 export function registerAssign(program: Command, ctx: CliContext): void {
   program
     .command('assign')
-    .description('pin a client to an uplink\'s pool (kept until released)')
+    .description("pin a client to an uplink's pool (kept until released)")
     .argument('<ip>', 'client address')
     .argument('<uplink>', 'uplink name')
     .option('--json', 'print JSON')
@@ -31,7 +31,7 @@ export function registerAssign(program: Command, ctx: CliContext): void {
 
   program
     .command('release')
-    .description('forget a client\'s assignment (if it is still present it joins the least-loaded pool again)')
+    .description("forget a client's assignment (if it is still present it joins the least-loaded pool again)")
     .argument('<ip>', 'client address')
     .option('--json', 'print JSON')
     .action(async (ip: string, options: { json?: boolean }) => {

@@ -16,7 +16,7 @@ import { EXIT_USAGE, Failure } from '../exit.js';
 export function registerExec(program: Command, ctx: CliContext): void {
   program
     .command('exec')
-    .description("run a command whose traffic leaves by one uplink (the daemon must have programmed the gateway)")
+    .description('run a command whose traffic leaves by one uplink (the daemon must have programmed the gateway)')
     .requiredOption('--uplink <name>', 'the uplink to use')
     .argument('<command...>', 'the command and its arguments, after --')
     .action(async (command: string[], options: { uplink: string }) => {

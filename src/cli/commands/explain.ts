@@ -17,10 +17,6 @@ export function registerExplain(program: Command, ctx: CliContext): void {
         return;
       }
       const steps = result.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n');
-      ctx.out(
-        `${ip}: ${result.verdict}\n${steps}\n` +
-          (result.ifUplinkDies ? `  → ${result.ifUplinkDies}\n` : '') +
-          `kernel: ${result.kernel.command}\n  ${result.kernel.answer}\n`,
-      );
+      ctx.out(`${ip}: ${result.verdict}\n${steps}\n` + (result.ifUplinkDies ? `  → ${result.ifUplinkDies}\n` : '') + `kernel: ${result.kernel.command}\n  ${result.kernel.answer}\n`);
     });
 }

@@ -41,7 +41,10 @@ async function demonstrateFailover(ctx: CliContext, topo: Topology, files: LabFi
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await blackhole(ctx.runner, isp1, true);
   await sending;
-  const stream = server.lines.filter((l) => l.startsWith('udp demo ')).map((l) => l.split(' ')).map(([, , , source, at]) => ({ source: source as string, at: Number(at) }));
+  const stream = server.lines
+    .filter((l) => l.startsWith('udp demo '))
+    .map((l) => l.split(' '))
+    .map(([, , , source, at]) => ({ source: source as string, at: Number(at) }));
   let gap = { ms: 0, before: '', after: '' };
   for (let i = 1; i < stream.length; i++) {
     const ms = (stream[i]?.at ?? 0) - (stream[i - 1]?.at ?? 0);

@@ -38,7 +38,10 @@ function describeDdns(ddns: DdnsStatus | null): string {
 function describeRun(run: RunReport | null): string {
   if (!run) return 'no run yet';
   const what = run.ok ? `ok in ${run.durationMs} ms` : `FAILED: ${run.error}`;
-  const applied = Object.entries(run.applied).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
+  const applied = Object.entries(run.applied)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   return `${run.at} (${run.reasons.join(', ')}): ${what}${applied ? `; loaded ${applied} lines` : '; kernel already matched'}`;
 }
 
@@ -68,7 +71,10 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
       const health = status.uplinks.map((u) => describeHealth(u.name, u.health)).join('\n');
       const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
-      const publics = status.uplinks.map((u) => describePublic(u.name, u.publicAddress)).filter((line) => line !== null).join('\n');
+      const publics = status.uplinks
+        .map((u) => describePublic(u.name, u.publicAddress))
+        .filter((line) => line !== null)
+        .join('\n');
       ctx.out(
         `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
           `${status.clients} clients\n\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
