@@ -13,49 +13,11 @@ import { parsePingLine } from '../../src/parse/ping.js';
 import { icmpMethod, pingArgv, type IcmpTarget } from '../../src/probes/icmp.js';
 import type { ProbeEvent, ProbeMethod, ProbeRun, RunningProbe } from '../../src/probes/method.js';
 import { methodFor, PROBE_METHODS, probeTarget } from '../../src/probes/registry.js';
-import type { Clock, TimerHandle } from '../../src/system/clock.js';
 import type { Process, Runner, SpawnOptions } from '../../src/system/exec.js';
 import type { Logger } from '../../src/system/logger.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 /** A clock that moves only when the test says so; timers fire in time order. */
-class ManualClock implements Clock {
-  time = 0;
-  private timers: { at: number; every: number; fn: () => void }[] = [];
-
-  now(): number {
-    return this.time;
-  }
-  after(ms: number, fn: () => void): TimerHandle {
-    const timer = { at: this.time + ms, every: 0, fn };
-    this.timers.push(timer);
-    return timer;
-  }
-  every(ms: number, fn: () => void): TimerHandle {
-    const timer = { at: this.time + ms, every: ms, fn };
-    this.timers.push(timer);
-    return timer;
-  }
-  clear(handle: TimerHandle): void {
-    this.timers = this.timers.filter((t) => t !== handle);
-  }
-  defer(fn: () => void): void {
-    this.after(0, fn);
-  }
-  /** Moves time forward by `ms`, firing every timer due on the way. */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.time = due.at;
-      if (due.every > 0) due.at += due.every;
-      else this.clear(due);
-      due.fn();
-    }
-    this.time = end;
-  }
-}
-
 /** A Runner whose spawned processes print what the test plays, and that refuses one-shot commands. */
 class PlayRunner implements Runner {
   readonly spawned: { argv: readonly string[]; options: SpawnOptions; stops: (string | undefined)[]; end: (code: number | null) => void }[] = [];
@@ -114,15 +76,15 @@ describe('icmp method', () => {
     runner.play(0, 'PING 203.0.113.100 (203.0.113.100) from 192.0.2.2 ppp0: 56(84) bytes of data.', '64 bytes from 203.0.113.100: icmp_seq=1 ttl=63 time=0.042 ms');
     expect(events).toEqual([{ kind: 'answered', rttMs: 0.042 }]);
     // Probe 2 sent at 100 ms, reported unanswered at 200 ms: lost at 600 ms, not before.
-    clock.advance(200);
+    clock.step(200);
     runner.play(0, 'no answer yet for icmp_seq=2', 'no answer yet for icmp_seq=2');
-    clock.advance(399);
+    clock.step(399);
     expect(events).toHaveLength(1);
-    clock.advance(1);
+    clock.step(1);
     expect(events).toEqual([{ kind: 'answered', rttMs: 0.042 }, { kind: 'lost' }]);
     // Probe 3 reported unanswered, then its reply: answered once, never lost.
     runner.play(0, 'no answer yet for icmp_seq=3', '64 bytes from 203.0.113.100: icmp_seq=3 ttl=63 time=150 ms');
-    clock.advance(1000);
+    clock.step(1000);
     expect(events.slice(2)).toEqual([{ kind: 'answered', rttMs: 150 }]);
     runner.play(0, 'From 192.0.2.1 icmp_seq=4 Destination Host Unreachable', '64 bytes from 203.0.113.100: icmp_seq=1 ttl=63 time=0.04 ms (DUP!)');
     expect(events.slice(3)).toEqual([{ kind: 'lost' }]);
@@ -132,7 +94,7 @@ describe('icmp method', () => {
     const { runner, clock, events, probe } = startIcmp();
     runner.play(0, 'no answer yet for icmp_seq=5', 'no answer yet for icmp_seq=6');
     probe.forget();
-    clock.advance(5000);
+    clock.step(5000);
     expect(events).toEqual([]);
     runner.play(0, '64 bytes from 203.0.113.100: icmp_seq=7 ttl=63 time=1.5 ms');
     expect(events).toEqual([{ kind: 'answered', rttMs: 1.5 }]);
@@ -144,7 +106,7 @@ describe('icmp method', () => {
     probe.stop();
     expect(runner.spawned[0]?.stops).toEqual(['SIGKILL']);
     runner.play(0, '64 bytes from 203.0.113.100: icmp_seq=2 ttl=63 time=1 ms');
-    clock.advance(5000);
+    clock.step(5000);
     expect(events).toEqual([]);
   });
 
@@ -250,14 +212,14 @@ describe('health monitor with a fake method', () => {
     monitor.observe([view('isp1', 0, 'ppp0')], 0);
     const [a, b] = method.started;
     a?.emit({ kind: 'answered', rttMs: 1 });
-    clock.advance(25);
+    clock.step(25);
     // Reliability 2: one answering target is not enough for a verdict yet.
     expect(transitions).toEqual([]);
     b?.emit({ kind: 'answered', rttMs: 2 });
-    clock.advance(25);
+    clock.step(25);
     expect(transitions).toMatchObject([{ uplink: 'isp1', from: 'unknown', to: 'up', reason: '2 of 2 targets answer' }]);
     for (let i = 0; i < 8; i++) b?.emit({ kind: 'lost' });
-    clock.advance(25);
+    clock.step(25);
     expect(transitions[1]).toMatchObject({ from: 'up', to: 'down' });
     expect(transitions[1]?.reason).toMatch(/1 of 2 targets answer \(need 2\); 203\.0\.113\.101: 8 probes lost in a row/);
     const snapshot = monitor.snapshot().get('isp1');
@@ -272,7 +234,7 @@ describe('health monitor with a fake method', () => {
     const { monitor, method, clock, transitions } = monitorWithFake();
     monitor.observe([view('isp2', 1, 'ppp1')], 0);
     method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
-    clock.advance(25);
+    clock.step(25);
     expect(transitions.map((t) => t.to)).toEqual(['up']);
     const verdicts = monitor.observe([view('isp2', 1, 'ppp1', { state: 'down', reason: 'interface ppp1 has no carrier' })], 25);
     expect(verdicts.get('isp2')).toEqual({ state: 'down', reason: 'interface ppp1 has no carrier' });
@@ -285,9 +247,9 @@ describe('health monitor with a fake method', () => {
     monitor.observe([view('isp2', 1, 'ppp1')], 0);
     method.started[0]?.end(1);
     await settle();
-    clock.advance(999);
+    clock.step(999);
     expect(method.started).toHaveLength(1);
-    clock.advance(1);
+    clock.step(1);
     expect(method.started).toHaveLength(2);
     // Moving the uplink to another interface restarts its probe; the old one is stopped and ignored.
     monitor.observe([view('isp2', 1, 'ppp7')], clock.now());
@@ -297,10 +259,10 @@ describe('health monitor with a fake method', () => {
       ['ppp7', false],
     ]);
     method.started[1]?.emit({ kind: 'answered', rttMs: 1 });
-    clock.advance(25);
+    clock.step(25);
     expect(transitions).toEqual([]);
     method.started[2]?.emit({ kind: 'answered', rttMs: 1 });
-    clock.advance(25);
+    clock.step(25);
     expect(transitions.map((t) => t.to)).toEqual(['up']);
     monitor.stop();
     expect(method.started[2]?.stopped).toBe(true);
@@ -316,7 +278,7 @@ describe('health monitor with a fake method', () => {
     const mark = String(connMark(markLayout(config.marks.mask), 1));
     expect(runner.spawned.map((s) => s.argv)).toEqual([['ping', '-n', '-O', '-i', '0.1', '-W', '1', '-I', 'ppp1', '-m', mark, '198.51.100.2']]);
     runner.play(0, '64 bytes from 198.51.100.2: icmp_seq=1 ttl=64 time=0.3 ms');
-    clock.advance(25);
+    clock.step(25);
     expect(transitions.map((t) => t.to)).toEqual(['up']);
     monitor.stop();
     expect(runner.spawned[0]?.stops).toEqual(['SIGKILL']);
