@@ -177,8 +177,7 @@ export class Daemon {
   private onTransition(transition: Transition): void {
     const { reconciler, notifier } = this.running;
     const iface = reconciler.effectiveConfig.uplinks.find((u) => u.name === transition.uplink)?.interface ?? '';
-    notifier.notify(transition, iface);
-    void reconciler.request(`health: ${transition.uplink} ${transition.to}`);
+    notifier.notify(transition, iface, reconciler.request(`health: ${transition.uplink} ${transition.to}`));
   }
 
   /** Hands the uplinks, with their public addresses, to the DNS publisher (which acts only on a change). */

@@ -9,7 +9,8 @@ import { diffRouting, isRoutingEmpty, NOTHING } from '../core/diff.js';
 import type { Config } from '../model/config.js';
 import { renderIpBatch } from '../render/payloads.js';
 import type { Runner } from '../system/exec.js';
-import { applyIpBatch, observeRouting, readSysctls, writeSysctls } from '../system/kernel.js';
+import { applyIpBatch, readSysctls, writeSysctls } from '../system/kernel.js';
+import { gatherInputs } from './inputs.js';
 import type { Store } from '../system/store.js';
 
 export interface FlushReport {
@@ -25,9 +26,9 @@ export interface FlushReport {
 
 /** `netfilter`: the backend the daemon programmed with (engine/backend.ts). */
 export async function flush(runner: Runner, config: Config, store: Store, netfilter: NetfilterBackend): Promise<FlushReport> {
-  const [shared, observed] = await Promise.all([observeRouting(runner, config), netfilter.observe(runner)]);
-  // The ranges last loaded too, in case the config's were edited since.
-  const routing = diffRouting(config, NOTHING, shared, store.data.ranges ? [store.data.ranges] : []);
+  // What a run would see (engine/inputs.ts), with the ranges last loaded, in case the config's were edited since.
+  const inputs = await gatherInputs(runner, { backend: netfilter, config, stored: store.data, scan: false, now: Date.now() });
+  const routing = diffRouting(inputs.config, NOTHING, inputs.routing, inputs.previous);
   const originals = store.data.sysctlOriginals;
   const current = await readSysctls(runner, Object.keys(originals));
   // Interfaces that are gone take their sysctls with them.
@@ -35,7 +36,7 @@ export async function flush(runner: Runner, config: Config, store: Store, netfil
   await writeSysctls(runner, restore);
   // Rules and routes first: a backend step that fails (removing a bare table, say) must not leave them behind.
   await applyIpBatch(runner, renderIpBatch(routing));
-  const removal = await netfilter.flush(runner, observed, store.data.createdTables);
+  const removal = await netfilter.flush(runner, inputs.netfilter, store.data.createdTables);
   await store.save((data) => {
     data.sysctlOriginals = {};
     data.createdTables = [];

@@ -48,8 +48,11 @@ export class Notifier {
    * Returns at once; programs and mail run in the background. The first
    * verdict after a start is not a change of state unless the line is dead:
    * it is logged, but no hook runs and no mail goes out for every restart.
+   * A mail waits for `routed` (the run that reroutes around the change):
+   * sent before, its connection can start on the line that just died and
+   * stay pinned to it (its connection mark) until it times out.
    */
-  notify(transition: Transition, iface: string): void {
+  notify(transition: Transition, iface: string, routed: Promise<unknown> = Promise.resolve()): void {
     const fields = { uplink: transition.uplink, interface: iface, from: transition.from, to: transition.to, reason: transition.reason };
     if (transition.from === 'unknown' && transition.to === 'up') {
       this.deps.log.info('uplink verdict', fields);
@@ -61,7 +64,7 @@ export class Notifier {
     if (this.throttle) {
       const now = this.now();
       const items = this.throttle.offer(transition, now);
-      if (items.length > 0) this.mail(items);
+      if (items.length > 0) void routed.then(() => this.mail(items));
       this.scheduleHeld();
     }
   }

@@ -188,6 +188,19 @@ describe('notifier', () => {
     expect(await subjects(2)).toEqual([expect.stringMatching(/isp1 DOWN: probes lost$/), expect.stringMatching(/isp1 up: targets answer$/)]);
     notifier.stop();
   });
+  test('a mail waits for the run that reroutes around the change, so it never leaves by the line that just died', async () => {
+    const runner = new FakeRunner();
+    const notifier = new Notifier({ runner, log }, { exec: [], timeoutMs: 1000, email: { to: ['ops@example.test'], from: 'gw@example.test', everyMs: 0 } });
+    let rerouted: () => void = () => undefined;
+    notifier.notify(down('isp1', Date.UTC(2026, 10, 22)), 'ppp0', new Promise<void>((resolve) => (rerouted = resolve)));
+    // Long enough for nodemailer to build a message (real I/O) had it started: nothing may reach sendmail yet.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(runner.calls).toEqual([]);
+    rerouted();
+    for (let i = 0; i < 1000 && runner.calls.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(runner.calls.map((c) => c.argv)).toEqual([['/usr/sbin/sendmail', '-t', '-i']]);
+    notifier.stop();
+  });
 });
 
 describe('mail through the local sendmail', () => {
