@@ -33,12 +33,12 @@ export interface Batch {
   readonly edits: readonly Edit[];
 }
 
-interface Pending {
+interface Pending<R> {
   reasons: string[];
   scan: boolean;
   neighbours: Neighbour[];
   edits: Edit[];
-  waiters: ((report: never) => void)[];
+  waiters: ((report: R) => void)[];
 }
 
 export interface TriggerQueueOptions<R> {
@@ -62,7 +62,7 @@ const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
 export class TriggerQueue<R> {
-  private pending: Pending | null = null;
+  private pending: Pending<R> | null = null;
   private running = false;
   private held = false;
   private stopped = false;
@@ -82,7 +82,7 @@ export class TriggerQueue<R> {
     pending.scan ||= trigger.scan ?? false;
     if (trigger.neighbours) pending.neighbours.push(...trigger.neighbours);
     if (trigger.edit) pending.edits.push(trigger.edit);
-    const done = new Promise<R>((resolve) => pending.waiters.push(resolve as (report: never) => void));
+    const done = new Promise<R>((resolve) => pending.waiters.push(resolve));
     // Not synchronously: triggers fired in the same tick join the same run.
     this.options.clock.defer(() => this.kick());
     return done;
@@ -125,7 +125,7 @@ export class TriggerQueue<R> {
       this.running = false;
       if (this.options.succeeded(report)) this.retryDelay = this.options.retryMinMs ?? RETRY_MIN_MS;
       else this.scheduleRetry();
-      for (const waiter of waiters) (waiter as (report: R) => void)(report);
+      for (const waiter of waiters) waiter(report);
       this.options.after?.(report);
       this.kick();
     });
