@@ -56,15 +56,7 @@ export class ManualClock implements Clock {
   async advance(ms: number): Promise<void> {
     const end = this.time + ms;
     await this.flush();
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.time = due.at;
-      if (due.every === null) this.clear(due.id);
-      else due.at += due.every;
-      due.fn();
-      await this.flush();
-    }
+    while (this.fireNext(end)) await this.flush();
     this.time = end;
     await this.flush();
   }
@@ -76,18 +68,23 @@ export class ManualClock implements Clock {
    */
   step(ms: number): void {
     const end = this.time + ms;
-    for (;;) {
+    do {
       const calls = this.deferred;
       this.deferred = [];
       for (const fn of calls) fn();
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.time = due.at;
-      if (due.every === null) this.clear(due.id);
-      else due.at += due.every;
-      due.fn();
-    }
+    } while (this.fireNext(end));
     this.time = end;
+  }
+
+  /** Fires the earliest timer due by `end` (time moves to it); false when none is. */
+  private fireNext(end: number): boolean {
+    const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+    if (!due) return false;
+    this.time = due.at;
+    if (due.every === null) this.clear(due.id);
+    else due.at += due.every;
+    due.fn();
+    return true;
   }
 
   pendingTimers(): number {
