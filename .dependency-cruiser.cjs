@@ -85,6 +85,13 @@ module.exports = {
     },
     {
       severity: 'error',
+      name: 'quick-door-loads-no-commander',
+      comment: 'cli/quick.ts runs the daemon-answered commands without commander (start-up is failover time): it and what it loads use commander for types only',
+      from: { path: '^src/cli/(quick|spec|context|exit|lazy-runner)\\.ts$|^src/cli/commands/(hook|status|pools|assign)\\.ts$' },
+      to: { path: '(^|/)commander(/|$)', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      severity: 'error',
       name: 'product-does-not-depend-on-bench',
       from: { path: '^src/', pathNot: '^src/bench/' },
       to: { path: room('bench') },

@@ -7,6 +7,11 @@
 // that is loaded only when that command runs (cli/main.ts imports commands
 // lazily; esbuild splits at those imports).
 //
+// The quick door (src/cli/quick.ts: hook, status, pools, assign, release
+// against a running daemon) is bundled on its own into dist/cli-bundle/quick/,
+// so that everything it needs at start is one file: shared chunks with main
+// would make it some sixteen modules, and on Node 20 each costs start-up.
+//
 //   node bin/build-cli.mjs [OUTDIR]      (default dist/cli-bundle)
 
 import { readFile, rename, rm } from 'node:fs/promises';
@@ -28,7 +33,7 @@ const outdir = `${target}.new-${process.pid}`;
  * has in tsc's layout. Chunks all sit directly in outdir (no chunk folders),
  * so one relative path per module holds for whichever chunk it lands in.
  */
-const keepModuleUrls = {
+const keepModuleUrls = (outdir) => ({
   name: 'keep-module-urls',
   setup(builder) {
     builder.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
@@ -40,13 +45,14 @@ const keepModuleUrls = {
       return { contents: source.replaceAll('import.meta.url', url), loader: 'ts' };
     });
   },
-};
+});
 
-try {
-  await build({
+/** One bundle: an entry and what it imports statically in one file, what it imports lazily in chunks beside it. */
+function bundle(name, entry, dir) {
+  return build({
     absWorkingDir: root,
-    entryPoints: { main: 'src/cli/main.ts' },
-    outdir,
+    entryPoints: { [name]: entry },
+    outdir: dir,
     bundle: true,
     splitting: true,
     format: 'esm',
@@ -58,9 +64,14 @@ try {
     chunkNames: '[name]-[hash]',
     // Dependencies written as CommonJS call require(): give the ES module one.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-    plugins: [keepModuleUrls],
+    plugins: [keepModuleUrls(dir)],
     logLevel: 'warning',
   });
+}
+
+try {
+  await bundle('main', 'src/cli/main.ts', outdir);
+  await bundle('quick', 'src/cli/quick.ts', join(outdir, 'quick'));
 } catch (error) {
   await rm(outdir, { recursive: true, force: true });
   throw error;

@@ -3,7 +3,12 @@
 import type { Config } from '../model/config.js';
 import type { Runner } from '../system/exec.js';
 import type { Command, RequestOf, ResultOf } from '../schema/control.js';
+import { readFileSync } from 'node:fs';
 import { ask } from '../system/control-client.js';
+
+export const DEFAULT_CONFIG = '/etc/dispatcher/config.yaml';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface Globals {
   readonly config: string;
@@ -19,6 +24,18 @@ export interface CliContext {
   globals(): Globals;
   /** Set by a command that ends with a code other than 0 without throwing. */
   exitCode: number;
+}
+
+/** A context that writes to this process's streams; globals until the parser has read them. */
+export function processContext(runner: Runner, globals: Globals = { config: DEFAULT_CONFIG }): CliContext {
+  return {
+    runner,
+    version: VERSION,
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+    globals: () => globals,
+    exitCode: 0,
+  };
 }
 
 export async function configFor(ctx: CliContext): Promise<Config> {

@@ -1,6 +1,7 @@
 // Exit codes, in one place: 0 ok, 2 usage or configuration error, 1 any other failure.
+// (commander's own usage errors are mapped in cli/main.ts: the quick door
+// runs without commander.)
 
-import { CommanderError } from 'commander';
 import { ConfigError, RequestError } from '../model/errors.js';
 
 export const EXIT_OK = 0;
@@ -21,7 +22,6 @@ export class Failure extends Error {
 export function exitCodeFor(error: unknown): number {
   if (error instanceof Failure) return error.code;
   if (error instanceof ConfigError || error instanceof RequestError) return EXIT_USAGE;
-  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   return EXIT_FAILURE;
 }
 
@@ -30,4 +30,11 @@ const EXPECTED = new Set(['ConfigError', 'CommandError', 'RequestError', 'Contro
 
 export function isExpected(error: unknown): boolean {
   return error instanceof Error && EXPECTED.has(error.name);
+}
+
+/** Says what failed (with the stack when it is a bug, to show where) and gives the exit code. */
+export function reportFailure(err: (text: string) => void, error: unknown): number {
+  err(`dispatcher: ${(error as Error).message}\n`);
+  if (!isExpected(error)) err(`${(error as Error).stack ?? ''}\n`);
+  return exitCodeFor(error);
 }

@@ -6,15 +6,11 @@
 // module (and what that imports): `hook` or `pools` against a running daemon
 // never loads the daemon, the planner, execa or the config schema.
 
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import type { Process, RunOptions, RunResult, Runner, SpawnOptions } from '../system/exec.js';
-import type { CliContext, Globals } from './context.js';
-import { EXIT_OK, exitCodeFor, isExpected } from './exit.js';
-
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-export const DEFAULT_CONFIG = '/etc/dispatcher/config.yaml';
+import type { Runner } from '../system/exec.js';
+import { LazyRunner } from './lazy-runner.js';
+import { DEFAULT_CONFIG, processContext, type CliContext, type Globals } from './context.js';
+import { EXIT_OK, EXIT_USAGE, reportFailure } from './exit.js';
 
 type Register = (program: Command, ctx: CliContext) => void;
 
@@ -80,34 +76,10 @@ export function modulesFor(argv: readonly string[]): readonly CommandModule[] {
   return one ? [one] : COMMANDS;
 }
 
-/**
- * The exec seam, loaded on first use: execa is a good part of start-up, and
- * a command the daemon answers runs no process at all.
- */
-class LazyRunner implements Runner {
-  private runner: Promise<Runner> | undefined;
-  private loaded: Runner | undefined;
-
-  async load(): Promise<Runner> {
-    this.runner ??= import('../system/exec.js').then(({ ExecaRunner }) => (this.loaded = new ExecaRunner()));
-    return this.runner;
-  }
-
-  async run(argv: readonly string[], options?: RunOptions): Promise<RunResult> {
-    return (await this.load()).run(argv, options);
-  }
-
-  spawn(argv: readonly string[], options?: SpawnOptions): Process {
-    // main() loads the seam first for every command not marked `light`.
-    if (!this.loaded) throw new Error(`spawn of ${argv[0]} before the exec seam was loaded: a command marked light in cli/main.ts spawns`);
-    return this.loaded.spawn(argv, options);
-  }
-}
-
 export function buildProgram(ctx: CliContext, registers: readonly Register[]): Command {
   const program = new Command('dispatcher')
     .description('multi-uplink NAT gateway: sticky client pools, per-uplink routing, failover')
-    .version(VERSION)
+    .version(ctx.version)
     .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
     .option('--state <dir>', 'state directory (overrides the config)')
     .option('--socket <path>', 'control socket (overrides the config)')
@@ -122,14 +94,7 @@ export function buildProgram(ctx: CliContext, registers: readonly Register[]): C
 
 export async function main(argv: readonly string[], runner?: Runner): Promise<number> {
   const lazy = runner ? null : new LazyRunner();
-  const ctx: CliContext = {
-    runner: runner ?? (lazy as LazyRunner),
-    version: VERSION,
-    out: (text) => void process.stdout.write(text),
-    err: (text) => void process.stderr.write(text),
-    globals: () => ({ config: DEFAULT_CONFIG }),
-    exitCode: EXIT_OK,
-  };
+  const ctx = processContext(runner ?? (lazy as LazyRunner));
   try {
     const modules = modulesFor(argv);
     if (lazy && !modules.every((m) => m.light)) await lazy.load();
@@ -138,11 +103,7 @@ export async function main(argv: readonly string[], runner?: Runner): Promise<nu
     return ctx.exitCode;
   } catch (error) {
     // commander has already printed its own usage errors and help.
-    if (!(error instanceof CommanderError)) {
-      ctx.err(`dispatcher: ${(error as Error).message}\n`);
-      // Anything but the expected failures is a bug: show where it happened.
-      if (!isExpected(error)) ctx.err(`${(error as Error).stack ?? ''}\n`);
-    }
-    return exitCodeFor(error);
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    return reportFailure(ctx.err, error);
   }
 }

@@ -4,6 +4,7 @@ import type { Config } from '../../model/config.js';
 import type { Runner } from '../../system/exec.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
 import { formatPools } from '../format.js';
+import { registerSpec, type CommandSpec } from '../spec.js';
 
 /** Pools as the store and the links show them, for when no daemon runs. */
 export async function offlinePools(runner: Runner, config: Config): Promise<PoolsReport> {
@@ -21,16 +22,20 @@ export async function offlinePools(runner: Runner, config: Config): Promise<Pool
   return poolsView(effective, await discoverUplinks(effective, { links, routes }, Date.now()), assignments);
 }
 
+export const poolsSpec: CommandSpec = {
+  name: 'pools',
+  description: 'show each uplink and the clients in its pool (from the daemon, or from the store when none runs)',
+  operands: [],
+  json: true,
+  action: async (ctx, _operands, options) => {
+    const live = await fromDaemon(ctx, { cmd: 'pools' });
+    const report = live ?? (await offlinePools(ctx.runner, await configFor(ctx)));
+    const source = live ? 'daemon' : 'store';
+    if (options.json) printJson(ctx, { source, ...report });
+    else ctx.out(`${live ? '' : '(daemon not running: pools from the store)\n'}${formatPools(report.uplinks)}`);
+  },
+};
+
 export function registerPools(program: Command, ctx: CliContext): void {
-  program
-    .command('pools')
-    .description('show each uplink and the clients in its pool (from the daemon, or from the store when none runs)')
-    .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
-      const live = await fromDaemon(ctx, { cmd: 'pools' });
-      const report = live ?? (await offlinePools(ctx.runner, await configFor(ctx)));
-      const source = live ? 'daemon' : 'store';
-      if (options.json) printJson(ctx, { source, ...report });
-      else ctx.out(`${live ? '' : '(daemon not running: pools from the store)\n'}${formatPools(report.uplinks)}`);
-    });
+  registerSpec(program, ctx, poolsSpec);
 }

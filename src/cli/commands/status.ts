@@ -4,6 +4,7 @@ import { EXIT_FAILURE } from '../exit.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
 import { table } from '../format.js';
 import { offlinePools } from './pools.js';
+import { registerSpec, type CommandSpec } from '../spec.js';
 
 function ago(epochMs: number): string {
   const s = Math.max(0, Math.round((Date.now() - epochMs) / 1000));
@@ -45,39 +46,43 @@ function describeRun(run: RunReport | null): string {
   return `${run.at} (${run.reasons.join(', ')}): ${what}${applied ? `; loaded ${applied} lines` : '; kernel already matched'}`;
 }
 
+export const statusSpec: CommandSpec = {
+  name: 'status',
+  description: 'show whether the daemon runs, uplink states and the last reconcile (exit 1 when not running)',
+  operands: [],
+  json: true,
+  action: async (ctx, _operands, options) => {
+    const status = await fromDaemon(ctx, { cmd: 'status' });
+    if (!status) {
+      const config = await configFor(ctx);
+      const pools = await offlinePools(ctx.runner, config);
+      if (options.json) printJson(ctx, { running: false, socket: config.socket, ...pools });
+      else ctx.out(`dispatcher is not running (no daemon on ${config.socket})\n${pools.clients} clients in the store\n`);
+      ctx.exitCode = EXIT_FAILURE;
+      return;
+    }
+    if (options.json) {
+      printJson(ctx, status);
+      return;
+    }
+    const uplinks = table(
+      ['UPLINK', 'INTERFACE', 'STATE', 'WEIGHT', 'CLIENTS', 'GATEWAY', 'REASON'],
+      status.uplinks.map((u) => [u.name, u.interface, u.state, String(u.weight), String(u.clients), u.gateway ? `${u.gateway} (${u.gatewaySource})` : '-', u.reason]),
+    );
+    const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
+    const health = status.uplinks.map((u) => describeHealth(u.name, u.health)).join('\n');
+    const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
+    const publics = status.uplinks
+      .map((u) => describePublic(u.name, u.publicAddress))
+      .filter((line) => line !== null)
+      .join('\n');
+    ctx.out(
+      `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
+        `${status.clients} clients\n\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
+    );
+  },
+};
+
 export function registerStatus(program: Command, ctx: CliContext): void {
-  program
-    .command('status')
-    .description('show whether the daemon runs, uplink states and the last reconcile (exit 1 when not running)')
-    .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
-      const status = await fromDaemon(ctx, { cmd: 'status' });
-      if (!status) {
-        const config = await configFor(ctx);
-        const pools = await offlinePools(ctx.runner, config);
-        if (options.json) printJson(ctx, { running: false, socket: config.socket, ...pools });
-        else ctx.out(`dispatcher is not running (no daemon on ${config.socket})\n${pools.clients} clients in the store\n`);
-        ctx.exitCode = EXIT_FAILURE;
-        return;
-      }
-      if (options.json) {
-        printJson(ctx, status);
-        return;
-      }
-      const uplinks = table(
-        ['UPLINK', 'INTERFACE', 'STATE', 'WEIGHT', 'CLIENTS', 'GATEWAY', 'REASON'],
-        status.uplinks.map((u) => [u.name, u.interface, u.state, String(u.weight), String(u.clients), u.gateway ? `${u.gateway} (${u.gatewaySource})` : '-', u.reason]),
-      );
-      const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
-      const health = status.uplinks.map((u) => describeHealth(u.name, u.health)).join('\n');
-      const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
-      const publics = status.uplinks
-        .map((u) => describePublic(u.name, u.publicAddress))
-        .filter((line) => line !== null)
-        .join('\n');
-      ctx.out(
-        `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
-          `${status.clients} clients\n\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
-      );
-    });
+  registerSpec(program, ctx, statusSpec);
 }
