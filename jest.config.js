@@ -16,6 +16,7 @@ export default {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/global-setup.mjs',
       slowTestThreshold: 60,
     },
   ],

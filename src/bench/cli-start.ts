@@ -41,7 +41,7 @@ async function timed(lab: Lab, argv: readonly string[]): Promise<number> {
 
 export async function cliStart(ctx: BenchContext): Promise<ScenarioResult> {
   const samples = ctx.quick ? 5 : 20;
-  const lab = await Lab.create({ clients: 1, prefix: 'dspc', config: { schedule: '0 0 * * * *' } });
+  const lab = await Lab.create({ clients: 1, tag: 'c', config: { schedule: '0 0 * * * *' } });
   try {
     await lab.start();
     const { gw, uplinks, clients } = lab.topo;

@@ -24,7 +24,7 @@ async function untilState(lab: Lab, uplink: string, state: string, since: number
 }
 
 export async function failover(ctx: BenchContext): Promise<ScenarioResult> {
-  const lab = await Lab.create({ clients: 4, prefix: 'dspb', config: { extra: 'health: { damping: { suppress: 100, reuse: 1 } }' } });
+  const lab = await Lab.create({ clients: 4, tag: 'b', config: { extra: 'health: { damping: { suppress: 100, reuse: 1 } }' } });
   try {
     await lab.start();
     for (const client of lab.topo.clients) await lab.hello(client);

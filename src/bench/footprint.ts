@@ -56,7 +56,7 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
   const count = ctx.sizes.footprintClients;
   const window = ctx.sizes.footprintWindowS;
   // The default scan schedule (a full read every 30 s): its cost is part of idling.
-  const lab = await Lab.create({ clients: 1, prefix: 'dspb' });
+  const lab = await Lab.create({ clients: 1, tag: 'b' });
   try {
     const daemonPid = (): number => {
       const pid = lab.daemon?.process.pid;

@@ -57,7 +57,7 @@ async function naiveRules(lab: Lab, count: number, on: boolean): Promise<void> {
 
 export async function forwarding(ctx: BenchContext): Promise<ScenarioResult> {
   const { forwardingClients: count, forwardingSeconds: seconds, forwardingRepeats: repeats } = ctx.sizes;
-  const lab = await Lab.create({ clients: 1, prefix: 'dspb', config: { schedule: '0 0 * * * *' } });
+  const lab = await Lab.create({ clients: 1, tag: 'b', config: { schedule: '0 0 * * * *' } });
   const said: string[] = [];
   const server = lab.runner.spawn(inNamespace(lab.topo.inet, ['iperf3', '-s', '-B', lab.topo.server, '-p', PORT, '--forceflush']), { onLine: (line) => said.push(line) });
   try {

@@ -24,7 +24,7 @@ async function pickupOne(lab: Lab, index: number): Promise<number> {
 }
 
 export async function pickup(ctx: BenchContext): Promise<ScenarioResult> {
-  const lab = await Lab.create({ clients: 1, prefix: 'dspb', config: { schedule: '0 0 * * * *' } });
+  const lab = await Lab.create({ clients: 1, tag: 'b', config: { schedule: '0 0 * * * *' } });
   try {
     await lab.start();
     const samples: number[] = [];

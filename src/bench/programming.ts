@@ -30,7 +30,7 @@ async function perClientLoop(lab: Lab, count: number): Promise<number> {
 }
 
 export async function programming(ctx: BenchContext): Promise<ScenarioResult> {
-  const lab = await Lab.create({ clients: 1, prefix: 'dspb', config: { schedule: '0 0 * * * *' } });
+  const lab = await Lab.create({ clients: 1, tag: 'b', config: { schedule: '0 0 * * * *' } });
   try {
     const [small, large] = ctx.sizes.baselinePoints;
     const points = [

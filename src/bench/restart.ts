@@ -28,7 +28,7 @@ function assignmentOf(pools: PoolsJson): Map<string, string> {
 
 export async function restart(ctx: BenchContext): Promise<ScenarioResult> {
   const count = ctx.sizes.restartClients;
-  const lab = await Lab.create({ clients: 1, prefix: 'dspb', config: { schedule: '0 0 * * * *' } });
+  const lab = await Lab.create({ clients: 1, tag: 'b', config: { schedule: '0 0 * * * *' } });
   try {
     await lab.start();
     await addNeighbours(lab, count);

@@ -57,7 +57,8 @@ export function labConfigYaml(topo: Topology, files: Omit<LabFiles, 'config' | '
 }
 
 export async function writeLabConfig(topo: Topology, options: ConfigOptions = {}, dir?: string): Promise<LabFiles> {
-  const base = dir ?? (await mkdtemp(join(tmpdir(), 'dispatcher-lab-')));
+  // Named like the lab's namespaces: removed with them as a leftover if the lab dies.
+  const base = dir ?? (await mkdtemp(join(tmpdir(), topo.prefix)));
   const files = { dir: base, config: join(base, 'config.yaml'), state: join(base, 'state'), socket: join(base, 'dispatcher.sock') };
   await writeFile(files.config, labConfigYaml(topo, files, options));
   return files;

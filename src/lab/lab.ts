@@ -22,9 +22,8 @@ import {
 } from './harness.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type LabClient, type LabUplink, type Topology, type UplinkSpec } from './topology.js';
 import { ExecaRunner, type RunResult } from '../system/exec.js';
+import { runPrefix } from './leftovers.js';
 import type { PoolsReport, Status } from '../schema/control.js';
-
-let labCount = 0;
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the namespace lab needs root (it creates network namespaces)');
@@ -32,8 +31,8 @@ export function requireRoot(): void {
 
 export interface LabOptions {
   readonly clients: number;
-  /** Namespace name prefix; the process id and a counter are appended. */
-  readonly prefix?: string;
+  /** Who makes the lab, in its names (`dsp<tag>-<pid>-<n>-`, core/run-names.ts): lower-case letters. */
+  readonly tag?: string;
   readonly uplinks?: readonly UplinkSpec[];
   readonly config?: ConfigOptions;
 }
@@ -51,8 +50,7 @@ export class Lab {
   static async create(options: LabOptions): Promise<Lab> {
     requireRoot();
     const runner = new ExecaRunner();
-    labCount += 1;
-    const prefix = `${options.prefix ?? 'dsp'}${process.pid}-${labCount}-`;
+    const prefix = runPrefix(options.tag ?? '');
     const topo = await buildTopology(runner, { prefix, clients: options.clients, uplinks: options.uplinks ?? DEFAULT_UPLINKS });
     try {
       const files = await writeLabConfig(topo, options.config);

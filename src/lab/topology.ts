@@ -30,7 +30,7 @@ export interface UplinkSpec {
 }
 
 export interface LabSpec {
-  /** Namespace name prefix, unique per run (e.g. "dsp-t1a2b3-"). */
+  /** Namespace name prefix, unique per run and naming its owner (core/run-names.ts, e.g. "dspcoex-4242-1-"). */
   readonly prefix: string;
   readonly clients: number;
   readonly uplinks: readonly UplinkSpec[];

@@ -8,6 +8,7 @@ import { access, constants, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
 import { uplinkGroup } from '../core/contract.js';
+import { runName } from '../core/run-names.js';
 import type { Config } from '../model/config.js';
 import { whatItSaid, type Runner } from './exec.js';
 import type { ConfigProblem } from '../model/errors.js';
@@ -44,7 +45,8 @@ async function tryRun(run: () => Promise<unknown>): Promise<string | null> {
 
 /** Each feature the dispatcher relies on, tried in a namespace of its own; deleted pass or fail. */
 export async function tryKernelFeatures(runner: Runner): Promise<Record<string, string | null>> {
-  const ns = `dsp-doctor-${process.pid}`;
+  // Named for this process (core/run-names.ts): a later lab removes it if doctor dies mid-check.
+  const ns = `${runName('doctor', process.pid, 1)}check`;
   const inNs = (argv: readonly string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv];
   const restore = (text: string): Promise<unknown> => runner.run(inNs(['iptables-restore', '--noflush']), { input: text });
   const features: Record<string, string | null> = {};

@@ -8,10 +8,10 @@
 // node_modules), package.json (the version), iptables/ (the skeleton) and
 // pools/ (the example configs).
 
-import { chmod, cp, lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, cp, lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runTempDir } from '../../src/lab/leftovers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PARTS = ['bin', 'dist', 'package.json', 'iptables', 'pools'];
@@ -42,7 +42,7 @@ async function openUp(path: string): Promise<void> {
 }
 
 export async function readableCopy(): Promise<ReadableCopy> {
-  const dir = await mkdtemp(join(tmpdir(), 'dispatcher-readable-'));
+  const dir = await runTempDir('readable');
   try {
     for (const part of PARTS) await cp(join(ROOT, part), join(dir, part), { recursive: true });
     await openUp(dir);

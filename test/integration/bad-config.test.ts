@@ -112,7 +112,7 @@ describe('invalid configs on a programmed gateway', () => {
   let valid: string;
 
   beforeAll(async () => {
-    lab = await Lab.create({ clients: 2, prefix: 'dspbad', config: { schedule: '0 0 1 1 *' } });
+    lab = await Lab.create({ clients: 2, tag: 'bad', config: { schedule: '0 0 1 1 *' } });
     await lab.start();
     await lab.hello(lab.client(0));
     await within(3000, 'a client classified', () => lab.inClientSet(lab.client(0).ip));

@@ -4,13 +4,13 @@
 // verdict (timings on a shared CI machine are noise, DESIGN.md rule 6).
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResults } from '../../src/bench/report.js';
 import { requireRoot } from '../../src/lab/lab.js';
 import { ExecaRunner } from '../../src/system/exec.js';
+import { runTempDir } from '../../src/lab/leftovers.js';
 
 jest.setTimeout(240_000);
 
@@ -24,7 +24,7 @@ describe('npm run bench -- --quick', () => {
 
   beforeAll(async () => {
     requireRoot();
-    out = await mkdtemp(join(tmpdir(), 'dispatcher-bench-'));
+    out = await runTempDir('bench');
     const run = await new ExecaRunner().run([process.execPath, MAIN, '--quick', '--out', out], { timeoutMs: 230_000, okExitCodes: [0, 1] });
     log = run.stdout + run.stderr;
     results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as BenchResults;

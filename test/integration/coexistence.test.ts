@@ -69,7 +69,7 @@ describe('other software on the same gateway', () => {
   let pristine: Record<string, string>;
 
   beforeAll(async () => {
-    lab = await Lab.create({ clients: 2, prefix: 'dspcoex' });
+    lab = await Lab.create({ clients: 2, tag: 'coex' });
     for (const line of FOREIGN_IPTABLES) await lab.runIn(lab.topo.gw, ['iptables', ...line.split(' ')]);
     for (const line of FOREIGN_IP) await lab.runIn(lab.topo.gw, ['ip', ...line.split(' ')]);
     pristine = await lab.snapshot();

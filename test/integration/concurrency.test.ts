@@ -18,7 +18,7 @@ describe(`${CALLS} parallel CLI and hook calls`, () => {
 
   beforeAll(async () => {
     // The hooks make the ppp lines flap: a short damping half-life lets them come back within the test.
-    lab = await Lab.create({ clients: 1, prefix: 'dspconc', config: { schedule: '* * * * * *', extra: 'health: { damping: { half_life: 2s } }' } });
+    lab = await Lab.create({ clients: 1, tag: 'conc', config: { schedule: '* * * * * *', extra: 'health: { damping: { half_life: 2s } }' } });
     await lab.start();
     await addNeighbours(lab, 400);
     await within(5000, '400 clients classified', async () => (await clientSet(lab)).size === 400);

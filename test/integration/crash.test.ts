@@ -24,7 +24,7 @@ describe('kill -9 during programming, restart, repeat', () => {
   let lab: Lab;
 
   beforeAll(async () => {
-    lab = await Lab.create({ clients: 1, prefix: 'dspcrash', config: { schedule: '0 0 1 1 *' } });
+    lab = await Lab.create({ clients: 1, tag: 'crash', config: { schedule: '0 0 1 1 *' } });
     await lab.start();
   });
 

@@ -21,7 +21,7 @@ describe(`an uplink toggling every ${TOGGLE_MS} ms for ${STORM_MS / 1000} s`, ()
   let lab: Lab;
 
   beforeAll(async () => {
-    lab = await Lab.create({ clients: 2, prefix: 'dspflap', config: { extra: LONG ? '' : `health: { damping: { half_life: ${HALF_LIFE_S}s } }` } });
+    lab = await Lab.create({ clients: 2, tag: 'flap', config: { extra: LONG ? '' : `health: { damping: { half_life: ${HALF_LIFE_S}s } }` } });
     await lab.start();
     for (const client of lab.topo.clients) await lab.hello(client);
   });

@@ -56,7 +56,7 @@ describe(`a hostile LAN (${VALID + CLAIMED + OUTSIDE + SPECIAL.length} neighbour
   let pid: number;
 
   beforeAll(async () => {
-    lab = await Lab.create({ clients: 1, prefix: 'dsphost', config: { schedule: '0 0 1 1 *', extra: `clients: { max: ${MAX}, per_mac: ${PER_MAC} }` } });
+    lab = await Lab.create({ clients: 1, tag: 'host', config: { schedule: '0 0 1 1 *', extra: `clients: { max: ${MAX}, per_mac: ${PER_MAC} }` } });
     await lab.start();
     pid = (await lab.status()).pid;
   });

@@ -5,17 +5,18 @@
 // place. The dispatcher is driven only through its config file and CLI.
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DISPATCHER_BIN } from '../../src/lab/harness.js';
 import { ExecaRunner, type Process } from '../../src/system/exec.js';
 import { requireRoot, within } from '../helpers/lab.js';
+import { runPrefix, runTempDir } from '../../src/lab/leftovers.js';
 
 jest.setTimeout(60_000);
 
 const run = new ExecaRunner();
-const P = `dspi${process.pid}-`;
+// Named for this process (core/run-names.ts): a later run removes them if this one dies.
+const P = runPrefix('i');
 const NS = { router: `${P}r`, hostA: `${P}ha`, hostB: `${P}hb`, ispA: `${P}ia`, ispB: `${P}ib`, net: `${P}n` };
 const SERVER = '198.51.100.200';
 const CLIENTS_A = ['198.19.1.10', '198.19.1.11', '198.19.1.12'];
@@ -129,7 +130,7 @@ describe('an independently built gateway, driven only through config and CLI', (
     requireRoot();
     await teardown();
     await build();
-    dir = await mkdtemp(join(tmpdir(), 'dispatcher-independent-'));
+    dir = await runTempDir('i');
     config = join(dir, 'gateway.yaml');
     await writeFile(
       config,

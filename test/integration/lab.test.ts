@@ -20,7 +20,7 @@ test('dispatcher lab shows every client leaving by its pool uplink and a failove
   expect(Number(failover?.[1])).toBeLessThan(2000);
   expect(result.stdout).toMatch(/isp1 recovered: its pool went home after [0-9]+ ms/);
   expect(result.stdout).toContain('done: nothing of the lab is left.');
-  const prefix = /namespaces (dsplab-[0-9]+-)\*/.exec(result.stdout)?.[1];
+  const prefix = /namespaces (dsplab-[0-9]+-[0-9]+-)\*/.exec(result.stdout)?.[1];
   expect(prefix).toBeDefined();
   expect((await runner.run(['ip', 'netns', 'list'])).stdout).not.toContain(prefix);
 });

@@ -62,7 +62,7 @@ describe('operator tools in the default lab', () => {
     expect(finding(report, 'iptables:backend')?.summary).toMatch(/nf_tables|legacy/);
     // Read-only for the gateway, and its scratch namespace is gone.
     expect(await lab.snapshot()).toEqual(before);
-    expect((await lab.runner.run(['ip', 'netns', 'list'])).stdout).not.toContain('dsp-doctor-');
+    expect((await lab.runner.run(['ip', 'netns', 'list'])).stdout).not.toMatch(/^dspdoctor-/m);
   });
 
   test('doctor on the running gateway is clean (exit 0); a strict rp_filter behind its back, a foreign rule in our block, a missing interface and a broken config are failures (exit 2) with fixes', async () => {

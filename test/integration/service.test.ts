@@ -5,13 +5,13 @@
 // never over an operator's config.
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { DISPATCHER_BIN } from '../../src/lab/harness.js';
 import { ExecaRunner } from '../../src/system/exec.js';
 import { readableCopy } from '../helpers/readable-copy.js';
+import { runTempDir } from '../../src/lab/leftovers.js';
 
 jest.setTimeout(180_000);
 
@@ -22,7 +22,7 @@ describe('installing on a real gateway', () => {
   let dir: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dispatcher-service-'));
+    dir = await runTempDir('service');
   });
 
   afterAll(async () => {

@@ -1,12 +1,14 @@
 import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { PoolsReport } from '../../schema/control.js';
 import { blackhole } from '../../lab/faults.js';
 import { AGENT, removeLabFiles, runDispatcher, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
+import { cleanLeftovers, removeRun, runPrefix } from '../../lab/leftovers.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type Topology } from '../../lab/topology.js';
+import type { Runner } from '../../system/exec.js';
 import { ask } from '../../system/control-client.js';
 import type { CliContext } from '../context.js';
 import { EXIT_FAILURE, Failure } from '../exit.js';
@@ -17,6 +19,38 @@ const LAB_CONFIG = fileURLToPath(new URL('../../../pools/lab.yaml', import.meta.
 interface LabOptions {
   readonly clients: string;
   readonly hold?: boolean;
+  readonly clean?: boolean;
+}
+
+/** Signals that end the lab: each cleans up first (SIGHUP: the terminal or SSH session went away). */
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Removes what dead labs and test runs left behind and says what it removed. */
+async function cleanLeftoversSaying(runner: Runner, say: (text: string) => void): Promise<void> {
+  const removed = await cleanLeftovers(runner);
+  for (const l of removed) say(`removed ${l.kind} ${l.name}, left by process ${l.owner}, which is gone`);
+}
+
+/**
+ * The lab's output may go away before the lab does (`lab --hold | tee log`:
+ * Ctrl-C ends tee first). Writing then fails (EPIPE); from then on the lab
+ * stops printing and goes on (cleaning up), rather than dying with its
+ * namespaces left behind.
+ */
+function surviveLostOutput(ctx: CliContext): void {
+  let lost = false;
+  const onError = (): void => {
+    lost = true;
+  };
+  process.stdout.on('error', onError);
+  process.stderr.on('error', onError);
+  const [out, err] = [ctx.out.bind(ctx), ctx.err.bind(ctx)];
+  ctx.out = (text) => {
+    if (!lost) out(text);
+  };
+  ctx.err = (text) => {
+    if (!lost) err(text);
+  };
 }
 
 async function pools(files: LabFiles): Promise<PoolsReport> {
@@ -65,14 +99,22 @@ export function registerLab(program: Command, ctx: CliContext): void {
     .command('lab')
     .description('build a namespace lab (LAN clients, three uplinks, an internet host), run the dispatcher in it, show pools, traffic and a failover, clean up')
     .option('--clients <n>', 'number of LAN clients', '8')
-    .option('--hold', 'keep the lab running until Ctrl-C')
+    .option('--hold', 'keep the lab running until Ctrl-C (or SIGTERM, SIGHUP)')
+    .option('--clean', 'only remove what labs and test runs that died left behind (namespaces, their processes, temporary files), and say what')
     .action(async (options: LabOptions) => {
       if (process.getuid?.() !== 0) throw new Failure('the lab needs root: it creates network namespaces (sudo npm run lab)');
       const clients = Number(options.clients);
       if (!Number.isInteger(clients) || clients < 1 || clients > 200) throw new Failure('--clients must be a whole number from 1 to 200', 2);
       const { runner } = ctx;
+      surviveLostOutput(ctx);
       const say = (text: string): void => ctx.out(`${text}\n`);
-      const prefix = `dsplab-${process.pid}-`;
+      if (options.clean) {
+        await cleanLeftoversSaying(runner, say);
+        say('nothing else of a dead lab or test run is left.');
+        return;
+      }
+      await cleanLeftoversSaying(runner, say);
+      const prefix = runPrefix('lab');
       let topo: Topology | null = null;
       let daemon: RunningDaemon | null = null;
       let server: InternetHost | null = null;
@@ -85,15 +127,18 @@ export function registerLab(program: Command, ctx: CliContext): void {
           server?.process.stop('SIGKILL');
           if (topo) await destroyTopology(runner, topo);
           if (files) await removeLabFiles(files);
+          // What a signal caught half-built (namespaces the build had not reported yet).
+          await removeRun(runner, prefix);
           say('done: nothing of the lab is left.');
         })());
-      const interrupt = (): void => void cleanup().then(() => process.exit(0));
-      process.on('SIGINT', interrupt);
-      process.on('SIGTERM', interrupt);
+      // Ended by a signal: exit as a shell reports it (128 + its number) once clean.
+      const interrupt = (signal: NodeJS.Signals): void => void cleanup().then(() => process.exit(128 + (constants.signals[signal] ?? 0)));
+      for (const signal of ENDING_SIGNALS) process.on(signal, interrupt);
       try {
         say(`building the lab: namespaces ${prefix}* …`);
         topo = await buildTopology(runner, { prefix, clients, uplinks: DEFAULT_UPLINKS });
-        const dir = await mkdtemp(join(tmpdir(), 'dispatcher-lab-'));
+        // Named like the namespaces: removed with them as a leftover if the lab dies.
+        const dir = await mkdtemp(join(tmpdir(), prefix));
         files = { dir, config: LAB_CONFIG, state: join(dir, 'state'), socket: join(dir, 'dispatcher.sock') };
         for (const u of topo.uplinks) {
           say(`  uplink ${u.name}: ${u.interface} ${u.pointToPoint ? 'point-to-point' : 'ethernet'}, ${u.local} via ${u.gateway}, weight ${u.weight}`);
@@ -144,8 +189,7 @@ export function registerLab(program: Command, ctx: CliContext): void {
         throw error;
       } finally {
         await cleanup();
-        process.off('SIGINT', interrupt);
-        process.off('SIGTERM', interrupt);
+        for (const signal of ENDING_SIGNALS) process.off(signal, interrupt);
       }
     });
 }
