@@ -39,8 +39,20 @@ export interface ClassifiedClient {
   readonly mask: number;
 }
 
+/**
+ * How other software's changes to the backend's objects are noticed at once
+ * (engine/repairs.ts), beside the periodic scan.
+ */
+export interface NetfilterWatch {
+  /** `nft monitor`-style events, and which of their tables ("ip mangle"; "ruleset" for a flush of all) hold ours; null: none. */
+  readonly events: { readonly argv: readonly string[]; readonly tables: readonly string[] } | null;
+  /** A cheap read whose answer changes when ours change in ways no event reports; null: the events cover everything. */
+  readonly check: ((runner: Runner) => Promise<string>) | null;
+}
+
 export interface NetfilterBackend<Observed = unknown, Payload = unknown> {
   readonly name: BackendName;
+  readonly watch: NetfilterWatch;
 
   /** Reads our objects (and what collisions need of other software's). A failed read fails the run. */
   observe(runner: Runner): Promise<Observed>;

@@ -7,19 +7,14 @@ import type { Config } from '../model/config.js';
 import type { ConfigProblem } from '../model/errors.js';
 import type { RoutingState } from '../model/kernel.js';
 import type { UplinkView } from '../model/state.js';
+import type { RepairStatus } from '../schema/control.js';
 import { routingCollisions } from './collisions.js';
-import { uplinkGroup } from './contract.js';
+import { CHAIN_PREFIX, ids, uplinkGroup } from './contract.js';
+import { fighterFindings, repairFindings, type FighterFacts } from './fighters.js';
+import type { Finding, Severity } from './finding.js';
 import { parseCidr } from './ipv4.js';
 
-export type Severity = 'ok' | 'info' | 'warn' | 'fail';
-
-export interface Finding {
-  /** Stable id of the check, e.g. "tool:ipset", "sysctl:rp_filter:ppp0". */
-  readonly check: string;
-  readonly severity: Severity;
-  readonly summary: string;
-  readonly fix?: string;
-}
+export type { Finding, Severity } from './finding.js';
 
 export const EXIT_OF: Record<Severity, number> = { ok: 0, info: 0, warn: 1, fail: 2 };
 
@@ -55,6 +50,10 @@ export interface DoctorFacts {
   /** Groups in /etc/group whose id is one of ours. */
   readonly groupsInRange: readonly { readonly name: string; readonly gid: number }[];
   readonly daemonRunning: boolean;
+  /** Software on the host known to undo our objects (system/fighters.ts). */
+  readonly fighters: FighterFacts;
+  /** The running daemon's repair record (`status`), null when no daemon answered. */
+  readonly repairs: RepairStatus | null;
 }
 
 export function worst(findings: readonly Finding[]): Severity {
@@ -192,7 +191,7 @@ export function diagnoseHost(facts: Pick<DoctorFacts, 'tools' | 'iptablesVersion
 }
 
 export function diagnose(facts: DoctorFacts): Finding[] {
-  return [
+  const findings = [
     ...diagnoseHost(facts),
     ...toolFindings(facts.tools, facts.config.ddns ? DDNS_TOOLS : {}),
     forwardingFinding(facts),
@@ -202,4 +201,6 @@ export function diagnose(facts: DoctorFacts): Finding[] {
     groupFinding(facts),
     ...uplinkFindings(facts),
   ];
+  const fighters = fighterFindings(facts);
+  return [...findings, ...fighters, ...repairFindings(facts.repairs, fighters)];
 }

@@ -1,7 +1,7 @@
 // The Prometheus text exposition (format 0.0.4) of the daemon's state (pure):
 // per uplink state, transitions and probe RTT/loss per target, clients and
 // bytes per pool, interface bytes, reconcile runs, durations and failures,
-// and the dynamic DNS state.
+// repairs, and the dynamic DNS state.
 
 import type { Traffic, UplinkHealthSnapshot } from '../schema/control.js';
 
@@ -13,6 +13,7 @@ export interface MetricsInput {
   readonly failedRuns: number;
   readonly runSeconds: number;
   readonly lastRunSeconds: number | null;
+  readonly repairs: { readonly total: number; readonly fighting: boolean };
   readonly ddns: { readonly inSync: boolean; readonly updates: number; readonly checks: number; readonly failures: number } | null;
 }
 
@@ -121,6 +122,8 @@ export function renderMetrics(input: MetricsInput): string {
   m.family('dispatcher_reconcile_failures_total', 'counter', 'Reconcile runs that failed (each is retried as a full resync).', [[{}, input.failedRuns]]);
   m.family('dispatcher_reconcile_duration_seconds', 'summary', 'Time the reconcile runs took.', [[{}, Math.round(input.runSeconds * 1000) / 1000]], '_sum');
   m.sample('dispatcher_reconcile_duration_seconds_count', {}, input.runs);
+  m.family('dispatcher_repairs_total', 'counter', 'Runs that put back what other software changed of ours (a firewall reload, a network manager).', [[{}, input.repairs.total]]);
+  m.family('dispatcher_repair_loop', 'gauge', '1 while something keeps undoing our objects and repairs are backed off.', [[{}, input.repairs.fighting ? 1 : 0]]);
   if (input.lastRunSeconds !== null) m.family('dispatcher_reconcile_last_duration_seconds', 'gauge', 'Time the last reconcile run took.', [[{}, input.lastRunSeconds]]);
   if (input.ddns) {
     m.family('dispatcher_ddns_in_sync', 'gauge', "1 when the DNS server holds exactly the live uplinks' addresses.", [[{}, input.ddns.inSync ? 1 : 0]]);

@@ -11,7 +11,8 @@
 // the stored pools and one round of probes, so a restart never reshuffles
 // clients or fails a line over. Start and reload refuse a config whose
 // priorities, tables or mark bits other software already uses in this kernel
-// (core/collisions.ts). A store left unusable (or behind the kernel, after a
+// (core/collisions.ts). What other software changes of ours is repaired at
+// once (repairs.ts). A store left unusable (or behind the kernel, after a
 // crash) is recovered from its backup and the kernel's client set
 // (core/adopt.ts), and the recovery is logged and shown in `status`.
 
@@ -34,6 +35,7 @@ import { discoverUplinks } from '../system/leases.js';
 import type { Logger } from '../system/logger.js';
 import { listenMetrics, type MetricsServer } from '../system/metrics-server.js';
 import { startSchedule, type Schedule } from '../system/schedule.js';
+import { readSysctlFiles } from '../system/sysctl-files.js';
 import { assignmentsOf, Store } from '../system/store.js';
 import { loadBackend } from './backend.js';
 import { DdnsPublisher } from './ddns.js';
@@ -43,6 +45,7 @@ import { Monitors } from './monitors.js';
 import { Notifier } from './notifier.js';
 import { PublicAddresses } from './public-address.js';
 import { Reconciler } from './reconciler.js';
+import { OwnWrites, Repairs } from './repairs.js';
 import { DaemonStatus } from './status.js';
 
 export interface DaemonOptions {
@@ -51,6 +54,8 @@ export interface DaemonOptions {
   readonly runner: Runner;
   readonly log: Logger;
   readonly version: string;
+  /** How self-repair reads the sysctls it set: from /proc/sys by default (the fake kernel's tests give its own). */
+  readonly readSysctls?: (keys: readonly string[]) => Promise<Record<string, string>>;
 }
 
 /** The parts that exist once start() has read the config and the store. */
@@ -61,6 +66,7 @@ interface Parts {
   readonly publicAddresses: PublicAddresses;
   readonly ddns: DdnsPublisher;
   readonly monitors: Monitors;
+  readonly repairs: Repairs;
   readonly status: DaemonStatus;
   readonly backend: NetfilterBackend;
 }
@@ -115,10 +121,13 @@ export class Daemon {
       publicAddresses.observe(uplinks);
       this.publish();
     };
-    const reconciler = new Reconciler({ runner, store, backend, log, health, afterRun, clock: systemClock }, config, assignmentsOf(store.data));
+    const own = new OwnWrites();
+    const reported = (report: RunReport): void => repairs.reported(report);
+    const reconciler = new Reconciler({ runner, store, backend, log, health, afterRun, reported, writer: own.recording(runner), clock: systemClock }, config, assignmentsOf(store.data));
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
-    const status = new DaemonStatus({ runner, backend, reconciler, health, publicAddresses, ddns }, { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } });
-    this.parts = { reconciler, health, notifier, publicAddresses, ddns, monitors, status, backend };
+    const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
+    const status = new DaemonStatus({ runner, backend, reconciler, health, publicAddresses, ddns, repairs }, { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } });
+    this.parts = { reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
@@ -129,6 +138,7 @@ export class Daemon {
     log.info('starting', { version, config: configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(store.data.clients).length });
     // Watch before the first scan, so no neighbour or link change in between is missed.
     monitors.start();
+    await repairs.start();
     await this.firstProbeRound();
     // Adopted clients are an edit, so the first run saves them.
     const adoptAll = (clients: Map<string, ClientRecord>): void => {
@@ -237,7 +247,8 @@ export class Daemon {
     this.options.log.info('stopping; kernel state stays in place', { signal });
     this.schedule?.stop();
     if (this.parts) {
-      const { monitors, health, notifier, publicAddresses, ddns, reconciler } = this.parts;
+      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler } = this.parts;
+      repairs.stop();
       monitors.stop();
       health.stop();
       notifier.stop();

@@ -70,8 +70,8 @@ export class Monitors {
     for (const watch of this.watches) watch.stop();
   }
 
-  /** Keeps a monitor process running; restarts it (and rescans) when it ends. */
-  private keep(command: string, start: () => Process): void {
+  /** Keeps a monitor process running; restarts it (and rescans) when it ends. Stopped with the others. */
+  keep(command: string, start: () => Process): void {
     if (this.stopped) return;
     const process = start();
     this.watches.push(process);

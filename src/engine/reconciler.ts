@@ -17,15 +17,17 @@
 
 import type { NetfilterBackend } from '../backends/backend.js';
 import { isRoutingEmpty } from '../core/diff.js';
+import { lanNetworks, loadedOf, type Loaded } from '../core/drift.js';
 import { connMark, markLayout } from '../core/marks.js';
 import { computePlan } from '../core/run.js';
 import { withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
+import type { RoutingState } from '../model/kernel.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
 import { countLines, renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
 import { systemClock, type Clock } from '../system/clock.js';
-import { forgetConnections } from '../system/conntrack.js';
+import { forgetConnections, forgetUnmarked } from '../system/conntrack.js';
 import type { Runner } from '../system/exec.js';
 import { applyIpBatch, writeSysctls } from '../system/kernel.js';
 import type { Store } from '../system/store.js';
@@ -50,6 +52,14 @@ export interface ReconcilerDeps {
   readonly clock?: Clock;
   /** Told after every run, with the uplinks as that run saw them (public addresses, DNS). */
   readonly afterRun?: (uplinks: readonly UplinkView[]) => void;
+  /** Told every run's report (self-repair counts the runs that found drift). */
+  readonly reported?: (report: RunReport) => void;
+  /**
+   * The runner netfilter payloads are loaded through: self-repair gives one
+   * that records the processes it starts, to tell our own changes in the
+   * kernel's change events from other software's. The runner by default.
+   */
+  readonly writer?: Runner;
 }
 
 export class Reconciler {
@@ -65,6 +75,10 @@ export class Reconciler {
   private readonly persistence: RunPersistence;
   private readonly runLog: RunLog;
   private counters = { runs: 0, failedRuns: 0, runSeconds: 0, last: null as RunReport | null };
+  /** What the last successful run loaded, for the drift checks; null before it. */
+  private loadedState: Loaded | null = null;
+  /** Everything the last successful run's plan depended on but the kernel: the same again and a load needed means drift. */
+  private lastPlanInputs: string | null = null;
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -119,6 +133,16 @@ export class Reconciler {
     return this.counters.runSeconds;
   }
 
+  /** What the last successful run loaded (null before the first). */
+  get loaded(): Loaded | null {
+    return this.loadedState;
+  }
+
+  /** A run is under way or asked for. */
+  get busy(): boolean {
+    return this.queue.busy;
+  }
+
   /** Rules of other software inside our ranges, as the last run saw them. */
   get conflicts(): readonly string[] {
     return this.runLog.conflicts;
@@ -167,6 +191,7 @@ export class Reconciler {
       last: report,
     };
     this.deps.afterRun?.(this.uplinkViews);
+    this.deps.reported?.(report);
   }
 
   private async runOnce(batch: Batch): Promise<RunReport> {
@@ -176,6 +201,7 @@ export class Reconciler {
     let counts = { added: 0, moved: 0, expired: 0, refused: 0 };
     const forgotten: Record<string, number> = {};
     const phases: Record<string, number> = {};
+    let drift = false;
     try {
       for (const edit of batch.edits) edit(this.assignments, started);
       // Edits are applied in memory at once; they are persisted by the first run that succeeds.
@@ -211,18 +237,25 @@ export class Reconciler {
       const payloads = renderKernelPayloads(netfilter, routing);
       // Lines per command, zeros included: a kernel that already matched loads nothing.
       applied = { ...backend.size(netfilter), ip: countLines(payloads.ip), sysctl: Object.keys(payloads.sysctls).length };
+      const planInputs = JSON.stringify([config, desired.rules, desired.routes, desired.sysctls, uplinks.map((u) => [u.name, u.interface, u.state, u.gateway])]);
+      const changedNothing = batch.edits.length === 0 && counts.added + counts.moved + counts.expired === 0 && planInputs === this.lastPlanInputs;
       if (!isRoutingEmpty(routing) || !backend.isEmpty(netfilter)) {
+        // Nothing we planned changed, yet the kernel needs loading: other software changed ours.
+        drift = changedNothing;
         await this.persistence.recordOriginals(routing.sysctls, observed.sysctls, backend.created(inputs.netfilter, netfilter));
-        await load(runner, backend, payloads);
+        await load(runner, this.deps.writer ?? runner, backend, payloads);
         phases.apply = mark();
         this.deps.log.info('applied', { reasons: batch.reasons, ...applied, ms: phases });
+        if (drift && !backend.isEmpty(netfilter)) await this.forgetUnclassified(config, observed.links, forgotten);
       }
       await this.forgetFallen(config, uplinks, forgotten);
       phases.forget = mark();
       await this.persistence.afterSuccess(config, this.assignments, started);
       this.replaced = [];
       phases.persist = mark();
-      return { ...base, durationMs: this.clock.now() - started, ok: true, applied, ...counts, forgotten, phases };
+      this.loadedState = loadedOf(desired);
+      this.lastPlanInputs = planInputs;
+      return { ...base, durationMs: this.clock.now() - started, ok: true, drift, applied, ...counts, forgotten, phases };
     } catch (error) {
       const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };
       this.deps.log.error('reconcile failed; retrying with a full resync', {
@@ -230,8 +263,22 @@ export class Reconciler {
         error: err.message,
         ...(err.argv ? { argv: err.argv, exitCode: err.exitCode, stderr: err.stderr } : {}),
       });
-      return { ...base, durationMs: this.clock.now() - started, ok: false, error: err.message, applied, ...counts, forgotten, phases };
+      return { ...base, durationMs: this.clock.now() - started, ok: false, error: err.message, drift, applied, ...counts, forgotten, phases };
     }
+  }
+
+  /**
+   * After a repair of our netfilter objects: the LAN's connections that
+   * started while they were gone have no uplink of ours (connection mark 0)
+   * and were NATed outside our rules, so they would stay broken. Forgotten,
+   * their next packet starts afresh. Connections with an uplink are kept.
+   */
+  private async forgetUnclassified(config: Config, links: RoutingState['links'], forgotten: Record<string, number>): Promise<void> {
+    const { connMask } = markLayout(config.marks.mask);
+    let count = 0;
+    for (const network of lanNetworks(config, links)) count += await forgetUnmarked(this.deps.runner, network, connMask);
+    // Not an uplink name (those cannot hold parentheses).
+    forgotten['(unclassified)'] = count;
   }
 
   /**
@@ -266,9 +313,9 @@ function phaseClock(now: () => number): () => number {
   };
 }
 
-/** In dependency order (DESIGN.md §1): sysctls, the backend's batch, then one ip -batch; the first failure stops the run. */
-async function load<P>(runner: Runner, backend: NetfilterBackend<unknown, P>, payloads: KernelPayloads<P>): Promise<void> {
+/** In dependency order (DESIGN.md §1): sysctls, the backend's batch (through `writer`), then one ip -batch; the first failure stops the run. */
+async function load<P>(runner: Runner, writer: Runner, backend: NetfilterBackend<unknown, P>, payloads: KernelPayloads<P>): Promise<void> {
   await writeSysctls(runner, payloads.sysctls);
-  await backend.apply(runner, payloads.netfilter);
+  await backend.apply(writer, payloads.netfilter);
   await applyIpBatch(runner, payloads.ip);
 }

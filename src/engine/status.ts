@@ -17,6 +17,7 @@ import type { DdnsPublisher } from './ddns.js';
 import type { HealthMonitor } from './health.js';
 import type { PublicAddresses } from './public-address.js';
 import type { Reconciler } from './reconciler.js';
+import type { Repairs } from './repairs.js';
 
 /** The running parts status reads from. */
 export interface DaemonParts {
@@ -26,6 +27,7 @@ export interface DaemonParts {
   readonly health: HealthMonitor;
   readonly publicAddresses: PublicAddresses;
   readonly ddns: DdnsPublisher;
+  readonly repairs: Repairs;
 }
 
 /** Facts about this daemon process, fixed at start. */
@@ -74,6 +76,7 @@ export class DaemonStatus {
       staticRoutes: this.config.staticRoutes,
       lastRun: r.last,
       runs: r.runs,
+      repairs: this.parts.repairs.status(),
       conflicts: r.conflicts,
       store: recovered,
     };
@@ -89,6 +92,7 @@ export class DaemonStatus {
   async metrics(): Promise<string> {
     const { reconciler: r, health, ddns } = this.parts;
     const snapshot = health.snapshot();
+    const repairs = this.parts.repairs.status();
     return renderMetrics({
       uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, clients: u.clients.length, health: snapshot.get(u.name) ?? null })),
       clients: r.clients.size,
@@ -97,6 +101,7 @@ export class DaemonStatus {
       failedRuns: r.failedRuns,
       runSeconds: r.runSeconds,
       lastRunSeconds: r.last ? r.last.durationMs / 1000 : null,
+      repairs: { total: repairs.total, fighting: repairs.fighting !== null },
       ddns: ddns.status(),
     });
   }

@@ -132,3 +132,6 @@ export interface RoutingState {
   readonly links: readonly Link[];
   readonly sysctls: Readonly<Record<string, string>>;
 }
+
+/** A change `ip monitor rule route` reported: a rule, or a route by its table and destination. */
+export type RoutingEvent = { readonly kind: 'rule'; readonly deleted: boolean; readonly rule: IpRule } | { readonly kind: 'route'; readonly deleted: boolean; readonly table: string; readonly dst: string };

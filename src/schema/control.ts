@@ -24,6 +24,7 @@ export const runReportSchema = z
     ok: z.boolean(),
     error: z.string().optional().describe('why the run failed (the daemon retries with a full resync)'),
     reasons: z.array(z.string()).readonly().describe('the triggers this run carried'),
+    drift: z.boolean().describe('nothing planned had changed, yet the kernel needed loading: other software had changed ours, and this run repaired it'),
     applied: z
       .record(z.string(), z.number())
       .readonly()
@@ -32,7 +33,10 @@ export const runReportSchema = z
     moved: z.number(),
     expired: z.number(),
     refused: z.number(),
-    forgotten: z.record(z.string(), z.number()).readonly().describe('uplinks that fell in this run, with the connections forgotten for each'),
+    forgotten: z
+      .record(z.string(), z.number())
+      .readonly()
+      .describe('uplinks that fell in this run, with the connections forgotten for each; "(unclassified)" counts the LAN connections started while our netfilter objects were gone'),
     phases: z.record(z.string(), z.number()).readonly().describe('milliseconds per phase (observe, plan, apply, forget, persist)'),
   })
   .readonly();
@@ -118,6 +122,31 @@ export const ddnsStatusSchema = z
   .readonly();
 export type DdnsStatus = z.infer<typeof ddnsStatusSchema>;
 
+export const repairStatusSchema = z
+  .object({
+    total: z.number().describe('repairs since start: runs that put back what other software changed of ours'),
+    last: z
+      .object({
+        at: z.string(),
+        what: z.array(z.string()).readonly().describe('what was found changed (the events or checks that noticed it)'),
+        applied: z.record(z.string(), z.number()).readonly().describe('payload lines loaded per command to repair it'),
+      })
+      .readonly()
+      .nullable(),
+    fighting: z
+      .object({
+        since: z.string(),
+        repairs: z.number().describe('repairs within the window that made this a repair loop'),
+        by: z.array(z.string()).readonly().describe('the programs seen changing what is ours, where the kernel names them'),
+        nextRepairAt: z.string().nullable().describe('repairs are backed off while the loop lasts'),
+      })
+      .readonly()
+      .nullable()
+      .describe('something keeps undoing our objects: repairs are backed off until it stops'),
+  })
+  .readonly();
+export type RepairStatus = z.infer<typeof repairStatusSchema>;
+
 const staticRouteSchema = z.object({ destination: z.string(), via: z.array(z.string()).readonly() }).readonly();
 
 export const statusSchema = z
@@ -147,6 +176,7 @@ export const statusSchema = z
     staticRoutes: z.array(staticRouteSchema).readonly(),
     lastRun: runReportSchema.nullable(),
     runs: z.number().describe('reconcile runs since start'),
+    repairs: repairStatusSchema,
     conflicts: z.array(z.string()).readonly().describe('rules of other software inside our ranges'),
     store: z
       .object({

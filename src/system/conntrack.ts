@@ -12,3 +12,17 @@ export async function forgetConnections(runner: Runner, mark: number, mask: numb
   const counted = /([0-9]+) flow entries have been deleted/.exec(result.stderr);
   return counted ? Number(counted[1]) : 0;
 }
+
+/**
+ * Deletes the connections from one network that have no uplink of ours yet
+ * (connection mark 0 under our mask): after other software removed our
+ * chains for a moment, connections started in that moment were NATed (or
+ * not) outside our rules and would stay broken; forgotten, their next packet
+ * starts afresh through the repaired rules. Connections that have an uplink
+ * are untouched.
+ */
+export async function forgetUnmarked(runner: Runner, network: string, mask: number): Promise<number> {
+  const result = await runner.run(['conntrack', '-D', '-s', network, '--mark', `0x0/${hex(mask)}`], { okExitCodes: [0, 1] });
+  const counted = /([0-9]+) flow entries have been deleted/.exec(result.stderr);
+  return counted ? Number(counted[1]) : 0;
+}

@@ -1,7 +1,9 @@
 // `dispatcher doctor`, the gathering part: which tools are installed, what the
 // kernel can do (tried for real in a scratch network namespace that is always
 // deleted again, so the gateway itself is never changed), sysctls, the
-// kernel's current objects, the uplinks and whether their gateways answer.
+// kernel's current objects, the uplinks and whether their gateways answer,
+// the software known to undo our objects (fighters.ts) and what the running
+// daemon repaired.
 // core/doctor.ts judges it all.
 
 import { access, constants, readFile } from 'node:fs/promises';
@@ -14,6 +16,8 @@ import { whatItSaid, type Runner } from './exec.js';
 import type { ConfigProblem } from '../model/errors.js';
 import { observeRouting, readSysctls } from './kernel.js';
 import { discoverUplinks } from './leases.js';
+import type { RepairStatus } from '../schema/control.js';
+import { gatherFighters } from './fighters.js';
 
 /** Where a command is found: PATH, then the sbin directories a root shell would have. */
 export async function findTool(name: string, path = process.env.PATH ?? ''): Promise<string | null> {
@@ -103,8 +107,12 @@ export async function hostFacts(runner: Runner, extraTools: readonly string[] = 
   return { tools, iptablesVersion: version, features };
 }
 
-/** `netfilterCollisions`: what the backend found in the way (the caller holds the backend; adapters know none). */
-export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean, netfilterCollisions: readonly ConfigProblem[]): Promise<DoctorFacts> {
+/**
+ * `netfilterCollisions`: what the backend found in the way (the caller holds the backend; adapters know none);
+ * `repairs`: the running daemon's repair record from its status (null without a daemon);
+ * `root`: where the host's filesystem starts, for the fighters' files (a test's directory).
+ */
+export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean, netfilterCollisions: readonly ConfigProblem[], repairs: RepairStatus | null, root = '/'): Promise<DoctorFacts> {
   const host = await hostFacts(runner, config.ddns ? Object.keys(DDNS_TOOLS) : []);
   const kernel = await observeRouting(runner, config);
   const sysctls = await readSysctls(runner, [
@@ -123,5 +131,17 @@ export async function gatherFacts(runner: Runner, config: Config, daemonRunning:
       return [u.name, ping.exitCode === 0] as const;
     }),
   );
-  return { ...host, config, sysctls, kernel, netfilterCollisions, uplinks, gatewayAnswers: Object.fromEntries(answers), groupsInRange: await groupsInRange(config), daemonRunning };
+  return {
+    ...host,
+    config,
+    sysctls,
+    kernel,
+    netfilterCollisions,
+    uplinks,
+    gatewayAnswers: Object.fromEntries(answers),
+    groupsInRange: await groupsInRange(config),
+    daemonRunning,
+    fighters: await gatherFighters(root),
+    repairs,
+  };
 }

@@ -18,6 +18,8 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Runs the command with this group id: an uplink's group sends its traffic by that uplink (contract.ts uplinkGroup). */
   readonly gid?: number;
+  /** Told the process id as soon as the command has started (the kernel names it in netfilter change events). */
+  readonly onSpawn?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -71,7 +73,7 @@ export class ExecaRunner implements Runner {
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const [file, args] = this.split(argv);
-    const result = await execa(file, args, {
+    const subprocess = execa(file, args, {
       input: options.input ?? '',
       timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       reject: false,
@@ -80,6 +82,8 @@ export class ExecaRunner implements Runner {
       env: { LC_ALL: 'C', ...options.env },
       ...(options.gid === undefined ? {} : { gid: options.gid }),
     });
+    if (subprocess.pid !== undefined) options.onSpawn?.(subprocess.pid);
+    const result = await subprocess;
     const ok = options.okExitCodes ?? [0];
     if (result.failed && result.exitCode === undefined) {
       const cause = result.timedOut ? `timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : ((result.cause as Error | undefined)?.message ?? result.shortMessage);

@@ -55,6 +55,12 @@ export class FakeKernel extends KernelModel implements Runner {
   private readonly handlers: { prefix: readonly string[]; handler: Handler }[] = [];
   /** Other network namespaces by name (`ip netns add`), each a fake kernel of its own. */
   readonly namespaces = new Map<string, FakeKernel>();
+  /** `nft monitor` processes, told of every netfilter commit. */
+  private readonly nftMonitors: FakeProcess[] = [];
+  private generation = 0;
+  /** Process ids of the commands run (the real ones start far lower; these only need to differ). */
+  private nextPid = 40_000;
+  private runningPid = 0;
   /** Called after each write the kernel accepted (a test's hook to act "between" two commands). */
   onWrite: ((call: Call) => void) | undefined;
 
@@ -88,6 +94,9 @@ export class FakeKernel extends KernelModel implements Runner {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const call = { argv: [...argv], ...(options.input !== undefined ? { input: options.input } : {}) };
     this.calls.push(call);
+    // Every command is a process of its own, as the kernel names it in nft monitor.
+    this.runningPid = this.nextPid++;
+    options.onSpawn?.(this.runningPid);
     const ok = options.okExitCodes ?? [0];
     const writes = this.writes.length;
     let result: RunResult;
@@ -100,6 +109,20 @@ export class FakeKernel extends KernelModel implements Runner {
     }
     if (!ok.includes(result.exitCode)) throw new CommandError(argv, result.exitCode, result.stderr);
     return result;
+  }
+
+  /**
+   * Tells every `nft monitor` about a committed netfilter change: one line per
+   * table it touched (nft's own event lines are finer; which tables is what
+   * matters to readers), then who committed it.
+   */
+  private committed(input: string, process: string): void {
+    const tables = [...input.matchAll(/^\*(\S+)$/gm)].map((m) => m[1] as string);
+    this.generation += 1;
+    for (const monitor of this.nftMonitors) {
+      for (const table of tables) monitor.print(`flush table ip ${table}`);
+      monitor.print(`# new generation ${this.generation} by process ${this.runningPid} (${process})`);
+    }
   }
 
   private refuse(argv: readonly string[]): never {
@@ -132,6 +155,7 @@ export class FakeKernel extends KernelModel implements Runner {
         if (flags.some((f) => f !== '--noflush') || input === undefined) return this.refuse(argv);
         this.write(call);
         this.netfilter.restore(input, !flags.includes('--noflush'));
+        this.committed(input, 'iptables-restor');
         return out('');
       }
       case 'ipset':
@@ -143,6 +167,7 @@ export class FakeKernel extends KernelModel implements Runner {
       case 'conntrack':
         return this.conntrack(argv, call);
       case 'nft':
+        if (same(argv, 'nft', '--version')) return out('nftables v1.0.6 (Lester Gooch #5)\n');
         if (!same(argv, 'nft', '-f', '-') || input === undefined) return this.refuse(argv);
         this.write(call);
         if (nftDeleteTables(this.netfilter, input) === null) return this.refuse([...argv, `<<< ${input}`]);
@@ -180,6 +205,11 @@ export class FakeKernel extends KernelModel implements Runner {
         exitCode: 0,
       };
     if (argv[1] === 'save' && argv.length <= 3) return { stdout: this.ipsets.save(argv[2]), stderr: '', exitCode: 0 };
+    if (argv[1] === 'list' && argv[2] === '-t' && argv.length === 4) {
+      const header = this.ipsets.header(argv[3] as string, (name) => this.netfilter.usesSet(name));
+      if (header === null) return { stdout: '', stderr: `ipset v7.17: The set with the given name does not exist\n`, exitCode: 1 };
+      return { stdout: header, stderr: '', exitCode: 0 };
+    }
     if ((argv[1] === 'create' || argv[1] === 'add' || argv[1] === 'del' || argv[1] === 'destroy') && input === undefined) {
       this.write(call);
       try {
@@ -289,9 +319,10 @@ export class FakeKernel extends KernelModel implements Runner {
 
   private conntrack(argv: readonly string[], call: Call): RunResult {
     if (same(argv, 'conntrack', '-L')) return listConnections(this.connections);
-    if (argv.length !== 4 || argv[1] !== '-D' || argv[2] !== '--mark') return this.refuse(argv);
+    const bySource = argv.length === 6 && argv[1] === '-D' && argv[2] === '-s' && argv[4] === '--mark';
+    if (!bySource && (argv.length !== 4 || argv[1] !== '-D' || argv[2] !== '--mark')) return this.refuse(argv);
     this.write(call);
-    const deleted = deleteConnections(this.connections, argv[3] as string) ?? this.refuse(argv);
+    const deleted = (bySource ? deleteConnections(this.connections, argv[5] as string, argv[3]) : deleteConnections(this.connections, argv[3] as string)) ?? this.refuse(argv);
     this.connections = deleted.kept;
     return { stdout: deleted.stdout, stderr: deleted.stderr, exitCode: deleted.exitCode };
   }
@@ -301,8 +332,13 @@ export class FakeKernel extends KernelModel implements Runner {
     const process = new FakeProcess(argv, options);
     // The receive buffer size is tuning, not meaning: `ip -rcvbuf N monitor …` is `ip monitor …`.
     const plain = argv.filter((a, i) => a !== '-rcvbuf' && argv[i - 1] !== '-rcvbuf');
-    if (same(plain, 'ip', 'monitor', 'neigh') || same(plain, 'ip', 'monitor', 'link', 'address')) {
+    if (same(plain, 'ip', 'monitor', 'neigh') || same(plain, 'ip', 'monitor', 'link', 'address') || same(plain, 'ip', 'monitor', 'rule', 'route')) {
       this.processes.push(process);
+      return process;
+    }
+    if (same(argv, 'nft', 'monitor')) {
+      this.processes.push(process);
+      this.nftMonitors.push(process);
       return process;
     }
     if (argv[0] === 'ping') {
@@ -327,6 +363,11 @@ export class FakeKernel extends KernelModel implements Runner {
       return process;
     }
     return this.refuse(argv);
+  }
+
+  /** Sysctl values as /proc/sys would show them (the keys that exist). */
+  async sysctlValues(keys: readonly string[]): Promise<Record<string, string>> {
+    return Object.fromEntries(keys.flatMap((key) => (this.sysctls.has(key) ? [[key, this.sysctls.get(key) as string]] : [])));
   }
 
   /** Stops every process still running (afterEach: no timer outlives a test). */

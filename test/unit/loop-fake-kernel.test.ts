@@ -56,7 +56,7 @@ const paths = () => ({ configPath: join(dir, 'config.yaml'), state: join(dir, 's
 
 function daemon(): Daemon {
   const { configPath, state, socket } = paths();
-  const d = new Daemon({ configPath, overrides: { state, socket }, runner: fake, log: silentLogger, version: 'test' });
+  const d = new Daemon({ configPath, overrides: { state, socket }, runner: fake, log: silentLogger, version: 'test', readSysctls: (keys) => fake.sysctlValues(keys) });
   daemons.push(d);
   return d;
 }
@@ -237,14 +237,34 @@ describe('the daemon against the fake kernel', () => {
     expect(fake.dump()).toBe(fresh.dump());
   });
 
-  test('another program reloading its firewall removes our chains: the next scan puts back exactly them', async () => {
+  test('another program reloading its firewall removes our chains: noticed from nft monitor and put back at once, without a scan; only connections started meanwhile are forgotten', async () => {
     await daemon().start();
     const programmed = fake.dump();
+    // Opened before the reload (it has its uplink), and while our chains were gone (no uplink of ours).
+    fake.connections.push({ proto: 'tcp', src: '198.18.0.10', dst: '203.0.113.9', sport: 40000, dport: 443, mark: 0x20000000 }, { proto: 'tcp', src: '198.18.0.11', dst: '203.0.113.9', sport: 40001, dport: 443, mark: 0 });
     await fake.run(['iptables-restore'], { input: '*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n' });
     expect(fake.dump()).not.toBe(programmed);
-    const response = (await askDaemon(paths().socket, { cmd: 'scan' })) as { result: { ok: boolean } };
-    expect(response.result.ok).toBe(true);
-    expect(fake.dump()).toBe(programmed);
+    const deadline = Date.now() + 5000;
+    // The kernel's objects as programmed (the connections are judged below).
+    const objects = (): string => fake.dump().split('## conntrack')[0] as string;
+    while (objects() !== programmed.split('## conntrack')[0] && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(objects()).toBe(programmed.split('## conntrack')[0]);
+    const status = await ask(paths().socket, { cmd: 'status' });
+    expect(status?.repairs.total).toBe(1);
+    expect(status?.repairs.last?.what).toEqual([expect.stringMatching(/^netfilter: flush table ip mangle, by iptables-restor \(pid [0-9]+\)$/)]);
+    expect(status?.lastRun?.drift).toBe(true);
+    expect(fake.connections.map((c) => c.src)).toEqual(['198.18.0.10']);
+  });
+
+  test("our own netfilter changes are not taken for another program's: a second run and a new client count no repair", async () => {
+    await daemon().start();
+    fake.neighbours.push({ ip: '198.18.0.99', dev: 'lan0', mac: '02:00:00:00:00:99', state: 'REACHABLE' });
+    const response = (await askDaemon(paths().socket, { cmd: 'scan' })) as { result: { ok: boolean; added: number } };
+    expect(response.result).toMatchObject({ ok: true, added: 1 });
+    await new Promise((r) => setTimeout(r, 1200));
+    const status = await ask(paths().socket, { cmd: 'status' });
+    expect(status?.repairs).toEqual({ total: 0, last: null, fighting: null });
+    expect(status?.lastRun?.drift).toBe(false);
   });
 
   test('carrier lost moves the pool to the survivor, carrier back brings it home; flush afterwards still restores the kernel exactly', async () => {

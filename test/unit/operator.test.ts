@@ -3,6 +3,7 @@
 
 import { describe, expect, test } from '@jest/globals';
 import { diagnose, EXIT_OF, worst, type DoctorFacts } from '../../src/core/doctor.js';
+import { NO_FIGHTERS } from '../../src/core/fighters.js';
 import { explain } from '../../src/core/explain.js';
 import { renderMetrics, type MetricsInput } from '../../src/core/metrics.js';
 import { poolBytes, rates } from '../../src/core/traffic.js';
@@ -33,6 +34,8 @@ function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
     gatewayAnswers: { isp1: true, isp2: true, isp3: true },
     groupsInRange: [],
     daemonRunning: true,
+    fighters: NO_FIGHTERS,
+    repairs: null,
     ...overrides,
   };
 }
@@ -105,6 +108,7 @@ describe('metrics', () => {
     failedRuns: 1,
     runSeconds: 0.3504,
     lastRunSeconds: 0.02,
+    repairs: { total: 3, fighting: true },
     ddns: { inSync: true, updates: 2, checks: 5, failures: 0 },
   };
 
@@ -113,6 +117,8 @@ describe('metrics', () => {
     const lines = text.trim().split('\n');
     for (const line of lines) expect(line).toMatch(/^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{([a-z]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN))$/);
     expect(lines).toContain('dispatcher_uplink_up{uplink="isp1",interface="ppp0"} 1');
+    expect(lines).toContain('dispatcher_repairs_total 3');
+    expect(lines).toContain('dispatcher_repair_loop 1');
     expect(lines).toContain('dispatcher_uplink_up{uplink="we\\"ird",interface="ppp1"} 0');
     expect(lines).toContain('dispatcher_probe_rtt_seconds{uplink="isp1",target="203.0.113.100"} 0.0105');
     expect(lines).toContain('dispatcher_probe_loss_ratio{uplink="isp1",target="203.0.113.100"} 0.04');

@@ -31,6 +31,21 @@ export async function readSets(runner: Runner): Promise<IpsetDump> {
   return { sets: parsed.flatMap((p) => p.sets), entries: parsed.flatMap((p) => p.entries) };
 }
 
+/**
+ * The client set's header (`ipset list -t`, no members: cheap at any size):
+ * how many rules use it and how many clients it holds. ipset has no change
+ * events, and nft monitor does not see it; a set flushed or swapped by other
+ * software (a firewall's ipset plugin on reload), or our rules using it
+ * removed from iptables-legacy, change this answer.
+ */
+export async function checkClientSet(runner: Runner): Promise<string> {
+  const result = await runner.run(['ipset', 'list', '-t', CLIENT_SET], { okExitCodes: [0, 1] });
+  if (result.exitCode !== 0) return 'absent';
+  const references = /^References: ([0-9]+)$/m.exec(result.stdout)?.[1] ?? '?';
+  const entries = /^Number of entries: ([0-9]+)$/m.exec(result.stdout)?.[1] ?? '?';
+  return `${CLIENT_SET}: ${references} references, ${entries} entries`;
+}
+
 export async function observeIptables(runner: Runner): Promise<IptablesObserved> {
   const [netfilter, sets] = await Promise.all([readNetfilter(runner), readSets(runner)]);
   return { netfilter, sets };

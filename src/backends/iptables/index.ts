@@ -4,7 +4,7 @@
 
 import { CLIENT_SET, isOurChain } from '../../core/contract.js';
 import type { NetfilterBackend } from '../backend.js';
-import { applyIptables, deleteBareTables, observeIptables, observeIptablesReadable, readPoolCounters } from './adapter.js';
+import { applyIptables, checkClientSet, deleteBareTables, observeIptables, observeIptablesReadable, readPoolCounters } from './adapter.js';
 import { iptablesCollisions } from './collisions.js';
 import { planIptablesChange } from './desired.js';
 import { describeIptables, iptablesPayloadSize, isIptablesPayloadEmpty, renderIptables, tablesTouched } from './render.js';
@@ -23,6 +23,10 @@ function parseSkbmark(text: string): { mark: number; mask: number } | null {
 export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
   return {
     name: 'iptables',
+    // iptables-nft's changes (ours and a firewall reload's) show in nft monitor;
+    // iptables-legacy's do not, and the client set's header check and the scan
+    // are then what notices them.
+    watch: { events: { argv: ['nft', 'monitor'], tables: ['ip mangle', 'ip nat', 'ruleset'] }, check: checkClientSet },
     observe: observeIptables,
     observeReadable: observeIptablesReadable,
     plan: (intent, observed) => renderIptables(planIptablesChange(skeleton, intent, observed)),

@@ -63,6 +63,13 @@ export class Ipsets {
     return [...this.sets.keys()];
   }
 
+  /** `ipset list -t NAME` (the header without members), or null when there is no such set; `references` counts the rules using it. */
+  header(name: string, inUse: (name: string) => boolean): string | null {
+    const set = this.sets.get(name);
+    if (!set) return null;
+    return `Name: ${name}\nType: ${set.type}\nRevision: 6\nHeader: family ${set.family} hashsize ${set.hashsize} maxelem ${set.maxelem}\nSize in memory: 0\nReferences: ${inUse(name) ? 1 : 0}\nNumber of entries: ${set.entries.size}\n`;
+  }
+
   /** `ipset [-exist] restore`; `inUse` says whether iptables references a set. */
   restore(input: string, exist: boolean, inUse: (name: string) => boolean): void {
     const lines = input.split('\n');

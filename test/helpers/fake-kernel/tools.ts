@@ -7,6 +7,7 @@
 
 import { hexOf, parseNumber, ToolFailure } from './failure.js';
 import type { Netfilter } from './netfilter.js';
+import { cidrContains, parseCidr, parseIpv4 } from '../../../src/core/ipv4.js';
 
 export interface Connection {
   readonly proto: 'tcp' | 'udp';
@@ -48,12 +49,16 @@ export function listConnections(connections: readonly Connection[]): { stdout: s
 }
 
 /** `conntrack -D --mark V[/M]`: the connections kept, and what the tool prints; null when the mark is not one. */
-export function deleteConnections(connections: readonly Connection[], markArg: string): { kept: Connection[]; stdout: string; stderr: string; exitCode: number } | null {
+/** `conntrack -D [-s NETWORK] --mark MARK[/MASK]`; null when an argument does not parse. */
+export function deleteConnections(connections: readonly Connection[], markArg: string, source?: string): { kept: Connection[]; stdout: string; stderr: string; exitCode: number } | null {
   const [v, m] = markArg.split('/');
   const mark = parseNumber(v ?? '');
   const mask = m === undefined ? 0xffffffff : parseNumber(m);
   if (mark === null || mask === null) return null;
-  const gone = connections.filter((c) => (c.mark & mask) >>> 0 === (mark & mask) >>> 0);
+  const network = source === undefined ? null : parseCidr(source);
+  if (source !== undefined && network === null) return null;
+  const fromSource = (c: Connection): boolean => network === null || cidrContains(network, parseIpv4(c.src) ?? -1);
+  const gone = connections.filter((c) => (c.mark & mask) >>> 0 === (mark & mask) >>> 0 && fromSource(c));
   return {
     kept: connections.filter((c) => !gone.includes(c)),
     stdout: gone.map(describe).join(''),

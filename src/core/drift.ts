@@ -1,0 +1,77 @@
+// Drift: other software changing what we loaded (a firewall reload wiping our
+// chains, a network manager deleting "foreign" rules, a script resetting
+// ip_forward). Pure: each check compares what an event or a cheap read says
+// with what the last run loaded, and says what changed, or null when the
+// change was ours or does not touch ours. The engine (engine/repairs.ts)
+// turns a non-null answer into a repair run at once.
+
+import type { OwnedRanges } from '../model/state.js';
+import type { Config } from '../model/config.js';
+import type { Link, RoutingEvent } from '../model/kernel.js';
+import type { DesiredState } from '../model/plan.js';
+import { inOurPriorityRange, isOurTable } from './contract.js';
+import { ruleKey } from './diff.js';
+import { formatCidr, maskOf, parseIpv4 } from './ipv4.js';
+
+/** What the last successful run loaded, in the form the checks compare against. */
+export interface Loaded {
+  /** ruleKey of every rule we want. */
+  readonly rules: ReadonlySet<string>;
+  /** "table dst" of every route we want. */
+  readonly routes: ReadonlySet<string>;
+  readonly sysctls: Readonly<Record<string, string>>;
+}
+
+export function loadedOf(desired: Pick<DesiredState, 'rules' | 'routes' | 'sysctls'>): Loaded {
+  return {
+    rules: new Set(desired.rules.map(ruleKey)),
+    routes: new Set(desired.routes.map((r) => `${r.table} ${r.dst}`)),
+    sysctls: desired.sysctls,
+  };
+}
+
+/**
+ * What a routing event changed of ours behind our back: a rule or route we
+ * want was deleted, or one we do not want appeared in our priority range or
+ * tables. Our own changes only ever add what we want and delete what we do
+ * not, so they give null (as do changes outside our ranges).
+ */
+export function routingDrift(event: RoutingEvent, loaded: Loaded, owned: OwnedRanges): string | null {
+  if (event.kind === 'rule') {
+    const { rule } = event;
+    if (!inOurPriorityRange(owned, rule.priority)) return null;
+    const wanted = loaded.rules.has(ruleKey(rule));
+    if (event.deleted && wanted) return `ip rule ${rule.priority} (lookup ${rule.table}) deleted`;
+    if (!event.deleted && !wanted) return `ip rule ${rule.priority} (lookup ${rule.table}) added in our priority range`;
+    return null;
+  }
+  if (!isOurTable(owned, event.table)) return null;
+  const wanted = loaded.routes.has(`${event.table} ${event.dst}`);
+  if (event.deleted && wanted) return `route ${event.dst} in table ${event.table} deleted`;
+  if (!event.deleted && !wanted) return `route ${event.dst} added to our table ${event.table}`;
+  return null;
+}
+
+/** The sysctls of ours that now read otherwise, e.g. "sysctl net.ipv4.ip_forward is 0 (ours: 1)". */
+export function sysctlDrift(loaded: Loaded, current: Readonly<Record<string, string>>): string[] {
+  return Object.entries(loaded.sysctls)
+    .filter(([key, value]) => current[key] !== undefined && current[key] !== value)
+    .map(([key, value]) => `sysctl ${key} is ${current[key]} (ours: ${value})`);
+}
+
+/**
+ * The LAN's networks, whose connections started while our netfilter objects
+ * were gone are forgotten after the repair: lan.subnets, or else the networks
+ * of the LAN interfaces' addresses.
+ */
+export function lanNetworks(config: Pick<Config, 'lan'>, links: readonly Link[]): string[] {
+  if (config.lan.subnets.length > 0) return [...config.lan.subnets];
+  const networks = links
+    .filter((link) => config.lan.interfaces.includes(link.name))
+    .flatMap((link) => link.addresses)
+    .flatMap((a) => {
+      const address = parseIpv4(a.local);
+      return address === null ? [] : [formatCidr({ network: (address & maskOf(a.prefixlen)) >>> 0, prefix: a.prefixlen })];
+    });
+  return [...new Set(networks)];
+}

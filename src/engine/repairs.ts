@@ -1,0 +1,222 @@
+// Self-repair: when other software changes what is ours — a firewall reload
+// wiping our chains, a network manager deleting "foreign" rules and routes, a
+// script resetting ip_forward — it is noticed at once and put back by a run,
+// without waiting for the scan:
+//   netfilter   the backend's change events (nft monitor: iptables-nft too),
+//               told apart from ours by the process that committed them
+//   routing     ip monitor rule route, against what the last run loaded
+//   sysctls     read from /proc/sys every CHECK_MS (no events exist)
+//   the rest    the backend's cheap check (ipset's header), every 2 × CHECK_MS
+// The run itself decides whether anything had drifted (RunReport.drift: its
+// plan was unchanged, yet the kernel needed loading); only those runs count
+// as repairs, are logged with what was noticed and counted in the metrics.
+// Something that keeps undoing ours is backed off (core/repair-loop.ts) and
+// shown in status and doctor.
+
+import { routingDrift, sysctlDrift } from '../core/drift.js';
+import { RepairLoop } from '../core/repair-loop.js';
+import type { RoutingEvent } from '../model/kernel.js';
+import type { GenerationEnd } from '../parse/nft-monitor.js';
+import { tableOfEvent } from '../parse/nft-monitor.js';
+import type { RepairStatus, RunReport } from '../schema/control.js';
+import type { NetfilterBackend } from '../backends/backend.js';
+import type { Clock, TimerHandle } from '../system/clock.js';
+import type { RunOptions, RunResult, Runner, SpawnOptions, Process } from '../system/exec.js';
+import type { Logger } from '../system/logger.js';
+import { watchNetfilter } from '../system/netfilter-events.js';
+import { watchRouting } from '../system/routing-events.js';
+import type { Monitors } from './monitors.js';
+import type { Reconciler } from './reconciler.js';
+
+/** How often what has no events (sysctls, the backend's check) is read: well inside the 1 s repair target. */
+export const CHECK_MS = 500;
+/** Our processes are remembered this long: their commit events arrive within milliseconds. */
+const OWN_PROCESS_MEMORY = 64;
+
+/** The processes our runs start to load netfilter payloads, so their change events are known as ours. */
+export class OwnWrites {
+  private readonly pids: number[] = [];
+
+  has(pid: number): boolean {
+    return this.pids.includes(pid);
+  }
+
+  /** A runner that records the process id of every command it runs. */
+  recording(runner: Runner): Runner {
+    const remember = (pid: number): void => {
+      this.pids.push(pid);
+      if (this.pids.length > OWN_PROCESS_MEMORY) this.pids.shift();
+    };
+    return {
+      run: (argv: readonly string[], options: RunOptions = {}): Promise<RunResult> =>
+        runner.run(argv, {
+          ...options,
+          onSpawn: (pid) => {
+            remember(pid);
+            options.onSpawn?.(pid);
+          },
+        }),
+      spawn: (argv: readonly string[], options?: SpawnOptions): Process => runner.spawn(argv, options),
+    };
+  }
+}
+
+export interface RepairDeps {
+  readonly runner: Runner;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly reconciler: Reconciler;
+  readonly backend: NetfilterBackend;
+  readonly monitors: Monitors;
+  readonly own: OwnWrites;
+  /** Current values of sysctls (system/sysctl-files.ts). */
+  readonly readSysctls: (keys: readonly string[]) => Promise<Record<string, string>>;
+}
+
+export class Repairs {
+  private readonly loop = new RepairLoop();
+  /** What was noticed since the last repair run, and by whom. */
+  private noticedSince: { what: string[]; by: Set<string>; at: number } | null = null;
+  private waiting: TimerHandle | null = null;
+  private checking: TimerHandle | null = null;
+  /** The backend's check as read after the last run. */
+  private baseline: string | null = null;
+  private total = 0;
+  private rounds = 0;
+  private last: RepairStatus['last'] = null;
+  private stopped = false;
+
+  constructor(private readonly deps: RepairDeps) {}
+
+  /** Starts the event streams and the checks; nothing is judged before the first run has loaded. */
+  async start(): Promise<void> {
+    const { runner, log, monitors, backend } = this.deps;
+    const events = backend.watch.events;
+    if (events) {
+      const [tool] = events.argv;
+      const available = await runner.run([tool as string, '--version']).then(
+        () => true,
+        () => false,
+      );
+      if (available) monitors.keep(events.argv.join(' '), () => watchNetfilter(runner, events.argv, (lines, end) => this.netfilterChanged(lines, end)));
+      else log.warn(`${tool} is not installed: a firewall reload that removes our chains is noticed by the ${CHECK_MS} ms check and the scan, not at once`, { tool });
+    }
+    monitors.keep('ip monitor rule route', () =>
+      watchRouting(
+        runner,
+        (event) => this.routingChanged(event),
+        () => this.notice('routing events lost (netlink buffer overrun)', null),
+      ),
+    );
+    this.scheduleCheck();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.deps.clock.clear(this.waiting);
+    this.deps.clock.clear(this.checking);
+  }
+
+  /** Every run's report: the runs that found drift are the repairs. */
+  reported(report: RunReport): void {
+    const now = this.deps.clock.now();
+    const noticed = this.noticedSince;
+    if (report.ok && report.drift) {
+      const what = noticed?.what.length ? noticed.what : [`found by the run (${report.reasons.join(', ')})`];
+      const by = [...(noticed?.by ?? [])];
+      this.total += 1;
+      this.last = { at: new Date(now).toISOString(), what, applied: report.applied };
+      this.loop.repaired(now, by);
+      const fight = this.loop.fighting(now);
+      this.deps.log.warn('repaired what other software changed of ours', {
+        what,
+        ...(by.length > 0 ? { by } : {}),
+        applied: report.applied,
+        ...(noticed ? { afterMs: now - noticed.at } : {}),
+        ...(report.forgotten['(unclassified)'] ? { connectionsForgotten: report.forgotten['(unclassified)'] } : {}),
+      });
+      if (fight?.since === now) this.deps.log.error('something keeps undoing our objects: repairs are backed off while it lasts (see doctor)', { repairs: fight.repairs, by: fight.by });
+    }
+    // Whatever was noticed has been judged by this run (ours after all, or repaired).
+    if (report.ok && !this.deps.reconciler.busy) this.noticedSince = null;
+    if (report.ok) {
+      // Not judged against until read again: the run may have changed it.
+      this.baseline = null;
+      void this.readBaseline();
+    }
+  }
+
+  status(): RepairStatus {
+    const now = this.deps.clock.now();
+    const fight = this.loop.fighting(now);
+    return {
+      total: this.total,
+      last: this.last,
+      fighting: fight ? { since: new Date(fight.since).toISOString(), repairs: fight.repairs, by: fight.by, nextRepairAt: fight.nextAt > now ? new Date(fight.nextAt).toISOString() : null } : null,
+    };
+  }
+
+  private netfilterChanged(lines: readonly string[], end: GenerationEnd): void {
+    if (end.pid !== null && this.deps.own.has(end.pid)) return;
+    const tables = this.deps.backend.watch.events?.tables ?? [];
+    const touched = lines.filter((line) => {
+      const table = tableOfEvent(line);
+      return table !== null && tables.includes(table);
+    });
+    if (touched.length === 0) return;
+    const who = end.process ? `${end.process} (pid ${end.pid})` : 'the kernel';
+    const more = touched.length > 1 ? ` and ${touched.length - 1} more changes` : '';
+    this.notice(`netfilter: ${touched[0]}${more}, by ${who}`, end.process);
+  }
+
+  private routingChanged(event: RoutingEvent): void {
+    const loaded = this.deps.reconciler.loaded;
+    if (!loaded) return;
+    const what = routingDrift(event, loaded, this.deps.reconciler.effectiveConfig);
+    if (what) this.notice(what, null);
+  }
+
+  /** Reads what has no events and compares it with what the last run left. */
+  private scheduleCheck(): void {
+    if (this.stopped) return;
+    this.checking = this.deps.clock.after(CHECK_MS, () => {
+      void this.check().finally(() => this.scheduleCheck());
+    });
+  }
+
+  private async check(): Promise<void> {
+    const { reconciler, backend, runner, readSysctls } = this.deps;
+    const loaded = reconciler.loaded;
+    // A run under way changes these itself; the next check judges its result.
+    if (!loaded || reconciler.busy) return;
+    // The backend's check starts a process: every other round (reading sysctl files costs next to nothing).
+    this.rounds += 1;
+    const checkBackend = backend.watch.check !== null && this.rounds % 2 === 0;
+    const [sysctls, state] = await Promise.all([readSysctls(Object.keys(loaded.sysctls)), checkBackend ? (backend.watch.check?.(runner).catch(() => null) ?? null) : null]);
+    if (reconciler.busy) return;
+    for (const what of sysctlDrift(loaded, sysctls)) this.notice(what, null);
+    if (state !== null && this.baseline !== null && state !== this.baseline) this.notice(`${state} (after our last run: ${this.baseline})`, null);
+  }
+
+  private async readBaseline(): Promise<void> {
+    const { check } = this.deps.backend.watch;
+    this.baseline = check ? await check(this.deps.runner).catch(() => null) : null;
+  }
+
+  /** Something of ours changed: a repair run now, or when a fight's back-off allows. */
+  private notice(what: string, by: string | null): void {
+    if (this.stopped) return;
+    const now = this.deps.clock.now();
+    this.noticedSince ??= { what: [], by: new Set(), at: now };
+    if (!this.noticedSince.what.includes(what) && this.noticedSince.what.length < 20) this.noticedSince.what.push(what);
+    if (by) this.noticedSince.by.add(by);
+    if (this.waiting !== null) return;
+    const wait = this.loop.allowedAt(now) - now;
+    const repair = (): void => {
+      this.waiting = null;
+      void this.deps.reconciler.request('repair');
+    };
+    if (wait <= 0) repair();
+    else this.waiting = this.deps.clock.after(wait, repair);
+  }
+}
