@@ -9,7 +9,8 @@
 // Routes, ip rules and sysctls are shared by every backend and stay outside
 // (src/core/diff.ts, src/render/payloads.ts, src/system/kernel.ts).
 //
-// iptables + ipset today (src/backends/iptables/); nftables next.
+// iptables + ipset (src/backends/iptables/), or a table of our own in
+// nftables (src/backends/nftables/), chosen by netfilter.backend.
 
 import type { PoolBytes } from '../core/traffic.js';
 import type { Config } from '../model/config.js';
@@ -17,7 +18,8 @@ import type { ConfigProblem } from '../model/errors.js';
 import type { NetfilterIntent } from '../model/plan.js';
 import type { Runner } from '../system/exec.js';
 
-export type BackendName = 'iptables';
+export type { BackendName } from '../model/config.js';
+import type { BackendName } from '../model/config.js';
 
 /** What `dispatcher flush` removed of the backend's objects. */
 export interface NetfilterRemoval {

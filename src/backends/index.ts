@@ -1,12 +1,11 @@
-// Picks the netfilter backend. Only iptables + ipset exists today; the
-// nftables backend and the `netfilter.backend` config key that chooses
-// between them come with it (issue 14).
+// Builds a netfilter backend by name (netfilter.backend in the config).
 
 import type { BackendName, NetfilterBackend } from './backend.js';
 import { iptablesBackend } from './iptables/index.js';
 import { parseSkeleton } from './iptables/skeleton.js';
+import { nftablesBackend } from './nftables/index.js';
 
-export const DEFAULT_BACKEND: BackendName = 'iptables';
+export const BACKENDS: readonly BackendName[] = ['iptables', 'nftables'];
 
 /** The contract data a backend is built from, loaded by src/system/ (backends open no files). */
 export interface BackendData {
@@ -18,5 +17,7 @@ export function createBackend(name: BackendName, data: BackendData): NetfilterBa
   switch (name) {
     case 'iptables':
       return iptablesBackend(parseSkeleton(data.skeleton));
+    case 'nftables':
+      return nftablesBackend();
   }
 }

@@ -3,7 +3,7 @@
 // finding is the exit code: 0 all well, 1 warnings, 2 something that stops the
 // dispatcher from working (as monitoring plugins count).
 
-import type { Config } from '../model/config.js';
+import type { BackendName, Config } from '../model/config.js';
 import type { ConfigProblem } from '../model/errors.js';
 import type { RoutingState } from '../model/kernel.js';
 import type { UplinkView } from '../model/state.js';
@@ -18,16 +18,17 @@ export type { Finding, Severity } from './finding.js';
 
 export const EXIT_OF: Record<Severity, number> = { ok: 0, info: 0, warn: 1, fail: 2 };
 
-/** Commands the dispatcher runs, with the Debian package that has them. */
+/** Commands the dispatcher runs whatever its backend, with the Debian package that has them. */
 export const TOOLS: Readonly<Record<string, string>> = {
   ip: 'iproute2',
-  iptables: 'iptables',
-  'iptables-save': 'iptables',
-  'iptables-restore': 'iptables',
-  ipset: 'ipset',
   conntrack: 'conntrack',
   ping: 'iputils-ping',
   sysctl: 'procps',
+};
+/** Commands each netfilter backend runs. */
+export const BACKEND_TOOLS: Readonly<Record<BackendName, Readonly<Record<string, string>>>> = {
+  iptables: { iptables: 'iptables', 'iptables-save': 'iptables', 'iptables-restore': 'iptables', ipset: 'ipset' },
+  nftables: { nft: 'nftables' },
 };
 export const DDNS_TOOLS: Readonly<Record<string, string>> = { dig: 'bind9-dnsutils', nsupdate: 'bind9-dnsutils' };
 
@@ -68,11 +69,21 @@ function toolFindings(tools: DoctorFacts['tools'], needed: Readonly<Record<strin
   });
 }
 
-function backendFinding(facts: Pick<DoctorFacts, 'iptablesVersion'>): Finding {
+function backendFinding(facts: Pick<DoctorFacts, 'iptablesVersion' | 'tools'>, backend: BackendName): Finding {
+  const check = 'netfilter:backend';
+  if (backend === 'nftables') return { check, severity: 'ok', summary: 'netfilter.backend nftables: one table of our own, inet dispatcher, loaded whole by nft' };
   const version = facts.iptablesVersion;
-  if (!version) return { check: 'iptables:backend', severity: 'fail', summary: 'iptables --version did not answer', fix: 'apt-get install iptables' };
-  const backend = /\((nf_tables|legacy)\)/.exec(version)?.[1] ?? 'unknown';
-  return { check: 'iptables:backend', severity: 'ok', summary: `${version.trim()}: the ${backend} backend (either works; other firewall tools must use the same one)` };
+  const nft = facts.tools.nft ? ' (nft is installed)' : '';
+  if (!version) return { check, severity: 'fail', summary: 'iptables --version did not answer', fix: `apt-get install iptables ipset, or set netfilter.backend: nftables in the config${nft}` };
+  const kind = /\((nf_tables|legacy)\)/.exec(version)?.[1] ?? 'unknown';
+  if (kind === 'nf_tables') {
+    return {
+      check,
+      severity: 'ok',
+      summary: `${version.trim()}: iptables here is the nftables shim; netfilter.backend: nftables (recommended) does the same with one table of our own, loaded in one transaction, and needs neither iptables nor ipset`,
+    };
+  }
+  return { check, severity: 'ok', summary: `${version.trim()}: the ${kind} backend (other firewall tools must use the same one)` };
 }
 
 function featureFindings(facts: Pick<DoctorFacts, 'features'>): Finding[] {
@@ -186,13 +197,13 @@ export function configFindings(problems: readonly { field: string; problem: stri
 }
 
 /** What can be checked without a config: the tools, the iptables backend and the kernel's features. */
-export function diagnoseHost(facts: Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>): Finding[] {
-  return [...toolFindings(facts.tools, TOOLS), backendFinding(facts), ...featureFindings(facts)];
+export function diagnoseHost(facts: Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>, backend: BackendName): Finding[] {
+  return [...toolFindings(facts.tools, { ...TOOLS, ...BACKEND_TOOLS[backend] }), backendFinding(facts, backend), ...featureFindings(facts)];
 }
 
 export function diagnose(facts: DoctorFacts): Finding[] {
   const findings = [
-    ...diagnoseHost(facts),
+    ...diagnoseHost(facts, facts.config.netfilter.backend),
     ...toolFindings(facts.tools, facts.config.ddns ? DDNS_TOOLS : {}),
     forwardingFinding(facts),
     ...rpFilterFindings(facts),

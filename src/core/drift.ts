@@ -8,7 +8,7 @@
 import type { OwnedRanges } from '../model/state.js';
 import type { Config } from '../model/config.js';
 import type { Link, RoutingEvent } from '../model/kernel.js';
-import type { DesiredState } from '../model/plan.js';
+import type { DesiredState, RoutingChange } from '../model/plan.js';
 import { inOurPriorityRange, isOurTable } from './contract.js';
 import { ruleKey } from './diff.js';
 import { formatCidr, maskOf, parseIpv4 } from './ipv4.js';
@@ -74,4 +74,16 @@ export function lanNetworks(config: Pick<Config, 'lan'>, links: readonly Link[])
       return address === null ? [] : [formatCidr({ network: (address & maskOf(a.prefixlen)) >>> 0, prefix: a.prefixlen })];
     });
   return [...new Set(networks)];
+}
+
+/** What a repair run put back, in words, from the changes it loaded: sysctls by name, rules and routes by count, the backend's lines. */
+export function describeRepair(routing: Pick<RoutingChange, 'rules' | 'routes' | 'sysctls'>, netfilter: Readonly<Record<string, number>>): string[] {
+  const what = Object.entries(routing.sysctls).map(([key, value]) => `sysctl ${key} set to ${value}`);
+  if (routing.rules.add.length > 0) what.push(`${routing.rules.add.length} ip rule${routing.rules.add.length === 1 ? '' : 's'} added (priorities ${routing.rules.add.map((r) => r.priority).join(', ')})`);
+  if (routing.rules.remove.length > 0) what.push(`${routing.rules.remove.length} ip rule${routing.rules.remove.length === 1 ? '' : 's'} of ours removed`);
+  const tables = [...new Set(routing.routes.replace.map((r) => r.table))];
+  if (tables.length > 0) what.push(`${routing.routes.replace.length} route${routing.routes.replace.length === 1 ? '' : 's'} put back (tables ${tables.join(', ')})`);
+  if (routing.routes.remove.length > 0) what.push(`${routing.routes.remove.length} route${routing.routes.remove.length === 1 ? '' : 's'} removed from our tables`);
+  for (const [tool, lines] of Object.entries(netfilter)) if (lines > 0) what.push(`${tool}: ${lines} line${lines === 1 ? '' : 's'} loaded`);
+  return what;
 }

@@ -239,7 +239,7 @@ export function repairFindings(repairs: RepairStatus | null, fighters: readonly 
     {
       check: 'repair:last',
       severity: 'info',
-      summary: `the daemon put back what other software changed ${repairs.total} time${repairs.total === 1 ? '' : 's'} since it started${last ? `; the last at ${last.at}: ${last.what.join('; ')}` : ''}`,
+      summary: `the daemon put back what other software changed ${repairs.total} time${repairs.total === 1 ? '' : 's'} since it started${last ? `; the last at ${last.at}: ${last.what.join('; ')} (noticed: ${last.noticed.join('; ')})` : ''}`,
       fix: 'nothing to do after a one-off (a firewall reload, a network restart); if it recurs, configure the program that does it (the fighter findings say how)',
     },
   ];

@@ -37,7 +37,8 @@ import { listenMetrics, type MetricsServer } from '../system/metrics-server.js';
 import { startSchedule, type Schedule } from '../system/schedule.js';
 import { readSysctlFiles } from '../system/sysctl-files.js';
 import { assignmentsOf, Store } from '../system/store.js';
-import { loadBackend } from './backend.js';
+import { loadBackends } from './backend.js';
+import { removeOtherBackends } from './flush.js';
 import { DdnsPublisher } from './ddns.js';
 import { controlHandlers, dispatch } from './handlers.js';
 import { HealthMonitor } from './health.js';
@@ -98,9 +99,13 @@ export class Daemon {
     const { log, runner, version, configPath } = this.options;
     const config = await loadConfig(configPath, this.options.overrides);
     if (await socketIsLive(config.socket)) throw new AlreadyRunning(config.socket);
-    const backend = await loadBackend();
+    const [backend, ...others] = await loadBackends(config);
     const observed = await this.refuseCollisions(config, backend);
     const { store, recovery } = await Store.openOrRecover(config.state, new Date());
+    // netfilter.backend was switched: the other backend's objects go before ours are loaded.
+    for (const removal of await removeOtherBackends(runner, others, store.data.createdTables)) {
+      log.warn('removed what the other netfilter backend had loaded (netfilter.backend changed)', { chains: removal.chains, tables: removal.tablesDeleted });
+    }
     const adoption = adoptFromClientSet(config, backend.classified(observed), assignmentsOf(store.data), Date.now());
     if (recovery) {
       log.error('state store was unusable: moved aside; assignments recovered from its backup and the kernel', {
@@ -229,6 +234,9 @@ export class Daemon {
     const current = reconciler.currentConfig;
     if (next.socket !== current.socket || next.state !== current.state) {
       throw new ConfigError([{ field: next.socket !== current.socket ? 'socket' : 'state', problem: 'cannot change while running', fix: 'restart the daemon to use the new path' }], this.options.configPath);
+    }
+    if (next.netfilter.backend !== current.netfilter.backend) {
+      throw new ConfigError([{ field: 'netfilter.backend', problem: 'cannot change while running', fix: "restart the daemon: it removes the old backend's objects and loads the new one" }], this.options.configPath);
     }
     await this.refuseCollisions(next, backend);
     this.scheduleScans(next.scan.schedule);

@@ -4,7 +4,7 @@
 // desired state, and the sysctls are put back as they were before the first
 // start. Assignments stay in the store, so the next start restores the same pools.
 
-import type { NetfilterBackend } from '../backends/backend.js';
+import type { NetfilterBackend, NetfilterRemoval } from '../backends/backend.js';
 import { diffRouting, isRoutingEmpty, NOTHING } from '../core/diff.js';
 import type { Config } from '../model/config.js';
 import { renderIpBatch } from '../render/payloads.js';
@@ -24,8 +24,13 @@ export interface FlushReport {
   readonly nothingToDo: boolean;
 }
 
-/** `netfilter`: the backend the daemon programmed with (engine/backend.ts). */
-export async function flush(runner: Runner, config: Config, store: Store, netfilter: NetfilterBackend): Promise<FlushReport> {
+/**
+ * `backends`: the configured backend first (engine/backend.ts loadBackends),
+ * then the others, whose objects a switch of backend may have left; a backend
+ * whose tool is not installed has nothing of ours to remove.
+ */
+export async function flush(runner: Runner, config: Config, store: Store, backends: readonly NetfilterBackend[]): Promise<FlushReport> {
+  const [netfilter, ...others] = backends as [NetfilterBackend, ...NetfilterBackend[]];
   // What a run would see (engine/inputs.ts), with the ranges last loaded, in case the config's were edited since.
   const inputs = await gatherInputs(runner, { backend: netfilter, config, stored: store.data, scan: false, now: Date.now() });
   const routing = diffRouting(inputs.config, NOTHING, inputs.routing, inputs.previous);
@@ -37,19 +42,36 @@ export async function flush(runner: Runner, config: Config, store: Store, netfil
   // Rules and routes first: a backend step that fails (removing a bare table, say) must not leave them behind.
   await applyIpBatch(runner, renderIpBatch(routing));
   const removal = await netfilter.flush(runner, inputs.netfilter, store.data.createdTables);
+  const left = await removeOtherBackends(runner, others, store.data.createdTables);
   await store.save((data) => {
     data.sysctlOriginals = {};
     data.createdTables = [];
     delete data.ranges;
   });
+  const removals = [removal, ...left];
   return {
-    chains: removal.chains,
-    hooks: removal.hooks,
-    setDestroyed: removal.setDestroyed,
+    chains: removals.flatMap((r) => r.chains),
+    hooks: removals.reduce((n, r) => n + r.hooks, 0),
+    setDestroyed: removals.some((r) => r.setDestroyed),
     rules: routing.rules.remove.length,
     routes: routing.routes.remove.length,
     sysctlsRestored: restore,
-    tablesDeleted: removal.tablesDeleted,
-    nothingToDo: isRoutingEmpty(routing) && !removal.changed && Object.keys(restore).length === 0 && removal.tablesDeleted.length === 0,
+    tablesDeleted: removals.flatMap((r) => r.tablesDeleted),
+    nothingToDo: isRoutingEmpty(routing) && !removals.some((r) => r.changed) && Object.keys(restore).length === 0 && removals.every((r) => r.tablesDeleted.length === 0),
   };
+}
+
+/**
+ * What other backends hold of ours (a switch of netfilter.backend leaves the
+ * old one's objects): removed, each as its own flush does. A backend whose
+ * tool is missing or cannot read has nothing to remove.
+ */
+export async function removeOtherBackends(runner: Runner, others: readonly NetfilterBackend[], created: readonly string[]): Promise<NetfilterRemoval[]> {
+  const removals: NetfilterRemoval[] = [];
+  for (const backend of others) {
+    const observed = await backend.observe(runner).catch(() => null);
+    if (observed === null || backend.isEmpty(backend.plan(null, observed))) continue;
+    removals.push(await backend.flush(runner, observed, created));
+  }
+  return removals;
 }

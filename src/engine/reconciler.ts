@@ -17,7 +17,7 @@
 
 import type { NetfilterBackend } from '../backends/backend.js';
 import { isRoutingEmpty } from '../core/diff.js';
-import { lanNetworks, loadedOf, type Loaded } from '../core/drift.js';
+import { describeRepair, lanNetworks, loadedOf, type Loaded } from '../core/drift.js';
 import { connMark, markLayout } from '../core/marks.js';
 import { computePlan } from '../core/run.js';
 import { withBindings } from '../core/uplinks.js';
@@ -202,6 +202,7 @@ export class Reconciler {
     const forgotten: Record<string, number> = {};
     const phases: Record<string, number> = {};
     let drift = false;
+    let repaired: string[] = [];
     try {
       for (const edit of batch.edits) edit(this.assignments, started);
       // Edits are applied in memory at once; they are persisted by the first run that succeeds.
@@ -242,6 +243,7 @@ export class Reconciler {
       if (!isRoutingEmpty(routing) || !backend.isEmpty(netfilter)) {
         // Nothing we planned changed, yet the kernel needs loading: other software changed ours.
         drift = changedNothing;
+        if (drift) repaired = describeRepair(routing, backend.size(netfilter));
         await this.persistence.recordOriginals(routing.sysctls, observed.sysctls, backend.created(inputs.netfilter, netfilter));
         await load(runner, this.deps.writer ?? runner, backend, payloads);
         phases.apply = mark();
@@ -255,7 +257,7 @@ export class Reconciler {
       phases.persist = mark();
       this.loadedState = loadedOf(desired);
       this.lastPlanInputs = planInputs;
-      return { ...base, durationMs: this.clock.now() - started, ok: true, drift, applied, ...counts, forgotten, phases };
+      return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {
       const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };
       this.deps.log.error('reconcile failed; retrying with a full resync', {
@@ -263,7 +265,7 @@ export class Reconciler {
         error: err.message,
         ...(err.argv ? { argv: err.argv, exitCode: err.exitCode, stderr: err.stderr } : {}),
       });
-      return { ...base, durationMs: this.clock.now() - started, ok: false, error: err.message, drift, applied, ...counts, forgotten, phases };
+      return { ...base, durationMs: this.clock.now() - started, ok: false, error: err.message, drift, repaired, applied, ...counts, forgotten, phases };
     }
   }
 

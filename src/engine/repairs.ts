@@ -122,14 +122,15 @@ export class Repairs {
     const now = this.deps.clock.now();
     const noticed = this.noticedSince;
     if (report.ok && report.drift) {
-      const what = noticed?.what.length ? noticed.what : [`found by the run (${report.reasons.join(', ')})`];
+      const seen = noticed?.what.length ? noticed.what : [`found by the run (${report.reasons.join(', ')})`];
       const by = [...(noticed?.by ?? [])];
       this.total += 1;
-      this.last = { at: new Date(now).toISOString(), what, applied: report.applied };
+      this.last = { at: new Date(now).toISOString(), what: report.repaired, noticed: seen, applied: report.applied };
       this.loop.repaired(now, by);
       const fight = this.loop.fighting(now);
       this.deps.log.warn('repaired what other software changed of ours', {
-        what,
+        what: report.repaired,
+        noticed: seen,
         ...(by.length > 0 ? { by } : {}),
         applied: report.applied,
         ...(noticed ? { afterMs: now - noticed.at } : {}),

@@ -32,6 +32,8 @@ export interface ConfigOptions {
   /** Weights that differ from the topology's. */
   readonly weights?: Readonly<Record<string, number>>;
   readonly schedule?: string;
+  /** netfilter.backend (iptables when absent). */
+  readonly backend?: 'iptables' | 'nftables';
 }
 
 export function labConfigYaml(topo: Topology, files: Omit<LabFiles, 'config' | 'dir'>, options: ConfigOptions = {}): string {
@@ -52,6 +54,7 @@ export function labConfigYaml(topo: Topology, files: Omit<LabFiles, 'config' | '
     `scan: { schedule: "${options.schedule ?? '*/30 * * * * *'}" }`,
     `state: ${files.state}`,
     `socket: ${files.socket}`,
+    ...(options.backend ? [`netfilter: { backend: ${options.backend} }`] : []),
     options.extra ?? '',
   ].join('\n');
 }
@@ -94,11 +97,18 @@ export async function waitFor<T>(what: string, timeoutMs: number, attempt: () =>
   }
 }
 
-/** Starts `dispatcher start` in the gateway namespace and waits until it answers on its socket. */
-export async function startDaemon(runner: Runner, topo: Topology, files: LabFiles): Promise<RunningDaemon> {
+/**
+ * Starts `dispatcher start` in the gateway namespace and waits until it
+ * answers on its socket; `path`: the PATH it runs with (a gateway without
+ * some tools), the lab's own by default.
+ */
+export async function startDaemon(runner: Runner, topo: Topology, files: LabFiles, path?: string): Promise<RunningDaemon> {
   const logs: string[] = [];
   let exited: number | null | undefined;
-  const process = runner.spawn(dispatcherArgv(topo, files, ['start']), { onErrorLine: (line) => logs.push(line), onLine: (line) => logs.push(line) });
+  const argv = dispatcherArgv(topo, files, ['start']);
+  const [ip, netns, exec, ns, ...command] = argv;
+  const withPath = path === undefined ? argv : [ip as string, netns as string, exec as string, ns as string, 'env', `PATH=${path}`, ...command];
+  const process = runner.spawn(withPath, { onErrorLine: (line) => logs.push(line), onLine: (line) => logs.push(line) });
   void process.ended.then((code) => (exited = code));
   try {
     await waitFor('the daemon to answer on its socket', 20_000, async () => {

@@ -35,6 +35,8 @@ export interface LabOptions {
   readonly tag?: string;
   readonly uplinks?: readonly UplinkSpec[];
   readonly config?: ConfigOptions;
+  /** The PATH the daemon runs with (a gateway without iptables, say); the lab's own by default. */
+  readonly path?: string;
 }
 
 export class Lab {
@@ -45,6 +47,7 @@ export class Lab {
     readonly topo: Topology,
     readonly files: LabFiles,
     readonly server: InternetHost,
+    readonly options: LabOptions,
   ) {}
 
   static async create(options: LabOptions): Promise<Lab> {
@@ -55,7 +58,7 @@ export class Lab {
     try {
       const files = await writeLabConfig(topo, options.config);
       const server = await startServer(runner, topo);
-      return new Lab(topo, files, server);
+      return new Lab(topo, files, server, options);
     } catch (error) {
       await destroyTopology(runner, topo);
       throw error;
@@ -74,7 +77,7 @@ export class Lab {
   }
 
   async start(): Promise<RunningDaemon> {
-    this.daemon = await startDaemon(this.runner, this.topo, this.files);
+    this.daemon = await startDaemon(this.runner, this.topo, this.files, this.options.path);
     return this.daemon;
   }
 
@@ -98,9 +101,10 @@ export class Lab {
     return this.runner.run(inNamespace(ns, argv), { okExitCodes });
   }
 
-  /** Whether the kernel's client set holds the address (the client is classified). */
+  /** Whether the kernel's client set (or map) holds the address (the client is classified). */
   async inClientSet(ip: string): Promise<boolean> {
-    return (await this.runIn(this.topo.gw, ['ipset', 'test', 'dispatcher-clients', ip], [0, 1])).exitCode === 0;
+    const argv = this.options.config?.backend === 'nftables' ? ['nft', 'get', 'element', 'inet', 'dispatcher', 'clients', `{ ${ip} }`] : ['ipset', 'test', 'dispatcher-clients', ip];
+    return (await this.runIn(this.topo.gw, argv, [0, 1])).exitCode === 0;
   }
 
   hello(client: LabClient): Promise<void> {
@@ -167,6 +171,8 @@ export class Lab {
         .filter((l) => !l.startsWith('#'))
         .join('\n'),
       ipset: await run(['ipset', 'save']),
+      // Stateless: without counter values, which traffic changes.
+      nft: await run(['nft', '-s', 'list', 'ruleset']),
       rules: await run(['ip', 'rule', 'show']),
       // IPv4 only: the dispatcher never touches IPv6, whose link-local routes appear on their own after DAD.
       routes: await run(['ip', '-4', 'route', 'show', 'table', 'all']),

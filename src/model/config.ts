@@ -12,6 +12,8 @@ type Frozen<T> = T extends readonly (infer U)[] ? readonly Frozen<U>[] : T exten
 
 export type Config = Frozen<z.output<typeof configSchema>>;
 export type LanConfig = Config['lan'];
+/** The netfilter backend the config chooses (src/backends/). */
+export type BackendName = Config['netfilter']['backend'];
 export type UplinkConfig = Config['uplinks'][number];
 /** Health settings of one uplink: the global `health` section with its `probe` overrides on top. */
 export type ProbeConfig = UplinkConfig['probe'];

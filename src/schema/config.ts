@@ -500,6 +500,19 @@ const metrics = mapping(
   'write it as "metrics: { … }" or leave it out',
 );
 
+const BACKENDS = ['iptables', 'nftables'] as const;
+const netfilter = mapping(
+  {
+    backend: z
+      .enum(
+        BACKENDS,
+        fails((input) => `${describe(input)} is not a netfilter backend`, `write ${BACKENDS.join(' or ')} (nftables needs only nft: no iptables, no ipset)`),
+      )
+      .prefault('iptables'),
+  },
+  'write it as "netfilter: { backend: nftables }" or leave it out',
+);
+
 /** Each top-level key of the document and its schema, so verify can also read them one by one. */
 export const SECTIONS = {
   lan: lan.meta({ description: 'The LAN side: neighbours on these interfaces (and inside these subnets) are clients.' }),
@@ -517,6 +530,7 @@ export const SECTIONS = {
   groups: groups.prefault({}).meta({ description: 'Group ids of `dispatcher exec --uplink`: base + uplink index.' }),
   ddns: ddns.optional().meta({ description: 'Dynamic DNS: one A record per live uplink (RFC 2136 with TSIG, by nsupdate).' }),
   metrics: metrics.prefault({}).meta({ description: 'The Prometheus endpoint (GET /metrics); absent: none.' }),
+  netfilter: netfilter.prefault({}).meta({ description: 'How packets are classified and NATed: iptables + ipset, or a table of our own in nftables.' }),
 };
 
 const document = mapping(SECTIONS, 'start from pools/example.yaml');
@@ -549,6 +563,8 @@ function assemble(doc: Sections) {
     rules: doc.rules,
     /** Group ids whose sockets leave by one uplink (`dispatcher exec`): base + uplink index. */
     groups: doc.groups,
+    /** The netfilter backend (src/backends/): iptables + ipset, or nftables. */
+    netfilter: doc.netfilter,
     clients: doc.clients,
     damping: doc.health.damping,
     staticRoutes: doc.static_routes,

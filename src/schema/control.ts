@@ -25,6 +25,7 @@ export const runReportSchema = z
     error: z.string().optional().describe('why the run failed (the daemon retries with a full resync)'),
     reasons: z.array(z.string()).readonly().describe('the triggers this run carried'),
     drift: z.boolean().describe('nothing planned had changed, yet the kernel needed loading: other software had changed ours, and this run repaired it'),
+    repaired: z.array(z.string()).readonly().describe('when drift: what this run put back, in words'),
     applied: z
       .record(z.string(), z.number())
       .readonly()
@@ -128,7 +129,8 @@ export const repairStatusSchema = z
     last: z
       .object({
         at: z.string(),
-        what: z.array(z.string()).readonly().describe('what was found changed (the events or checks that noticed it)'),
+        what: z.array(z.string()).readonly().describe('what the repair put back (the run says so from what it loaded)'),
+        noticed: z.array(z.string()).readonly().describe('what the events or checks saw changed, and who changed it where the kernel says'),
         applied: z.record(z.string(), z.number()).readonly().describe('payload lines loaded per command to repair it'),
       })
       .readonly()

@@ -8,10 +8,10 @@
 
 import { access, constants, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
+import { BACKEND_TOOLS, DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
 import { uplinkGroup } from '../core/contract.js';
 import { runName } from '../core/run-names.js';
-import type { Config } from '../model/config.js';
+import type { BackendName, Config } from '../model/config.js';
 import { whatItSaid, type Runner } from './exec.js';
 import type { ConfigProblem } from '../model/errors.js';
 import { observeRouting, readSysctls } from './kernel.js';
@@ -47,8 +47,33 @@ async function tryRun(run: () => Promise<unknown>): Promise<string | null> {
   }
 }
 
-/** Each feature the dispatcher relies on, tried in a namespace of its own; deleted pass or fail. */
-export async function tryKernelFeatures(runner: Runner): Promise<Record<string, string | null>> {
+/** What the nftables backend's table needs of the kernel, in one small table of the same kinds of rules. */
+const NFT_FEATURES = `table inet doctor {
+  map m {
+    type ipv4_addr : verdict
+    elements = { 192.0.2.9 : jump p }
+  }
+  chain p {
+    meta mark set meta mark and 0xf0ffffff or 0x01000000
+  }
+  chain pre {
+    type filter hook prerouting priority mangle; policy accept;
+    ip saddr vmap @m
+    ct mark and 0xf0000000 == 0x0 ct mark set ct mark and 0x0fffffff or 0x10000000
+  }
+  chain out {
+    type route hook output priority mangle; policy accept;
+    meta skgid 64100 meta mark set meta mark and 0x0fffffff or 0x10000000
+  }
+  chain nat {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "a" masquerade
+  }
+}
+`;
+
+/** Each feature the dispatcher relies on with this backend, tried in a namespace of its own; deleted pass or fail. */
+export async function tryKernelFeatures(runner: Runner, backend: BackendName = 'iptables'): Promise<Record<string, string | null>> {
   // Named for this process (core/run-names.ts): a later lab removes it if doctor dies mid-check.
   const ns = `${runName('doctor', process.pid, 1)}check`;
   const inNs = (argv: readonly string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv];
@@ -68,6 +93,11 @@ export async function tryKernelFeatures(runner: Runner): Promise<Record<string, 
     features['multipath routes'] = await tryRun(() =>
       runner.run(['ip', '-n', ns, 'route', 'add', 'default', 'table', '3100', 'nexthop', 'via', '192.0.2.2', 'dev', 'a', 'weight', '2', 'onlink', 'nexthop', 'via', '192.0.2.3', 'dev', 'a', 'weight', '1', 'onlink']),
     );
+    if (backend === 'nftables') {
+      features['nftables: verdict map, mark and conntrack mark, socket group, masquerade'] = await tryRun(() => runner.run(inNs(['nft', '-f', '-']), { input: NFT_FEATURES }));
+      features.conntrack = await tryRun(() => runner.run(inNs(['conntrack', '-L']), { okExitCodes: [0] }));
+      return features;
+    }
     features['ipset hash:ip with skbinfo'] = await tryRun(async () => {
       await runner.run(inNs(['ipset', 'create', 'doctor', 'hash:ip', 'family', 'inet', 'skbinfo']));
       await runner.run(inNs(['ipset', 'add', 'doctor', '192.0.2.9', 'skbmark', '0x1000000/0xf000000']));
@@ -95,14 +125,15 @@ async function groupsInRange(config: Config): Promise<{ name: string; gid: numbe
   });
 }
 
-export async function hostFacts(runner: Runner, extraTools: readonly string[] = []): Promise<Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>> {
+export async function hostFacts(runner: Runner, backend: BackendName, extraTools: readonly string[] = []): Promise<Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>> {
   const [tools, version, features] = await Promise.all([
-    findTools([...Object.keys(TOOLS), ...extraTools]),
+    // Every backend's tools: what is installed says which backend could work here.
+    findTools([...Object.keys(TOOLS), ...Object.values(BACKEND_TOOLS).flatMap((t) => Object.keys(t)), ...extraTools]),
     runner.run(['iptables', '--version']).then(
       (r) => r.stdout,
       () => null,
     ),
-    tryKernelFeatures(runner),
+    tryKernelFeatures(runner, backend),
   ]);
   return { tools, iptablesVersion: version, features };
 }
@@ -113,7 +144,7 @@ export async function hostFacts(runner: Runner, extraTools: readonly string[] = 
  * `root`: where the host's filesystem starts, for the fighters' files (a test's directory).
  */
 export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean, netfilterCollisions: readonly ConfigProblem[], repairs: RepairStatus | null, root = '/'): Promise<DoctorFacts> {
-  const host = await hostFacts(runner, config.ddns ? Object.keys(DDNS_TOOLS) : []);
+  const host = await hostFacts(runner, config.netfilter.backend, config.ddns ? Object.keys(DDNS_TOOLS) : []);
   const kernel = await observeRouting(runner, config);
   const sysctls = await readSysctls(runner, [
     'net.ipv4.ip_forward',

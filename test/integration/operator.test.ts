@@ -59,35 +59,29 @@ describe('operator tools in the default lab', () => {
     expect(finding(report, 'sysctl:ip_forward')).toMatchObject({ severity: 'warn', fix: expect.stringContaining('dispatcher start turns it on') });
     expect(finding(report, 'uplink:isp1')).toMatchObject({ severity: 'ok', summary: expect.stringContaining('gateway 192.0.2.1 (config) answers') });
     expect(finding(report, 'tool:ipset')?.severity).toBe('ok');
-    expect(finding(report, 'iptables:backend')?.summary).toMatch(/nf_tables|legacy/);
+    expect(finding(report, 'netfilter:backend')?.summary).toMatch(/nf_tables|legacy/);
     // Read-only for the gateway, and its scratch namespace is gone.
     expect(await lab.snapshot()).toEqual(before);
     expect((await lab.runner.run(['ip', 'netns', 'list'])).stdout).not.toMatch(/^dspdoctor-/m);
   });
 
-  test('doctor on the running gateway is clean (exit 0); a strict rp_filter behind its back, a foreign rule in our block, a missing interface and a broken config are failures (exit 2) with fixes', async () => {
+  test('doctor on the running gateway is clean (exit 0); a strict rp_filter behind its back is repaired and reported, a foreign rule in our block, a missing interface and a broken config are failures (exit 2) with fixes', async () => {
     await lab.start();
     const clean = await doctor();
     expect(clean.report.findings.filter((f) => f.severity === 'warn' || f.severity === 'fail')).toEqual([]);
     expect(clean.exit).toBe(0);
 
-    // Something turns the reverse-path filter strict behind the daemon's back (the kernel uses the larger of "all" and the interface's value).
     await lab.runIn(lab.topo.gw, ['ip', 'rule', 'add', 'priority', '4150', 'lookup', '200']);
     try {
-      // The daemon's scheduled scan puts rp_filter back to 2 (as it should); if one falls between
-      // the write and doctor's read, doctor rightly sees it loose: write it again and ask again.
-      const strictThenDoctor = async (): ReturnType<typeof doctor> => {
-        await lab.runIn(lab.topo.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.ppp0.rp_filter=1']);
-        return doctor();
-      };
-      let result = await strictThenDoctor();
-      for (let attempt = 1; attempt < 3 && finding(result.report, 'sysctl:rp_filter:ppp0')?.severity === 'ok'; attempt++) result = await strictThenDoctor();
-      const { exit, report } = result;
+      // Something turns the reverse-path filter strict behind the daemon's back: self-repair puts it back at once.
+      await lab.runIn(lab.topo.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.ppp0.rp_filter=1']);
+      await within(3000, 'rp_filter loose again', async () => (await lab.runIn(lab.topo.gw, ['sysctl', '-n', 'net.ipv4.conf.ppp0.rp_filter'])).stdout.trim() === '2');
+      const { exit, report } = await doctor();
       expect(exit).toBe(2);
-      expect(finding(report, 'sysctl:rp_filter:ppp0')).toMatchObject({ severity: 'fail', summary: 'rp_filter on ppp0 is strict although the daemon runs', fix: expect.stringContaining('dispatcher reload') });
+      expect(finding(report, 'sysctl:rp_filter:ppp0')).toMatchObject({ severity: 'ok' });
+      expect(finding(report, 'repair:last')).toMatchObject({ severity: 'info', summary: expect.stringContaining('sysctl net.ipv4.conf.ppp0.rp_filter set to 2') });
       expect(report.findings.some((f) => f.check.startsWith('collisions:rules.priority') && f.severity === 'fail' && f.summary.includes('4150'))).toBe(true);
     } finally {
-      await lab.runIn(lab.topo.gw, ['sysctl', '-q', '-w', 'net.ipv4.conf.ppp0.rp_filter=2']);
       await lab.runIn(lab.topo.gw, ['ip', 'rule', 'del', 'priority', '4150']);
     }
 

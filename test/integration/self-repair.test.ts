@@ -62,8 +62,8 @@ describe('self-repair while a client streams', () => {
     expect(lab.topo.uplinks.map((u) => u.local)).toContain(stream.at(-1)?.source);
     expect(stream.at(-1)?.at ?? 0).toBeGreaterThan((stream[0]?.at ?? 0) + 3500);
     const gap = longestGap(stream);
-    process.stdout.write(`self-repair, ${tag}: stream gap ${gap.ms} ms; repaired: ${status.repairs.last?.what.join('; ')}\n`);
-    return { gapMs: gap.ms, what: status.repairs.last?.what ?? [] };
+    process.stdout.write(`self-repair, ${tag}: stream gap ${gap.ms} ms; noticed: ${status.repairs.last?.noticed.join('; ')}; put back: ${status.repairs.last?.what.join('; ')}\n`);
+    return { gapMs: gap.ms, what: status.repairs.last?.noticed ?? [] };
   }
 
   async function afterwards(connectionKept: boolean): Promise<void> {

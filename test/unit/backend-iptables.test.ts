@@ -7,7 +7,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetfilterBackend } from '../../src/backends/backend.js';
-import { createBackend, DEFAULT_BACKEND } from '../../src/backends/index.js';
+import { createBackend } from '../../src/backends/index.js';
 import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
 import { uplinkGroup } from '../../src/core/contract.js';
 import { NOTHING } from '../../src/core/diff.js';
@@ -27,7 +27,7 @@ import { capturedAssignments, capturedKernel, labConfig, labUplinks, pristineKer
 import type { KernelState } from '../helpers/scenario.js';
 
 // Built the way the engine builds it (engine/backend.ts), from the shipped skeleton's text.
-const backend = createBackend(DEFAULT_BACKEND, { skeleton: readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8') }) as NetfilterBackend<IptablesObserved, IptablesPayload>;
+const backend = createBackend('iptables', { skeleton: readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8') }) as NetfilterBackend<IptablesObserved, IptablesPayload>;
 
 function golden(name: string, text: string): void {
   const file = new URL(`../fixtures/golden/${name}.txt`, import.meta.url);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/engine/daemon.js';
-import { loadBackend } from '../../src/engine/backend.js';
+import { loadBackends } from '../../src/engine/backend.js';
 import { flush } from '../../src/engine/flush.js';
 import { ConfigError } from '../../src/model/errors.js';
 import { ask, askDaemon } from '../../src/system/control-client.js';
@@ -122,7 +122,7 @@ describe('the daemon against the fake kernel', () => {
     expect(fake.dump()).not.toBe(before);
     await stop(d);
     const { configPath, state, socket } = paths();
-    const report = await flush(fake, await loadConfig(configPath, { state, socket }), await Store.open(state), await loadBackend());
+    const report = await flush(fake, await loadConfig(configPath, { state, socket }), await Store.open(state), await loadBackends({ netfilter: { backend: 'iptables' } }));
     expect(report.nothingToDo).toBe(false);
     expect(fake.dump()).toBe(before);
   });
@@ -251,7 +251,8 @@ describe('the daemon against the fake kernel', () => {
     expect(objects()).toBe(programmed.split('## conntrack')[0]);
     const status = await ask(paths().socket, { cmd: 'status' });
     expect(status?.repairs.total).toBe(1);
-    expect(status?.repairs.last?.what).toEqual([expect.stringMatching(/^netfilter: flush table ip mangle, by iptables-restor \(pid [0-9]+\)$/)]);
+    expect(status?.repairs.last?.noticed).toEqual([expect.stringMatching(/^netfilter: flush table ip mangle, by iptables-restor \(pid [0-9]+\)$/)]);
+    expect(status?.repairs.last?.what).toEqual([expect.stringMatching(/^iptables: [0-9]+ lines loaded$/)]);
     expect(status?.lastRun?.drift).toBe(true);
     expect(fake.connections.map((c) => c.src)).toEqual(['198.18.0.10']);
   });
@@ -285,7 +286,7 @@ describe('the daemon against the fake kernel', () => {
     expect(fake.dump()).toBe(programmed);
     await stop(d);
     const { configPath, state, socket } = paths();
-    await flush(fake, await loadConfig(configPath, { state, socket }), await Store.open(state), await loadBackend());
+    await flush(fake, await loadConfig(configPath, { state, socket }), await Store.open(state), await loadBackends({ netfilter: { backend: 'iptables' } }));
     expect(fake.dump()).toBe(pristine);
   });
 });

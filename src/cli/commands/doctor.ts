@@ -22,13 +22,13 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
         // Asked apart from the ping: a daemon that answers but fails its status is still running.
         // `?? null`: a daemon from before self-repair answers status without `repairs`.
         const repairs = running ? ((await fromDaemon(ctx, { cmd: 'status' }).catch(() => null))?.repairs ?? null) : null;
-        const backend = await loadBackend();
+        const backend = await loadBackend(config);
         const netfilterCollisions = backend.collisions(config, await backend.observe(ctx.runner));
         findings = diagnose(await gatherFacts(ctx.runner, config, running, netfilterCollisions, repairs));
       } catch (error) {
         // A config that does not load is itself the first finding; the host is still checked.
         if (!(error instanceof ConfigError)) throw error;
-        findings = [...configFindings(error.problems, ctx.globals().config), ...diagnoseHost(await hostFacts(ctx.runner))];
+        findings = [...configFindings(error.problems, ctx.globals().config), ...diagnoseHost(await hostFacts(ctx.runner, 'iptables'), 'iptables')];
       }
       const severity = worst(findings);
       if (options.json) {

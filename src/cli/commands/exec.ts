@@ -25,7 +25,7 @@ export function registerExec(program: Command, ctx: CliContext): void {
       if (index < 0) throw new Failure(`no uplink named "${options.uplink}"; the uplinks are ${config.uplinks.map((u) => u.name).join(', ')}`, EXIT_USAGE);
       const group = uplinkGroup(config, index);
       // Without our rule the command would run, but its traffic would go wherever routing sends it: refuse instead.
-      const backend = await loadBackend();
+      const backend = await loadBackend(config);
       if (!backend.groupMarked(await backend.observe(ctx.runner), group)) throw new Failure(`${options.uplink}'s traffic rule (group ${group}) is not in the kernel: start the dispatcher first (dispatcher start)`);
       ctx.exitCode = await runAttached(command, group);
     });

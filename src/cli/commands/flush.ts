@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadBackend } from '../../engine/backend.js';
+import { loadBackends } from '../../engine/backend.js';
 import { flush } from '../../engine/flush.js';
 import { socketIsLive } from '../../system/control-server.js';
 import { Store } from '../../system/store.js';
@@ -16,7 +16,7 @@ export function registerFlush(program: Command, ctx: CliContext): void {
       if (await socketIsLive(config.socket)) {
         throw new Failure(`the daemon is running on ${config.socket} and would put everything back: stop it first`);
       }
-      const report = await flush(ctx.runner, config, await Store.open(config.state), await loadBackend());
+      const report = await flush(ctx.runner, config, await Store.open(config.state), await loadBackends(config));
       if (options.json) {
         printJson(ctx, report);
         return;

@@ -21,7 +21,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const now = Date.now();
       // The same gathering as the daemon's runs (engine/inputs.ts), with the stored ranges, so an edited
       // tables.base or rules.priority shows the removals the daemon will make; what needs root is read if it can be.
-      const backend = await loadBackend();
+      const backend = await loadBackend(configured);
       const inputs = await gatherInputs(ctx.runner, { backend, config: configured, stored: data, scan: true, now, partial: true });
       const { config, uplinks, unreadable } = inputs;
       if (unreadable.length > 0) notes.push(`could not read ${unreadable.join(', ')} (run as root to diff against them): treated as empty`);

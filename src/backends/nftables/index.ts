@@ -1,0 +1,70 @@
+// The nftables backend: one table of our own, inet dispatcher (render.ts),
+// rebuilt whole in one `nft -f` transaction when its rules differ from what
+// the run wants (a digest in the table says what was loaded; rule counts per
+// chain catch what other software removed), otherwise only the client map's
+// changed elements. Needs only `nft`: no iptables, no ipset.
+
+import { hex } from '../../core/marks.js';
+import { countLines } from '../../render/payloads.js';
+import type { NetfilterBackend } from '../backend.js';
+import { applyNft, EMPTY, observeNft, observeNftReadable, readNftCounters } from './adapter.js';
+import { parsePoolChain, poolChain, renderElements, renderSkeleton, renderWhole, rulesPerChain, skeletonDigest, TABLE } from './render.js';
+import type { NftObserved, NftPayload } from './types.js';
+
+export type NftablesBackend = NetfilterBackend<NftObserved, NftPayload>;
+
+const sameCounts = (a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean => {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) => a[k] === b[k]);
+};
+
+export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed: NftObserved): NftPayload {
+  if (!intent) return { text: observed.table ? `delete table ${TABLE}\n` : '', whole: true };
+  const skeleton = renderSkeleton(intent);
+  const wanted = new Map([...intent.clients].map(([ip, mark]) => [ip, poolChain(mark, intent.poolMask)] as const));
+  const intact = observed.table && observed.digest === skeletonDigest(skeleton) && sameCounts(observed.rulesPerChain, rulesPerChain(skeleton));
+  if (!intact) return { text: renderWhole(skeleton, wanted, observed.table), whole: true };
+  const remove = [...observed.clients].filter(([ip, chain]) => wanted.get(ip) !== chain).map(([ip]) => ip);
+  const add = [...wanted].filter(([ip, chain]) => observed.clients.get(ip) !== chain);
+  return { text: renderElements(remove, add), whole: false };
+}
+
+export function nftablesBackend(): NftablesBackend {
+  return {
+    name: 'nftables',
+    // Every change to our table, and `flush ruleset`, shows in nft monitor; nothing needs a polled check.
+    watch: { events: { argv: ['nft', 'monitor'], tables: [TABLE, 'ruleset'] }, check: null },
+    observe: observeNft,
+    observeReadable: observeNftReadable,
+    plan: planNft,
+    isEmpty: (payload) => payload.text === '',
+    apply: applyNft,
+    describe: (payload) => (payload.text === '' ? '' : `# nft -f -\n${payload.text}`),
+    size: (payload) => ({ nft: countLines(payload.text) }),
+    // The table is ours whatever happens; flush deletes it, so nothing needs recording.
+    created: () => [],
+    async flush(runner, observed) {
+      const payload = planNft(null, observed);
+      await applyNft(runner, payload);
+      return { chains: observed.table ? Object.keys(observed.rulesPerChain).map((c) => `${TABLE}/${c}`) : [], hooks: 0, setDestroyed: observed.table, tablesDeleted: observed.table ? [TABLE] : [], changed: payload.text !== '' };
+    },
+    collisions: (config, observed) =>
+      observed.foreignMarks
+        .filter((m) => (m.bits & config.marks.mask) >>> 0 !== 0)
+        .map((m) => ({
+          field: 'marks.mask',
+          problem: `an nftables rule of other software in ${m.where} uses mark bits ${hex((m.bits & config.marks.mask) >>> 0)} inside marks.mask ${hex(config.marks.mask)}`,
+          fix: 'choose a marks.mask whose bits that software does not use',
+        })),
+    counters: readNftCounters,
+    classified(observed) {
+      const clients = new Map<string, { mark: number; mask: number }>();
+      for (const [ip, chain] of observed.clients) {
+        const mark = parsePoolChain(chain);
+        if (mark) clients.set(ip, mark);
+      }
+      return clients;
+    },
+    groupMarked: (observed, group) => observed.groups.includes(group),
+  };
+}

@@ -1,0 +1,149 @@
+// Our table, inet dispatcher, as nft text (pure). Everything the gateway's
+// packet filter must do (model/plan.ts NetfilterIntent), in one table of our
+// own, loaded whole in one `nft -f` transaction:
+//   pre    prerouting, priority mangle (-150): restore a LAN connection's
+//          uplink from its conntrack mark, then the client's pool mark (one
+//          verdict-map lookup, whatever the number of clients); count sent
+//          bytes per pool; mark connections arriving on an uplink
+//   out    output (route), priority mangle: the gateway's own connections
+//          keep their uplink; `dispatcher exec --uplink` groups get its mark
+//   post   postrouting, priority mangle: a connection belongs to the uplink
+//          its first packet left by; count received bytes per pool
+//   nat    postrouting, priority srcnat (100): masquerade per uplink
+// Priorities are those of iptables' mangle and nat tables, so firewalld, ufw
+// and other tables at the filter priority (0) see the marks already set.
+//
+// Marks are set with constant and/or masks only (nft 1.0.6 cannot OR a map's
+// value into a masked mark): the client map's verdict jumps to one short
+// chain per pool, and the conntrack mark's field to one per uplink.
+
+import { hex } from '../../core/marks.js';
+import type { NetfilterIntent } from '../../model/plan.js';
+
+export const TABLE = 'inet dispatcher';
+export const CLIENT_MAP = 'clients';
+/** The digest rule's comment starts with this (digestInComment reads it back). */
+const DIGEST_COMMENT = 'dispatcher';
+
+const hex8 = (value: number): string => (value >>> 0).toString(16).padStart(8, '0');
+const not = (mask: number): string => hex(~mask >>> 0);
+
+/** The chain a pool's clients jump to; its name carries the mark it sets, so the map's contents say the marks. */
+export function poolChain(mark: number, mask: number): string {
+  return `pool_${hex8(mark)}_${hex8(mask)}`;
+}
+
+export function parsePoolChain(name: string): { mark: number; mask: number } | null {
+  const match = /^pool_([0-9a-f]{8})_([0-9a-f]{8})$/.exec(name);
+  return match ? { mark: Number.parseInt(match[1] as string, 16), mask: Number.parseInt(match[2] as string, 16) } : null;
+}
+
+const connChain = (mark: number): string => `conn_${hex8(mark)}`;
+const quoted = (name: string): string => JSON.stringify(name);
+
+/** FNV-1a over the text: a short digest that says whether the table's rules are still what we loaded. */
+export function digestOf(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hex8(hash);
+}
+
+/** Counter names per uplink (nft object names: letters, digits, underscores). */
+export function counterNames(index: number): { sent: string; received: string } {
+  return { sent: `sent_${index}`, received: `received_${index}` };
+}
+
+/** The table's chains, rules, counters and map declaration: everything but the map's elements. */
+export function renderSkeleton(intent: NetfilterIntent): string {
+  const { connMask, poolMask, lans, uplinks } = intent;
+  const conns = uplinks.map((u) => `${hex(u.connMark)} : jump ${connChain(u.connMark)}`).join(', ');
+  const lines: string[] = [];
+  const chain = (name: string, hook: string | null, rules: readonly string[]): void => {
+    lines.push(`  chain ${name} {`);
+    if (hook) lines.push(`    ${hook}`);
+    for (const rule of rules) lines.push(`    ${rule}`);
+    lines.push('  }');
+  };
+  uplinks.forEach((_, i) => {
+    const names = counterNames(i);
+    lines.push(`  counter ${names.sent} {`, '  }', `  counter ${names.received} {`, '  }');
+  });
+  lines.push(`  map ${CLIENT_MAP} {`, '    type ipv4_addr : verdict', `    size ${Math.max(1, intent.maxClients)}`, '  }');
+  for (const u of uplinks) {
+    chain(connChain(u.connMark), null, [`meta mark set meta mark and ${not(connMask)} or ${hex(u.connMark)}`]);
+    chain(poolChain(u.poolMark, poolMask), null, [`meta mark set meta mark and ${not(poolMask)} or ${hex(u.poolMark)}`]);
+  }
+  chain('pre', 'type filter hook prerouting priority mangle; policy accept;', [
+    ...lans.flatMap((lan) => [...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []), `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`]),
+    ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).sent}`),
+    ...uplinks.map((u) => `iifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),
+  ]);
+  chain('out', 'type route hook output priority mangle; policy accept;', [
+    ...(uplinks.length > 0 ? [`ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
+    ...uplinks.map((u) => `meta skgid ${u.group} meta mark set meta mark and ${not(connMask)} or ${hex(u.connMark)}`),
+  ]);
+  chain('post', 'type filter hook postrouting priority mangle; policy accept;', [
+    ...uplinks.map((u) => `oifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),
+    ...lans.map((lan) => `oifname ${quoted(lan)} jump count`),
+  ]);
+  chain('count', null, [`ip daddr vmap @${CLIENT_MAP}`, ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).received}`)]);
+  chain('nat', 'type nat hook postrouting priority srcnat; policy accept;', [...uplinks.map((u) => `oifname ${quoted(u.interface)} masquerade`)]);
+  // The digest of everything above, in a chain nothing jumps to: a run compares it with what it would
+  // load, and rebuilds the table when they differ (the kernel's own listing is not our text).
+  chain('digest', null, [`counter comment ${quoted(`${DIGEST_COMMENT} ${digestOf(lines.join('\n'))}`)}`]);
+  return lines.join('\n');
+}
+
+/** Rules per chain in our text, as the kernel will count them (the hook line is no rule). */
+export function rulesPerChain(skeleton: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  let chain: string | null = null;
+  for (const line of skeleton.split('\n')) {
+    const opening = /^ {2}chain (\S+) \{$/.exec(line);
+    if (opening) counts[(chain = opening[1] as string)] = 0;
+    else if (line === '  }') chain = null;
+    else if (chain !== null && !line.trimStart().startsWith('type ')) counts[chain] = (counts[chain] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** The digest a loaded table carries in its digest chain's comment rule, or null. */
+export function digestInComment(comment: string): string | null {
+  const match = /^dispatcher ([0-9a-f]{8})$/.exec(comment);
+  return match ? (match[1] as string) : null;
+}
+
+/** The digest renderSkeleton gives a table (read back from its own comment rule). */
+export function skeletonDigest(skeleton: string): string {
+  return digestInComment(/comment "([^"]*)"/.exec(skeleton)?.[1] ?? '') ?? '';
+}
+
+/** Map elements, address → pool chain, as nft writes a set of them. */
+function elements(entries: readonly (readonly [string, string])[]): string {
+  return entries.map(([address, chain]) => `${address} : jump ${chain}`).join(', ');
+}
+
+/** The whole table in one transaction: created if absent, emptied and rebuilt if present. */
+export function renderWhole(skeleton: string, clients: ReadonlyMap<string, string>, exists: boolean): string {
+  const entries = [...clients];
+  return [
+    // `table` then `delete table` in one transaction: deletes an existing table, and is harmless when there is none.
+    ...(exists ? [`table ${TABLE}`, `delete table ${TABLE}`] : []),
+    `table ${TABLE} {`,
+    skeleton,
+    '}',
+    ...(entries.length > 0 ? [`add element ${TABLE} ${CLIENT_MAP} { ${elements(entries)} }`] : []),
+    '',
+  ].join('\n');
+}
+
+/** Only the map's changes: a moved client is deleted and added again in the same transaction. */
+export function renderElements(remove: readonly string[], add: readonly (readonly [string, string])[]): string {
+  const lines: string[] = [];
+  if (remove.length > 0) lines.push(`delete element ${TABLE} ${CLIENT_MAP} { ${remove.join(', ')} }`);
+  if (add.length > 0) lines.push(`add element ${TABLE} ${CLIENT_MAP} { ${elements(add)} }`);
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}

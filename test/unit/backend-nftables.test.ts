@@ -1,0 +1,146 @@
+// The nftables backend's pure parts: the table it wants, what it loads to get
+// there (the whole table when its rules changed, else only the client map's
+// elements), how it reads the ruleset back, and other software's mark rules.
+
+import { describe, expect, test } from '@jest/globals';
+import { planNft, nftablesBackend } from '../../src/backends/nftables/index.js';
+import { markBitsOfRule, parseNftRuleset } from '../../src/backends/nftables/parse.js';
+import { poolChain, renderSkeleton, rulesPerChain, skeletonDigest } from '../../src/backends/nftables/render.js';
+import type { NftObserved } from '../../src/backends/nftables/types.js';
+import type { NetfilterIntent } from '../../src/model/plan.js';
+
+const intent = (clients: Record<string, number> = {}): NetfilterIntent => ({
+  connMask: 0xf0000000,
+  poolMask: 0x0f000000,
+  lans: ['lan0'],
+  uplinks: [
+    { name: 'isp1', interface: 'ppp0', connMark: 0x10000000, poolMark: 0x01000000, group: 64100 },
+    { name: 'isp2', interface: 'wan0', connMark: 0x20000000, poolMark: 0x02000000, group: 64101 },
+  ],
+  clients: new Map(Object.entries(clients)),
+  maxClients: 65536,
+});
+
+const POOL1 = poolChain(0x01000000, 0x0f000000);
+const POOL2 = poolChain(0x02000000, 0x0f000000);
+
+/** The table as the kernel would hold it after loading `wanted`'s skeleton with these elements. */
+function loaded(clients: Record<string, string>, skeleton = renderSkeleton(intent())): NftObserved {
+  return { table: true, digest: skeletonDigest(skeleton), clients: new Map(Object.entries(clients)), rulesPerChain: rulesPerChain(skeleton), groups: [64100, 64101], foreignMarks: [] };
+}
+
+describe('the table', () => {
+  test('classifies with one verdict-map lookup per packet, whatever the clients; marks with constant masks only', () => {
+    const text = renderSkeleton(intent());
+    expect(text).toContain('iifname "lan0" ip saddr vmap @clients');
+    expect(text).toContain('iifname "lan0" ct mark and 0xf0000000 vmap { 0x10000000 : jump conn_10000000, 0x20000000 : jump conn_20000000 }');
+    expect(text).toContain(`chain ${POOL1} {\n    meta mark set meta mark and 0xf0ffffff or 0x1000000\n  }`);
+    expect(text).toContain('type filter hook prerouting priority mangle; policy accept;');
+    expect(text).toContain('type nat hook postrouting priority srcnat; policy accept;');
+    expect(text).toContain('oifname "wan0" masquerade');
+    expect(text).toContain('meta skgid 64101 meta mark set meta mark and 0xfffffff or 0x20000000');
+    // The rule count does not depend on the clients.
+    expect(rulesPerChain(renderSkeleton(intent({ '198.18.0.10': 0x01000000 })))).toEqual(rulesPerChain(text));
+    expect(rulesPerChain(text)).toMatchObject({ pre: 6, out: 3, post: 3, count: 3, nat: 2, digest: 1 });
+  });
+
+  test('its digest changes with its rules, not with its clients', () => {
+    const other = { ...intent(), lans: ['lan1'] };
+    expect(skeletonDigest(renderSkeleton(intent()))).toMatch(/^[0-9a-f]{8}$/);
+    expect(skeletonDigest(renderSkeleton(other))).not.toBe(skeletonDigest(renderSkeleton(intent())));
+    expect(skeletonDigest(renderSkeleton(intent({ '198.18.0.10': 0x01000000 })))).toBe(skeletonDigest(renderSkeleton(intent())));
+  });
+});
+
+describe('what a run loads', () => {
+  const absent: NftObserved = { table: false, digest: null, clients: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
+
+  test('no table yet: the whole table with its clients, in one transaction', () => {
+    const payload = planNft(intent({ '198.18.0.10': 0x01000000 }), absent);
+    expect(payload.whole).toBe(true);
+    expect(payload.text.startsWith('table inet dispatcher {\n')).toBe(true);
+    expect(payload.text).toContain(`add element inet dispatcher clients { 198.18.0.10 : jump ${POOL1} }`);
+  });
+
+  test('the table as wanted: only the clients that changed; a moved client is deleted and added in the same transaction', () => {
+    const observed = loaded({ '198.18.0.10': POOL1, '198.18.0.11': POOL1, '198.18.0.12': POOL2 });
+    expect(planNft(intent({ '198.18.0.10': 0x01000000, '198.18.0.11': 0x01000000, '198.18.0.12': 0x02000000 }), observed)).toEqual({ text: '', whole: false });
+    const payload = planNft(intent({ '198.18.0.10': 0x01000000, '198.18.0.11': 0x02000000, '198.18.0.13': 0x02000000 }), observed);
+    expect(payload).toEqual({
+      whole: false,
+      text: `delete element inet dispatcher clients { 198.18.0.11, 198.18.0.12 }\nadd element inet dispatcher clients { 198.18.0.11 : jump ${POOL2}, 198.18.0.13 : jump ${POOL2} }\n`,
+    });
+  });
+
+  test('rules changed (by a new config, or by other software emptying a chain): the table is rebuilt whole, atomically', () => {
+    const changed = planNft({ ...intent(), lans: ['lan1'] }, loaded({}));
+    expect(changed.whole).toBe(true);
+    expect(changed.text.startsWith('table inet dispatcher\ndelete table inet dispatcher\ntable inet dispatcher {\n')).toBe(true);
+    const emptied = { ...loaded({}), rulesPerChain: { ...loaded({}).rulesPerChain, pre: 0 } };
+    expect(planNft(intent(), emptied).whole).toBe(true);
+  });
+
+  test('flush: the table goes; nothing to do without one', () => {
+    expect(planNft(null, loaded({}))).toEqual({ text: 'delete table inet dispatcher\n', whole: true });
+    expect(planNft(null, absent).text).toBe('');
+  });
+});
+
+describe('reading the ruleset back', () => {
+  const skeleton = renderSkeleton(intent());
+  const digest = skeletonDigest(skeleton);
+  const ruleset = JSON.stringify({
+    nftables: [
+      { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
+      { table: { family: 'inet', name: 'dispatcher', handle: 1 } },
+      { map: { family: 'inet', name: 'clients', table: 'dispatcher', type: 'ipv4_addr', handle: 10, map: 'verdict', size: 65536, elem: [['198.18.0.10', { jump: { target: POOL1 } }]] } },
+      { chain: { family: 'inet', table: 'dispatcher', name: 'pre', handle: 5, type: 'filter', hook: 'prerouting', prio: -150, policy: 'accept' } },
+      { rule: { family: 'inet', table: 'dispatcher', chain: 'pre', handle: 20, expr: [{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: 'lan0' } }] } },
+      { chain: { family: 'inet', table: 'dispatcher', name: 'out', handle: 6 } },
+      {
+        rule: {
+          family: 'inet',
+          table: 'dispatcher',
+          chain: 'out',
+          handle: 21,
+          expr: [{ match: { op: '==', left: { meta: { key: 'skgid' } }, right: 64100 } }, { mangle: { key: { meta: { key: 'mark' } }, value: { '|': [{ '&': [{ meta: { key: 'mark' } }, 0x0fffffff] }, 0x10000000] } } }],
+        },
+      },
+      { chain: { family: 'inet', table: 'dispatcher', name: 'digest', handle: 9 } },
+      { rule: { family: 'inet', table: 'dispatcher', chain: 'digest', handle: 30, comment: `dispatcher ${digest}`, expr: [{ counter: { packets: 0, bytes: 0 } }] } },
+      // Tailscale's own table marks with 0xff0000; another program's rule sets the whole mark.
+      { rule: { family: 'inet', table: 'ts', chain: 'pre', handle: 3, expr: [{ mangle: { key: { meta: { key: 'mark' } }, value: { '|': [{ '&': [{ meta: { key: 'mark' } }, 0xff00ffff] }, 0x40000] } } }] } },
+      { rule: { family: 'ip', table: 'mangle', chain: 'PREROUTING', handle: 4, expr: [{ mangle: { key: { ct: { key: 'mark' } }, value: 7 } }] } },
+      // Our iptables backend's chains (a switch of backend) are ours, not a collision.
+      { rule: { family: 'ip', table: 'mangle', chain: 'DISPATCHER-PRE', handle: 5, expr: [{ mangle: { key: { meta: { key: 'mark' } }, value: 1 } }] } },
+    ],
+  });
+
+  test('our table: digest, rules per chain, clients, socket groups; other software: the mark bits its rules touch', () => {
+    const observed = parseNftRuleset(ruleset, { family: 'inet', name: 'dispatcher' });
+    expect(observed).toMatchObject({ table: true, digest, groups: [64100], rulesPerChain: { pre: 1, out: 1, digest: 1 } });
+    expect([...observed.clients]).toEqual([['198.18.0.10', POOL1]]);
+    expect(observed.foreignMarks).toEqual([
+      { where: 'inet ts pre', bits: 0x00ff0000 },
+      { where: 'ip mangle PREROUTING', bits: 0xffffffff },
+    ]);
+    const backend = nftablesBackend();
+    expect([...backend.classified(observed)]).toEqual([['198.18.0.10', { mark: 0x01000000, mask: 0x0f000000 }]]);
+    expect(backend.groupMarked(observed, 64100)).toBe(true);
+    const collisions = backend.collisions({ marks: { mask: 0xff000000 } } as never, observed);
+    expect(collisions.map((c) => c.problem)).toEqual([expect.stringContaining('ip mangle PREROUTING uses mark bits 0xff000000')]);
+  });
+
+  test('mark bits of the forms nft prints: set, and/or, xor, masked match', () => {
+    const mark = { meta: { key: 'mark' } };
+    expect(markBitsOfRule([{ mangle: { key: mark, value: 0x1 } }])).toBe(0xffffffff);
+    expect(markBitsOfRule([{ mangle: { key: mark, value: { '|': [mark, 0x100] } } }])).toBe(0x100);
+    expect(markBitsOfRule([{ mangle: { key: mark, value: { '^': [{ '&': [mark, 0xfffffff0] }, 0x1] } } }])).toBe(0xf);
+    expect(markBitsOfRule([{ match: { op: '==', left: { '&': [mark, 0xf00] }, right: 0x100 } }])).toBe(0xf00);
+    expect(markBitsOfRule([{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: 'eth0' } }])).toBe(0);
+  });
+
+  test('not JSON is a parse error naming the command', () => {
+    expect(() => parseNftRuleset('{', { family: 'inet', name: 'dispatcher' })).toThrow(/nft -j list ruleset/);
+  });
+});
