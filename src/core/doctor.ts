@@ -9,7 +9,7 @@ import type { RoutingState } from '../model/kernel.js';
 import type { UplinkView } from '../model/state.js';
 import type { RepairStatus } from '../schema/control.js';
 import { routingCollisions } from './collisions.js';
-import { CHAIN_PREFIX, ids, uplinkGroup } from './contract.js';
+import { uplinkGroup } from './contract.js';
 import { fighterFindings, repairFindings, type FighterFacts } from './fighters.js';
 import type { Finding, Severity } from './finding.js';
 import { parseCidr } from './ipv4.js';

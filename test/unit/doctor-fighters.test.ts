@@ -184,7 +184,12 @@ describe('doctor reads the host for known fighters', () => {
 
 describe('doctor on the daemon repair record', () => {
   const quiet: RepairStatus = { total: 0, last: null, fighting: null };
-  const last = { at: '2025-01-01T10:00:00.000Z', what: ['iptables: 12 lines loaded', '1 ip rule added (priorities 4101)'], noticed: ['netfilter: delete chain ip mangle DISPATCHER-PRE, by iptables-restor (pid 4242)'], applied: { iptables: 12 } };
+  const last = {
+    at: '2025-01-01T10:00:00.000Z',
+    what: ['iptables: 12 lines loaded', '1 ip rule added (priorities 4101)'],
+    noticed: ['netfilter: delete chain ip mangle DISPATCHER-PRE, by iptables-restor (pid 4242)'],
+    applied: { iptables: 12 },
+  };
 
   test('no daemon: nothing; no repairs: ok', () => {
     expect(repairFindings(null, [])).toEqual([]);
@@ -195,7 +200,9 @@ describe('doctor on the daemon repair record', () => {
     const [finding] = repairFindings({ total: 2, last, fighting: null }, []);
     expect(finding).toMatchObject({ check: 'repair:last', severity: 'info' });
     expect(finding?.summary).toContain('2 times');
-    expect(finding?.summary).toContain('the last at 2025-01-01T10:00:00.000Z: iptables: 12 lines loaded; 1 ip rule added (priorities 4101) (noticed: netfilter: delete chain ip mangle DISPATCHER-PRE, by iptables-restor (pid 4242))');
+    expect(finding?.summary).toContain(
+      'the last at 2025-01-01T10:00:00.000Z: iptables: 12 lines loaded; 1 ip rule added (priorities 4101) (noticed: netfilter: delete chain ip mangle DISPATCHER-PRE, by iptables-restor (pid 4242))',
+    );
   });
 
   test('a repair loop fails, naming who, since when and how many, with the fighters doctor found', () => {

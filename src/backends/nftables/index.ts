@@ -7,7 +7,7 @@
 import { hex } from '../../core/marks.js';
 import { countLines } from '../../render/payloads.js';
 import type { NetfilterBackend } from '../backend.js';
-import { applyNft, EMPTY, observeNft, observeNftReadable, readNftCounters } from './adapter.js';
+import { applyNft, observeNft, observeNftReadable, readNftCounters } from './adapter.js';
 import { parsePoolChain, poolChain, renderElements, renderSkeleton, renderWhole, rulesPerChain, skeletonDigest, TABLE } from './render.js';
 import type { NftObserved, NftPayload } from './types.js';
 
