@@ -38,8 +38,14 @@ export async function removeNeighbours(lab: Lab): Promise<void> {
   await lab.runIn(lab.topo.gw, ['ip', 'neigh', 'flush', 'dev', lab.topo.lanInterface, 'nud', 'permanent']);
 }
 
-/** Entries in the kernel's client set (0 when it does not exist). */
+/** Clients the kernel classifies: entries in the client set, or elements of the nftables map (0 when absent). */
 export async function classifiedCount(lab: Lab): Promise<number> {
+  if (lab.options.config?.backend === 'nftables') {
+    const result = await lab.runIn(lab.topo.gw, ['nft', '-j', 'list', 'map', 'inet', 'dispatcher', 'clients'], [0, 1]);
+    if (result.exitCode !== 0) return 0;
+    const items = (JSON.parse(result.stdout) as { nftables: { map?: { elem?: unknown[] } }[] }).nftables;
+    return items.find((item) => item.map)?.map?.elem?.length ?? 0;
+  }
   const result = await lab.runIn(lab.topo.gw, ['ipset', 'list', '-t', 'dispatcher-clients'], [0, 1]);
   return Number(/Number of entries: (\d+)/.exec(result.stdout)?.[1] ?? 0);
 }

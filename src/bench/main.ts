@@ -16,12 +16,14 @@ import { footprint } from './footprint.js';
 import { forwarding } from './forwarding.js';
 import { pickup } from './pickup.js';
 import { programming } from './programming.js';
+import { backends } from './backends.js';
 import { renderMarkdown, type BenchResults, type ScenarioResult } from './report.js';
 import { restart } from './restart.js';
 
 /** In order: programming measures the per-client baseline that pickup and restart reuse. */
 const SCENARIOS: readonly [string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   ['programming', programming],
+  ['backends', backends],
   ['forwarding', forwarding],
   ['pickup', pickup],
   ['failover', failover],

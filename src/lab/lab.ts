@@ -171,8 +171,10 @@ export class Lab {
         .filter((l) => !l.startsWith('#'))
         .join('\n'),
       ipset: await run(['ipset', 'save']),
-      // Stateless: without counter values, which traffic changes.
-      nft: await run(['nft', '-s', 'list', 'ruleset']),
+      // The tables, and ours whole (stateless: without the counter values traffic changes). Not every
+      // table's contents: iptables-nft leaves an empty built-in chain it created for a jump of ours
+      // (iptables-save shows built-in chains either way, and `iptables -X` cannot remove them).
+      nft: `${await run(['nft', 'list', 'tables'])}${(await this.runIn(gw, ['nft', '-s', 'list', 'table', 'inet', 'dispatcher'], [0, 1])).stdout}`,
       rules: await run(['ip', 'rule', 'show']),
       // IPv4 only: the dispatcher never touches IPv6, whose link-local routes appear on their own after DAD.
       routes: await run(['ip', '-4', 'route', 'show', 'table', 'all']),

@@ -15,7 +15,7 @@ import { runTempDir } from '../../src/lab/leftovers.js';
 jest.setTimeout(240_000);
 
 const MAIN = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.url));
-const SCENARIOS = ['programming', 'forwarding', 'pickup', 'failover', 'restart', 'footprint', 'cli-start'];
+const SCENARIOS = ['programming', 'backends', 'forwarding', 'pickup', 'failover', 'restart', 'footprint', 'cli-start'];
 
 describe('npm run bench -- --quick', () => {
   let out: string;
@@ -55,6 +55,8 @@ describe('npm run bench -- --quick', () => {
     const byId = Object.fromEntries(results.scenarios.map((s) => [s.id, s]));
     const value = (id: string, name: RegExp): number => byId[id]?.figures.find((f) => name.test(f.name))?.value ?? Number.NaN;
     expect(value('programming', /^5,000 clients/)).toBeGreaterThan(0);
+    expect(value('backends', /^iptables: 5,000 clients/)).toBeGreaterThan(0);
+    expect(value('backends', /^nftables: 5,000 clients/)).toBeGreaterThan(0);
     expect(value('forwarding', /^dispatcher, /)).toBeGreaterThan(1000);
     expect(value('pickup', /^p95$/)).toBeGreaterThan(0);
     expect(value('failover', /blackhole: failover gap/)).toBeGreaterThan(0);

@@ -9,6 +9,9 @@ import { silentLogger } from '../../src/system/logger.js';
 import { fixture } from '../helpers/fixtures.js';
 import { capturedGatewayRunner } from '../helpers/scenario.js';
 
+/** Self-repair reads sysctls from /proc/sys: this test process's are not the fake gateway's. */
+const hostless = async (): Promise<Record<string, string>> => ({});
+
 jest.setTimeout(15_000);
 
 let dir: string;
@@ -38,7 +41,7 @@ test('the scan schedule reads the neighbour table without any event and assigns 
   const runner = capturedGatewayRunner(() => arp);
   const config = await writeConfig('* * * * * *');
   const socket = join(dir, 'ctl.sock');
-  daemon = new Daemon({ configPath: config, overrides: { state: join(dir, 'state'), socket }, runner, log: silentLogger, version: 'test' });
+  daemon = new Daemon({ configPath: config, overrides: { state: join(dir, 'state'), socket }, runner, log: silentLogger, version: 'test', readSysctls: hostless });
   const first = await daemon.start();
   // The captured kernel already holds the lab's 8 clients in its set; with no
   // store they are adopted with their uplinks, not assigned afresh.
@@ -69,7 +72,7 @@ test('the scan schedule reads the neighbour table without any event and assigns 
 test('neighbour events lost to a netlink buffer overrun are repaired by a full scan', async () => {
   let arp = fixture('ip-neigh.txt');
   const runner = capturedGatewayRunner(() => arp);
-  daemon = new Daemon({ configPath: await writeConfig('0 0 1 1 *'), overrides: { state: join(dir, 'state'), socket: join(dir, 'ctl.sock') }, runner, log: silentLogger, version: 'test' });
+  daemon = new Daemon({ configPath: await writeConfig('0 0 1 1 *'), overrides: { state: join(dir, 'state'), socket: join(dir, 'ctl.sock') }, runner, log: silentLogger, version: 'test', readSysctls: hostless });
   await daemon.start();
   const monitor = runner.spawned.find((s) => s.argv.join(' ').endsWith('monitor neigh'));
   // Its events never arrive (they were dropped); only the overrun report does.
@@ -84,7 +87,7 @@ test('stop releases the socket and the signal handlers', async () => {
   const runner = capturedGatewayRunner();
   const socket = join(dir, 'ctl.sock');
   const before = process.listenerCount('SIGHUP');
-  daemon = new Daemon({ configPath: await writeConfig('0 0 1 1 *'), overrides: { state: join(dir, 'state'), socket }, runner, log: silentLogger, version: 'test' });
+  daemon = new Daemon({ configPath: await writeConfig('0 0 1 1 *'), overrides: { state: join(dir, 'state'), socket }, runner, log: silentLogger, version: 'test', readSysctls: hostless });
   await daemon.start();
   expect(process.listenerCount('SIGHUP')).toBe(before + 1);
   expect((await askDaemon(socket, { cmd: 'ping' }))?.ok).toBe(true);
