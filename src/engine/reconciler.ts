@@ -40,6 +40,9 @@ import { TriggerQueue, type Batch, type Trigger } from './trigger.js';
 
 export type { RunReport } from '../schema/control.js';
 
+/** RunReport.forgotten's key for the LAN connections forgotten after a netfilter repair (no uplink name has parentheses). */
+export const UNCLASSIFIED = '(unclassified)';
+
 export interface ReconcilerDeps {
   readonly runner: Runner;
   readonly store: Store;
@@ -279,8 +282,7 @@ export class Reconciler {
     const { connMask } = markLayout(config.marks.mask);
     let count = 0;
     for (const network of lanNetworks(config, links)) count += await forgetUnmarked(this.deps.runner, network, connMask);
-    // Not an uplink name (those cannot hold parentheses).
-    forgotten['(unclassified)'] = count;
+    forgotten[UNCLASSIFIED] = count;
   }
 
   /**

@@ -26,7 +26,7 @@ import type { Logger } from '../system/logger.js';
 import { watchNetfilter } from '../system/netfilter-events.js';
 import { watchRouting } from '../system/routing-events.js';
 import type { Monitors } from './monitors.js';
-import type { Reconciler } from './reconciler.js';
+import { type Reconciler, UNCLASSIFIED } from './reconciler.js';
 
 /** How often the sysctls (no events exist) are read from /proc/sys: inside the 1 s repair target with the run. */
 export const CHECK_MS = 750;
@@ -105,7 +105,7 @@ export class Repairs {
         () => false,
       );
       if (available) monitors.keep(events.argv.join(' '), () => watchNetfilter(runner, events.argv, (lines, end) => this.netfilterChanged(lines, end)));
-      else log.warn(`${tool} is not installed: a firewall reload that removes our chains is noticed by the ${CHECK_MS} ms check and the scan, not at once`, { tool });
+      else log.warn(`${tool} is not installed: a firewall reload that removes our chains is noticed by the client set's check (every ${(CHECK_MS * BACKEND_CHECK_EVERY) / 1000} s) and the scan, not at once`, { tool });
     }
     monitors.keep('ip monitor rule route', () =>
       watchRouting(
@@ -140,7 +140,7 @@ export class Repairs {
         ...(by.length > 0 ? { by } : {}),
         applied: report.applied,
         ...(noticed ? { afterMs: now - noticed.at } : {}),
-        ...(report.forgotten['(unclassified)'] ? { connectionsForgotten: report.forgotten['(unclassified)'] } : {}),
+        ...(report.forgotten[UNCLASSIFIED] ? { connectionsForgotten: report.forgotten[UNCLASSIFIED] } : {}),
       });
       if (fight?.since === now) this.deps.log.error('something keeps undoing our objects: repairs are backed off while it lasts (see doctor)', { repairs: fight.repairs, by: fight.by });
     }
@@ -197,8 +197,8 @@ export class Repairs {
     // A run under way changes these itself; the next check judges its result.
     if (!loaded || reconciler.busy) return;
     this.rounds += 1;
-    const checkBackend = backend.watch.check !== null && this.rounds % BACKEND_CHECK_EVERY === 0;
-    const [sysctls, state] = await Promise.all([readSysctls(Object.keys(loaded.sysctls)), checkBackend ? (backend.watch.check?.(runner).catch(() => null) ?? null) : null]);
+    const { check } = backend.watch;
+    const [sysctls, state] = await Promise.all([readSysctls(Object.keys(loaded.sysctls)), check && this.rounds % BACKEND_CHECK_EVERY === 0 ? check(runner).catch(() => null) : null]);
     if (reconciler.busy) return;
     for (const what of sysctlDrift(loaded, sysctls)) this.notice(what, null);
     if (state !== null && this.baseline !== null && state !== this.baseline) this.notice(`${state} (after our last run: ${this.baseline})`, null);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { isLeftover, ownerOf, runName } from '../core/run-names.js';
 import type { Runner } from '../system/exec.js';
+import { destroyTopology } from './topology.js';
 
 const NETNS_DIR = '/run/netns';
 /** /proc reports process start times in USER_HZ, which is 100 on Linux. */
@@ -89,15 +90,9 @@ export async function removeRun(runner: Runner, prefix: string): Promise<void> {
   );
 }
 
-/** Kills what still runs in the namespaces, deletes them, removes the directories. */
+/** Kills what still runs in the namespaces and deletes them (as a lab's own teardown does), removes the directories. */
 export async function removeLeftovers(runner: Runner, leftovers: readonly Leftover[]): Promise<void> {
-  const namespaces = leftovers.filter((l) => l.kind === 'namespace').map((l) => l.name);
-  for (const ns of namespaces) {
-    const pids = (await runner.run(['ip', 'netns', 'pids', ns], { okExitCodes: [0, 1] })).stdout.split('\n').filter((p) => /^[0-9]+$/.test(p));
-    if (pids.length > 0) await runner.run(['kill', '-KILL', ...pids], { okExitCodes: [0, 1] });
-  }
-  // One by one: a namespace that vanished meanwhile must not stop the others.
-  for (const ns of namespaces) await runner.run(['ip', 'netns', 'delete', ns], { okExitCodes: [0, 1] });
+  await destroyTopology(runner, { namespaces: leftovers.filter((l) => l.kind === 'namespace').map((l) => l.name) });
   for (const l of leftovers) if (l.kind === 'directory') await rm(l.name, { recursive: true, force: true });
 }
 

@@ -6,6 +6,8 @@ import { parseConfig } from '../../src/config/load.js';
 import { iptablesBackend, type IptablesBackend } from '../../src/backends/iptables/index.js';
 import { parseSkeleton, type Skeleton } from '../../src/backends/iptables/skeleton.js';
 import type { IptablesObserved } from '../../src/backends/iptables/types.js';
+import type { DoctorFacts } from '../../src/core/doctor.js';
+import { NO_FIGHTERS } from '../../src/core/fighters.js';
 import { viewUplinks } from '../../src/core/uplinks.js';
 import type { Config } from '../../src/model/config.js';
 import type { RoutingState } from '../../src/model/kernel.js';
@@ -91,4 +93,33 @@ export function pristineGatewayRunner(): FakeRunner {
     .answer('ip -j rule show', '[{"priority":0,"src":"all","table":"local"},{"priority":32766,"src":"all","table":"main"},{"priority":32767,"src":"all","table":"default"}]')
     .answer('ip -4 -j route show table all', '[]')
     .answer('sysctl -e', CAPTURED_SYSCTLS.replace(/= [12]/g, '= 0'));
+}
+
+/** Doctor's facts on the lab's gateway when everything is well (tests override what they judge). */
+export function healthyDoctorFacts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
+  const kernel = capturedKernel();
+  const tools = Object.fromEntries(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset', 'conntrack', 'ping', 'sysctl'].map((t) => [t, `/usr/sbin/${t}`]));
+  return {
+    config: labConfig,
+    tools,
+    iptablesVersion: 'iptables v1.8.9 (nf_tables)\n',
+    features: { 'multipath routes': null },
+    sysctls: {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.conf.all.rp_filter': '0',
+      'net.ipv4.conf.ppp0.rp_filter': '2',
+      'net.ipv4.conf.ppp1.rp_filter': '2',
+      'net.ipv4.conf.wan0.rp_filter': '2',
+      'net.ipv4.neigh.default.gc_thresh3': '131072',
+    },
+    kernel,
+    netfilterCollisions: backend.collisions(labConfig, netfilterOf(kernel)),
+    uplinks: labUplinks(kernel),
+    gatewayAnswers: { isp1: true, isp2: true, isp3: true },
+    groupsInRange: [],
+    daemonRunning: true,
+    fighters: NO_FIGHTERS,
+    repairs: null,
+    ...overrides,
+  };
 }

@@ -7,11 +7,11 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type DoctorFacts, diagnose, EXIT_OF, type Finding, worst } from '../../src/core/doctor.js';
+import { diagnose, EXIT_OF, type Finding, worst } from '../../src/core/doctor.js';
 import { fighterFindings, NO_FIGHTERS, repairFindings } from '../../src/core/fighters.js';
 import type { RepairStatus } from '../../src/schema/control.js';
 import { gatherFighters, parseIni } from '../../src/system/fighters.js';
-import { backend, capturedKernel, labConfig, labUplinks, netfilterOf } from '../helpers/scenario.js';
+import { healthyDoctorFacts, labConfig } from '../helpers/scenario.js';
 
 let root: string;
 beforeEach(async () => {
@@ -227,29 +227,10 @@ describe('doctor on the daemon repair record', () => {
 describe('diagnose', () => {
   test('adds the fighters and the repair record to the rest, and a loop is the exit code', async () => {
     await runs(310, 'systemd-network');
-    const kernel = capturedKernel();
-    const facts: DoctorFacts = {
-      config: labConfig,
-      tools: Object.fromEntries(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset', 'conntrack', 'ping', 'sysctl'].map((t) => [t, `/usr/sbin/${t}`])),
-      iptablesVersion: 'iptables v1.8.9 (nf_tables)\n',
-      features: {},
-      sysctls: {
-        'net.ipv4.ip_forward': '1',
-        'net.ipv4.conf.all.rp_filter': '0',
-        'net.ipv4.conf.ppp0.rp_filter': '2',
-        'net.ipv4.conf.ppp1.rp_filter': '2',
-        'net.ipv4.conf.wan0.rp_filter': '2',
-        'net.ipv4.neigh.default.gc_thresh3': '131072',
-      },
-      kernel,
-      netfilterCollisions: backend.collisions(labConfig, netfilterOf(kernel)),
-      uplinks: labUplinks(kernel),
-      gatewayAnswers: {},
-      groupsInRange: [],
-      daemonRunning: true,
+    const facts = healthyDoctorFacts({
       fighters: await gatherFighters(root),
       repairs: { total: 4, last: null, fighting: { since: '2025-01-01T10:00:00.000Z', repairs: 4, by: ['systemd-network'], nextRepairAt: null } },
-    };
+    });
     const list = diagnose(facts);
     expect(list.filter((f) => f.severity !== 'ok').map((f) => [f.check, f.severity])).toEqual([
       ['fighter:systemd-networkd', 'warn'],

@@ -2,43 +2,14 @@
 // exposition, pool byte counters, explain and top's drawing.
 
 import { describe, expect, test } from '@jest/globals';
-import { diagnose, EXIT_OF, worst, type DoctorFacts } from '../../src/core/doctor.js';
-import { NO_FIGHTERS } from '../../src/core/fighters.js';
+import { diagnose, EXIT_OF, worst } from '../../src/core/doctor.js';
 import { explain } from '../../src/core/explain.js';
 import { renderMetrics, type MetricsInput } from '../../src/core/metrics.js';
 import { poolBytes, rates } from '../../src/core/traffic.js';
 import type { Traffic } from '../../src/schema/control.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
 import { rate, renderTop, sparkline } from '../../src/cli/top-view.js';
-import { backend, capturedAssignments, capturedKernel, labConfig, labUplinks, netfilterOf } from '../helpers/scenario.js';
-
-function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
-  const kernel = capturedKernel();
-  const tools = Object.fromEntries(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset', 'conntrack', 'ping', 'sysctl'].map((t) => [t, `/usr/sbin/${t}`]));
-  return {
-    config: labConfig,
-    tools,
-    iptablesVersion: 'iptables v1.8.9 (nf_tables)\n',
-    features: { 'multipath routes': null },
-    sysctls: {
-      'net.ipv4.ip_forward': '1',
-      'net.ipv4.conf.all.rp_filter': '0',
-      'net.ipv4.conf.ppp0.rp_filter': '2',
-      'net.ipv4.conf.ppp1.rp_filter': '2',
-      'net.ipv4.conf.wan0.rp_filter': '2',
-      'net.ipv4.neigh.default.gc_thresh3': '131072',
-    },
-    kernel,
-    netfilterCollisions: backend.collisions(labConfig, netfilterOf(kernel)),
-    uplinks: labUplinks(kernel),
-    gatewayAnswers: { isp1: true, isp2: true, isp3: true },
-    groupsInRange: [],
-    daemonRunning: true,
-    fighters: NO_FIGHTERS,
-    repairs: null,
-    ...overrides,
-  };
-}
+import { capturedAssignments, healthyDoctorFacts as facts, labConfig, labUplinks } from '../helpers/scenario.js';
 
 describe('doctor judges', () => {
   test('a healthy gateway has nothing to say (exit 0)', () => {
