@@ -11,8 +11,10 @@ import type { RepairStatus } from '../schema/control.js';
 import { routingCollisions } from './collisions.js';
 import { uplinkGroup } from './contract.js';
 import { fighterFindings, repairFindings, type FighterFacts } from './fighters.js';
+import { firewallFindings } from './firewall/findings.js';
+import { ruleSets, type FirewallFacts } from './firewall/rule-sets.js';
 import type { Finding, Severity } from './finding.js';
-import { parseCidr } from './ipv4.js';
+import { formatCidr, maskOf, parseCidr, parseIpv4 } from './ipv4.js';
 
 export type { Finding, Severity } from './finding.js';
 
@@ -55,6 +57,8 @@ export interface DoctorFacts {
   readonly fighters: FighterFacts;
   /** The running daemon's repair record (`status`), null when no daemon answered. */
   readonly repairs: RepairStatus | null;
+  /** The gateway's own firewall as read (system/firewall.ts). */
+  readonly firewall: FirewallFacts;
 }
 
 export function worst(findings: readonly Finding[]): Severity {
@@ -201,6 +205,15 @@ export function diagnoseHost(facts: Pick<DoctorFacts, 'tools' | 'iptablesVersion
   return [...toolFindings(facts.tools, { ...TOOLS, ...BACKEND_TOOLS[backend] }), backendFinding(facts, backend), ...featureFindings(facts)];
 }
 
+/** Whether the gateway's own firewall lets the clients, their replies and our probes' answers through. */
+function forwardPathFindings(facts: DoctorFacts): Finding[] {
+  const lanPrefixes = facts.kernel.links
+    .filter((l) => facts.config.lan.interfaces.includes(l.name))
+    .flatMap((l) => l.addresses.map((a) => formatCidr({ network: ((parseIpv4(a.local) ?? 0) & maskOf(a.prefixlen)) >>> 0, prefix: a.prefixlen })));
+  const uplinkAddresses = Object.fromEntries(facts.uplinks.map((u) => [u.name, u.address]));
+  return firewallFindings(ruleSets(facts.firewall), { config: facts.config, lanPrefixes, uplinkAddresses });
+}
+
 export function diagnose(facts: DoctorFacts): Finding[] {
   const findings = [
     ...diagnoseHost(facts, facts.config.netfilter.backend),
@@ -211,6 +224,7 @@ export function diagnose(facts: DoctorFacts): Finding[] {
     ...collisionFindings(facts),
     groupFinding(facts),
     ...uplinkFindings(facts),
+    ...forwardPathFindings(facts),
   ];
   const fighters = fighterFindings(facts);
   return [...findings, ...fighters, ...repairFindings(facts.repairs, fighters)];

@@ -4,11 +4,14 @@
 // shapes are the control protocol's (schema/control.ts).
 
 import { explain } from '../core/explain.js';
+import { firewallForClient } from '../core/firewall/findings.js';
+import { ruleSets } from '../core/firewall/rule-sets.js';
 import { renderMetrics } from '../core/metrics.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
 import type { PoolsReport, ResultOf, Status, Traffic } from '../schema/control.js';
 import type { Runner } from '../system/exec.js';
+import { readFirewall } from '../system/firewall.js';
 import { lookupRoute } from '../system/route-lookup.js';
 import type { StoreRecovery } from '../system/store.js';
 import { readUplinkCounters } from '../system/traffic.js';
@@ -111,6 +114,11 @@ export class DaemonStatus {
     const r = this.parts.reconciler;
     const explanation = explain(this.config, r.uplinks, r.clients, ip);
     const lan = r.clients.get(ip)?.interface || (this.config.lan.interfaces[0] as string);
-    return { ...explanation, kernel: await lookupRoute(this.parts.runner, ip, lan, explanation.mark ?? 0) };
+    // The uplinks its new connections can leave by: its pool's when that is up, else every live one.
+    const home = r.uplinks.find((u) => u.name === explanation.pool && u.state === 'up');
+    const live = r.uplinks.filter((u) => u.state === 'up');
+    const leaving = (home ? [home] : live.length > 0 ? live : r.uplinks).map((u) => u.interface);
+    const [kernel, firewall] = await Promise.all([lookupRoute(this.parts.runner, ip, lan, explanation.mark ?? 0), readFirewall(this.parts.runner)]);
+    return { ...explanation, kernel, firewall: firewallForClient(ruleSets(firewall), ip, lan, leaving) };
   }
 }

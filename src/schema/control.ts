@@ -232,7 +232,13 @@ export const commands = {
   pools: { request: {}, result: poolsReportSchema },
   status: { request: {}, result: statusSchema },
   traffic: { request: {}, result: trafficSchema },
-  explain: { request: { ip: address }, result: explanationSchema.unwrap().extend({ kernel: z.object({ command: z.string(), answer: z.string() }) }) },
+  explain: {
+    request: { ip: address },
+    result: explanationSchema.unwrap().extend({
+      kernel: z.object({ command: z.string(), answer: z.string() }),
+      firewall: z.array(z.string()).readonly().describe("the gateway's own firewall on this client's new connections, one line per uplink they can leave by"),
+    }),
+  },
   scan: { request: {}, result: runReportSchema },
   reload: { request: {}, result: runReportSchema },
   assign: { request: { ip: address, uplink: uplinkName }, result: z.object({ ip: z.string(), uplink: z.string(), pinned: z.literal(true), run: runReportSchema }) },

@@ -6,8 +6,7 @@
 // daemon repaired.
 // core/doctor.ts judges it all.
 
-import { access, constants, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { BACKEND_TOOLS, DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
 import { uplinkGroup } from '../core/contract.js';
 import { runName } from '../core/run-names.js';
@@ -18,21 +17,8 @@ import { observeRouting, readSysctls } from './kernel.js';
 import { discoverUplinks } from './leases.js';
 import type { RepairStatus } from '../schema/control.js';
 import { gatherFighters } from './fighters.js';
-
-/** Where a command is found: PATH, then the sbin directories a root shell would have. */
-export async function findTool(name: string, path = process.env.PATH ?? ''): Promise<string | null> {
-  for (const dir of [...path.split(':').filter((d) => d.startsWith('/')), '/usr/sbin', '/sbin']) {
-    const candidate = join(dir, name);
-    if (
-      await access(candidate, constants.X_OK).then(
-        () => true,
-        () => false,
-      )
-    )
-      return candidate;
-  }
-  return null;
-}
+import { findTool } from './tools.js';
+import { readFirewall } from './firewall.js';
 
 async function findTools(names: readonly string[]): Promise<Record<string, string | null>> {
   return Object.fromEntries(await Promise.all(names.map(async (name) => [name, await findTool(name)] as const)));
@@ -174,5 +160,6 @@ export async function gatherFacts(runner: Runner, config: Config, daemonRunning:
     daemonRunning,
     fighters: await gatherFighters(root),
     repairs,
+    firewall: await readFirewall(runner),
   };
 }

@@ -120,6 +120,8 @@ export function healthyDoctorFacts(overrides: Partial<DoctorFacts> = {}): Doctor
     daemonRunning: true,
     fighters: NO_FIGHTERS,
     repairs: null,
+    // The lab gateway's firewall: iptables-nft with nothing loaded.
+    firewall: { iptablesSave: fixture('iptables-save.txt'), iptablesError: null, iptablesKind: 'nf_tables', nftRuleset: null, nftError: null },
     ...overrides,
   };
 }

@@ -12,7 +12,7 @@ import { blackhole } from '../../src/lab/faults.js';
 import { AGENT } from '../../src/lab/harness.js';
 import { runTempDir } from '../../src/lab/leftovers.js';
 import { ask } from '../../src/system/control-client.js';
-import { findTool } from '../../src/system/doctor.js';
+import { findTool } from '../../src/system/tools.js';
 import { arrivals, Lab, longestGap, type PoolsJson, within } from '../helpers/lab.js';
 
 jest.setTimeout(120_000);

@@ -17,6 +17,8 @@ export function registerExplain(program: Command, ctx: CliContext): void {
         return;
       }
       const steps = result.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n');
-      ctx.out(`${ip}: ${result.verdict}\n${steps}\n` + (result.ifUplinkDies ? `  → ${result.ifUplinkDies}\n` : '') + `kernel: ${result.kernel.command}\n  ${result.kernel.answer}\n`);
+      ctx.out(
+        `${ip}: ${result.verdict}\n${steps}\n` + (result.ifUplinkDies ? `  → ${result.ifUplinkDies}\n` : '') + `kernel: ${result.kernel.command}\n  ${result.kernel.answer}\n${result.firewall.map((line) => `${line}\n`).join('')}`,
+      );
     });
 }
