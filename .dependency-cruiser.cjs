@@ -59,9 +59,9 @@ module.exports = {
     {
       severity: 'error',
       name: 'backends-and-probes-only-through-the-runner',
-      comment: 'backends and probe methods issue commands through the injected Runner; they open nothing themselves',
+      comment: 'backends and probe methods issue commands through the injected Runner and open sockets through the injected ProbeSockets; they open nothing themselves',
       from: { path: '^src/(backends|probes)/' },
-      to: { path: `${IO}|^src/(engine|cli|lab|bench)/|^src/system/(?!(exec|clock)\\.ts$)` },
+      to: { path: `${IO}|^src/(engine|cli|lab|bench)/|^src/system/(?!(exec|clock|probe-sockets)\\.ts$)` },
     },
     {
       severity: 'error',

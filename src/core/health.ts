@@ -28,9 +28,12 @@ export class TargetHealth {
   private recent: boolean[] = [];
   private rtts: number[] = [];
   private lastRtt: number | null = null;
+  /** Why the latest lost probe was lost, as its method said (a refused port, HTTP 500, REFUSED, no answer). */
+  private lastLost: string | null = null;
 
   constructor(
     readonly target: string,
+    readonly method: string,
     private readonly settings: ProbeConfig,
   ) {}
 
@@ -43,8 +46,9 @@ export class TargetHealth {
     this.record(!late);
   }
 
-  /** A probe was lost: no answer by its deadline, or an error came back. */
-  lost(): void {
+  /** A probe was lost: no answer by its deadline, or an error came back (`why`, when the method knows). */
+  lost(why = 'no answer'): void {
+    this.lastLost = why;
     this.record(false);
   }
 
@@ -72,7 +76,8 @@ export class TargetHealth {
     const next = this.alive === false ? this.okRun >= up : this.alive === true ? !(this.lossRun >= down || lossy) : ok ? true : this.lossRun >= down ? false : null;
     if (next !== this.alive) {
       if (next === false) {
-        this.deathReason = this.lossRun >= down ? `${this.lossRun} probes lost in a row` : `${this.lossShare().toFixed(0)}% of the last ${this.recent.length} probes lost`;
+        const evidence = this.lossRun >= down ? `${this.lossRun} probes lost in a row` : `${this.lossShare().toFixed(0)}% of the last ${this.recent.length} probes lost`;
+        this.deathReason = `${evidence} (last: ${this.lastLost ?? 'too late'})`;
       }
       // A new verdict starts a new record, so an outage does not count against the recovery.
       this.recent = [];
@@ -93,11 +98,13 @@ export class TargetHealth {
     const avg = this.rtts.length === 0 ? null : this.rtts.reduce((a, b) => a + b, 0) / this.rtts.length;
     return {
       target: this.target,
+      method: this.method,
       alive: this.alive,
       lastRttMs: this.lastRtt,
       avgRttMs: avg === null ? null : Math.round(avg * 1000) / 1000,
       lossPercent: Math.round(this.lossShare() * 10) / 10,
       probes: this.recent.length,
+      lastLost: this.lastLost,
     };
   }
 }
@@ -137,11 +144,11 @@ export class UplinkHealth {
     readonly name: string,
     readonly settings: ProbeConfig,
     private readonly damping: DampingConfig,
-    targets: readonly string[],
+    targets: readonly { readonly id: string; readonly method: string }[],
     now: number,
   ) {
     this.since = now;
-    this.targets = new Map(targets.map((t) => [t, new TargetHealth(t, settings)]));
+    this.targets = new Map(targets.map((t) => [t.id, new TargetHealth(t.id, t.method, settings)]));
   }
 
   setLink(ok: boolean, reason: string): void {

@@ -55,15 +55,17 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
 
 /**
  * What the probes need before the first run, on a gateway never programmed
- * before: each uplink's own table and the rule its connection mark selects.
- * Without them a probe bound to an ethernet uplink whose target has no route
- * in main is sent "on link" and fails, and the line would be judged dead at
+ * before: each uplink's own table, the rule its connection mark selects (ping
+ * carries the mark) and the rule its address selects (the tcp, http and dns
+ * probes are bound to it). Without them a probe bound to an ethernet uplink
+ * whose target has no route in main is sent "on link" and fails, a socket
+ * bound to the address finds no route, and the line would be judged dead at
  * start. Only additions, and exactly the objects the first run wants, so that
  * run finds them in place; nothing of ours or anyone else's is removed.
  */
 export function probePaths(config: Config, uplinks: readonly UplinkView[], observed: Pick<RoutingState, 'rules' | 'routes'>): Pick<RoutingChange, 'rules' | 'routes'> {
   const { tables, priorities } = ids(config);
-  const rules = planRules(config, uplinks).filter((r) => uplinks.some((u) => r.priority === priorities.conn(u.index)));
+  const rules = planRules(config, uplinks).filter((r) => uplinks.some((u) => r.priority === priorities.conn(u.index) || r.priority === priorities.source(u.index)));
   const routes = planRoutes(config, uplinks).filter((r) => uplinks.some((u) => r.table === String(tables.uplink(u.index))));
   return {
     rules: { add: diffRules([config], rules, observed.rules).change.add, remove: [] },

@@ -2,7 +2,7 @@
 // through that uplink (its interface and connection mark), whatever the main
 // table or the pools say. The probes' outcomes feed the pure state machines
 // (src/core/health.ts); one timer advances them all. Which method asks a
-// target (src/probes/: ICMP today) is the registry's business: the monitor
+// target (src/probes/: icmp, tcp, http, dns) is the registry's business: the monitor
 // starts, forgets, restarts and stops probes, and hears answered/lost. Every
 // probe runs in parallel, so timeouts never add up across targets or uplinks.
 
@@ -15,6 +15,7 @@ import type { ProbeRun, RunningProbe } from '../probes/method.js';
 import { methodFor, PROBE_METHODS, probeTarget, type ProbeMethods, type ProbeTarget } from '../probes/registry.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
+import { systemProbeSockets, type ProbeSockets } from '../system/probe-sockets.js';
 import type { Logger } from '../system/logger.js';
 
 /** What the reconciler needs from health: verdicts for this run's link-level view. */
@@ -48,6 +49,8 @@ export interface HealthMonitorDeps {
   readonly clock?: Clock;
   /** The probe methods by name; default: src/probes/registry.ts. */
   readonly methods?: ProbeMethods;
+  /** The sockets tcp, http and dns probes ask through; default: the system's. */
+  readonly sockets?: ProbeSockets;
 }
 
 export class HealthMonitor implements HealthView {
@@ -84,10 +87,10 @@ export class HealthMonitor implements HealthView {
     return this.config.uplinks.find((u) => u.name === name);
   }
 
-  private machineFor(view: UplinkView, targets: readonly string[], now: number): UplinkHealth {
+  private machineFor(view: UplinkView, targets: readonly ProbeTarget[], now: number): UplinkHealth {
     const settings = (this.uplinkConfig(view.name) as UplinkConfig).probe;
     const existing = this.machines.get(view.name);
-    const same = existing && existing.settings === settings && existing.targets.size === targets.length && targets.every((t) => existing.targets.has(t));
+    const same = existing && existing.settings === settings && existing.targets.size === targets.length && targets.every((t) => existing.targets.has(t.id));
     if (existing && same) return existing;
     const machine = new UplinkHealth(view.name, settings, this.config.damping, targets, now);
     if (existing) {
@@ -109,11 +112,7 @@ export class HealthMonitor implements HealthView {
       if (!settings) continue;
       const entries = settings.targets.length > 0 ? settings.targets : view.gateway ? [view.gateway] : [];
       const targets = entries.map(probeTarget);
-      const machine = this.machineFor(
-        view,
-        targets.map((t) => t.id),
-        now,
-      );
+      const machine = this.machineFor(view, targets, now);
       // Link-level trouble (no link, no carrier, no address, no gateway) is a failure at once,
       // and the probes in flight when it happened say nothing about the line that comes back.
       const linkUp = view.state === 'up';
@@ -159,11 +158,12 @@ export class HealthMonitor implements HealthView {
     if (this.stopped) return;
     const target = spec.run.target;
     const gate = { live: true };
-    const probe = methodFor(this.methods, target).start(spec.run, { runner: this.deps.runner, clock: this.clock }, (event) => {
+    const context = { runner: this.deps.runner, clock: this.clock, sockets: this.deps.sockets ?? systemProbeSockets };
+    const probe = methodFor(this.methods, target).start(spec.run, context, (event) => {
       const health = this.machines.get(spec.uplink)?.targets.get(target.id);
       if (!gate.live || this.stopped || !health) return;
       if (event.kind === 'answered') health.answered(event.rttMs);
-      else health.lost();
+      else health.lost(event.why);
     });
     const active: ActiveProbe = { key: spec.key, uplink: spec.uplink, probe, gate };
     this.probes.set(id, active);

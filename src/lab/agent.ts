@@ -71,6 +71,10 @@ function serve(): void {
   createHttpServer((request, response) => {
     const source = plain(request.socket.remoteAddress);
     response.setHeader('connection', 'close');
+    process.stdout.write(`http ${request.url} ${source}\n`);
+    // /status/NNN answers with that status, as a failing health endpoint does.
+    const status = /^\/status\/([1-5][0-9][0-9])$/.exec(request.url ?? '');
+    if (status) return void response.writeHead(Number(status[1]), { 'content-type': 'text/plain' }).end(`status ${status[1]}\n`);
     // /ip answers as plain-text "what is my address" services do; /garbage as a broken one.
     if (request.url === '/ip') return void response.setHeader('content-type', 'text/plain').end(`${source}\n`);
     if (request.url === '/garbage') return void response.setHeader('content-type', 'text/html').end('<html>not an address; $(reboot)</html>\n');

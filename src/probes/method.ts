@@ -8,6 +8,7 @@
 
 import type { Clock } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
+import type { ProbeSockets } from '../system/probe-sockets.js';
 
 /** Every target names its method and an id the health state machine and status know it by. */
 export interface ProbeTargetBase {
@@ -36,11 +37,14 @@ export interface ProbeRun<T extends ProbeTargetBase> {
 }
 
 /** One probe's outcome. */
-export type ProbeEvent = { readonly kind: 'answered'; readonly rttMs: number } | { readonly kind: 'lost' };
+/** One probe's outcome; a lost one says why when the method knows (a refused port, HTTP 500, REFUSED). */
+export type ProbeEvent = { readonly kind: 'answered'; readonly rttMs: number } | { readonly kind: 'lost'; readonly why?: string };
 
 export interface ProbeContext {
   readonly runner: Runner;
   readonly clock: Clock;
+  /** Sockets bound to the uplink's address (tcp, http, dns). */
+  readonly sockets: ProbeSockets;
 }
 
 export interface RunningProbe {

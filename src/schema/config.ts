@@ -11,7 +11,8 @@ import { MAX_UPLINKS, RANGE_SIZE } from '../core/contract.js';
 import { type Cidr, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv4 } from '../core/ipv4.js';
 import { parseMark } from '../core/marks.js';
 import { UPLINK_NAME } from '../core/names.js';
-import { absolutePath, describe, duration, fails, interfaceName, list, listText, mapping, noRepeats, percent, say, text, wholeNumber } from './fields.js';
+import { type ProbeTargetConfig, targetId } from '../core/probe-targets.js';
+import { absolutePath, describe, duration, fails, heard, interfaceName, list, listText, mapping, noRepeats, percent, say, text, wholeNumber } from './fields.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE } from './paths.js';
 
 const TABLE_BASE = 3100;
@@ -158,15 +159,99 @@ const health = mapping(
 
 // ---- uplinks
 
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*$/;
+
+/** A DNS name in lower case without its final dot, or null. */
+function dnsName(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  const name = value.toLowerCase().replace(/\.$/, '');
+  return DNS_NAME.test(name) ? name : null;
+}
+
+const dnsNameText = (fix: string) =>
+  text(
+    (value) => dnsName(value) !== null,
+    (input) => `${describe(input)} is not a DNS name`,
+    fix,
+  ).transform((value) => dnsName(value) as string);
+
+const PROBE_TARGET_FIX = 'write an address (ICMP echo), or { method: tcp, address: 203.0.113.101, port: 443 }, { method: http, url: "http://203.0.113.102/health" } or { method: dns, server: 203.0.113.53, query: example.test }';
+const probeAddress = (fix: string) => text(isUnicast, (input) => `${describe(input)} is not a unicast IPv4 address`, fix);
+
+/**
+ * What is wrong with a target neither form accepts: the problems of the form it was written in (text: an
+ * address; a mapping: its method's keys), each at its own key; else that it is no target at all.
+ */
+function probeTargetProblem(issue: { readonly input?: unknown; readonly errors?: readonly (readonly z.core.$ZodIssue[])[] }): string {
+  const form = typeof issue.input === 'string' ? 0 : typeof issue.input === 'object' && issue.input !== null && !Array.isArray(issue.input) ? 1 : null;
+  const said = (form === null ? [] : (issue.errors?.[form] ?? [])).flatMap((inner) =>
+    (heard(inner.message) ?? []).map((s) => {
+      const key = [...inner.path.map(String), ...(s.key === undefined ? [] : [s.key])].join('.');
+      return key === '' ? { problem: s.problem, fix: s.fix } : { key, problem: s.problem, fix: s.fix };
+    }),
+  );
+  if (said.length > 0) return JSON.stringify(said);
+  if (issue.input === undefined) return say('is missing', PROBE_TARGET_FIX);
+  return say(`${describe(issue.input)} is not a probe target (a method must be icmp, tcp, http, https or dns)`, PROBE_TARGET_FIX);
+}
+
+/** One probe target: a plain address is pinged; a mapping names its method. */
+const probeTargetEntry = z
+  .union(
+    [
+      probeAddress('write an address such as 203.0.113.100').transform((address) => ({ method: 'icmp' as const, address })),
+      z.discriminatedUnion('method', [
+        mapping({ method: z.literal('icmp'), address: probeAddress('write an address such as 203.0.113.100') }, 'write it as "{ method: icmp, address: 203.0.113.100 }"'),
+        mapping(
+          { method: z.literal('tcp'), address: probeAddress('write an address such as 203.0.113.101'), port: wholeNumber(1, 65535, 'give the port a connection is opened to, e.g. 443') },
+          'write it as "{ method: tcp, address: 203.0.113.101, port: 443 }"',
+        ),
+        mapping(
+          {
+            method: z.enum(['http', 'https']),
+            url: text(
+              (value) => httpUrl(value) !== null,
+              (input) => `${describe(input)} is not an http:// or https:// URL with an IPv4 address or name`,
+              'give the URL to fetch, e.g. http://203.0.113.102/health',
+            ),
+            expect: wholeNumber(100, 599, 'give the HTTP status that counts as answered, e.g. 200, or leave it out for any 2xx').optional(),
+            contains: text(/^.{1,200}$/, (input) => `${describe(input)} is not text of 1 to 200 characters`, 'give text the body must contain, or leave it out').optional(),
+            insecure: z.boolean(fails((input) => `must be true or false, not ${describe(input)}`, 'true accepts a self-signed certificate (https only)')).prefault(false),
+          },
+          'write it as "{ method: http, url: http://203.0.113.102/health, expect: 200 }"',
+        ),
+        mapping(
+          {
+            method: z.literal('dns'),
+            server: probeAddress('give the address of a DNS server that answers through this uplink, e.g. 203.0.113.53'),
+            query: dnsNameText('give a name the server must resolve, e.g. example.test'),
+            type: z
+              .enum(
+                ['A', 'AAAA', 'NS', 'SOA', 'MX', 'TXT', 'CNAME'],
+                fails((input) => `${describe(input)} is not a record type the probe asks for`, 'use A, AAAA, NS, SOA, MX, TXT or CNAME, or leave it out (A)'),
+              )
+              .prefault('A'),
+          },
+          'write it as "{ method: dns, server: 203.0.113.53, query: example.test }"',
+        ),
+      ]),
+    ],
+    { error: probeTargetProblem },
+  )
+  .transform((entry, ctx): ProbeTargetConfig => {
+    if (!('url' in entry)) return entry;
+    const url = httpUrl(entry.url) as string;
+    if (!url.startsWith(`${entry.method}:`))
+      ctx.addIssue({ code: 'custom', path: ['url'], message: say(`${url} does not start with ${entry.method}://`, `use an ${entry.method}:// URL, or method: ${url.split(':')[0]}`), input: entry.url });
+    return { method: 'http', url, expect: entry.expect ?? null, ...(entry.contains !== undefined ? { contains: entry.contains } : {}), insecure: entry.insecure };
+  });
+
 const probe = mapping(
   {
-    targets: list(
-      text(isUnicast, (input) => `${describe(input)} is not a unicast IPv4 address`, 'write an address such as 203.0.113.100'),
-      'list IPv4 addresses beyond the uplink, e.g. [203.0.113.100]',
-    )
-      .superRefine(noRepeats((target) => `${target} is listed twice`, 'list each target once'))
+    targets: list(probeTargetEntry, 'list targets beyond the uplink, e.g. [203.0.113.100, { method: tcp, address: 203.0.113.101, port: 443 }]')
+      .superRefine(noRepeats((target) => `${targetId(target)} is listed twice`, 'list each target once', targetId))
       .optional()
-      .meta({ description: 'Addresses probed through this uplink; absent: its gateway.' }),
+      .meta({ description: 'Targets probed through this uplink (addresses for ICMP echo, or tcp/http/dns mappings); absent: its gateway.' }),
     interval: HEALTH.interval.optional(),
     timeout: HEALTH.timeout.optional(),
     down: HEALTH.down.optional(),
@@ -356,22 +441,6 @@ const notify = mapping(
 
 // ---- dynamic DNS
 
-const DNS_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*$/;
-
-/** A DNS name in lower case without its final dot, or null. */
-function dnsName(value: unknown): string | null {
-  if (typeof value !== 'string') return null;
-  const name = value.toLowerCase().replace(/\.$/, '');
-  return DNS_NAME.test(name) ? name : null;
-}
-
-const dnsNameText = (fix: string) =>
-  text(
-    (value) => dnsName(value) !== null,
-    (input) => `${describe(input)} is not a DNS name`,
-    fix,
-  ).transform((value) => dnsName(value) as string);
-
 /** Dynamic DNS (RFC 2136 with TSIG, sent by nsupdate): one A record per live uplink. */
 const ddns = mapping(
   {
@@ -541,7 +610,7 @@ function probeSettings(global: Sections['health'], own: z.output<typeof probe>) 
   const defined = Object.fromEntries(Object.entries(own).filter(([key, value]) => key !== 'targets' && value !== undefined));
   const { damping: _, ...base } = global;
   return {
-    /** Addresses probed through this uplink; empty means its gateway. */
+    /** Targets probed through this uplink; empty means its gateway (ICMP). */
     targets: own.targets ?? [],
     ...healthSettings({ ...base, ...defined } as HealthDoc),
   };

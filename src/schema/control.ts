@@ -69,11 +69,13 @@ export type PoolsReport = z.infer<typeof poolsReportSchema>;
 export const targetSnapshotSchema = z
   .object({
     target: z.string(),
+    method: z.string().describe('icmp, tcp, http or dns'),
     alive: z.boolean().nullable().describe('null until the first verdict'),
     lastRttMs: z.number().nullable(),
     avgRttMs: z.number().nullable(),
     lossPercent: z.number().describe('share of the recent probes (since the last verdict change) that was lost'),
     probes: z.number(),
+    lastLost: z.string().nullable().describe('why the latest lost probe was lost (a refused port, HTTP 500, REFUSED, no answer); null when none was'),
   })
   .readonly();
 export type TargetSnapshot = z.infer<typeof targetSnapshotSchema>;

@@ -4,6 +4,7 @@ import { UplinkHealth, worstCaseDetectionMs, type Transition } from '../../src/c
 import type { ProbeConfig } from '../../src/model/config.js';
 
 const SETTINGS: ProbeConfig = { ...HEALTH_DEFAULTS, targets: [] };
+const icmp = (...ids: string[]): { id: string; method: string }[] => ids.map((id) => ({ id, method: 'icmp' }));
 
 /** A deterministic PRNG (mulberry32), so loss simulations are repeatable. */
 function random(seed: number): () => number {
@@ -52,7 +53,7 @@ const healthy: Path = () => ({ back: true, rttMs: 1 });
 
 describe('uplink health', () => {
   test('the first answer makes an unknown uplink up; a silent failure is found within down × interval + timeout', () => {
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0);
     expect(simulate(m, 't', 0, 2000, healthy)).toMatchObject([{ from: 'unknown', to: 'up', at: 10 }]);
     // The line dies silently at 5,000 ms, at the worst moment: just after a probe came back.
     const failAt = 5001;
@@ -67,7 +68,7 @@ describe('uplink health', () => {
 
   test('10 % loss each way (19 % of round trips) for 100 simulated minutes never fails the uplink', () => {
     const next = random(42);
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0);
     const changes = simulate(m, 't', 0, 100 * 60_000, () => ({ back: next() >= 0.1 && next() >= 0.1, rttMs: 2 }));
     expect(changes.map((c) => c.to)).toEqual(['up']);
     expect(m.snapshot(100 * 60_000).targets[0]?.lossPercent).toBeGreaterThan(5);
@@ -75,7 +76,7 @@ describe('uplink health', () => {
 
   test('a line losing 70 % is declared dead by the loss rule even without 8 losses in a row', () => {
     let n = 0;
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0);
     simulate(m, 't', 0, 1000, healthy);
     // Pattern: answered, lost, lost, answered, lost, lost… never more than 2 in a row, 67 % lost.
     const changes = simulate(m, 't', 1000, 20_000, () => ({ back: n++ % 3 === 0, rttMs: 1 }));
@@ -85,7 +86,7 @@ describe('uplink health', () => {
 
   test('replies slower than the latency limit count as lost', () => {
     const slow = { ...SETTINGS, latencyMs: 300 };
-    const m = new UplinkHealth('isp1', slow, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', slow, DAMPING_DEFAULTS, icmp('t'), 0);
     simulate(m, 't', 0, 1000, healthy, slow);
     const changes = simulate(m, 't', 1000, 5000, () => ({ back: true, rttMs: 400 }), slow);
     expect(changes.map((c) => c.to)).toEqual(['down']);
@@ -93,7 +94,7 @@ describe('uplink health', () => {
 
   test('k of n: with reliability 2 of 3, one dead target is tolerated, two are not', () => {
     const two = { ...SETTINGS, reliability: 2 };
-    const m = new UplinkHealth('isp1', two, DAMPING_DEFAULTS, ['a', 'b', 'c'], 0);
+    const m = new UplinkHealth('isp1', two, DAMPING_DEFAULTS, icmp('a', 'b', 'c'), 0);
     for (const t of ['a', 'b', 'c']) simulate(m, t, 0, 1000, healthy, two);
     expect(m.state).toBe('up');
     expect(simulate(m, 'a', 1000, 4000, () => ({ back: false, rttMs: 0 }), two)).toEqual([]);
@@ -102,7 +103,7 @@ describe('uplink health', () => {
 
   test('failback needs `up` answers in a row, then the hold-down', () => {
     const held = { ...SETTINGS, holdMs: 5000 };
-    const m = new UplinkHealth('isp1', held, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', held, DAMPING_DEFAULTS, icmp('t'), 0);
     simulate(m, 't', 0, 500, healthy, held);
     const down = simulate(m, 't', 500, 3000, () => ({ back: false, rttMs: 0 }), held);
     expect(down.map((c) => c.to)).toEqual(['down']);
@@ -114,7 +115,7 @@ describe('uplink health', () => {
   });
 
   test('flap damping: the third quick fall holds the line down until the penalty fades', () => {
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0);
     // Up for 3 s, down for 3 s, three times over; then stable.
     const flapping: Path = (at) => ({ back: at > 18_000 || Math.floor(at / 3000) % 2 === 0, rttMs: 1 });
     const changes = simulate(m, 't', 0, 120_000, flapping);
@@ -130,7 +131,7 @@ describe('uplink health', () => {
   });
 
   test('flap damping: a line that keeps flapping while held down stays held until it has been stable', () => {
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0);
     simulate(m, 't', 0, 2000, healthy);
     const target = m.targets.get('t')!;
     // Carrier lost for 1 s every 5 s, for 200 s (longer than the penalty alone would hold); probes answer while it is there.
@@ -154,7 +155,7 @@ describe('uplink health', () => {
   });
 
   test('a line back from carrier loss needs fresh answers: no up-then-down blip from the verdict before the loss', () => {
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0);
     simulate(m, 't', 0, 2000, healthy);
     m.setLink(false, 'interface ppp0 has no carrier');
     expect(m.evaluate(2010)?.to).toBe('down');
@@ -166,7 +167,7 @@ describe('uplink health', () => {
   });
 
   test('link loss and ppp ip-down are immediate; ip-up lets the probes decide', () => {
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, ['t'], 0);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0);
     simulate(m, 't', 0, 500, healthy);
     m.setLink(false, 'interface ppp0 has no carrier');
     expect(m.evaluate(510)).toMatchObject({ to: 'down', reason: 'interface ppp0 has no carrier' });

@@ -68,7 +68,7 @@ describe('metrics', () => {
           suppressed: false,
           detectionMs: 1300,
           failbackMs: 1500,
-          targets: [{ target: '203.0.113.100', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50 }],
+          targets: [{ target: '203.0.113.100', method: 'icmp', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50, lastLost: null }],
         },
       },
       { name: 'we"ird', interface: 'ppp1', state: 'down', clients: 0, health: null },

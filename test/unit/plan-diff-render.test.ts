@@ -199,7 +199,7 @@ describe('diff owns only what is ours', () => {
 });
 
 describe('probe paths before the first run', () => {
-  test('a pristine gateway gets each uplink table and connection rule, nothing else; a programmed one gets nothing', () => {
+  test('a pristine gateway gets each uplink table, connection rule and source rule, nothing else; a programmed one gets nothing', () => {
     const pristine = pristineKernel();
     const first = renderIpBatch(probePaths(labConfig, labUplinks(pristine), pristine));
     expect(first.trim().split('\n')).toEqual([
@@ -207,8 +207,11 @@ describe('probe paths before the first run', () => {
       'route replace table 3102 default proto 211 via 192.0.2.1 dev ppp1 onlink',
       'route replace table 3103 default proto 211 via 192.0.2.9 dev wan0 onlink',
       'rule add priority 4101 from all fwmark 0x10000000/0xf0000000 lookup 3101 protocol 211',
+      'rule add priority 4134 from 192.0.2.2/32 lookup 3101 protocol 211',
       'rule add priority 4102 from all fwmark 0x20000000/0xf0000000 lookup 3102 protocol 211',
+      'rule add priority 4135 from 192.0.2.6/32 lookup 3102 protocol 211',
       'rule add priority 4103 from all fwmark 0x30000000/0xf0000000 lookup 3103 protocol 211',
+      'rule add priority 4136 from 192.0.2.10/32 lookup 3103 protocol 211',
     ]);
     const kernel = capturedKernel();
     expect(renderIpBatch(probePaths(labConfig, labUplinks(kernel), kernel))).toBe('');

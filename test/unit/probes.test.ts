@@ -15,6 +15,7 @@ import type { ProbeEvent, ProbeMethod, ProbeRun, RunningProbe } from '../../src/
 import { methodFor, PROBE_METHODS, probeTarget } from '../../src/probes/registry.js';
 import type { Process, Runner, SpawnOptions } from '../../src/system/exec.js';
 import type { Logger } from '../../src/system/logger.js';
+import type { ProbeSockets } from '../../src/system/probe-sockets.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 /** A clock that moves only when the test says so; timers fire in time order. */
@@ -41,6 +42,13 @@ class PlayRunner implements Runner {
 
 const silent: Logger = new Proxy({} as Logger, { get: () => () => undefined });
 
+/** The icmp method runs ping and opens no socket of its own. */
+const NO_SOCKETS: ProbeSockets = new Proxy({} as ProbeSockets, {
+  get: (_, name) => () => {
+    throw new Error(`icmp opened a socket (${String(name)})`);
+  },
+});
+
 const TARGET: IcmpTarget = { method: 'icmp', id: '203.0.113.100', address: '203.0.113.100' };
 const RUN: ProbeRun<IcmpTarget> = { target: TARGET, path: { interface: 'ppp0', mark: 0x1000000, source: '192.0.2.2' }, timing: { intervalMs: 100, timeoutMs: 500 } };
 
@@ -48,7 +56,7 @@ function startIcmp(run = RUN): { runner: PlayRunner; clock: ManualClock; events:
   const runner = new PlayRunner();
   const clock = new ManualClock();
   const events: ProbeEvent[] = [];
-  const probe = icmpMethod.start(run, { runner, clock }, (event) => events.push(event));
+  const probe = icmpMethod.start(run, { runner, clock, sockets: NO_SOCKETS }, (event) => events.push(event));
   return { runner, clock, events, probe };
 }
 
@@ -183,7 +191,7 @@ function monitorWithFake(): { monitor: HealthMonitor; method: FakeMethod; runner
   const runner = new PlayRunner();
   const clock = new ManualClock();
   const transitions: Transition[] = [];
-  const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock, methods: { icmp: method } }, config);
+  const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock, methods: { ...PROBE_METHODS, icmp: method } }, config);
   return { monitor, method, runner, clock, transitions };
 }
 

@@ -15,7 +15,8 @@ function describeHealth(name: string, health: UplinkHealthSnapshot | null): stri
   if (!health) return `${name}: no probes`;
   const targets = health.targets.map((t) => {
     const rtt = t.lastRttMs === null ? '-' : `${t.lastRttMs.toFixed(2)} ms (avg ${t.avgRttMs?.toFixed(2)})`;
-    return `    ${t.target.padEnd(15)} ${t.alive === null ? 'no verdict' : t.alive ? 'alive' : 'DEAD'}  rtt ${rtt}  loss ${t.lossPercent}% of ${t.probes}`;
+    const lastLost = t.lastLost === null ? '' : `  last lost: ${t.lastLost}`;
+    return `    ${t.target.padEnd(15)} ${t.method.padEnd(4)} ${t.alive === null ? 'no verdict' : t.alive ? 'alive' : 'DEAD'}  rtt ${rtt}  loss ${t.lossPercent}% of ${t.probes}${lastLost}`;
   });
   const damping = health.suppressed ? `, held down for flapping (penalty ${health.penalty})` : health.penalty > 0 ? `, flap penalty ${health.penalty}` : '';
   return [

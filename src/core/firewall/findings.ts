@@ -10,7 +10,7 @@ import type { Finding, Severity } from '../finding.js';
 import { parseIpv4 } from '../ipv4.js';
 import { addressRange } from './from-iptables.js';
 import { type ChainVerdict, type HookVerdict, judgeFlow } from './judge.js';
-import { ANYWHERE, type AddressRange, type Flow, type FwTable } from './model.js';
+import { ANYWHERE, type AddressRange, type Flow } from './model.js';
 import type { RuleSets } from './rule-sets.js';
 
 /** The three kinds of traffic judged; each is a check of its own. */
@@ -96,12 +96,9 @@ function flowsOf(scope: FirewallScope): Omit<Judged, 'result'>[] {
 
 const quote = (name: string): string => `"${name}"`;
 const nftSet = (names: readonly string[]): string => (names.length === 1 ? quote(names[0] as string) : `{ ${names.map(quote).join(', ')} }`);
-const PERSIST: Record<FwTable['owner'], string> = {
-  ufw: '',
-  firewalld: '',
-  iptables: ' (then save it where your rules are loaded from at boot, e.g. netfilter-persistent save)',
-  nftables: ' (and add it to /etc/nftables.conf)',
-};
+// ufw and firewalld keep what their commands add; plain rules must also be written where the boot loads them.
+const KEEP_IPTABLES = ' (then save it where your rules are loaded from at boot, e.g. netfilter-persistent save)';
+const KEEP_NFT = ' (and add it to /etc/nftables.conf)';
 
 /** The fix for one chain that drops the flows of `judged` (all of one direction), for the tool that owns it. */
 function fixFor(chain: ChainVerdict, judged: readonly Judged[]): string {
@@ -137,7 +134,7 @@ function fixFor(chain: ChainVerdict, judged: readonly Judged[]): string {
         : direction === 'reply'
           ? pairs.map((p) => `iptables -I ${chain.chain} -i ${p.uplink} -o ${p.lan} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`)
           : uplinks.map((u) => `iptables -I ${chain.chain} -i ${u} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
-    return `${[...new Set(rules)].join(' && ')}${PERSIST.iptables}`;
+    return `${[...new Set(rules)].join(' && ')}${KEEP_IPTABLES}`;
   }
   const where = `nft insert rule ${family} ${name} ${chain.chain}`;
   const rule =
@@ -147,7 +144,7 @@ function fixFor(chain: ChainVerdict, judged: readonly Judged[]): string {
         ? lans.map((l) => `${where} iifname ${nftSet(uplinks)} oifname ${quote(l)} ct state established,related accept`)
         : [`${where} iifname ${nftSet(uplinks)} ct state established,related accept`];
   // The shell sees the rule's quotes: wrap each command's nft arguments in single quotes.
-  return `${rule.map((r) => r.replace(/^(nft insert rule \S+ \S+ \S+) (.*)$/, "$1 '$2'")).join(' && ')}${PERSIST.nftables}`;
+  return `${rule.map((r) => r.replace(/^(nft insert rule \S+ \S+ \S+) (.*)$/, "$1 '$2'")).join(' && ')}${KEEP_NFT}`;
 }
 
 const CHECK: Record<Direction, string> = { new: 'firewall:forward', reply: 'firewall:forward-replies', input: 'firewall:input' };

@@ -1,0 +1,35 @@
+// The dns method: a query for `query` (type A unless said) sent to `server`
+// over UDP; answered only with NOERROR from that server for this query's id.
+// REFUSED, SERVFAIL, NXDOMAIN and the like are lost, with the code as the
+// reason: a server that answers but does not resolve is no working line.
+
+import { dnsAnswerHeader, dnsQuery, type RecordType } from '../parse/dns-message.js';
+import type { ProbeMethod } from './method.js';
+import { periodic } from './periodic.js';
+
+export interface DnsTarget {
+  readonly method: 'dns';
+  readonly id: string;
+  readonly server: string;
+  readonly query: string;
+  readonly type: RecordType;
+}
+
+export const dnsMethod: ProbeMethod<DnsTarget> = {
+  name: 'dns',
+  key: (run) => `${run.target.server} ${run.target.query} ${run.target.type} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
+  start(run, context, onEvent) {
+    const { server, query, type } = run.target;
+    const source = run.path.source as string;
+    let id = Math.floor(Math.random() * 0x10000);
+    return periodic(run, context, onEvent, async () => {
+      id = (id + 1) & 0xffff;
+      const asked = id;
+      const { answer, ms } = await context.sockets.dnsExchange(server, dnsQuery(asked, query, type), source, run.timing.timeoutMs);
+      const header = dnsAnswerHeader(answer);
+      if (!header || header.id !== asked) return { ok: false, why: 'an answer that is not to this query' };
+      if (header.rcode !== 'NOERROR') return { ok: false, why: header.rcode };
+      return { ok: true, rttMs: ms };
+    });
+  },
+};

@@ -1,0 +1,23 @@
+// The tcp method: a connection to address:port, answered when the handshake
+// completes (its time is the RTT); a refused or unreachable port is lost.
+// The connection is closed at once: nothing is sent on it.
+
+import type { ProbeMethod } from './method.js';
+import { periodic } from './periodic.js';
+
+export interface TcpTarget {
+  readonly method: 'tcp';
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+export const tcpMethod: ProbeMethod<TcpTarget> = {
+  name: 'tcp',
+  key: (run) => `${run.target.address}:${run.target.port} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
+  start(run, context, onEvent) {
+    const { address, port } = run.target;
+    const source = run.path.source as string;
+    return periodic(run, context, onEvent, async () => ({ ok: true, rttMs: await context.sockets.tcpConnect(address, port, source, run.timing.timeoutMs) }));
+  },
+};

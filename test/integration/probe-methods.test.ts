@@ -1,0 +1,110 @@
+// Probe methods on the real kernel: tcp, http and dns targets asked through
+// each uplink (bound to its address, so its source rule sends them out by it)
+// against the lab's internet host and a real BIND; what counts as lost — a
+// closed port, HTTP 500, REFUSED, silence — takes the line down with that
+// evidence in its reason, and a line whose targets answer again comes back.
+
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { join } from 'node:path';
+import { DNS_ADDRESS, DNS_ZONE, startDnsServer, type DnsServer } from '../../src/lab/dns.js';
+import { blackhole } from '../../src/lab/faults.js';
+import type { UplinkHealthSnapshot } from '../../src/schema/control.js';
+import { Lab, within } from '../helpers/lab.js';
+
+jest.setTimeout(120_000);
+
+const SERVER = '203.0.113.100';
+const ECHO = 7;
+
+describe('tcp, http and dns probe methods', () => {
+  let lab: Lab;
+  let dns: DnsServer;
+
+  const health = async (uplink: string): Promise<UplinkHealthSnapshot> => {
+    const status = await lab.status();
+    return status.uplinks.find((u) => u.name === uplink)?.health as UplinkHealthSnapshot;
+  };
+  /** Points an uplink's probes at other targets and reloads the daemon. */
+  const retarget = async (targets: Record<string, string>): Promise<void> => {
+    await lab.rewriteConfig({ targets });
+    await lab.cli(['reload']);
+  };
+
+  beforeAll(async () => {
+    lab = await Lab.create({
+      clients: 1,
+      tag: 'probe',
+      config: {
+        targets: {
+          isp1: `[{ method: tcp, address: ${SERVER}, port: ${ECHO} }, { method: http, url: "http://${SERVER}/ip", contains: "." }]`,
+          isp2: `[{ method: dns, server: ${DNS_ADDRESS}, query: ns.${DNS_ZONE} }]`,
+        },
+      },
+    });
+    dns = await startDnsServer(lab.runner, lab.topo, join(lab.files.dir, 'dns'));
+  });
+
+  afterAll(async () => {
+    await dns?.stop();
+    await lab?.destroy();
+  });
+
+  test('every method answers through its own uplink: all lines up, status shows each target with its method and RTT', async () => {
+    await lab.start();
+    for (const uplink of ['isp1', 'isp2', 'isp3']) await within(10_000, `${uplink} up`, async () => (await lab.stateOf(uplink)) === 'up');
+    const isp1 = await health('isp1');
+    expect(isp1.targets.map((t) => [t.target, t.method, t.alive])).toEqual([
+      [`tcp ${SERVER}:${ECHO}`, 'tcp', true],
+      [`http://${SERVER}/ip`, 'http', true],
+    ]);
+    expect(isp1.targets.map((t) => [t.target, t.lastRttMs !== null && t.lastRttMs > 0, t.lastLost])).toEqual([
+      [`tcp ${SERVER}:${ECHO}`, true, null],
+      [`http://${SERVER}/ip`, true, null],
+    ]);
+    expect((await health('isp2')).targets[0]).toMatchObject({ target: `dns ${DNS_ADDRESS} ns.${DNS_ZONE}`, method: 'dns', alive: true });
+    // The http probe left by isp1: the internet host saw isp1's own address, never another line's.
+    const seen = new Set(lab.server.lines.filter((l) => l.startsWith('http /ip ')).map((l) => l.split(' ')[2]));
+    expect([...seen]).toEqual([lab.uplink('isp1').publicAddress]);
+    const text = (await lab.cli(['status'])).stdout;
+    expect(text).toContain(`tcp ${SERVER}:${ECHO} tcp  alive`);
+    expect(text).toContain(`dns ${DNS_ADDRESS} ns.${DNS_ZONE} dns  alive`);
+  });
+
+  test('a silent blackhole on the line: its tcp and http probes go unanswered and it is down within the worst-case detection time', async () => {
+    const isp1 = lab.uplink('isp1');
+    const detection = (await health('isp1')).detectionMs;
+    await blackhole(lab.runner, isp1, true);
+    try {
+      const took = await within(detection + 3000, 'isp1 down', async () => (await lab.stateOf('isp1')) === 'down');
+      expect(took).toBeLessThan(detection + 3000);
+      expect((await health('isp1')).reason).toContain('no answer within');
+    } finally {
+      await blackhole(lab.runner, isp1, false);
+    }
+    await within(10_000, 'isp1 back', async () => (await lab.stateOf('isp1')) === 'up');
+  });
+
+  test('HTTP 500, a closed port and REFUSED count as lost: each line goes down with that evidence, and comes back when its target answers again', async () => {
+    await retarget({
+      isp1: `[{ method: http, url: "http://${SERVER}/status/500" }]`,
+      isp2: `[{ method: dns, server: ${DNS_ADDRESS}, query: not-served.example }]`,
+      isp3: `[{ method: tcp, address: ${SERVER}, port: 9 }]`,
+    });
+    for (const [uplink, evidence] of [
+      ['isp1', 'HTTP 500'],
+      ['isp2', 'REFUSED'],
+      ['isp3', 'port 9 refused the connection'],
+    ] as const) {
+      await within(10_000, `${uplink} down`, async () => (await lab.stateOf(uplink)) === 'down');
+      const snapshot = await health(uplink);
+      expect(snapshot.reason).toContain(evidence);
+      expect(snapshot.targets[0]?.lastLost).toBe(evidence);
+    }
+    await retarget({
+      isp1: `[{ method: http, url: "http://${SERVER}/status/204" }]`,
+      isp2: `[{ method: dns, server: ${DNS_ADDRESS}, query: ${DNS_ZONE}, type: SOA }]`,
+      isp3: `[{ method: tcp, address: ${SERVER}, port: 80 }]`,
+    });
+    for (const uplink of ['isp1', 'isp2', 'isp3']) await within(10_000, `${uplink} up again`, async () => (await lab.stateOf(uplink)) === 'up');
+  });
+});
