@@ -11,7 +11,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
 export function formatPools(uplinks: readonly PoolView[]): string {
   const summary = table(
     ['UPLINK', 'INTERFACE', 'STATE', 'WEIGHT', 'ADDRESS', 'GATEWAY', 'CLIENTS'],
-    uplinks.map((u) => [u.name, u.interface, u.state, String(u.weight), u.address ?? '-', u.gateway ?? '-', String(u.clients.length)]),
+    uplinks.map((u) => [u.name, u.interface, u.degraded ? 'degraded' : u.state, String(u.weight), u.address ?? '-', u.gateway ?? '-', String(u.clients.length)]),
   );
   const members = uplinks.map((u) => {
     const pinned = new Set(u.pinned);

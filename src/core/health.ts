@@ -13,8 +13,15 @@
 // revived, at least `hold` spent down, and flap damping satisfied: every fall
 // adds 1 to a penalty that halves every `halfLife`; a fall that brings it to
 // `suppress` keeps the uplink down until it has decayed below `reuse`.
+//
+// Degraded: an up uplink whose alive targets together lose more than
+// `degraded.loss` of their probes, or answer slower than `degraded.latency` on
+// average, over a full window each. It stays up (the planner gives it a
+// smaller share, core/uplinks.ts); it is well again once loss and latency have
+// stayed below half and four fifths of those limits for DEGRADED_HOLD_MS: two
+// thresholds and a time to prove it, so a line at the limit does not flap.
 
-import type { DampingConfig, ProbeConfig } from '../model/config.js';
+import type { DampingConfig, DegradedConfig, ProbeConfig } from '../model/config.js';
 import type { HealthState } from '../model/state.js';
 import type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
 
@@ -85,6 +92,13 @@ export class TargetHealth {
     }
   }
 
+  /** Loss share and average RTT over a full window of probes; null until the window is full. */
+  quality(): { readonly lossPercent: number; readonly avgRttMs: number | null } | null {
+    if (this.recent.length < this.settings.window) return null;
+    const avg = this.rtts.length === 0 ? null : this.rtts.reduce((a, b) => a + b, 0) / this.rtts.length;
+    return { lossPercent: this.lossShare(), avgRttMs: avg };
+  }
+
   private lossShare(): number {
     return this.recent.length === 0 ? 0 : (100 * this.recent.filter((ok) => !ok).length) / this.recent.length;
   }
@@ -109,10 +123,13 @@ export class TargetHealth {
   }
 }
 
+/** The states notifications and hooks report: the health state, and `degraded` for a line that is up but poor. */
+export type ReportedState = HealthState | 'degraded';
+
 export interface Transition {
   readonly uplink: string;
-  readonly from: HealthState;
-  readonly to: HealthState;
+  readonly from: ReportedState;
+  readonly to: ReportedState;
   readonly reason: string;
   readonly at: number;
 }
@@ -124,6 +141,9 @@ export function worstCaseDetectionMs(settings: ProbeConfig): number {
 export function worstCaseFailbackMs(settings: ProbeConfig): number {
   return settings.up * settings.intervalMs + settings.timeoutMs + settings.holdMs;
 }
+
+/** A degraded line is well again only after this long, however good it looks sooner. */
+export const DEGRADED_HOLD_MS = 10_000;
 
 /** One uplink's state machine. Inputs: probe events (through its targets), link state, ppp hooks, time. */
 export class UplinkHealth {
@@ -139,6 +159,10 @@ export class UplinkHealth {
   private suppressed = false;
   /** Held down, the line answered since its last fall: falling again still counts as a flap. */
   private revivedWhileHeld = false;
+  /** Why the line is degraded (its loss or latency), null while it is not. */
+  degraded: string | null = null;
+  /** Since when a degraded line has been below the lower limits without a break; null while it is not. */
+  private wellSince: number | null = null;
 
   constructor(
     readonly name: string,
@@ -146,6 +170,7 @@ export class UplinkHealth {
     private readonly damping: DampingConfig,
     targets: readonly { readonly id: string; readonly method: string }[],
     now: number,
+    readonly limits: DegradedConfig = { lossPercent: 0, latencyMs: 0 },
   ) {
     this.since = now;
     this.targets = new Map(targets.map((t) => [t.id, new TargetHealth(t.id, t.method, settings)]));
@@ -179,8 +204,54 @@ export class UplinkHealth {
     return { alive: false, why: `${alive} of ${all.length} targets answer (need ${needed}); ${dead.join('; ')}` };
   }
 
-  /** Advances the machine; returns the transition when the state changes. */
+  /** Advances the machine; returns the transition when the state (or being degraded) changes. */
   evaluate(now: number): Transition | null {
+    const transition = this.evaluateState(now);
+    if (transition || this.state !== 'up') return transition;
+    return this.evaluateDegraded(now);
+  }
+
+  /** The alive targets' loss and latency over a full window each; null while any window is not full. */
+  private quality(): { lossPercent: number; avgRttMs: number } | null {
+    const alive = [...this.targets.values()].filter((t) => t.alive === true).map((t) => t.quality());
+    if (alive.length === 0 || alive.some((q) => q === null)) return null;
+    const full = alive as { lossPercent: number; avgRttMs: number | null }[];
+    const rtts = full.flatMap((q) => (q.avgRttMs === null ? [] : [q.avgRttMs]));
+    return { lossPercent: full.reduce((sum, q) => sum + q.lossPercent, 0) / full.length, avgRttMs: rtts.length === 0 ? 0 : rtts.reduce((a, b) => a + b, 0) / rtts.length };
+  }
+
+  /** What is over the limits scaled by `share` (1 to become degraded, less to stay so), in words; null when nothing is. */
+  private over(quality: { lossPercent: number; avgRttMs: number }, lossShare: number, latencyShare: number): string | null {
+    const { lossPercent, latencyMs } = this.limits;
+    const loss = lossPercent > 0 && quality.lossPercent > lossPercent * lossShare ? `${quality.lossPercent.toFixed(1)}% of probes lost (degraded above ${lossPercent}%)` : null;
+    const slow = latencyMs > 0 && quality.avgRttMs > latencyMs * latencyShare ? `average RTT ${quality.avgRttMs.toFixed(1)} ms (degraded above ${latencyMs} ms)` : null;
+    return loss && slow ? `${loss}, ${slow}` : (loss ?? slow);
+  }
+
+  private evaluateDegraded(now: number): Transition | null {
+    if (this.limits.lossPercent === 0 && this.limits.latencyMs === 0) return null;
+    const quality = this.quality();
+    if (!quality) return null;
+    const worse = this.over(quality, 1, 1);
+    if (this.degraded === null) {
+      if (!worse) return null;
+      this.degraded = worse;
+      this.wellSince = null;
+      return { uplink: this.name, from: 'up', to: 'degraded', reason: worse, at: now };
+    }
+    if (worse) this.degraded = worse;
+    if (this.over(quality, 0.5, 0.8)) {
+      this.wellSince = null;
+      return null;
+    }
+    this.wellSince ??= now;
+    if (now - this.wellSince < DEGRADED_HOLD_MS) return null;
+    this.degraded = null;
+    const reason = `${quality.lossPercent.toFixed(1)}% of probes lost, average RTT ${quality.avgRttMs.toFixed(1)} ms: well below the degraded limits again`;
+    return { uplink: this.name, from: 'degraded', to: 'up', reason, at: now };
+  }
+
+  private evaluateState(now: number): Transition | null {
     const { alive, why } = this.verdict();
     const from = this.state;
     if (alive === null) return null;
@@ -229,7 +300,10 @@ export class UplinkHealth {
     this.since = now;
     this.reason = reason;
     if (from !== 'unknown') this.transitions += 1;
-    return { uplink: this.name, from, to, reason, at: now };
+    // A line that dies while degraded is reported as leaving `degraded`; down, it is no longer degraded.
+    const reported = from === 'up' && this.degraded !== null ? 'degraded' : from;
+    this.degraded = null;
+    return { uplink: this.name, from: reported, to, reason, at: now };
   }
 
   snapshot(now: number): UplinkHealthSnapshot {
@@ -240,6 +314,7 @@ export class UplinkHealth {
       transitions: this.transitions,
       penalty: Math.round(this.decayedPenalty(now) * 100) / 100,
       suppressed: this.suppressed,
+      degraded: this.degraded,
       targets: [...this.targets.values()].map((t) => t.snapshot()),
       detectionMs: worstCaseDetectionMs(this.settings),
       failbackMs: worstCaseFailbackMs(this.settings),

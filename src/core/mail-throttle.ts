@@ -44,7 +44,7 @@ export class MailThrottle {
 /** Subject and body of one mail about one or more changes of one uplink. */
 export function describeMail(items: readonly Transition[], hostname: string): { subject: string; text: string } {
   const last = items[items.length - 1] as Transition;
-  const state = last.to === 'up' ? 'up' : 'DOWN';
+  const state = last.to === 'down' ? 'DOWN' : last.to;
   const subject = items.length === 1 ? `[dispatcher ${hostname}] ${last.uplink} ${state}: ${last.reason}` : `[dispatcher ${hostname}] ${last.uplink} ${state} (${items.length} changes)`;
   const lines = items.map((t) => `${new Date(t.at).toISOString()}  ${t.uplink}: ${t.from} -> ${t.to}  (${t.reason})`);
   return { subject: subject.slice(0, 200), text: `${lines.join('\n')}\n\n${last.uplink} is ${last.to} now.\n` };

@@ -60,6 +60,12 @@ export function renderMetrics(input: MetricsInput): string {
     perUplink((u) => u.health?.transitions ?? 0),
   );
   m.family(
+    'dispatcher_uplink_degraded',
+    'gauge',
+    '1 while the uplink is up but degraded (over health.degraded loss or latency): it gets a smaller share of new clients.',
+    perUplink((u) => (u.health?.degraded ? 1 : 0)),
+  );
+  m.family(
     'dispatcher_uplink_suppressed',
     'gauge',
     '1 while the uplink is held down for flapping.',

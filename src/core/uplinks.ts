@@ -50,13 +50,27 @@ export function viewUplinks(config: Config, links: readonly Link[], routes: read
   });
 }
 
-/** The probes' verdicts on top of the link-level view: a link problem stays the reason; a dead line is down. */
+/** How many times a healthy line's weight counts against a degraded one's. */
+export const DEGRADED_FACTOR = 4;
+/** The largest weight a multipath next hop takes. */
+const MAX_HOP_WEIGHT = 256;
+
+/**
+ * The probes' verdicts on top of the link-level view: a link problem stays the reason; a dead line is down.
+ * While any live line is degraded, every healthy line's weight is multiplied by DEGRADED_FACTOR (as far as
+ * the largest hop weight allows) and the degraded ones keep theirs: a degraded line gets about a quarter of
+ * its usual share of new clients and of the multipath route, and stays in use.
+ */
 export function withHealth(views: readonly UplinkView[], verdicts: ReadonlyMap<string, HealthVerdict>): UplinkView[] {
-  return views.map((view) => {
+  const judged = views.map((view): UplinkView => {
     const verdict = verdicts.get(view.name);
     if (view.state === 'down' || !verdict || verdict.state === 'unknown') return view;
-    return { ...view, state: verdict.state, reason: verdict.reason };
+    return { ...view, state: verdict.state, reason: verdict.reason, ...(verdict.state === 'up' && verdict.degraded ? { degraded: verdict.degraded } : {}) };
   });
+  const healthy = judged.filter((v) => v.state === 'up' && !v.degraded);
+  if (healthy.length === 0 || !judged.some((v) => v.state === 'up' && v.degraded)) return judged;
+  const factor = Math.max(1, Math.min(DEGRADED_FACTOR, Math.floor(MAX_HOP_WEIGHT / Math.max(...healthy.map((v) => v.weight)))));
+  return judged.map((v) => (healthy.includes(v) ? { ...v, weight: v.weight * factor } : v));
 }
 
 /** The config with each uplink on the interface a ppp ip-up hook reported for it (ppp0 → ppp1). */

@@ -25,6 +25,7 @@ export function poolsView(config: Config, uplinks: readonly UplinkView[], assign
       interface: u.interface,
       state: u.state,
       reason: u.reason,
+      degraded: u.degraded ?? null,
       weight: u.weight,
       address: u.address ?? null,
       gateway: u.gateway ?? null,

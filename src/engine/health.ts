@@ -90,9 +90,9 @@ export class HealthMonitor implements HealthView {
   private machineFor(view: UplinkView, targets: readonly ProbeTarget[], now: number): UplinkHealth {
     const settings = (this.uplinkConfig(view.name) as UplinkConfig).probe;
     const existing = this.machines.get(view.name);
-    const same = existing && existing.settings === settings && existing.targets.size === targets.length && targets.every((t) => existing.targets.has(t.id));
+    const same = existing && existing.settings === settings && existing.limits === this.config.degraded && existing.targets.size === targets.length && targets.every((t) => existing.targets.has(t.id));
     if (existing && same) return existing;
-    const machine = new UplinkHealth(view.name, settings, this.config.damping, targets, now);
+    const machine = new UplinkHealth(view.name, settings, this.config.damping, targets, now, this.config.degraded);
     if (existing) {
       // New targets or settings: keep the state and count, re-judge with fresh records.
       machine.state = existing.state;
@@ -134,7 +134,7 @@ export class HealthMonitor implements HealthView {
   }
 
   verdicts(): Map<string, HealthVerdict> {
-    return new Map([...this.machines].map(([name, m]) => [name, { state: m.state, reason: m.reason }]));
+    return new Map([...this.machines].map(([name, m]) => [name, { state: m.state, reason: m.reason, ...(m.degraded === null ? {} : { degraded: m.degraded }) }]));
   }
 
   /** ppp ip-down forces an uplink down until ip-up (null) releases it. */

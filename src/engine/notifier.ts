@@ -58,7 +58,7 @@ export class Notifier {
       this.deps.log.info('uplink verdict', fields);
       return;
     }
-    if (transition.to === 'down') this.deps.log.warn('uplink state changed', fields);
+    if (transition.to === 'down' || transition.to === 'degraded') this.deps.log.warn('uplink state changed', fields);
     else this.deps.log.info('uplink state changed', fields);
     for (const program of this.config.exec) this.runHook(program, transition, iface);
     if (this.throttle) {

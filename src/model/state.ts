@@ -40,6 +40,8 @@ export type HealthState = 'unknown' | UplinkState;
 export interface HealthVerdict {
   readonly state: HealthState;
   readonly reason: string;
+  /** Up, but poor: why (its loss or latency); absent while it is not degraded. */
+  readonly degraded?: string;
 }
 
 /** One uplink as the planner sees it: config plus what the kernel says about it. */
@@ -47,7 +49,10 @@ export interface UplinkView {
   readonly name: string;
   readonly index: number;
   readonly interface: string;
+  /** Its share of new clients and of the multipath route: the configured weight, lowered while it is degraded. */
   readonly weight: number;
+  /** Up, but poor: why; absent while it is not degraded. */
+  readonly degraded?: string;
   readonly state: UplinkState;
   /** Why it is in that state, in words for the operator. */
   readonly reason: string;

@@ -141,6 +141,20 @@ const damping = mapping(
     reuse: doc.reuse,
   }));
 
+/** A line that is up but poor: each limit is off when left out. */
+const degraded = mapping(
+  {
+    loss: percent().optional(),
+    latency: duration(1, 60_000, 'an average RTT above this makes the line degraded, e.g. "150ms"').optional(),
+  },
+  'write it as "degraded: { loss: 5%, latency: 150ms }"',
+).transform((doc) => ({
+  /** Up, but more than this share of its probes lost (over a full window): degraded; 0: not judged. */
+  lossPercent: doc.loss ?? 0,
+  /** Up, but answering slower than this on average: degraded; 0: not judged. */
+  latencyMs: doc.latency ?? 0,
+}));
+
 const health = mapping(
   {
     interval: HEALTH.interval.prefault(HEALTH_DEFAULT_INPUT.interval),
@@ -153,6 +167,7 @@ const health = mapping(
     reliability: HEALTH.reliability.prefault(HEALTH_DEFAULT_INPUT.reliability),
     hold: HEALTH.hold.prefault(HEALTH_DEFAULT_INPUT.hold),
     damping: damping.prefault({}),
+    degraded: degraded.prefault({}),
   },
   'write it as "health: { … }" or leave it out',
 );
@@ -608,7 +623,7 @@ type Sections = z.output<typeof document>;
 /** Global health settings, then an uplink's own probe settings on top. */
 function probeSettings(global: Sections['health'], own: z.output<typeof probe>) {
   const defined = Object.fromEntries(Object.entries(own).filter(([key, value]) => key !== 'targets' && value !== undefined));
-  const { damping: _, ...base } = global;
+  const { damping: _, degraded: __, ...base } = global;
   return {
     /** Targets probed through this uplink; empty means its gateway (ICMP). */
     targets: own.targets ?? [],
@@ -636,6 +651,8 @@ function assemble(doc: Sections) {
     netfilter: doc.netfilter,
     clients: doc.clients,
     damping: doc.health.damping,
+    /** When an up line counts as degraded (a smaller share of new clients). */
+    degraded: doc.health.degraded,
     staticRoutes: doc.static_routes,
     notify: doc.notify,
     ...(doc.ddns !== undefined ? { ddns: doc.ddns } : {}),
@@ -658,7 +675,7 @@ export type ProbeDoc = z.output<typeof probe>;
 
 /** The health settings every uplink gets unless its probe says otherwise. */
 export const HEALTH_DEFAULTS = (() => {
-  const { damping: _, ...settings } = health.parse({});
+  const { damping: _, degraded: __, ...settings } = health.parse({});
   return healthSettings(settings);
 })();
 export const DAMPING_DEFAULTS = damping.parse({});

@@ -49,7 +49,8 @@ export const systemProbeSockets: ProbeSockets = {
     return new Promise((resolve, reject) => {
       const start = performance.now();
       const secure = url.startsWith('https:');
-      const options = { localAddress: source, timeout: timeoutMs, headers: { 'user-agent': 'dispatcher-probe', connection: 'close' }, ...(secure && insecure ? { rejectUnauthorized: false } : {}) };
+      // No agent: a pooled connection could outlive its uplink's address, and every probe must open its own.
+      const options = { agent: false, localAddress: source, timeout: timeoutMs, headers: { 'user-agent': 'dispatcher-probe', connection: 'close' }, ...(secure && insecure ? { rejectUnauthorized: false } : {}) };
       const answered = (response: IncomingMessage): void => {
         const chunks: Buffer[] = [];
         let size = 0;

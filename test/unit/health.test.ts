@@ -2,6 +2,8 @@ import { describe, expect, test } from '@jest/globals';
 import { DAMPING_DEFAULTS, HEALTH_DEFAULTS } from '../../src/schema/config.js';
 import { UplinkHealth, worstCaseDetectionMs, type Transition } from '../../src/core/health.js';
 import type { ProbeConfig } from '../../src/model/config.js';
+import type { HealthVerdict, UplinkView } from '../../src/model/state.js';
+import { DEGRADED_FACTOR, withHealth } from '../../src/core/uplinks.js';
 
 const SETTINGS: ProbeConfig = { ...HEALTH_DEFAULTS, targets: [] };
 const icmp = (...ids: string[]): { id: string; method: string }[] => ids.map((id) => ({ id, method: 'icmp' }));
@@ -177,5 +179,100 @@ describe('uplink health', () => {
     expect(m.evaluate(2010)).toMatchObject({ to: 'down', reason: 'ppp ip-down on ppp0' });
     m.force(null);
     expect(m.evaluate(2020)?.to).toBe('up');
+  });
+});
+
+describe('degraded lines', () => {
+  const LIMITS = { lossPercent: 5, latencyMs: 150 };
+  const lossy =
+    (next: () => number, oneWay: number): Path =>
+    () => ({ back: next() >= oneWay && next() >= oneWay, rttMs: 2 });
+
+  test('10 % loss each way: degraded once a full window shows it, up all along, and well again only after the hold and below half the limit', () => {
+    const next = random(7);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, LIMITS);
+    expect(simulate(m, 't', 0, 2000, healthy).map((c) => c.to)).toEqual(['up']);
+    const worse = simulate(m, 't', 2000, 60_000, lossy(next, 0.1));
+    expect(worse.map((c) => `${c.from}>${c.to}`)).toEqual(['up>degraded']);
+    expect(worse[0]?.reason).toMatch(/^[0-9.]+% of probes lost \(degraded above 5%\)$/);
+    // A full window of 50 probes (5 s after the line came up) is needed before the first judgement.
+    expect((worse[0] as Transition).at).toBeGreaterThanOrEqual(5000);
+    expect(m.state).toBe('up');
+    expect(m.snapshot(60_000).degraded).toMatch(/% of probes lost/);
+    const better = simulate(m, 't', 60_000, 90_000, healthy);
+    expect(better.map((c) => `${c.from}>${c.to}`)).toEqual(['degraded>up']);
+    expect(better[0]?.reason).toMatch(/well below the degraded limits again/);
+    expect(m.degraded).toBeNull();
+  });
+
+  test('loss hovering at the limit does not flap: the lower limit to leave and the 10 s hold keep changes rare', () => {
+    const next = random(11);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, LIMITS);
+    simulate(m, 't', 0, 2000, healthy);
+    // About 5 % of round trips lost: the 50-probe share wanders around the limit all the time.
+    const changes = simulate(m, 't', 2000, 10 * 60_000, lossy(next, 0.025));
+    expect(changes.every((c) => c.to === 'degraded' || c.to === 'up')).toBe(true);
+    expect(changes.length).toBeLessThanOrEqual(10);
+  });
+
+  test('latency: slower than the limit on average is degraded; between four fifths and the limit it stays so; below, it is well again', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, LIMITS);
+    simulate(m, 't', 0, 2000, healthy);
+    expect(simulate(m, 't', 2000, 10_000, () => ({ back: true, rttMs: 200 })).map((c) => c.to)).toEqual(['degraded']);
+    expect(m.degraded).toMatch(/average RTT 200\.0 ms \(degraded above 150 ms\)/);
+    expect(simulate(m, 't', 10_000, 40_000, () => ({ back: true, rttMs: 130 }))).toEqual([]);
+    expect(simulate(m, 't', 40_000, 60_000, () => ({ back: true, rttMs: 100 })).map((c) => c.to)).toEqual(['up']);
+  });
+
+  test('a degraded line that dies is reported as leaving degraded, and is not degraded while down', () => {
+    const next = random(3);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, LIMITS);
+    simulate(m, 't', 0, 2000, healthy);
+    simulate(m, 't', 2000, 20_000, lossy(next, 0.1));
+    expect(m.degraded).not.toBeNull();
+    const died = simulate(m, 't', 20_000, 25_000, () => ({ back: false, rttMs: 0 }));
+    expect(died.map((c) => `${c.from}>${c.to}`)).toEqual(['degraded>down']);
+    expect(m.snapshot(25_000).degraded).toBeNull();
+  });
+
+  test('limits off (the default): never degraded', () => {
+    const next = random(5);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0);
+    expect(simulate(m, 't', 0, 60_000, lossy(next, 0.1)).map((c) => c.to)).toEqual(['up']);
+  });
+});
+
+describe('weights while a line is degraded', () => {
+  const view = (name: string, index: number, weight: number): UplinkView => ({ name, index, interface: `ppp${index}`, weight, state: 'up', reason: 'link up', present: true, pointToPoint: true, address: `192.0.2.${index + 2}` });
+  const views = [view('isp1', 0, 2), view('isp2', 1, 1), view('isp3', 2, 1)];
+  const up = { state: 'up' as const, reason: '1 of 1 targets answer' };
+
+  test('healthy lines count four times a degraded one; nothing changes while none is degraded', () => {
+    const calm = withHealth(views, new Map(views.map((v) => [v.name, up])));
+    expect(calm.map((v) => [v.weight, v.degraded])).toEqual([
+      [2, undefined],
+      [1, undefined],
+      [1, undefined],
+    ]);
+    const poor = withHealth(views, new Map<string, HealthVerdict>([...views.map((v) => [v.name, up] as const), ['isp2', { ...up, degraded: '9.0% of probes lost (degraded above 5%)' }]]));
+    expect(poor.map((v) => [v.name, v.weight, v.degraded ?? null])).toEqual([
+      ['isp1', 2 * DEGRADED_FACTOR, null],
+      ['isp2', 1, '9.0% of probes lost (degraded above 5%)'],
+      ['isp3', DEGRADED_FACTOR, null],
+    ]);
+  });
+
+  test('hop weights stay within 256, and when every live line is degraded, the weights are the configured ones', () => {
+    const heavy = [view('isp1', 0, 200), view('isp2', 1, 1)];
+    const poor = withHealth(
+      heavy,
+      new Map<string, HealthVerdict>([
+        ['isp1', up],
+        ['isp2', { ...up, degraded: 'slow' }],
+      ]),
+    );
+    expect(poor.map((v) => v.weight)).toEqual([200, 1]);
+    const all = withHealth(views, new Map(views.map((v) => [v.name, { ...up, degraded: 'slow' }])));
+    expect(all.map((v) => v.weight)).toEqual([2, 1, 1]);
   });
 });

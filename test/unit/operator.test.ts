@@ -66,6 +66,7 @@ describe('metrics', () => {
           transitions: 3,
           penalty: 0,
           suppressed: false,
+          degraded: null,
           detectionMs: 1300,
           failbackMs: 1500,
           targets: [{ target: '203.0.113.100', method: 'icmp', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50, lastLost: null }],
