@@ -23,6 +23,7 @@
 
 import type { DampingConfig, DegradedConfig, ProbeConfig } from '../model/config.js';
 import type { HealthState } from '../model/state.js';
+import { probeKbps } from './probe-cost.js';
 import type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
 
 /** One probe target's recent history. */
@@ -317,6 +318,10 @@ export class UplinkHealth {
       degraded: this.degraded,
       targets: [...this.targets.values()].map((t) => t.snapshot()),
       detectionMs: worstCaseDetectionMs(this.settings),
+      probeKbps: probeKbps(
+        [...this.targets.values()].map((t) => t.method),
+        this.settings.intervalMs,
+      ),
       failbackMs: worstCaseFailbackMs(this.settings),
     };
   }

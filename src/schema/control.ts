@@ -92,6 +92,7 @@ export const healthSnapshotSchema = z
     degraded: z.string().nullable().describe('why the line is degraded (up, with a smaller share of new clients), null while it is not'),
     targets: z.array(targetSnapshotSchema).readonly(),
     detectionMs: z.number().describe('worst case from a silent failure to the verdict: down × interval + timeout'),
+    probeKbps: z.object({ out: z.number(), in: z.number() }).readonly().describe("what the uplink's probes put on the line, kbit/s each way (core/probe-cost.ts)"),
     failbackMs: z.number().describe('worst case from recovery to failback (without damping): up × interval + hold'),
   })
   .readonly();

@@ -61,6 +61,8 @@ describe('tcp, http and dns probe methods', () => {
       [`tcp ${SERVER}:${ECHO}`, true, null],
       [`http://${SERVER}/ip`, true, null],
     ]);
+    // What these probes put on the line: a tcp and an http target, ten times a second.
+    expect(isp1.probeKbps).toEqual({ out: 48.2, in: 50.2 });
     expect((await health('isp2')).targets[0]).toMatchObject({ target: `dns ${DNS_ADDRESS} ns.${DNS_ZONE}`, method: 'dns', alive: true });
     // The http probe left by isp1: the internet host saw isp1's own address, never another line's.
     const seen = new Set(lab.server.lines.filter((l) => l.startsWith('http /ip ')).map((l) => l.split(' ')[2]));

@@ -68,6 +68,7 @@ describe('metrics', () => {
           suppressed: false,
           degraded: null,
           detectionMs: 1300,
+          probeKbps: { out: 6.7, in: 6.7 },
           failbackMs: 1500,
           targets: [{ target: '203.0.113.100', method: 'icmp', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50, lastLost: null }],
         },

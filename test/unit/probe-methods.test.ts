@@ -7,6 +7,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/model/errors.js';
+import { probeKbps } from '../../src/core/probe-cost.js';
 import { dnsAnswerHeader, dnsQuery } from '../../src/parse/dns-message.js';
 import { dnsMethod } from '../../src/probes/dns.js';
 import { httpMethod } from '../../src/probes/http.js';
@@ -186,5 +187,16 @@ describe('socket methods', () => {
     sockets.calls[2]?.resolve(7 as never);
     await settle();
     expect(events[1]).toEqual({ kind: 'answered', rttMs: 7 });
+  });
+});
+
+describe('what probing costs a line', () => {
+  test('two ICMP targets at the default 100 ms stay under 20 kbit/s each way; other methods cost what their packets weigh', () => {
+    expect(probeKbps(['icmp'], 100)).toEqual({ out: 6.7, in: 6.7 });
+    expect(probeKbps(['icmp', 'icmp'], 100)).toEqual({ out: 13.4, in: 13.4 });
+    // (216 + 386 + 64) bytes out and (164 + 464 + 100) in, ten times a second.
+    expect(probeKbps(['tcp', 'http', 'dns'], 100)).toEqual({ out: 53.3, in: 58.2 });
+    // A slower interval costs proportionally less.
+    expect(probeKbps(['http'], 1000).out).toBe(3.1);
   });
 });
