@@ -15,11 +15,17 @@ const TWO_PPP = [
   { name: 'isp2', interface: 'ppp1', weight: 1, gateway: '192.0.2.1' },
 ];
 
-describe('10 % random loss each way on one line for 60 s', () => {
+/** An internet address (topology.ts SITE_ADDRESS) whose ICMP echo is rate-limited in the second test. */
+const LIMITED = '203.0.113.200';
+/** The ICMP limit a public target applies to a ping it deprioritises: one answer a second. */
+const RATE_LIMIT = ['INPUT', '-d', LIMITED, '-p', 'icmp', '--icmp-type', 'echo-request'];
+
+describe('60 s of 10 % random loss each way on one line, and ICMP rate-limited to 1/s on one of two targets of the other', () => {
   let lab: Lab;
 
   beforeAll(async () => {
-    lab = await Lab.create({ clients: 1, uplinks: TWO_PPP });
+    // isp2 probes its ISP's core router (198.51.100.6, topology.ts) and the rate-limited address.
+    lab = await Lab.create({ clients: 1, uplinks: TWO_PPP, config: { targets: { isp2: `[198.51.100.6, ${LIMITED}]` } } });
     await lab.start();
   });
 
@@ -27,21 +33,29 @@ describe('10 % random loss each way on one line for 60 s', () => {
     await lab?.destroy();
   });
 
-  test('no failover: the line stays up with no transition', async () => {
+  test('no failover: both lines stay up with no transition; the rate-limited target alone is dead', async () => {
     await loss(lab.runner, lab.uplink('isp1'), 0.1, true);
+    await lab.runIn(lab.topo.inet, ['iptables', '-I', ...RATE_LIMIT, '-j', 'DROP']);
+    await lab.runIn(lab.topo.inet, ['iptables', '-I', ...RATE_LIMIT, '-m', 'limit', '--limit', '1/s', '--limit-burst', '1', '-j', 'ACCEPT']);
     const seen: number[] = [];
     for (let second = 0; second < 60; second += 5) {
       await new Promise((resolve) => setTimeout(resolve, 5000));
-      const isp1 = (await lab.status()).uplinks.find((u) => u.name === 'isp1');
-      expect(isp1?.state).toBe('up');
-      seen.push(isp1?.health?.targets[0]?.lossPercent ?? 0);
+      const uplinks = (await lab.status()).uplinks;
+      expect(uplinks.map((u) => u.state)).toEqual(['up', 'up']);
+      seen.push(uplinks[0]?.health?.targets[0]?.lossPercent ?? 0);
     }
     await loss(lab.runner, lab.uplink('isp1'), 0.1, false);
-    const isp1 = (await lab.status()).uplinks.find((u) => u.name === 'isp1');
-    process.stdout.write(`60 s at 10 % loss each way: probe loss seen over the last 50 probes ${seen.map((l) => `${l}%`).join(', ')}; transitions ${isp1?.health?.transitions}\n`);
+    const [isp1, isp2] = (await lab.status()).uplinks;
+    const limited = isp2?.health?.targets.find((t) => t.target === LIMITED);
+    process.stdout.write(
+      `60 s at 10 % loss each way: probe loss seen over the last 50 probes ${seen.map((l) => `${l}%`).join(', ')}; transitions ${isp1?.health?.transitions}\n` +
+        `60 s with ICMP to one of two targets limited to 1/s: that target ${limited?.alive ? 'alive' : 'dead'} (${limited?.lossPercent}% lost); transitions ${isp2?.health?.transitions}\n`,
+    );
     expect(isp1?.health?.transitions).toBe(0);
-    // The loss was real: the probes saw it.
+    expect(isp2?.health?.transitions).toBe(0);
+    // The loss and the limit were real: the probes saw them.
     expect(Math.max(...seen)).toBeGreaterThan(5);
+    expect(limited?.alive).toBe(false);
     expect(lab.daemon!.logs.filter((l) => l.includes('"msg":"uplink state changed"'))).toEqual([]);
   });
 });

@@ -14,7 +14,7 @@ const isObject = (value: Json): value is Obj => typeof value === 'object' && val
 const PROTOCOL_NUMBERS: Readonly<Record<string, string>> = { '1': 'icmp', '6': 'tcp', '17': 'udp' };
 const PORT_PROTOCOLS = new Set(['tcp', 'udp', 'th', 'udplite', 'sctp', 'dccp']);
 /** Statements that let the packet go on to the next one. */
-const GOES_ON = new Set(['counter', 'log', 'mangle', 'set', 'map', 'notrack', 'flow', 'ct helper', 'meter', 'dup', 'xt_target']);
+const GOES_ON = new Set(['counter', 'log', 'mangle', 'set', 'map', 'notrack', 'flow', 'ct helper', 'meter', 'dup']);
 
 /** Readable text of an expression, for findings (JSON where no short form is known). */
 function exprText(expr: Json): string {
