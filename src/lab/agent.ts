@@ -71,6 +71,7 @@ function serve(): void {
   createHttpServer((request, response) => {
     const source = plain(request.socket.remoteAddress);
     response.setHeader('connection', 'close');
+    // Every request is a line (`http PATH SOURCE`): tests see by which uplink a probe arrived.
     process.stdout.write(`http ${request.url} ${source}\n`);
     // /status/NNN answers with that status, as a failing health endpoint does.
     const status = /^\/status\/([1-5][0-9][0-9])$/.exec(request.url ?? '');

@@ -2,8 +2,7 @@
 // table (iptables-save, whichever iptables is installed) and nftables' whole
 // ruleset as JSON. Reading only; core/firewall judges what was read.
 
-import type { FirewallFacts } from '../core/firewall/rule-sets.js';
-import { iptablesKind } from '../core/firewall/rule-sets.js';
+import { type FirewallFacts, iptablesKind } from '../core/firewall/rule-sets.js';
 import { whatItSaid, type Runner } from './exec.js';
 import { findTool } from './tools.js';
 
