@@ -6,6 +6,8 @@
 //                               TCP :7 answers each line with "<source> <line>";
 //                               UDP :9000 prints "udp <tag> <seq> <source> <epoch ms>" per datagram;
 //                               SMTP :2525 prints "mail <from> <subject>" per message
+//   serve-tls CERT KEY        HTTPS :443 on every local address with that certificate (PEM files):
+//                               answers with the address it sees, prints "https <path> <source>"
 //   get URL [FROM]            prints the body of one HTTP GET (exit 1 on failure), optionally
 //                             from a given local address
 //   hello ADDRESS             one UDP datagram to ADDRESS:9, so the gateway learns this client
@@ -16,7 +18,9 @@
 // Only node itself is needed, so the lab runs on a machine without curl or socat.
 
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, get as httpGet } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -157,11 +161,23 @@ function session(address: string, port: number): void {
   createInterface({ input: process.stdin }).on('line', (line) => socket.write(`${line}\n`));
 }
 
+function serveTls(certFile: string, keyFile: string): void {
+  createHttpsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (request, response) => {
+    const source = request.socket.remoteAddress?.replace(/^::ffff:/, '');
+    process.stdout.write(`https ${request.url} ${source}\n`);
+    response.setHeader('connection', 'close');
+    response.setHeader('content-type', 'text/plain');
+    response.end(`${source}\n`);
+  }).listen(443, '0.0.0.0', () => process.stdout.write('serving tls\n'));
+}
+
 const [command, ...args] = process.argv.slice(2);
 const run = async (): Promise<void> => {
   switch (command) {
     case 'serve':
       return serve();
+    case 'serve-tls':
+      return serveTls(args[0] as string, args[1] as string);
     case 'stream':
       return stream(args[0] as string, args[1] as string, Number(args[2]), Number(args[3]));
     case 'get':

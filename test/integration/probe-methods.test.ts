@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { join } from 'node:path';
 import { DNS_ADDRESS, DNS_ZONE, startDnsServer, type DnsServer } from '../../src/lab/dns.js';
 import { blackhole } from '../../src/lab/faults.js';
+import { AGENT } from '../../src/lab/harness.js';
 import type { UplinkHealthSnapshot } from '../../src/schema/control.js';
 import { Lab, within } from '../helpers/lab.js';
 
@@ -84,6 +85,28 @@ describe('tcp, http and dns probe methods', () => {
       await blackhole(lab.runner, isp1, false);
     }
     await within(10_000, 'isp1 back', async () => (await lab.stateOf('isp1')) === 'up');
+  });
+
+  test('https: a self-signed endpoint answers with insecure: true, and is lost with the certificate error without it', async () => {
+    const cert = join(lab.files.dir, 'tls.crt');
+    const key = join(lab.files.dir, 'tls.key');
+    await lab.runner.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${SERVER}`, '-keyout', key, '-out', cert]);
+    const lines: string[] = [];
+    const tls = lab.runner.spawn(['ip', 'netns', 'exec', lab.topo.inet, process.execPath, AGENT, 'serve-tls', cert, key], { onLine: (line) => lines.push(line) });
+    try {
+      await within(5000, 'the TLS server', async () => lines.includes('serving tls'));
+      await retarget({ isp3: `[{ method: https, url: "https://${SERVER}/", insecure: true }]` });
+      await within(10_000, 'isp3 probed through https', async () => (await health('isp3')).targets[0]?.alive === true);
+      expect(lines).toContain(`https / ${lab.uplink('isp3').publicAddress}`);
+      await retarget({ isp3: `[{ method: https, url: "https://${SERVER}/" }]` });
+      await within(10_000, 'isp3 down: its certificate is not trusted', async () => (await lab.stateOf('isp3')) === 'down');
+      expect((await health('isp3')).targets[0]?.lastLost).toMatch(/self[- ]signed certificate/);
+    } finally {
+      tls.stop('SIGKILL');
+    }
+    // Back to a target that answers, so the next test starts from a live line.
+    await retarget({ isp3: `[{ method: tcp, address: ${SERVER}, port: ${ECHO} }]` });
+    await within(10_000, 'isp3 up again', async () => (await lab.stateOf('isp3')) === 'up');
   });
 
   test('HTTP 500, a closed port and REFUSED count as lost: each line goes down with that evidence, and comes back when its target answers again', async () => {
