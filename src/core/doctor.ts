@@ -12,9 +12,9 @@ import { routingCollisions } from './collisions.js';
 import { uplinkGroup } from './contract.js';
 import { fighterFindings, repairFindings, type FighterFacts } from './fighters.js';
 import { firewallFindings } from './firewall/findings.js';
-import { ruleSets, type FirewallFacts } from './firewall/rule-sets.js';
+import type { RuleSets } from './firewall/model.js';
 import type { Finding, Severity } from './finding.js';
-import { formatCidr, maskOf, parseCidr, parseIpv4 } from './ipv4.js';
+import { type Cidr, formatCidr, maskOf, parseCidr, parseIpv4 } from './ipv4.js';
 
 export type { Finding, Severity } from './finding.js';
 
@@ -58,7 +58,7 @@ export interface DoctorFacts {
   /** The running daemon's repair record (`status`), null when no daemon answered. */
   readonly repairs: RepairStatus | null;
   /** The gateway's own firewall as read (system/firewall.ts). */
-  readonly firewall: FirewallFacts;
+  readonly firewall: RuleSets;
 }
 
 export function worst(findings: readonly Finding[]): Severity {
@@ -138,13 +138,15 @@ function rpFilterFindings(facts: DoctorFacts): Finding[] {
   });
 }
 
-/** The addresses the LAN can hold: the configured subnets, else the LAN interfaces' prefixes. */
+/** Where the clients are: the configured subnets, else the prefixes of the LAN interfaces' addresses. */
+function lanCidrs(facts: DoctorFacts): Cidr[] {
+  if (facts.config.lan.subnets.length > 0) return facts.config.lan.subnets.map((s) => parseCidr(s) as Cidr);
+  return facts.kernel.links.filter((l) => facts.config.lan.interfaces.includes(l.name)).flatMap((l) => l.addresses.map((a) => ({ network: ((parseIpv4(a.local) ?? 0) & maskOf(a.prefixlen)) >>> 0, prefix: a.prefixlen })));
+}
+
+/** The addresses the LAN can hold. */
 function lanSize(facts: DoctorFacts): number {
-  const prefixes =
-    facts.config.lan.subnets.length > 0
-      ? facts.config.lan.subnets.map((s) => parseCidr(s)?.prefix ?? 32)
-      : facts.kernel.links.filter((l) => facts.config.lan.interfaces.includes(l.name)).flatMap((l) => l.addresses.map((a) => a.prefixlen));
-  return prefixes.reduce((sum, prefix) => sum + 2 ** (32 - prefix), 0);
+  return lanCidrs(facts).reduce((sum, cidr) => sum + 2 ** (32 - cidr.prefix), 0);
 }
 
 function neighbourTableFinding(facts: DoctorFacts): Finding {
@@ -207,11 +209,8 @@ export function diagnoseHost(facts: Pick<DoctorFacts, 'tools' | 'iptablesVersion
 
 /** Whether the gateway's own firewall lets the clients, their replies and our probes' answers through. */
 function forwardPathFindings(facts: DoctorFacts): Finding[] {
-  const lanPrefixes = facts.kernel.links
-    .filter((l) => facts.config.lan.interfaces.includes(l.name))
-    .flatMap((l) => l.addresses.map((a) => formatCidr({ network: ((parseIpv4(a.local) ?? 0) & maskOf(a.prefixlen)) >>> 0, prefix: a.prefixlen })));
   const uplinkAddresses = Object.fromEntries(facts.uplinks.map((u) => [u.name, u.address]));
-  return firewallFindings(ruleSets(facts.firewall), { config: facts.config, lanPrefixes, uplinkAddresses });
+  return firewallFindings(facts.firewall, { config: facts.config, lan: lanCidrs(facts).map(formatCidr), uplinkAddresses });
 }
 
 export function diagnose(facts: DoctorFacts): Finding[] {

@@ -66,6 +66,12 @@ export function parseCidr(text: string): Cidr | null {
   return { network: address, prefix };
 }
 
+/** "198.18.0.0/16" or "198.18.0.5" as an inclusive numeric range; null when it is neither. */
+export function cidrRange(text: string): readonly [number, number] | null {
+  const cidr = parseCidr(text);
+  return cidr ? [cidr.network, cidr.network + 2 ** (32 - cidr.prefix) - 1] : null;
+}
+
 export function formatCidr(cidr: Cidr): string {
   return `${formatIpv4(cidr.network)}/${cidr.prefix}`;
 }

@@ -5,7 +5,6 @@
 
 import { explain } from '../core/explain.js';
 import { firewallForClient } from '../core/firewall/findings.js';
-import { ruleSets } from '../core/firewall/rule-sets.js';
 import { renderMetrics } from '../core/metrics.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
@@ -119,6 +118,6 @@ export class DaemonStatus {
     const live = r.uplinks.filter((u) => u.state === 'up');
     const leaving = (home ? [home] : live.length > 0 ? live : r.uplinks).map((u) => u.interface);
     const [kernel, firewall] = await Promise.all([lookupRoute(this.parts.runner, ip, lan, explanation.mark ?? 0), readFirewall(this.parts.runner)]);
-    return { ...explanation, kernel, firewall: firewallForClient(ruleSets(firewall), ip, lan, leaving) };
+    return { ...explanation, kernel, firewall: firewallForClient(firewall, ip, lan, leaving) };
   }
 }

@@ -1,6 +1,7 @@
 // Named scenarios for planner, diff and render tests, built from the lab's
 // config (pools/lab.yaml) and kernel output captured from a running lab.
 
+import { ruleSets } from '../../src/parse/firewall/rule-sets.js';
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../../src/config/load.js';
 import { iptablesBackend, type IptablesBackend } from '../../src/backends/iptables/index.js';
@@ -121,7 +122,7 @@ export function healthyDoctorFacts(overrides: Partial<DoctorFacts> = {}): Doctor
     fighters: NO_FIGHTERS,
     repairs: null,
     // The lab gateway's firewall: iptables-nft with nothing loaded.
-    firewall: { iptablesSave: fixture('iptables-save.txt'), iptablesError: null, iptablesKind: 'nf_tables', nftRuleset: null, nftError: null },
+    firewall: ruleSets({ iptablesSave: fixture('iptables-save.txt'), iptablesError: null, iptablesKind: 'nf_tables', nftRuleset: null, nftError: null }),
     ...overrides,
   };
 }

@@ -5,12 +5,12 @@
 
 import { describe, expect, test } from '@jest/globals';
 import { firewallFindings, firewallForClient, type FirewallScope } from '../../src/core/firewall/findings.js';
-import { ruleSets, type FirewallFacts } from '../../src/core/firewall/rule-sets.js';
+import { ruleSets, type FirewallFacts } from '../../src/parse/firewall/rule-sets.js';
 import type { Finding } from '../../src/core/finding.js';
 import { fixture } from '../helpers/fixtures.js';
 import { labConfig } from '../helpers/scenario.js';
 
-const scope: FirewallScope = { config: labConfig, lanPrefixes: [], uplinkAddresses: { isp1: '192.0.2.2', isp2: '192.0.2.6', isp3: '192.0.2.10' } };
+const scope: FirewallScope = { config: labConfig, lan: labConfig.lan.subnets, uplinkAddresses: { isp1: '192.0.2.2', isp2: '192.0.2.6', isp3: '192.0.2.10' } };
 
 function facts(over: Partial<FirewallFacts>): FirewallFacts {
   return { iptablesSave: null, iptablesError: null, iptablesKind: 'nf_tables', nftRuleset: null, nftError: null, ...over };

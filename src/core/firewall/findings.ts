@@ -7,11 +7,9 @@
 
 import type { Config } from '../../model/config.js';
 import type { Finding, Severity } from '../finding.js';
-import { parseIpv4 } from '../ipv4.js';
-import { addressRange } from './from-iptables.js';
+import { cidrRange, parseIpv4 } from '../ipv4.js';
 import { type ChainVerdict, type HookVerdict, judgeFlow } from './judge.js';
-import { ANYWHERE, type AddressRange, type Flow } from './model.js';
-import type { RuleSets } from './rule-sets.js';
+import { ANYWHERE, type AddressRange, type Flow, type RuleSets } from './model.js';
 
 /** The three kinds of traffic judged; each is a check of its own. */
 type Direction = 'new' | 'reply' | 'input';
@@ -27,15 +25,14 @@ interface Judged {
 /** What the findings need besides the rule sets: where the LAN is and the uplinks' addresses. */
 export interface FirewallScope {
   readonly config: Config;
-  /** The LAN's addresses when lan.subnets is empty (the LAN interfaces' prefixes). */
-  readonly lanPrefixes: readonly string[];
+  /** Where the clients are (doctor: the configured subnets, else the LAN interfaces' prefixes). */
+  readonly lan: readonly string[];
   /** Uplink name → its IPv4 address, when known. */
   readonly uplinkAddresses: Readonly<Record<string, string | undefined>>;
 }
 
 function lanRanges(scope: FirewallScope): readonly AddressRange[] {
-  const prefixes = scope.config.lan.subnets.length > 0 ? scope.config.lan.subnets : scope.lanPrefixes;
-  const ranges = prefixes.map(addressRange).filter((r): r is AddressRange => r !== null);
+  const ranges = scope.lan.map(cidrRange).filter((r): r is AddressRange => r !== null);
   return ranges.length > 0 ? ranges : ANYWHERE;
 }
 

@@ -78,4 +78,11 @@ export interface Flow {
   readonly description: string;
 }
 
+/** Every table on the filter path, as read (parse/firewall/), and what could not be read. */
+export interface RuleSets {
+  readonly tables: readonly FwTable[];
+  /** What could not be read; the verdicts are then unknown rather than ok. */
+  readonly unread: readonly string[];
+}
+
 export const ANYWHERE: readonly AddressRange[] = [[0, 0xffffffff]];

@@ -1,12 +1,12 @@
 // What system/firewall.ts read (iptables-save of the filter table, nft's JSON
-// ruleset) as the judge's tables (pure). Each table is judged once: when
+// ruleset) as the firewall judge's tables (pure). Each table is judged once: when
 // iptables is the nftables shim, its filter table also appears in nft's
 // ruleset as `ip filter`, and is read through iptables-save only.
 
-import { parseIptablesSave } from '../../parse/iptables-save.js';
+import type { FwTable, RuleSets } from '../../core/firewall/model.js';
+import { parseIptablesSave } from '../iptables-save.js';
 import { iptablesFilter } from './from-iptables.js';
 import { nftTables } from './from-nft.js';
-import type { FwTable } from './model.js';
 
 export interface FirewallFacts {
   /** `iptables-save -t filter`, null when iptables is not installed. */
@@ -18,12 +18,6 @@ export interface FirewallFacts {
   /** `nft -j list ruleset`, null when nft is not installed. */
   readonly nftRuleset: string | null;
   readonly nftError: string | null;
-}
-
-export interface RuleSets {
-  readonly tables: readonly FwTable[];
-  /** What could not be read; the verdicts are then unknown rather than ok. */
-  readonly unread: readonly string[];
 }
 
 export function iptablesKind(version: string | null): FirewallFacts['iptablesKind'] {

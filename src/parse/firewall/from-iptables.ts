@@ -1,24 +1,16 @@
-// iptables' filter table (read by our iptables-save parser) in the judge's
-// model (pure). ufw writes its rules here too: its chains are named ufw-….
+// iptables' filter table (read by our iptables-save parser) in the firewall
+// judge's model (core/firewall/model.ts). ufw writes its rules here too: its chains are named ufw-….
 
 import type { IptRule, IptTable, RuleSpec } from '../../model/kernel.js';
-import { joinArgs } from '../../parse/iptables-save.js';
-import { parseCidr } from '../ipv4.js';
-import type { Action, AddressRange, Condition, FwRule, FwTable, Hook } from './model.js';
+import { cidrRange } from '../../core/ipv4.js';
+import type { Action, AddressRange, Condition, FwRule, FwTable, Hook } from '../../core/firewall/model.js';
+import { joinArgs } from '../iptables-save.js';
 
 const HOOKS: Readonly<Record<string, Hook>> = { FORWARD: 'forward', INPUT: 'input' };
 const PROTOCOLS: Readonly<Record<string, string>> = { '1': 'icmp', '6': 'tcp', '17': 'udp', '0': 'all' };
 const ICMP_TYPES: Readonly<Record<string, string>> = { '0': 'echo-reply', '8': 'echo-request', 'echo-reply': 'echo-reply', 'echo-request': 'echo-request', pong: 'echo-reply', ping: 'echo-request' };
 /** Targets that let the packet go on to the next rule. */
 const GOES_ON = new Set(['LOG', 'NFLOG', 'ULOG', 'MARK', 'CONNMARK', 'TCPMSS', 'CLASSIFY', 'CT', 'AUDIT', 'TRACE', 'DSCP', 'TOS', 'SECMARK', 'CONNSECMARK', 'TTL', 'IDLETIMER', 'LED', 'CHECKSUM']);
-
-/** "198.18.0.0/16" or "198.18.0.5" as a numeric range; null when unreadable. */
-export function addressRange(text: string): AddressRange | null {
-  const cidr = parseCidr(text);
-  if (!cidr) return null;
-  const size = 2 ** (32 - cidr.prefix);
-  return [cidr.network, cidr.network + size - 1];
-}
 
 /** An option list with "!" in front of the option it negates: the value after `name`, and whether negated. */
 function option(options: readonly string[], ...names: string[]): { value: string; negated: boolean } | null {
@@ -111,7 +103,7 @@ function ruleConditions(spec: RuleSpec, whole: string): Condition[] | null {
   ] as const) {
     const value = spec[field];
     if (!value) continue;
-    const ranges = value.value.split(',').map(addressRange);
+    const ranges = value.value.split(',').map(cidrRange);
     if (ranges.some((r) => r === null)) return null;
     conditions.push({ kind, ranges: ranges as AddressRange[], negated: value.negated });
   }

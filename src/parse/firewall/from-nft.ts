@@ -1,11 +1,11 @@
-// nftables tables (`nft -j list ruleset`, nftables 1.0 JSON) in the judge's
-// model (pure): every ip and inet table with base chains on the forward or
+// nftables tables (`nft -j list ruleset`, nftables 1.0 JSON) in the firewall
+// judge's model (core/firewall/model.ts): every ip and inet table with base chains on the forward or
 // input hook — a hand-written `inet filter`, firewalld's `inet firewalld`, or
 // whatever else is loaded. Expressions the judge does not know become opaque.
 
-import { ParseError } from '../../parse/iptables-save.js';
-import { addressRange } from './from-iptables.js';
-import type { Action, AddressRange, Condition, FwRule, FwTable, Hook } from './model.js';
+import type { Action, AddressRange, Condition, FwRule, FwTable, Hook } from '../../core/firewall/model.js';
+import { cidrRange } from '../../core/ipv4.js';
+import { ParseError } from '../iptables-save.js';
 
 type Json = unknown;
 type Obj = Record<string, Json>;
@@ -55,15 +55,15 @@ function addressValues(list: Json[]): AddressRange[] | null {
   const ranges: AddressRange[] = [];
   for (const value of list) {
     if (typeof value === 'string') {
-      const range = addressRange(value);
+      const range = cidrRange(value);
       if (!range) return null;
       ranges.push(range);
     } else if (isObject(value) && isObject(value.prefix)) {
-      const range = addressRange(`${String(value.prefix.addr)}/${String(value.prefix.len)}`);
+      const range = cidrRange(`${String(value.prefix.addr)}/${String(value.prefix.len)}`);
       if (!range) return null;
       ranges.push(range);
     } else if (isObject(value) && Array.isArray(value.range)) {
-      const [low, high] = value.range.map((v) => addressRange(String(v)));
+      const [low, high] = value.range.map((v) => cidrRange(String(v)));
       if (!low || !high) return null;
       ranges.push([low[0], high[1]]);
     } else return null;
