@@ -8,6 +8,18 @@
 // than `loss`% of the last `window` probes were lost; it revives after `up`
 // answered probes in a row. Both thresholds in both directions: hysteresis.
 //
+// Corroboration: targets are independent witnesses of the line. When two or
+// more live targets have each lost half of `down` (rounded up) in a row and too
+// few others answer, the silence is the line's, not the targets': they all die
+// at once. With the defaults and two targets a silent line is dead after 4 × 100 ms
+// + 500 ms = 0.9 s instead of 1.3 s; random loss must hit both targets four times
+// in a row at the same moment, (0.19^4)^2 ≈ 2e-6 at 10 % loss each way.
+//
+// Passive confirmation: when the line has sent and heard nothing for a while
+// (core/stall.ts), the monitor sends a burst of probes to every target and
+// reports which answered; too few, and those that did not die at once. The
+// counters alone never take a line down.
+//
 // Uplink: up while at least `reliability` targets are alive, its link is up
 // and no ppp ip-down holds it; otherwise down. Failing back needs the targets
 // revived, at least `hold` spent down, and flap damping satisfied: every fall
@@ -21,7 +33,7 @@
 // stayed below half and four fifths of those limits for DEGRADED_HOLD_MS: two
 // thresholds and a time to prove it, so a line at the limit does not flap.
 
-import type { DampingConfig, DegradedConfig, ProbeConfig } from '../model/config.js';
+import type { DampingConfig, DegradedConfig, PassiveConfig, ProbeConfig } from '../model/config.js';
 import type { HealthState } from '../model/state.js';
 import { probeKbps } from './probe-cost.js';
 import type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
@@ -60,13 +72,19 @@ export class TargetHealth {
     this.record(false);
   }
 
+  /** Lost probes in a row, up to now. */
+  get silentRun(): number {
+    return this.lossRun;
+  }
+
   /**
-   * The uplink's link went down: whatever the target said before is void. It
-   * must earn `up` answers in a row once the link is back; otherwise the
-   * verdict from before the loss would declare the line up at once, and the
-   * probes lost meanwhile would fail it again a moment later.
+   * Dead for a reason beyond its own probes (the link went down, the line fell
+   * silent with other targets, a burst went unanswered): whatever the target
+   * said before is void. It must earn `up` answers in a row to revive;
+   * otherwise the verdict from before would declare the line up at once, and
+   * the probes lost meanwhile would fail it again a moment later.
    */
-  linkLost(reason: string): void {
+  condemn(reason: string): void {
     this.okRun = 0;
     this.lossRun = 0;
     this.recent = [];
@@ -91,6 +109,17 @@ export class TargetHealth {
       this.recent = [];
       this.alive = next;
     }
+  }
+
+  /**
+   * How long a burst to this target is waited for: BURST.rttFactor times the
+   * slowest answer in its window (at least BURST.floorMs, at most the timeout),
+   * after the burst's last probe has left.
+   */
+  burstDeadlineMs(): number {
+    const slowest = this.rtts.length === 0 ? this.settings.timeoutMs : Math.max(...this.rtts);
+    const wait = Math.min(this.settings.timeoutMs, Math.max(BURST.floorMs, Math.ceil(BURST.rttFactor * slowest)));
+    return (BURST.count - 1) * BURST.spacingMs + wait;
   }
 
   /** Loss share and average RTT over a full window of probes; null until the window is full. */
@@ -135,8 +164,36 @@ export interface Transition {
   readonly at: number;
 }
 
-export function worstCaseDetectionMs(settings: ProbeConfig): number {
-  return settings.down * settings.intervalMs + settings.timeoutMs;
+/** Lost probes in a row that condemn a target when another target is as silent (corroboration). */
+export function corroboratedRun(settings: Pick<ProbeConfig, 'down'>): number {
+  return Math.ceil(settings.down / 2);
+}
+
+/** From a silent failure to the verdict by the probes alone: corroborated when there are two targets or more. */
+export function worstCaseDetectionMs(settings: ProbeConfig, targets = 1): number {
+  const run = targets >= 2 ? corroboratedRun(settings) : settings.down;
+  return run * settings.intervalMs + settings.timeoutMs;
+}
+
+/**
+ * The passive signal's confirmation: five probes 5 ms apart to every target,
+ * waited for three times the target's slowest recent answer (at least 30 ms,
+ * at most the timeout). Five, so that random loss alone (19 % of round trips
+ * at 10 % each way) leaves a live target unanswered with probability 0.19^5 ≈ 2.5e-4.
+ */
+export const BURST = { count: 5, spacingMs: 5, floorMs: 30, rttFactor: 3 } as const;
+
+/** How often the passive signal reads the counters (engine/passive.ts): a stall is seen at most this late. */
+export const STALL_SAMPLE_MS = 25;
+
+/** What the passive signal saw on one uplink. */
+interface PassiveRecord {
+  /** Stalls a burst answered (the line was only quiet). */
+  answered: number;
+  /** Stalls no burst answered (the line was dead). */
+  silent: number;
+  /** The latest confirmation, in words. */
+  last: string | null;
 }
 
 export function worstCaseFailbackMs(settings: ProbeConfig): number {
@@ -164,6 +221,9 @@ export class UplinkHealth {
   degraded: string | null = null;
   /** Since when a degraded line has been below the lower limits without a break; null while it is not. */
   private wellSince: number | null = null;
+  private readonly passive: PassiveRecord = { answered: 0, silent: 0, last: null };
+  readonly limits: DegradedConfig;
+  readonly passiveConfig: PassiveConfig;
 
   constructor(
     readonly name: string,
@@ -171,15 +231,54 @@ export class UplinkHealth {
     private readonly damping: DampingConfig,
     targets: readonly { readonly id: string; readonly method: string }[],
     now: number,
-    readonly limits: DegradedConfig = { lossPercent: 0, latencyMs: 0 },
+    options: { readonly degraded?: DegradedConfig; readonly passive?: PassiveConfig } = {},
   ) {
     this.since = now;
     this.targets = new Map(targets.map((t) => [t.id, new TargetHealth(t.id, t.method, settings)]));
+    this.limits = options.degraded ?? { lossPercent: 0, latencyMs: 0 };
+    this.passiveConfig = options.passive ?? { stallMs: 0 };
   }
 
   setLink(ok: boolean, reason: string): void {
     this.link = { ok, reason };
-    if (!ok) for (const target of this.targets.values()) target.linkLost(reason);
+    if (!ok) for (const target of this.targets.values()) target.condemn(reason);
+  }
+
+  /** The deadline of a burst to each target (the passive signal's confirmation). */
+  burstPlan(): Map<string, number> {
+    return new Map([...this.targets].map(([id, target]) => [id, target.burstDeadlineMs()]));
+  }
+
+  /**
+   * A stall (`evidence`) was confirmed by a burst to every target: `answered`
+   * holds those that answered. Enough of them, and the line was only quiet;
+   * too few, and every target that did not answer dies at once — the next
+   * evaluation takes the line down, naming the evidence.
+   */
+  burstAnswered(answered: ReadonlySet<string>, evidence: string): 'answered' | 'silent' {
+    const asked = this.targets.size;
+    if (answered.size >= Math.min(this.settings.reliability, asked)) {
+      this.passive.answered += 1;
+      this.passive.last = `${evidence}; ${answered.size} of ${asked} targets answered a burst: only quiet`;
+      return 'answered';
+    }
+    const why = `${evidence}; a burst of ${BURST.count} probes went unanswered`;
+    for (const [id, target] of this.targets) if (!answered.has(id)) target.condemn(why);
+    this.passive.silent += 1;
+    this.passive.last = `${why} by ${asked - answered.size} of ${asked} targets`;
+    return 'silent';
+  }
+
+  /**
+   * Two or more live targets silent for the corroborated run while too few
+   * others answer: the line fell silent, and those targets die together.
+   */
+  private corroborate(): void {
+    const run = corroboratedRun(this.settings);
+    const live = [...this.targets.values()].filter((t) => t.alive === true);
+    const silent = live.filter((t) => t.silentRun >= run);
+    if (silent.length < 2 || live.length - silent.length >= this.settings.reliability) return;
+    for (const target of silent) target.condemn(`${target.silentRun} probes lost in a row while ${silent.length - 1} other target${silent.length > 2 ? 's were' : ' was'} as silent`);
   }
 
   /** A ppp ip-down: down at once until the next ip-up. */
@@ -253,6 +352,7 @@ export class UplinkHealth {
   }
 
   private evaluateState(now: number): Transition | null {
+    if (this.state !== 'down') this.corroborate();
     const { alive, why } = this.verdict();
     const from = this.state;
     if (alive === null) return null;
@@ -307,6 +407,14 @@ export class UplinkHealth {
     return { uplink: this.name, from: reported, to, reason, at: now };
   }
 
+  private passiveSnapshot(): UplinkHealthSnapshot['passive'] {
+    const { stallMs } = this.passiveConfig;
+    if (stallMs === 0) return null;
+    // A stall is seen at most one sample late; then the slowest target's burst decides.
+    const burst = Math.max(0, ...[...this.targets.values()].map((t) => t.burstDeadlineMs()));
+    return { stallMs, detectionMs: stallMs + STALL_SAMPLE_MS + burst, ...this.passive };
+  }
+
   snapshot(now: number): UplinkHealthSnapshot {
     return {
       state: this.state,
@@ -317,12 +425,13 @@ export class UplinkHealth {
       suppressed: this.suppressed,
       degraded: this.degraded,
       targets: [...this.targets.values()].map((t) => t.snapshot()),
-      detectionMs: worstCaseDetectionMs(this.settings),
+      detectionMs: worstCaseDetectionMs(this.settings, this.targets.size),
       probeKbps: probeKbps(
         [...this.targets.values()].map((t) => t.method),
         this.settings.intervalMs,
       ),
       failbackMs: worstCaseFailbackMs(this.settings),
+      passive: this.passiveSnapshot(),
     };
   }
 }

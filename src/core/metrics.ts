@@ -72,6 +72,19 @@ export function renderMetrics(input: MetricsInput): string {
     perUplink((u) => (u.health?.suppressed ? 1 : 0)),
   );
   m.family(
+    'dispatcher_passive_stalls_total',
+    'counter',
+    'Times the uplink sent and heard nothing for health.passive.stall; outcome: a burst of probes answered (quiet) or not (silent: the line went down).',
+    input.uplinks.flatMap((u): [Labels, number][] =>
+      u.health?.passive
+        ? [
+            [{ uplink: u.name, outcome: 'quiet' }, u.health.passive.answered],
+            [{ uplink: u.name, outcome: 'silent' }, u.health.passive.silent],
+          ]
+        : [],
+    ),
+  );
+  m.family(
     'dispatcher_probe_up',
     'gauge',
     '1 while the probe target answers through the uplink.',

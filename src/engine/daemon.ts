@@ -192,7 +192,13 @@ export class Daemon {
   private onTransition(transition: Transition): void {
     const { reconciler, notifier } = this.running;
     const iface = reconciler.effectiveConfig.uplinks.find((u) => u.name === transition.uplink)?.interface ?? '';
-    notifier.notify(transition, iface, reconciler.request(`health: ${transition.uplink} ${transition.to}`));
+    // A fall moves the pool at once (prepared routes, one ip batch); the run that follows settles the rest.
+    const first = transition.to === 'down' ? reconciler.failFast(transition.uplink, transition.reason) : Promise.resolve();
+    notifier.notify(
+      transition,
+      iface,
+      first.then(() => reconciler.request(`health: ${transition.uplink} ${transition.to}`)),
+    );
   }
 
   /** Hands the uplinks, with their public addresses, to the DNS publisher (which acts only on a change). */

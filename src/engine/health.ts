@@ -5,18 +5,23 @@
 // target (src/probes/: icmp, tcp, http, dns) is the registry's business: the monitor
 // starts, forgets, restarts and stops probes, and hears answered/lost. Every
 // probe runs in parallel, so timeouts never add up across targets or uplinks.
+// The passive signal (passive.ts) reports lines that send and hear nothing;
+// the monitor confirms each with a burst to every target and tells the
+// machine which answered.
 
-import { UplinkHealth, type Transition } from '../core/health.js';
+import { BURST, UplinkHealth, type Transition } from '../core/health.js';
 import type { UplinkHealthSnapshot } from '../schema/control.js';
 import { connMark, markLayout } from '../core/marks.js';
 import type { Config, UplinkConfig } from '../model/config.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';
-import type { ProbeRun, RunningProbe } from '../probes/method.js';
+import type { ProbeContext, ProbeRun, RunningProbe } from '../probes/method.js';
 import { methodFor, PROBE_METHODS, probeTarget, type ProbeMethods, type ProbeTarget } from '../probes/registry.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
 import { systemProbeSockets, type ProbeSockets } from '../system/probe-sockets.js';
+import { readLinkCounters, type ReadLinkCounters } from '../system/link-counters.js';
 import type { Logger } from '../system/logger.js';
+import { PassiveWatch, type WatchedLine } from './passive.js';
 
 /** What the reconciler needs from health: verdicts for this run's link-level view. */
 export interface HealthView {
@@ -51,6 +56,8 @@ export interface HealthMonitorDeps {
   readonly methods?: ProbeMethods;
   /** The sockets tcp, http and dns probes ask through; default: the system's. */
   readonly sockets?: ProbeSockets;
+  /** The interfaces' packet counters (the passive signal); default: /proc/net/dev. */
+  readonly readCounters?: ReadLinkCounters;
 }
 
 export class HealthMonitor implements HealthView {
@@ -63,6 +70,10 @@ export class HealthMonitor implements HealthView {
   private wanted = new Map<string, WantedProbe>();
   private readonly timer: unknown;
   private stopped = false;
+  /** The interface of each uplink that is present with an address, from the latest observation. */
+  private lines: WatchedLine[] = [];
+  private readonly passive: PassiveWatch;
+  private readonly context: ProbeContext;
 
   constructor(
     private readonly deps: HealthMonitorDeps,
@@ -71,7 +82,15 @@ export class HealthMonitor implements HealthView {
     this.config = config;
     this.clock = deps.clock ?? systemClock;
     this.methods = deps.methods ?? PROBE_METHODS;
+    this.context = { runner: deps.runner, clock: this.clock, sockets: deps.sockets ?? systemProbeSockets };
     this.timer = this.clock.every(TICK_MS, () => this.evaluate());
+    this.passive = new PassiveWatch({
+      clock: this.clock,
+      read: deps.readCounters ?? readLinkCounters,
+      lines: () => this.lines.filter((line) => this.machines.get(line.name)?.state === 'up'),
+      onStall: (uplink, evidence) => this.confirm(uplink, evidence),
+    });
+    this.passive.configure(config.passive.stallMs);
   }
 
   private now(): number {
@@ -81,6 +100,7 @@ export class HealthMonitor implements HealthView {
   /** A reload: machines whose settings changed start afresh (with their transition count). */
   reconfigure(config: Config): void {
     this.config = config;
+    this.passive.configure(config.passive.stallMs);
   }
 
   private uplinkConfig(name: string): UplinkConfig | undefined {
@@ -90,9 +110,10 @@ export class HealthMonitor implements HealthView {
   private machineFor(view: UplinkView, targets: readonly ProbeTarget[], now: number): UplinkHealth {
     const settings = (this.uplinkConfig(view.name) as UplinkConfig).probe;
     const existing = this.machines.get(view.name);
-    const same = existing && existing.settings === settings && existing.limits === this.config.degraded && existing.targets.size === targets.length && targets.every((t) => existing.targets.has(t.id));
+    const { degraded, passive } = this.config;
+    const same = existing && existing.settings === settings && existing.limits === degraded && existing.passiveConfig === passive && existing.targets.size === targets.length && targets.every((t) => existing.targets.has(t.id));
     if (existing && same) return existing;
-    const machine = new UplinkHealth(view.name, settings, this.config.damping, targets, now, this.config.degraded);
+    const machine = new UplinkHealth(view.name, settings, this.config.damping, targets, now, { degraded, passive });
     if (existing) {
       // New targets or settings: keep the state and count, re-judge with fresh records.
       machine.state = existing.state;
@@ -107,6 +128,7 @@ export class HealthMonitor implements HealthView {
   observe(uplinks: readonly UplinkView[], now: number): ReadonlyMap<string, HealthVerdict> {
     const layout = markLayout(this.config.marks.mask);
     const wanted = new Map<string, WantedProbe>();
+    const lines: WatchedLine[] = [];
     for (const view of uplinks) {
       const settings = this.uplinkConfig(view.name)?.probe;
       if (!settings) continue;
@@ -119,6 +141,7 @@ export class HealthMonitor implements HealthView {
       machine.setLink(linkUp, view.reason);
       if (!linkUp) for (const active of this.probes.values()) if (active.uplink === view.name) active.probe.forget();
       if (!view.present || !view.address) continue;
+      lines.push({ name: view.name, interface: view.interface });
       const path = { interface: view.interface, mark: connMark(layout, view.index), source: view.address };
       const timing = { intervalMs: settings.intervalMs, timeoutMs: settings.timeoutMs };
       for (const target of targets) {
@@ -128,6 +151,7 @@ export class HealthMonitor implements HealthView {
     }
     for (const name of this.machines.keys()) if (!uplinks.some((u) => u.name === name)) this.machines.delete(name);
     this.wanted = wanted;
+    this.lines = lines;
     this.syncProbes();
     this.evaluate();
     return this.verdicts();
@@ -140,6 +164,32 @@ export class HealthMonitor implements HealthView {
   /** ppp ip-down forces an uplink down until ip-up (null) releases it. */
   force(uplink: string, reason: string | null): void {
     this.machines.get(uplink)?.force(reason);
+    this.evaluate();
+  }
+
+  /**
+   * The passive signal saw `uplink` send and hear nothing: a burst to every
+   * target, each waited for its own deadline, decides whether the line was
+   * only quiet or is dead.
+   */
+  private async confirm(uplink: string, evidence: string): Promise<void> {
+    const machine = this.machines.get(uplink);
+    if (machine?.state !== 'up') return;
+    const deadlines = machine.burstPlan();
+    const runs = [...this.wanted.values()].filter((w) => w.uplink === uplink).map((w) => w.run);
+    const results = await Promise.all(
+      runs.map(async (run) => {
+        const spec = { count: BURST.count, spacingMs: BURST.spacingMs, deadlineMs: deadlines.get(run.target.id) ?? run.timing.timeoutMs };
+        const answered = await methodFor(this.methods, run.target)
+          .burst(run, this.context, spec)
+          .catch(() => false);
+        return answered ? [run.target.id] : [];
+      }),
+    );
+    // Stopped, reconfigured or already down meanwhile: the burst speaks of a machine that is gone.
+    if (this.stopped || this.machines.get(uplink) !== machine || machine.state !== 'up') return;
+    const outcome = machine.burstAnswered(new Set(results.flat()), evidence);
+    this.deps.log[outcome === 'silent' ? 'warn' : 'debug']('passive signal: a stall confirmed by a burst of probes', { uplink, evidence, outcome });
     this.evaluate();
   }
 
@@ -158,8 +208,7 @@ export class HealthMonitor implements HealthView {
     if (this.stopped) return;
     const target = spec.run.target;
     const gate = { live: true };
-    const context = { runner: this.deps.runner, clock: this.clock, sockets: this.deps.sockets ?? systemProbeSockets };
-    const probe = methodFor(this.methods, target).start(spec.run, context, (event) => {
+    const probe = methodFor(this.methods, target).start(spec.run, this.context, (event) => {
       const health = this.machines.get(spec.uplink)?.targets.get(target.id);
       if (!gate.live || this.stopped || !health) return;
       if (event.kind === 'answered') health.answered(event.rttMs);
@@ -208,6 +257,7 @@ export class HealthMonitor implements HealthView {
   stop(): void {
     this.stopped = true;
     this.clock.clear(this.timer);
+    this.passive.stop();
     for (const [id, active] of this.probes) this.stopProbe(id, active);
   }
 }

@@ -19,13 +19,15 @@ import type { NetfilterBackend } from '../backends/backend.js';
 import { isRoutingEmpty } from '../core/diff.js';
 import { describeRepair, lanNetworks, loadedOf, type Loaded } from '../core/drift.js';
 import { connMark, markLayout } from '../core/marks.js';
+import { prepareFailovers } from '../core/failover.js';
 import { computePlan } from '../core/run.js';
 import { withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { RoutingState } from '../model/kernel.js';
+import type { DesiredRoute } from '../model/plan.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
-import { countLines, renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
+import { countLines, renderIpBatch, renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import { forgetConnections, forgetUnmarked } from '../system/conntrack.js';
 import type { Runner } from '../system/exec.js';
@@ -73,6 +75,8 @@ export class Reconciler {
   private uplinkViews: UplinkView[] = [];
   /** Uplink states as last loaded into the kernel: a fall is a change from up to down against these. */
   private loadedStates = new Map<string, UplinkView['state']>();
+  /** The routes each live uplink's death changes, prepared by the last run (failFast). */
+  private failovers = new Map<string, readonly DesiredRoute[]>();
   private readonly clock: Clock;
   private readonly queue: TriggerQueue<RunReport>;
   private readonly persistence: RunPersistence;
@@ -172,6 +176,34 @@ export class Reconciler {
     });
   }
 
+  /**
+   * A live uplink was just judged down: its pool moves now, by the routes the
+   * last run prepared (core/failover.ts), and its connections are forgotten,
+   * before the full run that follows reads the kernel and settles the rest.
+   * Skipped while a run is under way or nothing is prepared: the next run
+   * does it all. Never rejects.
+   */
+  async failFast(uplink: string, reason: string): Promise<void> {
+    const routes = this.failovers.get(uplink);
+    const view = this.uplinkViews.find((u) => u.name === uplink);
+    if (!routes || !view || this.queue.runInFlight || this.loadedStates.get(uplink) !== 'up') return;
+    // Prepared for the uplinks as they were; once one has fallen, only a run prepares again.
+    this.failovers = new Map();
+    this.hold();
+    try {
+      const { runner, writer } = this.deps;
+      await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: routes, remove: [] }, rules: { add: [], remove: [] } }));
+      const layout = markLayout(this.config.marks.mask);
+      const forgotten = await forgetConnections(runner, connMark(layout, view.index), layout.connMask);
+      this.loadedStates.set(uplink, 'down');
+      this.runLog.fell({ ...view, state: 'down', reason }, forgotten);
+    } catch (error) {
+      this.deps.log.warn('could not move the pool at once; the run that follows does', { uplink, error: (error as Error).message });
+    } finally {
+      this.release();
+    }
+  }
+
   /** Requests queue (and coalesce) without running until release(). */
   hold(): void {
     this.queue.hold();
@@ -260,6 +292,7 @@ export class Reconciler {
       phases.persist = mark();
       this.loadedState = loadedOf(desired);
       this.lastPlanInputs = planInputs;
+      this.failovers = prepareFailovers(config, uplinks, desired.routes);
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {
       const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };

@@ -88,6 +88,11 @@ export class TriggerQueue<R> {
     return done;
   }
 
+  /** A run is under way now. */
+  get runInFlight(): boolean {
+    return this.running;
+  }
+
   /** A run is under way, or one is asked for. */
   get busy(): boolean {
     return this.running || this.pending !== null;

@@ -151,6 +151,20 @@ export class Lab {
     return this.runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'stream', this.topo.server, tag, String(rate), String(seconds)]), { timeoutMs: (seconds + 10) * 1000 });
   }
 
+  /** When the daemon logged that `uplink`'s pool moved to the survivors, at or after `since` (ms since the epoch). */
+  async poolMovedAt(uplink: string, since: number): Promise<number> {
+    let at = 0;
+    await within(5000, `${uplink}'s pool moved`, async () => {
+      const line = (this.daemon?.logs ?? [])
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg: string; uplink?: string; time: string })
+        .find((l) => l.msg.startsWith('uplink down: its pool moved') && l.uplink === uplink && Date.parse(l.time) >= since);
+      at = line ? Date.parse(line.time) : 0;
+      return line !== undefined;
+    });
+    return at;
+  }
+
   async status(): Promise<StatusJson> {
     return this.cliJson<StatusJson>(['status']);
   }

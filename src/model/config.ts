@@ -22,6 +22,7 @@ export type HealthSettings = Omit<ProbeConfig, 'targets'>;
 /** Flap damping: each fall adds 1 to a penalty that halves every halfLife. */
 export type DampingConfig = Config['damping'];
 export type DegradedConfig = Config['degraded'];
+export type PassiveConfig = Config['passive'];
 /** An "what is my address" URL, fetched through the uplink itself. */
 export type PublicAddressConfig = NonNullable<UplinkConfig['publicAddress']>;
 /** Dynamic DNS (RFC 2136 with TSIG, sent by nsupdate): one A record per live uplink. */

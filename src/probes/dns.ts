@@ -4,8 +4,7 @@
 // reason: a server that answers but does not resolve is no working line.
 
 import { dnsAnswerHeader, dnsQuery, type RecordType } from '../parse/dns-message.js';
-import type { ProbeMethod } from './method.js';
-import { periodic } from './periodic.js';
+import { askingMethod } from './periodic.js';
 
 export interface DnsTarget {
   readonly method: 'dns';
@@ -15,14 +14,14 @@ export interface DnsTarget {
   readonly type: RecordType;
 }
 
-export const dnsMethod: ProbeMethod<DnsTarget> = {
-  name: 'dns',
-  key: (run) => `${run.target.server} ${run.target.query} ${run.target.type} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
-  start(run, context, onEvent) {
+export const dnsMethod = askingMethod<DnsTarget>(
+  'dns',
+  (run) => `${run.target.server} ${run.target.query} ${run.target.type} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
+  (run, context) => {
     const { server, query, type } = run.target;
     const source = run.path.source as string;
     let id = Math.floor(Math.random() * 0x10000);
-    return periodic(run, context, onEvent, async () => {
+    return async () => {
       id = (id + 1) & 0xffff;
       const asked = id;
       const { answer, ms } = await context.sockets.dnsExchange(server, dnsQuery(asked, query, type), source, run.timing.timeoutMs);
@@ -30,6 +29,6 @@ export const dnsMethod: ProbeMethod<DnsTarget> = {
       if (!header || header.id !== asked) return { ok: false, why: 'an answer that is not to this query' };
       if (header.rcode !== 'NOERROR') return { ok: false, why: header.rcode };
       return { ok: true, rttMs: ms };
-    });
+    };
   },
-};
+);

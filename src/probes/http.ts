@@ -3,8 +3,7 @@
 // body holds `contains` when given; anything else is lost, with the status as
 // the reason. The time to the whole answer is the RTT.
 
-import type { ProbeMethod } from './method.js';
-import { periodic } from './periodic.js';
+import { askingMethod } from './periodic.js';
 
 export interface HttpTarget {
   readonly method: 'http';
@@ -21,18 +20,18 @@ export interface HttpTarget {
 /** How much of a body is read to look for `contains`. */
 const MAX_BYTES = 65_536;
 
-export const httpMethod: ProbeMethod<HttpTarget> = {
-  name: 'http',
-  key: (run) => `${JSON.stringify(run.target)} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
-  start(run, context, onEvent) {
+export const httpMethod = askingMethod<HttpTarget>(
+  'http',
+  (run) => `${JSON.stringify(run.target)} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
+  (run, context) => {
     const { url, expect, contains, insecure } = run.target;
     const source = run.path.source as string;
-    return periodic(run, context, onEvent, async () => {
+    return async () => {
       const answer = await context.sockets.httpGet(url, source, run.timing.timeoutMs, { insecure, maxBytes: MAX_BYTES });
       const statusOk = expect === null ? answer.status >= 200 && answer.status <= 299 : answer.status === expect;
       if (!statusOk) return { ok: false, why: `HTTP ${answer.status}${expect === null ? '' : `, expected ${expect}`}` };
       if (contains !== undefined && !answer.body.includes(contains)) return { ok: false, why: `HTTP ${answer.status} without "${contains}" in the body` };
       return { ok: true, rttMs: answer.ms };
-    });
+    };
   },
-};
+);

@@ -11,7 +11,7 @@
 
 import { parsePingLine } from '../parse/ping.js';
 import type { TimerHandle } from '../system/clock.js';
-import type { ProbeMethod, ProbeRun } from './method.js';
+import type { BurstSpec, ProbeMethod, ProbeRun } from './method.js';
 
 /** A plain address probed with ICMP echo. */
 export interface IcmpTarget {
@@ -22,8 +22,18 @@ export interface IcmpTarget {
 
 /** ping's argv: -n no name lookups, -O report unanswered probes, -W in whole seconds (at least 1). */
 export function pingArgv(run: ProbeRun<IcmpTarget>): string[] {
-  const { target, path, timing } = run;
-  return ['ping', '-n', '-O', '-i', String(timing.intervalMs / 1000), '-W', String(Math.max(1, Math.ceil(timing.timeoutMs / 1000))), '-I', path.interface, '-m', String(path.mark), target.address];
+  const { target, timing } = run;
+  return ['ping', '-n', '-O', '-i', String(timing.intervalMs / 1000), '-W', String(Math.max(1, Math.ceil(timing.timeoutMs / 1000))), ...through(run), target.address];
+}
+
+/** A burst's ping: -c probes -i apart (below 2 ms needs root, which the daemon is); it is stopped at the deadline. */
+export function burstArgv(run: ProbeRun<IcmpTarget>, spec: BurstSpec): string[] {
+  return ['ping', '-n', '-c', String(spec.count), '-i', String(spec.spacingMs / 1000), '-W', String(Math.max(1, Math.ceil(spec.deadlineMs / 1000))), ...through(run), run.target.address];
+}
+
+/** Bound to the uplink's interface, with its connection mark. */
+function through(run: ProbeRun<IcmpTarget>): string[] {
+  return ['-I', run.path.interface, '-m', String(run.path.mark)];
 }
 
 export const icmpMethod: ProbeMethod<IcmpTarget> = {
@@ -79,5 +89,26 @@ export const icmpMethod: ProbeMethod<IcmpTarget> = {
         ping.stop('SIGKILL');
       },
     };
+  },
+
+  burst(run, { runner, clock }, spec) {
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (answered: boolean): void => {
+        if (settled) return;
+        settled = true;
+        clock.clear(deadline);
+        ping.stop('SIGKILL');
+        resolve(answered);
+      };
+      const deadline = clock.after(spec.deadlineMs, () => settle(false));
+      const ping = runner.spawn(burstArgv(run, spec), {
+        onLine: (line) => {
+          if (parsePingLine(line)?.kind === 'reply') settle(true);
+        },
+      });
+      // Ended without a reply (every probe errored, or ping could not start): no answer.
+      void ping.ended.then(() => settle(false));
+    });
   },
 };

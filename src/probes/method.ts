@@ -36,7 +36,6 @@ export interface ProbeRun<T extends ProbeTargetBase> {
   readonly timing: ProbeTiming;
 }
 
-/** One probe's outcome. */
 /** One probe's outcome; a lost one says why when the method knows (a refused port, HTTP 500, REFUSED). */
 export type ProbeEvent = { readonly kind: 'answered'; readonly rttMs: number } | { readonly kind: 'lost'; readonly why?: string };
 
@@ -61,9 +60,22 @@ export interface RunningProbe {
   stop(): void;
 }
 
+/** A burst: `count` probes `spacingMs` apart, all judged by one deadline from the first. */
+export interface BurstSpec {
+  readonly count: number;
+  readonly spacingMs: number;
+  readonly deadlineMs: number;
+}
+
 export interface ProbeMethod<T extends ProbeTargetBase> {
   readonly name: T['method'];
   /** What identifies a running probe: when the key of what should run changes, the monitor restarts it. */
   key(run: ProbeRun<T>): string;
   start(run: ProbeRun<T>, context: ProbeContext, onEvent: (event: ProbeEvent) => void): RunningProbe;
+  /**
+   * Asks the target now, beside the periodic probes (the passive signal's
+   * confirmation): resolves true at the first probe of the burst answered
+   * before the deadline, false when none was. Never rejects.
+   */
+  burst(run: ProbeRun<T>, context: ProbeContext, spec: BurstSpec): Promise<boolean>;
 }

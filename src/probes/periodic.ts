@@ -1,15 +1,30 @@
-// The loop every socket-based method shares: one probe per interval, each
-// with its own deadline, so a slow or silent target never delays the next
-// probe and timeouts never add up. A probe settles once: answered, lost
-// (with why), or lost at its deadline; forget() voids those in flight.
+// What every socket-based method (tcp, http, dns) shares: it says how one
+// probe asks its target, and gets both the periodic loop and the burst from
+// here. The loop sends one probe per interval, each with its own deadline, so
+// a slow or silent target never delays the next probe and timeouts never add
+// up; a probe settles once: answered, lost (with why), or lost at its
+// deadline; forget() voids those in flight.
 
-import type { TimerHandle } from '../system/clock.js';
-import type { ProbeContext, ProbeEvent, ProbeRun, ProbeTargetBase, RunningProbe } from './method.js';
+import type { Clock, TimerHandle } from '../system/clock.js';
+import type { BurstSpec, ProbeContext, ProbeEvent, ProbeMethod, ProbeRun, ProbeTargetBase, RunningProbe } from './method.js';
 
 /** One probe's own verdict: answered after so long, or why it was not. */
 export type Asked = { readonly ok: true; readonly rttMs: number } | { readonly ok: false; readonly why: string };
 
-export function periodic<T extends ProbeTargetBase>(run: ProbeRun<T>, { clock }: ProbeContext, onEvent: (event: ProbeEvent) => void, ask: () => Promise<Asked>): RunningProbe {
+/** Makes the function that sends one probe of a run (it may keep state across probes, e.g. a query id). */
+export type Asker<T extends ProbeTargetBase> = (run: ProbeRun<T>, context: ProbeContext) => () => Promise<Asked>;
+
+/** A method from its name, its key and how one probe asks. */
+export function askingMethod<T extends ProbeTargetBase>(name: T['method'], key: (run: ProbeRun<T>) => string, asker: Asker<T>): ProbeMethod<T> {
+  return {
+    name,
+    key,
+    start: (run, context, onEvent) => periodic(run, context, onEvent, asker(run, context)),
+    burst: (run, context, spec) => burst(context.clock, spec, asker(run, context)),
+  };
+}
+
+function periodic<T extends ProbeTargetBase>(run: ProbeRun<T>, { clock }: ProbeContext, onEvent: (event: ProbeEvent) => void, ask: () => Promise<Asked>): RunningProbe {
   const { intervalMs, timeoutMs } = run.timing;
   /** Probes in flight, with the timer that declares each lost. */
   const inFlight = new Map<number, TimerHandle>();
@@ -49,4 +64,32 @@ export function periodic<T extends ProbeTargetBase>(run: ProbeRun<T>, { clock }:
       forget();
     },
   };
+}
+
+/** `count` asks `spacingMs` apart; true at the first answered before the deadline. */
+function burst(clock: Clock, { count, spacingMs, deadlineMs }: BurstSpec, ask: () => Promise<Asked>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timers: TimerHandle[] = [];
+    let settled = false;
+    const settle = (answered: boolean): void => {
+      if (settled) return;
+      settled = true;
+      for (const timer of timers) clock.clear(timer);
+      resolve(answered);
+    };
+    timers.push(clock.after(deadlineMs, () => settle(false)));
+    for (let i = 0; i < count; i++) {
+      const send = (): void => {
+        if (settled) return;
+        ask().then(
+          (asked) => {
+            if (asked.ok) settle(true);
+          },
+          () => {},
+        );
+      };
+      if (i === 0) send();
+      else timers.push(clock.after(i * spacingMs, send));
+    }
+  });
 }

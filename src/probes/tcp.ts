@@ -2,8 +2,7 @@
 // completes (its time is the RTT); a refused or unreachable port is lost.
 // The connection is closed at once: nothing is sent on it.
 
-import type { ProbeMethod } from './method.js';
-import { periodic } from './periodic.js';
+import { askingMethod } from './periodic.js';
 
 export interface TcpTarget {
   readonly method: 'tcp';
@@ -12,12 +11,12 @@ export interface TcpTarget {
   readonly port: number;
 }
 
-export const tcpMethod: ProbeMethod<TcpTarget> = {
-  name: 'tcp',
-  key: (run) => `${run.target.address}:${run.target.port} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
-  start(run, context, onEvent) {
+export const tcpMethod = askingMethod<TcpTarget>(
+  'tcp',
+  (run) => `${run.target.address}:${run.target.port} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
+  (run, context) => {
     const { address, port } = run.target;
     const source = run.path.source as string;
-    return periodic(run, context, onEvent, async () => ({ ok: true, rttMs: await context.sockets.tcpConnect(address, port, source, run.timing.timeoutMs) }));
+    return async () => ({ ok: true, rttMs: await context.sockets.tcpConnect(address, port, source, run.timing.timeoutMs) });
   },
-};
+);

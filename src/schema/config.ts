@@ -155,6 +155,17 @@ const degraded = mapping(
   latencyMs: doc.latency ?? 0,
 }));
 
+/** The passive signal (core/stall.ts): a line that sent and heard nothing back for `stall` is asked at once by a burst of probes. */
+const passive = mapping(
+  {
+    stall: duration(0, 10_000, 'sent with nothing back for this long asks the targets at once, e.g. "300ms", or 0 to turn it off').prefault('300ms'),
+  },
+  'write it as "passive: { stall: 300ms }" or "passive: { stall: 0 }" to turn it off',
+).transform((doc) => ({
+  /** Packets sent and none received for this long: a burst of probes decides at once; 0: off. */
+  stallMs: doc.stall,
+}));
+
 const health = mapping(
   {
     interval: HEALTH.interval.prefault(HEALTH_DEFAULT_INPUT.interval),
@@ -168,6 +179,7 @@ const health = mapping(
     hold: HEALTH.hold.prefault(HEALTH_DEFAULT_INPUT.hold),
     damping: damping.prefault({}),
     degraded: degraded.prefault({}),
+    passive: passive.prefault({}),
   },
   'write it as "health: { … }" or leave it out',
 );
@@ -623,7 +635,7 @@ type Sections = z.output<typeof document>;
 /** Global health settings, then an uplink's own probe settings on top. */
 function probeSettings(global: Sections['health'], own: z.output<typeof probe>) {
   const defined = Object.fromEntries(Object.entries(own).filter(([key, value]) => key !== 'targets' && value !== undefined));
-  const { damping: _, degraded: __, ...base } = global;
+  const { damping: _, degraded: __, passive: ___, ...base } = global;
   return {
     /** Targets probed through this uplink; empty means its gateway (ICMP). */
     targets: own.targets ?? [],
@@ -653,6 +665,8 @@ function assemble(doc: Sections) {
     damping: doc.health.damping,
     /** When an up line counts as degraded (a smaller share of new clients). */
     degraded: doc.health.degraded,
+    /** When a line that sends and hears nothing is asked at once (the passive signal). */
+    passive: doc.health.passive,
     staticRoutes: doc.static_routes,
     notify: doc.notify,
     ...(doc.ddns !== undefined ? { ddns: doc.ddns } : {}),
@@ -675,7 +689,7 @@ export type ProbeDoc = z.output<typeof probe>;
 
 /** The health settings every uplink gets unless its probe says otherwise. */
 export const HEALTH_DEFAULTS = (() => {
-  const { damping: _, degraded: __, ...settings } = health.parse({});
+  const { damping: _, degraded: __, passive: ___, ...settings } = health.parse({});
   return healthSettings(settings);
 })();
 export const DAMPING_DEFAULTS = damping.parse({});

@@ -91,9 +91,20 @@ export const healthSnapshotSchema = z
     suppressed: z.boolean(),
     degraded: z.string().nullable().describe('why the line is degraded (up, with a smaller share of new clients), null while it is not'),
     targets: z.array(targetSnapshotSchema).readonly(),
-    detectionMs: z.number().describe('worst case from a silent failure to the verdict: down × interval + timeout'),
+    detectionMs: z.number().describe('worst case from a silent failure to the verdict by the probes alone: down × interval + timeout, with half of down (rounded up) when two targets or more corroborate'),
     probeKbps: z.object({ out: z.number(), in: z.number() }).readonly().describe("what the uplink's probes put on the line, kbit/s each way (core/probe-cost.ts)"),
     failbackMs: z.number().describe('worst case from recovery to failback (without damping): up × interval + hold'),
+    passive: z
+      .object({
+        stallMs: z.number(),
+        detectionMs: z.number().describe('worst case from a silent failure to the verdict on a line that carries traffic: stall + one counter sample + the slowest burst'),
+        answered: z.number().describe('stalls a burst answered: the line was only quiet'),
+        silent: z.number().describe('stalls no burst answered: the line was dead'),
+        last: z.string().nullable(),
+      })
+      .readonly()
+      .nullable()
+      .describe('the passive signal (health.passive); null when off'),
   })
   .readonly();
 export type UplinkHealthSnapshot = z.infer<typeof healthSnapshotSchema>;

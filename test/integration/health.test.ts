@@ -1,4 +1,5 @@
-// Health judged on real lines: random loss does not fail a line over, a
+// Health judged on real lines: random loss does not fail a line over (nor does
+// the passive signal, on by default, whose stalls a burst must confirm), a
 // flapping line is held down, a ppp link that returns under another name is
 // found by its identity, and a gateway comes from a DHCP lease.
 
@@ -48,11 +49,13 @@ describe('60 s of 10 % random loss each way on one line, and ICMP rate-limited t
     const [isp1, isp2] = (await lab.status()).uplinks;
     const limited = isp2?.health?.targets.find((t) => t.target === LIMITED);
     process.stdout.write(
-      `60 s at 10 % loss each way: probe loss seen over the last 50 probes ${seen.map((l) => `${l}%`).join(', ')}; transitions ${isp1?.health?.transitions}\n` +
+      `60 s at 10 % loss each way: probe loss seen over the last 50 probes ${seen.map((l) => `${l}%`).join(', ')}; transitions ${isp1?.health?.transitions}; passive stalls a burst answered ${isp1?.health?.passive?.answered}, unanswered ${isp1?.health?.passive?.silent}\n` +
         `60 s with ICMP to one of two targets limited to 1/s: that target ${limited?.alive ? 'alive' : 'dead'} (${limited?.lossPercent}% lost); transitions ${isp2?.health?.transitions}\n`,
     );
     expect(isp1?.health?.transitions).toBe(0);
     expect(isp2?.health?.transitions).toBe(0);
+    // The passive signal is on (the default) and the lossy line stalls now and then; every burst was answered.
+    expect(isp1?.health?.passive?.silent).toBe(0);
     // The loss and the limit were real: the probes saw them.
     expect(Math.max(...seen)).toBeGreaterThan(5);
     expect(limited?.alive).toBe(false);

@@ -73,14 +73,19 @@ describe('tcp, http and dns probe methods', () => {
     expect(text).toContain(`dns ${DNS_ADDRESS} ns.${DNS_ZONE} dns  alive`);
   });
 
-  test('a silent blackhole on the line: its tcp and http probes go unanswered and it is down within the worst-case detection time', async () => {
+  test('a silent blackhole on the line: the passive signal asks its tcp and http targets by a burst, unanswered, and it is down within the worst-case detection time', async () => {
     const isp1 = lab.uplink('isp1');
     const detection = (await health('isp1')).detectionMs;
     await blackhole(lab.runner, isp1, true);
     try {
       const took = await within(detection + 3000, 'isp1 down', async () => (await lab.stateOf('isp1')) === 'down');
       expect(took).toBeLessThan(detection + 3000);
-      expect((await health('isp1')).reason).toContain('no answer within');
+      // The line sent (its probes) and heard nothing: the tcp and http bursts, sockets bound to the line, went unanswered.
+      const { reason, targets } = await health('isp1');
+      expect(reason).toMatch(/^0 of 2 targets answer \(need 1\); tcp 203\.0\.113\.100:\d+: packets sent and none received for \d+ ms; a burst of 5 probes went unanswered; http:/);
+      // The periodic probes, meanwhile, time out.
+      await within(2000, 'the probes time out', async () => (await health('isp1')).targets.every((t) => t.lastLost?.startsWith('no answer within') === true));
+      expect(targets.map((t) => t.method)).toEqual(['tcp', 'http']);
     } finally {
       await blackhole(lab.runner, isp1, false);
     }

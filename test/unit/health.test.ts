@@ -20,8 +20,8 @@ function random(seed: number): () => number {
   };
 }
 
-/** Whether the probe sent at time `at` comes back; and after how long. */
-type Path = (at: number) => { back: boolean; rttMs: number };
+/** Whether the probe sent at time `at` (to `target`) comes back; and after how long. */
+type Path = (at: number, target: string) => { back: boolean; rttMs: number };
 
 /**
  * Drives a machine with the outcomes a probe method reports for one probe
@@ -31,15 +31,17 @@ type Path = (at: number) => { back: boolean; rttMs: number };
  * after sending); lost at that deadline otherwise, and a reply after it still
  * counts (as late). Evaluates every 10 ms.
  */
-function simulate(machine: UplinkHealth, target: string, from: number, to: number, path: Path, settings = SETTINGS): Transition[] {
+function simulate(machine: UplinkHealth, targets: string | readonly string[], from: number, to: number, path: Path, settings = SETTINGS): Transition[] {
   const transitions: Transition[] = [];
   const events: { at: number; run: () => void }[] = [];
-  const t = machine.targets.get(target)!;
   const deadline = Math.max(settings.intervalMs, settings.timeoutMs);
-  for (let at = from; at < to; at += settings.intervalMs) {
-    const { back, rttMs } = path(at);
-    if (!back || rttMs > deadline) events.push({ at: at + deadline, run: () => t.lost() });
-    if (back) events.push({ at: at + rttMs, run: () => t.answered(rttMs) });
+  for (const target of typeof targets === 'string' ? [targets] : targets) {
+    const t = machine.targets.get(target)!;
+    for (let at = from; at < to; at += settings.intervalMs) {
+      const { back, rttMs } = path(at, target);
+      if (!back || rttMs > deadline) events.push({ at: at + deadline, run: () => t.lost() });
+      if (back) events.push({ at: at + rttMs, run: () => t.answered(rttMs) });
+    }
   }
   events.sort((a, b) => a.at - b.at);
   let next = 0;
@@ -74,6 +76,67 @@ describe('uplink health', () => {
     const changes = simulate(m, 't', 0, 100 * 60_000, () => ({ back: next() >= 0.1 && next() >= 0.1, rttMs: 2 }));
     expect(changes.map((c) => c.to)).toEqual(['up']);
     expect(m.snapshot(100 * 60_000).targets[0]?.lossPercent).toBeGreaterThan(5);
+  });
+
+  test('two targets corroborate: silent together, both die after half of `down` each, within 0.9 s', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('a', 'b'), 0);
+    simulate(m, ['a', 'b'], 0, 2000, healthy);
+    expect(m.state).toBe('up');
+    const failAt = 5001;
+    const changes = simulate(m, ['a', 'b'], 2000, 9000, (at) => ({ back: at + 1 < failAt, rttMs: 1 }));
+    expect(changes.map((c) => c.to)).toEqual(['down']);
+    const detected = (changes[0] as Transition).at - failAt;
+    expect(worstCaseDetectionMs(SETTINGS, 2)).toBe(900);
+    expect(detected).toBeLessThanOrEqual(900);
+    expect(detected).toBeGreaterThan(worstCaseDetectionMs(SETTINGS, 2) - 2 * SETTINGS.intervalMs);
+    expect((changes[0] as Transition).reason).toMatch(/0 of 2 targets answer \(need 1\); a: 4 probes lost in a row while 1 other target was as silent; b: 4 probes lost/);
+    // Condemned, they must earn `up` answers in a row again: not back after 9 answers, back after 10.
+    const back = simulate(m, ['a', 'b'], 9000, 12_000, healthy);
+    expect(back.map((c) => c.to)).toEqual(['up']);
+    expect((back[0] as Transition).at).toBeGreaterThanOrEqual(9000 + 9 * SETTINGS.intervalMs);
+  });
+
+  test('one silent target while another answers is only that target (it dies after `down`), and the line stays up', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('a', 'b', 'c'), 0);
+    simulate(m, ['a', 'b', 'c'], 0, 1000, healthy);
+    // b and c fall silent together, a keeps answering: reliability 1 is still met.
+    const changes = simulate(m, ['a', 'b', 'c'], 1000, 5000, (_, target) => ({ back: target === 'a', rttMs: 1 }));
+    expect(changes).toEqual([]);
+    expect(m.snapshot(5000).targets.map((t) => t.alive)).toEqual([true, false, false]);
+  });
+
+  test('two targets at 10 % loss each way for 100 simulated minutes: corroboration never fires', () => {
+    const next = random(7);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('a', 'b'), 0);
+    const changes = simulate(m, ['a', 'b'], 0, 100 * 60_000, () => ({ back: next() >= 0.1 && next() >= 0.1, rttMs: 2 }));
+    expect(changes.map((c) => c.to)).toEqual(['up']);
+  });
+
+  test('a burst after a stall: enough answers keep the line; none take it down at once, naming the evidence', () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('a', 'b'), 0, { passive: { stallMs: 300 } });
+    simulate(m, ['a', 'b'], 0, 1000, healthy);
+    expect(m.burstAnswered(new Set(['b']), 'packets sent and none received for 300 ms')).toBe('answered');
+    expect(m.evaluate(1000)).toBeNull();
+    expect(m.burstAnswered(new Set(), 'packets sent and none received for 325 ms')).toBe('silent');
+    expect(m.evaluate(1010)).toMatchObject({ from: 'up', to: 'down', reason: expect.stringMatching(/^0 of 2 targets answer \(need 1\); a: packets sent and none received for 325 ms; a burst of 5 probes went unanswered; b: /) });
+    expect(m.snapshot(1010).passive).toMatchObject({ stallMs: 300, answered: 1, silent: 1, last: 'packets sent and none received for 325 ms; a burst of 5 probes went unanswered by 2 of 2 targets' });
+  });
+
+  test('a burst with reliability 2 of 3: one answer is not enough; the silent targets die, the answering one lives', () => {
+    const two = { ...SETTINGS, reliability: 2 };
+    const m = new UplinkHealth('isp1', two, DAMPING_DEFAULTS, icmp('a', 'b', 'c'), 0);
+    simulate(m, ['a', 'b', 'c'], 0, 1000, healthy, two);
+    expect(m.burstAnswered(new Set(['c']), 'stall')).toBe('silent');
+    expect(m.evaluate(1000)).toMatchObject({ to: 'down' });
+    expect(m.snapshot(1000).targets.map((t) => t.alive)).toEqual([false, false, true]);
+  });
+
+  test("a burst waits three times the target's slowest recent answer, at least 30 ms, at most the timeout, after its last probe", () => {
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('fast', 'slow', 'silent'), 0, { passive: { stallMs: 300 } });
+    simulate(m, ['fast', 'slow'], 0, 1000, (_, target) => ({ back: true, rttMs: target === 'fast' ? 1 : 40 }));
+    expect(Object.fromEntries(m.burstPlan())).toEqual({ fast: 20 + 30, slow: 20 + 120, silent: 20 + 500 });
+    expect(m.snapshot(1000).passive?.detectionMs).toBe(300 + 25 + 520);
+    expect(new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('a'), 0).snapshot(0).passive).toBeNull();
   });
 
   test('a line losing 70 % is declared dead by the loss rule even without 8 losses in a row', () => {
@@ -190,7 +253,7 @@ describe('degraded lines', () => {
 
   test('10 % loss each way: degraded once a full window shows it, up all along, and well again only after the hold and below half the limit', () => {
     const next = random(7);
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, LIMITS);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, { degraded: LIMITS });
     expect(simulate(m, 't', 0, 2000, healthy).map((c) => c.to)).toEqual(['up']);
     const worse = simulate(m, 't', 2000, 60_000, lossy(next, 0.1));
     expect(worse.map((c) => `${c.from}>${c.to}`)).toEqual(['up>degraded']);
@@ -207,7 +270,7 @@ describe('degraded lines', () => {
 
   test('loss hovering at the limit does not flap: the lower limit to leave and the 10 s hold keep changes rare', () => {
     const next = random(11);
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, LIMITS);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, { degraded: LIMITS });
     simulate(m, 't', 0, 2000, healthy);
     // About 5 % of round trips lost: the 50-probe share wanders around the limit all the time.
     const changes = simulate(m, 't', 2000, 10 * 60_000, lossy(next, 0.025));
@@ -216,7 +279,7 @@ describe('degraded lines', () => {
   });
 
   test('latency: slower than the limit on average is degraded; between four fifths and the limit it stays so; below, it is well again', () => {
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, LIMITS);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, { degraded: LIMITS });
     simulate(m, 't', 0, 2000, healthy);
     expect(simulate(m, 't', 2000, 10_000, () => ({ back: true, rttMs: 200 })).map((c) => c.to)).toEqual(['degraded']);
     expect(m.degraded).toMatch(/average RTT 200\.0 ms \(degraded above 150 ms\)/);
@@ -226,7 +289,7 @@ describe('degraded lines', () => {
 
   test('a degraded line that dies is reported as leaving degraded, and is not degraded while down', () => {
     const next = random(3);
-    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, LIMITS);
+    const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('t'), 0, { degraded: LIMITS });
     simulate(m, 't', 0, 2000, healthy);
     simulate(m, 't', 2000, 20_000, lossy(next, 0.1));
     expect(m.degraded).not.toBeNull();

@@ -67,6 +67,7 @@ describe('metrics', () => {
           penalty: 0,
           suppressed: false,
           degraded: null,
+          passive: { stallMs: 300, detectionMs: 445, answered: 4, silent: 1, last: null },
           detectionMs: 1300,
           probeKbps: { out: 6.7, in: 6.7 },
           failbackMs: 1500,
@@ -95,6 +96,8 @@ describe('metrics', () => {
     expect(lines).toContain('dispatcher_uplink_up{uplink="we\\"ird",interface="ppp1"} 0');
     expect(lines).toContain('dispatcher_probe_rtt_seconds{uplink="isp1",target="203.0.113.100"} 0.0105');
     expect(lines).toContain('dispatcher_probe_loss_ratio{uplink="isp1",target="203.0.113.100"} 0.04');
+    expect(lines).toContain('dispatcher_passive_stalls_total{uplink="isp1",outcome="quiet"} 4');
+    expect(lines).toContain('dispatcher_passive_stalls_total{uplink="isp1",outcome="silent"} 1');
     expect(lines).toContain('dispatcher_pool_received_bytes_total{uplink="isp1"} 2000');
     expect(lines).toContain('dispatcher_reconcile_duration_seconds_sum 0.35');
     expect(lines).toContain('dispatcher_reconcile_duration_seconds_count 7');

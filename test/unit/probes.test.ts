@@ -10,11 +10,13 @@ import { connMark, markLayout } from '../../src/core/marks.js';
 import { HealthMonitor } from '../../src/engine/health.js';
 import type { UplinkView } from '../../src/model/state.js';
 import { parsePingLine } from '../../src/parse/ping.js';
-import { icmpMethod, pingArgv, type IcmpTarget } from '../../src/probes/icmp.js';
-import type { ProbeEvent, ProbeMethod, ProbeRun, RunningProbe } from '../../src/probes/method.js';
+import { burstArgv, icmpMethod, pingArgv, type IcmpTarget } from '../../src/probes/icmp.js';
+import type { BurstSpec, ProbeEvent, ProbeMethod, ProbeRun, RunningProbe } from '../../src/probes/method.js';
 import { methodFor, PROBE_METHODS, probeTarget } from '../../src/probes/registry.js';
+import { tcpMethod } from '../../src/probes/tcp.js';
 import type { Process, Runner, SpawnOptions } from '../../src/system/exec.js';
 import type { Logger } from '../../src/system/logger.js';
+import type { LinkCounters } from '../../src/parse/proc-net-dev.js';
 import type { ProbeSockets } from '../../src/system/probe-sockets.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
@@ -157,6 +159,13 @@ class FakeMethod implements ProbeMethod<IcmpTarget> {
     this.started.push(entry);
     return { ended, forget: () => void entry.forgets++, stop: () => void (entry.stopped = true) };
   }
+
+  /** Bursts asked for; the test answers each (true: answered). */
+  readonly bursts: { run: ProbeRun<IcmpTarget>; spec: BurstSpec; answer: (answered: boolean) => void }[] = [];
+
+  burst(run: ProbeRun<IcmpTarget>, _context: unknown, spec: BurstSpec): Promise<boolean> {
+    return new Promise((answer) => this.bursts.push({ run, spec, answer }));
+  }
 }
 
 const CONFIG = `
@@ -185,13 +194,17 @@ const view = (name: string, index: number, iface: string, over: Partial<UplinkVi
   ...over,
 });
 
-function monitorWithFake(): { monitor: HealthMonitor; method: FakeMethod; runner: PlayRunner; clock: ManualClock; transitions: Transition[] } {
-  const config = parseConfig(CONFIG, 'test.yaml');
+/** Interface counters the test moves by hand (the passive signal reads them). */
+const counters = new Map<string, LinkCounters>();
+
+function monitorWithFake(yaml = CONFIG): { monitor: HealthMonitor; method: FakeMethod; runner: PlayRunner; clock: ManualClock; transitions: Transition[] } {
+  const config = parseConfig(yaml, 'test.yaml');
   const method = new FakeMethod();
   const runner = new PlayRunner();
   const clock = new ManualClock();
   const transitions: Transition[] = [];
-  const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock, methods: { ...PROBE_METHODS, icmp: method } }, config);
+  counters.clear();
+  const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock, methods: { ...PROBE_METHODS, icmp: method }, readCounters: () => counters }, config);
   return { monitor, method, runner, clock, transitions };
 }
 
@@ -290,5 +303,115 @@ describe('health monitor with a fake method', () => {
     expect(transitions.map((t) => t.to)).toEqual(['up']);
     monitor.stop();
     expect(runner.spawned[0]?.stops).toEqual(['SIGKILL']);
+  });
+});
+
+describe('the passive signal', () => {
+  /** Moves ppp1's counters every 25 ms: both ways while `speaking`, only out otherwise. */
+  function traffic(clock: ManualClock, ms: number, speaking: boolean): void {
+    for (let t = 0; t < ms; t += 25) {
+      const now = counters.get('ppp1') ?? { rxPackets: 0, txPackets: 0 };
+      counters.set('ppp1', { rxPackets: now.rxPackets + (speaking ? 1 : 0), txPackets: now.txPackets + 1 });
+      clock.step(25);
+    }
+  }
+
+  test('a line that sends and hears nothing for the stall is asked by a burst to every target; unanswered, it is down at once', async () => {
+    const { monitor, method, clock, transitions } = monitorWithFake();
+    monitor.observe([view('isp2', 1, 'ppp1')], clock.now());
+    method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    traffic(clock, 1000, true);
+    expect(transitions.map((t) => t.to)).toEqual(['up']);
+    expect(method.bursts).toEqual([]);
+    // Silence from now: the burst goes out 300 ms after the first packet that went unanswered (seen one sample later).
+    traffic(clock, 300, false);
+    expect(method.bursts).toEqual([]);
+    traffic(clock, 25, false);
+    expect(method.bursts.map((b) => [b.run.target.id, b.spec])).toEqual([['198.51.100.2', { count: 5, spacingMs: 5, deadlineMs: 50 }]]);
+    // Nothing more is asked while the burst is out.
+    traffic(clock, 200, false);
+    expect(method.bursts).toHaveLength(1);
+    method.bursts[0]?.answer(false);
+    await settle();
+    expect(transitions[1]).toMatchObject({ uplink: 'isp2', from: 'up', to: 'down', reason: expect.stringMatching(/198\.51\.100\.2: packets sent and none received for 300 ms; a burst of 5 probes went unanswered/) });
+    expect(monitor.snapshot().get('isp2')?.passive).toMatchObject({ answered: 0, silent: 1 });
+    // Down, the line is not watched: its probes decide when it is back.
+    traffic(clock, 1000, false);
+    expect(method.bursts).toHaveLength(1);
+    monitor.stop();
+  });
+
+  test('a burst that is answered leaves the line up, and the watch starts afresh', async () => {
+    const { monitor, method, clock, transitions } = monitorWithFake();
+    monitor.observe([view('isp2', 1, 'ppp1')], clock.now());
+    method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    traffic(clock, 500, true);
+    traffic(clock, 325, false);
+    method.bursts[0]?.answer(true);
+    await settle();
+    traffic(clock, 1000, true);
+    expect(transitions.map((t) => t.to)).toEqual(['up']);
+    expect(method.bursts).toHaveLength(1);
+    expect(monitor.snapshot().get('isp2')?.passive).toMatchObject({ stallMs: 300, answered: 1, silent: 0 });
+    monitor.stop();
+  });
+
+  test('a line that sends nothing is never asked; with passive.stall 0 nothing is watched at all', () => {
+    const idle = monitorWithFake();
+    idle.monitor.observe([view('isp2', 1, 'ppp1')], idle.clock.now());
+    idle.method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    counters.set('ppp1', { rxPackets: 7, txPackets: 9 });
+    idle.clock.step(10_000);
+    expect(idle.method.bursts).toEqual([]);
+    idle.monitor.stop();
+    const off = monitorWithFake(`${CONFIG}health: { passive: { stall: 0 } }\n`);
+    off.monitor.observe([view('isp2', 1, 'ppp1')], off.clock.now());
+    off.method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    traffic(off.clock, 2000, false);
+    expect(off.method.bursts).toEqual([]);
+    expect(off.monitor.snapshot().get('isp2')?.passive).toBeNull();
+    off.monitor.stop();
+  });
+
+  test("icmp's burst is one ping of five probes through the uplink: true at the first reply, false at the deadline", async () => {
+    const spec = { count: 5, spacingMs: 5, deadlineMs: 70 };
+    expect(burstArgv(RUN, spec)).toEqual(['ping', '-n', '-c', '5', '-i', '0.005', '-W', '1', '-I', 'ppp0', '-m', String(0x1000000), '203.0.113.100']);
+    const runner = new PlayRunner();
+    const clock = new ManualClock();
+    const answered = icmpMethod.burst(RUN, { runner, clock, sockets: NO_SOCKETS }, spec);
+    runner.play(0, '64 bytes from 203.0.113.100: icmp_seq=3 ttl=64 time=0.3 ms');
+    expect(await answered).toBe(true);
+    expect(runner.spawned[0]?.stops).toEqual(['SIGKILL']);
+    const silentBurst = icmpMethod.burst(RUN, { runner, clock, sockets: NO_SOCKETS }, spec);
+    clock.step(70);
+    expect(await silentBurst).toBe(false);
+  });
+
+  test("a socket method's burst asks `count` times, `spacing` apart, and is answered by any of them before the deadline", async () => {
+    const clock = new ManualClock();
+    const asked: number[] = [];
+    let answerAt = -1;
+    const sockets = {
+      tcpConnect: async () => {
+        asked.push(clock.now());
+        if (asked.length === answerAt) return 3;
+        throw new Error('port 443 refused the connection');
+      },
+    } as unknown as ProbeSockets;
+    const run = { target: { method: 'tcp' as const, id: 'tcp 203.0.113.101:443', address: '203.0.113.101', port: 443 }, path: RUN.path, timing: RUN.timing };
+    const spec = { count: 5, spacingMs: 5, deadlineMs: 70 };
+    const none = tcpMethod.burst(run, { runner: new PlayRunner(), clock, sockets }, spec);
+    clock.step(70);
+    expect(await none).toBe(false);
+    expect(asked.map((at) => at - (asked[0] as number))).toEqual([0, 5, 10, 15, 20]);
+    asked.length = 0;
+    answerAt = 3;
+    const third = tcpMethod.burst(run, { runner: new PlayRunner(), clock, sockets }, spec);
+    clock.step(10);
+    await settle();
+    expect(await third).toBe(true);
+    // Answered: the rest of the burst is not sent.
+    clock.step(60);
+    expect(asked).toHaveLength(3);
   });
 });

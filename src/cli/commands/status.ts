@@ -18,10 +18,17 @@ function describeHealth(name: string, health: UplinkHealthSnapshot | null): stri
     const lastLost = t.lastLost === null ? '' : `  last lost: ${t.lastLost}`;
     return `    ${t.target.padEnd(15)} ${t.method.padEnd(4)} ${t.alive === null ? 'no verdict' : t.alive ? 'alive' : 'DEAD'}  rtt ${rtt}  loss ${t.lossPercent}% of ${t.probes}${lastLost}`;
   });
+  const { passive } = health;
+  const passiveLine = passive
+    ? [
+        `    passive: a stall of ${passive.stallMs} ms is asked at once (≤ ${passive.detectionMs} ms to a verdict on a line carrying traffic); stalls ${passive.answered} quiet, ${passive.silent} silent${passive.last ? `; last: ${passive.last}` : ''}`,
+      ]
+    : [];
   const damping = health.suppressed ? `, held down for flapping (penalty ${health.penalty})` : health.penalty > 0 ? `, flap penalty ${health.penalty}` : '';
   return [
     `${name}: ${health.state}${health.degraded ? ` but DEGRADED (${health.degraded}): a smaller share of new clients` : ''} for ${ago(health.since)}, ${health.transitions} transitions${damping}`,
     `    worst-case detection ${health.detectionMs} ms, failback ${health.failbackMs} ms (from the active settings); probes ≈ ${health.probeKbps.out} kbit/s out, ${health.probeKbps.in} kbit/s in`,
+    ...passiveLine,
     ...targets,
   ].join('\n');
 }
