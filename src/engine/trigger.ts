@@ -64,7 +64,8 @@ const RETRY_MAX_MS = 30_000;
 export class TriggerQueue<R> {
   private pending: Pending<R> | null = null;
   private running = false;
-  private held = false;
+  /** Holds not yet released: they nest (the start-up hold, a prepared failover's). */
+  private held = 0;
   private stopped = false;
   private lastStart = -Infinity;
   private wakeTimer: unknown = null;
@@ -98,13 +99,13 @@ export class TriggerQueue<R> {
     return this.running || this.pending !== null;
   }
 
-  /** Requests queue (and coalesce) without running until release(). */
+  /** Requests queue (and coalesce) without running until release(); holds nest. */
   hold(): void {
-    this.held = true;
+    this.held += 1;
   }
 
   release(): void {
-    this.held = false;
+    this.held = Math.max(0, this.held - 1);
     this.kick();
   }
 
@@ -116,7 +117,7 @@ export class TriggerQueue<R> {
   }
 
   private kick(): void {
-    if (this.running || this.held || !this.pending || this.stopped) return;
+    if (this.running || this.held > 0 || !this.pending || this.stopped) return;
     const wait = this.lastStart + (this.options.minIntervalMs ?? MIN_RUN_INTERVAL_MS) - this.options.clock.now();
     if (wait > 0) {
       if (this.wakeTimer === null) {

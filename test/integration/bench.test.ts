@@ -59,7 +59,10 @@ describe('npm run bench -- --quick', () => {
     expect(value('backends', /^nftables: 5,000 clients/)).toBeGreaterThan(0);
     expect(value('forwarding', /^dispatcher, /)).toBeGreaterThan(1000);
     expect(value('pickup', /^p95$/)).toBeGreaterThan(0);
-    expect(value('failover', /blackhole: failover gap/)).toBeGreaterThan(0);
+    expect(value('failover', /blackhole \(busy line\): failover gap/)).toBeGreaterThan(0);
+    expect(value('failover', /blackhole \(idle line\): pool moved/)).toBeGreaterThan(0);
+    expect(value('failover', /passive off: pool moved/)).toBeGreaterThan(0);
+    expect(value('failover', /^probe traffic per line/)).toBeGreaterThan(0);
     expect(value('restart', /until reconciled/)).toBeGreaterThan(0);
     expect(value('footprint', /^RSS/)).toBeGreaterThan(10);
     expect(value('cli-start', /^dispatcher hook$/)).toBeGreaterThan(0);

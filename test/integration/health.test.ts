@@ -25,8 +25,9 @@ describe('60 s of 10 % random loss each way on one line, and ICMP rate-limited t
   let lab: Lab;
 
   beforeAll(async () => {
-    // isp2 probes its ISP's core router (198.51.100.6, topology.ts) and the rate-limited address.
-    lab = await Lab.create({ clients: 1, uplinks: TWO_PPP, config: { targets: { isp2: `[198.51.100.6, ${LIMITED}]` } } });
+    // isp1 probes its ISP's core router (198.51.100.2, topology.ts) and the internet host, as the
+    // defaults recommend (two targets: silent ones corroborate); isp2 its core router and the rate-limited address.
+    lab = await Lab.create({ clients: 1, uplinks: TWO_PPP, config: { targets: { isp1: '[198.51.100.2, 203.0.113.100]', isp2: `[198.51.100.6, ${LIMITED}]` } } });
     await lab.start();
   });
 

@@ -203,6 +203,13 @@ describe('the daemon against the fake kernel', () => {
     const routes = fake.routing.dump().routes;
     // isp1's pool table (base + 1 + 32 + 0) now leaves by wan0.
     expect(routes.filter((r) => r.startsWith('table 3133 '))).toEqual(['table 3133 default via 192.0.2.5 dev wan0 onlink proto 211']);
+    // The routes moved at once (prepared by the run before); the run the verdict asked for found them in place.
+    let last: { reasons: string[]; applied: { ip: number } } | undefined;
+    while (!last?.reasons.includes('health: isp1 down') && Date.now() < deadline) {
+      last = ((await askDaemon(paths().socket, { cmd: 'status' })) as { result: { lastRun: typeof last } }).result.lastRun;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(last).toMatchObject({ reasons: ['health: isp1 down'], applied: { ip: 0 } });
   });
 
   test('a restart over its own programming changes nothing', async () => {

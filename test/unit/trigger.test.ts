@@ -70,6 +70,20 @@ describe('trigger queue', () => {
     expect(runs.map((r) => r.batch.reasons)).toEqual([['a', 'b']]);
   });
 
+  test('holds nest: a prepared failover holding the queue during start-up does not release the start-up hold', async () => {
+    const clock = new ManualClock();
+    const { q, runs } = queue(clock);
+    q.hold();
+    q.hold();
+    void q.request('a');
+    q.release();
+    await clock.advance(1000);
+    expect(runs).toHaveLength(0);
+    q.release();
+    await clock.flush();
+    expect(runs).toHaveLength(1);
+  });
+
   test('a failed run is retried as a full resync after 1 s, 2 s, 4 s …; a success resets the backoff', async () => {
     const clock = new ManualClock();
     // Runs 0–2 fail, 3 succeeds, 4 fails.
