@@ -10,8 +10,8 @@ export function table(header: readonly string[], rows: readonly (readonly string
 
 export function formatPools(uplinks: readonly PoolView[]): string {
   const summary = table(
-    ['UPLINK', 'INTERFACE', 'STATE', 'WEIGHT', 'ADDRESS', 'GATEWAY', 'CLIENTS'],
-    uplinks.map((u) => [u.name, u.interface, u.degraded ? 'degraded' : u.state, String(u.weight), u.address ?? '-', u.gateway ?? '-', String(u.clients.length)]),
+    ['UPLINK', 'INTERFACE', 'STATE', 'TIER', 'WEIGHT', 'ADDRESS', 'GATEWAY', 'CLIENTS'],
+    uplinks.map((u) => [u.name, u.interface, u.degraded ? 'degraded' : u.role === 'standby' ? 'standby' : u.state, String(u.tier), String(u.weight), u.address ?? '-', u.gateway ?? '-', String(u.clients.length)]),
   );
   const members = uplinks.map((u) => {
     const pinned = new Set(u.pinned);

@@ -83,6 +83,12 @@ function checkUplinks(parsed: Parsed, add: Add): Parsed['uplinks'] {
     }
     if (sameName === undefined && sameInterface === undefined) accepted.push({ index, uplink });
   }
+  // A tier takes over only when every line below it is down: a tier with no line below it would never carry, or carry first.
+  for (const { index, uplink } of accepted) {
+    if (uplink.tier > 1 && !accepted.some((a) => a.uplink.tier === uplink.tier - 1)) {
+      add(`uplinks[${index}].tier`, `tier ${uplink.tier} has no line in tier ${uplink.tier - 1} below it`, 'number the tiers from 1 without gaps: main lines 1, backup lines 2');
+    }
+  }
   return accepted;
 }
 

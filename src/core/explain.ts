@@ -12,6 +12,7 @@ import { ids } from './contract.js';
 import { parseIpv4 } from './ipv4.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
 import { planRoutes } from './plan.js';
+import { role } from './uplinks.js';
 import type { Explanation } from '../schema/control.js';
 
 function describeHops(hops: readonly Nexthop[], uplinks: readonly UplinkView[]): string {
@@ -56,7 +57,8 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
   }
   const mark = `${hex(poolMark(layout, uplink.index))}/${hex(layout.poolMask)}`;
   const route = poolRoute(config, uplinks, uplink.index);
-  const home = uplink.state === 'up';
+  const now = role(uplink, uplinks);
+  const home = now === 'carrying';
   const survivors = uplinks.map((u) => (u.name === uplink.name ? { ...u, state: 'down' as const, reason: 'what if' } : u));
   const failover = poolRoute(config, survivors, uplink.index);
   const steps = [
@@ -66,13 +68,17 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
     `table ${tables.pool(uplink.index)}: default via ${describeHops(route, uplinks) || 'nothing (no uplink can carry it)'}`,
     home
       ? `${uplink.name} is up: new connections leave by ${uplink.name} (${uplink.interface}${uplink.address ? `, ${uplink.address}` : ''}), MASQUERADEd to its address`
-      : `${uplink.name} is down (${uplink.reason}): its pool is carried by the survivors until it is back`,
+      : now === 'standby'
+        ? `${uplink.name} is up but stands by (tier ${uplink.tier}; a line of a lower tier is up): its pool is carried by the lower tier`
+        : `${uplink.name} is down (${uplink.reason}): its pool is carried by the survivors until it is back`,
     connections,
   ];
   const conn = `${hex(connMark(layout, uplink.index))}/${hex(layout.connMask)}`;
   const ifUplinkDies = home
     ? `if ${uplink.name} dies: table ${tables.pool(uplink.index)} points at ${describeHops(failover, survivors) || 'nothing (no other uplink is up: routes stay as they are)'}; ` +
       `its connections (conntrack mark ${conn}) are forgotten so the client reconnects at once; the client stays in ${uplink.name}'s pool and comes home when ${uplink.name} is back`
-    : `${uplink.name} is already down: the client comes home when it is back`;
+    : now === 'standby'
+      ? `${uplink.name} stands by: the client leaves by it only when every line of a lower tier is down`
+      : `${uplink.name} is already down: the client comes home when it is back`;
   return { ip, mark: poolMark(layout, uplink.index), verdict: 'assigned', steps, ifUplinkDies, pool: uplink.name, pinned: record.pinned === true };
 }

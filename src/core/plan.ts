@@ -18,6 +18,7 @@ import { ids } from './contract.js';
 import { familySysctls, type Family } from './family.js';
 import { connMark, markLayout, poolMark } from './marks.js';
 import { planNetfilter } from './netfilter.js';
+import { carrying } from './uplinks.js';
 
 export interface PlanInput {
   readonly config: Config;
@@ -42,10 +43,9 @@ function spread(uplinks: readonly UplinkView[]): Nexthop[] {
 
 export function planRoutes(config: Config, uplinks: readonly UplinkView[]): DesiredRoute[] {
   const { tables } = ids(config);
-  const routables = uplinks.filter(routable);
-  // With no uplink up, plan as if all were: routes stay as in normal operation.
-  const anyLive = routables.some((u) => u.state === 'up');
-  const carries = (u: UplinkView): boolean => routable(u) && (!anyLive || u.state === 'up');
+  // The live lines of the lowest live tier carry; with no uplink up, plan as if all were: routes stay as in normal operation.
+  const live = carrying(uplinks.filter(routable));
+  const carries = (u: UplinkView): boolean => routable(u) && (live.length === 0 || live.includes(u));
   const carriers = uplinks.filter(carries);
   const routes: DesiredRoute[] = [];
   if (carriers.length > 0) routes.push({ table: String(tables.multipath), dst: 'default', nexthops: spread(carriers) });

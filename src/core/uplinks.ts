@@ -23,7 +23,7 @@ function discoverGateway(config: Config, link: Link, routes: readonly IpRoute[],
 /** Link-level view of every uplink, in config order. Health verdicts are layered on top (withHealth). */
 export function viewUplinks(config: Config, links: readonly Link[], routes: readonly IpRoute[], leases: ReadonlyMap<string, string> = new Map()): UplinkView[] {
   return config.uplinks.map((uplink, index) => {
-    const base = { name: uplink.name, index, interface: uplink.interface, weight: uplink.weight };
+    const base = { name: uplink.name, index, interface: uplink.interface, weight: uplink.weight, tier: uplink.tier };
     const link = links.find((l) => l.name === uplink.interface);
     if (!link) {
       return { ...base, state: 'down', reason: `interface ${uplink.interface} does not exist`, present: false, pointToPoint: false };
@@ -71,6 +71,24 @@ export function withHealth(views: readonly UplinkView[], verdicts: ReadonlyMap<s
   if (healthy.length === 0 || !judged.some((v) => v.state === 'up' && v.degraded)) return judged;
   const factor = Math.max(1, Math.min(DEGRADED_FACTOR, Math.floor(MAX_HOP_WEIGHT / Math.max(...healthy.map((v) => v.weight)))));
   return judged.map((v) => (healthy.includes(v) ? { ...v, weight: v.weight * factor } : v));
+}
+
+/**
+ * The lines that carry traffic now: the live ones of the lowest tier that has
+ * a live line. The others that are up stand by (a backup or metered line while
+ * a main line works); none carries while every line is down.
+ */
+export function carrying<U extends Pick<UplinkView, 'state' | 'tier'>>(uplinks: readonly U[]): U[] {
+  const live = uplinks.filter((u) => u.state === 'up');
+  if (live.length === 0) return [];
+  const lowest = Math.min(...live.map((u) => u.tier));
+  return live.filter((u) => u.tier === lowest);
+}
+
+/** What a line does now: carries traffic, stands by (up, a lower tier carries), or is down. */
+export function role(uplink: UplinkView, uplinks: readonly UplinkView[]): 'carrying' | 'standby' | 'down' {
+  if (uplink.state !== 'up') return 'down';
+  return carrying(uplinks).some((u) => u.name === uplink.name) ? 'carrying' : 'standby';
 }
 
 /** The config with each uplink on the interface a ppp ip-up hook reported for it (ppp0 → ppp1). */

@@ -7,6 +7,7 @@ import type { Assignments, UplinkView } from '../model/state.js';
 import { ids } from './contract.js';
 import { parseIpv4 } from './ipv4.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
+import { role } from './uplinks.js';
 
 const byAddress = (a: string, b: string): number => (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0);
 
@@ -27,6 +28,8 @@ export function poolsView(config: Config, uplinks: readonly UplinkView[], assign
       reason: u.reason,
       degraded: u.degraded ?? null,
       weight: u.weight,
+      tier: u.tier,
+      role: role(u, uplinks),
       address: u.address ?? null,
       gateway: u.gateway ?? null,
       gatewaySource: u.gatewaySource ?? null,

@@ -21,7 +21,7 @@ import { describeRepair, lanNetworks, loadedOf, type Loaded } from '../core/drif
 import { connMark, markLayout } from '../core/marks.js';
 import { prepareFailovers } from '../core/failover.js';
 import { computePlan } from '../core/run.js';
-import { withBindings } from '../core/uplinks.js';
+import { role, withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { RoutingState } from '../model/kernel.js';
 import type { DesiredRoute } from '../model/plan.js';
@@ -74,7 +74,7 @@ export class Reconciler {
   private assignments: Map<string, ClientRecord>;
   private uplinkViews: UplinkView[] = [];
   /** Uplink states as last loaded into the kernel: a fall is a change from up to down against these. */
-  private loadedStates = new Map<string, UplinkView['state']>();
+  private loadedStates = new Map<string, ReturnType<typeof role>>();
   /** The routes each live uplink's death changes, prepared by the last run (failFast). */
   private failovers = new Map<string, readonly DesiredRoute[]>();
   private readonly clock: Clock;
@@ -186,7 +186,7 @@ export class Reconciler {
   async failFast(uplink: string, reason: string): Promise<void> {
     const routes = this.failovers.get(uplink);
     const view = this.uplinkViews.find((u) => u.name === uplink);
-    if (!routes || !view || this.queue.runInFlight || this.loadedStates.get(uplink) !== 'up') return;
+    if (!routes || !view || this.queue.runInFlight || this.loadedStates.get(uplink) !== 'carrying') return;
     // Prepared for the uplinks as they were; once one has fallen, only a run prepares again.
     this.failovers = new Map();
     this.hold();
@@ -321,20 +321,28 @@ export class Reconciler {
   /**
    * Once the routes avoid a fallen uplink, its connections (by their connection
    * mark) are forgotten: pinned to a dead line they would hang; forgotten, the
-   * next packet starts afresh over a survivor. Nothing else is touched.
+   * next packet starts afresh over a survivor. A line that stops carrying
+   * because a lower tier is back (it stands by) keeps its connections until
+   * they end, unless its `failback` is `move`. Nothing else is touched.
    */
   private async forgetFallen(config: Config, uplinks: readonly UplinkView[], forgotten: Record<string, number>): Promise<void> {
     const layout = markLayout(config.marks.mask);
+    const forget = async (uplink: UplinkView): Promise<number> => {
+      forgotten[uplink.name] = await forgetConnections(this.deps.runner, connMark(layout, uplink.index), layout.connMask);
+      return forgotten[uplink.name] as number;
+    };
     for (const uplink of uplinks) {
       const before = this.loadedStates.get(uplink.name);
-      if (uplink.state === 'down' && before === 'up') {
-        forgotten[uplink.name] = await forgetConnections(this.deps.runner, connMark(layout, uplink.index), layout.connMask);
-        this.runLog.fell(uplink, forgotten[uplink.name] as number);
-      } else if (uplink.state === 'up' && before === 'down') {
-        this.runLog.returned(uplink);
-      }
+      const now = role(uplink, uplinks);
+      if (before === undefined || before === now) continue;
+      if (now === 'down') this.runLog.fell(uplink, await forget(uplink));
+      else if (now === 'standby') {
+        const moved = config.uplinks.find((u) => u.name === uplink.name)?.failback === 'move' && before === 'carrying';
+        this.runLog.standsBy(uplink, moved ? await forget(uplink) : null);
+      } else if (before === 'down') this.runLog.returned(uplink);
+      else this.runLog.takesOver(uplink);
     }
-    this.loadedStates = new Map(uplinks.map((u) => [u.name, u.state]));
+    this.loadedStates = new Map(uplinks.map((u) => [u.name, role(u, uplinks)]));
     this.runLog.outage(uplinks);
   }
 }

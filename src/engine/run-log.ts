@@ -84,6 +84,17 @@ export class RunLog {
     this.log.info('uplink up: its pool is back home', { uplink: uplink.name });
   }
 
+  /** A lower tier is up again: this line stops carrying; its connections were forgotten (a count) or left to finish (null). */
+  standsBy(uplink: UplinkView, forgotten: number | null): void {
+    const what = forgotten === null ? 'its connections finish there (failback: keep)' : 'its connections forgotten (failback: move)';
+    this.log.info(`uplink stands by: a line of a lower tier is up; ${what}`, { uplink: uplink.name, tier: uplink.tier, ...(forgotten === null ? {} : { connections: forgotten }) });
+  }
+
+  /** Every line of the lower tiers is down: this standby line carries now. */
+  takesOver(uplink: UplinkView): void {
+    this.log.warn('uplink takes over: every line of a lower tier is down', { uplink: uplink.name, tier: uplink.tier });
+  }
+
   /** Said once when every uplink is down, and once when one returns. */
   outage(uplinks: readonly UplinkView[]): void {
     const allDown = uplinks.length > 0 && uplinks.every((u) => u.state === 'down');

@@ -6,6 +6,7 @@
 import { explain } from '../core/explain.js';
 import { firewallForClient } from '../core/firewall/findings.js';
 import { renderMetrics } from '../core/metrics.js';
+import { carrying } from '../core/uplinks.js';
 import { poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
 import type { PoolsReport, ResultOf, Status, Traffic } from '../schema/control.js';
@@ -113,9 +114,9 @@ export class DaemonStatus {
     const r = this.parts.reconciler;
     const explanation = explain(this.config, r.uplinks, r.clients, ip);
     const lan = r.clients.get(ip)?.interface || (this.config.lan.interfaces[0] as string);
-    // The uplinks its new connections can leave by: its pool's when that is up, else every live one.
-    const home = r.uplinks.find((u) => u.name === explanation.pool && u.state === 'up');
-    const live = r.uplinks.filter((u) => u.state === 'up');
+    // The uplinks its new connections can leave by: its pool's when that carries, else every line that does.
+    const live = carrying(r.uplinks);
+    const home = live.find((u) => u.name === explanation.pool);
     const leaving = (home ? [home] : live.length > 0 ? live : r.uplinks).map((u) => u.interface);
     const [kernel, firewall] = await Promise.all([lookupRoute(this.parts.runner, ip, lan, explanation.mark ?? 0), readFirewall(this.parts.runner)]);
     return { ...explanation, kernel, firewall: firewallForClient(firewall, ip, lan, leaving) };

@@ -53,6 +53,8 @@ export interface UplinkView {
   readonly weight: number;
   /** Up, but poor: why; absent while it is not degraded. */
   readonly degraded?: string;
+  /** Its tier (1: main lines): only the live lines of the lowest tier with a live line carry traffic (core/uplinks.ts carrying). */
+  readonly tier: number;
   readonly state: UplinkState;
   /** Why it is in that state, in words for the operator. */
   readonly reason: string;

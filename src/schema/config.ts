@@ -326,6 +326,10 @@ const publicAddress = mapping(
   timeoutMs: doc.timeout,
 }));
 
+/** Tiers of lines: 1 (main) to MAX_TIER. */
+const MAX_TIER = 4;
+const FAILBACKS = ['keep', 'move'] as const;
+
 export const uplinkSchema = mapping(
   {
     name: text(UPLINK_NAME, (input) => `${describe(input)} is not a valid name`, 'start with a letter; use letters, digits, "_" or "-", at most 32', 'give the uplink a stable name such as isp1'),
@@ -334,6 +338,16 @@ export const uplinkSchema = mapping(
       .optional()
       .meta({ description: 'Fixed next hop; absent: discovered (ppp peer, current routes, DHCP lease).' }),
     weight: wholeNumber(1, 256, 'use a positive integer (it is also the multipath route weight); 1 is the default').prefault(1),
+    tier: wholeNumber(1, MAX_TIER, `use 1 (the default) for main lines, 2 for a backup line, up to ${MAX_TIER}`)
+      .prefault(1)
+      .meta({ description: 'A line of a higher tier carries nothing while a line of a lower tier is up (backup, metered lines).' }),
+    failback: z
+      .enum(
+        FAILBACKS,
+        fails((input) => `${describe(input)} is not a failback policy`, 'write keep (connections on the line finish there) or move (they are forgotten when a lower tier is back)'),
+      )
+      .prefault('keep')
+      .meta({ description: 'When a lower tier comes back and this line stops carrying: keep its connections until they end, or move them at once.' }),
     probe: probe.prefault({}),
     ipparam: text(/^[A-Za-z0-9_.:-]{1,64}$/, (input) => `${describe(input)} is not a usable ipparam`, 'use the text given to pppd\'s "ipparam" option: letters, digits, "_", ".", ":" or "-"')
       .optional()
@@ -349,6 +363,10 @@ export const uplinkSchema = mapping(
   /** Fixed next hop; absent when it is discovered (ppp peer, current routes). */
   ...(doc.gateway !== undefined ? { gateway: doc.gateway } : {}),
   weight: doc.weight,
+  /** Lines of the lowest tier with a live line carry everything; higher tiers stand by. */
+  tier: doc.tier,
+  /** keep: connections on the line finish there when it stops carrying; move: they are forgotten at once. */
+  failback: doc.failback,
   /** Per-uplink health overrides (merged with the global health settings by the whole config). */
   probe: doc.probe,
   /** pppd's ipparam that identifies this uplink in ip-up/ip-down hooks (default: its name). */

@@ -51,6 +51,8 @@ export const poolViewSchema = z
     reason: z.string(),
     degraded: z.string().nullable().describe('why the line is degraded (up with a smaller share); null while it is not'),
     weight: z.number().describe('effective weight: the configured one, multiplied for healthy lines while another is degraded'),
+    tier: z.number().describe('1: a main line; a higher tier carries nothing while a line of a lower tier is up'),
+    role: z.enum(['carrying', 'standby', 'down']).describe('carrying traffic, standing by (up, a lower tier carries), or down'),
     address: z.string().nullable(),
     gateway: z.string().nullable(),
     gatewaySource: z.string().nullable(),

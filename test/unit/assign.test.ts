@@ -9,7 +9,7 @@ import type { Neighbour } from '../../src/model/kernel.js';
 import type { ClientRecord, UplinkView } from '../../src/model/state.js';
 
 function uplink(name: string, index: number, weight: number, state: 'up' | 'down' = 'up'): UplinkView {
-  return { name, index, interface: `ppp${index}`, weight, state, reason: '', present: true, pointToPoint: true };
+  return { name, index, interface: `ppp${index}`, weight, tier: 1, state, reason: '', present: true, pointToPoint: true };
 }
 
 function neighbours(count: number, offset = 0): Neighbour[] {

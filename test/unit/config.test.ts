@@ -32,8 +32,8 @@ describe('a valid config', () => {
     const config = parseConfig(BASE, 'test.yaml');
     const health = { intervalMs: 100, timeoutMs: 500, down: 8, up: 10, lossPercent: 50, window: 50, latencyMs: 0, reliability: 1, holdMs: 0 };
     expect(config.uplinks).toEqual([
-      { name: 'isp1', interface: 'ppp0', gateway: '198.51.100.1', weight: 2, ipparam: 'isp1', probe: { targets: [{ method: 'icmp', address: '203.0.113.100' }], ...health } },
-      { name: 'isp2', interface: 'ppp1', weight: 1, ipparam: 'isp2', probe: { targets: [], ...health } },
+      { name: 'isp1', interface: 'ppp0', gateway: '198.51.100.1', weight: 2, tier: 1, failback: 'keep', ipparam: 'isp1', probe: { targets: [{ method: 'icmp', address: '203.0.113.100' }], ...health } },
+      { name: 'isp2', interface: 'ppp1', weight: 1, tier: 1, failback: 'keep', ipparam: 'isp2', probe: { targets: [], ...health } },
     ]);
     expect(config.damping).toEqual({ halfLifeMs: 30_000, suppress: 2.5, reuse: 1 });
     expect(config.staticRoutes).toEqual([]);

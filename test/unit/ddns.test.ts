@@ -106,7 +106,7 @@ ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /e
   'test.yaml',
 );
 
-const ISP1: UplinkView = { name: 'isp1', index: 0, interface: 'ppp0', weight: 1, state: 'up', reason: 'link up', present: true, address: '192.0.2.2', pointToPoint: true };
+const ISP1: UplinkView = { name: 'isp1', index: 0, interface: 'ppp0', weight: 1, tier: 1, state: 'up', reason: 'link up', present: true, address: '192.0.2.2', pointToPoint: true };
 
 describe('retries run on the clock they are given', () => {
   test('a failed DNS check is retried after the backoff, and an unchanged record set then sends no update', async () => {

@@ -306,7 +306,18 @@ describe('degraded lines', () => {
 });
 
 describe('weights while a line is degraded', () => {
-  const view = (name: string, index: number, weight: number): UplinkView => ({ name, index, interface: `ppp${index}`, weight, state: 'up', reason: 'link up', present: true, pointToPoint: true, address: `192.0.2.${index + 2}` });
+  const view = (name: string, index: number, weight: number): UplinkView => ({
+    name,
+    index,
+    interface: `ppp${index}`,
+    weight,
+    tier: 1,
+    state: 'up',
+    reason: 'link up',
+    present: true,
+    pointToPoint: true,
+    address: `192.0.2.${index + 2}`,
+  });
   const views = [view('isp1', 0, 2), view('isp2', 1, 1), view('isp3', 2, 1)];
   const up = { state: 'up' as const, reason: '1 of 1 targets answer' };
 

@@ -6,6 +6,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { prepareFailovers } from '../../src/core/failover.js';
 import { planRoutes, planStaticRoutes } from '../../src/core/plan.js';
 import type { UplinkView } from '../../src/model/state.js';
+import { uplinkView } from '../helpers/uplink-view.js';
 
 const CONFIG = parseConfig(
   `
@@ -20,18 +21,7 @@ static_routes:
   'test.yaml',
 );
 
-const view = (name: string, index: number, iface: string, weight: number, state: UplinkView['state'] = 'up'): UplinkView => ({
-  name,
-  index,
-  interface: iface,
-  weight,
-  state,
-  reason: state,
-  present: true,
-  address: `192.0.2.${10 + index}`,
-  gateway: `198.51.100.${4 * index + 1}`,
-  pointToPoint: false,
-});
+const view = (name: string, index: number, iface: string, weight: number, state: UplinkView['state'] = 'up'): UplinkView => uplinkView(name, index, iface, { weight, state });
 
 const UPLINKS = [view('isp1', 0, 'ppp0', 2), view('isp2', 1, 'ppp1', 1), view('isp3', 2, 'wan0', 1)];
 const loaded = (uplinks: readonly UplinkView[]) => [...planRoutes(CONFIG, uplinks), ...planStaticRoutes(CONFIG, uplinks)];

@@ -185,6 +185,7 @@ const view = (name: string, index: number, iface: string, over: Partial<UplinkVi
   index,
   interface: iface,
   weight: 1,
+  tier: 1,
   state: 'up',
   reason: 'link up',
   present: true,

@@ -1,8 +1,10 @@
 // The `host` strategy (today's behaviour): a new client joins the live
 // uplink with the least load, where load = clients ÷ weight; ties go to the
 // higher weight, then to config order, so the result never depends on timing.
+// Only lines that carry take clients: the live ones of the lowest live tier.
 
 import type { UplinkView } from '../../model/state.js';
+import { carrying } from '../uplinks.js';
 import type { BalanceStrategy, Candidate, Load } from './strategy.js';
 
 /** The candidate with the least load ÷ weight (compared without division). */
@@ -19,9 +21,9 @@ export function leastLoaded(load: Load, candidates: readonly Candidate[]): Candi
   return best;
 }
 
-/** New clients go to live uplinks; when none is live, to any (their pool is rerouted anyway). */
+/** New clients go to the lines that carry (live, lowest tier); when none is live, to any (their pool is rerouted anyway). */
 export function liveOrAll(uplinks: readonly UplinkView[]): Candidate[] {
-  const live = uplinks.filter((u) => u.state === 'up');
+  const live = carrying(uplinks);
   return (live.length > 0 ? live : uplinks).map(({ name, weight, index }) => ({ name, weight, index }));
 }
 
