@@ -224,6 +224,8 @@ export class UplinkHealth {
   private readonly passive: PassiveRecord = { answered: 0, silent: 0, last: null };
   readonly limits: DegradedConfig;
   readonly passiveConfig: PassiveConfig;
+  /** How often the probes run now: the settings' interval, or the standby interval while the line stands by. */
+  private intervalMs: number;
 
   constructor(
     readonly name: string,
@@ -237,6 +239,7 @@ export class UplinkHealth {
     this.targets = new Map(targets.map((t) => [t.id, new TargetHealth(t.id, t.method, settings)]));
     this.limits = options.degraded ?? { lossPercent: 0, latencyMs: 0 };
     this.passiveConfig = options.passive ?? { stallMs: 0 };
+    this.intervalMs = settings.intervalMs;
   }
 
   setLink(ok: boolean, reason: string): void {
@@ -415,7 +418,14 @@ export class UplinkHealth {
     return { stallMs, detectionMs: stallMs + STALL_SAMPLE_MS + burst, ...this.passive };
   }
 
+  /** The probes now run every `ms` (the standby interval while the line stands by); the worst cases follow. */
+  probeEvery(ms: number): void {
+    this.intervalMs = ms;
+  }
+
   snapshot(now: number): UplinkHealthSnapshot {
+    // Worst cases and cost at the interval the probes run at now.
+    const active = { ...this.settings, intervalMs: this.intervalMs };
     return {
       state: this.state,
       since: this.since,
@@ -425,12 +435,13 @@ export class UplinkHealth {
       suppressed: this.suppressed,
       degraded: this.degraded,
       targets: [...this.targets.values()].map((t) => t.snapshot()),
-      detectionMs: worstCaseDetectionMs(this.settings, this.targets.size),
+      intervalMs: this.intervalMs,
+      detectionMs: worstCaseDetectionMs(active, this.targets.size),
       probeKbps: probeKbps(
         [...this.targets.values()].map((t) => t.method),
-        this.settings.intervalMs,
+        this.intervalMs,
       ),
-      failbackMs: worstCaseFailbackMs(this.settings),
+      failbackMs: worstCaseFailbackMs(active),
       passive: this.passiveSnapshot(),
     };
   }

@@ -12,6 +12,7 @@
 import { BURST, UplinkHealth, type Transition } from '../core/health.js';
 import type { UplinkHealthSnapshot } from '../schema/control.js';
 import { connMark, markLayout } from '../core/marks.js';
+import { carrying } from '../core/uplinks.js';
 import type { Config, UplinkConfig } from '../model/config.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';
 import type { ProbeContext, ProbeRun, RunningProbe } from '../probes/method.js';
@@ -129,6 +130,7 @@ export class HealthMonitor implements HealthView {
     const layout = markLayout(this.config.marks.mask);
     const wanted = new Map<string, WantedProbe>();
     const lines: WatchedLine[] = [];
+    const standby = this.standingBy(uplinks);
     for (const view of uplinks) {
       const settings = this.uplinkConfig(view.name)?.probe;
       if (!settings) continue;
@@ -143,7 +145,9 @@ export class HealthMonitor implements HealthView {
       if (!view.present || !view.address) continue;
       lines.push({ name: view.name, interface: view.interface });
       const path = { interface: view.interface, mark: connMark(layout, view.index), source: view.address };
-      const timing = { intervalMs: settings.intervalMs, timeoutMs: settings.timeoutMs };
+      const intervalMs = standby.has(view.name) ? settings.standbyIntervalMs : settings.intervalMs;
+      machine.probeEvery(intervalMs);
+      const timing = { intervalMs, timeoutMs: settings.timeoutMs };
       for (const target of targets) {
         const run = { target, path, timing };
         wanted.set(`${view.name}/${target.id}`, { uplink: view.name, run, key: `${target.method} ${methodFor(this.methods, target).key(run)}` });
@@ -155,6 +159,17 @@ export class HealthMonitor implements HealthView {
     this.syncProbes();
     this.evaluate();
     return this.verdicts();
+  }
+
+  /**
+   * The lines that are up by the verdicts so far but stand by: a line of a
+   * lower tier carries (core/uplinks.ts). Their probes run at the standby
+   * interval; a transition asks for a run, whose observation switches them.
+   */
+  private standingBy(uplinks: readonly UplinkView[]): Set<string> {
+    const judged = uplinks.map((view) => ({ name: view.name, tier: view.tier, state: view.state === 'up' && this.machines.get(view.name)?.state === 'up' ? ('up' as const) : ('down' as const) }));
+    const carriers = new Set(carrying(judged).map((u) => u.name));
+    return new Set(judged.filter((u) => u.state === 'up' && !carriers.has(u.name)).map((u) => u.name));
   }
 
   verdicts(): Map<string, HealthVerdict> {

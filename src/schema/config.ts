@@ -71,6 +71,7 @@ const lan = mapping(
 /** Each health setting; the global section gives them defaults, an uplink's probe overrides them. */
 const HEALTH = {
   interval: duration(20, 60_000, 'probe every 20ms to 60s, e.g. "100ms"'),
+  standby_interval: duration(20, 60_000, 'probe a standing-by line every 20ms to 60s, e.g. "1s"'),
   timeout: duration(10, 60_000, 'wait this long for a reply, e.g. "500ms"'),
   down: wholeNumber(1, 100, 'consecutive lost probes that make a target dead, e.g. 8'),
   up: wholeNumber(1, 100, 'consecutive answered probes that revive a target, e.g. 10'),
@@ -89,12 +90,14 @@ type HealthDoc = { [K in keyof typeof HEALTH]: z.output<(typeof HEALTH)[K]> };
  * with probability 0.19^8 ≈ 2e-6 per probe, and the 50 %-of-50 loss rule sits
  * more than five standard deviations away.
  */
-const HEALTH_DEFAULT_INPUT = { interval: '100ms', timeout: '500ms', down: 8, up: 10, loss: '50%', window: 50, latency: 0, reliability: 1, hold: 0 } as const;
+const HEALTH_DEFAULT_INPUT = { interval: '100ms', standby_interval: '1s', timeout: '500ms', down: 8, up: 10, loss: '50%', window: 50, latency: 0, reliability: 1, hold: 0 } as const;
 
 function healthSettings(doc: HealthDoc) {
   return {
     /** Time between probes to each target. */
     intervalMs: doc.interval,
+    /** …while the line stands by (a lower tier carries): a metered backup line is not charged for fast probing. */
+    standbyIntervalMs: doc.standby_interval,
     /** A reply later than this counts as lost. */
     timeoutMs: doc.timeout,
     /** Consecutive lost probes that make a target dead. */
@@ -169,6 +172,7 @@ const passive = mapping(
 const health = mapping(
   {
     interval: HEALTH.interval.prefault(HEALTH_DEFAULT_INPUT.interval),
+    standby_interval: HEALTH.standby_interval.prefault(HEALTH_DEFAULT_INPUT.standby_interval),
     timeout: HEALTH.timeout.prefault(HEALTH_DEFAULT_INPUT.timeout),
     down: HEALTH.down.prefault(HEALTH_DEFAULT_INPUT.down),
     up: HEALTH.up.prefault(HEALTH_DEFAULT_INPUT.up),
@@ -280,6 +284,7 @@ const probe = mapping(
       .optional()
       .meta({ description: 'Targets probed through this uplink (addresses for ICMP echo, or tcp/http/dns mappings); absent: its gateway.' }),
     interval: HEALTH.interval.optional(),
+    standby_interval: HEALTH.standby_interval.optional(),
     timeout: HEALTH.timeout.optional(),
     down: HEALTH.down.optional(),
     up: HEALTH.up.optional(),

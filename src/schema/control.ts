@@ -93,6 +93,7 @@ export const healthSnapshotSchema = z
     suppressed: z.boolean(),
     degraded: z.string().nullable().describe('why the line is degraded (up, with a smaller share of new clients), null while it is not'),
     targets: z.array(targetSnapshotSchema).readonly(),
+    intervalMs: z.number().describe('how often each target is probed now: probe.interval, or probe.standby_interval while the line stands by (a lower tier carries)'),
     detectionMs: z.number().describe('worst case from a silent failure to the verdict by the probes alone: down × interval + timeout, with half of down (rounded up) when two targets or more corroborate'),
     probeKbps: z.object({ out: z.number(), in: z.number() }).readonly().describe("what the uplink's probes put on the line, kbit/s each way (core/probe-cost.ts)"),
     failbackMs: z.number().describe('worst case from recovery to failback (without damping): up × interval + hold'),

@@ -82,8 +82,8 @@ describe('CLI against a lab gateway', () => {
 
   test('text output for people', async () => {
     const pools = (await lab.cli(['pools'])).stdout;
-    expect(pools.split('\n')[0]).toBe('UPLINK  INTERFACE  STATE  WEIGHT  ADDRESS     GATEWAY    CLIENTS');
-    expect(pools).toMatch(/^isp2    ppp1       up     1       192\.0\.2\.6   192\.0\.2\.1  1$/m);
+    expect(pools.split('\n')[0]).toBe('UPLINK  INTERFACE  STATE  TIER  WEIGHT  ADDRESS     GATEWAY    CLIENTS');
+    expect(pools).toMatch(/^isp2    ppp1       up     1     1       192\.0\.2\.6   192\.0\.2\.1  1$/m);
     const status = (await lab.cli(['status'])).stdout;
     expect(status).toMatch(/^dispatcher \d+\.\d+\.\d+, pid \d+, up \d+ s, config /);
     expect(status).toMatch(/last run: .*: ok in \d+ ms/);

@@ -12,7 +12,7 @@ test('dispatcher lab shows every client leaving by its pool uplink and a failove
   requireRoot();
   const runner = new ExecaRunner();
   const result = await runner.run([process.execPath, DISPATCHER_BIN, 'lab', '--clients', '4']);
-  expect(result.stdout).toMatch(/^isp1 +ppp0 +up +2 +192\.0\.2\.2 +192\.0\.2\.1 +2$/m);
+  expect(result.stdout).toMatch(/^isp1 +ppp0 +up +1 +2 +192\.0\.2\.2 +192\.0\.2\.1 +2$/m);
   expect(result.stdout.match(/ ok$/gm)).toHaveLength(4);
   expect(result.stdout).toContain('all 4 clients left by the uplink of their pool');
   const failover = /the stream was silent for ([0-9]+) ms, then came from [0-9.]+ \((isp[23])\) instead of 192\.0\.2\.2 \(isp1\)/.exec(result.stdout);

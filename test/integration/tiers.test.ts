@@ -3,7 +3,7 @@
 // client packet while isp1 or isp2 is up; when both are blackholed it carries
 // everything (the stream's gap within 2 s); when isp1 returns it stands by
 // again and, failback: move, the stream it still carried leaves it within
-// 2 s of the return.
+// 2 s of the return. Standing by, it is probed ten times less often.
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { blackhole } from '../../src/lab/faults.js';
@@ -56,6 +56,13 @@ describe('a tier-2 line (isp3, failback: move) behind two main lines', () => {
     expect(await backupPackets()).toBe(0);
     // The multipath route leaves it out too.
     expect((await lab.runIn(lab.topo.gw, ['ip', 'route', 'show', 'table', '3100'])).stdout).not.toContain('wan0');
+    // Its probes run at the standby interval: a tenth of the cost.
+    const health = (await lab.status()).uplinks.map((u) => [u.name, u.health?.intervalMs, u.health?.probeKbps.out]);
+    expect(health).toEqual([
+      ['isp1', 100, 6.7],
+      ['isp2', 100, 6.7],
+      ['isp3', 1000, 0.7],
+    ]);
   });
 
   test(`every main line blackholed: the backup line carries the stream within ${BOUND_MS} ms; one back and the stream leaves it within ${BOUND_MS} ms (failback: move)`, async () => {
@@ -63,6 +70,7 @@ describe('a tier-2 line (isp3, failback: move) behind two main lines', () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await Promise.all(['isp1', 'isp2'].map((name) => blackhole(lab.runner, lab.uplink(name), true)));
     await within(5000, 'isp3 carrying', async () => (await lab.cliJson<PoolsJson>(['pools'])).uplinks[2]?.role === 'carrying');
+    await within(3000, "isp3's probes at the interval again", async () => (await lab.status()).uplinks[2]?.health?.intervalMs === 100);
     await new Promise((resolve) => setTimeout(resolve, 2500));
     const returnedAt = Date.now();
     await blackhole(lab.runner, lab.uplink('isp1'), false);

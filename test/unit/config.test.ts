@@ -30,7 +30,7 @@ function problemsOf(text: string): { field: string; problem: string; fix: string
 describe('a valid config', () => {
   test('gets defaults and normalised values', () => {
     const config = parseConfig(BASE, 'test.yaml');
-    const health = { intervalMs: 100, timeoutMs: 500, down: 8, up: 10, lossPercent: 50, window: 50, latencyMs: 0, reliability: 1, holdMs: 0 };
+    const health = { intervalMs: 100, standbyIntervalMs: 1000, timeoutMs: 500, down: 8, up: 10, lossPercent: 50, window: 50, latencyMs: 0, reliability: 1, holdMs: 0 };
     expect(config.uplinks).toEqual([
       { name: 'isp1', interface: 'ppp0', gateway: '198.51.100.1', weight: 2, tier: 1, failback: 'keep', ipparam: 'isp1', probe: { targets: [{ method: 'icmp', address: '203.0.113.100' }], ...health } },
       { name: 'isp2', interface: 'ppp1', weight: 1, tier: 1, failback: 'keep', ipparam: 'isp2', probe: { targets: [], ...health } },

@@ -68,6 +68,7 @@ describe('metrics', () => {
           suppressed: false,
           degraded: null,
           passive: { stallMs: 300, detectionMs: 445, answered: 4, silent: 1, last: null },
+          intervalMs: 100,
           detectionMs: 1300,
           probeKbps: { out: 6.7, in: 6.7 },
           failbackMs: 1500,

@@ -416,3 +416,24 @@ describe('the passive signal', () => {
     expect(asked).toHaveLength(3);
   });
 });
+
+describe('a standing-by line (a lower tier carries)', () => {
+  test('is probed at the standby interval, shown with its lower cost; back to the interval when it carries', () => {
+    const config = `${CONFIG}  - name: lte\n    interface: wwan0\n    tier: 2\n`;
+    const { monitor, method, clock } = monitorWithFake(config);
+    const uplinks = [view('isp2', 1, 'ppp1'), { ...view('lte', 2, 'wwan0'), tier: 2 }];
+    monitor.observe(uplinks, clock.now());
+    for (const started of method.started) started.emit({ kind: 'answered', rttMs: 1 });
+    clock.step(25);
+    // Both up: the next observation (the run the verdicts ask for) slows the backup line's probe.
+    monitor.observe(uplinks, clock.now());
+    const timing = (iface: string) => method.started.filter((s) => s.run.path.interface === iface && !s.stopped).map((s) => s.run.timing.intervalMs);
+    expect([timing('ppp1'), timing('wwan0')]).toEqual([[100], [1000]]);
+    expect(monitor.snapshot().get('lte')).toMatchObject({ intervalMs: 1000, probeKbps: { out: 0.7, in: 0.7 }, detectionMs: 8 * 1000 + 500 });
+    // The main line falls: the backup carries, probed at the interval again.
+    monitor.observe([view('isp2', 1, 'ppp1', { state: 'down', reason: 'interface ppp1 has no carrier' }), uplinks[1] as UplinkView], clock.now());
+    expect(timing('wwan0')).toEqual([100]);
+    expect(monitor.snapshot().get('lte')).toMatchObject({ intervalMs: 100, probeKbps: { out: 6.7, in: 6.7 } });
+    monitor.stop();
+  });
+});

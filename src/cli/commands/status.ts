@@ -27,7 +27,7 @@ function describeHealth(name: string, health: UplinkHealthSnapshot | null): stri
   const damping = health.suppressed ? `, held down for flapping (penalty ${health.penalty})` : health.penalty > 0 ? `, flap penalty ${health.penalty}` : '';
   return [
     `${name}: ${health.state}${health.degraded ? ` but DEGRADED (${health.degraded}): a smaller share of new clients` : ''} for ${ago(health.since)}, ${health.transitions} transitions${damping}`,
-    `    worst-case detection ${health.detectionMs} ms, failback ${health.failbackMs} ms (from the active settings); probes ≈ ${health.probeKbps.out} kbit/s out, ${health.probeKbps.in} kbit/s in`,
+    `    worst-case detection ${health.detectionMs} ms, failback ${health.failbackMs} ms (from the active settings); probes every ${health.intervalMs} ms ≈ ${health.probeKbps.out} kbit/s out, ${health.probeKbps.in} kbit/s in`,
     ...passiveLine,
     ...targets,
   ].join('\n');
