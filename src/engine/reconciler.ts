@@ -73,7 +73,7 @@ export class Reconciler {
   private replaced: OwnedRanges[] = [];
   private assignments: Map<string, ClientRecord>;
   private uplinkViews: UplinkView[] = [];
-  /** Uplink states as last loaded into the kernel: a fall is a change from up to down against these. */
+  /** What each line did as last loaded into the kernel (carrying, standby, down): a fall, a return or a hand-over is a change against these. */
   private loadedStates = new Map<string, ReturnType<typeof role>>();
   /** The routes each live uplink's death changes, prepared by the last run (failFast). */
   private failovers = new Map<string, readonly DesiredRoute[]>();
