@@ -6,7 +6,16 @@
 import type { Traffic, UplinkHealthSnapshot } from '../schema/control.js';
 
 export interface MetricsInput {
-  readonly uplinks: readonly { readonly name: string; readonly interface: string; readonly state: string; readonly clients: number; readonly health: UplinkHealthSnapshot | null }[];
+  readonly uplinks: readonly {
+    readonly name: string;
+    readonly interface: string;
+    readonly state: string;
+    /** carrying, standby (up; a lower tier carries) or down. */
+    readonly role: string;
+    readonly tier: number;
+    readonly clients: number;
+    readonly health: UplinkHealthSnapshot | null;
+  }[];
   readonly clients: number;
   readonly traffic: Traffic;
   readonly runs: number;
@@ -52,6 +61,12 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     '1 while the uplink carries traffic, 0 while it is down.',
     input.uplinks.map((u) => [{ uplink: u.name, interface: u.interface }, u.state === 'up' ? 1 : 0]),
+  );
+  m.family(
+    'dispatcher_uplink_carrying',
+    'gauge',
+    '1 while the uplink carries traffic; 0 while it is down or stands by (up, but a line of a lower tier carries).',
+    input.uplinks.map((u) => [{ uplink: u.name, tier: String(u.tier) }, u.role === 'carrying' ? 1 : 0]),
   );
   m.family(
     'dispatcher_uplink_transitions_total',

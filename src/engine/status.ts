@@ -97,7 +97,7 @@ export class DaemonStatus {
     const snapshot = health.snapshot();
     const repairs = this.parts.repairs.status();
     return renderMetrics({
-      uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, clients: u.clients.length, health: snapshot.get(u.name) ?? null })),
+      uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, role: u.role, tier: u.tier, clients: u.clients.length, health: snapshot.get(u.name) ?? null })),
       clients: r.clients.size,
       traffic: await this.traffic(),
       runs: r.runs,

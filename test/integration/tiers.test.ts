@@ -7,12 +7,14 @@
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { blackhole } from '../../src/lab/faults.js';
+import { AGENT } from '../../src/lab/harness.js';
 import type { LabClient } from '../../src/lab/topology.js';
 import { arrivals, Lab, longestGap, type PoolsJson, within } from '../helpers/lab.js';
 
 jest.setTimeout(180_000);
 
 const BOUND_MS = 2000;
+const METRICS = '127.0.0.1:9111';
 /** Counts the client datagrams (UDP; probes are ICMP) the backup line's ISP receives from the gateway. */
 const COUNT_UDP = ['-t', 'raw', '-I', 'PREROUTING', '-i', 'cust', '-p', 'udp'];
 
@@ -31,7 +33,7 @@ describe('a tier-2 line (isp3, failback: move) behind two main lines', () => {
     lab = await Lab.create({
       clients: 2,
       tag: 'tier',
-      config: { uplinkKeys: { isp3: ['tier: 2', 'failback: move'] }, extra: 'health: { damping: { suppress: 100, reuse: 1 } }' },
+      config: { uplinkKeys: { isp3: ['tier: 2', 'failback: move'] }, extra: `health: { damping: { suppress: 100, reuse: 1 } }\nmetrics: { listen: "${METRICS}" }\n` },
     });
     await lab.start();
     for (const c of lab.topo.clients) await lab.hello(c);
@@ -56,6 +58,9 @@ describe('a tier-2 line (isp3, failback: move) behind two main lines', () => {
     expect(await backupPackets()).toBe(0);
     // The multipath route leaves it out too.
     expect((await lab.runIn(lab.topo.gw, ['ip', 'route', 'show', 'table', '3100'])).stdout).not.toContain('wan0');
+    const metrics = (await lab.runIn(lab.topo.gw, [process.execPath, AGENT, 'get', `http://${METRICS}/metrics`])).stdout;
+    expect(metrics).toContain('dispatcher_uplink_carrying{uplink="isp1",tier="1"} 1');
+    expect(metrics).toContain('dispatcher_uplink_carrying{uplink="isp3",tier="2"} 0');
     // Its probes run at the standby interval: a tenth of the cost.
     const health = (await lab.status()).uplinks.map((u) => [u.name, u.health?.intervalMs, u.health?.probeKbps.out]);
     expect(health).toEqual([

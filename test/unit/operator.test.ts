@@ -58,6 +58,8 @@ describe('metrics', () => {
         name: 'isp1',
         interface: 'ppp0',
         state: 'up',
+        role: 'carrying',
+        tier: 1,
         clients: 2,
         health: {
           state: 'up',
@@ -75,7 +77,7 @@ describe('metrics', () => {
           targets: [{ target: '203.0.113.100', method: 'icmp', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50, lastLost: null }],
         },
       },
-      { name: 'we"ird', interface: 'ppp1', state: 'down', clients: 0, health: null },
+      { name: 'we"ird', interface: 'ppp1', state: 'down', role: 'down', tier: 2, clients: 0, health: null },
     ],
     clients: 2,
     traffic,
@@ -97,6 +99,8 @@ describe('metrics', () => {
     expect(lines).toContain('dispatcher_uplink_up{uplink="we\\"ird",interface="ppp1"} 0');
     expect(lines).toContain('dispatcher_probe_rtt_seconds{uplink="isp1",target="203.0.113.100"} 0.0105');
     expect(lines).toContain('dispatcher_probe_loss_ratio{uplink="isp1",target="203.0.113.100"} 0.04');
+    expect(lines).toContain('dispatcher_uplink_carrying{uplink="isp1",tier="1"} 1');
+    expect(lines).toContain('dispatcher_uplink_carrying{uplink="we\\"ird",tier="2"} 0');
     expect(lines).toContain('dispatcher_passive_stalls_total{uplink="isp1",outcome="quiet"} 4');
     expect(lines).toContain('dispatcher_passive_stalls_total{uplink="isp1",outcome="silent"} 1');
     expect(lines).toContain('dispatcher_pool_received_bytes_total{uplink="isp1"} 2000');
