@@ -183,7 +183,7 @@ export function worstCaseDetectionMs(settings: ProbeConfig, targets = 1): number
  */
 export const BURST = { count: 5, spacingMs: 5, floorMs: 30, rttFactor: 3 } as const;
 
-/** How often the passive signal reads the counters (engine/passive.ts): a stall is seen at most this late. */
+/** How often the health monitor ticks (engine/health.ts): it advances the machines and the passive signal reads the counters; a stall is seen at most this late. */
 export const STALL_SAMPLE_MS = 25;
 
 /** What the passive signal saw on one uplink. */

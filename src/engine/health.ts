@@ -9,7 +9,7 @@
 // the monitor confirms each with a burst to every target and tells the
 // machine which answered.
 
-import { BURST, UplinkHealth, type Transition } from '../core/health.js';
+import { BURST, STALL_SAMPLE_MS, UplinkHealth, type Transition } from '../core/health.js';
 import type { UplinkHealthSnapshot } from '../schema/control.js';
 import { connMark, markLayout } from '../core/marks.js';
 import { carrying } from '../core/uplinks.js';
@@ -44,7 +44,6 @@ interface ActiveProbe {
   readonly gate: { live: boolean };
 }
 
-const TICK_MS = 25;
 const RESTART_MS = 1000;
 
 export interface HealthMonitorDeps {
@@ -84,7 +83,11 @@ export class HealthMonitor implements HealthView {
     this.clock = deps.clock ?? systemClock;
     this.methods = deps.methods ?? PROBE_METHODS;
     this.context = { runner: deps.runner, clock: this.clock, sockets: deps.sockets ?? systemProbeSockets };
-    this.timer = this.clock.every(TICK_MS, () => this.evaluate());
+    // One tick every STALL_SAMPLE_MS advances the machines and samples the passive signal's counters.
+    this.timer = this.clock.every(STALL_SAMPLE_MS, () => {
+      this.evaluate();
+      this.passive.tick();
+    });
     this.passive = new PassiveWatch({
       clock: this.clock,
       read: deps.readCounters ?? readLinkCounters,
@@ -260,7 +263,7 @@ export class HealthMonitor implements HealthView {
   async decided(maxMs: number): Promise<void> {
     const deadline = this.now() + maxMs;
     while (this.now() < deadline && [...this.machines.values()].some((m) => m.state === 'unknown')) {
-      await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+      await new Promise((resolve) => setTimeout(resolve, STALL_SAMPLE_MS));
     }
   }
 

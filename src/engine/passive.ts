@@ -1,12 +1,13 @@
-// The passive signal's loop: every STALL_SAMPLE_MS it reads all interfaces'
-// packet counters at once (src/system/link-counters.ts), feeds one stall
-// watch (core/stall.ts) per line that is up, and hands a stall to the health
-// monitor, which confirms it with a burst of probes. A line is not watched
-// while its burst is out, nor while it is down (its probes judge it then).
+// The passive signal: on each of the health monitor's ticks (every
+// STALL_SAMPLE_MS; no timer of its own, so the idle daemon wakes no more
+// often) it reads all interfaces' packet counters at once
+// (src/system/link-counters.ts), feeds one stall watch (core/stall.ts) per
+// line that is up, and hands a stall to the health monitor, which confirms it
+// with a burst of probes. A line is not watched while its burst is out, nor
+// while it is down (its probes judge it then).
 
-import { STALL_SAMPLE_MS } from '../core/health.js';
 import { StallWatch } from '../core/stall.js';
-import type { Clock, TimerHandle } from '../system/clock.js';
+import type { Clock } from '../system/clock.js';
 import type { ReadLinkCounters } from '../system/link-counters.js';
 
 /** A line to watch: its uplink and the interface whose counters speak for it. */
@@ -28,7 +29,6 @@ export class PassiveWatch {
   private readonly watches = new Map<string, { readonly iface: string; readonly watch: StallWatch }>();
   private readonly asking = new Set<string>();
   private stallMs = 0;
-  private timer: TimerHandle | null = null;
 
   constructor(private readonly deps: PassiveWatchDeps) {}
 
@@ -37,11 +37,11 @@ export class PassiveWatch {
     if (stallMs === this.stallMs) return;
     this.stallMs = stallMs;
     this.watches.clear();
-    if (this.timer !== null) this.deps.clock.clear(this.timer);
-    this.timer = stallMs > 0 ? this.deps.clock.every(STALL_SAMPLE_MS, () => this.tick()) : null;
   }
 
-  private tick(): void {
+  /** One sample of every watched line's counters (on the health monitor's tick). */
+  tick(): void {
+    if (this.stallMs === 0) return;
     const lines = this.deps.lines();
     for (const name of this.watches.keys()) if (!lines.some((l) => l.name === name)) this.watches.delete(name);
     if (lines.length === 0) return;

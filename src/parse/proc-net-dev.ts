@@ -18,10 +18,10 @@ export function parseNetDev(text: string): Map<string, LinkCounters> {
     const fields = line
       .slice(colon + 1)
       .trim()
-      .split(/\s+/)
-      .map(Number);
-    const [rxPackets, txPackets] = [fields[1], fields[9]];
-    if (name === '' || rxPackets === undefined || txPackets === undefined || Number.isNaN(rxPackets) || Number.isNaN(txPackets)) continue;
+      .split(/\s+/);
+    const rxPackets = Number(fields[1] ?? Number.NaN);
+    const txPackets = Number(fields[9] ?? Number.NaN);
+    if (name === '' || Number.isNaN(rxPackets) || Number.isNaN(txPackets)) continue;
     counters.set(name, { rxPackets, txPackets });
   }
   return counters;
