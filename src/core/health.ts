@@ -184,7 +184,7 @@ export function worstCaseDetectionMs(settings: ProbeConfig, targets = 1): number
 export const BURST = { count: 5, spacingMs: 5, floorMs: 30, rttFactor: 3 } as const;
 
 /** How often the health monitor ticks (engine/health.ts): it advances the machines and the passive signal reads the counters; a stall is seen at most this late. */
-export const STALL_SAMPLE_MS = 25;
+export const HEALTH_TICK_MS = 25;
 
 /** What the passive signal saw on one uplink. */
 interface PassiveRecord {
@@ -415,7 +415,7 @@ export class UplinkHealth {
     if (stallMs === 0) return null;
     // A stall is seen at most one sample late; then the slowest target's burst decides.
     const burst = Math.max(0, ...[...this.targets.values()].map((t) => t.burstDeadlineMs()));
-    return { stallMs, detectionMs: stallMs + STALL_SAMPLE_MS + burst, ...this.passive };
+    return { stallMs, detectionMs: stallMs + HEALTH_TICK_MS + burst, ...this.passive };
   }
 
   /** The probes now run every `ms` (the standby interval while the line stands by); the worst cases follow. */

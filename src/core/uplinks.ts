@@ -86,7 +86,7 @@ export function carrying<U extends Pick<UplinkView, 'state' | 'tier'>>(uplinks: 
 }
 
 /** What a line does now: carries traffic, stands by (up, a lower tier carries), or is down. */
-export function role(uplink: UplinkView, uplinks: readonly UplinkView[]): 'carrying' | 'standby' | 'down' {
+export function role<U extends Pick<UplinkView, 'name' | 'state' | 'tier'>>(uplink: U, uplinks: readonly U[]): 'carrying' | 'standby' | 'down' {
   if (uplink.state !== 'up') return 'down';
   return carrying(uplinks).some((u) => u.name === uplink.name) ? 'carrying' : 'standby';
 }

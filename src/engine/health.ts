@@ -9,10 +9,10 @@
 // the monitor confirms each with a burst to every target and tells the
 // machine which answered.
 
-import { BURST, STALL_SAMPLE_MS, UplinkHealth, type Transition } from '../core/health.js';
+import { BURST, HEALTH_TICK_MS, UplinkHealth, type Transition } from '../core/health.js';
 import type { UplinkHealthSnapshot } from '../schema/control.js';
 import { connMark, markLayout } from '../core/marks.js';
-import { carrying } from '../core/uplinks.js';
+import { role } from '../core/uplinks.js';
 import type { Config, UplinkConfig } from '../model/config.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';
 import type { ProbeContext, ProbeRun, RunningProbe } from '../probes/method.js';
@@ -83,8 +83,8 @@ export class HealthMonitor implements HealthView {
     this.clock = deps.clock ?? systemClock;
     this.methods = deps.methods ?? PROBE_METHODS;
     this.context = { runner: deps.runner, clock: this.clock, sockets: deps.sockets ?? systemProbeSockets };
-    // One tick every STALL_SAMPLE_MS advances the machines and samples the passive signal's counters.
-    this.timer = this.clock.every(STALL_SAMPLE_MS, () => {
+    // One tick every HEALTH_TICK_MS advances the machines and samples the passive signal's counters.
+    this.timer = this.clock.every(HEALTH_TICK_MS, () => {
       this.evaluate();
       this.passive.tick();
     });
@@ -171,8 +171,7 @@ export class HealthMonitor implements HealthView {
    */
   private standingBy(uplinks: readonly UplinkView[]): Set<string> {
     const judged = uplinks.map((view) => ({ name: view.name, tier: view.tier, state: view.state === 'up' && this.machines.get(view.name)?.state === 'up' ? ('up' as const) : ('down' as const) }));
-    const carriers = new Set(carrying(judged).map((u) => u.name));
-    return new Set(judged.filter((u) => u.state === 'up' && !carriers.has(u.name)).map((u) => u.name));
+    return new Set(judged.filter((u) => role(u, judged) === 'standby').map((u) => u.name));
   }
 
   verdicts(): Map<string, HealthVerdict> {
@@ -263,7 +262,7 @@ export class HealthMonitor implements HealthView {
   async decided(maxMs: number): Promise<void> {
     const deadline = this.now() + maxMs;
     while (this.now() < deadline && [...this.machines.values()].some((m) => m.state === 'unknown')) {
-      await new Promise((resolve) => setTimeout(resolve, STALL_SAMPLE_MS));
+      await new Promise((resolve) => setTimeout(resolve, HEALTH_TICK_MS));
     }
   }
 

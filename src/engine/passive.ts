@@ -1,5 +1,5 @@
 // The passive signal: on each of the health monitor's ticks (every
-// STALL_SAMPLE_MS; no timer of its own, so the idle daemon wakes no more
+// HEALTH_TICK_MS; no timer of its own, so the idle daemon wakes no more
 // often) it reads all interfaces' packet counters at once
 // (src/system/link-counters.ts), feeds one stall watch (core/stall.ts) per
 // line that is up, and hands a stall to the health monitor, which confirms it
