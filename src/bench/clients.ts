@@ -30,8 +30,15 @@ export function neighbourBatch(dev: string, count: number, from = 0): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * A generous timeout: on a 2-core machine the batch may wait for CPU behind
+ * hundreds of processes a test starts at the same moment (the project's CI once
+ * saw 200 neighbours take longer than the runner's default 30 s there).
+ */
+const NEIGHBOURS_TIMEOUT_MS = 120_000;
+
 export async function addNeighbours(lab: Lab, count: number, from = 0): Promise<void> {
-  await lab.runner.run(['ip', '-n', lab.topo.gw, '-batch', '-'], { input: neighbourBatch(lab.topo.lanInterface, count, from) });
+  await lab.runner.run(['ip', '-n', lab.topo.gw, '-batch', '-'], { input: neighbourBatch(lab.topo.lanInterface, count, from), timeoutMs: NEIGHBOURS_TIMEOUT_MS });
 }
 
 export async function removeNeighbours(lab: Lab): Promise<void> {

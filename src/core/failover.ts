@@ -1,9 +1,10 @@
-// Prepared failover (pure): after every run, the routes each live uplink's
-// death would change, worked out ahead of time. A down verdict then moves the
-// line's pool with one `ip -batch` at once (about 20 ms) instead of waiting
-// for a full run, which reads the whole kernel state first (about 100 ms
-// here, more on a busy box). The full run follows and settles everything
-// else (its connections, weights of degraded lines, anything drifted).
+// Prepared transitions (pure): after every run, the routes each line's next
+// verdict would change, worked out ahead of time — a live line's death, a
+// dead line's return. The verdict then moves the pools with one `ip -batch`
+// at once (about 20 ms) instead of waiting for a full run, which reads the
+// whole kernel state first (about 100 ms here, more on a busy box). The full
+// run follows and settles everything else (weights of degraded lines,
+// anything drifted).
 
 import type { Config } from '../model/config.js';
 import type { DesiredRoute } from '../model/plan.js';
@@ -11,17 +12,34 @@ import type { UplinkView } from '../model/state.js';
 import { routeKey } from './diff.js';
 import { planRoutes, planStaticRoutes } from './plan.js';
 
-/** For each live uplink: the routes that change (replaced in place) when it goes down; the others stay as loaded. */
-export function prepareFailovers(config: Config, uplinks: readonly UplinkView[], loaded: readonly DesiredRoute[]): Map<string, DesiredRoute[]> {
+export interface PreparedTransition {
+  /** The verdict this is prepared for: `down` for a live line, `up` for a dead one. */
+  readonly to: 'up' | 'down';
+  /** The routes that change (replaced in place); the others stay as loaded. */
+  readonly routes: readonly DesiredRoute[];
+  /** Every uplink as it will be after the verdict, for the roles that change (who stands by, who takes over). */
+  readonly after: readonly UplinkView[];
+}
+
+/**
+ * A dead line can return at once only when nothing but its probes held it
+ * down: its link is there with an address and a next hop. A line down for a
+ * link reason returns by a link event and a full run.
+ */
+function canReturn(view: UplinkView): boolean {
+  return view.state === 'down' && view.present && view.address !== undefined && (view.gateway !== undefined || view.pointToPoint);
+}
+
+/** For each uplink, what its next verdict changes. */
+export function prepareTransitions(config: Config, uplinks: readonly UplinkView[], loaded: readonly DesiredRoute[]): Map<string, PreparedTransition> {
   const now = new Map(loaded.map((route) => [`${route.table} ${route.dst}`, routeKey(route)]));
-  const prepared = new Map<string, DesiredRoute[]>();
-  for (const dying of uplinks.filter((u) => u.state === 'up')) {
-    const after = uplinks.map((u) => (u.name === dying.name ? { ...u, state: 'down' as const } : u));
+  const prepared = new Map<string, PreparedTransition>();
+  for (const flipping of uplinks) {
+    const to: PreparedTransition['to'] | null = flipping.state === 'up' ? 'down' : canReturn(flipping) ? 'up' : null;
+    if (to === null) continue;
+    const after = uplinks.map((u): UplinkView => (u.name === flipping.name ? { ...u, state: to } : u));
     const routes = [...planRoutes(config, after), ...planStaticRoutes(config, after)];
-    prepared.set(
-      dying.name,
-      routes.filter((route) => now.get(`${route.table} ${route.dst}`) !== routeKey(route)),
-    );
+    prepared.set(flipping.name, { to, after, routes: routes.filter((route) => now.get(`${route.table} ${route.dst}`) !== routeKey(route)) });
   }
   return prepared;
 }

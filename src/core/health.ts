@@ -43,8 +43,18 @@ export class TargetHealth {
   alive: boolean | null = null;
   /** Why it died, kept from the moment of death (the record restarts then). */
   private deathReason = '';
-  private lossRun = 0;
-  private okRun = 0;
+  /**
+   * The runs, in the order the probes were sent (their sequence numbers), not
+   * the order their outcomes arrive: a probe lost just before a line came back
+   * is declared lost a timeout after it left, when newer probes have already
+   * been answered, and must not restart their run (the line's return would
+   * wait a timeout longer). The answered probes sent after the newest lost
+   * one, and the lost ones sent after the newest answered one.
+   */
+  private okRun: number[] = [];
+  private lossRun: number[] = [];
+  private newestOk = Number.NEGATIVE_INFINITY;
+  private newestLoss = Number.NEGATIVE_INFINITY;
   private recent: boolean[] = [];
   private rtts: number[] = [];
   private lastRtt: number | null = null;
@@ -57,24 +67,24 @@ export class TargetHealth {
     private readonly settings: ProbeConfig,
   ) {}
 
-  /** A probe was answered after `rttMs`, by whichever method sent it (src/probes/). */
-  answered(rttMs: number): void {
+  /** Probe `seq` (increasing in the order they are sent) was answered after `rttMs`, by whichever method sent it (src/probes/). */
+  answered(rttMs: number, seq: number): void {
     const late = rttMs > this.settings.timeoutMs || (this.settings.latencyMs > 0 && rttMs > this.settings.latencyMs);
     this.lastRtt = rttMs;
     this.rtts.push(rttMs);
     if (this.rtts.length > this.settings.window) this.rtts.shift();
-    this.record(!late);
+    this.record(!late, seq);
   }
 
-  /** A probe was lost: no answer by its deadline, or an error came back (`why`, when the method knows). */
-  lost(why = 'no answer'): void {
-    this.lastLost = why;
-    this.record(false);
+  /** Probe `seq` was lost: no answer by its deadline, or an error came back (`why`, when the method knows). */
+  lost(why: string | undefined, seq: number): void {
+    this.lastLost = why ?? 'no answer';
+    this.record(false, seq);
   }
 
   /** Lost probes in a row, up to now. */
   get silentRun(): number {
-    return this.lossRun;
+    return this.lossRun.length;
   }
 
   /**
@@ -85,24 +95,35 @@ export class TargetHealth {
    * the probes lost meanwhile would fail it again a moment later.
    */
   condemn(reason: string): void {
-    this.okRun = 0;
-    this.lossRun = 0;
+    this.okRun = [];
+    this.lossRun = [];
     this.recent = [];
     if (this.alive !== false) this.deathReason = reason;
     this.alive = false;
   }
 
-  private record(ok: boolean): void {
-    this.okRun = ok ? this.okRun + 1 : 0;
-    this.lossRun = ok ? 0 : this.lossRun + 1;
+  private record(ok: boolean, seq: number): void {
+    const { down, up, window, lossPercent } = this.settings;
+    // Only the newest `down` or `up` of a run matter; older ones are dropped first anyway.
+    const longest = Math.max(down, up);
+    if (ok) {
+      this.newestOk = Math.max(this.newestOk, seq);
+      if (seq > this.newestLoss) this.okRun = [...this.okRun, seq].slice(-longest);
+      this.lossRun = this.lossRun.filter((s) => s > this.newestOk);
+    } else {
+      this.newestLoss = Math.max(this.newestLoss, seq);
+      if (seq > this.newestOk) this.lossRun = [...this.lossRun, seq].slice(-longest);
+      this.okRun = this.okRun.filter((s) => s > this.newestLoss);
+    }
+    const okRun = this.okRun.length;
+    const lossRun = this.lossRun.length;
     this.recent.push(ok);
     if (this.recent.length > this.settings.window) this.recent.shift();
-    const { down, up, window, lossPercent } = this.settings;
     const lossy = this.recent.length >= window && this.lossShare() > lossPercent;
-    const next = this.alive === false ? this.okRun >= up : this.alive === true ? !(this.lossRun >= down || lossy) : ok ? true : this.lossRun >= down ? false : null;
+    const next = this.alive === false ? okRun >= up : this.alive === true ? !(lossRun >= down || lossy) : ok ? true : lossRun >= down ? false : null;
     if (next !== this.alive) {
       if (next === false) {
-        const evidence = this.lossRun >= down ? `${this.lossRun} probes lost in a row` : `${this.lossShare().toFixed(0)}% of the last ${this.recent.length} probes lost`;
+        const evidence = lossRun >= down ? `${lossRun} probes lost in a row` : `${this.lossShare().toFixed(0)}% of the last ${this.recent.length} probes lost`;
         this.deathReason = `${evidence} (last: ${this.lastLost ?? 'too late'})`;
       }
       // A new verdict starts a new record, so an outage does not count against the recovery.

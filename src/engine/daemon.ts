@@ -192,8 +192,9 @@ export class Daemon {
   private onTransition(transition: Transition): void {
     const { reconciler, notifier } = this.running;
     const iface = reconciler.effectiveConfig.uplinks.find((u) => u.name === transition.uplink)?.interface ?? '';
-    // A fall moves the pool at once (prepared routes, one ip batch); the run that follows settles the rest.
-    const first = transition.to === 'down' ? reconciler.failFast(transition.uplink, transition.reason) : Promise.resolve();
+    // A fall or a return moves the pools at once (prepared routes, one ip batch); the run that follows settles the rest.
+    const to = transition.to === 'down' ? 'down' : transition.from === 'down' ? 'up' : null;
+    const first = to ? reconciler.failFast(transition.uplink, to, transition.reason) : Promise.resolve();
     notifier.notify(
       transition,
       iface,

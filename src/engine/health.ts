@@ -228,8 +228,8 @@ export class HealthMonitor implements HealthView {
     const probe = methodFor(this.methods, target).start(spec.run, this.context, (event) => {
       const health = this.machines.get(spec.uplink)?.targets.get(target.id);
       if (!gate.live || this.stopped || !health) return;
-      if (event.kind === 'answered') health.answered(event.rttMs);
-      else health.lost(event.why);
+      if (event.kind === 'answered') health.answered(event.rttMs, event.seq);
+      else health.lost(event.why, event.seq);
     });
     const active: ActiveProbe = { key: spec.key, uplink: spec.uplink, probe, gate };
     this.probes.set(id, active);

@@ -19,12 +19,11 @@ import type { NetfilterBackend } from '../backends/backend.js';
 import { isRoutingEmpty } from '../core/diff.js';
 import { describeRepair, lanNetworks, loadedOf, type Loaded } from '../core/drift.js';
 import { connMark, markLayout } from '../core/marks.js';
-import { prepareFailovers } from '../core/failover.js';
+import { prepareTransitions, type PreparedTransition } from '../core/failover.js';
 import { computePlan } from '../core/run.js';
 import { role, withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { RoutingState } from '../model/kernel.js';
-import type { DesiredRoute } from '../model/plan.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
 import { countLines, renderIpBatch, renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
@@ -75,8 +74,8 @@ export class Reconciler {
   private uplinkViews: UplinkView[] = [];
   /** What each line did as last loaded into the kernel (carrying, standby, down): a fall, a return or a hand-over is a change against these. */
   private loadedStates = new Map<string, ReturnType<typeof role>>();
-  /** The routes each live uplink's death changes, prepared by the last run (failFast). */
-  private failovers = new Map<string, readonly DesiredRoute[]>();
+  /** What each uplink's next verdict changes, prepared by the last run (failFast). */
+  private prepared = new Map<string, PreparedTransition>();
   private readonly clock: Clock;
   private readonly queue: TriggerQueue<RunReport>;
   private readonly persistence: RunPersistence;
@@ -177,28 +176,29 @@ export class Reconciler {
   }
 
   /**
-   * A live uplink was just judged down: its pool moves now, by the routes the
-   * last run prepared (core/failover.ts), and its connections are forgotten,
-   * before the full run that follows reads the kernel and settles the rest.
-   * Skipped while a run is under way or nothing is prepared: the next run
-   * does it all. Never rejects.
+   * A verdict just came: a live uplink is down, or a dead one is back. The
+   * pools move now, by the routes the last run prepared (core/failover.ts),
+   * and the connections of a line that fell (or stands by again with
+   * `failback: move`) are forgotten, before the full run that follows reads
+   * the kernel and settles the rest. A run under way (one a degraded verdict
+   * asked for a moment before, say) is let finish first: it prepares afresh,
+   * and no other starts meanwhile. Nothing prepared for this verdict (that run
+   * already acted on it): the next run does it all. Never rejects.
    */
-  async failFast(uplink: string, reason: string): Promise<void> {
-    const routes = this.failovers.get(uplink);
-    const view = this.uplinkViews.find((u) => u.name === uplink);
-    if (!routes || !view || this.queue.runInFlight || this.loadedStates.get(uplink) !== 'carrying') return;
-    // Prepared for the uplinks as they were; once one has fallen, only a run prepares again.
-    this.failovers = new Map();
+  async failFast(uplink: string, to: PreparedTransition['to'], reason: string): Promise<void> {
     this.hold();
     try {
+      await this.queue.settled();
+      const prepared = this.prepared.get(uplink);
+      if (!prepared || prepared.to !== to) return;
+      // Prepared for the uplinks as they were; once one has changed, only a run prepares again.
+      this.prepared = new Map();
       const { runner, writer } = this.deps;
-      await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: routes, remove: [] }, rules: { add: [], remove: [] } }));
-      const layout = markLayout(this.config.marks.mask);
-      const forgotten = await forgetConnections(runner, connMark(layout, view.index), layout.connMask);
-      this.loadedStates.set(uplink, 'down');
-      this.runLog.fell({ ...view, state: 'down', reason }, forgotten);
+      await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: prepared.routes, remove: [] }, rules: { add: [], remove: [] } }));
+      const after = prepared.after.map((u) => (u.name === uplink ? { ...u, reason } : u));
+      await this.forgetFallen(this.config, after, {});
     } catch (error) {
-      this.deps.log.warn('could not move the pool at once; the run that follows does', { uplink, error: (error as Error).message });
+      this.deps.log.warn('could not move the pools at once; the run that follows does', { uplink, error: (error as Error).message });
     } finally {
       this.release();
     }
@@ -292,7 +292,7 @@ export class Reconciler {
       phases.persist = mark();
       this.loadedState = loadedOf(desired);
       this.lastPlanInputs = planInputs;
-      this.failovers = prepareFailovers(config, uplinks, desired.routes);
+      this.prepared = prepareTransitions(config, uplinks, desired.routes);
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {
       const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };

@@ -71,6 +71,8 @@ export class TriggerQueue<R> {
   private wakeTimer: unknown = null;
   private retryTimer: unknown = null;
   private retryDelay: number;
+  /** Told when the run under way ends (settled()). */
+  private settledWaiters: (() => void)[] = [];
 
   constructor(private readonly options: TriggerQueueOptions<R>) {
     this.retryDelay = options.retryMinMs ?? RETRY_MIN_MS;
@@ -89,9 +91,10 @@ export class TriggerQueue<R> {
     return done;
   }
 
-  /** A run is under way now. */
-  get runInFlight(): boolean {
-    return this.running;
+  /** Resolves once no run is under way (at once when none is). Hold first to keep the next one from starting. */
+  settled(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
   }
 
   /** A run is under way, or one is asked for. */
@@ -134,6 +137,7 @@ export class TriggerQueue<R> {
     this.lastStart = this.options.clock.now();
     void this.options.run(batch).then((report) => {
       this.running = false;
+      for (const settled of this.settledWaiters.splice(0)) settled();
       if (this.options.succeeded(report)) this.retryDelay = this.options.retryMinMs ?? RETRY_MIN_MS;
       else this.scheduleRetry();
       for (const waiter of waiters) waiter(report);

@@ -36,6 +36,23 @@ function through(run: ProbeRun<IcmpTarget>): string[] {
   return ['-I', run.path.interface, '-m', String(run.path.mark)];
 }
 
+/** ping's icmp_seq wraps at 65536 (under two hours at 100 ms): this numbers probes on without wrapping, taking each to be the one nearest the newest seen. */
+export function unwrapper(): (raw: number) => number {
+  const WRAP = 65536;
+  let newest: number | null = null;
+  return (raw) => {
+    if (newest === null) {
+      newest = raw;
+      return raw;
+    }
+    let seq = newest - (newest % WRAP) + raw;
+    if (seq - newest > WRAP / 2) seq -= WRAP;
+    else if (newest - seq > WRAP / 2) seq += WRAP;
+    newest = Math.max(newest, seq);
+    return seq;
+  };
+}
+
 export const icmpMethod: ProbeMethod<IcmpTarget> = {
   name: 'icmp',
 
@@ -47,6 +64,7 @@ export const icmpMethod: ProbeMethod<IcmpTarget> = {
     /** Probes reported unanswered, by icmp_seq, with the timer that declares them lost. */
     const outstanding = new Map<number, TimerHandle>();
     let stopped = false;
+    const sequence = unwrapper();
     const forget = (): void => {
       for (const timer of outstanding.values()) clock.clear(timer);
       outstanding.clear();
@@ -61,20 +79,21 @@ export const icmpMethod: ProbeMethod<IcmpTarget> = {
       onLine: (line) => {
         const event = parsePingLine(line);
         if (!event || stopped) return;
+        const seq = sequence(event.seq);
         if (event.kind === 'reply') {
           settle(event.seq);
-          onEvent({ kind: 'answered', rttMs: event.rttMs });
+          onEvent({ kind: 'answered', rttMs: event.rttMs, seq });
         } else if (event.kind === 'error') {
           settle(event.seq);
-          onEvent({ kind: 'lost' });
+          onEvent({ kind: 'lost', seq });
         } else if (!outstanding.has(event.seq)) {
           // Reported one interval after it was sent: its deadline is sent + timeout.
-          const seq = event.seq;
+          const raw = event.seq;
           outstanding.set(
-            seq,
+            raw,
             clock.after(Math.max(0, timeoutMs - intervalMs), () => {
-              outstanding.delete(seq);
-              if (!stopped) onEvent({ kind: 'lost' });
+              outstanding.delete(raw);
+              if (!stopped) onEvent({ kind: 'lost', seq });
             }),
           );
         }

@@ -37,7 +37,8 @@ export interface ProbeRun<T extends ProbeTargetBase> {
 }
 
 /** One probe's outcome; a lost one says why when the method knows (a refused port, HTTP 500, REFUSED). */
-export type ProbeEvent = { readonly kind: 'answered'; readonly rttMs: number } | { readonly kind: 'lost'; readonly why?: string };
+/** A probe's outcome; `seq` numbers the probes in the order they were sent (outcomes may arrive in another order). */
+export type ProbeEvent = { readonly kind: 'answered'; readonly rttMs: number; readonly seq: number } | { readonly kind: 'lost'; readonly why?: string; readonly seq: number };
 
 export interface ProbeContext {
   readonly runner: Runner;

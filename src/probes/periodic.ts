@@ -41,11 +41,11 @@ function periodic<T extends ProbeTargetBase>(run: ProbeRun<T>, { clock }: ProbeC
     const id = ++seq;
     inFlight.set(
       id,
-      clock.after(timeoutMs, () => settle(id, { kind: 'lost', why: `no answer within ${timeoutMs} ms` })),
+      clock.after(timeoutMs, () => settle(id, { kind: 'lost', why: `no answer within ${timeoutMs} ms`, seq: id })),
     );
     ask().then(
-      (asked) => settle(id, asked.ok ? { kind: 'answered', rttMs: asked.rttMs } : { kind: 'lost', why: asked.why }),
-      (error: Error) => settle(id, { kind: 'lost', why: error.message }),
+      (asked) => settle(id, asked.ok ? { kind: 'answered', rttMs: asked.rttMs, seq: id } : { kind: 'lost', why: asked.why, seq: id }),
+      (error: Error) => settle(id, { kind: 'lost', why: error.message, seq: id }),
     );
   };
   const forget = (): void => {

@@ -46,11 +46,11 @@ describe(`${CALLS} parallel CLI and hook calls`, () => {
       calls.push(kinds[i % kinds.length] as { args: string[]; ok: RegExp });
     }
     // New clients arrive while the calls run.
-    const arrivals = addNeighbours(lab, 200, 400);
     const started = performance.now();
+    const arrivals = addNeighbours(lab, 200, 400).then(() => performance.now() - started);
     const results = await Promise.all(calls.map(async (call) => ({ call, result: await lab.cli(call.args, [0, 1, 2]) })));
     const wall = performance.now() - started;
-    await arrivals;
+    const arrived = await arrivals;
     const failed = results.filter(({ call, result }) => result.exitCode !== 0 || !call.ok.test(result.stdout));
     expect(failed.map(({ call, result }) => `${call.args.join(' ')} → ${result.exitCode}: ${result.stdout}${result.stderr}`.slice(0, 300))).toEqual([]);
     // The hooks' last word: both ppp lines up.
@@ -64,6 +64,8 @@ describe(`${CALLS} parallel CLI and hook calls`, () => {
     expect((await clientSet(lab)).size).toBe(600);
     await expectNoDuplicates(lab);
     await expectConverged(lab);
-    process.stdout.write(`concurrency: ${CALLS} calls answered in ${Math.round(wall)} ms; ${status.runs} runs; transitions ${status.uplinks.map((u) => `${u.name} ${u.health?.transitions ?? 0}`).join(', ')}\n`);
+    process.stdout.write(
+      `concurrency: ${CALLS} calls answered in ${Math.round(wall)} ms; 200 arrivals loaded in ${Math.round(arrived)} ms; ${status.runs} runs; transitions ${status.uplinks.map((u) => `${u.name} ${u.health?.transitions ?? 0}`).join(', ')}\n`,
+    );
   });
 });

@@ -3,7 +3,7 @@
 // client packet while isp1 or isp2 is up; when both are blackholed it carries
 // everything (the stream's gap within 2 s); when isp1 returns it stands by
 // again and, failback: move, the stream it still carried leaves it within
-// 3 s of the return. Standing by, it is probed ten times less often.
+// 2 s of the return. Standing by, it is probed ten times less often.
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { blackhole } from '../../src/lab/faults.js';
@@ -15,11 +15,11 @@ jest.setTimeout(180_000);
 
 const BOUND_MS = 2000;
 /**
- * A line comes back after `up` answered probes (10 × 100 ms), then the pool
- * moves and the backup's connections are forgotten: measured 1.5–1.7 s, with
- * generous margin for a loaded CI machine.
+ * The issue's bound for leaving the backup: a line comes back after `up`
+ * answered probes (10 × 100 ms), then its prepared return moves the pools
+ * and forgets the backup's connections at once: measured 1.08 s.
  */
-const FAILBACK_MS = 3000;
+const FAILBACK_MS = 2000;
 const METRICS = '127.0.0.1:9111';
 /** Counts the client datagrams (UDP; probes are ICMP) the backup line's ISP receives from the gateway. */
 const COUNT_UDP = ['-t', 'raw', '-I', 'PREROUTING', '-i', 'cust', '-p', 'udp'];

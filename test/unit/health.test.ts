@@ -39,8 +39,8 @@ function simulate(machine: UplinkHealth, targets: string | readonly string[], fr
     const t = machine.targets.get(target)!;
     for (let at = from; at < to; at += settings.intervalMs) {
       const { back, rttMs } = path(at, target);
-      if (!back || rttMs > deadline) events.push({ at: at + deadline, run: () => t.lost() });
-      if (back) events.push({ at: at + rttMs, run: () => t.answered(rttMs) });
+      if (!back || rttMs > deadline) events.push({ at: at + deadline, run: () => t.lost(undefined, at) });
+      if (back) events.push({ at: at + rttMs, run: () => t.answered(rttMs, at) });
     }
   }
   events.sort((a, b) => a.at - b.at);
@@ -68,6 +68,18 @@ describe('uplink health', () => {
     expect(detected).toBeLessThanOrEqual(worstCaseDetectionMs(SETTINGS));
     expect(worstCaseDetectionMs(SETTINGS)).toBe(1300);
     expect((changes[0] as Transition).reason).toMatch(/0 of 1 targets answer \(need 1\); t: 8 probes lost in a row/);
+  });
+
+  test('a line that comes back is up `up` answers after its return: the losses of probes sent before it, declared a timeout later, do not restart the run', () => {
+    const m = new UplinkHealth('isp1', { ...SETTINGS, hold: 0 } as ProbeConfig, { ...DAMPING_DEFAULTS, suppress: 100 }, icmp('t'), 0);
+    simulate(m, 't', 0, 2000, healthy);
+    const backAt = 5000;
+    const changes = simulate(m, 't', 2000, 8000, (at) => ({ back: at < 3000 || at >= backAt, rttMs: 1 }));
+    expect(changes.map((c) => c.to)).toEqual(['down', 'up']);
+    // Probes sent at 4600–4900 are declared lost at 5100–5400, after the first answers: the 10th answer (sent at 5900) decides.
+    const upAt = (changes[1] as Transition).at;
+    expect(upAt).toBeGreaterThanOrEqual(backAt + (SETTINGS.up - 1) * SETTINGS.intervalMs);
+    expect(upAt).toBeLessThanOrEqual(backAt + SETTINGS.up * SETTINGS.intervalMs + 20);
   });
 
   test('10 % loss each way (19 % of round trips) for 100 simulated minutes never fails the uplink', () => {
@@ -205,7 +217,7 @@ describe('uplink health', () => {
     for (let at = 2000; at < 202_000; at += 25) {
       const link = (at - 2000) % 5000 >= 1000;
       m.setLink(link, 'no carrier');
-      if (at % 100 === 0 && link) target.answered(1);
+      if (at % 100 === 0 && link) target.answered(1, at);
       const change = m.evaluate(at);
       if (change) changes.push(change);
     }

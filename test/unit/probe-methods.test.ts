@@ -112,14 +112,14 @@ describe('socket methods', () => {
     sockets.calls[1]?.reject(new Error('port 443 refused the connection'));
     await settle();
     expect(events).toEqual([
-      { kind: 'answered', rttMs: 12.5 },
-      { kind: 'lost', why: 'port 443 refused the connection' },
+      { kind: 'answered', rttMs: 12.5, seq: 1 },
+      { kind: 'lost', why: 'port 443 refused the connection', seq: 2 },
     ]);
     // The third (sent at 200 ms) is never answered: lost at 700 ms, and a late answer changes nothing.
     await clock.advance(499);
     expect(events).toHaveLength(2);
     await clock.advance(1);
-    expect(events[2]).toEqual({ kind: 'lost', why: 'no answer within 500 ms' });
+    expect(events[2]).toEqual({ kind: 'lost', why: 'no answer within 500 ms', seq: 3 });
     sockets.calls[2]?.resolve(3 as never);
     await settle();
     expect(events).toHaveLength(3);
@@ -138,9 +138,9 @@ describe('socket methods', () => {
     sockets.calls[2]?.resolve({ status: 200, body: 'maintenance', ms: 4 } as never);
     await settle();
     expect(events).toEqual([
-      { kind: 'answered', rttMs: 8 },
-      { kind: 'lost', why: 'HTTP 500' },
-      { kind: 'lost', why: 'HTTP 200 without "healthy" in the body' },
+      { kind: 'answered', rttMs: 8, seq: 1 },
+      { kind: 'lost', why: 'HTTP 500', seq: 2 },
+      { kind: 'lost', why: 'HTTP 200 without "healthy" in the body', seq: 3 },
     ]);
     const exact = start(httpMethod, probeTarget({ method: 'http', url: 'http://203.0.113.102/', expect: 301, insecure: false }));
     await exact.clock.advance(100);
@@ -148,8 +148,8 @@ describe('socket methods', () => {
     exact.sockets.calls[1]?.resolve({ status: 301, body: '', ms: 2 } as never);
     await settle();
     expect(exact.events).toEqual([
-      { kind: 'lost', why: 'HTTP 200, expected 301' },
-      { kind: 'answered', rttMs: 2 },
+      { kind: 'lost', why: 'HTTP 200, expected 301', seq: 1 },
+      { kind: 'answered', rttMs: 2, seq: 2 },
     ]);
   });
 
@@ -169,10 +169,10 @@ describe('socket methods', () => {
     reply(3, 0, 1);
     await settle();
     expect(events).toEqual([
-      { kind: 'answered', rttMs: 5 },
-      { kind: 'lost', why: 'REFUSED' },
-      { kind: 'lost', why: 'SERVFAIL' },
-      { kind: 'lost', why: 'an answer that is not to this query' },
+      { kind: 'answered', rttMs: 5, seq: 1 },
+      { kind: 'lost', why: 'REFUSED', seq: 2 },
+      { kind: 'lost', why: 'SERVFAIL', seq: 3 },
+      { kind: 'lost', why: 'an answer that is not to this query', seq: 4 },
     ]);
   });
 
@@ -183,10 +183,10 @@ describe('socket methods', () => {
     await clock.advance(600);
     await settle();
     // The void probe's answer and deadline say nothing; the next probe (sent at 100 ms, due at 600 ms) counts.
-    expect(events).toEqual([{ kind: 'lost', why: 'no answer within 500 ms' }]);
+    expect(events).toEqual([{ kind: 'lost', why: 'no answer within 500 ms', seq: 2 }]);
     sockets.calls[2]?.resolve(7 as never);
     await settle();
-    expect(events[1]).toEqual({ kind: 'answered', rttMs: 7 });
+    expect(events[1]).toEqual({ kind: 'answered', rttMs: 7, seq: 3 });
   });
 });
 

@@ -10,7 +10,7 @@ import { connMark, markLayout } from '../../src/core/marks.js';
 import { HealthMonitor } from '../../src/engine/health.js';
 import type { UplinkView } from '../../src/model/state.js';
 import { parsePingLine } from '../../src/parse/ping.js';
-import { burstArgv, icmpMethod, pingArgv, type IcmpTarget } from '../../src/probes/icmp.js';
+import { burstArgv, icmpMethod, pingArgv, unwrapper, type IcmpTarget } from '../../src/probes/icmp.js';
 import type { BurstSpec, ProbeEvent, ProbeMethod, ProbeRun, RunningProbe } from '../../src/probes/method.js';
 import { methodFor, PROBE_METHODS, probeTarget } from '../../src/probes/registry.js';
 import { tcpMethod } from '../../src/probes/tcp.js';
@@ -84,20 +84,30 @@ describe('icmp method', () => {
   test('replies are answered with their RTT; an unanswered probe is lost at sent + timeout; an error at once', () => {
     const { runner, clock, events } = startIcmp();
     runner.play(0, 'PING 203.0.113.100 (203.0.113.100) from 192.0.2.2 ppp0: 56(84) bytes of data.', '64 bytes from 203.0.113.100: icmp_seq=1 ttl=63 time=0.042 ms');
-    expect(events).toEqual([{ kind: 'answered', rttMs: 0.042 }]);
+    expect(events).toEqual([{ kind: 'answered', rttMs: 0.042, seq: 1 }]);
     // Probe 2 sent at 100 ms, reported unanswered at 200 ms: lost at 600 ms, not before.
     clock.step(200);
     runner.play(0, 'no answer yet for icmp_seq=2', 'no answer yet for icmp_seq=2');
     clock.step(399);
     expect(events).toHaveLength(1);
     clock.step(1);
-    expect(events).toEqual([{ kind: 'answered', rttMs: 0.042 }, { kind: 'lost' }]);
+    expect(events).toEqual([
+      { kind: 'answered', rttMs: 0.042, seq: 1 },
+      { kind: 'lost', seq: 2 },
+    ]);
     // Probe 3 reported unanswered, then its reply: answered once, never lost.
     runner.play(0, 'no answer yet for icmp_seq=3', '64 bytes from 203.0.113.100: icmp_seq=3 ttl=63 time=150 ms');
     clock.step(1000);
-    expect(events.slice(2)).toEqual([{ kind: 'answered', rttMs: 150 }]);
+    expect(events.slice(2)).toEqual([{ kind: 'answered', rttMs: 150, seq: 3 }]);
     runner.play(0, 'From 192.0.2.1 icmp_seq=4 Destination Host Unreachable', '64 bytes from 203.0.113.100: icmp_seq=1 ttl=63 time=0.04 ms (DUP!)');
-    expect(events.slice(3)).toEqual([{ kind: 'lost' }]);
+    expect(events.slice(3)).toEqual([{ kind: 'lost', seq: 4 }]);
+  });
+
+  test("ping's icmp_seq wraps at 65536; the probes are numbered on without wrapping (a late outcome of an older probe stays older)", () => {
+    const next = unwrapper();
+    expect([65534, 65535, 0, 65535, 1, 2].map(next)).toEqual([65534, 65535, 65536, 65535, 65537, 65538]);
+    const again = unwrapper();
+    expect([5, 3, 7].map(again)).toEqual([5, 3, 7]);
   });
 
   test('forget voids the probes in flight; later replies still count', () => {
@@ -107,7 +117,7 @@ describe('icmp method', () => {
     clock.step(5000);
     expect(events).toEqual([]);
     runner.play(0, '64 bytes from 203.0.113.100: icmp_seq=7 ttl=63 time=1.5 ms');
-    expect(events).toEqual([{ kind: 'answered', rttMs: 1.5 }]);
+    expect(events).toEqual([{ kind: 'answered', rttMs: 1.5, seq: 7 }]);
   });
 
   test('stop kills ping and nothing is reported after it', () => {
@@ -143,10 +153,13 @@ describe('registry', () => {
   });
 });
 
+/** An outcome as a test tells it; the fake numbers the probes in the order they are told. */
+type Told = { readonly kind: 'answered'; readonly rttMs: number } | { readonly kind: 'lost'; readonly why?: string };
+
 /** A method that runs nothing: the test says what each started probe reports. */
 class FakeMethod implements ProbeMethod<IcmpTarget> {
   readonly name = 'icmp';
-  readonly started: { run: ProbeRun<IcmpTarget>; emit: (event: ProbeEvent) => void; end: (code: number | null) => void; forgets: number; stopped: boolean }[] = [];
+  readonly started: { run: ProbeRun<IcmpTarget>; emit: (event: Told) => void; end: (code: number | null) => void; forgets: number; stopped: boolean }[] = [];
 
   key(run: ProbeRun<IcmpTarget>): string {
     return JSON.stringify(run);
@@ -155,7 +168,8 @@ class FakeMethod implements ProbeMethod<IcmpTarget> {
   start(run: ProbeRun<IcmpTarget>, _context: unknown, onEvent: (event: ProbeEvent) => void): RunningProbe {
     let end: (code: number | null) => void = () => undefined;
     const ended = new Promise<number | null>((resolve) => (end = resolve));
-    const entry = { run, emit: onEvent, end, forgets: 0, stopped: false };
+    let seq = 0;
+    const entry = { run, emit: (event: Told) => onEvent({ ...event, seq: ++seq }), end, forgets: 0, stopped: false };
     this.started.push(entry);
     return { ended, forget: () => void entry.forgets++, stop: () => void (entry.stopped = true) };
   }

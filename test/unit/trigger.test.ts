@@ -84,6 +84,44 @@ describe('trigger queue', () => {
     expect(runs).toHaveLength(1);
   });
 
+  test('settled() waits for the run under way; held meanwhile, the next run waits for release (a prepared transition in between)', async () => {
+    const clock = new ManualClock();
+    let open: () => void = () => undefined;
+    const started: (readonly string[])[] = [];
+    const q = new TriggerQueue<{ ok: boolean }>({
+      clock,
+      run: async (batch) => {
+        started.push(batch.reasons);
+        await new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        return { ok: true };
+      },
+      succeeded: (r) => r.ok,
+    });
+    await expect(q.settled()).resolves.toBeUndefined();
+    void q.request('degraded');
+    await clock.flush();
+    expect(started).toEqual([['degraded']]);
+    q.hold();
+    void q.request('more');
+    let settled = false;
+    const waiting = q.settled().then(() => {
+      settled = true;
+    });
+    await clock.advance(100);
+    expect(settled).toBe(false);
+    open();
+    await waiting;
+    await clock.advance(100);
+    // Held: 'more' has not started.
+    expect(started).toEqual([['degraded']]);
+    q.release();
+    await clock.flush();
+    expect(started).toEqual([['degraded'], ['more']]);
+    open();
+  });
+
   test('a failed run is retried as a full resync after 1 s, 2 s, 4 s …; a success resets the backoff', async () => {
     const clock = new ManualClock();
     // Runs 0–2 fail, 3 succeeds, 4 fails.
