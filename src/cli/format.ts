@@ -1,6 +1,6 @@
 // Plain-text tables for people; --json is for programs.
 
-import type { PoolView } from '../schema/control.js';
+import type { PoolsReport } from '../schema/control.js';
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -8,7 +8,16 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function formatPools(uplinks: readonly PoolView[]): string {
+/** In the destination and connection modes: which share of new connections each line's pool takes. */
+export function formatBalance(report: { readonly balance: PoolsReport['balance']; readonly uplinks: readonly { readonly name: string; readonly buckets: number | null }[] }): string {
+  if (report.balance === 'host') return '';
+  const by = report.balance === 'destination' ? 'client and destination address' : 'connection (addresses, protocol, ports)';
+  const shares = report.uplinks.filter((u) => (u.buckets ?? 0) > 0).map((u) => `${u.name} ${u.buckets}`);
+  return `balance: ${report.balance} — each new connection's line by a hash of its ${by}, 64 buckets: ${shares.join(', ')}; clients keep their pools, but new connections do not follow them\n`;
+}
+
+export function formatPools(report: Pick<PoolsReport, 'balance' | 'uplinks'>): string {
+  const { uplinks } = report;
   const summary = table(
     ['UPLINK', 'INTERFACE', 'STATE', 'TIER', 'WEIGHT', 'ADDRESS', 'GATEWAY', 'CLIENTS'],
     uplinks.map((u) => [u.name, u.interface, u.degraded ? 'degraded' : u.role === 'standby' ? 'standby' : u.state, String(u.tier), String(u.weight), u.address ?? '-', u.gateway ?? '-', String(u.clients.length)]),
@@ -19,5 +28,5 @@ export function formatPools(uplinks: readonly PoolView[]): string {
     return `${u.name}: ${list.length > 0 ? list.join(' ') : '(none)'}`;
   });
   const anyPinned = uplinks.some((u) => u.pinned.length > 0);
-  return `${summary}\n${members.join('\n')}\n${anyPinned ? '(* pinned by an operator)\n' : ''}`;
+  return `${formatBalance(report)}${summary}\n${members.join('\n')}\n${anyPinned ? '(* pinned by an operator)\n' : ''}`;
 }

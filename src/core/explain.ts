@@ -7,6 +7,7 @@
 import type { Config } from '../model/config.js';
 import type { Nexthop } from '../model/kernel.js';
 import type { Assignments, UplinkView } from '../model/state.js';
+import { planSpread } from './balance/spread.js';
 import { inLanSubnets } from './clients.js';
 import { ids } from './contract.js';
 import { parseIpv4 } from './ipv4.js';
@@ -29,6 +30,17 @@ function poolRoute(config: Config, uplinks: readonly UplinkView[], index: number
   return planRoutes(config, uplinks).find((r) => r.table === String(ids(config).tables.pool(index)))?.nexthops ?? [];
 }
 
+/** In the destination and connection modes: how a new connection picks its pool instead. */
+function spreadStep(config: Config, uplinks: readonly UplinkView[]): string[] {
+  const spread = planSpread(config, uplinks);
+  if (!spread) return [];
+  const hashed = spread.mode === 'destination' ? 'its address and the destination address' : 'the whole connection (addresses, protocol, ports)';
+  const ranges = spread.ranges.map((r) => `${r.uplink} ${r.from}–${r.to}`).join(', ');
+  return [
+    `balance: ${spread.mode} — the first packet of each new connection is hashed (${hashed}) into one of ${spread.buckets} buckets, and the bucket's pool mark replaces the one below: ${ranges}; those pools' tables are as below for each line`,
+  ];
+}
+
 export function explain(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, ip: string): Explanation {
   const { tables, priorities } = ids(config);
   const layout = markLayout(config.marks.mask);
@@ -47,6 +59,7 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
       verdict: 'not assigned',
       steps: [
         `${ip} has no pool yet (not seen in the neighbour table, or refused by clients.max / clients.per_mac)`,
+        ...spreadStep(config, uplinks),
         `its packets get no pool mark, so rule ${priorities.multipath} sends them to table ${tables.multipath}: ${describeHops(multipath, uplinks) || 'no live uplink'}`,
         connections,
       ],
@@ -64,6 +77,7 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
   const steps = [
     `${ip} is in ${uplink.name}'s pool${record.pinned ? ' (pinned by an operator)' : ''}${record.mac ? `, MAC ${record.mac} on ${record.interface}` : ''}, since ${new Date(record.firstSeen).toISOString()}`,
     `the client set (dispatcher-clients) gives its packets the pool mark ${mark}`,
+    ...spreadStep(config, uplinks),
     `rule ${priorities.pool(uplink.index)}: fwmark ${mark} lookup ${tables.pool(uplink.index)}`,
     `table ${tables.pool(uplink.index)}: default via ${describeHops(route, uplinks) || 'nothing (no uplink can carry it)'}`,
     home

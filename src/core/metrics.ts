@@ -14,6 +14,8 @@ export interface MetricsInput {
     readonly role: string;
     readonly tier: number;
     readonly clients: number;
+    /** Its share of the 64 hash buckets in the destination and connection modes; null in host mode. */
+    readonly buckets: number | null;
     readonly health: UplinkHealthSnapshot | null;
   }[];
   readonly clients: number;
@@ -67,6 +69,12 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     '1 while the uplink carries traffic; 0 while it is down or stands by (up, but a line of a lower tier carries).',
     input.uplinks.map((u) => [{ uplink: u.name, tier: String(u.tier) }, u.role === 'carrying' ? 1 : 0]),
+  );
+  m.family(
+    'dispatcher_balance_buckets',
+    'gauge',
+    "balance.mode destination or connection: the uplink's share of the 64 buckets a new connection is hashed into (absent in host mode).",
+    input.uplinks.filter((u) => u.buckets !== null).map((u) => [{ uplink: u.name }, u.buckets as number]),
   );
   m.family(
     'dispatcher_uplink_transitions_total',

@@ -4,6 +4,7 @@
 import type { PoolsReport } from '../schema/control.js';
 import type { Config } from '../model/config.js';
 import type { Assignments, UplinkView } from '../model/state.js';
+import { planSpread } from './balance/spread.js';
 import { ids } from './contract.js';
 import { parseIpv4 } from './ipv4.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
@@ -20,6 +21,12 @@ export function poolsView(config: Config, uplinks: readonly UplinkView[], assign
     members.get(record.uplink)?.push(ip);
     if (record.pinned) pinned.get(record.uplink)?.push(ip);
   }
+  const spread = planSpread(config, uplinks);
+  const buckets = (name: string): number | null => {
+    if (!spread) return null;
+    const range = spread.ranges.find((r) => r.uplink === name);
+    return range ? range.to - range.from + 1 : 0;
+  };
   return {
     uplinks: uplinks.map((u) => ({
       name: u.name,
@@ -39,7 +46,9 @@ export function poolsView(config: Config, uplinks: readonly UplinkView[], assign
       connMark: `${hex(connMark(layout, u.index))}/${hex(layout.connMask)}`,
       clients: (members.get(u.name) ?? []).sort(byAddress),
       pinned: (pinned.get(u.name) ?? []).sort(byAddress),
+      buckets: buckets(u.name),
     })),
     clients: assignments.size,
+    balance: config.balance.mode,
   };
 }

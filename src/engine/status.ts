@@ -69,6 +69,7 @@ export class DaemonStatus {
       uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
       config: configPath,
       clients: r.clients.size,
+      balance: this.config.balance.mode,
       // The reason is the health machine's current one: being held down changes it without a run.
       uplinks: this.pools().uplinks.map(({ clients, pinned, ...u }) => {
         const probes = snapshot.get(u.name);
@@ -97,7 +98,7 @@ export class DaemonStatus {
     const snapshot = health.snapshot();
     const repairs = this.parts.repairs.status();
     return renderMetrics({
-      uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, role: u.role, tier: u.tier, clients: u.clients.length, health: snapshot.get(u.name) ?? null })),
+      uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, role: u.role, tier: u.tier, clients: u.clients.length, buckets: u.buckets, health: snapshot.get(u.name) ?? null })),
       clients: r.clients.size,
       traffic: await this.traffic(),
       runs: r.runs,

@@ -14,6 +14,11 @@
 //   session ADDRESS PORT      a long-lived TCP connection: each stdin line is sent, each answer printed
 //   stream ADDRESS TAG RATE SECONDS
 //                             numbered UDP datagrams to ADDRESS:9000 from one socket, RATE per second
+//   fan ADDRESSES COUNT PAUSE_MS
+//                             COUNT TCP connections to :7 of each of the comma-separated ADDRESSES,
+//                             32 at a time; each sends a line, waits PAUSE_MS, sends another, and
+//                             prints "fan <address> <source seen first> <source seen second>"
+//                             (or "fan <address> error <why>")
 //
 // Only node itself is needed, so the lab runs on a machine without curl or socat.
 
@@ -161,6 +166,44 @@ function session(address: string, port: number): void {
   createInterface({ input: process.stdin }).on('line', (line) => socket.write(`${line}\n`));
 }
 
+/** One connection of `fan`: the sources the echo server saw for its two lines. */
+function twoLines(address: string, pauseMs: number): Promise<[string, string]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(ECHO_PORT, address);
+    const seen: string[] = [];
+    const timer = setTimeout(() => socket.destroy(new Error('timed out')), 10_000 + pauseMs);
+    socket.setNoDelay(true);
+    socket.on('connect', () => socket.write('first\n'));
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    createInterface({ input: socket }).on('line', (line) => {
+      seen.push(line.split(' ')[0] as string);
+      if (seen.length === 1) setTimeout(() => socket.write('second\n'), pauseMs);
+      else {
+        clearTimeout(timer);
+        socket.end();
+        resolve([seen[0] as string, seen[1] as string]);
+      }
+    });
+  });
+}
+
+async function fan(addresses: readonly string[], count: number, pauseMs: number): Promise<void> {
+  const queue = addresses.flatMap((address) => Array.from({ length: count }, () => address));
+  const worker = async (): Promise<void> => {
+    for (let address = queue.shift(); address !== undefined; address = queue.shift()) {
+      const line = await twoLines(address, pauseMs).then(
+        ([first, second]) => `fan ${address} ${first} ${second}`,
+        (error: Error) => `fan ${address} error ${error.message}`,
+      );
+      process.stdout.write(`${line}\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+}
+
 function serveTls(certFile: string, keyFile: string): void {
   createHttpsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, (request, response) => {
     const source = request.socket.remoteAddress?.replace(/^::ffff:/, '');
@@ -186,6 +229,8 @@ const run = async (): Promise<void> => {
       return hello(args[0] as string);
     case 'session':
       return session(args[0] as string, Number(args[1]));
+    case 'fan':
+      return fan((args[0] as string).split(','), Number(args[1]), Number(args[2]));
     default:
       throw new Error(`unknown agent command ${command}`);
   }

@@ -151,6 +151,25 @@ export class Lab {
     return this.runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'stream', this.topo.server, tag, String(rate), String(seconds)]), { timeoutMs: (seconds + 10) * 1000 });
   }
 
+  /**
+   * `count` TCP connections from a client to each internet address (the echo
+   * service), each sending two lines `pauseMs` apart: by which public address
+   * each line arrived. Every connection is a new one (a new source port).
+   */
+  async fan(client: LabClient, addresses: readonly string[], count: number, pauseMs = 0): Promise<{ address: string; first: string; second: string }[]> {
+    const total = addresses.length * count;
+    const result = await this.runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'fan', addresses.join(','), String(count), String(pauseMs)]), {
+      timeoutMs: 30_000 + Math.ceil(total / 32) * (pauseMs + 200),
+    });
+    const lines = result.stdout.split('\n').filter((line) => line.startsWith('fan '));
+    const failed = lines.filter((line) => line.split(' ')[2] === 'error');
+    if (failed.length > 0 || lines.length !== total) throw new Error(`fan: ${lines.length} of ${total} connections answered; ${failed.slice(0, 3).join('; ')}`);
+    return lines.map((line) => {
+      const [, address, first, second] = line.split(' ');
+      return { address: address as string, first: first as string, second: second as string };
+    });
+  }
+
   /** When the daemon logged that `uplink`'s pool moved to the survivors, at or after `since` (ms since the epoch). */
   async poolMovedAt(uplink: string, since: number): Promise<number> {
     let at = 0;

@@ -37,6 +37,18 @@ export interface NetfilterIntent {
   readonly clients: ReadonlyMap<string, number>;
   /** clients.max: the classifier's capacity. */
   readonly maxClients: number;
+  /** balance.mode destination or connection: new connections go to a pool by a hash (core/balance/spread.ts); null in host mode. */
+  readonly spread: SpreadIntent | null;
+}
+
+export interface SpreadIntent {
+  /** destination: the hash of the client's and the destination's addresses; connection: of the whole connection (addresses, protocol, ports). */
+  readonly mode: 'destination' | 'connection';
+  /** The hash falls into 0 … buckets − 1. */
+  readonly buckets: number;
+  readonly seed: number;
+  /** Contiguous bucket ranges, each with the pool mark its connections get. */
+  readonly ranges: readonly { readonly from: number; readonly to: number; readonly uplink: string; readonly poolMark: number }[];
 }
 
 export interface DesiredRule {

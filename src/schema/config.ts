@@ -597,6 +597,30 @@ const clients = mapping(
   perMac: doc.per_mac,
 }));
 
+// ---- balance
+
+const BALANCE_MODES = ['host', 'destination', 'connection'] as const;
+const ASSIGNS = ['count'] as const;
+const balance = mapping(
+  {
+    mode: z
+      .enum(
+        BALANCE_MODES,
+        fails((input) => `${describe(input)} is not a balancing mode`, "write host (each client leaves by its pool's line), destination (each client–destination pair by one line) or connection (each connection by its own line)"),
+      )
+      .prefault('host')
+      .meta({ description: 'How traffic is spread over the lines: per client (host), per client and destination address, or per connection.' }),
+    assign: z
+      .enum(
+        ASSIGNS,
+        fails((input) => `${describe(input)} is not an assignment measure available here`, 'write count (new clients join the line with the fewest clients ÷ weight); traffic is not built yet'),
+      )
+      .prefault('count')
+      .meta({ description: 'What "least loaded" means when a new client joins a pool: clients ÷ weight.' }),
+  },
+  'write it as "balance: { mode: destination }" or leave it out',
+);
+
 const scan = mapping(
   {
     // The cron syntax itself is checked by src/config/checks.ts with the cron package (injected: this stays pure).
@@ -644,6 +668,7 @@ export const SECTIONS = {
   rules: rules.prefault({}).meta({ description: 'ip rule priorities priority … priority+99 are ours. Change only on a clash.' }),
   clients: clients.prefault({}).meta({ description: 'Expiry and caps of client assignments.' }),
   health: health.prefault({}).meta({ description: 'When a line is dead and when it is back; each uplink may override these under probe.' }),
+  balance: balance.prefault({}).meta({ description: 'How traffic is spread over the lines that carry.' }),
   static_routes: staticRoutes.prefault([]).meta({ description: 'Destinations that must use given lines, in order of preference.' }),
   notify: notify.prefault({}).meta({ description: 'Programs and mail told of every uplink state change.' }),
   groups: groups.prefault({}).meta({ description: 'Group ids of `dispatcher exec --uplink`: base + uplink index.' }),
@@ -685,6 +710,8 @@ function assemble(doc: Sections) {
     /** The netfilter backend (src/backends/): iptables + ipset, or nftables. */
     netfilter: doc.netfilter,
     clients: doc.clients,
+    /** host: a client's pool line; destination / connection: a hash of the client–destination pair or of the connection picks the line (core/balance/spread.ts). */
+    balance: doc.balance,
     damping: doc.health.damping,
     /** When an up line counts as degraded (a smaller share of new clients). */
     degraded: doc.health.degraded,

@@ -62,11 +62,14 @@ export const poolViewSchema = z
     connMark: z.string(),
     clients: z.array(z.string()).readonly(),
     pinned: z.array(z.string()).readonly(),
+    buckets: z.number().nullable().describe("balance.mode destination or connection: this pool's share of the 64 hash buckets (core/balance/spread.ts); null in host mode"),
   })
   .readonly();
 export type PoolView = z.infer<typeof poolViewSchema>;
 
-export const poolsReportSchema = z.object({ uplinks: z.array(poolViewSchema).readonly(), clients: z.number() }).readonly();
+const balanceModeSchema = z.enum(['host', 'destination', 'connection']).describe("balance.mode: by the client's pool, or a new connection's pool by a hash");
+
+export const poolsReportSchema = z.object({ uplinks: z.array(poolViewSchema).readonly(), clients: z.number(), balance: balanceModeSchema }).readonly();
 export type PoolsReport = z.infer<typeof poolsReportSchema>;
 
 export const targetSnapshotSchema = z
@@ -179,6 +182,7 @@ export const statusSchema = z
     uptimeSeconds: z.number(),
     config: z.string().describe('the config file the daemon runs with'),
     clients: z.number(),
+    balance: balanceModeSchema,
     uplinks: z
       .array(
         poolViewSchema

@@ -100,7 +100,7 @@ describe('the iptables backend through its interface', () => {
     const run = computePlan({ config: labConfig, uplinks: labUplinks(), observed: pristine, assignments: capturedAssignments(), neighbours: [], complete: false, now: 0 });
     const payload = backend.plan(run.desired.netfilter, netfilterOf(pristine));
     golden('lab-first-start', describeKernelPayloads(backend.describe, renderKernelPayloads(payload, run.routing)));
-    expect(backend.size(payload)).toEqual({ ipset: 9, iptables: 36 });
+    expect(backend.size(payload)).toEqual({ ipset: 9, iptables: 37 });
     expect(backend.created(netfilterOf(pristine), payload)).toEqual(['mangle', 'nat']);
   });
 
@@ -195,7 +195,7 @@ describe('the iptables backend against the fake kernel', () => {
     await backend.apply(runner, payload);
     const removal = await backend.flush(runner, await backend.observe(runner), created);
     expect(removal).toEqual({
-      chains: ['mangle/DISPATCHER-COUNT', 'mangle/DISPATCHER-OUT', 'mangle/DISPATCHER-POST', 'mangle/DISPATCHER-PRE', 'nat/DISPATCHER-NAT'],
+      chains: ['mangle/DISPATCHER-COUNT', 'mangle/DISPATCHER-OUT', 'mangle/DISPATCHER-POST', 'mangle/DISPATCHER-PRE', 'mangle/DISPATCHER-SPREAD', 'nat/DISPATCHER-NAT'],
       hooks: 4,
       setDestroyed: true,
       tablesDeleted: ['nat'],

@@ -19,6 +19,7 @@ const intent = (clients: Record<string, number> = {}): NetfilterIntent => ({
   ],
   clients: new Map(Object.entries(clients)),
   maxClients: 65536,
+  spread: null,
 });
 
 const POOL1 = poolChain(0x01000000, 0x0f000000);

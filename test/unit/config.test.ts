@@ -160,6 +160,8 @@ const INVALID: [string, string, string, RegExp][] = [
   ['expire too short', `${BASE}\nclients: { expire: 10s }`, 'clients.expire', /a minute or more/],
   ['max zero', `${BASE}\nclients: { max: 0 }`, 'clients.max', /1 to 1000000/],
   ['per-MAC cap zero', `${BASE}\nclients: { per_mac: 0 }`, 'clients.per_mac', /1 to 1000000/],
+  ['unknown balancing mode', `${BASE}\nbalance: { mode: round-robin }`, 'balance.mode', /not a balancing mode.*write host .*destination .*connection/],
+  ['traffic assignment not built', `${BASE}\nbalance: { assign: traffic }`, 'balance.assign', /traffic is not built yet/],
   ['health interval too short', `${BASE}\nhealth: { interval: 5ms }`, 'health.interval', /duration from 20ms to 1m/],
   ['health down zero', `${BASE}\nhealth: { down: 0 }`, 'health.down', /1 to 100/],
   ['health loss over 100', `${BASE}\nhealth: { loss: "150%" }`, 'health.loss', /percentage/],

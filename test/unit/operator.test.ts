@@ -61,6 +61,7 @@ describe('metrics', () => {
         role: 'carrying',
         tier: 1,
         clients: 2,
+        buckets: 64,
         health: {
           state: 'up',
           since: 0,
@@ -77,7 +78,7 @@ describe('metrics', () => {
           targets: [{ target: '203.0.113.100', method: 'icmp', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50, lastLost: null }],
         },
       },
-      { name: 'we"ird', interface: 'ppp1', state: 'down', role: 'down', tier: 2, clients: 0, health: null },
+      { name: 'we"ird', interface: 'ppp1', state: 'down', role: 'down', tier: 2, clients: 0, buckets: 0, health: null },
     ],
     clients: 2,
     traffic,
@@ -101,6 +102,10 @@ describe('metrics', () => {
     expect(lines).toContain('dispatcher_probe_loss_ratio{uplink="isp1",target="203.0.113.100"} 0.04');
     expect(lines).toContain('dispatcher_uplink_carrying{uplink="isp1",tier="1"} 1');
     expect(lines).toContain('dispatcher_uplink_carrying{uplink="we\\"ird",tier="2"} 0');
+    expect(lines).toContain('dispatcher_balance_buckets{uplink="isp1"} 64');
+    // Host mode: no samples.
+    const host = renderMetrics({ ...input, uplinks: input.uplinks.map((u) => ({ ...u, buckets: null })) });
+    expect(host).not.toMatch(/^dispatcher_balance_buckets\{/m);
     expect(lines).toContain('dispatcher_passive_stalls_total{uplink="isp1",outcome="quiet"} 4');
     expect(lines).toContain('dispatcher_passive_stalls_total{uplink="isp1",outcome="silent"} 1');
     expect(lines).toContain('dispatcher_pool_received_bytes_total{uplink="isp1"} 2000');
@@ -147,6 +152,17 @@ describe('explain', () => {
     const unseen = explain(labConfig, labUplinks(), capturedAssignments(), '198.18.200.200');
     expect(unseen.verdict).toBe('not assigned');
     expect(unseen.steps[1]).toContain('rule 4199 sends them to table 3100');
+  });
+
+  test('destination mode: the hash step names the buckets of each line, for assigned and unseen clients alike; host mode has none', () => {
+    const config = { ...labConfig, balance: { ...labConfig.balance, mode: 'destination' as const } };
+    const assignments = capturedAssignments();
+    const [ip] = [...assignments][0] as [string, unknown];
+    const step = explain(config, labUplinks(), assignments, ip).steps.find((s) => s.startsWith('balance: destination'));
+    expect(step).toContain('hashed (its address and the destination address) into one of 64 buckets');
+    expect(step).toContain('isp1 0–31, isp2 32–47, isp3 48–63');
+    expect(explain(config, labUplinks(), assignments, '198.18.200.200').steps.some((s) => s.startsWith('balance: destination'))).toBe(true);
+    expect(explain(labConfig, labUplinks(), assignments, ip).steps.some((s) => s.startsWith('balance:'))).toBe(false);
   });
 });
 

@@ -30,7 +30,7 @@ describe('control protocol', () => {
   });
 
   test('results are checked against their schema: a status missing a field is refused', () => {
-    const pools = { uplinks: [], clients: 0 };
+    const pools = { uplinks: [], clients: 0, balance: 'host' };
     expect(poolsReportSchema.parse(pools)).toEqual(pools);
     expect(statusSchema.safeParse({ running: true, pid: 1 }).success).toBe(false);
   });

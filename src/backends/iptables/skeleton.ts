@@ -6,7 +6,7 @@ import type { DesiredNetfilterTable } from './types.js';
 import { tokenize } from '../../parse/iptables-save.js';
 import { isOurChain } from '../../core/contract.js';
 
-type Repeat = 'lan' | 'uplink' | null;
+type Repeat = 'lan' | 'uplink' | 'spread-lan' | 'spread' | 'bucket' | null;
 
 export interface SkeletonRule {
   readonly repeat: Repeat;
@@ -24,10 +24,14 @@ export interface SkeletonTable {
 
 export type Skeleton = readonly SkeletonTable[];
 
+const COMMON = ['connMask', 'poolMask', 'notPoolMask', 'set'];
 const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = {
-  none: ['connMask', 'poolMask', 'set'],
-  lan: ['connMask', 'poolMask', 'set', 'lan'],
-  uplink: ['connMask', 'poolMask', 'set', 'uplink.interface', 'uplink.connMark', 'uplink.poolMark', 'uplink.group'],
+  none: COMMON,
+  lan: [...COMMON, 'lan'],
+  uplink: [...COMMON, 'uplink.interface', 'uplink.connMark', 'uplink.poolMark', 'uplink.group'],
+  'spread-lan': [...COMMON, 'lan'],
+  spread: [...COMMON, 'spread.tuple', 'spread.seed', 'spread.buckets', 'spread.offset'],
+  bucket: [...COMMON, 'bucket.value', 'bucket.mask', 'bucket.poolMark'],
 };
 
 export class SkeletonError extends Error {
@@ -61,7 +65,7 @@ export function parseSkeleton(text: string): Skeleton {
       table.hooks.push({ builtin: hook[1] as string, chain: hook[2] as string });
       return;
     }
-    const rule = /^(?:\[(lan|uplink)\] )?-A (\S+) (.+)$/.exec(line);
+    const rule = /^(?:\[(lan|uplink|spread-lan|spread|bucket)\] )?-A (\S+) (.+)$/.exec(line);
     if (!rule) throw new SkeletonError(lineNumber, `cannot read "${line}"`);
     const repeat = (rule[1] as Repeat | undefined) ?? null;
     const chain = rule[2] as string;
@@ -78,9 +82,38 @@ export function parseSkeleton(text: string): Skeleton {
 export interface SkeletonValues {
   readonly connMask: string;
   readonly poolMask: string;
+  readonly notPoolMask: string;
   readonly set: string;
   readonly lans: readonly string[];
   readonly uplinks: readonly { readonly interface: string; readonly connMark: string; readonly poolMark: string; readonly group: string }[];
+  /** The hash of the destination and connection modes; null in host mode (no [spread…] or [bucket] rows). */
+  readonly spread: {
+    readonly tuple: string;
+    readonly seed: string;
+    readonly buckets: string;
+    readonly offset: string;
+    readonly blocks: readonly { readonly value: string; readonly mask: string; readonly poolMark: string }[];
+  } | null;
+}
+
+/** The placeholder rows a repeated line is filled with. */
+function rowsOf(repeat: Repeat, values: SkeletonValues): Record<string, string>[] {
+  const common = { connMask: values.connMask, poolMask: values.poolMask, notPoolMask: values.notPoolMask, set: values.set };
+  const { spread } = values;
+  switch (repeat) {
+    case null:
+      return [common];
+    case 'lan':
+      return values.lans.map((lan) => ({ ...common, lan }));
+    case 'uplink':
+      return values.uplinks.map((u) => ({ ...common, 'uplink.interface': u.interface, 'uplink.connMark': u.connMark, 'uplink.poolMark': u.poolMark, 'uplink.group': u.group }));
+    case 'spread-lan':
+      return spread ? values.lans.map((lan) => ({ ...common, lan })) : [];
+    case 'spread':
+      return spread ? [{ ...common, 'spread.tuple': spread.tuple, 'spread.seed': spread.seed, 'spread.buckets': spread.buckets, 'spread.offset': spread.offset }] : [];
+    case 'bucket':
+      return (spread?.blocks ?? []).map((b) => ({ ...common, 'bucket.value': b.value, 'bucket.mask': b.mask, 'bucket.poolMark': b.poolMark }));
+  }
 }
 
 function substitute(template: string, values: Record<string, string>): string[] {
@@ -88,19 +121,10 @@ function substitute(template: string, values: Record<string, string>): string[] 
 }
 
 export function fillSkeleton(skeleton: Skeleton, values: SkeletonValues): DesiredNetfilterTable[] {
-  const common = { connMask: values.connMask, poolMask: values.poolMask, set: values.set };
   return skeleton.map((table) => ({
     name: table.name,
     chains: table.chains,
     hooks: table.hooks,
-    rules: table.rules.flatMap((rule) => {
-      const rows: Record<string, string>[] =
-        rule.repeat === 'lan'
-          ? values.lans.map((lan) => ({ ...common, lan }))
-          : rule.repeat === 'uplink'
-            ? values.uplinks.map((u) => ({ ...common, 'uplink.interface': u.interface, 'uplink.connMark': u.connMark, 'uplink.poolMark': u.poolMark, 'uplink.group': u.group }))
-            : [common];
-      return rows.map((row) => ({ chain: rule.chain, args: substitute(rule.template, row) }));
-    }),
+    rules: table.rules.flatMap((rule) => rowsOf(rule.repeat, values).map((row) => ({ chain: rule.chain, args: substitute(rule.template, row) }))),
   }));
 }

@@ -3,7 +3,9 @@
 // own, loaded whole in one `nft -f` transaction:
 //   pre    prerouting, priority mangle (-150): restore a LAN connection's
 //          uplink from its conntrack mark, then the client's pool mark (one
-//          verdict-map lookup, whatever the number of clients); count sent
+//          verdict-map lookup, whatever the number of clients); in the
+//          destination and connection modes a new connection's pool by a
+//          hash instead (one more lookup, core/balance/spread.ts); count sent
 //          bytes per pool; mark connections arriving on an uplink
 //   out    output (route), priority mangle: the gateway's own connections
 //          keep their uplink; `dispatcher exec --uplink` groups get its mark
@@ -18,7 +20,7 @@
 // chain per pool, and the conntrack mark's field to one per uplink.
 
 import { hex } from '../../core/marks.js';
-import type { NetfilterIntent } from '../../model/plan.js';
+import type { NetfilterIntent, SpreadIntent } from '../../model/plan.js';
 
 export const TABLE = 'inet dispatcher';
 export const CLIENT_MAP = 'clients';
@@ -56,6 +58,18 @@ export function counterNames(index: number): { sent: string; received: string } 
   return { sent: `sent_${index}`, received: `received_${index}` };
 }
 
+/** What the hash reads: the two addresses (destination mode), or the whole connection. */
+const HASHED: Record<SpreadIntent['mode'], string> = {
+  destination: 'ip saddr . ip daddr',
+  connection: 'ip saddr . ip daddr . meta l4proto . th sport . th dport',
+};
+
+/** A LAN connection without an uplink yet: its hash's bucket jumps to a pool's chain (which sets only the pool field). */
+function spreadRule(lan: string, spread: SpreadIntent, connMask: number, poolMask: number): string {
+  const ranges = spread.ranges.map((r) => `${r.from === r.to ? r.from : `${r.from}-${r.to}`} : jump ${poolChain(r.poolMark, poolMask)}`).join(', ');
+  return `iifname ${quoted(lan)} ct mark and ${hex(connMask)} == 0x0 jhash ${HASHED[spread.mode]} mod ${spread.buckets} seed ${hex(spread.seed)} vmap { ${ranges} }`;
+}
+
 /** The table's chains, rules, counters and map declaration: everything but the map's elements. */
 export function renderSkeleton(intent: NetfilterIntent): string {
   const { connMask, poolMask, lans, uplinks } = intent;
@@ -77,7 +91,11 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     chain(poolChain(u.poolMark, poolMask), null, [`meta mark set meta mark and ${not(poolMask)} or ${hex(u.poolMark)}`]);
   }
   chain('pre', 'type filter hook prerouting priority mangle; policy accept;', [
-    ...lans.flatMap((lan) => [...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []), `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`]),
+    ...lans.flatMap((lan) => [
+      ...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
+      `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`,
+      ...(intent.spread ? [spreadRule(lan, intent.spread, connMask, poolMask)] : []),
+    ]),
     ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).sent}`),
     ...uplinks.map((u) => `iifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),
   ]);

@@ -86,7 +86,7 @@ async function demonstrateFailover(ctx: CliContext, topo: Topology, files: LabFi
   }
   const after = uplinkByAddress(topo, gap.after) ?? '?';
   say(`the stream was silent for ${gap.ms} ms, then came from ${gap.after} (${after}) instead of ${gap.before} (${isp1.name})`);
-  say(`\n$ dispatcher pools\n${formatPools((await pools(files)).uplinks)}`);
+  say(`\n$ dispatcher pools\n${formatPools(await pools(files))}`);
   const restored = Date.now();
   await blackhole(ctx.runner, isp1, false);
   const back = await waitFor(`${isp1.name} to come back`, 10_000, async () => ((await pools(files)).uplinks[0]?.state === 'up' ? true : null)).catch(() => false);
@@ -154,7 +154,7 @@ export function registerLab(program: Command, ctx: CliContext): void {
           const current = await pools(labFiles);
           return current.clients >= clients ? current : null;
         });
-        say(`\n$ dispatcher pools\n${formatPools(report.uplinks)}`);
+        say(`\n$ dispatcher pools\n${formatPools(report)}`);
         const poolOf = new Map(report.uplinks.flatMap((u) => u.clients.map((c) => [c, u.name] as const)));
         say(`each client fetches http://${topo.server}/ and the host reports the source address it saw:`);
         const rows = await Promise.all(

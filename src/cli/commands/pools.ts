@@ -32,7 +32,7 @@ export const poolsSpec: CommandSpec = {
     const report = live ?? (await offlinePools(ctx.runner, await configFor(ctx)));
     const source = live ? 'daemon' : 'store';
     if (options.json) printJson(ctx, { source, ...report });
-    else ctx.out(`${live ? '' : '(daemon not running: pools from the store)\n'}${formatPools(report.uplinks)}`);
+    else ctx.out(`${live ? '' : '(daemon not running: pools from the store)\n'}${formatPools(report)}`);
   },
 };
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { DdnsStatus, PublicAddressStatus, RunReport, UplinkHealthSnapshot } from '../../schema/control.js';
 import { EXIT_FAILURE } from '../exit.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
-import { table } from '../format.js';
+import { formatBalance, table } from '../format.js';
 import { offlinePools } from './pools.js';
 import { registerSpec, type CommandSpec } from '../spec.js';
 
@@ -86,7 +86,7 @@ export const statusSpec: CommandSpec = {
       .join('\n');
     ctx.out(
       `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
-        `${status.clients} clients\n\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
+        `${status.clients} clients\n${formatBalance(status)}\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
     );
   },
 };
