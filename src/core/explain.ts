@@ -7,10 +7,11 @@
 import type { Config } from '../model/config.js';
 import type { Nexthop } from '../model/kernel.js';
 import type { Assignments, UplinkView } from '../model/state.js';
+import { hmarkAddressBucket, nftAddressBucket } from './balance/kernel-hash.js';
 import { planSpread } from './balance/spread.js';
 import { inLanSubnets } from './clients.js';
 import { ids } from './contract.js';
-import { parseIpv4 } from './ipv4.js';
+import { cidrContains, parseCidr, parseIpv4 } from './ipv4.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
 import { planRoutes } from './plan.js';
 import { role } from './uplinks.js';
@@ -41,14 +42,56 @@ function spreadStep(config: Config, uplinks: readonly UplinkView[]): string[] {
   ];
 }
 
-export function explain(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, ip: string): Explanation {
+/**
+ * Where the client's new connections to `to` go, when that differs from its
+ * pool: a static route that covers `to` (the static table's rule comes before
+ * the pools'), or, in the destination mode, the bucket the kernel's hash of
+ * the two addresses falls in (core/balance/kernel-hash.ts). Connection mode
+ * depends on the source port, which only the connection knows.
+ */
+function towards(config: Config, uplinks: readonly UplinkView[], ip: string, to: string): { steps: string[]; to: NonNullable<Explanation['to']> } {
+  const { tables } = ids(config);
+  const destination = parseIpv4(to) as number;
+  const route = config.staticRoutes.find((r) => {
+    const cidr = parseCidr(r.destination);
+    return cidr !== null && cidrContains(cidr, destination);
+  });
+  if (route) {
+    return {
+      steps: [`to ${to}: the static route ${route.destination} covers it (table ${tables.static}, ahead of the pools): the first live of ${route.via.join(', ')}`],
+      to: { address: to, bucket: null, pool: null },
+    };
+  }
+  const spread = planSpread(config, uplinks);
+  if (!spread) return { steps: [], to: { address: to, bucket: null, pool: null } };
+  if (spread.mode === 'connection') {
+    return {
+      steps: [`to ${to}: each new connection takes the bucket of its own addresses, protocol and ports; the source port is the connection's own, so no single line can be named`],
+      to: { address: to, bucket: null, pool: null },
+    };
+  }
+  const hash = config.netfilter.backend === 'nftables' ? nftAddressBucket : hmarkAddressBucket;
+  const bucket = hash(parseIpv4(ip) as number, destination, spread.seed, spread.buckets);
+  const range = spread.ranges.find((r) => bucket >= r.from && bucket <= r.to);
+  const pool = uplinks.find((u) => u.name === range?.uplink);
+  if (!range || !pool) return { steps: [], to: { address: to, bucket, pool: null } };
+  return {
+    steps: [
+      `to ${to}: the hash of ${ip} and ${to} is bucket ${bucket} of ${spread.buckets}, ${pool.name}'s: table ${tables.pool(pool.index)}, default via ${describeHops(poolRoute(config, uplinks, pool.index), uplinks) || 'nothing'}`,
+    ],
+    to: { address: to, bucket, pool: pool.name },
+  };
+}
+
+export function explain(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, ip: string, to?: string): Explanation {
+  const toward = to === undefined ? null : towards(config, uplinks, ip, to);
   const { tables, priorities } = ids(config);
   const layout = markLayout(config.marks.mask);
   const address = parseIpv4(ip) as number;
   const multipath = planRoutes(config, uplinks).find((r) => r.table === String(tables.multipath))?.nexthops ?? [];
   const connections = `open connections keep the uplink they started on: their connection mark (restored from conntrack) selects rule ${priorities.conn(0)}+i and that uplink's own table, ahead of the pool rules`;
   if (!inLanSubnets(config)(address)) {
-    return { ip, mark: null, verdict: 'not a client', steps: [`${ip} is outside lan.subnets (${config.lan.subnets.join(', ')}): the dispatcher never assigns it a pool`], ifUplinkDies: null, pool: null, pinned: false };
+    return { ip, mark: null, verdict: 'not a client', steps: [`${ip} is outside lan.subnets (${config.lan.subnets.join(', ')}): the dispatcher never assigns it a pool`], ifUplinkDies: null, pool: null, pinned: false, to: null };
   }
   const record = assignments.get(ip);
   const uplink = record ? uplinks.find((u) => u.name === record.uplink) : undefined;
@@ -61,11 +104,13 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
         `${ip} has no pool yet (not seen in the neighbour table, or refused by clients.max / clients.per_mac)`,
         ...spreadStep(config, uplinks),
         `its packets get no pool mark, so rule ${priorities.multipath} sends them to table ${tables.multipath}: ${describeHops(multipath, uplinks) || 'no live uplink'}`,
+        ...(toward?.steps ?? []),
         connections,
       ],
       ifUplinkDies: `a dead uplink leaves table ${tables.multipath} at once; the others carry its share`,
       pool: null,
       pinned: false,
+      to: toward?.to ?? null,
     };
   }
   const mark = `${hex(poolMark(layout, uplink.index))}/${hex(layout.poolMask)}`;
@@ -85,6 +130,7 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
       : now === 'standby'
         ? `${uplink.name} is up but stands by (tier ${uplink.tier}; a line of a lower tier is up): its pool is carried by the lower tier`
         : `${uplink.name} is down (${uplink.reason}): its pool is carried by the survivors until it is back`,
+    ...(toward?.steps ?? []),
     connections,
   ];
   const conn = `${hex(connMark(layout, uplink.index))}/${hex(layout.connMask)}`;
@@ -94,5 +140,5 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
     : now === 'standby'
       ? `${uplink.name} stands by: the client leaves by it only when every line of a lower tier is down`
       : `${uplink.name} is already down: the client comes home when it is back`;
-  return { ip, mark: poolMark(layout, uplink.index), verdict: 'assigned', steps, ifUplinkDies, pool: uplink.name, pinned: record.pinned === true };
+  return { ip, mark: poolMark(layout, uplink.index), verdict: 'assigned', steps, ifUplinkDies, pool: uplink.name, pinned: record.pinned === true, to: toward?.to ?? null };
 }

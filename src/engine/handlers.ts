@@ -38,7 +38,7 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
     pools: () => deps.status.pools(),
     status: () => deps.status.status(),
     traffic: () => deps.status.traffic(),
-    explain: ({ ip }) => deps.status.explain(ip),
+    explain: ({ ip, to }) => deps.status.explain(ip, to),
     scan: () => r.request('operator scan', { scan: true }),
     reload: () => deps.reload(),
     hook: (request) => hook(deps, config(), request),

@@ -70,6 +70,13 @@ export class HealthMonitor implements HealthView {
   private wanted = new Map<string, WantedProbe>();
   private readonly timer: unknown;
   private stopped = false;
+  /**
+   * Probes started so far. A method numbers its probes from 1 in each process
+   * (ping's icmp_seq), while a target's record outlives its probe processes
+   * (restarted on a link event or a new interval): each start's numbers are
+   * put above every earlier start's, as its probes were all sent later.
+   */
+  private starts = 0;
   /** The interface of each uplink that is present with an address, from the latest observation. */
   private lines: WatchedLine[] = [];
   private readonly passive: PassiveWatch;
@@ -225,11 +232,13 @@ export class HealthMonitor implements HealthView {
     if (this.stopped) return;
     const target = spec.run.target;
     const gate = { live: true };
+    // 2^32 numbers per start (13 years of probes at 100 ms) and 2^21 starts stay exact in a double.
+    const epoch = ++this.starts * 2 ** 32;
     const probe = methodFor(this.methods, target).start(spec.run, this.context, (event) => {
       const health = this.machines.get(spec.uplink)?.targets.get(target.id);
       if (!gate.live || this.stopped || !health) return;
-      if (event.kind === 'answered') health.answered(event.rttMs, event.seq);
-      else health.lost(event.why, event.seq);
+      if (event.kind === 'answered') health.answered(event.rttMs, epoch + event.seq);
+      else health.lost(event.why, epoch + event.seq);
     });
     const active: ActiveProbe = { key: spec.key, uplink: spec.uplink, probe, gate };
     this.probes.set(id, active);

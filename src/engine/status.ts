@@ -5,6 +5,7 @@
 
 import { explain } from '../core/explain.js';
 import { firewallForClient } from '../core/firewall/findings.js';
+import { markLayout, poolMark } from '../core/marks.js';
 import { renderMetrics } from '../core/metrics.js';
 import { carrying } from '../core/uplinks.js';
 import { poolsView } from '../core/views.js';
@@ -111,15 +112,18 @@ export class DaemonStatus {
   }
 
   /** The planner's explanation, and what the kernel's own route lookup says for the client's packets. */
-  async explain(ip: string): Promise<ResultOf<'explain'>> {
+  async explain(ip: string, to?: string): Promise<ResultOf<'explain'>> {
     const r = this.parts.reconciler;
-    const explanation = explain(this.config, r.uplinks, r.clients, ip);
+    const explanation = explain(this.config, r.uplinks, r.clients, ip, to);
     const lan = r.clients.get(ip)?.interface || (this.config.lan.interfaces[0] as string);
     // The uplinks its new connections can leave by: its pool's when that carries, else every line that does.
     const live = carrying(r.uplinks);
     const home = live.find((u) => u.name === explanation.pool);
     const leaving = (home ? [home] : live.length > 0 ? live : r.uplinks).map((u) => u.interface);
-    const [kernel, firewall] = await Promise.all([lookupRoute(this.parts.runner, ip, lan, explanation.mark ?? 0), readFirewall(this.parts.runner)]);
+    // Towards a destination in the destination mode, the packet carries its bucket's pool mark instead.
+    const towards = r.uplinks.find((u) => u.name === explanation.to?.pool);
+    const mark = towards ? poolMark(markLayout(this.config.marks.mask), towards.index) : (explanation.mark ?? 0);
+    const [kernel, firewall] = await Promise.all([lookupRoute(this.parts.runner, ip, lan, mark, to), readFirewall(this.parts.runner)]);
     return { ...explanation, kernel, firewall: firewallForClient(firewall, ip, lan, leaving) };
   }
 }

@@ -232,6 +232,15 @@ export const explanationSchema = z
     ifUplinkDies: z.string().nullable(),
     pool: z.string().nullable(),
     pinned: z.boolean(),
+    to: z
+      .object({
+        address: z.string(),
+        bucket: z.number().nullable().describe("destination mode: the bucket the kernel's hash of the two addresses falls in"),
+        pool: z.string().nullable().describe("the pool whose table the connections to it use (null: the client's own, or a static route's)"),
+      })
+      .readonly()
+      .nullable()
+      .describe('explain --to DEST: where new connections to that address go'),
   })
   .readonly();
 export type Explanation = z.infer<typeof explanationSchema>;
@@ -256,7 +265,7 @@ export const commands = {
   status: { request: {}, result: statusSchema },
   traffic: { request: {}, result: trafficSchema },
   explain: {
-    request: { ip: address },
+    request: { ip: address, to: address.optional() },
     result: explanationSchema.unwrap().extend({
       kernel: z.object({ command: z.string(), answer: z.string() }),
       firewall: z.array(z.string()).readonly().describe("the gateway's own firewall on this client's new connections, one line per uplink they can leave by"),

@@ -13,9 +13,9 @@ export interface RouteLookup {
   readonly answer: string;
 }
 
-/** Where a packet from `source`, arriving on `iif` with `mark`, to an internet address would go. */
-export async function lookupRoute(runner: Runner, source: string, iif: string, mark: number): Promise<RouteLookup> {
-  const argv = ['ip', '-o', 'route', 'get', LOOKUP_DESTINATION, 'from', source, 'iif', iif, 'mark', String(mark)];
+/** Where a packet from `source`, arriving on `iif` with `mark`, to `destination` (an internet address by default) would go. */
+export async function lookupRoute(runner: Runner, source: string, iif: string, mark: number, destination = LOOKUP_DESTINATION): Promise<RouteLookup> {
+  const argv = ['ip', '-o', 'route', 'get', destination, 'from', source, 'iif', iif, 'mark', String(mark)];
   const result = await runner.run(argv, { okExitCodes: [0, 1, 2] });
   return { command: argv.join(' '), answer: (result.exitCode === 0 ? result.stdout : result.stderr).trim().replace(/\s+/g, ' ') };
 }

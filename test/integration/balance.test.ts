@@ -63,13 +63,18 @@ describe.each(['iptables', 'nftables'] as const)('balance modes, %s backend', (b
       await lab?.destroy();
     });
 
-    test('16 destinations spread over the lines by weight (each within 4 of its share of 8:4:4), 128 within 10 points of 50:25:25 %; one destination keeps its line over 50 connections', async () => {
+    test('16 destinations spread over the lines by weight (each within 4 of its share of 8:4:4), 128 within 10 points of 50:25:25 %; one destination keeps its line over 50 connections; explain --to names the line of each', async () => {
       const first = await lines();
       const spread = counts([...first.values()]);
       process.stdout.write(`${backend} destination mode, 16 destinations: ${JSON.stringify(spread)} (weights 2:1:1)\n`);
       for (const [line, share] of Object.entries(SHARES)) {
         expect(spread[line]).toBeGreaterThanOrEqual(1);
         expect(Math.abs((spread[line] as number) - 16 * share)).toBeLessThanOrEqual(4);
+      }
+      // explain --to computes the kernel's hash: it names the line each destination was seen on.
+      for (const [address, line] of first) {
+        const explained = await lab.cliJson<{ to: { bucket: number; pool: string } }>(['explain', client.ip, '--to', address]);
+        expect([address, explained.to.pool]).toEqual([address, line]);
       }
       // The same destination, 50 new connections (new source ports): always the same line.
       const repeated = await lab.fan(client, [DESTINATIONS[0] as string], 50);

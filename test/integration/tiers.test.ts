@@ -44,6 +44,11 @@ describe('a tier-2 line (isp3, failback: move) behind two main lines', () => {
     await lab.start();
     for (const c of lab.topo.clients) await lab.hello(c);
     await within(10_000, 'clients assigned', async () => (await lab.cliJson<PoolsJson>(['pools'])).clients === 2);
+    // The backup line's first verdict: twice in a run of several suites it was down at this point (not
+    // reproduced alone); its log lines say why if it is not standing by within 15 s.
+    await within(15_000, 'isp3 standing by', async () => (await lab.cliJson<PoolsJson>(['pools'])).uplinks[2]?.role === 'standby').catch((error: Error) => {
+      throw new Error(`${error.message}\n${(lab.daemon?.logs ?? []).filter((l) => l.includes('isp3')).join('\n')}`);
+    });
     client = lab.client(0);
     await lab.runIn(lab.uplink('isp3').isp, ['iptables', ...COUNT_UDP]);
   });

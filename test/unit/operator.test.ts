@@ -164,6 +164,21 @@ describe('explain', () => {
     expect(explain(config, labUplinks(), assignments, '198.18.200.200').steps.some((s) => s.startsWith('balance: destination'))).toBe(true);
     expect(explain(labConfig, labUplinks(), assignments, ip).steps.some((s) => s.startsWith('balance:'))).toBe(false);
   });
+
+  test('--to: in destination mode the bucket of the two addresses and its pool; a static route that covers the address comes first; connection mode names no line', () => {
+    const destination = { ...labConfig, balance: { ...labConfig.balance, mode: 'destination' as const } };
+    const assignments = capturedAssignments();
+    const ip = '198.18.0.10';
+    // The lab's iptables backend: HMARK's bucket for 198.18.0.10 → 203.0.113.10 is 34 (test/unit/spread.test.ts), isp2's with 2:1:1.
+    const towards = explain(destination, labUplinks(), assignments, ip, '203.0.113.10');
+    expect(towards.to).toEqual({ address: '203.0.113.10', bucket: 34, pool: 'isp2' });
+    expect(towards.steps).toContain("to 203.0.113.10: the hash of 198.18.0.10 and 203.0.113.10 is bucket 34 of 64, isp2's: table 3134, default via isp2 (via 192.0.2.1 dev ppp1)");
+    const routed = { ...destination, staticRoutes: [{ destination: '203.0.113.0/28', via: ['isp3', 'isp1'] }] };
+    expect(explain(routed, labUplinks(), assignments, ip, '203.0.113.10').to).toEqual({ address: '203.0.113.10', bucket: null, pool: null });
+    expect(explain(routed, labUplinks(), assignments, ip, '203.0.113.10').steps.some((s) => s.includes('the static route 203.0.113.0/28 covers it'))).toBe(true);
+    const connection = { ...labConfig, balance: { ...labConfig.balance, mode: 'connection' as const } };
+    expect(explain(connection, labUplinks(), assignments, ip, '203.0.113.10').steps.some((s) => s.includes('no single line can be named'))).toBe(true);
+  });
 });
 
 describe('top', () => {

@@ -266,6 +266,20 @@ describe('health monitor with a fake method', () => {
     monitor.stop();
   });
 
+  test('a restarted probe numbers its probes from 1 again: they still count as sent after the old ones (a loss row is not lost)', () => {
+    const { monitor, method, clock, transitions } = monitorWithFake();
+    monitor.observe([view('isp2', 1, 'ppp1')], 0);
+    for (let i = 0; i < 20; i++) method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    clock.step(25);
+    expect(transitions.map((t) => t.to)).toEqual(['up']);
+    // The uplink moves to another interface: a new probe process, numbered 1, 2, … again.
+    monitor.observe([view('isp2', 1, 'ppp7')], clock.now());
+    for (let i = 0; i < 8; i++) method.started[1]?.emit({ kind: 'lost' });
+    clock.step(25);
+    expect(transitions.map((t) => t.to)).toEqual(['up', 'down']);
+    monitor.stop();
+  });
+
   test('link loss fails the uplink at once and voids the probes in flight', () => {
     const { monitor, method, clock, transitions } = monitorWithFake();
     monitor.observe([view('isp2', 1, 'ppp1')], 0);

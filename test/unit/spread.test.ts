@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { desiredIptables } from '../../src/backends/iptables/desired.js';
 import { renderSkeleton } from '../../src/backends/nftables/render.js';
 import { parseConfig } from '../../src/config/load.js';
-import { apportion, bucketBlocks, planSpread, SPREAD_BUCKETS } from '../../src/core/balance/spread.js';
+import { hmarkAddressBucket, jhash, nftAddressBucket, reciprocalScale } from '../../src/core/balance/kernel-hash.js';
+import { apportion, bucketBlocks, planSpread, SPREAD_BUCKETS, SPREAD_SEED } from '../../src/core/balance/spread.js';
 import { planNetfilter } from '../../src/core/netfilter.js';
 import { uplinkView } from '../helpers/uplink-view.js';
 import { skeleton } from '../helpers/scenario.js';
@@ -143,5 +144,34 @@ describe('the spread intent', () => {
     );
     expect(text.indexOf('ip saddr vmap @clients')).toBeLessThan(text.indexOf('jhash'));
     expect(renderSkeleton(planNetfilter(config('host'), VIEWS, new Map()))).not.toContain('jhash');
+  });
+});
+
+describe("the kernel's hashes, for explain --to", () => {
+  test('HMARK and nft jhash buckets of 198.18.0.10 to 203.0.113.1–16 (seed 0x64737031, 64 buckets), as the lab saw them on Linux 6.18', () => {
+    const ip = (text: string): number => text.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+    const destinations = Array.from({ length: 16 }, (_, i) => ip(`203.0.113.${i + 1}`));
+    const client = ip('198.18.0.10');
+    // With 2:1:1 (isp1 0–31, isp2 32–47, isp3 48–63): iptables 10/2/4 and nftables 9/6/1, the namespace test's counts.
+    expect(destinations.map((d) => hmarkAddressBucket(client, d, SPREAD_SEED, 64))).toEqual([26, 62, 29, 3, 48, 61, 24, 23, 0, 34, 18, 40, 57, 24, 8, 21]);
+    expect(destinations.map((d) => nftAddressBucket(client, d, SPREAD_SEED, 64))).toEqual([46, 47, 14, 27, 58, 34, 4, 1, 5, 4, 42, 19, 23, 7, 32, 42]);
+    // HMARK sorts the addresses: both directions of a flow hash alike.
+    expect(hmarkAddressBucket(destinations[0] as number, client, SPREAD_SEED, 64)).toBe(26);
+  });
+
+  test('jhash over bytes: lengths 0 to 13 (every tail length, and one full 12-byte round) stay 32-bit and depend on every byte', () => {
+    const base = Uint8Array.from({ length: 13 }, (_, i) => i + 1);
+    for (let length = 0; length <= 13; length++) {
+      const bytes = base.slice(0, length);
+      const hash = jhash(bytes, 7);
+      expect(hash).toBe(hash >>> 0);
+      for (let i = 0; i < length; i++) {
+        const changed = bytes.slice();
+        changed[i] = (changed[i] as number) ^ 0x80;
+        expect(jhash(changed, 7)).not.toBe(hash);
+      }
+    }
+    expect(reciprocalScale(0xffffffff, 64)).toBe(63);
+    expect(reciprocalScale(0, 64)).toBe(0);
   });
 });

@@ -8,9 +8,11 @@ export function registerExplain(program: Command, ctx: CliContext): void {
     .command('explain')
     .description('why a client sits where it does: pool, mark, rule, table, route, uplink, and what happens if that uplink dies')
     .argument('<ip>', 'client address')
+    .option('--to <address>', "where its new connections to this address go (a static route, or the destination mode's bucket)")
     .option('--json', 'print JSON')
-    .action(async (ip: string, options: { json?: boolean }) => {
-      const result = await fromDaemon(ctx, { cmd: 'explain', ip: checkClientAddress(ip) });
+    .action(async (ip: string, options: { json?: boolean; to?: string }) => {
+      const to = options.to === undefined ? {} : { to: checkClientAddress(options.to) };
+      const result = await fromDaemon(ctx, { cmd: 'explain', ip: checkClientAddress(ip), ...to });
       if (!result) throw new Failure('the daemon is not running: explain reads its live pools and uplinks (dispatcher start)');
       if (options.json) {
         printJson(ctx, result);
