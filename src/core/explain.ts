@@ -38,7 +38,7 @@ function spreadStep(config: Config, uplinks: readonly UplinkView[]): string[] {
   const hashed = spread.mode === 'destination' ? 'its address and the destination address' : 'the whole connection (addresses, protocol, ports)';
   const ranges = spread.ranges.map((r) => `${r.uplink} ${r.from}–${r.to}`).join(', ');
   return [
-    `balance: ${spread.mode} — the first packet of each new connection is hashed (${hashed}) into one of ${spread.buckets} buckets, and the bucket's pool mark replaces the one below: ${ranges}; those pools' tables are as below for each line`,
+    `balance: ${spread.mode} — the first packet of each new connection is hashed (${hashed}) into one of ${spread.buckets} buckets, and the packet gets the bucket's pool mark instead of its client's: ${ranges}; each pool's table routes as that line's does`,
   ];
 }
 
