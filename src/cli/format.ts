@@ -12,8 +12,10 @@ export function table(header: readonly string[], rows: readonly (readonly string
 export function formatBalance(report: { readonly balance: PoolsReport['balance']; readonly uplinks: readonly { readonly name: string; readonly buckets: number | null }[] }): string {
   if (report.balance === 'host') return '';
   const by = report.balance === 'destination' ? 'client and destination address' : 'connection (addresses, protocol, ports)';
-  const shares = report.uplinks.filter((u) => (u.buckets ?? 0) > 0).map((u) => `${u.name} ${u.buckets}`);
-  return `balance: ${report.balance} — each new connection's line by a hash of its ${by}, 64 buckets: ${shares.join(', ')}; clients keep their pools, but new connections do not follow them\n`;
+  const sharing = report.uplinks.filter((u) => (u.buckets ?? 0) > 0);
+  const total = sharing.reduce((sum, u) => sum + (u.buckets ?? 0), 0);
+  const shares = sharing.map((u) => `${u.name} ${u.buckets}`);
+  return `balance: ${report.balance} — each new connection's line by a hash of its ${by}, ${total} buckets: ${shares.join(', ')}; clients keep their pools, but new connections do not follow them\n`;
 }
 
 export function formatPools(report: Pick<PoolsReport, 'balance' | 'uplinks'>): string {

@@ -39,6 +39,12 @@ import { probeKbps } from './probe-cost.js';
 import type { TargetSnapshot, UplinkHealthSnapshot } from '../schema/control.js';
 
 /** One probe target's recent history. */
+/** Adds `seq` to a run, keeping its newest `most` (no new array per probe). */
+function keepNewest(run: number[], seq: number, most: number): void {
+  run.push(seq);
+  if (run.length > most) run.shift();
+}
+
 export class TargetHealth {
   alive: boolean | null = null;
   /** Why it died, kept from the moment of death (the record restarts then). */
@@ -108,12 +114,12 @@ export class TargetHealth {
     const longest = Math.max(down, up);
     if (ok) {
       this.newestOk = Math.max(this.newestOk, seq);
-      if (seq > this.newestLoss) this.okRun = [...this.okRun, seq].slice(-longest);
-      this.lossRun = this.lossRun.filter((s) => s > this.newestOk);
+      if (seq > this.newestLoss) keepNewest(this.okRun, seq, longest);
+      if (this.lossRun.length > 0) this.lossRun = this.lossRun.filter((s) => s > this.newestOk);
     } else {
       this.newestLoss = Math.max(this.newestLoss, seq);
-      if (seq > this.newestOk) this.lossRun = [...this.lossRun, seq].slice(-longest);
-      this.okRun = this.okRun.filter((s) => s > this.newestLoss);
+      if (seq > this.newestOk) keepNewest(this.lossRun, seq, longest);
+      if (this.okRun.length > 0) this.okRun = this.okRun.filter((s) => s > this.newestLoss);
     }
     const okRun = this.okRun.length;
     const lossRun = this.lossRun.length;

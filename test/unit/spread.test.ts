@@ -171,6 +171,9 @@ describe("the kernel's hashes, for explain --to", () => {
         expect(jhash(changed, 7)).not.toBe(hash);
       }
     }
+    // 39 bytes: three rounds of the mix, then the tail (pinned before the mix was written as rounds).
+    const long = Uint8Array.from({ length: 39 }, (_, i) => (i * 37 + 39) & 255);
+    expect(jhash(long, 0)).toBe(3687795208);
     expect(reciprocalScale(0xffffffff, 64)).toBe(63);
     expect(reciprocalScale(0, 64)).toBe(0);
   });

@@ -18,26 +18,19 @@ const rol = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) >>> 
 /** The three words of the hash's state, [a, b, c]: a Uint32Array wraps every step to 32 bits, as the kernel's u32 does. */
 type State = Uint32Array;
 
-/** __jhash_mix. */
+/** __jhash_mix: six rounds of x -= y; x ^= rol(y, k); y += z, over the words in turn. */
 function mix(h: State): void {
-  h[0] = (h[0] as number) - (h[2] as number);
-  h[0] = (h[0] as number) ^ rol(h[2] as number, 4);
-  h[2] = (h[2] as number) + (h[1] as number);
-  h[1] = (h[1] as number) - (h[0] as number);
-  h[1] = (h[1] as number) ^ rol(h[0] as number, 6);
-  h[0] = (h[0] as number) + (h[2] as number);
-  h[2] = (h[2] as number) - (h[1] as number);
-  h[2] = (h[2] as number) ^ rol(h[1] as number, 8);
-  h[1] = (h[1] as number) + (h[0] as number);
-  h[0] = (h[0] as number) - (h[2] as number);
-  h[0] = (h[0] as number) ^ rol(h[2] as number, 16);
-  h[2] = (h[2] as number) + (h[1] as number);
-  h[1] = (h[1] as number) - (h[0] as number);
-  h[1] = (h[1] as number) ^ rol(h[0] as number, 19);
-  h[0] = (h[0] as number) + (h[2] as number);
-  h[2] = (h[2] as number) - (h[1] as number);
-  h[2] = (h[2] as number) ^ rol(h[1] as number, 4);
-  h[1] = (h[1] as number) + (h[0] as number);
+  const round = (x: 0 | 1 | 2, y: 0 | 1 | 2, z: 0 | 1 | 2, k: number): void => {
+    h[x] = (h[x] as number) - (h[y] as number);
+    h[x] = (h[x] as number) ^ rol(h[y] as number, k);
+    h[y] = (h[y] as number) + (h[z] as number);
+  };
+  round(0, 2, 1, 4);
+  round(1, 0, 2, 6);
+  round(2, 1, 0, 8);
+  round(0, 2, 1, 16);
+  round(1, 0, 2, 19);
+  round(2, 1, 0, 4);
 }
 
 /** __jhash_final: returns c. */
@@ -75,7 +68,7 @@ export function jhash(bytes: Uint8Array, seed: number): number {
 }
 
 /** jhash_3words(). */
-export function jhash3(a: number, b: number, c: number, seed: number): number {
+function jhash3(a: number, b: number, c: number, seed: number): number {
   const init = (seed + INITVAL + (3 << 2)) >>> 0;
   return final(Uint32Array.from([a + init, b + init, c + init]));
 }
