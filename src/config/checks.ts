@@ -7,6 +7,7 @@
 import { cidrContains, parseCidr, parseIpv4, type Cidr } from '../core/ipv4.js';
 import { hex, markLayout } from '../core/marks.js';
 import type { ConfigProblem } from '../model/errors.js';
+import { MAX_UPLINKS } from '../core/contract.js';
 import { DEFAULTS, HEALTH_DEFAULTS, type SectionsOutput } from '../schema/config.js';
 import { describe } from '../schema/fields.js';
 
@@ -19,6 +20,8 @@ export interface Parsed {
   readonly health?: SectionsOutput['health'];
   /** Each static route's `via` list that parsed, by the route's index. */
   readonly via: readonly { readonly index: number; readonly names: readonly string[] }[];
+  /** Each policy's `via` list that parsed, by the policy's index. */
+  readonly policyVias: readonly { readonly index: number; readonly names: readonly string[] }[];
   readonly ddns?: NonNullable<SectionsOutput['ddns']>;
   /** The mask the operator wrote (undefined: the default), when it parsed. */
   readonly mask?: number;
@@ -42,11 +45,17 @@ export function checkConfig(parsed: Parsed, options: CheckOptions = {}): ConfigP
         if (!names.includes(name)) add(`static_routes[${index}].via[${j}]`, `no uplink is named "${name}"`, `use one of: ${names.join(', ')}`);
       });
     }
+    for (const { index, names: via } of parsed.policyVias) {
+      via.forEach((name, j) => {
+        if (!names.includes(name)) add(`policies[${index}].via[${j}]`, `no uplink is named "${name}"`, `use one of: ${names.join(', ')}`);
+      });
+    }
     parsed.ddns?.exclude.forEach((name, i) => {
       if (!names.includes(name)) add(`ddns.exclude[${i}]`, `"${name}" is not an uplink`, `use one of: ${names.join(', ')}`);
     });
   }
   checkMask(parsed, accepted.length, add);
+  checkPolicyPools(parsed, accepted.length, add);
   if (parsed.schedule !== undefined) {
     const error = options.validateSchedule?.(parsed.schedule) ?? null;
     if (error) add('scan.schedule', `${describe(parsed.schedule)} ${error}`, 'write a cron expression with an optional seconds field, e.g. "*/30 * * * * *"');
@@ -55,6 +64,33 @@ export function checkConfig(parsed: Parsed, options: CheckOptions = {}): ConfigP
 }
 
 type Add = (field: string, problem: string, fix: string) => void;
+
+/**
+ * Each distinct `via` list of the policies is a pool of its own, numbered
+ * after the uplinks' (core/balance/policies.ts): together they must fit in the
+ * mask's pool field and in the block of pool tables.
+ */
+function checkPolicyPools(parsed: Parsed, uplinkCount: number, add: Add): void {
+  const lists = new Set(parsed.policyVias.map((p) => p.names.join(' '))).size;
+  if (lists === 0) return;
+  const mask = parsed.mask ?? DEFAULTS.markMask;
+  const poolValues = 2 ** popcount(markLayout(mask).poolMask) - 1;
+  const room = Math.min(poolValues, MAX_UPLINKS);
+  if (uplinkCount + lists > room) {
+    const last = parsed.policyVias[parsed.policyVias.length - 1] as { index: number };
+    add(
+      `policies[${last.index}].via`,
+      `the policies name ${lists} different via lists; with ${uplinkCount} uplinks that is ${uplinkCount + lists} pools, and ${hex(mask)}'s pool field holds ${room}`,
+      poolValues < MAX_UPLINKS ? 'give policies that go the same way the same via list, or widen marks.mask (0xfff00000 holds 32 pools)' : 'give policies that go the same way the same via list',
+    );
+  }
+}
+
+function popcount(value: number): number {
+  let count = 0;
+  for (let v = value >>> 0; v !== 0; v >>>= 1) count += v & 1;
+  return count;
+}
 
 /** Uplinks that collide with an earlier one (name, interface) are left out of the checks after them. */
 function checkUplinks(parsed: Parsed, add: Add): Parsed['uplinks'] {

@@ -8,7 +8,7 @@
 import type { z } from 'zod';
 import type { Config } from '../model/config.js';
 import { ConfigError } from '../model/errors.js';
-import { configSchema, SECTIONS, staticRouteSchema, uplinkSchema } from '../schema/config.js';
+import { configSchema, policyVia, SECTIONS, staticRouteSchema, uplinkSchema } from '../schema/config.js';
 import { checkConfig, type CheckOptions, type Parsed } from './checks.js';
 import { problemsOf } from './issues.js';
 
@@ -47,6 +47,10 @@ function parsedParts(doc: Doc): Parsed {
     const names = isObject(route) ? parsedAs(staticRouteSchema.shape.via, route.via) : undefined;
     return names ? [{ index, names }] : [];
   });
+  const policyVias = items(doc.policies).flatMap((policy, index) => {
+    const names = isObject(policy) ? parsedAs(policyVia, policy.via) : undefined;
+    return names ? [{ index, names }] : [];
+  });
   const lan = parsedAs(SECTIONS.lan, doc.lan);
   const health = parsedAs(SECTIONS.health, doc.health);
   const ddns = parsedAs(SECTIONS.ddns, doc.ddns);
@@ -55,6 +59,7 @@ function parsedParts(doc: Doc): Parsed {
   return {
     uplinks,
     via,
+    policyVias,
     maskWritten: marks.mask !== undefined,
     ...(lan ? { lan } : {}),
     ...(health ? { health } : {}),

@@ -8,6 +8,8 @@ import type { Config } from '../model/config.js';
 import type { Nexthop } from '../model/kernel.js';
 import type { Assignments, UplinkView } from '../model/state.js';
 import { hmarkAddressBucket, nftAddressBucket } from './balance/kernel-hash.js';
+import { firstLive, policyFor, viaPoolOf } from './balance/policies.js';
+import { describeMatch, type PacketFacts, type PolicyProtocol, unknownFacts } from './balance/policy-match.js';
 import { planSpread } from './balance/spread.js';
 import { inLanSubnets } from './clients.js';
 import { ids } from './contract.js';
@@ -31,60 +33,120 @@ function poolRoute(config: Config, uplinks: readonly UplinkView[], index: number
   return planRoutes(config, uplinks).find((r) => r.table === String(ids(config).tables.pool(index)))?.nexthops ?? [];
 }
 
-/** In the destination and connection modes: how a new connection picks its pool instead. */
-function spreadStep(config: Config, uplinks: readonly UplinkView[]): string[] {
+const HASHED = { destination: 'its address and the destination address', connection: 'the whole connection (addresses, protocol, ports)' } as const;
+
+/** How a new connection picks its pool when policies or a hashing mode apply. */
+function chooseStep(config: Config, uplinks: readonly UplinkView[]): string[] {
+  const steps: string[] = [];
+  if (config.policies.length > 0) {
+    steps.push(
+      `policies (${config.policies.length}, first match wins) decide a new connection's line before its pool does: ${config.policies.map((p) => `${p.name} (${describeMatch(p.match)})`).join('; ')} — explain --to DEST [--protocol P --port N --dscp D] says which applies`,
+    );
+  }
+  const { mode } = config.balance;
   const spread = planSpread(config, uplinks);
-  if (!spread) return [];
-  const hashed = spread.mode === 'destination' ? 'its address and the destination address' : 'the whole connection (addresses, protocol, ports)';
-  const ranges = spread.ranges.map((r) => `${r.uplink} ${r.from}–${r.to}`).join(', ');
-  return [
-    `balance: ${spread.mode} — the first packet of each new connection is hashed (${hashed}) into one of ${spread.buckets} buckets, and the packet gets the bucket's pool mark instead of its client's: ${ranges}; each pool's table routes as that line's does`,
-  ];
+  if (mode !== 'host' && spread) {
+    const ranges = spread.ranges.map((r) => `${r.uplink} ${r.from}–${r.to}`).join(', ');
+    steps.push(
+      `balance: ${mode} — the first packet of each new connection${config.policies.length > 0 ? ' no policy takes' : ''} is hashed (${HASHED[mode]}) into one of ${spread.buckets} buckets, and the packet gets the bucket's pool mark instead of its client's: ${ranges}; each pool's table routes as that line's does`,
+    );
+  }
+  return steps;
+}
+
+type Toward = NonNullable<Explanation['to']>;
+
+/** What a hashing mode does with a connection to `to`: the destination mode's bucket, computed as the kernel does. */
+function hashed(config: Config, uplinks: readonly UplinkView[], mode: 'destination' | 'connection', ip: string, to: string, by: string): { steps: string[]; to: Toward } {
+  const { tables } = ids(config);
+  const none: Toward = { address: to, bucket: null, pool: null, policy: null, mark: null, uplink: null };
+  const spread = planSpread(config, uplinks);
+  if (!spread) return { steps: [], to: none };
+  if (mode === 'connection') {
+    return { steps: [`to ${to}: ${by} each new connection takes the bucket of its own addresses, protocol and ports; the source port is the connection's own, so no single line can be named`], to: none };
+  }
+  const hash = config.netfilter.backend === 'nftables' ? nftAddressBucket : hmarkAddressBucket;
+  const bucket = hash(parseIpv4(ip) as number, parseIpv4(to) as number, spread.seed, spread.buckets);
+  const range = spread.ranges.find((r) => bucket >= r.from && bucket <= r.to);
+  const pool = uplinks.find((u) => u.name === range?.uplink);
+  if (!range || !pool) return { steps: [], to: { ...none, bucket } };
+  const hops = poolRoute(config, uplinks, pool.index);
+  return {
+    steps: [`to ${to}: ${by} the hash of ${ip} and ${to} is bucket ${bucket} of ${spread.buckets}, ${pool.name}'s: table ${tables.pool(pool.index)}, default via ${describeHops(hops, uplinks) || 'nothing'}`],
+    to: { ...none, bucket, pool: pool.name, mark: range.poolMark, uplink: hops.length === 1 ? lineOf(hops[0] as Nexthop, uplinks) : null },
+  };
+}
+
+const lineOf = (hop: Nexthop, uplinks: readonly UplinkView[]): string | null => uplinks.find((u) => u.interface === hop.dev)?.name ?? null;
+
+/** The facts of a new connection explain is asked about. */
+export interface Towards {
+  readonly to: string;
+  readonly protocol?: PolicyProtocol;
+  readonly port?: number;
+  readonly dscp?: number;
 }
 
 /**
  * Where the client's new connections to `to` go, when that differs from its
  * pool: a static route that covers `to` (the static table's rule comes before
- * the pools'), or, in the destination mode, the bucket the kernel's hash of
- * the two addresses falls in (core/balance/kernel-hash.ts). Connection mode
- * depends on the source port, which only the connection knows.
+ * every pool's), the first policy that takes them, or the balancing mode (in
+ * the destination mode, the bucket the kernel's hash of the two addresses
+ * falls in, core/balance/kernel-hash.ts; connection mode depends on the source
+ * port, which only the connection knows).
  */
-function towards(config: Config, uplinks: readonly UplinkView[], ip: string, to: string): { steps: string[]; to: NonNullable<Explanation['to']> } {
-  const { tables } = ids(config);
+function towards(config: Config, uplinks: readonly UplinkView[], ip: string, mac: string | undefined, asked: Towards): { steps: string[]; to: Toward } {
+  const { tables, priorities } = ids(config);
+  const { to } = asked;
+  const none: Toward = { address: to, bucket: null, pool: null, policy: null, mark: null, uplink: null };
   const destination = parseIpv4(to) as number;
   const route = config.staticRoutes.find((r) => {
     const cidr = parseCidr(r.destination);
     return cidr !== null && cidrContains(cidr, destination);
   });
   if (route) {
-    return {
-      steps: [`to ${to}: the static route ${route.destination} covers it (table ${tables.static}, ahead of the pools): the first live of ${route.via.join(', ')}`],
-      to: { address: to, bucket: null, pool: null },
-    };
+    return { steps: [`to ${to}: the static route ${route.destination} covers it (table ${tables.static}, ahead of the pools and policies): the first live of ${route.via.join(', ')}`], to: none };
   }
-  const spread = planSpread(config, uplinks);
-  if (!spread) return { steps: [], to: { address: to, bucket: null, pool: null } };
-  if (spread.mode === 'connection') {
-    return {
-      steps: [`to ${to}: each new connection takes the bucket of its own addresses, protocol and ports; the source port is the connection's own, so no single line can be named`],
-      to: { address: to, bucket: null, pool: null },
-    };
+  const packet: PacketFacts = {
+    source: ip,
+    destination: to,
+    ...(mac ? { mac } : {}),
+    ...(asked.protocol ? { protocol: asked.protocol } : {}),
+    ...(asked.port !== undefined ? { port: asked.port } : {}),
+    ...(asked.dscp !== undefined ? { dscp: asked.dscp } : {}),
+  };
+  const chosen = policyFor(config, packet);
+  const unjudged = config.policies.slice(0, chosen?.index ?? config.policies.length).filter((p) => unknownFacts(p.match, packet).length > 0);
+  const caveat = unjudged.map((p) => `policy ${p.name} would need the connection's ${unknownFacts(p.match, packet).join(' and ')} to be judged; taken as not matching`);
+  if (!chosen) {
+    const { mode } = config.balance;
+    const otherwise = mode === 'host' ? { steps: [], to: none } : hashed(config, uplinks, mode, ip, to, `balance: ${mode} —`);
+    return { steps: [...caveat, ...(config.policies.length > 0 ? [`to ${to}: no policy takes it`] : []), ...otherwise.steps], to: otherwise.to };
   }
-  const hash = config.netfilter.backend === 'nftables' ? nftAddressBucket : hmarkAddressBucket;
-  const bucket = hash(parseIpv4(ip) as number, destination, spread.seed, spread.buckets);
-  const range = spread.ranges.find((r) => bucket >= r.from && bucket <= r.to);
-  const pool = uplinks.find((u) => u.name === range?.uplink);
-  if (!range || !pool) return { steps: [], to: { address: to, bucket, pool: null } };
+  const { policy } = chosen;
+  const named = `policy ${policy.name} (${describeMatch(policy.match)}) takes it`;
+  if (policy.action.kind === 'balance') {
+    const { mode } = policy.action;
+    if (mode === 'host') return { steps: [...caveat, `to ${to}: ${named} and keeps it in its client's pool`], to: { ...none, policy: policy.name } };
+    const result = hashed(config, uplinks, mode, ip, to, `${named}, balance: ${mode} —`);
+    return { steps: [...caveat, ...result.steps], to: { ...result.to, policy: policy.name } };
+  }
+  const pool = viaPoolOf(config, policy.action.via);
+  const layout = markLayout(config.marks.mask);
+  const mark = poolMark(layout, pool.index);
+  const hops = poolRoute(config, uplinks, pool.index);
+  const first = firstLive(policy.action.via, uplinks);
   return {
     steps: [
-      `to ${to}: the hash of ${ip} and ${to} is bucket ${bucket} of ${spread.buckets}, ${pool.name}'s: table ${tables.pool(pool.index)}, default via ${describeHops(poolRoute(config, uplinks, pool.index), uplinks) || 'nothing'}`,
+      ...caveat,
+      `to ${to}: ${named}: its first packet gets the pool mark ${hex(mark)}/${hex(layout.poolMask)}, rule ${priorities.pool(pool.index)} looks up table ${tables.pool(pool.index)}: default via ${describeHops(hops, uplinks) || 'nothing'} — ${first ? `${first.name}, the first live line of ${policy.action.via.join(', ')}` : `none of ${policy.action.via.join(', ')} is live, so the lines that carry`}`,
     ],
-    to: { address: to, bucket, pool: pool.name },
+    to: { ...none, policy: policy.name, mark, uplink: first?.name ?? (hops.length === 1 ? lineOf(hops[0] as Nexthop, uplinks) : null) },
   };
 }
 
-export function explain(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, ip: string, to?: string): Explanation {
-  const toward = to === undefined ? null : towards(config, uplinks, ip, to);
+export function explain(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, ip: string, asked?: Towards): Explanation {
+  const toward = asked === undefined ? null : towards(config, uplinks, ip, assignments.get(ip)?.mac, asked);
   const { tables, priorities } = ids(config);
   const layout = markLayout(config.marks.mask);
   const address = parseIpv4(ip) as number;
@@ -102,7 +164,7 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
       verdict: 'not assigned',
       steps: [
         `${ip} has no pool yet (not seen in the neighbour table, or refused by clients.max / clients.per_mac)`,
-        ...spreadStep(config, uplinks),
+        ...chooseStep(config, uplinks),
         `its packets get no pool mark, so rule ${priorities.multipath} sends them to table ${tables.multipath}: ${describeHops(multipath, uplinks) || 'no live uplink'}`,
         ...(toward?.steps ?? []),
         connections,
@@ -122,7 +184,7 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
   const steps = [
     `${ip} is in ${uplink.name}'s pool${record.pinned ? ' (pinned by an operator)' : ''}${record.mac ? `, MAC ${record.mac} on ${record.interface}` : ''}, since ${new Date(record.firstSeen).toISOString()}`,
     `the client set (dispatcher-clients) gives its packets the pool mark ${mark}`,
-    ...spreadStep(config, uplinks),
+    ...chooseStep(config, uplinks),
     `rule ${priorities.pool(uplink.index)}: fwmark ${mark} lookup ${tables.pool(uplink.index)}`,
     `table ${tables.pool(uplink.index)}: default via ${describeHops(route, uplinks) || 'nothing (no uplink can carry it)'}`,
     home

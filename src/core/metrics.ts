@@ -19,6 +19,8 @@ export interface MetricsInput {
     readonly health: UplinkHealthSnapshot | null;
   }[];
   readonly clients: number;
+  /** The via policies, each with the line its new connections leave by now (null: none of its list is live). */
+  readonly policies: readonly { readonly name: string; readonly uplink: string | null }[];
   readonly traffic: Traffic;
   readonly runs: number;
   readonly failedRuns: number;
@@ -75,6 +77,12 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     "balance.mode destination or connection: the uplink's share of the 64 buckets a new connection is hashed into (absent in host mode).",
     input.uplinks.filter((u) => u.buckets !== null).map((u) => [{ uplink: u.name }, u.buckets as number]),
+  );
+  m.family(
+    'dispatcher_policy_uplink',
+    'gauge',
+    "A via policy's line: 1 for the line its new connections leave by now (the first live one of its list), 0 for every other line; all 0 while none of its list is live.",
+    input.policies.flatMap((p) => input.uplinks.map((u): [Labels, number] => [{ policy: p.name, uplink: u.name }, p.uplink === u.name ? 1 : 0])),
   );
   m.family(
     'dispatcher_uplink_transitions_total',

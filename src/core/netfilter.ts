@@ -5,6 +5,7 @@
 import type { Config } from '../model/config.js';
 import type { NetfilterIntent } from '../model/plan.js';
 import type { Assignments, UplinkView } from '../model/state.js';
+import { planChoose } from './balance/policies.js';
 import { planSpread } from './balance/spread.js';
 import { uplinkGroup } from './contract.js';
 import { connMark, markLayout, poolMark } from './marks.js';
@@ -24,6 +25,7 @@ export function planNetfilter(config: Config, uplinks: readonly UplinkView[], as
     uplinks: uplinks.map((u) => ({ name: u.name, interface: u.interface, connMark: connMark(layout, u.index), poolMark: poolMark(layout, u.index), group: uplinkGroup(config, u.index) })),
     clients,
     maxClients: config.clients.max,
+    choose: planChoose(config, assignments),
     spread: planSpread(config, uplinks),
   };
 }

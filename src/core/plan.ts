@@ -18,17 +18,13 @@ import { ids } from './contract.js';
 import { familySysctls, type Family } from './family.js';
 import { connMark, markLayout, poolMark } from './marks.js';
 import { planNetfilter } from './netfilter.js';
-import { carrying } from './uplinks.js';
+import { firstLive, viaPools } from './balance/policies.js';
+import { carrying, routable } from './uplinks.js';
 
 export interface PlanInput {
   readonly config: Config;
   readonly uplinks: readonly UplinkView[];
   readonly assignments: Assignments;
-}
-
-/** An uplink can carry a route when its link is up and it has a next hop (or is point-to-point). */
-function routable(uplink: UplinkView): boolean {
-  return uplink.present && (uplink.gateway !== undefined || uplink.pointToPoint);
 }
 
 function nexthopOf(uplink: UplinkView): Nexthop {
@@ -54,6 +50,12 @@ export function planRoutes(config: Config, uplinks: readonly UplinkView[]): Desi
     const via = carries(uplink) ? [uplink] : carriers;
     if (via.length > 0) routes.push({ table: String(tables.pool(uplink.index)), dst: 'default', nexthops: spread(via) });
   }
+  // A `via` list's pool: its first live line, else the lines that carry (core/balance/policies.ts).
+  for (const pool of viaPools(config)) {
+    const first = firstLive(pool.via, uplinks);
+    const via = first ? [first] : carriers;
+    if (via.length > 0) routes.push({ table: String(tables.pool(pool.index)), dst: 'default', nexthops: spread(via) });
+  }
   return routes;
 }
 
@@ -76,6 +78,9 @@ export function planRules(config: Config, uplinks: readonly UplinkView[]): Desir
     rules.push({ priority: priorities.conn(uplink.index), src: 'all', fwmark: connMark(layout, uplink.index), fwmask: layout.connMask, table: String(tables.uplink(uplink.index)) });
     if (uplink.address) rules.push({ priority: priorities.source(uplink.index), src: `${uplink.address}/32`, table: String(tables.uplink(uplink.index)) });
     rules.push({ priority: priorities.pool(uplink.index), src: 'all', fwmark: poolMark(layout, uplink.index), fwmask: layout.poolMask, table: String(tables.pool(uplink.index)) });
+  }
+  for (const pool of viaPools(config)) {
+    rules.push({ priority: priorities.pool(pool.index), src: 'all', fwmark: poolMark(layout, pool.index), fwmask: layout.poolMask, table: String(tables.pool(pool.index)) });
   }
   rules.push({ priority: priorities.multipath, src: 'all', table: String(tables.multipath) });
   return rules;

@@ -50,6 +50,11 @@ export function viewUplinks(config: Config, links: readonly Link[], routes: read
   });
 }
 
+/** An uplink can carry a route when its link is up and it has a next hop (or is point-to-point). */
+export function routable(uplink: UplinkView): boolean {
+  return uplink.present && (uplink.gateway !== undefined || uplink.pointToPoint);
+}
+
 /** How many times a healthy line's weight counts against a degraded one's. */
 export const DEGRADED_FACTOR = 4;
 /** The largest weight a multipath next hop takes. */

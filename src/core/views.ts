@@ -1,9 +1,11 @@
 // What `dispatcher pools` shows, built the same way by the daemon and by the
 // CLI reading the store when no daemon runs.
 
-import type { PoolsReport } from '../schema/control.js';
+import type { PolicyStatus, PoolsReport } from '../schema/control.js';
 import type { Config } from '../model/config.js';
 import type { Assignments, UplinkView } from '../model/state.js';
+import { firstLive, viaPoolOf } from './balance/policies.js';
+import { describeMatch } from './balance/policy-match.js';
 import { planSpread } from './balance/spread.js';
 import { ids } from './contract.js';
 import { parseIpv4 } from './ipv4.js';
@@ -51,4 +53,14 @@ export function poolsView(config: Config, uplinks: readonly UplinkView[], assign
     clients: assignments.size,
     balance: config.balance.mode,
   };
+}
+
+/** The policies in order, each with where its connections go now. */
+export function policiesView(config: Config, uplinks: readonly UplinkView[]): PolicyStatus[] {
+  return config.policies.map((policy) => {
+    const base = { name: policy.name, match: describeMatch(policy.match) };
+    if (policy.action.kind === 'balance') return { ...base, action: `balance ${policy.action.mode}`, pool: null, uplink: null };
+    const pool = viaPoolOf(config, policy.action.via);
+    return { ...base, action: `via ${policy.action.via.join(', ')}`, pool: pool.index + 1, uplink: firstLive(policy.action.via, uplinks)?.name ?? null };
+  });
 }

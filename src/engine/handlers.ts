@@ -38,7 +38,8 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
     pools: () => deps.status.pools(),
     status: () => deps.status.status(),
     traffic: () => deps.status.traffic(),
-    explain: ({ ip, to }) => deps.status.explain(ip, to),
+    explain: ({ ip, to, protocol, port, dscp }) =>
+      deps.status.explain(ip, to === undefined ? undefined : { to, ...(protocol ? { protocol } : {}), ...(port !== undefined ? { port } : {}), ...(dscp !== undefined ? { dscp } : {}) }),
     scan: () => r.request('operator scan', { scan: true }),
     reload: () => deps.reload(),
     hook: (request) => hook(deps, config(), request),

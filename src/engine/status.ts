@@ -3,12 +3,11 @@
 // request. Read-only: nothing here changes state or asks for a run. The
 // shapes are the control protocol's (schema/control.ts).
 
-import { explain } from '../core/explain.js';
+import { explain, type Towards } from '../core/explain.js';
 import { firewallForClient } from '../core/firewall/findings.js';
-import { markLayout, poolMark } from '../core/marks.js';
 import { renderMetrics } from '../core/metrics.js';
 import { carrying } from '../core/uplinks.js';
-import { poolsView } from '../core/views.js';
+import { policiesView, poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
 import type { PoolsReport, ResultOf, Status, Traffic } from '../schema/control.js';
 import type { Runner } from '../system/exec.js';
@@ -79,6 +78,7 @@ export class DaemonStatus {
       }),
       ddns: ddns.status(),
       staticRoutes: this.config.staticRoutes,
+      policies: policiesView(this.config, r.uplinks),
       lastRun: r.last,
       runs: r.runs,
       repairs: this.parts.repairs.status(),
@@ -101,6 +101,7 @@ export class DaemonStatus {
     return renderMetrics({
       uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, role: u.role, tier: u.tier, clients: u.clients.length, buckets: u.buckets, health: snapshot.get(u.name) ?? null })),
       clients: r.clients.size,
+      policies: policiesView(this.config, r.uplinks).filter((p) => p.action.startsWith('via')),
       traffic: await this.traffic(),
       runs: r.runs,
       failedRuns: r.failedRuns,
@@ -112,18 +113,17 @@ export class DaemonStatus {
   }
 
   /** The planner's explanation, and what the kernel's own route lookup says for the client's packets. */
-  async explain(ip: string, to?: string): Promise<ResultOf<'explain'>> {
+  async explain(ip: string, asked?: Towards): Promise<ResultOf<'explain'>> {
     const r = this.parts.reconciler;
-    const explanation = explain(this.config, r.uplinks, r.clients, ip, to);
+    const explanation = explain(this.config, r.uplinks, r.clients, ip, asked);
     const lan = r.clients.get(ip)?.interface || (this.config.lan.interfaces[0] as string);
     // The uplinks its new connections can leave by: its pool's when that carries, else every line that does.
     const live = carrying(r.uplinks);
     const home = live.find((u) => u.name === explanation.pool);
     const leaving = (home ? [home] : live.length > 0 ? live : r.uplinks).map((u) => u.interface);
-    // Towards a destination in the destination mode, the packet carries its bucket's pool mark instead.
-    const towards = r.uplinks.find((u) => u.name === explanation.to?.pool);
-    const mark = towards ? poolMark(markLayout(this.config.marks.mask), towards.index) : (explanation.mark ?? 0);
-    const [kernel, firewall] = await Promise.all([lookupRoute(this.parts.runner, ip, lan, mark, to), readFirewall(this.parts.runner)]);
+    // Towards a destination a policy or a hash takes, the packet carries that pool mark instead.
+    const mark = explanation.to?.mark ?? explanation.mark ?? 0;
+    const [kernel, firewall] = await Promise.all([lookupRoute(this.parts.runner, ip, lan, mark, asked?.to), readFirewall(this.parts.runner)]);
     return { ...explanation, kernel, firewall: firewallForClient(firewall, ip, lan, leaving) };
   }
 }

@@ -6,7 +6,11 @@
 // netfilter backend (src/backends/) turns it into its own payload. Routes, ip
 // rules and sysctls are shared by every backend and stay here.
 
+import type { Config } from './config.js';
 import type { IpRoute, IpRule, Nexthop } from './kernel.js';
+
+/** A policy's match, normalised by the schema (core/balance/policy-match.ts reads it). */
+export type PolicyMatch = Config['policies'][number]['match'];
 
 /** One uplink as the packet filter needs it (iptables/README.md, "Marks" and "Groups"). */
 export interface NetfilterUplink {
@@ -37,13 +41,39 @@ export interface NetfilterIntent {
   readonly clients: ReadonlyMap<string, number>;
   /** clients.max: the classifier's capacity. */
   readonly maxClients: number;
-  /** balance.mode destination or connection: new connections go to a pool by a hash (core/balance/spread.ts); null in host mode. */
+  /** What a LAN connection without a line gets instead of its client's pool: policies, then the balancing mode; null in host mode without policies. */
+  readonly choose: ChooseIntent | null;
+  /** The hash buckets' pools, when some connections are hashed (core/balance/spread.ts); null otherwise. */
   readonly spread: SpreadIntent | null;
 }
 
+/** What the packet filter does with a LAN connection that has no line yet (core/balance/policies.ts). */
+export type PolicyAction =
+  /** It keeps its client's pool mark (host mode). */
+  | { readonly kind: 'keep' }
+  /** It gets this pool mark: a `via` list's pool, whose table routes by the list's first live line. */
+  | { readonly kind: 'pool'; readonly poolMark: number }
+  /** Its hash picks a bucket, the bucket a pool (destination: the two addresses; connection: the whole connection). */
+  | { readonly kind: 'hash'; readonly mode: 'destination' | 'connection' };
+
+/** A policy's match as the packet filter checks it: its MACs resolved to the addresses of the clients that have them. */
+export interface PolicyFilter {
+  /** Source networks; null: any source. Empty: no host matches now (a policy of MACs none of the clients has), so the policy takes nothing. */
+  readonly sources: readonly string[] | null;
+  readonly destinations: PolicyMatch['destinations'];
+  readonly protocols: PolicyMatch['protocols'];
+  readonly ports: PolicyMatch['ports'];
+  readonly dscp: PolicyMatch['dscp'];
+}
+
+export interface ChooseIntent {
+  /** In order, first match wins. */
+  readonly policies: readonly { readonly name: string; readonly match: PolicyFilter; readonly action: PolicyAction }[];
+  /** For a connection no policy takes: balance.mode. */
+  readonly otherwise: PolicyAction;
+}
+
 export interface SpreadIntent {
-  /** destination: the hash of the client's and the destination's addresses; connection: of the whole connection (addresses, protocol, ports). */
-  readonly mode: 'destination' | 'connection';
   /** The hash falls into 0 … buckets − 1. */
   readonly buckets: number;
   readonly seed: number;

@@ -12,6 +12,7 @@ import { type Cidr, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv
 import { parseMark } from '../core/marks.js';
 import { UPLINK_NAME } from '../core/names.js';
 import { type ProbeTargetConfig, targetId } from '../core/probe-targets.js';
+import { covers, POLICY_PROTOCOLS, type PolicyMatch, PORTED_PROTOCOLS } from '../core/balance/policy-match.js';
 import { absolutePath, describe, duration, fails, heard, interfaceName, list, listText, mapping, noRepeats, percent, say, text, wholeNumber } from './fields.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE } from './paths.js';
 
@@ -429,6 +430,149 @@ const staticRoutes = z
     });
   });
 
+// ---- policies
+
+const BALANCE_MODES = ['host', 'destination', 'connection'] as const;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+/** iptables' multiport match takes 15 ports, a range counting as two: one limit for both backends keeps a config portable. */
+const PORT_SLOTS = 15;
+const SOURCE_FIX = 'list addresses, networks or MAC addresses, e.g. [198.18.5.0/24, 02:00:00:00:00:01]';
+const DESTINATION_FIX = 'list addresses or networks, e.g. [203.0.113.0/24]; leave destination out to match every destination';
+
+const policyPort = z
+  .union(
+    [z.number().int().min(1).max(65535), z.string().regex(/^[0-9]{1,5}-[0-9]{1,5}$/)],
+    fails((input) => `${describe(input)} is not a port or a range of ports`, 'write a port such as 443 or a range such as "8000-8080"'),
+  )
+  .transform((value, ctx) => {
+    const [from, to] = typeof value === 'number' ? [value, value] : value.split('-').map(Number);
+    if (!(from !== undefined && to !== undefined && from >= 1 && (from < to || typeof value === 'number') && to <= 65535)) {
+      ctx.issues.push({ code: 'custom', message: say(`${describe(value)} is not a range of ports`, 'write the lower port first, both from 1 to 65535, e.g. "8000-8080"'), input: value });
+      return z.NEVER;
+    }
+    return { from, to };
+  });
+
+const policyMatch = mapping(
+  {
+    source: list(
+      text(
+        (value) => MAC.test(value) || destination(value) !== null,
+        (input) => `${describe(input)} is not an address, a network or a MAC address`,
+        SOURCE_FIX,
+      ),
+      SOURCE_FIX,
+      { empty: SOURCE_FIX },
+    ).optional(),
+    destination: list(
+      text(
+        (value) => destination(value) !== null,
+        (input) => `${describe(input)} is not an address or a network (other than 0.0.0.0/0)`,
+        DESTINATION_FIX,
+      ),
+      DESTINATION_FIX,
+      { empty: DESTINATION_FIX },
+    ).optional(),
+    protocol: z
+      .enum(
+        POLICY_PROTOCOLS,
+        fails((input) => `${describe(input)} is not a protocol a policy matches`, `write one of ${POLICY_PROTOCOLS.join(', ')}`),
+      )
+      .optional(),
+    port: list(policyPort, 'list ports or ranges, e.g. [443, "8000-8080"]', { empty: 'list at least one port, or leave port out' }).optional(),
+    dscp: list(wholeNumber(0, 63, 'write DSCP values from 0 to 63, e.g. 46 (EF, voice)'), 'list DSCP values, e.g. [46]', { empty: 'list at least one DSCP value, or leave dscp out' }).optional(),
+  },
+  'write it as "match: { destination: [203.0.113.0/24], protocol: tcp, port: [443] }"',
+)
+  .superRefine((doc, ctx) => {
+    if (doc.port === undefined) return;
+    if (doc.protocol !== undefined && !PORTED_PROTOCOLS.includes(doc.protocol)) {
+      ctx.addIssue({ code: 'custom', path: ['port'], message: say(`${doc.protocol} has no ports`, `match ports with ${PORTED_PROTOCOLS.join(', ')}, or leave protocol out (tcp and udp)`), input: doc.port });
+    }
+    const slots = doc.port.reduce((n, r) => n + (r.from === r.to ? 1 : 2), 0);
+    if (slots > PORT_SLOTS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['port'],
+        message: say(`takes ${slots} port slots (a range takes two)`, `list at most ${PORT_SLOTS} slots in one policy; split the ports over two policies with the same action`),
+        input: doc.port,
+      });
+    }
+  })
+  .transform(
+    (doc): PolicyMatch => ({
+      sources: (doc.source ?? []).filter((s) => !MAC.test(s)).map((s) => formatCidr(destination(s) as Cidr)),
+      macs: (doc.source ?? []).filter((s) => MAC.test(s)).map((s) => s.toLowerCase()),
+      destinations: (doc.destination ?? []).map((s) => formatCidr(destination(s) as Cidr)),
+      // Ports without a protocol: tcp and udp, the two that carry almost every service.
+      protocols: doc.protocol !== undefined ? [doc.protocol] : doc.port !== undefined ? ['tcp', 'udp'] : [],
+      ports: doc.port ?? [],
+      dscp: doc.dscp ?? [],
+    }),
+  );
+
+const VIA_FIX = 'list uplink names in order of preference, e.g. [isp2, isp1]';
+/** A policy's `via`: read on its own by the config check too (names, how many pools the lists take). */
+export const policyVia = list(listText(VIA_FIX), VIA_FIX, { empty: 'list at least one uplink name' }).superRefine(noRepeats((name) => `"${name}" is listed twice`, 'list each uplink once'));
+const policySchema = mapping(
+  {
+    name: text(UPLINK_NAME, (input) => `${describe(input)} is not a valid name`, 'start with a letter; use letters, digits, "_" or "-", at most 32').optional(),
+    match: policyMatch,
+    via: policyVia.optional(),
+    balance: z
+      .enum(
+        BALANCE_MODES,
+        fails((input) => `${describe(input)} is not a balancing mode`, 'write host, destination or connection'),
+      )
+      .optional(),
+  },
+  'write it as "- { match: { destination: [203.0.113.0/24] }, via: [isp2, isp1] }"',
+)
+  .superRefine((doc, ctx) => {
+    if ((doc.via === undefined) === (doc.balance === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: say(doc.via === undefined ? 'says neither via nor balance' : 'says both via and balance', 'give a policy one action: via: [lines in order] or balance: host | destination | connection'),
+        input: doc,
+      });
+    }
+  })
+  .transform((doc) => ({
+    ...(doc.name !== undefined ? { name: doc.name } : {}),
+    match: doc.match,
+    /** via: the first live line of the list; balance: the mode that spreads these connections. */
+    action: doc.via !== undefined ? { kind: 'via' as const, via: doc.via } : { kind: 'balance' as const, mode: doc.balance ?? 'host' },
+  }));
+
+const policies = z
+  .array(
+    policySchema,
+    fails((input) => `must be a list, not ${describe(input)}`, 'write each policy as "- { match: { … }, via: [isp2, isp1] }"'),
+  )
+  .superRefine((list, ctx) => {
+    const names = new Map<string, number>();
+    list.forEach((policy, i) => {
+      if (policy?.name === undefined) return;
+      const earlier = names.get(policy.name);
+      if (earlier !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: say(`"${policy.name}" already names policies[${earlier}]`, 'give each policy its own name'), input: policy.name });
+      else names.set(policy.name, i);
+    });
+    // First match wins: a policy whose every packet an earlier one already takes would never match.
+    list.forEach((policy, i) => {
+      const earlier = list.findIndex((e, j) => j < i && e?.match !== undefined && policy?.match !== undefined && covers(e.match, policy.match));
+      if (earlier >= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'match'],
+          message: say(`can never match: policies[${earlier}] comes first and takes all of its connections`, `put it before policies[${earlier}], narrow policies[${earlier}], or remove it`),
+          input: policy?.match,
+        });
+      }
+    });
+  })
+  .transform((list) => list.map((policy, i) => ({ ...policy, name: policy.name ?? String(i + 1) })));
+
 // ---- notify
 
 const EMAIL = /^[^@\s<>]+@[^@\s<>]+$/;
@@ -599,7 +743,6 @@ const clients = mapping(
 
 // ---- balance
 
-const BALANCE_MODES = ['host', 'destination', 'connection'] as const;
 const ASSIGNS = ['count'] as const;
 const balance = mapping(
   {
@@ -670,6 +813,7 @@ export const SECTIONS = {
   health: health.prefault({}).meta({ description: 'When a line is dead and when it is back; each uplink may override these under probe.' }),
   balance: balance.prefault({}).meta({ description: 'How traffic is spread over the lines that carry.' }),
   static_routes: staticRoutes.prefault([]).meta({ description: 'Destinations that must use given lines, in order of preference.' }),
+  policies: policies.prefault([]).meta({ description: 'Rules for new LAN connections by source, destination, protocol, port or DSCP, first match wins: a line list in order, or a balancing mode.' }),
   notify: notify.prefault({}).meta({ description: 'Programs and mail told of every uplink state change.' }),
   groups: groups.prefault({}).meta({ description: 'Group ids of `dispatcher exec --uplink`: base + uplink index.' }),
   ddns: ddns.optional().meta({ description: 'Dynamic DNS: one A record per live uplink (RFC 2136 with TSIG, by nsupdate).' }),
@@ -718,6 +862,8 @@ function assemble(doc: Sections) {
     /** When a line that sends and hears nothing is asked at once (the passive signal). */
     passive: doc.health.passive,
     staticRoutes: doc.static_routes,
+    /** First match wins; each policy sends its connections by the first live line of its list, or balances them by its mode (core/balance/policies.ts). */
+    policies: doc.policies,
     notify: doc.notify,
     ...(doc.ddns !== undefined ? { ddns: doc.ddns } : {}),
     /** Where the Prometheus endpoint listens (GET /metrics); absent: no endpoint. */

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { checkClientAddress, checkHook } from '../core/requests.js';
 import { isUplinkName } from '../core/names.js';
+import { POLICY_PROTOCOLS } from '../core/balance/policy-match.js';
 import { RequestError } from '../model/errors.js';
 
 /** Requests larger than this are refused without being parsed. */
@@ -173,6 +174,17 @@ export type RepairStatus = z.infer<typeof repairStatusSchema>;
 
 const staticRouteSchema = z.object({ destination: z.string(), via: z.array(z.string()).readonly() }).readonly();
 
+export const policyStatusSchema = z
+  .object({
+    name: z.string(),
+    match: z.string().describe('the match in words'),
+    action: z.string().describe('"via isp2, isp1" or "balance connection"'),
+    pool: z.number().nullable().describe("a via list's pool number (its mark's pool field); null for a balance policy"),
+    uplink: z.string().nullable().describe("a via list's first live line, which its new connections leave by; null when none is live (they go as other connections) or for a balance policy"),
+  })
+  .readonly();
+export type PolicyStatus = z.infer<typeof policyStatusSchema>;
+
 export const statusSchema = z
   .object({
     running: z.literal(true),
@@ -199,6 +211,7 @@ export const statusSchema = z
       .readonly(),
     ddns: ddnsStatusSchema.nullable(),
     staticRoutes: z.array(staticRouteSchema).readonly(),
+    policies: z.array(policyStatusSchema).readonly().describe('the policies in order (first match wins), each with where its new connections go now'),
     lastRun: runReportSchema.nullable(),
     runs: z.number().describe('reconcile runs since start'),
     repairs: repairStatusSchema,
@@ -236,11 +249,14 @@ export const explanationSchema = z
       .object({
         address: z.string(),
         bucket: z.number().nullable().describe("destination mode: the bucket the kernel's hash of the two addresses falls in"),
-        pool: z.string().nullable().describe("the pool whose table the connections to it use (null: the client's own, or a static route's)"),
+        pool: z.string().nullable().describe("the hash bucket's pool whose table the connections to it use (null: no bucket)"),
+        policy: z.string().nullable().describe('the policy that takes them (null: none)'),
+        mark: z.number().nullable().describe("the pool mark their first packet gets instead of the client's (null: the client's own)"),
+        uplink: z.string().nullable().describe('the line they leave by now, when one can be named'),
       })
       .readonly()
       .nullable()
-      .describe('explain --to DEST: where new connections to that address go'),
+      .describe('explain --to DEST [--protocol --port --dscp]: where new connections to that address go'),
   })
   .readonly();
 export type Explanation = z.infer<typeof explanationSchema>;
@@ -265,7 +281,13 @@ export const commands = {
   status: { request: {}, result: statusSchema },
   traffic: { request: {}, result: trafficSchema },
   explain: {
-    request: { ip: address, to: address.optional() },
+    request: {
+      ip: address,
+      to: address.optional(),
+      protocol: z.enum(POLICY_PROTOCOLS).optional(),
+      port: z.number().int().min(1).max(65535).optional(),
+      dscp: z.number().int().min(0).max(63).optional(),
+    },
     result: explanationSchema.unwrap().extend({
       kernel: z.object({ command: z.string(), answer: z.string() }),
       firewall: z.array(z.string()).readonly().describe("the gateway's own firewall on this client's new connections, one line per uplink they can leave by"),

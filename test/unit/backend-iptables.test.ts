@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetfilterBackend } from '../../src/backends/backend.js';
 import { createBackend } from '../../src/backends/index.js';
 import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
+import { parseConfig } from '../../src/config/load.js';
 import { uplinkGroup } from '../../src/core/contract.js';
 import { NOTHING } from '../../src/core/diff.js';
 import { planNetfilter } from '../../src/core/netfilter.js';
@@ -181,6 +182,38 @@ describe('the iptables backend against the fake kernel', () => {
     // DISPATCHER-PRE: per LAN the restore and the set rule come first, then isp1's counting rule.
     runner.netfilter.count('mangle', 'DISPATCHER-PRE', 2, 3, 1500);
     expect(await backend.counters(runner, labConfig)).toEqual({ isp1: { sent: 1500, received: 0 }, isp2: { sent: 0, received: 0 }, isp3: { sent: 0, received: 0 } });
+  });
+
+  test('policies: their sets and chains load once (the fake prints back what was loaded), a changed list is swapped in whole, a dropped policy takes its set along, flush leaves nothing', async () => {
+    const runner = new IptablesOnlyRunner();
+    const lab = readFileSync(new URL('../../pools/lab.yaml', import.meta.url), 'utf8');
+    const withPolicies = (destinations: string, more = '') =>
+      parseConfig(`${lab}\nbalance: { mode: destination }\npolicies:\n  - { name: web, match: { destination: [${destinations}], protocol: tcp, port: [443] }, via: [isp3, isp1] }\n${more}`, 'test.yaml', {
+        state: '/tmp/state',
+        socket: '/tmp/sock',
+      });
+    const first = withPolicies('203.0.113.0/24, 198.51.100.7', '  - { match: { source: [198.18.0.10] }, balance: connection }\n');
+    const load = async (config: Config) => {
+      const payload = backend.plan(intentFor(capturedAssignments(), config), await backend.observe(runner));
+      await backend.apply(runner, payload);
+      return payload;
+    };
+    const loaded = await load(first);
+    expect(loaded.ipsetBefore).toContain('create dispatcher-p1-dst hash:net family inet\nadd dispatcher-p1-dst 203.0.113.0/24\nadd dispatcher-p1-dst 198.51.100.7/32\n');
+    expect(backend.isEmpty(backend.plan(intentFor(capturedAssignments(), first), await backend.observe(runner)))).toBe(true);
+    // One destination more: the set is rebuilt beside the one in use and swapped in; the rules stay.
+    const changed = await load(withPolicies('203.0.113.0/24, 198.51.100.7, 198.51.100.8', '  - { match: { source: [198.18.0.10] }, balance: connection }\n'));
+    expect(changed.ipsetBefore).toBe(
+      'create dispatcher-p1-dst-next hash:net family inet\nadd dispatcher-p1-dst-next 203.0.113.0/24\nadd dispatcher-p1-dst-next 198.51.100.7/32\nadd dispatcher-p1-dst-next 198.51.100.8/32\nswap dispatcher-p1-dst-next dispatcher-p1-dst\ndestroy dispatcher-p1-dst-next\n',
+    );
+    expect(changed.iptables).toBe('');
+    // The second policy gone: its rule leaves first, then its set.
+    const dropped = await load(withPolicies('203.0.113.0/24'));
+    expect(dropped.ipsetAfter).toBe('destroy dispatcher-p2-src\n');
+    expect(runner.ipsets.names()).toEqual(['dispatcher-clients', 'dispatcher-p1-dst']);
+    await backend.flush(runner, await backend.observe(runner), []);
+    expect(runner.ipsets.names()).toEqual([]);
+    expect(runner.netfilter.save()).not.toContain('DISPATCHER');
   });
 
   test('flush removes exactly what apply added: iptables-save and ipset as before the first start, twice in a row', async () => {

@@ -19,6 +19,7 @@ const intent = (clients: Record<string, number> = {}): NetfilterIntent => ({
   ],
   clients: new Map(Object.entries(clients)),
   maxClients: 65536,
+  choose: null,
   spread: null,
 });
 

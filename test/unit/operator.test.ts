@@ -81,6 +81,7 @@ describe('metrics', () => {
       { name: 'we"ird', interface: 'ppp1', state: 'down', role: 'down', tier: 2, clients: 0, buckets: 0, health: null },
     ],
     clients: 2,
+    policies: [{ name: 'bank', uplink: 'isp1' }],
     traffic,
     runs: 7,
     failedRuns: 1,
@@ -103,6 +104,7 @@ describe('metrics', () => {
     expect(lines).toContain('dispatcher_uplink_carrying{uplink="isp1",tier="1"} 1');
     expect(lines).toContain('dispatcher_uplink_carrying{uplink="we\\"ird",tier="2"} 0');
     expect(lines).toContain('dispatcher_balance_buckets{uplink="isp1"} 64');
+    expect(lines).toContain('dispatcher_policy_uplink{policy="bank",uplink="isp1"} 1');
     // Host mode: no samples.
     const host = renderMetrics({ ...input, uplinks: input.uplinks.map((u) => ({ ...u, buckets: null })) });
     expect(host).not.toMatch(/^dispatcher_balance_buckets\{/m);
@@ -170,14 +172,14 @@ describe('explain', () => {
     const assignments = capturedAssignments();
     const ip = '198.18.0.10';
     // The lab's iptables backend: HMARK's bucket for 198.18.0.10 → 203.0.113.10 is 34 (test/unit/spread.test.ts), isp2's with 2:1:1.
-    const towards = explain(destination, labUplinks(), assignments, ip, '203.0.113.10');
-    expect(towards.to).toEqual({ address: '203.0.113.10', bucket: 34, pool: 'isp2' });
-    expect(towards.steps).toContain("to 203.0.113.10: the hash of 198.18.0.10 and 203.0.113.10 is bucket 34 of 64, isp2's: table 3134, default via isp2 (via 192.0.2.1 dev ppp1)");
+    const towards = explain(destination, labUplinks(), assignments, ip, { to: '203.0.113.10' });
+    expect(towards.to).toEqual({ address: '203.0.113.10', bucket: 34, pool: 'isp2', policy: null, mark: 0x02000000, uplink: 'isp2' });
+    expect(towards.steps).toContain("to 203.0.113.10: balance: destination — the hash of 198.18.0.10 and 203.0.113.10 is bucket 34 of 64, isp2's: table 3134, default via isp2 (via 192.0.2.1 dev ppp1)");
     const routed = { ...destination, staticRoutes: [{ destination: '203.0.113.0/28', via: ['isp3', 'isp1'] }] };
-    expect(explain(routed, labUplinks(), assignments, ip, '203.0.113.10').to).toEqual({ address: '203.0.113.10', bucket: null, pool: null });
-    expect(explain(routed, labUplinks(), assignments, ip, '203.0.113.10').steps.some((s) => s.includes('the static route 203.0.113.0/28 covers it'))).toBe(true);
+    expect(explain(routed, labUplinks(), assignments, ip, { to: '203.0.113.10' }).to).toEqual({ address: '203.0.113.10', bucket: null, pool: null, policy: null, mark: null, uplink: null });
+    expect(explain(routed, labUplinks(), assignments, ip, { to: '203.0.113.10' }).steps.some((s) => s.includes('the static route 203.0.113.0/28 covers it'))).toBe(true);
     const connection = { ...labConfig, balance: { ...labConfig.balance, mode: 'connection' as const } };
-    expect(explain(connection, labUplinks(), assignments, ip, '203.0.113.10').steps.some((s) => s.includes('no single line can be named'))).toBe(true);
+    expect(explain(connection, labUplinks(), assignments, ip, { to: '203.0.113.10' }).steps.some((s) => s.includes('no single line can be named'))).toBe(true);
   });
 });
 

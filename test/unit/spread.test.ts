@@ -93,7 +93,7 @@ describe('the spread intent', () => {
   test('host mode has none; the others share the buckets among the main tier, each range with its pool mark', () => {
     expect(planSpread(config('host'), VIEWS)).toBeNull();
     const spread = planSpread(config('destination', ', tier: 2'), [...VIEWS.slice(0, 2), uplinkView('lte', 2, 'wan0', { tier: 2 })]);
-    expect(spread).toMatchObject({ mode: 'destination', buckets: 64 });
+    expect(spread).toMatchObject({ buckets: 64 });
     // The backup line (tier 2) shares nothing: it is reached through the main lines' pools when they are all down.
     expect(spread?.ranges).toEqual([
       { from: 0, to: 42, uplink: 'isp1', poolMark: 0x1000000 },
@@ -104,13 +104,16 @@ describe('the spread intent', () => {
     expect(degraded?.ranges.map((r) => r.to - r.from + 1)).toEqual([39, 20, 5]);
   });
 
-  test('iptables: the jump for a connection without an uplink and no foreign mark bits, HMARK to 0x80000000 + bucket, and one MARK rule per block', () => {
+  test("iptables: a connection without an uplink goes to DISPATCHER-CHOOSE, on to the mode's hash chain (none for a packet with foreign mark bits), HMARK to 0x80000000 + bucket, and one MARK rule per block", () => {
     const intent = planNetfilter(config('destination'), VIEWS, new Map());
     const mangle = desiredIptables(skeleton, intent).tables.find((t) => t.name === 'mangle');
-    const rules = (mangle?.rules ?? []).filter((r) => r.chain === 'DISPATCHER-SPREAD' || r.args.includes('DISPATCHER-SPREAD')).map((r) => `-A ${r.chain} ${r.args.join(' ')}`);
+    const rules = (mangle?.rules ?? []).filter((r) => /^DISPATCHER-(SPREAD|CHOOSE|HASH-)/.test(r.chain) || r.args.includes('DISPATCHER-CHOOSE')).map((r) => `-A ${r.chain} ${r.args.join(' ')}`);
     expect(rules).toEqual([
-      '-A DISPATCHER-PRE -i lan0 -m connmark --mark 0x0/0xf0000000 -m mark --mark 0x0/0xf0ffffff -j DISPATCHER-SPREAD',
-      '-A DISPATCHER-SPREAD -j HMARK --hmark-src-prefix 32 --hmark-dst-prefix 32 --hmark-rnd 0x64737031 --hmark-mod 64 --hmark-offset 2147483648',
+      '-A DISPATCHER-PRE -i lan0 -m connmark --mark 0x0/0xf0000000 -j DISPATCHER-CHOOSE',
+      '-A DISPATCHER-CHOOSE -g DISPATCHER-HASH-DST',
+      '-A DISPATCHER-HASH-DST -m mark ! --mark 0x0/0xf0ffffff -j RETURN',
+      '-A DISPATCHER-HASH-DST -j HMARK --hmark-src-prefix 32 --hmark-dst-prefix 32 --hmark-rnd 0x64737031 --hmark-mod 64 --hmark-offset 2147483648',
+      '-A DISPATCHER-HASH-DST -g DISPATCHER-SPREAD',
       '-A DISPATCHER-SPREAD -m mark --mark 0x80000000/0xffffffe0 -j MARK --set-xmark 0x1000000/0xffffffff',
       '-A DISPATCHER-SPREAD -m mark --mark 0x80000020/0xfffffff0 -j MARK --set-xmark 0x2000000/0xffffffff',
       '-A DISPATCHER-SPREAD -m mark --mark 0x80000030/0xfffffff0 -j MARK --set-xmark 0x3000000/0xffffffff',
@@ -119,17 +122,19 @@ describe('the spread intent', () => {
     expect(connection?.rules.find((r) => r.args.includes('HMARK'))?.args.join(' ')).toBe(
       '-j HMARK --hmark-src-prefix 32 --hmark-dst-prefix 32 --hmark-sport-mask 0xffff --hmark-dport-mask 0xffff --hmark-proto-mask 0xffff --hmark-rnd 0x64737031 --hmark-mod 64 --hmark-offset 2147483648',
     );
-    // Host mode: the chain exists, nothing jumps to it, it is empty.
+    // Host mode without policies: the spread chain exists, nothing jumps to it, it is empty; no choose or hash chain.
     const host = desiredIptables(skeleton, planNetfilter(config('host'), VIEWS, new Map())).tables.find((t) => t.name === 'mangle');
-    expect(host?.chains).toContain('DISPATCHER-SPREAD');
-    expect(host?.rules.filter((r) => r.chain === 'DISPATCHER-SPREAD' || r.args.includes('DISPATCHER-SPREAD'))).toEqual([]);
+    expect(host?.chains.filter((c) => /^DISPATCHER-(SPREAD|CHOOSE|HASH-)/.test(c))).toEqual(['DISPATCHER-SPREAD']);
+    expect(host?.rules.filter((r) => r.chain === 'DISPATCHER-SPREAD' || r.args.some((a) => /^DISPATCHER-(SPREAD|CHOOSE)/.test(a)))).toEqual([]);
   });
 
   test('iptables, any marks.mask (e.g. 0xff000003, pool marks in the low bits): each HMARK value matches exactly one block, and no pool mark matches any', () => {
     const lowBits = { ...config('destination'), marks: { mask: 0xff000003 } };
     const intent = planNetfilter(lowBits, VIEWS, new Map());
     const mangle = desiredIptables(skeleton, intent).tables.find((t) => t.name === 'mangle');
-    const blocks = (mangle?.rules ?? []).filter((r) => r.chain === 'DISPATCHER-SPREAD' && r.args.includes('MARK')).map((r) => r.args[r.args.indexOf('--mark') + 1]?.split('/').map(Number) as [number, number]);
+    const blocks = (mangle?.rules ?? [])
+      .filter((r) => r.chain === 'DISPATCHER-SPREAD' && r.args.includes('MARK'))
+      .map((r) => `${r.args[r.args.indexOf('--mark') + 1]}/0xffffffff`.split('/').map(Number).slice(0, 2) as [number, number]);
     expect(blocks.length).toBeGreaterThan(0);
     const matching = (mark: number) => blocks.filter(([value, mask]) => (mark & mask) >>> 0 === value).length;
     for (let bucket = 0; bucket < SPREAD_BUCKETS; bucket++) expect(matching((0x80000000 | bucket) >>> 0)).toBe(1);
@@ -137,12 +142,14 @@ describe('the spread intent', () => {
     expect(intent.uplinks[0]?.poolMark).toBe(0x1);
   });
 
-  test('nftables: one jhash verdict map per LAN interface, after the client map, jumping to the pool chains', () => {
+  test("nftables: a connection without an uplink jumps to choose after the client map, on to the mode's jhash verdict map, jumping to the pool chains", () => {
     const text = renderSkeleton(planNetfilter(config('connection'), VIEWS, new Map()));
+    expect(text).toContain('iifname "lan0" ct mark and 0xf0000000 == 0x0 jump choose');
+    expect(text).toContain('  chain choose {\n    goto hash_connection\n  }');
     expect(text).toContain(
-      'iifname "lan0" ct mark and 0xf0000000 == 0x0 jhash ip saddr . ip daddr . meta l4proto . th sport . th dport mod 64 seed 0x64737031 vmap { 0-31 : jump pool_01000000_0f000000, 32-47 : jump pool_02000000_0f000000, 48-63 : jump pool_03000000_0f000000 }',
+      '  chain hash_connection {\n    jhash ip saddr . ip daddr . meta l4proto . th sport . th dport mod 64 seed 0x64737031 vmap { 0-31 : jump pool_01000000_0f000000, 32-47 : jump pool_02000000_0f000000, 48-63 : jump pool_03000000_0f000000 }',
     );
-    expect(text.indexOf('ip saddr vmap @clients')).toBeLessThan(text.indexOf('jhash'));
+    expect(text.indexOf('ip saddr vmap @clients')).toBeLessThan(text.indexOf('jump choose'));
     expect(renderSkeleton(planNetfilter(config('host'), VIEWS, new Map()))).not.toContain('jhash');
   });
 });

@@ -11,7 +11,7 @@ import type { IpsetDump, IptTable } from '../../model/kernel.js';
 import { parseIpsetSave } from '../../parse/ipset.js';
 import { parseIptablesSave } from '../../parse/iptables-save.js';
 import type { Runner } from '../../system/exec.js';
-import type { IptablesObserved, IptablesPayload } from './types.js';
+import { type IptablesObserved, type IptablesPayload, POLICY_SET } from './types.js';
 
 /**
  * All tables at once: `iptables-save -t nat` prints a nat table even when none
@@ -25,7 +25,7 @@ export async function readNetfilter(runner: Runner): Promise<IptTable[]> {
 
 export async function readSets(runner: Runner): Promise<IpsetDump> {
   const names = (await runner.run(['ipset', 'list', '-n'])).stdout.split('\n').map((n) => n.trim());
-  const ours = [CLIENT_SET, CLIENT_SET_NEXT].filter((name) => names.includes(name));
+  const ours = names.filter((name) => name === CLIENT_SET || name === CLIENT_SET_NEXT || POLICY_SET.test(name));
   const dumps = await Promise.all(ours.map((name) => runner.run(['ipset', 'save', name])));
   const parsed = dumps.map((dump) => parseIpsetSave(dump.stdout));
   return { sets: parsed.flatMap((p) => p.sets), entries: parsed.flatMap((p) => p.entries) };

@@ -5,7 +5,18 @@
 import { CLIENT_SET, CLIENT_SET_NEXT, isOurChain, NETFILTER_TABLES } from '../../core/contract.js';
 import { hex } from '../../core/marks.js';
 import type { IpsetDump, IptTable } from '../../model/kernel.js';
-import type { DesiredIptables, DesiredNetfilterTable, DesiredSet, IptablesChange, IptablesObserved, NetfilterTableChange, SetChange } from './types.js';
+import {
+  type DesiredIptables,
+  type DesiredNetfilterTable,
+  type DesiredPolicySet,
+  type DesiredSet,
+  type IptablesChange,
+  type IptablesObserved,
+  type NetfilterTableChange,
+  POLICY_SET,
+  type PolicySetsChange,
+  type SetChange,
+} from './types.js';
 
 const sameArgs = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((t, i) => t === b[i]);
 
@@ -40,7 +51,8 @@ export function diffNetfilter(desired: readonly DesiredNetfilterTable[], observe
       for (const duplicate of present.slice(1)) deleteRules.push({ chain: duplicate.chain, args: duplicate.args });
     }
     for (const rule of haveRules) {
-      if (isOurChain(rule.chain) && dropChains.includes(rule.chain)) continue;
+      // Our own chains are dropped, or written whole (":CHAIN" empties them first), or unchanged and so name no dropped chain.
+      if (isOurChain(rule.chain)) continue;
       if (dropChains.some((c) => jumpsTo(rule.args, c))) deleteRules.push({ chain: rule.chain, args: rule.args });
     }
     if (writeChains.length + addHooks.length + deleteRules.length + dropChains.length > 0) {
@@ -89,6 +101,30 @@ export function diffSet(desired: DesiredSet | null, observed: IpsetDump): SetCha
   return { ...none, add: sorted(add), del: del.sort() };
 }
 
+/** A member as compared: ipset prints a /32 network bare and MACs in upper case. */
+const memberKey = (member: string): string => member.toLowerCase().replace(/\/32$/, '');
+
+export function diffPolicySets(desired: readonly DesiredPolicySet[], observed: IpsetDump): PolicySetsChange {
+  const ours = observed.sets.filter((s) => POLICY_SET.test(s.name));
+  const load: PolicySetsChange['load'][number][] = [];
+  for (const set of desired) {
+    const current = ours.find((s) => s.name === set.name);
+    if (!current) {
+      load.push({ set, how: 'create' });
+      continue;
+    }
+    const have = observed.entries.filter((e) => e.set === set.name).map((e) => memberKey(e.member));
+    const want = set.members.map(memberKey);
+    const same = current.type === set.type && have.length === want.length && want.every((m) => have.includes(m));
+    if (!same) load.push({ set, how: 'swap' });
+  }
+  return {
+    load,
+    destroyStale: ours.filter((s) => s.name.endsWith('-next')).map((s) => s.name),
+    destroy: ours.filter((s) => !s.name.endsWith('-next') && !desired.some((d) => d.name === s.name)).map((s) => s.name),
+  };
+}
+
 export function diffIptables(desired: DesiredIptables, observed: IptablesObserved): IptablesChange {
-  return { netfilter: diffNetfilter(desired.tables, observed.netfilter), set: diffSet(desired.set, observed.sets) };
+  return { netfilter: diffNetfilter(desired.tables, observed.netfilter), set: diffSet(desired.set, observed.sets), policySets: diffPolicySets(desired.policySets, observed.sets) };
 }

@@ -6,7 +6,7 @@
 
 import { CLIENT_SET, CLIENT_SET_NEXT } from '../../core/contract.js';
 import { joinArgs } from '../../parse/iptables-save.js';
-import type { IptablesChange, IptablesPayload, NetfilterTableChange, SetChange } from './types.js';
+import type { IptablesChange, IptablesPayload, NetfilterTableChange, PolicySetsChange, SetChange } from './types.js';
 import { countLines } from '../../render/payloads.js';
 
 export function renderNetfilter(changes: readonly NetfilterTableChange[]): string {
@@ -50,8 +50,20 @@ export function renderSetAfter(change: SetChange): string {
   return change.destroy ? `destroy ${CLIENT_SET}\n` : '';
 }
 
+/** A changed policy set is built beside the one in use and swapped in: a lookup never sees it half-filled. */
+export function renderPolicySetsBefore(change: PolicySetsChange): string {
+  const lines = change.destroyStale.map((name) => `destroy ${name}`);
+  for (const { set, how } of change.load) {
+    const target = how === 'swap' ? `${set.name}-next` : set.name;
+    lines.push(`create ${target} ${set.type} family inet`, ...set.members.map((member) => `add ${target} ${member}`));
+    if (how === 'swap') lines.push(`swap ${target} ${set.name}`, `destroy ${target}`);
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
+
 export function renderIptables(change: IptablesChange): IptablesPayload {
-  return { ipsetBefore: renderSetBefore(change.set), iptables: renderNetfilter(change.netfilter), ipsetAfter: renderSetAfter(change.set) };
+  const after = renderSetAfter(change.set) + change.policySets.destroy.map((name) => `destroy ${name}\n`).join('');
+  return { ipsetBefore: renderSetBefore(change.set) + renderPolicySetsBefore(change.policySets), iptables: renderNetfilter(change.netfilter), ipsetAfter: after };
 }
 
 export function isIptablesPayloadEmpty(payload: IptablesPayload): boolean {

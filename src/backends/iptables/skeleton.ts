@@ -6,7 +6,7 @@ import type { DesiredNetfilterTable } from './types.js';
 import { tokenize } from '../../parse/iptables-save.js';
 import { isOurChain } from '../../core/contract.js';
 
-type Repeat = 'lan' | 'uplink' | 'spread-lan' | 'spread' | 'bucket' | null;
+type Repeat = 'lan' | 'uplink' | 'choose' | 'choose-lan' | 'choice' | 'pool' | 'hash' | 'bucket' | null;
 
 export interface SkeletonRule {
   readonly repeat: Repeat;
@@ -15,9 +15,15 @@ export interface SkeletonRule {
   readonly template: string;
 }
 
+/** A chain declaration: one chain, or (repeated) one per row, its name a template. */
+export interface SkeletonChain {
+  readonly repeat: Repeat;
+  readonly template: string;
+}
+
 export interface SkeletonTable {
   readonly name: string;
-  readonly chains: readonly string[];
+  readonly chains: readonly SkeletonChain[];
   readonly hooks: readonly { readonly builtin: string; readonly chain: string }[];
   readonly rules: readonly SkeletonRule[];
 }
@@ -29,10 +35,18 @@ const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = 
   none: COMMON,
   lan: [...COMMON, 'lan'],
   uplink: [...COMMON, 'uplink.interface', 'uplink.connMark', 'uplink.poolMark', 'uplink.group'],
-  'spread-lan': [...COMMON, 'lan'],
-  spread: [...COMMON, 'spread.tuple', 'spread.seed', 'spread.buckets', 'spread.offset'],
-  bucket: [...COMMON, 'bucket.value', 'bucket.mask', 'bucket.poolMark'],
+  choose: COMMON,
+  'choose-lan': [...COMMON, 'lan'],
+  choice: [...COMMON, 'choice.rule'],
+  pool: [...COMMON, 'pool.value', 'pool.mark'],
+  hash: [...COMMON, 'hash.name', 'hash.tuple', 'hash.seed', 'hash.buckets', 'hash.offset'],
+  bucket: [...COMMON, 'bucket.match', 'bucket.poolMark'],
 };
+
+/** A line's optional repeat tag, "[lan] ", then a chain declaration or a rule. */
+const REPEAT = '^(?:\\[(lan|uplink|choose|choose-lan|choice|pool|hash|bucket)\\] )?';
+const DECLARATION = new RegExp(REPEAT + ':(\\S+)$');
+const RULE = new RegExp(REPEAT + '-A (\\S+) (.+)$');
 
 export class SkeletonError extends Error {
   constructor(line: number, detail: string) {
@@ -42,7 +56,8 @@ export class SkeletonError extends Error {
 }
 
 export function parseSkeleton(text: string): Skeleton {
-  const tables: { name: string; chains: string[]; hooks: { builtin: string; chain: string }[]; rules: SkeletonRule[] }[] = [];
+  const tables: { name: string; chains: SkeletonChain[]; hooks: { builtin: string; chain: string }[]; rules: SkeletonRule[] }[] = [];
+  const declared = (table: { chains: SkeletonChain[] }, chain: string): boolean => table.chains.some((c) => c.template === chain);
   text.split('\n').forEach((raw, index) => {
     const lineNumber = index + 1;
     const line = raw.trim();
@@ -53,25 +68,26 @@ export function parseSkeleton(text: string): Skeleton {
     }
     const table = tables[tables.length - 1];
     if (!table) throw new SkeletonError(lineNumber, 'content before the first *table');
-    if (line.startsWith(':')) {
-      const chain = line.slice(1);
+    const declaration = DECLARATION.exec(line);
+    if (declaration) {
+      const chain = declaration[2] as string;
       if (!isOurChain(chain)) throw new SkeletonError(lineNumber, `chain ${chain} is not named DISPATCHER-…`);
-      table.chains.push(chain);
+      table.chains.push({ repeat: (declaration[1] as Repeat | undefined) ?? null, template: chain });
       return;
     }
     const hook = /^-I (\S+) -j (\S+)$/.exec(line);
     if (hook) {
-      if (!table.chains.includes(hook[2] as string)) throw new SkeletonError(lineNumber, `hook to undeclared chain ${hook[2]}`);
+      if (!declared(table, hook[2] as string)) throw new SkeletonError(lineNumber, `hook to undeclared chain ${hook[2]}`);
       table.hooks.push({ builtin: hook[1] as string, chain: hook[2] as string });
       return;
     }
-    const rule = /^(?:\[(lan|uplink|spread-lan|spread|bucket)\] )?-A (\S+) (.+)$/.exec(line);
+    const rule = RULE.exec(line);
     if (!rule) throw new SkeletonError(lineNumber, `cannot read "${line}"`);
     const repeat = (rule[1] as Repeat | undefined) ?? null;
     const chain = rule[2] as string;
-    if (!table.chains.includes(chain)) throw new SkeletonError(lineNumber, `rule for undeclared chain ${chain}`);
+    if (!declared(table, chain)) throw new SkeletonError(lineNumber, `rule for undeclared chain ${chain}`);
     const template = rule[3] as string;
-    for (const [, name] of template.matchAll(/\{([a-zA-Z.]+)\}/g)) {
+    for (const [, name] of `${chain} ${template}`.matchAll(/\{([a-zA-Z.]+)\}/g)) {
       if (!PLACEHOLDERS[repeat ?? 'none'].includes(name as string)) throw new SkeletonError(lineNumber, `unknown placeholder {${name}}`);
     }
     table.rules.push({ repeat, chain, template });
@@ -86,13 +102,19 @@ export interface SkeletonValues {
   readonly set: string;
   readonly lans: readonly string[];
   readonly uplinks: readonly { readonly interface: string; readonly connMark: string; readonly poolMark: string; readonly group: string }[];
-  /** The hash of the destination and connection modes; null in host mode (no [spread…] or [bucket] rows). */
+  /** LAN connections without a line go through DISPATCHER-CHOOSE: policies, then the balancing mode (empty: they keep their client's pool). */
+  readonly choices: readonly string[];
+  /** The pools `via` policies mark connections with: one chain each. */
+  readonly pools: readonly { readonly value: string; readonly mark: string }[];
+  /** One chain per balancing mode in use: HMARK with the mode's tuple, then the buckets. */
+  readonly hashes: readonly { readonly name: string; readonly tuple: string }[];
+  /** The hash's parameters and the buckets' pools; null when nothing is hashed. */
   readonly spread: {
-    readonly tuple: string;
     readonly seed: string;
     readonly buckets: string;
     readonly offset: string;
-    readonly blocks: readonly { readonly value: string; readonly mask: string; readonly poolMark: string }[];
+    /** Each block's mark match (value/mask, or the bare value when the mask is full) and the pool mark it sets. */
+    readonly blocks: readonly { readonly match: string; readonly poolMark: string }[];
   } | null;
 }
 
@@ -107,24 +129,28 @@ function rowsOf(repeat: Repeat, values: SkeletonValues): Record<string, string>[
       return values.lans.map((lan) => ({ ...common, lan }));
     case 'uplink':
       return values.uplinks.map((u) => ({ ...common, 'uplink.interface': u.interface, 'uplink.connMark': u.connMark, 'uplink.poolMark': u.poolMark, 'uplink.group': u.group }));
-    case 'spread-lan':
-      return spread ? values.lans.map((lan) => ({ ...common, lan })) : [];
-    case 'spread':
-      return spread ? [{ ...common, 'spread.tuple': spread.tuple, 'spread.seed': spread.seed, 'spread.buckets': spread.buckets, 'spread.offset': spread.offset }] : [];
+    case 'choose':
+      return values.choices.length > 0 ? [common] : [];
+    case 'choose-lan':
+      return values.choices.length > 0 ? values.lans.map((lan) => ({ ...common, lan })) : [];
+    case 'choice':
+      return values.choices.map((rule) => ({ ...common, 'choice.rule': rule }));
+    case 'pool':
+      return values.pools.map((p) => ({ ...common, 'pool.value': p.value, 'pool.mark': p.mark }));
+    case 'hash':
+      return spread ? values.hashes.map((h) => ({ ...common, 'hash.name': h.name, 'hash.tuple': h.tuple, 'hash.seed': spread.seed, 'hash.buckets': spread.buckets, 'hash.offset': spread.offset })) : [];
     case 'bucket':
-      return (spread?.blocks ?? []).map((b) => ({ ...common, 'bucket.value': b.value, 'bucket.mask': b.mask, 'bucket.poolMark': b.poolMark }));
+      return (spread?.blocks ?? []).map((b) => ({ ...common, 'bucket.match': b.match, 'bucket.poolMark': b.poolMark }));
   }
 }
 
-function substitute(template: string, values: Record<string, string>): string[] {
-  return tokenize(template.replace(/\{([a-zA-Z.]+)\}/g, (_, name: string) => values[name] as string));
-}
+const fill = (template: string, values: Record<string, string>): string => template.replace(/\{([a-zA-Z.]+)\}/g, (_, name: string) => values[name] as string);
 
 export function fillSkeleton(skeleton: Skeleton, values: SkeletonValues): DesiredNetfilterTable[] {
   return skeleton.map((table) => ({
     name: table.name,
-    chains: table.chains,
+    chains: table.chains.flatMap((chain) => rowsOf(chain.repeat, values).map((row) => fill(chain.template, row))),
     hooks: table.hooks,
-    rules: table.rules.flatMap((rule) => rowsOf(rule.repeat, values).map((row) => ({ chain: rule.chain, args: substitute(rule.template, row) }))),
+    rules: table.rules.flatMap((rule) => rowsOf(rule.repeat, values).map((row) => ({ chain: fill(rule.chain, row), args: tokenize(fill(rule.template, row)) }))),
   }));
 }

@@ -36,10 +36,24 @@ export interface DesiredSet {
   readonly poolMask: number;
 }
 
+/** A policy's source or destination networks (hash:net): dispatcher-pN-src, -dst. */
+export type PolicySetKind = 'src' | 'dst';
+export const POLICY_SET_PREFIX = 'dispatcher-p';
+/** Ours: a policy's set, or the twin it is rebuilt in and swapped with. */
+export const POLICY_SET = /^dispatcher-p[0-9]+-(src|dst)(-next)?$/;
+
+export interface DesiredPolicySet {
+  readonly name: string;
+  readonly type: 'hash:net';
+  /** Networks "a.b.c.d/n". */
+  readonly members: readonly string[];
+}
+
 export interface DesiredIptables {
   readonly tables: readonly DesiredNetfilterTable[];
   /** null: the client set must not exist (flush). */
   readonly set: DesiredSet | null;
+  readonly policySets: readonly DesiredPolicySet[];
 }
 
 export interface NetfilterTableChange {
@@ -66,9 +80,18 @@ export interface SetChange {
   readonly destroy: boolean;
 }
 
+export interface PolicySetsChange {
+  /** Sets to create and fill (absent ones), or to build under NAME-next and swap in (changed ones); leftover twins are destroyed first. */
+  readonly load: readonly { readonly set: DesiredPolicySet; readonly how: 'create' | 'swap' }[];
+  readonly destroyStale: readonly string[];
+  /** Sets no policy uses any more: destroyed after iptables no longer references them. */
+  readonly destroy: readonly string[];
+}
+
 export interface IptablesChange {
   readonly netfilter: readonly NetfilterTableChange[];
   readonly set: SetChange;
+  readonly policySets: PolicySetsChange;
 }
 
 export interface IptablesPayload {

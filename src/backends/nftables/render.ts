@@ -3,10 +3,11 @@
 // own, loaded whole in one `nft -f` transaction:
 //   pre    prerouting, priority mangle (-150): restore a LAN connection's
 //          uplink from its conntrack mark, then the client's pool mark (one
-//          verdict-map lookup, whatever the number of clients); in the
-//          destination and connection modes a new connection's pool by a
-//          hash instead (one more lookup, core/balance/spread.ts); count sent
-//          bytes per pool; mark connections arriving on an uplink
+//          verdict-map lookup, whatever the number of clients); a LAN
+//          connection without a line yet goes through `choose`: policies
+//          (anonymous sets: one lookup per list), then balance.mode, whose
+//          hash picks a pool (core/balance/policies.ts, spread.ts); count
+//          sent bytes per pool; mark connections arriving on an uplink
 //   out    output (route), priority mangle: the gateway's own connections
 //          keep their uplink; `dispatcher exec --uplink` groups get its mark
 //   post   postrouting, priority mangle: a connection belongs to the uplink
@@ -20,7 +21,8 @@
 // chain per pool, and the conntrack mark's field to one per uplink.
 
 import { hex } from '../../core/marks.js';
-import type { NetfilterIntent, SpreadIntent } from '../../model/plan.js';
+import { hashedModes } from '../../core/balance/policies.js';
+import type { ChooseIntent, NetfilterIntent, PolicyAction, SpreadIntent } from '../../model/plan.js';
 
 export const TABLE = 'inet dispatcher';
 export const CLIENT_MAP = 'clients';
@@ -59,15 +61,55 @@ export function counterNames(index: number): { sent: string; received: string } 
 }
 
 /** What the hash reads: the two addresses (destination mode), or the whole connection. */
-const HASHED: Record<SpreadIntent['mode'], string> = {
+const HASHED: Record<'destination' | 'connection', string> = {
   destination: 'ip saddr . ip daddr',
   connection: 'ip saddr . ip daddr . meta l4proto . th sport . th dport',
 };
 
-/** A LAN connection without an uplink yet: its hash's bucket jumps to a pool's chain (which sets only the pool field). */
-function spreadRule(lan: string, spread: SpreadIntent, connMask: number, poolMask: number): string {
+const hashChain = (mode: 'destination' | 'connection'): string => `hash_${mode}`;
+
+/** A hashing mode's chain: the bucket jumps to a pool's chain (which sets only the pool field). */
+function hashRule(mode: 'destination' | 'connection', spread: SpreadIntent, poolMask: number): string {
   const ranges = spread.ranges.map((r) => `${r.from === r.to ? r.from : `${r.from}-${r.to}`} : jump ${poolChain(r.poolMark, poolMask)}`).join(', ');
-  return `iifname ${quoted(lan)} ct mark and ${hex(connMask)} == 0x0 jhash ${HASHED[spread.mode]} mod ${spread.buckets} seed ${hex(spread.seed)} vmap { ${ranges} }`;
+  return `jhash ${HASHED[mode]} mod ${spread.buckets} seed ${hex(spread.seed)} vmap { ${ranges} }`;
+}
+
+function verdict(action: PolicyAction, poolMask: number): string {
+  switch (action.kind) {
+    case 'keep':
+      return 'return';
+    case 'pool':
+      return `goto ${poolChain(action.poolMark, poolMask)}`;
+    case 'hash':
+      return `goto ${hashChain(action.mode)}`;
+  }
+}
+
+const anonymous = (items: readonly (string | number)[]): string => (items.length === 1 ? String(items[0]) : `{ ${items.join(', ')} }`);
+
+/** The choose chain's rules: each policy's match and verdict (none for a policy that takes nothing now), then balance.mode's. */
+function chooseRules(choose: ChooseIntent, poolMask: number): string[] {
+  const rules = choose.policies.flatMap(({ match, action }) => {
+    if (match.sources?.length === 0) return [];
+    const ports = match.ports.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`));
+    const transport =
+      match.ports.length === 0
+        ? match.protocols.length > 0
+          ? `meta l4proto ${anonymous(match.protocols)}`
+          : ''
+        : match.protocols.length === 1
+          ? `${match.protocols[0]} dport ${anonymous(ports)}`
+          : `meta l4proto ${anonymous(match.protocols)} th dport ${anonymous(ports)}`;
+    const parts = [
+      match.sources ? `ip saddr ${anonymous(match.sources)}` : '',
+      match.destinations.length > 0 ? `ip daddr ${anonymous(match.destinations)}` : '',
+      transport,
+      match.dscp.length > 0 ? `ip dscp ${anonymous(match.dscp)}` : '',
+      verdict(action, poolMask),
+    ];
+    return [parts.filter((part) => part !== '').join(' ')];
+  });
+  return choose.otherwise.kind === 'keep' ? rules : [...rules, verdict(choose.otherwise, poolMask)];
 }
 
 /** The table's chains, rules, counters and map declaration: everything but the map's elements. */
@@ -86,15 +128,17 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     lines.push(`  counter ${names.sent} {`, '  }', `  counter ${names.received} {`, '  }');
   });
   lines.push(`  map ${CLIENT_MAP} {`, '    type ipv4_addr : verdict', `    size ${Math.max(1, intent.maxClients)}`, '  }');
-  for (const u of uplinks) {
-    chain(connChain(u.connMark), null, [`meta mark set meta mark and ${not(connMask)} or ${hex(u.connMark)}`]);
-    chain(poolChain(u.poolMark, poolMask), null, [`meta mark set meta mark and ${not(poolMask)} or ${hex(u.poolMark)}`]);
-  }
+  const poolMarks = new Set(uplinks.map((u) => u.poolMark));
+  for (const { action } of intent.choose?.policies ?? []) if (action.kind === 'pool') poolMarks.add(action.poolMark);
+  for (const u of uplinks) chain(connChain(u.connMark), null, [`meta mark set meta mark and ${not(connMask)} or ${hex(u.connMark)}`]);
+  for (const mark of poolMarks) chain(poolChain(mark, poolMask), null, [`meta mark set meta mark and ${not(poolMask)} or ${hex(mark)}`]);
+  if (intent.choose) chain('choose', null, chooseRules(intent.choose, poolMask));
+  if (intent.spread) for (const mode of hashedModes(intent.choose)) chain(hashChain(mode), null, [hashRule(mode, intent.spread, poolMask)]);
   chain('pre', 'type filter hook prerouting priority mangle; policy accept;', [
     ...lans.flatMap((lan) => [
       ...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
       `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`,
-      ...(intent.spread ? [spreadRule(lan, intent.spread, connMask, poolMask)] : []),
+      ...(intent.choose ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} == 0x0 jump choose`] : []),
     ]),
     ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).sent}`),
     ...uplinks.map((u) => `iifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),

@@ -80,13 +80,14 @@ export const statusSpec: CommandSpec = {
     const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
     const health = status.uplinks.map((u) => describeHealth(u.name, u.health)).join('\n');
     const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
+    const policies = status.policies.map((p) => `  ${p.name}: ${p.match} → ${p.action}${p.action.startsWith('via') ? ` (now ${p.uplink ?? 'none live: as other connections'})` : ''}`).join('\n');
     const publics = status.uplinks
       .map((u) => describePublic(u.name, u.publicAddress))
       .filter((line) => line !== null)
       .join('\n');
     ctx.out(
       `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
-        `${status.clients} clients\n${formatBalance(status)}\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
+        `${status.clients} clients\n${formatBalance(status)}\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${policies ? `\npolicies (first match wins):\n${policies}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
     );
   },
 };

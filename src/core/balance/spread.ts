@@ -17,6 +17,7 @@ import type { Config } from '../../model/config.js';
 import type { SpreadIntent } from '../../model/plan.js';
 import type { UplinkView } from '../../model/state.js';
 import { markLayout, poolMark } from '../marks.js';
+import { hashes } from './policies.js';
 
 /** Hash buckets: a 64th is the finest share a line can get. A power of two, so a range is a few masked matches. */
 export const SPREAD_BUCKETS = 64;
@@ -85,14 +86,12 @@ function sharing(uplinks: readonly UplinkView[]): UplinkView[] {
   return uplinks.filter((u) => u.tier === lowest);
 }
 
-/** What the packet filter needs for the config's mode; null in host mode. */
+/** The buckets' pools when some connections are hashed (balance.mode or a policy's balance); null otherwise. */
 export function planSpread(config: Config, uplinks: readonly UplinkView[]): SpreadIntent | null {
-  const { mode } = config.balance;
-  if (mode === 'host' || uplinks.length === 0) return null;
+  if (!hashes(config) || uplinks.length === 0) return null;
   const layout = markLayout(config.marks.mask);
   const marks = new Map(uplinks.map((u) => [u.name, poolMark(layout, u.index)]));
   return {
-    mode,
     buckets: SPREAD_BUCKETS,
     seed: SPREAD_SEED,
     ranges: apportion(sharing(uplinks)).map((range) => ({ ...range, poolMark: marks.get(range.uplink) as number })),

@@ -29,7 +29,7 @@ export const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {
 const TABLE_ORDER = ['mangle', 'security', 'raw', 'filter', 'nat'];
 
 /** Targets that are extensions, not chains (the ones our rules and the tests use). */
-const TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'QUEUE', 'MARK', 'CONNMARK', 'SET', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT', 'LOG', 'REJECT', 'TCPMSS', 'CT', 'NFLOG', 'CLASSIFY']);
+const TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'QUEUE', 'MARK', 'CONNMARK', 'SET', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT', 'LOG', 'REJECT', 'TCPMSS', 'CT', 'NFLOG', 'CLASSIFY', 'HMARK']);
 
 /** Fixed, so that save output is stable; the parsers skip comments anyway. */
 export const SAVE_DATE = 'Sun Nov 22 17:02:30 2026';
@@ -94,6 +94,8 @@ export function canonicalRule(args: readonly string[]): string[] {
     if (token === '-j' || token === '-g') target = args[i + 1];
     if (MARK_VALUES.has(token) && args[i + 1] !== undefined) {
       let value = hexMark(args[++i] as string);
+      // A mark match with every bit in its mask is printed as the bare value (as the lab's iptables-save does).
+      if (token === '--mark' && value.endsWith('/0xffffffff')) value = value.slice(0, -'/0xffffffff'.length);
       // MARK/CONNMARK --set-mark V[/M] is stored as --set-xmark V/M (a bare value sets every bit).
       if (token === '--set-mark' && (target === 'MARK' || target === 'CONNMARK')) {
         token = '--set-xmark';
