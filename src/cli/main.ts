@@ -36,6 +36,7 @@ const COMMANDS: readonly CommandModule[] = [
   { names: ['flush'], load: async () => (await import('./commands/flush.js')).registerFlush },
   { names: ['assign', 'release'], load: async () => (await import('./commands/assign.js')).registerAssign, light: true },
   { names: ['scan', 'reload'], load: async () => (await import('./commands/control.js')).registerControl, light: true },
+  { names: ['rebalance'], load: async () => (await import('./commands/rebalance.js')).registerRebalance, light: true },
   { names: ['hook'], load: async () => (await import('./commands/hook.js')).registerHook, light: true },
   { names: ['install-hooks', 'install-service'], load: async () => (await import('./commands/install.js')).registerInstall },
   { names: ['exec'], load: async () => (await import('./commands/exec.js')).registerExec },

@@ -27,6 +27,7 @@ export interface Parsed {
   readonly mask?: number;
   readonly maskWritten: boolean;
   readonly schedule?: string;
+  readonly rebalance?: string;
 }
 
 export interface CheckOptions {
@@ -59,6 +60,10 @@ export function checkConfig(parsed: Parsed, options: CheckOptions = {}): ConfigP
   if (parsed.schedule !== undefined) {
     const error = options.validateSchedule?.(parsed.schedule) ?? null;
     if (error) add('scan.schedule', `${describe(parsed.schedule)} ${error}`, 'write a cron expression with an optional seconds field, e.g. "*/30 * * * * *"');
+  }
+  if (parsed.rebalance !== undefined) {
+    const error = options.validateSchedule?.(parsed.rebalance) ?? null;
+    if (error) add('balance.rebalance', `${describe(parsed.rebalance)} ${error}`, 'write a cron expression with an optional seconds field, e.g. "0 */15 * * * *"');
   }
   return problems;
 }

@@ -56,6 +56,7 @@ function parsedParts(doc: Doc): Parsed {
   const ddns = parsedAs(SECTIONS.ddns, doc.ddns);
   const mask = parsedAs(SECTIONS.marks, doc.marks)?.mask;
   const schedule = parsedAs(SECTIONS.scan, doc.scan)?.schedule;
+  const rebalance = parsedAs(SECTIONS.balance, doc.balance)?.rebalance;
   return {
     uplinks,
     via,
@@ -66,6 +67,7 @@ function parsedParts(doc: Doc): Parsed {
     ...(ddns ? { ddns } : {}),
     ...(mask !== undefined ? { mask } : {}),
     ...(schedule !== undefined ? { schedule } : {}),
+    ...(rebalance !== undefined ? { rebalance } : {}),
   };
 }
 

@@ -6,7 +6,7 @@
 
 import type { Config } from '../model/config.js';
 import type { Nexthop } from '../model/kernel.js';
-import type { Assignments, UplinkView } from '../model/state.js';
+import type { Assignments, ClientRecord, UplinkView } from '../model/state.js';
 import { hmarkAddressBucket, nftAddressBucket } from './balance/kernel-hash.js';
 import { firstLive, policyFor, viaPoolOf } from './balance/policies.js';
 import { describeMatch, type PacketFacts, type PolicyProtocol, unknownFacts } from './balance/policy-match.js';
@@ -95,7 +95,9 @@ export interface Towards {
  * falls in, core/balance/kernel-hash.ts; connection mode depends on the source
  * port, which only the connection knows).
  */
-function towards(config: Config, uplinks: readonly UplinkView[], ip: string, mac: string | undefined, asked: Towards): { steps: string[]; to: Toward } {
+function towards(config: Config, uplinks: readonly UplinkView[], ip: string, record: ClientRecord | undefined, asked: Towards): { steps: string[]; to: Toward } {
+  const mac = record?.mac;
+  const pinned = record?.pinned === true;
   const { tables, priorities } = ids(config);
   const { to } = asked;
   const none: Toward = { address: to, bucket: null, pool: null, policy: null, mark: null, uplink: null };
@@ -120,6 +122,7 @@ function towards(config: Config, uplinks: readonly UplinkView[], ip: string, mac
   const caveat = unjudged.map((p) => `policy ${p.name} would need the connection's ${unknownFacts(p.match, packet).join(' and ')} to be judged; taken as not matching`);
   if (!chosen) {
     const { mode } = config.balance;
+    if (mode !== 'host' && pinned) return { steps: [...caveat, `to ${to}: ${ip} is pinned by an operator, so it keeps its pool in balance: ${mode} too`], to: none };
     const otherwise = mode === 'host' ? { steps: [], to: none } : hashed(config, uplinks, mode, ip, to, `balance: ${mode} —`);
     return { steps: [...caveat, ...(config.policies.length > 0 ? [`to ${to}: no policy takes it`] : []), ...otherwise.steps], to: otherwise.to };
   }
@@ -146,7 +149,7 @@ function towards(config: Config, uplinks: readonly UplinkView[], ip: string, mac
 }
 
 export function explain(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, ip: string, asked?: Towards): Explanation {
-  const toward = asked === undefined ? null : towards(config, uplinks, ip, assignments.get(ip)?.mac, asked);
+  const toward = asked === undefined ? null : towards(config, uplinks, ip, assignments.get(ip), asked);
   const { tables, priorities } = ids(config);
   const layout = markLayout(config.marks.mask);
   const address = parseIpv4(ip) as number;

@@ -8,7 +8,8 @@ import type { Config } from '../model/config.js';
 import type { Neighbour, RoutingState } from '../model/kernel.js';
 import type { DesiredState, RoutingChange } from '../model/plan.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
-import { updateAssignments, type AssignResult } from './assign.js';
+import { countByUplink, updateAssignments, type AssignResult } from './assign.js';
+import { trafficStrategy } from './balance/traffic.js';
 import { clientFilter } from './clients.js';
 import { ids } from './contract.js';
 import { diffRouting, diffRoutes, diffRules } from './diff.js';
@@ -27,6 +28,8 @@ export interface PlanRunInput {
   /** The neighbours are a full table read (expiry may run), not a few events. */
   readonly complete: boolean;
   readonly now: number;
+  /** Bytes per second per pool recently (balance.assign: traffic); null or absent: not measured yet, the counts decide. */
+  readonly rates?: ReadonlyMap<string, number> | null;
 }
 
 export interface PlanRunResult {
@@ -48,6 +51,7 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
     expireMs: config.clients.expireSeconds * 1000,
     max: config.clients.max,
     perMac: config.clients.perMac,
+    ...(config.balance.assign === 'traffic' && input.rates ? { strategy: trafficStrategy(input.rates, countByUplink(input.assignments)) } : {}),
   });
   const desired = plan({ config, uplinks, assignments: assignment.assignments });
   return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };

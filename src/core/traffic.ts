@@ -35,3 +35,29 @@ export function rates(before: Traffic, after: Traffic): { uplinks: Record<string
     pools: Object.fromEntries(Object.entries(after.pools).map(([name, c]) => [name, { sent: rate(c.sent, before.pools[name]?.sent), received: rate(c.received, before.pools[name]?.received) }])),
   };
 }
+
+/** One reading of the pool counters: bytes sent and received per pool, at a time. */
+export interface PoolSample {
+  readonly at: number;
+  readonly pools: Readonly<Record<string, PoolBytes>>;
+}
+
+/**
+ * Bytes per second per pool (sent and received together) between the oldest
+ * and the newest reading. A counter that went down (our chains were rewritten,
+ * which zeroes them) counts from 0; null with fewer than two readings.
+ */
+export function poolRates(samples: readonly PoolSample[]): Map<string, number> | null {
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  if (!first || !last || last.at <= first.at) return null;
+  const seconds = (last.at - first.at) / 1000;
+  const total = (bytes: PoolBytes | undefined): number => (bytes ? bytes.sent + bytes.received : 0);
+  return new Map(
+    Object.entries(last.pools).map(([name, bytes]) => {
+      const now = total(bytes);
+      const then = total(first.pools[name]);
+      return [name, (now >= then ? now - then : now) / seconds];
+    }),
+  );
+}

@@ -20,6 +20,7 @@ import { loadConfig, type Overrides } from '../config/load.js';
 import { adoptFromClientSet } from '../core/adopt.js';
 import { routingCollisions } from '../core/collisions.js';
 import type { Transition } from '../core/health.js';
+import { markLayout } from '../core/marks.js';
 import { probePaths } from '../core/run.js';
 import type { Config } from '../model/config.js';
 import { ConfigError } from '../model/errors.js';
@@ -28,6 +29,7 @@ import type { RunReport } from '../schema/control.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import { renderIpBatch } from '../render/payloads.js';
 import { systemClock } from '../system/clock.js';
+import { clientsWithConnections } from '../system/conntrack.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from '../system/control-server.js';
 import type { Runner } from '../system/exec.js';
 import { applyIpBatch, observeRouting, readLinks, readRoutes, readRules } from '../system/kernel.js';
@@ -46,6 +48,8 @@ import { Monitors } from './monitors.js';
 import { Notifier } from './notifier.js';
 import { PublicAddresses } from './public-address.js';
 import { Reconciler } from './reconciler.js';
+import { PoolTraffic } from './pool-traffic.js';
+import { type Load, rebalance } from './rebalance.js';
 import { OwnWrites, Repairs } from './repairs.js';
 import { DaemonStatus } from './status.js';
 
@@ -70,6 +74,7 @@ interface Parts {
   readonly repairs: Repairs;
   readonly status: DaemonStatus;
   readonly backend: NetfilterBackend;
+  readonly traffic: PoolTraffic;
 }
 
 export class Daemon {
@@ -78,6 +83,7 @@ export class Daemon {
   private metrics: MetricsServer | null = null;
   private schedule: Schedule | null = null;
   private scheduled = '';
+  private rebalancing: Schedule | null = null;
   private stopping = false;
   private finished!: (code: number) => void;
   readonly done: Promise<number> = new Promise((resolve) => (this.finished = resolve));
@@ -128,15 +134,21 @@ export class Daemon {
     };
     const own = new OwnWrites();
     const reported = (report: RunReport): void => repairs.reported(report);
-    const reconciler = new Reconciler({ runner, store, backend, log, health, afterRun, reported, writer: own.recording(runner), clock: systemClock }, config, assignmentsOf(store.data));
+    const traffic: PoolTraffic = new PoolTraffic(() => backend.counters(runner, reconciler.currentConfig), systemClock, log);
+    const reconciler: Reconciler = new Reconciler(
+      { runner, store, backend, log, health, afterRun, reported, writer: own.recording(runner), clock: systemClock, poolRates: (): ReadonlyMap<string, number> | null => traffic.rates() },
+      config,
+      assignmentsOf(store.data),
+    );
+    this.sampleTraffic(traffic, reconciler, config);
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
     const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
     const status = new DaemonStatus({ runner, backend, reconciler, health, publicAddresses, ddns, repairs }, { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } });
-    this.parts = { reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend };
+    this.parts = { reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
-    const handlers = controlHandlers({ version, log, reconciler, health, status, reload: () => this.reload() });
+    const handlers = controlHandlers({ version, log, reconciler, health, status, reload: () => this.reload(), load: this.load(traffic, reconciler) });
     this.control = await listenControl(config.socket, (request) => dispatch(handlers, request), log);
     await this.serveMetrics(config, status);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
@@ -234,9 +246,33 @@ export class Daemon {
     }
   }
 
+  /** What a rebalance weighs: the pools' recent traffic and the clients with a connection open. */
+  private load(traffic: PoolTraffic, reconciler: Reconciler): Load {
+    const { runner } = this.options;
+    return { rates: () => traffic.recent(), busy: () => clientsWithConnections(runner, markLayout(reconciler.currentConfig.marks.mask).connMask) };
+  }
+
+  /**
+   * The pool counters are read only while something weighs traffic: new
+   * clients assigned by it, or balance.rebalance's schedule (which this also
+   * starts, moves or stops).
+   */
+  private sampleTraffic(traffic: PoolTraffic, reconciler: Reconciler, config: Config): void {
+    const { assign, rebalance: schedule } = config.balance;
+    if (assign === 'traffic' || schedule !== undefined) traffic.start();
+    else traffic.stop();
+    this.rebalancing?.stop();
+    this.rebalancing = null;
+    if (schedule === undefined || this.stopping) return;
+    const { log } = this.options;
+    this.rebalancing = startSchedule(schedule, () => {
+      rebalance({ reconciler, log, load: this.load(traffic, reconciler) }, false).catch((error: Error) => log.warn('scheduled rebalance failed', { error: error.message }));
+    });
+  }
+
   /** Re-reads the config file; a bad file leaves the running config in place and throws ConfigError. */
   async reload(): Promise<RunReport> {
-    const { reconciler, health, notifier, publicAddresses, ddns, status, backend } = this.running;
+    const { reconciler, health, notifier, publicAddresses, ddns, status, backend, traffic } = this.running;
     const next = await loadConfig(this.options.configPath, this.options.overrides);
     const current = reconciler.currentConfig;
     if (next.socket !== current.socket || next.state !== current.state) {
@@ -252,6 +288,7 @@ export class Daemon {
     notifier.reconfigure(next.notify);
     publicAddresses.reconfigure(next);
     ddns.reconfigure(next);
+    this.sampleTraffic(traffic, reconciler, next);
     await this.serveMetrics(next, status);
     return reconciler.reload(next);
   }
@@ -261,8 +298,10 @@ export class Daemon {
     this.stopping = true;
     this.options.log.info('stopping; kernel state stays in place', { signal });
     this.schedule?.stop();
+    this.rebalancing?.stop();
     if (this.parts) {
-      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler } = this.parts;
+      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic } = this.parts;
+      traffic.stop();
       repairs.stop();
       monitors.stop();
       health.stop();

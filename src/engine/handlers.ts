@@ -9,6 +9,7 @@ import { RequestError } from '../model/errors.js';
 import type { Command, ControlRequest, RequestOf, ResultOf, RunReport } from '../schema/control.js';
 import type { Logger } from '../system/logger.js';
 import type { HealthMonitor } from './health.js';
+import { type Load, rebalance } from './rebalance.js';
 import type { Reconciler } from './reconciler.js';
 import type { DaemonStatus } from './status.js';
 
@@ -22,6 +23,7 @@ export interface HandlerDeps {
   readonly status: DaemonStatus;
   /** Re-reads the config file (a bad file throws ConfigError and changes nothing). */
   readonly reload: () => Promise<RunReport>;
+  readonly load: Load;
 }
 
 /** An operator's change is kept either way; a failed run is their error to see (the daemon retries it). */
@@ -43,6 +45,7 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
     scan: () => r.request('operator scan', { scan: true }),
     reload: () => deps.reload(),
     hook: (request) => hook(deps, config(), request),
+    rebalance: ({ dryRun = false }) => rebalance(deps, dryRun),
     assign: async ({ ip, uplink }) => {
       checkAssignment(config(), ip, uplink);
       const report = await r.request(`assign ${ip}`, {

@@ -64,6 +64,8 @@ export interface ReconcilerDeps {
    * kernel's change events from other software's. The runner by default.
    */
   readonly writer?: Runner;
+  /** Bytes per second per pool over the last minute (balance.assign: traffic); null before two readings. */
+  readonly poolRates?: () => ReadonlyMap<string, number> | null;
 }
 
 export class Reconciler {
@@ -261,6 +263,7 @@ export class Reconciler {
         neighbours: inputs.neighbours ?? batch.neighbours,
         complete: inputs.neighbours !== null,
         now: started,
+        rates: this.deps.poolRates?.() ?? null,
       });
       const netfilter = backend.plan(desired.netfilter, inputs.netfilter);
       counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };

@@ -743,7 +743,7 @@ const clients = mapping(
 
 // ---- balance
 
-const ASSIGNS = ['count'] as const;
+const ASSIGNS = ['count', 'traffic'] as const;
 const balance = mapping(
   {
     mode: z
@@ -756,10 +756,15 @@ const balance = mapping(
     assign: z
       .enum(
         ASSIGNS,
-        fails((input) => `${describe(input)} is not an assignment measure available here`, 'write count (new clients join the line with the fewest clients ÷ weight); traffic is not built yet'),
+        fails((input) => `${describe(input)} is not an assignment measure`, 'write count (new clients join the line with the fewest clients ÷ weight) or traffic (the least bytes per second over the last minute ÷ weight)'),
       )
       .prefault('count')
-      .meta({ description: 'What "least loaded" means when a new client joins a pool: clients ÷ weight.' }),
+      .meta({ description: 'What "least loaded" means when a new client joins a pool: clients ÷ weight, or measured traffic ÷ weight.' }),
+    // The cron syntax itself is checked by src/config/checks.ts, as scan.schedule's.
+    rebalance: z
+      .string(fails((input) => `${describe(input)} is not text`, 'write a cron expression, e.g. "0 */15 * * * *" (every 15 minutes), or leave it out'))
+      .optional()
+      .meta({ description: 'When to run `dispatcher rebalance` by itself (a cron expression); absent: only when asked.' }),
   },
   'write it as "balance: { mode: destination }" or leave it out',
 );

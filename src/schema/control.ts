@@ -297,6 +297,21 @@ export const commands = {
   reload: { request: {}, result: runReportSchema },
   assign: { request: { ip: address, uplink: uplinkName }, result: z.object({ ip: z.string(), uplink: z.string(), pinned: z.literal(true), run: runReportSchema }) },
   release: { request: { ip: address }, result: z.object({ ip: z.string(), released: z.string().optional(), run: runReportSchema }) },
+  rebalance: {
+    request: { dryRun: z.boolean().optional().describe('only say what would move') },
+    result: z.object({
+      dryRun: z.boolean(),
+      moves: z
+        .array(z.object({ ip: z.string(), from: z.string(), to: z.string() }).readonly())
+        .readonly()
+        .describe('idle clients moved (or that would be), one by one from the most to the least loaded line'),
+      before: z.record(z.string(), z.number()).readonly().describe("each carrying line's bytes per second over the last minute ÷ its weight"),
+      after: z.record(z.string(), z.number()).readonly().describe('the same, expected once the moved clients carry what the average client does'),
+      idle: z.number().describe('clients with no connection open: the ones that may move'),
+      busy: z.number().describe('clients with a connection open through a line: never moved'),
+      run: runReportSchema.nullable().describe('the run that loaded the moves; null for a dry run or when nothing moved'),
+    }),
+  },
   // pppd's arguments: strings here; what a valid one is, checkHook (core/requests.ts) says, for the daemon and the CLI alike.
   hook: {
     request: {

@@ -3,6 +3,7 @@
 // connection on the gateway is untouched.
 
 import { hex } from '../core/marks.js';
+import { busySources } from '../parse/conntrack.js';
 import type { Runner } from './exec.js';
 
 /** Deletes conntrack entries whose connection field is this mark; returns how many went. */
@@ -25,4 +26,11 @@ export async function forgetUnmarked(runner: Runner, network: string, mask: numb
   const result = await runner.run(['conntrack', '-D', '-s', network, '--mark', `0x0/${hex(mask)}`], { okExitCodes: [0, 1] });
   const counted = /([0-9]+) flow entries have been deleted/.exec(result.stderr);
   return counted ? Number(counted[1]) : 0;
+}
+
+/** The addresses with a connection open through an uplink (a connection field in its mark): `dispatcher rebalance` leaves them be. */
+export async function clientsWithConnections(runner: Runner, connMask: number): Promise<Set<string>> {
+  // -L prints the entries on stdout and the count on stderr; none is exit 0.
+  const result = await runner.run(['conntrack', '-L', '-f', 'ipv4'], { okExitCodes: [0] });
+  return busySources(result.stdout, connMask);
 }

@@ -105,6 +105,15 @@ describe.each(['iptables', 'nftables'] as const)('balance modes, %s backend', (b
         `${backend} destination mode: isp2 died, its ${onIsp2.length} destinations moved (${onIsp2.map((a) => `${a}→${during.get(a)}`).join(', ')}), the other ${16 - onIsp2.length} stayed; all back on return\n`,
       );
     });
+    test('a client an operator pinned keeps its line for every destination', async () => {
+      await lab.cli(['assign', client.ip, 'isp3']);
+      const pinned = counts([...(await lines()).values()]);
+      expect(pinned).toEqual({ isp1: 0, isp2: 0, isp3: 16 });
+      await lab.cli(['release', client.ip]);
+      // Still in the neighbour table: the next scan assigns it again.
+      await lab.cli(['scan']);
+      await within(10_000, 'the client assigned again', async () => (await lab.cliJson<PoolsJson>(['pools'])).clients === 1);
+    });
   });
 
   describe('connection', () => {

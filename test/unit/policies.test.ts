@@ -236,6 +236,23 @@ describe('via lists are pools', () => {
     expect(rules('DISPATCHER-SPREAD')).toContain('-m mark --mark 0x8000002a -j MARK --set-xmark 0x1000000/0xffffffff');
   });
 
+  test('in a hashing mode a pinned client keeps its pool: a rule after the policies, before the mode', () => {
+    const hashing = config('  - { match: { destination: [203.0.113.9] }, via: [isp2] }', '\nbalance: { mode: destination }');
+    const clients = new Map<string, ClientRecord>([
+      ['198.18.0.11', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: true, firstSeen: 0, lastSeen: 0 }],
+      ['198.18.0.12', { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }],
+    ]);
+    const mangle = desiredIptables(skeleton, planNetfilter(hashing, VIEWS, clients)).tables.find((t) => t.name === 'mangle');
+    expect((mangle?.rules ?? []).filter((r) => r.chain === 'DISPATCHER-CHOOSE').map((r) => r.args.join(' '))).toEqual([
+      '-m set --match-set dispatcher-p1-dst dst -g DISPATCHER-POOL-4',
+      '-m set --match-set dispatcher-p2-src src -j RETURN',
+      '-g DISPATCHER-HASH-DST',
+    ]);
+    expect(renderSkeleton(planNetfilter(hashing, VIEWS, clients))).toContain('    ip saddr 198.18.0.11/32 return\n    goto hash_destination\n');
+    // Host mode: a pinned client keeps its pool anyway; no rule for it.
+    expect(planNetfilter(config('  - { match: { destination: [203.0.113.9] }, via: [isp2] }'), VIEWS, clients).choose?.policies.map((p) => p.name)).toEqual(['1']);
+  });
+
   test('nftables: a choose chain of one rule per policy with anonymous sets, goto the via pool chain or the hash chain', () => {
     const text = renderSkeleton(planNetfilter(parsed, VIEWS, new Map()));
     expect(text).toContain(

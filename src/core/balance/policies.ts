@@ -76,14 +76,24 @@ export function planChoose(config: Config, assignments: Assignments): ChooseInte
   if (config.policies.length === 0 && mode === 'host') return null;
   const layout = markLayout(config.marks.mask);
   const byMode = (m: Config['balance']['mode']): PolicyAction => (m === 'host' ? { kind: 'keep' } : { kind: 'hash', mode: m });
-  return {
-    policies: config.policies.map((policy) => ({
-      name: policy.name,
-      match: filterOf(policy.match, assignments),
-      action: policy.action.kind === 'via' ? { kind: 'pool', poolMark: poolMark(layout, viaPoolOf(config, policy.action.via).index) } : byMode(policy.action.mode),
-    })),
-    otherwise: byMode(mode),
-  };
+  const policies = config.policies.map((policy) => ({
+    name: policy.name,
+    match: filterOf(policy.match, assignments),
+    action: policy.action.kind === 'via' ? ({ kind: 'pool', poolMark: poolMark(layout, viaPoolOf(config, policy.action.via).index) } as const) : byMode(policy.action.mode),
+  }));
+  // A client an operator pinned to a line keeps it in the hashing modes too (after the policies, which name traffic, not clients).
+  const pinned = mode === 'host' ? [] : pinnedHosts(assignments);
+  const keep = pinned.length > 0 ? [{ name: PINNED, match: { sources: pinned, destinations: [], protocols: [], ports: [], dscp: [] }, action: { kind: 'keep' } as const }] : [];
+  return { policies: [...policies, ...keep], otherwise: byMode(mode) };
+}
+
+/** The rule that keeps pinned clients in their pools in the hashing modes, after the configured policies. */
+export const PINNED = 'pinned clients';
+
+function pinnedHosts(assignments: Assignments): string[] {
+  const hosts: string[] = [];
+  for (const [ip, record] of assignments) if (record.pinned) hosts.push(`${ip}/32`);
+  return hosts.sort();
 }
 
 /** The modes some connection is hashed by: the global one and the policies'. */
