@@ -9,7 +9,7 @@ import type { Nexthop } from '../model/kernel.js';
 import type { Assignments, ClientRecord, UplinkView } from '../model/state.js';
 import { hmarkAddressBucket, nftAddressBucket } from './balance/kernel-hash.js';
 import { firstLive, policyFor, viaPoolOf } from './balance/policies.js';
-import { describeMatch, type PacketFacts, type PolicyProtocol, unknownFacts } from './balance/policy-match.js';
+import { describeMatch, mayMatch, type PacketFacts, type PolicyProtocol, unknownFacts } from './balance/policy-match.js';
 import { planSpread } from './balance/spread.js';
 import { inLanSubnets } from './clients.js';
 import { ids } from './contract.js';
@@ -118,7 +118,8 @@ function towards(config: Config, uplinks: readonly UplinkView[], ip: string, rec
     ...(asked.dscp !== undefined ? { dscp: asked.dscp } : {}),
   };
   const chosen = policyFor(config, packet);
-  const unjudged = config.policies.slice(0, chosen?.index ?? config.policies.length).filter((p) => unknownFacts(p.match, packet).length > 0);
+  // Only an earlier policy whose known facts match could have taken it: those are the ones worth a word.
+  const unjudged = config.policies.slice(0, chosen?.index ?? config.policies.length).filter((p) => unknownFacts(p.match, packet).length > 0 && mayMatch(p.match, packet));
   const caveat = unjudged.map((p) => `policy ${p.name} would need the connection's ${unknownFacts(p.match, packet).join(' and ')} to be judged; taken as not matching`);
   if (!chosen) {
     const { mode } = config.balance;

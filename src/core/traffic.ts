@@ -43,21 +43,25 @@ export interface PoolSample {
 }
 
 /**
- * Bytes per second per pool (sent and received together) between the oldest
- * and the newest reading. A counter that went down (our chains were rewritten,
- * which zeroes them) counts from 0; null with fewer than two readings.
+ * Bytes per second per pool (sent and received together) over the readings:
+ * the sum of the growth between consecutive ones, ÷ the time they span. A
+ * counter that went down (our chains or table were rewritten, which zeroes
+ * them) grew from 0; null with fewer than two readings.
  */
 export function poolRates(samples: readonly PoolSample[]): Map<string, number> | null {
   const first = samples[0];
   const last = samples[samples.length - 1];
   if (!first || !last || last.at <= first.at) return null;
-  const seconds = (last.at - first.at) / 1000;
   const total = (bytes: PoolBytes | undefined): number => (bytes ? bytes.sent + bytes.received : 0);
-  return new Map(
-    Object.entries(last.pools).map(([name, bytes]) => {
+  const grown = new Map<string, number>();
+  for (let i = 1; i < samples.length; i++) {
+    const before = samples[i - 1] as PoolSample;
+    for (const [name, bytes] of Object.entries((samples[i] as PoolSample).pools)) {
       const now = total(bytes);
-      const then = total(first.pools[name]);
-      return [name, (now >= then ? now - then : now) / seconds];
-    }),
-  );
+      const then = total(before.pools[name]);
+      grown.set(name, (grown.get(name) ?? 0) + (now >= then ? now - then : now));
+    }
+  }
+  const seconds = (last.at - first.at) / 1000;
+  return new Map([...grown].map(([name, bytes]) => [name, bytes / seconds]));
 }

@@ -140,7 +140,6 @@ export class Daemon {
       config,
       assignmentsOf(store.data),
     );
-    this.sampleTraffic(traffic, reconciler, config);
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
     const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
     const status = new DaemonStatus({ runner, backend, reconciler, health, publicAddresses, ddns, repairs }, { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } });
@@ -166,6 +165,7 @@ export class Daemon {
     reconciler.release();
     const report = await first;
     this.scheduleScans(config.scan.schedule);
+    this.sampleTraffic(this.running.traffic, this.running.reconciler, config);
     log.info('running', { firstRun: { ok: report.ok, durationMs: report.durationMs, applied: report.applied, added: report.added } });
     return report;
   }

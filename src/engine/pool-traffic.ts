@@ -2,8 +2,8 @@
 // and `dispatcher rebalance`: the pool counting rules read every few seconds
 // (one iptables-save -c of mangle, or one nft counter listing: the same cost
 // at 10 clients or 50,000), the readings of the last minute kept. Reading
-// only runs while something needs it (assign: traffic); a rebalance without
-// it measures a few seconds on the spot.
+// only runs while something needs it (assign: traffic, balance.rebalance's
+// schedule); a rebalance without it measures a few seconds on the spot.
 
 import { poolRates, type PoolBytes, type PoolSample } from '../core/traffic.js';
 import type { Clock, TimerHandle } from '../system/clock.js';
@@ -30,9 +30,11 @@ export class PoolTraffic {
     this.timer = this.clock.every(SAMPLE_MS, () => void this.sample());
   }
 
+  /** Stops reading and forgets the readings: a later rate is measured afresh, never an old one. */
   stop(): void {
     if (this.timer) this.clock.clear(this.timer);
     this.timer = null;
+    this.samples = [];
   }
 
   /** Bytes per second per pool over the kept readings; null before two readings. */

@@ -5,6 +5,7 @@
 // meanwhile, moves.
 
 import { planRebalance } from '../core/balance/traffic.js';
+import { RequestError } from '../model/errors.js';
 import type { ResultOf } from '../schema/control.js';
 import type { Logger } from '../system/logger.js';
 import type { Reconciler } from './reconciler.js';
@@ -17,6 +18,8 @@ export interface Load {
 
 export async function rebalance(deps: { readonly reconciler: Reconciler; readonly log: Logger; readonly load: Load }, dryRun: boolean): Promise<ResultOf<'rebalance'>> {
   const r = deps.reconciler;
+  const { mode } = r.currentConfig.balance;
+  if (mode !== 'host') throw new RequestError(`balance.mode is ${mode}: connections are spread by a hash, not by the clients' pools, so moving clients evens out nothing`);
   const [rates, busy] = await Promise.all([deps.load.rates(), deps.load.busy()]);
   const plan = planRebalance({ assignments: r.clients, uplinks: r.uplinks, rates, busy });
   if (dryRun || plan.moves.length === 0) return { dryRun, ...plan, run: null };

@@ -439,6 +439,9 @@ const PORT_SLOTS = 15;
 const SOURCE_FIX = 'list addresses, networks or MAC addresses, e.g. [198.18.5.0/24, 02:00:00:00:00:01]';
 const DESTINATION_FIX = 'list addresses or networks, e.g. [203.0.113.0/24]; leave destination out to match every destination';
 
+/** Each entry once, in the order written (a repeat would make a set differ from its list on every run). */
+const unique = (items: readonly string[]): string[] => [...new Set(items)];
+
 const policyPort = z
   .union(
     [z.number().int().min(1).max(65535), z.string().regex(/^[0-9]{1,5}-[0-9]{1,5}$/)],
@@ -501,9 +504,9 @@ const policyMatch = mapping(
   })
   .transform(
     (doc): PolicyMatch => ({
-      sources: (doc.source ?? []).filter((s) => !MAC.test(s)).map((s) => formatCidr(destination(s) as Cidr)),
-      macs: (doc.source ?? []).filter((s) => MAC.test(s)).map((s) => s.toLowerCase()),
-      destinations: (doc.destination ?? []).map((s) => formatCidr(destination(s) as Cidr)),
+      sources: unique((doc.source ?? []).filter((s) => !MAC.test(s)).map((s) => formatCidr(destination(s) as Cidr))),
+      macs: unique((doc.source ?? []).filter((s) => MAC.test(s)).map((s) => s.toLowerCase())),
+      destinations: unique((doc.destination ?? []).map((s) => formatCidr(destination(s) as Cidr))),
       // Ports without a protocol: tcp and udp, the two that carry almost every service.
       protocols: doc.protocol !== undefined ? [doc.protocol] : doc.port !== undefined ? ['tcp', 'udp'] : [],
       ports: doc.port ?? [],
@@ -559,8 +562,11 @@ const policies = z
       else names.set(policy.name, i);
     });
     // First match wins: a policy whose every packet an earlier one already takes would never match.
+    // zod runs this even when some policy failed its own checks: only matches that parsed are compared.
+    const parsed = (policy: (typeof list)[number] | undefined): PolicyMatch | null => (policy?.match && Array.isArray(policy.match.destinations) ? policy.match : null);
     list.forEach((policy, i) => {
-      const earlier = list.findIndex((e, j) => j < i && e?.match !== undefined && policy?.match !== undefined && covers(e.match, policy.match));
+      const later = parsed(policy);
+      const earlier = later === null ? -1 : list.findIndex((e, j) => j < i && parsed(e) !== null && covers(parsed(e) as PolicyMatch, later));
       if (earlier >= 0) {
         ctx.addIssue({
           code: 'custom',
@@ -767,7 +773,17 @@ const balance = mapping(
       .meta({ description: 'When to run `dispatcher rebalance` by itself (a cron expression); absent: only when asked.' }),
   },
   'write it as "balance: { mode: destination }" or leave it out',
-);
+).superRefine((doc, ctx) => {
+  // The pool counters count a client's bytes under its own pool; in the hashing modes its connections do not follow it.
+  if (doc.assign === 'traffic' && doc.mode !== 'host') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['assign'],
+      message: say(`traffic weighs clients by their pools' bytes, but in ${doc.mode} mode a client's connections are spread by a hash, not by its pool`, 'use assign: count with this mode, or mode: host with assign: traffic'),
+      input: doc.assign,
+    });
+  }
+});
 
 const scan = mapping(
   {

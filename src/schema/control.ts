@@ -305,7 +305,7 @@ export const commands = {
         .array(z.object({ ip: z.string(), from: z.string(), to: z.string() }).readonly())
         .readonly()
         .describe('idle clients moved (or that would be), one by one from the most to the least loaded line'),
-      before: z.record(z.string(), z.number()).readonly().describe("each carrying line's bytes per second over the last minute ÷ its weight"),
+      before: z.record(z.string(), z.number()).readonly().describe("each carrying line's pool: bytes per second ÷ its weight, over the last minute (or a few seconds measured on the spot when the counters were not being read)"),
       after: z.record(z.string(), z.number()).readonly().describe('the same, expected once the moved clients carry what the average client does'),
       idle: z.number().describe('clients with no connection open: the ones that may move'),
       busy: z.number().describe('clients with a connection open through a line: never moved'),

@@ -76,6 +76,15 @@ const CASES: Case[] = [
   { name: 'uplink on the LAN interface', edit: replace('interface: ppp1', 'interface: lan0'), field: 'uplinks[1].interface', problem: /also a LAN interface/ },
   { name: 'two uplinks with one ipparam', edit: (y) => y.replace('name: isp1', 'name: isp1\n    ipparam: dsl').replace('name: isp2', 'name: isp2\n    ipparam: dsl'), field: 'uplinks[1].ipparam', problem: /already identifies/ },
   { name: 'static route via an unknown uplink', edit: append('static_routes: [{ destination: 203.0.113.64/26, via: [isp9] }]'), field: 'static_routes[0].via[0]', problem: /no uplink is named "isp9"/ },
+  // Policies
+  { name: 'policy via an unknown uplink', edit: append('policies: [{ match: { destination: [203.0.113.0/24] }, via: [isp2, isp9] }]'), field: 'policies[0].via[1]', problem: /no uplink is named "isp9"/ },
+  {
+    name: 'a policy an earlier one hides',
+    edit: append('policies:\n  - { match: { destination: [203.0.113.0/24] }, via: [isp2] }\n  - { match: { destination: [203.0.113.8/29], protocol: tcp }, via: [isp3] }'),
+    field: 'policies[1].match',
+    problem: /can never match: policies\[0\] comes first/,
+  },
+  { name: 'a policy with ports and icmp', edit: append('policies: [{ match: { protocol: icmp, port: [7] }, via: [isp1] }]'), field: 'policies[0].match.port', problem: /icmp has no ports/ },
   // Collisions with other software in this kernel
   {
     name: 'a foreign ip rule inside our priorities',

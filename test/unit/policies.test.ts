@@ -10,6 +10,7 @@ import { renderSkeleton } from '../../src/backends/nftables/render.js';
 import { parseConfig } from '../../src/config/load.js';
 import { policyFor, viaPools } from '../../src/core/balance/policies.js';
 import { covers, matchesPacket, type PolicyMatch } from '../../src/core/balance/policy-match.js';
+import { explain } from '../../src/core/explain.js';
 import { planNetfilter } from '../../src/core/netfilter.js';
 import { planRoutes, planRules } from '../../src/core/plan.js';
 import { ConfigError } from '../../src/model/errors.js';
@@ -111,9 +112,25 @@ describe('the config', () => {
     ]);
   });
 
+  test('one mistake in a later policy is named with its field, not a crash of the shadow check', () => {
+    expect(
+      refused(`
+  - { match: { destination: [203.0.113.0/24] }, via: [isp1] }
+  - { match: { destination: [203.0.113.300] }, via: [isp2] }
+`),
+    ).toEqual(['policies[1].match.destination[0]: "203.0.113.300" is not an address or a network (other than 0.0.0.0/0) — list addresses or networks, e.g. [203.0.113.0/24]; leave destination out to match every destination']);
+    expect(refused('  - { match: { protocol: icmp, port: [7] }, via: [isp1] }\n  - { match: { dscp: [46] }, via: [isp2] }', '')).toHaveLength(1);
+  });
+
+  test("assign: traffic with a hashing mode is refused: the pool counters do not say where a client's connections go", () => {
+    expect(refused('  - { match: { dscp: [46] }, via: [isp1] }', '\nbalance: { mode: destination, assign: traffic }')).toEqual([
+      "balance.assign: traffic weighs clients by their pools' bytes, but in destination mode a client's connections are spread by a hash, not by its pool — use assign: count with this mode, or mode: host with assign: traffic",
+    ]);
+  });
+
   test('every distinct via list is a pool: with the default mask 15 pools, uplinks included', () => {
-    const lists = Array.from({ length: 13 }, (_, i) => `  - { match: { destination: [203.0.113.${i}] }, via: [${i % 2 ? 'isp1, isp2' : 'isp2, isp1'}${i > 1 ? `, lte${''}` : ''}] }`);
-    // 13 policies, 3 distinct lists: fits.
+    const lists = Array.from({ length: 13 }, (_, i) => `  - { match: { destination: [203.0.113.${i}] }, via: [${i % 2 ? 'isp1, isp2' : 'isp2, isp1'}${i > 1 ? ', lte' : ''}] }`);
+    // 13 policies, 4 distinct lists: fits.
     expect(refused(lists.join('\n'))).toEqual([]);
     const distinct = ['isp1', 'isp2', 'lte', 'isp1, isp2', 'isp2, isp1', 'isp1, lte', 'lte, isp1', 'isp2, lte', 'lte, isp2', 'isp1, isp2, lte', 'isp1, lte, isp2', 'isp2, isp1, lte', 'isp2, lte, isp1'];
     const many = distinct.map((via, i) => `  - { match: { destination: [203.0.113.${i}] }, via: [${via}] }`).join('\n');
@@ -166,6 +183,19 @@ describe('what a match takes', () => {
     expect(policyFor(parsed, { source: '198.18.0.10', destination: '203.0.113.40' })?.policy.name).toBe('one');
     expect(policyFor(parsed, { source: '198.18.0.10', destination: '203.0.113.41' })?.policy.name).toBe('four');
     expect(policyFor(parsed, { source: '198.18.0.10', destination: '203.0.113.44' })).toBeNull();
+  });
+});
+
+describe('explain', () => {
+  test('names the policy that takes a connection; a policy it lacks a fact for is mentioned only when what is known matches', () => {
+    const parsed = config('  - { name: web, match: { destination: [203.0.113.20/31], protocol: tcp, port: [7] }, via: [lte, isp1] }');
+    const clients = new Map<string, ClientRecord>([['198.18.0.10', { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]]);
+    const known = explain(parsed, VIEWS, clients, '198.18.0.10', { to: '203.0.113.20', protocol: 'tcp', port: 7 });
+    expect(known.to).toMatchObject({ policy: 'web', uplink: 'lte', mark: 0x4000000 });
+    const unsure = explain(parsed, VIEWS, clients, '198.18.0.10', { to: '203.0.113.20' });
+    expect(unsure.steps).toContain("policy web would need the connection's protocol (--protocol) and port (--port) to be judged; taken as not matching");
+    const elsewhere = explain(parsed, VIEWS, clients, '198.18.0.10', { to: '203.0.113.99' });
+    expect(elsewhere.steps.some((s) => s.includes('would need'))).toBe(false);
   });
 });
 
@@ -234,6 +264,19 @@ describe('via lists are pools', () => {
     ]);
     // A bucket block of one (2:1 is 43:21 buckets) is printed as iptables-save prints it: no full mask.
     expect(rules('DISPATCHER-SPREAD')).toContain('-m mark --mark 0x8000002a -j MARK --set-xmark 0x1000000/0xffffffff');
+  });
+
+  test('a list written twice over (an address and the MAC of the same client, a repeated network) is one entry each; DSCP under 16 as iptables-save prints it', () => {
+    const repeated = config(`  - { match: { source: [198.18.0.11, 02:00:00:00:00:0b, 198.18.0.11/32], destination: [203.0.113.0/24, 203.0.113.0/24], dscp: [10] }, via: [isp2] }`);
+    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0b', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]]);
+    const desired = desiredIptables(skeleton, planNetfilter(repeated, VIEWS, clients));
+    expect(desired.policySets.map((s) => s.members)).toEqual([['198.18.0.11/32'], ['203.0.113.0/24']]);
+    expect(
+      desired.tables
+        .find((t) => t.name === 'mangle')
+        ?.rules.find((r) => r.chain === 'DISPATCHER-CHOOSE')
+        ?.args.join(' '),
+    ).toContain('-m dscp --dscp 0x0a');
   });
 
   test('in a hashing mode a pinned client keeps its pool: a rule after the policies, before the mode', () => {

@@ -113,7 +113,8 @@ function choiceRules(choose: ChooseIntent, poolMask: number): string[] {
     const source = match.sources ? `-m set --match-set ${policySetName(i, 'src')} src` : '';
     const destination = match.destinations.length > 0 ? `-m set --match-set ${policySetName(i, 'dst')} dst` : '';
     const ports = match.ports.length > 0 ? `-m multiport --dports ${portList(match.ports)}` : '';
-    const dscps = match.dscp.length > 0 ? match.dscp.map((d) => `-m dscp --dscp ${hex(d)}`) : [''];
+    // iptables-save prints the DSCP as two hex digits (0x0a, 0x2e).
+    const dscps = match.dscp.length > 0 ? match.dscp.map((d) => `-m dscp --dscp 0x${d.toString(16).padStart(2, '0')}`) : [''];
     return protocols.flatMap((protocol) => dscps.map((dscp) => [protocol, source, destination, ports, dscp, verdict(action, poolMask)].filter((part) => part !== '').join(' ')));
   });
   return choose.otherwise.kind === 'keep' ? rules : [...rules, verdict(choose.otherwise, poolMask)];

@@ -113,9 +113,9 @@ export function diffPolicySets(desired: readonly DesiredPolicySet[], observed: I
       load.push({ set, how: 'create' });
       continue;
     }
-    const have = observed.entries.filter((e) => e.set === set.name).map((e) => memberKey(e.member));
-    const want = set.members.map(memberKey);
-    const same = current.type === set.type && have.length === want.length && want.every((m) => have.includes(m));
+    const have = new Set(observed.entries.filter((e) => e.set === set.name).map((e) => memberKey(e.member)));
+    const want = new Set(set.members.map(memberKey));
+    const same = current.type === set.type && have.size === want.size && [...want].every((m) => have.has(m));
     if (!same) load.push({ set, how: 'swap' });
   }
   return {

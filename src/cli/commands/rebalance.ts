@@ -23,7 +23,7 @@ export function registerRebalance(program: Command, ctx: CliContext): void {
       const verb = result.dryRun ? 'would move' : 'moved';
       const moves = result.moves.map((m) => `  ${m.ip}: ${m.from} → ${m.to}\n`).join('');
       ctx.out(
-        `load ÷ weight over the last minute: ${lines(result.before) || 'no carrying line'}\n` +
+        `load ÷ weight, recently measured: ${lines(result.before) || 'no carrying line'}\n` +
           `${result.idle} idle clients, ${result.busy} with a connection open (never moved)\n` +
           (result.moves.length > 0 ? `${verb} ${result.moves.length}:\n${moves}expected after: ${lines(result.after)}\n` : 'nothing to move: the lines are as even as idle clients can make them\n'),
       );

@@ -67,7 +67,7 @@ function filterOf(match: Policy['match'], assignments: Assignments): PolicyFilte
   if (macs.length + sources.length === 0) return { ...rest, sources: null };
   const hosts: string[] = [];
   if (macs.length > 0) for (const [ip, record] of assignments) if (macs.includes(record.mac.toLowerCase())) hosts.push(`${ip}/32`);
-  return { ...rest, sources: [...sources, ...hosts.sort()] };
+  return { ...rest, sources: [...new Set([...sources, ...hosts.sort()])] };
 }
 
 /** What the packet filter does with a LAN connection that has no line yet; null when it keeps its client's pool (host mode, no policies). */

@@ -55,6 +55,18 @@ function inNetworks(networks: readonly string[], address: string | undefined): b
   return value !== null && networks.some((text) => cidrContains(parseCidr(text) as Cidr, value));
 }
 
+/** Whether the packet could be one the policy takes: what is known matches, what is unknown is taken as matching. */
+export function mayMatch(match: PolicyMatch, packet: PacketFacts): boolean {
+  const known: PolicyMatch = {
+    ...match,
+    destinations: packet.destination === undefined ? [] : match.destinations,
+    protocols: packet.protocol === undefined ? [] : match.protocols,
+    ports: packet.port === undefined ? [] : match.ports,
+    dscp: packet.dscp === undefined ? [] : match.dscp,
+  };
+  return matchesPacket(known, packet);
+}
+
 /** Whether the packet is one the policy takes; a packet with an unknown field a policy needs is not. */
 export function matchesPacket(match: PolicyMatch, packet: PacketFacts): boolean {
   const bySource = match.sources.length + match.macs.length === 0 || inNetworks(match.sources, packet.source) || (packet.mac !== undefined && match.macs.includes(packet.mac.toLowerCase()));
