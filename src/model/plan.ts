@@ -58,12 +58,23 @@ export type PolicyAction =
 
 /** A policy's match as the packet filter checks it: its MACs resolved to the addresses of the clients that have them. */
 export interface PolicyFilter {
-  /** Source networks; null: any source. Empty: no host matches now (a policy of MACs none of the clients has), so the policy takes nothing. */
-  readonly sources: readonly string[] | null;
+  /** null: any source. */
+  readonly sources: PolicySources | null;
   readonly destinations: PolicyMatch['destinations'];
   readonly protocols: PolicyMatch['protocols'];
   readonly ports: PolicyMatch['ports'];
   readonly dscp: PolicyMatch['dscp'];
+}
+
+export interface PolicySources {
+  /** The networks the config names: they change only with the config. */
+  readonly networks: readonly string[];
+  /**
+   * The addresses ("a.b.c.d/32") of the clients that stand for the policy's
+   * MACs (or the pinned clients): they change with the clients. null: the
+   * policy names no MAC. With no network and no host the policy takes nothing.
+   */
+  readonly hosts: readonly string[] | null;
 }
 
 export interface ChooseIntent {

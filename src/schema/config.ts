@@ -563,7 +563,11 @@ const policies = z
     });
     // First match wins: a policy whose every packet an earlier one already takes would never match.
     // zod runs this even when some policy failed its own checks: only matches that parsed are compared.
-    const parsed = (policy: (typeof list)[number] | undefined): PolicyMatch | null => (policy?.match && Array.isArray(policy.match.destinations) ? policy.match : null);
+    const parsed = (policy: (typeof list)[number] | undefined): PolicyMatch | null => {
+      const match = policy?.match as Partial<Record<keyof PolicyMatch, unknown>> | undefined;
+      const shaped = match !== undefined && (['sources', 'macs', 'destinations', 'protocols', 'ports', 'dscp'] as const).every((key) => Array.isArray(match[key]));
+      return shaped ? (match as PolicyMatch) : null;
+    };
     list.forEach((policy, i) => {
       const later = parsed(policy);
       const earlier = later === null ? -1 : list.findIndex((e, j) => j < i && parsed(e) !== null && covers(parsed(e) as PolicyMatch, later));

@@ -27,8 +27,8 @@ const POOL1 = poolChain(0x01000000, 0x0f000000);
 const POOL2 = poolChain(0x02000000, 0x0f000000);
 
 /** The table as the kernel would hold it after loading `wanted`'s skeleton with these elements. */
-function loaded(clients: Record<string, string>, skeleton = renderSkeleton(intent())): NftObserved {
-  return { table: true, digest: skeletonDigest(skeleton), clients: new Map(Object.entries(clients)), rulesPerChain: rulesPerChain(skeleton), groups: [64100, 64101], foreignMarks: [] };
+function loaded(clients: Record<string, string>, skeleton = renderSkeleton(intent()), hostSets = new Map<string, Set<string>>()): NftObserved {
+  return { table: true, digest: skeletonDigest(skeleton), clients: new Map(Object.entries(clients)), hostSets, rulesPerChain: rulesPerChain(skeleton), groups: [64100, 64101], foreignMarks: [] };
 }
 
 describe('the table', () => {
@@ -55,7 +55,7 @@ describe('the table', () => {
 });
 
 describe('what a run loads', () => {
-  const absent: NftObserved = { table: false, digest: null, clients: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
+  const absent: NftObserved = { table: false, digest: null, clients: new Map(), hostSets: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
 
   test('no table yet: the whole table with its clients, in one transaction', () => {
     const payload = planNft(intent({ '198.18.0.10': 0x01000000 }), absent);
@@ -71,6 +71,23 @@ describe('what a run loads', () => {
     expect(payload).toEqual({
       whole: false,
       text: `delete element inet dispatcher clients { 198.18.0.11, 198.18.0.12 }\nadd element inet dispatcher clients { 198.18.0.11 : jump ${POOL2}, 198.18.0.13 : jump ${POOL2} }\n`,
+    });
+  });
+
+  test("a policy's host set: its clients are elements, loaded with the table and then changed element by element, never by a rebuild", () => {
+    const withHosts = (hosts: string[]): NetfilterIntent => ({
+      ...intent(),
+      choose: { policies: [{ name: 'by-mac', match: { sources: { networks: [], hosts }, destinations: [], protocols: [], ports: [], dscp: [] }, action: { kind: 'keep' } }], otherwise: { kind: 'keep' } },
+    });
+    const whole = planNft(withHosts(['198.18.0.11/32']), absent);
+    expect(whole.text).toContain('  set p1_hosts {\n    type ipv4_addr\n  }');
+    expect(whole.text).toContain('add element inet dispatcher p1_hosts { 198.18.0.11 }');
+    const skeleton = renderSkeleton(withHosts([]));
+    const observed = loaded({}, skeleton, new Map([['p1_hosts', new Set(['198.18.0.11'])]]));
+    expect(planNft(withHosts(['198.18.0.11/32']), observed)).toEqual({ text: '', whole: false });
+    expect(planNft(withHosts(['198.18.0.12/32']), observed)).toEqual({
+      whole: false,
+      text: 'delete element inet dispatcher p1_hosts { 198.18.0.11 }\nadd element inet dispatcher p1_hosts { 198.18.0.12 }\n',
     });
   });
 

@@ -6,7 +6,7 @@
 
 import { describe, expect, test } from '@jest/globals';
 import { desiredIptables } from '../../src/backends/iptables/desired.js';
-import { renderSkeleton } from '../../src/backends/nftables/render.js';
+import { hostSets, renderSkeleton } from '../../src/backends/nftables/render.js';
 import { parseConfig } from '../../src/config/load.js';
 import { policyFor, viaPools } from '../../src/core/balance/policies.js';
 import { covers, matchesPacket, type PolicyMatch } from '../../src/core/balance/policy-match.js';
@@ -234,14 +234,19 @@ describe('via lists are pools', () => {
     expect(planNetfilter(parsed, down('isp1'), clients).choose).toEqual(planNetfilter(parsed, VIEWS, clients).choose);
   });
 
-  test('MACs become the addresses of the clients that have them; a policy of MACs no client has takes nothing and has no rule', () => {
+  test('MACs become the addresses of the clients that have them; a policy of MACs no client has takes nothing (iptables: no rule; nftables: an empty host set)', () => {
     const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0B', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]]);
-    expect(planNetfilter(parsed, VIEWS, clients).choose?.policies[2]?.match.sources).toEqual(['198.18.0.11/32']);
+    const some = planNetfilter(parsed, VIEWS, clients);
+    expect(some.choose?.policies[2]?.match.sources).toEqual({ networks: [], hosts: ['198.18.0.11/32'] });
     const none = planNetfilter(parsed, VIEWS, new Map());
-    expect(none.choose?.policies[2]?.match.sources).toEqual([]);
+    expect(none.choose?.policies[2]?.match.sources).toEqual({ networks: [], hosts: [] });
     const iptables = desiredIptables(skeleton, none);
     expect(iptables.policySets.map((s) => s.name)).toEqual(['dispatcher-p1-dst', 'dispatcher-p4-dst']);
-    expect(renderSkeleton(none)).not.toContain('goto pool_05000000_0f000000');
+    expect((iptables.tables[0]?.rules ?? []).some((r) => r.args.includes('DISPATCHER-POOL-5'))).toBe(false);
+    // nftables: the rule names the host set; the set's elements are the clients, so the rules (and the digest) stay as they were.
+    expect(renderSkeleton(none)).toContain('ip saddr @p3_hosts goto pool_05000000_0f000000');
+    expect(renderSkeleton(none)).toBe(renderSkeleton(some));
+    expect(hostSets(some)).toEqual(new Map([['p3_hosts', ['198.18.0.11/32']]]));
   });
 
   test('iptables: DISPATCHER-CHOOSE in iptables-save order (protocol first), one rule per DSCP value, a chain per via pool, set lookups for the lists', () => {
@@ -291,7 +296,7 @@ describe('via lists are pools', () => {
       '-m set --match-set dispatcher-p2-src src -j RETURN',
       '-g DISPATCHER-HASH-DST',
     ]);
-    expect(renderSkeleton(planNetfilter(hashing, VIEWS, clients))).toContain('    ip saddr 198.18.0.11/32 return\n    goto hash_destination\n');
+    expect(renderSkeleton(planNetfilter(hashing, VIEWS, clients))).toContain('    ip saddr @p2_hosts return\n    goto hash_destination\n');
     // Host mode: a pinned client keeps its pool anyway; no rule for it.
     expect(planNetfilter(config('  - { match: { destination: [203.0.113.9] }, via: [isp2] }'), VIEWS, clients).choose?.policies.map((p) => p.name)).toEqual(['1']);
   });
@@ -299,7 +304,14 @@ describe('via lists are pools', () => {
   test('nftables: a choose chain of one rule per policy with anonymous sets, goto the via pool chain or the hash chain', () => {
     const text = renderSkeleton(planNetfilter(parsed, VIEWS, new Map()));
     expect(text).toContain(
-      ['  chain choose {', '    ip daddr 203.0.113.20/31 tcp dport 7 goto pool_04000000_0f000000', '    ip dscp 46 goto pool_04000000_0f000000', '    ip daddr 203.0.113.90/32 goto hash_connection', '  }'].join('\n'),
+      [
+        '  chain choose {',
+        '    ip daddr 203.0.113.20/31 tcp dport 7 goto pool_04000000_0f000000',
+        '    ip dscp 46 goto pool_04000000_0f000000',
+        '    ip saddr @p3_hosts goto pool_05000000_0f000000',
+        '    ip daddr 203.0.113.90/32 goto hash_connection',
+        '  }',
+      ].join('\n'),
     );
     expect(text).toContain('  chain pool_05000000_0f000000 {\n    meta mark set meta mark and 0xf0ffffff or 0x5000000\n  }');
     const ported = renderSkeleton(planNetfilter(config('  - { match: { port: [53, "5000-5010"] }, via: [isp2] }'), VIEWS, new Map()));

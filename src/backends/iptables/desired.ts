@@ -7,7 +7,7 @@ import { hashedModes } from '../../core/balance/policies.js';
 import type { PortRange } from '../../core/balance/policy-match.js';
 import { bucketBlocks, SPREAD_BUCKETS } from '../../core/balance/spread.js';
 import { extract, hex } from '../../core/marks.js';
-import type { ChooseIntent, NetfilterIntent, PolicyAction, SpreadIntent } from '../../model/plan.js';
+import type { ChooseIntent, NetfilterIntent, PolicyAction, PolicyFilter, SpreadIntent } from '../../model/plan.js';
 import { diffIptables } from './diff.js';
 import { fillSkeleton, type Skeleton } from './skeleton.js';
 import { type DesiredIptables, type DesiredPolicySet, type IptablesChange, type IptablesObserved, POLICY_SET_PREFIX, type PolicySetKind } from './types.js';
@@ -74,16 +74,19 @@ export function policySetName(index: number, kind: PolicySetKind): string {
   return `${POLICY_SET_PREFIX}${index + 1}-${kind}`;
 }
 
+/** A policy's source list for its set: the config's networks and the hosts standing for its MACs, each once. */
+const sourceMembers = (match: PolicyFilter): string[] | null => (match.sources ? [...new Set([...match.sources.networks, ...(match.sources.hosts ?? [])])] : null);
+
 /** The sets a policy's networks are looked up in: never one rule per address. A policy that takes nothing now has none. */
 function policySets(choose: ChooseIntent): DesiredPolicySet[] {
-  return choose.policies.flatMap(({ match }, i) =>
-    match.sources?.length === 0
-      ? []
-      : [
-          ...(match.sources ? [{ name: policySetName(i, 'src'), type: 'hash:net' as const, members: match.sources }] : []),
-          ...(match.destinations.length > 0 ? [{ name: policySetName(i, 'dst'), type: 'hash:net' as const, members: match.destinations }] : []),
-        ],
-  );
+  return choose.policies.flatMap(({ match }, i) => {
+    const sources = sourceMembers(match);
+    if (sources?.length === 0) return [];
+    return [
+      ...(sources ? [{ name: policySetName(i, 'src'), type: 'hash:net' as const, members: sources }] : []),
+      ...(match.destinations.length > 0 ? [{ name: policySetName(i, 'dst'), type: 'hash:net' as const, members: match.destinations }] : []),
+    ];
+  });
 }
 
 function verdict(action: PolicyAction, poolMask: number): string {
@@ -108,7 +111,7 @@ const portList = (ports: readonly PortRange[]): string => ports.map((r) => (r.fr
  */
 function choiceRules(choose: ChooseIntent, poolMask: number): string[] {
   const rules = choose.policies.flatMap(({ match, action }, i) => {
-    if (match.sources?.length === 0) return [];
+    if (sourceMembers(match)?.length === 0) return [];
     const protocols = match.protocols.length > 0 ? match.protocols.map((p) => `-p ${p}`) : [''];
     const source = match.sources ? `-m set --match-set ${policySetName(i, 'src')} src` : '';
     const destination = match.destinations.length > 0 ? `-m set --match-set ${policySetName(i, 'dst')} dst` : '';

@@ -12,7 +12,7 @@ import type { NftObserved, NftPayload } from './types.js';
 
 const [FAMILY, NAME] = TABLE.split(' ') as [string, string];
 
-export const EMPTY: NftObserved = { table: false, digest: null, clients: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
+export const EMPTY: NftObserved = { table: false, digest: null, clients: new Map(), hostSets: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
 
 export async function observeNft(runner: Runner): Promise<NftObserved> {
   return parseNftRuleset((await runner.run(['nft', '-j', 'list', 'ruleset'])).stdout, { family: FAMILY, name: NAME });

@@ -8,7 +8,7 @@ import { hex } from '../../core/marks.js';
 import { countLines } from '../../render/payloads.js';
 import type { NetfilterBackend } from '../backend.js';
 import { applyNft, observeNft, observeNftReadable, readNftCounters } from './adapter.js';
-import { parsePoolChain, poolChain, renderElements, renderSkeleton, renderWhole, rulesPerChain, skeletonDigest, TABLE } from './render.js';
+import { hostSets, parsePoolChain, poolChain, renderElements, renderSkeleton, renderWhole, rulesPerChain, type SetElements, skeletonDigest, TABLE } from './render.js';
 import type { NftObserved, NftPayload } from './types.js';
 
 export type NftablesBackend = NetfilterBackend<NftObserved, NftPayload>;
@@ -23,10 +23,19 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
   const skeleton = renderSkeleton(intent);
   const wanted = new Map([...intent.clients].map(([ip, mark]) => [ip, poolChain(mark, intent.poolMask)] as const));
   const intact = observed.table && observed.digest === skeletonDigest(skeleton) && sameCounts(observed.rulesPerChain, rulesPerChain(skeleton));
-  if (!intact) return { text: renderWhole(skeleton, wanted, observed.table), whole: true };
+  const hosts = hostSets(intent);
+  if (!intact) return { text: renderWhole(skeleton, wanted, observed.table, hosts), whole: true };
   const remove = [...observed.clients].filter(([ip, chain]) => wanted.get(ip) !== chain).map(([ip]) => ip);
   const add = [...wanted].filter(([ip, chain]) => observed.clients.get(ip) !== chain);
-  return { text: renderElements(remove, add), whole: false };
+  // A host set's elements: as nft lists them (bare addresses), against ours ("a.b.c.d/32").
+  const changes = new Map<string, SetElements>();
+  for (const [name, list] of hosts) {
+    const have = observed.hostSets.get(name) ?? new Set<string>();
+    const want = new Set(list.map((h) => h.replace(/\/32$/, '')));
+    const change = { remove: [...have].filter((a) => !want.has(a)), add: [...want].filter((a) => !have.has(a)) };
+    if (change.remove.length + change.add.length > 0) changes.set(name, change);
+  }
+  return { text: renderElements(remove, add, changes), whole: false };
 }
 
 export function nftablesBackend(): NftablesBackend {

@@ -85,6 +85,7 @@ export function parseNftRuleset(text: string, table: { family: string; name: str
   let exists = false;
   let digest: string | null = null;
   const clients = new Map<string, string>();
+  const hostSets = new Map<string, Set<string>>();
   const groups: number[] = [];
   const rulesPerChain: Record<string, number> = {};
   const foreignMarks: { where: string; bits: number }[] = [];
@@ -97,6 +98,9 @@ export function parseNftRuleset(text: string, table: { family: string; name: str
         const parsed = elementOf(element);
         if (parsed) clients.set(parsed[0], parsed[1]);
       }
+    }
+    if (isObject(item.set) && ours(item.set) && typeof item.set.name === 'string' && /^p[0-9]+_hosts$/.test(item.set.name)) {
+      hostSets.set(item.set.name, new Set((Array.isArray(item.set.elem) ? item.set.elem : []).filter((e): e is string => typeof e === 'string')));
     }
     const rule = item.rule;
     if (!isObject(rule) || typeof rule.chain !== 'string' || !Array.isArray(rule.expr)) continue;
@@ -112,5 +116,5 @@ export function parseNftRuleset(text: string, table: { family: string; name: str
     const bits = markBitsOfRule(rule.expr);
     if (bits !== 0) foreignMarks.push({ where: `${String(rule.family)} ${String(rule.table)} ${rule.chain}`, bits });
   }
-  return { table: exists, digest, clients, groups, foreignMarks, rulesPerChain };
+  return { table: exists, digest, clients, hostSets, groups, foreignMarks, rulesPerChain };
 }

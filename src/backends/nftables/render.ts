@@ -87,10 +87,27 @@ function verdict(action: PolicyAction, poolMask: number): string {
 
 const anonymous = (items: readonly (string | number)[]): string => (items.length === 1 ? String(items[0]) : `{ ${items.join(', ')} }`);
 
-/** The choose chain's rules: each policy's match and verdict (none for a policy that takes nothing now), then balance.mode's. */
+/** A policy's named set of client addresses (its MACs' clients, or the pinned clients): elements change with the clients, the rules do not. */
+export function hostSetName(index: number): string {
+  return `p${index + 1}_hosts`;
+}
+
+/** The host sets the intent has, by name, with their elements. */
+export function hostSets(intent: NetfilterIntent): Map<string, readonly string[]> {
+  const sets = new Map<string, readonly string[]>();
+  intent.choose?.policies.forEach(({ match }, i) => {
+    if (match.sources?.hosts) sets.set(hostSetName(i), match.sources.hosts);
+  });
+  return sets;
+}
+
+/**
+ * The choose chain's rules: each policy's match and verdict, then
+ * balance.mode's. A policy's sources are an anonymous set of its networks
+ * (they change with the config only) and its named host set, one rule each.
+ */
 function chooseRules(choose: ChooseIntent, poolMask: number): string[] {
-  const rules = choose.policies.flatMap(({ match, action }) => {
-    if (match.sources?.length === 0) return [];
+  const rules = choose.policies.flatMap(({ match, action }, i) => {
     const ports = match.ports.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`));
     const transport =
       match.ports.length === 0
@@ -100,14 +117,10 @@ function chooseRules(choose: ChooseIntent, poolMask: number): string[] {
         : match.protocols.length === 1
           ? `${match.protocols[0]} dport ${anonymous(ports)}`
           : `meta l4proto ${anonymous(match.protocols)} th dport ${anonymous(ports)}`;
-    const parts = [
-      match.sources ? `ip saddr ${anonymous(match.sources)}` : '',
-      match.destinations.length > 0 ? `ip daddr ${anonymous(match.destinations)}` : '',
-      transport,
-      match.dscp.length > 0 ? `ip dscp ${anonymous(match.dscp)}` : '',
-      verdict(action, poolMask),
-    ];
-    return [parts.filter((part) => part !== '').join(' ')];
+    const rest = [match.destinations.length > 0 ? `ip daddr ${anonymous(match.destinations)}` : '', transport, match.dscp.length > 0 ? `ip dscp ${anonymous(match.dscp)}` : '', verdict(action, poolMask)];
+    const { sources } = match;
+    const from = sources === null ? [''] : [...(sources.networks.length > 0 ? [`ip saddr ${anonymous(sources.networks)}`] : []), ...(sources.hosts ? [`ip saddr @${hostSetName(i)}`] : [])];
+    return from.map((source) => [source, ...rest].filter((part) => part !== '').join(' '));
   });
   return choose.otherwise.kind === 'keep' ? rules : [...rules, verdict(choose.otherwise, poolMask)];
 }
@@ -128,6 +141,7 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     lines.push(`  counter ${names.sent} {`, '  }', `  counter ${names.received} {`, '  }');
   });
   lines.push(`  map ${CLIENT_MAP} {`, '    type ipv4_addr : verdict', `    size ${Math.max(1, intent.maxClients)}`, '  }');
+  for (const name of hostSets(intent).keys()) lines.push(`  set ${name} {`, '    type ipv4_addr', '  }');
   const poolMarks = new Set(uplinks.map((u) => u.poolMark));
   for (const { action } of intent.choose?.policies ?? []) if (action.kind === 'pool') poolMarks.add(action.poolMark);
   for (const u of uplinks) chain(connChain(u.connMark), null, [`meta mark set meta mark and ${not(connMask)} or ${hex(u.connMark)}`]);
@@ -188,8 +202,11 @@ function elements(entries: readonly (readonly [string, string])[]): string {
   return entries.map(([address, chain]) => `${address} : jump ${chain}`).join(', ');
 }
 
+/** A host set's elements as nft takes them: bare addresses (the set's type is ipv4_addr). */
+const hostElements = (hosts: readonly string[]): string => hosts.map((h) => h.replace(/\/32$/, '')).join(', ');
+
 /** The whole table in one transaction: created if absent, emptied and rebuilt if present. */
-export function renderWhole(skeleton: string, clients: ReadonlyMap<string, string>, exists: boolean): string {
+export function renderWhole(skeleton: string, clients: ReadonlyMap<string, string>, exists: boolean, hosts: ReadonlyMap<string, readonly string[]> = new Map()): string {
   const entries = [...clients];
   return [
     // `table` then `delete table` in one transaction: deletes an existing table, and is harmless when there is none.
@@ -198,14 +215,25 @@ export function renderWhole(skeleton: string, clients: ReadonlyMap<string, strin
     skeleton,
     '}',
     ...(entries.length > 0 ? [`add element ${TABLE} ${CLIENT_MAP} { ${elements(entries)} }`] : []),
+    ...[...hosts].filter(([, list]) => list.length > 0).map(([name, list]) => `add element ${TABLE} ${name} { ${hostElements(list)} }`),
     '',
   ].join('\n');
 }
 
-/** Only the map's changes: a moved client is deleted and added again in the same transaction. */
-export function renderElements(remove: readonly string[], add: readonly (readonly [string, string])[]): string {
+/** Element changes of one set: what to delete and what to add. */
+export interface SetElements {
+  readonly remove: readonly string[];
+  readonly add: readonly string[];
+}
+
+/** Only the map's and the host sets' changes: a moved client is deleted and added again in the same transaction. */
+export function renderElements(remove: readonly string[], add: readonly (readonly [string, string])[], hosts: ReadonlyMap<string, SetElements> = new Map()): string {
   const lines: string[] = [];
   if (remove.length > 0) lines.push(`delete element ${TABLE} ${CLIENT_MAP} { ${remove.join(', ')} }`);
   if (add.length > 0) lines.push(`add element ${TABLE} ${CLIENT_MAP} { ${elements(add)} }`);
+  for (const [name, change] of hosts) {
+    if (change.remove.length > 0) lines.push(`delete element ${TABLE} ${name} { ${hostElements(change.remove)} }`);
+    if (change.add.length > 0) lines.push(`add element ${TABLE} ${name} { ${hostElements(change.add)} }`);
+  }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

@@ -10,6 +10,8 @@ export interface NftObserved {
   readonly digest: string | null;
   /** Client address → the pool chain its element jumps to ("pool_01000000_0f000000"). */
   readonly clients: ReadonlyMap<string, string>;
+  /** Each policy's host set (p1_hosts, …) and its addresses. */
+  readonly hostSets: ReadonlyMap<string, ReadonlySet<string>>;
   /** Rules in each of our chains: a chain emptied or a rule deleted by other software shows here. */
   readonly rulesPerChain: Readonly<Record<string, number>>;
   /** Groups whose sockets get an uplink's mark (`meta skgid` rules). */

@@ -65,9 +65,10 @@ export function firstLive(via: readonly string[], uplinks: readonly UplinkView[]
 function filterOf(match: Policy['match'], assignments: Assignments): PolicyFilter {
   const { macs, sources, ...rest } = match;
   if (macs.length + sources.length === 0) return { ...rest, sources: null };
+  if (macs.length === 0) return { ...rest, sources: { networks: sources, hosts: null } };
   const hosts: string[] = [];
-  if (macs.length > 0) for (const [ip, record] of assignments) if (macs.includes(record.mac.toLowerCase())) hosts.push(`${ip}/32`);
-  return { ...rest, sources: [...new Set([...sources, ...hosts.sort()])] };
+  for (const [ip, record] of assignments) if (macs.includes(record.mac.toLowerCase())) hosts.push(`${ip}/32`);
+  return { ...rest, sources: { networks: sources, hosts: hosts.sort() } };
 }
 
 /** What the packet filter does with a LAN connection that has no line yet; null when it keeps its client's pool (host mode, no policies). */
@@ -83,7 +84,7 @@ export function planChoose(config: Config, assignments: Assignments): ChooseInte
   }));
   // A client an operator pinned to a line keeps it in the hashing modes too (after the policies, which name traffic, not clients).
   const pinned = mode === 'host' ? [] : pinnedHosts(assignments);
-  const keep = pinned.length > 0 ? [{ name: PINNED, match: { sources: pinned, destinations: [], protocols: [], ports: [], dscp: [] }, action: { kind: 'keep' } as const }] : [];
+  const keep = pinned.length > 0 ? [{ name: PINNED, match: { sources: { networks: [], hosts: pinned }, destinations: [], protocols: [], ports: [], dscp: [] }, action: { kind: 'keep' } as const }] : [];
   return { policies: [...policies, ...keep], otherwise: byMode(mode) };
 }
 
