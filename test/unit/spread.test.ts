@@ -145,7 +145,8 @@ describe('the spread intent', () => {
   test("nftables: a connection without an uplink jumps to choose after the client map, on to the mode's jhash verdict map, jumping to the pool chains", () => {
     const text = renderSkeleton(planNetfilter(config('connection'), VIEWS, new Map()));
     expect(text).toContain('iifname "lan0" ct mark and 0xf0000000 == 0x0 jump choose');
-    expect(text).toContain('  chain choose {\n    goto hash_connection\n  }');
+    // Pinned clients (none yet: an empty set) keep their pools; everything else is hashed.
+    expect(text).toContain('  chain choose {\n    ip saddr @p1_hosts return\n    goto hash_connection\n  }');
     expect(text).toContain(
       '  chain hash_connection {\n    jhash ip saddr . ip daddr . meta l4proto . th sport . th dport mod 64 seed 0x64737031 vmap { 0-31 : jump pool_01000000_0f000000, 32-47 : jump pool_02000000_0f000000, 48-63 : jump pool_03000000_0f000000 }',
     );

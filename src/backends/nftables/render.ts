@@ -5,7 +5,7 @@
 //          uplink from its conntrack mark, then the client's pool mark (one
 //          verdict-map lookup, whatever the number of clients); a LAN
 //          connection without a line yet goes through `choose`: policies
-//          (anonymous sets: one lookup per list), then balance.mode, whose
+//          (a set lookup per list), then balance.mode, whose
 //          hash picks a pool (core/balance/policies.ts, spread.ts); count
 //          sent bytes per pool; mark connections arriving on an uplink
 //   out    output (route), priority mangle: the gateway's own connections

@@ -83,8 +83,8 @@ export function planChoose(config: Config, assignments: Assignments): ChooseInte
     action: policy.action.kind === 'via' ? ({ kind: 'pool', poolMark: poolMark(layout, viaPoolOf(config, policy.action.via).index) } as const) : byMode(policy.action.mode),
   }));
   // A client an operator pinned to a line keeps it in the hashing modes too (after the policies, which name traffic, not clients).
-  const pinned = mode === 'host' ? [] : pinnedHosts(assignments);
-  const keep = pinned.length > 0 ? [{ name: PINNED, match: { sources: { networks: [], hosts: pinned }, destinations: [], protocols: [], ports: [], dscp: [] }, action: { kind: 'keep' } as const }] : [];
+  // The rule is there even while nobody is pinned: a pin then changes a set's elements, never the rules.
+  const keep = mode === 'host' ? [] : [{ name: PINNED, match: { sources: { networks: [], hosts: pinnedHosts(assignments) }, destinations: [], protocols: [], ports: [], dscp: [] }, action: { kind: 'keep' } as const }];
   return { policies: [...policies, ...keep], otherwise: byMode(mode) };
 }
 
