@@ -180,7 +180,7 @@ export const policyStatusSchema = z
     match: z.string().describe('the match in words'),
     action: z.string().describe('"via isp2, isp1" or "balance connection"'),
     pool: z.number().nullable().describe("a via list's pool number (its mark's pool field); null for a balance policy"),
-    uplink: z.string().nullable().describe("a via list's first live line, which its new connections leave by; null when none is live (they go as other connections) or for a balance policy"),
+    uplink: z.string().nullable().describe("a via list's first live line, which its new connections leave by; null when none is live (they go over the lines that carry, weighted) or for a balance policy"),
   })
   .readonly();
 export type PolicyStatus = z.infer<typeof policyStatusSchema>;
