@@ -111,12 +111,19 @@ describe.each(['iptables', 'nftables'] as const)('policies, %s backend', (backen
     // … host keeps the client's pool line.
     expect(new Set(await tcpLines(b, '203.0.113.91', 5))).toEqual(new Set([await poolOf(b)]));
     process.stdout.write(`${backend} policies: connection policy over 40 connections: ${['isp1', 'isp2'].map((l) => `${l} ${spread.filter((x) => x === l).length}`).join(', ')}\n`);
-    // What the tools print back is what was loaded: a run finds nothing to change.
+    // What the tools print back is what was loaded: a run finds nothing of the packet filter to change.
+    // (Routes may: a health verdict between two runs is the routing's business, not the filter's.)
     await scanned();
-    expect(Object.entries(await scanned()).filter(([, lines]) => lines > 0)).toEqual([]);
+    expect(Object.entries(await scanned()).filter(([tool, lines]) => ['iptables', 'ipset', 'nft'].includes(tool) && lines > 0)).toEqual([]);
   });
 
   test('explain names the policy and the line, and says what it would need to know; status lists the policies with their lines', async () => {
+    // isp3 (tier 2) once was judged down for a while on a busy CI machine mid-test: wait for it, and say why if it is not.
+    const isp3Up = await within(15_000, 'isp3 up', async () => (await lab.stateOf('isp3')) === 'up').catch(async (error: Error) => {
+      const isp3 = (await lab.cliJson<Status>(['status'])).uplinks.find((u) => u.name === 'isp3');
+      throw new Error(`${error.message}: ${isp3?.state} (${isp3?.reason})`);
+    });
+    expect(isp3Up).toBeGreaterThanOrEqual(0);
     const status = await lab.cliJson<Status>(['status']);
     expect(status.policies.map((p) => `${p.name} ${p.action} ${p.uplink}`)).toEqual([
       'web via isp3, isp1 isp3',
