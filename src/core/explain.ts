@@ -56,10 +56,13 @@ function chooseStep(config: Config, uplinks: readonly UplinkView[]): string[] {
 
 type Toward = NonNullable<Explanation['to']>;
 
+/** A destination whose connections go as the client's own do: no bucket, no policy, no other mark. */
+const nowhere = (to: string): Toward => ({ address: to, bucket: null, pool: null, policy: null, mark: null, uplink: null });
+
 /** What a hashing mode does with a connection to `to`: the destination mode's bucket, computed as the kernel does. */
 function hashed(config: Config, uplinks: readonly UplinkView[], mode: 'destination' | 'connection', ip: string, to: string, by: string): { steps: string[]; to: Toward } {
   const { tables } = ids(config);
-  const none: Toward = { address: to, bucket: null, pool: null, policy: null, mark: null, uplink: null };
+  const none = nowhere(to);
   const spread = planSpread(config, uplinks);
   if (!spread) return { steps: [], to: none };
   if (mode === 'connection') {
@@ -100,7 +103,7 @@ function towards(config: Config, uplinks: readonly UplinkView[], ip: string, rec
   const pinned = record?.pinned === true;
   const { tables, priorities } = ids(config);
   const { to } = asked;
-  const none: Toward = { address: to, bucket: null, pool: null, policy: null, mark: null, uplink: null };
+  const none = nowhere(to);
   const destination = parseIpv4(to) as number;
   const route = config.staticRoutes.find((r) => {
     const cidr = parseCidr(r.destination);

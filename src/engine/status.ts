@@ -101,7 +101,7 @@ export class DaemonStatus {
     return renderMetrics({
       uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, role: u.role, tier: u.tier, clients: u.clients.length, buckets: u.buckets, health: snapshot.get(u.name) ?? null })),
       clients: r.clients.size,
-      policies: policiesView(this.config, r.uplinks).filter((p) => p.action.startsWith('via')),
+      policies: policiesView(this.config, r.uplinks).filter((p) => p.pool !== null),
       traffic: await this.traffic(),
       runs: r.runs,
       failedRuns: r.failedRuns,

@@ -4,7 +4,7 @@
 
 import { CLIENT_SET } from '../../core/contract.js';
 import { hashedModes } from '../../core/balance/policies.js';
-import type { PortRange } from '../../core/balance/policy-match.js';
+import { formatPorts, type PortRange } from '../../core/balance/policy-match.js';
 import { bucketBlocks, SPREAD_BUCKETS } from '../../core/balance/spread.js';
 import { extract, hex } from '../../core/marks.js';
 import type { ChooseIntent, NetfilterIntent, PolicyAction, PolicyFilter, SpreadIntent } from '../../model/plan.js';
@@ -101,7 +101,7 @@ function verdict(action: PolicyAction, poolMask: number): string {
 }
 
 /** `--dports` as iptables-save prints it: ranges with a colon. */
-const portList = (ports: readonly PortRange[]): string => ports.map((r) => (r.from === r.to ? String(r.from) : `${r.from}:${r.to}`)).join(',');
+const portList = (ports: readonly PortRange[]): string => ports.map((r) => formatPorts(r, ':')).join(',');
 
 /**
  * DISPATCHER-CHOOSE's rules, in iptables-save's order of options (protocol

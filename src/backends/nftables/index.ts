@@ -8,7 +8,7 @@ import { hex } from '../../core/marks.js';
 import { countLines } from '../../render/payloads.js';
 import type { NetfilterBackend } from '../backend.js';
 import { applyNft, observeNft, observeNftReadable, readNftCounters } from './adapter.js';
-import { hostSets, parsePoolChain, poolChain, renderElements, renderSkeleton, renderWhole, rulesPerChain, type SetElements, skeletonDigest, TABLE } from './render.js';
+import { hostElement, hostSets, parsePoolChain, poolChain, renderElements, renderSkeleton, renderWhole, rulesPerChain, type SetElements, skeletonDigest, TABLE } from './render.js';
 import type { NftObserved, NftPayload } from './types.js';
 
 export type NftablesBackend = NetfilterBackend<NftObserved, NftPayload>;
@@ -31,7 +31,7 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
   const changes = new Map<string, SetElements>();
   for (const [name, list] of hosts) {
     const have = observed.hostSets.get(name) ?? new Set<string>();
-    const want = new Set(list.map((h) => h.replace(/\/32$/, '')));
+    const want = new Set(list.map(hostElement));
     const change = { remove: [...have].filter((a) => !want.has(a)), add: [...want].filter((a) => !have.has(a)) };
     if (change.remove.length + change.add.length > 0) changes.set(name, change);
   }

@@ -22,6 +22,7 @@
 
 import { hex } from '../../core/marks.js';
 import { hashedModes } from '../../core/balance/policies.js';
+import { formatPorts } from '../../core/balance/policy-match.js';
 import type { ChooseIntent, NetfilterIntent, PolicyAction, SpreadIntent } from '../../model/plan.js';
 
 export const TABLE = 'inet dispatcher';
@@ -108,7 +109,7 @@ export function hostSets(intent: NetfilterIntent): Map<string, readonly string[]
  */
 function chooseRules(choose: ChooseIntent, poolMask: number): string[] {
   const rules = choose.policies.flatMap(({ match, action }, i) => {
-    const ports = match.ports.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`));
+    const ports = match.ports.map((r) => formatPorts(r));
     const transport =
       match.ports.length === 0
         ? match.protocols.length > 0
@@ -203,7 +204,8 @@ function elements(entries: readonly (readonly [string, string])[]): string {
 }
 
 /** A host set's elements as nft takes them: bare addresses (the set's type is ipv4_addr). */
-const hostElements = (hosts: readonly string[]): string => hosts.map((h) => h.replace(/\/32$/, '')).join(', ');
+export const hostElement = (host: string): string => host.replace(/\/32$/, '');
+const hostElements = (hosts: readonly string[]): string => hosts.map(hostElement).join(', ');
 
 /** The whole table in one transaction: created if absent, emptied and rebuilt if present. */
 export function renderWhole(skeleton: string, clients: ReadonlyMap<string, string>, exists: boolean, hosts: ReadonlyMap<string, readonly string[]> = new Map()): string {

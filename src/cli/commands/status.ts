@@ -80,7 +80,7 @@ export const statusSpec: CommandSpec = {
     const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
     const health = status.uplinks.map((u) => describeHealth(u.name, u.health)).join('\n');
     const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
-    const policies = status.policies.map((p) => `  ${p.name}: ${p.match} → ${p.action}${p.action.startsWith('via') ? ` (now ${p.uplink ?? 'none live: over the lines that carry'})` : ''}`).join('\n');
+    const policies = status.policies.map((p) => `  ${p.name}: ${p.match} → ${p.action}${p.pool !== null ? ` (now ${p.uplink ?? 'none live: over the lines that carry'})` : ''}`).join('\n');
     const publics = status.uplinks
       .map((u) => describePublic(u.name, u.publicAddress))
       .filter((line) => line !== null)

@@ -128,6 +128,11 @@ export function covers(earlier: PolicyMatch, later: PolicyMatch): boolean {
   );
 }
 
+/** A port range as a tool writes it: "443", or "8000-8080" (nft, messages) / "8000:8080" (iptables). */
+export function formatPorts(range: PortRange, separator: '-' | ':' = '-'): string {
+  return range.from === range.to ? String(range.from) : `${range.from}${separator}${range.to}`;
+}
+
 /** A match in a few words, for explain and status: "from 198.18.5.0/24 to 203.0.113.0/24 tcp port 443". */
 export function describeMatch(match: PolicyMatch): string {
   const parts: string[] = [];
@@ -135,7 +140,7 @@ export function describeMatch(match: PolicyMatch): string {
   if (from.length > 0) parts.push(`from ${from.join(', ')}`);
   if (match.destinations.length > 0) parts.push(`to ${match.destinations.join(', ')}`);
   if (match.protocols.length > 0) parts.push(match.protocols.join('/'));
-  if (match.ports.length > 0) parts.push(`port ${match.ports.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(', ')}`);
+  if (match.ports.length > 0) parts.push(`port ${match.ports.map((r) => formatPorts(r)).join(', ')}`);
   if (match.dscp.length > 0) parts.push(`DSCP ${match.dscp.join(', ')}`);
   return parts.length > 0 ? parts.join(' ') : 'every new connection';
 }
