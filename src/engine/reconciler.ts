@@ -28,7 +28,7 @@ import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
 import { countLines, renderIpBatch, renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
 import { systemClock, type Clock } from '../system/clock.js';
-import { forgetConnections, forgetUnmarked } from '../system/conntrack.js';
+import { forgetConnections, forgetUntranslated } from '../system/conntrack.js';
 import type { Runner } from '../system/exec.js';
 import { applyIpBatch, writeSysctls } from '../system/kernel.js';
 import type { Store } from '../system/store.js';
@@ -310,14 +310,14 @@ export class Reconciler {
 
   /**
    * After a repair of our netfilter objects: the LAN's connections that
-   * started while they were gone have no uplink of ours (connection mark 0)
-   * and were NATed outside our rules, so they would stay broken. Forgotten,
-   * their next packet starts afresh. Connections with an uplink are kept.
+   * started while they were gone were NATed (or not) outside our rules, so
+   * they would stay broken (system/conntrack.ts says how they are told).
+   * Forgotten, their next packet starts afresh. The others are kept.
    */
   private async forgetUnclassified(config: Config, links: RoutingState['links'], forgotten: Record<string, number>): Promise<void> {
     const { connMask } = markLayout(config.marks.mask);
     let count = 0;
-    for (const network of lanNetworks(config, links)) count += await forgetUnmarked(this.deps.runner, network, connMask);
+    for (const network of lanNetworks(config, links)) count += await forgetUntranslated(this.deps.runner, network, connMask);
     forgotten[UNCLASSIFIED] = count;
   }
 

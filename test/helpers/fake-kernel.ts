@@ -318,11 +318,10 @@ export class FakeKernel extends KernelModel implements Runner {
   }
 
   private conntrack(argv: readonly string[], call: Call): RunResult {
-    if (same(argv, 'conntrack', '-L')) return listConnections(this.connections);
-    const bySource = argv.length === 6 && argv[1] === '-D' && argv[2] === '-s' && argv[4] === '--mark';
-    if (!bySource && (argv.length !== 4 || argv[1] !== '-D' || argv[2] !== '--mark')) return this.refuse(argv);
+    if (argv[1] === '-L') return listConnections(this.connections, argv.slice(2)) ?? this.refuse(argv);
+    if (argv[1] !== '-D') return this.refuse(argv);
+    const deleted = deleteConnections(this.connections, argv.slice(2)) ?? this.refuse(argv);
     this.write(call);
-    const deleted = (bySource ? deleteConnections(this.connections, argv[5] as string, argv[3]) : deleteConnections(this.connections, argv[3] as string)) ?? this.refuse(argv);
     this.connections = deleted.kept;
     return { stdout: deleted.stdout, stderr: deleted.stderr, exitCode: deleted.exitCode };
   }

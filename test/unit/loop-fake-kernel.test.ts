@@ -247,8 +247,13 @@ describe('the daemon against the fake kernel', () => {
   test('another program reloading its firewall removes our chains: noticed from nft monitor and put back at once, without a scan; only connections started meanwhile are forgotten', async () => {
     await daemon().start();
     const programmed = fake.dump();
-    // Opened before the reload (it has its uplink), and while our chains were gone (no uplink of ours).
-    fake.connections.push({ proto: 'tcp', src: '198.18.0.10', dst: '203.0.113.9', sport: 40000, dport: 443, mark: 0x20000000 }, { proto: 'tcp', src: '198.18.0.11', dst: '203.0.113.9', sport: 40001, dport: 443, mark: 0 });
+    // Opened before the reload (it has its uplink and was translated); while our chains were gone (no uplink
+    // of ours); and while they were gone but passed our mark rules since (an uplink, yet never translated).
+    fake.connections.push(
+      { proto: 'tcp', src: '198.18.0.10', dst: '203.0.113.9', sport: 40000, dport: 443, mark: 0x20000000, nat: '192.0.2.6' },
+      { proto: 'tcp', src: '198.18.0.11', dst: '203.0.113.9', sport: 40001, dport: 443, mark: 0 },
+      { proto: 'udp', src: '198.18.0.12', dst: '203.0.113.9', sport: 40002, dport: 53, mark: 0x10000000 },
+    );
     await fake.run(['iptables-restore'], { input: '*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n' });
     expect(fake.dump()).not.toBe(programmed);
     const deadline = Date.now() + 5000;

@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 import { planRebalance, trafficStrategy } from '../../src/core/balance/traffic.js';
 import { poolRates } from '../../src/core/traffic.js';
 import type { ClientRecord } from '../../src/model/state.js';
-import { busySources } from '../../src/parse/conntrack.js';
+import { busySources, untranslatedByUplink } from '../../src/parse/conntrack.js';
 import { uplinkView } from '../helpers/uplink-view.js';
 
 const VIEWS = [uplinkView('isp1', 0, 'ppp0'), uplinkView('isp2', 1, 'ppp1'), uplinkView('lte', 2, 'wan0', { tier: 2 })];
@@ -134,5 +134,22 @@ describe('conntrack', () => {
       'icmp     1 29 src=198.18.0.12 dst=203.0.113.9 type=8 code=0 id=7 src=203.0.113.9 dst=192.0.2.6 type=0 code=0 id=7 mark=553648128 use=1',
     ].join('\n');
     expect(busySources(text, 0xf0000000)).toEqual(new Set(['198.18.0.10', '198.18.0.12']));
+  });
+
+  test('untranslated: entries that left by an uplink with their source as it was, one (source, uplink) pair each', () => {
+    const text = [
+      // Translated: kept.
+      'udp      17 29 src=198.18.0.10 dst=203.0.113.100 sport=40000 dport=9000 [UNREPLIED] src=203.0.113.100 dst=192.0.2.2 sport=9000 dport=40000 mark=268435456 use=1',
+      // Untranslated, by uplink 1 (twice) and uplink 2.
+      'udp      17 29 src=198.18.0.11 dst=203.0.113.100 sport=40001 dport=9000 [UNREPLIED] src=203.0.113.100 dst=198.18.0.11 sport=9000 dport=40001 mark=268435456 use=1',
+      'tcp      6 431999 ESTABLISHED src=198.18.0.11 dst=203.0.113.9 sport=40002 dport=443 src=203.0.113.9 dst=198.18.0.11 sport=443 dport=40002 [ASSURED] mark=285212672 use=1',
+      'tcp      6 431999 ESTABLISHED src=198.18.0.11 dst=203.0.113.9 sport=40003 dport=443 src=203.0.113.9 dst=198.18.0.11 sport=443 dport=40003 [ASSURED] mark=536870912 use=1',
+      // Untranslated without an uplink (to the gateway itself): not this function's.
+      'udp      17 29 src=198.18.0.12 dst=198.18.0.1 sport=5353 dport=53 src=198.18.0.1 dst=198.18.0.12 sport=53 dport=5353 mark=0 use=1',
+    ].join('\n');
+    expect(untranslatedByUplink(text, 0xf0000000)).toEqual([
+      { source: '198.18.0.11', connMark: 0x10000000 },
+      { source: '198.18.0.11', connMark: 0x20000000 },
+    ]);
   });
 });

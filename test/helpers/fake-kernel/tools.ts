@@ -16,6 +16,8 @@ export interface Connection {
   readonly sport: number;
   readonly dport: number;
   readonly mark: number;
+  /** The address its source was translated to; absent: not translated. */
+  readonly nat?: string;
 }
 
 const CONNTRACK_BANNER = 'conntrack v1.4.7 (conntrack-tools)';
@@ -40,25 +42,51 @@ export function writeSysctls(sysctls: Map<string, string>, assignments: readonly
 }
 
 function describe(c: Connection): string {
-  return `${c.proto}      ${c.proto === 'tcp' ? 6 : 17} 431999 ${c.proto === 'tcp' ? 'ESTABLISHED ' : ''}src=${c.src} dst=${c.dst} sport=${c.sport} dport=${c.dport} mark=${c.mark} use=1\n`;
+  return `${c.proto}      ${c.proto === 'tcp' ? 6 : 17} 431999 ${c.proto === 'tcp' ? 'ESTABLISHED ' : ''}src=${c.src} dst=${c.dst} sport=${c.sport} dport=${c.dport} src=${c.dst} dst=${c.nat ?? c.src} sport=${c.dport} dport=${c.sport} mark=${c.mark} use=1\n`;
 }
 
-/** `conntrack -L` */
-export function listConnections(connections: readonly Connection[]): { stdout: string; stderr: string; exitCode: number } {
-  return { stdout: connections.map(describe).join(''), stderr: `${CONNTRACK_BANNER}: ${connections.length} flow entries have been shown.\n`, exitCode: 0 };
+/**
+ * The filter of a conntrack command after its verb: `-f ipv4`, `-s ADDRESS[/LEN]`,
+ * `-q ADDRESS` (the reply's destination; the real tool takes no network there) and
+ * `--mark V[/M]`, each at most once; null for anything else.
+ */
+function connectionFilter(options: readonly string[]): ((c: Connection) => boolean) | null {
+  const tests: ((c: Connection) => boolean)[] = [];
+  for (let i = 0; i < options.length; i += 2) {
+    const [option, value] = [options[i], options[i + 1] ?? ''];
+    if (option === '-f' && value === 'ipv4') continue;
+    if (option === '-s') {
+      const network = parseCidr(value.includes('/') ? value : `${value}/32`);
+      if (network === null) return null;
+      tests.push((c) => cidrContains(network, parseIpv4(c.src) ?? -1));
+    } else if (option === '-q' && parseIpv4(value) !== null) {
+      tests.push((c) => (c.nat ?? c.src) === value);
+    } else if (option === '--mark') {
+      const [v, m] = value.split('/');
+      const mark = parseNumber(v ?? '');
+      const mask = m === undefined ? 0xffffffff : parseNumber(m);
+      if (mark === null || mask === null) return null;
+      tests.push((c) => (c.mark & mask) >>> 0 === (mark & mask) >>> 0);
+    } else {
+      return null;
+    }
+  }
+  return (c) => tests.every((t) => t(c));
 }
 
-/** `conntrack -D --mark V[/M]`: the connections kept, and what the tool prints; null when the mark is not one. */
-/** `conntrack -D [-s NETWORK] --mark MARK[/MASK]`; null when an argument does not parse. */
-export function deleteConnections(connections: readonly Connection[], markArg: string, source?: string): { kept: Connection[]; stdout: string; stderr: string; exitCode: number } | null {
-  const [v, m] = markArg.split('/');
-  const mark = parseNumber(v ?? '');
-  const mask = m === undefined ? 0xffffffff : parseNumber(m);
-  if (mark === null || mask === null) return null;
-  const network = source === undefined ? null : parseCidr(source);
-  if (source !== undefined && network === null) return null;
-  const fromSource = (c: Connection): boolean => network === null || cidrContains(network, parseIpv4(c.src) ?? -1);
-  const gone = connections.filter((c) => (c.mark & mask) >>> 0 === (mark & mask) >>> 0 && fromSource(c));
+/** `conntrack -L [filter]`; null when the filter does not parse. */
+export function listConnections(connections: readonly Connection[], options: readonly string[] = []): { stdout: string; stderr: string; exitCode: number } | null {
+  const filter = connectionFilter(options);
+  if (filter === null) return null;
+  const shown = connections.filter(filter);
+  return { stdout: shown.map(describe).join(''), stderr: `${CONNTRACK_BANNER}: ${shown.length} flow entries have been shown.\n`, exitCode: 0 };
+}
+
+/** `conntrack -D filter`: the connections kept, and what the tool prints; null when the filter does not parse. */
+export function deleteConnections(connections: readonly Connection[], options: readonly string[]): { kept: Connection[]; stdout: string; stderr: string; exitCode: number } | null {
+  const filter = connectionFilter(options);
+  if (filter === null || options.length === 0) return null;
+  const gone = connections.filter(filter);
   return {
     kept: connections.filter((c) => !gone.includes(c)),
     stdout: gone.map(describe).join(''),
