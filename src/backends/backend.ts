@@ -70,6 +70,13 @@ export interface NetfilterBackend<Observed = unknown, Payload = unknown> {
   describe(payload: Payload): string;
   /** Lines loaded per tool, for the run report and the logs. */
   size(payload: Payload): Readonly<Record<string, number>>;
+  /**
+   * Pure: what observe would read once this payload is loaded, as the backend
+   * can tell without reading (a payload that changes only the clients'
+   * elements); null when it cannot. A run on neighbour events alone plans from
+   * this instead of reading the kernel again (engine/reconciler.ts).
+   */
+  expected(payload: Payload): Observed | null;
   /** Pure: tables the payload creates that `observed` did not have, recorded so that flush can remove them again. */
   created(observed: Observed, payload: Payload): string[];
 

@@ -308,7 +308,7 @@ export class Daemon {
       notifier.stop();
       publicAddresses.stop();
       ddns.stop();
-      reconciler.stop();
+      await reconciler.stop();
     }
     await this.control?.close();
     await this.metrics?.close();

@@ -35,6 +35,11 @@ export interface InputsRequest {
   /** Configs replaced in memory since the last successful run (reloads): their ranges are cleaned up too. */
   readonly replaced?: readonly OwnedRanges[];
   /**
+   * The kernel as the last run left it, taken instead of reading it again (a
+   * run on neighbour events alone, between full reads: engine/reconciler.ts).
+   */
+  readonly known?: { readonly routing: RoutingState; readonly netfilter: unknown };
+  /**
    * Read what can be read and plan as if the rest were empty (`dispatcher
    * plan` without root); otherwise a failed read fails the run.
    */
@@ -62,10 +67,10 @@ export interface RunInputs {
 export async function gatherInputs(runner: Runner, request: InputsRequest): Promise<RunInputs> {
   const config = withBindings(request.config, request.stored?.bindings ?? {});
   const started = Date.now();
-  const { backend, partial } = request;
+  const { backend, partial, known } = request;
   const [shared, netfilter, arp] = await Promise.all([
-    partial ? observeRoutingReadable(runner, config) : observeRouting(runner, config).then((state) => ({ state, unreadable: [] as string[] })),
-    partial ? backend.observeReadable(runner) : backend.observe(runner).then((observed) => ({ observed, unreadable: [] as string[] })),
+    known ? { state: known.routing, unreadable: [] } : partial ? observeRoutingReadable(runner, config) : observeRouting(runner, config).then((state) => ({ state, unreadable: [] as string[] })),
+    known ? { observed: known.netfilter, unreadable: [] } : partial ? backend.observeReadable(runner) : backend.observe(runner).then((observed) => ({ observed, unreadable: [] as string[] })),
     request.scan ? readNeighbours(runner).catch((error: unknown) => (partial ? null : Promise.reject(error))) : Promise.resolve(null),
   ]);
   const observeMs = Date.now() - started;

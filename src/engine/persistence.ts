@@ -1,5 +1,6 @@
 // What a run writes to the store, and when: the assignments after every
-// change (lastSeen alone at most every LAST_SEEN_SAVE_MS), ppp bindings,
+// change (at most every CLIENT_SAVE_MS; lastSeen alone at most every
+// LAST_SEEN_SAVE_MS), ppp bindings,
 // the owned ranges once they changed, and — before the first change to a
 // sysctl or a netfilter table — how it was, so `flush` can put it back.
 // Writes happen only after the kernel took the run's changes (DESIGN.md §1:
@@ -9,18 +10,33 @@
 import { sameRanges } from '../core/contract.js';
 import type { Config } from '../model/config.js';
 import type { ClientRecord } from '../model/state.js';
+import type { Clock, TimerHandle } from '../system/clock.js';
 import type { Store } from '../system/store.js';
 
 /** lastSeen alone changes every scan; it is written at most this often. */
 const LAST_SEEN_SAVE_MS = 10 * 60_000;
+/**
+ * Runs that follow each other closely (clients arriving in a burst) write the
+ * assignments at most this often, the last change always: a write of 50,000
+ * clients costs tens of milliseconds, and a burst's runs come every few
+ * hundred. A crash in between loses nothing: the next start adopts what the
+ * kernel classifies (core/adopt.ts).
+ */
+export const CLIENT_SAVE_MS = 1000;
 
 export class RunPersistence {
-  private lastSavedAt = 0;
+  private lastSavedAt = -Infinity;
   /** Assignments changed in memory since the last save. */
   private unsaved = false;
   private pendingBindings: [string, string][] = [];
+  /** The assignments as the last run left them, and the deferred write that saves them. */
+  private latest: ReadonlyMap<string, ClientRecord> = new Map();
+  private deferred: TimerHandle | null = null;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
 
   get data(): Store['data'] {
     return this.store.data;
@@ -76,12 +92,32 @@ export class RunPersistence {
         d.ranges = ranges;
       });
     }
+    this.latest = assignments;
     if (!this.unsaved && now - this.lastSavedAt <= LAST_SEEN_SAVE_MS) return;
-    const clients = Object.fromEntries(assignments);
+    const wait = this.lastSavedAt + CLIENT_SAVE_MS - now;
+    if (wait <= 0) return this.saveClients(now);
+    this.deferred ??= this.clock.after(wait, () => {
+      this.deferred = null;
+      // A failed write is tried again after the next run.
+      void this.saveClients(this.clock.now()).catch(() => this.changed());
+    });
+  }
+
+  /** Writes a deferred save now (the daemon stopping). */
+  async flush(): Promise<void> {
+    if (this.deferred === null) return;
+    this.clock.clear(this.deferred);
+    this.deferred = null;
+    await this.saveClients(this.clock.now());
+  }
+
+  private async saveClients(now: number): Promise<void> {
+    const clients = Object.fromEntries(this.latest);
+    // Cleared first: a change during the write marks it again.
+    this.unsaved = false;
+    this.lastSavedAt = now;
     await this.store.save((d) => {
       d.clients = clients;
     });
-    this.lastSavedAt = now;
-    this.unsaved = false;
   }
 }

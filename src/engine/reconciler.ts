@@ -44,6 +44,9 @@ export type { RunReport } from '../schema/control.js';
 /** RunReport.forgotten's key for the LAN connections forgotten after a netfilter repair (no uplink name has parentheses). */
 export const UNCLASSIFIED = '(unclassified)';
 
+/** The reason of a run asked for by neighbour events (engine/monitors.ts): alone, such a run may plan from what the last one left. */
+export const NEIGHBOUR_REASON = 'neighbour';
+
 export interface ReconcilerDeps {
   readonly runner: Runner;
   readonly store: Store;
@@ -87,6 +90,17 @@ export class Reconciler {
   private loadedState: Loaded | null = null;
   /** Everything the last successful run's plan depended on but the kernel: the same again and a load needed means drift. */
   private lastPlanInputs: string | null = null;
+  /**
+   * The kernel as the last run left it, when that can be told without
+   * reading (no routing loaded, and the backend knows what its payload leaves:
+   * NetfilterBackend.expected). A run on neighbour events alone plans from it
+   * instead of reading the kernel again — at 50,000 clients most of a run's
+   * cost. Any doubt clears it: a failed run, a run that loaded routing or
+   * rebuilt chains, a change self-repair noticed (distrust()). Every other
+   * run reads, and the scan's (every 30 s by default) also catches drift no
+   * event reported.
+   */
+  private known: { routing: RoutingState; netfilter: unknown } | null = null;
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -96,7 +110,7 @@ export class Reconciler {
     this.config = config;
     this.assignments = assignments;
     this.clock = deps.clock ?? systemClock;
-    this.persistence = new RunPersistence(deps.store);
+    this.persistence = new RunPersistence(deps.store, this.clock);
     this.runLog = new RunLog(deps.log);
     this.queue = new TriggerQueue<RunReport>({
       clock: this.clock,
@@ -195,6 +209,8 @@ export class Reconciler {
       if (!prepared || prepared.to !== to) return;
       // Prepared for the uplinks as they were; once one has changed, only a run prepares again.
       this.prepared = new Map();
+      // The routes change outside a run: the next one reads them.
+      this.known = null;
       const { runner, writer } = this.deps;
       await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: prepared.routes, remove: [] }, rules: { add: [], remove: [] } }));
       const after = prepared.after.map((u) => (u.name === uplink ? { ...u, reason } : u));
@@ -206,6 +222,11 @@ export class Reconciler {
     }
   }
 
+  /** Something changed the kernel behind our back: the next run reads it whatever asked for it. */
+  distrust(): void {
+    this.known = null;
+  }
+
   /** Requests queue (and coalesce) without running until release(). */
   hold(): void {
     this.queue.hold();
@@ -215,9 +236,10 @@ export class Reconciler {
     this.queue.release();
   }
 
-  /** Stops scheduling runs and retries; a run in flight finishes. */
-  stop(): void {
+  /** Stops scheduling runs and retries (a run in flight finishes) and writes a deferred save. */
+  async stop(): Promise<void> {
     this.queue.stop();
+    await this.persistence.flush();
   }
 
   private count(report: RunReport): void {
@@ -247,7 +269,18 @@ export class Reconciler {
       await this.persistence.saveBindings(this.config);
       const mark = phaseClock(() => this.clock.now());
       const { backend, runner } = this.deps;
-      const inputs = await gatherInputs(runner, { backend, config: this.config, stored: this.deps.store.data, scan: batch.scan, now: started, replaced: this.replaced, ...(this.deps.health ? { health: this.deps.health } : {}) });
+      const known = !batch.scan && batch.reasons.every((reason) => reason === NEIGHBOUR_REASON) ? this.known : null;
+      this.known = null;
+      const inputs = await gatherInputs(runner, {
+        backend,
+        config: this.config,
+        stored: this.deps.store.data,
+        scan: batch.scan,
+        now: started,
+        replaced: this.replaced,
+        ...(this.deps.health ? { health: this.deps.health } : {}),
+        ...(known ? { known } : {}),
+      });
       phases.observe = mark();
       const { config, uplinks, routing: observed } = inputs;
       const {
@@ -295,6 +328,8 @@ export class Reconciler {
       phases.persist = mark();
       this.loadedState = loadedOf(desired);
       this.lastPlanInputs = planInputs;
+      const netfilterAfter = backend.isEmpty(netfilter) ? inputs.netfilter : backend.expected(netfilter);
+      this.known = isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter } : null;
       this.prepared = prepareTransitions(config, uplinks, desired.routes);
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {

@@ -212,6 +212,8 @@ export class Repairs {
   /** Something of ours changed: a repair run now, or when a fight's back-off allows. */
   private notice(what: string, by: string | null): void {
     if (this.stopped) return;
+    // Whatever run comes next (a neighbour's too) reads the kernel rather than trusting what the last one left.
+    this.deps.reconciler.distrust();
     const now = this.deps.clock.now();
     this.noticedSince ??= { what: [], by: new Set(), at: now };
     if (!this.noticedSince.what.includes(what) && this.noticedSince.what.length < 20) this.noticedSince.what.push(what);

@@ -3,9 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../src/system/logger.js';
+import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
 import { Store } from '../../src/system/store.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { backend, capturedAssignments, capturedGatewayRunner, labConfig, pristineGatewayRunner } from '../helpers/scenario.js';
 
 const logged: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
@@ -90,6 +92,45 @@ describe('reconciler', () => {
     expect(reconciler.runs).toBe(1);
   });
 
+  test('a run on neighbour events alone plans from what the last run left instead of reading the kernel; any other run, or one after distrust(), reads', async () => {
+    const runner = capturedGatewayRunner();
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
+    await reconciler.request('scan', { scan: true });
+    const client = (n: number) => ({ ip: `198.18.3.${n}`, mac: `02:00:00:00:03:0${n}`, dev: 'lan0', complete: true });
+    const reads = (from: number) =>
+      runner.calls
+        .slice(from)
+        .filter((c) => c.input === undefined && !c.argv.includes('-w'))
+        .map((c) => c.argv.slice(0, 2).join(' '));
+    const added = (from: number) =>
+      runner
+        .writes()
+        .slice(from)
+        .flatMap((c) =>
+          (c.input ?? '')
+            .split('\n')
+            .filter((l) => l.startsWith('add '))
+            .map((l) => l.split(' ')[2]),
+        );
+    let calls = runner.calls.length;
+    let writes = runner.writes().length;
+    await reconciler.request('neighbour', { neighbours: [client(1)] });
+    await reconciler.request('neighbour', { neighbours: [client(2)] });
+    // Nothing read; and the second run knew the first's client was loaded (the fake kernel's set never changes).
+    expect(reads(calls)).toEqual([]);
+    expect(added(writes)).toEqual(['198.18.3.1', '198.18.3.2']);
+    reconciler.distrust();
+    calls = runner.calls.length;
+    writes = runner.writes().length;
+    await reconciler.request('neighbour', { neighbours: [client(3)] });
+    expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save', 'ipset save', 'ip -j']));
+    // Read again, the fake kernel lacks the two clients loaded before: they are loaded again.
+    expect(added(writes)).toEqual(['198.18.3.1', '198.18.3.2', '198.18.3.3']);
+    calls = runner.calls.length;
+    await reconciler.request('a verdict', {});
+    expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save', 'ipset save']));
+  });
+
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {
     const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
@@ -120,5 +161,41 @@ describe('reconciler', () => {
     const runner = pristineGatewayRunner();
     await new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, new Map()).request('start', { scan: true });
     for (const call of runner.calls) expect(['sh', 'bash', 'dash', '/bin/sh', '/bin/bash']).not.toContain(call.argv[0]);
+  });
+});
+
+describe('what runs write to the store', () => {
+  test('a burst of runs writes the assignments at most once a second, the last change always; stopping writes a pending one at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dispatcher-unit-'));
+    try {
+      const store = await Store.open(dir);
+      const clock = new ManualClock();
+      const persistence = new RunPersistence(store, clock);
+      const config = { ...labConfig, state: dir };
+      const record = { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 };
+      const clients = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`198.18.3.${i}`, record] as const));
+      const saved = async () => Object.keys((await Store.open(dir)).data.clients).length;
+      persistence.changed();
+      await persistence.afterSuccess(config, clients(1), clock.now());
+      expect(await saved()).toBe(1);
+      for (const n of [2, 3, 4]) {
+        await clock.advance(200);
+        persistence.changed();
+        await persistence.afterSuccess(config, clients(n), clock.now());
+      }
+      expect(await saved()).toBe(1);
+      await clock.advance(CLIENT_SAVE_MS - 600);
+      // The deferred write runs on its own (nothing awaits it): give the file a moment.
+      const deadline = Date.now() + 5000;
+      while ((await saved()) !== 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await saved()).toBe(4);
+      await clock.advance(100);
+      persistence.changed();
+      await persistence.afterSuccess(config, clients(5), clock.now());
+      await persistence.flush();
+      expect(await saved()).toBe(5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,7 +4,7 @@
 
 import { CLIENT_SET, CLIENT_SET_NEXT, isOurChain, NETFILTER_TABLES } from '../../core/contract.js';
 import { hex } from '../../core/marks.js';
-import type { IpsetDump, IptTable } from '../../model/kernel.js';
+import type { IpsetDump, IpsetEntry, IptTable } from '../../model/kernel.js';
 import {
   type DesiredIptables,
   type DesiredNetfilterTable,
@@ -99,6 +99,24 @@ export function diffSet(desired: DesiredSet | null, observed: IpsetDump): SetCha
   const del: string[] = [];
   for (const ip of have.keys()) if (!desired.entries.has(ip)) del.push(ip);
   return { ...none, add: sorted(add), del: del.sort() };
+}
+
+/**
+ * What observe reads once `change` is loaded, when it changes only the client
+ * set's members (a client added, moved or gone): the members as ipset prints
+ * them (bare address, the skbmark text diffSet compares). null when it
+ * changes more (chains, a set created or swapped, policy sets): the next run reads.
+ */
+export function observedAfter(observed: IptablesObserved, change: IptablesChange): IptablesObserved | null {
+  const { netfilter, set, policySets } = change;
+  const more = netfilter.length > 0 || set.create !== 'none' || set.destroy || set.destroyStale.length > 0;
+  if (more || policySets.load.length + policySets.destroy.length + policySets.destroyStale.length > 0) return null;
+  if (set.add.length + set.del.length === 0) return observed;
+  const replaced = new Set<string>(set.del);
+  for (const [member] of set.add) replaced.add(member);
+  const entries: IpsetEntry[] = observed.sets.entries.filter((e) => e.set !== CLIENT_SET || !replaced.has(e.member));
+  for (const [member, skbmark] of set.add) entries.push({ set: CLIENT_SET, member, options: { skbmark } });
+  return { netfilter: observed.netfilter, sets: { sets: observed.sets.sets, entries } };
 }
 
 /** A member as compared: ipset prints a /32 network bare and MACs in upper case. */

@@ -7,6 +7,7 @@ import type { NetfilterBackend } from '../backend.js';
 import { applyIptables, checkClientSet, deleteBareTables, observeIptables, observeIptablesReadable, readPoolCounters } from './adapter.js';
 import { iptablesCollisions } from './collisions.js';
 import { planIptablesChange } from './desired.js';
+import { observedAfter } from './diff.js';
 import { describeIptables, iptablesPayloadSize, isIptablesPayloadEmpty, renderIptables, tablesTouched } from './render.js';
 import type { Skeleton } from './skeleton.js';
 import type { IptablesObserved, IptablesPayload } from './types.js';
@@ -29,11 +30,16 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
     watch: { events: { argv: ['nft', 'monitor'], tables: ['ip mangle', 'ip nat', 'ruleset'] }, check: checkClientSet },
     observe: observeIptables,
     observeReadable: observeIptablesReadable,
-    plan: (intent, observed) => renderIptables(planIptablesChange(skeleton, intent, observed)),
+    plan(intent, observed) {
+      const change = planIptablesChange(skeleton, intent, observed);
+      const after = observedAfter(observed, change);
+      return after ? { ...renderIptables(change), after } : renderIptables(change);
+    },
     isEmpty: isIptablesPayloadEmpty,
     apply: applyIptables,
     describe: describeIptables,
     size: iptablesPayloadSize,
+    expected: (payload) => payload.after ?? null,
     created: (observed, payload) => tablesTouched(payload).filter((table) => !observed.netfilter.some((t) => t.name === table)),
     async flush(runner, observed, created) {
       const change = planIptablesChange(skeleton, null, observed);

@@ -35,7 +35,24 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
     const change = { remove: [...have].filter((a) => !want.has(a)), add: [...want].filter((a) => !have.has(a)) };
     if (change.remove.length + change.add.length > 0) changes.set(name, change);
   }
-  return { text: renderElements(remove, add, changes), whole: false };
+  const text = renderElements(remove, add, changes);
+  if (text === '') return { text, whole: false, after: observed };
+  return { text, whole: false, after: afterElements(observed, remove, add, changes) };
+}
+
+/** Our table as observe reads it once these element changes are loaded. */
+function afterElements(observed: NftObserved, remove: readonly string[], add: readonly (readonly [string, string])[], hosts: ReadonlyMap<string, SetElements>): NftObserved {
+  const clients = new Map(observed.clients);
+  for (const ip of remove) clients.delete(ip);
+  for (const [ip, chain] of add) clients.set(ip, chain);
+  const hostSets = new Map(observed.hostSets);
+  for (const [name, change] of hosts) {
+    const members = new Set(hostSets.get(name) ?? []);
+    for (const address of change.remove) members.delete(address);
+    for (const address of change.add) members.add(address);
+    hostSets.set(name, members);
+  }
+  return { ...observed, clients, hostSets };
 }
 
 export function nftablesBackend(): NftablesBackend {
@@ -47,6 +64,7 @@ export function nftablesBackend(): NftablesBackend {
     observeReadable: observeNftReadable,
     plan: planNft,
     isEmpty: (payload) => payload.text === '',
+    expected: (payload) => payload.after ?? null,
     apply: applyNft,
     describe: (payload) => (payload.text === '' ? '' : `# nft -f -\n${payload.text}`),
     size: (payload) => ({ nft: countLines(payload.text) }),

@@ -1,0 +1,60 @@
+// After the kernel dropped neighbour events (netlink overrun), the rescan that
+// repairs them waits for the burst to end: a table dump taken while entries
+// are still being inserted misses some. Events that keep arriving (the rest of
+// the burst) are what says it has not ended; a storm that never ends is
+// scanned after SETTLE_SCAN_MAX_MS all the same.
+
+import { expect, test } from '@jest/globals';
+import { Monitors } from '../../src/engine/monitors.js';
+import type { Reconciler } from '../../src/engine/reconciler.js';
+import { silentLogger } from '../../src/system/logger.js';
+import { FakeRunner } from '../helpers/fake-runner.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { labConfig } from '../helpers/scenario.js';
+
+function watched(): { clock: ManualClock; requests: string[]; event: (n: number) => void; overrun: () => void } {
+  const clock = new ManualClock();
+  const runner = new FakeRunner();
+  const requests: string[] = [];
+  const reconciler = {
+    effectiveConfig: labConfig,
+    clients: new Map(),
+    request: (reason: string) => {
+      requests.push(reason);
+      return new Promise(() => undefined);
+    },
+  } as unknown as Reconciler;
+  new Monitors({ runner, log: silentLogger, clock, reconciler }).start();
+  const neigh = runner.spawned.find((s) => s.argv.join(' ').endsWith('monitor neigh'));
+  const event = (n: number): void => neigh?.options.onLine?.(`198.18.${4 + (n >> 8)}.${n & 255} dev lan0 lladdr 02:be:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')} PERMANENT`);
+  return { clock, requests, event, overrun: () => neigh?.options.onErrorLine?.('netlink receive error No buffer space available (105)') };
+}
+
+test('the rescan after lost events waits until the burst has been quiet for 250 ms, then one more confirms 2 s later', async () => {
+  const { clock, requests, event, overrun } = watched();
+  overrun();
+  // The burst goes on for 3 s after the loss, an event every 100 ms.
+  for (let n = 0; n < 30; n++) {
+    await clock.advance(100);
+    event(n);
+  }
+  expect(requests.filter((r) => r.startsWith('events lost'))).toEqual([]);
+  await clock.advance(249);
+  expect(requests.filter((r) => r.startsWith('events lost'))).toEqual([]);
+  await clock.advance(1);
+  expect(requests.filter((r) => r.startsWith('events lost'))).toEqual(['events lost']);
+  await clock.advance(2000);
+  expect(requests.filter((r) => r.startsWith('events lost'))).toEqual(['events lost', 'events lost (confirming)']);
+});
+
+test('a burst that never ends is rescanned 5 s after the first loss all the same', async () => {
+  const { clock, requests, event, overrun } = watched();
+  overrun();
+  for (let n = 0; n < 49; n++) {
+    await clock.advance(100);
+    event(n);
+  }
+  expect(requests.filter((r) => r === 'events lost')).toEqual([]);
+  await clock.advance(100);
+  expect(requests.filter((r) => r === 'events lost')).toEqual(['events lost']);
+});
