@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { Lab } from '../lab/lab.js';
-import { addNeighbours, benchAddress, resetGateway, untilClassified } from './clients.js';
+import { addNeighbours, benchAddress, removeNeighbours, resetGateway, untilClassified } from './clients.js';
 import type { BenchContext } from './context.js';
 import { figure, type Figure, type ScenarioResult } from './report.js';
 
@@ -49,6 +49,19 @@ async function floor(lab: Lab, backend: Backend, count: number): Promise<number>
   return ms;
 }
 
+/**
+ * The kernel inserting `count` neighbour entries by one `ip -batch`, with no
+ * daemon running: the clients cannot appear faster than this, so no daemon
+ * can classify the last of them sooner after the first. Removed again.
+ */
+async function neighboursAlone(lab: Lab, count: number): Promise<number> {
+  const started = performance.now();
+  await addNeighbours(lab, count);
+  const ms = performance.now() - started;
+  await removeNeighbours(lab);
+  return ms;
+}
+
 export async function backends(ctx: BenchContext): Promise<ScenarioResult> {
   const figures: Figure[] = [];
   const notes: string[] = [];
@@ -57,22 +70,22 @@ export async function backends(ctx: BenchContext): Promise<ScenarioResult> {
     try {
       for (const count of ctx.sizes.programming) {
         const bare = await floor(lab, backend, count);
+        const insertion = await neighboursAlone(lab, count);
         await lab.start();
         const started = performance.now();
         await addNeighbours(lab, count);
+        const inserted = performance.now() - started;
         const ms = await untilClassified(lab, count, started, 120_000);
-        ctx.log(`${backend}: ${count} clients at once classified in ${ms.toFixed(0)} ms (floor: ${bare.toFixed(0)} ms)`);
-        figures.push(
-          figure({
-            name: `${backend}: ${count.toLocaleString('en-US')} clients at once`,
-            unit: 'ms',
-            value: ms,
-            baseline: bare,
-            baselineNote: 'floor',
-            ...(TARGETS[count] ? { target: TARGETS[count] } : {}),
-          }),
+        const after = ms - inserted;
+        ctx.log(
+          `${backend}: ${count} clients at once classified ${after.toFixed(0)} ms after the last appeared (floor: ${bare.toFixed(0)} ms), ${ms.toFixed(0)} ms after the first (the kernel's insertion alone: ${insertion.toFixed(0)} ms)`,
         );
-        notes.push(`${backend}, ${count} clients: ${(ms / bare).toFixed(1)}× the floor`);
+        const name = `${backend}: ${count.toLocaleString('en-US')} clients at once`;
+        figures.push(
+          figure({ name: `${name}, after the last appeared`, unit: 'ms', value: after, baseline: bare, baselineNote: 'floor', ...(TARGETS[count] ? { target: TARGETS[count] } : {}) }),
+          figure({ name: `${name}, from the first`, unit: 'ms', value: ms, baseline: insertion, baselineNote: 'insertion alone' }),
+        );
+        notes.push(`${backend}, ${count} clients: ${(after / bare).toFixed(1)}× the floor after the last appeared; inserting them took ${inserted.toFixed(0)} ms with the daemon at work`);
         await resetGateway(lab);
       }
     } finally {
@@ -82,10 +95,11 @@ export async function backends(ctx: BenchContext): Promise<ScenarioResult> {
   return {
     id: 'backends',
     title: 'The two netfilter backends: clients appearing at once until classified, against the bare load with their own tool',
-    baseline: 'the floor: the same number of entries loaded by the backend’s tool alone, in the same gateway namespace (ipset restore of a hash:ip skbinfo set; nft -f of a table with a verdict map)',
+    baseline:
+      'the floor: the same number of entries loaded by the backend’s tool alone, in the same gateway namespace (ipset restore of a hash:ip skbinfo set; nft -f of a table with a verdict map); for the clock from the first client, the kernel inserting the neighbour entries alone',
     figures,
     notes: [
-      'Clock: from the start of one `ip -batch` of permanent neighbour entries until the kernel classifies every client (`ipset list -t` entries, or the elements of `map inet dispatcher clients`), polled every 10 ms. The ratio is the floor over ours: below 1, and the closer to 1 the nearer the tool’s own limit (the issue asks for ours ≤ 2× the floor, a ratio ≥ 0.5).',
+      'Clients appear by one `ip -batch` of permanent neighbour entries; classified: the kernel classifies every client (`ipset list -t` entries, or the elements of `map inet dispatcher clients`), polled every 10 ms. Two clocks: from the end of the batch (the last client has appeared) against the floor, the bare load of as many entries with the backend’s tool; and from its start (the first client) against the kernel inserting the entries with no daemon running, which no daemon can beat. The ratio is the baseline over ours: below 1, and the closer to 1 the nearer the limit (the issue asks for ours ≤ 2× the floor, a ratio ≥ 0.5).',
       ...notes,
     ],
   };

@@ -1,7 +1,9 @@
 // Coexistence with other software on the same gateway: mwan3's mark bits
 // (0x3f00), chains and rules, Tailscale's (0xff0000) chains in three tables,
 // ip rules and its table 52 are all in place before the dispatcher starts,
-// and survive start, reload and flush byte for byte. The control socket is
+// and survive start, reload and flush byte for byte; with the nftables
+// backend, firewalld's and Tailscale's nftables tables do the same, and
+// Tailscale's marks survive our chains. The control socket is
 // root's alone (0600) and turns malformed, oversized and ill-typed requests
 // into errors without falling over.
 
@@ -10,7 +12,8 @@ import { stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { MAX_REQUEST_BYTES } from '../../src/schema/control.js';
 import { expectConverged } from '../helpers/checks.js';
-import { Lab } from '../helpers/lab.js';
+import { fixture } from '../helpers/fixtures.js';
+import { Lab, type PoolsJson, within } from '../helpers/lab.js';
 
 jest.setTimeout(90_000);
 
@@ -133,5 +136,95 @@ describe('other software on the same gateway', () => {
     await lab.stop();
     await lab.cli(['flush']);
     expect(await lab.snapshot()).toEqual(pristine);
+  });
+});
+
+/**
+ * Tailscale's nftables mode, as it installs itself: tables of its own at the
+ * filter and srcnat hooks, its mark bits 0xff0000. Here it also marks the
+ * LAN's packets before us (priority raw) and counts them in forward: our
+ * chains change only our bits, so what it marked still carries its mark
+ * when its own chains look again.
+ */
+const TAILSCALE_NFT = [
+  'table ip ts-filter {',
+  '  chain ts-pre {',
+  '    type filter hook prerouting priority raw; policy accept;',
+  '    iifname "lan0" meta mark set meta mark | 0x00040000',
+  '  }',
+  '  chain ts-input {',
+  '    type filter hook input priority filter; policy accept;',
+  '    iifname "tailscale0" accept',
+  '  }',
+  '  chain ts-forward {',
+  '    type filter hook forward priority filter; policy accept;',
+  '    iifname "lan0" meta mark & 0x00ff0000 == 0x00040000 counter comment "its-mark-kept"',
+  '    iifname "tailscale0" meta mark set meta mark & 0xff00ffff | 0x00040000',
+  '  }',
+  '}',
+  'table ip ts-nat {',
+  '  chain ts-postrouting {',
+  '    type nat hook postrouting priority srcnat; policy accept;',
+  '    iifname "tailscale0" meta mark & 0x00ff0000 == 0x00040000 masquerade',
+  '  }',
+  '}',
+  '',
+].join('\n');
+
+const FOREIGN_TABLES = [
+  ['inet', 'firewalld'],
+  ['ip', 'ts-filter'],
+  ['ip', 'ts-nat'],
+] as const;
+
+describe('other software on the same gateway, with the nftables backend', () => {
+  let lab: Lab;
+  let pristine: Record<string, string>;
+
+  /** Other software's tables as nft lists them, counters left out. */
+  const foreignTables = async (): Promise<string[]> => Promise.all(FOREIGN_TABLES.map(async ([family, name]) => (await lab.runIn(lab.topo.gw, ['nft', '-s', 'list', 'table', family, name])).stdout));
+
+  beforeAll(async () => {
+    lab = await Lab.create({ clients: 2, tag: 'coexnft', config: { backend: 'nftables' } });
+    // firewalld with the recipe that lets the LAN out (test/fixtures/firewalls/README.md), then Tailscale.
+    for (const text of [fixture('firewalls/firewalld.nft'), fixture('firewalls/firewalld-lan-policy.nft'), TAILSCALE_NFT]) {
+      await lab.runner.run(['ip', 'netns', 'exec', lab.topo.gw, 'nft', '-f', '-'], { input: text });
+    }
+    pristine = await lab.snapshot();
+  });
+
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  test("firewalld's and Tailscale's tables survive start, traffic, reload and restart untouched; Tailscale's mark bits survive our chains", async () => {
+    const foreign = await foreignTables();
+    expect(foreign[0]).toContain('filter_FWD_internal');
+    await lab.start();
+    const pools = await lab.cliJson<PoolsJson>(['pools']);
+    for (const client of lab.topo.clients) {
+      await lab.hello(client);
+      await within(5000, `${client.ip} assigned`, async () => (await lab.cliJson<PoolsJson>(['pools'])).uplinks.some((u) => u.clients.includes(client.ip)));
+      const home = (await lab.cliJson<PoolsJson>(['pools'])).uplinks.find((u) => u.clients.includes(client.ip))?.name;
+      expect(await lab.leavesBy(client)).toBe(home);
+    }
+    expect(pools.uplinks.length).toBe(3);
+    expect(await foreignTables()).toEqual(foreign);
+    const counted = JSON.parse((await lab.runIn(lab.topo.gw, ['nft', '-j', 'list', 'chain', 'ip', 'ts-filter', 'ts-forward'])).stdout) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
+    const packets = counted.nftables.flatMap((item) => item.rule?.expr ?? []).find((expr) => expr.counter)?.counter?.packets ?? 0;
+    expect(packets).toBeGreaterThan(0);
+    await lab.cli(['reload']);
+    expect(await foreignTables()).toEqual(foreign);
+    await lab.stop();
+    await lab.start();
+    expect(await foreignTables()).toEqual(foreign);
+    await expectConverged(lab);
+  });
+
+  test('flush removes exactly what is ours: our table, and nothing of theirs', async () => {
+    await lab.stop();
+    await lab.cli(['flush']);
+    expect(await lab.snapshot()).toEqual(pristine);
+    expect((await lab.runIn(lab.topo.gw, ['nft', 'list', 'tables'])).stdout).not.toContain('dispatcher');
   });
 });

@@ -195,7 +195,7 @@ describe('the iptables backend against the fake kernel', () => {
     await backend.apply(runner, backend.plan(intentFor(assignments), await backend.observe(runner)));
     assignments.set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
     const move = backend.plan(intentFor(assignments), await backend.observe(runner));
-    expect(move).toMatchObject({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ipsetAfter: '' });
+    expect(move).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ipsetAfter: '' });
     await backend.apply(runner, move);
     expect(backend.isEmpty(backend.plan(intentFor(assignments), await backend.observe(runner)))).toBe(true);
     // DISPATCHER-PRE: per LAN the restore and the set rule come first, then isp1's counting rule.

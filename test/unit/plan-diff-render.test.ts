@@ -23,8 +23,7 @@ function diff(config: Config, desired: DesiredState, observed: KernelState, prev
 
 /** The payloads flat, as these tests compare them: the backend's texts beside the ip batch and the sysctls. */
 function payloadsOf(change: RunChange): IptablesPayload & { readonly ip: string; readonly sysctls: Readonly<Record<string, string>> } {
-  const { ipsetBefore, iptables, ipsetAfter } = change.netfilter;
-  return { ipsetBefore, iptables, ipsetAfter, ip: renderIpBatch(change), sysctls: change.sysctls };
+  return { ...change.netfilter, ip: renderIpBatch(change), sysctls: change.sysctls };
 }
 
 /** What `dispatcher plan` prints for the change. */

@@ -22,6 +22,8 @@ function parseSkbmark(text: string): { mark: number; mask: number } | null {
 }
 
 export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
+  // What each payload planned here leaves, when the plan could tell (NetfilterBackend.expected).
+  const leaves = new WeakMap<IptablesPayload, IptablesObserved>();
   return {
     name: 'iptables',
     // iptables-nft's changes (ours and a firewall reload's) show in nft monitor;
@@ -32,14 +34,16 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
     observeReadable: observeIptablesReadable,
     plan(intent, observed) {
       const change = planIptablesChange(skeleton, intent, observed);
+      const payload = renderIptables(change);
       const after = observedAfter(observed, change);
-      return after ? { ...renderIptables(change), after } : renderIptables(change);
+      if (after) leaves.set(payload, after);
+      return payload;
     },
     isEmpty: isIptablesPayloadEmpty,
     apply: applyIptables,
     describe: describeIptables,
     size: iptablesPayloadSize,
-    expected: (payload) => payload.after ?? null,
+    expected: (payload) => leaves.get(payload) ?? null,
     created: (observed, payload) => tablesTouched(payload).filter((table) => !observed.netfilter.some((t) => t.name === table)),
     async flush(runner, observed, created) {
       const change = planIptablesChange(skeleton, null, observed);

@@ -101,6 +101,4 @@ export interface IptablesPayload {
   readonly iptables: string;
   /** ipset restore text run after iptables (destroying a set nothing references any more). */
   readonly ipsetAfter: string;
-  /** What observe reads once this is loaded, when it changes only the client set's members (diff.ts observedAfter); absent otherwise. */
-  readonly after?: IptablesObserved;
 }

@@ -18,6 +18,9 @@ const sameCounts = (a: Readonly<Record<string, number>>, b: Readonly<Record<stri
   return [...keys].every((k) => a[k] === b[k]);
 };
 
+/** What each payload planNft made leaves, when it changes only elements (NetfilterBackend.expected). */
+const leaves = new WeakMap<NftPayload, NftObserved>();
+
 export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed: NftObserved): NftPayload {
   if (!intent) return { text: observed.table ? `delete table ${TABLE}\n` : '', whole: true };
   const skeleton = renderSkeleton(intent);
@@ -35,9 +38,9 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
     const change = { remove: [...have].filter((a) => !want.has(a)), add: [...want].filter((a) => !have.has(a)) };
     if (change.remove.length + change.add.length > 0) changes.set(name, change);
   }
-  const text = renderElements(remove, add, changes);
-  if (text === '') return { text, whole: false, after: observed };
-  return { text, whole: false, after: afterElements(observed, remove, add, changes) };
+  const payload = { text: renderElements(remove, add, changes), whole: false };
+  leaves.set(payload, payload.text === '' ? observed : afterElements(observed, remove, add, changes));
+  return payload;
 }
 
 /** Our table as observe reads it once these element changes are loaded. */
@@ -64,7 +67,7 @@ export function nftablesBackend(): NftablesBackend {
     observeReadable: observeNftReadable,
     plan: planNft,
     isEmpty: (payload) => payload.text === '',
-    expected: (payload) => payload.after ?? null,
+    expected: (payload) => leaves.get(payload) ?? null,
     apply: applyNft,
     describe: (payload) => (payload.text === '' ? '' : `# nft -f -\n${payload.text}`),
     size: (payload) => ({ nft: countLines(payload.text) }),

@@ -25,6 +25,4 @@ export interface NftPayload {
   readonly text: string;
   /** Whether the payload (re)builds the whole table, or only changes map elements. */
   readonly whole: boolean;
-  /** What observe reads once this is loaded, when it changes only elements; absent for a whole table. */
-  readonly after?: NftObserved;
 }
