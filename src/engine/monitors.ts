@@ -11,7 +11,7 @@ import type { Process, Runner } from '../system/exec.js';
 import { watchLinks } from '../system/link-events.js';
 import type { Logger } from '../system/logger.js';
 import { watchNeighbours } from '../system/neighbours.js';
-import { NEIGHBOUR_REASON, type Reconciler } from './reconciler.js';
+import { NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON, type Reconciler } from './reconciler.js';
 
 const WATCH_RESTART_MS = 1000;
 /**
@@ -37,6 +37,8 @@ export class Monitors {
   private settleScan: TimerHandle | null = null;
   private confirmScan: TimerHandle | null = null;
   private lostSince = 0;
+  /** The monitors that lost events since the last rescan: only the neighbour table's alone lets it trust the rules. */
+  private lost = new Set<string>();
   private stopped = false;
 
   constructor(private readonly deps: MonitorDeps) {}
@@ -104,8 +106,10 @@ export class Monitors {
     this.confirmScan = null;
     if (this.settleScan === null) {
       this.lostSince = this.deps.clock.now();
+      this.lost.clear();
       this.deps.log.warn('monitor events lost (netlink buffer overrun); rescanning once the burst settles', { monitor });
     }
+    this.lost.add(monitor);
     this.settleLater();
   }
 
@@ -121,12 +125,14 @@ export class Monitors {
     const delay = Math.max(0, Math.min(SETTLE_SCAN_MS, this.lostSince + SETTLE_SCAN_MAX_MS - now));
     this.settleScan = clock.after(delay, () => {
       this.settleScan = null;
-      void this.deps.reconciler.request('events lost', { scan: true });
+      // Lost link events may hide an address or a carrier change: then the whole kernel is read.
+      const reason = this.lost.size === 1 && this.lost.has('neigh') ? NEIGHBOURS_LOST_REASON : 'events lost';
+      void this.deps.reconciler.request(reason, { scan: true });
       // The dump can still miss entries the kernel was inserting while it read (a burst that outlasted
       // SETTLE_SCAN_MAX_MS, the hash resized under it); one more scan once it has surely ended.
       this.confirmScan = clock.after(CONFIRM_SCAN_MS, () => {
         this.confirmScan = null;
-        void this.deps.reconciler.request('events lost (confirming)', { scan: true });
+        void this.deps.reconciler.request(reason, { scan: true });
       });
     });
   }

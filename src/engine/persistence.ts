@@ -16,11 +16,11 @@ import type { Store } from '../system/store.js';
 /** lastSeen alone changes every scan; it is written at most this often. */
 const LAST_SEEN_SAVE_MS = 10 * 60_000;
 /**
- * Runs that follow each other closely (clients arriving in a burst) write the
- * assignments at most this often, the last change always: a write of 50,000
- * clients costs tens of milliseconds, and a burst's runs come every few
- * hundred. A crash in between loses nothing: the next start adopts what the
- * kernel classifies (core/adopt.ts).
+ * Runs that follow each other closely (clients arriving in a burst) write new
+ * and expired clients at most this often, the last change always: a write of
+ * 50,000 clients costs tens of milliseconds, and a burst's runs come every
+ * few hundred. A crash in between loses no client: the next start adopts what
+ * the kernel classifies (core/adopt.ts), with the uplink it has there.
  */
 export const CLIENT_SAVE_MS = 1000;
 
@@ -32,6 +32,8 @@ export class RunPersistence {
   /** The assignments as the last run left them, and the deferred write that saves them. */
   private latest: ReadonlyMap<string, ClientRecord> = new Map();
   private deferred: TimerHandle | null = null;
+  /** A change that must not wait for CLIENT_SAVE_MS (changed()). */
+  private urgent = false;
 
   constructor(
     private readonly store: Store,
@@ -42,9 +44,15 @@ export class RunPersistence {
     return this.store.data;
   }
 
-  /** The assignments changed (an edit, a new, moved or expired client): the next successful run saves them. */
-  changed(): void {
+  /**
+   * The assignments changed (an edit, a new, moved or expired client): the
+   * next successful run saves them. A move or an operator's edit is saved by
+   * that run whatever the pace: after a crash the store wins over the kernel
+   * where both know a client, and a client must not move back.
+   */
+  changed(urgent = true): void {
     this.unsaved = true;
+    this.urgent ||= urgent;
   }
 
   /** A ppp ip-up reported `uplink` on `iface`; written at the start of the next run. */
@@ -95,11 +103,15 @@ export class RunPersistence {
     this.latest = assignments;
     if (!this.unsaved && now - this.lastSavedAt <= LAST_SEEN_SAVE_MS) return;
     const wait = this.lastSavedAt + CLIENT_SAVE_MS - now;
-    if (wait <= 0) return this.saveClients(now);
+    if (wait <= 0 || this.urgent) {
+      this.clock.clear(this.deferred);
+      this.deferred = null;
+      return this.saveClients(now);
+    }
     this.deferred ??= this.clock.after(wait, () => {
       this.deferred = null;
       // A failed write is tried again after the next run.
-      void this.saveClients(this.clock.now()).catch(() => this.changed());
+      void this.saveClients(this.clock.now()).catch(() => this.changed(false));
     });
   }
 
@@ -115,6 +127,7 @@ export class RunPersistence {
     const clients = Object.fromEntries(this.latest);
     // Cleared first: a change during the write marks it again.
     this.unsaved = false;
+    this.urgent = false;
     this.lastSavedAt = now;
     await this.store.save((d) => {
       d.clients = clients;

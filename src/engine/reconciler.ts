@@ -44,8 +44,12 @@ export type { RunReport } from '../schema/control.js';
 /** RunReport.forgotten's key for the LAN connections forgotten after a netfilter repair (no uplink name has parentheses). */
 export const UNCLASSIFIED = '(unclassified)';
 
-/** The reason of a run asked for by neighbour events (engine/monitors.ts): alone, such a run may plan from what the last one left. */
+/** The reason of a run asked for by neighbour events (engine/monitors.ts). */
 export const NEIGHBOUR_REASON = 'neighbour';
+/** The reason of the rescan after lost neighbour events (engine/monitors.ts): the neighbour table is read whole, the rules need not be. */
+export const NEIGHBOURS_LOST_REASON = 'neighbour events lost';
+/** Runs asked for only by these may plan from what the last run left (Reconciler.known). */
+const TRUSTING = new Set([NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON]);
 
 export interface ReconcilerDeps {
   readonly runner: Runner;
@@ -93,14 +97,16 @@ export class Reconciler {
   /**
    * The kernel as the last run left it, when that can be told without
    * reading (no routing loaded, and the backend knows what its payload leaves:
-   * NetfilterBackend.expected). A run on neighbour events alone plans from it
-   * instead of reading the kernel again — at 50,000 clients most of a run's
-   * cost. Any doubt clears it: a failed run, a run that loaded routing or
+   * NetfilterBackend.expected). A run on neighbour events alone (or the
+   * rescan after lost ones) plans from it instead of reading the kernel again
+   * — at 50,000 clients most of a run's cost. Any doubt clears it: a failed run, a run that loaded routing or
    * rebuilt chains, a change self-repair noticed (distrust()). Every other
    * run reads, and the scan's (every 30 s by default) also catches drift no
    * event reported.
    */
   private known: { routing: RoutingState; netfilter: unknown } | null = null;
+  /** Counts distrust() calls: one during a run means that run's view is stale already. */
+  private distrusts = 0;
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -210,7 +216,7 @@ export class Reconciler {
       // Prepared for the uplinks as they were; once one has changed, only a run prepares again.
       this.prepared = new Map();
       // The routes change outside a run: the next one reads them.
-      this.known = null;
+      this.distrust();
       const { runner, writer } = this.deps;
       await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: prepared.routes, remove: [] }, rules: { add: [], remove: [] } }));
       const after = prepared.after.map((u) => (u.name === uplink ? { ...u, reason } : u));
@@ -225,6 +231,7 @@ export class Reconciler {
   /** Something changed the kernel behind our back: the next run reads it whatever asked for it. */
   distrust(): void {
     this.known = null;
+    this.distrusts += 1;
   }
 
   /** Requests queue (and coalesce) without running until release(). */
@@ -269,8 +276,9 @@ export class Reconciler {
       await this.persistence.saveBindings(this.config);
       const mark = phaseClock(() => this.clock.now());
       const { backend, runner } = this.deps;
-      const known = !batch.scan && batch.reasons.every((reason) => reason === NEIGHBOUR_REASON) ? this.known : null;
+      const known = batch.reasons.every((reason) => TRUSTING.has(reason)) ? this.known : null;
       this.known = null;
+      const distrusts = this.distrusts;
       const inputs = await gatherInputs(runner, {
         backend,
         config: this.config,
@@ -300,7 +308,7 @@ export class Reconciler {
       });
       const netfilter = backend.plan(desired.netfilter, inputs.netfilter);
       counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };
-      if (counts.added + counts.moved + counts.expired > 0) this.persistence.changed();
+      if (counts.added + counts.moved + counts.expired > 0) this.persistence.changed(counts.moved > 0);
       this.assignments = result.assignments;
       this.uplinkViews = [...uplinks];
       this.runLog.conflictsSeen(routing.conflicts);
@@ -329,7 +337,8 @@ export class Reconciler {
       this.loadedState = loadedOf(desired);
       this.lastPlanInputs = planInputs;
       const netfilterAfter = backend.isEmpty(netfilter) ? inputs.netfilter : backend.expected(netfilter);
-      this.known = isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter } : null;
+      const stale = this.distrusts !== distrusts;
+      this.known = !stale && isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter } : null;
       this.prepared = prepareTransitions(config, uplinks, desired.routes);
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {

@@ -6,13 +6,13 @@
 
 import { expect, test } from '@jest/globals';
 import { Monitors } from '../../src/engine/monitors.js';
-import type { Reconciler } from '../../src/engine/reconciler.js';
+import { NEIGHBOURS_LOST_REASON, type Reconciler } from '../../src/engine/reconciler.js';
 import { silentLogger } from '../../src/system/logger.js';
 import { FakeRunner } from '../helpers/fake-runner.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { labConfig } from '../helpers/scenario.js';
 
-function watched(): { clock: ManualClock; requests: string[]; event: (n: number) => void; overrun: () => void } {
+function watched(): { clock: ManualClock; requests: string[]; event: (n: number) => void; overrun: () => void; linkOverrun: () => void } {
   const clock = new ManualClock();
   const runner = new FakeRunner();
   const requests: string[] = [];
@@ -27,7 +27,9 @@ function watched(): { clock: ManualClock; requests: string[]; event: (n: number)
   new Monitors({ runner, log: silentLogger, clock, reconciler }).start();
   const neigh = runner.spawned.find((s) => s.argv.join(' ').endsWith('monitor neigh'));
   const event = (n: number): void => neigh?.options.onLine?.(`198.18.${4 + (n >> 8)}.${n & 255} dev lan0 lladdr 02:be:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')} PERMANENT`);
-  return { clock, requests, event, overrun: () => neigh?.options.onErrorLine?.('netlink receive error No buffer space available (105)') };
+  const link = runner.spawned.find((s) => s.argv.join(' ').endsWith('monitor link address'));
+  const lost = 'netlink receive error No buffer space available (105)';
+  return { clock, requests, event, overrun: () => neigh?.options.onErrorLine?.(lost), linkOverrun: () => link?.options.onErrorLine?.(lost) };
 }
 
 test('the rescan after lost events waits until the burst has been quiet for 250 ms, then one more confirms 2 s later', async () => {
@@ -38,13 +40,15 @@ test('the rescan after lost events waits until the burst has been quiet for 250 
     await clock.advance(100);
     event(n);
   }
-  expect(requests.filter((r) => r.startsWith('events lost'))).toEqual([]);
+  const rescans = (): string[] => requests.filter((r) => r.includes('events lost'));
+  expect(rescans()).toEqual([]);
   await clock.advance(249);
-  expect(requests.filter((r) => r.startsWith('events lost'))).toEqual([]);
+  expect(rescans()).toEqual([]);
   await clock.advance(1);
-  expect(requests.filter((r) => r.startsWith('events lost'))).toEqual(['events lost']);
+  // Only neighbour events were lost: the rescan reads the neighbour table, and may trust the rules.
+  expect(rescans()).toEqual([NEIGHBOURS_LOST_REASON]);
   await clock.advance(2000);
-  expect(requests.filter((r) => r.startsWith('events lost'))).toEqual(['events lost', 'events lost (confirming)']);
+  expect(rescans()).toEqual([NEIGHBOURS_LOST_REASON, NEIGHBOURS_LOST_REASON]);
 });
 
 test('a burst that never ends is rescanned 5 s after the first loss all the same', async () => {
@@ -54,7 +58,15 @@ test('a burst that never ends is rescanned 5 s after the first loss all the same
     await clock.advance(100);
     event(n);
   }
-  expect(requests.filter((r) => r === 'events lost')).toEqual([]);
+  expect(requests.filter((r) => r === NEIGHBOURS_LOST_REASON)).toEqual([]);
   await clock.advance(100);
-  expect(requests.filter((r) => r === 'events lost')).toEqual(['events lost']);
+  expect(requests.filter((r) => r === NEIGHBOURS_LOST_REASON)).toEqual([NEIGHBOURS_LOST_REASON]);
+});
+
+test('lost link events too: the rescan reads the whole kernel, not only the neighbour table', async () => {
+  const { clock, requests, overrun, linkOverrun } = watched();
+  overrun();
+  linkOverrun();
+  await clock.advance(250);
+  expect(requests.filter((r) => r.includes('events lost'))).toEqual(['events lost']);
 });

@@ -7,6 +7,7 @@ import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js'
 import { Reconciler } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
 import { Store } from '../../src/system/store.js';
+import { fixture } from '../helpers/fixtures.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { backend, capturedAssignments, capturedGatewayRunner, labConfig, pristineGatewayRunner } from '../helpers/scenario.js';
 
@@ -129,6 +130,15 @@ describe('reconciler', () => {
     calls = runner.calls.length;
     await reconciler.request('a verdict', {});
     expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save', 'ipset save']));
+    // Something noticed while a run is reading: what that run saw is stale already, so the next one reads too.
+    runner.answer('iptables-save', () => {
+      reconciler.distrust();
+      return fixture('iptables-save.txt');
+    });
+    await reconciler.request('a verdict', {});
+    calls = runner.calls.length;
+    await reconciler.request('neighbour', { neighbours: [client(4)] });
+    expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save']));
   });
 
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {
@@ -165,7 +175,7 @@ describe('reconciler', () => {
 });
 
 describe('what runs write to the store', () => {
-  test('a burst of runs writes the assignments at most once a second, the last change always; stopping writes a pending one at once', async () => {
+  test('a burst of new clients is written at most once a second, the last change always; a move at once; stopping writes a pending one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dispatcher-unit-'));
     try {
       const store = await Store.open(dir);
@@ -175,12 +185,12 @@ describe('what runs write to the store', () => {
       const record = { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 };
       const clients = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`198.18.3.${i}`, record] as const));
       const saved = async () => Object.keys((await Store.open(dir)).data.clients).length;
-      persistence.changed();
+      persistence.changed(false);
       await persistence.afterSuccess(config, clients(1), clock.now());
       expect(await saved()).toBe(1);
       for (const n of [2, 3, 4]) {
         await clock.advance(200);
-        persistence.changed();
+        persistence.changed(false);
         await persistence.afterSuccess(config, clients(n), clock.now());
       }
       expect(await saved()).toBe(1);
@@ -189,11 +199,17 @@ describe('what runs write to the store', () => {
       const deadline = Date.now() + 5000;
       while ((await saved()) !== 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       expect(await saved()).toBe(4);
+      // A move (urgent) 100 ms later is written by its run.
       await clock.advance(100);
-      persistence.changed();
+      persistence.changed(true);
       await persistence.afterSuccess(config, clients(5), clock.now());
-      await persistence.flush();
       expect(await saved()).toBe(5);
+      await clock.advance(100);
+      persistence.changed(false);
+      await persistence.afterSuccess(config, clients(6), clock.now());
+      expect(await saved()).toBe(5);
+      await persistence.flush();
+      expect(await saved()).toBe(6);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
