@@ -113,9 +113,9 @@ export class Monitors {
     this.settleLater();
   }
 
-  /** A neighbour event: a settle scan waiting for quiet waits on. */
+  /** A neighbour event: a settle scan waiting for quiet waits on, until SETTLE_SCAN_MAX_MS after the first loss. */
   private stillBusy(): void {
-    if (this.settleScan !== null) this.settleLater();
+    if (this.settleScan !== null && this.deps.clock.now() < this.lostSince + SETTLE_SCAN_MAX_MS) this.settleLater();
   }
 
   private settleLater(): void {

@@ -26,14 +26,22 @@ export const CLIENT_SAVE_MS = 1000;
 
 export class RunPersistence {
   private lastSavedAt = -Infinity;
-  /** Assignments changed in memory since the last save. */
-  private unsaved = false;
   private pendingBindings: [string, string][] = [];
-  /** The assignments as the last run left them, and the deferred write that saves them. */
+  /**
+   * Changes to the assignments are counted: `changes` counts them all,
+   * `latestCovers` how many the assignments last handed over (`latest`)
+   * include, `savedCovers` how many the store holds, `urgentAt` the count at
+   * the last urgent one. A write covers only what its copy included, so a
+   * change made while a write is under way is never taken as saved.
+   */
+  private changes = 0;
+  private latestCovers = 0;
+  private savedCovers = 0;
+  private urgentAt = 0;
   private latest: ReadonlyMap<string, ClientRecord> = new Map();
+  /** The deferred write, and a write under way. */
   private deferred: TimerHandle | null = null;
-  /** A change that must not wait for CLIENT_SAVE_MS (changed()). */
-  private urgent = false;
+  private writing: Promise<void> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -51,8 +59,8 @@ export class RunPersistence {
    * where both know a client, and a client must not move back.
    */
   changed(urgent = true): void {
-    this.unsaved = true;
-    this.urgent ||= urgent;
+    this.changes += 1;
+    if (urgent) this.urgentAt = this.changes;
   }
 
   /** A ppp ip-up reported `uplink` on `iface`; written at the start of the next run. */
@@ -100,37 +108,42 @@ export class RunPersistence {
         d.ranges = ranges;
       });
     }
+    // These assignments include every change counted so far (a run applies its edits before this).
     this.latest = assignments;
-    if (!this.unsaved && now - this.lastSavedAt <= LAST_SEEN_SAVE_MS) return;
+    this.latestCovers = this.changes;
+    const unsaved = this.savedCovers < this.latestCovers;
+    if (!unsaved && now - this.lastSavedAt <= LAST_SEEN_SAVE_MS) return;
     const wait = this.lastSavedAt + CLIENT_SAVE_MS - now;
-    if (wait <= 0 || this.urgent) {
+    if (wait <= 0 || this.urgentAt > this.savedCovers) {
       this.clock.clear(this.deferred);
       this.deferred = null;
       return this.saveClients(now);
     }
+    // A failed deferred write is tried again after the next run (nothing it covered counts as saved).
     this.deferred ??= this.clock.after(wait, () => {
       this.deferred = null;
-      // A failed write is tried again after the next run.
-      void this.saveClients(this.clock.now()).catch(() => this.changed(false));
+      this.saveClients(this.clock.now()).catch(() => undefined);
     });
   }
 
-  /** Writes a deferred save now (the daemon stopping). */
+  /** Writes what is not yet saved, after a write under way (the daemon stopping, its last run done). */
   async flush(): Promise<void> {
-    if (this.deferred === null) return;
     this.clock.clear(this.deferred);
     this.deferred = null;
-    await this.saveClients(this.clock.now());
+    await this.writing?.catch(() => undefined);
+    if (this.savedCovers < this.latestCovers) await this.saveClients(this.clock.now());
   }
 
-  private async saveClients(now: number): Promise<void> {
+  private saveClients(now: number): Promise<void> {
     const clients = Object.fromEntries(this.latest);
-    // Cleared first: a change during the write marks it again.
-    this.unsaved = false;
-    this.urgent = false;
-    this.lastSavedAt = now;
-    await this.store.save((d) => {
+    const covers = this.latestCovers;
+    const write = this.store.save((d) => {
       d.clients = clients;
     });
+    this.writing = write.then(() => {
+      this.savedCovers = Math.max(this.savedCovers, covers);
+      this.lastSavedAt = now;
+    });
+    return this.writing;
   }
 }

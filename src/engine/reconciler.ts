@@ -243,9 +243,10 @@ export class Reconciler {
     this.queue.release();
   }
 
-  /** Stops scheduling runs and retries (a run in flight finishes) and writes a deferred save. */
+  /** Stops scheduling runs and retries, lets a run in flight finish, and writes what it left unsaved. */
   async stop(): Promise<void> {
     this.queue.stop();
+    await this.queue.settled();
     await this.persistence.flush();
   }
 

@@ -104,8 +104,16 @@ export class Repairs {
         () => true,
         () => false,
       );
-      if (available) monitors.keep(events.argv.join(' '), () => watchNetfilter(runner, events.argv, (lines, end) => this.netfilterChanged(lines, end)));
-      else log.warn(`${tool} is not installed: a firewall reload that removes our chains is noticed by the client set's check (every ${(CHECK_MS * BACKEND_CHECK_EVERY) / 1000} s) and the scan, not at once`, { tool });
+      if (available) {
+        monitors.keep(events.argv.join(' '), () =>
+          watchNetfilter(
+            runner,
+            events.argv,
+            (lines, end) => this.netfilterChanged(lines, end),
+            () => this.notice('netfilter events lost (netlink buffer overrun)', null),
+          ),
+        );
+      } else log.warn(`${tool} is not installed: a firewall reload that removes our chains is noticed by the client set's check (every ${(CHECK_MS * BACKEND_CHECK_EVERY) / 1000} s) and the scan, not at once`, { tool });
     }
     monitors.keep('ip monitor rule route', () =>
       watchRouting(

@@ -175,43 +175,93 @@ describe('reconciler', () => {
 });
 
 describe('what runs write to the store', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dispatcher-unit-'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A run's persistence over `store` on a manual clock; `clients(n)`: n assignments; `saved()`: how many the store file holds. */
+  function persisting(store: Store) {
+    const clock = new ManualClock();
+    const record = { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 };
+    return {
+      clock,
+      persistence: new RunPersistence(store, clock),
+      config: { ...labConfig, state: dir },
+      clients: (n: number) => new Map(Array.from({ length: n }, (_, i) => [`198.18.3.${i}`, record] as const)),
+      saved: async () => Object.keys((await Store.open(dir)).data.clients).length,
+    };
+  }
+
   test('a burst of new clients is written at most once a second, the last change always; a move at once; stopping writes a pending one', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dispatcher-unit-'));
-    try {
-      const store = await Store.open(dir);
-      const clock = new ManualClock();
-      const persistence = new RunPersistence(store, clock);
-      const config = { ...labConfig, state: dir };
-      const record = { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 };
-      const clients = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`198.18.3.${i}`, record] as const));
-      const saved = async () => Object.keys((await Store.open(dir)).data.clients).length;
+    const { clock, persistence, config, clients, saved } = persisting(await Store.open(dir));
+    persistence.changed(false);
+    await persistence.afterSuccess(config, clients(1), clock.now());
+    expect(await saved()).toBe(1);
+    for (const n of [2, 3, 4]) {
+      await clock.advance(200);
       persistence.changed(false);
-      await persistence.afterSuccess(config, clients(1), clock.now());
-      expect(await saved()).toBe(1);
-      for (const n of [2, 3, 4]) {
-        await clock.advance(200);
-        persistence.changed(false);
-        await persistence.afterSuccess(config, clients(n), clock.now());
-      }
-      expect(await saved()).toBe(1);
-      await clock.advance(CLIENT_SAVE_MS - 600);
-      // The deferred write runs on its own (nothing awaits it): give the file a moment.
-      const deadline = Date.now() + 5000;
-      while ((await saved()) !== 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(await saved()).toBe(4);
-      // A move (urgent) 100 ms later is written by its run.
-      await clock.advance(100);
-      persistence.changed(true);
-      await persistence.afterSuccess(config, clients(5), clock.now());
-      expect(await saved()).toBe(5);
-      await clock.advance(100);
-      persistence.changed(false);
-      await persistence.afterSuccess(config, clients(6), clock.now());
-      expect(await saved()).toBe(5);
-      await persistence.flush();
-      expect(await saved()).toBe(6);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+      await persistence.afterSuccess(config, clients(n), clock.now());
     }
+    expect(await saved()).toBe(1);
+    await clock.advance(CLIENT_SAVE_MS - 600);
+    // The deferred write runs on its own (nothing awaits it): give the file a moment.
+    const deadline = Date.now() + 5000;
+    while ((await saved()) !== 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await saved()).toBe(4);
+    // A move (urgent) 100 ms later is written by its run.
+    await clock.advance(100);
+    persistence.changed(true);
+    await persistence.afterSuccess(config, clients(5), clock.now());
+    expect(await saved()).toBe(5);
+    await clock.advance(100);
+    persistence.changed(false);
+    await persistence.afterSuccess(config, clients(6), clock.now());
+    expect(await saved()).toBe(5);
+    await persistence.flush();
+    expect(await saved()).toBe(6);
+  });
+
+  test('a move made while a deferred write is under way is written by its own run; a failed write is tried again by the next run', async () => {
+    const store = await Store.open(dir);
+    const save = store.save.bind(store);
+    let gate: Promise<void> | null = null;
+    let failing = false;
+    store.save = async (update) => {
+      if (gate) await gate;
+      if (failing) throw new Error('disk full');
+      return save(update);
+    };
+    const { clock, persistence, config, clients, saved } = persisting(store);
+    persistence.changed(false);
+    await persistence.afterSuccess(config, clients(1), clock.now());
+    await clock.advance(200);
+    persistence.changed(false);
+    await persistence.afterSuccess(config, clients(2), clock.now());
+    // A run moves a client; before it ends, the deferred write (of what the run before left) starts and is held.
+    persistence.changed(true);
+    let release = (): void => undefined;
+    gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    await clock.advance(CLIENT_SAVE_MS);
+    release();
+    gate = null;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await saved()).toBe(2);
+    await persistence.afterSuccess(config, clients(3), clock.now());
+    expect(await saved()).toBe(3);
+    // A failed urgent write fails its run; the next run writes it.
+    failing = true;
+    persistence.changed(true);
+    await expect(persistence.afterSuccess(config, clients(4), clock.now())).rejects.toThrow('disk full');
+    failing = false;
+    await persistence.afterSuccess(config, clients(4), clock.now());
+    expect(await saved()).toBe(4);
   });
 });

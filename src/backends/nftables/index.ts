@@ -24,12 +24,21 @@ const leaves = new WeakMap<NftPayload, NftObserved>();
 export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed: NftObserved): NftPayload {
   if (!intent) return { text: observed.table ? `delete table ${TABLE}\n` : '', whole: true };
   const skeleton = renderSkeleton(intent);
-  const wanted = new Map([...intent.clients].map(([ip, mark]) => [ip, poolChain(mark, intent.poolMask)] as const));
+  // Plain loops and one chain name per pool: this runs over every client on every run (50,000 here).
+  const chains = new Map<number, string>();
+  const wanted = new Map<string, string>();
+  for (const [ip, mark] of intent.clients) {
+    let chain = chains.get(mark);
+    if (chain === undefined) chains.set(mark, (chain = poolChain(mark, intent.poolMask)));
+    wanted.set(ip, chain);
+  }
   const intact = observed.table && observed.digest === skeletonDigest(skeleton) && sameCounts(observed.rulesPerChain, rulesPerChain(skeleton));
   const hosts = hostSets(intent);
   if (!intact) return { text: renderWhole(skeleton, wanted, observed.table, hosts), whole: true };
-  const remove = [...observed.clients].filter(([ip, chain]) => wanted.get(ip) !== chain).map(([ip]) => ip);
-  const add = [...wanted].filter(([ip, chain]) => observed.clients.get(ip) !== chain);
+  const remove: string[] = [];
+  for (const [ip, chain] of observed.clients) if (wanted.get(ip) !== chain) remove.push(ip);
+  const add: [string, string][] = [];
+  for (const entry of wanted) if (observed.clients.get(entry[0]) !== entry[1]) add.push(entry);
   // A host set's elements: as nft lists them (bare addresses), against ours ("a.b.c.d/32").
   const changes = new Map<string, SetElements>();
   for (const [name, list] of hosts) {
