@@ -50,6 +50,13 @@ export const NEIGHBOUR_REASON = 'neighbour';
 export const NEIGHBOURS_LOST_REASON = 'neighbour events lost';
 /** Runs asked for only by these may plan from what the last run left (Reconciler.known). */
 const TRUSTING = new Set([NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON]);
+/**
+ * How long after the kernel was last read such runs may trust it: then one of
+ * them reads it again, so a change no event reports (another program flushing the client
+ * set during a burst, while the set's header check is re-read after each of
+ * our runs) is put right within seconds, not at the next scan.
+ */
+export const TRUST_MS = 5000;
 
 export interface ReconcilerDeps {
   readonly runner: Runner;
@@ -100,11 +107,11 @@ export class Reconciler {
    * NetfilterBackend.expected). A run on neighbour events alone (or the
    * rescan after lost ones) plans from it instead of reading the kernel again
    * — at 50,000 clients most of a run's cost. Any doubt clears it: a failed run, a run that loaded routing or
-   * rebuilt chains, a change self-repair noticed (distrust()). Every other
-   * run reads, and the scan's (every 30 s by default) also catches drift no
-   * event reported.
+   * rebuilt chains, a change self-repair noticed (distrust()), TRUST_MS
+   * since the last read. Every other run reads, and the scan's (every 30 s by
+   * default) also catches drift no event reported.
    */
-  private known: { routing: RoutingState; netfilter: unknown } | null = null;
+  private known: { routing: RoutingState; netfilter: unknown; readAt: number } | null = null;
   /** Counts distrust() calls: one during a run means that run's view is stale already. */
   private distrusts = 0;
 
@@ -277,7 +284,7 @@ export class Reconciler {
       await this.persistence.saveBindings(this.config);
       const mark = phaseClock(() => this.clock.now());
       const { backend, runner } = this.deps;
-      const known = batch.reasons.every((reason) => TRUSTING.has(reason)) ? this.known : null;
+      const known = batch.reasons.every((reason) => TRUSTING.has(reason)) && this.known !== null && started - this.known.readAt <= TRUST_MS ? this.known : null;
       this.known = null;
       const distrusts = this.distrusts;
       const inputs = await gatherInputs(runner, {
@@ -339,7 +346,8 @@ export class Reconciler {
       this.lastPlanInputs = planInputs;
       const netfilterAfter = backend.isEmpty(netfilter) ? inputs.netfilter : backend.expected(netfilter);
       const stale = this.distrusts !== distrusts;
-      this.known = !stale && isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter } : null;
+      const readAt = known ? known.readAt : started;
+      this.known = !stale && isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter, readAt } : null;
       this.prepared = prepareTransitions(config, uplinks, desired.routes);
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../src/system/logger.js';
 import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
-import { Reconciler } from '../../src/engine/reconciler.js';
+import { Reconciler, TRUST_MS } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
+import { systemClock } from '../../src/system/clock.js';
 import { Store } from '../../src/system/store.js';
 import { fixture } from '../helpers/fixtures.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -93,9 +94,11 @@ describe('reconciler', () => {
     expect(reconciler.runs).toBe(1);
   });
 
-  test('a run on neighbour events alone plans from what the last run left instead of reading the kernel; any other run, or one after distrust(), reads', async () => {
+  test('a run on neighbour events alone plans from what the last run left instead of reading the kernel; any other run, one after distrust(), or one TRUST_MS after the last read, reads', async () => {
     const runner = capturedGatewayRunner();
-    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
+    let offset = 0;
+    const clock = { ...systemClock, now: () => Date.now() + offset };
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log, clock }, config, capturedAssignments());
     await reconciler.request('scan', { scan: true });
     const client = (n: number) => ({ ip: `198.18.3.${n}`, mac: `02:00:00:00:03:0${n}`, dev: 'lan0', complete: true });
     const reads = (from: number) =>
@@ -131,14 +134,23 @@ describe('reconciler', () => {
     await reconciler.request('a verdict', {});
     expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save', 'ipset save']));
     // Something noticed while a run is reading: what that run saw is stale already, so the next one reads too.
+    let noticed = false;
     runner.answer('iptables-save', () => {
-      reconciler.distrust();
+      if (!noticed) reconciler.distrust();
+      noticed = true;
       return fixture('iptables-save.txt');
     });
     await reconciler.request('a verdict', {});
     calls = runner.calls.length;
     await reconciler.request('neighbour', { neighbours: [client(4)] });
     expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save']));
+    // Trusted runs after that one; once TRUST_MS have passed since it read, the next reads again.
+    calls = runner.calls.length;
+    await reconciler.request('neighbour', { neighbours: [client(5)] });
+    expect(reads(calls)).toEqual([]);
+    offset += TRUST_MS + 1;
+    await reconciler.request('neighbour', { neighbours: [client(6)] });
+    expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save', 'ipset save']));
   });
 
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {
