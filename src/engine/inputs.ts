@@ -68,9 +68,11 @@ export async function gatherInputs(runner: Runner, request: InputsRequest): Prom
   const config = withBindings(request.config, request.stored?.bindings ?? {});
   const started = Date.now();
   const { backend, partial, known } = request;
+  const readRouting = (): Promise<{ state: RoutingState; unreadable: string[] }> => (partial ? observeRoutingReadable(runner, config) : observeRouting(runner, config).then((state) => ({ state, unreadable: [] })));
+  const readNetfilter = (): Promise<{ observed: unknown; unreadable: string[] }> => (partial ? backend.observeReadable(runner) : backend.observe(runner).then((observed) => ({ observed, unreadable: [] })));
   const [shared, netfilter, arp] = await Promise.all([
-    known ? { state: known.routing, unreadable: [] } : partial ? observeRoutingReadable(runner, config) : observeRouting(runner, config).then((state) => ({ state, unreadable: [] as string[] })),
-    known ? { observed: known.netfilter, unreadable: [] } : partial ? backend.observeReadable(runner) : backend.observe(runner).then((observed) => ({ observed, unreadable: [] as string[] })),
+    known ? { state: known.routing, unreadable: [] } : readRouting(),
+    known ? { observed: known.netfilter, unreadable: [] } : readNetfilter(),
     request.scan ? readNeighbours(runner).catch((error: unknown) => (partial ? null : Promise.reject(error))) : Promise.resolve(null),
   ]);
   const observeMs = Date.now() - started;

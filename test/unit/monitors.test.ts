@@ -13,7 +13,7 @@ import { FakeRunner } from '../helpers/fake-runner.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { labConfig } from '../helpers/scenario.js';
 
-function watched(): { clock: ManualClock; requests: string[]; event: (n: number) => void; overrun: () => void; linkOverrun: () => void } {
+function watched(): { clock: ManualClock; requests: string[]; events: (from: number, to: number, everyMs: number) => Promise<void>; overrun: () => void; linkOverrun: () => void } {
   const clock = new ManualClock();
   const runner = new FakeRunner();
   const requests: string[] = [];
@@ -30,17 +30,21 @@ function watched(): { clock: ManualClock; requests: string[]; event: (n: number)
   const event = (n: number): void => neigh?.options.onLine?.(`198.18.${4 + (n >> 8)}.${n & 255} dev lan0 lladdr 02:be:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')} PERMANENT`);
   const link = runner.spawned.find((s) => s.argv.join(' ').endsWith('monitor link address'));
   const lost = 'netlink receive error No buffer space available (105)';
-  return { clock, requests, event, overrun: () => neigh?.options.onErrorLine?.(lost), linkOverrun: () => link?.options.onErrorLine?.(lost) };
+  /** Neighbour events numbered from..to-1, one every `everyMs`. */
+  const events = async (from: number, to: number, everyMs: number): Promise<void> => {
+    for (let n = from; n < to; n++) {
+      await clock.advance(everyMs);
+      event(n);
+    }
+  };
+  return { clock, requests, events, overrun: () => neigh?.options.onErrorLine?.(lost), linkOverrun: () => link?.options.onErrorLine?.(lost) };
 }
 
 test('the rescan after lost events waits until the burst has been quiet for 250 ms, then one more confirms 2 s later', async () => {
-  const { clock, requests, event, overrun } = watched();
+  const { clock, requests, events, overrun } = watched();
   overrun();
   // The burst goes on for 3 s after the loss, an event every 100 ms.
-  for (let n = 0; n < 30; n++) {
-    await clock.advance(100);
-    event(n);
-  }
+  await events(0, 30, 100);
   const rescans = (): string[] => requests.filter((r) => r.includes('events lost'));
   expect(rescans()).toEqual([]);
   await clock.advance(249);
@@ -53,18 +57,12 @@ test('the rescan after lost events waits until the burst has been quiet for 250 
 });
 
 test('a burst that never ends is rescanned 5 s after the first loss all the same', async () => {
-  const { clock, requests, event, overrun } = watched();
+  const { requests, events, overrun } = watched();
   overrun();
-  for (let n = 0; n < 49; n++) {
-    await clock.advance(100);
-    event(n);
-  }
+  await events(0, 49, 100);
   expect(requests.filter((r) => r === NEIGHBOURS_LOST_REASON)).toEqual([]);
   // Events go on past the 5 s, every 10 ms: they no longer put it off.
-  for (let n = 49; n < 70; n++) {
-    await clock.advance(10);
-    event(n);
-  }
+  await events(49, 70, 10);
   expect(requests.filter((r) => r === NEIGHBOURS_LOST_REASON)).toEqual([NEIGHBOURS_LOST_REASON]);
 });
 

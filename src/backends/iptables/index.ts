@@ -21,9 +21,10 @@ function parseSkbmark(text: string): { mark: number; mask: number } | null {
   return Number.isInteger(values.mark) && Number.isInteger(values.mask) ? values : null;
 }
 
+/** What each payload planned here leaves, when it changes only the client set's members (NetfilterBackend.expected). */
+const leaves = new WeakMap<IptablesPayload, IptablesObserved>();
+
 export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
-  // What each payload planned here leaves, when the plan could tell (NetfilterBackend.expected).
-  const leaves = new WeakMap<IptablesPayload, IptablesObserved>();
   return {
     name: 'iptables',
     // iptables-nft's changes (ours and a firewall reload's) show in nft monitor;
