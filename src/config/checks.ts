@@ -10,6 +10,7 @@ import type { ConfigProblem } from '../model/errors.js';
 import { MAX_UPLINKS } from '../core/contract.js';
 import { DEFAULTS, HEALTH_DEFAULTS, type SectionsOutput } from '../schema/config.js';
 import { describe } from '../schema/fields.js';
+import { inIpv6Prefix, ipv6NetworksOverlap, parseIpv6Network, type Ipv6Network } from '../core/ipv6.js';
 
 type Uplink = SectionsOutput['uplinks'][number];
 
@@ -28,6 +29,8 @@ export interface Parsed {
   readonly maskWritten: boolean;
   readonly schedule?: string;
   readonly rebalance?: string;
+  /** netfilter.backend, when it parsed. */
+  readonly backend?: string;
 }
 
 export interface CheckOptions {
@@ -56,6 +59,7 @@ export function checkConfig(parsed: Parsed, options: CheckOptions = {}): ConfigP
     });
   }
   checkMask(parsed, accepted.length, add);
+  checkIpv6(parsed, accepted, add);
   checkPolicyPools(parsed, accepted.length, add);
   if (parsed.schedule !== undefined) {
     const error = options.validateSchedule?.(parsed.schedule) ?? null;
@@ -131,6 +135,47 @@ function checkUplinks(parsed: Parsed, add: Add): Parsed['uplinks'] {
     }
   }
   return accepted;
+}
+
+/**
+ * IPv6 across sections: an uplink's ipv6 needs lan.ipv6 on; NPTv6 maps the
+ * LAN's prefix onto each line's, so a line's prefix must hold it (no longer)
+ * and no two prefixes (the LAN's, the lines') may overlap; a fixed global
+ * next hop cannot lie on the LAN.
+ */
+function checkIpv6(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void {
+  const mode = parsed.lan?.ipv6.mode;
+  if (mode === undefined) return;
+  const lanPrefix = parsed.lan?.ipv6.prefix ?? null;
+  const lan = lanPrefix === null ? null : (parseIpv6Network(lanPrefix) as Ipv6Network);
+  if (mode !== 'off' && parsed.backend === 'iptables') {
+    add('lan.ipv6.mode', `${mode} needs the nftables backend in this version (the iptables backend programs IPv4 only)`, 'set netfilter.backend: nftables, or lan.ipv6.mode: off');
+  }
+  const seen: { index: number; network: Ipv6Network }[] = [];
+  for (const { index, uplink } of accepted) {
+    const field = `uplinks[${index}].ipv6`;
+    if (uplink.ipv6 === undefined) continue;
+    if (mode === 'off') {
+      add(field, 'has no effect while lan.ipv6.mode is off', 'set lan.ipv6.mode: nat (with lan.ipv6.prefix), or remove it');
+      continue;
+    }
+    const { gateway, prefix } = uplink.ipv6;
+    if (gateway !== null && lanPrefix !== null && inIpv6Prefix(lanPrefix, gateway))
+      add(`${field}.gateway`, `${gateway} lies inside the LAN's prefix ${lanPrefix}`, "use the next hop on the uplink side, e.g. its router's link-local address fe80::1");
+    if (prefix === null) continue;
+    const network = parseIpv6Network(prefix) as Ipv6Network;
+    if (lan !== null && ipv6NetworksOverlap(lan, network)) {
+      add(`${field}.prefix`, `${prefix} overlaps the LAN's prefix ${lanPrefix}`, "give the prefix your provider routes to this line; the LAN's own prefix must lie outside it");
+      continue;
+    }
+    if (lan !== null && network.prefix > lan.prefix) {
+      add(`${field}.prefix`, `${prefix} is longer than the LAN's prefix ${lanPrefix}: NPTv6 maps the LAN's prefix onto it, host bits and all`, `give a prefix of /${lan.prefix} or shorter`);
+      continue;
+    }
+    const clash = seen.find((other) => ipv6NetworksOverlap(other.network, network));
+    if (clash) add(`${field}.prefix`, `${prefix} overlaps uplinks[${clash.index}].ipv6.prefix`, 'give each line the prefix routed to it over that line');
+    else seen.push({ index, network });
+  }
 }
 
 function checkMask(parsed: Parsed, uplinkCount: number, add: Add): void {

@@ -57,6 +57,7 @@ function parsedParts(doc: Doc): Parsed {
   const mask = parsedAs(SECTIONS.marks, doc.marks)?.mask;
   const schedule = parsedAs(SECTIONS.scan, doc.scan)?.schedule;
   const rebalance = parsedAs(SECTIONS.balance, doc.balance)?.rebalance;
+  const backend = parsedAs(SECTIONS.netfilter, doc.netfilter)?.backend;
   return {
     uplinks,
     via,
@@ -68,6 +69,7 @@ function parsedParts(doc: Doc): Parsed {
     ...(mask !== undefined ? { mask } : {}),
     ...(schedule !== undefined ? { schedule } : {}),
     ...(rebalance !== undefined ? { rebalance } : {}),
+    ...(backend !== undefined ? { backend } : {}),
   };
 }
 

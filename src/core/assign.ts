@@ -8,6 +8,7 @@ import type { ClientRecord, UplinkView } from '../model/state.js';
 import type { Neighbour } from '../model/kernel.js';
 import { hostStrategy } from './balance/host.js';
 import type { BalanceStrategy } from './balance/strategy.js';
+import { joinIpv6 } from './assign6.js';
 import { parseIpv4 } from './ipv4.js';
 
 export function countByUplink(assignments: ReadonlyMap<string, ClientRecord>): Map<string, number> {
@@ -55,6 +56,8 @@ export interface AssignResult {
   readonly expired: readonly string[];
   /** New clients not assigned because a cap is reached. */
   readonly refused: readonly Refusal[];
+  /** IPv6 addresses that joined or left a host (core/assign6.ts). */
+  readonly addresses6: number;
 }
 
 /** Sorts by numeric address, parsing each address once (tens of thousands of clients per run). */
@@ -66,6 +69,19 @@ function sortedByAddress<T>(items: readonly T[], ipOf: (item: T) => string): T[]
 }
 
 export function updateAssignments(input: AssignInput): AssignResult {
+  // A host's IPv6 addresses follow its IPv4 record (core/assign6.ts); only IPv4 entries are clients of their own.
+  let present: Neighbour[] = input.present as Neighbour[];
+  let present6: Neighbour[] = [];
+  if (input.present.some((n) => n.ip.includes(':'))) {
+    present = input.present.filter((n) => !n.ip.includes(':'));
+    present6 = input.present.filter((n) => n.ip.includes(':'));
+  }
+  const result = updateIpv4({ ...input, present });
+  const addresses6 = present6.length > 0 || (input.complete && input.expireMs > 0) ? joinIpv6(result.assignments, present6, input) : 0;
+  return { ...result, addresses6 };
+}
+
+function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6'> {
   const next = new Map(input.assignments);
   const configured = new Set(input.uplinks.map((u) => u.name));
   const strategy = input.strategy ?? hostStrategy;

@@ -6,6 +6,9 @@
 import type { Config } from '../model/config.js';
 import type { Link, Neighbour } from '../model/kernel.js';
 import type { ClientRecord } from '../model/state.js';
+import { formatIpv6, parseIpv6 } from './address.js';
+import { holderOf6 } from './assign6.js';
+import { ipv6NetworkContains, isRoutable6, parseIpv6Network } from './ipv6.js';
 import { broadcastOf, cidrContains, isUnicastHost, maskOf, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
 
 export interface ClientFilter {
@@ -37,13 +40,27 @@ export function clientFilter(config: Config, links: readonly Link[]): ClientFilt
     const broadcast = broadcastOf(subnet);
     if (broadcast !== null) excluded.add(broadcast);
   }
+  const admits6 = ipv6Filter(config, links);
   return {
     admits(neighbour: Neighbour): boolean {
       if (!neighbour.complete || !interfaces.has(neighbour.dev) || !isUnicastMac(neighbour.mac)) return false;
+      if (neighbour.ip.includes(':')) return admits6(neighbour.ip);
       const address = parseIpv4(neighbour.ip);
       if (address === null || !isUnicastHost(address) || excluded.has(address)) return false;
       return inLan(address);
     },
+  };
+}
+
+/** IPv6 entries are a host's addresses in nat mode: inside lan.ipv6.prefix, never the gateway's own. */
+function ipv6Filter(config: Config, links: readonly Link[]): (ip: string) => boolean {
+  const prefix = config.lan.ipv6.prefix;
+  if (config.lan.ipv6.mode !== 'nat' || prefix === null) return () => false;
+  const network = parseIpv6Network(prefix);
+  const own = new Set(links.flatMap((l) => l.addresses6));
+  return (ip) => {
+    const value = parseIpv6(ip);
+    return network !== null && value !== null && isRoutable6(value) && ipv6NetworkContains(network, value) && !own.has(formatIpv6(value));
   };
 }
 
@@ -63,6 +80,11 @@ export function isUnicastMac(mac: string): boolean {
  */
 export function isNeighbourNews(config: Config, assignments: ReadonlyMap<string, ClientRecord>, neighbour: Neighbour): boolean {
   if (!config.lan.interfaces.includes(neighbour.dev)) return false;
+  if (neighbour.ip.includes(':')) {
+    if (config.lan.ipv6.mode === 'off') return false;
+    const host = holderOf6(assignments, neighbour.ip);
+    return host === undefined || host.mac !== neighbour.mac || host.interface !== neighbour.dev;
+  }
   const known = assignments.get(neighbour.ip);
   return known === undefined || known.mac !== neighbour.mac || known.interface !== neighbour.dev;
 }

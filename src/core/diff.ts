@@ -6,8 +6,9 @@
 // an empty desired state.
 
 import type { Config } from '../model/config.js';
-import type { IpRoute, IpRule, Nexthop, RoutingState } from '../model/kernel.js';
-import type { DesiredRoute, DesiredRule, DesiredState, RouteChange, RoutingChange, RuleChange } from '../model/plan.js';
+import type { FamilyRouting, IpRoute, IpRule, Nexthop, RoutingState } from '../model/kernel.js';
+import type { DesiredRoute, DesiredRouting, DesiredRule, DesiredState, FamilyRoutingChange, RouteChange, RoutingChange, RuleChange } from '../model/plan.js';
+import type { Family } from './family.js';
 import type { OwnedRanges } from '../model/state.js';
 import { inOurPriorityRange, isOurTable, ROUTE_PROTOCOL } from './contract.js';
 import { hex } from './marks.js';
@@ -47,17 +48,25 @@ export function routeKey(route: DesiredRoute | IpRoute): string {
   return `${route.table} ${route.dst} ${route.nexthops.map(hopKey).sort().join(',')}`;
 }
 
-export function diffRoutes(owners: Owners, desired: readonly DesiredRoute[], observed: readonly IpRoute[]): RouteChange {
+/**
+ * The metric a route we add without one gets: 0 for IPv4, 1024 for IPv6
+ * (the kernel's IP6_RT_PRIO_USER). A route of ours with any other metric was
+ * not added by us as it is, and goes.
+ */
+const KERNEL_METRIC: Readonly<Record<Family, number>> = { ipv4: 0, ipv6: 1024 };
+
+export function diffRoutes(owners: Owners, desired: readonly DesiredRoute[], observed: readonly IpRoute[], family: Family = 'ipv4'): RouteChange {
   const ours = observed.filter((r) => owners.some((o) => isOurTable(o, r.table)));
+  const metric = KERNEL_METRIC[family];
   const replace: DesiredRoute[] = [];
   for (const route of desired) {
-    const matching = ours.filter((r) => r.table === route.table && r.dst === route.dst && (r.metric ?? 0) === 0);
+    const matching = ours.filter((r) => r.table === route.table && r.dst === route.dst && (r.metric ?? 0) === metric);
     const exact = matching.some((r) => r.type === 'unicast' && r.protocol === String(ROUTE_PROTOCOL) && routeKey(r) === routeKey(route));
     if (!exact) replace.push(route);
   }
   const wanted = new Set(desired.map((r) => `${r.table} ${r.dst}`));
   // Same table, destination and metric is replaced in place; anything else of ours goes.
-  const remove = ours.filter((r) => !wanted.has(`${r.table} ${r.dst}`) || (r.metric ?? 0) !== 0);
+  const remove = ours.filter((r) => !wanted.has(`${r.table} ${r.dst}`) || (r.metric ?? 0) !== metric);
   return { replace, remove };
 }
 
@@ -65,21 +74,35 @@ export function diffSysctls(desired: Readonly<Record<string, string>>, observed:
   return Object.fromEntries(Object.entries(desired).filter(([key, value]) => observed[key] !== value));
 }
 
-/** `previous`: ranges of earlier configs that may still hold our rules and routes. */
-export function diffRouting(config: Config, desired: Omit<DesiredState, 'netfilter'>, observed: Pick<RoutingState, 'rules' | 'routes' | 'sysctls'>, previous: readonly OwnedRanges[] = []): RoutingChange {
-  const owners = [config, ...previous];
+/** One family's rules and routes; conflicts are said with the family's name when it is IPv6. */
+function diffFamily(owners: Owners, desired: DesiredRouting, observed: FamilyRouting, family: Family): { change: FamilyRoutingChange; conflicts: string[] } {
   const rules = diffRules(owners, desired.rules, observed.rules);
   return {
-    routes: diffRoutes(owners, desired.routes, observed.routes),
-    rules: rules.change,
+    change: { routes: diffRoutes(owners, desired.routes, observed.routes, family), rules: rules.change },
+    conflicts: family === 'ipv4' ? rules.conflicts : rules.conflicts.map((c) => `IPv6 ${c}`),
+  };
+}
+
+/** `previous`: ranges of earlier configs that may still hold our rules and routes. */
+export function diffRouting(config: Config, desired: Omit<DesiredState, 'netfilter'>, observed: Pick<RoutingState, 'rules' | 'routes' | 'ipv6' | 'sysctls'>, previous: readonly OwnedRanges[] = []): RoutingChange {
+  const owners = [config, ...previous];
+  const v4 = diffFamily(owners, desired, observed, 'ipv4');
+  const v6 = diffFamily(owners, desired.ipv6, observed.ipv6, 'ipv6');
+  return {
+    ...v4.change,
+    ipv6: v6.change,
     sysctls: diffSysctls(desired.sysctls, observed.sysctls),
-    conflicts: rules.conflicts,
+    conflicts: [...v4.conflicts, ...v6.conflicts],
   };
 }
 
 /** The desired state of a dispatcher that is not there: what `flush` diffs against. */
-export const NOTHING: DesiredState = { netfilter: null, rules: [], routes: [], sysctls: {} };
+export const NOTHING: DesiredState = { netfilter: null, rules: [], routes: [], ipv6: { rules: [], routes: [] }, sysctls: {} };
+
+export function isFamilyEmpty(change: FamilyRoutingChange): boolean {
+  return change.routes.replace.length === 0 && change.routes.remove.length === 0 && change.rules.add.length === 0 && change.rules.remove.length === 0;
+}
 
 export function isRoutingEmpty(change: RoutingChange): boolean {
-  return change.routes.replace.length === 0 && change.routes.remove.length === 0 && change.rules.add.length === 0 && change.rules.remove.length === 0 && Object.keys(change.sysctls).length === 0;
+  return isFamilyEmpty(change) && isFamilyEmpty(change.ipv6) && Object.keys(change.sysctls).length === 0;
 }

@@ -22,10 +22,17 @@ export interface Loaded {
   readonly sysctls: Readonly<Record<string, string>>;
 }
 
-export function loadedOf(desired: Pick<DesiredState, 'rules' | 'routes' | 'sysctls'>): Loaded {
+/**
+ * Both families together: `ip monitor rule route` reports both, and a rule's
+ * line does not say its family (`from all fwmark … lookup 3101` reads the same
+ * in both), so a change is judged against what either family wants.
+ */
+export function loadedOf(desired: Pick<DesiredState, 'rules' | 'routes' | 'ipv6' | 'sysctls'>): Loaded {
+  const rules = [...desired.rules, ...desired.ipv6.rules];
+  const routes = [...desired.routes, ...desired.ipv6.routes];
   return {
-    rules: new Set(desired.rules.map(ruleKey)),
-    routes: new Set(desired.routes.map((r) => `${r.table} ${r.dst}`)),
+    rules: new Set(rules.map(ruleKey)),
+    routes: new Set(routes.map((r) => `${r.table} ${r.dst}`)),
     sysctls: desired.sysctls,
   };
 }
@@ -77,8 +84,9 @@ export function lanNetworks(config: Pick<Config, 'lan'>, links: readonly Link[])
 }
 
 /** What a repair run put back, in words, from the changes it loaded: sysctls by name, rules and routes by count, the backend's lines. */
-export function describeRepair(routing: Pick<RoutingChange, 'rules' | 'routes' | 'sysctls'>, netfilter: Readonly<Record<string, number>>): string[] {
+export function describeRepair(routing: Pick<RoutingChange, 'rules' | 'routes' | 'ipv6' | 'sysctls'>, netfilter: Readonly<Record<string, number>>): string[] {
   const what = Object.entries(routing.sysctls).map(([key, value]) => `sysctl ${key} set to ${value}`);
+  if (routing.ipv6.rules.add.length + routing.ipv6.routes.replace.length > 0) what.push(`IPv6: ${routing.ipv6.rules.add.length} ip rule(s) added, ${routing.ipv6.routes.replace.length} route(s) put back`);
   if (routing.rules.add.length > 0) what.push(`${routing.rules.add.length} ip rule${routing.rules.add.length === 1 ? '' : 's'} added (priorities ${routing.rules.add.map((r) => r.priority).join(', ')})`);
   if (routing.rules.remove.length > 0) what.push(`${routing.rules.remove.length} ip rule${routing.rules.remove.length === 1 ? '' : 's'} of ours removed`);
   const tables = [...new Set(routing.routes.replace.map((r) => r.table))];

@@ -3,14 +3,33 @@
 // (src/backends/) spells it in its own tool's language.
 
 import type { Config } from '../model/config.js';
-import type { NetfilterIntent } from '../model/plan.js';
+import type { Ipv6Intent, NetfilterIntent } from '../model/plan.js';
 import type { Assignments, UplinkView } from '../model/state.js';
+import { IPV6_PER_HOST } from './assign6.js';
 import { planChoose } from './balance/policies.js';
 import { planSpread } from './balance/spread.js';
 import { uplinkGroup } from './contract.js';
 import { connMark, markLayout, poolMark } from './marks.js';
 
-export function planNetfilter(config: Config, uplinks: readonly UplinkView[], assignments: Assignments): NetfilterIntent {
+/** IPv6 in nat mode: each client's IPv6 addresses with its pool's mark, and each uplink's translation. */
+function planIpv6(config: Config, uplinks6: readonly UplinkView[], assignments: Assignments, poolMarks: ReadonlyMap<string, number>): Ipv6Intent | null {
+  const lanPrefix = config.lan.ipv6.prefix;
+  if (config.lan.ipv6.mode !== 'nat' || lanPrefix === null || uplinks6.length === 0) return null;
+  const clients = new Map<string, number>();
+  for (const record of assignments.values()) {
+    if (record.ipv6 === undefined) continue;
+    const mark = poolMarks.get(record.uplink);
+    if (mark !== undefined) for (const address of Object.keys(record.ipv6)) clients.set(address, mark);
+  }
+  return {
+    lanPrefix,
+    clients,
+    maxClients: config.clients.max * IPV6_PER_HOST,
+    translate: uplinks6.map((u) => ({ interface: u.interface, prefix: config.uplinks[u.index]?.ipv6?.prefix ?? null })),
+  };
+}
+
+export function planNetfilter(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, uplinks6: readonly UplinkView[] = []): NetfilterIntent {
   const layout = markLayout(config.marks.mask);
   const poolMarks = new Map(uplinks.map((u) => [u.name, poolMark(layout, u.index)]));
   const clients = new Map<string, number>();
@@ -27,5 +46,6 @@ export function planNetfilter(config: Config, uplinks: readonly UplinkView[], as
     maxClients: config.clients.max,
     choose: planChoose(config, assignments),
     spread: planSpread(config, uplinks),
+    ipv6: planIpv6(config, uplinks6, assignments, poolMarks),
   };
 }

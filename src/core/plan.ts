@@ -15,7 +15,7 @@ import type { Nexthop } from '../model/kernel.js';
 import type { DesiredRoute, DesiredRule, DesiredState } from '../model/plan.js';
 import type { Assignments, UplinkView } from '../model/state.js';
 import { ids } from './contract.js';
-import { familySysctls, type Family } from './family.js';
+import { familyContract, familySysctls, type Family } from './family.js';
 import { connMark, markLayout, poolMark } from './marks.js';
 import { planNetfilter } from './netfilter.js';
 import { firstLive, viaPools } from './balance/policies.js';
@@ -24,6 +24,8 @@ import { carrying, routable } from './uplinks.js';
 export interface PlanInput {
   readonly config: Config;
   readonly uplinks: readonly UplinkView[];
+  /** The uplinks as IPv6 sees them (core/uplinks6.ts); empty or absent while IPv6 is off. */
+  readonly uplinks6?: readonly UplinkView[];
   readonly assignments: Assignments;
 }
 
@@ -69,14 +71,15 @@ export function planStaticRoutes(config: Config, uplinks: readonly UplinkView[])
   });
 }
 
-export function planRules(config: Config, uplinks: readonly UplinkView[]): DesiredRule[] {
+/** Both families get the same rules (IPv6's rule list is the kernel's second one); the static routes' rule only where they exist (IPv4). */
+export function planRules(config: Config, uplinks: readonly UplinkView[], family: Family = 'ipv4'): DesiredRule[] {
   const { tables, priorities } = ids(config);
   const layout = markLayout(config.marks.mask);
   const rules: DesiredRule[] = [{ priority: priorities.suppressMain, src: 'all', table: 'main', suppressPrefixlength: 0 }];
-  if (config.staticRoutes.length > 0) rules.push({ priority: priorities.static, src: 'all', table: String(tables.static) });
+  if (config.staticRoutes.length > 0 && family === 'ipv4') rules.push({ priority: priorities.static, src: 'all', table: String(tables.static) });
   for (const uplink of uplinks) {
     rules.push({ priority: priorities.conn(uplink.index), src: 'all', fwmark: connMark(layout, uplink.index), fwmask: layout.connMask, table: String(tables.uplink(uplink.index)) });
-    if (uplink.address) rules.push({ priority: priorities.source(uplink.index), src: `${uplink.address}/32`, table: String(tables.uplink(uplink.index)) });
+    if (uplink.address) rules.push({ priority: priorities.source(uplink.index), src: `${uplink.address}/${familyContract(family).hostPrefix}`, table: String(tables.uplink(uplink.index)) });
     rules.push({ priority: priorities.pool(uplink.index), src: 'all', fwmark: poolMark(layout, uplink.index), fwmask: layout.poolMask, table: String(tables.pool(uplink.index)) });
   }
   for (const pool of viaPools(config)) {
@@ -96,10 +99,12 @@ export function planSysctls(uplinks: readonly UplinkView[], family: Family = 'ip
 
 export function plan(input: PlanInput): DesiredState {
   const { config, uplinks, assignments } = input;
+  const uplinks6 = config.lan.ipv6.mode === 'off' ? [] : (input.uplinks6 ?? []);
   return {
-    netfilter: planNetfilter(config, uplinks, assignments),
+    netfilter: planNetfilter(config, uplinks, assignments, uplinks6),
     rules: planRules(config, uplinks),
     routes: [...planRoutes(config, uplinks), ...planStaticRoutes(config, uplinks)],
-    sysctls: planSysctls(uplinks),
+    ipv6: uplinks6.length === 0 ? { rules: [], routes: [] } : { rules: planRules(config, uplinks6, 'ipv6'), routes: planRoutes(config, uplinks6) },
+    sysctls: uplinks6.length === 0 ? planSysctls(uplinks) : { ...planSysctls(uplinks), ...planSysctls(uplinks6, 'ipv6') },
   };
 }

@@ -14,6 +14,7 @@ import { clientFilter } from './clients.js';
 import { ids } from './contract.js';
 import { diffRouting, diffRoutes, diffRules } from './diff.js';
 import { plan, planRoutes, planRules } from './plan.js';
+import { viewUplinks6 } from './uplinks6.js';
 
 export interface PlanRunInput {
   readonly config: Config;
@@ -53,7 +54,8 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
     perMac: config.clients.perMac,
     ...(config.balance.assign === 'traffic' && input.rates ? { strategy: trafficStrategy(input.rates, countByUplink(input.assignments)) } : {}),
   });
-  const desired = plan({ config, uplinks, assignments: assignment.assignments });
+  const uplinks6 = viewUplinks6(config, uplinks, observed.links, observed.ipv6);
+  const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments });
   return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
 }
 

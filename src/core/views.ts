@@ -19,8 +19,10 @@ export function poolsView(config: Config, uplinks: readonly UplinkView[], assign
   const { tables } = ids(config);
   const members = new Map<string, string[]>(uplinks.map((u) => [u.name, []]));
   const pinned = new Map<string, string[]>(uplinks.map((u) => [u.name, []]));
+  const members6 = new Map<string, string[]>(uplinks.map((u) => [u.name, []]));
   for (const [ip, record] of assignments) {
     members.get(record.uplink)?.push(ip);
+    if (record.ipv6) members6.get(record.uplink)?.push(...Object.keys(record.ipv6));
     if (record.pinned) pinned.get(record.uplink)?.push(ip);
   }
   const spread = planSpread(config, uplinks);
@@ -47,6 +49,7 @@ export function poolsView(config: Config, uplinks: readonly UplinkView[], assign
       poolMark: `${hex(poolMark(layout, u.index))}/${hex(layout.poolMask)}`,
       connMark: `${hex(connMark(layout, u.index))}/${hex(layout.connMask)}`,
       clients: (members.get(u.name) ?? []).sort(byAddress),
+      clients6: (members6.get(u.name) ?? []).sort(),
       pinned: (pinned.get(u.name) ?? []).sort(byAddress),
       buckets: buckets(u.name),
     })),

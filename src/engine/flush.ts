@@ -41,6 +41,7 @@ export async function flush(runner: Runner, config: Config, store: Store, backen
   await writeSysctls(runner, restore);
   // Rules and routes first: a backend step that fails (removing a bare table, say) must not leave them behind.
   await applyIpBatch(runner, renderIpBatch(routing));
+  await applyIpBatch(runner, renderIpBatch(routing.ipv6), 'ipv6');
   const removal = await netfilter.flush(runner, inputs.netfilter, store.data.createdTables);
   const left = await removeOtherBackends(runner, others, store.data.createdTables);
   await store.save((data) => {
@@ -53,8 +54,8 @@ export async function flush(runner: Runner, config: Config, store: Store, backen
     chains: removals.flatMap((r) => r.chains),
     hooks: removals.reduce((n, r) => n + r.hooks, 0),
     setDestroyed: removals.some((r) => r.setDestroyed),
-    rules: routing.rules.remove.length,
-    routes: routing.routes.remove.length,
+    rules: routing.rules.remove.length + routing.ipv6.rules.remove.length,
+    routes: routing.routes.remove.length + routing.ipv6.routes.remove.length,
     sysctlsRestored: restore,
     tablesDeleted: removals.flatMap((r) => r.tablesDeleted),
     nothingToDo: isRoutingEmpty(routing) && !removals.some((r) => r.changed) && Object.keys(restore).length === 0 && removals.every((r) => r.tablesDeleted.length === 0),

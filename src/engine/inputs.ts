@@ -73,7 +73,7 @@ export async function gatherInputs(runner: Runner, request: InputsRequest): Prom
   const [shared, netfilter, arp] = await Promise.all([
     known ? { state: known.routing, unreadable: [] } : readRouting(),
     known ? { observed: known.netfilter, unreadable: [] } : readNetfilter(),
-    request.scan ? readNeighbours(runner).catch((error: unknown) => (partial ? null : Promise.reject(error))) : Promise.resolve(null),
+    request.scan ? readNeighbourTables(runner, config).catch((error: unknown) => (partial ? null : Promise.reject(error))) : Promise.resolve(null),
   ]);
   const observeMs = Date.now() - started;
   const routing = shared.state;
@@ -85,11 +85,18 @@ export async function gatherInputs(runner: Runner, request: InputsRequest): Prom
     routing,
     netfilter: netfilter.observed,
     unreadable: [...netfilter.unreadable, ...shared.unreadable],
-    neighbours: arp ? arp.neighbours : null,
+    neighbours: arp,
     uplinks,
     previous: previousRanges(config, request),
     observeMs,
   };
+}
+
+/** The IPv4 neighbour table, and IPv6's while IPv6 is on (a host's IPv6 addresses join its pool). */
+async function readNeighbourTables(runner: Runner, config: Config): Promise<Neighbour[]> {
+  if (config.lan.ipv6.mode === 'off') return (await readNeighbours(runner)).neighbours;
+  const [v4, v6] = await Promise.all([readNeighbours(runner), readNeighbours(runner, 'ipv6')]);
+  return [...v4.neighbours, ...v6.neighbours];
 }
 
 /** The stored ranges (an edit while stopped) and replaced configs' ranges, when they differ from the config's own. */

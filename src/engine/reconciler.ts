@@ -316,7 +316,7 @@ export class Reconciler {
       });
       const netfilter = backend.plan(desired.netfilter, inputs.netfilter);
       counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };
-      if (counts.added + counts.moved + counts.expired > 0) this.persistence.changed(counts.moved > 0);
+      if (counts.added + counts.moved + counts.expired + result.addresses6 > 0) this.persistence.changed(counts.moved > 0);
       this.assignments = result.assignments;
       this.uplinkViews = [...uplinks];
       this.runLog.conflictsSeen(routing.conflicts);
@@ -324,9 +324,9 @@ export class Reconciler {
       phases.plan = mark();
       const payloads = renderKernelPayloads(netfilter, routing);
       // Lines per command, zeros included: a kernel that already matched loads nothing.
-      applied = { ...backend.size(netfilter), ip: countLines(payloads.ip), sysctl: Object.keys(payloads.sysctls).length };
-      const planInputs = JSON.stringify([config, desired.rules, desired.routes, desired.sysctls, uplinks.map((u) => [u.name, u.interface, u.state, u.gateway])]);
-      const changedNothing = batch.edits.length === 0 && counts.added + counts.moved + counts.expired === 0 && planInputs === this.lastPlanInputs;
+      applied = { ...backend.size(netfilter), ip: countLines(payloads.ip), ...(payloads.ip6 !== '' || config.lan.ipv6.mode !== 'off' ? { ip6: countLines(payloads.ip6) } : {}), sysctl: Object.keys(payloads.sysctls).length };
+      const planInputs = JSON.stringify([config, desired.rules, desired.routes, desired.ipv6, desired.sysctls, uplinks.map((u) => [u.name, u.interface, u.state, u.gateway])]);
+      const changedNothing = batch.edits.length === 0 && counts.added + counts.moved + counts.expired + result.addresses6 === 0 && planInputs === this.lastPlanInputs;
       if (!isRoutingEmpty(routing) || !backend.isEmpty(netfilter)) {
         // Nothing we planned changed, yet the kernel needs loading: other software changed ours.
         drift = changedNothing;
@@ -414,9 +414,10 @@ function phaseClock(now: () => number): () => number {
   };
 }
 
-/** In dependency order (DESIGN.md §1): sysctls, the backend's batch (through `writer`), then one ip -batch; the first failure stops the run. */
+/** In dependency order (DESIGN.md §1): sysctls, the backend's batch (through `writer`), then one ip -batch per family; the first failure stops the run. */
 async function load<P>(runner: Runner, writer: Runner, backend: NetfilterBackend<unknown, P>, payloads: KernelPayloads<P>): Promise<void> {
   await writeSysctls(runner, payloads.sysctls);
   await backend.apply(writer, payloads.netfilter);
   await applyIpBatch(runner, payloads.ip);
+  await applyIpBatch(runner, payloads.ip6, 'ipv6');
 }

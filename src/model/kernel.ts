@@ -110,6 +110,8 @@ export interface Link {
   readonly mac?: string;
   readonly pointToPoint: boolean;
   readonly addresses: readonly LinkAddress[];
+  /** Its IPv6 addresses beyond the link (global or unique local, not temporary or deprecated), as ip prints them. */
+  readonly addresses6: readonly string[];
 }
 
 export interface Neighbour {
@@ -120,15 +122,20 @@ export interface Neighbour {
   readonly complete: boolean;
 }
 
+/** One family's ip rules and the routes of every table (ours are picked out by table id). */
+export interface FamilyRouting {
+  readonly rules: readonly IpRule[];
+  readonly routes: readonly IpRoute[];
+}
+
 /**
  * The kernel state every netfilter backend shares, read in one observation:
  * ip rules, routes, links and the sysctls a config touches. (The packet
  * filter's part is the backend's own observation: src/backends/.)
  */
-export interface RoutingState {
-  readonly rules: readonly IpRule[];
-  /** Routes of every table (ours are picked out by table id). */
-  readonly routes: readonly IpRoute[];
+export interface RoutingState extends FamilyRouting {
+  /** IPv6's rules and routes (read always: flush removes ours whatever the config says now). */
+  readonly ipv6: FamilyRouting;
   readonly links: readonly Link[];
   readonly sysctls: Readonly<Record<string, string>>;
 }

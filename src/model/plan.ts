@@ -45,6 +45,24 @@ export interface NetfilterIntent {
   readonly choose: ChooseIntent | null;
   /** The hash buckets' pools, when some connections are hashed (core/balance/spread.ts); null otherwise. */
   readonly spread: SpreadIntent | null;
+  /** IPv6 (lan.ipv6.mode nat); null: the packet filter leaves IPv6 alone. */
+  readonly ipv6: Ipv6Intent | null;
+}
+
+/**
+ * IPv6 in nat mode: a host's IPv6 addresses get its pool's mark (one more map
+ * lookup, like IPv4's), and the LAN's own prefix leaves each uplink translated
+ * onto that uplink's routed prefix (NPTv6), or masqueraded where it has none.
+ */
+export interface Ipv6Intent {
+  /** The LAN's own prefix: only its sources are translated. */
+  readonly lanPrefix: string;
+  /** A client's IPv6 address → its host's pool mark. */
+  readonly clients: ReadonlyMap<string, number>;
+  /** The classifier's capacity for IPv6 addresses (a host has several). */
+  readonly maxClients: number;
+  /** Per uplink, in config order: the prefix the LAN's is translated onto; null: masquerade to the uplink's address. */
+  readonly translate: readonly { readonly interface: string; readonly prefix: string | null }[];
 }
 
 /** What the packet filter does with a LAN connection that has no line yet (core/balance/policies.ts). */
@@ -107,11 +125,18 @@ export interface DesiredRoute {
   readonly nexthops: readonly Nexthop[];
 }
 
-export interface DesiredState {
-  /** null: nothing of ours may remain in the packet filter (flush). */
-  readonly netfilter: NetfilterIntent | null;
+/** One family's policy routing: rules and the routes of our tables. */
+export interface DesiredRouting {
   readonly rules: readonly DesiredRule[];
   readonly routes: readonly DesiredRoute[];
+}
+
+export interface DesiredState extends DesiredRouting {
+  /** null: nothing of ours may remain in the packet filter (flush). */
+  readonly netfilter: NetfilterIntent | null;
+  /** IPv6's rules and routes (same priorities and table ids as IPv4's; the kernel keeps the families apart); empty when IPv6 is off. */
+  readonly ipv6: DesiredRouting;
+  /** Both families' sysctls. */
   readonly sysctls: Readonly<Record<string, string>>;
 }
 
@@ -125,10 +150,15 @@ export interface RuleChange {
   readonly remove: readonly IpRule[];
 }
 
-/** The shared part of a run's changes: loaded with `ip -batch` and `sysctl -w`, whatever the backend. */
-export interface RoutingChange {
+/** One family's rule and route changes: one `ip -batch` (`ip -6 -batch` for IPv6). */
+export interface FamilyRoutingChange {
   readonly routes: RouteChange;
   readonly rules: RuleChange;
+}
+
+/** The shared part of a run's changes: loaded with `ip -batch`, `ip -6 -batch` and `sysctl -w`, whatever the backend. */
+export interface RoutingChange extends FamilyRoutingChange {
+  readonly ipv6: FamilyRoutingChange;
   readonly sysctls: Readonly<Record<string, string>>;
   /** Rules of other software inside our priority range: left alone, reported. */
   readonly conflicts: readonly string[];

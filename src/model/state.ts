@@ -14,6 +14,8 @@ export interface ClientRecord {
   /** Epoch milliseconds. */
   readonly firstSeen: number;
   readonly lastSeen: number;
+  /** The host's IPv6 addresses (same MAC, same interface) → when each was last seen: they share its pool (lan.ipv6.mode nat). */
+  readonly ipv6?: Readonly<Record<string, number>>;
 }
 
 export type Assignments = ReadonlyMap<string, ClientRecord>;

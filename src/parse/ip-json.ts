@@ -64,7 +64,8 @@ export function parseIpRules(text: string): IpRule[] {
     const fwmask = mark(item, 'fwmask', what, i);
     const rule: IpRule = {
       priority,
-      src: srcText === 'all' ? 'all' : `${srcText}/${srclen ?? 32}`,
+      // A host prints without its length: /32, or /128 for IPv6.
+      src: srcText === 'all' ? 'all' : `${srcText}/${srclen ?? (srcText.includes(':') ? 128 : 32)}`,
       table: str(item, 'table', what, i) ?? '',
       ...(fwmark !== undefined ? { fwmark, fwmask: fwmask ?? 0xffffffff } : {}),
       ...defined('iif', str(item, 'iif', what, i)),
@@ -116,7 +117,7 @@ export function parseIpRoutes(text: string): IpRoute[] {
     return {
       table: str(item, 'table', what, i) ?? 'main',
       // ip prints a host route as a bare address; routes are compared in CIDR form.
-      dst: dst === 'default' || dst.includes('/') ? dst : `${dst}/32`,
+      dst: dst === 'default' || dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`,
       type: str(item, 'type', what, i) ?? 'unicast',
       ...defined('protocol', str(item, 'protocol', what, i)),
       ...defined('metric', num(item, 'metric', what, i)),
@@ -126,7 +127,7 @@ export function parseIpRoutes(text: string): IpRoute[] {
   });
 }
 
-/** `ip -j addr show`: links with their IPv4 addresses. */
+/** `ip -j addr show`: links with their IPv4 addresses and their stable global IPv6 ones. */
 export function parseIpAddr(text: string): Link[] {
   const what = 'ip -j addr';
   return parseArray(text, what).map((item, i) => {
@@ -137,9 +138,16 @@ export function parseIpAddr(text: string): Link[] {
     const infos = item.addr_info ?? [];
     if (!Array.isArray(infos)) throw new ParseError(what, i, '"addr_info" is not a list');
     const addresses: LinkAddress[] = [];
+    const addresses6: string[] = [];
     for (const info of infos) {
       if (typeof info !== 'object' || info === null) throw new ParseError(what, i, 'bad addr_info entry');
       const entry = info as Json;
+      if (entry.family === 'inet6') {
+        // The link's stable address beyond it: a source the gateway's own IPv6 connections keep.
+        const local = str(entry, 'local', what, i);
+        if (local !== undefined && entry.scope === 'global' && entry.temporary !== true && entry.deprecated !== true && entry.tentative !== true) addresses6.push(local);
+        continue;
+      }
       if (entry.family !== 'inet') continue;
       const local = str(entry, 'local', what, i);
       const prefixlen = num(entry, 'prefixlen', what, i);
@@ -154,6 +162,7 @@ export function parseIpAddr(text: string): Link[] {
       ...defined('mac', str(item, 'address', what, i)),
       pointToPoint: linkFlags.includes('POINTOPOINT') || addresses.some((a) => a.peer !== undefined),
       addresses,
+      addresses6,
     };
   });
 }

@@ -1,7 +1,8 @@
-// Neighbour entries from `ip -4 neigh show` (the full table) and from
+// Neighbour entries from `ip -4 neigh show` / `ip -6 neigh show` (the full tables) and from
 // `ip monitor neigh` lines. Both are untrusted text: a line that does not have
 // exactly the expected shape is counted and dropped, never guessed at.
 
+import { parseIpv6 } from '../core/address.js';
 import { isIpv4 } from '../core/ipv4.js';
 import { isInterfaceName } from '../core/names.js';
 import type { Neighbour } from '../model/kernel.js';
@@ -42,18 +43,18 @@ const NOT_AN_ENTRY = Symbol('not an entry');
  *   198.18.0.10 dev lan0 lladdr 02:00:00:00:00:0a REACHABLE
  * Returns the neighbour when the line announces a resolved entry, null for
  * deletions (idle entries are garbage-collected; the client table keeps its
- * own expiry), unresolved states, other families and anything unreadable.
+ * own expiry), unresolved states and anything unreadable.
  */
 export function parseNeighbourEvent(line: string): Neighbour | null {
   const parsed = parseLine(line);
   return parsed === NOT_AN_ENTRY ? null : parsed;
 }
 
-/** An IPv4 entry line: the resolved neighbour, null when unresolved, NOT_AN_ENTRY for anything else. */
+/** An entry line of either family: the resolved neighbour, null when unresolved, NOT_AN_ENTRY for anything else. */
 function parseLine(line: string): Neighbour | null | typeof NOT_AN_ENTRY {
   const tokens = line.trim().split(/\s+/);
   const [ip, devKeyword, dev] = tokens;
-  if (ip === undefined || !isIpv4(ip) || devKeyword !== 'dev' || dev === undefined || !isInterfaceName(dev)) return NOT_AN_ENTRY;
+  if (ip === undefined || !(isIpv4(ip) || (ip.includes(':') && parseIpv6(ip) !== null)) || devKeyword !== 'dev' || dev === undefined || !isInterfaceName(dev)) return NOT_AN_ENTRY;
   const lladdrAt = tokens.indexOf('lladdr');
   if (lladdrAt < 3) return null;
   const mac = tokens[lladdrAt + 1]?.toLowerCase();

@@ -2,6 +2,7 @@
 // shared part every backend has:
 //   sysctl -q -w      first, so forwarding is on before anything routes
 //   ip -batch -       routes first, then rules added, then old ones removed
+//   ip -6 -batch -    the same for IPv6
 // Pure; `dispatcher plan` prints these and the reconcile loop loads them.
 
 import { ROUTE_PROTOCOL } from '../core/contract.js';
@@ -14,10 +15,12 @@ export function countLines(text: string): number {
   return text === '' ? 0 : text.split('\n').length - 1;
 }
 
-/** Everything one run loads: the backend's payload (opaque here), the ip batch and the sysctls. */
+/** Everything one run loads: the backend's payload (opaque here), the ip batch of each family and the sysctls. */
 export interface KernelPayloads<P = unknown> {
   readonly netfilter: P;
   readonly ip: string;
+  /** `ip -6 -batch -`: IPv6's rules and routes. */
+  readonly ip6: string;
   readonly sysctls: Readonly<Record<string, string>>;
 }
 
@@ -58,8 +61,8 @@ export function renderIpBatch(change: Pick<RoutingChange, 'routes' | 'rules'>): 
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
-export function renderKernelPayloads<P>(netfilter: P, routing: Pick<RoutingChange, 'routes' | 'rules' | 'sysctls'>): KernelPayloads<P> {
-  return { netfilter, ip: renderIpBatch(routing), sysctls: routing.sysctls };
+export function renderKernelPayloads<P>(netfilter: P, routing: Pick<RoutingChange, 'routes' | 'rules' | 'ipv6' | 'sysctls'>): KernelPayloads<P> {
+  return { netfilter, ip: renderIpBatch(routing), ip6: renderIpBatch(routing.ipv6), sysctls: routing.sysctls };
 }
 
 function sysctlSection(sysctls: Readonly<Record<string, string>>): string {
@@ -73,6 +76,7 @@ const NOTHING_TO_CHANGE = '# nothing to change: the kernel already matches the p
 /** `describe`: the backend's own description of its payload (backend.describe). */
 export function describeKernelPayloads<P>(describe: (payload: P) => string, payloads: KernelPayloads<P>): string {
   const ip = payloads.ip ? `# ip -batch -\n${payloads.ip}` : '';
-  const sections = [sysctlSection(payloads.sysctls), describe(payloads.netfilter), ip].filter((s) => s !== '');
+  const ip6 = payloads.ip6 ? `# ip -6 -batch -\n${payloads.ip6}` : '';
+  const sections = [sysctlSection(payloads.sysctls), describe(payloads.netfilter), ip, ip6].filter((s) => s !== '');
   return sections.length > 0 ? sections.join('\n') : NOTHING_TO_CHANGE;
 }

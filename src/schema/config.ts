@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { MAX_UPLINKS, RANGE_SIZE } from '../core/contract.js';
 import { type Cidr, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv4 } from '../core/ipv4.js';
 import { parseMark } from '../core/marks.js';
+import { formatIpv6Network, ipv6PrefixProblem, isMulticast6, isUnicast6, parseIpv6Network } from '../core/ipv6.js';
+import { formatIpv6, parseIpv6 } from '../core/address.js';
 import { UPLINK_NAME } from '../core/names.js';
 import { type ProbeTargetConfig, targetId } from '../core/probe-targets.js';
 import { covers, POLICY_PROTOCOLS, type PolicyMatch, PORTED_PROTOCOLS } from '../core/balance/policy-match.js';
@@ -29,6 +31,69 @@ const isUnicast = (value: string): boolean => {
   return address !== null && isUnicastHost(address);
 };
 const cidrOf = (value: string): Cidr => parseCidr(value) as Cidr;
+
+// ---- IPv6 (lan.ipv6 and uplinks[].ipv6)
+
+/** The longest LAN prefix: hosts autoconfigure (SLAAC) only inside a /64. */
+const LONGEST_LAN_PREFIX = 64;
+const IPV6_MODES = ['off', 'nat', 'prefix'] as const;
+
+/** An IPv6 prefix a LAN or uplink can use, normalised (inet_ntop text, zero host bits). */
+const ipv6Prefix = (longest: number, fix: string) =>
+  text(
+    (value) => ipv6PrefixProblem(value, longest) === null,
+    (input) => (typeof input === 'string' ? (ipv6PrefixProblem(input, longest) ?? '') : `${describe(input)} is not an IPv6 network`),
+    fix,
+  ).transform((value) => formatIpv6Network(parseIpv6Network(value) as NonNullable<ReturnType<typeof parseIpv6Network>>));
+
+const lanIpv6 = mapping(
+  {
+    mode: z
+      .enum(
+        IPV6_MODES,
+        fails((input) => `${describe(input)} is not an IPv6 mode`, "write off (IPv6 is left alone), nat (the LAN keeps lan.ipv6.prefix, translated to each line's prefix) or prefix"),
+      )
+      .prefault('off')
+      .meta({ description: "off: IPv6 is left alone; nat: the LAN keeps its own prefix, translated per line (NPTv6, or masquerade where a line has no routed prefix); prefix: each line's prefix announced on the LAN." }),
+    prefix: ipv6Prefix(LONGEST_LAN_PREFIX, "write the LAN's own prefix, e.g. fd00:18::/64 (unique local) or a static global /64")
+      .optional()
+      .meta({ description: "nat mode: the LAN's own prefix (unique local or a static global one), at most /64." }),
+  },
+  'write it as "ipv6: { mode: nat, prefix: fd00:18::/64 }"',
+).superRefine((doc, ctx) => {
+  if (doc.mode === 'nat' && doc.prefix === undefined)
+    ctx.addIssue({ code: 'custom', path: ['prefix'], message: say("is missing (nat mode translates the LAN's own prefix)", "give the LAN's prefix, e.g. prefix: fd00:18::/64"), input: undefined });
+  if (doc.mode === 'prefix')
+    ctx.addIssue({ code: 'custom', path: ['mode'], message: say("prefix mode (each line's prefix announced on the LAN) is not available in this version", "use mode: nat with the LAN's own prefix"), input: doc.mode });
+});
+
+const ipv6Gateway = text(
+  (value) => {
+    const address = parseIpv6(value);
+    return address !== null && isUnicast6(address);
+  },
+  (input) => {
+    const address = typeof input === 'string' ? parseIpv6(input) : null;
+    if (address === null) return `${describe(input)} is not an IPv6 address`;
+    return isMulticast6(address) ? `${describe(input)} is multicast` : `${describe(input)} is not a unicast address`;
+  },
+  "write the line's IPv6 next hop, e.g. fe80::1 (its router's link-local address), or leave it out to take it from the router's advertisements",
+).transform((value) => formatIpv6(parseIpv6(value) as bigint));
+
+const uplinkIpv6 = mapping(
+  {
+    gateway: ipv6Gateway.optional().meta({ description: "Fixed IPv6 next hop (link-local is usual); absent: the uplink's IPv6 default route (from router advertisements)." }),
+    prefix: ipv6Prefix(LONGEST_LAN_PREFIX, 'write the prefix your provider routes to you over this line, e.g. 2001:db8:1:100::/64, or leave it out to masquerade')
+      .optional()
+      .meta({ description: "The prefix routed to you over this line: the LAN's prefix is translated onto it (NPTv6); absent: IPv6 masquerades to the line's address." }),
+  },
+  'write it as "ipv6: { prefix: 2001:db8:1:100::/64 }"',
+).transform((doc) => ({
+  /** Fixed IPv6 next hop; null: the uplink's IPv6 default route. */
+  gateway: doc.gateway ?? null,
+  /** The prefix routed to us over this line (NPTv6 target); null: masquerade. */
+  prefix: doc.prefix ?? null,
+}));
 
 // ---- lan
 
@@ -58,6 +123,7 @@ const lan = mapping(
       })
       .optional()
       .meta({ description: 'Only addresses inside these networks become clients; absent: every unicast address.' }),
+    ipv6: lanIpv6.prefault({}).meta({ description: "The LAN's IPv6: off, or nat (its own prefix translated per line)." }),
   },
   'write it as "lan: { interfaces: [lan0] }"',
   'add "lan: { interfaces: [lan0] }" naming the interfaces your clients are on',
@@ -65,6 +131,8 @@ const lan = mapping(
   interfaces: doc.interfaces,
   /** Normalised CIDR text; empty means every unicast address on the LAN interfaces. */
   subnets: (doc.subnets ?? []).map((value) => formatCidr(cidrOf(value))),
+  /** IPv6: off (left alone), or nat with the LAN's own prefix (null when off). */
+  ipv6: { mode: doc.ipv6.mode, prefix: doc.ipv6.prefix ?? null },
 }));
 
 // ---- health: global under `health`, per uplink under `probe`
@@ -360,6 +428,7 @@ export const uplinkSchema = mapping(
       .meta({ description: "pppd's ipparam that identifies this uplink in ip-up/ip-down hooks; absent: its name." }),
     lease: absolutePath('/var/lib/dhcp/dhclient.leases').optional(),
     public_address: publicAddress.optional(),
+    ipv6: uplinkIpv6.optional().meta({ description: "The line's IPv6 (lan.ipv6.mode nat): its next hop and the prefix routed to you; absent: discovered next hop, masquerade." }),
   },
   'write it as "- { name: isp1, interface: ppp0 }"',
 ).transform((doc) => ({
@@ -381,6 +450,8 @@ export const uplinkSchema = mapping(
   ...(doc.lease !== undefined ? { leaseFile: doc.lease } : {}),
   /** Where to learn the uplink's public address when another NAT sits in front of it. */
   ...(doc.public_address !== undefined ? { publicAddress: doc.public_address } : {}),
+  /** Its IPv6 next hop and routed prefix, as written (lan.ipv6.mode nat). */
+  ...(doc.ipv6 !== undefined ? { ipv6: doc.ipv6 } : {}),
 }));
 
 const uplinks = z

@@ -62,6 +62,7 @@ export const poolViewSchema = z
     poolMark: z.string(),
     connMark: z.string(),
     clients: z.array(z.string()).readonly(),
+    clients6: z.array(z.string()).readonly().describe("the IPv6 addresses of this pool's hosts (lan.ipv6.mode nat): they leave by the same line as the host's IPv4"),
     pinned: z.array(z.string()).readonly(),
     buckets: z.number().nullable().describe("balance.mode destination or connection: this pool's share of the 64 hash buckets (core/balance/spread.ts); null in host mode"),
   })
@@ -199,7 +200,7 @@ export const statusSchema = z
       .array(
         poolViewSchema
           .unwrap()
-          .omit({ clients: true, pinned: true })
+          .omit({ clients: true, clients6: true, pinned: true })
           .extend({
             clients: z.number(),
             pinned: z.number(),

@@ -5,6 +5,9 @@
 
 import { z } from 'zod';
 import { isIpv4 } from '../core/ipv4.js';
+import { familyOf } from '../core/address.js';
+
+const isIpv6Text = (text: string): boolean => familyOf(text) === 'ipv6';
 import { INTERFACE_NAME } from '../core/names.js';
 
 export const clientRecordSchema = z.object({
@@ -18,6 +21,8 @@ export const clientRecordSchema = z.object({
   /** Epoch milliseconds. */
   firstSeen: z.number(),
   lastSeen: z.number(),
+  /** The host's IPv6 addresses → when each was last seen (epoch milliseconds); they share its pool. */
+  ipv6: z.record(z.string().refine(isIpv6Text), z.number()).optional(),
 });
 
 export const storeSchema = z.object({

@@ -37,6 +37,11 @@ export interface Call {
 
 type Handler = (argv: readonly string[], input: string | undefined) => RunResult;
 
+const IPV6_DEFAULT_RULES = JSON.stringify([
+  { priority: 0, src: 'all', table: 'local' },
+  { priority: 32766, src: 'all', table: 'main' },
+]);
+
 const same = (argv: readonly string[], ...expected: string[]): boolean => argv.length === expected.length && argv.every((a, i) => a === expected[i]);
 
 export interface GatewaySpec {
@@ -236,6 +241,9 @@ export class FakeKernel extends KernelModel implements Runner {
     if (same(argv, 'ip', '-j', '-s', 'link', 'show')) return out(linkStatsJson(this.links));
     if (same(argv, 'ip', '-j', 'rule', 'show')) return out(this.routing.rulesJson());
     if (same(argv, 'ip', '-4', '-j', 'route', 'show', 'table', 'all')) return out(this.routing.routesJson());
+    // IPv6 policy routing is proven in the namespaces only: the fake has the kernel's two default rules and no routes.
+    if (same(argv, 'ip', '-6', '-j', 'rule', 'show')) return out(IPV6_DEFAULT_RULES);
+    if (same(argv, 'ip', '-6', '-j', 'route', 'show', 'table', 'all')) return out('[]');
     if (same(argv, 'ip', '-4', 'neigh', 'show'))
       return out(
         [...this.neighbours]

@@ -44,6 +44,7 @@ export function capturedKernel(): KernelState {
     rules: parseIpRules(fixture('ip-rule.json')),
     routes: parseIpRoutes(fixture('ip-route.json')),
     links: parseIpAddr(fixture('ip-addr.json')),
+    ipv6: { rules: [], routes: [] },
     sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.ppp0.rp_filter': '2', 'net.ipv4.conf.ppp1.rp_filter': '2', 'net.ipv4.conf.wan0.rp_filter': '2' },
   };
 }
@@ -57,6 +58,7 @@ export function pristineKernel(): KernelState {
     rules: captured.rules.filter((r) => r.priority === 0 || r.priority >= 32766),
     routes: captured.routes.filter((r) => !/^3[0-9]{3}$/.test(r.table)),
     links: captured.links,
+    ipv6: { rules: [], routes: [] },
     sysctls: { 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.ppp0.rp_filter': '0', 'net.ipv4.conf.ppp1.rp_filter': '0', 'net.ipv4.conf.wan0.rp_filter': '0' },
   };
 }

@@ -116,7 +116,7 @@ describe('the iptables backend through its interface', () => {
   test('removing everything (flush) is described in load order: the set is destroyed once iptables no longer uses it', () => {
     const kernel = capturedKernel();
     const payload = backend.plan(NOTHING.netfilter, netfilterOf(kernel));
-    const text = describeKernelPayloads(backend.describe, { netfilter: payload, ip: '', sysctls: {} });
+    const text = describeKernelPayloads(backend.describe, { netfilter: payload, ip: '', ip6: '', sysctls: {} });
     golden('backend-iptables-flush', text);
     expect(text.trim().split('\n').slice(-2)).toEqual(['# ipset -exist restore (after iptables)', 'destroy dispatcher-clients']);
   });

@@ -21,6 +21,7 @@ const intent = (clients: Record<string, number> = {}): NetfilterIntent => ({
   maxClients: 65536,
   choose: null,
   spread: null,
+  ipv6: null,
 });
 
 const POOL1 = poolChain(0x01000000, 0x0f000000);
@@ -39,7 +40,9 @@ describe('the table', () => {
     expect(text).toContain(`chain ${POOL1} {\n    meta mark set meta mark and 0xf0ffffff or 0x1000000\n  }`);
     expect(text).toContain('type filter hook prerouting priority mangle; policy accept;');
     expect(text).toContain('type nat hook postrouting priority srcnat; policy accept;');
-    expect(text).toContain('oifname "wan0" masquerade');
+    // IPv4 only: IPv6 is left alone unless lan.ipv6.mode is nat.
+    expect(text).toContain('oifname "wan0" meta nfproto ipv4 masquerade');
+    expect(text).not.toContain('ip6');
     expect(text).toContain('meta skgid 64101 meta mark set meta mark and 0xfffffff or 0x20000000');
     // The rule count does not depend on the clients.
     expect(rulesPerChain(renderSkeleton(intent({ '198.18.0.10': 0x01000000 })))).toEqual(rulesPerChain(text));

@@ -62,6 +62,7 @@ describe('drift of routing and sysctls', () => {
   const loaded = loadedOf({
     rules: [{ priority: 4101, src: 'all', fwmark: 0x10000000, fwmask: 0xf0000000, table: '3101' }],
     routes: [{ table: '3101', dst: 'default', nexthops: [] }],
+    ipv6: { rules: [{ priority: 4134, src: '2001:db8:a::2/128', table: '3101' }], routes: [{ table: '3133', dst: 'default', nexthops: [] }] },
     sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.ppp0.rp_filter': '2' },
   });
   const event = (line: string): RoutingEvent => {
@@ -78,6 +79,13 @@ describe('drift of routing and sysctls', () => {
     // What we remove is what we no longer want.
     expect(routingDrift(event('Deleted 4102:\tfrom all fwmark 0x20000000/0xf0000000 lookup 3102 proto 211'), loaded, owned)).toBeNull();
     expect(routingDrift(event('Deleted default via 192.0.2.5 dev ppp1 table 3102 proto 211 onlink'), loaded, owned)).toBeNull();
+  });
+
+  test("IPv6's rules and routes are ours too: our own adds are no drift, a deletion behind our back is", () => {
+    expect(routingDrift(event('4134:\tfrom 2001:db8:a::2 lookup 3101 proto 211'), loaded, owned)).toBeNull();
+    expect(routingDrift(event('Deleted 4134:\tfrom 2001:db8:a::2 lookup 3101 proto 211'), loaded, owned)).toBe('ip rule 4134 (lookup 3101) deleted');
+    expect(routingDrift(event('default via fe80::1 dev wan1 table 3133 proto 211 metric 1024 onlink pref medium'), loaded, owned)).toBeNull();
+    expect(routingDrift(event('Deleted default via fe80::1 dev wan1 table 3133 proto 211 metric 1024 onlink pref medium'), loaded, owned)).toBe('route default in table 3133 deleted');
   });
 
   test('something we do not want, added in our ranges, is drift; anything outside them is not ours', () => {

@@ -58,12 +58,18 @@ describe('ip monitor neigh', () => {
     expect(parseNeighbourEvent('198.18.0.77 dev lan0 lladdr 02:00:00:00:00:77 PERMANENT')?.ip).toBe('198.18.0.77');
   });
 
-  test('deletions, unresolved states, IPv6 and noise are ignored', () => {
+  test("IPv6 entries are read like IPv4 ones (which of them are clients is the client filter's call)", () => {
+    expect(parseNeighbourEvent('fd00:18::10 dev lan0 lladdr ce:bd:ba:4b:61:cf REACHABLE')).toEqual({ ip: 'fd00:18::10', dev: 'lan0', mac: 'ce:bd:ba:4b:61:cf', complete: true });
+    expect(parseNeighbourEvent('fe80::1 dev lan0 lladdr ce:bd:ba:4b:61:cf router STALE')).toEqual({ ip: 'fe80::1', dev: 'lan0', mac: 'ce:bd:ba:4b:61:cf', complete: true });
+    expect(parseNeighbourEvent('fd00:18::10 dev lan0 FAILED')).toBeNull();
+    expect(parseNeighbourEvent('fd00:18:::10 dev lan0 lladdr ce:bd:ba:4b:61:cf REACHABLE')).toBeNull();
+  });
+
+  test('deletions, unresolved states and noise are ignored', () => {
     for (const line of [
       'Deleted 198.18.0.10 dev lan0 lladdr ce:bd:ba:4b:61:cf STALE',
       '198.18.0.10 dev lan0  INCOMPLETE',
       '198.18.0.10 dev lan0 lladdr ce:bd:ba:4b:61:cf FAILED',
-      'fe80::1 dev lan0 lladdr ce:bd:ba:4b:61:cf router STALE',
       'miss 198.18.0.10 dev lan0',
       '198.18.0.10 dev $(reboot) lladdr ce:bd:ba:4b:61:cf REACHABLE',
       '',

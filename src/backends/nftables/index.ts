@@ -27,10 +27,12 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
   // Plain loops and one chain name per pool: this runs over every client on every run (50,000 here).
   const chains = new Map<number, string>();
   const wanted = new Map<string, string>();
-  for (const [ip, mark] of intent.clients) {
-    let chain = chains.get(mark);
-    if (chain === undefined) chains.set(mark, (chain = poolChain(mark, intent.poolMask)));
-    wanted.set(ip, chain);
+  for (const clients of intent.ipv6 ? [intent.clients, intent.ipv6.clients] : [intent.clients]) {
+    for (const [ip, mark] of clients) {
+      let chain = chains.get(mark);
+      if (chain === undefined) chains.set(mark, (chain = poolChain(mark, intent.poolMask)));
+      wanted.set(ip, chain);
+    }
   }
   const intact = observed.table && observed.digest === skeletonDigest(skeleton) && sameCounts(observed.rulesPerChain, rulesPerChain(skeleton));
   const hosts = hostSets(intent);
@@ -99,6 +101,8 @@ export function nftablesBackend(): NftablesBackend {
     classified(observed) {
       const clients = new Map<string, { mark: number; mask: number }>();
       for (const [ip, chain] of observed.clients) {
+        // A host's IPv6 addresses are adopted with it, from the neighbour table (core/assign6.ts).
+        if (ip.includes(':')) continue;
         const mark = parsePoolChain(chain);
         if (mark) clients.set(ip, mark);
       }

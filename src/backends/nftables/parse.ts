@@ -4,7 +4,7 @@
 
 import { ParseError } from '../../parse/iptables-save.js';
 import { isOurChain } from '../../core/contract.js';
-import { digestInComment } from './render.js';
+import { CLIENT_MAP, CLIENT_MAP6, digestInComment } from './render.js';
 import type { NftObserved } from './types.js';
 
 const FULL = 0xffffffff;
@@ -93,7 +93,7 @@ export function parseNftRuleset(text: string, table: { family: string; name: str
     if (!isObject(item)) continue;
     if (isObject(item.table) && item.table.family === table.family && item.table.name === table.name) exists = true;
     if (isObject(item.chain) && ours(item.chain) && typeof item.chain.name === 'string') rulesPerChain[item.chain.name] ??= 0;
-    if (isObject(item.map) && ours(item.map) && item.map.name === 'clients' && Array.isArray(item.map.elem)) {
+    if (isObject(item.map) && ours(item.map) && (item.map.name === CLIENT_MAP || item.map.name === CLIENT_MAP6) && Array.isArray(item.map.elem)) {
       for (const element of item.map.elem) {
         const parsed = elementOf(element);
         if (parsed) clients.set(parsed[0], parsed[1]);

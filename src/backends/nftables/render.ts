@@ -12,7 +12,9 @@
 //          keep their uplink; `dispatcher exec --uplink` groups get its mark
 //   post   postrouting, priority mangle: a connection belongs to the uplink
 //          its first packet left by; count received bytes per pool
-//   nat    postrouting, priority srcnat (100): masquerade per uplink
+//   nat    postrouting, priority srcnat (100): masquerade per uplink (IPv4);
+//          in IPv6 nat mode the LAN's prefix onto each uplink's (NPTv6) or
+//          masqueraded; IPv6 is otherwise left alone
 // Priorities are those of iptables' mangle and nat tables, so firewalld, ufw
 // and other tables at the filter priority (0) see the marks already set.
 //
@@ -27,6 +29,11 @@ import type { ChooseIntent, NetfilterIntent, PolicyAction, SpreadIntent } from '
 
 export const TABLE = 'inet dispatcher';
 export const CLIENT_MAP = 'clients';
+/** IPv6 addresses → pool chains (lan.ipv6.mode nat): a second map, as a map's key has one type. */
+export const CLIENT_MAP6 = 'clients6';
+
+/** The map an address's element belongs in. */
+const mapOf = (address: string): string => (address.includes(':') ? CLIENT_MAP6 : CLIENT_MAP);
 /** The digest rule's comment starts with this (digestInComment reads it back). */
 const DIGEST_COMMENT = 'dispatcher';
 
@@ -142,6 +149,8 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     lines.push(`  counter ${names.sent} {`, '  }', `  counter ${names.received} {`, '  }');
   });
   lines.push(`  map ${CLIENT_MAP} {`, '    type ipv4_addr : verdict', `    size ${Math.max(1, intent.maxClients)}`, '  }');
+  const { ipv6 } = intent;
+  if (ipv6) lines.push(`  map ${CLIENT_MAP6} {`, '    type ipv6_addr : verdict', `    size ${Math.max(1, ipv6.maxClients)}`, '  }');
   for (const name of hostSets(intent).keys()) lines.push(`  set ${name} {`, '    type ipv4_addr', '  }');
   const poolMarks = new Set(uplinks.map((u) => u.poolMark));
   for (const { action } of intent.choose?.policies ?? []) if (action.kind === 'pool') poolMarks.add(action.poolMark);
@@ -153,6 +162,7 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     ...lans.flatMap((lan) => [
       ...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
       `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`,
+      ...(ipv6 ? [`iifname ${quoted(lan)} ip6 saddr vmap @${CLIENT_MAP6}`] : []),
       ...(intent.choose ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} == 0x0 jump choose`] : []),
     ]),
     ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).sent}`),
@@ -166,8 +176,16 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     ...uplinks.map((u) => `oifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),
     ...lans.map((lan) => `oifname ${quoted(lan)} jump count`),
   ]);
-  chain('count', null, [`ip daddr vmap @${CLIENT_MAP}`, ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).received}`)]);
-  chain('nat', 'type nat hook postrouting priority srcnat; policy accept;', [...uplinks.map((u) => `oifname ${quoted(u.interface)} masquerade`)]);
+  chain('count', null, [
+    `ip daddr vmap @${CLIENT_MAP}`,
+    ...(ipv6 ? [`ip6 daddr vmap @${CLIENT_MAP6}`] : []),
+    ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).received}`),
+  ]);
+  // IPv4 masquerades by uplink; IPv6 only in nat mode, and only the LAN's prefix: onto the uplink's routed prefix (NPTv6), else its address.
+  chain('nat', 'type nat hook postrouting priority srcnat; policy accept;', [
+    ...uplinks.map((u) => `oifname ${quoted(u.interface)} meta nfproto ipv4 masquerade`),
+    ...(ipv6?.translate ?? []).map((t) => `oifname ${quoted(t.interface)} ip6 saddr ${ipv6?.lanPrefix} ${t.prefix === null ? 'masquerade' : `snat ip6 prefix to ${t.prefix}`}`),
+  ]);
   // The digest of everything above, in a chain nothing jumps to: a run compares it with what it would
   // load, and rebuilds the table when they differ (the kernel's own listing is not our text).
   chain('digest', null, [`counter comment ${quoted(`${DIGEST_COMMENT} ${digestOf(lines.join('\n'))}`)}`]);
@@ -203,6 +221,12 @@ function elements(entries: readonly (readonly [string, string])[]): string {
   return entries.map(([address, chain]) => `${address} : jump ${chain}`).join(', ');
 }
 
+/** Entries (or addresses) split by the map they belong in: IPv4's, then IPv6's. */
+function byMap<T>(items: readonly T[], address: (item: T) => string): [string, T[]][] {
+  if (!items.some((item) => address(item).includes(':'))) return [[CLIENT_MAP, [...items]]];
+  return [CLIENT_MAP, CLIENT_MAP6].map((map) => [map, items.filter((item) => mapOf(address(item)) === map)]);
+}
+
 /** A host set's elements as nft takes them: bare addresses (the set's type is ipv4_addr). */
 export const hostElement = (host: string): string => host.replace(/\/32$/, '');
 const hostElements = (hosts: readonly string[]): string => hosts.map(hostElement).join(', ');
@@ -216,7 +240,7 @@ export function renderWhole(skeleton: string, clients: ReadonlyMap<string, strin
     `table ${TABLE} {`,
     skeleton,
     '}',
-    ...(entries.length > 0 ? [`add element ${TABLE} ${CLIENT_MAP} { ${elements(entries)} }`] : []),
+    ...byMap(entries, ([address]) => address).flatMap(([map, part]) => (part.length > 0 ? [`add element ${TABLE} ${map} { ${elements(part)} }`] : [])),
     ...[...hosts].filter(([, list]) => list.length > 0).map(([name, list]) => `add element ${TABLE} ${name} { ${hostElements(list)} }`),
     '',
   ].join('\n');
@@ -231,8 +255,8 @@ export interface SetElements {
 /** Only the map's and the host sets' changes: a moved client is deleted and added again in the same transaction. */
 export function renderElements(remove: readonly string[], add: readonly (readonly [string, string])[], hosts: ReadonlyMap<string, SetElements> = new Map()): string {
   const lines: string[] = [];
-  if (remove.length > 0) lines.push(`delete element ${TABLE} ${CLIENT_MAP} { ${remove.join(', ')} }`);
-  if (add.length > 0) lines.push(`add element ${TABLE} ${CLIENT_MAP} { ${elements(add)} }`);
+  for (const [map, part] of byMap(remove, (address) => address)) if (part.length > 0) lines.push(`delete element ${TABLE} ${map} { ${part.join(', ')} }`);
+  for (const [map, part] of byMap(add, ([address]) => address)) if (part.length > 0) lines.push(`add element ${TABLE} ${map} { ${elements(part)} }`);
   for (const [name, change] of hosts) {
     if (change.remove.length > 0) lines.push(`delete element ${TABLE} ${name} { ${hostElements(change.remove)} }`);
     if (change.add.length > 0) lines.push(`add element ${TABLE} ${name} { ${hostElements(change.add)} }`);

@@ -8,7 +8,7 @@ export interface NftObserved {
   readonly table: boolean;
   /** The digest of the table's rules and chains as last loaded (a rule comment), null when unreadable. */
   readonly digest: string | null;
-  /** Client address → the pool chain its element jumps to ("pool_01000000_0f000000"). */
+  /** Client address (either family: the clients and clients6 maps) → the pool chain its element jumps to ("pool_01000000_0f000000"). */
   readonly clients: ReadonlyMap<string, string>;
   /** Each policy's host set (p1_hosts, …) and its addresses. */
   readonly hostSets: ReadonlyMap<string, ReadonlySet<string>>;

@@ -1,0 +1,41 @@
+// Each uplink as IPv6 sees it (lan.ipv6.mode nat): the same line, pool and
+// state as its IPv4 view, with its IPv6 next hop and address. The next hop is
+// the configured one, else nothing on a point-to-point link (ppp routes by
+// device), else the uplink's IPv6 default route outside our tables — what
+// the kernel installs from the ISP router's advertisements (accept_ra=2,
+// which the dispatcher sets on every uplink while IPv6 is on). A line with
+// none cannot carry IPv6: it is down for IPv6 alone, and its pool's IPv6
+// leaves by the lines that can.
+
+import type { Config } from '../model/config.js';
+import type { FamilyRouting, Link } from '../model/kernel.js';
+import type { UplinkView } from '../model/state.js';
+import { isOurTable } from './contract.js';
+
+function discoverGateway6(config: Config, link: Link, routes: FamilyRouting['routes']): string | undefined {
+  for (const route of routes) {
+    if (route.dst !== 'default' || isOurTable(config, route.table)) continue;
+    const hop = route.nexthops.find((h) => h.dev === link.name && h.gateway !== undefined);
+    if (hop?.gateway) return hop.gateway;
+  }
+  return undefined;
+}
+
+/** The IPv6 views of the uplinks, in config order (empty while IPv6 is off). */
+export function viewUplinks6(config: Config, uplinks: readonly UplinkView[], links: readonly Link[], routing6: FamilyRouting): UplinkView[] {
+  if (config.lan.ipv6.mode === 'off') return [];
+  return uplinks.map((view) => {
+    const { gateway: _, gatewaySource: __, address: ___, ...line } = view;
+    const link = links.find((l) => l.name === view.interface);
+    const configured = config.uplinks[view.index]?.ipv6?.gateway ?? null;
+    const address = link?.addresses6[0];
+    const gateway = configured ?? (link && !view.pointToPoint ? discoverGateway6(config, link, routing6.routes) : undefined);
+    const v6: UplinkView = {
+      ...line,
+      ...(address !== undefined ? { address } : {}),
+      ...(gateway !== undefined ? { gateway, gatewaySource: configured !== null ? ('config' as const) : ('route' as const) } : {}),
+    };
+    if (view.state === 'down' || gateway !== undefined || view.pointToPoint) return v6;
+    return { ...v6, state: 'down', reason: `no IPv6 next hop: set uplinks[${view.index}].ipv6.gateway, or let ${view.interface} learn a default route from router advertisements` };
+  });
+}

@@ -1,0 +1,261 @@
+// IPv6 nat mode on a dual-stack LAN, built here with plain `ip` commands:
+// two hosts with an IPv4 address and a unique-local IPv6 one each, two lines,
+// one with a routed prefix (NPTv6: the LAN's prefix translated onto it) and a
+// configured link-local next hop, the other with neither (its next hop from
+// the IPv6 default route a router advertisement would have installed, and
+// masquerade). The internet host answers with the source it sees, so each
+// host's two families can be compared: they must leave by the same line, move
+// together when that line dies, and come back with it. nftables backend.
+
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DISPATCHER_BIN } from '../../src/lab/harness.js';
+import { ExecaRunner, type Process } from '../../src/system/exec.js';
+import { requireRoot, within } from '../helpers/lab.js';
+import { runPrefix, runTempDir } from '../../src/lab/leftovers.js';
+
+jest.setTimeout(60_000);
+
+const run = new ExecaRunner();
+const P = runPrefix('six');
+const NS = { router: `${P}r`, hostA: `${P}ha`, hostB: `${P}hb`, ispA: `${P}ia`, ispB: `${P}ib`, net: `${P}n` };
+const SERVER4 = '198.51.100.200';
+const SERVER6 = '2001:db8:ffff::200';
+const HOSTS = [
+  { ns: NS.hostA, v4: '198.18.0.10', v6: 'fd00:18::10' },
+  { ns: NS.hostB, v4: '198.18.0.11', v6: 'fd00:18::11' },
+];
+const LINE_PREFIX_A = '2001:db8:1:100::';
+/** What the internet host sees of a host's IPv6 by each line: its address translated onto isp1's prefix, or isp2's own address. */
+const seen6 = (line: string, host: (typeof HOSTS)[number]): string => (line === 'isp1' ? `${LINE_PREFIX_A}${host.v6.split('::')[1]}` : '2001:db8:b::2');
+const seen4: Record<string, string> = { isp1: '192.0.2.66', isp2: '192.0.2.70' };
+
+const SERVER_JS = `for (const h of ['${SERVER4}', '${SERVER6}']) require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen(8080, h, () => console.log('up ' + h))`;
+const fetchFrom = (server: string, address: string): string =>
+  `require('http').get({ host: '${server}', port: 8080, localAddress: '${address}', timeout: 4000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(b)); }).on('error', (e) => { console.error(e.message); process.exit(1); })`;
+
+async function ip(ns: string, ...lines: string[]): Promise<void> {
+  await run.run(['ip', '-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+async function inNs(ns: string, argv: string[], ok: number[] = [0]): Promise<string> {
+  return (await run.run(['ip', 'netns', 'exec', ns, ...argv], { okExitCodes: ok })).stdout;
+}
+
+async function build(): Promise<void> {
+  for (const ns of Object.values(NS)) await run.run(['ip', 'netns', 'add', ns]);
+  await ip(
+    NS.router,
+    'link set lo up',
+    'link add name lan0 type bridge',
+    `link add name lanA type veth peer name eth0 netns ${NS.hostA}`,
+    `link add name lanB type veth peer name eth0 netns ${NS.hostB}`,
+    'link set lanA master lan0',
+    'link set lanB master lan0',
+    `link add name wan1 type veth peer name tocpe netns ${NS.ispA}`,
+    `link add name wan2 type veth peer name tocpe netns ${NS.ispB}`,
+    'addr add 198.18.0.1/24 dev lan0',
+    'addr add fd00:18::1/64 dev lan0 nodad',
+    'addr add 192.0.2.66/30 dev wan1',
+    'addr add 2001:db8:a::2/64 dev wan1 nodad',
+    'addr add 192.0.2.70/30 dev wan2',
+    'addr add 2001:db8:b::2/64 dev wan2 nodad',
+    'link set lanA up',
+    'link set lanB up',
+    'link set lan0 up',
+    'link set wan1 up',
+    'link set wan2 up',
+    'route add default via 192.0.2.65 dev wan1',
+    'route add default via 192.0.2.69 dev wan2 metric 100',
+  );
+  // What router advertisements on wan2 would have left: its IPv6 default route (the dispatcher discovers isp2's next hop from it).
+  await ip(NS.router, 'route add default via fe80::1 dev wan2 metric 1024');
+  for (const host of HOSTS) {
+    await ip(host.ns, 'link set lo up', `addr add ${host.v4}/24 dev eth0`, `addr add ${host.v6}/64 dev eth0 nodad`, 'link set eth0 up', 'route add default via 198.18.0.1', 'route add default via fd00:18::1');
+  }
+  for (const [isp, mine, mine6, theirs6, transit, netSide, theirs] of [
+    [NS.ispA, '192.0.2.65', '2001:db8:a::1', '2001:db8:a::2', '203.0.113.2', '203.0.113.1', '192.0.2.66'],
+    [NS.ispB, '192.0.2.69', '2001:db8:b::1', '2001:db8:b::2', '203.0.113.6', '203.0.113.5', '192.0.2.70'],
+  ] as const) {
+    const tag = isp.slice(-2);
+    const core6 = isp === NS.ispA ? ['2001:db8:fa::2', '2001:db8:fa::1'] : ['2001:db8:fb::2', '2001:db8:fb::1'];
+    await ip(
+      isp,
+      'link set lo up',
+      `link add name core type veth peer name from-${tag} netns ${NS.net}`,
+      `addr add ${mine}/30 dev tocpe`,
+      `addr add ${mine6}/64 dev tocpe nodad`,
+      'addr add fe80::1/64 dev tocpe nodad',
+      `addr add ${transit}/30 dev core`,
+      `addr add ${core6[0]}/64 dev core nodad`,
+      'link set tocpe up',
+      'link set core up',
+      `route add default via ${netSide}`,
+      `route add default via ${core6[1]}`,
+    );
+    // isp1 routes the prefix it delegated to the gateway's line address.
+    if (isp === NS.ispA) await ip(isp, `route add ${LINE_PREFIX_A}/64 via ${theirs6}`);
+    await inNs(isp, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    await ip(
+      NS.net,
+      `addr add ${netSide}/30 dev from-${tag}`,
+      `addr add ${core6[1]}/64 dev from-${tag} nodad`,
+      `link set from-${tag} up`,
+      `route add ${theirs}/32 via ${transit}`,
+      `route add ${theirs6.replace(/::2$/, '::')}/64 via ${core6[0]}`,
+      ...(isp === NS.ispA ? [`route add ${LINE_PREFIX_A}/64 via ${core6[0]}`] : []),
+    );
+  }
+  await ip(NS.net, 'link set lo up', `addr add ${SERVER4}/32 dev lo`, `addr add ${SERVER6}/128 dev lo nodad`);
+}
+
+async function teardown(): Promise<void> {
+  const existing = (await run.run(['ip', 'netns', 'list'])).stdout;
+  for (const ns of Object.values(NS)) {
+    if (!existing.includes(ns)) continue;
+    const pids = (await run.run(['ip', 'netns', 'pids', ns], { okExitCodes: [0, 1] })).stdout.split('\n').filter(Boolean);
+    if (pids.length > 0) await run.run(['kill', '-KILL', ...pids], { okExitCodes: [0, 1] });
+    await run.run(['ip', 'netns', 'delete', ns]);
+  }
+}
+
+/** Both families' rules and routes, the whole ruleset and the sysctls the dispatcher sets: what flush must put back exactly. */
+async function kernel(): Promise<string> {
+  const parts = await Promise.all([
+    inNs(NS.router, ['nft', 'list', 'ruleset']),
+    inNs(NS.router, ['ip', '-4', 'rule']),
+    inNs(NS.router, ['ip', '-6', 'rule']),
+    inNs(NS.router, ['ip', '-4', 'route', 'show', 'table', 'all']),
+    // Without the kernel's own cache and expiry fields, which change by themselves.
+    inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', 'all']).then((t) => t.replace(/ expires \S+/g, '')),
+    inNs(NS.router, ['sysctl', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding', 'net.ipv6.conf.wan1.accept_ra', 'net.ipv6.conf.wan2.accept_ra', 'net.ipv4.conf.wan1.rp_filter']),
+  ]);
+  return parts.join('\n----\n');
+}
+
+describe('IPv6 nat mode: a dual-stack host leaves by one line for both families (nftables)', () => {
+  let dir: string;
+  let config: string;
+  let daemon: Process | null = null;
+  let server: Process | null = null;
+  let before: string;
+  const cli = async (args: string[], ok: number[] = [0]): Promise<string> => inNs(NS.router, [process.execPath, DISPATCHER_BIN, '--config', config, ...args], ok);
+  const pools = async (): Promise<{ uplinks: { name: string; state: string; gateway: string | null; clients: string[]; clients6: string[] }[] }> => JSON.parse(await cli(['pools', '--json']));
+  const lineOf = async (v4: string): Promise<string> => (await pools()).uplinks.find((u) => u.clients.includes(v4))?.name ?? 'none';
+  const seen = async (host: (typeof HOSTS)[number]): Promise<[string, string]> => [
+    (await inNs(host.ns, [process.execPath, '-e', fetchFrom(SERVER4, host.v4)])).trim(),
+    (await inNs(host.ns, [process.execPath, '-e', fetchFrom(SERVER6, host.v6)])).trim(),
+  ];
+  const start = async (): Promise<void> => {
+    daemon = run.spawn(['ip', 'netns', 'exec', NS.router, process.execPath, DISPATCHER_BIN, '--config', config, 'start']);
+    await within(10_000, 'the daemon answers', async () => (await cli(['status'], [0, 1])).startsWith('dispatcher '));
+  };
+  const stop = async (): Promise<void> => {
+    daemon?.stop('SIGTERM');
+    expect(await daemon?.ended).toBe(0);
+    daemon = null;
+  };
+
+  beforeAll(async () => {
+    requireRoot();
+    await teardown();
+    await build();
+    dir = await runTempDir('six');
+    config = join(dir, 'gateway.yaml');
+    await writeFile(
+      config,
+      [
+        'lan:',
+        '  interfaces: [lan0]',
+        '  ipv6: { mode: nat, prefix: fd00:18::/64 }',
+        'uplinks:',
+        '  - name: isp1',
+        '    interface: wan1',
+        `    ipv6: { gateway: fe80::1, prefix: ${LINE_PREFIX_A}/64 }`,
+        '  - name: isp2',
+        '    interface: wan2',
+        'netfilter: { backend: nftables }',
+        'health: { interval: 100ms, down: 3, up: 3 }',
+        `state: ${dir}/state`,
+        `socket: ${dir}/ctl.sock`,
+        '',
+      ].join('\n'),
+    );
+    let up = 0;
+    server = run.spawn(['ip', 'netns', 'exec', NS.net, process.execPath, '-e', SERVER_JS], { onLine: () => (up += 1) });
+    await within(5000, 'servers up', async () => up === 2);
+    // The kernel's own link-local addresses finish duplicate address detection first: their local routes are part of the picture.
+    await within(5000, 'no tentative address left', async () => (await inNs(NS.router, ['ip', '-6', 'addr', 'show', 'tentative'])).trim() === '');
+    before = await kernel();
+  });
+
+  afterAll(async () => {
+    daemon?.stop('SIGKILL');
+    server?.stop('SIGKILL');
+    await teardown();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test("each host's IPv6 address joins its IPv4 pool, and both families leave by that line", async () => {
+    await start();
+    // Each host speaks both families to the gateway, so the gateway's neighbour tables know both of its addresses.
+    for (const host of HOSTS) {
+      await inNs(host.ns, ['ping', '-c', '1', '-W', '1', '198.18.0.1']);
+      await inNs(host.ns, ['ping', '-6', '-c', '1', '-W', '1', 'fd00:18::1']);
+    }
+    await within(5000, 'both hosts pooled with their IPv6 address', async () => (await pools()).uplinks.flatMap((u) => u.clients6).length === 2);
+    const report = await pools();
+    expect(report.uplinks.map((u) => [u.name, u.gateway])).toEqual([
+      ['isp1', '192.0.2.65'],
+      ['isp2', '192.0.2.69'],
+    ]);
+    // One host per line (least loaded), each IPv6 address in its own host's pool.
+    expect(report.uplinks.map((u) => u.clients.length)).toEqual([1, 1]);
+    for (const host of HOSTS) {
+      const line = await lineOf(host.v4);
+      expect(report.uplinks.find((u) => u.name === line)?.clients6).toEqual([host.v6]);
+      expect(await seen(host)).toEqual([seen4[line], seen6(line, host)]);
+    }
+  });
+
+  test('the rules and routes of both families are in place (same priorities and table ids)', async () => {
+    const rules6 = await inNs(NS.router, ['ip', '-6', 'rule']);
+    expect(rules6).toMatch(/from all fwmark 0x\S+ lookup 3101 proto 211/);
+    expect(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', '3101'])).toContain('default via fe80::1 dev wan1');
+    expect(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', '3102'])).toContain('default via fe80::1 dev wan2');
+    expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.all.forwarding'])).trim()).toBe('1');
+    expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.wan1.accept_ra'])).trim()).toBe('2');
+  });
+
+  test("a silently dead line takes its host's two families to the other line together, and back", async () => {
+    const lines = await Promise.all(HOSTS.map((h) => lineOf(h.v4)));
+    const onIsp1 = HOSTS[lines.indexOf('isp1')] as (typeof HOSTS)[number];
+    expect(onIsp1).toBeDefined();
+    const started = performance.now();
+    // isp1's router stops forwarding anything from us, both families (its link stays up: nothing tells the gateway but its probes).
+    await run.run(['ip', 'netns', 'exec', NS.ispA, 'nft', '-f', '-'], { input: 'table inet dead {\n  chain in {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "tocpe" drop\n  }\n}\n' });
+    await within(3000, 'isp1 down', async () => (await pools()).uplinks[0]?.state === 'down');
+    process.stdout.write(`ipv6: isp1 declared down ${(performance.now() - started).toFixed(0)} ms after its router went silent\n`);
+    // The host stays in isp1's pool; the pool's table now leaves by isp2 for both families.
+    expect(await lineOf(onIsp1.v4)).toBe('isp1');
+    expect(await seen(onIsp1)).toEqual([seen4.isp2, seen6('isp2', onIsp1)]);
+    await inNs(NS.ispA, ['nft', 'delete', 'table', 'inet', 'dead']);
+    await within(8000, 'isp1 up', async () => (await pools()).uplinks[0]?.state === 'up');
+    await within(3000, 'both families back on isp1', async () => JSON.stringify(await seen(onIsp1)) === JSON.stringify([seen4.isp1, seen6('isp1', onIsp1)]));
+  });
+
+  test('a restart changes nothing; stop and flush put both families back exactly', async () => {
+    const running = await kernel();
+    await stop();
+    await start();
+    await within(5000, 'both hosts pooled again', async () => (await pools()).uplinks.flatMap((u) => u.clients6).length === 2);
+    // Let the first runs settle, then compare (nft counters differ: the ruleset is listed without them).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const strip = (text: string): string => text.replace(/counter packets \d+ bytes \d+/g, 'counter');
+    expect(strip(await kernel())).toBe(strip(running));
+    await stop();
+    await cli(['flush']);
+    expect(await kernel()).toBe(before);
+  });
+});

@@ -1,0 +1,275 @@
+// IPv6 nat mode, the pure parts: the config's IPv6 keys and what they refuse,
+// a host's IPv6 addresses joining its IPv4 record, the plan of both families,
+// and the nftables table that classifies and translates IPv6. The namespace
+// test (test/integration/ipv6.test.ts) proves them on the real kernel.
+
+import { describe, expect, test } from '@jest/globals';
+import { renderSkeleton, renderElements, renderWhole } from '../../src/backends/nftables/render.js';
+import { planNft } from '../../src/backends/nftables/index.js';
+import { EMPTY } from '../../src/backends/nftables/adapter.js';
+import { parseConfig } from '../../src/config/load.js';
+import { IPV6_PER_HOST, joinIpv6 } from '../../src/core/assign6.js';
+import { updateAssignments } from '../../src/core/assign.js';
+import { clientFilter, isNeighbourNews } from '../../src/core/clients.js';
+import { diffRoutes } from '../../src/core/diff.js';
+import { ipv6PrefixProblem } from '../../src/core/ipv6.js';
+import { plan } from '../../src/core/plan.js';
+import { viewUplinks6 } from '../../src/core/uplinks6.js';
+import { ConfigError } from '../../src/model/errors.js';
+import type { Link, Neighbour } from '../../src/model/kernel.js';
+import type { ClientRecord, UplinkView } from '../../src/model/state.js';
+
+const NAT = `
+lan:
+  interfaces: [lan0]
+  ipv6: { mode: nat, prefix: fd00:18::/64 }
+uplinks:
+  - name: isp1
+    interface: wan1
+    ipv6: { gateway: fe80::1, prefix: 2001:db8:1:100::/64 }
+  - name: isp2
+    interface: wan2
+netfilter: { backend: nftables }
+`;
+
+function problemsOf(text: string): { field: string; problem: string; fix: string }[] {
+  try {
+    parseConfig(text, 'test.yaml');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return [...(error as ConfigError).problems];
+  }
+  throw new Error('config was accepted');
+}
+
+describe('the IPv6 keys', () => {
+  test('off by default; nat mode normalises the prefixes and the next hop', () => {
+    expect(parseConfig('lan: { interfaces: [lan0] }\nuplinks: [{ name: a, interface: a }]\n', 't.yaml').lan.ipv6).toEqual({ mode: 'off', prefix: null });
+    const config = parseConfig(NAT.replace('fd00:18::/64', 'FD00:0018:0:0::/64').replace('fe80::1', 'FE80:0::1'), 't.yaml');
+    expect(config.lan.ipv6).toEqual({ mode: 'nat', prefix: 'fd00:18::/64' });
+    expect(config.uplinks.map((u) => u.ipv6)).toEqual([{ gateway: 'fe80::1', prefix: '2001:db8:1:100::/64' }, undefined]);
+  });
+
+  // Each: what is changed in the valid config, the field refused, and a word of its problem.
+  const refusals: [string, string, string, string][] = [
+    ['a mode that does not exist', 'mode: nat,', 'mode: nat66,', 'lan.ipv6.mode'],
+    ['nat mode without a prefix', 'mode: nat, prefix: fd00:18::/64', 'mode: nat', 'lan.ipv6.prefix'],
+    ['prefix mode (not built yet)', 'mode: nat, prefix: fd00:18::/64', 'mode: prefix', 'lan.ipv6.mode'],
+    ['an IPv4 network as the LAN prefix', 'prefix: fd00:18::/64', 'prefix: 198.18.0.0/16', 'lan.ipv6.prefix'],
+    ['a LAN prefix with host bits set', 'prefix: fd00:18::/64', 'prefix: fd00:18::1/64', 'lan.ipv6.prefix'],
+    ['a LAN prefix without a length', 'prefix: fd00:18::/64', 'prefix: "fd00:18::"', 'lan.ipv6.prefix'],
+    ['a link-local LAN prefix', 'prefix: fd00:18::/64', 'prefix: fe80::/64', 'lan.ipv6.prefix'],
+    ['a multicast LAN prefix', 'prefix: fd00:18::/64', 'prefix: ff02::/64', 'lan.ipv6.prefix'],
+    ['a LAN prefix longer than /64 (no SLAAC)', 'prefix: fd00:18::/64', 'prefix: fd00:18::/80', 'lan.ipv6.prefix'],
+    ['every address as the LAN prefix', 'prefix: fd00:18::/64', 'prefix: ::/0', 'lan.ipv6.prefix'],
+    ['the IPv4-mapped range as the LAN prefix', 'prefix: fd00:18::/64', 'prefix: ::ffff:0:0/96', 'lan.ipv6.prefix'],
+    ['a link-local line prefix', 'prefix: 2001:db8:1:100::/64', 'prefix: fe80:1::/64', 'uplinks[0].ipv6.prefix'],
+    ["a line prefix overlapping the LAN's", 'prefix: 2001:db8:1:100::/64', 'prefix: fd00::/16', 'uplinks[0].ipv6.prefix'],
+    ["a line prefix longer than the LAN's", 'prefix: 2001:db8:1:100::/64', 'prefix: 2001:db8:1:100::/72', 'uplinks[0].ipv6.prefix'],
+    ['an IPv4 next hop', 'gateway: fe80::1', 'gateway: 192.0.2.1', 'uplinks[0].ipv6.gateway'],
+    ['a multicast next hop', 'gateway: fe80::1', 'gateway: ff02::2', 'uplinks[0].ipv6.gateway'],
+    ["a global next hop inside the LAN's prefix", 'gateway: fe80::1', 'gateway: fd00:18::1', 'uplinks[0].ipv6.gateway'],
+    ['an unknown key', 'gateway: fe80::1,', 'gateway: fe80::1, router: fe80::2,', 'uplinks[0].ipv6.router'],
+    ['IPv6 with the iptables backend (not built yet)', 'netfilter: { backend: nftables }', 'netfilter: { backend: iptables }', 'lan.ipv6.mode'],
+  ];
+  test.each(refusals)('%s is refused with its field and a fix', (_what, from, to, field) => {
+    expect(NAT.includes(from)).toBe(true);
+    const problems = problemsOf(NAT.replace(from, to));
+    const mine = problems.find((p) => p.field === field);
+    expect(mine).toBeDefined();
+    expect(mine?.fix.length).toBeGreaterThan(10);
+  });
+
+  test('two lines whose prefixes overlap, and an uplink ipv6 while IPv6 is off, are refused', () => {
+    const both = NAT.replace('    interface: wan2\n', '    interface: wan2\n    ipv6: { prefix: 2001:db8:1::/48 }\n');
+    expect(problemsOf(both).map((p) => p.field)).toEqual(['uplinks[1].ipv6.prefix']);
+    const off = NAT.replace('  ipv6: { mode: nat, prefix: fd00:18::/64 }\n', '');
+    expect(problemsOf(off)).toEqual([{ field: 'uplinks[0].ipv6', problem: 'has no effect while lan.ipv6.mode is off', fix: expect.stringContaining('lan.ipv6.mode: nat') }]);
+  });
+
+  test('the prefix problems say what is wrong in words', () => {
+    expect(ipv6PrefixProblem('fd00:18::1/64', 64)).toBe('"fd00:18::1/64" has host bits set (the network is fd00:18::/64)');
+    expect(ipv6PrefixProblem('fe80::/64', 64)).toContain('link-local');
+    expect(ipv6PrefixProblem('2001:db8::/48', 64)).toBeNull();
+  });
+});
+
+const LINK = (name: string, addresses6: string[] = []): Link => ({ name, index: 1, up: true, lowerUp: true, pointToPoint: false, addresses: [], addresses6 });
+const MAC_A = '02:00:00:00:00:0a';
+const MAC_B = '02:00:00:00:00:0b';
+const record = (uplink: string, mac: string, ipv6?: Record<string, number>): ClientRecord => ({ uplink, mac, interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0, ...(ipv6 ? { ipv6 } : {}) });
+const neighbour = (ip: string, mac: string): Neighbour => ({ ip, mac, dev: 'lan0', complete: true });
+
+describe("a host's IPv6 addresses join its pool", () => {
+  const config = parseConfig(NAT, 't.yaml');
+
+  test('the client filter admits the LAN prefix only, never the gateway itself or link-local', () => {
+    const filter = clientFilter(config, [LINK('lan0', ['fd00:18::1'])]);
+    expect(filter.admits(neighbour('fd00:18::10', MAC_A))).toBe(true);
+    expect(filter.admits(neighbour('fd00:18::1', MAC_A))).toBe(false);
+    expect(filter.admits(neighbour('fe80::10', MAC_A))).toBe(false);
+    expect(filter.admits(neighbour('2001:db8:9::10', MAC_A))).toBe(false);
+    const off = parseConfig('lan: { interfaces: [lan0] }\nuplinks: [{ name: a, interface: a }]\n', 't.yaml');
+    expect(clientFilter(off, []).admits(neighbour('fd00:18::10', MAC_A))).toBe(false);
+  });
+
+  test('by MAC and interface: each address goes to its host; an IPv6-only host stays out', () => {
+    const assignments = new Map([
+      ['198.18.0.10', record('isp1', MAC_A)],
+      ['198.18.0.11', record('isp2', MAC_B)],
+    ]);
+    const changes = joinIpv6(assignments, [neighbour('fd00:18::10', MAC_A), neighbour('fd00:18::a1', MAC_A), neighbour('fd00:18::11', MAC_B), neighbour('fd00:18::99', '02:00:00:00:00:99')], {
+      now: 5,
+      complete: false,
+      expireMs: 1000,
+    });
+    expect(changes).toBe(3);
+    expect(assignments.get('198.18.0.10')?.ipv6).toEqual({ 'fd00:18::10': 5, 'fd00:18::a1': 5 });
+    expect(assignments.get('198.18.0.11')?.ipv6).toEqual({ 'fd00:18::11': 5 });
+  });
+
+  test('a full scan drops addresses gone longer than the expiry; a host keeps its newest few', () => {
+    const many = Object.fromEntries(Array.from({ length: IPV6_PER_HOST }, (_, i) => [`fd00:18::${i + 1}`, 100 + i]));
+    const assignments = new Map([['198.18.0.10', record('isp1', MAC_A, { ...many, 'fd00:18::dead': 0 })]]);
+    const changes = joinIpv6(assignments, [neighbour('fd00:18::f', MAC_A)], { now: 1000, complete: true, expireMs: 950 });
+    const kept = assignments.get('198.18.0.10')?.ipv6 ?? {};
+    expect(Object.keys(kept)).toHaveLength(IPV6_PER_HOST);
+    expect(kept['fd00:18::dead']).toBeUndefined();
+    expect(kept['fd00:18::f']).toBe(1000);
+    // The oldest of the others made room.
+    expect(kept['fd00:18::1']).toBeUndefined();
+    expect(changes).toBe(3);
+  });
+
+  test('updateAssignments keeps IPv6 entries out of the clients and reports what joined', () => {
+    const result = updateAssignments({
+      assignments: new Map(),
+      present: [neighbour('198.18.0.10', MAC_A), neighbour('fd00:18::10', MAC_A)],
+      uplinks: [{ name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: false }],
+      now: 1,
+      complete: true,
+      expireMs: 0,
+      max: 10,
+      perMac: 2,
+    });
+    expect([...result.assignments.keys()]).toEqual(['198.18.0.10']);
+    expect(result.assignments.get('198.18.0.10')?.ipv6).toEqual({ 'fd00:18::10': 1 });
+    expect(result.addresses6).toBe(1);
+  });
+
+  test('a known address at its MAC is no news; a new one, or one at another MAC, is', () => {
+    const assignments = new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]);
+    expect(isNeighbourNews(config, assignments, neighbour('fd00:18::10', MAC_A))).toBe(false);
+    expect(isNeighbourNews(config, assignments, neighbour('fd00:18::11', MAC_A))).toBe(true);
+    expect(isNeighbourNews(config, assignments, neighbour('fd00:18::10', MAC_B))).toBe(true);
+  });
+});
+
+describe('both families planned', () => {
+  const config = parseConfig(NAT, 't.yaml');
+  const up = (name: string, index: number, iface: string, gateway: string): UplinkView => ({
+    name,
+    index,
+    interface: iface,
+    weight: 1,
+    tier: 1,
+    state: 'up',
+    reason: 'up',
+    present: true,
+    gateway,
+    pointToPoint: false,
+    address: `192.0.2.${index + 2}`,
+  });
+  const uplinks = [up('isp1', 0, 'wan1', '192.0.2.1'), up('isp2', 1, 'wan2', '192.0.2.5')];
+  const links = [LINK('wan1', ['2001:db8:a::2']), LINK('wan2', ['2001:db8:b::2'])];
+
+  test("IPv6 next hops: configured, else the uplink's IPv6 default route; a line with neither is down for IPv6 alone", () => {
+    const routes = [{ table: 'main', dst: 'default', type: 'unicast', nexthops: [{ gateway: 'fe80::2', dev: 'wan2', weight: 1, onlink: false }], linkdown: false, metric: 1024 }];
+    const views = viewUplinks6(config, uplinks, links, { rules: [], routes });
+    expect(views.map((v) => [v.name, v.state, v.gateway, v.gatewaySource, v.address])).toEqual([
+      ['isp1', 'up', 'fe80::1', 'config', '2001:db8:a::2'],
+      ['isp2', 'up', 'fe80::2', 'route', '2001:db8:b::2'],
+    ]);
+    const without = viewUplinks6(config, uplinks, links, { rules: [], routes: [] });
+    expect(without[1]?.state).toBe('down');
+    expect(without[1]?.reason).toContain('no IPv6 next hop');
+  });
+
+  test('the same rules and tables in both families, host rules /128, IPv6 forwarding and accept_ra=2', () => {
+    const routes = [{ table: 'main', dst: 'default', type: 'unicast', nexthops: [{ gateway: 'fe80::2', dev: 'wan2', weight: 1, onlink: false }], linkdown: false }];
+    const uplinks6 = viewUplinks6(config, uplinks, links, { rules: [], routes });
+    const desired = plan({ config, uplinks, uplinks6, assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]) });
+    expect(desired.ipv6.rules.map((r) => [r.priority, r.table])).toEqual(desired.rules.map((r) => [r.priority, r.table]));
+    expect(desired.ipv6.rules.find((r) => r.priority === 4134)?.src).toBe('2001:db8:a::2/128');
+    expect(desired.ipv6.routes.find((r) => r.table === '3102')?.nexthops).toEqual([{ gateway: 'fe80::2', dev: 'wan2', weight: 1, onlink: true }]);
+    expect(desired.sysctls).toMatchObject({ 'net.ipv6.conf.all.forwarding': '1', 'net.ipv6.conf.wan1.accept_ra': '2', 'net.ipv4.ip_forward': '1' });
+    expect(desired.netfilter?.ipv6).toEqual({
+      lanPrefix: 'fd00:18::/64',
+      clients: new Map([['fd00:18::10', 0x01000000]]),
+      maxClients: 65536 * IPV6_PER_HOST,
+      translate: [
+        { interface: 'wan1', prefix: '2001:db8:1:100::/64' },
+        { interface: 'wan2', prefix: null },
+      ],
+    });
+    const off = plan({ config: parseConfig(NAT.replace('mode: nat', 'mode: off').replace('    ipv6: { gateway: fe80::1, prefix: 2001:db8:1:100::/64 }\n', ''), 't.yaml'), uplinks, uplinks6, assignments: new Map() });
+    expect(off.ipv6).toEqual({ rules: [], routes: [] });
+    expect(off.netfilter?.ipv6).toBeNull();
+    expect(Object.keys(off.sysctls).some((k) => k.includes('ipv6'))).toBe(false);
+  });
+
+  test("IPv6 routes of ours carry the kernel's metric 1024: kept as they are, any other metric replaced", () => {
+    const owners = [{ tables: { base: 3100 }, rules: { priority: 4100 } }];
+    const want = [{ table: '3101', dst: 'default', nexthops: [{ gateway: 'fe80::1', dev: 'wan1', weight: 1, onlink: true }] }];
+    const have = (metric: number) => [{ table: '3101', dst: 'default', type: 'unicast', protocol: '211', metric, nexthops: want[0]?.nexthops ?? [], linkdown: false }];
+    expect(diffRoutes(owners, want, have(1024), 'ipv6')).toEqual({ replace: [], remove: [] });
+    expect(diffRoutes(owners, want, have(0), 'ipv4')).toEqual({ replace: [], remove: [] });
+    expect(diffRoutes(owners, want, have(5), 'ipv6').remove).toHaveLength(1);
+  });
+});
+
+describe('the nftables table in IPv6 nat mode', () => {
+  const ipv6 = {
+    lanPrefix: 'fd00:18::/64',
+    clients: new Map([['fd00:18::10', 0x01000000]]),
+    maxClients: 16,
+    translate: [
+      { interface: 'wan1', prefix: '2001:db8:1:100::/64' },
+      { interface: 'wan2', prefix: null },
+    ],
+  };
+  const intent = {
+    connMask: 0xf0000000,
+    poolMask: 0x0f000000,
+    lans: ['lan0'],
+    uplinks: [
+      { name: 'isp1', interface: 'wan1', connMark: 0x10000000, poolMark: 0x01000000, group: 64100 },
+      { name: 'isp2', interface: 'wan2', connMark: 0x20000000, poolMark: 0x02000000, group: 64101 },
+    ],
+    clients: new Map([['198.18.0.10', 0x01000000]]),
+    maxClients: 2,
+    choose: null,
+    spread: null,
+    ipv6,
+  };
+
+  test('one more map lookup per packet for IPv6, the LAN prefix translated per line (NPTv6) or masqueraded', () => {
+    const text = renderSkeleton(intent);
+    expect(text).toContain('map clients6 {\n    type ipv6_addr : verdict\n    size 16');
+    expect(text).toContain('iifname "lan0" ip6 saddr vmap @clients6');
+    expect(text).toContain('ip6 daddr vmap @clients6');
+    expect(text).toContain('oifname "wan1" ip6 saddr fd00:18::/64 snat ip6 prefix to 2001:db8:1:100::/64');
+    expect(text).toContain('oifname "wan2" ip6 saddr fd00:18::/64 masquerade');
+    expect(text).toContain('oifname "wan1" meta nfproto ipv4 masquerade');
+  });
+
+  test("each family's addresses go to its own map, whole or by elements", () => {
+    const whole = planNft(intent, EMPTY).text;
+    expect(whole).toContain('add element inet dispatcher clients { 198.18.0.10 : jump pool_01000000_0f000000 }');
+    expect(whole).toContain('add element inet dispatcher clients6 { fd00:18::10 : jump pool_01000000_0f000000 }');
+    expect(renderWhole('', new Map([['fd00:18::10', 'p']]), false)).not.toContain('dispatcher clients {');
+    expect(renderElements(['fd00:18::10', '198.18.0.9'], [['fd00:18::11', 'p']])).toBe(
+      ['delete element inet dispatcher clients { 198.18.0.9 }', 'delete element inet dispatcher clients6 { fd00:18::10 }', 'add element inet dispatcher clients6 { fd00:18::11 : jump p }', ''].join('\n'),
+    );
+  });
+});
