@@ -118,7 +118,10 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6'> {
   for (const neighbour of input.present) {
     const record = next.get(neighbour.ip);
     if (record && (record.lastSeen !== input.now || record.mac !== neighbour.mac || record.interface !== neighbour.dev)) {
-      next.set(neighbour.ip, { ...record, mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
+      // Another device took the address: the IPv6 addresses were the old device's.
+      const { ipv6, ...rest } = record;
+      const same = record.mac === neighbour.mac && record.interface === neighbour.dev;
+      next.set(neighbour.ip, { ...rest, ...(same && ipv6 ? { ipv6 } : {}), mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
     }
   }
   const perMac = fresh.length > 0 ? countByMac(next) : new Map<string, number>();

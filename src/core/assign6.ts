@@ -4,15 +4,23 @@
 // one line (sites that compare them see one network). Temporary addresses
 // rotate: each address keeps its own "last seen", and a full scan drops those
 // absent longer than clients.expire, as for clients; a host keeps at most
-// IPV6_PER_HOST, the most recently seen. A host with no IPv4 record (IPv6
+// IPV6_PER_HOST, the most recently seen. A record whose MAC changes (another
+// device took the IPv4 address) loses the old device's IPv6 addresses. A host with no IPv4 record (IPv6
 // only) is not pooled: its connections are spread by the multipath route,
 // each kept on its line by the connection mark.
 
 import type { Neighbour } from '../model/kernel.js';
 import type { ClientRecord } from '../model/state.js';
 
-/** The most IPv6 addresses a host keeps in its pool: its stable one and the temporary ones that rotate. */
-export const IPV6_PER_HOST = 8;
+/**
+ * The most IPv6 addresses a host keeps in its pool: its stable ones and the
+ * temporary ones that rotate (a new one a day, each valid a week: about 8).
+ * A host that has them all learns a new one at the next scan, which keeps the
+ * most recently seen (ties by address, so the same set scan after scan); its
+ * events are no news meanwhile (core/clients.ts), so a host with more active
+ * addresses than this cannot make the daemon churn.
+ */
+export const IPV6_PER_HOST = 16;
 
 interface JoinInput {
   readonly now: number;
@@ -21,29 +29,43 @@ interface JoinInput {
   readonly expireMs: number;
 }
 
-/** Which host holds each IPv6 address, per assignments map (a run's map is never changed after it is made). */
-const holders = new WeakMap<ReadonlyMap<string, ClientRecord>, ReadonlyMap<string, ClientRecord>>();
-
-/** The record whose host has this IPv6 address, if any (built once per assignments map). */
-export function holderOf6(assignments: ReadonlyMap<string, ClientRecord>, address: string): ClientRecord | undefined {
-  let index = holders.get(assignments);
-  if (index === undefined) {
-    const built = new Map<string, ClientRecord>();
-    for (const record of assignments.values()) if (record.ipv6) for (const held of Object.keys(record.ipv6)) built.set(held, record);
-    holders.set(assignments, (index = built));
-  }
-  return index.get(address);
+/** Lookups over one assignments map: which record holds an IPv6 address, which host a MAC on an interface is. */
+interface HostIndex {
+  readonly holders: ReadonlyMap<string, ClientRecord>;
+  /** "mac dev" → the host's IPv4 address (the lowest when a MAC has several). */
+  readonly hosts: ReadonlyMap<string, string>;
 }
 
-/** The records' key by "mac dev", the lowest IPv4 address first when a MAC has several. */
-function hostsByMac(assignments: ReadonlyMap<string, ClientRecord>): Map<string, string> {
-  const hosts = new Map<string, string>();
-  for (const [ip, record] of assignments) {
-    const key = `${record.mac} ${record.interface}`;
-    const held = hosts.get(key);
-    if (held === undefined || compareIpv4Text(ip, held) < 0) hosts.set(key, ip);
+/** Built once per assignments map (a run's map is not changed once the run is over). */
+const indexes = new WeakMap<ReadonlyMap<string, ClientRecord>, HostIndex>();
+
+function indexOf(assignments: ReadonlyMap<string, ClientRecord>): HostIndex {
+  let index = indexes.get(assignments);
+  if (index === undefined) {
+    const holders = new Map<string, ClientRecord>();
+    const hosts = new Map<string, string>();
+    for (const [ip, record] of assignments) {
+      if (record.ipv6) for (const held of Object.keys(record.ipv6)) holders.set(held, record);
+      const key = hostKey(record.mac, record.interface);
+      const held = hosts.get(key);
+      if (held === undefined || compareIpv4Text(ip, held) < 0) hosts.set(key, ip);
+    }
+    indexes.set(assignments, (index = { holders, hosts }));
   }
-  return hosts;
+  return index;
+}
+
+const hostKey = (mac: string, dev: string): string => `${mac} ${dev}`;
+
+/** The record whose host has this IPv6 address, if any. */
+export function holderOf6(assignments: ReadonlyMap<string, ClientRecord>, address: string): ClientRecord | undefined {
+  return indexOf(assignments).holders.get(address);
+}
+
+/** The host record an IPv6 neighbour with this MAC on this interface belongs to, if any. */
+export function hostOf6(assignments: ReadonlyMap<string, ClientRecord>, mac: string, dev: string): ClientRecord | undefined {
+  const ip = indexOf(assignments).hosts.get(hostKey(mac, dev));
+  return ip === undefined ? undefined : assignments.get(ip);
 }
 
 function compareIpv4Text(a: string, b: string): number {
@@ -53,7 +75,7 @@ function compareIpv4Text(a: string, b: string): number {
   return 0;
 }
 
-/** The newest IPV6_PER_HOST of a host's addresses. */
+/** The newest IPV6_PER_HOST of a host's addresses (ties by address). */
 function capped(addresses: Record<string, number>): Record<string, number> {
   const entries = Object.entries(addresses);
   if (entries.length <= IPV6_PER_HOST) return addresses;
@@ -66,7 +88,6 @@ function capped(addresses: Record<string, number>): Record<string, number> {
  * place and returns how many addresses joined or left a host.
  */
 export function joinIpv6(assignments: Map<string, ClientRecord>, present6: readonly Neighbour[], input: JoinInput): number {
-  let changes = 0;
   const updated = new Map<string, Record<string, number>>();
   const current = (ip: string, record: ClientRecord): Record<string, number> => {
     let addresses = updated.get(ip);
@@ -74,23 +95,20 @@ export function joinIpv6(assignments: Map<string, ClientRecord>, present6: reado
     return addresses;
   };
   if (present6.length > 0) {
-    const hosts = hostsByMac(assignments);
+    const { hosts } = indexOf(assignments);
     // An address moves with its MAC: it leaves whichever host held it before.
     const holder = new Map<string, string>();
     for (const [ip, record] of assignments) if (record.ipv6) for (const address of Object.keys(record.ipv6)) holder.set(address, ip);
     for (const neighbour of present6) {
-      const ip = hosts.get(`${neighbour.mac} ${neighbour.dev}`);
+      const ip = hosts.get(hostKey(neighbour.mac, neighbour.dev));
       const record = ip === undefined ? undefined : assignments.get(ip);
       const before = holder.get(neighbour.ip);
       if (before !== undefined && before !== ip) {
         const previous = current(before, assignments.get(before) as ClientRecord);
         delete previous[neighbour.ip];
-        changes++;
       }
       if (ip === undefined || record === undefined) continue;
-      const addresses = current(ip, record);
-      if (addresses[neighbour.ip] === undefined) changes++;
-      addresses[neighbour.ip] = input.now;
+      current(ip, record)[neighbour.ip] = input.now;
       holder.set(neighbour.ip, ip);
     }
   }
@@ -101,14 +119,17 @@ export function joinIpv6(assignments: Map<string, ClientRecord>, present6: reado
       for (const [address, lastSeen] of Object.entries(updated.get(ip) ?? record.ipv6)) {
         if (seen.has(address) || input.now - lastSeen <= input.expireMs) continue;
         delete current(ip, record)[address];
-        changes++;
       }
     }
   }
+  // What changed is counted by the sets of addresses, before and after: a refreshed "last seen" is no change, nor an address the cap drops again.
+  let changes = 0;
   for (const [ip, addresses] of updated) {
     const record = assignments.get(ip) as ClientRecord;
     const kept = capped(addresses);
-    changes += Object.keys(addresses).length - Object.keys(kept).length;
+    const before = record.ipv6 ?? {};
+    for (const address of Object.keys(kept)) if (before[address] === undefined) changes++;
+    for (const address of Object.keys(before)) if (kept[address] === undefined) changes++;
     const { ipv6: _, ...rest } = record;
     assignments.set(ip, Object.keys(kept).length > 0 ? { ...rest, ipv6: kept } : rest);
   }

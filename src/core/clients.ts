@@ -7,8 +7,8 @@ import type { Config } from '../model/config.js';
 import type { Link, Neighbour } from '../model/kernel.js';
 import type { ClientRecord } from '../model/state.js';
 import { formatIpv6, parseIpv6 } from './address.js';
-import { holderOf6 } from './assign6.js';
-import { ipv6NetworkContains, isRoutable6, parseIpv6Network } from './ipv6.js';
+import { holderOf6, hostOf6, IPV6_PER_HOST } from './assign6.js';
+import { inIpv6Prefix, ipv6NetworkContains, isRoutable6, parseIpv6Network } from './ipv6.js';
 import { broadcastOf, cidrContains, isUnicastHost, maskOf, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
 
 export interface ClientFilter {
@@ -64,6 +64,22 @@ function ipv6Filter(config: Config, links: readonly Link[]): (ip: string) => boo
   };
 }
 
+/**
+ * An IPv6 neighbour is news only when it can join a host now: inside the
+ * LAN's prefix (link-local entries, other prefixes and IPv6-only hosts never
+ * join), at a MAC an IPv4 client has, not yet held by that host, and the
+ * host has room (a full host learns new addresses at the next scan).
+ */
+function isIpv6News(config: Config, assignments: ReadonlyMap<string, ClientRecord>, neighbour: Neighbour): boolean {
+  const prefix = config.lan.ipv6.prefix;
+  if (config.lan.ipv6.mode !== 'nat' || prefix === null || !inIpv6Prefix(prefix, neighbour.ip)) return false;
+  const value = parseIpv6(neighbour.ip);
+  if (value === null || !isRoutable6(value)) return false;
+  const host = hostOf6(assignments, neighbour.mac, neighbour.dev);
+  if (host === undefined || holderOf6(assignments, neighbour.ip) === host) return false;
+  return Object.keys(host.ipv6 ?? {}).length < IPV6_PER_HOST;
+}
+
 /** A station's own MAC: not multicast or broadcast (the group bit of the first octet is clear). */
 export function isUnicastMac(mac: string): boolean {
   const first = parseInt(mac.slice(0, 2), 16);
@@ -80,11 +96,7 @@ export function isUnicastMac(mac: string): boolean {
  */
 export function isNeighbourNews(config: Config, assignments: ReadonlyMap<string, ClientRecord>, neighbour: Neighbour): boolean {
   if (!config.lan.interfaces.includes(neighbour.dev)) return false;
-  if (neighbour.ip.includes(':')) {
-    if (config.lan.ipv6.mode === 'off') return false;
-    const host = holderOf6(assignments, neighbour.ip);
-    return host === undefined || host.mac !== neighbour.mac || host.interface !== neighbour.dev;
-  }
+  if (neighbour.ip.includes(':')) return isIpv6News(config, assignments, neighbour);
   const known = assignments.get(neighbour.ip);
   return known === undefined || known.mac !== neighbour.mac || known.interface !== neighbour.dev;
 }

@@ -87,12 +87,15 @@ function diffFamily(owners: Owners, desired: DesiredRouting, observed: FamilyRou
 export function diffRouting(config: Config, desired: Omit<DesiredState, 'netfilter'>, observed: Pick<RoutingState, 'rules' | 'routes' | 'ipv6' | 'sysctls'>, previous: readonly OwnedRanges[] = []): RoutingChange {
   const owners = [config, ...previous];
   const v4 = diffFamily(owners, desired, observed, 'ipv4');
-  const v6 = diffFamily(owners, desired.ipv6, observed.ipv6, 'ipv6');
+  // IPv6 off: only what we loaded ourselves (protocol 211) is removed, and other software's IPv6 rules are not ours to judge.
+  const off = config.lan.ipv6.mode === 'off';
+  const observed6 = off ? { rules: observed.ipv6.rules, routes: observed.ipv6.routes.filter((r) => r.protocol === String(ROUTE_PROTOCOL)) } : observed.ipv6;
+  const v6 = diffFamily(owners, desired.ipv6, observed6, 'ipv6');
   return {
     ...v4.change,
     ipv6: v6.change,
     sysctls: diffSysctls(desired.sysctls, observed.sysctls),
-    conflicts: [...v4.conflicts, ...v6.conflicts],
+    conflicts: off ? v4.conflicts : [...v4.conflicts, ...v6.conflicts],
   };
 }
 

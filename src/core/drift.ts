@@ -69,9 +69,15 @@ export function sysctlDrift(loaded: Loaded, current: Readonly<Record<string, str
 /**
  * The LAN's networks, whose connections started while our netfilter objects
  * were gone are forgotten after the repair: lan.subnets, or else the networks
- * of the LAN interfaces' addresses.
+ * of the LAN interfaces' addresses; and lan.ipv6.prefix in IPv6 nat mode.
  */
 export function lanNetworks(config: Pick<Config, 'lan'>, links: readonly Link[]): string[] {
+  // IPv6 in nat mode: the LAN's prefix, whose connections were never translated while our table was gone.
+  const prefix6 = config.lan.ipv6.mode === 'nat' && config.lan.ipv6.prefix !== null ? [config.lan.ipv6.prefix] : [];
+  return [...lanNetworks4(config, links), ...prefix6];
+}
+
+function lanNetworks4(config: Pick<Config, 'lan'>, links: readonly Link[]): string[] {
   if (config.lan.subnets.length > 0) return [...config.lan.subnets];
   const networks = links
     .filter((link) => config.lan.interfaces.includes(link.name))

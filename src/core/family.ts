@@ -96,10 +96,13 @@ export function familyContract(family: Family = 'ipv4'): FamilyContract {
  */
 export function familySysctls(interfaces: readonly string[], family: Family = 'ipv4'): Record<string, string> {
   const contract = CONTRACTS[family];
-  const sysctls: Record<string, string> = { [contract.forwarding.key]: contract.forwarding.value };
+  const uplinks: Record<string, string> = {};
   for (const iface of interfaces) {
     const { key, value } = contract.uplinkSysctl(iface);
-    sysctls[key] = value;
+    uplinks[key] = value;
   }
-  return sysctls;
+  const forwarding = { [contract.forwarding.key]: contract.forwarding.value };
+  // Written in this order (one sysctl -w): turning IPv6 forwarding on deletes the default routes router
+  // advertisements installed on every interface whose accept_ra is not 2 yet, so accept_ra goes first.
+  return family === 'ipv6' ? { ...uplinks, ...forwarding } : { ...forwarding, ...uplinks };
 }

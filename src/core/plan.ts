@@ -105,6 +105,7 @@ export function plan(input: PlanInput): DesiredState {
     rules: planRules(config, uplinks),
     routes: [...planRoutes(config, uplinks), ...planStaticRoutes(config, uplinks)],
     ipv6: uplinks6.length === 0 ? { rules: [], routes: [] } : { rules: planRules(config, uplinks6, 'ipv6'), routes: planRoutes(config, uplinks6) },
+    // IPv6's accept_ra before IPv6 forwarding (core/family.ts familySysctls).
     sysctls: uplinks6.length === 0 ? planSysctls(uplinks) : { ...planSysctls(uplinks), ...planSysctls(uplinks6, 'ipv6') },
   };
 }

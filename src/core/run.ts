@@ -34,6 +34,8 @@ export interface PlanRunInput {
 }
 
 export interface PlanRunResult {
+  /** The uplinks as IPv6 sees them (core/uplinks6.ts); empty while IPv6 is off. */
+  readonly uplinks6: readonly UplinkView[];
   readonly assignment: AssignResult;
   /** desired.netfilter is what backend.plan takes. */
   readonly desired: DesiredState;
@@ -56,7 +58,7 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
   });
   const uplinks6 = viewUplinks6(config, uplinks, observed.links, observed.ipv6);
   const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments });
-  return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
+  return { assignment, uplinks6, desired, routing: diffRouting(config, desired, observed, input.previous) };
 }
 
 /**

@@ -22,7 +22,7 @@ export function poolsView(config: Config, uplinks: readonly UplinkView[], assign
   const members6 = new Map<string, string[]>(uplinks.map((u) => [u.name, []]));
   for (const [ip, record] of assignments) {
     members.get(record.uplink)?.push(ip);
-    if (record.ipv6) members6.get(record.uplink)?.push(...Object.keys(record.ipv6));
+    if (record.ipv6 && config.lan.ipv6.mode === 'nat') members6.get(record.uplink)?.push(...Object.keys(record.ipv6));
     if (record.pinned) pinned.get(record.uplink)?.push(ip);
   }
   const spread = planSpread(config, uplinks);

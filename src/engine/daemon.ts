@@ -249,7 +249,7 @@ export class Daemon {
   /** What a rebalance weighs: the pools' recent traffic and the clients with a connection open. */
   private load(traffic: PoolTraffic, reconciler: Reconciler): Load {
     const { runner } = this.options;
-    return { rates: () => traffic.recent(), busy: () => clientsWithConnections(runner, markLayout(reconciler.currentConfig.marks.mask).connMask) };
+    return { rates: () => traffic.recent(), busy: () => clientsWithConnections(runner, markLayout(reconciler.currentConfig.marks.mask).connMask, reconciler.currentConfig.lan.ipv6.mode === 'nat') };
   }
 
   /**

@@ -20,7 +20,10 @@ export async function rebalance(deps: { readonly reconciler: Reconciler; readonl
   const r = deps.reconciler;
   const { mode } = r.currentConfig.balance;
   if (mode !== 'host') throw new RequestError(`balance.mode is ${mode}: connections are spread by a hash, not by the clients' pools, so moving clients evens out nothing`);
-  const [rates, busy] = await Promise.all([deps.load.rates(), deps.load.busy()]);
+  const [rates, sources] = await Promise.all([deps.load.rates(), deps.load.busy()]);
+  // A host busy over IPv6 alone is busy too (its IPv6 addresses share its pool).
+  const busy = new Set(sources);
+  for (const [ip, record] of r.clients) if (record.ipv6 && Object.keys(record.ipv6).some((address) => sources.has(address))) busy.add(ip);
   const plan = planRebalance({ assignments: r.clients, uplinks: r.uplinks, rates, busy });
   if (dryRun || plan.moves.length === 0) return { dryRun, ...plan, run: null };
   deps.log.info('rebalance', { moves: plan.moves.map((m) => `${m.ip} ${m.from}→${m.to}`), before: plan.before, after: plan.after });

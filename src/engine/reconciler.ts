@@ -92,6 +92,8 @@ export class Reconciler {
   private loadedStates = new Map<string, ReturnType<typeof role>>();
   /** What each uplink's next verdict changes, prepared by the last run (failFast). */
   private prepared = new Map<string, PreparedTransition>();
+  /** Lines up for IPv4 whose IPv6 was down at the last run (their IPv6 connections already forgotten). */
+  private fallen6 = new Set<string>();
   private readonly clock: Clock;
   private readonly queue: TriggerQueue<RunReport>;
   private readonly persistence: RunPersistence;
@@ -225,7 +227,9 @@ export class Reconciler {
       // The routes change outside a run: the next one reads them.
       this.distrust();
       const { runner, writer } = this.deps;
-      await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: prepared.routes, remove: [] }, rules: { add: [], remove: [] } }));
+      const none = { add: [], remove: [] };
+      await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: prepared.routes, remove: [] }, rules: none }));
+      await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: prepared.routes6, remove: [] }, rules: none }), 'ipv6');
       const after = prepared.after.map((u) => (u.name === uplink ? { ...u, reason } : u));
       await this.forgetFallen(this.config, after, {});
     } catch (error) {
@@ -301,6 +305,7 @@ export class Reconciler {
       const { config, uplinks, routing: observed } = inputs;
       const {
         assignment: result,
+        uplinks6,
         desired,
         routing,
       } = computePlan({
@@ -338,6 +343,7 @@ export class Reconciler {
         if (drift && !backend.isEmpty(netfilter)) await this.forgetUnclassified(config, observed.links, forgotten);
       }
       await this.forgetFallen(config, uplinks, forgotten);
+      await this.forgetFallen6(config, uplinks, uplinks6, forgotten);
       phases.forget = mark();
       await this.persistence.afterSuccess(config, this.assignments, started);
       this.replaced = [];
@@ -348,7 +354,7 @@ export class Reconciler {
       const stale = this.distrusts !== distrusts;
       const readAt = known ? known.readAt : started;
       this.known = !stale && isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter, readAt } : null;
-      this.prepared = prepareTransitions(config, uplinks, desired.routes);
+      this.prepared = prepareTransitions(config, uplinks, desired.routes, uplinks6, desired.ipv6.routes);
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {
       const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };
@@ -372,6 +378,22 @@ export class Reconciler {
     let count = 0;
     for (const network of lanNetworks(config, links)) count += await forgetUntranslated(this.deps.runner, network, connMask);
     forgotten[UNCLASSIFIED] = count;
+  }
+
+  /**
+   * A line that still carries IPv4 but lost its IPv6 next hop (core/uplinks6.ts):
+   * its IPv6 connections are forgotten, as a fallen line's are, so they start
+   * afresh over a line that carries IPv6. (A line down for both is forgotten
+   * whole by forgetFallen.)
+   */
+  private async forgetFallen6(config: Config, uplinks: readonly UplinkView[], uplinks6: readonly UplinkView[], forgotten: Record<string, number>): Promise<void> {
+    const layout = markLayout(config.marks.mask);
+    const down6 = new Set(uplinks6.filter((u) => u.state === 'down').map((u) => u.name));
+    for (const uplink of uplinks) {
+      if (uplink.state === 'down' || !down6.has(uplink.name) || this.fallen6.has(uplink.name)) continue;
+      forgotten[`${uplink.name} (IPv6)`] = await forgetConnections(this.deps.runner, connMark(layout, uplink.index), layout.connMask, 'ipv6');
+    }
+    this.fallen6 = new Set(uplinks.filter((u) => u.state !== 'down' && down6.has(u.name)).map((u) => u.name));
   }
 
   /**

@@ -71,7 +71,7 @@ export class DaemonStatus {
       clients: r.clients.size,
       balance: this.config.balance.mode,
       // The reason is the health machine's current one: being held down changes it without a run.
-      uplinks: this.pools().uplinks.map(({ clients, pinned, ...u }) => {
+      uplinks: this.pools().uplinks.map(({ clients, clients6: _, pinned, ...u }) => {
         const probes = snapshot.get(u.name);
         const view = r.uplinks.find((v) => v.name === u.name);
         return { ...u, reason: probes?.reason ?? u.reason, clients: clients.length, pinned: pinned.length, health: probes ?? null, publicAddress: view ? publicAddresses.snapshot(view) : null };

@@ -7,9 +7,13 @@ import { hex } from '../core/marks.js';
 import { busySources, untranslatedByUplink } from '../parse/conntrack.js';
 import type { Runner } from './exec.js';
 
-/** Deletes conntrack entries whose connection field is this mark; returns how many went. */
-export async function forgetConnections(runner: Runner, mark: number, mask: number): Promise<number> {
-  return deleted(runner, ['conntrack', '-D', '--mark', `${hex(mark)}/${hex(mask)}`]);
+/**
+ * Deletes conntrack entries whose connection field is this mark; returns how
+ * many went. Both families unless one is named (conntrack 1.4.7's -D with no
+ * -f and no address walks the whole table).
+ */
+export async function forgetConnections(runner: Runner, mark: number, mask: number, family?: 'ipv4' | 'ipv6'): Promise<number> {
+  return deleted(runner, ['conntrack', '-D', ...(family ? ['-f', family] : []), '--mark', `${hex(mark)}/${hex(mask)}`]);
 }
 
 /** Runs a conntrack deletion; how many entries went. */
@@ -34,16 +38,17 @@ export async function forgetUntranslated(runner: Runner, network: string, connMa
   let count = await deleted(runner, ['conntrack', '-D', '-s', network, '--mark', `0x0/${hex(connMask)}`]);
   // Read after the first deletion: an entry marked meanwhile is in this list. The kernel filters only by
   // exact reply address, so each (client, uplink) pair is one deletion; only the clients active in the moment have any.
-  const listed = await runner.run(['conntrack', '-L', '-f', 'ipv4', '-s', network], { okExitCodes: [0] });
+  const listed = await runner.run(['conntrack', '-L', '-f', network.includes(':') ? 'ipv6' : 'ipv4', '-s', network], { okExitCodes: [0] });
   for (const { source, connMark } of untranslatedByUplink(listed.stdout, connMask)) {
     count += await deleted(runner, ['conntrack', '-D', '-s', source, '-q', source, '--mark', `${hex(connMark)}/${hex(connMask)}`]);
   }
   return count;
 }
 
-/** The addresses with a connection open through an uplink (a connection field in its mark): `dispatcher rebalance` leaves them be. */
-export async function clientsWithConnections(runner: Runner, connMask: number): Promise<Set<string>> {
+/** The addresses (IPv6 ones too with `ipv6`) with a connection open through an uplink (a connection field in its mark): `dispatcher rebalance` leaves them be. */
+export async function clientsWithConnections(runner: Runner, connMask: number, ipv6 = false): Promise<Set<string>> {
   // -L prints the entries on stdout and the count on stderr; none is exit 0.
-  const result = await runner.run(['conntrack', '-L', '-f', 'ipv4'], { okExitCodes: [0] });
-  return busySources(result.stdout, connMask);
+  const families = ipv6 ? ['ipv4', 'ipv6'] : ['ipv4'];
+  const listed = await Promise.all(families.map((family) => runner.run(['conntrack', '-L', '-f', family], { okExitCodes: [0] })));
+  return new Set(listed.flatMap((result) => [...busySources(result.stdout, connMask)]));
 }

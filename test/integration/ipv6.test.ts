@@ -2,8 +2,7 @@
 // two hosts with an IPv4 address and a unique-local IPv6 one each, two lines,
 // one with a routed prefix (NPTv6: the LAN's prefix translated onto it) and a
 // configured link-local next hop, the other with neither (its next hop from
-// the IPv6 default route a router advertisement would have installed, and
-// masquerade). The internet host answers with the source it sees, so each
+// the router advertisements of isp2's router, radvd, and masquerade). The internet host answers with the source it sees, so each
 // host's two families can be compared: they must leave by the same line, move
 // together when that line dies, and come back with it. nftables backend.
 
@@ -31,7 +30,20 @@ const LINE_PREFIX_A = '2001:db8:1:100::';
 const seen6 = (line: string, host: (typeof HOSTS)[number]): string => (line === 'isp1' ? `${LINE_PREFIX_A}${host.v6.split('::')[1]}` : '2001:db8:b::2');
 const seen4: Record<string, string> = { isp1: '192.0.2.66', isp2: '192.0.2.70' };
 
-const SERVER_JS = `for (const h of ['${SERVER4}', '${SERVER6}']) require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen(8080, h, () => console.log('up ' + h))`;
+// HTTP on 8080 answers with the source it sees; UDP on 9000 prints each datagram's arrival (the stream's gaps).
+const SERVER_JS = `for (const h of ['${SERVER4}', '${SERVER6}']) {
+  require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen(8080, h, () => console.log('up ' + h));
+  const u = require('dgram').createSocket(h.includes(':') ? 'udp6' : 'udp4');
+  u.on('message', (m, r) => console.log('udp ' + (h.includes(':') ? 6 : 4) + ' ' + Date.now() + ' ' + r.address));
+  u.bind(9000, h);
+}`;
+/** 100 datagrams a second of each family from a host's two addresses, for 5 s (bounded). */
+const streamFrom = (host: { v4: string; v6: string }): string => `const d = require('dgram');
+const a = d.createSocket('udp4'), b = d.createSocket('udp6');
+let n = 0;
+a.bind(0, '${host.v4}', () => b.bind(0, '${host.v6}', () => {
+  const t = setInterval(() => { a.send('x', 9000, '${SERVER4}'); b.send('x', 9000, '${SERVER6}'); if (++n >= 500) { clearInterval(t); setTimeout(() => { a.close(); b.close(); }, 50); } }, 10);
+}));`;
 const fetchFrom = (server: string, address: string): string =>
   `require('http').get({ host: '${server}', port: 8080, localAddress: '${address}', timeout: 4000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(b)); }).on('error', (e) => { console.error(e.message); process.exit(1); })`;
 
@@ -69,8 +81,6 @@ async function build(): Promise<void> {
     'route add default via 192.0.2.65 dev wan1',
     'route add default via 192.0.2.69 dev wan2 metric 100',
   );
-  // What router advertisements on wan2 would have left: its IPv6 default route (the dispatcher discovers isp2's next hop from it).
-  await ip(NS.router, 'route add default via fe80::1 dev wan2 metric 1024');
   for (const host of HOSTS) {
     await ip(host.ns, 'link set lo up', `addr add ${host.v4}/24 dev eth0`, `addr add ${host.v6}/64 dev eth0 nodad`, 'link set eth0 up', 'route add default via 198.18.0.1', 'route add default via fd00:18::1');
   }
@@ -110,6 +120,19 @@ async function build(): Promise<void> {
   await ip(NS.net, 'link set lo up', `addr add ${SERVER4}/32 dev lo`, `addr add ${SERVER6}/128 dev lo nodad`);
 }
 
+/**
+ * isp2's router advertises itself as the default router on its link (radvd,
+ * as a provider's router does): the gateway learns isp2's IPv6 next hop from
+ * it while its forwarding is still off, and the dispatcher must keep it when
+ * it turns forwarding on (accept_ra=2 first: the kernel purges advertised
+ * default routes where it is not).
+ */
+async function advertise(dir: string): Promise<Process> {
+  const conf = join(dir, 'radvd.conf');
+  await writeFile(conf, 'interface tocpe {\n  AdvSendAdvert on;\n  MinRtrAdvInterval 3;\n  MaxRtrAdvInterval 10;\n  AdvDefaultLifetime 1800;\n};\n');
+  return run.spawn(['ip', 'netns', 'exec', NS.ispB, 'radvd', '--nodaemon', '--config', conf, '--pidfile', join(dir, 'radvd.pid'), '--logmethod', 'stderr']);
+}
+
 async function teardown(): Promise<void> {
   const existing = (await run.run(['ip', 'netns', 'list'])).stdout;
   for (const ns of Object.values(NS)) {
@@ -139,7 +162,9 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
   let config: string;
   let daemon: Process | null = null;
   let server: Process | null = null;
+  let radvd: Process | null = null;
   let before: string;
+  const arrivals: { family: '4' | '6'; at: number; from: string }[] = [];
   const cli = async (args: string[], ok: number[] = [0]): Promise<string> => inNs(NS.router, [process.execPath, DISPATCHER_BIN, '--config', config, ...args], ok);
   const pools = async (): Promise<{ uplinks: { name: string; state: string; gateway: string | null; clients: string[]; clients6: string[] }[] }> => JSON.parse(await cli(['pools', '--json']));
   const lineOf = async (v4: string): Promise<string> => (await pools()).uplinks.find((u) => u.clients.includes(v4))?.name ?? 'none';
@@ -182,8 +207,16 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
         '',
       ].join('\n'),
     );
+    radvd = await advertise(dir);
+    await within(10_000, "isp2's advertised default route", async () => (await inNs(NS.router, ['ip', '-6', 'route', 'show', 'default', 'dev', 'wan2'])).includes('proto ra'));
     let up = 0;
-    server = run.spawn(['ip', 'netns', 'exec', NS.net, process.execPath, '-e', SERVER_JS], { onLine: () => (up += 1) });
+    server = run.spawn(['ip', 'netns', 'exec', NS.net, process.execPath, '-e', SERVER_JS], {
+      onLine: (line) => {
+        if (line.startsWith('up ')) up += 1;
+        const udp = /^udp (4|6) (\d+) (\S+)$/.exec(line);
+        if (udp) arrivals.push({ family: udp[1] as '4' | '6', at: Number(udp[2]), from: udp[3] as string });
+      },
+    });
     await within(5000, 'servers up', async () => up === 2);
     // The kernel's own link-local addresses finish duplicate address detection first: their local routes are part of the picture.
     await within(5000, 'no tentative address left', async () => (await inNs(NS.router, ['ip', '-6', 'addr', 'show', 'tentative'])).trim() === '');
@@ -193,6 +226,7 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
   afterAll(async () => {
     daemon?.stop('SIGKILL');
     server?.stop('SIGKILL');
+    radvd?.stop('SIGKILL');
     await teardown();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -223,7 +257,10 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
     const rules6 = await inNs(NS.router, ['ip', '-6', 'rule']);
     expect(rules6).toMatch(/from all fwmark 0x\S+ lookup 3101 proto 211/);
     expect(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', '3101'])).toContain('default via fe80::1 dev wan1');
-    expect(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', '3102'])).toContain('default via fe80::1 dev wan2');
+    // isp2's next hop is the router that advertised itself on wan2, kept when forwarding went on.
+    const advertised = /default via (fe80::\S+) dev wan2 proto ra/.exec(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'default']));
+    expect(advertised).not.toBeNull();
+    expect(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', '3102'])).toContain(`default via ${advertised?.[1]} dev wan2`);
     expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.all.forwarding'])).trim()).toBe('1');
     expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.wan1.accept_ra'])).trim()).toBe('2');
   });
@@ -232,11 +269,26 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
     const lines = await Promise.all(HOSTS.map((h) => lineOf(h.v4)));
     const onIsp1 = HOSTS[lines.indexOf('isp1')] as (typeof HOSTS)[number];
     expect(onIsp1).toBeDefined();
+    arrivals.length = 0;
+    const stream = run.spawn(['ip', 'netns', 'exec', onIsp1.ns, process.execPath, '-e', streamFrom(onIsp1)]);
+    await within(3000, 'the stream arrives in both families', async () => arrivals.some((a) => a.family === '4') && arrivals.some((a) => a.family === '6'));
+    await new Promise((resolve) => setTimeout(resolve, 500));
     const started = performance.now();
     // isp1's router stops forwarding anything from us, both families (its link stays up: nothing tells the gateway but its probes).
     await run.run(['ip', 'netns', 'exec', NS.ispA, 'nft', '-f', '-'], { input: 'table inet dead {\n  chain in {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "tocpe" drop\n  }\n}\n' });
     await within(3000, 'isp1 down', async () => (await pools()).uplinks[0]?.state === 'down');
     process.stdout.write(`ipv6: isp1 declared down ${(performance.now() - started).toFixed(0)} ms after its router went silent\n`);
+    // The stream's largest gap in each family, and where its last datagrams came from.
+    expect(await stream.ended).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const gaps = (['4', '6'] as const).map((family) => {
+      const times = arrivals.filter((a) => a.family === family).map((a) => a.at);
+      return Math.max(...times.slice(1).map((at, i) => at - (times[i] as number)));
+    });
+    process.stdout.write(`ipv6: the stream's largest gap when isp1 went silent: IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
+    for (const gap of gaps) expect(gap).toBeLessThanOrEqual(2000);
+    expect(arrivals.filter((a) => a.family === '4').at(-1)?.from).toBe(seen4.isp2);
+    expect(arrivals.filter((a) => a.family === '6').at(-1)?.from).toBe(seen6('isp2', onIsp1));
     // The host stays in isp1's pool; the pool's table now leaves by isp2 for both families.
     expect(await lineOf(onIsp1.v4)).toBe('isp1');
     expect(await seen(onIsp1)).toEqual([seen4.isp2, seen6('isp2', onIsp1)]);

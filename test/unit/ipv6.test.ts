@@ -12,6 +12,7 @@ import { IPV6_PER_HOST, joinIpv6 } from '../../src/core/assign6.js';
 import { updateAssignments } from '../../src/core/assign.js';
 import { clientFilter, isNeighbourNews } from '../../src/core/clients.js';
 import { diffRoutes } from '../../src/core/diff.js';
+import { prepareTransitions } from '../../src/core/failover.js';
 import { ipv6PrefixProblem } from '../../src/core/ipv6.js';
 import { plan } from '../../src/core/plan.js';
 import { viewUplinks6 } from '../../src/core/uplinks6.js';
@@ -157,11 +158,45 @@ describe("a host's IPv6 addresses join its pool", () => {
     expect(result.addresses6).toBe(1);
   });
 
-  test('a known address at its MAC is no news; a new one, or one at another MAC, is', () => {
-    const assignments = new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]);
+  test('news is only what can join a host now: not link-local, other prefixes, IPv6-only hosts or a full host', () => {
+    const assignments = new Map([
+      ['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })],
+      ['198.18.0.11', record('isp2', MAC_B)],
+    ]);
     expect(isNeighbourNews(config, assignments, neighbour('fd00:18::10', MAC_A))).toBe(false);
-    expect(isNeighbourNews(config, assignments, neighbour('fd00:18::11', MAC_A))).toBe(true);
+    expect(isNeighbourNews(config, assignments, neighbour('fd00:18::a', MAC_A))).toBe(true);
+    // The address moved to another host's MAC.
     expect(isNeighbourNews(config, assignments, neighbour('fd00:18::10', MAC_B))).toBe(true);
+    expect(isNeighbourNews(config, assignments, neighbour('fe80::10', MAC_A))).toBe(false);
+    expect(isNeighbourNews(config, assignments, neighbour('2001:db8::5', MAC_A))).toBe(false);
+    expect(isNeighbourNews(config, assignments, neighbour('fd00:18::99', '02:00:00:00:00:99'))).toBe(false);
+    const full = Object.fromEntries(Array.from({ length: IPV6_PER_HOST }, (_, i) => [`fd00:18::${i + 1}`, 1]));
+    expect(isNeighbourNews(config, new Map([['198.18.0.10', record('isp1', MAC_A, full)]]), neighbour('fd00:18::ff', MAC_A))).toBe(false);
+  });
+
+  test('a host with more active addresses than it keeps gives the same set scan after scan (no churn)', () => {
+    const present = Array.from({ length: IPV6_PER_HOST + 3 }, (_, i) => neighbour(`fd00:18::${(i + 1).toString(16)}`, MAC_A));
+    const assignments = new Map([['198.18.0.10', record('isp1', MAC_A)]]);
+    joinIpv6(assignments, present, { now: 10, complete: true, expireMs: 1000 });
+    const first = Object.keys(assignments.get('198.18.0.10')?.ipv6 ?? {}).sort();
+    expect(first).toHaveLength(IPV6_PER_HOST);
+    expect(joinIpv6(assignments, present, { now: 20, complete: true, expireMs: 1000 })).toBe(0);
+    expect(Object.keys(assignments.get('198.18.0.10')?.ipv6 ?? {}).sort()).toEqual(first);
+  });
+
+  test("another device taking the IPv4 address does not inherit the old one's IPv6 addresses", () => {
+    const result = updateAssignments({
+      assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]),
+      present: [neighbour('198.18.0.10', MAC_B)],
+      uplinks: [{ name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: false }],
+      now: 5,
+      complete: false,
+      expireMs: 0,
+      max: 10,
+      perMac: 2,
+    });
+    expect(result.assignments.get('198.18.0.10')).toMatchObject({ mac: MAC_B });
+    expect(result.assignments.get('198.18.0.10')?.ipv6).toBeUndefined();
   });
 });
 
@@ -218,6 +253,21 @@ describe('both families planned', () => {
     expect(Object.keys(off.sysctls).some((k) => k.includes('ipv6'))).toBe(false);
   });
 
+  test("a verdict moves IPv6's pools at once too: the prepared transition holds both families' routes", () => {
+    const routes = [{ table: 'main', dst: 'default', type: 'unicast', nexthops: [{ gateway: 'fe80::2', dev: 'wan2', weight: 1, onlink: false }], linkdown: false }];
+    const uplinks6 = viewUplinks6(config, uplinks, links, { rules: [], routes });
+    const desired = plan({ config, uplinks, uplinks6, assignments: new Map() });
+    const prepared = prepareTransitions(config, uplinks, desired.routes, uplinks6, desired.ipv6.routes).get('isp1');
+    expect(prepared?.to).toBe('down');
+    // isp1's pool table (3133) and the multipath table (3100) move to isp2 in each family; its own table stays.
+    expect(prepared?.routes6.map((r) => [r.table, r.nexthops.map((h) => `${h.gateway} ${h.dev}`)])).toEqual([
+      ['3100', ['fe80::2 wan2']],
+      ['3133', ['fe80::2 wan2']],
+    ]);
+    expect(prepared?.routes.map((r) => r.table)).toEqual(['3100', '3133']);
+    expect(prepareTransitions(config, uplinks, desired.routes).get('isp1')?.routes6).toEqual([]);
+  });
+
   test("IPv6 routes of ours carry the kernel's metric 1024: kept as they are, any other metric replaced", () => {
     const owners = [{ tables: { base: 3100 }, rules: { priority: 4100 } }];
     const want = [{ table: '3101', dst: 'default', nexthops: [{ gateway: 'fe80::1', dev: 'wan1', weight: 1, onlink: true }] }];
@@ -261,6 +311,28 @@ describe('the nftables table in IPv6 nat mode', () => {
     expect(text).toContain('oifname "wan1" ip6 saddr fd00:18::/64 snat ip6 prefix to 2001:db8:1:100::/64');
     expect(text).toContain('oifname "wan2" ip6 saddr fd00:18::/64 masquerade');
     expect(text).toContain('oifname "wan1" meta nfproto ipv4 masquerade');
+    // Nothing new may enter by a translated prefix: it would follow the default route back to the ISP.
+    expect(text).toContain('ip6 daddr 2001:db8:1:100::/64 ct state new drop');
+  });
+
+  test("a MAC policy takes the host's IPv6 addresses too, and the hashing modes hash each family", () => {
+    const withPolicy = parseConfig(`${NAT}balance: { mode: destination }\npolicies:\n  - { name: tv, match: { source: [02:00:00:00:00:0a] }, via: [isp2] }\n`, 't.yaml');
+    const views = [
+      { name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up' as const, reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: false },
+      { name: 'isp2', index: 1, interface: 'wan2', weight: 1, tier: 1, state: 'up' as const, reason: 'up', present: true, gateway: '192.0.2.5', pointToPoint: false },
+    ];
+    const desired = plan({ config: withPolicy, uplinks: views, uplinks6: views, assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]) });
+    const netfilter = desired.netfilter as NonNullable<typeof desired.netfilter>;
+    const text = renderSkeleton(netfilter);
+    expect(text).toContain('set p1_hosts {\n    type ipv4_addr');
+    expect(text).toContain('set p1_hosts6 {\n    type ipv6_addr');
+    expect(text).toContain('ip saddr @p1_hosts goto pool_');
+    expect(text).toContain('ip6 saddr @p1_hosts6 goto pool_');
+    expect(text).toMatch(/meta nfproto ipv4 jhash ip saddr \. ip daddr mod 64/);
+    expect(text).toMatch(/meta nfproto ipv6 jhash ip6 saddr \. ip6 daddr mod 64/);
+    const whole = planNft(netfilter, EMPTY).text;
+    expect(whole).toContain('add element inet dispatcher p1_hosts { 198.18.0.10 }');
+    expect(whole).toContain('add element inet dispatcher p1_hosts6 { fd00:18::10 }');
   });
 
   test("each family's addresses go to its own map, whole or by elements", () => {

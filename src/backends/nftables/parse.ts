@@ -99,7 +99,7 @@ export function parseNftRuleset(text: string, table: { family: string; name: str
         if (parsed) clients.set(parsed[0], parsed[1]);
       }
     }
-    if (isObject(item.set) && ours(item.set) && typeof item.set.name === 'string' && /^p[0-9]+_hosts$/.test(item.set.name)) {
+    if (isObject(item.set) && ours(item.set) && typeof item.set.name === 'string' && /^p[0-9]+_hosts6?$/.test(item.set.name)) {
       hostSets.set(item.set.name, new Set((Array.isArray(item.set.elem) ? item.set.elem : []).filter((e): e is string => typeof e === 'string')));
     }
     const rule = item.rule;

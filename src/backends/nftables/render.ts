@@ -68,18 +68,23 @@ export function counterNames(index: number): { sent: string; received: string } 
   return { sent: `sent_${index}`, received: `received_${index}` };
 }
 
-/** What the hash reads: the two addresses (destination mode), or the whole connection. */
-const HASHED: Record<'destination' | 'connection', string> = {
-  destination: 'ip saddr . ip daddr',
-  connection: 'ip saddr . ip daddr . meta l4proto . th sport . th dport',
+/** What the hash reads: the two addresses (destination mode), or the whole connection; per family. */
+const HASHED: Record<'destination' | 'connection', Record<'ip' | 'ip6', string>> = {
+  destination: { ip: 'ip saddr . ip daddr', ip6: 'ip6 saddr . ip6 daddr' },
+  connection: { ip: 'ip saddr . ip daddr . meta l4proto . th sport . th dport', ip6: 'ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport' },
 };
 
 const hashChain = (mode: 'destination' | 'connection'): string => `hash_${mode}`;
 
-/** A hashing mode's chain: the bucket jumps to a pool's chain (which sets only the pool field). */
-function hashRule(mode: 'destination' | 'connection', spread: SpreadIntent, poolMask: number): string {
+/**
+ * A hashing mode's chain: the bucket jumps to a pool's chain (which sets only
+ * the pool field). In IPv6 nat mode a second rule hashes IPv6's addresses,
+ * each rule for its own family only.
+ */
+function hashRules(mode: 'destination' | 'connection', spread: SpreadIntent, poolMask: number, ipv6: boolean): string[] {
   const ranges = spread.ranges.map((r) => `${r.from === r.to ? r.from : `${r.from}-${r.to}`} : jump ${poolChain(r.poolMark, poolMask)}`).join(', ');
-  return `jhash ${HASHED[mode]} mod ${spread.buckets} seed ${hex(spread.seed)} vmap { ${ranges} }`;
+  const rule = (family: 'ip' | 'ip6'): string => `jhash ${HASHED[mode][family]} mod ${spread.buckets} seed ${hex(spread.seed)} vmap { ${ranges} }`;
+  return ipv6 ? [`meta nfproto ipv4 ${rule('ip')}`, `meta nfproto ipv6 ${rule('ip6')}`] : [rule('ip')];
 }
 
 function verdict(action: PolicyAction, poolMask: number): string {
@@ -96,15 +101,25 @@ function verdict(action: PolicyAction, poolMask: number): string {
 const anonymous = (items: readonly (string | number)[]): string => (items.length === 1 ? String(items[0]) : `{ ${items.join(', ')} }`);
 
 /** A policy's named set of client addresses (its MACs' clients, or the pinned clients): elements change with the clients, the rules do not. */
-export function hostSetName(index: number): string {
-  return `p${index + 1}_hosts`;
+export function hostSetName(index: number, family: 'ipv4' | 'ipv6' = 'ipv4'): string {
+  return `p${index + 1}_hosts${family === 'ipv6' ? '6' : ''}`;
 }
 
-/** The host sets the intent has, by name, with their elements. */
+/** A set's element type: its name says its family. */
+const hostSetType = (name: string): string => (name.endsWith('6') ? 'ipv6_addr' : 'ipv4_addr');
+
+/** The host sets the intent has, by name, with their elements; in IPv6 nat mode each has an IPv6 twin (the hosts' IPv6 addresses). */
 export function hostSets(intent: NetfilterIntent): Map<string, readonly string[]> {
   const sets = new Map<string, readonly string[]>();
   intent.choose?.policies.forEach(({ match }, i) => {
-    if (match.sources?.hosts) sets.set(hostSetName(i), match.sources.hosts);
+    const hosts = match.sources?.hosts;
+    if (!hosts) return;
+    sets.set(hostSetName(i), intent.ipv6 ? hosts.filter((h) => !h.includes(':')) : hosts);
+    if (intent.ipv6)
+      sets.set(
+        hostSetName(i, 'ipv6'),
+        hosts.filter((h) => h.includes(':')),
+      );
   });
   return sets;
 }
@@ -114,7 +129,7 @@ export function hostSets(intent: NetfilterIntent): Map<string, readonly string[]
  * balance.mode's. A policy's sources are an anonymous set of its networks
  * (they change with the config only) and its named host set, one rule each.
  */
-function chooseRules(choose: ChooseIntent, poolMask: number): string[] {
+function chooseRules(choose: ChooseIntent, poolMask: number, ipv6: boolean): string[] {
   const rules = choose.policies.flatMap(({ match, action }, i) => {
     const ports = match.ports.map((r) => formatPorts(r));
     const transport =
@@ -127,7 +142,14 @@ function chooseRules(choose: ChooseIntent, poolMask: number): string[] {
           : `meta l4proto ${anonymous(match.protocols)} th dport ${anonymous(ports)}`;
     const rest = [match.destinations.length > 0 ? `ip daddr ${anonymous(match.destinations)}` : '', transport, match.dscp.length > 0 ? `ip dscp ${anonymous(match.dscp)}` : '', verdict(action, poolMask)];
     const { sources } = match;
-    const from = sources === null ? [''] : [...(sources.networks.length > 0 ? [`ip saddr ${anonymous(sources.networks)}`] : []), ...(sources.hosts ? [`ip saddr @${hostSetName(i)}`] : [])];
+    const from =
+      sources === null
+        ? ['']
+        : [
+            ...(sources.networks.length > 0 ? [`ip saddr ${anonymous(sources.networks)}`] : []),
+            ...(sources.hosts ? [`ip saddr @${hostSetName(i)}`] : []),
+            ...(sources.hosts && ipv6 ? [`ip6 saddr @${hostSetName(i, 'ipv6')}`] : []),
+          ];
     return from.map((source) => [source, ...rest].filter((part) => part !== '').join(' '));
   });
   return choose.otherwise.kind === 'keep' ? rules : [...rules, verdict(choose.otherwise, poolMask)];
@@ -151,14 +173,18 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   lines.push(`  map ${CLIENT_MAP} {`, '    type ipv4_addr : verdict', `    size ${Math.max(1, intent.maxClients)}`, '  }');
   const { ipv6 } = intent;
   if (ipv6) lines.push(`  map ${CLIENT_MAP6} {`, '    type ipv6_addr : verdict', `    size ${Math.max(1, ipv6.maxClients)}`, '  }');
-  for (const name of hostSets(intent).keys()) lines.push(`  set ${name} {`, '    type ipv4_addr', '  }');
+  for (const name of hostSets(intent).keys()) lines.push(`  set ${name} {`, `    type ${hostSetType(name)}`, '  }');
   const poolMarks = new Set(uplinks.map((u) => u.poolMark));
   for (const { action } of intent.choose?.policies ?? []) if (action.kind === 'pool') poolMarks.add(action.poolMark);
   for (const u of uplinks) chain(connChain(u.connMark), null, [`meta mark set meta mark and ${not(connMask)} or ${hex(u.connMark)}`]);
   for (const mark of poolMarks) chain(poolChain(mark, poolMask), null, [`meta mark set meta mark and ${not(poolMask)} or ${hex(mark)}`]);
-  if (intent.choose) chain('choose', null, chooseRules(intent.choose, poolMask));
-  if (intent.spread) for (const mode of hashedModes(intent.choose)) chain(hashChain(mode), null, [hashRule(mode, intent.spread, poolMask)]);
+  if (intent.choose) chain('choose', null, chooseRules(intent.choose, poolMask, ipv6 !== null));
+  if (intent.spread) for (const mode of hashedModes(intent.choose)) chain(hashChain(mode), null, hashRules(mode, intent.spread, poolMask, ipv6 !== null));
+  // Nothing owns the lines' NPTv6 prefixes but the translations of our own connections: anything new sent to
+  // them (a scan, a flow whose entry expired) would follow the default route back to the ISP, and loop.
+  const translated = (ipv6?.translate ?? []).flatMap((t) => (t.prefix === null ? [] : [t.prefix]));
   chain('pre', 'type filter hook prerouting priority mangle; policy accept;', [
+    ...(translated.length > 0 ? [`ip6 daddr ${anonymous(translated)} ct state new drop`] : []),
     ...lans.flatMap((lan) => [
       ...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
       `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`,
@@ -227,8 +253,8 @@ function byMap<T>(items: readonly T[], address: (item: T) => string): [string, T
   return [CLIENT_MAP, CLIENT_MAP6].map((map) => [map, items.filter((item) => mapOf(address(item)) === map)]);
 }
 
-/** A host set's elements as nft takes them: bare addresses (the set's type is ipv4_addr). */
-export const hostElement = (host: string): string => host.replace(/\/32$/, '');
+/** A host set's elements as nft takes them: bare addresses (the set's type is ipv4_addr or ipv6_addr). */
+export const hostElement = (host: string): string => host.replace(/\/(32|128)$/, '');
 const hostElements = (hosts: readonly string[]): string => hosts.map(hostElement).join(', ');
 
 /** The whole table in one transaction: created if absent, emptied and rebuilt if present. */

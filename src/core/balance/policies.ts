@@ -12,7 +12,7 @@
 
 import type { Config } from '../../model/config.js';
 import type { ChooseIntent, PolicyAction, PolicyFilter } from '../../model/plan.js';
-import type { Assignments, UplinkView } from '../../model/state.js';
+import type { Assignments, ClientRecord, UplinkView } from '../../model/state.js';
 import { markLayout, poolMark } from '../marks.js';
 import { routable } from '../uplinks.js';
 import { type PacketFacts, matchesPacket } from './policy-match.js';
@@ -62,13 +62,23 @@ export function firstLive(via: readonly string[], uplinks: readonly UplinkView[]
  * kind of set per backend, and a kernel without ipset's hash:mac (this lab's)
  * matches them too.
  */
-function filterOf(match: Policy['match'], assignments: Assignments): PolicyFilter {
+function filterOf(match: Policy['match'], assignments: Assignments, ipv6: boolean): PolicyFilter {
   const { macs, sources, ...rest } = match;
   if (macs.length + sources.length === 0) return { ...rest, sources: null };
   if (macs.length === 0) return { ...rest, sources: { networks: sources, hosts: null } };
+  return { ...rest, sources: { networks: sources, hosts: hostsOf(assignments, (record) => macs.includes(record.mac.toLowerCase()), ipv6) } };
+}
+
+/** The addresses of the clients `picked` takes, as host networks; their IPv6 addresses too in IPv6 nat mode (one host, one line). */
+function hostsOf(assignments: Assignments, picked: (record: ClientRecord) => boolean, ipv6: boolean): string[] {
   const hosts: string[] = [];
-  for (const [ip, record] of assignments) if (macs.includes(record.mac.toLowerCase())) hosts.push(`${ip}/32`);
-  return { ...rest, sources: { networks: sources, hosts: hosts.sort() } };
+  const hosts6: string[] = [];
+  for (const [ip, record] of assignments) {
+    if (!picked(record)) continue;
+    hosts.push(`${ip}/32`);
+    if (ipv6 && record.ipv6) for (const address of Object.keys(record.ipv6)) hosts6.push(`${address}/128`);
+  }
+  return [...hosts.sort(), ...hosts6.sort()];
 }
 
 /** What the packet filter does with a LAN connection that has no line yet; null when it keeps its client's pool (host mode, no policies). */
@@ -76,26 +86,24 @@ export function planChoose(config: Config, assignments: Assignments): ChooseInte
   const { mode } = config.balance;
   if (config.policies.length === 0 && mode === 'host') return null;
   const layout = markLayout(config.marks.mask);
+  const ipv6 = config.lan.ipv6.mode === 'nat';
   const byMode = (m: Config['balance']['mode']): PolicyAction => (m === 'host' ? { kind: 'keep' } : { kind: 'hash', mode: m });
   const policies = config.policies.map((policy) => ({
     name: policy.name,
-    match: filterOf(policy.match, assignments),
+    match: filterOf(policy.match, assignments, ipv6),
     action: policy.action.kind === 'via' ? ({ kind: 'pool', poolMark: poolMark(layout, viaPoolOf(config, policy.action.via).index) } as const) : byMode(policy.action.mode),
   }));
   // A client an operator pinned to a line keeps it in the hashing modes too (after the policies, which name traffic, not clients).
   // The rule is there even while nobody is pinned: a pin then changes a set's elements, never the rules.
-  const keep = mode === 'host' ? [] : [{ name: PINNED, match: { sources: { networks: [], hosts: pinnedHosts(assignments) }, destinations: [], protocols: [], ports: [], dscp: [] }, action: { kind: 'keep' } as const }];
+  const keep =
+    mode === 'host'
+      ? []
+      : [{ name: PINNED, match: { sources: { networks: [], hosts: hostsOf(assignments, (record) => record.pinned, ipv6) }, destinations: [], protocols: [], ports: [], dscp: [] }, action: { kind: 'keep' } as const }];
   return { policies: [...policies, ...keep], otherwise: byMode(mode) };
 }
 
 /** The rule that keeps pinned clients in their pools in the hashing modes, after the configured policies. */
 export const PINNED = 'pinned clients';
-
-function pinnedHosts(assignments: Assignments): string[] {
-  const hosts: string[] = [];
-  for (const [ip, record] of assignments) if (record.pinned) hosts.push(`${ip}/32`);
-  return hosts.sort();
-}
 
 /** The modes some connection is hashed by: the global one and the policies'. */
 export function hashedModes(choose: ChooseIntent | null): ('destination' | 'connection')[] {
