@@ -159,7 +159,11 @@ function checkIpv6(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void 
       add(field, 'has no effect while lan.ipv6.mode is off', 'set lan.ipv6.mode: nat (with lan.ipv6.prefix), or remove it');
       continue;
     }
-    const { gateway, prefix } = uplink.ipv6;
+    const { gateway, prefix, targets } = uplink.ipv6;
+    targets.forEach((target, j) => {
+      if (lanPrefix !== null && inIpv6Prefix(lanPrefix, target))
+        add(`${field}.probe.targets[${j}]`, `${target} lies inside the LAN's prefix ${lanPrefix}`, "probe an address beyond the line, e.g. a public resolver or the provider's router");
+    });
     if (gateway !== null && lanPrefix !== null && inIpv6Prefix(lanPrefix, gateway))
       add(`${field}.gateway`, `${gateway} lies inside the LAN's prefix ${lanPrefix}`, "use the next hop on the uplink side, e.g. its router's link-local address fe80::1");
     if (prefix === null) continue;

@@ -41,7 +41,8 @@ function changed(routes: readonly DesiredRoute[], loaded: readonly DesiredRoute[
 /**
  * For each uplink, what its next verdict changes. `uplinks6` and `loaded6`:
  * the IPv6 views and routes (core/uplinks6.ts), whose lines share their IPv4
- * verdict (a line with no IPv6 next hop stays down for IPv6).
+ * verdict unless their IPv6 is probed on its own (a line with no IPv6 next hop
+ * stays down for IPv6).
  */
 export function prepareTransitions(config: Config, uplinks: readonly UplinkView[], loaded: readonly DesiredRoute[], uplinks6: readonly UplinkView[] = [], loaded6: readonly DesiredRoute[] = []): Map<string, PreparedTransition> {
   const prepared = new Map<string, PreparedTransition>();
@@ -49,7 +50,9 @@ export function prepareTransitions(config: Config, uplinks: readonly UplinkView[
     const to: PreparedTransition['to'] | null = flipping.state === 'up' ? 'down' : canReturn(flipping) ? 'up' : null;
     if (to === null) continue;
     const after = uplinks.map((u): UplinkView => (u.name === flipping.name ? { ...u, state: to } : u));
-    const after6 = uplinks6.map((u): UplinkView => (u.name === flipping.name && (to === 'down' || u.gateway !== undefined || u.pointToPoint) ? { ...u, state: to } : u));
+    // A line whose IPv6 has probes of its own keeps its IPv6 verdict; the others' IPv6 follows the line.
+    const follows = (u: UplinkView): boolean => (config.uplinks[u.index]?.ipv6?.targets.length ?? 0) === 0 && (to === 'down' || u.gateway !== undefined || u.pointToPoint);
+    const after6 = uplinks6.map((u): UplinkView => (u.name === flipping.name && follows(u) ? { ...u, state: to } : u));
     prepared.set(flipping.name, {
       to,
       after,

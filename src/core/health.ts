@@ -185,10 +185,17 @@ export type ReportedState = HealthState | 'degraded';
 
 export interface Transition {
   readonly uplink: string;
+  /** Present for the verdict on a line's IPv6 alone (uplinks[].ipv6.probe); absent: the line's verdict. */
+  readonly family?: 'ipv6';
   readonly from: ReportedState;
   readonly to: ReportedState;
   readonly reason: string;
   readonly at: number;
+}
+
+/** A transition's line in words: the uplink, and "(IPv6)" for a verdict on its IPv6 alone. */
+export function lineName(transition: Pick<Transition, 'uplink' | 'family'>): string {
+  return transition.family ? `${transition.uplink} (IPv6)` : transition.uplink;
 }
 
 /** Lost probes in a row that condemn a target when another target is as silent (corroboration). */
@@ -253,6 +260,8 @@ export class UplinkHealth {
   readonly passiveConfig: PassiveConfig;
   /** How often the probes run now: the settings' interval, or the standby interval while the line stands by. */
   private intervalMs: number;
+  /** 'ipv6': this machine judges the line's IPv6 alone; its transitions say so. */
+  readonly family: 'ipv6' | undefined;
 
   constructor(
     readonly name: string,
@@ -260,8 +269,9 @@ export class UplinkHealth {
     private readonly damping: DampingConfig,
     targets: readonly { readonly id: string; readonly method: string }[],
     now: number,
-    options: { readonly degraded?: DegradedConfig; readonly passive?: PassiveConfig } = {},
+    options: { readonly degraded?: DegradedConfig; readonly passive?: PassiveConfig; readonly family?: 'ipv6' } = {},
   ) {
+    this.family = options.family;
     this.since = now;
     this.targets = new Map(targets.map((t) => [t.id, new TargetHealth(t.id, t.method, settings)]));
     this.limits = options.degraded ?? { lossPercent: 0, latencyMs: 0 };
@@ -367,7 +377,7 @@ export class UplinkHealth {
       if (!worse) return null;
       this.degraded = worse;
       this.wellSince = null;
-      return { uplink: this.name, from: 'up', to: 'degraded', reason: worse, at: now };
+      return { uplink: this.name, ...this.familyField(), from: 'up', to: 'degraded', reason: worse, at: now };
     }
     if (worse) this.degraded = worse;
     if (this.over(quality, 0.5, 0.8)) {
@@ -378,7 +388,7 @@ export class UplinkHealth {
     if (now - this.wellSince < DEGRADED_HOLD_MS) return null;
     this.degraded = null;
     const reason = `${quality.lossPercent.toFixed(1)}% of probes lost, average RTT ${quality.avgRttMs.toFixed(1)} ms: well below the degraded limits again`;
-    return { uplink: this.name, from: 'degraded', to: 'up', reason, at: now };
+    return { uplink: this.name, ...this.familyField(), from: 'degraded', to: 'up', reason, at: now };
   }
 
   private evaluateState(now: number): Transition | null {
@@ -434,7 +444,11 @@ export class UplinkHealth {
     // A line that dies while degraded is reported as leaving `degraded`; down, it is no longer degraded.
     const reported = from === 'up' && this.degraded !== null ? 'degraded' : from;
     this.degraded = null;
-    return { uplink: this.name, from: reported, to, reason, at: now };
+    return { uplink: this.name, ...this.familyField(), from: reported, to, reason, at: now };
+  }
+
+  private familyField(): { family?: 'ipv6' } {
+    return this.family ? { family: this.family } : {};
   }
 
   private passiveSnapshot(): UplinkHealthSnapshot['passive'] {

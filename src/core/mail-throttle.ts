@@ -3,7 +3,7 @@
 // over, so the last mail always tells the current state — a line that fell
 // and came back inside one period still gets its recovery notice.
 
-import type { Transition } from './health.js';
+import { lineName, type Transition } from './health.js';
 
 export class MailThrottle {
   private readonly lastSent = new Map<string, number>();
@@ -45,7 +45,7 @@ export class MailThrottle {
 export function describeMail(items: readonly Transition[], hostname: string): { subject: string; text: string } {
   const last = items[items.length - 1] as Transition;
   const state = last.to === 'down' ? 'DOWN' : last.to;
-  const subject = items.length === 1 ? `[dispatcher ${hostname}] ${last.uplink} ${state}: ${last.reason}` : `[dispatcher ${hostname}] ${last.uplink} ${state} (${items.length} changes)`;
-  const lines = items.map((t) => `${new Date(t.at).toISOString()}  ${t.uplink}: ${t.from} -> ${t.to}  (${t.reason})`);
-  return { subject: subject.slice(0, 200), text: `${lines.join('\n')}\n\n${last.uplink} is ${last.to} now.\n` };
+  const subject = items.length === 1 ? `[dispatcher ${hostname}] ${lineName(last)} ${state}: ${last.reason}` : `[dispatcher ${hostname}] ${lineName(last)} ${state} (${items.length} changes)`;
+  const lines = items.map((t) => `${new Date(t.at).toISOString()}  ${lineName(t)}: ${t.from} -> ${t.to}  (${t.reason})`);
+  return { subject: subject.slice(0, 200), text: `${lines.join('\n')}\n\n${lineName(last)} is ${last.to} now.\n` };
 }

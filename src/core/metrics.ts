@@ -17,6 +17,8 @@ export interface MetricsInput {
     /** Its share of the 64 hash buckets in the destination and connection modes; null in host mode. */
     readonly buckets: number | null;
     readonly health: UplinkHealthSnapshot | null;
+    /** Its IPv6's state (lan.ipv6.mode nat); null while IPv6 is off. */
+    readonly ipv6: string | null;
   }[];
   readonly clients: number;
   /** The via policies, each with the line its new connections leave by now (null: none of its list is live). */
@@ -65,6 +67,12 @@ export function renderMetrics(input: MetricsInput): string {
     'gauge',
     '1 while the uplink carries traffic, 0 while it is down.',
     input.uplinks.map((u) => [{ uplink: u.name, interface: u.interface }, u.state === 'up' ? 1 : 0]),
+  );
+  m.family(
+    'dispatcher_uplink_ipv6_up',
+    'gauge',
+    "1 while the uplink carries IPv6 (lan.ipv6.mode nat: its IPv6 next hop known and its IPv6 verdict, or the line's, up), 0 while not.",
+    input.uplinks.flatMap((u): [Labels, number][] => (u.ipv6 === null ? [] : [[{ uplink: u.name, interface: u.interface }, u.ipv6 === 'up' ? 1 : 0]])),
   );
   m.family(
     'dispatcher_uplink_carrying',

@@ -12,14 +12,16 @@ import { countByUplink, updateAssignments, type AssignResult } from './assign.js
 import { trafficStrategy } from './balance/traffic.js';
 import { clientFilter } from './clients.js';
 import { ids } from './contract.js';
+import type { Family } from './family.js';
 import { diffRouting, diffRoutes, diffRules } from './diff.js';
 import { plan, planRoutes, planRules } from './plan.js';
-import { viewUplinks6 } from './uplinks6.js';
 
 export interface PlanRunInput {
   readonly config: Config;
   /** The uplinks as this run sees them (viewUplinks, with health on top). */
   readonly uplinks: readonly UplinkView[];
+  /** …and as IPv6 sees them (core/uplinks6.ts viewUplinks6 + withHealth6); absent or empty while IPv6 is off. */
+  readonly uplinks6?: readonly UplinkView[];
   /** Ranges of earlier configs that may still hold our objects. */
   readonly previous?: readonly OwnedRanges[];
   /** The shared kernel state (the backend's own observation goes to backend.plan). */
@@ -34,8 +36,6 @@ export interface PlanRunInput {
 }
 
 export interface PlanRunResult {
-  /** The uplinks as IPv6 sees them (core/uplinks6.ts); empty while IPv6 is off. */
-  readonly uplinks6: readonly UplinkView[];
   readonly assignment: AssignResult;
   /** desired.netfilter is what backend.plan takes. */
   readonly desired: DesiredState;
@@ -56,9 +56,9 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
     perMac: config.clients.perMac,
     ...(config.balance.assign === 'traffic' && input.rates ? { strategy: trafficStrategy(input.rates, countByUplink(input.assignments)) } : {}),
   });
-  const uplinks6 = viewUplinks6(config, uplinks, observed.links, observed.ipv6);
+  const uplinks6 = input.uplinks6 ?? [];
   const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments });
-  return { assignment, uplinks6, desired, routing: diffRouting(config, desired, observed, input.previous) };
+  return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
 }
 
 /**
@@ -71,12 +71,12 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
  * start. Only additions, and exactly the objects the first run wants, so that
  * run finds them in place; nothing of ours or anyone else's is removed.
  */
-export function probePaths(config: Config, uplinks: readonly UplinkView[], observed: Pick<RoutingState, 'rules' | 'routes'>): Pick<RoutingChange, 'rules' | 'routes'> {
+export function probePaths(config: Config, uplinks: readonly UplinkView[], observed: Pick<RoutingState, 'rules' | 'routes'>, family: Family = 'ipv4'): Pick<RoutingChange, 'rules' | 'routes'> {
   const { tables, priorities } = ids(config);
-  const rules = planRules(config, uplinks).filter((r) => uplinks.some((u) => r.priority === priorities.conn(u.index) || r.priority === priorities.source(u.index)));
+  const rules = planRules(config, uplinks, family).filter((r) => uplinks.some((u) => r.priority === priorities.conn(u.index) || r.priority === priorities.source(u.index)));
   const routes = planRoutes(config, uplinks).filter((r) => uplinks.some((u) => r.table === String(tables.uplink(u.index))));
   return {
     rules: { add: diffRules([config], rules, observed.rules).change.add, remove: [] },
-    routes: { replace: diffRoutes([config], routes, observed.routes).replace, remove: [] },
+    routes: { replace: diffRoutes([config], routes, observed.routes, family).replace, remove: [] },
   };
 }

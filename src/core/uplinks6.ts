@@ -9,7 +9,7 @@
 
 import type { Config } from '../model/config.js';
 import type { FamilyRouting, Link } from '../model/kernel.js';
-import type { UplinkView } from '../model/state.js';
+import type { HealthVerdict, UplinkView } from '../model/state.js';
 import { isOurTable } from './contract.js';
 
 function discoverGateway6(config: Config, link: Link, routes: FamilyRouting['routes']): string | undefined {
@@ -21,7 +21,7 @@ function discoverGateway6(config: Config, link: Link, routes: FamilyRouting['rou
   return undefined;
 }
 
-/** The IPv6 views of the uplinks, in config order (empty while IPv6 is off). */
+/** The IPv6 views of the uplinks (from their link-level views), in config order; empty while IPv6 is off. */
 export function viewUplinks6(config: Config, uplinks: readonly UplinkView[], links: readonly Link[], routing6: FamilyRouting): UplinkView[] {
   if (config.lan.ipv6.mode === 'off') return [];
   return uplinks.map((view) => {
@@ -37,5 +37,24 @@ export function viewUplinks6(config: Config, uplinks: readonly UplinkView[], lin
     };
     if (view.state === 'down' || gateway !== undefined || view.pointToPoint) return v6;
     return { ...v6, state: 'down', reason: `no IPv6 next hop: set uplinks[${view.index}].ipv6.gateway, or let ${view.interface} learn a default route from router advertisements` };
+  });
+}
+
+/**
+ * The IPv6 views judged: a line whose IPv6 is probed (uplinks[].ipv6.probe)
+ * by its own verdict once it has one, the others by their line's verdict and
+ * weight (`uplinks`: the IPv4 views with health). Link-level trouble,
+ * including no IPv6 next hop, stays the reason.
+ */
+export function withHealth6(views6: readonly UplinkView[], verdicts6: ReadonlyMap<string, HealthVerdict>, uplinks: readonly UplinkView[]): UplinkView[] {
+  return views6.map((view) => {
+    if (view.state === 'down') return view;
+    const line = uplinks.find((u) => u.name === view.name);
+    const own = verdicts6.get(view.name);
+    const weight = line?.weight ?? view.weight;
+    if (own && own.state !== 'unknown') return { ...view, weight, state: own.state, reason: own.state === 'up' ? view.reason : `IPv6: ${own.reason}` };
+    if (!line) return view;
+    const { degraded: _, ...rest } = view;
+    return { ...rest, weight, state: line.state, reason: line.reason, ...(line.degraded ? { degraded: line.degraded } : {}) };
   });
 }

@@ -23,6 +23,7 @@ import type { Transition } from '../core/health.js';
 import { markLayout } from '../core/marks.js';
 import { probePaths } from '../core/run.js';
 import type { Config } from '../model/config.js';
+import type { Link } from '../model/kernel.js';
 import { ConfigError } from '../model/errors.js';
 import type { ClientRecord, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
@@ -33,6 +34,7 @@ import { clientsWithConnections } from '../system/conntrack.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from '../system/control-server.js';
 import type { Runner } from '../system/exec.js';
 import { applyIpBatch, observeRouting, readLinks, readRoutes, readRules } from '../system/kernel.js';
+import { viewUplinks6 } from '../core/uplinks6.js';
 import { discoverUplinks } from '../system/leases.js';
 import type { Logger } from '../system/logger.js';
 import { listenMetrics, type MetricsServer } from '../system/metrics-server.js';
@@ -197,20 +199,32 @@ export class Daemon {
       await applyIpBatch(runner, ip).catch((error: Error) => log.warn('could not give the probes their paths before the first run', { error: error.message }));
     }
     health.observe(uplinks, systemClock.now());
+    if (config.lan.ipv6.mode !== 'off') await this.firstProbeRound6(config, uplinks, links);
     const longest = Math.max(0, ...config.uplinks.map((u) => u.probe.down * u.probe.intervalMs + u.probe.timeoutMs));
     await health.decided(longest + 200);
+  }
+
+  /** The same head start for the lines whose IPv6 is probed on its own (uplinks[].ipv6.probe), with `ip -6`. */
+  private async firstProbeRound6(config: Config, uplinks: readonly UplinkView[], links: readonly Link[]): Promise<void> {
+    const { runner, log } = this.options;
+    const [routes, rules] = await Promise.all([readRoutes(runner, 'ipv6'), readRules(runner, 'ipv6')]);
+    const uplinks6 = viewUplinks6(config, uplinks, links, { rules, routes });
+    const ip = renderIpBatch(probePaths(config, uplinks6, { rules, routes }, 'ipv6'));
+    if (ip) await applyIpBatch(runner, ip, 'ipv6').catch((error: Error) => log.warn('could not give the IPv6 probes their paths before the first run', { error: error.message }));
+    this.running.health.observe6(uplinks6, systemClock.now());
   }
 
   private onTransition(transition: Transition): void {
     const { reconciler, notifier } = this.running;
     const iface = reconciler.effectiveConfig.uplinks.find((u) => u.name === transition.uplink)?.interface ?? '';
     // A fall or a return moves the pools at once (prepared routes, one ip batch); the run that follows settles the rest.
-    const to = transition.to === 'down' ? 'down' : transition.from === 'down' ? 'up' : null;
+    // A verdict on a line's IPv6 alone is settled by that run (one read, about 100 ms more).
+    const to = transition.family ? null : transition.to === 'down' ? 'down' : transition.from === 'down' ? 'up' : null;
     const first = to ? reconciler.failFast(transition.uplink, to, transition.reason) : Promise.resolve();
     notifier.notify(
       transition,
       iface,
-      first.then(() => reconciler.request(`health: ${transition.uplink} ${transition.to}`)),
+      first.then(() => reconciler.request(`health: ${transition.uplink}${transition.family ? ' IPv6' : ''} ${transition.to}`)),
     );
   }
 

@@ -13,9 +13,10 @@ import { BURST, HEALTH_TICK_MS, UplinkHealth, type Transition } from '../core/he
 import type { UplinkHealthSnapshot } from '../schema/control.js';
 import { connMark, markLayout } from '../core/marks.js';
 import { role } from '../core/uplinks.js';
-import type { Config, UplinkConfig } from '../model/config.js';
+import type { Config, ProbeConfig, UplinkConfig } from '../model/config.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';
 import type { ProbeContext, ProbeRun, RunningProbe } from '../probes/method.js';
+import type { ProbeTargetConfig } from '../core/probe-targets.js';
 import { methodFor, PROBE_METHODS, probeTarget, type ProbeMethods, type ProbeTarget } from '../probes/registry.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
@@ -27,6 +28,8 @@ import { PassiveWatch, type WatchedLine } from './passive.js';
 /** What the reconciler needs from health: verdicts for this run's link-level view. */
 export interface HealthView {
   observe(uplinks: readonly UplinkView[], now: number): ReadonlyMap<string, HealthVerdict>;
+  /** Verdicts on the IPv6 of the lines probed over IPv6 (uplinks[].ipv6.probe), by their IPv6 views; absent: IPv6 follows IPv4. */
+  observe6?(uplinks6: readonly UplinkView[], now: number): ReadonlyMap<string, HealthVerdict>;
 }
 
 /** A probe that should run: its uplink, what it asks and how, and the key that says when it must restart. */
@@ -60,14 +63,31 @@ export interface HealthMonitorDeps {
   readonly readCounters?: ReadLinkCounters;
 }
 
+/** Settings with `reliability` capped at `targets` (a line's IPv6 targets may be fewer than its IPv4's), the same object for the same pair. */
+const capped = new WeakMap<ProbeConfig, Map<number, ProbeConfig>>();
+function settingsFor(settings: ProbeConfig, targets: number): ProbeConfig {
+  if (settings.reliability <= Math.max(1, targets)) return settings;
+  let byCount = capped.get(settings);
+  if (!byCount) capped.set(settings, (byCount = new Map()));
+  let made = byCount.get(targets);
+  if (!made) byCount.set(targets, (made = { ...settings, reliability: Math.max(1, targets) }));
+  return made;
+}
+
+/** A machine's key: the uplink's name for the line, with " ipv6" for its IPv6 alone. */
+function lineKey(uplink: string, family: 'ipv6' | undefined): string {
+  return family ? `${uplink} ipv6` : uplink;
+}
+
 export class HealthMonitor implements HealthView {
   private config: Config;
   private readonly clock: Clock;
   private readonly methods: ProbeMethods;
   private readonly machines = new Map<string, UplinkHealth>();
   private readonly probes = new Map<string, ActiveProbe>();
-  /** Probes that should run, by uplink/target id. */
-  private wanted = new Map<string, WantedProbe>();
+  /** Probes that should run, by line/target id: the lines' (observe), and their IPv6's (observe6). */
+  private wanted4 = new Map<string, WantedProbe>();
+  private wanted6 = new Map<string, WantedProbe>();
   private readonly timer: unknown;
   private stopped = false;
   /**
@@ -118,13 +138,14 @@ export class HealthMonitor implements HealthView {
     return this.config.uplinks.find((u) => u.name === name);
   }
 
-  private machineFor(view: UplinkView, targets: readonly ProbeTarget[], now: number): UplinkHealth {
-    const settings = (this.uplinkConfig(view.name) as UplinkConfig).probe;
-    const existing = this.machines.get(view.name);
+  private machineFor(view: UplinkView, targets: readonly ProbeTarget[], now: number, family: 'ipv6' | undefined): UplinkHealth {
+    const key = lineKey(view.name, family);
+    const settings = settingsFor((this.uplinkConfig(view.name) as UplinkConfig).probe, targets.length);
+    const existing = this.machines.get(key);
     const { degraded, passive } = this.config;
     const same = existing && existing.settings === settings && existing.limits === degraded && existing.passiveConfig === passive && existing.targets.size === targets.length && targets.every((t) => existing.targets.has(t.id));
     if (existing && same) return existing;
-    const machine = new UplinkHealth(view.name, settings, this.config.damping, targets, now, { degraded, passive });
+    const machine = new UplinkHealth(view.name, settings, this.config.damping, targets, now, { degraded, passive, ...(family ? { family } : {}) });
     if (existing) {
       // New targets or settings: keep the state and count, re-judge with fresh records.
       machine.state = existing.state;
@@ -132,43 +153,74 @@ export class HealthMonitor implements HealthView {
       machine.reason = existing.reason;
       machine.transitions = existing.transitions;
     }
-    this.machines.set(view.name, machine);
+    this.machines.set(key, machine);
     return machine;
   }
 
+  /**
+   * One line's machine and probes (its IPv4, or its IPv6 alone): link-level
+   * trouble (no link, no carrier, no address, no gateway) is a failure at
+   * once, and the probes in flight when it happened say nothing about the
+   * line that comes back. Returns whether its probes can run.
+   */
+  private watch(view: UplinkView, entries: readonly (ProbeTargetConfig | string)[], family: 'ipv6' | undefined, standby: boolean, now: number, wanted: Map<string, WantedProbe>): boolean {
+    const settings = this.uplinkConfig(view.name)?.probe;
+    if (!settings) return false;
+    const key = lineKey(view.name, family);
+    const targets = entries.map(probeTarget);
+    const machine = this.machineFor(view, targets, now, family);
+    const linkUp = view.state === 'up';
+    machine.setLink(linkUp, view.reason);
+    if (!linkUp) for (const active of this.probes.values()) if (active.uplink === key) active.probe.forget();
+    if (!view.present || !view.address) return false;
+    const path = { interface: view.interface, mark: connMark(markLayout(this.config.marks.mask), view.index), source: view.address };
+    const intervalMs = standby ? settings.standbyIntervalMs : settings.intervalMs;
+    machine.probeEvery(intervalMs);
+    const timing = { intervalMs, timeoutMs: settings.timeoutMs };
+    for (const target of targets) {
+      const run = { target, path, timing };
+      wanted.set(`${key}/${target.id}`, { uplink: key, run, key: `${target.method} ${methodFor(this.methods, target).key(run)}` });
+    }
+    return true;
+  }
+
   observe(uplinks: readonly UplinkView[], now: number): ReadonlyMap<string, HealthVerdict> {
-    const layout = markLayout(this.config.marks.mask);
     const wanted = new Map<string, WantedProbe>();
     const lines: WatchedLine[] = [];
     const standby = this.standingBy(uplinks);
     for (const view of uplinks) {
       const settings = this.uplinkConfig(view.name)?.probe;
-      if (!settings) continue;
-      const entries = settings.targets.length > 0 ? settings.targets : view.gateway ? [view.gateway] : [];
-      const targets = entries.map(probeTarget);
-      const machine = this.machineFor(view, targets, now);
-      // Link-level trouble (no link, no carrier, no address, no gateway) is a failure at once,
-      // and the probes in flight when it happened say nothing about the line that comes back.
-      const linkUp = view.state === 'up';
-      machine.setLink(linkUp, view.reason);
-      if (!linkUp) for (const active of this.probes.values()) if (active.uplink === view.name) active.probe.forget();
-      if (!view.present || !view.address) continue;
-      lines.push({ name: view.name, interface: view.interface });
-      const path = { interface: view.interface, mark: connMark(layout, view.index), source: view.address };
-      const intervalMs = standby.has(view.name) ? settings.standbyIntervalMs : settings.intervalMs;
-      machine.probeEvery(intervalMs);
-      const timing = { intervalMs, timeoutMs: settings.timeoutMs };
-      for (const target of targets) {
-        const run = { target, path, timing };
-        wanted.set(`${view.name}/${target.id}`, { uplink: view.name, run, key: `${target.method} ${methodFor(this.methods, target).key(run)}` });
-      }
+      const entries = settings && settings.targets.length > 0 ? settings.targets : view.gateway ? [view.gateway] : [];
+      if (this.watch(view, entries, undefined, standby.has(view.name), now, wanted)) lines.push({ name: view.name, interface: view.interface });
     }
-    for (const name of this.machines.keys()) if (!uplinks.some((u) => u.name === name)) this.machines.delete(name);
-    this.wanted = wanted;
+    for (const [key, machine] of this.machines) if (!machine.family && !uplinks.some((u) => u.name === key)) this.machines.delete(key);
+    this.wanted4 = wanted;
     this.lines = lines;
     this.syncProbes();
     this.evaluate();
     return this.verdicts();
+  }
+
+  /**
+   * The lines whose IPv6 has probes of its own (uplinks[].ipv6.probe), by
+   * their IPv6 views (core/uplinks6.ts): each gets a machine of its own, whose
+   * verdict moves the line's IPv6 alone. The others' IPv6 follows their IPv4.
+   */
+  observe6(uplinks6: readonly UplinkView[], now: number): ReadonlyMap<string, HealthVerdict> {
+    const wanted = new Map<string, WantedProbe>();
+    const probed = uplinks6.filter((view) => (this.uplinkConfig(view.name)?.ipv6?.targets.length ?? 0) > 0);
+    const standby = this.standingBy(uplinks6);
+    for (const view of probed) this.watch(view, this.uplinkConfig(view.name)?.ipv6?.targets ?? [], 'ipv6', standby.has(view.name), now, wanted);
+    for (const [key, machine] of this.machines) if (machine.family && !probed.some((u) => lineKey(u.name, 'ipv6') === key)) this.machines.delete(key);
+    this.wanted6 = wanted;
+    this.syncProbes();
+    this.evaluate();
+    return this.verdicts('ipv6');
+  }
+
+  /** Every probe that should run: the lines' and their IPv6's. */
+  private get wanted(): ReadonlyMap<string, WantedProbe> {
+    return new Map([...this.wanted4, ...this.wanted6]);
   }
 
   /**
@@ -181,13 +233,16 @@ export class HealthMonitor implements HealthView {
     return new Set(judged.filter((u) => role(u, judged) === 'standby').map((u) => u.name));
   }
 
-  verdicts(): Map<string, HealthVerdict> {
-    return new Map([...this.machines].map(([name, m]) => [name, { state: m.state, reason: m.reason, ...(m.degraded === null ? {} : { degraded: m.degraded }) }]));
+  /** The verdicts by uplink name: on the lines, or (`ipv6`) on the IPv6 of the lines probed over IPv6. */
+  verdicts(family?: 'ipv6'): Map<string, HealthVerdict> {
+    const judged = [...this.machines.values()].filter((m) => m.family === family);
+    return new Map(judged.map((m) => [m.name, { state: m.state, reason: m.reason, ...(m.degraded === null ? {} : { degraded: m.degraded }) }]));
   }
 
-  /** ppp ip-down forces an uplink down until ip-up (null) releases it. */
+  /** ppp ip-down forces an uplink down (both families) until ip-up (null) releases it. */
   force(uplink: string, reason: string | null): void {
     this.machines.get(uplink)?.force(reason);
+    this.machines.get(lineKey(uplink, 'ipv6'))?.force(reason);
     this.evaluate();
   }
 
@@ -275,9 +330,10 @@ export class HealthMonitor implements HealthView {
     }
   }
 
-  snapshot(): Map<string, UplinkHealthSnapshot> {
+  /** The probes' picture by uplink name: of the lines, or (`ipv6`) of their IPv6 where it is probed. */
+  snapshot(family?: 'ipv6'): Map<string, UplinkHealthSnapshot> {
     const now = this.now();
-    return new Map([...this.machines].map(([name, m]) => [name, m.snapshot(now)]));
+    return new Map([...this.machines.values()].filter((m) => m.family === family).map((m) => [m.name, m.snapshot(now)]));
   }
 
   stop(): void {

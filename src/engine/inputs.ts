@@ -9,6 +9,7 @@
 
 import { sameRanges } from '../core/contract.js';
 import { withBindings, withHealth } from '../core/uplinks.js';
+import { viewUplinks6, withHealth6 } from '../core/uplinks6.js';
 import type { Config } from '../model/config.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import type { Neighbour } from '../model/kernel.js';
@@ -58,6 +59,8 @@ export interface RunInputs {
   /** The neighbour table when scanned; null when not asked for, or unreadable. */
   readonly neighbours: readonly Neighbour[] | null;
   readonly uplinks: readonly UplinkView[];
+  /** The uplinks as IPv6 sees them, judged (core/uplinks6.ts); empty while IPv6 is off. */
+  readonly uplinks6: readonly UplinkView[];
   /** Ranges other than the config's that may hold objects of ours. */
   readonly previous: readonly OwnedRanges[];
   /** Milliseconds spent reading the kernel and the neighbour table. */
@@ -80,6 +83,8 @@ export async function gatherInputs(runner: Runner, request: InputsRequest): Prom
   const links = await discoverUplinks(config, routing, request.now);
   // Health is judged at the time the links were read, not when the run began (its machines' clocks only move forward).
   const uplinks = request.health ? withHealth(links, request.health.observe(links, Date.now())) : links;
+  const links6 = viewUplinks6(config, links, routing.links, routing.ipv6);
+  const uplinks6 = withHealth6(links6, request.health?.observe6?.(links6, Date.now()) ?? new Map(), uplinks);
   return {
     config,
     routing,
@@ -87,6 +92,7 @@ export async function gatherInputs(runner: Runner, request: InputsRequest): Prom
     unreadable: [...netfilter.unreadable, ...shared.unreadable],
     neighbours: arp,
     uplinks,
+    uplinks6,
     previous: previousRanges(config, request),
     observeMs,
   };

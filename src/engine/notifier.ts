@@ -53,7 +53,7 @@ export class Notifier {
    * stay pinned to it (its connection mark) until it times out.
    */
   notify(transition: Transition, iface: string, routed: Promise<unknown> = Promise.resolve()): void {
-    const fields = { uplink: transition.uplink, interface: iface, from: transition.from, to: transition.to, reason: transition.reason };
+    const fields = { uplink: transition.uplink, ...(transition.family ? { family: transition.family } : {}), interface: iface, from: transition.from, to: transition.to, reason: transition.reason };
     if (transition.from === 'unknown' && transition.to === 'up') {
       this.deps.log.info('uplink verdict', fields);
       return;
@@ -77,6 +77,8 @@ export class Notifier {
     this.running += 1;
     const env = {
       DISPATCHER_UPLINK: transition.uplink,
+      // ipv4: the line's verdict (both families unless its IPv6 is probed on its own); ipv6: its IPv6 alone.
+      DISPATCHER_FAMILY: transition.family ?? 'ipv4',
       DISPATCHER_INTERFACE: iface,
       DISPATCHER_OLD_STATE: transition.from,
       DISPATCHER_NEW_STATE: transition.to,

@@ -88,12 +88,13 @@ export class Reconciler {
   private replaced: OwnedRanges[] = [];
   private assignments: Map<string, ClientRecord>;
   private uplinkViews: UplinkView[] = [];
+  private uplinkViews6: readonly UplinkView[] = [];
   /** What each line did as last loaded into the kernel (carrying, standby, down): a fall, a return or a hand-over is a change against these. */
   private loadedStates = new Map<string, ReturnType<typeof role>>();
   /** What each uplink's next verdict changes, prepared by the last run (failFast). */
   private prepared = new Map<string, PreparedTransition>();
-  /** Lines up for IPv4 whose IPv6 was down at the last run (their IPv6 connections already forgotten). */
-  private fallen6 = new Set<string>();
+  /** Each line's IPv6 state at the last run: a fall of its IPv6 alone forgets its IPv6 connections. */
+  private states6 = new Map<string, UplinkView['state']>();
   private readonly clock: Clock;
   private readonly queue: TriggerQueue<RunReport>;
   private readonly persistence: RunPersistence;
@@ -142,6 +143,11 @@ export class Reconciler {
   /** The config with ppp renames applied: what the kernel is programmed for. */
   get effectiveConfig(): Config {
     return withBindings(this.config, this.deps.store.data.bindings ?? {});
+  }
+
+  /** The uplinks as IPv6 sees them at the last run (empty while IPv6 is off). */
+  get uplinks6(): readonly UplinkView[] {
+    return this.uplinkViews6;
   }
 
   get uplinks(): readonly UplinkView[] {
@@ -302,15 +308,15 @@ export class Reconciler {
         ...(known ? { known } : {}),
       });
       phases.observe = mark();
-      const { config, uplinks, routing: observed } = inputs;
+      const { config, uplinks, uplinks6, routing: observed } = inputs;
       const {
         assignment: result,
-        uplinks6,
         desired,
         routing,
       } = computePlan({
         config,
         uplinks,
+        uplinks6,
         previous: inputs.previous,
         observed,
         assignments: this.assignments,
@@ -324,6 +330,7 @@ export class Reconciler {
       if (counts.added + counts.moved + counts.expired + result.addresses6 > 0) this.persistence.changed(counts.moved > 0);
       this.assignments = result.assignments;
       this.uplinkViews = [...uplinks];
+      this.uplinkViews6 = uplinks6;
       this.runLog.conflictsSeen(routing.conflicts);
       this.runLog.assignments(result, inputs.neighbours !== null, config.clients);
       phases.plan = mark();
@@ -343,7 +350,7 @@ export class Reconciler {
         if (drift && !backend.isEmpty(netfilter)) await this.forgetUnclassified(config, observed.links, forgotten);
       }
       await this.forgetFallen(config, uplinks, forgotten);
-      await this.forgetFallen6(config, uplinks, uplinks6, forgotten);
+      await this.forgetFallen6(config, uplinks6, forgotten);
       phases.forget = mark();
       await this.persistence.afterSuccess(config, this.assignments, started);
       this.replaced = [];
@@ -381,19 +388,20 @@ export class Reconciler {
   }
 
   /**
-   * A line that still carries IPv4 but lost its IPv6 next hop (core/uplinks6.ts):
-   * its IPv6 connections are forgotten, as a fallen line's are, so they start
-   * afresh over a line that carries IPv6. (A line down for both is forgotten
-   * whole by forgetFallen.)
+   * A line whose IPv6 falls on its own — its IPv6 verdict (uplinks[].ipv6.probe)
+   * or its IPv6 next hop gone — has its IPv6 connections forgotten, as a fallen
+   * line's are, so they start afresh (and are translated afresh) over a line
+   * that carries IPv6. A line that fell whole in this run was forgotten whole
+   * by forgetFallen.
    */
-  private async forgetFallen6(config: Config, uplinks: readonly UplinkView[], uplinks6: readonly UplinkView[], forgotten: Record<string, number>): Promise<void> {
+  private async forgetFallen6(config: Config, uplinks6: readonly UplinkView[], forgotten: Record<string, number>): Promise<void> {
     const layout = markLayout(config.marks.mask);
-    const down6 = new Set(uplinks6.filter((u) => u.state === 'down').map((u) => u.name));
-    for (const uplink of uplinks) {
-      if (uplink.state === 'down' || !down6.has(uplink.name) || this.fallen6.has(uplink.name)) continue;
+    for (const uplink of uplinks6) {
+      const before = this.states6.get(uplink.name);
+      if (uplink.state !== 'down' || before === undefined || before === 'down' || forgotten[uplink.name] !== undefined) continue;
       forgotten[`${uplink.name} (IPv6)`] = await forgetConnections(this.deps.runner, connMark(layout, uplink.index), layout.connMask, 'ipv6');
     }
-    this.fallen6 = new Set(uplinks.filter((u) => u.state !== 'down' && down6.has(u.name)).map((u) => u.name));
+    this.states6 = new Map(uplinks6.map((u) => [u.name, u.state]));
   }
 
   /**

@@ -60,6 +60,7 @@ export class DaemonStatus {
   status(): Status {
     const { reconciler: r, health, publicAddresses, ddns } = this.parts;
     const snapshot = health.snapshot();
+    const snapshot6 = health.snapshot('ipv6');
     const { version, configPath, startedAt, recovered } = this.facts;
     return {
       running: true,
@@ -74,7 +75,9 @@ export class DaemonStatus {
       uplinks: this.pools().uplinks.map(({ clients, clients6: _, pinned, ...u }) => {
         const probes = snapshot.get(u.name);
         const view = r.uplinks.find((v) => v.name === u.name);
-        return { ...u, reason: probes?.reason ?? u.reason, clients: clients.length, pinned: pinned.length, health: probes ?? null, publicAddress: view ? publicAddresses.snapshot(view) : null };
+        const view6 = r.uplinks6.find((v) => v.name === u.name);
+        const ipv6 = view6 ? { state: view6.state, reason: view6.reason, address: view6.address ?? null, gateway: view6.gateway ?? null, health: snapshot6.get(u.name) ?? null } : null;
+        return { ...u, reason: probes?.reason ?? u.reason, clients: clients.length, pinned: pinned.length, health: probes ?? null, publicAddress: view ? publicAddresses.snapshot(view) : null, ipv6 };
       }),
       ddns: ddns.status(),
       staticRoutes: this.config.staticRoutes,
@@ -99,7 +102,17 @@ export class DaemonStatus {
     const snapshot = health.snapshot();
     const repairs = this.parts.repairs.status();
     return renderMetrics({
-      uplinks: this.pools().uplinks.map((u) => ({ name: u.name, interface: u.interface, state: u.state, role: u.role, tier: u.tier, clients: u.clients.length, buckets: u.buckets, health: snapshot.get(u.name) ?? null })),
+      uplinks: this.pools().uplinks.map((u) => ({
+        name: u.name,
+        interface: u.interface,
+        state: u.state,
+        role: u.role,
+        tier: u.tier,
+        clients: u.clients.length,
+        buckets: u.buckets,
+        health: snapshot.get(u.name) ?? null,
+        ipv6: r.uplinks6.find((v) => v.name === u.name)?.state ?? null,
+      })),
       clients: r.clients.size,
       policies: policiesView(this.config, r.uplinks).filter((p) => p.pool !== null),
       traffic: await this.traffic(),

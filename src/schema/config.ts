@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { MAX_UPLINKS, RANGE_SIZE } from '../core/contract.js';
 import { type Cidr, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv4 } from '../core/ipv4.js';
 import { parseMark } from '../core/marks.js';
-import { formatIpv6Network, ipv6PrefixProblem, isMulticast6, isUnicast6, parseIpv6Network } from '../core/ipv6.js';
+import { formatIpv6Network, ipv6PrefixProblem, isMulticast6, isRoutable6, isUnicast6, parseIpv6Network } from '../core/ipv6.js';
 import { formatIpv6, parseIpv6 } from '../core/address.js';
 import { UPLINK_NAME } from '../core/names.js';
 import { type ProbeTargetConfig, targetId } from '../core/probe-targets.js';
@@ -80,9 +80,32 @@ const ipv6Gateway = text(
   "write the line's IPv6 next hop, e.g. fe80::1 (its router's link-local address), or leave it out to take it from the router's advertisements",
 ).transform((value) => formatIpv6(parseIpv6(value) as bigint));
 
+/** An IPv6 probe target: an address beyond the line, asked with ICMPv6 echo. */
+const ipv6ProbeTarget = text(
+  (value) => {
+    const address = parseIpv6(value);
+    return address !== null && isRoutable6(address);
+  },
+  (input) => {
+    const address = typeof input === 'string' ? parseIpv6(input) : null;
+    return address === null ? `${describe(input)} is not an IPv6 address` : `${describe(input)} is not a global or unique-local unicast address (a probe must go beyond the line's link)`;
+  },
+  'write an IPv6 address beyond the line, e.g. 2001:db8:ffff::100',
+).transform((value) => formatIpv6(parseIpv6(value) as bigint));
+
+const ipv6Probe = mapping(
+  {
+    targets: list(ipv6ProbeTarget, 'list IPv6 addresses beyond the line, e.g. [2001:db8:ffff::100]', { empty: 'list at least one target, or leave probe out (IPv6 then follows the IPv4 verdict)' }).superRefine(
+      noRepeats((target) => `${target} is listed twice`, 'list each target once'),
+    ),
+  },
+  'write it as "probe: { targets: [2001:db8:ffff::100] }"',
+);
+
 const uplinkIpv6 = mapping(
   {
     gateway: ipv6Gateway.optional().meta({ description: "Fixed IPv6 next hop (link-local is usual); absent: the uplink's IPv6 default route (from router advertisements)." }),
+    probe: ipv6Probe.optional().meta({ description: "IPv6 targets probed through this line (ICMPv6 echo), with the line's health settings: its IPv6 then has its own verdict; absent: IPv6 follows the IPv4 verdict." }),
     prefix: ipv6Prefix(LONGEST_LAN_PREFIX, 'write the prefix your provider routes to you over this line, e.g. 2001:db8:1:100::/64, or leave it out to masquerade')
       .optional()
       .meta({ description: "The prefix routed to you over this line: the LAN's prefix is translated onto it (NPTv6); absent: IPv6 masquerades to the line's address." }),
@@ -93,6 +116,8 @@ const uplinkIpv6 = mapping(
   gateway: doc.gateway ?? null,
   /** The prefix routed to us over this line (NPTv6 target); null: masquerade. */
   prefix: doc.prefix ?? null,
+  /** IPv6 targets probed through the line (its IPv6's own verdict); empty: IPv6 follows the IPv4 verdict. */
+  targets: doc.probe?.targets ?? [],
 }));
 
 // ---- lan

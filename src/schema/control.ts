@@ -206,6 +206,16 @@ export const statusSchema = z
             pinned: z.number(),
             health: healthSnapshotSchema.nullable(),
             publicAddress: publicAddressSchema.nullable(),
+            ipv6: z
+              .object({
+                state: z.enum(['up', 'down', 'unknown']),
+                reason: z.string(),
+                address: z.string().nullable(),
+                gateway: z.string().nullable(),
+                health: healthSnapshotSchema.nullable().describe("the probes of the line's IPv6 (uplinks[].ipv6.probe); null: IPv6 follows the line's verdict"),
+              })
+              .nullable()
+              .describe('the line as IPv6 sees it (lan.ipv6.mode nat); null while IPv6 is off'),
           })
           .readonly(),
       )

@@ -21,6 +21,8 @@ const P = runPrefix('six');
 const NS = { router: `${P}r`, hostA: `${P}ha`, hostB: `${P}hb`, ispA: `${P}ia`, ispB: `${P}ib`, net: `${P}n` };
 const SERVER4 = '198.51.100.200';
 const SERVER6 = '2001:db8:ffff::200';
+/** What isp1's IPv6 is probed at (its own verdict); isp2's IPv6 follows its IPv4 verdict. */
+const TARGET6 = '2001:db8:ffff::100';
 const HOSTS = [
   { ns: NS.hostA, v4: '198.18.0.10', v6: 'fd00:18::10' },
   { ns: NS.hostB, v4: '198.18.0.11', v6: 'fd00:18::11' },
@@ -117,7 +119,7 @@ async function build(): Promise<void> {
       ...(isp === NS.ispA ? [`route add ${LINE_PREFIX_A}/64 via ${core6[0]}`] : []),
     );
   }
-  await ip(NS.net, 'link set lo up', `addr add ${SERVER4}/32 dev lo`, `addr add ${SERVER6}/128 dev lo nodad`);
+  await ip(NS.net, 'link set lo up', `addr add ${SERVER4}/32 dev lo`, `addr add ${SERVER6}/128 dev lo nodad`, `addr add ${TARGET6}/128 dev lo nodad`);
 }
 
 /**
@@ -197,7 +199,7 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
         'uplinks:',
         '  - name: isp1',
         '    interface: wan1',
-        `    ipv6: { gateway: fe80::1, prefix: ${LINE_PREFIX_A}/64 }`,
+        `    ipv6: { gateway: fe80::1, prefix: ${LINE_PREFIX_A}/64, probe: { targets: [${TARGET6}] } }`,
         '  - name: isp2',
         '    interface: wan2',
         'netfilter: { backend: nftables }',
@@ -265,30 +267,65 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
     expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.wan1.accept_ra'])).trim()).toBe('2');
   });
 
+  /** Streams from `host` while `fault` happens, then gives each family's largest gap and where its last datagrams came from. */
+  const streamThrough = async (host: (typeof HOSTS)[number], fault: () => Promise<void>): Promise<{ gaps: [number, number]; last: [string, string] }> => {
+    arrivals.length = 0;
+    const stream = run.spawn(['ip', 'netns', 'exec', host.ns, process.execPath, '-e', streamFrom(host)]);
+    await within(3000, 'the stream arrives in both families', async () => arrivals.some((a) => a.family === '4') && arrivals.some((a) => a.family === '6'));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await fault();
+    expect(await stream.ended).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const of = (family: '4' | '6') => arrivals.filter((a) => a.family === family);
+    const gap = (family: '4' | '6'): number => {
+      const times = of(family).map((a) => a.at);
+      return Math.max(...times.slice(1).map((at, i) => at - (times[i] as number)));
+    };
+    return { gaps: [gap('4'), gap('6')], last: [of('4').at(-1)?.from ?? '', of('6').at(-1)?.from ?? ''] };
+  };
+
+  test("an IPv6-only blackhole on a line moves its hosts' IPv6 alone, by the line's IPv6 probes, and back", async () => {
+    const lines = await Promise.all(HOSTS.map((h) => lineOf(h.v4)));
+    const onIsp1 = HOSTS[lines.indexOf('isp1')] as (typeof HOSTS)[number];
+    const status6 = async (): Promise<string> => JSON.parse(await cli(['status', '--json'])).uplinks[0]?.ipv6?.state;
+    // isp1's IPv6 has a verdict of its own, from answered probes.
+    expect(JSON.parse(await cli(['status', '--json'])).uplinks[0]?.ipv6?.health).toMatchObject({ state: 'up', targets: [{ target: TARGET6, alive: true }] });
+    expect(await status6()).toBe('up');
+    let started = 0;
+    const { gaps, last } = await streamThrough(onIsp1, async () => {
+      started = performance.now();
+      // isp1's router drops IPv6 alone: its IPv4 (and the line's verdict) stay up.
+      await run.run(['ip', 'netns', 'exec', NS.ispA, 'nft', '-f', '-'], {
+        input: 'table inet dead6 {\n  chain in {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "tocpe" meta nfproto ipv6 drop\n  }\n}\n',
+      });
+      await within(3000, "isp1's IPv6 down", async () => (await status6()) === 'down');
+      process.stdout.write(`ipv6: isp1's IPv6 declared down ${(performance.now() - started).toFixed(0)} ms after its router dropped IPv6\n`);
+    });
+    process.stdout.write(`ipv6: IPv6-only blackhole on isp1: the stream's largest gap IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
+    expect(gaps[1]).toBeLessThanOrEqual(2000);
+    // IPv4 never noticed: it stayed on isp1 without a gap worth the name.
+    expect(gaps[0]).toBeLessThan(500);
+    expect(last).toEqual([seen4.isp1, seen6('isp2', onIsp1)]);
+    expect(JSON.parse(await cli(['status', '--json'])).uplinks[0]?.state).toBe('up');
+    await inNs(NS.ispA, ['nft', 'delete', 'table', 'inet', 'dead6']);
+    await within(8000, "isp1's IPv6 up", async () => (await status6()) === 'up');
+    await within(3000, 'IPv6 back on isp1', async () => JSON.stringify(await seen(onIsp1)) === JSON.stringify([seen4.isp1, seen6('isp1', onIsp1)]));
+  });
+
   test("a silently dead line takes its host's two families to the other line together, and back", async () => {
     const lines = await Promise.all(HOSTS.map((h) => lineOf(h.v4)));
     const onIsp1 = HOSTS[lines.indexOf('isp1')] as (typeof HOSTS)[number];
     expect(onIsp1).toBeDefined();
-    arrivals.length = 0;
-    const stream = run.spawn(['ip', 'netns', 'exec', onIsp1.ns, process.execPath, '-e', streamFrom(onIsp1)]);
-    await within(3000, 'the stream arrives in both families', async () => arrivals.some((a) => a.family === '4') && arrivals.some((a) => a.family === '6'));
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const started = performance.now();
-    // isp1's router stops forwarding anything from us, both families (its link stays up: nothing tells the gateway but its probes).
-    await run.run(['ip', 'netns', 'exec', NS.ispA, 'nft', '-f', '-'], { input: 'table inet dead {\n  chain in {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "tocpe" drop\n  }\n}\n' });
-    await within(3000, 'isp1 down', async () => (await pools()).uplinks[0]?.state === 'down');
-    process.stdout.write(`ipv6: isp1 declared down ${(performance.now() - started).toFixed(0)} ms after its router went silent\n`);
-    // The stream's largest gap in each family, and where its last datagrams came from.
-    expect(await stream.ended).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const gaps = (['4', '6'] as const).map((family) => {
-      const times = arrivals.filter((a) => a.family === family).map((a) => a.at);
-      return Math.max(...times.slice(1).map((at, i) => at - (times[i] as number)));
+    const { gaps, last } = await streamThrough(onIsp1, async () => {
+      const started = performance.now();
+      // isp1's router stops forwarding anything from us, both families (its link stays up: nothing tells the gateway but its probes).
+      await run.run(['ip', 'netns', 'exec', NS.ispA, 'nft', '-f', '-'], { input: 'table inet dead {\n  chain in {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "tocpe" drop\n  }\n}\n' });
+      await within(3000, 'isp1 down', async () => (await pools()).uplinks[0]?.state === 'down');
+      process.stdout.write(`ipv6: isp1 declared down ${(performance.now() - started).toFixed(0)} ms after its router went silent\n`);
     });
     process.stdout.write(`ipv6: the stream's largest gap when isp1 went silent: IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
     for (const gap of gaps) expect(gap).toBeLessThanOrEqual(2000);
-    expect(arrivals.filter((a) => a.family === '4').at(-1)?.from).toBe(seen4.isp2);
-    expect(arrivals.filter((a) => a.family === '6').at(-1)?.from).toBe(seen6('isp2', onIsp1));
+    expect(last).toEqual([seen4.isp2, seen6('isp2', onIsp1)]);
     // The host stays in isp1's pool; the pool's table now leaves by isp2 for both families.
     expect(await lineOf(onIsp1.v4)).toBe('isp1');
     expect(await seen(onIsp1)).toEqual([seen4.isp2, seen6('isp2', onIsp1)]);

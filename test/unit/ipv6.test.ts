@@ -15,7 +15,7 @@ import { diffRoutes } from '../../src/core/diff.js';
 import { prepareTransitions } from '../../src/core/failover.js';
 import { ipv6PrefixProblem } from '../../src/core/ipv6.js';
 import { plan } from '../../src/core/plan.js';
-import { viewUplinks6 } from '../../src/core/uplinks6.js';
+import { viewUplinks6, withHealth6 } from '../../src/core/uplinks6.js';
 import { ConfigError } from '../../src/model/errors.js';
 import type { Link, Neighbour } from '../../src/model/kernel.js';
 import type { ClientRecord, UplinkView } from '../../src/model/state.js';
@@ -48,7 +48,7 @@ describe('the IPv6 keys', () => {
     expect(parseConfig('lan: { interfaces: [lan0] }\nuplinks: [{ name: a, interface: a }]\n', 't.yaml').lan.ipv6).toEqual({ mode: 'off', prefix: null });
     const config = parseConfig(NAT.replace('fd00:18::/64', 'FD00:0018:0:0::/64').replace('fe80::1', 'FE80:0::1'), 't.yaml');
     expect(config.lan.ipv6).toEqual({ mode: 'nat', prefix: 'fd00:18::/64' });
-    expect(config.uplinks.map((u) => u.ipv6)).toEqual([{ gateway: 'fe80::1', prefix: '2001:db8:1:100::/64' }, undefined]);
+    expect(config.uplinks.map((u) => u.ipv6)).toEqual([{ gateway: 'fe80::1', prefix: '2001:db8:1:100::/64', targets: [] }, undefined]);
   });
 
   // Each: what is changed in the valid config, the field refused, and a word of its problem.
@@ -251,6 +251,19 @@ describe('both families planned', () => {
     expect(off.ipv6).toEqual({ rules: [], routes: [] });
     expect(off.netfilter?.ipv6).toBeNull();
     expect(Object.keys(off.sysctls).some((k) => k.includes('ipv6'))).toBe(false);
+  });
+
+  test("IPv6's own verdict where the line's IPv6 is probed; elsewhere the line's verdict and weight", () => {
+    const routes = [{ table: 'main', dst: 'default', type: 'unicast', nexthops: [{ gateway: 'fe80::2', dev: 'wan2', weight: 1, onlink: false }], linkdown: false }];
+    const views6 = viewUplinks6(config, uplinks, links, { rules: [], routes });
+    const judged = uplinks.map((u) => (u.name === 'isp2' ? { ...u, state: 'down' as const, reason: 'probes lost' } : { ...u, weight: 4 }));
+    const own = new Map([['isp1', { state: 'down' as const, reason: '0 of 1 targets answer' }]]);
+    expect(withHealth6(views6, own, judged).map((v) => [v.name, v.state, v.reason, v.weight])).toEqual([
+      ['isp1', 'down', 'IPv6: 0 of 1 targets answer', 4],
+      ['isp2', 'down', 'probes lost', 1],
+    ]);
+    // No IPv6 verdict yet: the line's.
+    expect(withHealth6(views6, new Map([['isp1', { state: 'unknown' as const, reason: 'no verdict yet' }]]), judged)[0]?.state).toBe('up');
   });
 
   test("a verdict moves IPv6's pools at once too: the prepared transition holds both families' routes", () => {

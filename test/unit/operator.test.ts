@@ -77,8 +77,9 @@ describe('metrics', () => {
           failbackMs: 1500,
           targets: [{ target: '203.0.113.100', method: 'icmp', alive: true, lastRttMs: 12, avgRttMs: 10.5, lossPercent: 4, probes: 50, lastLost: null }],
         },
+        ipv6: 'down',
       },
-      { name: 'we"ird', interface: 'ppp1', state: 'down', role: 'down', tier: 2, clients: 0, buckets: 0, health: null },
+      { name: 'we"ird', interface: 'ppp1', state: 'down', role: 'down', tier: 2, clients: 0, buckets: 0, health: null, ipv6: null },
     ],
     clients: 2,
     policies: [{ name: 'bank', uplink: 'isp1' }],
@@ -94,7 +95,7 @@ describe('metrics', () => {
   test('every family has HELP and TYPE, every sample is name{labels} value, labels are escaped', () => {
     const text = renderMetrics(input);
     const lines = text.trim().split('\n');
-    for (const line of lines) expect(line).toMatch(/^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{([a-z]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN))$/);
+    for (const line of lines) expect(line).toMatch(/^(# (HELP|TYPE) [a-z_][a-z0-9_]* .+|[a-z_][a-z0-9_]*(\{([a-z]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN))$/);
     expect(lines).toContain('dispatcher_uplink_up{uplink="isp1",interface="ppp0"} 1');
     expect(lines).toContain('dispatcher_repairs_total 3');
     expect(lines).toContain('dispatcher_repair_loop 1');

@@ -154,6 +154,7 @@ describe('notifier', () => {
         argv: ['/usr/local/bin/on-change'],
         input: JSON.stringify({
           DISPATCHER_UPLINK: 'isp1',
+          DISPATCHER_FAMILY: 'ipv4',
           DISPATCHER_INTERFACE: 'ppp0',
           DISPATCHER_OLD_STATE: 'up',
           DISPATCHER_NEW_STATE: 'down',

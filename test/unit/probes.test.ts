@@ -72,6 +72,10 @@ describe('icmp method', () => {
     expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=.1.5 ms')).toBeNull();
     expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=1 ms')).toEqual({ kind: 'reply', seq: 8, rttMs: 1 });
     expect(parsePingLine('PING 192.0.2.1 (192.0.2.1) from 192.0.2.2 ppp0: 56(84) bytes of data.')).toBeNull();
+    // IPv6 targets (uplinks[].ipv6.probe), as iputils prints them.
+    expect(parsePingLine('64 bytes from 2001:db8:ffff::100: icmp_seq=1 ttl=63 time=0.130 ms')).toEqual({ kind: 'reply', seq: 1, rttMs: 0.13 });
+    expect(parsePingLine('From 2001:db8:a::2 icmp_seq=3 Destination unreachable: Address unreachable')).toEqual({ kind: 'error', seq: 3 });
+    expect(parsePingLine('PING 2001:db8:ffff::100(2001:db8:ffff::100) from 2001:db8:a::2 wan1: 56 data bytes')).toBeNull();
   });
 
   test('runs the same long-lived ping as before: bound to the interface, with the connection mark', () => {

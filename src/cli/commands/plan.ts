@@ -29,6 +29,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const run = computePlan({
         config,
         uplinks,
+        uplinks6: inputs.uplinks6,
         previous: inputs.previous,
         observed: inputs.routing,
         assignments: data ? assignmentsOf(data) : new Map(),

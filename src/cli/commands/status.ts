@@ -78,7 +78,12 @@ export const statusSpec: CommandSpec = {
       status.uplinks.map((u) => [u.name, u.interface, u.state, String(u.weight), String(u.clients), u.gateway ? `${u.gateway} (${u.gatewaySource})` : '-', u.reason]),
     );
     const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
-    const health = status.uplinks.map((u) => describeHealth(u.name, u.health)).join('\n');
+    const health = status.uplinks
+      .flatMap((u) => [
+        describeHealth(u.name, u.health),
+        ...(u.ipv6 ? [u.ipv6.health ? describeHealth(`${u.name} IPv6`, u.ipv6.health) : `${u.name} IPv6: ${u.ipv6.state} (${u.ipv6.reason}), next hop ${u.ipv6.gateway ?? 'none'}`] : []),
+      ])
+      .join('\n');
     const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
     const policies = status.policies.map((p) => `  ${p.name}: ${p.match} → ${p.action}${p.pool !== null ? ` (now ${p.uplink ?? 'none live: over the lines that carry'})` : ''}`).join('\n');
     const publics = status.uplinks
