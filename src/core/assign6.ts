@@ -5,9 +5,10 @@
 // rotate: each address keeps its own "last seen", and a full scan drops those
 // absent longer than clients.expire, as for clients; a host keeps at most
 // IPV6_PER_HOST, the most recently seen. A record whose MAC changes (another
-// device took the IPv4 address) loses the old device's IPv6 addresses. A host with no IPv4 record (IPv6
-// only) is not pooled: its connections are spread by the multipath route,
-// each kept on its line by the connection mark.
+// device took the IPv4 address) loses the old device's IPv6 addresses
+// (core/assign.ts). A host with no IPv4 record (IPv6 only) is not pooled: its
+// connections are spread by the multipath route, each kept on its line by the
+// connection mark.
 
 import type { Neighbour } from '../model/kernel.js';
 import type { ClientRecord } from '../model/state.js';

@@ -19,6 +19,8 @@ export interface PreparedTransition {
   readonly routes: readonly DesiredRoute[];
   /** IPv6's routes that change (lan.ipv6.mode nat: a line's IPv6 follows its verdict); empty while IPv6 is off. */
   readonly routes6: readonly DesiredRoute[];
+  /** The IPv6 views after the verdict (empty while IPv6 is off). */
+  readonly after6: readonly UplinkView[];
   /** Every uplink as it will be after the verdict, for the roles that change (who stands by, who takes over). */
   readonly after: readonly UplinkView[];
 }
@@ -50,14 +52,15 @@ export function prepareTransitions(config: Config, uplinks: readonly UplinkView[
     const to: PreparedTransition['to'] | null = flipping.state === 'up' ? 'down' : canReturn(flipping) ? 'up' : null;
     if (to === null) continue;
     const after = uplinks.map((u): UplinkView => (u.name === flipping.name ? { ...u, state: to } : u));
-    // A line whose IPv6 has probes of its own keeps its IPv6 verdict; the others' IPv6 follows the line.
-    const follows = (u: UplinkView): boolean => (config.uplinks[u.index]?.ipv6?.targets.length ?? 0) === 0 && (to === 'down' || u.gateway !== undefined || u.pointToPoint);
+    // A line whose IPv6 was judged by its own probes keeps that verdict; the others' IPv6 follows the line.
+    const follows = (u: UplinkView): boolean => !u.ownVerdict && (to === 'down' || u.gateway !== undefined || u.pointToPoint);
     const after6 = uplinks6.map((u): UplinkView => (u.name === flipping.name && follows(u) ? { ...u, state: to } : u));
     prepared.set(flipping.name, {
       to,
       after,
       routes: changed([...planRoutes(config, after), ...planStaticRoutes(config, after)], loaded),
       routes6: uplinks6.length === 0 ? [] : changed(planRoutes(config, after6), loaded6),
+      after6,
     });
   }
   return prepared;

@@ -1,4 +1,5 @@
-// E-mail rate limiting, pure: at most one mail per uplink every `everyMs`.
+// E-mail rate limiting, pure: at most one mail per uplink every `everyMs` (a
+// line's IPv6, judged on its own, counts as a line of its own).
 // Changes that come sooner are held and sent together once the period is
 // over, so the last mail always tells the current state — a line that fell
 // and came back inside one period still gets its recovery notice.
@@ -13,12 +14,13 @@ export class MailThrottle {
 
   /** The changes to mail now (this one, alone), or an empty list when it is held. */
   offer(transition: Transition, now: number): Transition[] {
-    const last = this.lastSent.get(transition.uplink);
+    const line = lineName(transition);
+    const last = this.lastSent.get(line);
     if (last === undefined || now - last >= this.everyMs) {
-      this.lastSent.set(transition.uplink, now);
+      this.lastSent.set(line, now);
       return [transition];
     }
-    this.held.set(transition.uplink, [...(this.held.get(transition.uplink) ?? []), transition]);
+    this.held.set(line, [...(this.held.get(line) ?? []), transition]);
     return [];
   }
 

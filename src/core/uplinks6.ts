@@ -52,7 +52,7 @@ export function withHealth6(views6: readonly UplinkView[], verdicts6: ReadonlyMa
     const line = uplinks.find((u) => u.name === view.name);
     const own = verdicts6.get(view.name);
     const weight = line?.weight ?? view.weight;
-    if (own && own.state !== 'unknown') return { ...view, weight, state: own.state, reason: own.state === 'up' ? view.reason : `IPv6: ${own.reason}` };
+    if (own && own.state !== 'unknown') return { ...view, weight, state: own.state, reason: own.state === 'up' ? view.reason : `IPv6: ${own.reason}`, ownVerdict: true };
     if (!line) return view;
     const { degraded: _, ...rest } = view;
     return { ...rest, weight, state: line.state, reason: line.reason, ...(line.degraded ? { degraded: line.degraded } : {}) };

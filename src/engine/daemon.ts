@@ -199,7 +199,7 @@ export class Daemon {
       await applyIpBatch(runner, ip).catch((error: Error) => log.warn('could not give the probes their paths before the first run', { error: error.message }));
     }
     health.observe(uplinks, systemClock.now());
-    if (config.lan.ipv6.mode !== 'off') await this.firstProbeRound6(config, uplinks, links);
+    if (config.lan.ipv6.mode !== 'off' && config.uplinks.some((u) => (u.ipv6?.targets.length ?? 0) > 0)) await this.firstProbeRound6(config, uplinks, links);
     const longest = Math.max(0, ...config.uplinks.map((u) => u.probe.down * u.probe.intervalMs + u.probe.timeoutMs));
     await health.decided(longest + 200);
   }

@@ -208,8 +208,10 @@ export class HealthMonitor implements HealthView {
    */
   observe6(uplinks6: readonly UplinkView[], now: number): ReadonlyMap<string, HealthVerdict> {
     const wanted = new Map<string, WantedProbe>();
-    const probed = uplinks6.filter((view) => (this.uplinkConfig(view.name)?.ipv6?.targets.length ?? 0) > 0);
-    const standby = this.standingBy(uplinks6);
+    // Probes leave from the line's own global address: a line with none (a provider that routes the prefix over
+    // link-local only) cannot be probed over IPv6, and its IPv6 follows the line's verdict, as `status` says.
+    const probed = uplinks6.filter((view) => (this.uplinkConfig(view.name)?.ipv6?.targets.length ?? 0) > 0 && (view.address !== undefined || view.state === 'down'));
+    const standby = this.standingBy(uplinks6, 'ipv6');
     for (const view of probed) this.watch(view, this.uplinkConfig(view.name)?.ipv6?.targets ?? [], 'ipv6', standby.has(view.name), now, wanted);
     for (const [key, machine] of this.machines) if (machine.family && !probed.some((u) => lineKey(u.name, 'ipv6') === key)) this.machines.delete(key);
     this.wanted6 = wanted;
@@ -228,8 +230,13 @@ export class HealthMonitor implements HealthView {
    * lower tier carries (core/uplinks.ts). Their probes run at the standby
    * interval; a transition asks for a run, whose observation switches them.
    */
-  private standingBy(uplinks: readonly UplinkView[]): Set<string> {
-    const judged = uplinks.map((view) => ({ name: view.name, tier: view.tier, state: view.state === 'up' && this.machines.get(view.name)?.state === 'up' ? ('up' as const) : ('down' as const) }));
+  private standingBy(uplinks: readonly UplinkView[], family?: 'ipv6'): Set<string> {
+    // IPv6's roles: a line's IPv6 verdict where it has one, else the line's.
+    const stateOf = (name: string): string | undefined => {
+      const own = family ? this.machines.get(lineKey(name, family))?.state : undefined;
+      return own !== undefined && own !== 'unknown' ? own : this.machines.get(name)?.state;
+    };
+    const judged = uplinks.map((view) => ({ name: view.name, tier: view.tier, state: view.state === 'up' && stateOf(view.name) === 'up' ? ('up' as const) : ('down' as const) }));
     return new Set(judged.filter((u) => role(u, judged) === 'standby').map((u) => u.name));
   }
 

@@ -237,7 +237,7 @@ export class Reconciler {
       await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: prepared.routes, remove: [] }, rules: none }));
       await applyIpBatch(writer ?? runner, renderIpBatch({ routes: { replace: prepared.routes6, remove: [] }, rules: none }), 'ipv6');
       const after = prepared.after.map((u) => (u.name === uplink ? { ...u, reason } : u));
-      await this.forgetFallen(this.config, after, {});
+      await this.forgetFallen(this.config, after, {}, prepared.after6);
     } catch (error) {
       this.deps.log.warn('could not move the pools at once; the run that follows does', { uplink, error: (error as Error).message });
     } finally {
@@ -349,7 +349,7 @@ export class Reconciler {
         this.deps.log.info('applied', { reasons: batch.reasons, ...applied, ms: phases });
         if (drift && !backend.isEmpty(netfilter)) await this.forgetUnclassified(config, observed.links, forgotten);
       }
-      await this.forgetFallen(config, uplinks, forgotten);
+      await this.forgetFallen(config, uplinks, forgotten, uplinks6);
       await this.forgetFallen6(config, uplinks6, forgotten);
       phases.forget = mark();
       await this.persistence.afterSuccess(config, this.assignments, started);
@@ -391,14 +391,14 @@ export class Reconciler {
    * A line whose IPv6 falls on its own — its IPv6 verdict (uplinks[].ipv6.probe)
    * or its IPv6 next hop gone — has its IPv6 connections forgotten, as a fallen
    * line's are, so they start afresh (and are translated afresh) over a line
-   * that carries IPv6. A line that fell whole in this run was forgotten whole
-   * by forgetFallen.
+   * that carries IPv6. A line forgotten whole by forgetFallen (in this run or
+   * by a verdict's failFast) is marked down here already.
    */
   private async forgetFallen6(config: Config, uplinks6: readonly UplinkView[], forgotten: Record<string, number>): Promise<void> {
     const layout = markLayout(config.marks.mask);
     for (const uplink of uplinks6) {
       const before = this.states6.get(uplink.name);
-      if (uplink.state !== 'down' || before === undefined || before === 'down' || forgotten[uplink.name] !== undefined) continue;
+      if (uplink.state !== 'down' || before === undefined || before === 'down') continue;
       forgotten[`${uplink.name} (IPv6)`] = await forgetConnections(this.deps.runner, connMark(layout, uplink.index), layout.connMask, 'ipv6');
     }
     this.states6 = new Map(uplinks6.map((u) => [u.name, u.state]));
@@ -411,10 +411,12 @@ export class Reconciler {
    * because a lower tier is back (it stands by) keeps its connections until
    * they end, unless its `failback` is `move`. Nothing else is touched.
    */
-  private async forgetFallen(config: Config, uplinks: readonly UplinkView[], forgotten: Record<string, number>): Promise<void> {
+  private async forgetFallen(config: Config, uplinks: readonly UplinkView[], forgotten: Record<string, number>, uplinks6: readonly UplinkView[]): Promise<void> {
     const layout = markLayout(config.marks.mask);
+    // A line whose IPv6 is judged by its own probes and still up keeps its IPv6 connections (forgetFallen6 sees to its IPv6).
+    const keeps6 = new Set(uplinks6.filter((u) => u.ownVerdict && u.state === 'up').map((u) => u.name));
     const forget = async (uplink: UplinkView): Promise<number> => {
-      forgotten[uplink.name] = await forgetConnections(this.deps.runner, connMark(layout, uplink.index), layout.connMask);
+      forgotten[uplink.name] = await forgetConnections(this.deps.runner, connMark(layout, uplink.index), layout.connMask, keeps6.has(uplink.name) ? 'ipv4' : undefined);
       return forgotten[uplink.name] as number;
     };
     for (const uplink of uplinks) {
@@ -429,6 +431,8 @@ export class Reconciler {
       else this.runLog.takesOver(uplink);
     }
     this.loadedStates = new Map(uplinks.map((u) => [u.name, role(u, uplinks)]));
+    // What was forgotten here for both families counts as IPv6's fall too: forgetFallen6 does not walk the table again.
+    for (const u of uplinks6) if (u.state === 'down' && forgotten[u.name] !== undefined && !keeps6.has(u.name)) this.states6.set(u.name, 'down');
     this.runLog.outage(uplinks);
   }
 }

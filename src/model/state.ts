@@ -67,4 +67,6 @@ export interface UplinkView {
   /** Where the gateway came from: config, ppp peer, an existing route or a DHCP lease. */
   readonly gatewaySource?: 'config' | 'ppp-peer' | 'route' | 'dhcp-lease';
   readonly pointToPoint: boolean;
+  /** IPv6 views only: judged by the line's own IPv6 probes (uplinks[].ipv6.probe), not by the line's verdict. */
+  readonly ownVerdict?: true;
 }

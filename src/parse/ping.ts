@@ -18,7 +18,8 @@ export function parsePingLine(line: string): PingEvent | null {
   if (match) return { kind: 'reply', seq: Number(match[1]), rttMs: Number(match[2]) };
   match = /^no answer yet for icmp_seq=([0-9]+)$/.exec(text);
   if (match) return { kind: 'pending', seq: Number(match[1]) };
-  match = /^From [0-9a-f.:]+ icmp_seq=([0-9]+) /.exec(text);
+  // A link-local router prints with its scope: "From fe80::1%wan1 icmp_seq=3 …".
+  match = /^From [0-9a-f.:]+(?:%\S+)? icmp_seq=([0-9]+) /.exec(text);
   if (match) return { kind: 'error', seq: Number(match[1]) };
   return null;
 }

@@ -312,6 +312,26 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
     await within(3000, 'IPv6 back on isp1', async () => JSON.stringify(await seen(onIsp1)) === JSON.stringify([seen4.isp1, seen6('isp1', onIsp1)]));
   });
 
+  test("and the reverse: an IPv4-only outage moves IPv4 alone; the line's IPv6, probed on its own, keeps its connections", async () => {
+    const lines = await Promise.all(HOSTS.map((h) => lineOf(h.v4)));
+    const onIsp1 = HOSTS[lines.indexOf('isp1')] as (typeof HOSTS)[number];
+    const { gaps, last } = await streamThrough(onIsp1, async () => {
+      await run.run(['ip', 'netns', 'exec', NS.ispA, 'nft', '-f', '-'], {
+        input: 'table inet dead4 {\n  chain in {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "tocpe" meta nfproto ipv4 drop\n  }\n}\n',
+      });
+      await within(3000, 'isp1 down', async () => (await pools()).uplinks[0]?.state === 'down');
+    });
+    process.stdout.write(`ipv6: IPv4-only outage on isp1: the stream's largest gap IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
+    expect(gaps[0]).toBeLessThanOrEqual(2000);
+    // The IPv6 stream's connection was not forgotten: it went on through isp1, translated as before.
+    expect(gaps[1]).toBeLessThan(500);
+    expect(last).toEqual([seen4.isp2, seen6('isp1', onIsp1)]);
+    expect(JSON.parse(await cli(['status', '--json'])).uplinks[0]?.ipv6?.state).toBe('up');
+    await inNs(NS.ispA, ['nft', 'delete', 'table', 'inet', 'dead4']);
+    await within(8000, 'isp1 up', async () => (await pools()).uplinks[0]?.state === 'up');
+    await within(3000, 'IPv4 back on isp1', async () => JSON.stringify(await seen(onIsp1)) === JSON.stringify([seen4.isp1, seen6('isp1', onIsp1)]));
+  });
+
   test("a silently dead line takes its host's two families to the other line together, and back", async () => {
     const lines = await Promise.all(HOSTS.map((h) => lineOf(h.v4)));
     const onIsp1 = HOSTS[lines.indexOf('isp1')] as (typeof HOSTS)[number];

@@ -81,6 +81,14 @@ describe('the IPv6 keys', () => {
     expect(mine?.fix.length).toBeGreaterThan(10);
   });
 
+  test('IPv6 probe targets: normalised; link-local, inside the LAN prefix or an empty list refused', () => {
+    const probed = (targets: string) => NAT.replace('prefix: 2001:db8:1:100::/64 }', `prefix: 2001:db8:1:100::/64, probe: { targets: ${targets} } }`);
+    expect(parseConfig(probed('[2001:DB8:FFFF:0::100]'), 't.yaml').uplinks[0]?.ipv6?.targets).toEqual(['2001:db8:ffff::100']);
+    expect(problemsOf(probed('[fe80::1]')).map((p) => p.field)).toEqual(['uplinks[0].ipv6.probe.targets[0]']);
+    expect(problemsOf(probed('[fd00:18::1]')).map((p) => p.field)).toEqual(['uplinks[0].ipv6.probe.targets[0]']);
+    expect(problemsOf(probed('[]')).map((p) => p.field)).toEqual(['uplinks[0].ipv6.probe.targets']);
+  });
+
   test('two lines whose prefixes overlap, and an uplink ipv6 while IPv6 is off, are refused', () => {
     const both = NAT.replace('    interface: wan2\n', '    interface: wan2\n    ipv6: { prefix: 2001:db8:1::/48 }\n');
     expect(problemsOf(both).map((p) => p.field)).toEqual(['uplinks[1].ipv6.prefix']);
@@ -279,6 +287,9 @@ describe('both families planned', () => {
     ]);
     expect(prepared?.routes.map((r) => r.table)).toEqual(['3100', '3133']);
     expect(prepareTransitions(config, uplinks, desired.routes).get('isp1')?.routes6).toEqual([]);
+    // A line whose IPv6 is judged by its own probes keeps its IPv6 routes when its IPv4 verdict falls.
+    const own = uplinks6.map((u) => (u.name === 'isp1' ? { ...u, ownVerdict: true as const } : u));
+    expect(prepareTransitions(config, uplinks, desired.routes, own, desired.ipv6.routes).get('isp1')?.routes6).toEqual([]);
   });
 
   test("IPv6 routes of ours carry the kernel's metric 1024: kept as they are, any other metric replaced", () => {

@@ -97,6 +97,9 @@ describe('metrics', () => {
     const lines = text.trim().split('\n');
     for (const line of lines) expect(line).toMatch(/^(# (HELP|TYPE) [a-z_][a-z0-9_]* .+|[a-z_][a-z0-9_]*(\{([a-z]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN))$/);
     expect(lines).toContain('dispatcher_uplink_up{uplink="isp1",interface="ppp0"} 1');
+    // IPv6 only where it is on (the second line's is null).
+    expect(lines).toContain('dispatcher_uplink_ipv6_up{uplink="isp1",interface="ppp0"} 0');
+    expect(lines.filter((l) => l.startsWith('dispatcher_uplink_ipv6_up{'))).toHaveLength(1);
     expect(lines).toContain('dispatcher_repairs_total 3');
     expect(lines).toContain('dispatcher_repair_loop 1');
     expect(lines).toContain('dispatcher_uplink_up{uplink="we\\"ird",interface="ppp1"} 0');

@@ -75,6 +75,7 @@ describe('icmp method', () => {
     // IPv6 targets (uplinks[].ipv6.probe), as iputils prints them.
     expect(parsePingLine('64 bytes from 2001:db8:ffff::100: icmp_seq=1 ttl=63 time=0.130 ms')).toEqual({ kind: 'reply', seq: 1, rttMs: 0.13 });
     expect(parsePingLine('From 2001:db8:a::2 icmp_seq=3 Destination unreachable: Address unreachable')).toEqual({ kind: 'error', seq: 3 });
+    expect(parsePingLine('From fe80::1%wan1 icmp_seq=4 Destination unreachable: No route')).toEqual({ kind: 'error', seq: 4 });
     expect(parsePingLine('PING 2001:db8:ffff::100(2001:db8:ffff::100) from 2001:db8:a::2 wan1: 56 data bytes')).toBeNull();
   });
 

@@ -46,7 +46,7 @@ function describe(c: Connection): string {
 }
 
 /**
- * The filter of a conntrack command after its verb: `-f ipv4`, `-s ADDRESS[/LEN]`,
+ * The filter of a conntrack command after its verb: `-f ipv4|ipv6`, `-s ADDRESS[/LEN]`,
  * `-q ADDRESS` (the reply's destination; the real tool takes no network there) and
  * `--mark V[/M]`, each at most once; null for anything else.
  */
@@ -54,7 +54,10 @@ function connectionFilter(options: readonly string[]): ((c: Connection) => boole
   const tests: ((c: Connection) => boolean)[] = [];
   for (let i = 0; i < options.length; i += 2) {
     const [option, value] = [options[i], options[i + 1] ?? ''];
-    if (option === '-f' && value === 'ipv4') continue;
+    if (option === '-f' && (value === 'ipv4' || value === 'ipv6')) {
+      tests.push((c) => c.src.includes(':') === (value === 'ipv6'));
+      continue;
+    }
     if (option === '-s') {
       const network = parseCidr(value.includes('/') ? value : `${value}/32`);
       if (network === null) return null;
