@@ -286,8 +286,9 @@ export class HealthMonitor implements HealthView {
   }
 
   private syncProbes(): void {
-    for (const [id, active] of this.probes) if (this.wanted.get(id)?.key !== active.key) this.stopProbe(id, active);
-    for (const [id, spec] of this.wanted) if (!this.probes.has(id)) this.startProbe(id, spec);
+    const wanted = this.wanted;
+    for (const [id, active] of this.probes) if (wanted.get(id)?.key !== active.key) this.stopProbe(id, active);
+    for (const [id, spec] of wanted) if (!this.probes.has(id)) this.startProbe(id, spec);
   }
 
   private startProbe(id: string, spec: WantedProbe): void {
