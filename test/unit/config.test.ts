@@ -1,7 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/model/errors.js';
+import type { ConfigError } from '../../src/model/errors.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 const BASE = `
 lan:
@@ -16,16 +17,6 @@ uplinks:
   - name: isp2
     interface: ppp1
 `;
-
-function problemsOf(text: string): { field: string; problem: string; fix: string }[] {
-  try {
-    parseConfig(text, 'test.yaml');
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return [...(error as ConfigError).problems];
-  }
-  throw new Error('config was accepted');
-}
 
 describe('a valid config', () => {
   test('gets defaults and normalised values', () => {

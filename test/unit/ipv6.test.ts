@@ -16,7 +16,7 @@ import { prepareTransitions } from '../../src/core/failover.js';
 import { ipv6PrefixProblem } from '../../src/core/ipv6.js';
 import { plan } from '../../src/core/plan.js';
 import { viewUplinks6, withHealth6 } from '../../src/core/uplinks6.js';
-import { ConfigError } from '../../src/model/errors.js';
+import { problemsOf } from '../helpers/config-problems.js';
 import type { Link, Neighbour } from '../../src/model/kernel.js';
 import type { ClientRecord, UplinkView } from '../../src/model/state.js';
 
@@ -32,16 +32,6 @@ uplinks:
     interface: wan2
 netfilter: { backend: nftables }
 `;
-
-function problemsOf(text: string): { field: string; problem: string; fix: string }[] {
-  try {
-    parseConfig(text, 'test.yaml');
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return [...(error as ConfigError).problems];
-  }
-  throw new Error('config was accepted');
-}
 
 describe('the IPv6 keys', () => {
   test('off by default; nat mode normalises the prefixes and the next hop', () => {
