@@ -29,8 +29,6 @@ export interface Parsed {
   readonly maskWritten: boolean;
   readonly schedule?: string;
   readonly rebalance?: string;
-  /** netfilter.backend, when it parsed. */
-  readonly backend?: string;
 }
 
 export interface CheckOptions {
@@ -148,9 +146,6 @@ function checkIpv6(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void 
   if (mode === undefined) return;
   const lanPrefix = parsed.lan?.ipv6.prefix ?? null;
   const lan = lanPrefix === null ? null : (parseIpv6Network(lanPrefix) as Ipv6Network);
-  if (mode !== 'off' && parsed.backend === 'iptables') {
-    add('lan.ipv6.mode', `${mode} needs the nftables backend in this version (the iptables backend programs IPv4 only)`, 'set netfilter.backend: nftables, or lan.ipv6.mode: off');
-  }
   const seen: { index: number; network: Ipv6Network }[] = [];
   for (const { index, uplink } of accepted) {
     const field = `uplinks[${index}].ipv6`;

@@ -57,7 +57,6 @@ function parsedParts(doc: Doc): Parsed {
   const mask = parsedAs(SECTIONS.marks, doc.marks)?.mask;
   const schedule = parsedAs(SECTIONS.scan, doc.scan)?.schedule;
   const rebalance = parsedAs(SECTIONS.balance, doc.balance)?.rebalance;
-  const backend = parsedAs(SECTIONS.netfilter, doc.netfilter)?.backend;
   return {
     uplinks,
     via,
@@ -69,7 +68,6 @@ function parsedParts(doc: Doc): Parsed {
     ...(mask !== undefined ? { mask } : {}),
     ...(schedule !== undefined ? { schedule } : {}),
     ...(rebalance !== undefined ? { rebalance } : {}),
-    ...(backend !== undefined ? { backend } : {}),
   };
 }
 

@@ -29,7 +29,8 @@ export const TOOLS: Readonly<Record<string, string>> = {
 };
 /** Commands each netfilter backend runs. */
 export const BACKEND_TOOLS: Readonly<Record<BackendName, Readonly<Record<string, string>>>> = {
-  iptables: { iptables: 'iptables', 'iptables-save': 'iptables', 'iptables-restore': 'iptables', ipset: 'ipset' },
+  // ip6tables-save is read on every run (ours are removed when IPv6 is off); both come in Debian's iptables package.
+  iptables: { iptables: 'iptables', 'iptables-save': 'iptables', 'iptables-restore': 'iptables', 'ip6tables-save': 'iptables', 'ip6tables-restore': 'iptables', ipset: 'ipset' },
   nftables: { nft: 'nftables' },
 };
 export const DDNS_TOOLS: Readonly<Record<string, string>> = { dig: 'bind9-dnsutils', nsupdate: 'bind9-dnsutils' };

@@ -2,8 +2,8 @@
 // every value that differs between IPv4 and IPv6 — set names, the
 // iproute2 flag, the netfilter tools, the sysctls — is answered here, in one
 // table per family, so a planner or reader that takes a `family` asks this
-// module instead of writing `-4` or `net.ipv4.…` itself. Today only IPv4 is
-// planned and programmed; the IPv6 row is the contract the IPv6 issue fills in.
+// module instead of writing `-4` or `net.ipv4.…` itself. IPv6 is planned and
+// programmed in lan.ipv6.mode nat (both netfilter backends).
 
 import type { OwnedRanges } from '../model/state.js';
 

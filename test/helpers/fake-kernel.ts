@@ -25,6 +25,7 @@ import { addrJson, cloneLink, linkStatsJson, neighbourLine, neighbourOrder } fro
 import { FakeProcess, parsePing, runPing } from './fake-kernel/processes.js';
 import { parseRouteGet, routeGet } from './fake-kernel/route-get.js';
 import { deleteConnections, describeConnection, listConnections, nftDeleteTables, readSysctls, writeSysctls } from './fake-kernel/tools.js';
+import type { Netfilter } from './fake-kernel/netfilter.js';
 import { KernelModel } from './fake-kernel/world.js';
 
 export type { Connection } from './fake-kernel/tools.js';
@@ -121,11 +122,11 @@ export class FakeKernel extends KernelModel implements Runner {
    * table it touched (nft's own event lines are finer; which tables is what
    * matters to readers), then who committed it.
    */
-  private committed(input: string, process: string): void {
+  private committed(input: string, process: string, family: 'ip' | 'ip6'): void {
     const tables = [...input.matchAll(/^\*(\S+)$/gm)].map((m) => m[1] as string);
     this.generation += 1;
     for (const monitor of this.nftMonitors) {
-      for (const table of tables) monitor.print(`flush table ip ${table}`);
+      for (const table of tables) monitor.print(`flush table ${family} ${table}`);
       monitor.print(`# new generation ${this.generation} by process ${this.runningPid} (${process})`);
     }
   }
@@ -145,11 +146,14 @@ export class FakeKernel extends KernelModel implements Runner {
     if (custom) return custom.handler(argv, input);
     switch (tool) {
       case 'iptables-save':
-        return out(this.iptablesSave(argv));
+        return out(this.iptablesSave(argv, this.netfilter));
+      case 'ip6tables-save':
+        return out(this.iptablesSave(argv, this.netfilter6));
       case 'iptables':
         if (same(argv, 'iptables', '-V') || same(argv, 'iptables', '--version')) return out('iptables v1.8.9 (nf_tables)\n');
         return this.refuse(argv);
-      case 'iptables-restore': {
+      case 'iptables-restore':
+      case 'ip6tables-restore': {
         const flags = argv
           .slice(1)
           .join(' ')
@@ -159,8 +163,10 @@ export class FakeKernel extends KernelModel implements Runner {
           .filter((f) => f !== '');
         if (flags.some((f) => f !== '--noflush') || input === undefined) return this.refuse(argv);
         this.write(call);
-        this.netfilter.restore(input, !flags.includes('--noflush'));
-        this.committed(input, 'iptables-restor');
+        const ipv6 = tool === 'ip6tables-restore';
+        (ipv6 ? this.netfilter6 : this.netfilter).restore(input, !flags.includes('--noflush'));
+        // The kernel names a process by its first 15 characters.
+        this.committed(input, (tool as string).slice(0, 15), ipv6 ? 'ip6' : 'ip');
         return out('');
       }
       case 'ipset':
@@ -175,7 +181,7 @@ export class FakeKernel extends KernelModel implements Runner {
         if (same(argv, 'nft', '--version')) return out('nftables v1.0.6 (Lester Gooch #5)\n');
         if (!same(argv, 'nft', '-f', '-') || input === undefined) return this.refuse(argv);
         this.write(call);
-        if (nftDeleteTables(this.netfilter, input) === null) return this.refuse([...argv, `<<< ${input}`]);
+        if (nftDeleteTables(this.netfilter, this.netfilter6, input) === null) return this.refuse([...argv, `<<< ${input}`]);
         return out('');
       case 'ping': {
         const ping = parsePing(argv);
@@ -188,7 +194,7 @@ export class FakeKernel extends KernelModel implements Runner {
     }
   }
 
-  private iptablesSave(argv: readonly string[]): string {
+  private iptablesSave(argv: readonly string[], netfilter: Netfilter): string {
     let counters = false;
     let table: string | undefined;
     for (let i = 1; i < argv.length; i++) {
@@ -196,7 +202,7 @@ export class FakeKernel extends KernelModel implements Runner {
       else if (argv[i] === '-t' && argv[i + 1] !== undefined) table = argv[++i];
       else this.refuse(argv);
     }
-    return this.netfilter.save({ counters, ...(table !== undefined ? { table } : {}) });
+    return netfilter.save({ counters, ...(table !== undefined ? { table } : {}) });
   }
 
   private ipset(argv: readonly string[], input: string | undefined, call: Call): RunResult {
@@ -210,15 +216,24 @@ export class FakeKernel extends KernelModel implements Runner {
         exitCode: 0,
       };
     if (argv[1] === 'save' && argv.length <= 3) return { stdout: this.ipsets.save(argv[2]), stderr: '', exitCode: 0 };
+    if (same(argv, 'ipset', 'list', '-t'))
+      return {
+        stdout: this.ipsets
+          .names()
+          .map((name) => this.ipsets.header(name, (set) => this.usesSet(set)))
+          .join(''),
+        stderr: '',
+        exitCode: 0,
+      };
     if (argv[1] === 'list' && argv[2] === '-t' && argv.length === 4) {
-      const header = this.ipsets.header(argv[3] as string, (name) => this.netfilter.usesSet(name));
+      const header = this.ipsets.header(argv[3] as string, (name) => this.usesSet(name));
       if (header === null) return { stdout: '', stderr: `ipset v7.17: The set with the given name does not exist\n`, exitCode: 1 };
       return { stdout: header, stderr: '', exitCode: 0 };
     }
     if ((argv[1] === 'create' || argv[1] === 'add' || argv[1] === 'del' || argv[1] === 'destroy') && input === undefined) {
       this.write(call);
       try {
-        this.ipsets.restore(argv.slice(1).join(' '), false, (name) => this.netfilter.usesSet(name));
+        this.ipsets.restore(argv.slice(1).join(' '), false, (name) => this.usesSet(name));
       } catch (error) {
         // A single command says what failed without a line number.
         if (error instanceof ToolFailure) throw new ToolFailure(error.exitCode, error.stderr.replace('Error in line 1: ', ''));
@@ -229,10 +244,15 @@ export class FakeKernel extends KernelModel implements Runner {
     const exist = same(argv, 'ipset', '-exist', 'restore');
     if ((exist || same(argv, 'ipset', 'restore')) && input !== undefined) {
       this.write(call);
-      this.ipsets.restore(input, exist, (name) => this.netfilter.usesSet(name));
+      this.ipsets.restore(input, exist, (name) => this.usesSet(name));
       return { stdout: '', stderr: '', exitCode: 0 };
     }
     return this.refuse(argv);
+  }
+
+  /** Whether a rule of either family's tables names the ipset (a set in use cannot be destroyed). */
+  private usesSet(name: string): boolean {
+    return this.netfilter.usesSet(name) || this.netfilter6.usesSet(name);
   }
 
   private ip(argv: readonly string[], input: string | undefined, call: Call): RunResult {
@@ -398,6 +418,8 @@ export class FakeKernel extends KernelModel implements Runner {
       ['neighbours', neighbours],
       ['sysctls', sysctls],
       ['iptables', this.netfilter.dump()],
+      // Only where something was loaded: an IPv4-only kernel's golden text has no such section.
+      ...(this.netfilter6.dump().length > 0 ? [['ip6tables', this.netfilter6.dump()] as [string, string[]]] : []),
       ['ipset', this.ipsets.dump()],
       ['ip rule', rules],
       ['ip route', routes],
@@ -413,6 +435,7 @@ export class FakeKernel extends KernelModel implements Runner {
     copy.neighbours = [...this.neighbours];
     copy.routing = this.routing.clone(() => copy.links);
     copy.netfilter = this.netfilter.clone();
+    copy.netfilter6 = this.netfilter6.clone();
     copy.ipsets = this.ipsets.clone();
     copy.sysctls = new Map(this.sysctls);
     copy.connections = [...this.connections];

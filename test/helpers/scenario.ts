@@ -28,7 +28,7 @@ export type KernelState = RoutingState & IptablesObserved;
 
 /** The iptables backend's part of a captured kernel state. */
 export function netfilterOf(kernel: KernelState): IptablesObserved {
-  return { netfilter: kernel.netfilter, sets: kernel.sets };
+  return { netfilter: kernel.netfilter, netfilter6: kernel.netfilter6, sets: kernel.sets };
 }
 
 export const labConfig: Config = parseConfig(readFileSync(new URL('../../pools/lab.yaml', import.meta.url), 'utf8'), 'pools/lab.yaml', {
@@ -40,6 +40,7 @@ export const labConfig: Config = parseConfig(readFileSync(new URL('../../pools/l
 export function capturedKernel(): KernelState {
   return {
     netfilter: parseIptablesSave(fixture('iptables-save.txt')),
+    netfilter6: [],
     sets: parseIpsetSave(fixture('ipset-save.txt')),
     rules: parseIpRules(fixture('ip-rule.json')),
     routes: parseIpRoutes(fixture('ip-route.json')),
@@ -54,6 +55,7 @@ export function pristineKernel(): KernelState {
   const captured = capturedKernel();
   return {
     netfilter: [],
+    netfilter6: [],
     sets: { sets: [], entries: [] },
     rules: captured.rules.filter((r) => r.priority === 0 || r.priority >= 32766),
     routes: captured.routes.filter((r) => !/^3[0-9]{3}$/.test(r.table)),
@@ -101,7 +103,7 @@ export function pristineGatewayRunner(): FakeRunner {
 /** Doctor's facts on the lab's gateway when everything is well (tests override what they judge). */
 export function healthyDoctorFacts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
   const kernel = capturedKernel();
-  const tools = Object.fromEntries(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset', 'conntrack', 'ping', 'sysctl'].map((t) => [t, `/usr/sbin/${t}`]));
+  const tools = Object.fromEntries(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'ipset', 'conntrack', 'ping', 'sysctl'].map((t) => [t, `/usr/sbin/${t}`]));
   return {
     config: labConfig,
     tools,

@@ -4,7 +4,9 @@
 // configured link-local next hop, the other with neither (its next hop from
 // the router advertisements of isp2's router, radvd, and masquerade). The internet host answers with the source it sees, so each
 // host's two families can be compared: they must leave by the same line, move
-// together when that line dies, and come back with it. nftables backend.
+// together when that line dies, and come back with it. Both netfilter
+// backends: nftables (a second verdict map, snat ip6 prefix to) and iptables
+// (ip6tables with the same skeleton, an inet6 client set, NETMAP).
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { rm, writeFile } from 'node:fs/promises';
@@ -145,10 +147,11 @@ async function teardown(): Promise<void> {
   }
 }
 
-/** Both families' rules and routes, the whole ruleset and the sysctls the dispatcher sets: what flush must put back exactly. */
+/** Both families' rules and routes, the whole ruleset (iptables-nft's tables are in it), the ipsets and the sysctls the dispatcher sets: what flush must put back exactly. */
 async function kernel(): Promise<string> {
   const parts = await Promise.all([
     inNs(NS.router, ['nft', 'list', 'ruleset']),
+    inNs(NS.router, ['ipset', 'save']),
     inNs(NS.router, ['ip', '-4', 'rule']),
     inNs(NS.router, ['ip', '-6', 'rule']),
     inNs(NS.router, ['ip', '-4', 'route', 'show', 'table', 'all']),
@@ -159,7 +162,7 @@ async function kernel(): Promise<string> {
   return parts.join('\n----\n');
 }
 
-describe('IPv6 nat mode: a dual-stack host leaves by one line for both families (nftables)', () => {
+describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack host leaves by one line for both families (%s)', (backend) => {
   let dir: string;
   let config: string;
   let daemon: Process | null = null;
@@ -202,7 +205,7 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
         `    ipv6: { gateway: fe80::1, prefix: ${LINE_PREFIX_A}/64, probe: { targets: [${TARGET6}] } }`,
         '  - name: isp2',
         '    interface: wan2',
-        'netfilter: { backend: nftables }',
+        `netfilter: { backend: ${backend} }`,
         'health: { interval: 100ms, down: 3, up: 3 }',
         `state: ${dir}/state`,
         `socket: ${dir}/ctl.sock`,
@@ -265,6 +268,15 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
     expect(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', '3102'])).toContain(`default via ${advertised?.[1]} dev wan2`);
     expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.all.forwarding'])).trim()).toBe('1');
     expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.wan1.accept_ra'])).trim()).toBe('2');
+    // The backend's own IPv6 half: ip6tables with the IPv6 client set and NETMAP, or the second map of our nft table.
+    if (backend === 'iptables') {
+      const saved6 = await inNs(NS.router, ['ip6tables-save']);
+      expect(saved6).toContain('-A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients6 src --map-mark');
+      expect(saved6).toContain(`-A DISPATCHER-NAT -s fd00:18::/64 -o wan1 -j NETMAP --to ${LINE_PREFIX_A}/64`);
+      expect(await inNs(NS.router, ['ipset', 'list', '-t', 'dispatcher-clients6'])).toContain('Header: family inet6');
+    } else {
+      expect(await inNs(NS.router, ['nft', 'list', 'map', 'inet', 'dispatcher', 'clients6'])).toContain('type ipv6_addr : verdict');
+    }
   });
 
   /** Streams from `host` while `fault` happens, then gives each family's largest gap and where its last datagrams came from. */
@@ -299,9 +311,9 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
         input: 'table inet dead6 {\n  chain in {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "tocpe" meta nfproto ipv6 drop\n  }\n}\n',
       });
       await within(3000, "isp1's IPv6 down", async () => (await status6()) === 'down');
-      process.stdout.write(`ipv6: isp1's IPv6 declared down ${(performance.now() - started).toFixed(0)} ms after its router dropped IPv6\n`);
+      process.stdout.write(`ipv6 (${backend}): isp1's IPv6 declared down ${(performance.now() - started).toFixed(0)} ms after its router dropped IPv6\n`);
     });
-    process.stdout.write(`ipv6: IPv6-only blackhole on isp1: the stream's largest gap IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
+    process.stdout.write(`ipv6 (${backend}): IPv6-only blackhole on isp1: the stream's largest gap IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
     expect(gaps[1]).toBeLessThanOrEqual(2000);
     // IPv4 never noticed: it stayed on isp1 without a gap worth the name.
     expect(gaps[0]).toBeLessThan(500);
@@ -321,7 +333,7 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
       });
       await within(3000, 'isp1 down', async () => (await pools()).uplinks[0]?.state === 'down');
     });
-    process.stdout.write(`ipv6: IPv4-only outage on isp1: the stream's largest gap IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
+    process.stdout.write(`ipv6 (${backend}): IPv4-only outage on isp1: the stream's largest gap IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
     expect(gaps[0]).toBeLessThanOrEqual(2000);
     // The IPv6 stream's connection was not forgotten: it went on through isp1, translated as before.
     expect(gaps[1]).toBeLessThan(500);
@@ -341,9 +353,9 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
       // isp1's router stops forwarding anything from us, both families (its link stays up: nothing tells the gateway but its probes).
       await run.run(['ip', 'netns', 'exec', NS.ispA, 'nft', '-f', '-'], { input: 'table inet dead {\n  chain in {\n    type filter hook prerouting priority -300; policy accept;\n    iifname "tocpe" drop\n  }\n}\n' });
       await within(3000, 'isp1 down', async () => (await pools()).uplinks[0]?.state === 'down');
-      process.stdout.write(`ipv6: isp1 declared down ${(performance.now() - started).toFixed(0)} ms after its router went silent\n`);
+      process.stdout.write(`ipv6 (${backend}): isp1 declared down ${(performance.now() - started).toFixed(0)} ms after its router went silent\n`);
     });
-    process.stdout.write(`ipv6: the stream's largest gap when isp1 went silent: IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
+    process.stdout.write(`ipv6 (${backend}): the stream's largest gap when isp1 went silent: IPv4 ${gaps[0]} ms, IPv6 ${gaps[1]} ms\n`);
     for (const gap of gaps) expect(gap).toBeLessThanOrEqual(2000);
     expect(last).toEqual([seen4.isp2, seen6('isp2', onIsp1)]);
     // The host stays in isp1's pool; the pool's table now leaves by isp2 for both families.
@@ -352,6 +364,24 @@ describe('IPv6 nat mode: a dual-stack host leaves by one line for both families 
     await inNs(NS.ispA, ['nft', 'delete', 'table', 'inet', 'dead']);
     await within(8000, 'isp1 up', async () => (await pools()).uplinks[0]?.state === 'up');
     await within(3000, 'both families back on isp1', async () => JSON.stringify(await seen(onIsp1)) === JSON.stringify([seen4.isp1, seen6('isp1', onIsp1)]));
+  });
+
+  test("another program's firewall reload that wipes our IPv6 half is repaired within a second, and IPv6 leaves by its line again", async () => {
+    const host = HOSTS[0] as (typeof HOSTS)[number];
+    const line = await lineOf(host.v4);
+    const started = performance.now();
+    // What netfilter-persistent or nftables.service do on reload: ip6tables' whole tables restored, or every table gone.
+    if (backend === 'iptables') {
+      const empty = (table: string, chains: string[]) => [`*${table}`, ...chains.map((c) => `:${c} ACCEPT [0:0]`), 'COMMIT'].join('\n');
+      await run.run(['ip', 'netns', 'exec', NS.router, 'ip6tables-restore'], {
+        input: `${empty('mangle', ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'])}\n${empty('nat', ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'])}\n`,
+      });
+    } else await inNs(NS.router, ['nft', 'flush', 'ruleset']);
+    const ours = async (): Promise<boolean> =>
+      backend === 'iptables' ? (await inNs(NS.router, ['ip6tables-save', '-t', 'nat'])).includes('NETMAP') : (await inNs(NS.router, ['nft', 'list', 'tables'])).includes('inet dispatcher');
+    await within(2000, 'our IPv6 half back', ours);
+    process.stdout.write(`ipv6 (${backend}): our IPv6 netfilter half wiped by a reload, back after ${(performance.now() - started).toFixed(0)} ms\n`);
+    expect(await seen(host)).toEqual([seen4[line], seen6(line, host)]);
   });
 
   test('a restart changes nothing; stop and flush put both families back exactly', async () => {

@@ -24,8 +24,7 @@ import { ToolFailure } from '../helpers/fake-kernel/failure.js';
 import { FakeRunner } from '../helpers/fake-runner.js';
 import { Ipsets } from '../helpers/fake-kernel/ipset.js';
 import { Netfilter } from '../helpers/fake-kernel/netfilter.js';
-import { capturedAssignments, capturedKernel, labConfig, labUplinks, pristineKernel } from '../helpers/scenario.js';
-import type { KernelState } from '../helpers/scenario.js';
+import { capturedAssignments, capturedKernel, labConfig, labUplinks, netfilterOf, pristineKernel } from '../helpers/scenario.js';
 
 // Built the way the engine builds it (engine/backend.ts), from the shipped skeleton's text.
 const backend = createBackend('iptables', { skeleton: readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8') }) as NetfilterBackend<IptablesObserved, IptablesPayload>;
@@ -36,19 +35,19 @@ function golden(name: string, text: string): void {
   expect(text).toBe(readFileSync(file, 'utf8'));
 }
 
-const netfilterOf = (kernel: KernelState): IptablesObserved => ({ netfilter: kernel.netfilter, sets: kernel.sets });
 const intentFor = (assignments: ReadonlyMap<string, ClientRecord>, config: Config = labConfig) => planNetfilter(config, labUplinks(), assignments);
 
 /**
  * Only the commands the iptables backend issues, answered from the fake
- * kernel's iptables and ipset models; anything else fails loudly. Every
- * command is recorded with its stdin.
+ * kernel's iptables, ip6tables and ipset models; anything else fails loudly.
+ * Every command is recorded with its stdin.
  */
 class IptablesOnlyRunner implements Runner {
   readonly calls: { argv: readonly string[]; input?: string }[] = [];
   constructor(
     readonly netfilter = new Netfilter(),
     readonly ipsets = new Ipsets(),
+    readonly netfilter6 = new Netfilter(),
   ) {}
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -62,10 +61,13 @@ class IptablesOnlyRunner implements Runner {
   }
 
   private answer(line: string, input: string): string {
-    if (line === 'iptables-save') return this.netfilter.save();
-    if (line === 'iptables-save -c -t mangle') return this.netfilter.save({ counters: true, table: 'mangle' });
-    if (line === 'iptables-restore --wait 10 --noflush') {
-      this.netfilter.restore(input);
+    const [tool = '', ...rest] = line.split(' ');
+    const netfilter = tool.startsWith('ip6tables') ? this.netfilter6 : this.netfilter;
+    const args = rest.join(' ');
+    if (tool.endsWith('tables-save') && args === '') return netfilter.save();
+    if (tool.endsWith('tables-save') && args === '-c -t mangle') return netfilter.save({ counters: true, table: 'mangle' });
+    if (tool.endsWith('tables-restore') && args === '--wait 10 --noflush') {
+      netfilter.restore(input);
       return '';
     }
     if (line === 'ipset list -n')
@@ -75,12 +77,12 @@ class IptablesOnlyRunner implements Runner {
         .join('');
     if (line.startsWith('ipset save ')) return this.ipsets.save(line.slice('ipset save '.length));
     if (line === 'ipset -exist restore') {
-      this.ipsets.restore(input, true, (name) => this.netfilter.usesSet(name));
+      this.ipsets.restore(input, true, (name) => this.netfilter.usesSet(name) || this.netfilter6.usesSet(name));
       return '';
     }
     if (line === 'iptables -V') return 'iptables v1.8.9 (nf_tables)\n';
     if (line === 'nft -f -') {
-      for (const match of input.matchAll(/^delete table ip (\S+)$/gm)) this.netfilter.deleteTable(match[1] as string);
+      for (const match of input.matchAll(/^delete table (ip6?) (\S+)$/gm)) (match[1] === 'ip6' ? this.netfilter6 : this.netfilter).deleteTable(match[2] as string);
       return '';
     }
     throw new Error(`IptablesOnlyRunner: the iptables backend ran a command it has no business with: ${line}`);
@@ -124,7 +126,7 @@ describe('the iptables backend through its interface', () => {
   test('without root: iptables-save and ipset are named as unreadable and planned as empty', async () => {
     const runner = new FakeRunner().failOnce('iptables-save', 4, 'iptables-save: Permission denied (you must be root)').failOnce('ipset list', 1, 'ipset v7.17: Kernel error received: Operation not permitted');
     const { observed, unreadable } = await backend.observeReadable(runner);
-    expect(observed).toEqual({ netfilter: [], sets: { sets: [], entries: [] } });
+    expect(observed).toEqual({ netfilter: [], netfilter6: [], sets: { sets: [], entries: [] } });
     expect(unreadable.sort()).toEqual(['ipset', 'iptables-save']);
   });
 
@@ -195,7 +197,7 @@ describe('the iptables backend against the fake kernel', () => {
     await backend.apply(runner, backend.plan(intentFor(assignments), await backend.observe(runner)));
     assignments.set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
     const move = backend.plan(intentFor(assignments), await backend.observe(runner));
-    expect(move).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ipsetAfter: '' });
+    expect(move).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ip6tables: '', ipsetAfter: '' });
     await backend.apply(runner, move);
     expect(backend.isEmpty(backend.plan(intentFor(assignments), await backend.observe(runner)))).toBe(true);
     // DISPATCHER-PRE: per LAN the restore and the set rule come first, then isp1's counting rule.

@@ -4,6 +4,10 @@
 // test (test/integration/ipv6.test.ts) proves them on the real kernel.
 
 import { describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import type { NetfilterBackend } from '../../src/backends/backend.js';
+import { createBackend } from '../../src/backends/index.js';
+import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
 import { renderSkeleton, renderElements, renderWhole } from '../../src/backends/nftables/render.js';
 import { planNft } from '../../src/backends/nftables/index.js';
 import { EMPTY } from '../../src/backends/nftables/adapter.js';
@@ -18,7 +22,10 @@ import { plan } from '../../src/core/plan.js';
 import { viewUplinks6, withHealth6 } from '../../src/core/uplinks6.js';
 import { problemsOf } from '../helpers/config-problems.js';
 import type { Link, Neighbour } from '../../src/model/kernel.js';
+import type { NetfilterIntent } from '../../src/model/plan.js';
 import type { ClientRecord, UplinkView } from '../../src/model/state.js';
+import { parseIptablesSave } from '../../src/parse/iptables-save.js';
+import { FakeKernel } from '../helpers/fake-kernel.js';
 
 const NAT = `
 lan:
@@ -61,7 +68,6 @@ describe('the IPv6 keys', () => {
     ['a multicast next hop', 'gateway: fe80::1', 'gateway: ff02::2', 'uplinks[0].ipv6.gateway'],
     ["a global next hop inside the LAN's prefix", 'gateway: fe80::1', 'gateway: fd00:18::1', 'uplinks[0].ipv6.gateway'],
     ['an unknown key', 'gateway: fe80::1,', 'gateway: fe80::1, router: fe80::2,', 'uplinks[0].ipv6.router'],
-    ['IPv6 with the iptables backend (not built yet)', 'netfilter: { backend: nftables }', 'netfilter: { backend: iptables }', 'lan.ipv6.mode'],
   ];
   test.each(refusals)('%s is refused with its field and a fix', (_what, from, to, field) => {
     expect(NAT.includes(from)).toBe(true);
@@ -292,33 +298,40 @@ describe('both families planned', () => {
   });
 });
 
-describe('the nftables table in IPv6 nat mode', () => {
-  const ipv6 = {
-    lanPrefix: 'fd00:18::/64',
-    clients: new Map([['fd00:18::10', 0x01000000]]),
-    maxClients: 16,
-    translate: [
-      { interface: 'wan1', prefix: '2001:db8:1:100::/64' },
-      { interface: 'wan2', prefix: null },
-    ],
-  };
-  const intent = {
-    connMask: 0xf0000000,
-    poolMask: 0x0f000000,
-    lans: ['lan0'],
-    uplinks: [
-      { name: 'isp1', interface: 'wan1', connMark: 0x10000000, poolMark: 0x01000000, group: 64100 },
-      { name: 'isp2', interface: 'wan2', connMark: 0x20000000, poolMark: 0x02000000, group: 64101 },
-    ],
-    clients: new Map([['198.18.0.10', 0x01000000]]),
-    maxClients: 2,
-    choose: null,
-    spread: null,
-    ipv6,
-  };
+/** Two lines, one host of each family in isp1's pool: isp1 translates the LAN's prefix onto its own, isp2 masquerades it. */
+const IPV6 = {
+  lanPrefix: 'fd00:18::/64',
+  clients: new Map([['fd00:18::10', 0x01000000]]),
+  maxClients: 16,
+  translate: [
+    { interface: 'wan1', prefix: '2001:db8:1:100::/64' },
+    { interface: 'wan2', prefix: null },
+  ],
+};
+const INTENT = {
+  connMask: 0xf0000000,
+  poolMask: 0x0f000000,
+  lans: ['lan0'],
+  uplinks: [
+    { name: 'isp1', interface: 'wan1', connMark: 0x10000000, poolMark: 0x01000000, group: 64100 },
+    { name: 'isp2', interface: 'wan2', connMark: 0x20000000, poolMark: 0x02000000, group: 64101 },
+  ],
+  clients: new Map([['198.18.0.10', 0x01000000]]),
+  maxClients: 2,
+  choose: null,
+  spread: null,
+  ipv6: IPV6,
+};
 
+/** The two lines up, for plans with policies. */
+const VIEWS: UplinkView[] = [
+  { name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: false },
+  { name: 'isp2', index: 1, interface: 'wan2', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '192.0.2.5', pointToPoint: false },
+];
+
+describe('the nftables table in IPv6 nat mode', () => {
   test('one more map lookup per packet for IPv6, the LAN prefix translated per line (NPTv6) or masqueraded', () => {
-    const text = renderSkeleton(intent);
+    const text = renderSkeleton(INTENT);
     expect(text).toContain('map clients6 {\n    type ipv6_addr : verdict\n    size 16');
     expect(text).toContain('iifname "lan0" ip6 saddr vmap @clients6');
     expect(text).toContain('ip6 daddr vmap @clients6');
@@ -331,11 +344,7 @@ describe('the nftables table in IPv6 nat mode', () => {
 
   test("a MAC policy takes the host's IPv6 addresses too, and the hashing modes hash each family", () => {
     const withPolicy = parseConfig(`${NAT}balance: { mode: destination }\npolicies:\n  - { name: tv, match: { source: [02:00:00:00:00:0a] }, via: [isp2] }\n`, 't.yaml');
-    const views = [
-      { name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up' as const, reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: false },
-      { name: 'isp2', index: 1, interface: 'wan2', weight: 1, tier: 1, state: 'up' as const, reason: 'up', present: true, gateway: '192.0.2.5', pointToPoint: false },
-    ];
-    const desired = plan({ config: withPolicy, uplinks: views, uplinks6: views, assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]) });
+    const desired = plan({ config: withPolicy, uplinks: VIEWS, uplinks6: VIEWS, assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]) });
     const netfilter = desired.netfilter as NonNullable<typeof desired.netfilter>;
     const text = renderSkeleton(netfilter);
     expect(text).toContain('set p1_hosts {\n    type ipv4_addr');
@@ -349,13 +358,118 @@ describe('the nftables table in IPv6 nat mode', () => {
     expect(whole).toContain('add element inet dispatcher p1_hosts6 { fd00:18::10 }');
   });
 
+  test("a DSCP policy reads each family's own header; a destination list (IPv4 networks) takes no IPv6", () => {
+    const dscp = parseConfig(
+      `${NAT}policies:\n  - { name: voice, match: { dscp: [46] }, via: [isp2] }\n  - { name: tv, match: { source: [02:00:00:00:00:0a], dscp: [34] }, via: [isp2] }\n  - { name: bank, match: { source: [02:00:00:00:00:0a], destination: [203.0.113.0/24] }, via: [isp1] }\n`,
+      't.yaml',
+    );
+    const desired = plan({ config: dscp, uplinks: VIEWS, uplinks6: VIEWS, assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]) });
+    const rules = renderSkeleton(desired.netfilter as NetfilterIntent)
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line.includes('goto pool_'));
+    expect(rules.map((r) => r.replace(/ goto pool_\S+$/, ''))).toEqual(['ip dscp 46', 'ip6 dscp 46', 'ip saddr @p2_hosts ip dscp 34', 'ip6 saddr @p2_hosts6 ip6 dscp 34', 'ip saddr @p3_hosts ip daddr 203.0.113.0/24']);
+  });
+
   test("each family's addresses go to its own map, whole or by elements", () => {
-    const whole = planNft(intent, EMPTY).text;
+    const whole = planNft(INTENT, EMPTY).text;
     expect(whole).toContain('add element inet dispatcher clients { 198.18.0.10 : jump pool_01000000_0f000000 }');
     expect(whole).toContain('add element inet dispatcher clients6 { fd00:18::10 : jump pool_01000000_0f000000 }');
     expect(renderWhole('', new Map([['fd00:18::10', 'p']]), false)).not.toContain('dispatcher clients {');
     expect(renderElements(['fd00:18::10', '198.18.0.9'], [['fd00:18::11', 'p']])).toBe(
       ['delete element inet dispatcher clients { 198.18.0.9 }', 'delete element inet dispatcher clients6 { fd00:18::10 }', 'add element inet dispatcher clients6 { fd00:18::11 : jump p }', ''].join('\n'),
     );
+  });
+});
+
+describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client set', () => {
+  const backend = createBackend('iptables', { skeleton: readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8') }) as NetfilterBackend<IptablesObserved, IptablesPayload>;
+  const policyConfig = parseConfig(
+    `${NAT.replace('backend: nftables', 'backend: iptables')}balance: { mode: destination }\npolicies:\n  - { name: tv, match: { source: [02:00:00:00:00:0a] }, via: [isp2] }\n  - { name: bank, match: { destination: [203.0.113.0/24] }, via: [isp1] }\n`,
+    't.yaml',
+  );
+  const withPolicies = plan({ config: policyConfig, uplinks: VIEWS, uplinks6: VIEWS, assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]) }).netfilter as NetfilterIntent;
+
+  test('the same skeleton for ip6tables: the IPv6 set per packet, the LAN prefix onto the line (NETMAP) or masqueraded, nothing new into a translated prefix', async () => {
+    const payload = backend.plan(INTENT, await backend.observe(new FakeKernel()));
+    expect(payload.ipsetBefore).toContain('create dispatcher-clients6 hash:ip family inet6 hashsize 1024 maxelem 16 skbinfo\nadd dispatcher-clients6 fd00:18::10 skbmark 0x1000000/0xf000000\n');
+    const rules6 = payload.ip6tables.split('\n');
+    expect(rules6).toContain('-A DISPATCHER-PRE -d 2001:db8:1:100::/64 -m conntrack --ctstate NEW -j DROP');
+    expect(rules6).toContain('-A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients6 src --map-mark');
+    expect(rules6).toContain('-A DISPATCHER-COUNT -j SET --map-set dispatcher-clients6 dst --map-mark');
+    expect(rules6).toContain('-A DISPATCHER-NAT -s fd00:18::/64 -o wan1 -j NETMAP --to 2001:db8:1:100::/64');
+    expect(rules6).toContain('-A DISPATCHER-NAT -s fd00:18::/64 -o wan2 -j MASQUERADE');
+    // The guard is the first of DISPATCHER-PRE's rules: before a connection's line is restored.
+    expect(rules6.find((r) => r.startsWith('-A DISPATCHER-PRE '))).toContain('--ctstate NEW -j DROP');
+    // IPv4 is what it always was: masquerade per uplink, no guard.
+    expect(payload.iptables.split('\n')).toContain('-A DISPATCHER-NAT -o wan1 -j MASQUERADE');
+    expect(payload.iptables).not.toContain('DROP');
+    expect(backend.describe(payload)).toContain('# ip6tables-restore --noflush\n*mangle');
+  });
+
+  test('loaded into the kernel it plans nothing more; a moved IPv6 address is one set entry, known without reading back', async () => {
+    const kernel = new FakeKernel();
+    await backend.apply(kernel, backend.plan(INTENT, await backend.observe(kernel)));
+    expect(backend.isEmpty(backend.plan(INTENT, await backend.observe(kernel)))).toBe(true);
+    const moved = { ...INTENT, ipv6: { ...IPV6, clients: new Map([['fd00:18::10', 0x02000000]]) } };
+    const observed = await backend.observe(kernel);
+    const move = backend.plan(moved, observed);
+    expect(move).toEqual({ ipsetBefore: 'add dispatcher-clients6 fd00:18::10 skbmark 0x2000000/0xf000000\n', iptables: '', ip6tables: '', ipsetAfter: '' });
+    const expected = backend.expected(move);
+    expect(expected).not.toBeNull();
+    await backend.apply(kernel, move);
+    expect(backend.isEmpty(backend.plan(moved, expected as IptablesObserved))).toBe(true);
+    expect(backend.isEmpty(backend.plan(moved, await backend.observe(kernel)))).toBe(true);
+    // The kernel's IPv4 client set holds only IPv4: a restart adopts a host by its IPv4 address.
+    expect([...backend.classified(await backend.observe(kernel)).keys()]).toEqual(['198.18.0.10']);
+  });
+
+  test("policies: a MAC policy's hosts' IPv6 addresses in a set of their own; a destination list (IPv4 networks) takes no IPv6; the hash covers the whole IPv6 address", () => {
+    const payload = backend.plan(withPolicies, { netfilter: [], netfilter6: [], sets: { sets: [], entries: [] } });
+    expect(payload.ipsetBefore).toContain('create dispatcher-p1-src6 hash:net family inet6\nadd dispatcher-p1-src6 fd00:18::10/128\n');
+    expect(payload.ipsetBefore).toContain('create dispatcher-p1-src hash:net family inet\nadd dispatcher-p1-src 198.18.0.10/32\n');
+    const choose = (text: string) => text.split('\n').filter((r) => r.startsWith('-A DISPATCHER-CHOOSE '));
+    const [mac, bank, otherwise] = choose(payload.iptables);
+    expect(mac).toMatch(/^-A DISPATCHER-CHOOSE -m set --match-set dispatcher-p1-src src -g DISPATCHER-POOL-[0-9]+$/);
+    expect(bank).toMatch(/^-A DISPATCHER-CHOOSE -m set --match-set dispatcher-p2-dst dst -g DISPATCHER-POOL-[0-9]+$/);
+    expect(choose(payload.ip6tables)).toEqual([mac?.replace('p1-src src', 'p1-src6 src'), otherwise]);
+    expect(payload.ip6tables).toContain('-j HMARK --hmark-src-prefix 128 --hmark-dst-prefix 128 ');
+    expect(payload.iptables).toContain('-j HMARK --hmark-src-prefix 32 --hmark-dst-prefix 32 ');
+  });
+
+  test('IPv6 turned off removes only our ip6tables chains and IPv6 sets; flush then leaves both families as before the first start', async () => {
+    const kernel = new FakeKernel();
+    const pristine = kernel.dump();
+    const first = backend.plan(withPolicies, await backend.observe(kernel));
+    // Tables the run created are recorded per family, so that flush can delete them bare.
+    expect(backend.created(await backend.observe(kernel), first)).toEqual(['mangle', 'nat', 'ip6 mangle', 'ip6 nat']);
+    await backend.apply(kernel, first);
+    const off = { ...withPolicies, ipv6: null };
+    await backend.apply(kernel, backend.plan(off, await backend.observe(kernel)));
+    const observed = await backend.observe(kernel);
+    expect(observed.netfilter6.flatMap((t) => t.chains.map((c) => c.name)).filter((c) => c.startsWith('DISPATCHER'))).toEqual([]);
+    expect(observed.sets.sets.map((s) => s.name).sort()).toEqual(['dispatcher-clients', 'dispatcher-p1-src', 'dispatcher-p2-dst']);
+    expect(backend.isEmpty(backend.plan(off, observed))).toBe(true);
+    const removal = await backend.flush(kernel, await backend.observe(kernel), ['mangle', 'nat', 'ip6 mangle', 'ip6 nat']);
+    expect(removal.tablesDeleted).toEqual(['mangle', 'nat', 'ip6 mangle', 'ip6 nat']);
+    expect(kernel.dump()).toBe(pristine);
+  });
+
+  test('flush with IPv6 on removes both families at once', async () => {
+    const kernel = new FakeKernel();
+    const pristine = kernel.dump();
+    await backend.apply(kernel, backend.plan(withPolicies, await backend.observe(kernel)));
+    expect(kernel.dump()).toContain('## ip6tables\n');
+    const removal = await backend.flush(kernel, await backend.observe(kernel), ['mangle', 'nat', 'ip6 mangle', 'ip6 nat']);
+    expect(removal.chains).toContain('ip6 mangle/DISPATCHER-PRE');
+    expect(removal.chains).toContain('nat/DISPATCHER-NAT');
+    expect(kernel.dump()).toBe(pristine);
+  });
+
+  test("another program's ip6tables rule using our mark bits refuses the config, naming the tool", () => {
+    const foreign = parseIptablesSave('*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j MARK --set-xmark 0x1000000/0x1000000\nCOMMIT\n');
+    const problems = backend.collisions(policyConfig, { netfilter: [], netfilter6: foreign, sets: { sets: [], entries: [] } });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.problem).toMatch(/^ip6tables rule "-t mangle -A PREROUTING -j MARK --set-xmark 0x1000000\/0x1000000" of other software/);
   });
 });

@@ -61,7 +61,7 @@ describe('planning the lab', () => {
     const kernel = capturedKernel();
     const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const change = diff(labConfig, desired, kernel);
-    expect(payloadsOf(change)).toEqual({ ipsetBefore: '', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
+    expect(payloadsOf(change)).toEqual({ ipsetBefore: '', iptables: '', ip6tables: '', ip: '', ipsetAfter: '', sysctls: {} });
     expect(isEmpty(change)).toBe(true);
   });
 
@@ -105,7 +105,7 @@ describe('planning the lab', () => {
     const assignments = capturedAssignments();
     assignments.set('198.18.0.10', { ...assignments.get('198.18.0.10')!, uplink: 'isp3' });
     const payloads = payloadsOf(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
-    expect(payloads).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ip: '', ipsetAfter: '', sysctls: {} });
+    expect(payloads).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ip6tables: '', ip: '', ipsetAfter: '', sysctls: {} });
   });
 
   test('a released client is one set deletion; a new one one addition', () => {

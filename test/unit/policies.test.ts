@@ -263,9 +263,9 @@ describe('via lists are pools', () => {
     expect(rules('DISPATCHER-POOL-4')).toEqual(['-j MARK --set-xmark 0x4000000/0xf000000']);
     expect(rules('DISPATCHER-PRE')).toContain('-i lan0 -m connmark --mark 0x0/0xf0000000 -j DISPATCHER-CHOOSE');
     expect(desired.policySets).toEqual([
-      { name: 'dispatcher-p1-dst', type: 'hash:net', members: ['203.0.113.20/31'] },
-      { name: 'dispatcher-p3-src', type: 'hash:net', members: ['198.18.0.11/32'] },
-      { name: 'dispatcher-p4-dst', type: 'hash:net', members: ['203.0.113.90/32'] },
+      { name: 'dispatcher-p1-dst', type: 'hash:net', family: 'inet', members: ['203.0.113.20/31'] },
+      { name: 'dispatcher-p3-src', type: 'hash:net', family: 'inet', members: ['198.18.0.11/32'] },
+      { name: 'dispatcher-p4-dst', type: 'hash:net', family: 'inet', members: ['203.0.113.90/32'] },
     ]);
     // A bucket block of one (2:1 is 43:21 buckets) is printed as iptables-save prints it: no full mask.
     expect(rules('DISPATCHER-SPREAD')).toContain('-m mark --mark 0x8000002a -j MARK --set-xmark 0x1000000/0xffffffff');

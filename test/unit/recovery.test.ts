@@ -30,7 +30,7 @@ describe('adopting the kernel client set', () => {
       { set: 'dispatcher-clients', member: '10.1.2.3', options: { skbmark: '0x1000000/0xf000000' } },
       { set: 'other-set', member: '198.18.200.2', options: { skbmark: '0x1000000/0xf000000' } },
     ];
-    const result = adoptFromClientSet(labConfig, backend.classified({ netfilter: [], sets: { ...sets, entries: [...sets.entries, ...odd] } }), stored, NOW);
+    const result = adoptFromClientSet(labConfig, backend.classified({ netfilter: [], netfilter6: [], sets: { ...sets, entries: [...sets.entries, ...odd] } }), stored, NOW);
     expect(result.assignments.get(first)).toEqual(stored.get(first));
     expect(result.adopted).toHaveLength(capturedAssignments().size - 1);
     expect(result.unreadable).toBe(2);

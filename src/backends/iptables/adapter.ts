@@ -1,10 +1,11 @@
 // The iptables backend's commands, all through the injected Runner (the exec
-// seam): reads with iptables-save and ipset, writes with ipset -exist restore
-// and one iptables-restore --noflush, and the nf_tables table cleanup flush needs.
+// seam): reads with iptables-save, ip6tables-save and ipset, writes with ipset
+// -exist restore and one iptables-restore --noflush per family, and the
+// nf_tables table cleanup flush needs.
 
 import { readsOrNames } from '../../core/attempt.js';
-import { CLIENT_SET, CLIENT_SET_NEXT, NETFILTER_TABLES } from '../../core/contract.js';
-import { familyContract } from '../../core/family.js';
+import { NETFILTER_TABLES } from '../../core/contract.js';
+import { type Family, FAMILIES, familyContract } from '../../core/family.js';
 import { poolBytes, type PoolBytes } from '../../core/traffic.js';
 import type { Config } from '../../model/config.js';
 import type { IpsetDump, IptTable } from '../../model/kernel.js';
@@ -18,51 +19,64 @@ import { type IptablesObserved, type IptablesPayload, POLICY_SET } from './types
  * exists, plain iptables-save prints only the tables that do, which is what
  * `flush` needs to know to leave them as it found them.
  */
-export async function readNetfilter(runner: Runner): Promise<IptTable[]> {
-  const tables = parseIptablesSave((await runner.run(['iptables-save'])).stdout);
+export async function readNetfilter(runner: Runner, family: Family = 'ipv4'): Promise<IptTable[]> {
+  const tables = parseIptablesSave((await runner.run([familyContract(family).iptables.save])).stdout);
   return tables.filter((t) => (NETFILTER_TABLES as readonly string[]).includes(t.name));
 }
 
+/** The client sets of both families and their twins. */
+const CLIENT_SETS: readonly string[] = FAMILIES.flatMap((family) => [familyContract(family).clientSet, familyContract(family).clientSetNext]);
+
 export async function readSets(runner: Runner): Promise<IpsetDump> {
   const names = (await runner.run(['ipset', 'list', '-n'])).stdout.split('\n').map((n) => n.trim());
-  const ours = names.filter((name) => name === CLIENT_SET || name === CLIENT_SET_NEXT || POLICY_SET.test(name));
+  const ours = names.filter((name) => CLIENT_SETS.includes(name) || POLICY_SET.test(name));
   const dumps = await Promise.all(ours.map((name) => runner.run(['ipset', 'save', name])));
   const parsed = dumps.map((dump) => parseIpsetSave(dump.stdout));
   return { sets: parsed.flatMap((p) => p.sets), entries: parsed.flatMap((p) => p.entries) };
 }
 
 /**
- * The client set's header (`ipset list -t`, no members: cheap at any size):
- * how many rules use it and how many clients it holds. ipset has no change
+ * The client sets' headers (`ipset list -t`, no members: cheap at any size):
+ * how many rules use each and how many clients it holds. ipset has no change
  * events, and nft monitor does not see it; a set flushed or swapped by other
  * software (a firewall's ipset plugin on reload), or our rules using it
- * removed from iptables-legacy, change this answer.
+ * removed from iptables-legacy, change this answer. One command for both
+ * families (ipset lists one set or all of them).
  */
-export async function checkClientSet(runner: Runner): Promise<string> {
-  const result = await runner.run(['ipset', 'list', '-t', CLIENT_SET], { okExitCodes: [0, 1] });
-  if (result.exitCode !== 0) return 'absent';
-  const references = /^References: ([0-9]+)$/m.exec(result.stdout)?.[1] ?? '?';
-  const entries = /^Number of entries: ([0-9]+)$/m.exec(result.stdout)?.[1] ?? '?';
-  return `${CLIENT_SET}: ${references} references, ${entries} entries`;
+export async function checkClientSets(runner: Runner): Promise<string> {
+  const sections = (await runner.run(['ipset', 'list', '-t'])).stdout.split(/^(?=Name: )/m);
+  return FAMILIES.map((family) => {
+    const set = familyContract(family).clientSet;
+    const header = sections.find((section) => section.startsWith(`Name: ${set}\n`));
+    if (header === undefined) return `${set}: absent`;
+    const references = /^References: ([0-9]+)$/m.exec(header)?.[1] ?? '?';
+    const entries = /^Number of entries: ([0-9]+)$/m.exec(header)?.[1] ?? '?';
+    return `${set}: ${references} references, ${entries} entries`;
+  }).join('; ');
 }
 
 export async function observeIptables(runner: Runner): Promise<IptablesObserved> {
-  const [netfilter, sets] = await Promise.all([readNetfilter(runner), readSets(runner)]);
-  return { netfilter, sets };
+  const [netfilter, netfilter6, sets] = await Promise.all([readNetfilter(runner), readNetfilter(runner, 'ipv6'), readSets(runner)]);
+  return { netfilter, netfilter6, sets };
 }
 
 /** Without root iptables-save and ipset fail: each is read if it can be, and named if not. */
 export async function observeIptablesReadable(runner: Runner): Promise<{ observed: IptablesObserved; unreadable: string[] }> {
   const unreadable: string[] = [];
   const attempt = readsOrNames(unreadable);
-  const [netfilter, sets] = await Promise.all([attempt('iptables-save', readNetfilter(runner), []), attempt('ipset', readSets(runner), { sets: [], entries: [] })]);
-  return { observed: { netfilter, sets }, unreadable };
+  const [netfilter, netfilter6, sets] = await Promise.all([
+    attempt('iptables-save', readNetfilter(runner), []),
+    attempt('ip6tables-save', readNetfilter(runner, 'ipv6'), []),
+    attempt('ipset', readSets(runner), { sets: [], entries: [] }),
+  ]);
+  return { observed: { netfilter, netfilter6, sets }, unreadable };
 }
 
 /** In dependency order; the first failing command stops the rest (the next run resyncs). */
 export async function applyIptables(runner: Runner, payload: IptablesPayload): Promise<void> {
   if (payload.ipsetBefore) await runner.run(['ipset', '-exist', 'restore'], { input: payload.ipsetBefore });
   if (payload.iptables) await runner.run(['iptables-restore', '--wait', '10', '--noflush'], { input: payload.iptables });
+  if (payload.ip6tables) await runner.run(['ip6tables-restore', '--wait', '10', '--noflush'], { input: payload.ip6tables });
   if (payload.ipsetAfter) await runner.run(['ipset', '-exist', 'restore'], { input: payload.ipsetAfter });
 }
 
@@ -71,26 +85,44 @@ function isBare(table: IptTable): boolean {
   return table.rules.length === 0 && table.chains.every((c) => c.policy === 'ACCEPT');
 }
 
+/** A recorded table's family and name: "mangle" is IPv4's, "ip6 mangle" IPv6's (render.ts tablesTouched). */
+function recordedTable(record: string): { family: Family; name: string } {
+  const [first, second] = record.split(' ');
+  return second === undefined ? { family: 'ipv4', name: record } : { family: first === familyContract('ipv6').nftFamily ? 'ipv6' : 'ipv4', name: second };
+}
+
 /**
  * Deletes the named netfilter tables when they are bare, so a flush leaves
- * `iptables-save` as it was before the dispatcher created them. Only the
- * nf_tables backend can remove a table; legacy tables stay (they are module
- * state, invisible until used). Returns the tables deleted.
+ * `iptables-save` and `ip6tables-save` as they were before the dispatcher
+ * created them. Only the nf_tables backend can remove a table; legacy tables
+ * stay (they are module state, invisible until used). Returns the tables deleted.
  */
-export async function deleteBareTables(runner: Runner, names: readonly string[]): Promise<string[]> {
-  if (names.length === 0) return [];
+export async function deleteBareTables(runner: Runner, records: readonly string[]): Promise<string[]> {
+  if (records.length === 0) return [];
   const version = (await runner.run(['iptables', '-V'])).stdout;
   if (!version.includes('nf_tables')) return [];
-  const tables = await readNetfilter(runner);
-  const bare = names.filter((name) => {
-    const table = tables.find((t) => t.name === name);
-    return table !== undefined && isBare(table);
+  const bare: string[] = [];
+  for (const family of FAMILIES) {
+    const wanted = records.filter((record) => recordedTable(record).family === family);
+    if (wanted.length === 0) continue;
+    const tables = await readNetfilter(runner, family);
+    bare.push(...wanted.filter((record) => tables.some((t) => t.name === recordedTable(record).name && isBare(t))));
+  }
+  const lines = bare.map((record) => {
+    const { family, name } = recordedTable(record);
+    return `delete table ${familyContract(family).nftFamily} ${name}\n`;
   });
-  if (bare.length > 0) await runner.run(['nft', '-f', '-'], { input: bare.map((name) => `delete table ${familyContract('ipv4').nftFamily} ${name}\n`).join('') });
+  if (lines.length > 0) await runner.run(['nft', '-f', '-'], { input: lines.join('') });
   return bare;
 }
 
-/** Bytes per pool from our counting rules (iptables-save -c of mangle), by uplink name. */
+/** Bytes per pool from our counting rules (iptables-save -c of mangle, and ip6tables-save's in IPv6 nat mode), by uplink name. */
 export async function readPoolCounters(runner: Runner, config: Config): Promise<Record<string, PoolBytes>> {
-  return poolBytes(config, parseIptablesSave((await runner.run(['iptables-save', '-c', '-t', 'mangle'])).stdout));
+  const families: Family[] = config.lan.ipv6.mode === 'nat' ? ['ipv4', 'ipv6'] : ['ipv4'];
+  const counted = await Promise.all(families.map(async (family) => poolBytes(config, parseIptablesSave((await runner.run([familyContract(family).iptables.save, '-c', '-t', 'mangle'])).stdout))));
+  const total: Record<string, PoolBytes> = {};
+  for (const bytes of counted) {
+    for (const [name, { sent, received }] of Object.entries(bytes)) total[name] = { sent: (total[name]?.sent ?? 0) + sent, received: (total[name]?.received ?? 0) + received };
+  }
+  return total;
 }

@@ -1,4 +1,4 @@
-// Other software's iptables rules that use our mark bits (pure). A MARK,
+// Other software's iptables and ip6tables rules that use our mark bits (pure). A MARK,
 // CONNMARK or mark match outside our chains that touches marks.mask would
 // fight our pool and connection fields: the config is refused, naming it.
 
@@ -28,21 +28,26 @@ export function markBitsOf(args: readonly string[]): number {
   return bits;
 }
 
-export function iptablesCollisions(mask: number, observed: Pick<IptablesObserved, 'netfilter'>): ConfigProblem[] {
+export function iptablesCollisions(mask: number, observed: Pick<IptablesObserved, 'netfilter' | 'netfilter6'>): ConfigProblem[] {
   const ourMask = mask >>> 0;
   const problems: ConfigProblem[] = [];
-  for (const table of observed.netfilter) {
-    for (const rule of table.rules) {
-      if (isOurChain(rule.chain)) continue;
-      const overlap = (markBitsOf(rule.args) & ourMask) >>> 0;
-      if (overlap !== 0) {
-        problems.push({
-          field: 'marks.mask',
-          problem: `iptables rule "-t ${table.name} -A ${rule.chain} ${rule.args.join(' ')}" of other software uses mark bits ${hex(overlap)} inside marks.mask ${hex(ourMask)}`,
-          fix: 'choose a marks.mask whose bits that software does not use',
-        });
+  const families = [
+    { tool: 'iptables', tables: observed.netfilter },
+    { tool: 'ip6tables', tables: observed.netfilter6 },
+  ];
+  for (const { tool, tables } of families)
+    for (const table of tables) {
+      for (const rule of table.rules) {
+        if (isOurChain(rule.chain)) continue;
+        const overlap = (markBitsOf(rule.args) & ourMask) >>> 0;
+        if (overlap !== 0) {
+          problems.push({
+            field: 'marks.mask',
+            problem: `${tool} rule "-t ${table.name} -A ${rule.chain} ${rule.args.join(' ')}" of other software uses mark bits ${hex(overlap)} inside marks.mask ${hex(ourMask)}`,
+            fix: 'choose a marks.mask whose bits that software does not use',
+          });
+        }
       }
     }
-  }
   return problems;
 }

@@ -1,8 +1,10 @@
-// Desired minus observed for our chains and the client set (pure). Only what
+// Desired minus observed for our chains and the client sets (pure). Only what
 // the dispatcher owns (iptables/README.md) is ever changed or removed:
-// DISPATCHER-… chains, the jumps into them and the dispatcher-clients set.
+// DISPATCHER-… chains, the jumps into them, the dispatcher-clients(6) sets
+// and the policies' sets.
 
-import { CLIENT_SET, CLIENT_SET_NEXT, isOurChain, NETFILTER_TABLES } from '../../core/contract.js';
+import { isOurChain, NETFILTER_TABLES } from '../../core/contract.js';
+import { type Family, familyContract } from '../../core/family.js';
 import { hex } from '../../core/marks.js';
 import type { IpsetDump, IpsetEntry, IptTable } from '../../model/kernel.js';
 import {
@@ -62,8 +64,8 @@ export function diffNetfilter(desired: readonly DesiredNetfilterTable[], observe
   return changes;
 }
 
-function compatible(options: Readonly<Record<string, string | true>>, type: string, maxelem: number): boolean {
-  return type === 'hash:ip' && options.family === 'inet' && options.skbinfo === true && options.maxelem === String(maxelem);
+function compatible(options: Readonly<Record<string, string | true>>, type: string, maxelem: number, family: Family): boolean {
+  return type === 'hash:ip' && options.family === familyContract(family).setFamily && options.skbinfo === true && options.maxelem === String(maxelem);
 }
 
 /** "mark/mask" as ipset prints an skbmark; a handful of distinct marks, so each is formatted once per diff. */
@@ -76,20 +78,22 @@ function skbmarks(poolMask: number): (mark: number) => string {
   };
 }
 
-export function diffSet(desired: DesiredSet | null, observed: IpsetDump): SetChange {
-  const current = observed.sets.find((s) => s.name === CLIENT_SET);
-  const destroyStale = observed.sets.some((s) => s.name === CLIENT_SET_NEXT) ? [CLIENT_SET_NEXT] : [];
-  const none: SetChange = { destroyStale, create: 'none', maxelem: desired?.maxelem ?? 0, add: [], del: [], destroy: false };
+/** One family's client set (desired null: it must not exist). */
+export function diffSet(desired: DesiredSet | null, observed: IpsetDump, family: Family): SetChange {
+  const { clientSet, clientSetNext } = familyContract(family);
+  const current = observed.sets.find((s) => s.name === clientSet);
+  const destroyStale = observed.sets.some((s) => s.name === clientSetNext) ? [clientSetNext] : [];
+  const none: SetChange = { family, destroyStale, create: 'none', maxelem: desired?.maxelem ?? 0, add: [], del: [], destroy: false };
   if (!desired) return { ...none, destroy: current !== undefined };
   const skbmark = skbmarks(desired.poolMask);
   // Sorted for a stable payload; only what is loaded is sorted (a steady run sorts nothing).
   const sorted = (entries: [string, string][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const all = (): [string, string][] => [...desired.entries].map(([ip, mark]) => [ip, skbmark(mark)]);
   if (!current) return { ...none, create: 'create', add: sorted(all()) };
-  if (!compatible(current.options, current.type, desired.maxelem)) return { ...none, create: 'swap', add: sorted(all()) };
+  if (!compatible(current.options, current.type, desired.maxelem, family)) return { ...none, create: 'swap', add: sorted(all()) };
   const have = new Map<string, string>();
   for (const entry of observed.entries) {
-    if (entry.set === CLIENT_SET) have.set(entry.member, typeof entry.options.skbmark === 'string' ? entry.options.skbmark : '');
+    if (entry.set === clientSet) have.set(entry.member, typeof entry.options.skbmark === 'string' ? entry.options.skbmark : '');
   }
   const add: [string, string][] = [];
   for (const [ip, mark] of desired.entries) {
@@ -103,24 +107,31 @@ export function diffSet(desired: DesiredSet | null, observed: IpsetDump): SetCha
 
 /**
  * What observe reads once `change` is loaded, when it changes only the client
- * set's members (a client added, moved or gone): the members as ipset prints
+ * sets' members (a client added, moved or gone): the members as ipset prints
  * them (bare address, the skbmark text diffSet compares). null when it
  * changes more (chains, a set created or swapped, policy sets): the next run reads.
  */
 export function observedAfter(observed: IptablesObserved, change: IptablesChange): IptablesObserved | null {
-  const { netfilter, set, policySets } = change;
-  const more = netfilter.length > 0 || set.create !== 'none' || set.destroy || set.destroyStale.length > 0;
+  const { netfilter, netfilter6, policySets } = change;
+  const sets = [change.set, change.set6];
+  const more = netfilter.length + netfilter6.length > 0 || sets.some((set) => set.create !== 'none' || set.destroy || set.destroyStale.length > 0);
   if (more || policySets.load.length + policySets.destroy.length + policySets.destroyStale.length > 0) return null;
-  if (set.add.length + set.del.length === 0) return observed;
-  const replaced = new Set<string>(set.del);
-  for (const [member] of set.add) replaced.add(member);
-  const entries: IpsetEntry[] = observed.sets.entries.filter((e) => e.set !== CLIENT_SET || !replaced.has(e.member));
-  for (const [member, skbmark] of set.add) entries.push({ set: CLIENT_SET, member, options: { skbmark } });
-  return { netfilter: observed.netfilter, sets: { sets: observed.sets.sets, entries } };
+  if (sets.every((set) => set.add.length + set.del.length === 0)) return observed;
+  let entries: readonly IpsetEntry[] = observed.sets.entries;
+  for (const set of sets) {
+    if (set.add.length + set.del.length === 0) continue;
+    const name = familyContract(set.family).clientSet;
+    const replaced = new Set<string>(set.del);
+    for (const [member] of set.add) replaced.add(member);
+    const kept = entries.filter((e) => e.set !== name || !replaced.has(e.member));
+    for (const [member, skbmark] of set.add) kept.push({ set: name, member, options: { skbmark } });
+    entries = kept;
+  }
+  return { ...observed, sets: { sets: observed.sets.sets, entries } };
 }
 
-/** A member as compared: ipset prints a /32 network bare and MACs in upper case. */
-const memberKey = (member: string): string => member.toLowerCase().replace(/\/32$/, '');
+/** A member as compared: ipset prints a host network (/32, /128) bare and MACs in upper case. */
+const memberKey = (member: string): string => member.toLowerCase().replace(/\/(32|128)$/, '');
 
 export function diffPolicySets(desired: readonly DesiredPolicySet[], observed: IpsetDump): PolicySetsChange {
   const ours = observed.sets.filter((s) => POLICY_SET.test(s.name));
@@ -133,7 +144,7 @@ export function diffPolicySets(desired: readonly DesiredPolicySet[], observed: I
     }
     const have = new Set(observed.entries.filter((e) => e.set === set.name).map((e) => memberKey(e.member)));
     const want = new Set(set.members.map(memberKey));
-    const same = current.type === set.type && have.size === want.size && [...want].every((m) => have.has(m));
+    const same = current.type === set.type && current.options.family === set.family && have.size === want.size && [...want].every((m) => have.has(m));
     if (!same) load.push({ set, how: 'swap' });
   }
   return {
@@ -144,5 +155,11 @@ export function diffPolicySets(desired: readonly DesiredPolicySet[], observed: I
 }
 
 export function diffIptables(desired: DesiredIptables, observed: IptablesObserved): IptablesChange {
-  return { netfilter: diffNetfilter(desired.tables, observed.netfilter), set: diffSet(desired.set, observed.sets), policySets: diffPolicySets(desired.policySets, observed.sets) };
+  return {
+    netfilter: diffNetfilter(desired.tables, observed.netfilter),
+    netfilter6: diffNetfilter(desired.tables6, observed.netfilter6),
+    set: diffSet(desired.set, observed.sets, 'ipv4'),
+    set6: diffSet(desired.set6, observed.sets, 'ipv6'),
+    policySets: diffPolicySets(desired.policySets, observed.sets),
+  };
 }

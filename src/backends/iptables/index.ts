@@ -1,10 +1,13 @@
 // The iptables + ipset backend: our chains from iptables/skeleton.rules in
-// mangle and nat, loaded with one iptables-restore --noflush, and the client
-// set dispatcher-clients (hash:ip with skbinfo) loaded with ipset restore.
+// mangle and nat, loaded with one iptables-restore --noflush (and, in IPv6 nat
+// mode, the same skeleton with one ip6tables-restore --noflush), and the
+// client sets dispatcher-clients and dispatcher-clients6 (hash:ip with
+// skbinfo) loaded with ipset restore.
 
 import { CLIENT_SET, isOurChain } from '../../core/contract.js';
+import { familyContract } from '../../core/family.js';
 import type { NetfilterBackend } from '../backend.js';
-import { applyIptables, checkClientSet, deleteBareTables, observeIptables, observeIptablesReadable, readPoolCounters } from './adapter.js';
+import { applyIptables, checkClientSets, deleteBareTables, observeIptables, observeIptablesReadable, readPoolCounters } from './adapter.js';
 import { iptablesCollisions } from './collisions.js';
 import { planIptablesChange } from './desired.js';
 import { observedAfter } from './diff.js';
@@ -21,6 +24,9 @@ function parseSkbmark(text: string): { mark: number; mask: number } | null {
   return Number.isInteger(values.mark) && Number.isInteger(values.mask) ? values : null;
 }
 
+/** The tables observed, named as tablesTouched names them ("mangle", "ip6 mangle"). */
+const observedTables = (observed: IptablesObserved): string[] => [...observed.netfilter.map((t) => t.name), ...observed.netfilter6.map((t) => `${familyContract('ipv6').nftFamily} ${t.name}`)];
+
 /** What each payload planned here leaves, when it changes only the client set's members (NetfilterBackend.expected). */
 const leaves = new WeakMap<IptablesPayload, IptablesObserved>();
 
@@ -30,7 +36,7 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
     // iptables-nft's changes (ours and a firewall reload's) show in nft monitor;
     // iptables-legacy's do not, and the client set's header check and the scan
     // are then what notices them.
-    watch: { events: { argv: ['nft', 'monitor'], tables: ['ip mangle', 'ip nat', 'ruleset'] }, check: checkClientSet },
+    watch: { events: { argv: ['nft', 'monitor'], tables: ['ip mangle', 'ip nat', 'ip6 mangle', 'ip6 nat', 'ruleset'] }, check: checkClientSets },
     observe: observeIptables,
     observeReadable: observeIptablesReadable,
     plan(intent, observed) {
@@ -45,15 +51,16 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
     describe: describeIptables,
     size: iptablesPayloadSize,
     expected: (payload) => leaves.get(payload) ?? null,
-    created: (observed, payload) => tablesTouched(payload).filter((table) => !observed.netfilter.some((t) => t.name === table)),
+    created: (observed, payload) => tablesTouched(payload).filter((record) => !observedTables(observed).includes(record)),
     async flush(runner, observed, created) {
       const change = planIptablesChange(skeleton, null, observed);
       const payload = renderIptables(change);
       await applyIptables(runner, payload);
       const tablesDeleted = await deleteBareTables(runner, created);
+      const tables = [...change.netfilter, ...change.netfilter6.map((t) => ({ ...t, table: `${familyContract('ipv6').nftFamily} ${t.table}` }))];
       return {
-        chains: change.netfilter.flatMap((t) => t.dropChains.map((c) => `${t.table}/${c}`)),
-        hooks: change.netfilter.reduce((n, t) => n + t.deleteRules.length, 0),
+        chains: tables.flatMap((t) => t.dropChains.map((c) => `${t.table}/${c}`)),
+        hooks: tables.reduce((n, t) => n + t.deleteRules.length, 0),
         setDestroyed: change.set.destroy,
         tablesDeleted,
         changed: !isIptablesPayloadEmpty(payload),

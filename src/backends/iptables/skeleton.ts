@@ -6,7 +6,7 @@ import type { DesiredNetfilterTable } from './types.js';
 import { tokenize } from '../../parse/iptables-save.js';
 import { isOurChain } from '../../core/contract.js';
 
-type Repeat = 'lan' | 'uplink' | 'choose' | 'choose-lan' | 'choice' | 'pool' | 'hash' | 'bucket' | null;
+type Repeat = 'lan' | 'uplink' | 'nat' | 'guard' | 'choose' | 'choose-lan' | 'choice' | 'pool' | 'hash' | 'bucket' | null;
 
 export interface SkeletonRule {
   readonly repeat: Repeat;
@@ -35,6 +35,8 @@ const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = 
   none: COMMON,
   lan: [...COMMON, 'lan'],
   uplink: [...COMMON, 'uplink.interface', 'uplink.connMark', 'uplink.poolMark', 'uplink.group'],
+  nat: [...COMMON, 'nat.rule'],
+  guard: [...COMMON, 'guard.prefix'],
   choose: COMMON,
   'choose-lan': [...COMMON, 'lan'],
   choice: [...COMMON, 'choice.rule'],
@@ -44,7 +46,7 @@ const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = 
 };
 
 /** A line's optional repeat tag, "[lan] ", then a chain declaration or a rule. */
-const REPEAT = '^(?:\\[(lan|uplink|choose|choose-lan|choice|pool|hash|bucket)\\] )?';
+const REPEAT = '^(?:\\[(lan|uplink|nat|guard|choose|choose-lan|choice|pool|hash|bucket)\\] )?';
 const DECLARATION = new RegExp(REPEAT + ':(\\S+)$');
 const RULE = new RegExp(REPEAT + '-A (\\S+) (.+)$');
 
@@ -102,6 +104,10 @@ export interface SkeletonValues {
   readonly set: string;
   readonly lans: readonly string[];
   readonly uplinks: readonly { readonly interface: string; readonly connMark: string; readonly poolMark: string; readonly group: string }[];
+  /** DISPATCHER-NAT's rules, match and target (IPv4: masquerade per uplink; IPv6: the LAN prefix per uplink, NETMAP or masquerade). */
+  readonly nat: readonly string[];
+  /** Prefixes new connections from outside may not be sent to (IPv6: the lines' NPTv6 prefixes); none for IPv4. */
+  readonly guards: readonly string[];
   /** LAN connections without a line go through DISPATCHER-CHOOSE: policies, then the balancing mode (empty: they keep their client's pool). */
   readonly choices: readonly string[];
   /** The pools `via` policies mark connections with: one chain each. */
@@ -129,6 +135,10 @@ function rowsOf(repeat: Repeat, values: SkeletonValues): Record<string, string>[
       return values.lans.map((lan) => ({ ...common, lan }));
     case 'uplink':
       return values.uplinks.map((u) => ({ ...common, 'uplink.interface': u.interface, 'uplink.connMark': u.connMark, 'uplink.poolMark': u.poolMark, 'uplink.group': u.group }));
+    case 'nat':
+      return values.nat.map((rule) => ({ ...common, 'nat.rule': rule }));
+    case 'guard':
+      return values.guards.map((prefix) => ({ ...common, 'guard.prefix': prefix }));
     case 'choose':
       return values.choices.length > 0 ? [common] : [];
     case 'choose-lan':

@@ -1,14 +1,19 @@
 // The iptables + ipset backend's own data: what it observes (iptables-save,
-// ipset save), what it wants (our chains filled from iptables/skeleton.rules,
-// the client set), the change between the two and the payload text loaded by
-// ipset restore and iptables-restore. Nothing outside src/backends/iptables/
-// needs these, except the transitional wrappers listed in its index.ts.
+// ip6tables-save, ipset save), what it wants (our chains filled from
+// iptables/skeleton.rules once per family, the client sets), the change
+// between the two and the payload text loaded by ipset restore,
+// iptables-restore and ip6tables-restore. Nothing outside
+// src/backends/iptables/ needs these, except the transitional wrappers listed
+// in its index.ts.
 
+import type { Family } from '../../core/family.js';
 import type { IpsetDump, IptTable } from '../../model/kernel.js';
 
 export interface IptablesObserved {
   /** iptables-save of the tables we use that exist (plain iptables-save lists only existing ones). */
   readonly netfilter: readonly IptTable[];
+  /** ip6tables-save of the same tables: read whatever the config says, so that ours are removed when IPv6 is turned off. */
+  readonly netfilter6: readonly IptTable[];
   /** ipset save of our sets only (may be empty). */
   readonly sets: IpsetDump;
 }
@@ -28,31 +33,37 @@ export interface DesiredNetfilterTable {
   readonly rules: readonly DesiredChainRule[];
 }
 
+/** A family's client set (familyContract(family).clientSet). */
 export interface DesiredSet {
-  readonly name: string;
+  readonly family: Family;
   readonly maxelem: number;
   /** Client address → its pool mark; the skbmark is "mark/poolMask" as ipset prints it. */
   readonly entries: ReadonlyMap<string, number>;
   readonly poolMask: number;
 }
 
-/** A policy's source or destination networks (hash:net): dispatcher-pN-src, -dst. */
-export type PolicySetKind = 'src' | 'dst';
+/** A policy's source or destination networks (hash:net): dispatcher-pN-src, -dst; -src6 its hosts' IPv6 addresses. */
+export type PolicySetKind = 'src' | 'dst' | 'src6';
 export const POLICY_SET_PREFIX = 'dispatcher-p';
-/** Ours: a policy's set, or the twin it is rebuilt in and swapped with. */
-export const POLICY_SET = /^dispatcher-p[0-9]+-(src|dst)(-next)?$/;
+/** Ours: a policy's set (src6: its hosts' IPv6 addresses), or the twin it is rebuilt in and swapped with. */
+export const POLICY_SET = /^dispatcher-p[0-9]+-(src6?|dst)(-next)?$/;
 
 export interface DesiredPolicySet {
   readonly name: string;
   readonly type: 'hash:net';
-  /** Networks "a.b.c.d/n". */
+  readonly family: 'inet' | 'inet6';
+  /** Networks "a.b.c.d/n" (or "x::y/128"). */
   readonly members: readonly string[];
 }
 
 export interface DesiredIptables {
   readonly tables: readonly DesiredNetfilterTable[];
+  /** ip6tables' tables: empty while IPv6 is off (nothing of ours may remain there). */
+  readonly tables6: readonly DesiredNetfilterTable[];
   /** null: the client set must not exist (flush). */
   readonly set: DesiredSet | null;
+  /** null: the IPv6 client set must not exist (IPv6 off, or flush). */
+  readonly set6: DesiredSet | null;
   readonly policySets: readonly DesiredPolicySet[];
 }
 
@@ -68,9 +79,11 @@ export interface NetfilterTableChange {
 }
 
 export interface SetChange {
+  /** Whose client set: its names and ipset family (familyContract). */
+  readonly family: Family;
   /** Leftover sets of an interrupted swap, destroyed first. */
   readonly destroyStale: readonly string[];
-  /** Create the set from scratch (absent), or build CLIENT_SET_NEXT and swap (incompatible header). */
+  /** Create the set from scratch (absent), or build its twin (clientSetNext) and swap (incompatible header). */
   readonly create: 'none' | 'create' | 'swap';
   readonly maxelem: number;
   /** [address, skbmark text] */
@@ -90,7 +103,9 @@ export interface PolicySetsChange {
 
 export interface IptablesChange {
   readonly netfilter: readonly NetfilterTableChange[];
+  readonly netfilter6: readonly NetfilterTableChange[];
   readonly set: SetChange;
+  readonly set6: SetChange;
   readonly policySets: PolicySetsChange;
 }
 
@@ -99,6 +114,8 @@ export interface IptablesPayload {
   readonly ipsetBefore: string;
   /** iptables-restore --noflush text: one transaction for every table we touch. */
   readonly iptables: string;
+  /** ip6tables-restore --noflush text, the same for IPv6 (a transaction of its own: the tools share none). */
+  readonly ip6tables: string;
   /** ipset restore text run after iptables (destroying a set nothing references any more). */
   readonly ipsetAfter: string;
 }

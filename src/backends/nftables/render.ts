@@ -127,7 +127,10 @@ export function hostSets(intent: NetfilterIntent): Map<string, readonly string[]
 /**
  * The choose chain's rules: each policy's match and verdict, then
  * balance.mode's. A policy's sources are an anonymous set of its networks
- * (they change with the config only) and its named host set, one rule each.
+ * (they change with the config only) and its named host sets, one rule each.
+ * A rule's matches are of one family: a destination list (IPv4 networks)
+ * takes no IPv6, and the DSCP is read from the family's own header (`ip dscp`,
+ * `ip6 dscp`: the traffic class), as ip6tables' dscp match does.
  */
 function chooseRules(choose: ChooseIntent, poolMask: number, ipv6: boolean): string[] {
   const rules = choose.policies.flatMap(({ match, action }, i) => {
@@ -140,17 +143,21 @@ function chooseRules(choose: ChooseIntent, poolMask: number, ipv6: boolean): str
         : match.protocols.length === 1
           ? `${match.protocols[0]} dport ${anonymous(ports)}`
           : `meta l4proto ${anonymous(match.protocols)} th dport ${anonymous(ports)}`;
-    const rest = [match.destinations.length > 0 ? `ip daddr ${anonymous(match.destinations)}` : '', transport, match.dscp.length > 0 ? `ip dscp ${anonymous(match.dscp)}` : '', verdict(action, poolMask)];
     const { sources } = match;
-    const from =
+    const from: { source: string; family: 'ip' | 'ip6' }[] =
       sources === null
-        ? ['']
+        ? [{ source: '', family: 'ip' }, ...(ipv6 && match.dscp.length > 0 ? [{ source: '', family: 'ip6' as const }] : [])]
         : [
-            ...(sources.networks.length > 0 ? [`ip saddr ${anonymous(sources.networks)}`] : []),
-            ...(sources.hosts ? [`ip saddr @${hostSetName(i)}`] : []),
-            ...(sources.hosts && ipv6 ? [`ip6 saddr @${hostSetName(i, 'ipv6')}`] : []),
+            ...(sources.networks.length > 0 ? [{ source: `ip saddr ${anonymous(sources.networks)}`, family: 'ip' as const }] : []),
+            ...(sources.hosts ? [{ source: `ip saddr @${hostSetName(i)}`, family: 'ip' as const }] : []),
+            ...(sources.hosts && ipv6 ? [{ source: `ip6 saddr @${hostSetName(i, 'ipv6')}`, family: 'ip6' as const }] : []),
           ];
-    return from.map((source) => [source, ...rest].filter((part) => part !== '').join(' '));
+    return from
+      .filter(({ family }) => family === 'ip' || match.destinations.length === 0)
+      .map(({ source, family }) => {
+        const parts = [source, match.destinations.length > 0 ? `ip daddr ${anonymous(match.destinations)}` : '', transport, match.dscp.length > 0 ? `${family} dscp ${anonymous(match.dscp)}` : '', verdict(action, poolMask)];
+        return parts.filter((part) => part !== '').join(' ');
+      });
   });
   return choose.otherwise.kind === 'keep' ? rules : [...rules, verdict(choose.otherwise, poolMask)];
 }

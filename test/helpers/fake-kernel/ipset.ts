@@ -10,9 +10,12 @@
 //   and `destroy` of an absent set are accepted;
 // - `destroy` of a set an iptables rule uses is refused;
 // - `swap` exchanges two sets' contents under their names (same type only);
-// - hashsize is rounded up to a power of two; a full skbmark mask is not printed.
+// - hashsize is rounded up to a power of two; a full skbmark mask is not printed;
+// - family inet6 takes IPv6 members only (and inet IPv4 only); a host network
+//   (/32, /128) prints bare.
 // Members print sorted by address (the kernel prints hash order): stable for golden files.
 
+import { isIPv6 } from 'node:net';
 import { tokenize } from '../../../src/parse/iptables-save.js';
 import { hexOf, ipv4, parseNumber, prefix, ToolFailure } from './failure.js';
 
@@ -45,6 +48,7 @@ function initval(name: string): string {
 }
 
 function memberOrder(a: string, b: string): number {
+  if (a.includes(':') || b.includes(':')) return a < b ? -1 : a > b ? 1 : 0;
   const [na, la] = prefix(a) ?? [0, 0];
   const [nb, lb] = prefix(b) ?? [0, 0];
   return na - nb || la - lb;
@@ -153,11 +157,18 @@ export class Ipsets {
         else set.hashsize = Math.max(64, 2 ** Math.ceil(Math.log2(n as number)));
       } else if (key !== 'bucketsize' && key !== 'initval') fail(`Unknown argument: "${key}"`);
     }
-    if (set.family !== 'inet') throw new Error(`fake kernel: ipset family it does not model: "${set.family}"`);
+    if (set.family !== 'inet' && set.family !== 'inet6') throw new Error(`fake kernel: ipset family it does not model: "${set.family}"`);
     return set;
   }
 
   private member(set: IpSet, text: string | undefined, fail: (detail: string) => never): string {
+    if (set.family === 'inet6') {
+      const [address = '', length] = (text ?? '').split('/');
+      const bits = length === undefined ? 128 : Number(length);
+      const whole = set.type === 'hash:ip' ? length === undefined : Number.isInteger(bits) && bits >= 1 && bits <= 128;
+      if (!isIPv6(address) || !whole) fail(`Syntax error: cannot parse ${text ?? ''}: resolving to IPv6 address failed`);
+      return bits === 128 ? address : (text as string);
+    }
     if (set.type === 'hash:ip') {
       if (text === undefined || ipv4(text) === null) fail(`Syntax error: cannot parse ${text ?? ''}: resolving to IPv4 address failed`);
       return text as string;

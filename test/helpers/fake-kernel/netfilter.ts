@@ -29,7 +29,7 @@ export const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {
 const TABLE_ORDER = ['mangle', 'security', 'raw', 'filter', 'nat'];
 
 /** Targets that are extensions, not chains (the ones our rules and the tests use). */
-const TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'QUEUE', 'MARK', 'CONNMARK', 'SET', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT', 'LOG', 'REJECT', 'TCPMSS', 'CT', 'NFLOG', 'CLASSIFY', 'HMARK']);
+const TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'QUEUE', 'MARK', 'CONNMARK', 'SET', 'MASQUERADE', 'SNAT', 'DNAT', 'REDIRECT', 'LOG', 'REJECT', 'TCPMSS', 'CT', 'NFLOG', 'CLASSIFY', 'HMARK', 'NETMAP']);
 
 /** Fixed, so that save output is stable; the parsers skip comments anyway. */
 export const SAVE_DATE = 'Sun Nov 22 17:02:30 2026';

@@ -102,13 +102,14 @@ export function describeConnection(c: Connection): string {
   return `${c.proto} ${c.src}:${c.sport} -> ${c.dst}:${c.dport} mark ${hexOf(c.mark)}`;
 }
 
-/** `nft -f -` holding `delete table ip NAME` lines only; null for any other line. */
-export function nftDeleteTables(netfilter: Netfilter, input: string): null | undefined {
+/** `nft -f -` holding `delete table ip NAME` (or `ip6 NAME`) lines only; null for any other line. */
+export function nftDeleteTables(netfilter: Netfilter, netfilter6: Netfilter, input: string): null | undefined {
   const lines = input.split('\n').filter((l) => l.trim() !== '');
-  const tables = lines.map((line) => /^delete table ip ([a-z]+)$/.exec(line.trim())?.[1]);
-  if (tables.some((t) => t === undefined)) return null;
-  const absent = (tables as string[]).find((t) => !netfilter.has(t));
-  if (absent) throw new ToolFailure(1, `Error: No such file or directory\ndelete table ip ${absent}\n                   ${'^'.repeat(absent.length)}\n`);
-  for (const table of tables as string[]) netfilter.deleteTable(table);
+  const tables = lines.map((line) => /^delete table (ip6?) ([a-z]+)$/.exec(line.trim()));
+  if (tables.some((t) => t === null)) return null;
+  const found = (tables as RegExpExecArray[]).map(([, family, name]) => ({ family: family as string, name: name as string, of: family === 'ip6' ? netfilter6 : netfilter }));
+  const absent = found.find((t) => !t.of.has(t.name));
+  if (absent) throw new ToolFailure(1, `Error: No such file or directory\ndelete table ${absent.family} ${absent.name}\n${' '.repeat(14 + absent.family.length)}${'^'.repeat(absent.name.length)}\n`);
+  for (const table of found) table.of.deleteTable(table.name);
   return undefined;
 }

@@ -28,6 +28,8 @@ export class KernelModel {
   neighbours: Neighbour[] = [];
   routing = new Routing(() => this.links);
   netfilter = new Netfilter();
+  /** ip6tables' tables: a second model of the same kind (the tools share no state). */
+  netfilter6 = new Netfilter();
   ipsets = new Ipsets();
   sysctls = new Map<string, string>(Object.entries(GLOBAL_SYSCTLS));
   connections: Connection[] = [];
