@@ -1,10 +1,13 @@
-// Dynamic DNS, the pure part: which A records the name should have, what the
-// server's answer says it has, and the nsupdate script that makes one into the
-// other in a single transaction (RFC 2136: delete the RRset, add each record,
-// send). Nothing here runs a command.
+// Dynamic DNS, the pure part: which A (and, with IPv6 on, AAAA) records the
+// name should have, what the server's answer says it has, and the nsupdate
+// script that makes one into the other in a single transaction (RFC 2136:
+// delete the RRsets, add each record, send). Nothing here runs a command.
 
 import type { DdnsConfig } from '../model/config.js';
-import { formatIpv4, parseIpv4 } from './ipv4.js';
+import { compareAddresses, formatAddress, parseAddress } from './address.js';
+
+/** The record types the name is kept in: A, and AAAA while lan.ipv6.mode is on. */
+export type RecordType = 'A' | 'AAAA';
 
 /** What the publisher knows of one uplink after a run. */
 export interface PublishableUplink {
@@ -13,17 +16,32 @@ export interface PublishableUplink {
   readonly up: boolean;
   /** The validated public address, or null while it is unknown. */
   readonly publicAddress: string | null;
+  /** The line's IPv6 (while IPv6 is on): whether it carries IPv6 now, and the address it is reached at (core/uplinks6.ts inbound). */
+  readonly ipv6?: { readonly up: boolean; readonly address: string | null };
 }
 
-/** The record set: the public addresses of the live uplinks that are not excluded, sorted, each once. */
+/**
+ * The record set: the public addresses of the live uplinks that are not
+ * excluded, and the inbound IPv6 addresses of those whose IPv6 is live;
+ * sorted (IPv4 first), each once.
+ */
 export function wantedRecords(config: DdnsConfig, uplinks: readonly PublishableUplink[]): string[] {
-  const addresses = uplinks.filter((u) => u.up && !config.exclude.includes(u.name) && u.publicAddress !== null).map((u) => u.publicAddress as string);
+  const published = uplinks.filter((u) => !config.exclude.includes(u.name));
+  const addresses = [...published.filter((u) => u.up && u.publicAddress !== null).map((u) => u.publicAddress as string), ...published.flatMap((u) => (u.ipv6?.up && u.ipv6.address !== null ? [u.ipv6.address] : []))];
   return sortAddresses([...new Set(addresses)]);
 }
 
+/** Addresses in their canonical text, IPv4 before IPv6, each by value. */
 export function sortAddresses(addresses: readonly string[]): string[] {
-  return [...addresses].sort((a, b) => (parseIpv4(a) as number) - (parseIpv4(b) as number));
+  const parsed = addresses.flatMap((text) => {
+    const address = parseAddress(text);
+    return address ? [address] : [];
+  });
+  return parsed.sort(compareAddresses).map(formatAddress);
 }
+
+/** The record type an address is published in. */
+const typeOf = (address: string): RecordType => (address.includes(':') ? 'AAAA' : 'A');
 
 /**
  * The uplink a query and update leave by: any live one will do (excluded ones
@@ -37,44 +55,54 @@ export function sendingUplink(uplinks: readonly PublishableUplink[], failures = 
 
 export interface ServerRecords {
   readonly addresses: readonly string[];
-  /** The TTL the server holds (null when the name has no A records). */
-  readonly ttl: number | null;
+  /** The TTLs the server holds, each once (none when the name has no such records). */
+  readonly ttls: readonly number[];
 }
 
 export type ServerAnswer = { readonly records: ServerRecords } | { readonly error: string };
 
 /**
- * Reads `dig +noall +comments +answer NAME A`: the header's status and the
- * answer's A records for NAME. NXDOMAIN and an empty answer mean no records;
- * any other status (REFUSED, SERVFAIL, NOTAUTH) is an error, never "empty".
+ * Reads `dig +noall +comments +answer NAME TYPE`, one or more of them one
+ * after the other: each header's status and the answers' A and AAAA records
+ * for NAME. NXDOMAIN and an empty answer mean no records; any other status
+ * (REFUSED, SERVFAIL, NOTAUTH) is an error, never "empty", and so is a
+ * header missing (`queries` of them were asked).
  */
-export function parseDigAnswer(output: string, name: string): ServerAnswer {
-  const status = /->>HEADER<<-.*\bstatus: ([A-Z]+)/.exec(output)?.[1];
-  if (!status) return { error: `no answer from the server${output.trim() ? `: ${output.trim().split('\n').pop()?.slice(0, 120)}` : ''}` };
-  if (status !== 'NOERROR' && status !== 'NXDOMAIN') return { error: `the server answered ${status}` };
+export function parseDigAnswer(output: string, name: string, queries = 1): ServerAnswer {
+  const statuses = [...output.matchAll(/->>HEADER<<-.*\bstatus: ([A-Z]+)/g)].map((m) => m[1] as string);
+  if (statuses.length < queries) return { error: `no answer from the server${output.trim() ? `: ${output.trim().split('\n').pop()?.slice(0, 120)}` : ''}` };
+  const refused = statuses.find((status) => status !== 'NOERROR' && status !== 'NXDOMAIN');
+  if (refused) return { error: `the server answered ${refused}` };
   const addresses: string[] = [];
-  let ttl: number | null = null;
+  const ttls = new Set<number>();
   for (const line of output.split('\n')) {
     if (line.startsWith(';') || line.trim() === '') continue;
     const [owner, ttlText, klass, type, data] = line.trim().split(/\s+/);
-    if (owner?.toLowerCase().replace(/\.$/, '') !== name || klass !== 'IN' || type !== 'A') continue;
-    const address = data === undefined ? null : parseIpv4(data);
-    if (address === null || !/^[0-9]+$/.test(ttlText ?? '')) continue;
-    addresses.push(formatIpv4(address));
-    ttl = Number(ttlText);
+    if (owner?.toLowerCase().replace(/\.$/, '') !== name || klass !== 'IN' || (type !== 'A' && type !== 'AAAA')) continue;
+    const address = data === undefined ? null : parseAddress(data);
+    if (address === null || typeOf(formatAddress(address)) !== type || !/^[0-9]+$/.test(ttlText ?? '')) continue;
+    addresses.push(formatAddress(address));
+    ttls.add(Number(ttlText));
   }
-  return { records: { addresses: sortAddresses([...new Set(addresses)]), ttl } };
+  return { records: { addresses: sortAddresses([...new Set(addresses)]), ttls: [...ttls].sort((a, b) => a - b) } };
 }
 
 /** Whether the server already holds exactly the wanted set (with our TTL): then nothing is sent. */
 export function inSync(config: DdnsConfig, wanted: readonly string[], server: ServerRecords): boolean {
   if (wanted.length !== server.addresses.length || wanted.some((a, i) => a !== server.addresses[i])) return false;
-  return wanted.length === 0 || server.ttl === config.ttl;
+  return wanted.length === 0 || server.ttls.every((ttl) => ttl === config.ttl);
 }
 
-/** One nsupdate transaction replacing the name's A records with `records` (none: the name's A records go). */
-export function updateScript(config: DdnsConfig, records: readonly string[]): string {
-  return [`server ${config.server} ${config.port}`, `zone ${config.zone}`, `update delete ${config.name}. A`, ...records.map((address) => `update add ${config.name}. ${config.ttl} A ${address}`), 'send', ''].join('\n');
+/** One nsupdate transaction replacing the name's records of `types` with `records` (none: the name's records of those types go). */
+export function updateScript(config: DdnsConfig, records: readonly string[], types: readonly RecordType[] = ['A']): string {
+  return [
+    `server ${config.server} ${config.port}`,
+    `zone ${config.zone}`,
+    ...types.map((type) => `update delete ${config.name}. ${type}`),
+    ...records.filter((address) => types.includes(typeOf(address))).map((address) => `update add ${config.name}. ${config.ttl} ${typeOf(address)} ${address}`),
+    'send',
+    '',
+  ].join('\n');
 }
 
 const BACKOFF_MIN_MS = 1000;

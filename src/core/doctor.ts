@@ -10,6 +10,7 @@ import type { UplinkView } from '../model/state.js';
 import type { RepairStatus } from '../schema/control.js';
 import { routingCollisions } from './collisions.js';
 import { uplinkGroup } from './contract.js';
+import { familySysctls } from './family.js';
 import { fighterFindings, repairFindings, type FighterFacts } from './fighters.js';
 import { firewallFindings } from './firewall/findings.js';
 import type { RuleSets } from './firewall/model.js';
@@ -99,7 +100,7 @@ function featureFindings(facts: Pick<DoctorFacts, 'features'>): Finding[] {
           check: `kernel:${feature}`,
           severity: 'fail',
           summary: `${feature} does not work in this kernel: ${error}`,
-          fix: 'use a kernel with policy routing, multipath, ipset (hash:ip with skbinfo) and the netfilter CONNMARK, MARK, SET, owner and MASQUERADE modules (any Debian kernel has them)',
+          fix: 'use a kernel with policy routing, multipath, ipset (hash:ip with skbinfo) and the netfilter CONNMARK, MARK, SET, owner and MASQUERADE modules, and for IPv6 nat mode NETMAP and DNAT (any Debian kernel has them)',
         },
   );
 }
@@ -115,6 +116,29 @@ function forwardingFinding(facts: DoctorFacts): Finding {
         fix: 'find what sets net.ipv4.ip_forward=0 (/etc/sysctl.d, a firewall tool), then dispatcher reload',
       }
     : { check: 'sysctl:ip_forward', severity: 'warn', summary: 'IPv4 forwarding is off', fix: 'dispatcher start turns it on (and flush puts it back); nothing else to do' };
+}
+
+/**
+ * IPv6 nat mode: IPv6 forwarding, and accept_ra=2 on every uplink (with
+ * forwarding on, the kernel ignores router advertisements elsewhere, and the
+ * line's IPv6 default route and next hop go with them). Nothing while IPv6 is off.
+ */
+function ipv6SysctlFindings(facts: DoctorFacts): Finding[] {
+  if (facts.config.lan.ipv6.mode === 'off') return [];
+  const wanted = familySysctls(
+    facts.config.uplinks.map((u) => u.interface),
+    'ipv6',
+  );
+  return Object.entries(wanted).map(([key, value]) => {
+    const check = `sysctl:${key}`;
+    const have = facts.sysctls[key];
+    if (have === value) return { check, severity: 'ok', summary: `${key} is ${value}` };
+    if (have === undefined) return { check, severity: 'info', summary: `${key} is not readable yet (its interface does not exist); it is set when it appears` };
+    const why = key.endsWith('.forwarding') ? 'IPv6 is not forwarded' : "with forwarding on, the kernel ignores the ISP router's advertisements on this uplink: its IPv6 default route and next hop go";
+    return facts.daemonRunning
+      ? { check, severity: 'fail', summary: `${key} is ${have}, not ${value}, although the daemon runs: ${why}`, fix: `find what sets it (/etc/sysctl.d, a network manager), then dispatcher reload` }
+      : { check, severity: 'warn', summary: `${key} is ${have}: ${why}`, fix: 'dispatcher start sets it (and flush puts it back); nothing else to do' };
+  });
 }
 
 function rpFilterFindings(facts: DoctorFacts): Finding[] {
@@ -220,6 +244,7 @@ export function diagnose(facts: DoctorFacts): Finding[] {
     ...toolFindings(facts.tools, facts.config.ddns ? DDNS_TOOLS : {}),
     forwardingFinding(facts),
     ...rpFilterFindings(facts),
+    ...ipv6SysctlFindings(facts),
     neighbourTableFinding(facts),
     ...collisionFindings(facts),
     groupFinding(facts),

@@ -3,7 +3,7 @@
 // an uplink can use (global unicast or unique local) from the ones it cannot
 // (link-local, multicast, loopback, IPv4-mapped, the unspecified address).
 
-import { formatNetwork, parseIpv6, parseNetwork } from './address.js';
+import { formatIpv6, formatNetwork, parseIpv6, parseNetwork } from './address.js';
 
 export interface Ipv6Network {
   readonly network: bigint;
@@ -55,6 +55,18 @@ export function inIpv6Prefix(prefix: string, address: string): boolean {
   const network = parseIpv6Network(prefix);
   const value = parseIpv6(address);
   return network !== null && value !== null && ipv6NetworkContains(network, value);
+}
+
+/**
+ * An address as a prefix translation (NETMAP, nft's `snat ip6 prefix to`)
+ * rewrites it: the bits of `to`'s prefix replaced, the rest kept; null when
+ * either text is no IPv6 address or network.
+ */
+export function translate6(address: string, to: string): string | null {
+  const value = parseIpv6(address);
+  const network = parseIpv6Network(to);
+  if (value === null || network === null) return null;
+  return formatIpv6((value & ~maskOf(network.prefix) & ALL_ONES) | network.network);
 }
 
 export function ipv6NetworksOverlap(a: Ipv6Network, b: Ipv6Network): boolean {

@@ -9,6 +9,7 @@ import { IPV6_PER_HOST } from './assign6.js';
 import { planChoose } from './balance/policies.js';
 import { planSpread } from './balance/spread.js';
 import { uplinkGroup } from './contract.js';
+import { translate6 } from './ipv6.js';
 import { connMark, markLayout, poolMark } from './marks.js';
 
 /** IPv6 in nat mode: each client's IPv6 addresses with its pool's mark, and each uplink's translation. */
@@ -25,7 +26,12 @@ function planIpv6(config: Config, uplinks6: readonly UplinkView[], assignments: 
     lanPrefix,
     clients,
     maxClients: config.clients.max * IPV6_PER_HOST,
-    translate: uplinks6.map((u) => ({ interface: u.interface, prefix: config.uplinks[u.index]?.ipv6?.prefix ?? null })),
+    translate: uplinks6.map((u) => {
+      const prefix = config.uplinks[u.index]?.ipv6?.prefix ?? null;
+      // The gateway's translated LAN address (its AAAA record on this line) leads back to the gateway: the same translation, reversed.
+      const to = prefix !== null && u.inbound !== undefined ? translate6(u.inbound, lanPrefix) : null;
+      return { interface: u.interface, prefix, inbound: to !== null && u.inbound !== undefined ? { address: u.inbound, to } : null };
+    }),
   };
 }
 

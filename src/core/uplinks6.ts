@@ -11,6 +11,7 @@ import type { Config } from '../model/config.js';
 import type { FamilyRouting, Link } from '../model/kernel.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';
 import { isOurTable } from './contract.js';
+import { inIpv6Prefix, translate6 } from './ipv6.js';
 
 function discoverGateway6(config: Config, link: Link, routes: FamilyRouting['routes']): string | undefined {
   for (const route of routes) {
@@ -21,18 +22,33 @@ function discoverGateway6(config: Config, link: Link, routes: FamilyRouting['rou
   return undefined;
 }
 
+/** The gateway's own address in the LAN's IPv6 prefix (on the first LAN interface that has one), or null. */
+export function lanAddress6(config: Config, links: readonly Link[]): string | null {
+  const prefix = config.lan.ipv6.prefix;
+  if (prefix === null) return null;
+  for (const name of config.lan.interfaces) {
+    const address = links.find((l) => l.name === name)?.addresses6.find((a) => inIpv6Prefix(prefix, a));
+    if (address !== undefined) return address;
+  }
+  return null;
+}
+
 /** The IPv6 views of the uplinks (from their link-level views), in config order; empty while IPv6 is off. */
 export function viewUplinks6(config: Config, uplinks: readonly UplinkView[], links: readonly Link[], routing6: FamilyRouting): UplinkView[] {
   if (config.lan.ipv6.mode === 'off') return [];
+  const lan = lanAddress6(config, links);
   return uplinks.map((view) => {
     const { gateway: _, gatewaySource: __, address: ___, ...line } = view;
     const link = links.find((l) => l.name === view.interface);
     const configured = config.uplinks[view.index]?.ipv6?.gateway ?? null;
     const address = link?.addresses6[0];
     const gateway = configured ?? (link && !view.pointToPoint ? discoverGateway6(config, link, routing6.routes) : undefined);
+    const prefix = config.uplinks[view.index]?.ipv6?.prefix ?? null;
+    const inbound = prefix !== null ? (lan === null ? null : translate6(lan, prefix)) : (address ?? null);
     const v6: UplinkView = {
       ...line,
       ...(address !== undefined ? { address } : {}),
+      ...(inbound !== null ? { inbound } : {}),
       ...(gateway !== undefined ? { gateway, gatewaySource: configured !== null ? ('config' as const) : ('route' as const) } : {}),
     };
     if (view.state === 'down' || gateway !== undefined || view.pointToPoint) return v6;

@@ -234,7 +234,13 @@ export class Daemon {
     const uplinks = reconciler.uplinks;
     // A first lookup under way would make the record set look one short for a moment: wait for it.
     if (publicAddresses.pending(uplinks)) return;
-    ddns.observe(uplinks.map((u) => ({ name: u.name, index: u.index, up: u.state === 'up', publicAddress: publicAddresses.address(u) })));
+    const uplinks6 = new Map(reconciler.uplinks6.map((u) => [u.name, u]));
+    ddns.observe(
+      uplinks.map((u) => {
+        const v6 = uplinks6.get(u.name);
+        return { name: u.name, index: u.index, up: u.state === 'up', publicAddress: publicAddresses.address(u), ...(v6 ? { ipv6: { up: v6.state === 'up', address: v6.inbound ?? null } } : {}) };
+      }),
+    );
   }
 
   private scheduleScans(expression: string): void {

@@ -1,5 +1,6 @@
 // Dynamic DNS: keeps the name's A records equal to the public addresses of the
-// live, not-excluded uplinks. After each run (and when a public address
+// live, not-excluded uplinks (and, with IPv6 on, its AAAA records equal to
+// their inbound IPv6 addresses). After each run (and when a public address
 // changes) the wanted set is computed (core/ddns.ts); when it differs from the
 // last one, or every `ddns.every`, the server is asked what it holds, and an
 // update is sent only when that differs — so an unchanged state sends nothing,
@@ -8,7 +9,7 @@
 // background: nothing here is awaited by a run, so it never slows failover.
 
 import { uplinkGroup } from '../core/contract.js';
-import { backoffMs, inSync, parseDigAnswer, sendingUplink, updateScript, wantedRecords, type PublishableUplink } from '../core/ddns.js';
+import { backoffMs, inSync, parseDigAnswer, type PublishableUplink, type RecordType, sendingUplink, updateScript, wantedRecords } from '../core/ddns.js';
 import type { Config, DdnsConfig } from '../model/config.js';
 import { systemClock, type Clock, type TimerHandle } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
@@ -144,16 +145,19 @@ export class DdnsPublisher {
     const via = sendingUplink(this.uplinks, this.failures);
     if (!via) return this.failed('no live uplink to reach the DNS server by', ddns);
     const gid = uplinkGroup(this.config, via.index);
-    const query = await queryRecords(this.deps.runner, gid, ddns);
+    // AAAA is ours only while IPv6 is on: with it off, the name's AAAA records are left as they are.
+    const types: RecordType[] = this.config.lan.ipv6.mode === 'off' ? ['A'] : ['A', 'AAAA'];
+    const queries = await Promise.all(types.map((type) => queryRecords(this.deps.runner, gid, ddns, type)));
     this.checks += 1;
-    const answer = query.ok ? parseDigAnswer(query.output, ddns.name) : { error: query.error };
+    const failed = queries.find((query) => !query.ok);
+    const answer = failed && !failed.ok ? { error: failed.error } : parseDigAnswer(queries.map((query) => (query.ok ? query.output : '')).join('\n'), ddns.name, types.length);
     if ('error' in answer) return this.failed(`asking ${ddns.server} for ${ddns.name} failed: ${answer.error}`, ddns);
     this.checkedAt = this.now();
     if (inSync(ddns, wanted, answer.records)) {
       this.published = [...answer.records.addresses];
       return this.succeeded(ddns);
     }
-    const update = await sendUpdate(this.deps.runner, gid, ddns, updateScript(ddns, wanted));
+    const update = await sendUpdate(this.deps.runner, gid, ddns, updateScript(ddns, wanted, types));
     if (!update.ok) return this.failed(`updating ${ddns.name} at ${ddns.server} failed: ${update.error}`, ddns);
     this.updates += 1;
     this.updatedAt = this.now();

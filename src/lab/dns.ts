@@ -21,8 +21,8 @@ export interface DnsServer {
   readonly keyFile: string;
   /** What named printed. */
   readonly logs: string[];
-  /** The name's A records as the server answers them, sorted. */
-  records(name: string): Promise<string[]>;
+  /** The name's A (or AAAA) records as the server answers them, sorted. */
+  records(name: string, type?: 'A' | 'AAAA'): Promise<string[]>;
   /** The zone's SOA serial: it changes with every accepted update. */
   serial(): Promise<number>;
   stop(): Promise<void>;
@@ -56,7 +56,7 @@ ns  IN A   ${DNS_ADDRESS}
 `;
 
 /** Starts named on DNS_ADDRESS in the internet namespace, with a fresh key and zone under `dir`. */
-export async function startDnsServer(runner: Runner, topo: Topology, dir: string): Promise<DnsServer> {
+export async function startDnsServer(runner: Runner, topo: Pick<Topology, 'inet'>, dir: string): Promise<DnsServer> {
   await mkdir(dir, { recursive: true });
   const key = await runner.run(['tsig-keygen', '-a', 'hmac-sha256', DNS_KEY_NAME]);
   const keyFile = join(dir, 'ddns.key');
@@ -82,10 +82,10 @@ export async function startDnsServer(runner: Runner, topo: Topology, dir: string
     zone: DNS_ZONE,
     keyFile,
     logs,
-    records: async (name) =>
-      (await dig([name, 'A']))
+    records: async (name, type = 'A') =>
+      (await dig([name, type]))
         .split('\n')
-        .filter((l) => /^[0-9.]+$/.test(l))
+        .filter((l) => (type === 'A' ? /^[0-9.]+$/ : /^[0-9a-f:]+$/).test(l))
         .sort(),
     serial: async () => Number((await dig([DNS_ZONE, 'SOA'])).trim().split(/\s+/)[2]),
     stop: async () => {

@@ -197,12 +197,15 @@ export class Lab {
     const gw = this.topo.gw;
     const run = async (argv: string[]): Promise<string> => (await this.runIn(gw, argv)).stdout;
     const uplinkSysctls = this.topo.uplinks.map((u) => `net.ipv4.conf.${u.interface}.rp_filter`);
-    return {
-      // Only the comment lines carry a timestamp.
-      iptables: (await run(['iptables-save']))
+    // Only the comment lines carry a timestamp.
+    const saved = async (tool: string): Promise<string> =>
+      (await run([tool]))
         .split('\n')
         .filter((l) => !l.startsWith('#'))
-        .join('\n'),
+        .join('\n');
+    return {
+      iptables: await saved('iptables-save'),
+      ip6tables: await saved('ip6tables-save'),
       ipset: await run(['ipset', 'save']),
       // The tables, and ours whole (stateless: without the counter values traffic changes). Not every
       // table's contents: iptables-nft leaves an empty built-in chain it created for a jump of ours

@@ -61,8 +61,14 @@ export interface Ipv6Intent {
   readonly clients: ReadonlyMap<string, number>;
   /** The classifier's capacity for IPv6 addresses (a host has several). */
   readonly maxClients: number;
-  /** Per uplink, in config order: the prefix the LAN's is translated onto; null: masquerade to the uplink's address. */
-  readonly translate: readonly { readonly interface: string; readonly prefix: string | null }[];
+  /**
+   * Per uplink, in config order: the prefix the LAN's is translated onto (null:
+   * masquerade to the uplink's address), and the gateway's own translated
+   * address, whose new connections from outside are given to the gateway's
+   * LAN address (`to`) so that the line's AAAA record reaches it; null where
+   * nothing is translated or the gateway has no LAN address in the prefix.
+   */
+  readonly translate: readonly { readonly interface: string; readonly prefix: string | null; readonly inbound: { readonly address: string; readonly to: string } | null }[];
 }
 
 /** What the packet filter does with a LAN connection that has no line yet (core/balance/policies.ts). */

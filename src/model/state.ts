@@ -69,4 +69,11 @@ export interface UplinkView {
   readonly pointToPoint: boolean;
   /** IPv6 views only: judged by the line's own IPv6 probes (uplinks[].ipv6.probe), not by the line's verdict. */
   readonly ownVerdict?: true;
+  /**
+   * IPv6 views only: the address the gateway is reached at through this line
+   * (its AAAA record): the gateway's LAN address translated onto the line's
+   * routed prefix (connections to it are given to the gateway), else the
+   * line's own address; absent when it has neither.
+   */
+  readonly inbound?: string;
 }

@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { BACKEND_TOOLS, DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
 import { uplinkGroup } from '../core/contract.js';
+import { familySysctls } from '../core/family.js';
 import { runName } from '../core/run-names.js';
 import type { BackendName, Config } from '../model/config.js';
 import { whatItSaid, type Runner } from './exec.js';
@@ -58,8 +59,21 @@ const NFT_FEATURES = `table inet doctor {
 }
 `;
 
-/** Each feature the dispatcher relies on with this backend, tried in a namespace of its own; deleted pass or fail. */
-export async function tryKernelFeatures(runner: Runner, backend: BackendName = 'iptables'): Promise<Record<string, string | null>> {
+/** What IPv6 nat mode needs of nftables: prefix translation (NPTv6) and the gateway's inbound address. */
+const NFT_FEATURES6 = `table ip6 doctor6 {
+  chain nat {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "a" ip6 saddr fd00:18::/64 snat ip6 prefix to 2001:db8:1:100::/64
+  }
+  chain inbound {
+    type nat hook prerouting priority dstnat; policy accept;
+    ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1
+  }
+}
+`;
+
+/** Each feature the dispatcher relies on with this backend (and IPv6 nat mode), tried in a namespace of its own; deleted pass or fail. */
+export async function tryKernelFeatures(runner: Runner, backend: BackendName = 'iptables', ipv6 = false): Promise<Record<string, string | null>> {
   // Named for this process (core/run-names.ts): a later lab removes it if doctor dies mid-check.
   const ns = `${runName('doctor', process.pid, 1)}check`;
   const inNs = (argv: readonly string[]): string[] => ['ip', 'netns', 'exec', ns, ...argv];
@@ -81,6 +95,7 @@ export async function tryKernelFeatures(runner: Runner, backend: BackendName = '
     );
     if (backend === 'nftables') {
       features['nftables: verdict map, mark and conntrack mark, socket group, masquerade'] = await tryRun(() => runner.run(inNs(['nft', '-f', '-']), { input: NFT_FEATURES }));
+      if (ipv6) features['nftables: IPv6 prefix translation (snat ip6 prefix to) and dnat'] = await tryRun(() => runner.run(inNs(['nft', '-f', '-']), { input: NFT_FEATURES6 }));
       features.conntrack = await tryRun(() => runner.run(inNs(['conntrack', '-L']), { okExitCodes: [0] }));
       return features;
     }
@@ -92,6 +107,18 @@ export async function tryKernelFeatures(runner: Runner, backend: BackendName = '
     features['CONNMARK target'] = await tryRun(() => restore('*mangle\n:DOCTOR-CT - [0:0]\n-A DOCTOR-CT -m connmark ! --mark 0x0/0xf0000000 -j CONNMARK --restore-mark --nfmask 0xf0000000 --ctmask 0xf0000000\nCOMMIT\n'));
     features['owner match (dispatcher exec)'] = await tryRun(() => restore('*mangle\n:DOCTOR-OWN - [0:0]\n-A DOCTOR-OWN -m owner --gid-owner 64100 -j MARK --set-xmark 0x10000000/0xf0000000\nCOMMIT\n'));
     features.MASQUERADE = await tryRun(() => restore('*nat\n:DOCTOR-NAT - [0:0]\n-A DOCTOR-NAT -o a -j MASQUERADE\nCOMMIT\n'));
+    if (ipv6) {
+      features['ipset hash:ip family inet6 with skbinfo'] = await tryRun(async () => {
+        await runner.run(inNs(['ipset', 'create', 'doctor6', 'hash:ip', 'family', 'inet6', 'skbinfo']));
+        await runner.run(inNs(['ipset', 'add', 'doctor6', 'fd00:18::10', 'skbmark', '0x1000000/0xf000000']));
+      });
+      features['ip6tables: SET, NETMAP and DNAT targets'] = await tryRun(() =>
+        runner.run(inNs(['ip6tables-restore', '--noflush']), {
+          input:
+            '*mangle\n:DOCTOR-SET6 - [0:0]\n-A DOCTOR-SET6 -j SET --map-set doctor6 src --map-mark\nCOMMIT\n*nat\n:DOCTOR-NAT6 - [0:0]\n:DOCTOR-DNAT6 - [0:0]\n-A DOCTOR-NAT6 -s fd00:18::/64 -o a -j NETMAP --to 2001:db8:1:100::/64\n-A DOCTOR-DNAT6 -d 2001:db8:1:100::1/128 -j DNAT --to-destination fd00:18::1\n-A POSTROUTING -j DOCTOR-NAT6\n-A PREROUTING -j DOCTOR-DNAT6\nCOMMIT\n',
+        }),
+      );
+    }
     features.conntrack = await tryRun(() => runner.run(inNs(['conntrack', '-L']), { okExitCodes: [0] }));
     return features;
   } finally {
@@ -111,7 +138,7 @@ async function groupsInRange(config: Config): Promise<{ name: string; gid: numbe
   });
 }
 
-export async function hostFacts(runner: Runner, backend: BackendName, extraTools: readonly string[] = []): Promise<Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>> {
+export async function hostFacts(runner: Runner, backend: BackendName, extraTools: readonly string[] = [], ipv6 = false): Promise<Pick<DoctorFacts, 'tools' | 'iptablesVersion' | 'features'>> {
   const [tools, version, features] = await Promise.all([
     // Every backend's tools: what is installed says which backend could work here.
     findTools([...Object.keys(TOOLS), ...Object.values(BACKEND_TOOLS).flatMap((t) => Object.keys(t)), ...extraTools]),
@@ -119,7 +146,7 @@ export async function hostFacts(runner: Runner, backend: BackendName, extraTools
       (r) => r.stdout,
       () => null,
     ),
-    tryKernelFeatures(runner, backend),
+    tryKernelFeatures(runner, backend, ipv6),
   ]);
   return { tools, iptablesVersion: version, features };
 }
@@ -130,7 +157,8 @@ export async function hostFacts(runner: Runner, backend: BackendName, extraTools
  * `root`: where the host's filesystem starts, for the fighters' files (a test's directory).
  */
 export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean, netfilterCollisions: readonly ConfigProblem[], repairs: RepairStatus | null, root = '/'): Promise<DoctorFacts> {
-  const host = await hostFacts(runner, config.netfilter.backend, config.ddns ? Object.keys(DDNS_TOOLS) : []);
+  const ipv6 = config.lan.ipv6.mode !== 'off';
+  const host = await hostFacts(runner, config.netfilter.backend, config.ddns ? Object.keys(DDNS_TOOLS) : [], ipv6);
   const kernel = await observeRouting(runner, config);
   const sysctls = await readSysctls(runner, [
     'net.ipv4.ip_forward',
@@ -139,6 +167,14 @@ export async function gatherFacts(runner: Runner, config: Config, daemonRunning:
     'net.ipv4.neigh.default.gc_thresh1',
     'net.ipv4.neigh.default.gc_thresh2',
     'net.ipv4.neigh.default.gc_thresh3',
+    ...(ipv6
+      ? Object.keys(
+          familySysctls(
+            config.uplinks.map((u) => u.interface),
+            'ipv6',
+          ),
+        )
+      : []),
   ]);
   const uplinks = await discoverUplinks(config, kernel, Date.now());
   const answers = await Promise.all(

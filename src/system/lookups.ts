@@ -4,6 +4,7 @@
 // nsupdate). Only the outcome is returned; judging it is core's.
 
 import { fileURLToPath } from 'node:url';
+import type { RecordType } from '../core/ddns.js';
 import type { DdnsConfig } from '../model/config.js';
 import { whatItSaid, type Runner } from './exec.js';
 
@@ -26,11 +27,11 @@ export function fetchThrough(runner: Runner, gid: number, url: string, timeoutMs
   return attempt(() => runner.run([process.execPath, HTTP_GET, url, String(timeoutMs), String(MAX_ANSWER_BYTES)], { gid, timeoutMs: timeoutMs + 2000 }));
 }
 
-/** Asks the server what A records the name has (not signed: reading a zone needs no key). */
-export function queryRecords(runner: Runner, gid: number, config: DdnsConfig): Promise<Outcome> {
+/** Asks the server what records of a type the name has (not signed: reading a zone needs no key). */
+export function queryRecords(runner: Runner, gid: number, config: DdnsConfig, type: RecordType = 'A'): Promise<Outcome> {
   const seconds = Math.max(1, Math.round(config.timeoutMs / 2000));
   return attempt(() =>
-    runner.run(['dig', '+noall', '+comments', '+answer', `+time=${seconds}`, '+tries=2', '-p', String(config.port), `@${config.server}`, `${config.name}.`, 'A'], {
+    runner.run(['dig', '+noall', '+comments', '+answer', `+time=${seconds}`, '+tries=2', '-p', String(config.port), `@${config.server}`, `${config.name}.`, type], {
       gid,
       timeoutMs: config.timeoutMs + 2000,
       // 9 is "no reply": its output says why, and core/ddns.ts reads it as an error.

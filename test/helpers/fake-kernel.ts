@@ -150,7 +150,8 @@ export class FakeKernel extends KernelModel implements Runner {
       case 'ip6tables-save':
         return out(this.iptablesSave(argv, this.netfilter6));
       case 'iptables':
-        if (same(argv, 'iptables', '-V') || same(argv, 'iptables', '--version')) return out('iptables v1.8.9 (nf_tables)\n');
+      case 'ip6tables':
+        if (same(argv, tool, '-V') || same(argv, tool, '--version')) return out(`${tool} v1.8.9 (nf_tables)\n`);
         return this.refuse(argv);
       case 'iptables-restore':
       case 'ip6tables-restore': {

@@ -52,7 +52,7 @@ describe('CLI against a lab gateway', () => {
     try {
       const argv = inNamespace(lab.topo.gw, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...program.argv(['--config', config, 'plan'])]);
       const out = (await lab.runner.run(argv)).stdout;
-      expect(out).toMatch(/# note: could not read iptables-save, ipset .*: treated as empty/);
+      expect(out).toMatch(/# note: could not read iptables-save, ip6tables-save, ipset .*: treated as empty/);
       expect(out).toContain('# uplink isp1 (ppp0): up, link up');
       expect(out).toContain('-A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients src --map-mark');
     } finally {

@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type DnsServer, startDnsServer } from '../../src/lab/dns.js';
 import { DISPATCHER_BIN } from '../../src/lab/harness.js';
 import { ExecaRunner, type Process } from '../../src/system/exec.js';
 import { requireRoot, within } from '../helpers/lab.js';
@@ -168,6 +169,7 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
   let daemon: Process | null = null;
   let server: Process | null = null;
   let radvd: Process | null = null;
+  let dns: DnsServer | null = null;
   let before: string;
   const arrivals: { family: '4' | '6'; at: number; from: string }[] = [];
   const cli = async (args: string[], ok: number[] = [0]): Promise<string> => inNs(NS.router, [process.execPath, DISPATCHER_BIN, '--config', config, ...args], ok);
@@ -193,6 +195,8 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
     await build();
     dir = await runTempDir('six');
     config = join(dir, 'gateway.yaml');
+    // A real BIND in the internet namespace for the name's A and AAAA records.
+    dns = await startDnsServer(run, { inet: NS.net }, join(dir, 'dns'));
     await writeFile(
       config,
       [
@@ -207,6 +211,9 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
         '    interface: wan2',
         `netfilter: { backend: ${backend} }`,
         'health: { interval: 100ms, down: 3, up: 3 }',
+        `ddns: { server: ${dns.address}, zone: ${dns.zone}, name: gw.${dns.zone}, key: ${dns.keyFile}, ttl: 60 }`,
+        // Traffic marked EF (none in these tests) leaves by isp2: DISPATCHER-CHOOSE, its pool chain and the dscp match in both families.
+        'policies: [{ name: voice, match: { dscp: [46] }, via: [isp2] }]',
         `state: ${dir}/state`,
         `socket: ${dir}/ctl.sock`,
         '',
@@ -232,6 +239,7 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
     daemon?.stop('SIGKILL');
     server?.stop('SIGKILL');
     radvd?.stop('SIGKILL');
+    dns?.process.stop('SIGKILL');
     await teardown();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -256,6 +264,33 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
       expect(report.uplinks.find((u) => u.name === line)?.clients6).toEqual([host.v6]);
       expect(await seen(host)).toEqual([seen4[line], seen6(line, host)]);
     }
+  });
+
+  test("the DNS name holds each live line's A and AAAA record (isp1: the gateway's LAN address translated onto its prefix; isp2: its own), and the gateway answers at each", async () => {
+    const name = `gw.${dns?.zone}`;
+    const aaaa = ['2001:db8:1:100::1', '2001:db8:b::2'];
+    await within(5000, 'the AAAA records published', async () => JSON.stringify(await dns?.records(name, 'AAAA')) === JSON.stringify(aaaa));
+    expect(await dns?.records(name, 'A')).toEqual([seen4.isp1, seen4.isp2]);
+    // A service on the gateway itself, reached from the internet at each AAAA address: isp1's is given to the gateway (fd00:18::1).
+    let listening = false;
+    const service = run.spawn(['ip', 'netns', 'exec', NS.router, process.execPath, '-e', "require('http').createServer((q, s) => s.end('gateway ' + q.socket.localAddress)).listen(8081, '::', () => console.log('listening'))"], {
+      onLine: (line) => {
+        if (line === 'listening') listening = true;
+      },
+    });
+    try {
+      await within(5000, 'the service on the gateway', async () => listening);
+      for (const address of aaaa) {
+        const get = `require('http').get({ host: '${address}', port: 8081, timeout: 4000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(b)); }).on('error', (e) => { console.error(e.message); process.exit(1); })`;
+        expect((await inNs(NS.net, [process.execPath, '-e', get])).trim()).toBe(`gateway ${address === aaaa[0] ? 'fd00:18::1' : address}`);
+      }
+    } finally {
+      service.stop('SIGKILL');
+    }
+  });
+
+  test('a steady gateway plans nothing: every rule of both families reads back as it was loaded', async () => {
+    expect(await cli(['plan'])).toContain('nothing to change');
   });
 
   test('the rules and routes of both families are in place (same priorities and table ids)', async () => {
@@ -319,9 +354,14 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
     expect(gaps[0]).toBeLessThan(500);
     expect(last).toEqual([seen4.isp1, seen6('isp2', onIsp1)]);
     expect(JSON.parse(await cli(['status', '--json'])).uplinks[0]?.state).toBe('up');
+    // isp1's AAAA record is withdrawn with its IPv6; its A record stays.
+    const name = `gw.${dns?.zone}`;
+    await within(3000, "isp1's AAAA record withdrawn", async () => JSON.stringify(await dns?.records(name, 'AAAA')) === JSON.stringify(['2001:db8:b::2']));
+    expect(await dns?.records(name, 'A')).toEqual([seen4.isp1, seen4.isp2]);
     await inNs(NS.ispA, ['nft', 'delete', 'table', 'inet', 'dead6']);
     await within(8000, "isp1's IPv6 up", async () => (await status6()) === 'up');
     await within(3000, 'IPv6 back on isp1', async () => JSON.stringify(await seen(onIsp1)) === JSON.stringify([seen4.isp1, seen6('isp1', onIsp1)]));
+    await within(3000, "isp1's AAAA record back", async () => (await dns?.records(name, 'AAAA'))?.length === 2);
   });
 
   test("and the reverse: an IPv4-only outage moves IPv4 alone; the line's IPv6, probed on its own, keeps its connections", async () => {

@@ -80,7 +80,7 @@ class IptablesOnlyRunner implements Runner {
       this.ipsets.restore(input, true, (name) => this.netfilter.usesSet(name) || this.netfilter6.usesSet(name));
       return '';
     }
-    if (line === 'iptables -V') return 'iptables v1.8.9 (nf_tables)\n';
+    if (line === 'iptables -V' || line === 'ip6tables -V') return `${tool} v1.8.9 (nf_tables)\n`;
     if (line === 'nft -f -') {
       for (const match of input.matchAll(/^delete table (ip6?) (\S+)$/gm)) (match[1] === 'ip6' ? this.netfilter6 : this.netfilter).deleteTable(match[2] as string);
       return '';

@@ -50,12 +50,12 @@ const header = (status: string): string => `;; Got answer:\n;; ->>HEADER<<- opco
 describe("reading the server's answer (dig +noall +comments +answer)", () => {
   test('A records of the name with their TTL; other names, types and junk are ignored', () => {
     const output = `${header('NOERROR')}\n;; ANSWER SECTION:\ngw.example.test.\t60\tIN\tA\t192.0.2.6\nGW.example.test.\t60\tIN\tA\t192.0.2.2\nother.example.test. 60 IN A 192.0.2.99\ngw.example.test. 60 IN TXT "x"\ngw.example.test. 60 IN A 999.1.1.1\n`;
-    expect(parseDigAnswer(output, 'gw.example.test')).toEqual({ records: { addresses: ['192.0.2.2', '192.0.2.6'], ttl: 60 } });
+    expect(parseDigAnswer(output, 'gw.example.test')).toEqual({ records: { addresses: ['192.0.2.2', '192.0.2.6'], ttls: [60] } });
   });
 
   test('NXDOMAIN and an empty answer are "no records"; REFUSED, SERVFAIL or no reply are errors, never "empty"', () => {
-    expect(parseDigAnswer(header('NXDOMAIN'), 'gw.example.test')).toEqual({ records: { addresses: [], ttl: null } });
-    expect(parseDigAnswer(header('NOERROR'), 'gw.example.test')).toEqual({ records: { addresses: [], ttl: null } });
+    expect(parseDigAnswer(header('NXDOMAIN'), 'gw.example.test')).toEqual({ records: { addresses: [], ttls: [] } });
+    expect(parseDigAnswer(header('NOERROR'), 'gw.example.test')).toEqual({ records: { addresses: [], ttls: [] } });
     expect(parseDigAnswer(header('REFUSED'), 'gw.example.test')).toEqual({ error: 'the server answered REFUSED' });
     expect(parseDigAnswer(header('SERVFAIL'), 'gw.example.test')).toEqual({ error: 'the server answered SERVFAIL' });
     expect(parseDigAnswer(';; communications error to 203.0.113.54#53: timed out\n;; no servers could be reached\n', 'gw.example.test')).toEqual({ error: 'no answer from the server: ;; no servers could be reached' });
@@ -63,10 +63,67 @@ describe("reading the server's answer (dig +noall +comments +answer)", () => {
   });
 
   test('in sync only with the same addresses and our TTL', () => {
-    expect(inSync(DDNS, ['192.0.2.2'], { addresses: ['192.0.2.2'], ttl: 60 })).toBe(true);
-    expect(inSync(DDNS, ['192.0.2.2'], { addresses: ['192.0.2.2'], ttl: 3600 })).toBe(false);
-    expect(inSync(DDNS, ['192.0.2.2'], { addresses: ['192.0.2.2', '192.0.2.6'], ttl: 60 })).toBe(false);
-    expect(inSync(DDNS, [], { addresses: [], ttl: null })).toBe(true);
+    expect(inSync(DDNS, ['192.0.2.2'], { addresses: ['192.0.2.2'], ttls: [60] })).toBe(true);
+    expect(inSync(DDNS, ['192.0.2.2'], { addresses: ['192.0.2.2'], ttls: [3600] })).toBe(false);
+    expect(inSync(DDNS, ['192.0.2.2'], { addresses: ['192.0.2.2', '192.0.2.6'], ttls: [60] })).toBe(false);
+    expect(inSync(DDNS, [], { addresses: [], ttls: [] })).toBe(true);
+  });
+});
+
+describe('AAAA records beside the A records (lan.ipv6.mode nat)', () => {
+  const dual = (name: string, index: number, address: string | null, up6: boolean, address6: string | null): PublishableUplink => ({ ...uplink(name, index, true, address), ipv6: { up: up6, address: address6 } });
+
+  test('a line whose IPv6 is live adds its inbound address; IPv4 first, each family by value; exclusions hold for both', () => {
+    const uplinks = [
+      dual('isp1', 0, '192.0.2.10', true, '2001:db8:1:100::1'),
+      dual('isp2', 1, '192.0.2.6', false, '2001:db8:b::2'),
+      dual('isp3', 2, '192.0.2.2', true, '2001:db8:0:f::1'),
+      dual('isp4', 3, '198.51.100.1', true, '2001:db8:4::1'),
+      dual('isp5', 4, '192.0.2.14', true, null),
+    ];
+    expect(wantedRecords(DDNS, uplinks)).toEqual(['192.0.2.2', '192.0.2.6', '192.0.2.10', '192.0.2.14', '2001:db8:0:f::1', '2001:db8:1:100::1']);
+    // A line down for IPv4 but not for IPv6 (its own verdict) keeps its AAAA record.
+    expect(wantedRecords(DDNS, [{ ...dual('isp1', 0, '192.0.2.10', true, '2001:db8:1:100::1'), up: false }])).toEqual(['2001:db8:1:100::1']);
+  });
+
+  test('one transaction replaces both RRsets; with IPv6 off AAAA is not touched', () => {
+    expect(updateScript(DDNS, ['192.0.2.2', '2001:db8:1:100::1'], ['A', 'AAAA'])).toBe(
+      'server 203.0.113.53 53\nzone example.test\nupdate delete gw.example.test. A\nupdate delete gw.example.test. AAAA\nupdate add gw.example.test. 60 A 192.0.2.2\nupdate add gw.example.test. 60 AAAA 2001:db8:1:100::1\nsend\n',
+    );
+    expect(updateScript(DDNS, ['192.0.2.2', '2001:db8:1:100::1'])).not.toContain('AAAA');
+  });
+
+  test('both answers are read: AAAA records in canonical form; a missing or refused answer is an error; a TTL differs in either RRset', () => {
+    const a = `${header('NOERROR')}\n;; ANSWER SECTION:\ngw.example.test. 60 IN A 192.0.2.2\n`;
+    const aaaa = `${header('NOERROR')}\n;; ANSWER SECTION:\ngw.example.test. 300 IN AAAA 2001:0db8:1:100:0:0:0:1\ngw.example.test. 300 IN AAAA 192.0.2.9\n`;
+    expect(parseDigAnswer(`${a}\n${aaaa}`, 'gw.example.test', 2)).toEqual({ records: { addresses: ['192.0.2.2', '2001:db8:1:100::1'], ttls: [60, 300] } });
+    expect(inSync(DDNS, ['192.0.2.2', '2001:db8:1:100::1'], { addresses: ['192.0.2.2', '2001:db8:1:100::1'], ttls: [60, 300] })).toBe(false);
+    expect(parseDigAnswer(a, 'gw.example.test', 2)).toEqual({ error: expect.stringMatching(/^no answer from the server/) });
+    expect(parseDigAnswer(`${a}\n${header('REFUSED')}`, 'gw.example.test', 2)).toEqual({ error: 'the server answered REFUSED' });
+  });
+
+  test('the publisher asks for both types and sends one update holding both', async () => {
+    const config = parseConfig(
+      `
+lan: { interfaces: [lan0], ipv6: { mode: nat, prefix: fd00:18::/64 } }
+uplinks:
+  - { name: isp1, interface: wan1, ipv6: { prefix: 2001:db8:1:100::/64 } }
+netfilter: { backend: nftables }
+ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /etc/dispatcher/ddns.key }
+`,
+      'test.yaml',
+    );
+    const runner = new FakeRunner().answer('dig', `${header('NOERROR')}\n;; ANSWER SECTION:\ngw.example.test. 60 IN A 192.0.2.2\n`).answer('nsupdate', '');
+    const clock = new ManualClock();
+    const publisher = new DdnsPublisher({ runner, log: silent, clock }, config);
+    publisher.observe([{ name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2', ipv6: { up: true, address: '2001:db8:1:100::1' } }]);
+    await clock.flush();
+    expect(runner.calls.filter((c) => c.argv[0] === 'dig').map((c) => c.argv.at(-1))).toEqual(['A', 'AAAA']);
+    const updates = runner.calls.filter((c) => c.argv[0] === 'nsupdate');
+    expect(updates).toHaveLength(1);
+    expect(updates[0]?.input).toContain('update delete gw.example.test. AAAA\nupdate add gw.example.test. 60 A 192.0.2.2\nupdate add gw.example.test. 60 AAAA 2001:db8:1:100::1\n');
+    expect(publisher.status()).toMatchObject({ inSync: true, published: ['192.0.2.2', '2001:db8:1:100::1'] });
+    publisher.stop();
   });
 });
 

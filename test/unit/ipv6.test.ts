@@ -236,7 +236,10 @@ describe('both families planned', () => {
 
   test('the same rules and tables in both families, host rules /128, IPv6 forwarding and accept_ra=2', () => {
     const routes = [{ table: 'main', dst: 'default', type: 'unicast', nexthops: [{ gateway: 'fe80::2', dev: 'wan2', weight: 1, onlink: false }], linkdown: false }];
-    const uplinks6 = viewUplinks6(config, uplinks, links, { rules: [], routes });
+    const uplinks6 = viewUplinks6(config, uplinks, [...links, LINK('lan0', ['fd00:18::1'])], { rules: [], routes });
+    // Each line's inbound address (its AAAA record): the gateway's LAN address translated onto its prefix, or its own.
+    expect(uplinks6.map((u) => u.inbound)).toEqual(['2001:db8:1:100::1', '2001:db8:b::2']);
+    expect(viewUplinks6(config, uplinks, links, { rules: [], routes }).map((u) => u.inbound)).toEqual([undefined, '2001:db8:b::2']);
     const desired = plan({ config, uplinks, uplinks6, assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]) });
     expect(desired.ipv6.rules.map((r) => [r.priority, r.table])).toEqual(desired.rules.map((r) => [r.priority, r.table]));
     expect(desired.ipv6.rules.find((r) => r.priority === 4134)?.src).toBe('2001:db8:a::2/128');
@@ -247,8 +250,8 @@ describe('both families planned', () => {
       clients: new Map([['fd00:18::10', 0x01000000]]),
       maxClients: 65536 * IPV6_PER_HOST,
       translate: [
-        { interface: 'wan1', prefix: '2001:db8:1:100::/64' },
-        { interface: 'wan2', prefix: null },
+        { interface: 'wan1', prefix: '2001:db8:1:100::/64', inbound: { address: '2001:db8:1:100::1', to: 'fd00:18::1' } },
+        { interface: 'wan2', prefix: null, inbound: null },
       ],
     });
     const off = plan({ config: parseConfig(NAT.replace('mode: nat', 'mode: off').replace('    ipv6: { gateway: fe80::1, prefix: 2001:db8:1:100::/64 }\n', ''), 't.yaml'), uplinks, uplinks6, assignments: new Map() });
@@ -304,8 +307,8 @@ const IPV6 = {
   clients: new Map([['fd00:18::10', 0x01000000]]),
   maxClients: 16,
   translate: [
-    { interface: 'wan1', prefix: '2001:db8:1:100::/64' },
-    { interface: 'wan2', prefix: null },
+    { interface: 'wan1', prefix: '2001:db8:1:100::/64', inbound: { address: '2001:db8:1:100::1', to: 'fd00:18::1' } },
+    { interface: 'wan2', prefix: null, inbound: null },
   ],
 };
 const INTENT = {
@@ -338,8 +341,10 @@ describe('the nftables table in IPv6 nat mode', () => {
     expect(text).toContain('oifname "wan1" ip6 saddr fd00:18::/64 snat ip6 prefix to 2001:db8:1:100::/64');
     expect(text).toContain('oifname "wan2" ip6 saddr fd00:18::/64 masquerade');
     expect(text).toContain('oifname "wan1" meta nfproto ipv4 masquerade');
-    // Nothing new may enter by a translated prefix: it would follow the default route back to the ISP.
-    expect(text).toContain('ip6 daddr 2001:db8:1:100::/64 ct state new drop');
+    // Nothing new may be forwarded into a translated prefix (it would follow the default route back to the
+    // ISP); the gateway's own translated address is given to the gateway before routing.
+    expect(text).toContain('chain guard {\n    type filter hook forward priority mangle; policy accept;\n    ip6 daddr 2001:db8:1:100::/64 ct state new drop\n  }');
+    expect(text).toContain('chain inbound {\n    type nat hook prerouting priority dstnat; policy accept;\n    ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1\n  }');
   });
 
   test("a MAC policy takes the host's IPv6 addresses too, and the hashing modes hash each family", () => {
@@ -394,16 +399,18 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     const payload = backend.plan(INTENT, await backend.observe(new FakeKernel()));
     expect(payload.ipsetBefore).toContain('create dispatcher-clients6 hash:ip family inet6 hashsize 1024 maxelem 16 skbinfo\nadd dispatcher-clients6 fd00:18::10 skbmark 0x1000000/0xf000000\n');
     const rules6 = payload.ip6tables.split('\n');
-    expect(rules6).toContain('-A DISPATCHER-PRE -d 2001:db8:1:100::/64 -m conntrack --ctstate NEW -j DROP');
+    // Nothing new is forwarded into a translated prefix; the gateway's own translated address is its, before routing.
+    expect(rules6).toContain('-I FORWARD 1 -j DISPATCHER-FWD');
+    expect(rules6).toContain('-A DISPATCHER-FWD -d 2001:db8:1:100::/64 -m conntrack --ctstate NEW -j DROP');
+    expect(rules6).toContain('-I PREROUTING 1 -j DISPATCHER-DNAT');
+    expect(rules6).toContain('-A DISPATCHER-DNAT -d 2001:db8:1:100::1/128 -j DNAT --to-destination fd00:18::1');
     expect(rules6).toContain('-A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients6 src --map-mark');
     expect(rules6).toContain('-A DISPATCHER-COUNT -j SET --map-set dispatcher-clients6 dst --map-mark');
     expect(rules6).toContain('-A DISPATCHER-NAT -s fd00:18::/64 -o wan1 -j NETMAP --to 2001:db8:1:100::/64');
     expect(rules6).toContain('-A DISPATCHER-NAT -s fd00:18::/64 -o wan2 -j MASQUERADE');
-    // The guard is the first of DISPATCHER-PRE's rules: before a connection's line is restored.
-    expect(rules6.find((r) => r.startsWith('-A DISPATCHER-PRE '))).toContain('--ctstate NEW -j DROP');
-    // IPv4 is what it always was: masquerade per uplink, no guard.
+    // IPv4 is what it always was: masquerade per uplink, no guard, no inbound address (nor their chains).
     expect(payload.iptables.split('\n')).toContain('-A DISPATCHER-NAT -o wan1 -j MASQUERADE');
-    expect(payload.iptables).not.toContain('DROP');
+    expect(payload.iptables).not.toMatch(/DROP|DISPATCHER-FWD|DISPATCHER-DNAT/);
     expect(backend.describe(payload)).toContain('# ip6tables-restore --noflush\n*mangle');
   });
 
@@ -447,7 +454,7 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     const off = { ...withPolicies, ipv6: null };
     await backend.apply(kernel, backend.plan(off, await backend.observe(kernel)));
     const observed = await backend.observe(kernel);
-    expect(observed.netfilter6.flatMap((t) => t.chains.map((c) => c.name)).filter((c) => c.startsWith('DISPATCHER'))).toEqual([]);
+    expect((observed.netfilter6 ?? []).flatMap((t) => t.chains.map((c) => c.name)).filter((c) => c.startsWith('DISPATCHER'))).toEqual([]);
     expect(observed.sets.sets.map((s) => s.name).sort()).toEqual(['dispatcher-clients', 'dispatcher-p1-src', 'dispatcher-p2-dst']);
     expect(backend.isEmpty(backend.plan(off, observed))).toBe(true);
     const removal = await backend.flush(kernel, await backend.observe(kernel), ['mangle', 'nat', 'ip6 mangle', 'ip6 nat']);
@@ -464,6 +471,29 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     expect(removal.chains).toContain('ip6 mangle/DISPATCHER-PRE');
     expect(removal.chains).toContain('nat/DISPATCHER-NAT');
     expect(kernel.dump()).toBe(pristine);
+  });
+
+  test("the watch's check reads both client sets' headers in one command, and changes when another program empties one", async () => {
+    const kernel = new FakeKernel();
+    await backend.apply(kernel, backend.plan(INTENT, await backend.observe(kernel)));
+    const check = backend.watch.check as NonNullable<typeof backend.watch.check>;
+    const before = kernel.calls.length;
+    const answer = await check(kernel);
+    expect(kernel.calls.length - before).toBe(1);
+    expect(answer).toBe('dispatcher-clients: 1 references, 1 entries; dispatcher-clients6: 1 references, 1 entries');
+    await kernel.run(['ipset', 'restore'], { input: 'flush dispatcher-clients6\n' });
+    expect(await check(kernel)).toBe('dispatcher-clients: 1 references, 1 entries; dispatcher-clients6: 1 references, 0 entries');
+    expect(await check(new FakeKernel())).toBe('dispatcher-clients: absent; dispatcher-clients6: absent');
+  });
+
+  test('a kernel whose ip6tables cannot be read: an IPv4-only gateway works on and leaves it alone; one that wants IPv6 tries to load it', async () => {
+    const kernel = new FakeKernel().handle(['ip6tables-save'], () => ({ stdout: '', stderr: 'ip6tables-save: Address family not supported by protocol\n', exitCode: 1 }));
+    const observed = await backend.observe(kernel);
+    expect(observed.netfilter6).toBeNull();
+    const ipv4Only = backend.plan({ ...INTENT, ipv6: null }, observed);
+    expect(ipv4Only.iptables).toContain('*mangle');
+    expect(ipv4Only.ip6tables).toBe('');
+    expect(backend.plan(INTENT, observed).ip6tables).toContain('-A DISPATCHER-NAT -s fd00:18::/64 -o wan1 -j NETMAP');
   });
 
   test("another program's ip6tables rule using our mark bits refuses the config, naming the tool", () => {

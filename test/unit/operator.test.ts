@@ -49,6 +49,28 @@ describe('doctor judges', () => {
   });
 });
 
+describe('doctor in IPv6 nat mode', () => {
+  const ipv6Config = { ...labConfig, lan: { ...labConfig.lan, ipv6: { mode: 'nat' as const, prefix: 'fd00:18::/64' } } };
+  const sysctls6 = Object.fromEntries([['net.ipv6.conf.all.forwarding', '1'], ...labConfig.uplinks.map((u) => [`net.ipv6.conf.${u.interface}.accept_ra`, '2'])]);
+
+  test('IPv6 forwarding and accept_ra=2 on every uplink are checked; nothing of it while IPv6 is off', () => {
+    expect(diagnose(facts()).filter((f) => f.check.startsWith('sysctl:net.ipv6'))).toEqual([]);
+    const healthy = diagnose(facts({ config: ipv6Config, sysctls: { ...facts().sysctls, ...sysctls6 } }));
+    expect(healthy.filter((f) => f.check.startsWith('sysctl:net.ipv6')).map((f) => f.severity)).toEqual(labConfig.uplinks.map(() => 'ok').concat('ok'));
+    expect(healthy.filter((f) => f.severity !== 'ok')).toEqual([]);
+  });
+
+  test('an uplink that ignores router advertisements under a running daemon fails, naming why; before the start it is a warning', () => {
+    const broken = { ...facts().sysctls, ...sysctls6, 'net.ipv6.conf.wan0.accept_ra': '1', 'net.ipv6.conf.all.forwarding': '0' };
+    const running = diagnose(facts({ config: ipv6Config, sysctls: broken }));
+    const of = (findings: typeof running, check: string) => findings.find((f) => f.check === check);
+    expect(of(running, 'sysctl:net.ipv6.conf.wan0.accept_ra')).toMatchObject({ severity: 'fail', summary: expect.stringContaining('ignores the ISP router') });
+    expect(of(running, 'sysctl:net.ipv6.conf.all.forwarding')).toMatchObject({ severity: 'fail', summary: expect.stringContaining('IPv6 is not forwarded') });
+    const before = diagnose(facts({ config: ipv6Config, sysctls: broken, daemonRunning: false }));
+    expect(of(before, 'sysctl:net.ipv6.conf.wan0.accept_ra')).toMatchObject({ severity: 'warn', fix: expect.stringContaining('dispatcher start sets it') });
+  });
+});
+
 const traffic: Traffic = { at: 1000, pools: { isp1: { sent: 100, received: 2000 } }, uplinks: { isp1: { interface: 'ppp0', rx: 10_000, tx: 5000 } } };
 
 describe('metrics', () => {

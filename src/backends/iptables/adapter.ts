@@ -56,7 +56,7 @@ export async function checkClientSets(runner: Runner): Promise<string> {
 }
 
 export async function observeIptables(runner: Runner): Promise<IptablesObserved> {
-  const [netfilter, netfilter6, sets] = await Promise.all([readNetfilter(runner), readNetfilter(runner, 'ipv6'), readSets(runner)]);
+  const [netfilter, netfilter6, sets] = await Promise.all([readNetfilter(runner), readNetfilter(runner, 'ipv6').catch(() => null), readSets(runner)]);
   return { netfilter, netfilter6, sets };
 }
 
@@ -94,26 +94,25 @@ function recordedTable(record: string): { family: Family; name: string } {
 /**
  * Deletes the named netfilter tables when they are bare, so a flush leaves
  * `iptables-save` and `ip6tables-save` as they were before the dispatcher
- * created them. Only the nf_tables backend can remove a table; legacy tables
- * stay (they are module state, invisible until used). Returns the tables deleted.
+ * created them. Only the nf_tables variant can remove a table; legacy tables
+ * stay (they are module state, invisible until used). Each family is asked
+ * which variant it is (Debian switches iptables and ip6tables apart) and
+ * deleted in its own transaction. Returns the tables deleted.
  */
 export async function deleteBareTables(runner: Runner, records: readonly string[]): Promise<string[]> {
-  if (records.length === 0) return [];
-  const version = (await runner.run(['iptables', '-V'])).stdout;
-  if (!version.includes('nf_tables')) return [];
-  const bare: string[] = [];
+  const deleted: string[] = [];
   for (const family of FAMILIES) {
     const wanted = records.filter((record) => recordedTable(record).family === family);
     if (wanted.length === 0) continue;
+    const { iptables, nftFamily } = familyContract(family);
+    if (!(await runner.run([iptables.tool, '-V'])).stdout.includes('nf_tables')) continue;
     const tables = await readNetfilter(runner, family);
-    bare.push(...wanted.filter((record) => tables.some((t) => t.name === recordedTable(record).name && isBare(t))));
+    const bare = wanted.filter((record) => tables.some((t) => t.name === recordedTable(record).name && isBare(t)));
+    if (bare.length === 0) continue;
+    await runner.run(['nft', '-f', '-'], { input: bare.map((record) => `delete table ${nftFamily} ${recordedTable(record).name}\n`).join('') });
+    deleted.push(...bare);
   }
-  const lines = bare.map((record) => {
-    const { family, name } = recordedTable(record);
-    return `delete table ${familyContract(family).nftFamily} ${name}\n`;
-  });
-  if (lines.length > 0) await runner.run(['nft', '-f', '-'], { input: lines.join('') });
-  return bare;
+  return deleted;
 }
 
 /** Bytes per pool from our counting rules (iptables-save -c of mangle, and ip6tables-save's in IPv6 nat mode), by uplink name. */

@@ -33,7 +33,7 @@ export function iptablesCollisions(mask: number, observed: Pick<IptablesObserved
   const problems: ConfigProblem[] = [];
   const families = [
     { tool: 'iptables', tables: observed.netfilter },
-    { tool: 'ip6tables', tables: observed.netfilter6 },
+    { tool: 'ip6tables', tables: observed.netfilter6 ?? [] },
   ];
   for (const { tool, tables } of families)
     for (const table of tables) {

@@ -157,7 +157,8 @@ export function diffPolicySets(desired: readonly DesiredPolicySet[], observed: I
 export function diffIptables(desired: DesiredIptables, observed: IptablesObserved): IptablesChange {
   return {
     netfilter: diffNetfilter(desired.tables, observed.netfilter),
-    netfilter6: diffNetfilter(desired.tables6, observed.netfilter6),
+    // Unreadable ip6tables holds nothing of ours that we could see: left alone unless IPv6 is wanted.
+    netfilter6: observed.netfilter6 === null && desired.tables6.length === 0 ? [] : diffNetfilter(desired.tables6, observed.netfilter6 ?? []),
     set: diffSet(desired.set, observed.sets, 'ipv4'),
     set6: diffSet(desired.set6, observed.sets, 'ipv6'),
     policySets: diffPolicySets(desired.policySets, observed.sets),

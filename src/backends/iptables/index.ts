@@ -25,7 +25,7 @@ function parseSkbmark(text: string): { mark: number; mask: number } | null {
 }
 
 /** The tables observed, named as tablesTouched names them ("mangle", "ip6 mangle"). */
-const observedTables = (observed: IptablesObserved): string[] => [...observed.netfilter.map((t) => t.name), ...observed.netfilter6.map((t) => `${familyContract('ipv6').nftFamily} ${t.name}`)];
+const observedTables = (observed: IptablesObserved): string[] => [...observed.netfilter.map((t) => t.name), ...(observed.netfilter6 ?? []).map((t) => `${familyContract('ipv6').nftFamily} ${t.name}`)];
 
 /** What each payload planned here leaves, when it changes only the client set's members (NetfilterBackend.expected). */
 const leaves = new WeakMap<IptablesPayload, IptablesObserved>();
@@ -61,12 +61,13 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
       return {
         chains: tables.flatMap((t) => t.dropChains.map((c) => `${t.table}/${c}`)),
         hooks: tables.reduce((n, t) => n + t.deleteRules.length, 0),
-        setDestroyed: change.set.destroy,
+        setDestroyed: change.set.destroy || change.set6.destroy,
         tablesDeleted,
         changed: !isIptablesPayloadEmpty(payload),
       };
     },
-    collisions: (config, observed) => iptablesCollisions(config.marks.mask, observed),
+    // ip6tables' rules matter only while we load ours there.
+    collisions: (config, observed) => iptablesCollisions(config.marks.mask, { netfilter: observed.netfilter, netfilter6: config.lan.ipv6.mode === 'nat' ? observed.netfilter6 : null }),
     counters: readPoolCounters,
     classified(observed) {
       const clients = new Map<string, { mark: number; mask: number }>();

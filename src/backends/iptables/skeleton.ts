@@ -6,7 +6,7 @@ import type { DesiredNetfilterTable } from './types.js';
 import { tokenize } from '../../parse/iptables-save.js';
 import { isOurChain } from '../../core/contract.js';
 
-type Repeat = 'lan' | 'uplink' | 'nat' | 'guard' | 'choose' | 'choose-lan' | 'choice' | 'pool' | 'hash' | 'bucket' | null;
+type Repeat = 'lan' | 'uplink' | 'nat' | 'guard' | 'inbound' | 'choose' | 'choose-lan' | 'choice' | 'pool' | 'hash' | 'bucket' | null;
 
 export interface SkeletonRule {
   readonly repeat: Repeat;
@@ -21,10 +21,17 @@ export interface SkeletonChain {
   readonly template: string;
 }
 
+/** The single jump from a built-in chain into one of ours; repeated: only while its rows exist (the chain does too). */
+export interface SkeletonHook {
+  readonly repeat: Repeat;
+  readonly builtin: string;
+  readonly chain: string;
+}
+
 export interface SkeletonTable {
   readonly name: string;
   readonly chains: readonly SkeletonChain[];
-  readonly hooks: readonly { readonly builtin: string; readonly chain: string }[];
+  readonly hooks: readonly SkeletonHook[];
   readonly rules: readonly SkeletonRule[];
 }
 
@@ -37,6 +44,7 @@ const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = 
   uplink: [...COMMON, 'uplink.interface', 'uplink.connMark', 'uplink.poolMark', 'uplink.group'],
   nat: [...COMMON, 'nat.rule'],
   guard: [...COMMON, 'guard.prefix'],
+  inbound: [...COMMON, 'inbound.address', 'inbound.to'],
   choose: COMMON,
   'choose-lan': [...COMMON, 'lan'],
   choice: [...COMMON, 'choice.rule'],
@@ -46,8 +54,9 @@ const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = 
 };
 
 /** A line's optional repeat tag, "[lan] ", then a chain declaration or a rule. */
-const REPEAT = '^(?:\\[(lan|uplink|nat|guard|choose|choose-lan|choice|pool|hash|bucket)\\] )?';
+const REPEAT = '^(?:\\[(lan|uplink|nat|guard|inbound|choose|choose-lan|choice|pool|hash|bucket)\\] )?';
 const DECLARATION = new RegExp(REPEAT + ':(\\S+)$');
+const HOOK = new RegExp(REPEAT + '-I (\\S+) -j (\\S+)$');
 const RULE = new RegExp(REPEAT + '-A (\\S+) (.+)$');
 
 export class SkeletonError extends Error {
@@ -58,7 +67,7 @@ export class SkeletonError extends Error {
 }
 
 export function parseSkeleton(text: string): Skeleton {
-  const tables: { name: string; chains: SkeletonChain[]; hooks: { builtin: string; chain: string }[]; rules: SkeletonRule[] }[] = [];
+  const tables: { name: string; chains: SkeletonChain[]; hooks: SkeletonHook[]; rules: SkeletonRule[] }[] = [];
   const declared = (table: { chains: SkeletonChain[] }, chain: string): boolean => table.chains.some((c) => c.template === chain);
   text.split('\n').forEach((raw, index) => {
     const lineNumber = index + 1;
@@ -77,10 +86,10 @@ export function parseSkeleton(text: string): Skeleton {
       table.chains.push({ repeat: (declaration[1] as Repeat | undefined) ?? null, template: chain });
       return;
     }
-    const hook = /^-I (\S+) -j (\S+)$/.exec(line);
+    const hook = HOOK.exec(line);
     if (hook) {
-      if (!declared(table, hook[2] as string)) throw new SkeletonError(lineNumber, `hook to undeclared chain ${hook[2]}`);
-      table.hooks.push({ builtin: hook[1] as string, chain: hook[2] as string });
+      if (!declared(table, hook[3] as string)) throw new SkeletonError(lineNumber, `hook to undeclared chain ${hook[3]}`);
+      table.hooks.push({ repeat: (hook[1] as Repeat | undefined) ?? null, builtin: hook[2] as string, chain: hook[3] as string });
       return;
     }
     const rule = RULE.exec(line);
@@ -106,8 +115,10 @@ export interface SkeletonValues {
   readonly uplinks: readonly { readonly interface: string; readonly connMark: string; readonly poolMark: string; readonly group: string }[];
   /** DISPATCHER-NAT's rules, match and target (IPv4: masquerade per uplink; IPv6: the LAN prefix per uplink, NETMAP or masquerade). */
   readonly nat: readonly string[];
-  /** Prefixes new connections from outside may not be sent to (IPv6: the lines' NPTv6 prefixes); none for IPv4. */
+  /** Prefixes new connections may not be forwarded to (IPv6: the lines' NPTv6 prefixes); none for IPv4. */
   readonly guards: readonly string[];
+  /** Addresses whose new connections are given to the gateway itself (IPv6: its LAN address translated onto a line's prefix, in iptables-save's form) and that LAN address. */
+  readonly inbound: readonly { readonly address: string; readonly to: string }[];
   /** LAN connections without a line go through DISPATCHER-CHOOSE: policies, then the balancing mode (empty: they keep their client's pool). */
   readonly choices: readonly string[];
   /** The pools `via` policies mark connections with: one chain each. */
@@ -139,6 +150,8 @@ function rowsOf(repeat: Repeat, values: SkeletonValues): Record<string, string>[
       return values.nat.map((rule) => ({ ...common, 'nat.rule': rule }));
     case 'guard':
       return values.guards.map((prefix) => ({ ...common, 'guard.prefix': prefix }));
+    case 'inbound':
+      return values.inbound.map((i) => ({ ...common, 'inbound.address': i.address, 'inbound.to': i.to }));
     case 'choose':
       return values.choices.length > 0 ? [common] : [];
     case 'choose-lan':
@@ -156,11 +169,16 @@ function rowsOf(repeat: Repeat, values: SkeletonValues): Record<string, string>[
 
 const fill = (template: string, values: Record<string, string>): string => template.replace(/\{([a-zA-Z.]+)\}/g, (_, name: string) => values[name] as string);
 
+/**
+ * The skeleton's tables for these values. A repeated declaration whose name
+ * has no placeholder is one chain while its rows exist (none without), and
+ * so is a repeated hook's jump.
+ */
 export function fillSkeleton(skeleton: Skeleton, values: SkeletonValues): DesiredNetfilterTable[] {
   return skeleton.map((table) => ({
     name: table.name,
-    chains: table.chains.flatMap((chain) => rowsOf(chain.repeat, values).map((row) => fill(chain.template, row))),
-    hooks: table.hooks,
+    chains: [...new Set(table.chains.flatMap((chain) => rowsOf(chain.repeat, values).map((row) => fill(chain.template, row))))],
+    hooks: table.hooks.filter((hook) => rowsOf(hook.repeat, values).length > 0).map(({ builtin, chain }) => ({ builtin, chain })),
     rules: table.rules.flatMap((rule) => rowsOf(rule.repeat, values).map((row) => ({ chain: fill(rule.chain, row), args: tokenize(fill(rule.template, row)) }))),
   }));
 }

@@ -12,8 +12,13 @@ import type { IpsetDump, IptTable } from '../../model/kernel.js';
 export interface IptablesObserved {
   /** iptables-save of the tables we use that exist (plain iptables-save lists only existing ones). */
   readonly netfilter: readonly IptTable[];
-  /** ip6tables-save of the same tables: read whatever the config says, so that ours are removed when IPv6 is turned off. */
-  readonly netfilter6: readonly IptTable[];
+  /**
+   * ip6tables-save of the same tables: read whatever the config says, so that
+   * ours are removed when IPv6 is turned off. null: it could not be read (no
+   * ip6tables, a kernel without IPv6): an IPv4-only gateway works on, one
+   * that wants IPv6 tries to load and fails with ip6tables' own error.
+   */
+  readonly netfilter6: readonly IptTable[] | null;
   /** ipset save of our sets only (may be empty). */
   readonly sets: IpsetDump;
 }

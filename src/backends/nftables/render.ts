@@ -187,11 +187,7 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   for (const mark of poolMarks) chain(poolChain(mark, poolMask), null, [`meta mark set meta mark and ${not(poolMask)} or ${hex(mark)}`]);
   if (intent.choose) chain('choose', null, chooseRules(intent.choose, poolMask, ipv6 !== null));
   if (intent.spread) for (const mode of hashedModes(intent.choose)) chain(hashChain(mode), null, hashRules(mode, intent.spread, poolMask, ipv6 !== null));
-  // Nothing owns the lines' NPTv6 prefixes but the translations of our own connections: anything new sent to
-  // them (a scan, a flow whose entry expired) would follow the default route back to the ISP, and loop.
-  const translated = (ipv6?.translate ?? []).flatMap((t) => (t.prefix === null ? [] : [t.prefix]));
   chain('pre', 'type filter hook prerouting priority mangle; policy accept;', [
-    ...(translated.length > 0 ? [`ip6 daddr ${anonymous(translated)} ct state new drop`] : []),
     ...lans.flatMap((lan) => [
       ...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
       `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`,
@@ -214,6 +210,19 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     ...(ipv6 ? [`ip6 daddr vmap @${CLIENT_MAP6}`] : []),
     ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).received}`),
   ]);
+  // Nothing owns the lines' NPTv6 prefixes but the translations of our own connections and the gateway's
+  // inbound addresses (given to the gateway before routing, so never forwarded): anything new forwarded to
+  // them (a scan, a flow whose entry expired) would follow the default route back to the ISP, and loop.
+  const translated = (ipv6?.translate ?? []).flatMap((t) => (t.prefix === null ? [] : [t.prefix]));
+  if (translated.length > 0) chain('guard', 'type filter hook forward priority mangle; policy accept;', [`ip6 daddr ${anonymous(translated)} ct state new drop`]);
+  // The gateway's LAN address translated onto a line's prefix is its AAAA record on that line: new connections to it are the gateway's.
+  const inbound = (ipv6?.translate ?? []).flatMap((t) => (t.inbound === null ? [] : [t.inbound]));
+  if (inbound.length > 0)
+    chain(
+      'inbound',
+      'type nat hook prerouting priority dstnat; policy accept;',
+      inbound.map((i) => `ip6 daddr ${i.address} dnat ip6 to ${i.to}`),
+    );
   // IPv4 masquerades by uplink; IPv6 only in nat mode, and only the LAN's prefix: onto the uplink's routed prefix (NPTv6), else its address.
   chain('nat', 'type nat hook postrouting priority srcnat; policy accept;', [
     ...uplinks.map((u) => `oifname ${quoted(u.interface)} meta nfproto ipv4 masquerade`),
