@@ -133,6 +133,7 @@ function ipv6SysctlFindings(facts: DoctorFacts): Finding[] {
     const check = `sysctl:${key}`;
     const have = facts.sysctls[key];
     if (have === value) return { check, severity: 'ok', summary: `${key} is ${value}` };
+    if (have === undefined && key.endsWith('.forwarding')) return { check, severity: 'fail', summary: `${key} does not exist: this kernel has IPv6 disabled`, fix: 'boot without ipv6.disable=1 (or set lan.ipv6.mode: off)' };
     if (have === undefined) return { check, severity: 'info', summary: `${key} is not readable yet (its interface does not exist); it is set when it appears` };
     const why = key.endsWith('.forwarding') ? 'IPv6 is not forwarded' : "with forwarding on, the kernel ignores the ISP router's advertisements on this uplink: its IPv6 default route and next hop go";
     return facts.daemonRunning

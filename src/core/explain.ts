@@ -19,7 +19,7 @@ import { planRoutes } from './plan.js';
 import { role } from './uplinks.js';
 import type { Explanation } from '../schema/control.js';
 
-function describeHops(hops: readonly Nexthop[], uplinks: readonly UplinkView[]): string {
+export function describeHops(hops: readonly Nexthop[], uplinks: readonly UplinkView[]): string {
   return hops
     .map((hop) => {
       const uplink = uplinks.find((u) => u.interface === hop.dev);
@@ -29,14 +29,15 @@ function describeHops(hops: readonly Nexthop[], uplinks: readonly UplinkView[]):
     .join(' + ');
 }
 
-function poolRoute(config: Config, uplinks: readonly UplinkView[], index: number): readonly Nexthop[] {
-  return planRoutes(config, uplinks).find((r) => r.table === String(ids(config).tables.pool(index)))?.nexthops ?? [];
+/** The default route planned in a pool's table (or in `table`, e.g. the multipath one), as the planner programs it. */
+export function poolRoute(config: Config, uplinks: readonly UplinkView[], index: number, table = ids(config).tables.pool(index)): readonly Nexthop[] {
+  return planRoutes(config, uplinks).find((r) => r.table === String(table))?.nexthops ?? [];
 }
 
 const HASHED = { destination: 'its address and the destination address', connection: 'the whole connection (addresses, protocol, ports)' } as const;
 
 /** How a new connection picks its pool when policies or a hashing mode apply. */
-function chooseStep(config: Config, uplinks: readonly UplinkView[]): string[] {
+export function chooseStep(config: Config, uplinks: readonly UplinkView[]): string[] {
   const steps: string[] = [];
   if (config.policies.length > 0) {
     steps.push(

@@ -32,6 +32,11 @@ export function isUnicast6(value: bigint): boolean {
   return value !== 0n && value !== 1n && !isMulticast6(value) && !within(value, 0xffffn << 32n, 96);
 }
 
+/** fc00::/7: unique local, routed inside a site only (never published to the internet's DNS). */
+export function isUniqueLocal6(value: bigint): boolean {
+  return within(value, 0xfcn << 120n, 7);
+}
+
 /** A host's own address beyond its link: unicast and not link-local (global or unique local). */
 export function isRoutable6(value: bigint): boolean {
   return isUnicast6(value) && !isLinkLocal6(value);

@@ -28,8 +28,10 @@ function planIpv6(config: Config, uplinks6: readonly UplinkView[], assignments: 
     maxClients: config.clients.max * IPV6_PER_HOST,
     translate: uplinks6.map((u) => {
       const prefix = config.uplinks[u.index]?.ipv6?.prefix ?? null;
-      // The gateway's translated LAN address (its AAAA record on this line) leads back to the gateway: the same translation, reversed.
-      const to = prefix !== null && u.inbound !== undefined ? translate6(u.inbound, lanPrefix) : null;
+      // The gateway's translated LAN address leads back to the gateway (the same translation, reversed), only
+      // where it is published (the line's AAAA record): it opens the gateway's LAN-side services to that line.
+      const published = config.ddns !== undefined && !config.ddns.exclude.includes(u.name);
+      const to = published && prefix !== null && u.inbound !== undefined ? translate6(u.inbound, lanPrefix) : null;
       return { interface: u.interface, prefix, inbound: to !== null && u.inbound !== undefined ? { address: u.inbound, to } : null };
     }),
   };

@@ -5,7 +5,9 @@
 import type { Config } from '../model/config.js';
 import { RequestError } from '../model/errors.js';
 import { inLanSubnets } from './clients.js';
+import { formatIpv6, parseIpv6 } from './address.js';
 import { isUnicastHost, parseIpv4 } from './ipv4.js';
+import { isRoutable6 } from './ipv6.js';
 import { isInterfaceName } from './names.js';
 
 /** pppd's ip-up/ip-down arguments: interface tty speed local-IP remote-IP [ipparam]. */
@@ -25,6 +27,18 @@ export function checkClientAddress(ip: unknown): string {
   const address = typeof ip === 'string' ? parseIpv4(ip) : null;
   if (address === null || !isUnicastHost(address)) throw new RequestError(`${JSON.stringify(ip)?.slice(0, 60)} is not a unicast IPv4 address`);
   return ip as string;
+}
+
+/**
+ * The address `explain` is asked about: a unicast IPv4 address, or an IPv6
+ * address a LAN host can have (not link-local or multicast), in its canonical
+ * form (the neighbour table's, which the host records keep).
+ */
+export function checkExplainAddress(ip: unknown): string {
+  const v6 = typeof ip === 'string' && ip.includes(':') ? parseIpv6(ip) : null;
+  if (v6 !== null && isRoutable6(v6)) return formatIpv6(v6);
+  if (typeof ip === 'string' && ip.includes(':')) throw new RequestError(`${JSON.stringify(ip).slice(0, 60)} is not a unicast IPv4 address or an IPv6 address a LAN host can have (not link-local or multicast)`);
+  return checkClientAddress(ip);
 }
 
 /** An operator's assignment must name a configured uplink and, when lan.subnets is set, an address inside it. */

@@ -11,7 +11,8 @@ import type { Config } from '../model/config.js';
 import type { FamilyRouting, Link } from '../model/kernel.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';
 import { isOurTable } from './contract.js';
-import { inIpv6Prefix, translate6 } from './ipv6.js';
+import { parseIpv6 } from './address.js';
+import { inIpv6Prefix, isUniqueLocal6, translate6 } from './ipv6.js';
 
 function discoverGateway6(config: Config, link: Link, routes: FamilyRouting['routes']): string | undefined {
   for (const route of routes) {
@@ -44,7 +45,9 @@ export function viewUplinks6(config: Config, uplinks: readonly UplinkView[], lin
     const address = link?.addresses6[0];
     const gateway = configured ?? (link && !view.pointToPoint ? discoverGateway6(config, link, routing6.routes) : undefined);
     const prefix = config.uplinks[view.index]?.ipv6?.prefix ?? null;
-    const inbound = prefix !== null ? (lan === null ? null : translate6(lan, prefix)) : (address ?? null);
+    // A line that masquerades is reached at its own address: a global one, as a unique local one is no use outside.
+    const own = link?.addresses6.find((a) => !isUniqueLocal6(parseIpv6(a) as bigint)) ?? null;
+    const inbound = prefix !== null ? (lan === null ? null : translate6(lan, prefix)) : own;
     const v6: UplinkView = {
       ...line,
       ...(address !== undefined ? { address } : {}),

@@ -42,12 +42,19 @@ export class DdnsPublisher {
   private error: string | null = null;
   private failures = 0;
   private retryAt: number | null = null;
+  /**
+   * The name's AAAA records are ours: while IPv6 is on, and after it is turned
+   * off until one update has withdrawn them (they would point at addresses no
+   * longer translated). With IPv6 off from the start they are left alone.
+   */
+  private ownsAaaa: boolean;
 
   constructor(
     private readonly deps: DdnsDeps,
     private config: Config,
   ) {
     this.clock = deps.clock ?? systemClock;
+    this.ownsAaaa = config.lan.ipv6.mode !== 'off';
   }
 
   private get ddns(): DdnsConfig | undefined {
@@ -60,6 +67,7 @@ export class DdnsPublisher {
 
   reconfigure(config: Config): void {
     const before = JSON.stringify(this.config.ddns ?? null);
+    if (config.lan.ipv6.mode !== 'off') this.ownsAaaa = true;
     this.config = config;
     if (JSON.stringify(config.ddns ?? null) !== before) {
       // Another server, name, key or TTL: what we knew of the server says nothing now.
@@ -145,8 +153,7 @@ export class DdnsPublisher {
     const via = sendingUplink(this.uplinks, this.failures);
     if (!via) return this.failed('no live uplink to reach the DNS server by', ddns);
     const gid = uplinkGroup(this.config, via.index);
-    // AAAA is ours only while IPv6 is on: with it off, the name's AAAA records are left as they are.
-    const types: RecordType[] = this.config.lan.ipv6.mode === 'off' ? ['A'] : ['A', 'AAAA'];
+    const types: RecordType[] = this.ownsAaaa ? ['A', 'AAAA'] : ['A'];
     const queries = await Promise.all(types.map((type) => queryRecords(this.deps.runner, gid, ddns, type)));
     this.checks += 1;
     const failed = queries.find((query) => !query.ok);
@@ -168,6 +175,8 @@ export class DdnsPublisher {
 
   private succeeded(ddns: DdnsConfig): number {
     if (this.error) this.deps.log.info('dns server reachable again', { name: ddns.name, afterFailures: this.failures });
+    // The server holds no AAAA record of ours any more: from now on they are left alone.
+    if (this.config.lan.ipv6.mode === 'off') this.ownsAaaa = false;
     this.synced = true;
     this.error = null;
     this.failures = 0;

@@ -64,7 +64,9 @@ export class Monitors {
       watchLinks(
         runner,
         (iface) => {
-          if (this.config.uplinks.some((u) => u.interface === iface)) void reconciler.request(`link event on ${iface}`);
+          // In IPv6 nat mode the LAN's own address matters too: the gateway's inbound address per line is made of it.
+          const lan = this.config.lan.ipv6.mode === 'nat' && this.config.lan.interfaces.includes(iface);
+          if (lan || this.config.uplinks.some((u) => u.interface === iface)) void reconciler.request(`link event on ${iface}`);
         },
         () => this.eventsLost('link'),
       ),

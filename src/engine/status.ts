@@ -4,6 +4,8 @@
 // shapes are the control protocol's (schema/control.ts).
 
 import { explain, type Towards } from '../core/explain.js';
+import { explain6 } from '../core/explain6.js';
+import { RequestError } from '../model/errors.js';
 import { firewallForClient } from '../core/firewall/findings.js';
 import { renderMetrics } from '../core/metrics.js';
 import { carrying } from '../core/uplinks.js';
@@ -127,6 +129,7 @@ export class DaemonStatus {
 
   /** The planner's explanation, and what the kernel's own route lookup says for the client's packets. */
   async explain(ip: string, asked?: Towards): Promise<ResultOf<'explain'>> {
+    if (ip.includes(':')) return this.explain6(ip, asked);
     const r = this.parts.reconciler;
     const explanation = explain(this.config, r.uplinks, r.clients, ip, asked);
     const lan = r.clients.get(ip)?.interface || (this.config.lan.interfaces[0] as string);
@@ -138,5 +141,15 @@ export class DaemonStatus {
     const mark = explanation.to?.mark ?? explanation.mark ?? 0;
     const [kernel, firewall] = await Promise.all([lookupRoute(this.parts.runner, ip, lan, mark, asked?.to), readFirewall(this.parts.runner)]);
     return { ...explanation, kernel, firewall: firewallForClient(firewall, ip, lan, leaving) };
+  }
+
+  /** One of a host's IPv6 addresses: the planner's explanation on the IPv6 views, and the kernel's IPv6 route lookup. */
+  private async explain6(ip: string, asked?: Towards): Promise<ResultOf<'explain'>> {
+    if (asked !== undefined) throw new RequestError("--to is for IPv4 clients: an IPv6 address leaves by its host's pool, or by a policy naming its host");
+    const r = this.parts.reconciler;
+    const explanation = explain6(this.config, r.uplinks6, r.clients, ip);
+    const host = [...r.clients.values()].find((record) => record.ipv6?.[ip] !== undefined);
+    const kernel = await lookupRoute(this.parts.runner, ip, host?.interface || (this.config.lan.interfaces[0] as string), explanation.mark ?? 0);
+    return { ...explanation, kernel, firewall: ["the gateway's own IPv6 firewall is not judged yet (explain judges IPv4's forward path)"] };
   }
 }

@@ -72,8 +72,8 @@ export interface UplinkView {
   /**
    * IPv6 views only: the address the gateway is reached at through this line
    * (its AAAA record): the gateway's LAN address translated onto the line's
-   * routed prefix (connections to it are given to the gateway), else the
-   * line's own address; absent when it has neither.
+   * routed prefix (with ddns, connections to it are given to the gateway),
+   * else the line's own global address; absent when it has neither.
    */
   readonly inbound?: string;
 }

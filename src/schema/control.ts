@@ -8,7 +8,7 @@
 // { ok: true, result } or { ok: false, error: { kind, message } }.
 
 import { z } from 'zod';
-import { checkClientAddress, checkHook } from '../core/requests.js';
+import { checkClientAddress, checkExplainAddress, checkHook } from '../core/requests.js';
 import { isUplinkName } from '../core/names.js';
 import { POLICY_PROTOCOLS } from '../core/balance/policy-match.js';
 import { RequestError } from '../model/errors.js';
@@ -280,6 +280,10 @@ const address = z
   .string({ error: (issue) => `${shown(issue.input)} is not a unicast IPv4 address` })
   .describe('a unicast IPv4 address')
   .transform((ip) => checkClientAddress(ip));
+const explainAddress = z
+  .string({ error: (issue) => `${shown(issue.input)} is not a unicast IPv4 or IPv6 address` })
+  .describe("a unicast IPv4 address, or one of a host's IPv6 addresses")
+  .transform((ip) => checkExplainAddress(ip));
 const uplinkName = z
   .string({ error: (issue) => `${shown(issue.input)} is not an uplink name` })
   .refine(isUplinkName, { error: (issue) => `${shown(issue.input)} is not an uplink name` })
@@ -293,7 +297,7 @@ export const commands = {
   traffic: { request: {}, result: trafficSchema },
   explain: {
     request: {
-      ip: address,
+      ip: explainAddress,
       to: address.optional(),
       protocol: z.enum(POLICY_PROTOCOLS).optional(),
       port: z.number().int().min(1).max(65535).optional(),

@@ -60,14 +60,14 @@ const NFT_FEATURES = `table inet doctor {
 `;
 
 /** What IPv6 nat mode needs of nftables: prefix translation (NPTv6) and the gateway's inbound address. */
-const NFT_FEATURES6 = `table ip6 doctor6 {
+const NFT_FEATURES6 = `table inet doctor6 {
   chain nat {
     type nat hook postrouting priority srcnat; policy accept;
     oifname "a" ip6 saddr fd00:18::/64 snat ip6 prefix to 2001:db8:1:100::/64
   }
   chain inbound {
     type nat hook prerouting priority dstnat; policy accept;
-    ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1
+    iifname "a" ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1
   }
 }
 `;

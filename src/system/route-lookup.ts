@@ -3,8 +3,9 @@
 
 import type { Runner } from './exec.js';
 
-/** An internet address to look up (documentation range; only looked up, never sent to). */
+/** An internet address of each family to look up (documentation ranges; only looked up, never sent to). */
 const LOOKUP_DESTINATION = '203.0.113.1';
+const LOOKUP_DESTINATION6 = '2001:db8::1';
 
 export interface RouteLookup {
   /** The command as an operator would type it, to repeat the lookup by hand. */
@@ -13,9 +14,10 @@ export interface RouteLookup {
   readonly answer: string;
 }
 
-/** Where a packet from `source`, arriving on `iif` with `mark`, to `destination` (an internet address by default) would go. */
-export async function lookupRoute(runner: Runner, source: string, iif: string, mark: number, destination = LOOKUP_DESTINATION): Promise<RouteLookup> {
-  const argv = ['ip', '-o', 'route', 'get', destination, 'from', source, 'iif', iif, 'mark', String(mark)];
+/** Where a packet from `source` (either family), arriving on `iif` with `mark`, to `destination` (an internet address of its family by default) would go. */
+export async function lookupRoute(runner: Runner, source: string, iif: string, mark: number, destination?: string): Promise<RouteLookup> {
+  const ipv6 = source.includes(':');
+  const argv = ['ip', ...(ipv6 ? ['-6'] : []), '-o', 'route', 'get', destination ?? (ipv6 ? LOOKUP_DESTINATION6 : LOOKUP_DESTINATION), 'from', source, 'iif', iif, 'mark', String(mark)];
   const result = await runner.run(argv, { okExitCodes: [0, 1, 2] });
   return { command: argv.join(' '), answer: (result.exitCode === 0 ? result.stdout : result.stderr).trim().replace(/\s+/g, ' ') };
 }

@@ -102,18 +102,64 @@ describe('AAAA records beside the A records (lan.ipv6.mode nat)', () => {
     expect(parseDigAnswer(`${a}\n${header('REFUSED')}`, 'gw.example.test', 2)).toEqual({ error: 'the server answered REFUSED' });
   });
 
-  test('the publisher asks for both types and sends one update holding both', async () => {
-    const config = parseConfig(
+  const configWith = (mode: 'nat' | 'off') =>
+    parseConfig(
       `
-lan: { interfaces: [lan0], ipv6: { mode: nat, prefix: fd00:18::/64 } }
+lan: { interfaces: [lan0], ipv6: { mode: ${mode}${mode === 'nat' ? ', prefix: fd00:18::/64' : ''} } }
 uplinks:
-  - { name: isp1, interface: wan1, ipv6: { prefix: 2001:db8:1:100::/64 } }
+  - { name: isp1, interface: wan1${mode === 'nat' ? ', ipv6: { prefix: 2001:db8:1:100::/64 }' : ''} }
 netfilter: { backend: nftables }
 ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /etc/dispatcher/ddns.key }
 `,
       'test.yaml',
     );
-    const runner = new FakeRunner().answer('dig', `${header('NOERROR')}\n;; ANSWER SECTION:\ngw.example.test. 60 IN A 192.0.2.2\n`).answer('nsupdate', '');
+  /** A server holding `records` for the name: dig answers each type with its own. */
+  const server = (records: string[]) =>
+    new FakeRunner()
+      .answer('dig', (argv) => {
+        const type = argv.at(-1);
+        const lines = records.filter((r) => r.includes(':') === (type === 'AAAA')).map((r) => `gw.example.test. 60 IN ${type} ${r}`);
+        return `${header('NOERROR')}\n;; ANSWER SECTION:\n${lines.join('\n')}\n`;
+      })
+      .answer('nsupdate', '');
+
+  test('with IPv6 off from the start only A is asked for and sent: AAAA records are not ours', async () => {
+    const runner = server(['192.0.2.2', '2001:db8:9::1']);
+    const clock = new ManualClock();
+    const publisher = new DdnsPublisher({ runner, log: silent, clock }, configWith('off'));
+    publisher.observe([{ name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2' }]);
+    await clock.flush();
+    expect(runner.calls.filter((c) => c.argv[0] === 'dig').map((c) => c.argv.at(-1))).toEqual(['A']);
+    expect(runner.calls.filter((c) => c.argv[0] === 'nsupdate')).toEqual([]);
+    publisher.stop();
+  });
+
+  test('IPv6 turned off withdraws the AAAA records once; after that they are left alone', async () => {
+    const runner = server(['192.0.2.2', '2001:db8:1:100::1']);
+    const clock = new ManualClock();
+    const publisher = new DdnsPublisher({ runner, log: silent, clock }, configWith('nat'));
+    publisher.observe([{ name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2', ipv6: { up: true, address: '2001:db8:1:100::1' } }]);
+    await clock.flush();
+    expect(publisher.status()).toMatchObject({ inSync: true, updates: 0 });
+    publisher.reconfigure(configWith('off'));
+    publisher.observe([{ name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2' }]);
+    await clock.flush();
+    const updates = runner.calls.filter((c) => c.argv[0] === 'nsupdate');
+    expect(updates).toHaveLength(1);
+    expect(updates[0]?.input).toContain('update delete gw.example.test. AAAA\nupdate add gw.example.test. 60 A 192.0.2.2\nsend\n');
+    await clock.advance(300_000);
+    expect(
+      runner.calls
+        .filter((c) => c.argv[0] === 'dig')
+        .slice(-1)
+        .map((c) => c.argv.at(-1)),
+    ).toEqual(['A']);
+    publisher.stop();
+  });
+
+  test('the publisher asks for both types and sends one update holding both', async () => {
+    const config = configWith('nat');
+    const runner = server(['192.0.2.2']);
     const clock = new ManualClock();
     const publisher = new DdnsPublisher({ runner, log: silent, clock }, config);
     publisher.observe([{ name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2', ipv6: { up: true, address: '2001:db8:1:100::1' } }]);

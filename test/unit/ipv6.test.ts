@@ -16,9 +16,11 @@ import { IPV6_PER_HOST, joinIpv6 } from '../../src/core/assign6.js';
 import { updateAssignments } from '../../src/core/assign.js';
 import { clientFilter, isNeighbourNews } from '../../src/core/clients.js';
 import { diffRoutes } from '../../src/core/diff.js';
+import { explain6 } from '../../src/core/explain6.js';
 import { prepareTransitions } from '../../src/core/failover.js';
 import { ipv6PrefixProblem } from '../../src/core/ipv6.js';
 import { plan } from '../../src/core/plan.js';
+import { checkExplainAddress } from '../../src/core/requests.js';
 import { viewUplinks6, withHealth6 } from '../../src/core/uplinks6.js';
 import { problemsOf } from '../helpers/config-problems.js';
 import type { Link, Neighbour } from '../../src/model/kernel.js';
@@ -250,10 +252,17 @@ describe('both families planned', () => {
       clients: new Map([['fd00:18::10', 0x01000000]]),
       maxClients: 65536 * IPV6_PER_HOST,
       translate: [
-        { interface: 'wan1', prefix: '2001:db8:1:100::/64', inbound: { address: '2001:db8:1:100::1', to: 'fd00:18::1' } },
+        { interface: 'wan1', prefix: '2001:db8:1:100::/64', inbound: null },
         { interface: 'wan2', prefix: null, inbound: null },
       ],
     });
+    // The gateway's translated address is given to the gateway only where it is published (ddns, the line not excluded).
+    const inboundWith = (ddns: string) =>
+      plan({ config: parseConfig(`${NAT}ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /k${ddns} }\n`, 't.yaml'), uplinks, uplinks6, assignments: new Map() }).netfilter?.ipv6?.translate.map(
+        (t) => t.inbound,
+      );
+    expect(inboundWith('')).toEqual([{ address: '2001:db8:1:100::1', to: 'fd00:18::1' }, null]);
+    expect(inboundWith(', exclude: [isp1]')).toEqual([null, null]);
     const off = plan({ config: parseConfig(NAT.replace('mode: nat', 'mode: off').replace('    ipv6: { gateway: fe80::1, prefix: 2001:db8:1:100::/64 }\n', ''), 't.yaml'), uplinks, uplinks6, assignments: new Map() });
     expect(off.ipv6).toEqual({ rules: [], routes: [] });
     expect(off.netfilter?.ipv6).toBeNull();
@@ -344,7 +353,7 @@ describe('the nftables table in IPv6 nat mode', () => {
     // Nothing new may be forwarded into a translated prefix (it would follow the default route back to the
     // ISP); the gateway's own translated address is given to the gateway before routing.
     expect(text).toContain('chain guard {\n    type filter hook forward priority mangle; policy accept;\n    ip6 daddr 2001:db8:1:100::/64 ct state new drop\n  }');
-    expect(text).toContain('chain inbound {\n    type nat hook prerouting priority dstnat; policy accept;\n    ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1\n  }');
+    expect(text).toContain('chain inbound {\n    type nat hook prerouting priority dstnat; policy accept;\n    iifname "wan1" ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1\n  }');
   });
 
   test("a MAC policy takes the host's IPv6 addresses too, and the hashing modes hash each family", () => {
@@ -403,7 +412,7 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     expect(rules6).toContain('-I FORWARD 1 -j DISPATCHER-FWD');
     expect(rules6).toContain('-A DISPATCHER-FWD -d 2001:db8:1:100::/64 -m conntrack --ctstate NEW -j DROP');
     expect(rules6).toContain('-I PREROUTING 1 -j DISPATCHER-DNAT');
-    expect(rules6).toContain('-A DISPATCHER-DNAT -d 2001:db8:1:100::1/128 -j DNAT --to-destination fd00:18::1');
+    expect(rules6).toContain('-A DISPATCHER-DNAT -d 2001:db8:1:100::1/128 -i wan1 -j DNAT --to-destination fd00:18::1');
     expect(rules6).toContain('-A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients6 src --map-mark');
     expect(rules6).toContain('-A DISPATCHER-COUNT -j SET --map-set dispatcher-clients6 dst --map-mark');
     expect(rules6).toContain('-A DISPATCHER-NAT -s fd00:18::/64 -o wan1 -j NETMAP --to 2001:db8:1:100::/64');
@@ -486,14 +495,15 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     expect(await check(new FakeKernel())).toBe('dispatcher-clients: absent; dispatcher-clients6: absent');
   });
 
-  test('a kernel whose ip6tables cannot be read: an IPv4-only gateway works on and leaves it alone; one that wants IPv6 tries to load it', async () => {
+  test('a kernel whose ip6tables cannot be read: an IPv4-only gateway works on and leaves it alone; one that wants IPv6 fails its run with the reason', async () => {
     const kernel = new FakeKernel().handle(['ip6tables-save'], () => ({ stdout: '', stderr: 'ip6tables-save: Address family not supported by protocol\n', exitCode: 1 }));
     const observed = await backend.observe(kernel);
     expect(observed.netfilter6).toBeNull();
     const ipv4Only = backend.plan({ ...INTENT, ipv6: null }, observed);
     expect(ipv4Only.iptables).toContain('*mangle');
     expect(ipv4Only.ip6tables).toBe('');
-    expect(backend.plan(INTENT, observed).ip6tables).toContain('-A DISPATCHER-NAT -s fd00:18::/64 -o wan1 -j NETMAP');
+    // Planned blind, every hook would be inserted again.
+    expect(() => backend.plan(INTENT, observed)).toThrow(/ip6tables-save could not be read: IPv6 nat mode with the iptables backend needs ip6tables/);
   });
 
   test("another program's ip6tables rule using our mark bits refuses the config, naming the tool", () => {
@@ -501,5 +511,42 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     const problems = backend.collisions(policyConfig, { netfilter: [], netfilter6: foreign, sets: { sets: [], entries: [] } });
     expect(problems).toHaveLength(1);
     expect(problems[0]?.problem).toMatch(/^ip6tables rule "-t mangle -A PREROUTING -j MARK --set-xmark 0x1000000\/0x1000000" of other software/);
+  });
+});
+
+describe("explain for one of a host's IPv6 addresses", () => {
+  const config = parseConfig(NAT, 't.yaml');
+  const views6: UplinkView[] = [
+    { ...(VIEWS[0] as UplinkView), gateway: 'fe80::1', ownVerdict: true },
+    { ...(VIEWS[1] as UplinkView), gateway: 'fe80::2', address: '2001:db8:b::2' },
+  ];
+  const assignments = new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]);
+
+  test("an address of a known host: the host's pool, the IPv6 classifier's mark, IPv6's rule and table, the translated source, and what a dead line's IPv6 does", () => {
+    const result = explain6(config, views6, assignments, 'fd00:18::10');
+    expect(result).toMatchObject({ verdict: 'assigned', pool: 'isp1', mark: 0x01000000 });
+    expect(result.steps[0]).toContain("one of host 198.18.0.10's IPv6 addresses");
+    expect(result.steps).toContain('the IPv6 client map (clients6) gives its packets the pool mark 0x1000000/0xf000000');
+    expect(result.steps.some((s) => /^IPv6 table 3133: default via isp1 \(via fe80::1 dev wan1\)$/.test(s))).toBe(true);
+    expect(result.steps.some((s) => s.includes("its own IPv6 probes' verdict") && s.includes('seen as 2001:db8:1:100::10'))).toBe(true);
+    expect(result.ifUplinkDies).toMatch(/^if isp1's IPv6 dies: IPv6 table 3133 points at isp2 \(via fe80::2 dev wan2\); its IPv6 connections/);
+    // On a masquerading line the host is seen as the line's address.
+    const onIsp2 = explain6(config, views6, new Map([['198.18.0.10', record('isp2', MAC_A, { 'fd00:18::10': 1 })]]), 'fd00:18::10');
+    expect(onIsp2.steps.some((s) => s.includes('masqueraded to 2001:db8:b::2'))).toBe(true);
+  });
+
+  test('an unknown address, one outside the LAN prefix, and IPv6 off say so', () => {
+    expect(explain6(config, views6, assignments, 'fd00:18::99')).toMatchObject({ verdict: 'not assigned', pool: null, mark: null });
+    expect(explain6(config, views6, assignments, '2001:db8:9::1').verdict).toBe('not a client');
+    const off = parseConfig('lan: { interfaces: [lan0] }\nuplinks: [{ name: isp1, interface: wan1 }]\n', 't.yaml');
+    expect(explain6(off, [], assignments, 'fd00:18::10').steps[0]).toContain('IPv6 is off');
+  });
+
+  test('the address asked about: canonical IPv6, or IPv4; link-local and multicast refused', () => {
+    expect(checkExplainAddress('FD00:18:0:0::10')).toBe('fd00:18::10');
+    expect(checkExplainAddress('198.18.0.10')).toBe('198.18.0.10');
+    expect(() => checkExplainAddress('fe80::1')).toThrow(/not link-local or multicast/);
+    expect(() => checkExplainAddress('ff02::1')).toThrow(/IPv6 address a LAN host can have/);
+    expect(() => checkExplainAddress('198.18.0.256')).toThrow(/not a unicast IPv4 address/);
   });
 });

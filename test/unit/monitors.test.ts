@@ -13,12 +13,19 @@ import { FakeRunner } from '../helpers/fake-runner.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { labConfig } from '../helpers/scenario.js';
 
-function watched(): { clock: ManualClock; requests: string[]; events: (from: number, to: number, everyMs: number) => Promise<void>; overrun: () => void; linkOverrun: () => void } {
+function watched(config = labConfig): {
+  clock: ManualClock;
+  requests: string[];
+  events: (from: number, to: number, everyMs: number) => Promise<void>;
+  overrun: () => void;
+  linkOverrun: () => void;
+  linkLine: (line: string) => void;
+} {
   const clock = new ManualClock();
   const runner = new FakeRunner();
   const requests: string[] = [];
   const reconciler = {
-    effectiveConfig: labConfig,
+    effectiveConfig: config,
     clients: new Map(),
     request: (reason: string) => {
       requests.push(reason);
@@ -37,7 +44,7 @@ function watched(): { clock: ManualClock; requests: string[]; events: (from: num
       event(n);
     }
   };
-  return { clock, requests, events, overrun: () => neigh?.options.onErrorLine?.(lost), linkOverrun: () => link?.options.onErrorLine?.(lost) };
+  return { clock, requests, events, overrun: () => neigh?.options.onErrorLine?.(lost), linkOverrun: () => link?.options.onErrorLine?.(lost), linkLine: (line) => link?.options.onLine?.(line) };
 }
 
 test('the rescan after lost events waits until the burst has been quiet for 250 ms, then one more confirms 2 s later', async () => {
@@ -64,6 +71,16 @@ test('a burst that never ends is rescanned 5 s after the first loss all the same
   // Events go on past the 5 s, every 10 ms: they no longer put it off.
   await events(49, 70, 10);
   expect(requests.filter((r) => r === NEIGHBOURS_LOST_REASON)).toEqual([NEIGHBOURS_LOST_REASON]);
+});
+
+test("an address event on the LAN asks for a run in IPv6 nat mode only (the gateway's inbound address per line is made of it)", () => {
+  const event = '2: lan0    inet6 fd00:18::1/64 scope global ';
+  const off = watched();
+  off.linkLine(event);
+  expect(off.requests).toEqual([]);
+  const nat = watched({ ...labConfig, lan: { ...labConfig.lan, ipv6: { mode: 'nat', prefix: 'fd00:18::/64' } } });
+  nat.linkLine(event);
+  expect(nat.requests).toEqual(['link event on lan0']);
 });
 
 test('lost link events too: the rescan reads the whole kernel, not only the neighbour table', async () => {

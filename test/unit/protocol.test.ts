@@ -21,8 +21,11 @@ describe('control protocol', () => {
   test('requests parse into their typed shape; a bad field names itself', () => {
     expect(parseRequest('{"cmd":"assign","ip":"198.18.0.10","uplink":"isp1"}')).toEqual({ cmd: 'assign', ip: '198.18.0.10', uplink: 'isp1' });
     expect(parseRequest('{"cmd":"status"}')).toEqual({ cmd: 'status' });
-    expect(() => parseRequest('{"cmd":"explain","ip":"2001:db8::1"}')).toThrow(/is not a unicast IPv4 address/);
-    expect(() => parseRequest('{"cmd":"explain","ip":7}')).toThrow(/ip: 7 is not a unicast IPv4 address/);
+    // explain takes a host's IPv6 address too (canonical form); assign does not.
+    expect(parseRequest('{"cmd":"explain","ip":"2001:DB8:0::1"}')).toEqual({ cmd: 'explain', ip: '2001:db8::1' });
+    expect(() => parseRequest('{"cmd":"explain","ip":"fe80::1"}')).toThrow(/not link-local or multicast/);
+    expect(() => parseRequest('{"cmd":"assign","ip":"2001:db8::1","uplink":"isp1"}')).toThrow(/is not a unicast IPv4 address/);
+    expect(() => parseRequest('{"cmd":"explain","ip":7}')).toThrow(/ip: 7 is not a unicast IPv4 or IPv6 address/);
     expect(() => parseRequest('{"cmd":"assign","ip":"198.18.0.10","uplink":"a b"}')).toThrow(/uplink: "a b" is not an uplink name/);
     expect(() => parseRequest('{"cmd":"assign","ip":"198.18.0.10","uplink":{"a":1}}')).toThrow(/uplink: \{"a":1\} is not an uplink name/);
     expect(() => parseRequest('{"cmd":"release"}')).toThrow(/ip/);

@@ -44,7 +44,7 @@ const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = 
   uplink: [...COMMON, 'uplink.interface', 'uplink.connMark', 'uplink.poolMark', 'uplink.group'],
   nat: [...COMMON, 'nat.rule'],
   guard: [...COMMON, 'guard.prefix'],
-  inbound: [...COMMON, 'inbound.address', 'inbound.to'],
+  inbound: [...COMMON, 'inbound.address', 'inbound.interface', 'inbound.to'],
   choose: COMMON,
   'choose-lan': [...COMMON, 'lan'],
   choice: [...COMMON, 'choice.rule'],
@@ -117,8 +117,8 @@ export interface SkeletonValues {
   readonly nat: readonly string[];
   /** Prefixes new connections may not be forwarded to (IPv6: the lines' NPTv6 prefixes); none for IPv4. */
   readonly guards: readonly string[];
-  /** Addresses whose new connections are given to the gateway itself (IPv6: its LAN address translated onto a line's prefix, in iptables-save's form) and that LAN address. */
-  readonly inbound: readonly { readonly address: string; readonly to: string }[];
+  /** Addresses whose new connections arriving on an uplink are given to the gateway itself (IPv6: its LAN address translated onto the line's prefix, in iptables-save's form) and that LAN address. */
+  readonly inbound: readonly { readonly address: string; readonly interface: string; readonly to: string }[];
   /** LAN connections without a line go through DISPATCHER-CHOOSE: policies, then the balancing mode (empty: they keep their client's pool). */
   readonly choices: readonly string[];
   /** The pools `via` policies mark connections with: one chain each. */
@@ -151,7 +151,7 @@ function rowsOf(repeat: Repeat, values: SkeletonValues): Record<string, string>[
     case 'guard':
       return values.guards.map((prefix) => ({ ...common, 'guard.prefix': prefix }));
     case 'inbound':
-      return values.inbound.map((i) => ({ ...common, 'inbound.address': i.address, 'inbound.to': i.to }));
+      return values.inbound.map((i) => ({ ...common, 'inbound.address': i.address, 'inbound.interface': i.interface, 'inbound.to': i.to }));
     case 'choose':
       return values.choices.length > 0 ? [common] : [];
     case 'choose-lan':

@@ -16,7 +16,7 @@ export interface IptablesObserved {
    * ip6tables-save of the same tables: read whatever the config says, so that
    * ours are removed when IPv6 is turned off. null: it could not be read (no
    * ip6tables, a kernel without IPv6): an IPv4-only gateway works on, one
-   * that wants IPv6 tries to load and fails with ip6tables' own error.
+   * that wants IPv6 fails its runs with the reason.
    */
   readonly netfilter6: readonly IptTable[] | null;
   /** ipset save of our sets only (may be empty). */

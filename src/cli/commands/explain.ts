@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { POLICY_PROTOCOLS, type PolicyProtocol } from '../../core/balance/policy-match.js';
-import { checkClientAddress } from '../../core/requests.js';
+import { checkClientAddress, checkExplainAddress } from '../../core/requests.js';
 import { fromDaemon, printJson, type CliContext } from '../context.js';
 import { Failure } from '../exit.js';
 
@@ -31,14 +31,16 @@ export function registerExplain(program: Command, ctx: CliContext): void {
   program
     .command('explain')
     .description('why a client sits where it does: pool, mark, rule, table, route, uplink, and what happens if that uplink dies')
-    .argument('<ip>', 'client address')
+    .argument('<ip>', "client address (IPv4, or one of a host's IPv6 addresses)")
     .option('--to <address>', "where its new connections to this address go (a static route, a policy, or the destination mode's bucket)")
     .option('--protocol <name>', `with --to: the connection's protocol, for policies that match one (${POLICY_PROTOCOLS.join(', ')})`)
     .option('--port <number>', 'with --to: its destination port, for policies that match ports')
     .option('--dscp <number>', 'with --to: the DSCP value of its first packet, for policies that match DSCP')
     .option('--json', 'print JSON')
     .action(async (ip: string, options: { json?: boolean; to?: string; protocol?: string; port?: string; dscp?: string }) => {
-      const result = await fromDaemon(ctx, { cmd: 'explain', ip: checkClientAddress(ip), ...connectionFacts(options) });
+      const address = checkExplainAddress(ip);
+      if (address.includes(':') && options.to !== undefined) throw new Failure("--to is for IPv4 clients: an IPv6 address leaves by its host's pool, or by a policy naming its host");
+      const result = await fromDaemon(ctx, { cmd: 'explain', ip: address, ...connectionFacts(options) });
       if (!result) throw new Failure('the daemon is not running: explain reads its live pools and uplinks (dispatcher start)');
       if (options.json) {
         printJson(ctx, result);
