@@ -22,7 +22,7 @@ const CLASSIFIER = { iptables: 'the IPv6 client set (dispatcher-clients6)', nfta
 function leaving(config: Config, uplink: UplinkView, ip: string): string {
   const prefix = config.uplinks[uplink.index]?.ipv6?.prefix ?? null;
   if (prefix !== null) return `translated onto ${prefix} (NPTv6, host part kept): it is seen as ${translate6(ip, prefix)}`;
-  return `masqueraded to ${uplink.address ?? "the line's IPv6 address"}`;
+  return `masqueraded to the line's own address${uplink.inbound ? ` (${uplink.inbound})` : ''}`;
 }
 
 /** `uplinks6`: the IPv6 views, judged (core/uplinks6.ts). */
@@ -46,7 +46,8 @@ export function explain6(config: Config, uplinks6: readonly UplinkView[], assign
       verdict: 'not assigned',
       steps: [
         `${ip} is no known host's address: an IPv6 neighbour joins a host by its MAC once that host has an IPv4 address (IPv6-only hosts are not pooled)`,
-        `its packets get no pool mark, so IPv6 rule ${priorities.multipath} sends them to IPv6 table ${tables.multipath}: ${describeHops(multipath, uplinks6) || 'no line carries IPv6'}`,
+        ...chooseStep(config, uplinks6),
+        `its packets get no pool mark${config.policies.length > 0 || config.balance.mode !== 'host' ? ' (unless a policy or the balancing mode gives its connection one)' : ''}, so IPv6 rule ${priorities.multipath} sends them to IPv6 table ${tables.multipath}: ${describeHops(multipath, uplinks6) || 'no line carries IPv6'}`,
         connections,
       ],
       ifUplinkDies: `a line whose IPv6 dies leaves IPv6 table ${tables.multipath} at once; the others carry its share`,

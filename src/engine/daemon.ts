@@ -234,7 +234,8 @@ export class Daemon {
     const uplinks = reconciler.uplinks;
     // A first lookup under way would make the record set look one short for a moment: wait for it.
     if (publicAddresses.pending(uplinks)) return;
-    const uplinks6 = new Map(reconciler.uplinks6.map((u) => [u.name, u]));
+    // The last run's IPv6 views, unless IPv6 is off now (a failed run after a reload leaves the old ones).
+    const uplinks6 = new Map(reconciler.effectiveConfig.lan.ipv6.mode === 'off' ? [] : reconciler.uplinks6.map((u) => [u.name, u]));
     ddns.observe(
       uplinks.map((u) => {
         const v6 = uplinks6.get(u.name);

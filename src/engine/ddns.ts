@@ -160,9 +160,11 @@ export class DdnsPublisher {
     const answer = failed && !failed.ok ? { error: failed.error } : parseDigAnswer(queries.map((query) => (query.ok ? query.output : '')).join('\n'), ddns.name, types.length);
     if ('error' in answer) return this.failed(`asking ${ddns.server} for ${ddns.name} failed: ${answer.error}`, ddns);
     this.checkedAt = this.now();
+    // The name holds no AAAA record of ours once a sync that asked for them wanted none (IPv6 turned off).
+    const noneOurs = types.includes('AAAA') && !wanted.some((address) => address.includes(':'));
     if (inSync(ddns, wanted, answer.records)) {
       this.published = [...answer.records.addresses];
-      return this.succeeded(ddns);
+      return this.succeeded(ddns, noneOurs);
     }
     const update = await sendUpdate(this.deps.runner, gid, ddns, updateScript(ddns, wanted, types));
     if (!update.ok) return this.failed(`updating ${ddns.name} at ${ddns.server} failed: ${update.error}`, ddns);
@@ -170,13 +172,13 @@ export class DdnsPublisher {
     this.updatedAt = this.now();
     this.deps.log.info('dns records updated', { name: ddns.name, from: answer.records.addresses, to: wanted, via: via.name });
     this.published = wanted;
-    return this.succeeded(ddns);
+    return this.succeeded(ddns, noneOurs);
   }
 
-  private succeeded(ddns: DdnsConfig): number {
+  /** `noneOurs`: the server now holds no AAAA record of ours; with IPv6 off they are left alone from then on. */
+  private succeeded(ddns: DdnsConfig, noneOurs: boolean): number {
     if (this.error) this.deps.log.info('dns server reachable again', { name: ddns.name, afterFailures: this.failures });
-    // The server holds no AAAA record of ours any more: from now on they are left alone.
-    if (this.config.lan.ipv6.mode === 'off') this.ownsAaaa = false;
+    if (noneOurs && this.config.lan.ipv6.mode === 'off') this.ownsAaaa = false;
     this.synced = true;
     this.error = null;
     this.failures = 0;

@@ -64,8 +64,8 @@ export class Monitors {
       watchLinks(
         runner,
         (iface) => {
-          // In IPv6 nat mode the LAN's own address matters too: the gateway's inbound address per line is made of it.
-          const lan = this.config.lan.ipv6.mode === 'nat' && this.config.lan.interfaces.includes(iface);
+          // In IPv6 nat mode with ddns the LAN's own address matters too: the gateway's published address per line is made of it.
+          const lan = this.config.lan.ipv6.mode === 'nat' && this.config.ddns !== undefined && this.config.lan.interfaces.includes(iface);
           if (lan || this.config.uplinks.some((u) => u.interface === iface)) void reconciler.request(`link event on ${iface}`);
         },
         () => this.eventsLost('link'),

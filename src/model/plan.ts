@@ -64,8 +64,9 @@ export interface Ipv6Intent {
   /**
    * Per uplink, in config order: the prefix the LAN's is translated onto (null:
    * masquerade to the uplink's address), and the gateway's own translated
-   * address, whose new connections arriving on the uplink are given to the
-   * gateway's LAN address (`to`) so that the line's AAAA record reaches it;
+   * address, whose new connections arriving on the uplink (or from the LAN)
+   * are given to the gateway's LAN address (`to`) so that the line's AAAA
+   * record reaches it;
    * null where it is not published (no ddns, the line excluded), nothing is
    * translated or the gateway has no LAN address in the prefix.
    */

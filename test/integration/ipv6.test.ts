@@ -284,6 +284,8 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
       for (const address of aaaa) {
         const get = `require('http').get({ host: '${address}', port: 8081, timeout: 4000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(b)); }).on('error', (e) => { console.error(e.message); process.exit(1); })`;
         expect((await inNs(NS.net, [process.execPath, '-e', get])).trim()).toBe(`gateway ${address === aaaa[0] ? 'fd00:18::1' : address}`);
+        // A LAN host that looks the gateway's name up reaches it the same way (not dropped as traffic into a translated prefix).
+        expect((await inNs(NS.hostA, [process.execPath, '-e', get])).trim()).toBe(`gateway ${address === aaaa[0] ? 'fd00:18::1' : address}`);
       }
     } finally {
       service.stop('SIGKILL');
@@ -316,6 +318,10 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
     const advertised = /default via (fe80::\S+) dev wan2 proto ra/.exec(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'default']));
     expect(advertised).not.toBeNull();
     expect(await inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', '3102'])).toContain(`default via ${advertised?.[1]} dev wan2`);
+    // The multipath route (hosts without a pool, IPv6-only ones) spans both lines' IPv6, by their weights.
+    const multipath = await inNs(NS.router, ['ip', '-6', 'route', 'show', 'table', '3100']);
+    expect(multipath).toMatch(/nexthop via fe80::1 dev wan1 weight 1/);
+    expect(multipath).toContain(`nexthop via ${advertised?.[1]} dev wan2 weight 1`);
     expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.all.forwarding'])).trim()).toBe('1');
     expect((await inNs(NS.router, ['sysctl', '-n', 'net.ipv6.conf.wan1.accept_ra'])).trim()).toBe('2');
     // The backend's own IPv6 half: ip6tables with the IPv6 client set and NETMAP, or the second map of our nft table.

@@ -157,6 +157,25 @@ ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /e
     publisher.stop();
   });
 
+  test('a sync that still published AAAA after IPv6 went off (stale views) does not end the ownership: the next one withdraws them', async () => {
+    const runner = server(['192.0.2.2', '2001:db8:1:100::1']);
+    const clock = new ManualClock();
+    const publisher = new DdnsPublisher({ runner, log: silent, clock }, configWith('nat'));
+    const dual = { name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2', ipv6: { up: true, address: '2001:db8:1:100::1' } };
+    publisher.observe([dual]);
+    await clock.flush();
+    publisher.reconfigure(configWith('off'));
+    publisher.observe([{ ...dual, ipv6: { up: true, address: '2001:db8:1:100::2' } }]);
+    await clock.flush();
+    expect(runner.calls.filter((c) => c.argv[0] === 'nsupdate').at(-1)?.input).toContain('AAAA 2001:db8:1:100::2');
+    publisher.observe([{ name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2' }]);
+    await clock.flush();
+    expect(runner.calls.filter((c) => c.argv[0] === 'nsupdate').at(-1)?.input).toBe(
+      'server 203.0.113.53 53\nzone example.test\nupdate delete gw.example.test. A\nupdate delete gw.example.test. AAAA\nupdate add gw.example.test. 60 A 192.0.2.2\nsend\n',
+    );
+    publisher.stop();
+  });
+
   test('the publisher asks for both types and sends one update holding both', async () => {
     const config = configWith('nat');
     const runner = server(['192.0.2.2']);

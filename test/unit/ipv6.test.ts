@@ -224,6 +224,24 @@ describe('both families planned', () => {
   const uplinks = [up('isp1', 0, 'wan1', '192.0.2.1'), up('isp2', 1, 'wan2', '192.0.2.5')];
   const links = [LINK('wan1', ['2001:db8:a::2']), LINK('wan2', ['2001:db8:b::2'])];
 
+  test('weights and a shared link-local next hop: the IPv6 multipath route keeps both lines apart by device, weighted as configured', () => {
+    const shared = parseConfig(NAT.replace('interface: wan1\n', 'interface: wan1\n    weight: 3\n').replace('interface: wan2\n', 'interface: wan2\n    ipv6: { gateway: fe80::1 }\n'), 't.yaml');
+    const weighted = uplinks.map((u) => ({ ...u, weight: u.name === 'isp1' ? 3 : 1 }));
+    const views6 = viewUplinks6(shared, weighted, links, { rules: [], routes: [] });
+    expect(views6.map((v) => [v.gateway, v.weight])).toEqual([
+      ['fe80::1', 3],
+      ['fe80::1', 1],
+    ]);
+    const desired = plan({ config: shared, uplinks: weighted, uplinks6: views6, assignments: new Map() });
+    const multipath = desired.ipv6.routes.find((r) => r.table === '3100');
+    expect(multipath?.nexthops).toEqual([
+      { gateway: 'fe80::1', dev: 'wan1', weight: 3, onlink: true },
+      { gateway: 'fe80::1', dev: 'wan2', weight: 1, onlink: true },
+    ]);
+    // Each line's own table routes by its own device, though the next hop's address is the same.
+    expect(desired.ipv6.routes.find((r) => r.table === '3102')?.nexthops).toEqual([{ gateway: 'fe80::1', dev: 'wan2', weight: 1, onlink: true }]);
+  });
+
   test("IPv6 next hops: configured, else the uplink's IPv6 default route; a line with neither is down for IPv6 alone", () => {
     const routes = [{ table: 'main', dst: 'default', type: 'unicast', nexthops: [{ gateway: 'fe80::2', dev: 'wan2', weight: 1, onlink: false }], linkdown: false, metric: 1024 }];
     const views = viewUplinks6(config, uplinks, links, { rules: [], routes });
@@ -353,7 +371,10 @@ describe('the nftables table in IPv6 nat mode', () => {
     // Nothing new may be forwarded into a translated prefix (it would follow the default route back to the
     // ISP); the gateway's own translated address is given to the gateway before routing.
     expect(text).toContain('chain guard {\n    type filter hook forward priority mangle; policy accept;\n    ip6 daddr 2001:db8:1:100::/64 ct state new drop\n  }');
-    expect(text).toContain('chain inbound {\n    type nat hook prerouting priority dstnat; policy accept;\n    iifname "wan1" ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1\n  }');
+    // By the line it belongs to, and from the LAN (its hosts resolve the gateway's name too; the guard would drop them otherwise).
+    expect(text).toContain(
+      'chain inbound {\n    type nat hook prerouting priority dstnat; policy accept;\n    iifname "wan1" ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1\n    iifname "lan0" ip6 daddr 2001:db8:1:100::1 dnat ip6 to fd00:18::1\n  }',
+    );
   });
 
   test("a MAC policy takes the host's IPv6 addresses too, and the hashing modes hash each family", () => {
@@ -413,6 +434,7 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     expect(rules6).toContain('-A DISPATCHER-FWD -d 2001:db8:1:100::/64 -m conntrack --ctstate NEW -j DROP');
     expect(rules6).toContain('-I PREROUTING 1 -j DISPATCHER-DNAT');
     expect(rules6).toContain('-A DISPATCHER-DNAT -d 2001:db8:1:100::1/128 -i wan1 -j DNAT --to-destination fd00:18::1');
+    expect(rules6).toContain('-A DISPATCHER-DNAT -d 2001:db8:1:100::1/128 -i lan0 -j DNAT --to-destination fd00:18::1');
     expect(rules6).toContain('-A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients6 src --map-mark');
     expect(rules6).toContain('-A DISPATCHER-COUNT -j SET --map-set dispatcher-clients6 dst --map-mark');
     expect(rules6).toContain('-A DISPATCHER-NAT -s fd00:18::/64 -o wan1 -j NETMAP --to 2001:db8:1:100::/64');
@@ -503,7 +525,7 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     expect(ipv4Only.iptables).toContain('*mangle');
     expect(ipv4Only.ip6tables).toBe('');
     // Planned blind, every hook would be inserted again.
-    expect(() => backend.plan(INTENT, observed)).toThrow(/ip6tables-save could not be read: IPv6 nat mode with the iptables backend needs ip6tables/);
+    expect(() => backend.plan(INTENT, observed)).toThrow(/^ip6tables-save could not be read \(ip6tables-save: Address family not supported by protocol\): IPv6 nat mode/);
   });
 
   test("another program's ip6tables rule using our mark bits refuses the config, naming the tool", () => {
@@ -518,7 +540,7 @@ describe("explain for one of a host's IPv6 addresses", () => {
   const config = parseConfig(NAT, 't.yaml');
   const views6: UplinkView[] = [
     { ...(VIEWS[0] as UplinkView), gateway: 'fe80::1', ownVerdict: true },
-    { ...(VIEWS[1] as UplinkView), gateway: 'fe80::2', address: '2001:db8:b::2' },
+    { ...(VIEWS[1] as UplinkView), gateway: 'fe80::2', address: '2001:db8:b::2', inbound: '2001:db8:b::2' },
   ];
   const assignments = new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]);
 
@@ -532,11 +554,16 @@ describe("explain for one of a host's IPv6 addresses", () => {
     expect(result.ifUplinkDies).toMatch(/^if isp1's IPv6 dies: IPv6 table 3133 points at isp2 \(via fe80::2 dev wan2\); its IPv6 connections/);
     // On a masquerading line the host is seen as the line's address.
     const onIsp2 = explain6(config, views6, new Map([['198.18.0.10', record('isp2', MAC_A, { 'fd00:18::10': 1 })]]), 'fd00:18::10');
-    expect(onIsp2.steps.some((s) => s.includes('masqueraded to 2001:db8:b::2'))).toBe(true);
+    expect(onIsp2.steps.some((s) => s.includes("masqueraded to the line's own address (2001:db8:b::2)"))).toBe(true);
   });
 
   test('an unknown address, one outside the LAN prefix, and IPv6 off say so', () => {
     expect(explain6(config, views6, assignments, 'fd00:18::99')).toMatchObject({ verdict: 'not assigned', pool: null, mark: null });
+    // With a hashing mode its new connections still get a pool mark from the hash: said so, not "no mark".
+    const hashing = parseConfig(`${NAT}balance: { mode: destination }\n`, 't.yaml');
+    const unknown = explain6(hashing, views6, assignments, 'fd00:18::99');
+    expect(unknown.steps.some((s) => s.startsWith('balance: destination'))).toBe(true);
+    expect(unknown.steps.some((s) => s.includes('unless a policy or the balancing mode gives its connection one'))).toBe(true);
     expect(explain6(config, views6, assignments, '2001:db8:9::1').verdict).toBe('not a client');
     const off = parseConfig('lan: { interfaces: [lan0] }\nuplinks: [{ name: isp1, interface: wan1 }]\n', 't.yaml');
     expect(explain6(off, [], assignments, 'fd00:18::10').steps[0]).toContain('IPv6 is off');

@@ -73,14 +73,19 @@ test('a burst that never ends is rescanned 5 s after the first loss all the same
   expect(requests.filter((r) => r === NEIGHBOURS_LOST_REASON)).toEqual([NEIGHBOURS_LOST_REASON]);
 });
 
-test("an address event on the LAN asks for a run in IPv6 nat mode only (the gateway's inbound address per line is made of it)", () => {
+test("an address event on the LAN asks for a run in IPv6 nat mode with ddns only (the gateway's published address per line is made of it)", () => {
   const event = '2: lan0    inet6 fd00:18::1/64 scope global ';
   const off = watched();
   off.linkLine(event);
   expect(off.requests).toEqual([]);
-  const nat = watched({ ...labConfig, lan: { ...labConfig.lan, ipv6: { mode: 'nat', prefix: 'fd00:18::/64' } } });
-  nat.linkLine(event);
-  expect(nat.requests).toEqual(['link event on lan0']);
+  const nat = { ...labConfig, lan: { ...labConfig.lan, ipv6: { mode: 'nat' as const, prefix: 'fd00:18::/64' } } };
+  const withoutDdns = watched(nat);
+  withoutDdns.linkLine(event);
+  expect(withoutDdns.requests).toEqual([]);
+  const ddns = { server: '203.0.113.53', port: 53, zone: 'example.test', name: 'gw.example.test', keyFile: '/k', ttl: 60, exclude: [], everyMs: 300_000, timeoutMs: 5000 };
+  const published = watched({ ...nat, ddns });
+  published.linkLine(event);
+  expect(published.requests).toEqual(['link event on lan0']);
 });
 
 test('lost link events too: the rescan reads the whole kernel, not only the neighbour table', async () => {

@@ -11,7 +11,7 @@ import type { Config } from '../../model/config.js';
 import type { IpsetDump, IptTable } from '../../model/kernel.js';
 import { parseIpsetSave } from '../../parse/ipset.js';
 import { parseIptablesSave } from '../../parse/iptables-save.js';
-import type { Runner } from '../../system/exec.js';
+import { type Runner, whatItSaid } from '../../system/exec.js';
 import { type IptablesObserved, type IptablesPayload, POLICY_SET } from './types.js';
 
 /**
@@ -56,8 +56,8 @@ export async function checkClientSets(runner: Runner): Promise<string> {
 }
 
 export async function observeIptables(runner: Runner): Promise<IptablesObserved> {
-  const [netfilter, netfilter6, sets] = await Promise.all([readNetfilter(runner), readNetfilter(runner, 'ipv6').catch(() => null), readSets(runner)]);
-  return { netfilter, netfilter6, sets };
+  const [netfilter, netfilter6, sets] = await Promise.all([readNetfilter(runner), readNetfilter(runner, 'ipv6').catch((error: unknown) => ({ error: whatItSaid(error) })), readSets(runner)]);
+  return 'error' in netfilter6 ? { netfilter, netfilter6: null, netfilter6Error: netfilter6.error, sets } : { netfilter, netfilter6, sets };
 }
 
 /** Without root iptables-save and ipset fail: each is read if it can be, and named if not. */

@@ -41,7 +41,8 @@ function skeletonValues(intent: NetfilterIntent, family: Family): SkeletonValues
     nat: ipv6 ? translate.map((t) => `-s ${ipv6.lanPrefix} -o ${t.interface} -j ${t.prefix === null ? 'MASQUERADE' : `NETMAP --to ${t.prefix}`}`) : intent.uplinks.map((u) => `-o ${u.interface} -j MASQUERADE`),
     guards: translate.flatMap((t) => (t.prefix === null ? [] : [t.prefix])),
     // iptables-save prints a host match with its length.
-    inbound: translate.flatMap((t) => (t.inbound === null ? [] : [{ address: `${t.inbound.address}/${familyContract(family).hostPrefix}`, interface: t.interface, to: t.inbound.to }])),
+    // By the line it belongs to, and from the LAN (whose hosts look the gateway's name up too).
+    inbound: translate.flatMap(({ interface: line, inbound: to }) => (to === null ? [] : [line, ...intent.lans].map((iface) => ({ address: `${to.address}/${familyContract(family).hostPrefix}`, interface: iface, to: to.to })))),
     choices: intent.choose ? choiceRules(intent.choose, intent.poolMask, family) : [],
     pools: viaPoolMarks(intent.choose).map((mark) => ({ value: String(extract(mark, intent.poolMask)), mark: hex(mark) })),
     hashes: hashedModes(intent.choose).map((mode) => hashOf(mode, family)),

@@ -157,8 +157,9 @@ export function diffPolicySets(desired: readonly DesiredPolicySet[], observed: I
 export function diffIptables(desired: DesiredIptables, observed: IptablesObserved): IptablesChange {
   // Unreadable ip6tables holds nothing of ours that we could see: left alone while IPv6 is off; with it on,
   // planning blind would insert every hook again, so the run fails with the reason.
-  if (observed.netfilter6 === null && desired.tables6.length > 0)
-    throw new Error('ip6tables-save could not be read: IPv6 nat mode with the iptables backend needs ip6tables (Debian: apt-get install iptables) and a kernel with IPv6');
+  if (observed.netfilter6 === null && desired.tables6.length > 0) {
+    throw new Error(`ip6tables-save could not be read (${observed.netfilter6Error ?? 'no answer'}): IPv6 nat mode with the iptables backend needs ip6tables and a kernel with IPv6`);
+  }
   return {
     netfilter: diffNetfilter(desired.tables, observed.netfilter),
     netfilter6: observed.netfilter6 === null ? [] : diffNetfilter(desired.tables6, observed.netfilter6),

@@ -19,6 +19,8 @@ export interface IptablesObserved {
    * that wants IPv6 fails its runs with the reason.
    */
   readonly netfilter6: readonly IptTable[] | null;
+  /** Why ip6tables-save could not be read (its own words), when netfilter6 is null. */
+  readonly netfilter6Error?: string;
   /** ipset save of our sets only (may be empty). */
   readonly sets: IpsetDump;
 }

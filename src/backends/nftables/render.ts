@@ -216,8 +216,8 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   const translated = (ipv6?.translate ?? []).flatMap((t) => (t.prefix === null ? [] : [t.prefix]));
   if (translated.length > 0) chain('guard', 'type filter hook forward priority mangle; policy accept;', [`ip6 daddr ${anonymous(translated)} ct state new drop`]);
   // The gateway's LAN address translated onto a line's prefix is its AAAA record on that line: new connections to it
-  // arriving by that line are the gateway's.
-  const inbound = (ipv6?.translate ?? []).flatMap((t) => (t.inbound === null ? [] : [`iifname ${quoted(t.interface)} ip6 daddr ${t.inbound.address} dnat ip6 to ${t.inbound.to}`]));
+  // arriving by that line, or from the LAN (whose hosts look the gateway's name up too), are the gateway's.
+  const inbound = (ipv6?.translate ?? []).flatMap(({ interface: line, inbound: to }) => (to === null ? [] : [line, ...lans].map((iface) => `iifname ${quoted(iface)} ip6 daddr ${to.address} dnat ip6 to ${to.to}`)));
   if (inbound.length > 0) chain('inbound', 'type nat hook prerouting priority dstnat; policy accept;', inbound);
   // IPv4 masquerades by uplink; IPv6 only in nat mode, and only the LAN's prefix: onto the uplink's routed prefix (NPTv6), else its address.
   chain('nat', 'type nat hook postrouting priority srcnat; policy accept;', [
