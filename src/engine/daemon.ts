@@ -128,7 +128,13 @@ export class Daemon {
     }
     const notifier = new Notifier({ runner, log }, config.notify);
     const health = new HealthMonitor({ runner, log, onTransition: (t) => this.onTransition(t) }, config);
-    const ddns = new DdnsPublisher({ runner, log }, config);
+    const ownsAaaa = (owns: boolean): void => {
+      const record = (d: { ddnsAaaa?: boolean }): void => {
+        d.ddnsAaaa = owns;
+      };
+      void store.save(record).catch((error: unknown) => log.warn('could not record the AAAA records as ours in the store', { error: String(error) }));
+    };
+    const ddns = new DdnsPublisher({ runner, log, ownsAaaa: store.data.ddnsAaaa === true, onOwnsAaaa: ownsAaaa }, config);
     const publicAddresses = new PublicAddresses({ runner, log, onChange: () => this.publish() }, config);
     const afterRun = (uplinks: readonly UplinkView[]): void => {
       publicAddresses.observe(uplinks);

@@ -22,6 +22,9 @@ export interface DdnsDeps {
   readonly log: Logger;
   /** Time and timers; default: the system clock (its timers are unref'd and never keep the process alive). */
   readonly clock?: Clock;
+  /** Whether the name's AAAA records were ours when the daemon last stopped (the store's word), and where to tell a change of it. */
+  readonly ownsAaaa?: boolean;
+  readonly onOwnsAaaa?: (owns: boolean) => void;
 }
 
 export class DdnsPublisher {
@@ -44,17 +47,25 @@ export class DdnsPublisher {
   private retryAt: number | null = null;
   /**
    * The name's AAAA records are ours: while IPv6 is on, and after it is turned
-   * off until one update has withdrawn them (they would point at addresses no
-   * longer translated). With IPv6 off from the start they are left alone.
+   * off (by a reload, or before a restart: the store remembers) until one
+   * update has withdrawn them (they would point at addresses no longer
+   * translated). Otherwise they are left alone.
    */
-  private ownsAaaa: boolean;
+  private ownsAaaa = false;
 
   constructor(
     private readonly deps: DdnsDeps,
     private config: Config,
   ) {
     this.clock = deps.clock ?? systemClock;
-    this.ownsAaaa = config.lan.ipv6.mode !== 'off';
+    this.ownsAaaa = deps.ownsAaaa === true;
+    if (config.lan.ipv6.mode !== 'off' && !this.ownsAaaa) this.own(true);
+  }
+
+  /** A change of ownership, told to the store. */
+  private own(owns: boolean): void {
+    this.ownsAaaa = owns;
+    this.deps.onOwnsAaaa?.(owns);
   }
 
   private get ddns(): DdnsConfig | undefined {
@@ -67,7 +78,7 @@ export class DdnsPublisher {
 
   reconfigure(config: Config): void {
     const before = JSON.stringify(this.config.ddns ?? null);
-    if (config.lan.ipv6.mode !== 'off') this.ownsAaaa = true;
+    if (config.lan.ipv6.mode !== 'off' && !this.ownsAaaa) this.own(true);
     this.config = config;
     if (JSON.stringify(config.ddns ?? null) !== before) {
       // Another server, name, key or TTL: what we knew of the server says nothing now.
@@ -178,7 +189,7 @@ export class DdnsPublisher {
   /** `noneOurs`: the server now holds no AAAA record of ours; with IPv6 off they are left alone from then on. */
   private succeeded(ddns: DdnsConfig, noneOurs: boolean): number {
     if (this.error) this.deps.log.info('dns server reachable again', { name: ddns.name, afterFailures: this.failures });
-    if (noneOurs && this.config.lan.ipv6.mode === 'off') this.ownsAaaa = false;
+    if (noneOurs && this.config.lan.ipv6.mode === 'off' && this.ownsAaaa) this.own(false);
     this.synced = true;
     this.error = null;
     this.failures = 0;

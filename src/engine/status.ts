@@ -5,12 +5,12 @@
 
 import { explain, type Towards } from '../core/explain.js';
 import { explain6 } from '../core/explain6.js';
-import { RequestError } from '../model/errors.js';
 import { firewallForClient } from '../core/firewall/findings.js';
 import { renderMetrics } from '../core/metrics.js';
 import { carrying } from '../core/uplinks.js';
 import { policiesView, poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
+import { RequestError } from '../model/errors.js';
 import type { PoolsReport, ResultOf, Status, Traffic } from '../schema/control.js';
 import type { Runner } from '../system/exec.js';
 import { readFirewall } from '../system/firewall.js';

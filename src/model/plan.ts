@@ -66,9 +66,8 @@ export interface Ipv6Intent {
    * masquerade to the uplink's address), and the gateway's own translated
    * address, whose new connections arriving on the uplink (or from the LAN)
    * are given to the gateway's LAN address (`to`) so that the line's AAAA
-   * record reaches it;
-   * null where it is not published (no ddns, the line excluded), nothing is
-   * translated or the gateway has no LAN address in the prefix.
+   * record reaches it; null where it is not published (no ddns, the line
+   * excluded), nothing is translated or the gateway has no LAN address in the prefix.
    */
   readonly translate: readonly { readonly interface: string; readonly prefix: string | null; readonly inbound: { readonly address: string; readonly to: string } | null }[];
 }

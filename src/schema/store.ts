@@ -35,6 +35,8 @@ export const storeSchema = z.object({
   createdTables: z.array(z.string()).default([]),
   /** The table and rule ranges last loaded, so objects left there after a config change are still found. */
   ranges: z.object({ tables: z.object({ base: z.number() }), rules: z.object({ priority: z.number() }) }).optional(),
+  /** The DDNS name's AAAA records are ours (published in IPv6 nat mode): withdrawn once after IPv6 is turned off, restart or not. */
+  ddnsAaaa: z.boolean().optional(),
   /** Uplink name → the interface a ppp ip-up hook reported it on, when pppd renamed it (ppp0 → ppp1). */
   bindings: z.record(z.string(), z.string().regex(INTERFACE_NAME)).optional(),
 });

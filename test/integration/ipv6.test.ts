@@ -190,6 +190,31 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
     daemon = null;
   };
 
+  /** The gateway's config: IPv6 nat mode, or (ipv6 false) the same gateway with IPv6 off. */
+  const writeConfig = (ipv6: boolean): Promise<void> =>
+    writeFile(
+      config,
+      [
+        'lan:',
+        '  interfaces: [lan0]',
+        ...(ipv6 ? ['  ipv6: { mode: nat, prefix: fd00:18::/64 }'] : []),
+        'uplinks:',
+        '  - name: isp1',
+        '    interface: wan1',
+        ...(ipv6 ? [`    ipv6: { gateway: fe80::1, prefix: ${LINE_PREFIX_A}/64, probe: { targets: [${TARGET6}] } }`] : []),
+        '  - name: isp2',
+        '    interface: wan2',
+        `netfilter: { backend: ${backend} }`,
+        'health: { interval: 100ms, down: 3, up: 3 }',
+        `ddns: { server: ${dns?.address}, zone: ${dns?.zone}, name: gw.${dns?.zone}, key: ${dns?.keyFile}, ttl: 60 }`,
+        // Traffic marked EF (none in these tests) leaves by isp2: DISPATCHER-CHOOSE, its pool chain and the dscp match in both families.
+        'policies: [{ name: voice, match: { dscp: [46] }, via: [isp2] }]',
+        `state: ${dir}/state`,
+        `socket: ${dir}/ctl.sock`,
+        '',
+      ].join('\n'),
+    );
+
   beforeAll(async () => {
     requireRoot();
     await teardown();
@@ -198,28 +223,7 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
     config = join(dir, 'gateway.yaml');
     // A real BIND in the internet namespace for the name's A and AAAA records.
     dns = await startDnsServer(run, { inet: NS.net }, join(dir, 'dns'));
-    await writeFile(
-      config,
-      [
-        'lan:',
-        '  interfaces: [lan0]',
-        '  ipv6: { mode: nat, prefix: fd00:18::/64 }',
-        'uplinks:',
-        '  - name: isp1',
-        '    interface: wan1',
-        `    ipv6: { gateway: fe80::1, prefix: ${LINE_PREFIX_A}/64, probe: { targets: [${TARGET6}] } }`,
-        '  - name: isp2',
-        '    interface: wan2',
-        `netfilter: { backend: ${backend} }`,
-        'health: { interval: 100ms, down: 3, up: 3 }',
-        `ddns: { server: ${dns.address}, zone: ${dns.zone}, name: gw.${dns.zone}, key: ${dns.keyFile}, ttl: 60 }`,
-        // Traffic marked EF (none in these tests) leaves by isp2: DISPATCHER-CHOOSE, its pool chain and the dscp match in both families.
-        'policies: [{ name: voice, match: { dscp: [46] }, via: [isp2] }]',
-        `state: ${dir}/state`,
-        `socket: ${dir}/ctl.sock`,
-        '',
-      ].join('\n'),
-    );
+    await writeConfig(true);
     radvd = await advertise(dir);
     await within(10_000, "isp2's advertised default route", async () => (await inNs(NS.router, ['ip', '-6', 'route', 'show', 'default', 'dev', 'wan2'])).includes('proto ra'));
     let up = 0;
@@ -481,6 +485,25 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const strip = (text: string): string => text.replace(/counter packets \d+ bytes \d+/g, 'counter');
     expect(strip(await kernel())).toBe(strip(running));
+    await stop();
+    await cli(['flush']);
+    expect(await kernel()).toBe(before);
+  });
+
+  test('IPv6 turned off in the config, then a restart: the daemon withdraws the AAAA records it had published (the store remembers), and IPv4 goes on alone', async () => {
+    const name = `gw.${dns?.zone}`;
+    expect(await dns?.records(name, 'AAAA')).toHaveLength(2);
+    await writeConfig(false);
+    await start();
+    await within(5000, 'the AAAA records withdrawn', async () => (await dns?.records(name, 'AAAA'))?.length === 0);
+    expect(await dns?.records(name, 'A')).toEqual([seen4.isp1, seen4.isp2]);
+    // Nothing of IPv6 is programmed: the rules, routes, ruleset and sysctls of IPv6 stay as they were before the first start.
+    const v6 = (text: string): string =>
+      text
+        .split('\n----\n')
+        .filter((_, i) => i === 3 || i === 5)
+        .join('\n');
+    expect(v6(await kernel())).toBe(v6(before));
     await stop();
     await cli(['flush']);
     expect(await kernel()).toBe(before);

@@ -176,6 +176,24 @@ ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /e
     publisher.stop();
   });
 
+  test('the ownership outlives a restart: started with IPv6 off after it was on (the store says so), the daemon withdraws the AAAA records once', async () => {
+    const told: boolean[] = [];
+    const runner = server(['192.0.2.2', '2001:db8:1:100::1']);
+    const clock = new ManualClock();
+    const publisher = new DdnsPublisher({ runner, log: silent, clock, ownsAaaa: true, onOwnsAaaa: (owns) => told.push(owns) }, configWith('off'));
+    publisher.observe([{ name: 'isp1', index: 0, up: true, publicAddress: '192.0.2.2' }]);
+    await clock.flush();
+    expect(runner.calls.filter((c) => c.argv[0] === 'nsupdate').map((c) => c.input)).toEqual([
+      'server 203.0.113.53 53\nzone example.test\nupdate delete gw.example.test. A\nupdate delete gw.example.test. AAAA\nupdate add gw.example.test. 60 A 192.0.2.2\nsend\n',
+    ]);
+    expect(told).toEqual([false]);
+    // Started with IPv6 on, the store learns the records are ours before anything is published.
+    const on: boolean[] = [];
+    new DdnsPublisher({ runner, log: silent, clock, ownsAaaa: false, onOwnsAaaa: (owns) => on.push(owns) }, configWith('nat')).stop();
+    expect(on).toEqual([true]);
+    publisher.stop();
+  });
+
   test('the publisher asks for both types and sends one update holding both', async () => {
     const config = configWith('nat');
     const runner = server(['192.0.2.2']);
