@@ -59,7 +59,12 @@ export class DdnsPublisher {
   ) {
     this.clock = deps.clock ?? systemClock;
     this.ownsAaaa = deps.ownsAaaa === true;
-    if (config.lan.ipv6.mode !== 'off' && !this.ownsAaaa) this.own(true);
+    this.claim(config);
+  }
+
+  /** The AAAA records become ours once the name is published with IPv6 on (without ddns nothing is claimed). */
+  private claim(config: Config): void {
+    if (config.ddns !== undefined && config.lan.ipv6.mode !== 'off' && !this.ownsAaaa) this.own(true);
   }
 
   /** A change of ownership, told to the store. */
@@ -78,7 +83,7 @@ export class DdnsPublisher {
 
   reconfigure(config: Config): void {
     const before = JSON.stringify(this.config.ddns ?? null);
-    if (config.lan.ipv6.mode !== 'off' && !this.ownsAaaa) this.own(true);
+    this.claim(config);
     this.config = config;
     if (JSON.stringify(config.ddns ?? null) !== before) {
       // Another server, name, key or TTL: what we knew of the server says nothing now.

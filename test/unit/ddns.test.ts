@@ -187,9 +187,12 @@ ddns: { server: 203.0.113.53, zone: example.test, name: gw.example.test, key: /e
       'server 203.0.113.53 53\nzone example.test\nupdate delete gw.example.test. A\nupdate delete gw.example.test. AAAA\nupdate add gw.example.test. 60 A 192.0.2.2\nsend\n',
     ]);
     expect(told).toEqual([false]);
-    // Started with IPv6 on, the store learns the records are ours before anything is published.
+    // Started with IPv6 on, the store learns the records are ours before anything is published; without ddns nothing is claimed.
     const on: boolean[] = [];
     new DdnsPublisher({ runner, log: silent, clock, ownsAaaa: false, onOwnsAaaa: (owns) => on.push(owns) }, configWith('nat')).stop();
+    expect(on).toEqual([true]);
+    const { ddns: _, ...withoutDdns } = configWith('nat');
+    new DdnsPublisher({ runner, log: silent, clock, ownsAaaa: false, onOwnsAaaa: (owns) => on.push(owns) }, withoutDdns).stop();
     expect(on).toEqual([true]);
     publisher.stop();
   });
