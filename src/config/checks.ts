@@ -10,7 +10,8 @@ import type { ConfigProblem } from '../model/errors.js';
 import { MAX_UPLINKS } from '../core/contract.js';
 import { DEFAULTS, HEALTH_DEFAULTS, type SectionsOutput } from '../schema/config.js';
 import { describe } from '../schema/fields.js';
-import { inIpv6Prefix, ipv6NetworksOverlap, parseIpv6Network, type Ipv6Network } from '../core/ipv6.js';
+import { inIpv6Prefix, ipv6NetworksOverlap, isUniqueLocal6, parseIpv6Network, type Ipv6Network } from '../core/ipv6.js';
+import { formatIpv6 } from '../core/address.js';
 
 type Uplink = SectionsOutput['uplinks'][number];
 
@@ -146,21 +147,24 @@ function checkIpv6(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void 
   if (mode === undefined) return;
   const lanPrefix = parsed.lan?.ipv6.prefix ?? null;
   const lan = lanPrefix === null ? null : (parseIpv6Network(lanPrefix) as Ipv6Network);
+  // What lies on the LAN: its own prefix (nat), or every announced prefix (prefix mode).
+  const onLan = mode === 'prefix' ? accepted.flatMap(({ uplink }) => (uplink.ipv6?.prefix ? [uplink.ipv6.prefix] : [])) : lanPrefix === null ? [] : [lanPrefix];
+  if (mode === 'prefix') checkPrefixMode(parsed, accepted, add);
   const seen: { index: number; network: Ipv6Network }[] = [];
   for (const { index, uplink } of accepted) {
     const field = `uplinks[${index}].ipv6`;
     if (uplink.ipv6 === undefined) continue;
     if (mode === 'off') {
-      add(field, 'has no effect while lan.ipv6.mode is off', 'set lan.ipv6.mode: nat (with lan.ipv6.prefix), or remove it');
+      add(field, 'has no effect while lan.ipv6.mode is off', 'set lan.ipv6.mode: nat (with lan.ipv6.prefix) or prefix, or remove it');
       continue;
     }
     const { gateway, prefix, targets } = uplink.ipv6;
     targets.forEach((target, j) => {
-      if (lanPrefix !== null && inIpv6Prefix(lanPrefix, target))
-        add(`${field}.probe.targets[${j}]`, `${target} lies inside the LAN's prefix ${lanPrefix}`, "probe an address beyond the line, e.g. a public resolver or the provider's router");
+      const inside = onLan.find((p) => inIpv6Prefix(p, target));
+      if (inside !== undefined) add(`${field}.probe.targets[${j}]`, `${target} lies inside the LAN's prefix ${inside}`, "probe an address beyond the line, e.g. a public resolver or the provider's router");
     });
-    if (gateway !== null && lanPrefix !== null && inIpv6Prefix(lanPrefix, gateway))
-      add(`${field}.gateway`, `${gateway} lies inside the LAN's prefix ${lanPrefix}`, "use the next hop on the uplink side, e.g. its router's link-local address fe80::1");
+    const gatewayInside = gateway === null ? undefined : onLan.find((p) => inIpv6Prefix(p, gateway));
+    if (gatewayInside !== undefined) add(`${field}.gateway`, `${gateway} lies inside the LAN's prefix ${gatewayInside}`, "use the next hop on the uplink side, e.g. its router's link-local address fe80::1");
     if (prefix === null) continue;
     const network = parseIpv6Network(prefix) as Ipv6Network;
     if (lan !== null && ipv6NetworksOverlap(lan, network)) {
@@ -175,6 +179,36 @@ function checkIpv6(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void 
     if (clash) add(`${field}.prefix`, `${prefix} overlaps uplinks[${clash.index}].ipv6.prefix`, 'give each line the prefix routed to it over that line');
     else seen.push({ index, network });
   }
+}
+
+/**
+ * Prefix mode announces each line's prefix on one link for hosts to
+ * autoconfigure in: one LAN interface, a global /64 per line (the internet
+ * must route it back to that line), and at least one line with one.
+ */
+function checkPrefixMode(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void {
+  const interfaces = parsed.lan?.interfaces ?? [];
+  if (interfaces.length > 1)
+    add('lan.interfaces', `lists ${interfaces.length} interfaces, and prefix mode announces each line's /64 on one link`, 'list the one interface your hosts are on (a bridge joins several ports), or use lan.ipv6.mode: nat');
+  for (const { index, uplink } of accepted) {
+    if (uplink.ipv6 === undefined) continue;
+    const field = `uplinks[${index}].ipv6.prefix`;
+    const { prefix } = uplink.ipv6;
+    if (prefix === null) {
+      add(
+        field,
+        'is missing: prefix mode announces the prefix routed to you over this line',
+        `give the /64 your provider routes to ${uplink.name}, e.g. 2001:db8:1:100::/64, or remove uplinks[${index}].ipv6 to leave the line out of the LAN's IPv6`,
+      );
+      continue;
+    }
+    const network = parseIpv6Network(prefix) as Ipv6Network;
+    if (isUniqueLocal6(network.network)) add(field, `${prefix} is unique local: the internet cannot route it back to ${uplink.name}`, 'give the global prefix your provider routes to this line');
+    else if (network.prefix !== 64)
+      add(field, `${prefix} is a /${network.prefix}: prefix mode announces it for autoconfiguration (SLAAC), which takes a /64`, `give the /64 of it the LAN uses, e.g. ${formatIpv6(network.network)}/64`);
+  }
+  if (accepted.every(({ uplink }) => !uplink.ipv6?.prefix))
+    add('lan.ipv6.mode', 'is prefix, and no line has a prefix to announce', "give each IPv6 line the /64 routed to it (uplinks[].ipv6.prefix), or use mode: nat with the LAN's own prefix");
 }
 
 function checkMask(parsed: Parsed, uplinkCount: number, add: Add): void {

@@ -23,6 +23,14 @@ export function clientSets(family: Family = 'ipv4'): { readonly current: string;
 }
 /** rtnetlink protocol number stamped on our routes and rules (unassigned in rt_protos). */
 export const ROUTE_PROTOCOL = 211;
+/**
+ * The metric of the prefix route that comes with an address we add to a LAN
+ * interface (prefix mode: the gateway's address in each announced prefix).
+ * Addresses carry no protocol number (iproute2 6.1 cannot set one), so this
+ * is how every run and flush tell ours from the operator's (whose prefix
+ * routes have the kernel's 256).
+ */
+export const ADDRESS_METRIC = 4211;
 /** The tables netfilter state is read from and written to. */
 export const NETFILTER_TABLES = ['mangle', 'nat'] as const;
 
@@ -34,6 +42,8 @@ export interface Ids {
     readonly multipath: number;
     uplink(index: number): number;
     pool(index: number): number;
+    /** IPv6 prefix mode: where a line's announced prefix leaves (by the line, or refused while it is down). */
+    prefix(index: number): number;
     /** Static routes, each via the first live uplink of its list. */
     readonly static: number;
   };
@@ -62,6 +72,7 @@ export function ids(config: OwnedRanges, family: Family = 'ipv4'): Ids {
       multipath: base,
       uplink: (index) => base + 1 + index,
       pool: (index) => base + 1 + MAX_UPLINKS + index,
+      prefix: (index) => base + 1 + 2 * MAX_UPLINKS + index,
       static: base + RANGE_SIZE - 1,
     },
     priorities: {

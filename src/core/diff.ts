@@ -6,8 +6,8 @@
 // an empty desired state.
 
 import type { Config } from '../model/config.js';
-import type { FamilyRouting, IpRoute, IpRule, Nexthop, RoutingState } from '../model/kernel.js';
-import type { DesiredRoute, DesiredRouting, DesiredRule, DesiredState, FamilyRoutingChange, RouteChange, RoutingChange, RuleChange } from '../model/plan.js';
+import type { FamilyRouting, IpRoute, IpRule, Link, Nexthop, RoutingState } from '../model/kernel.js';
+import type { AddressChange, DesiredAddress, DesiredRoute, DesiredRouting, DesiredRule, DesiredState, FamilyRoutingChange, RouteChange, RoutingChange, RuleChange } from '../model/plan.js';
 import type { Family } from './family.js';
 import type { OwnedRanges } from '../model/state.js';
 import { inOurPriorityRange, isOurTable, ROUTE_PROTOCOL } from './contract.js';
@@ -44,8 +44,13 @@ function hopKey(hop: Nexthop): string {
   return `${hop.gateway ?? '-'} ${hop.dev} ${hop.weight} ${hop.onlink}`;
 }
 
+/** A route's type as ip prints it (ours are plain unicast, or unreachable). */
+const typeOf = (route: DesiredRoute | IpRoute): string => route.type ?? 'unicast';
+
 export function routeKey(route: DesiredRoute | IpRoute): string {
-  return `${route.table} ${route.dst} ${route.nexthops.map(hopKey).sort().join(',')}`;
+  // An unreachable route leads nowhere (ip prints it on lo).
+  const hops = typeOf(route) === 'unreachable' ? 'unreachable' : route.nexthops.map(hopKey).sort().join(',');
+  return `${route.table} ${route.dst} ${hops}`;
 }
 
 /**
@@ -61,7 +66,7 @@ export function diffRoutes(owners: Owners, desired: readonly DesiredRoute[], obs
   const replace: DesiredRoute[] = [];
   for (const route of desired) {
     const matching = ours.filter((r) => r.table === route.table && r.dst === route.dst && (r.metric ?? 0) === metric);
-    const exact = matching.some((r) => r.type === 'unicast' && r.protocol === String(ROUTE_PROTOCOL) && routeKey(r) === routeKey(route));
+    const exact = matching.some((r) => r.type === typeOf(route) && r.protocol === String(ROUTE_PROTOCOL) && routeKey(r) === routeKey(route));
     if (!exact) replace.push(route);
   }
   const wanted = new Set(desired.map((r) => `${r.table} ${r.dst}`));
@@ -74,6 +79,15 @@ export function diffSysctls(desired: Readonly<Record<string, string>>, observed:
   return Object.fromEntries(Object.entries(desired).filter(([key, value]) => observed[key] !== value));
 }
 
+/** The gateway's LAN addresses: ours (by their metric, core/contract.ts ADDRESS_METRIC) that are not wanted go, the wanted ones missing come. */
+export function diffAddresses(desired: readonly DesiredAddress[], links: readonly Link[]): AddressChange {
+  const ours = links.flatMap((link) => link.owned6.map((address) => ({ interface: link.name, address })));
+  const key = (a: DesiredAddress): string => `${a.interface} ${a.address}`;
+  const have = new Set(ours.map(key));
+  const wanted = new Set(desired.map(key));
+  return { add: desired.filter((a) => !have.has(key(a))), remove: ours.filter((a) => !wanted.has(key(a))) };
+}
+
 /** One family's rules and routes; conflicts are said with the family's name when it is IPv6. */
 function diffFamily(owners: Owners, desired: DesiredRouting, observed: FamilyRouting, family: Family): { change: FamilyRoutingChange; conflicts: string[] } {
   const rules = diffRules(owners, desired.rules, observed.rules);
@@ -84,7 +98,12 @@ function diffFamily(owners: Owners, desired: DesiredRouting, observed: FamilyRou
 }
 
 /** `previous`: ranges of earlier configs that may still hold our rules and routes. */
-export function diffRouting(config: Config, desired: Omit<DesiredState, 'netfilter'>, observed: Pick<RoutingState, 'rules' | 'routes' | 'ipv6' | 'sysctls'>, previous: readonly OwnedRanges[] = []): RoutingChange {
+export function diffRouting(
+  config: Config,
+  desired: Omit<DesiredState, 'netfilter' | 'announce'>,
+  observed: Pick<RoutingState, 'rules' | 'routes' | 'ipv6' | 'sysctls' | 'links'>,
+  previous: readonly OwnedRanges[] = [],
+): RoutingChange {
   const owners = [config, ...previous];
   const v4 = diffFamily(owners, desired, observed, 'ipv4');
   // IPv6 off: only what we loaded ourselves (protocol 211) is removed, and other software's IPv6 rules are not ours to judge.
@@ -93,19 +112,20 @@ export function diffRouting(config: Config, desired: Omit<DesiredState, 'netfilt
   const v6 = diffFamily(owners, desired.ipv6, observed6, 'ipv6');
   return {
     ...v4.change,
-    ipv6: v6.change,
+    ipv6: { ...v6.change, addresses: diffAddresses(desired.ipv6.addresses, observed.links) },
     sysctls: diffSysctls(desired.sysctls, observed.sysctls),
     conflicts: off ? v4.conflicts : [...v4.conflicts, ...v6.conflicts],
   };
 }
 
 /** The desired state of a dispatcher that is not there: what `flush` diffs against. */
-export const NOTHING: DesiredState = { netfilter: null, rules: [], routes: [], ipv6: { rules: [], routes: [] }, sysctls: {} };
+export const NOTHING: DesiredState = { netfilter: null, rules: [], routes: [], ipv6: { rules: [], routes: [], addresses: [] }, sysctls: {}, announce: null };
 
 export function isFamilyEmpty(change: FamilyRoutingChange): boolean {
   return change.routes.replace.length === 0 && change.routes.remove.length === 0 && change.rules.add.length === 0 && change.rules.remove.length === 0;
 }
 
 export function isRoutingEmpty(change: RoutingChange): boolean {
-  return isFamilyEmpty(change) && isFamilyEmpty(change.ipv6) && Object.keys(change.sysctls).length === 0;
+  const addresses = change.ipv6.addresses.add.length + change.ipv6.addresses.remove.length;
+  return isFamilyEmpty(change) && isFamilyEmpty(change.ipv6) && addresses === 0 && Object.keys(change.sysctls).length === 0;
 }

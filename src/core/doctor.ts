@@ -34,7 +34,14 @@ export const BACKEND_TOOLS: Readonly<Record<BackendName, Readonly<Record<string,
   iptables: { iptables: 'iptables', 'iptables-save': 'iptables', 'iptables-restore': 'iptables', 'ip6tables-save': 'iptables', 'ip6tables-restore': 'iptables', ipset: 'ipset' },
   nftables: { nft: 'nftables' },
 };
-export const DDNS_TOOLS: Readonly<Record<string, string>> = { dig: 'bind9-dnsutils', nsupdate: 'bind9-dnsutils' };
+const DDNS_TOOLS: Readonly<Record<string, string>> = { dig: 'bind9-dnsutils', nsupdate: 'bind9-dnsutils' };
+/** What IPv6 prefix mode runs: the router advertisements. */
+const PREFIX_MODE_TOOLS: Readonly<Record<string, string>> = { radvd: 'radvd' };
+
+/** The tools (and their Debian packages) the config's features need beyond the backend's: dynamic DNS, IPv6 prefix mode. */
+export function configTools(config: Config): Readonly<Record<string, string>> {
+  return { ...(config.ddns ? DDNS_TOOLS : {}), ...(config.lan.ipv6.mode === 'prefix' ? PREFIX_MODE_TOOLS : {}) };
+}
 
 export interface DoctorFacts {
   readonly config: Config;
@@ -119,7 +126,7 @@ function forwardingFinding(facts: DoctorFacts): Finding {
 }
 
 /**
- * IPv6 nat mode: IPv6 forwarding, and accept_ra=2 on every uplink (with
+ * IPv6 (nat or prefix mode): IPv6 forwarding, and accept_ra=2 on every uplink (with
  * forwarding on, the kernel ignores router advertisements elsewhere, and the
  * line's IPv6 default route and next hop go with them). Nothing while IPv6 is off.
  */
@@ -242,7 +249,7 @@ function forwardPathFindings(facts: DoctorFacts): Finding[] {
 export function diagnose(facts: DoctorFacts): Finding[] {
   const findings = [
     ...diagnoseHost(facts, facts.config.netfilter.backend),
-    ...toolFindings(facts.tools, facts.config.ddns ? DDNS_TOOLS : {}),
+    ...toolFindings(facts.tools, configTools(facts.config)),
     forwardingFinding(facts),
     ...rpFilterFindings(facts),
     ...ipv6SysctlFindings(facts),

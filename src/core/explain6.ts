@@ -1,5 +1,5 @@
 // `dispatcher explain IPV6` (pure): why one of a host's IPv6 addresses goes
-// where it goes (lan.ipv6.mode nat). An IPv6 address has no pool of its own:
+// where it goes (lan.ipv6.mode nat; prefix mode at the end). An IPv6 address has no pool of its own:
 // it is one of a host's addresses, found by the host's MAC, and takes the
 // host's pool; the IPv6 classifier gives it that pool's mark, and IPv6's own
 // rule list and tables (same priorities and ids as IPv4's) route it by the
@@ -13,6 +13,8 @@ import { ids } from './contract.js';
 import { chooseStep, describeHops, poolRoute } from './explain.js';
 import { inIpv6Prefix, translate6 } from './ipv6.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
+import { planAnnouncement } from './announce.js';
+import { planRoutes6 } from './plan.js';
 import { role } from './uplinks.js';
 
 /** The classifier that gives a host's IPv6 addresses their mark, in the backend's words. */
@@ -30,6 +32,7 @@ export function explain6(config: Config, uplinks6: readonly UplinkView[], assign
   const { tables, priorities } = ids(config);
   const layout = markLayout(config.marks.mask);
   const none = { ip, mark: null, ifUplinkDies: null, pool: null, pinned: false, to: null };
+  if (config.lan.ipv6.mode === 'prefix') return explainPrefixMode(config, uplinks6, ip);
   const prefix = config.lan.ipv6.prefix;
   if (config.lan.ipv6.mode === 'off' || prefix === null) {
     return { ...none, verdict: 'not a client', steps: [`IPv6 is off (lan.ipv6.mode: off): the dispatcher leaves ${ip} and all IPv6 alone`] };
@@ -84,4 +87,41 @@ export function explain6(config: Config, uplinks6: readonly UplinkView[], assign
         ? `${uplink.name} stands by: the host leaves by it only when every line of a lower tier is down`
         : `${uplink.name}'s IPv6 is already down: the address comes home when it is back`;
   return { ip, mark: poolMark(layout, uplink.index), verdict: 'assigned', steps, ifUplinkDies, pool: uplink.name, pinned: record.pinned === true, to: null };
+}
+
+/**
+ * Prefix mode: the address's prefix is its line (core/announce.ts): a source
+ * rule sends it to that line's own table, which refuses it while the line
+ * cannot route; the advertisements prefer or deprecate the prefix.
+ */
+function explainPrefixMode(config: Config, uplinks6: readonly UplinkView[], ip: string): Explanation {
+  const { tables, priorities } = ids(config);
+  const none = { ip, mark: null, ifUplinkDies: null, pool: null, pinned: false, to: null };
+  const index = config.uplinks.findIndex((u) => u.ipv6?.prefix && inIpv6Prefix(u.ipv6.prefix, ip));
+  const line = config.uplinks[index];
+  const uplink = uplinks6.find((u) => u.index === index);
+  const prefix = line?.ipv6?.prefix;
+  if (!line || !prefix || !uplink) {
+    const announced = config.uplinks.flatMap((u) => (u.ipv6?.prefix ? [u.ipv6.prefix] : []));
+    return { ...none, verdict: 'not a client', steps: [`${ip} is in no announced prefix (${announced.join(', ')}): prefix mode routes only the lines' own prefixes`] };
+  }
+  const table = tables.prefix(index);
+  const route = planRoutes6(config, uplinks6).find((r) => r.table === String(table));
+  const preferred = planAnnouncement(config, uplinks6)?.prefixes.find((p) => p.uplink === uplink.name)?.preferred === true;
+  const standby = role(uplink, uplinks6) === 'standby';
+  const steps = [
+    `${ip} is in ${uplink.name}'s prefix ${prefix}, announced on ${config.lan.interfaces[0]} by the gateway's router advertisements: no NAT, the internet sees ${ip} itself`,
+    `IPv6 rule ${priorities.source(index)}: from ${prefix} lookup ${table} (ahead of the pools: the source prefix decides the line)`,
+    route === undefined || route.type === 'unreachable'
+      ? `IPv6 table ${table}: unreachable — ${uplink.name}'s IPv6 is down (${uplink.reason}), so its prefix's packets are refused (ICMPv6) rather than sent out of another line, whose provider would drop them; applications try another address at once`
+      : `IPv6 table ${table}: default via ${describeHops(route.nexthops, uplinks6) || uplink.interface}`,
+    preferred
+      ? 'the prefix is advertised preferred: hosts choose its addresses for new connections'
+      : `the prefix is advertised deprecated (preferred lifetime 0): hosts choose another line's addresses for new connections${standby ? ` (${uplink.name} stands by for a lower tier; its open connections keep working)` : ''}`,
+  ];
+  const ifUplinkDies =
+    uplink.state === 'down'
+      ? `${uplink.name}'s IPv6 is down: the prefix is preferred again when it is back`
+      : `if ${uplink.name}'s IPv6 dies: its prefix is deprecated at once (hosts choose another line's prefix for new connections) and table ${table} refuses its packets; connections from ${ip} end, as no NAT can move them to another line`;
+  return { ...none, verdict: 'assigned', steps, ifUplinkDies, pool: uplink.name };
 }

@@ -10,7 +10,7 @@ import type { Config } from '../model/config.js';
 import type { DesiredRoute } from '../model/plan.js';
 import type { UplinkView } from '../model/state.js';
 import { routeKey } from './diff.js';
-import { planRoutes, planStaticRoutes } from './plan.js';
+import { planRoutes, planRoutes6, planStaticRoutes } from './plan.js';
 
 export interface PreparedTransition {
   /** The verdict this is prepared for: `down` for a live line, `up` for a dead one. */
@@ -59,7 +59,7 @@ export function prepareTransitions(config: Config, uplinks: readonly UplinkView[
       to,
       after,
       routes: changed([...planRoutes(config, after), ...planStaticRoutes(config, after)], loaded),
-      routes6: uplinks6.length === 0 ? [] : changed(planRoutes(config, after6), loaded6),
+      routes6: uplinks6.length === 0 ? [] : changed(planRoutes6(config, after6), loaded6),
       after6,
     });
   }

@@ -7,8 +7,11 @@
 //   pool table i    uplink i while it is up; otherwise the live uplinks, weighted
 //   multipath table every live uplink, weighted (the gateway, unassigned clients)
 //   static table    each static route via the first live uplink of its list
+//   prefix table i  IPv6 prefix mode: line i's announced prefix, by line i or refused
 // When no uplink is up everything stays pointed where it was, so the first
-// line to return carries traffic at once.
+// line to return carries traffic at once. IPv6 prefix mode adds a source rule
+// per announced prefix into its prefix table, and the advertisements
+// (core/announce.ts).
 
 import type { Config } from '../model/config.js';
 import type { Nexthop } from '../model/kernel.js';
@@ -17,6 +20,7 @@ import type { Assignments, UplinkView } from '../model/state.js';
 import { ids } from './contract.js';
 import { familyContract, familySysctls, type Family } from './family.js';
 import { connMark, markLayout, poolMark } from './marks.js';
+import { planAddresses6, planAnnouncement, planPrefixRules, planPrefixTables } from './announce.js';
 import { planNetfilter } from './netfilter.js';
 import { firstLive, viaPools } from './balance/policies.js';
 import { carrying, routable } from './uplinks.js';
@@ -59,6 +63,11 @@ export function planRoutes(config: Config, uplinks: readonly UplinkView[]): Desi
     if (via.length > 0) routes.push({ table: String(tables.pool(pool.index)), dst: 'default', nexthops: spread(via) });
   }
   return routes;
+}
+
+/** IPv6's routes: the same tables as IPv4's, and in prefix mode each announced prefix's table (core/announce.ts). */
+export function planRoutes6(config: Config, uplinks6: readonly UplinkView[]): DesiredRoute[] {
+  return [...planRoutes(config, uplinks6), ...planPrefixTables(config, uplinks6, spread)];
 }
 
 /** Each static route via the first live uplink of its list (the first routable one when none is live). */
@@ -104,7 +113,15 @@ export function plan(input: PlanInput): DesiredState {
     netfilter: planNetfilter(config, uplinks, assignments, uplinks6),
     rules: planRules(config, uplinks),
     routes: [...planRoutes(config, uplinks), ...planStaticRoutes(config, uplinks)],
-    ipv6: uplinks6.length === 0 ? { rules: [], routes: [] } : { rules: planRules(config, uplinks6, 'ipv6'), routes: planRoutes(config, uplinks6) },
+    ipv6:
+      uplinks6.length === 0
+        ? { rules: [], routes: [], addresses: [] }
+        : {
+            rules: [...planRules(config, uplinks6, 'ipv6'), ...planPrefixRules(config)],
+            routes: planRoutes6(config, uplinks6),
+            addresses: planAddresses6(config),
+          },
+    announce: uplinks6.length === 0 ? null : planAnnouncement(config, uplinks6),
     // IPv6's accept_ra before IPv6 forwarding (core/family.ts familySysctls).
     sysctls: uplinks6.length === 0 ? planSysctls(uplinks) : { ...planSysctls(uplinks), ...planSysctls(uplinks6, 'ipv6') },
   };

@@ -1,5 +1,5 @@
-// Each uplink as IPv6 sees it (lan.ipv6.mode nat): the same line, pool and
-// state as its IPv4 view, with its IPv6 next hop and address. The next hop is
+// Each uplink as IPv6 sees it (lan.ipv6.mode nat or prefix): the same line,
+// pool and state as its IPv4 view, with its IPv6 next hop and address. The next hop is
 // the configured one, else nothing on a point-to-point link (ppp routes by
 // device), else the uplink's IPv6 default route outside our tables — what
 // the kernel installs from the ISP router's advertisements (accept_ra=2,
@@ -10,6 +10,7 @@
 import type { Config } from '../model/config.js';
 import type { FamilyRouting, Link } from '../model/kernel.js';
 import type { HealthVerdict, UplinkView } from '../model/state.js';
+import { gatewayAddress6 } from './announce.js';
 import { isOurTable } from './contract.js';
 import { parseIpv6 } from './address.js';
 import { inIpv6Prefix, isUniqueLocal6, translate6 } from './ipv6.js';
@@ -34,6 +35,13 @@ export function lanAddress6(config: Config, links: readonly Link[]): string | nu
   return null;
 }
 
+/** Prefix mode: the gateway's own address in the line's announced prefix, once it is on the LAN interface (usable: not tentative), or null. */
+function announcedAddress(config: Config, prefix: string | null, links: readonly Link[]): string | null {
+  if (prefix === null) return null;
+  const address = gatewayAddress6(prefix);
+  return config.lan.interfaces.some((name) => links.find((l) => l.name === name)?.addresses6.includes(address)) ? address : null;
+}
+
 /** The IPv6 views of the uplinks (from their link-level views), in config order; empty while IPv6 is off. */
 export function viewUplinks6(config: Config, uplinks: readonly UplinkView[], links: readonly Link[], routing6: FamilyRouting): UplinkView[] {
   if (config.lan.ipv6.mode === 'off') return [];
@@ -47,7 +55,7 @@ export function viewUplinks6(config: Config, uplinks: readonly UplinkView[], lin
     const prefix = config.uplinks[view.index]?.ipv6?.prefix ?? null;
     // A line that masquerades is reached at its own address: a global one, as a unique local one is no use outside.
     const own = link?.addresses6.find((a) => !isUniqueLocal6(parseIpv6(a) as bigint)) ?? null;
-    const inbound = prefix !== null ? (lan === null ? null : translate6(lan, prefix)) : own;
+    const inbound = config.lan.ipv6.mode === 'prefix' ? announcedAddress(config, prefix, links) : prefix !== null ? (lan === null ? null : translate6(lan, prefix)) : own;
     const v6: UplinkView = {
       ...line,
       ...(address !== undefined ? { address } : {}),

@@ -34,6 +34,7 @@ import { clientsWithConnections } from '../system/conntrack.js';
 import { AlreadyRunning, listenControl, socketIsLive, type ControlServer } from '../system/control-server.js';
 import type { Runner } from '../system/exec.js';
 import { applyIpBatch, observeRouting, readLinks, readRoutes, readRules } from '../system/kernel.js';
+import { Radvd } from '../system/radvd.js';
 import { viewUplinks6 } from '../core/uplinks6.js';
 import { discoverUplinks } from '../system/leases.js';
 import type { Logger } from '../system/logger.js';
@@ -144,7 +145,19 @@ export class Daemon {
     const reported = (report: RunReport): void => repairs.reported(report);
     const traffic: PoolTraffic = new PoolTraffic(() => backend.counters(runner, reconciler.currentConfig), systemClock, log);
     const reconciler: Reconciler = new Reconciler(
-      { runner, store, backend, log, health, afterRun, reported, writer: own.recording(runner), clock: systemClock, poolRates: (): ReadonlyMap<string, number> | null => traffic.rates() },
+      {
+        runner,
+        store,
+        backend,
+        log,
+        health,
+        afterRun,
+        reported,
+        writer: own.recording(runner),
+        clock: systemClock,
+        poolRates: (): ReadonlyMap<string, number> | null => traffic.rates(),
+        advertiser: new Radvd(runner, config.state),
+      },
       config,
       assignmentsOf(store.data),
     );

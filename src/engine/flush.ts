@@ -2,7 +2,7 @@
 // and nothing else — the netfilter backend removes its objects (and the
 // tables it created, once bare), the shared part is the diff against an empty
 // desired state, and the sysctls are put back as they were before the first
-// start. Assignments stay in the store, so the next start restores the same pools.
+// start; the radvd of IPv6 prefix mode is stopped. Assignments stay in the store, so the next start restores the same pools.
 
 import type { NetfilterBackend, NetfilterRemoval } from '../backends/backend.js';
 import { diffRouting, isRoutingEmpty, NOTHING } from '../core/diff.js';
@@ -10,6 +10,7 @@ import type { Config } from '../model/config.js';
 import { renderIpBatch } from '../render/payloads.js';
 import type { Runner } from '../system/exec.js';
 import { applyIpBatch, readSysctls, writeSysctls } from '../system/kernel.js';
+import { Radvd } from '../system/radvd.js';
 import { gatherInputs } from './inputs.js';
 import type { Store } from '../system/store.js';
 
@@ -19,8 +20,12 @@ export interface FlushReport {
   readonly setDestroyed: boolean;
   readonly rules: number;
   readonly routes: number;
+  /** The gateway's LAN addresses of IPv6 prefix mode. */
+  readonly addresses: number;
   readonly sysctlsRestored: Readonly<Record<string, string>>;
   readonly tablesDeleted: readonly string[];
+  /** The radvd of IPv6 prefix mode was stopped (its last advertisement deprecates the prefixes). */
+  readonly radvdStopped: boolean;
   readonly nothingToDo: boolean;
 }
 
@@ -34,6 +39,8 @@ export async function flush(runner: Runner, config: Config, store: Store, backen
   // What a run would see (engine/inputs.ts), with the ranges last loaded, in case the config's were edited since.
   const inputs = await gatherInputs(runner, { backend: netfilter, config, stored: store.data, scan: false, now: Date.now() });
   const routing = diffRouting(inputs.config, NOTHING, inputs.routing, inputs.previous);
+  // radvd first, while forwarding is still on: its last advertisement, looped back to the gateway's own LAN interface, is ignored there only then.
+  const radvdStopped = (await new Radvd(runner, config.state).sync(null)) === 'stopped';
   const originals = store.data.sysctlOriginals;
   const current = await readSysctls(runner, Object.keys(originals));
   // Interfaces that are gone take their sysctls with them.
@@ -56,9 +63,11 @@ export async function flush(runner: Runner, config: Config, store: Store, backen
     setDestroyed: removals.some((r) => r.setDestroyed),
     rules: routing.rules.remove.length + routing.ipv6.rules.remove.length,
     routes: routing.routes.remove.length + routing.ipv6.routes.remove.length,
+    addresses: routing.ipv6.addresses.remove.length,
     sysctlsRestored: restore,
     tablesDeleted: removals.flatMap((r) => r.tablesDeleted),
-    nothingToDo: isRoutingEmpty(routing) && !removals.some((r) => r.changed) && Object.keys(restore).length === 0 && removals.every((r) => r.tablesDeleted.length === 0),
+    radvdStopped,
+    nothingToDo: !radvdStopped && isRoutingEmpty(routing) && !removals.some((r) => r.changed) && Object.keys(restore).length === 0 && removals.every((r) => r.tablesDeleted.length === 0),
   };
 }
 

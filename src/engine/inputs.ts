@@ -98,9 +98,9 @@ export async function gatherInputs(runner: Runner, request: InputsRequest): Prom
   };
 }
 
-/** The IPv4 neighbour table, and IPv6's while IPv6 is on (a host's IPv6 addresses join its pool). */
+/** The IPv4 neighbour table, and IPv6's in nat mode (a host's IPv6 addresses join its pool; in prefix mode their prefix decides). */
 async function readNeighbourTables(runner: Runner, config: Config): Promise<Neighbour[]> {
-  if (config.lan.ipv6.mode === 'off') return (await readNeighbours(runner)).neighbours;
+  if (config.lan.ipv6.mode !== 'nat') return (await readNeighbours(runner)).neighbours;
   const [v4, v6] = await Promise.all([readNeighbours(runner), readNeighbours(runner, 'ipv6')]);
   return [...v4.neighbours, ...v6.neighbours];
 }

@@ -64,8 +64,10 @@ export class Monitors {
       watchLinks(
         runner,
         (iface) => {
-          // In IPv6 nat mode with ddns the LAN's own address matters too: the gateway's published address per line is made of it.
-          const lan = this.config.lan.ipv6.mode === 'nat' && this.config.ddns !== undefined && this.config.lan.interfaces.includes(iface);
+          // The LAN's addresses matter too in IPv6 prefix mode (the gateway's own in each announced prefix are ours), and in
+          // nat mode with ddns (the gateway's published address per line is made of its LAN address).
+          const { mode } = this.config.lan.ipv6;
+          const lan = (mode === 'prefix' || (mode === 'nat' && this.config.ddns !== undefined)) && this.config.lan.interfaces.includes(iface);
           if (lan || this.config.uplinks.some((u) => u.interface === iface)) void reconciler.request(`link event on ${iface}`);
         },
         () => this.eventsLost('link'),

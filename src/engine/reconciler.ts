@@ -25,11 +25,13 @@ import { role, withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { RoutingState } from '../model/kernel.js';
 import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
+import type { Announcement } from '../model/plan.js';
 import type { RunReport } from '../schema/control.js';
 import { countLines, renderIpBatch, renderKernelPayloads, type KernelPayloads } from '../render/payloads.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import { forgetConnections, forgetUntranslated } from '../system/conntrack.js';
 import type { Runner } from '../system/exec.js';
+import type { AdvertiserAction } from '../system/radvd.js';
 import { applyIpBatch, writeSysctls } from '../system/kernel.js';
 import type { Store } from '../system/store.js';
 import type { HealthView } from './health.js';
@@ -80,6 +82,8 @@ export interface ReconcilerDeps {
   readonly writer?: Runner;
   /** Bytes per second per pool over the last minute (balance.assign: traffic); null before two readings. */
   readonly poolRates?: () => ReadonlyMap<string, number> | null;
+  /** Runs the router advertisements of IPv6 prefix mode (system/radvd.ts); without it nothing is announced. */
+  readonly advertiser?: { sync(announcement: Announcement | null): Promise<AdvertiserAction> };
 }
 
 export class Reconciler {
@@ -89,6 +93,7 @@ export class Reconciler {
   private assignments: Map<string, ClientRecord>;
   private uplinkViews: UplinkView[] = [];
   private uplinkViews6: readonly UplinkView[] = [];
+  private announcement: Announcement | null = null;
   /** What each line did as last loaded into the kernel (carrying, standby, down): a fall, a return or a hand-over is a change against these. */
   private loadedStates = new Map<string, ReturnType<typeof role>>();
   /** What each uplink's next verdict changes, prepared by the last run (failFast). */
@@ -184,6 +189,11 @@ export class Reconciler {
   /** A run is under way or asked for. */
   get busy(): boolean {
     return this.queue.busy;
+  }
+
+  /** What the router advertisements announce (IPv6 prefix mode), as the last run left them; null: nothing. */
+  get announced(): Announcement | null {
+    return this.announcement;
   }
 
   /** Rules of other software inside our ranges, as the last run saw them. */
@@ -349,6 +359,10 @@ export class Reconciler {
         this.deps.log.info('applied', { reasons: batch.reasons, ...applied, ms: phases });
         if (drift && !backend.isEmpty(netfilter)) await this.forgetUnclassified(config, observed.links, forgotten);
       }
+      // After the routes: a deprecated prefix's packets are refused by then, not sent out of a dead line.
+      const advertised = await this.deps.advertiser?.sync(desired.announce);
+      if (advertised !== undefined) this.announcement = desired.announce;
+      if (advertised !== undefined && advertised !== 'unchanged') this.deps.log.info('router advertisements', { radvd: advertised, prefixes: desired.announce?.prefixes ?? [] });
       await this.forgetFallen(config, uplinks, forgotten, uplinks6);
       await this.forgetFallen6(config, uplinks6, forgotten);
       phases.forget = mark();

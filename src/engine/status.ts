@@ -78,7 +78,17 @@ export class DaemonStatus {
         const probes = snapshot.get(u.name);
         const view = r.uplinks.find((v) => v.name === u.name);
         const view6 = r.uplinks6.find((v) => v.name === u.name);
-        const ipv6 = view6 ? { state: view6.state, reason: view6.reason, address: view6.address ?? null, gateway: view6.gateway ?? null, health: snapshot6.get(u.name) ?? null } : null;
+        const announced = r.announced?.prefixes.find((p) => p.uplink === u.name);
+        const ipv6 = view6
+          ? {
+              state: view6.state,
+              reason: view6.reason,
+              address: view6.address ?? null,
+              gateway: view6.gateway ?? null,
+              health: snapshot6.get(u.name) ?? null,
+              announced: announced ? { prefix: announced.prefix, preferred: announced.preferred } : null,
+            }
+          : null;
         return { ...u, reason: probes?.reason ?? u.reason, clients: clients.length, pinned: pinned.length, health: probes ?? null, publicAddress: view ? publicAddresses.snapshot(view) : null, ipv6 };
       }),
       ddns: ddns.status(),

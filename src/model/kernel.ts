@@ -112,6 +112,8 @@ export interface Link {
   readonly addresses: readonly LinkAddress[];
   /** Its IPv6 addresses beyond the link (global or unique local, not temporary or deprecated), as ip prints them. */
   readonly addresses6: readonly string[];
+  /** Its IPv6 addresses that carry our prefix-route metric (core/contract.ts ADDRESS_METRIC): the ones the dispatcher added, as "address/prefixlen". */
+  readonly owned6: readonly string[];
 }
 
 export interface Neighbour {

@@ -129,7 +129,27 @@ export interface DesiredRule {
 export interface DesiredRoute {
   readonly table: string;
   readonly dst: string;
+  /** Where it leads; none for an unreachable route. */
   readonly nexthops: readonly Nexthop[];
+  /** Absent: a plain route by its nexthops. unreachable: packets it takes are refused with an ICMP error (prefix mode: a fallen line's prefix). */
+  readonly type?: 'unreachable';
+}
+
+/** An address the gateway takes on a LAN interface (prefix mode: its own address in each line's announced prefix), as "address/prefixlen". */
+export interface DesiredAddress {
+  readonly interface: string;
+  readonly address: string;
+}
+
+/**
+ * What router advertisements announce on the LAN (IPv6 prefix mode): each
+ * line's prefix, preferred while the line carries IPv6, deprecated
+ * (preferred lifetime 0) while it does not, so hosts choose another line's
+ * addresses for new connections (RFC 8475).
+ */
+export interface Announcement {
+  readonly interface: string;
+  readonly prefixes: readonly { readonly uplink: string; readonly prefix: string; readonly preferred: boolean }[];
 }
 
 /** One family's policy routing: rules and the routes of our tables. */
@@ -138,11 +158,18 @@ export interface DesiredRouting {
   readonly routes: readonly DesiredRoute[];
 }
 
+/** IPv6's routing, and the gateway's own LAN addresses in the announced prefixes (prefix mode). */
+export interface DesiredRouting6 extends DesiredRouting {
+  readonly addresses: readonly DesiredAddress[];
+}
+
 export interface DesiredState extends DesiredRouting {
   /** null: nothing of ours may remain in the packet filter (flush). */
   readonly netfilter: NetfilterIntent | null;
   /** IPv6's rules and routes (same priorities and table ids as IPv4's; the kernel keeps the families apart); empty when IPv6 is off. */
-  readonly ipv6: DesiredRouting;
+  readonly ipv6: DesiredRouting6;
+  /** Router advertisements on the LAN (prefix mode); null: none of ours (radvd, if we started it, is stopped). */
+  readonly announce: Announcement | null;
   /** Both families' sysctls. */
   readonly sysctls: Readonly<Record<string, string>>;
 }
@@ -163,9 +190,19 @@ export interface FamilyRoutingChange {
   readonly rules: RuleChange;
 }
 
+export interface AddressChange {
+  readonly add: readonly DesiredAddress[];
+  readonly remove: readonly DesiredAddress[];
+}
+
+/** IPv6's changes: its rules and routes, and the gateway's LAN addresses, in the same `ip -6 -batch`. */
+export interface FamilyRoutingChange6 extends FamilyRoutingChange {
+  readonly addresses: AddressChange;
+}
+
 /** The shared part of a run's changes: loaded with `ip -batch`, `ip -6 -batch` and `sysctl -w`, whatever the backend. */
 export interface RoutingChange extends FamilyRoutingChange {
-  readonly ipv6: FamilyRoutingChange;
+  readonly ipv6: FamilyRoutingChange6;
   readonly sysctls: Readonly<Record<string, string>>;
   /** Rules of other software inside our priority range: left alone, reported. */
   readonly conflicts: readonly string[];

@@ -3,6 +3,7 @@
 // (DESIGN.md §6), omits "table" for the main table, and varies which keys
 // appear; anything not of the expected type is a ParseError, not a guess.
 
+import { ADDRESS_METRIC } from '../core/contract.js';
 import { parseMark } from '../core/marks.js';
 import type { IpRoute, IpRule, Link, LinkAddress, Nexthop } from '../model/kernel.js';
 import { ParseError } from './iptables-save.js';
@@ -139,12 +140,14 @@ export function parseIpAddr(text: string): Link[] {
     if (!Array.isArray(infos)) throw new ParseError(what, i, '"addr_info" is not a list');
     const addresses: LinkAddress[] = [];
     const addresses6: string[] = [];
+    const owned6: string[] = [];
     for (const info of infos) {
       if (typeof info !== 'object' || info === null) throw new ParseError(what, i, 'bad addr_info entry');
       const entry = info as Json;
       if (entry.family === 'inet6') {
         // The link's stable address beyond it: a source the gateway's own IPv6 connections keep.
         const local = str(entry, 'local', what, i);
+        if (local !== undefined && entry.metric === ADDRESS_METRIC) owned6.push(`${local}/${num(entry, 'prefixlen', what, i) ?? 128}`);
         if (local !== undefined && entry.scope === 'global' && entry.temporary !== true && entry.deprecated !== true && entry.tentative !== true) addresses6.push(local);
         continue;
       }
@@ -163,6 +166,7 @@ export function parseIpAddr(text: string): Link[] {
       pointToPoint: linkFlags.includes('POINTOPOINT') || addresses.some((a) => a.peer !== undefined),
       addresses,
       addresses6,
+      owned6,
     };
   });
 }

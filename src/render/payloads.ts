@@ -2,13 +2,13 @@
 // shared part every backend has:
 //   sysctl -q -w      first, so forwarding is on before anything routes
 //   ip -batch -       routes first, then rules added, then old ones removed
-//   ip -6 -batch -    the same for IPv6
+//   ip -6 -batch -    the same for IPv6, with the gateway's LAN addresses (prefix mode)
 // Pure; `dispatcher plan` prints these and the reconcile loop loads them.
 
-import { ROUTE_PROTOCOL } from '../core/contract.js';
+import { ADDRESS_METRIC, ROUTE_PROTOCOL } from '../core/contract.js';
 import { hex } from '../core/marks.js';
 import type { IpRoute, IpRule, Nexthop } from '../model/kernel.js';
-import type { DesiredRoute, DesiredRule, RoutingChange } from '../model/plan.js';
+import type { AddressChange, DesiredRoute, DesiredRule, RoutingChange } from '../model/plan.js';
 
 /** Lines of a payload text (each ends with a newline), for run reports and logs. */
 export function countLines(text: string): number {
@@ -30,6 +30,7 @@ function renderHop(hop: Nexthop, weighted: boolean): string {
 }
 
 export function renderRouteReplace(route: DesiredRoute): string {
+  if (route.type === 'unreachable') return `route replace unreachable ${route.dst} table ${route.table} proto ${ROUTE_PROTOCOL}`;
   const [only] = route.nexthops;
   if (route.nexthops.length === 1 && only) return `route replace table ${route.table} ${route.dst} proto ${ROUTE_PROTOCOL} ${renderHop(only, false)}`;
   const hops = route.nexthops.map((hop) => `nexthop ${renderHop(hop, true)}`);
@@ -51,12 +52,15 @@ function ruleSelector(rule: DesiredRule | IpRule): string {
   return parts.join(' ');
 }
 
-export function renderIpBatch(change: Pick<RoutingChange, 'routes' | 'rules'>): string {
+/** Routes and rules; for IPv6 also the gateway's LAN addresses, added first (their prefix routes are what the rules' main lookup finds) and removed last. */
+export function renderIpBatch(change: Pick<RoutingChange, 'routes' | 'rules'> & { readonly addresses?: AddressChange }): string {
   const lines = [
+    ...(change.addresses?.add ?? []).map((a) => `address add ${a.address} dev ${a.interface} metric ${ADDRESS_METRIC} nodad`),
     ...change.routes.replace.map(renderRouteReplace),
     ...change.rules.add.map((rule) => `rule add ${ruleSelector(rule)} protocol ${ROUTE_PROTOCOL}`),
     ...change.rules.remove.map((rule) => `rule del ${ruleSelector(rule)} protocol ${ROUTE_PROTOCOL}`),
     ...change.routes.remove.map(renderRouteDelete),
+    ...(change.addresses?.remove ?? []).map((a) => `address del ${a.address} dev ${a.interface}`),
   ];
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

@@ -54,7 +54,10 @@ const lanIpv6 = mapping(
         fails((input) => `${describe(input)} is not an IPv6 mode`, "write off (IPv6 is left alone), nat (the LAN keeps lan.ipv6.prefix, translated to each line's prefix) or prefix"),
       )
       .prefault('off')
-      .meta({ description: "off: IPv6 is left alone; nat: the LAN keeps its own prefix, translated per line (NPTv6, or masquerade where a line has no routed prefix); prefix: each line's prefix announced on the LAN." }),
+      .meta({
+        description:
+          "off: IPv6 is left alone; nat: the LAN keeps its own prefix, translated per line (NPTv6, or masquerade where a line has no routed prefix); prefix: each line's /64 announced on the LAN (radvd), deprecated while its line is down.",
+      }),
     prefix: ipv6Prefix(LONGEST_LAN_PREFIX, "write the LAN's own prefix, e.g. fd00:18::/64 (unique local) or a static global /64")
       .optional()
       .meta({ description: "nat mode: the LAN's own prefix (unique local or a static global one), at most /64." }),
@@ -63,8 +66,8 @@ const lanIpv6 = mapping(
 ).superRefine((doc, ctx) => {
   if (doc.mode === 'nat' && doc.prefix === undefined)
     ctx.addIssue({ code: 'custom', path: ['prefix'], message: say("is missing (nat mode translates the LAN's own prefix)", "give the LAN's prefix, e.g. prefix: fd00:18::/64"), input: undefined });
-  if (doc.mode === 'prefix')
-    ctx.addIssue({ code: 'custom', path: ['mode'], message: say("prefix mode (each line's prefix announced on the LAN) is not available in this version", "use mode: nat with the LAN's own prefix"), input: doc.mode });
+  if (doc.mode === 'prefix' && doc.prefix !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['prefix'], message: say("is nat mode's: prefix mode announces each line's own prefix (uplinks[].ipv6.prefix) on the LAN", 'remove lan.ipv6.prefix, or use mode: nat'), input: doc.prefix });
 });
 
 const ipv6Gateway = text(
@@ -108,7 +111,7 @@ const uplinkIpv6 = mapping(
     probe: ipv6Probe.optional().meta({ description: "IPv6 targets probed through this line (ICMPv6 echo), with the line's health settings: its IPv6 then has its own verdict; absent: IPv6 follows the IPv4 verdict." }),
     prefix: ipv6Prefix(LONGEST_LAN_PREFIX, 'write the prefix your provider routes to you over this line, e.g. 2001:db8:1:100::/64, or leave it out to masquerade')
       .optional()
-      .meta({ description: "The prefix routed to you over this line: the LAN's prefix is translated onto it (NPTv6); absent: IPv6 masquerades to the line's address." }),
+      .meta({ description: "The prefix routed to you over this line: nat mode translates the LAN's prefix onto it (NPTv6; absent: IPv6 masquerades to the line's address); prefix mode announces it on the LAN (a global /64)." }),
   },
   'write it as "ipv6: { prefix: 2001:db8:1:100::/64 }"',
 ).transform((doc) => ({
@@ -148,7 +151,7 @@ const lan = mapping(
       })
       .optional()
       .meta({ description: 'Only addresses inside these networks become clients; absent: every unicast address.' }),
-    ipv6: lanIpv6.prefault({}).meta({ description: "The LAN's IPv6: off, or nat (its own prefix translated per line)." }),
+    ipv6: lanIpv6.prefault({}).meta({ description: "The LAN's IPv6: off, nat (its own prefix translated per line) or prefix (the lines' prefixes announced)." }),
   },
   'write it as "lan: { interfaces: [lan0] }"',
   'add "lan: { interfaces: [lan0] }" naming the interfaces your clients are on',
@@ -453,7 +456,7 @@ export const uplinkSchema = mapping(
       .meta({ description: "pppd's ipparam that identifies this uplink in ip-up/ip-down hooks; absent: its name." }),
     lease: absolutePath('/var/lib/dhcp/dhclient.leases').optional(),
     public_address: publicAddress.optional(),
-    ipv6: uplinkIpv6.optional().meta({ description: "The line's IPv6 (lan.ipv6.mode nat): its next hop and the prefix routed to you; absent: discovered next hop, masquerade." }),
+    ipv6: uplinkIpv6.optional().meta({ description: "The line's IPv6 (lan.ipv6.mode nat or prefix): its next hop and the prefix routed to you; absent: discovered next hop, masquerade (nat), no prefix announced (prefix)." }),
   },
   'write it as "- { name: isp1, interface: ppp0 }"',
 ).transform((doc) => ({

@@ -213,9 +213,13 @@ export const statusSchema = z
                 address: z.string().nullable(),
                 gateway: z.string().nullable(),
                 health: healthSnapshotSchema.nullable().describe("the probes of the line's IPv6 (uplinks[].ipv6.probe); null: IPv6 follows the line's verdict"),
+                announced: z
+                  .object({ prefix: z.string(), preferred: z.boolean() })
+                  .nullable()
+                  .describe("prefix mode: the line's prefix as the LAN's router advertisements announce it, preferred or deprecated; null: not announced"),
               })
               .nullable()
-              .describe('the line as IPv6 sees it (lan.ipv6.mode nat); null while IPv6 is off'),
+              .describe('the line as IPv6 sees it (lan.ipv6.mode nat or prefix); null while IPv6 is off'),
           })
           .readonly(),
       )

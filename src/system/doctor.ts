@@ -7,7 +7,7 @@
 // core/doctor.ts judges it all.
 
 import { readFile } from 'node:fs/promises';
-import { BACKEND_TOOLS, DDNS_TOOLS, TOOLS, type DoctorFacts } from '../core/doctor.js';
+import { BACKEND_TOOLS, configTools, TOOLS, type DoctorFacts } from '../core/doctor.js';
 import { uplinkGroup } from '../core/contract.js';
 import { familySysctls } from '../core/family.js';
 import { runName } from '../core/run-names.js';
@@ -158,7 +158,7 @@ export async function hostFacts(runner: Runner, backend: BackendName, extraTools
  */
 export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean, netfilterCollisions: readonly ConfigProblem[], repairs: RepairStatus | null, root = '/'): Promise<DoctorFacts> {
   const ipv6 = config.lan.ipv6.mode !== 'off';
-  const host = await hostFacts(runner, config.netfilter.backend, config.ddns ? Object.keys(DDNS_TOOLS) : [], ipv6);
+  const host = await hostFacts(runner, config.netfilter.backend, Object.keys(configTools(config)), ipv6);
   const kernel = await observeRouting(runner, config);
   const sysctls = await readSysctls(runner, [
     'net.ipv4.ip_forward',

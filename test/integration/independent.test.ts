@@ -11,6 +11,7 @@ import { DISPATCHER_BIN } from '../../src/lab/harness.js';
 import { ExecaRunner, type Process } from '../../src/system/exec.js';
 import { requireRoot, within } from '../helpers/lab.js';
 import { runPrefix, runTempDir } from '../../src/lab/leftovers.js';
+import { fetchFrom, plainNamespaces, sourceEchoServer } from '../helpers/namespaces.js';
 
 jest.setTimeout(60_000);
 
@@ -23,20 +24,10 @@ const CLIENTS_A = ['198.19.1.10', '198.19.1.11', '198.19.1.12'];
 const CLIENTS_B = ['198.19.2.10', '198.19.2.11'];
 const UPLINK_ADDRESS: Record<string, string> = { alpha: '192.0.2.66', beta: '192.0.2.70' };
 
-// A server that answers with the source address it sees, and a client that
-// sends from a chosen local address: inline, sharing nothing with the lab agent.
-const SERVER_JS = `require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen(8080, '${SERVER}', () => console.log('up'))`;
-const fetchFrom = (address: string): string =>
-  `require('http').get({ host: '${SERVER}', port: 8080, localAddress: '${address}', timeout: 4000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(b)); }).on('error', (e) => { console.error(e.message); process.exit(1); })`;
+// A datagram from a chosen local address to the gateway (its neighbour entry); the server and the fetch are the shared helpers'.
 const helloFrom = (address: string, gateway: string): string => `const s = require('dgram').createSocket('udp4'); s.bind(0, '${address}', () => s.send('hi', 9, '${gateway}', () => s.close()))`;
 
-async function ip(ns: string, ...lines: string[]): Promise<void> {
-  await run.run(['ip', '-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
-}
-
-async function inNs(ns: string, argv: string[], ok: number[] = [0]): Promise<string> {
-  return (await run.run(['ip', 'netns', 'exec', ns, ...argv], { okExitCodes: ok })).stdout;
-}
+const { ip, inNs, teardown } = plainNamespaces(run, Object.values(NS));
 
 async function build(): Promise<void> {
   for (const ns of Object.values(NS)) await run.run(['ip', 'netns', 'add', ns]);
@@ -92,16 +83,6 @@ async function build(): Promise<void> {
   await ip(NS.net, 'link set lo up', `addr add ${SERVER}/32 dev lo`);
 }
 
-async function teardown(): Promise<void> {
-  const existing = (await run.run(['ip', 'netns', 'list'])).stdout;
-  for (const ns of Object.values(NS)) {
-    if (!existing.includes(ns)) continue;
-    const pids = (await run.run(['ip', 'netns', 'pids', ns], { okExitCodes: [0, 1] })).stdout.split('\n').filter(Boolean);
-    if (pids.length > 0) await run.run(['kill', '-KILL', ...pids], { okExitCodes: [0, 1] });
-    await run.run(['ip', 'netns', 'delete', ns]);
-  }
-}
-
 async function kernel(): Promise<string> {
   const parts = await Promise.all([
     inNs(NS.router, ['iptables-save']).then((t) =>
@@ -137,7 +118,7 @@ describe('an independently built gateway, driven only through config and CLI', (
       ['lan:', '  interfaces: [inside1, inside2]', 'uplinks:', '  - name: alpha', '    interface: uplinkA', '  - name: beta', '    interface: uplinkB', `state: ${dir}/state`, `socket: ${dir}/ctl.sock`, ''].join('\n'),
     );
     let up = false;
-    server = run.spawn(['ip', 'netns', 'exec', NS.net, process.execPath, '-e', SERVER_JS], { onLine: () => (up = true) });
+    server = run.spawn(['ip', 'netns', 'exec', NS.net, process.execPath, '-e', sourceEchoServer([SERVER])], { onLine: () => (up = true) });
     await within(5000, 'server up', async () => up);
     before = await kernel();
   });
@@ -164,7 +145,7 @@ describe('an independently built gateway, driven only through config and CLI', (
     for (const uplink of report.uplinks) {
       for (const client of uplink.clients) {
         const host = CLIENTS_A.includes(client) ? NS.hostA : NS.hostB;
-        const seen = (await inNs(host, [process.execPath, '-e', fetchFrom(client)])).trim();
+        const seen = (await inNs(host, [process.execPath, '-e', fetchFrom(SERVER, client)])).trim();
         expect([client, seen]).toEqual([client, UPLINK_ADDRESS[uplink.name]]);
       }
     }
@@ -192,13 +173,13 @@ describe('an independently built gateway, driven only through config and CLI', (
     process.stdout.write(`independent topology: alpha declared down ${(performance.now() - started).toFixed(0)} ms after the blackhole\n`);
     for (const client of alphaClients) {
       const host = CLIENTS_A.includes(client) ? NS.hostA : NS.hostB;
-      expect([client, (await inNs(host, [process.execPath, '-e', fetchFrom(client)])).trim()]).toEqual([client, UPLINK_ADDRESS.beta]);
+      expect([client, (await inNs(host, [process.execPath, '-e', fetchFrom(SERVER, client)])).trim()]).toEqual([client, UPLINK_ADDRESS.beta]);
     }
     await inNs(NS.ispA, ['iptables', '-t', 'raw', '-D', 'PREROUTING', '-i', 'tocpe', '-j', 'DROP']);
     await within(5000, 'alpha up', async () => JSON.parse(await cli(['status', '--json'])).uplinks[0].state === 'up');
     for (const client of alphaClients) {
       const host = CLIENTS_A.includes(client) ? NS.hostA : NS.hostB;
-      expect((await inNs(host, [process.execPath, '-e', fetchFrom(client)])).trim()).toBe(UPLINK_ADDRESS.alpha);
+      expect((await inNs(host, [process.execPath, '-e', fetchFrom(SERVER, client)])).trim()).toBe(UPLINK_ADDRESS.alpha);
     }
   });
 

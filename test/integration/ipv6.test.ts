@@ -17,6 +17,7 @@ import { DISPATCHER_BIN } from '../../src/lab/harness.js';
 import { ExecaRunner, type Process } from '../../src/system/exec.js';
 import { requireRoot, within } from '../helpers/lab.js';
 import { runPrefix, runTempDir } from '../../src/lab/leftovers.js';
+import { type Arrival, buildDualStack, fetchFrom, parseArrival, plainNamespaces, sourceEchoServer, streamGaps, udpStream } from '../helpers/namespaces.js';
 
 jest.setTimeout(60_000);
 
@@ -36,94 +37,14 @@ const LINE_PREFIX_A = '2001:db8:1:100::';
 const seen6 = (line: string, host: (typeof HOSTS)[number]): string => (line === 'isp1' ? `${LINE_PREFIX_A}${host.v6.split('::')[1]}` : '2001:db8:b::2');
 const seen4: Record<string, string> = { isp1: '192.0.2.66', isp2: '192.0.2.70' };
 
-// HTTP on 8080 answers with the source it sees; UDP on 9000 prints each datagram's arrival (the stream's gaps).
-const SERVER_JS = `for (const h of ['${SERVER4}', '${SERVER6}']) {
-  require('http').createServer((q, s) => s.end(q.socket.remoteAddress)).listen(8080, h, () => console.log('up ' + h));
-  const u = require('dgram').createSocket(h.includes(':') ? 'udp6' : 'udp4');
-  u.on('message', (m, r) => console.log('udp ' + (h.includes(':') ? 6 : 4) + ' ' + Date.now() + ' ' + r.address));
-  u.bind(9000, h);
-}`;
-/** 100 datagrams a second of each family from a host's two addresses, for 5 s (bounded). */
-const streamFrom = (host: { v4: string; v6: string }): string => `const d = require('dgram');
-const a = d.createSocket('udp4'), b = d.createSocket('udp6');
-let n = 0;
-a.bind(0, '${host.v4}', () => b.bind(0, '${host.v6}', () => {
-  const t = setInterval(() => { a.send('x', 9000, '${SERVER4}'); b.send('x', 9000, '${SERVER6}'); if (++n >= 500) { clearInterval(t); setTimeout(() => { a.close(); b.close(); }, 50); } }, 10);
-}));`;
-const fetchFrom = (server: string, address: string): string =>
-  `require('http').get({ host: '${server}', port: 8080, localAddress: '${address}', timeout: 4000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(b)); }).on('error', (e) => { console.error(e.message); process.exit(1); })`;
-
-async function ip(ns: string, ...lines: string[]): Promise<void> {
-  await run.run(['ip', '-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
-}
-
-async function inNs(ns: string, argv: string[], ok: number[] = [0]): Promise<string> {
-  return (await run.run(['ip', 'netns', 'exec', ns, ...argv], { okExitCodes: ok })).stdout;
-}
+const namespaces = plainNamespaces(run, Object.values(NS));
+const { ip, inNs, teardown } = namespaces;
 
 async function build(): Promise<void> {
-  for (const ns of Object.values(NS)) await run.run(['ip', 'netns', 'add', ns]);
-  await ip(
-    NS.router,
-    'link set lo up',
-    'link add name lan0 type bridge',
-    `link add name lanA type veth peer name eth0 netns ${NS.hostA}`,
-    `link add name lanB type veth peer name eth0 netns ${NS.hostB}`,
-    'link set lanA master lan0',
-    'link set lanB master lan0',
-    `link add name wan1 type veth peer name tocpe netns ${NS.ispA}`,
-    `link add name wan2 type veth peer name tocpe netns ${NS.ispB}`,
-    'addr add 198.18.0.1/24 dev lan0',
-    'addr add fd00:18::1/64 dev lan0 nodad',
-    'addr add 192.0.2.66/30 dev wan1',
-    'addr add 2001:db8:a::2/64 dev wan1 nodad',
-    'addr add 192.0.2.70/30 dev wan2',
-    'addr add 2001:db8:b::2/64 dev wan2 nodad',
-    'link set lanA up',
-    'link set lanB up',
-    'link set lan0 up',
-    'link set wan1 up',
-    'link set wan2 up',
-    'route add default via 192.0.2.65 dev wan1',
-    'route add default via 192.0.2.69 dev wan2 metric 100',
-  );
+  await buildDualStack(namespaces, run, NS, { lan6: 'fd00:18::1/64', prefixes: [`${LINE_PREFIX_A}/64`, null], internet: [SERVER4, SERVER6, TARGET6] });
   for (const host of HOSTS) {
     await ip(host.ns, 'link set lo up', `addr add ${host.v4}/24 dev eth0`, `addr add ${host.v6}/64 dev eth0 nodad`, 'link set eth0 up', 'route add default via 198.18.0.1', 'route add default via fd00:18::1');
   }
-  for (const [isp, mine, mine6, theirs6, transit, netSide, theirs] of [
-    [NS.ispA, '192.0.2.65', '2001:db8:a::1', '2001:db8:a::2', '203.0.113.2', '203.0.113.1', '192.0.2.66'],
-    [NS.ispB, '192.0.2.69', '2001:db8:b::1', '2001:db8:b::2', '203.0.113.6', '203.0.113.5', '192.0.2.70'],
-  ] as const) {
-    const tag = isp.slice(-2);
-    const core6 = isp === NS.ispA ? ['2001:db8:fa::2', '2001:db8:fa::1'] : ['2001:db8:fb::2', '2001:db8:fb::1'];
-    await ip(
-      isp,
-      'link set lo up',
-      `link add name core type veth peer name from-${tag} netns ${NS.net}`,
-      `addr add ${mine}/30 dev tocpe`,
-      `addr add ${mine6}/64 dev tocpe nodad`,
-      'addr add fe80::1/64 dev tocpe nodad',
-      `addr add ${transit}/30 dev core`,
-      `addr add ${core6[0]}/64 dev core nodad`,
-      'link set tocpe up',
-      'link set core up',
-      `route add default via ${netSide}`,
-      `route add default via ${core6[1]}`,
-    );
-    // isp1 routes the prefix it delegated to the gateway's line address.
-    if (isp === NS.ispA) await ip(isp, `route add ${LINE_PREFIX_A}/64 via ${theirs6}`);
-    await inNs(isp, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
-    await ip(
-      NS.net,
-      `addr add ${netSide}/30 dev from-${tag}`,
-      `addr add ${core6[1]}/64 dev from-${tag} nodad`,
-      `link set from-${tag} up`,
-      `route add ${theirs}/32 via ${transit}`,
-      `route add ${theirs6.replace(/::2$/, '::')}/64 via ${core6[0]}`,
-      ...(isp === NS.ispA ? [`route add ${LINE_PREFIX_A}/64 via ${core6[0]}`] : []),
-    );
-  }
-  await ip(NS.net, 'link set lo up', `addr add ${SERVER4}/32 dev lo`, `addr add ${SERVER6}/128 dev lo nodad`, `addr add ${TARGET6}/128 dev lo nodad`);
 }
 
 /**
@@ -137,16 +58,6 @@ async function advertise(dir: string): Promise<Process> {
   const conf = join(dir, 'radvd.conf');
   await writeFile(conf, 'interface tocpe {\n  AdvSendAdvert on;\n  MinRtrAdvInterval 3;\n  MaxRtrAdvInterval 10;\n  AdvDefaultLifetime 1800;\n};\n');
   return run.spawn(['ip', 'netns', 'exec', NS.ispB, 'radvd', '--nodaemon', '--config', conf, '--pidfile', join(dir, 'radvd.pid'), '--logmethod', 'stderr']);
-}
-
-async function teardown(): Promise<void> {
-  const existing = (await run.run(['ip', 'netns', 'list'])).stdout;
-  for (const ns of Object.values(NS)) {
-    if (!existing.includes(ns)) continue;
-    const pids = (await run.run(['ip', 'netns', 'pids', ns], { okExitCodes: [0, 1] })).stdout.split('\n').filter(Boolean);
-    if (pids.length > 0) await run.run(['kill', '-KILL', ...pids], { okExitCodes: [0, 1] });
-    await run.run(['ip', 'netns', 'delete', ns]);
-  }
 }
 
 /** Both families' rules and routes, the whole ruleset (iptables-nft's tables are in it), the ipsets and the sysctls the dispatcher sets: what flush must put back exactly. */
@@ -172,7 +83,7 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
   let radvd: Process | null = null;
   let dns: DnsServer | null = null;
   let before: string;
-  const arrivals: { family: '4' | '6'; at: number; from: string }[] = [];
+  const arrivals: Arrival[] = [];
   const cli = async (args: string[], ok: number[] = [0]): Promise<string> => inNs(NS.router, [process.execPath, DISPATCHER_BIN, '--config', config, ...args], ok);
   const pools = async (): Promise<{ uplinks: { name: string; state: string; gateway: string | null; clients: string[]; clients6: string[] }[] }> => JSON.parse(await cli(['pools', '--json']));
   const lineOf = async (v4: string): Promise<string> => (await pools()).uplinks.find((u) => u.clients.includes(v4))?.name ?? 'none';
@@ -227,11 +138,11 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
     radvd = await advertise(dir);
     await within(10_000, "isp2's advertised default route", async () => (await inNs(NS.router, ['ip', '-6', 'route', 'show', 'default', 'dev', 'wan2'])).includes('proto ra'));
     let up = 0;
-    server = run.spawn(['ip', 'netns', 'exec', NS.net, process.execPath, '-e', SERVER_JS], {
+    server = run.spawn(['ip', 'netns', 'exec', NS.net, process.execPath, '-e', sourceEchoServer([SERVER4, SERVER6], true)], {
       onLine: (line) => {
         if (line.startsWith('up ')) up += 1;
-        const udp = /^udp (4|6) (\d+) (\S+)$/.exec(line);
-        if (udp) arrivals.push({ family: udp[1] as '4' | '6', at: Number(udp[2]), from: udp[3] as string });
+        const arrival = parseArrival(line);
+        if (arrival) arrivals.push(arrival);
       },
     });
     await within(5000, 'servers up', async () => up === 2);
@@ -342,18 +253,13 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 nat mode: a dual-stack ho
   /** Streams from `host` while `fault` happens, then gives each family's largest gap and where its last datagrams came from. */
   const streamThrough = async (host: (typeof HOSTS)[number], fault: () => Promise<void>): Promise<{ gaps: [number, number]; last: [string, string] }> => {
     arrivals.length = 0;
-    const stream = run.spawn(['ip', 'netns', 'exec', host.ns, process.execPath, '-e', streamFrom(host)]);
+    const stream = run.spawn(['ip', 'netns', 'exec', host.ns, process.execPath, '-e', udpStream({ v4: SERVER4, v6: SERVER6 }, host)]);
     await within(3000, 'the stream arrives in both families', async () => arrivals.some((a) => a.family === '4') && arrivals.some((a) => a.family === '6'));
     await new Promise((resolve) => setTimeout(resolve, 500));
     await fault();
     expect(await stream.ended).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const of = (family: '4' | '6') => arrivals.filter((a) => a.family === family);
-    const gap = (family: '4' | '6'): number => {
-      const times = of(family).map((a) => a.at);
-      return Math.max(...times.slice(1).map((at, i) => at - (times[i] as number)));
-    };
-    return { gaps: [gap('4'), gap('6')], last: [of('4').at(-1)?.from ?? '', of('6').at(-1)?.from ?? ''] };
+    return streamGaps(arrivals);
   };
 
   test("an IPv6-only blackhole on a line moves its hosts' IPv6 alone, by the line's IPv6 probes, and back", async () => {

@@ -54,7 +54,6 @@ describe('the IPv6 keys', () => {
   const refusals: [string, string, string, string][] = [
     ['a mode that does not exist', 'mode: nat,', 'mode: nat66,', 'lan.ipv6.mode'],
     ['nat mode without a prefix', 'mode: nat, prefix: fd00:18::/64', 'mode: nat', 'lan.ipv6.prefix'],
-    ['prefix mode (not built yet)', 'mode: nat, prefix: fd00:18::/64', 'mode: prefix', 'lan.ipv6.mode'],
     ['an IPv4 network as the LAN prefix', 'prefix: fd00:18::/64', 'prefix: 198.18.0.0/16', 'lan.ipv6.prefix'],
     ['a LAN prefix with host bits set', 'prefix: fd00:18::/64', 'prefix: fd00:18::1/64', 'lan.ipv6.prefix'],
     ['a LAN prefix without a length', 'prefix: fd00:18::/64', 'prefix: "fd00:18::"', 'lan.ipv6.prefix'],
@@ -101,7 +100,7 @@ describe('the IPv6 keys', () => {
   });
 });
 
-const LINK = (name: string, addresses6: string[] = []): Link => ({ name, index: 1, up: true, lowerUp: true, pointToPoint: false, addresses: [], addresses6 });
+const LINK = (name: string, addresses6: string[] = []): Link => ({ name, index: 1, up: true, lowerUp: true, pointToPoint: false, addresses: [], addresses6, owned6: [] });
 const MAC_A = '02:00:00:00:00:0a';
 const MAC_B = '02:00:00:00:00:0b';
 const record = (uplink: string, mac: string, ipv6?: Record<string, number>): ClientRecord => ({ uplink, mac, interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0, ...(ipv6 ? { ipv6 } : {}) });
@@ -282,7 +281,7 @@ describe('both families planned', () => {
     expect(inboundWith('')).toEqual([{ address: '2001:db8:1:100::1', to: 'fd00:18::1' }, null]);
     expect(inboundWith(', exclude: [isp1]')).toEqual([null, null]);
     const off = plan({ config: parseConfig(NAT.replace('mode: nat', 'mode: off').replace('    ipv6: { gateway: fe80::1, prefix: 2001:db8:1:100::/64 }\n', ''), 't.yaml'), uplinks, uplinks6, assignments: new Map() });
-    expect(off.ipv6).toEqual({ rules: [], routes: [] });
+    expect(off.ipv6).toEqual({ rules: [], routes: [], addresses: [] });
     expect(off.netfilter?.ipv6).toBeNull();
     expect(Object.keys(off.sysctls).some((k) => k.includes('ipv6'))).toBe(false);
   });

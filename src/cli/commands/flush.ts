@@ -30,9 +30,10 @@ export function registerFlush(program: Command, ctx: CliContext): void {
         [
           `removed chains: ${report.chains.join(', ') || 'none'} (and ${report.hooks} jumps into them)`,
           `removed client set: ${report.setDestroyed ? 'yes' : 'no'}`,
-          `removed ip rules: ${report.rules}, routes: ${report.routes}`,
+          `removed ip rules: ${report.rules}, routes: ${report.routes}${report.addresses > 0 ? `, LAN addresses: ${report.addresses}` : ''}`,
           `restored sysctls: ${restored.join(', ') || 'none'}`,
           `removed tables it had created: ${report.tablesDeleted.join(', ') || 'none'}`,
+          ...(report.radvdStopped ? ['stopped radvd (its last advertisement deprecated the announced prefixes)'] : []),
         ].join('\n') + '\n',
       );
     });

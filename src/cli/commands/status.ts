@@ -82,6 +82,7 @@ export const statusSpec: CommandSpec = {
       .flatMap((u) => [
         describeHealth(u.name, u.health),
         ...(u.ipv6 ? [u.ipv6.health ? describeHealth(`${u.name} IPv6`, u.ipv6.health) : `${u.name} IPv6: ${u.ipv6.state} (${u.ipv6.reason}), next hop ${u.ipv6.gateway ?? 'none'}`] : []),
+        ...(u.ipv6?.announced ? [`${u.name} IPv6 prefix ${u.ipv6.announced.prefix}: announced ${u.ipv6.announced.preferred ? 'preferred' : 'deprecated (hosts choose another line for new connections)'}`] : []),
       ])
       .join('\n');
     const routes = status.staticRoutes.map((r) => `  ${r.destination} via first live of ${r.via.join(', ')}`).join('\n');
