@@ -31,6 +31,12 @@ function announced(config: Config): { index: number; name: string; prefix: strin
   return config.uplinks.flatMap((u, index) => (u.ipv6?.prefix ? [{ index, name: u.name, prefix: u.ipv6.prefix }] : []));
 }
 
+/** The IPv6 views of the lines that announce a prefix: who carries is decided among them (a line with IPv6 but no prefix carries none of the LAN's). */
+function announcing(config: Config, uplinks6: readonly UplinkView[]): UplinkView[] {
+  const names = new Set(announced(config).map((line) => line.name));
+  return uplinks6.filter((u) => names.has(u.name));
+}
+
 /** The one LAN interface the prefixes are announced on (the config allows one in prefix mode). */
 function lanInterface(config: Config): string {
   return config.lan.interfaces[0] as string;
@@ -51,12 +57,13 @@ export function planAddresses6(config: Config): DesiredAddress[] {
 export function planAnnouncement(config: Config, uplinks6: readonly UplinkView[]): Announcement | null {
   const lines = announced(config);
   if (lines.length === 0) return null;
-  const none = carrying(uplinks6).length === 0;
+  const views = announcing(config, uplinks6);
+  const none = carrying(views).length === 0;
   return {
     interface: lanInterface(config),
     prefixes: lines.map(({ name, prefix }) => {
-      const view = uplinks6.find((u) => u.name === name);
-      return { uplink: name, prefix, preferred: view !== undefined && (none || role(view, uplinks6) === 'carrying') };
+      const view = views.find((u) => u.name === name);
+      return { uplink: name, prefix, preferred: view !== undefined && (none || role(view, views) === 'carrying') };
     }),
   };
 }
@@ -80,9 +87,10 @@ export function planPrefixRules(config: Config): DesiredRule[] {
  */
 export function planPrefixTables(config: Config, uplinks6: readonly UplinkView[], spread: (via: readonly UplinkView[]) => Nexthop[]): DesiredRoute[] {
   const { tables } = ids(config);
-  const none = carrying(uplinks6).length === 0;
+  const views = announcing(config, uplinks6);
+  const none = carrying(views).length === 0;
   return announced(config).map(({ index, name }): DesiredRoute => {
-    const view = uplinks6.find((u) => u.name === name);
+    const view = views.find((u) => u.name === name);
     const table = String(tables.prefix(index));
     return view !== undefined && routable(view) && (none || view.state === 'up') ? { table, dst: 'default', nexthops: spread([view]) } : { table, dst: 'default', nexthops: [], type: 'unreachable' };
   });

@@ -79,13 +79,22 @@ export function diffSysctls(desired: Readonly<Record<string, string>>, observed:
   return Object.fromEntries(Object.entries(desired).filter(([key, value]) => observed[key] !== value));
 }
 
-/** The gateway's LAN addresses: ours (by their metric, core/contract.ts ADDRESS_METRIC) that are not wanted go, the wanted ones missing come. */
+/**
+ * The gateway's LAN addresses: ours (by their metric, core/contract.ts
+ * ADDRESS_METRIC) that are not wanted go, the wanted ones missing come —
+ * unless their interface is not there (yet), or the operator has the address
+ * already (it serves as it is, and stays the operator's).
+ */
 export function diffAddresses(desired: readonly DesiredAddress[], links: readonly Link[]): AddressChange {
   const ours = links.flatMap((link) => link.owned6.map((address) => ({ interface: link.name, address })));
   const key = (a: DesiredAddress): string => `${a.interface} ${a.address}`;
   const have = new Set(ours.map(key));
   const wanted = new Set(desired.map(key));
-  return { add: desired.filter((a) => !have.has(key(a))), remove: ours.filter((a) => !wanted.has(key(a))) };
+  const addable = (a: DesiredAddress): boolean => {
+    const link = links.find((l) => l.name === a.interface);
+    return link !== undefined && !link.addresses6.includes(a.address.split('/')[0] as string);
+  };
+  return { add: desired.filter((a) => !have.has(key(a)) && addable(a)), remove: ours.filter((a) => !wanted.has(key(a))) };
 }
 
 /** One family's rules and routes; conflicts are said with the family's name when it is IPv6. */

@@ -93,6 +93,8 @@ function lanNetworks4(config: Pick<Config, 'lan'>, links: readonly Link[]): stri
 export function describeRepair(routing: Pick<RoutingChange, 'rules' | 'routes' | 'ipv6' | 'sysctls'>, netfilter: Readonly<Record<string, number>>): string[] {
   const what = Object.entries(routing.sysctls).map(([key, value]) => `sysctl ${key} set to ${value}`);
   if (routing.ipv6.rules.add.length + routing.ipv6.routes.replace.length > 0) what.push(`IPv6: ${routing.ipv6.rules.add.length} ip rule(s) added, ${routing.ipv6.routes.replace.length} route(s) put back`);
+  const { add, remove } = routing.ipv6.addresses;
+  if (add.length + remove.length > 0) what.push(`IPv6 LAN addresses: ${[...add.map((a) => `${a.address} put back on ${a.interface}`), ...remove.map((a) => `${a.address} removed from ${a.interface}`)].join(', ')}`);
   if (routing.rules.add.length > 0) what.push(`${routing.rules.add.length} ip rule${routing.rules.add.length === 1 ? '' : 's'} added (priorities ${routing.rules.add.map((r) => r.priority).join(', ')})`);
   if (routing.rules.remove.length > 0) what.push(`${routing.rules.remove.length} ip rule${routing.rules.remove.length === 1 ? '' : 's'} of ours removed`);
   const tables = [...new Set(routing.routes.replace.map((r) => r.table))];

@@ -94,6 +94,8 @@ export class Reconciler {
   private uplinkViews: UplinkView[] = [];
   private uplinkViews6: readonly UplinkView[] = [];
   private announcement: Announcement | null = null;
+  /** Why the router advertisements failed at the last run; null: they run as planned (or are not used). */
+  private advertiseError: string | null = null;
   /** What each line did as last loaded into the kernel (carrying, standby, down): a fall, a return or a hand-over is a change against these. */
   private loadedStates = new Map<string, ReturnType<typeof role>>();
   /** What each uplink's next verdict changes, prepared by the last run (failFast). */
@@ -191,9 +193,14 @@ export class Reconciler {
     return this.queue.busy;
   }
 
-  /** What the router advertisements announce (IPv6 prefix mode), as the last run left them; null: nothing. */
+  /** What the router advertisements announce (IPv6 prefix mode), as the last run left them; null: nothing (or they failed). */
   get announced(): Announcement | null {
     return this.announcement;
+  }
+
+  /** Why the router advertisements failed at the last run; null: no failure. */
+  get advertisementError(): string | null {
+    return this.advertiseError;
   }
 
   /** Rules of other software inside our ranges, as the last run saw them. */
@@ -360,9 +367,7 @@ export class Reconciler {
         if (drift && !backend.isEmpty(netfilter)) await this.forgetUnclassified(config, observed.links, forgotten);
       }
       // After the routes: a deprecated prefix's packets are refused by then, not sent out of a dead line.
-      const advertised = await this.deps.advertiser?.sync(desired.announce);
-      if (advertised !== undefined) this.announcement = desired.announce;
-      if (advertised !== undefined && advertised !== 'unchanged') this.deps.log.info('router advertisements', { radvd: advertised, prefixes: desired.announce?.prefixes ?? [] });
+      await this.advertise(desired.announce);
       await this.forgetFallen(config, uplinks, forgotten, uplinks6);
       await this.forgetFallen6(config, uplinks6, forgotten);
       phases.forget = mark();
@@ -385,6 +390,28 @@ export class Reconciler {
         ...(err.argv ? { argv: err.argv, exitCode: err.exitCode, stderr: err.stderr } : {}),
       });
       return { ...base, durationMs: this.clock.now() - started, ok: false, error: err.message, drift, repaired, applied, ...counts, forgotten, phases };
+    }
+  }
+
+  /**
+   * The router advertisements as the plan wants them (IPv6 prefix mode). A
+   * failure (radvd missing, refusing its config) is logged once per reason
+   * and shown by status, and leaves the run a success: the routes, IPv4 and
+   * the pools must not wait on the advertisements. The next run tries again.
+   */
+  private async advertise(announcement: Announcement | null): Promise<void> {
+    const { advertiser, log } = this.deps;
+    if (!advertiser) return;
+    try {
+      const action = await advertiser.sync(announcement);
+      this.announcement = announcement;
+      this.advertiseError = null;
+      if (action !== 'unchanged') log.info('router advertisements', { radvd: action, prefixes: announcement?.prefixes ?? [] });
+    } catch (error) {
+      const message = (error as Error).message;
+      if (message !== this.advertiseError) log.error('router advertisements failed; the next run tries again', { error: message });
+      this.announcement = null;
+      this.advertiseError = message;
     }
   }
 

@@ -98,6 +98,7 @@ export class DaemonStatus {
       runs: r.runs,
       repairs: this.parts.repairs.status(),
       conflicts: r.conflicts,
+      advertisements: r.advertisementError,
       store: recovered,
     };
   }

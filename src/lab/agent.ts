@@ -11,6 +11,7 @@
 //   get URL [FROM]            prints the body of one HTTP GET (exit 1 on failure), optionally
 //                             from a given local address
 //   hello ADDRESS             one UDP datagram to ADDRESS:9, so the gateway learns this client
+//                             (IPv4 or IPv6: the serve listeners, stream and hello take either)
 //   session ADDRESS PORT      a long-lived TCP connection: each stdin line is sent, each answer printed
 //   stream ADDRESS TAG RATE SECONDS
 //                             numbered UDP datagrams to ADDRESS:9000 from one socket, RATE per second
@@ -24,7 +25,7 @@
 
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, get as httpGet } from 'node:http';
+import { createServer as createHttpServer, get as httpGet, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -77,7 +78,7 @@ function smtpSession(socket: Socket): void {
 
 function serve(): void {
   const plain = (address: string | undefined): string | undefined => address?.replace(/^::ffff:/, '');
-  createHttpServer((request, response) => {
+  const answer = (request: IncomingMessage, response: ServerResponse): void => {
     const source = plain(request.socket.remoteAddress);
     response.setHeader('connection', 'close');
     // Every request is a line (`http PATH SOURCE`): tests see by which uplink a probe arrived.
@@ -90,26 +91,35 @@ function serve(): void {
     if (request.url === '/garbage') return void response.setHeader('content-type', 'text/html').end('<html>not an address; $(reboot)</html>\n');
     response.setHeader('content-type', 'application/json');
     response.end(`${JSON.stringify({ source })}\n`);
-  }).listen(80, '0.0.0.0');
-  createServer((socket) => {
+  };
+  const echo = (socket: Socket): void => {
     const source = plain(socket.remoteAddress);
     socket.on('error', () => socket.destroy());
     createInterface({ input: socket }).on('line', (line) => socket.write(`${source} ${line}\n`));
-  }).listen(ECHO_PORT, '0.0.0.0');
-  const udp = createSocket('udp4');
-  udp.on('message', (message, remote) => {
+  };
+  createHttpServer(answer).listen(80, '0.0.0.0');
+  createServer(echo).listen(ECHO_PORT, '0.0.0.0');
+  const datagram = (message: Buffer, remote: { address: string }): void => {
     const [tag, seq] = message.toString().split(' ');
     process.stdout.write(`udp ${tag} ${seq} ${remote.address} ${Date.now()}\n`);
-  });
-  udp.bind(STREAM_PORT, '0.0.0.0');
+  };
+  createSocket('udp4').on('message', datagram).bind(STREAM_PORT, '0.0.0.0');
   createServer(smtpSession).listen(SMTP_PORT, '0.0.0.0');
+  // The same on IPv6 (the dual-stack lab), beside IPv4's; a kernel without IPv6 just has no second listener.
+  const ignore = (): void => undefined;
+  createHttpServer(answer).on('error', ignore).listen({ port: 80, host: '::', ipv6Only: true });
+  createServer(echo).on('error', ignore).listen({ port: ECHO_PORT, host: '::', ipv6Only: true });
+  createSocket({ type: 'udp6', ipv6Only: true }).on('message', datagram).on('error', ignore).bind(STREAM_PORT, '::');
   process.stdout.write('serving\n');
 }
+
+/** A UDP socket of the address's family. */
+const udpFor = (address: string) => createSocket(address.includes(':') ? 'udp6' : 'udp4');
 
 /** Sends RATE numbered datagrams per second for SECONDS, all from one socket (one conntrack entry). */
 function stream(address: string, tag: string, rate: number, seconds: number): Promise<void> {
   return new Promise((resolve) => {
-    const socket = createSocket('udp4');
+    const socket = udpFor(address);
     const total = Math.round(rate * seconds);
     const started = Date.now();
     let seq = 0;
@@ -144,7 +154,7 @@ function get(url: string, localAddress?: string): Promise<void> {
 
 function hello(address: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
+    const socket = udpFor(address);
     socket.send('hello', HELLO_PORT, address, (error) => {
       socket.close();
       if (error) reject(error);

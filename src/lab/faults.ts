@@ -1,7 +1,7 @@
 // Line failures for the lab, all made inside an ISP's namespace (the gateway
 // and the root namespace are never touched). There is no netem here: loss is
 // iptables' statistic match.
-//   blackhole  silent: the link stays up, nothing the gateway sends gets through
+//   blackhole  silent: the link stays up, nothing the gateway sends gets through (IPv4, or IPv6 alone)
 //   cut        hard: the ISP side of the link goes down, the gateway loses carrier
 //   loss       each packet across the customer link dropped with probability p, both ways
 
@@ -15,8 +15,10 @@ function rule(action: '-I' | '-D', spec: readonly string[]): string[] {
   return ['iptables', flag, table, action, chain, ...rest];
 }
 
-export async function blackhole(runner: Runner, uplink: LabUplink, on: boolean): Promise<void> {
-  await runner.run(inNamespace(uplink.isp, rule(on ? '-I' : '-D', BLACKHOLE)));
+/** `family`: ipv6 drops the line's IPv6 alone (ip6tables), its IPv4 and link untouched. */
+export async function blackhole(runner: Runner, uplink: LabUplink, on: boolean, family: 'ipv4' | 'ipv6' = 'ipv4'): Promise<void> {
+  const [command, ...rest] = rule(on ? '-I' : '-D', BLACKHOLE) as [string, ...string[]];
+  await runner.run(inNamespace(uplink.isp, [family === 'ipv6' ? 'ip6tables' : command, ...rest]));
 }
 
 export async function cut(runner: Runner, uplink: LabUplink, on: boolean): Promise<void> {

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inIpv6Prefix } from '../core/ipv6.js';
 import { askDaemon } from '../system/control-client.js';
 import type { Process, RunResult, Runner } from '../system/exec.js';
 import { inNamespace, type LabClient, type Topology } from './topology.js';
@@ -158,12 +159,17 @@ export async function sourceSeenBy(runner: Runner, topo: Topology, client: LabCl
   return (JSON.parse(result.stdout) as { source: string }).source;
 }
 
-/** Makes the gateway learn a client (its ARP request creates the neighbour entry). */
-export async function sayHello(runner: Runner, topo: Topology, client: LabClient): Promise<void> {
-  await runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'hello', topo.lanAddress]));
+/** Makes the gateway learn a client (its ARP request, or IPv6 neighbour solicitation, creates the neighbour entry). */
+export async function sayHello(runner: Runner, topo: Topology, client: LabClient, to = topo.lanAddress): Promise<void> {
+  await runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'hello', to]));
 }
 
 /** Which uplink an address seen at the internet host belongs to. */
 export function uplinkByAddress(topo: Topology, address: string): string | undefined {
   return topo.uplinks.find((u) => u.publicAddress === address)?.name;
+}
+
+/** Which uplink an IPv6 address seen at the internet host belongs to: one in its delegated prefix (NPTv6), or its own (masquerade). */
+export function uplinkByAddress6(topo: Topology, address: string): string | undefined {
+  return topo.uplinks.find((u) => u.ipv6 && (u.ipv6.prefix ? inIpv6Prefix(u.ipv6.prefix, address) : u.ipv6.local === address))?.name;
 }

@@ -15,7 +15,18 @@
 //
 // Addresses: LANs in 198.18.0.0/15, customer links in 192.0.2.0/24, ISP
 // transit in 198.51.100.0/24, internet hosts in 203.0.113.0/24.
+//
+// Dual-stack (`ipv6`): the LAN is fd00:18::/64, announced by the site's own
+// radvd on the gateway's lan0 (hosts autoconfigure); line k's customer link
+// is 2001:db8:k::/64 (the ISP router ::1 and fe80::1, the gateway ::2), its
+// ISP advertises itself there (radvd) and routes the prefix it delegated,
+// 2001:db8:k:100::/64, to a point-to-point line (an ethernet line has none
+// and masquerades); ISP transit is 2001:db8:ffk::/64, the internet host
+// 2001:db8:ffff::100. A line behind another NAT stays IPv4-only.
 
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Runner } from '../system/exec.js';
 
 export interface UplinkSpec {
@@ -34,6 +45,29 @@ export interface LabSpec {
   readonly prefix: string;
   readonly clients: number;
   readonly uplinks: readonly UplinkSpec[];
+  /** Dual-stack: IPv6 on the LAN and on every line not behind another NAT. */
+  readonly ipv6?: boolean;
+}
+
+/** A line's IPv6 in the dual-stack lab. */
+export interface LabUplink6 {
+  /** The gateway's address on the customer link. */
+  readonly local: string;
+  /** The ISP router's link-local address: configured for a point-to-point line, learnt from its advertisements on ethernet. */
+  readonly gateway: string;
+  /** The prefix the ISP routes to the gateway over this line (NPTv6), or null (the line masquerades to `local`). */
+  readonly prefix: string | null;
+  /** An address beyond the next hop (the ISP's transit side), for the IPv6 probes. */
+  readonly core: string;
+}
+
+/** The dual-stack lab's LAN and internet host. */
+export interface LabIpv6 {
+  readonly lanPrefix: string;
+  readonly lanAddress: string;
+  readonly server: string;
+  /** Where the lab's radvd configs are (removed with the lab). */
+  readonly dir: string;
 }
 
 export interface LabUplink {
@@ -53,6 +87,8 @@ export interface LabUplink {
   readonly ispInterface: string;
   /** An address beyond the next hop (the ISP's transit side), for probes. */
   readonly ispCore: string;
+  /** Dual-stack lab: the line's IPv6. */
+  readonly ipv6?: LabUplink6;
 }
 
 export interface LabClient {
@@ -72,6 +108,8 @@ export interface Topology {
   readonly uplinks: readonly LabUplink[];
   readonly clients: readonly LabClient[];
   readonly namespaces: readonly string[];
+  /** Dual-stack lab; null: IPv4 only. */
+  readonly ipv6: LabIpv6 | null;
 }
 
 export const SERVER_ADDRESS = '203.0.113.100';
@@ -79,6 +117,9 @@ export const SERVER_ADDRESS = '203.0.113.100';
 export const SITE_ADDRESS = '203.0.113.200';
 const LAN_GATEWAY = '198.18.0.1';
 const LAN_PREFIX = 16;
+export const SERVER_ADDRESS6 = '2001:db8:ffff::100';
+const LAN_PREFIX6 = 'fd00:18::/64';
+const LAN_GATEWAY6 = 'fd00:18::1';
 
 /** The default lab: two ppp lines sharing one gateway address, and a cable line; weights 2:1:1. */
 export const DEFAULT_UPLINKS: readonly UplinkSpec[] = [
@@ -93,7 +134,7 @@ export function clientAddress(index: number): string {
   return `198.18.${n >> 8}.${n & 255}`;
 }
 
-function describeUplinks(prefix: string, specs: readonly UplinkSpec[]): LabUplink[] {
+function describeUplinks(prefix: string, specs: readonly UplinkSpec[], ipv6: boolean): LabUplink[] {
   return specs.map((spec, k) => {
     const pointToPoint = spec.interface.startsWith('ppp');
     if (spec.behindNat && pointToPoint) throw new RangeError(`${spec.name}: only an ethernet uplink can sit behind another NAT in the lab`);
@@ -112,13 +153,14 @@ function describeUplinks(prefix: string, specs: readonly UplinkSpec[]): LabUplin
       isp: `${prefix}isp${k + 1}`,
       ispInterface: 'cust',
       ispCore: `198.51.100.${4 * k + 2}`,
+      ...(ipv6 && !spec.behindNat ? { ipv6: { local: `2001:db8:${k + 1}::2`, gateway: 'fe80::1', prefix: pointToPoint ? `2001:db8:${k + 1}:100::/64` : null, core: `2001:db8:ff${k + 1}::2` } } : {}),
     };
   });
 }
 
 export function describeTopology(spec: LabSpec): Topology {
   const { prefix } = spec;
-  const uplinks = describeUplinks(prefix, spec.uplinks);
+  const uplinks = describeUplinks(prefix, spec.uplinks, spec.ipv6 === true);
   const clients = Array.from({ length: spec.clients }, (_, i) => ({ ns: `${prefix}c${i + 1}`, ip: clientAddress(i) }));
   const gw = `${prefix}gw`;
   const lan = `${prefix}lan`;
@@ -135,6 +177,7 @@ export function describeTopology(spec: LabSpec): Topology {
     uplinks,
     clients,
     namespaces: [gw, lan, inet, ...uplinks.flatMap((u) => (u.nat ? [u.isp, u.nat] : [u.isp])), ...clients.map((c) => c.ns)],
+    ipv6: spec.ipv6 ? { lanPrefix: LAN_PREFIX6, lanAddress: LAN_GATEWAY6, server: SERVER_ADDRESS6, dir: join(tmpdir(), `${prefix}radvd`) } : null,
   };
 }
 
@@ -181,6 +224,34 @@ function uplinkLines(topo: Topology, uplink: LabUplink, k: number): { gw: string
   };
 }
 
+/** A dual-stack line's IPv6 lines, added to uplinkLines' (after them: the links exist and are up). */
+function uplinkLines6(uplink: LabUplink, k: number): { gw: string[]; isp: string[]; inet: string[] } {
+  const v6 = uplink.ipv6;
+  if (!v6) return { gw: [], isp: [], inet: [] };
+  const link = `2001:db8:${k + 1}::`;
+  const transitInet = `2001:db8:ff${k + 1}::1`;
+  const delegated = v6.prefix === null ? [] : [v6.prefix];
+  return {
+    gw: [`addr add ${v6.local}/64 dev ${uplink.interface} nodad`],
+    isp: [
+      `addr add ${link}1/64 dev ${uplink.ispInterface} nodad`,
+      `addr add ${v6.gateway}/64 dev ${uplink.ispInterface} nodad`,
+      `addr add ${v6.core}/64 dev transit nodad`,
+      `route add default via ${transitInet}`,
+      ...delegated.map((prefix) => `route add ${prefix} via ${v6.local}`),
+    ],
+    inet: [`addr add ${transitInet}/64 dev isp${k + 1} nodad`, `route add ${link}/64 via ${v6.core}`, ...delegated.map((prefix) => `route add ${prefix} via ${v6.core}`)],
+  };
+}
+
+/** radvd in a namespace, advertising on one interface (the ISPs' routers, the site's own on the LAN); killed with the namespace. */
+async function advertise(runner: Runner, dir: string, ns: string, iface: string, prefix: string | null): Promise<void> {
+  const conf = join(dir, `${ns}.conf`);
+  const announced = prefix === null ? '' : `  prefix ${prefix} { AdvOnLink on; AdvAutonomous on; };\n`;
+  await writeFile(conf, `interface ${iface} {\n  AdvSendAdvert on;\n  MinRtrAdvInterval 3;\n  MaxRtrAdvInterval 10;\n${announced}};\n`);
+  await runner.run(inNamespace(ns, ['radvd', '--config', conf, '--pidfile', join(dir, `${ns}.pid`), '--logmethod', 'none']));
+}
+
 /** Builds the namespaces and links; on failure removes whatever it made. */
 export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topology> {
   const topo = describeTopology(spec);
@@ -206,14 +277,10 @@ export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topo
         await sysctl(runner, uplink.nat, { 'net.ipv4.ip_forward': '1' });
         await runner.run(inNamespace(uplink.nat, ['iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'outside', '-j', 'MASQUERADE']));
       }
-      await batch(runner, uplink.isp, lines.isp);
-      await sysctl(runner, uplink.isp, { 'net.ipv4.ip_forward': '1' });
+      await batch(runner, uplink.isp, [...lines.isp, ...uplinkLines6(uplink, k).isp]);
+      await sysctl(runner, uplink.isp, { 'net.ipv4.ip_forward': '1', ...(uplink.ipv6 ? { 'net.ipv6.conf.all.forwarding': '1' } : {}) });
     }
-    await batch(
-      runner,
-      topo.inet,
-      perUplink.flatMap((p) => p.inet),
-    );
+    await batch(runner, topo.inet, [...perUplink.flatMap((p) => p.inet), ...topo.uplinks.flatMap((u, k) => uplinkLines6(u, k).inet)]);
     await batch(runner, topo.lan, [
       'link set lo up',
       'link add name br0 type bridge',
@@ -225,6 +292,7 @@ export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topo
     for (const client of topo.clients) {
       await batch(runner, client.ns, ['link set lo up', `addr add ${client.ip}/${LAN_PREFIX} dev eth0`, 'link set eth0 up', `route add default via ${topo.lanAddress}`]);
     }
+    if (topo.ipv6) await buildIpv6(runner, topo);
     return topo;
   } catch (error) {
     await destroyTopology(runner, topo);
@@ -232,8 +300,29 @@ export async function buildTopology(runner: Runner, spec: LabSpec): Promise<Topo
   }
 }
 
-/** Kills every process left in the lab's namespaces, then deletes them. Safe to call twice. */
-export async function destroyTopology(runner: Runner, topo: Pick<Topology, 'namespaces'>): Promise<void> {
+/**
+ * The dual-stack part, once every link exists: the gateway's IPv6 addresses,
+ * the internet host's, the ISPs' advertisements on the customer links, the
+ * site's radvd for the LAN (hosts take fd00:18::/64 addresses and the
+ * gateway as their router), hosts without duplicate address detection (their
+ * addresses are usable at once).
+ */
+async function buildIpv6(runner: Runner, topo: Topology): Promise<void> {
+  const v6 = topo.ipv6 as LabIpv6;
+  await mkdir(v6.dir, { recursive: true, mode: 0o700 });
+  await batch(runner, topo.inet, [`addr add ${v6.server}/128 dev lo nodad`]);
+  await batch(runner, topo.gw, [`addr add ${v6.lanAddress}/64 dev ${topo.lanInterface} nodad`, ...topo.uplinks.flatMap((u, k) => uplinkLines6(u, k).gw)]);
+  // The LAN's router takes no advertisements on the LAN (not even its own radvd's, looped back).
+  await sysctl(runner, topo.gw, { [`net.ipv6.conf.${topo.lanInterface}.accept_ra`]: '0' });
+  for (const uplink of topo.uplinks) if (uplink.ipv6) await advertise(runner, v6.dir, uplink.isp, uplink.ispInterface, null);
+  // Addresses usable at once: no duplicate address detection on the hosts (set before their first advertisement).
+  for (const client of topo.clients) await sysctl(runner, client.ns, { 'net.ipv6.conf.eth0.accept_dad': '0' });
+  await advertise(runner, v6.dir, topo.gw, topo.lanInterface, v6.lanPrefix);
+}
+
+/** Kills every process left in the lab's namespaces, then deletes them (and the dual-stack lab's radvd configs). Safe to call twice. */
+export async function destroyTopology(runner: Runner, topo: Pick<Topology, 'namespaces'> & { readonly ipv6?: LabIpv6 | null }): Promise<void> {
+  if (topo.ipv6) await rm(topo.ipv6.dir, { recursive: true, force: true });
   const existing = (await runner.run(['ip', 'netns', 'list'])).stdout.split('\n').map((line) => line.split(' ')[0]);
   const ours = topo.namespaces.filter((ns) => existing.includes(ns));
   for (const ns of ours) {

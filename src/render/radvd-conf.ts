@@ -6,8 +6,9 @@
 // DeprecatePrefix makes radvd's last advertisement, when flush stops it, do
 // the same for every prefix. Advertisements every 10–30 s (radvd's default
 // is up to 600 s): a host that missed the one sent at a change hears the
-// next soon; router lifetime is radvd's default, three times that, so hosts
-// drop the gateway as their router 90 s after radvd is gone.
+// next soon; router lifetime is radvd's default, three times that: hosts
+// drop the gateway as their router 90 s after radvd is killed (the service
+// unit's stop or restart), at once after radvd is stopped (flush).
 
 import type { Announcement } from '../model/plan.js';
 

@@ -8,7 +8,12 @@
 // NoNewPrivileges is left off on purpose: a local sendmail (notify.email
 // without smtp) is setgid on Debian and would fail under it.
 // Node runs with --enable-source-maps so a stack trace in the journal names
-// the src/ line, not the built file's.
+// the src/ line, not the built file's. KillMode=mixed: stop and restart send
+// SIGTERM to the daemon alone (it stops its monitors itself) and SIGKILL to
+// what is left, so the radvd of IPv6 prefix mode sends no last advertisement
+// (it would withdraw the gateway as the hosts' router and deprecate every
+// prefix on each restart); hosts keep both until the next daemon's radvd
+// advertises again.
 
 import { dirname, join } from 'node:path';
 import type { HookPaths } from './ppp-hook.js';
@@ -35,6 +40,7 @@ ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=2s
 TimeoutStopSec=15s
+KillMode=mixed
 StateDirectory=dispatcher
 RuntimeDirectory=dispatcher
 SyslogIdentifier=dispatcher

@@ -109,7 +109,7 @@ const uplinkIpv6 = mapping(
   {
     gateway: ipv6Gateway.optional().meta({ description: "Fixed IPv6 next hop (link-local is usual); absent: the uplink's IPv6 default route (from router advertisements)." }),
     probe: ipv6Probe.optional().meta({ description: "IPv6 targets probed through this line (ICMPv6 echo), with the line's health settings: its IPv6 then has its own verdict; absent: IPv6 follows the IPv4 verdict." }),
-    prefix: ipv6Prefix(LONGEST_LAN_PREFIX, 'write the prefix your provider routes to you over this line, e.g. 2001:db8:1:100::/64, or leave it out to masquerade')
+    prefix: ipv6Prefix(LONGEST_LAN_PREFIX, 'write the prefix your provider routes to you over this line, e.g. 2001:db8:1:100::/64 (nat mode: or leave it out to masquerade)')
       .optional()
       .meta({ description: "The prefix routed to you over this line: nat mode translates the LAN's prefix onto it (NPTv6; absent: IPv6 masquerades to the line's address); prefix mode announces it on the LAN (a global /64)." }),
   },

@@ -231,6 +231,7 @@ export const statusSchema = z
     runs: z.number().describe('reconcile runs since start'),
     repairs: repairStatusSchema,
     conflicts: z.array(z.string()).readonly().describe('rules of other software inside our ranges'),
+    advertisements: z.string().nullable().describe("IPv6 prefix mode: why the LAN's router advertisements (radvd) failed at the last run; null: no failure"),
     store: z
       .object({
         store: z.object({ problem: z.string(), movedTo: z.string().nullable(), backup: z.string() }).nullable().describe('the store was unusable at start: what was wrong and where it went'),

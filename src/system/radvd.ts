@@ -23,11 +23,16 @@ const PID = 'radvd.pid';
 /** How long radvd may take to write its pid file after forking, or to exit after SIGTERM. */
 const SETTLE_MS = 3000;
 
+/** After radvd failed to start, runs within this long fail at once with the same reason instead of waiting SETTLE_MS again. */
+const RETRY_MS = 30_000;
+
 const readText = (path: string): Promise<string | null> => readFile(path, 'utf8').catch(() => null);
 
 export class Radvd {
   private readonly conf: string;
   private readonly pidFile: string;
+  /** The last failed start, while it holds back the next (RETRY_MS). */
+  private failed: { readonly at: number; readonly message: string } | null = null;
 
   constructor(
     private readonly runner: Runner,
@@ -70,21 +75,38 @@ export class Radvd {
   }
 
   private async start(): Promise<void> {
-    await rm(this.pidFile, { force: true });
-    // radvd checks the config, forks, and its parent exits; the child writes the pid file.
-    await this.runner.run(['radvd', '--config', this.conf, '--pidfile', this.pidFile, '--logmethod', 'syslog']);
-    for (let waited = 0; waited < SETTLE_MS; waited += 50) {
-      if ((await this.running()) !== null) return;
-      await sleep(50);
+    if (this.failed && Date.now() - this.failed.at < RETRY_MS) throw new Error(`${this.failed.message} (tried again within ${RETRY_MS / 1000} s)`);
+    try {
+      // radvd checks the config, forks, and its parent exits; the child writes the pid file (radvd's lock
+      // on it refuses a second radvd while one lives, so a stale file is left for radvd to judge).
+      await this.runner.run(['radvd', '--config', this.conf, '--pidfile', this.pidFile, '--logmethod', 'syslog']);
+      for (let waited = 0; waited < SETTLE_MS; waited += 50) {
+        if ((await this.running()) !== null) {
+          this.failed = null;
+          return;
+        }
+        await sleep(50);
+      }
+      throw new Error(`radvd did not start (no process behind ${this.pidFile} after ${SETTLE_MS} ms; its messages are in the system log)`);
+    } catch (error) {
+      this.failed = { at: Date.now(), message: (error as Error).message };
+      throw error;
     }
-    throw new Error(`radvd did not start (no process behind ${this.pidFile} after ${SETTLE_MS} ms; its messages are in the system log)`);
   }
 
+  /** SIGTERM (radvd's last advertisement deprecates the prefixes), SIGKILL if it has not gone in SETTLE_MS; its files go once it has. */
   private async stop(pid: number): Promise<void> {
+    const gone = async (): Promise<boolean> => {
+      for (let waited = 0; waited < SETTLE_MS; waited += 50) {
+        if ((await readText(`/proc/${pid}/cmdline`)) === null) return true;
+        await sleep(50);
+      }
+      return false;
+    };
     process.kill(pid, 'SIGTERM');
-    for (let waited = 0; waited < SETTLE_MS; waited += 50) {
-      if ((await readText(`/proc/${pid}/cmdline`)) === null) break;
-      await sleep(50);
+    if (!(await gone())) {
+      process.kill(pid, 'SIGKILL');
+      if (!(await gone())) throw new Error(`radvd (pid ${pid}) did not end after SIGTERM and SIGKILL`);
     }
     await rm(this.pidFile, { force: true });
   }

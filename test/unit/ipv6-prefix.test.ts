@@ -131,6 +131,14 @@ describe('the plan of prefix mode', () => {
     expect(desired.ipv6.routes.find((r) => r.table === '3166')?.nexthops[0]?.dev).toBe('wan2');
   });
 
+  test('a line with IPv6 but no prefix to announce does not count as carrying: the only announcing line, in tier 2, stays preferred', () => {
+    const text = PREFIX.replace('    ipv6: { gateway: fe80::1, prefix: 2001:db8:1:100::/64 }\n', '').replace('    interface: wan2\n', '    interface: wan2\n    tier: 2\n');
+    const tiered = parseConfig(text, 't.yaml');
+    const desired = plan({ config: tiered, uplinks: views4, uplinks6: views6({ isp2: { tier: 2 } }), assignments: new Map() });
+    expect(desired.announce?.prefixes).toEqual([{ uplink: 'isp2', prefix: '2001:db8:2:100::/64', preferred: true }]);
+    expect(desired.ipv6.routes.some((r) => r.type === 'unreachable')).toBe(false);
+  });
+
   test('IPv6 off or nat mode: nothing announced, no address of ours', () => {
     const nat = parseConfig(PREFIX.replace('mode: prefix }', 'mode: nat, prefix: fd00:18::/64 }'), 't.yaml');
     const desired = plan({ config: nat, uplinks: views4, uplinks6: views6(), assignments: new Map() });
@@ -172,6 +180,18 @@ describe('our LAN addresses', () => {
     expect(change).toEqual({ add: [{ interface: 'lan0', address: '2001:db8:2:100::1/64' }], remove: [{ interface: 'lan0', address: '2001:db8:3:100::1/64' }] });
     const batch = renderIpBatch({ routes: { replace: [], remove: [] }, rules: { add: [], remove: [] }, addresses: change });
     expect(batch).toBe(`address add 2001:db8:2:100::1/64 dev lan0 metric ${ADDRESS_METRIC} nodad\naddress del 2001:db8:3:100::1/64 dev lan0\n`);
+  });
+
+  test('an address the operator has already set is left as it is (not added again: that would fail the batch); a LAN interface not there yet gets none', () => {
+    const links = parseIpAddr(KERNEL_ADDR);
+    expect(diffAddresses([{ interface: 'lan0', address: '2001:db8:9::1/64' }], links)).toEqual({
+      add: [],
+      remove: [
+        { interface: 'lan0', address: '2001:db8:1:100::1/64' },
+        { interface: 'lan0', address: '2001:db8:3:100::1/64' },
+      ],
+    });
+    expect(diffAddresses([{ interface: 'br9', address: '2001:db8:5:100::1/64' }], []).add).toEqual([]);
   });
 
   test('a kernel that matches the plan, unreachable route included, needs nothing', () => {

@@ -25,6 +25,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+// It starts node and a dozen printf processes: a generous time limit on a busy 2-core machine (rule 6), where jest's 5 s was once not enough.
 test('hostile strings reach programs literally through the real runner, and no shell is ever started', async () => {
   if (!existsSync(join(ROOT, 'dist/system/exec.js'))) throw new Error('dist/ is missing: run npm run build (npm test does)');
   const marker = join(dir, 'pwned');
@@ -72,7 +73,7 @@ process.stdout.write(JSON.stringify(outputs));
     expect(start.file).not.toMatch(SHELLS);
     expect(start.file).toMatch(/(^|\/)printf$/);
   }
-});
+}, 30_000);
 
 test('the recorder itself catches a shell (so the test above cannot pass vacuously)', async () => {
   const log = join(dir, 'control.jsonl');

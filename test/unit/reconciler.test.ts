@@ -54,6 +54,29 @@ describe('reconciler', () => {
     expect(store.data.ranges).toEqual({ tables: { base: 3100 }, rules: { priority: 4100 } });
   });
 
+  test('the router advertisements failing (radvd missing, refusing its config) leave the run a success, logged once per reason and said by the reconciler; they recover by themselves', async () => {
+    const runner = capturedGatewayRunner();
+    let failing = true;
+    const asked: unknown[] = [];
+    const advertiser = {
+      sync: async (announcement: unknown) => {
+        asked.push(announcement);
+        if (failing) throw new Error('spawn radvd ENOENT');
+        return 'unchanged' as const;
+      },
+    };
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log, advertiser }, config, capturedAssignments());
+    expect(await reconciler.request('scan', { scan: true })).toMatchObject({ ok: true });
+    expect(await reconciler.request('scan again', { scan: true })).toMatchObject({ ok: true });
+    // IPv6 is off in this config: radvd is asked to be stopped (null), every run.
+    expect(asked).toEqual([null, null]);
+    expect(reconciler.advertisementError).toBe('spawn radvd ENOENT');
+    expect(logged.filter((l) => l.msg.startsWith('router advertisements failed'))).toHaveLength(1);
+    failing = false;
+    expect(await reconciler.request('later', { scan: true })).toMatchObject({ ok: true });
+    expect(reconciler.advertisementError).toBeNull();
+  });
+
   test('a new neighbour is one ipset line, nothing else', async () => {
     const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());

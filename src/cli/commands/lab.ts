@@ -5,19 +5,24 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { PoolsReport } from '../../schema/control.js';
 import { blackhole } from '../../lab/faults.js';
-import { AGENT, removeLabFiles, runDispatcher, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
+import { AGENT, removeLabFiles, runDispatcher, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, uplinkByAddress6, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
 import { cleanLeftovers, removeRun, runPrefix } from '../../lab/leftovers.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type Topology } from '../../lab/topology.js';
 import type { Runner } from '../../system/exec.js';
 import { ask } from '../../system/control-client.js';
+import { findTool } from '../../system/tools.js';
 import type { CliContext } from '../context.js';
 import { EXIT_FAILURE, Failure } from '../exit.js';
 import { formatPools, table } from '../format.js';
 
 const LAB_CONFIG = fileURLToPath(new URL('../../../pools/lab.yaml', import.meta.url));
+/** The same lab, dual-stack (the default; `--ipv4-only` runs lab.yaml's). */
+const DUAL_STACK_CONFIG = fileURLToPath(new URL('../../../pools/lab-dual-stack.yaml', import.meta.url));
 
 interface LabOptions {
   readonly clients: string;
+  /** commander's name for --ipv4-only. */
+  readonly ipv4Only?: boolean;
   readonly hold?: boolean;
   readonly clean?: boolean;
 }
@@ -59,24 +64,35 @@ async function pools(files: LabFiles): Promise<PoolsReport> {
   return report;
 }
 
+/** What one failover demonstration does, per family: the fault, where the stream goes, which line an address is, whether the line is back. */
+interface FailoverFamily {
+  readonly name: 'IPv4' | 'IPv6';
+  readonly server: string;
+  readonly fault: string;
+  blackhole(on: boolean): Promise<void>;
+  lineOf(address: string): string | undefined;
+  isBack(): Promise<boolean>;
+}
+
 /**
- * A line dies silently (its ISP drops everything; the link stays up) while a
- * client of its pool streams 100 datagrams a second: the internet host shows
- * how long the stream was silent and where it comes from afterwards. Then the
- * line recovers and the pool goes home.
+ * A line dies silently (its ISP drops everything of the family; the link
+ * stays up) while a client of its pool streams 100 datagrams a second: the
+ * internet host shows how long the stream was silent and where it comes from
+ * afterwards. Then the line recovers and the pool goes home.
  */
-async function demonstrateFailover(ctx: CliContext, topo: Topology, files: LabFiles, server: InternetHost, poolOf: ReadonlyMap<string, string>): Promise<boolean> {
+async function demonstrateFailover(ctx: CliContext, topo: Topology, files: LabFiles, server: InternetHost, poolOf: ReadonlyMap<string, string>, family: FailoverFamily): Promise<boolean> {
   const say = (text: string): void => ctx.out(`${text}\n`);
   const isp1 = topo.uplinks[0] as Topology['uplinks'][number];
   const client = topo.clients.find((c) => poolOf.get(c.ip) === isp1.name);
   if (!client) return true;
-  say(`\nnow ${isp1.name} dies silently (its ISP drops everything; the link stays up) while ${client.ip} streams 100 packets/s …`);
-  const sending = ctx.runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'stream', topo.server, 'demo', '100', '5']), { timeoutMs: 20_000 });
+  const tag = `demo${family.name}`;
+  say(`\nnow ${isp1.name} ${family.fault} while ${client.ip} streams 100 ${family.name} packets/s to ${family.server} …`);
+  const sending = ctx.runner.run(inNamespace(client.ns, [process.execPath, AGENT, 'stream', family.server, tag, '100', '5']), { timeoutMs: 20_000 });
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  await blackhole(ctx.runner, isp1, true);
+  await family.blackhole(true);
   await sending;
   const stream = server.lines
-    .filter((l) => l.startsWith('udp demo '))
+    .filter((l) => l.startsWith(`udp ${tag} `))
     .map((l) => l.split(' '))
     .map(([, , , source, at]) => ({ source: source as string, at: Number(at) }));
   let gap = { ms: 0, before: '', after: '' };
@@ -84,21 +100,73 @@ async function demonstrateFailover(ctx: CliContext, topo: Topology, files: LabFi
     const ms = (stream[i]?.at ?? 0) - (stream[i - 1]?.at ?? 0);
     if (ms > gap.ms) gap = { ms, before: stream[i - 1]?.source ?? '', after: stream[i]?.source ?? '' };
   }
-  const after = uplinkByAddress(topo, gap.after) ?? '?';
-  say(`the stream was silent for ${gap.ms} ms, then came from ${gap.after} (${after}) instead of ${gap.before} (${isp1.name})`);
+  const after = family.lineOf(gap.after) ?? '?';
+  say(`the ${family.name} stream was silent for ${gap.ms} ms, then came from ${gap.after} (${after}) instead of ${gap.before} (${isp1.name})`);
   say(`\n$ dispatcher pools\n${formatPools(await pools(files))}`);
   const restored = Date.now();
-  await blackhole(ctx.runner, isp1, false);
-  const back = await waitFor(`${isp1.name} to come back`, 10_000, async () => ((await pools(files)).uplinks[0]?.state === 'up' ? true : null)).catch(() => false);
-  say(back ? `${isp1.name} recovered: its pool went home after ${Date.now() - restored} ms; new connections of ${client.ip} leave by ${isp1.name} again.` : `${isp1.name} did not come back.`);
+  await family.blackhole(false);
+  const back = await waitFor(`${isp1.name} to come back`, 10_000, async () => ((await family.isBack()) ? true : null)).catch(() => false);
+  say(back ? `${isp1.name} recovered: its pool's ${family.name} went home after ${Date.now() - restored} ms; new connections of ${client.ip} leave by ${isp1.name} again.` : `${isp1.name} did not come back.`);
   return gap.ms < 2000 && after !== isp1.name && back === true;
+}
+
+/** Each client's IPv4 (or IPv6) request to the internet host, the source it saw and the line that is, against the client's pool. */
+async function leavingTable(ctx: CliContext, topo: Topology, poolOf: ReadonlyMap<string, string>, server: string, lineOf: (address: string) => string | undefined): Promise<{ text: string; wrong: number }> {
+  const rows = await Promise.all(
+    topo.clients.map(async (c) => {
+      const seen = await sourceSeenBy(ctx.runner, topo, c, server).catch((error: Error) => `error: ${error.message}`);
+      const leftBy = lineOf(seen) ?? '?';
+      return [c.ip, poolOf.get(c.ip) ?? '-', seen, leftBy, leftBy === poolOf.get(c.ip) ? 'ok' : 'WRONG'];
+    }),
+  );
+  return { text: table(['CLIENT', 'POOL', 'HOST SAW', 'LEFT BY', ''], rows), wrong: rows.filter((r) => r[4] !== 'ok').length };
+}
+
+/**
+ * The dual-stack lab's IPv6 half: every client autoconfigured from the LAN's
+ * advertisements and told the gateway its IPv6 address (which joins its pool
+ * by MAC); each leaves by its pool's line over IPv6 too (translated onto the
+ * line's prefix, or masqueraded); then an IPv6-only failover.
+ */
+async function demonstrateIpv6(ctx: CliContext, topo: Topology, files: LabFiles, server: InternetHost, poolOf: ReadonlyMap<string, string>): Promise<boolean> {
+  const say = (text: string): void => ctx.out(`${text}\n`);
+  const v6 = topo.ipv6 as NonNullable<Topology['ipv6']>;
+  say(`\nIPv6: the clients autoconfigured addresses in ${v6.lanPrefix} from the LAN's router advertisements; each sends one packet to ${v6.lanAddress} …`);
+  await Promise.all(topo.clients.map((c) => waitFor(`${c.ns} to autoconfigure`, 10_000, () => sayHello(ctx.runner, topo, c, v6.lanAddress).then(() => true))));
+  const report = await waitFor("every client's IPv6 address in its pool", 10_000, async () => {
+    const current = await pools(files);
+    return current.uplinks.reduce((n, u) => n + u.clients6.length, 0) >= topo.clients.length ? current : null;
+  });
+  say(`\n$ dispatcher pools\n${formatPools(report)}`);
+  say(`each client fetches http://[${v6.server}]/ over IPv6:`);
+  const leaving = await leavingTable(ctx, topo, poolOf, `[${v6.server}]`, (address) => uplinkByAddress6(topo, address));
+  say(leaving.text);
+  say(
+    leaving.wrong === 0
+      ? `all ${topo.clients.length} clients left by the uplink of their pool over IPv6 too (translated onto its prefix, or masqueraded).`
+      : `${leaving.wrong} clients did not leave by their pool's uplink over IPv6.`,
+  );
+  const isp1 = topo.uplinks[0] as Topology['uplinks'][number];
+  const failover = await demonstrateFailover(ctx, topo, files, server, poolOf, {
+    name: 'IPv6',
+    server: v6.server,
+    fault: 'loses IPv6 alone (its ISP drops every IPv6 packet; IPv4 and the link stay up, so only its own IPv6 probes can tell)',
+    blackhole: (on) => blackhole(ctx.runner, isp1, on, 'ipv6'),
+    lineOf: (address) => uplinkByAddress6(topo, address),
+    isBack: async () => (await ask(files.socket, { cmd: 'status' }).catch(() => null))?.uplinks[0]?.ipv6?.state === 'up',
+  });
+  return leaving.wrong === 0 && failover;
 }
 
 export function registerLab(program: Command, ctx: CliContext): void {
   program
     .command('lab')
-    .description('build a namespace lab (LAN clients, three uplinks, an internet host), run the dispatcher in it, show pools, traffic and a failover, clean up')
+    .description('build a dual-stack namespace lab (LAN clients, three uplinks, an internet host), run the dispatcher in it, show pools, traffic of both families and a failover of each, clean up')
     .option('--clients <n>', 'number of LAN clients', '8')
+    .option(
+      '--ipv4-only',
+      "leave IPv6 out (pools/lab.yaml); by default the lab is dual-stack: the LAN autoconfigures IPv6 and the lines carry it (IPv6 nat mode, pools/lab-dual-stack.yaml), and the lab shows both families leaving by the pool's line and an IPv6 failover",
+    )
     .option('--hold', 'keep the lab running until Ctrl-C (or SIGTERM, SIGHUP)')
     .option('--clean', 'only remove what labs and test runs that died left behind (namespaces, their processes, temporary files), and say what')
     .action(async (options: LabOptions) => {
@@ -114,6 +182,8 @@ export function registerLab(program: Command, ctx: CliContext): void {
         return;
       }
       await cleanLeftoversSaying(runner, say);
+      const ipv6 = options.ipv4Only !== true;
+      if (ipv6 && (await findTool('radvd')) === null) throw new Failure("the dual-stack lab needs radvd (its ISPs' and LAN's router advertisements): apt install radvd, or run dispatcher lab --ipv4-only");
       const prefix = runPrefix('lab');
       let topo: Topology | null = null;
       let daemon: RunningDaemon | null = null;
@@ -136,16 +206,19 @@ export function registerLab(program: Command, ctx: CliContext): void {
       for (const signal of ENDING_SIGNALS) process.on(signal, interrupt);
       try {
         say(`building the lab: namespaces ${prefix}* …`);
-        topo = await buildTopology(runner, { prefix, clients, uplinks: DEFAULT_UPLINKS });
+        topo = await buildTopology(runner, { prefix, clients, uplinks: DEFAULT_UPLINKS, ipv6 });
         // Named like the namespaces: removed with them as a leftover if the lab dies.
         const dir = await mkdtemp(join(tmpdir(), prefix));
-        files = { dir, config: LAB_CONFIG, state: join(dir, 'state'), socket: join(dir, 'dispatcher.sock') };
+        const config = ipv6 ? DUAL_STACK_CONFIG : LAB_CONFIG;
+        files = { dir, config, state: join(dir, 'state'), socket: join(dir, 'dispatcher.sock') };
         for (const u of topo.uplinks) {
           say(`  uplink ${u.name}: ${u.interface} ${u.pointToPoint ? 'point-to-point' : 'ethernet'}, ${u.local} via ${u.gateway}, weight ${u.weight}`);
+          if (u.ipv6)
+            say(`    IPv6 ${u.ipv6.local}, ${u.ipv6.prefix ? `delegated ${u.ipv6.prefix} (NPTv6)` : 'no delegated prefix (masquerade)'}, next hop ${u.pointToPoint ? u.ipv6.gateway : "from its ISP's router advertisements"}`);
         }
-        say(`  LAN ${topo.lanSubnet} on lan0 with ${clients} clients; internet host ${topo.server}`);
+        say(`  LAN ${topo.lanSubnet}${topo.ipv6 ? ` and ${topo.ipv6.lanPrefix}` : ''} on lan0 with ${clients} clients; internet host ${topo.server}${topo.ipv6 ? ` and ${topo.ipv6.server}` : ''}`);
         server = await startServer(runner, topo);
-        say(`starting the dispatcher in ${topo.gw} (config ${LAB_CONFIG}) …`);
+        say(`starting the dispatcher in ${topo.gw} (config ${config}) …`);
         daemon = await startDaemon(runner, topo, files);
         say('each client sends one packet to the gateway, which learns it from its neighbour table …');
         await Promise.all(topo.clients.map((c) => sayHello(runner, topo as Topology, c)));
@@ -157,24 +230,29 @@ export function registerLab(program: Command, ctx: CliContext): void {
         say(`\n$ dispatcher pools\n${formatPools(report)}`);
         const poolOf = new Map(report.uplinks.flatMap((u) => u.clients.map((c) => [c, u.name] as const)));
         say(`each client fetches http://${topo.server}/ and the host reports the source address it saw:`);
-        const rows = await Promise.all(
-          topo.clients.map(async (c) => {
-            const seen = await sourceSeenBy(runner, topo as Topology, c).catch((error: Error) => `error: ${error.message}`);
-            const leftBy = uplinkByAddress(topo as Topology, seen) ?? '?';
-            return [c.ip, poolOf.get(c.ip) ?? '-', seen, leftBy, leftBy === poolOf.get(c.ip) ? 'ok' : 'WRONG'];
-          }),
-        );
-        say(table(['CLIENT', 'POOL', 'HOST SAW', 'LEFT BY', ''], rows));
-        const wrong = rows.filter((r) => r[4] !== 'ok').length;
+        const labTopo = topo;
+        const { text, wrong } = await leavingTable(ctx, topo, poolOf, topo.server, (address) => uplinkByAddress(labTopo, address));
+        say(text);
         say(wrong === 0 ? `all ${clients} clients left by the uplink of their pool (MASQUERADE address of that line).` : `${wrong} clients did not leave by their pool's uplink.`);
         if (wrong > 0) ctx.exitCode = EXIT_FAILURE;
         const first = topo.clients[0]?.ip as string;
         const explained = await runDispatcher(runner, topo, files, ['explain', first], [0, 1, 2]);
         say(`\n$ dispatcher explain ${first}\n${explained.stdout}${explained.stderr}`);
-        if (!(await demonstrateFailover(ctx, topo, files, server, poolOf))) ctx.exitCode = EXIT_FAILURE;
+        const isp1 = topo.uplinks[0] as Topology['uplinks'][number];
+        const labFilesNow = files;
+        const ipv4 = {
+          name: 'IPv4',
+          server: topo.server,
+          fault: `dies silently (its ISP drops everything${topo.ipv6 ? ' of IPv4' : ''}; the link stays up)`,
+          blackhole: (on: boolean) => blackhole(runner, isp1, on),
+          lineOf: (address: string) => uplinkByAddress(labTopo, address),
+          isBack: async () => (await pools(labFilesNow)).uplinks[0]?.state === 'up',
+        } as const;
+        if (!(await demonstrateFailover(ctx, topo, files, server, poolOf, ipv4))) ctx.exitCode = EXIT_FAILURE;
+        if (topo.ipv6 && !(await demonstrateIpv6(ctx, topo, files, server, poolOf))) ctx.exitCode = EXIT_FAILURE;
         if (options.hold) {
           say(`\nthe lab stays up. Try, in another terminal:`);
-          const cli = `ip netns exec ${topo.gw} ${process.argv[1]} --config ${LAB_CONFIG} --socket ${files.socket} --state ${files.state}`;
+          const cli = `ip netns exec ${topo.gw} ${process.argv[1]} --config ${config} --socket ${files.socket} --state ${files.state}`;
           say(`  ${cli} pools`);
           say(`  ${cli} top                  (the live view; stream traffic from a client to see it move)`);
           say(`  ${cli} explain ${topo.clients[0]?.ip ?? ''}`);

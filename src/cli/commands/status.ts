@@ -77,7 +77,7 @@ export const statusSpec: CommandSpec = {
       ['UPLINK', 'INTERFACE', 'STATE', 'WEIGHT', 'CLIENTS', 'GATEWAY', 'REASON'],
       status.uplinks.map((u) => [u.name, u.interface, u.state, String(u.weight), String(u.clients), u.gateway ? `${u.gateway} (${u.gatewaySource})` : '-', u.reason]),
     );
-    const conflicts = status.conflicts.map((c) => `warning: ${c}\n`).join('');
+    const conflicts = [...status.conflicts, ...(status.advertisements ? [`the LAN's router advertisements failed (${status.advertisements}); the next run tries again`] : [])].map((c) => `warning: ${c}\n`).join('');
     const health = status.uplinks
       .flatMap((u) => [
         describeHealth(u.name, u.health),
