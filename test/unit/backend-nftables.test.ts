@@ -46,7 +46,9 @@ describe('the table', () => {
     expect(text).toContain('meta skgid 64101 meta mark set meta mark and 0xfffffff or 0x20000000');
     // The rule count does not depend on the clients.
     expect(rulesPerChain(renderSkeleton(intent({ '198.18.0.10': 0x01000000 })))).toEqual(rulesPerChain(text));
-    expect(rulesPerChain(text)).toMatchObject({ pre: 6, out: 3, post: 3, count: 3, nat: 2, digest: 1 });
+    expect(rulesPerChain(text)).toMatchObject({ pre: 7, out: 4, post: 4, count: 3, nat: 2, digest: 1 });
+    // Without IPv6 nat mode the inet table's hooks let IPv6 packets go first thing: no conn or pool mark of ours on them.
+    for (const hook of ['prerouting', 'output', 'postrouting']) expect(text).toMatch(new RegExp(`hook ${hook} priority mangle; policy accept;\\n    meta nfproto ipv6 return\\n`));
   });
 
   test('its digest changes with its rules, not with its clients', () => {

@@ -187,7 +187,11 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   for (const mark of poolMarks) chain(poolChain(mark, poolMask), null, [`meta mark set meta mark and ${not(poolMask)} or ${hex(mark)}`]);
   if (intent.choose) chain('choose', null, chooseRules(intent.choose, poolMask, ipv6 !== null));
   if (intent.spread) for (const mode of hashedModes(intent.choose)) chain(hashChain(mode), null, hashRules(mode, intent.spread, poolMask, ipv6 !== null));
+  // The table is inet: without IPv6 nat mode, IPv6 packets leave our hooks first thing and get no mark of ours
+  // (IPv6 off: left alone; prefix mode: routed by their source prefix alone, core/announce.ts).
+  const leaveIpv6 = ipv6 ? [] : ['meta nfproto ipv6 return'];
   chain('pre', 'type filter hook prerouting priority mangle; policy accept;', [
+    ...leaveIpv6,
     ...lans.flatMap((lan) => [
       ...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
       `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`,
@@ -198,10 +202,12 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     ...uplinks.map((u) => `iifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),
   ]);
   chain('out', 'type route hook output priority mangle; policy accept;', [
+    ...leaveIpv6,
     ...(uplinks.length > 0 ? [`ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
     ...uplinks.map((u) => `meta skgid ${u.group} meta mark set meta mark and ${not(connMask)} or ${hex(u.connMark)}`),
   ]);
   chain('post', 'type filter hook postrouting priority mangle; policy accept;', [
+    ...leaveIpv6,
     ...uplinks.map((u) => `oifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),
     ...lans.map((lan) => `oifname ${quoted(lan)} jump count`),
   ]);
