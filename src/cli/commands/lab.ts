@@ -239,14 +239,13 @@ export function registerLab(program: Command, ctx: CliContext): void {
         const explained = await runDispatcher(runner, topo, files, ['explain', first], [0, 1, 2]);
         say(`\n$ dispatcher explain ${first}\n${explained.stdout}${explained.stderr}`);
         const isp1 = topo.uplinks[0] as Topology['uplinks'][number];
-        const labFilesNow = files;
         const ipv4 = {
           name: 'IPv4',
           server: topo.server,
           fault: `dies silently (its ISP drops everything${topo.ipv6 ? ' of IPv4' : ''}; the link stays up)`,
           blackhole: (on: boolean) => blackhole(runner, isp1, on),
           lineOf: (address: string) => uplinkByAddress(labTopo, address),
-          isBack: async () => (await pools(labFilesNow)).uplinks[0]?.state === 'up',
+          isBack: async () => (await pools(labFiles)).uplinks[0]?.state === 'up',
         } as const;
         if (!(await demonstrateFailover(ctx, topo, files, server, poolOf, ipv4))) ctx.exitCode = EXIT_FAILURE;
         if (topo.ipv6 && !(await demonstrateIpv6(ctx, topo, files, server, poolOf))) ctx.exitCode = EXIT_FAILURE;
@@ -259,6 +258,7 @@ export function registerLab(program: Command, ctx: CliContext): void {
           say(`  ${cli} doctor`);
           say(`  ip netns exec ${topo.clients[0]?.ns} ${process.execPath} ${join(fileURLToPath(new URL('../../lab/', import.meta.url)), 'agent.js')} get http://${topo.server}/`);
           say(`  ip netns exec ${topo.gw} iptables-save; ip -n ${topo.gw} rule; ip -n ${topo.gw} route show table all`);
+          if (topo.ipv6) say(`  ip netns exec ${topo.gw} ip6tables-save; ip -n ${topo.gw} -6 rule; ip -n ${topo.gw} -6 route show table all`);
           say('press Ctrl-C to stop and clean up.');
           await new Promise<never>(() => undefined);
         }
