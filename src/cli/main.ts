@@ -42,6 +42,7 @@ const COMMANDS: readonly CommandModule[] = [
   { names: ['exec'], load: async () => (await import('./commands/exec.js')).registerExec },
   { names: ['doctor'], load: async () => (await import('./commands/doctor.js')).registerDoctor },
   { names: ['explain'], load: async () => (await import('./commands/explain.js')).registerExplain, light: true },
+  { names: ['events'], load: async () => (await import('./commands/events.js')).registerEvents, light: true },
   { names: ['top'], load: async () => (await import('./commands/top.js')).registerTop, light: true },
   { names: ['lab'], load: async () => (await import('./commands/lab.js')).registerLab },
   { names: ['config'], load: async () => (await import('./commands/config.js')).registerConfig, light: true },

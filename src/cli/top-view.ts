@@ -44,22 +44,30 @@ export function rate(bytesPerSecond: number): string {
   return `${Math.round(bits)} bit/s`;
 }
 
-export function renderTop(frame: TopFrame): string {
-  const rows = frame.uplinks.map((u) => [
-    u.name,
-    u.interface,
-    u.state === 'up' ? 'up' : 'DOWN',
-    String(u.clients),
-    rate(u.rx),
-    rate(u.tx),
-    u.rttMs === null ? '-' : `${u.rttMs.toFixed(u.rttMs < 1 ? 3 : 1)} ms`,
-    `${u.lossPercent}%`,
-    u.state === 'up' ? '' : u.reason,
-  ]);
-  const charts = frame.uplinks.flatMap((u) => [`${u.name.padEnd(12)} traffic ${sparkline(u.throughputHistory)}  max ${rate(Math.max(0, ...u.throughputHistory))}`, `${''.padEnd(12)} rtt     ${sparkline(u.rttHistory)}`]);
-  return (
-    `dispatcher top — ${frame.at.toISOString()} — ${frame.clients} clients${frame.ddns ? ` — dns ${frame.ddns}` : ''}\n\n` +
-    table(['UPLINK', 'IF', 'STATE', 'CLIENTS', 'RX', 'TX', 'RTT', 'LOSS', 'WHY'], rows) +
-    `\n${charts.join('\n')}\n`
+/** Terminals narrower than this get the compact layout: no interface, loss or reason columns, shorter charts. */
+export const COMPACT_BELOW = 80;
+
+/** One frame, each line cut to `width` columns (the terminal's; unlimited when piped). */
+export function renderTop(frame: TopFrame, width = Number.POSITIVE_INFINITY): string {
+  const compact = width < COMPACT_BELOW;
+  const rtt = (u: TopUplink): string => (u.rttMs === null ? '-' : `${u.rttMs.toFixed(u.rttMs < 1 ? 3 : 1)} ms`);
+  const state = (u: TopUplink): string => (u.state === 'up' ? 'up' : 'DOWN');
+  const header = compact ? ['UPLINK', 'STATE', 'CLIENTS', 'RX', 'TX', 'RTT'] : ['UPLINK', 'IF', 'STATE', 'CLIENTS', 'RX', 'TX', 'RTT', 'LOSS', 'WHY'];
+  const rows = frame.uplinks.map((u) =>
+    compact ? [u.name, state(u), String(u.clients), rate(u.rx), rate(u.tx), rtt(u)] : [u.name, u.interface, state(u), String(u.clients), rate(u.rx), rate(u.tx), rtt(u), `${u.lossPercent}%`, u.state === 'up' ? '' : u.reason],
   );
+  const bars = compact ? 15 : 30;
+  const name = compact ? 8 : 12;
+  const charts = frame.uplinks.flatMap((u) => [
+    `${u.name.padEnd(name)} traffic ${sparkline(u.throughputHistory, bars)}  max ${rate(Math.max(0, ...u.throughputHistory))}`,
+    `${''.padEnd(name)} rtt     ${sparkline(u.rttHistory, bars)}`,
+  ]);
+  const title = `dispatcher top — ${compact ? frame.at.toISOString().slice(11, 19) : frame.at.toISOString()} — ${frame.clients} clients${frame.ddns ? ` — dns ${frame.ddns}` : ''}`;
+  const text = `${title}\n\n${table(header, rows)}\n${charts.join('\n')}\n`;
+  return Number.isFinite(width)
+    ? text
+        .split('\n')
+        .map((line) => [...line].slice(0, width).join(''))
+        .join('\n')
+    : text;
 }

@@ -1,6 +1,6 @@
 // The only reader of configuration files: read, parse YAML, verify.
 
-import { access, constants, readFile } from 'node:fs/promises';
+import { access, constants, readFile, stat } from 'node:fs/promises';
 import { validateCronExpression } from 'cron';
 import { parseDocument } from 'yaml';
 import type { Config } from '../model/config.js';
@@ -45,7 +45,7 @@ function definedOnly(overrides: Overrides): Record<string, string> {
   return Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
 
-/** Hook programs and the TSIG key must be usable now, not fail silently at the first outage. */
+/** Hook programs, the TSIG key and the web token must be usable now, not fail silently at the first outage. */
 async function checkFiles(config: Config, source: string): Promise<void> {
   const missing = await Promise.all(
     config.notify.exec.map(async (program, i) => {
@@ -58,8 +58,31 @@ async function checkFiles(config: Config, source: string): Promise<void> {
       }
     }),
   );
-  const problems = [...missing.filter((p) => p !== null), ...(config.ddns ? await checkKeyFile(config.ddns.keyFile) : [])];
+  const token = config.web?.tokenFile ? await webToken(config.web.tokenFile) : null;
+  const problems = [...missing.filter((p) => p !== null), ...(config.ddns ? await checkKeyFile(config.ddns.keyFile) : []), ...(token && 'problem' in token ? [token.problem] : [])];
   if (problems.length > 0) throw new ConfigError(problems, source);
+}
+
+/** The web dashboard's token: the first line of web.token_file, 16 characters or more, in a file only its owner reads. */
+async function webToken(path: string): Promise<{ token: string } | { problem: ConfigProblem }> {
+  const field = 'web.token_file';
+  const fix = `write one into a file only root reads: (umask 077; openssl rand -hex 32 > ${path})`;
+  try {
+    const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    const token = text.split('\n')[0]?.trim() ?? '';
+    if (token.length < 16) return { problem: { field, problem: `${path} holds no token of 16 characters or more`, fix } };
+    if ((info.mode & 0o077) !== 0) return { problem: { field, problem: `${path} can be read by other users (mode ${(info.mode & 0o777).toString(8)})`, fix: `chmod 600 ${path}` } };
+    return { token };
+  } catch (error) {
+    return { problem: { field, problem: `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, fix } };
+  }
+}
+
+/** The token of web.token_file as it is now (read again by every reload); a ConfigError naming what is wrong with it. */
+export async function readWebToken(path: string, source: string): Promise<string> {
+  const token = await webToken(path);
+  if ('problem' in token) throw new ConfigError([token.problem], source);
+  return token.token;
 }
 
 /** The TSIG key must be readable and look like one now, not fail at the first update. */

@@ -17,7 +17,7 @@ import { cidrContains, parseCidr, parseIpv4 } from './ipv4.js';
 import { connMark, hex, markLayout, poolMark } from './marks.js';
 import { planRoutes } from './plan.js';
 import { role } from './uplinks.js';
-import type { Explanation } from '../schema/control.js';
+import type { Explanation, ResultOf } from '../schema/control.js';
 
 export function describeHops(hops: readonly Nexthop[], uplinks: readonly UplinkView[]): string {
   return hops
@@ -211,4 +211,10 @@ export function explain(config: Config, uplinks: readonly UplinkView[], assignme
       ? `${uplink.name} stands by: the client leaves by it only when every line of a lower tier is down`
       : `${uplink.name} is already down: the client comes home when it is back`;
   return { ip, mark: poolMark(layout, uplink.index), verdict: 'assigned', steps, ifUplinkDies, pool: uplink.name, pinned: record.pinned === true, to: toward?.to ?? null };
+}
+
+/** `dispatcher explain` as text: the verdict, the numbered steps, what if the line dies, the kernel's own lookup and the firewall's word (the CLI prints it, the web page shows it). */
+export function explanationText(ip: string, result: ResultOf<'explain'>): string {
+  const steps = result.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n');
+  return `${ip}: ${result.verdict}\n${steps}\n${result.ifUplinkDies ? `  → ${result.ifUplinkDies}\n` : ''}kernel: ${result.kernel.command}\n  ${result.kernel.answer}\n${result.firewall.map((line) => `${line}\n`).join('')}`;
 }

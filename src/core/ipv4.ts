@@ -103,3 +103,9 @@ export function broadcastOf(cidr: Cidr): number | null {
   if (cidr.prefix >= 31) return null;
   return (cidr.network | ~maskOf(cidr.prefix)) >>> 0;
 }
+
+/** 127.0.0.0/8: only this host reaches it. */
+export function isLoopback(text: string): boolean {
+  const address = parseIpv4(text);
+  return address !== null && address >>> 24 === 127;
+}

@@ -1,9 +1,24 @@
 // The Prometheus text exposition (format 0.0.4) of the daemon's state (pure):
-// per uplink state, transitions and probe RTT/loss per target, clients and
-// bytes per pool, interface bytes, reconcile runs, durations and failures,
-// repairs, and the dynamic DNS state.
+// per uplink state, transitions and probe RTT/loss per target (and every
+// probe's round trip in a histogram), clients and bytes per pool, interface
+// bytes, reconcile runs, their durations (a histogram) and failures, repairs,
+// the dynamic DNS state, and the process (memory, CPU, files, event loop).
+// `promtool check metrics` passes it (test/unit/operator.test.ts).
 
 import type { Traffic, UplinkHealthSnapshot } from '../schema/control.js';
+import type { HistogramSnapshot } from './histogram.js';
+
+/** The daemon's own process (system/process-stats.ts reads it). */
+export interface ProcessStats {
+  readonly residentBytes: number;
+  readonly cpuSeconds: number;
+  /** Null where /proc cannot be read. */
+  readonly openFds: number | null;
+  readonly maxFds: number | null;
+  readonly startTimeSeconds: number;
+  /** Seconds the event loop ran late since the previous read: median, 99th percentile, worst. */
+  readonly loopDelay: { readonly p50: number; readonly p99: number; readonly max: number };
+}
 
 export interface MetricsInput {
   readonly uplinks: readonly {
@@ -26,10 +41,13 @@ export interface MetricsInput {
   readonly traffic: Traffic;
   readonly runs: number;
   readonly failedRuns: number;
-  readonly runSeconds: number;
+  readonly runDurations: HistogramSnapshot;
+  /** Round trips of every answered probe, by line (family ipv6: of a line's own IPv6 probes). */
+  readonly probeRtts: readonly { readonly uplink: string; readonly family: 'ipv4' | 'ipv6'; readonly rtts: HistogramSnapshot }[];
   readonly lastRunSeconds: number | null;
   readonly repairs: { readonly total: number; readonly fighting: boolean };
   readonly ddns: { readonly inSync: boolean; readonly updates: number; readonly checks: number; readonly failures: number } | null;
+  readonly process: ProcessStats;
 }
 
 type Labels = Readonly<Record<string, string>>;
@@ -38,19 +56,36 @@ function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
+/** A sample's value as the format spells it: +Inf, -Inf and NaN by name. */
+function formatValue(value: number): string {
+  if (value === Number.POSITIVE_INFINITY) return '+Inf';
+  if (value === Number.NEGATIVE_INFINITY) return '-Inf';
+  return Number.isNaN(value) ? 'NaN' : String(value);
+}
+
 class Exposition {
   private readonly lines: string[] = [];
 
-  family(name: string, type: 'gauge' | 'counter' | 'summary', help: string, samples: readonly [Labels, number][], suffix = ''): void {
+  family(name: string, type: 'gauge' | 'counter', help: string, samples: readonly [Labels, number][]): void {
     this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) this.sample(`${name}${suffix}`, labels, value);
+    for (const [labels, value] of samples) this.sample(name, labels, value);
+  }
+
+  /** A histogram: cumulative `_bucket`s by `le` (the last one +Inf), then `_sum` and `_count`, per series. */
+  histogram(name: string, help: string, series: readonly [Labels, HistogramSnapshot][]): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+    for (const [labels, { buckets, sum, count }] of series) {
+      for (const [le, cumulative] of buckets) this.sample(`${name}_bucket`, { ...labels, le: le === Number.POSITIVE_INFINITY ? '+Inf' : String(le) }, cumulative);
+      this.sample(`${name}_sum`, labels, Math.round(sum * 1e6) / 1e6);
+      this.sample(`${name}_count`, labels, count);
+    }
   }
 
   sample(name: string, labels: Labels, value: number): void {
     const text = Object.entries(labels)
       .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
       .join(',');
-    this.lines.push(`${name}${text ? `{${text}}` : ''} ${Number.isFinite(value) ? value : 'NaN'}`);
+    this.lines.push(`${name}${text ? `{${text}}` : ''} ${formatValue(value)}`);
   }
 
   text(): string {
@@ -135,6 +170,11 @@ export function renderMetrics(input: MetricsInput): string {
     'Average round-trip time of recent probes to the target (NaN before the first answer).',
     targets.map((t) => [{ uplink: t.uplink, target: t.target }, t.avgRttMs === null ? NaN : Math.round(t.avgRttMs * 1000) / 1e6]),
   );
+  m.histogram(
+    'dispatcher_probe_duration_seconds',
+    "Round trip of every answered probe through the uplink since the daemon started (family ipv6: the line's own IPv6 probes).",
+    input.probeRtts.map((p) => [{ uplink: p.uplink, family: p.family }, p.rtts]),
+  );
   m.family(
     'dispatcher_probe_loss_ratio',
     'gauge',
@@ -178,8 +218,7 @@ export function renderMetrics(input: MetricsInput): string {
   );
   m.family('dispatcher_reconcile_runs_total', 'counter', 'Reconcile runs since the daemon started.', [[{}, input.runs]]);
   m.family('dispatcher_reconcile_failures_total', 'counter', 'Reconcile runs that failed (each is retried as a full resync).', [[{}, input.failedRuns]]);
-  m.family('dispatcher_reconcile_duration_seconds', 'summary', 'Time the reconcile runs took.', [[{}, Math.round(input.runSeconds * 1000) / 1000]], '_sum');
-  m.sample('dispatcher_reconcile_duration_seconds_count', {}, input.runs);
+  m.histogram('dispatcher_reconcile_duration_seconds', 'Time the reconcile runs took.', [[{}, input.runDurations]]);
   m.family('dispatcher_repairs_total', 'counter', 'Runs that put back what other software changed of ours (a firewall reload, a network manager).', [[{}, input.repairs.total]]);
   m.family('dispatcher_repair_loop', 'gauge', '1 while something keeps undoing our objects and repairs are backed off.', [[{}, input.repairs.fighting ? 1 : 0]]);
   if (input.lastRunSeconds !== null) m.family('dispatcher_reconcile_last_duration_seconds', 'gauge', 'Time the last reconcile run took.', [[{}, input.lastRunSeconds]]);
@@ -189,5 +228,17 @@ export function renderMetrics(input: MetricsInput): string {
     m.family('dispatcher_ddns_checks_total', 'counter', 'Times the DNS server was asked what it holds.', [[{}, input.ddns.checks]]);
     m.family('dispatcher_ddns_failures', 'gauge', 'Failed DNS checks or updates in a row (0 when the last one worked).', [[{}, input.ddns.failures]]);
   }
+  const p = input.process;
+  m.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, p.residentBytes]]);
+  m.family('process_cpu_seconds_total', 'counter', 'User and system CPU time spent, in seconds.', [[{}, Math.round(p.cpuSeconds * 1000) / 1000]]);
+  if (p.openFds !== null) m.family('process_open_fds', 'gauge', 'Open file descriptors.', [[{}, p.openFds]]);
+  if (p.maxFds !== null) m.family('process_max_fds', 'gauge', 'Most open file descriptors allowed.', [[{}, p.maxFds]]);
+  m.family('process_start_time_seconds', 'gauge', 'Start time of the process since the epoch, in seconds.', [[{}, p.startTimeSeconds]]);
+  m.family(
+    'dispatcher_event_loop_delay_seconds',
+    'gauge',
+    "How late the daemon's event loop ran since the previous scrape (stat p50, p99, max): a late loop probes and fails over late.",
+    (['p50', 'p99', 'max'] as const).map((stat) => [{ stat }, Math.round(p.loopDelay[stat] * 1e6) / 1e6]),
+  );
   return m.text();
 }

@@ -16,10 +16,12 @@
 // crash) is recovered from its backup and the kernel's client set
 // (core/adopt.ts), and the recovery is logged and shown in `status`.
 
-import { loadConfig, type Overrides } from '../config/load.js';
+import { loadConfig, type Overrides, readWebToken } from '../config/load.js';
 import { adoptFromClientSet } from '../core/adopt.js';
 import { routingCollisions } from '../core/collisions.js';
 import type { Transition } from '../core/health.js';
+import { Timeline } from '../core/timeline.js';
+import { isLoopback } from '../core/ipv4.js';
 import { markLayout } from '../core/marks.js';
 import { probePaths } from '../core/run.js';
 import type { Config } from '../model/config.js';
@@ -39,15 +41,19 @@ import { viewUplinks6 } from '../core/uplinks6.js';
 import { discoverUplinks } from '../system/leases.js';
 import type { Logger } from '../system/logger.js';
 import { listenMetrics, type MetricsServer } from '../system/metrics-server.js';
+import { ProcessWatch } from '../system/process-stats.js';
 import { startSchedule, type Schedule } from '../system/schedule.js';
+import { type Asset, listenWeb, readAssets, type WebServer } from '../system/web-server.js';
 import { readSysctlFiles } from '../system/sysctl-files.js';
 import { assignmentsOf, Store } from '../system/store.js';
 import { loadBackends } from './backend.js';
 import { removeOtherBackends } from './flush.js';
 import { DdnsPublisher } from './ddns.js';
-import { controlHandlers, dispatch } from './handlers.js';
+import { controlHandlers, dispatch, type Handlers } from './handlers.js';
 import { HealthMonitor } from './health.js';
+import { LineHistory } from './line-history.js';
 import { Monitors } from './monitors.js';
+import { noteTransition, RunNotes } from './notes.js';
 import { Notifier } from './notifier.js';
 import { PublicAddresses } from './public-address.js';
 import { Reconciler } from './reconciler.js';
@@ -55,6 +61,10 @@ import { PoolTraffic } from './pool-traffic.js';
 import { type Load, rebalance } from './rebalance.js';
 import { OwnWrites, Repairs } from './repairs.js';
 import { DaemonStatus } from './status.js';
+import { webRoutes } from './web.js';
+
+/** Events the timeline keeps (the web page and `dispatcher events`): the newest, in memory. */
+const TIMELINE_EVENTS = 1000;
 
 export interface DaemonOptions {
   readonly configPath: string;
@@ -68,6 +78,7 @@ export interface DaemonOptions {
 
 /** The parts that exist once start() has read the config and the store. */
 interface Parts {
+  readonly timeline: Timeline;
   readonly reconciler: Reconciler;
   readonly health: HealthMonitor;
   readonly notifier: Notifier;
@@ -78,12 +89,22 @@ interface Parts {
   readonly status: DaemonStatus;
   readonly backend: NetfilterBackend;
   readonly traffic: PoolTraffic;
+  readonly history: LineHistory;
 }
 
 export class Daemon {
   private parts: Parts | null = null;
   private control: ControlServer | null = null;
   private metrics: MetricsServer | null = null;
+  private web: WebServer | null = null;
+  /** The process figures of the metrics; its event-loop watch runs only while the endpoint is on. */
+  private readonly process = new ProcessWatch();
+  /** Changes of the dashboard, one after the other. */
+  private webChange: Promise<void> = Promise.resolve();
+  private assets: ReadonlyMap<string, Asset> | null = null;
+  /** The token the dashboard's routes were made with. */
+  private webToken: string | null = null;
+  private handlers: Handlers | null = null;
   private schedule: Schedule | null = null;
   private scheduled = '';
   private rebalancing: Schedule | null = null;
@@ -127,6 +148,7 @@ export class Daemon {
     } else if (adoption.adopted.length > 0) {
       log.warn('clients in the kernel were missing from the store (a crash between apply and save): adopted with their uplinks', { adopted: adoption.adopted.length });
     }
+    const timeline = new Timeline(TIMELINE_EVENTS, Date.now);
     const notifier = new Notifier({ runner, log }, config.notify);
     const health = new HealthMonitor({ runner, log, onTransition: (t) => this.onTransition(t) }, config);
     const ownsAaaa = (owns: boolean): void => {
@@ -135,14 +157,18 @@ export class Daemon {
       };
       void store.save(record).catch((error: unknown) => log.warn('could not record the AAAA records as ours in the store', { error: String(error) }));
     };
-    const ddns = new DdnsPublisher({ runner, log, ownsAaaa: store.data.ddnsAaaa === true, onOwnsAaaa: ownsAaaa }, config);
+    const ddns = new DdnsPublisher({ runner, log, ownsAaaa: store.data.ddnsAaaa === true, onOwnsAaaa: ownsAaaa, note: timeline.note }, config);
     const publicAddresses = new PublicAddresses({ runner, log, onChange: () => this.publish() }, config);
     const afterRun = (uplinks: readonly UplinkView[]): void => {
       publicAddresses.observe(uplinks);
       this.publish();
     };
     const own = new OwnWrites();
-    const reported = (report: RunReport): void => repairs.reported(report);
+    const runs = new RunNotes(timeline.note);
+    const reported = (report: RunReport): void => {
+      repairs.reported(report);
+      runs.reported(report);
+    };
     const traffic: PoolTraffic = new PoolTraffic(() => backend.counters(runner, reconciler.currentConfig), systemClock, log);
     const reconciler: Reconciler = new Reconciler(
       {
@@ -163,16 +189,22 @@ export class Daemon {
     );
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
     const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
-    const status = new DaemonStatus({ runner, backend, reconciler, health, publicAddresses, ddns, repairs }, { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } });
-    this.parts = { reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic };
+    const history = new LineHistory({ runner, log, clock: systemClock, health, reconciler });
+    const status = new DaemonStatus(
+      { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process },
+      { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } },
+    );
+    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
-    const handlers = controlHandlers({ version, log, reconciler, health, status, reload: () => this.reload(), load: this.load(traffic, reconciler) });
+    const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
     this.control = await listenControl(config.socket, (request) => dispatch(handlers, request), log);
     await this.serveMetrics(config, status);
+    await this.serveWeb(config);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
     log.info('starting', { version, config: configPath, uplinks: config.uplinks.map((u) => u.name), clients: Object.keys(store.data.clients).length });
+    timeline.note('start', `starting (version ${version}): ${config.uplinks.length} lines, ${Object.keys(store.data.clients).length} clients in the store${recovery ? ' (recovered from its backup and the kernel)' : ''}`);
     // Watch before the first scan, so no neighbour or link change in between is missed.
     monitors.start();
     await repairs.start();
@@ -234,12 +266,14 @@ export class Daemon {
   }
 
   private onTransition(transition: Transition): void {
-    const { reconciler, notifier } = this.running;
+    const { reconciler, notifier, timeline } = this.running;
     const iface = reconciler.effectiveConfig.uplinks.find((u) => u.name === transition.uplink)?.interface ?? '';
     // A fall or a return moves the pools at once (prepared routes, one ip batch); the run that follows settles the rest.
     // A verdict on a line's IPv6 alone is settled by that run (one read, about 100 ms more).
     const to = transition.family ? null : transition.to === 'down' ? 'down' : transition.from === 'down' ? 'up' : null;
     const first = to ? reconciler.failFast(transition.uplink, to, transition.reason) : Promise.resolve();
+    // After the pools have started moving: the timeline comes second to the failover.
+    noteTransition(timeline.note, transition, reconciler.uplinks, reconciler.clients);
     notifier.notify(
       transition,
       iface,
@@ -277,12 +311,56 @@ export class Daemon {
     if (this.metrics?.listen === wanted) return;
     await this.metrics?.close();
     this.metrics = null;
+    this.process.stop();
     if (!config.metrics) return;
     try {
       this.metrics = await listenMetrics(config.metrics.host, config.metrics.port, () => status.metrics(), this.options.log);
+      this.process.start();
     } catch (error) {
       // A taken port must not stop the gateway: the pools matter more than the graphs.
       this.options.log.error('metrics endpoint could not listen; running without it', { listen: wanted, error: (error as Error).message });
+    }
+  }
+
+  /**
+   * Opens, moves or closes the web dashboard to match the config, one change
+   * at a time (a SIGHUP and a control reload may meet). The token file is
+   * read again on every reload (loadConfig has checked it), so a new token
+   * takes effect without closing the socket; open pages reconnect and need it.
+   * Like the metrics endpoint, a port that is taken leaves the gateway
+   * running without the page. The lines' history is sampled only while it is on.
+   */
+  private serveWeb(config: Config): Promise<void> {
+    this.webChange = this.webChange.then(() => this.changeWeb(config));
+    return this.webChange;
+  }
+
+  private async changeWeb(config: Config): Promise<void> {
+    const { log, configPath } = this.options;
+    const { history, ...parts } = this.running;
+    const wanted = config.web ? `${config.web.host}:${config.web.port}` : null;
+    if (this.web && this.web.listen !== wanted) {
+      await this.web.close();
+      this.web = null;
+    }
+    if (!config.web || this.stopping) {
+      history.stop();
+      return;
+    }
+    const { host, port, tokenFile } = config.web;
+    try {
+      this.assets ??= await readAssets();
+      const token = tokenFile === null ? null : await readWebToken(tokenFile, configPath);
+      // The same page with the same token: open pages stay connected.
+      if (this.web && token === this.webToken) return;
+      const routes = webRoutes({ ...parts, history, log, clock: systemClock, handlers: this.handlers as Handlers }, this.assets, token, !isLoopback(host));
+      if (this.web) this.web.use(routes);
+      else this.web = await listenWeb(host, port, routes, log);
+      this.webToken = token;
+      history.start();
+    } catch (error) {
+      log.error('web dashboard could not start; running without it', { listen: wanted, error: (error as Error).message });
+      history.stop();
     }
   }
 
@@ -310,8 +388,20 @@ export class Daemon {
     });
   }
 
-  /** Re-reads the config file; a bad file leaves the running config in place and throws ConfigError. */
+  /** Re-reads the config file; a bad file leaves the running config in place and throws ConfigError. Either way the timeline says so. */
   async reload(): Promise<RunReport> {
+    const { timeline } = this.running;
+    try {
+      const report = await this.reloadConfig();
+      timeline.note('reload', `config reloaded from ${this.options.configPath}${report.ok ? '' : `; loading it failed (retried): ${report.error ?? ''}`}`);
+      return report;
+    } catch (error) {
+      if (error instanceof ConfigError) timeline.note('refused', `config refused, the running one stays: ${error.problems.map((p) => `${p.field}: ${p.problem}`).join('; ')}`);
+      throw error;
+    }
+  }
+
+  private async reloadConfig(): Promise<RunReport> {
     const { reconciler, health, notifier, publicAddresses, ddns, status, backend, traffic } = this.running;
     const next = await loadConfig(this.options.configPath, this.options.overrides);
     const current = reconciler.currentConfig;
@@ -330,6 +420,7 @@ export class Daemon {
     ddns.reconfigure(next);
     this.sampleTraffic(traffic, reconciler, next);
     await this.serveMetrics(next, status);
+    await this.serveWeb(next);
     return reconciler.reload(next);
   }
 
@@ -340,8 +431,9 @@ export class Daemon {
     this.schedule?.stop();
     this.rebalancing?.stop();
     if (this.parts) {
-      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic } = this.parts;
+      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history } = this.parts;
       traffic.stop();
+      history.stop();
       repairs.stop();
       monitors.stop();
       health.stop();
@@ -352,6 +444,9 @@ export class Daemon {
     }
     await this.control?.close();
     await this.metrics?.close();
+    this.process.stop();
+    await this.webChange;
+    await this.web?.close();
     // Only now, outside the signal's own dispatch: removing our handler while
     // SIGTERM is being delivered would leave execa's signal-exit handler alone,
     // and it would re-raise the signal and end the process by it, not with 0.

@@ -9,6 +9,7 @@
 // background: nothing here is awaited by a run, so it never slows failover.
 
 import { uplinkGroup } from '../core/contract.js';
+import type { Note } from '../core/timeline.js';
 import { backoffMs, inSync, parseDigAnswer, type PublishableUplink, type RecordType, sendingUplink, updateScript, wantedRecords } from '../core/ddns.js';
 import type { Config, DdnsConfig } from '../model/config.js';
 import { systemClock, type Clock, type TimerHandle } from '../system/clock.js';
@@ -25,6 +26,8 @@ export interface DdnsDeps {
   /** Whether the name's AAAA records were ours when the daemon last stopped (the store's word), and where to tell a change of it. */
   readonly ownsAaaa?: boolean;
   readonly onOwnsAaaa?: (owns: boolean) => void;
+  /** Where updates, failures and recoveries are told (the daemon's timeline). */
+  readonly note?: Note;
 }
 
 export class DdnsPublisher {
@@ -187,13 +190,17 @@ export class DdnsPublisher {
     this.updates += 1;
     this.updatedAt = this.now();
     this.deps.log.info('dns records updated', { name: ddns.name, from: answer.records.addresses, to: wanted, via: via.name });
+    this.deps.note?.('ddns', `${ddns.name} now ${wanted.length > 0 ? wanted.join(', ') : 'has no address of ours'} (was ${answer.records.addresses.join(', ') || 'none'})`);
     this.published = wanted;
     return this.succeeded(ddns, noneOurs);
   }
 
   /** `noneOurs`: the server now holds no AAAA record of ours; with IPv6 off they are left alone from then on. */
   private succeeded(ddns: DdnsConfig, noneOurs: boolean): number {
-    if (this.error) this.deps.log.info('dns server reachable again', { name: ddns.name, afterFailures: this.failures });
+    if (this.error) {
+      this.deps.log.info('dns server reachable again', { name: ddns.name, afterFailures: this.failures });
+      this.deps.note?.('ddns', `${ddns.name}: the DNS server answers again after ${this.failures} failures`);
+    }
     if (noneOurs && this.config.lan.ipv6.mode === 'off' && this.ownsAaaa) this.own(false);
     this.synced = true;
     this.error = null;
@@ -207,6 +214,7 @@ export class DdnsPublisher {
     this.error = error;
     const delay = Math.min(ddns.everyMs, backoffMs(this.failures));
     this.deps.log.warn('dynamic dns update failed; retrying', { name: ddns.name, error, failures: this.failures, retryInMs: delay });
+    if (this.failures === 1) this.deps.note?.('ddns', `${ddns.name} out of sync: ${error} (retrying)`);
     return delay;
   }
 }

@@ -4,13 +4,16 @@
 // the next reconcile run; ppp hooks force a verdict at once.
 
 import { checkAssignment, type PppHook } from '../core/requests.js';
+import type { Timeline } from '../core/timeline.js';
 import type { Config } from '../model/config.js';
 import { RequestError } from '../model/errors.js';
 import type { Command, ControlRequest, RequestOf, ResultOf, RunReport } from '../schema/control.js';
+import { systemClock } from '../system/clock.js';
 import type { Logger } from '../system/logger.js';
 import type { HealthMonitor } from './health.js';
 import { type Load, rebalance } from './rebalance.js';
 import type { Reconciler } from './reconciler.js';
+import { eventsAfter } from './events.js';
 import type { DaemonStatus } from './status.js';
 
 export type Handlers = { readonly [C in Command]: (request: RequestOf<C>) => ResultOf<C> | Promise<ResultOf<C>> };
@@ -24,6 +27,7 @@ export interface HandlerDeps {
   /** Re-reads the config file (a bad file throws ConfigError and changes nothing). */
   readonly reload: () => Promise<RunReport>;
   readonly load: Load;
+  readonly timeline: Timeline;
 }
 
 /** An operator's change is kept either way; a failed run is their error to see (the daemon retries it). */
@@ -42,10 +46,15 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
     traffic: () => deps.status.traffic(),
     explain: ({ ip, to, protocol, port, dscp }) =>
       deps.status.explain(ip, to === undefined ? undefined : { to, ...(protocol ? { protocol } : {}), ...(port !== undefined ? { port } : {}), ...(dscp !== undefined ? { dscp } : {}) }),
+    events: ({ after = 0, waitMs = 0, started }) => eventsAfter(deps.timeline, systemClock, { after, waitMs, ...(started !== undefined ? { started } : {}) }),
     scan: () => r.request('operator scan', { scan: true }),
     reload: () => deps.reload(),
     hook: (request) => hook(deps, config(), request),
-    rebalance: ({ dryRun = false }) => rebalance(deps, dryRun),
+    rebalance: async ({ dryRun = false }) => {
+      const result = await rebalance(deps, dryRun);
+      if (!dryRun) deps.timeline.note('operator', `rebalance: ${movesInWords(result.moves)}`);
+      return result;
+    },
     assign: async ({ ip, uplink }) => {
       checkAssignment(config(), ip, uplink);
       const report = await r.request(`assign ${ip}`, {
@@ -54,15 +63,24 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
           clients.set(ip, { mac: '', interface: '', firstSeen: now, lastSeen: now, ...existing, uplink, pinned: true });
         },
       });
+      deps.timeline.note('operator', `${ip} pinned to ${uplink}`, uplink);
       return { ip, uplink, pinned: true, run: applied(report) };
     },
     release: async ({ ip }) => {
       const from = r.clients.get(ip)?.uplink;
       if (from === undefined) throw new RequestError(`${ip} is not assigned to any pool`);
       const report = await r.request(`release ${ip}`, { edit: (clients) => void clients.delete(ip) });
+      deps.timeline.note('operator', `${ip} released from ${from}: it joins the least-loaded pool when next seen`, from);
       return { ip, released: from, run: applied(report) };
     },
   };
+}
+
+/** A rebalance's moves for the timeline: the first few, and how many more. */
+function movesInWords(moves: ResultOf<'rebalance'>['moves']): string {
+  if (moves.length === 0) return 'nothing to move';
+  const shown = moves.slice(0, 5).map((m) => `${m.ip} ${m.from} → ${m.to}`);
+  return `${shown.join(', ')}${moves.length > shown.length ? ` and ${moves.length - shown.length} more` : ''}`;
 }
 
 /** Sends a parsed request to its handler. */

@@ -24,6 +24,7 @@ import { systemProbeSockets, type ProbeSockets } from '../system/probe-sockets.j
 import { readLinkCounters, type ReadLinkCounters } from '../system/link-counters.js';
 import type { Logger } from '../system/logger.js';
 import { PassiveWatch, type WatchedLine } from './passive.js';
+import { Histogram, type HistogramSnapshot, RTT_BUCKETS } from '../core/histogram.js';
 
 /** What the reconciler needs from health: verdicts for this run's link-level view. */
 export interface HealthView {
@@ -84,6 +85,8 @@ export class HealthMonitor implements HealthView {
   private readonly clock: Clock;
   private readonly methods: ProbeMethods;
   private readonly machines = new Map<string, UplinkHealth>();
+  /** Round trips of answered probes, by line key. */
+  private readonly rtts = new Map<string, Histogram>();
   private readonly probes = new Map<string, ActiveProbe>();
   /** Probes that should run, by line/target id: the lines' (observe), and their IPv6's (observe6). */
   private wanted4 = new Map<string, WantedProbe>();
@@ -300,8 +303,10 @@ export class HealthMonitor implements HealthView {
     const probe = methodFor(this.methods, target).start(spec.run, this.context, (event) => {
       const health = this.machines.get(spec.uplink)?.targets.get(target.id);
       if (!gate.live || this.stopped || !health) return;
-      if (event.kind === 'answered') health.answered(event.rttMs, epoch + event.seq);
-      else health.lost(event.why, epoch + event.seq);
+      if (event.kind === 'answered') {
+        health.answered(event.rttMs, epoch + event.seq);
+        this.rttOf(spec.uplink).observe(event.rttMs / 1000);
+      } else health.lost(event.why, epoch + event.seq);
     });
     const active: ActiveProbe = { key: spec.key, uplink: spec.uplink, probe, gate };
     this.probes.set(id, active);
@@ -336,6 +341,17 @@ export class HealthMonitor implements HealthView {
     while (this.now() < deadline && [...this.machines.values()].some((m) => m.state === 'unknown')) {
       await new Promise((resolve) => setTimeout(resolve, HEALTH_TICK_MS));
     }
+  }
+
+  private rttOf(key: string): Histogram {
+    let histogram = this.rtts.get(key);
+    if (!histogram) this.rtts.set(key, (histogram = new Histogram(RTT_BUCKETS)));
+    return histogram;
+  }
+
+  /** Every answered probe's round trip since start, by line (the metrics' histogram): of the lines, or (`ipv6`) of their IPv6 where it is probed. */
+  rttHistograms(family?: 'ipv6'): Map<string, HistogramSnapshot> {
+    return new Map([...this.machines.values()].filter((m) => m.family === family).map((m) => [m.name, this.rttOf(lineKey(m.name, family)).snapshot()]));
   }
 
   /** The probes' picture by uplink name: of the lines, or (`ipv6`) of their IPv6 where it is probed. */

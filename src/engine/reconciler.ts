@@ -40,6 +40,7 @@ import type { Logger } from '../system/logger.js';
 import { RunPersistence } from './persistence.js';
 import { RunLog } from './run-log.js';
 import { TriggerQueue, type Batch, type Trigger } from './trigger.js';
+import { Histogram, type HistogramSnapshot, RUN_BUCKETS } from '../core/histogram.js';
 
 export type { RunReport } from '../schema/control.js';
 
@@ -106,7 +107,8 @@ export class Reconciler {
   private readonly queue: TriggerQueue<RunReport>;
   private readonly persistence: RunPersistence;
   private readonly runLog: RunLog;
-  private counters = { runs: 0, failedRuns: 0, runSeconds: 0, last: null as RunReport | null };
+  private counters = { runs: 0, failedRuns: 0, last: null as RunReport | null };
+  private readonly durations = new Histogram(RUN_BUCKETS);
   /** What the last successful run loaded, for the drift checks; null before it. */
   private loadedState: Loaded | null = null;
   /** Everything the last successful run's plan depended on but the kernel: the same again and a load needed means drift. */
@@ -170,7 +172,7 @@ export class Reconciler {
     return this.counters.last;
   }
 
-  /** Runs since start, the failed ones, and their summed duration (for status and metrics). */
+  /** Runs since start, the failed ones, and how long they took (for status and metrics). */
   get runs(): number {
     return this.counters.runs;
   }
@@ -179,8 +181,8 @@ export class Reconciler {
     return this.counters.failedRuns;
   }
 
-  get runSeconds(): number {
-    return this.counters.runSeconds;
+  get runDurations(): HistogramSnapshot {
+    return this.durations.snapshot();
   }
 
   /** What the last successful run loaded (null before the first). */
@@ -288,9 +290,9 @@ export class Reconciler {
     this.counters = {
       runs: this.counters.runs + 1,
       failedRuns: this.counters.failedRuns + (report.ok ? 0 : 1),
-      runSeconds: this.counters.runSeconds + report.durationMs / 1000,
       last: report,
     };
+    this.durations.observe(report.durationMs / 1000);
     this.deps.afterRun?.(this.uplinkViews);
     this.deps.reported?.(report);
   }

@@ -15,6 +15,7 @@ import type { PoolsReport, ResultOf, Status, Traffic } from '../schema/control.j
 import type { Runner } from '../system/exec.js';
 import { readFirewall } from '../system/firewall.js';
 import { lookupRoute } from '../system/route-lookup.js';
+import type { ProcessWatch } from '../system/process-stats.js';
 import type { StoreRecovery } from '../system/store.js';
 import { readUplinkCounters } from '../system/traffic.js';
 import type { NetfilterBackend } from '../backends/backend.js';
@@ -33,6 +34,7 @@ export interface DaemonParts {
   readonly publicAddresses: PublicAddresses;
   readonly ddns: DdnsPublisher;
   readonly repairs: Repairs;
+  readonly process: ProcessWatch;
 }
 
 /** Facts about this daemon process, fixed at start. */
@@ -54,9 +56,10 @@ export class DaemonStatus {
     return this.parts.reconciler.effectiveConfig;
   }
 
-  pools(): PoolsReport {
+  /** `sorted`: false for the callers that only count the lists (status, metrics). */
+  pools(sorted = true): PoolsReport {
     const r = this.parts.reconciler;
-    return poolsView(this.config, r.uplinks, r.clients);
+    return poolsView(this.config, r.uplinks, r.clients, sorted);
   }
 
   status(): Status {
@@ -74,7 +77,7 @@ export class DaemonStatus {
       clients: r.clients.size,
       balance: this.config.balance.mode,
       // The reason is the health machine's current one: being held down changes it without a run.
-      uplinks: this.pools().uplinks.map(({ clients, clients6: _, pinned, ...u }) => {
+      uplinks: this.pools(false).uplinks.map(({ clients, clients6: _, pinned, ...u }) => {
         const probes = snapshot.get(u.name);
         const view = r.uplinks.find((v) => v.name === u.name);
         const view6 = r.uplinks6.find((v) => v.name === u.name);
@@ -115,7 +118,7 @@ export class DaemonStatus {
     const snapshot = health.snapshot();
     const repairs = this.parts.repairs.status();
     return renderMetrics({
-      uplinks: this.pools().uplinks.map((u) => ({
+      uplinks: this.pools(false).uplinks.map((u) => ({
         name: u.name,
         interface: u.interface,
         state: u.state,
@@ -131,7 +134,9 @@ export class DaemonStatus {
       traffic: await this.traffic(),
       runs: r.runs,
       failedRuns: r.failedRuns,
-      runSeconds: r.runSeconds,
+      runDurations: r.runDurations,
+      probeRtts: [...[...health.rttHistograms()].map(([uplink, rtts]) => ({ uplink, family: 'ipv4' as const, rtts })), ...[...health.rttHistograms('ipv6')].map(([uplink, rtts]) => ({ uplink, family: 'ipv6' as const, rtts }))],
+      process: await this.parts.process.read(),
       lastRunSeconds: r.last ? r.last.durationMs / 1000 : null,
       repairs: { total: repairs.total, fighting: repairs.fighting !== null },
       ddns: ddns.status(),

@@ -20,6 +20,8 @@
 //                             32 at a time; each sends a line, waits PAUSE_MS, sends another, and
 //                             prints "fan <address> <source seen first> <source seen second>"
 //                             (or "fan <address> error <why>")
+//   forward SOCKET HOST:PORT  each connection to the unix socket SOCKET is joined to HOST:PORT
+//                             (how the lab's host reaches the gateway's loopback-only web page)
 //
 // Only node itself is needed, so the lab runs on a machine without curl or socat.
 
@@ -224,6 +226,16 @@ function serveTls(certFile: string, keyFile: string): void {
   }).listen(443, '0.0.0.0', () => process.stdout.write('serving tls\n'));
 }
 
+function forward(socketPath: string, to: string): void {
+  const at = to.lastIndexOf(':');
+  createServer((incoming) => {
+    const outgoing = connect(Number(to.slice(at + 1)), to.slice(0, at));
+    incoming.pipe(outgoing).pipe(incoming);
+    incoming.on('error', () => outgoing.destroy());
+    outgoing.on('error', () => incoming.destroy());
+  }).listen(socketPath, () => process.stdout.write('forwarding\n'));
+}
+
 const [command, ...args] = process.argv.slice(2);
 const run = async (): Promise<void> => {
   switch (command) {
@@ -239,6 +251,8 @@ const run = async (): Promise<void> => {
       return hello(args[0] as string);
     case 'session':
       return session(args[0] as string, Number(args[1]));
+    case 'forward':
+      return forward(args[0] as string, args[1] as string);
     case 'fan':
       return fan((args[0] as string).split(','), Number(args[1]), Number(args[2]));
     default:

@@ -8,7 +8,7 @@
 
 import { z } from 'zod';
 import { MAX_UPLINKS, RANGE_SIZE } from '../core/contract.js';
-import { type Cidr, cidrsOverlap, formatCidr, isUnicastHost, parseCidr, parseIpv4 } from '../core/ipv4.js';
+import { type Cidr, cidrsOverlap, formatCidr, isLoopback, isUnicastHost, parseCidr, parseIpv4 } from '../core/ipv4.js';
 import { parseMark } from '../core/marks.js';
 import { formatIpv6Network, ipv6PrefixProblem, isMulticast6, isRoutable6, isUnicast6, parseIpv6Network } from '../core/ipv6.js';
 import { formatIpv6, parseIpv6 } from '../core/address.js';
@@ -896,19 +896,45 @@ const scan = mapping(
   'write it as "scan: { … }" or leave it out',
 );
 
+/** An IPv4 address and a port the daemon listens on (an HTTP endpoint of its own). */
+function listenAddress(fix: string) {
+  return text(
+    (value) => {
+      const match = /^([0-9.]+):([0-9]{1,5})$/.exec(value);
+      return match !== null && parseIpv4(match[1] as string) !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535;
+    },
+    (input) => `${describe(input)} is not address:port`,
+    fix,
+  );
+}
+
 const metrics = mapping(
   {
-    listen: text(
-      (value) => {
-        const match = /^([0-9.]+):([0-9]{1,5})$/.exec(value);
-        return match !== null && parseIpv4(match[1] as string) !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535;
-      },
-      (input) => `${describe(input)} is not address:port`,
-      'write e.g. "127.0.0.1:9108" (loopback, or an address only your monitoring reaches)',
-    ).optional(),
+    listen: listenAddress('write e.g. "127.0.0.1:9108" (loopback, or an address only your monitoring reaches)').optional(),
   },
   'write it as "metrics: { … }" or leave it out',
 );
+
+const web = mapping(
+  {
+    listen: listenAddress('write e.g. "127.0.0.1:8080" (loopback; any other address also needs token_file)').optional(),
+    token_file: absolutePath('/etc/dispatcher/web.token').optional(),
+  },
+  'write it as "web: { listen: 127.0.0.1:8080 }" or leave it out',
+).superRefine((doc, ctx) => {
+  // The page shows every client and its line: off the host, only to whoever holds the token.
+  if (doc.listen !== undefined && !isLoopback(doc.listen.slice(0, doc.listen.lastIndexOf(':'))) && doc.token_file === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['token_file'],
+      message: say(
+        `the dashboard listens on ${doc.listen}, beyond this host, with no token`,
+        'set token_file to a file only root reads holding a long random token (umask 077; openssl rand -hex 32 > FILE), or listen on 127.0.0.1',
+      ),
+      input: doc.token_file,
+    });
+  }
+});
 
 const BACKENDS = ['iptables', 'nftables'] as const;
 const netfilter = mapping(
@@ -942,6 +968,7 @@ export const SECTIONS = {
   groups: groups.prefault({}).meta({ description: 'Group ids of `dispatcher exec --uplink`: base + uplink index.' }),
   ddns: ddns.optional().meta({ description: 'Dynamic DNS: one A record per live uplink (RFC 2136 with TSIG, by nsupdate).' }),
   metrics: metrics.prefault({}).meta({ description: 'The Prometheus endpoint (GET /metrics); absent: none.' }),
+  web: web.prefault({}).meta({ description: 'The web dashboard (live lines, clients, events); absent: none.' }),
   netfilter: netfilter.prefault({}).meta({ description: 'How packets are classified and NATed: iptables + ipset, or a table of our own in nftables.' }),
 };
 
@@ -992,6 +1019,8 @@ function assemble(doc: Sections) {
     ...(doc.ddns !== undefined ? { ddns: doc.ddns } : {}),
     /** Where the Prometheus endpoint listens (GET /metrics); absent: no endpoint. */
     ...(doc.metrics.listen !== undefined ? { metrics: hostPort(doc.metrics.listen) } : {}),
+    /** Where the web dashboard listens, and the file of the token its actions (and, off loopback, its reads) need; absent: no dashboard. */
+    ...(doc.web.listen !== undefined ? { web: { ...hostPort(doc.web.listen), tokenFile: doc.web.token_file ?? null } } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { checkClientAddress, checkExplainAddress, checkHook } from '../core/requests.js';
 import { isUplinkName } from '../core/names.js';
 import { POLICY_PROTOCOLS } from '../core/balance/policy-match.js';
+import { EVENT_KINDS } from '../core/timeline.js';
 import { RequestError } from '../model/errors.js';
 
 /** Requests larger than this are refused without being parsed. */
@@ -277,6 +278,29 @@ export const explanationSchema = z
   .readonly();
 export type Explanation = z.infer<typeof explanationSchema>;
 
+export const timelineEventSchema = z
+  .object({
+    seq: z.number().describe('1, 2, 3 … in the order the daemon saw them (a restarted daemon begins again at 1)'),
+    at: z.string().describe('ISO time'),
+    kind: z
+      .enum(EVENT_KINDS)
+      .describe(
+        'start: the daemon started; verdict: a line judged up or down; failover / failback: its pool moved away or home; degraded; ddns: records updated or failing; repair: other software undid ours; reload / refused: a config taken or refused; run: runs failing or working again; operator: an assign, release or rebalance, or a line taken out of service or given back from the web page',
+      ),
+    uplink: z.string().nullable().describe('the line it is about, if one'),
+    text: z.string(),
+  })
+  .readonly();
+export type TimelineEventView = z.infer<typeof timelineEventSchema>;
+
+export const eventsResultSchema = z
+  .object({
+    events: z.array(timelineEventSchema).readonly().describe('oldest first; the daemon keeps the newest 1000'),
+    last: z.number().describe("the newest event's number: ask for what comes after it next"),
+    started: z.string().describe('when this daemon started: event numbers are comparable only within one start; pass it back with `after`'),
+  })
+  .readonly();
+
 // ── requests, each with the schema of its result ───────────────────────────
 
 /** The value as a message shows it: JSON, cut short (it comes from whoever can reach the socket). */
@@ -312,6 +336,14 @@ export const commands = {
       kernel: z.object({ command: z.string(), answer: z.string() }),
       firewall: z.array(z.string()).readonly().describe("the gateway's own firewall on this client's new connections, one line per uplink they can leave by"),
     }),
+  },
+  events: {
+    request: {
+      after: z.number().int().min(0).optional().describe('only the events after this number'),
+      started: z.string().max(40).optional().describe('the `started` of the answer that number came from: when the daemon has restarted since, the answer starts from the oldest event kept'),
+      waitMs: z.number().int().min(0).max(30_000).optional().describe('when there is none yet, wait up to this long for one (events --follow)'),
+    },
+    result: eventsResultSchema,
   },
   scan: { request: {}, result: runReportSchema },
   reload: { request: {}, result: runReportSchema },

@@ -32,6 +32,11 @@ export function askDaemon(socketPath: string, request: ControlRequest, timeoutMs
         reject(new ControlError('the daemon sent an unreadable answer'));
       }
     });
+    // Closed with no answer: the daemon stopped (or crashed) while this request waited. (After an answer this changes nothing.)
+    socket.once('close', () => {
+      clearTimeout(timer);
+      reject(new ControlError(`the daemon on ${socketPath} closed the connection without answering (it stopped?)`));
+    });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') resolve(null);

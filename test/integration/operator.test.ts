@@ -9,7 +9,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Finding } from '../../src/core/doctor.js';
 import { blackhole } from '../../src/lab/faults.js';
-import { AGENT } from '../../src/lab/harness.js';
+import { AGENT, dispatcherArgv } from '../../src/lab/harness.js';
+import type { TimelineEventView } from '../../src/schema/control.js';
 import { Lab, within, type PoolsJson } from '../helpers/lab.js';
 
 jest.setTimeout(120_000);
@@ -130,6 +131,35 @@ describe('operator tools in the default lab', () => {
     expect((await lab.cli(['explain', '198.19.0.1'])).stdout).toContain('not a client');
   });
 
+  test('events: the timeline of what happened (the failover above, its line coming home), and --follow prints the next one as it happens', async () => {
+    const timeline = (await lab.cli(['events', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as TimelineEventView);
+    expect(timeline[0]).toMatchObject({ seq: 1, kind: 'start' });
+    const kinds = timeline.map((e) => `${e.kind} ${e.uplink ?? '-'}`);
+    const failover = kinds.findIndex((k) => k.startsWith('failover '));
+    expect(failover).toBeGreaterThan(0);
+    const line = timeline[failover]?.uplink as string;
+    expect(timeline[failover - 1]).toMatchObject({ kind: 'verdict', uplink: line, text: expect.stringMatching(new RegExp(`^${line} up → down: `)) });
+    expect(timeline[failover]?.text).toMatch(new RegExp(`^${line}'s pool \\(1 clients\\) now leaves by isp[0-9], isp[0-9]$`));
+    expect(kinds.slice(failover)).toContain(`failback ${line}`);
+    const text = (await lab.cli(['events'])).stdout;
+    expect(text).toMatch(new RegExp(`^[0-9-]{10} [0-9:]{8}  failover  ${line} +${line}'s pool`, 'm'));
+
+    const lines: string[] = [];
+    const follower = lab.runner.spawn(dispatcherArgv(lab.topo, lab.files, ['events', '--follow', '--json']), { onLine: (l) => lines.push(l) });
+    try {
+      await within(5000, 'the timeline so far', async () => lines.length >= timeline.length);
+      await lab.cli(['reload']);
+      await within(5000, 'the reload, followed', async () => lines.some((l) => (JSON.parse(l) as TimelineEventView).kind === 'reload'));
+      expect(lines.map((l) => (JSON.parse(l) as TimelineEventView).seq)).toEqual(Array.from({ length: lines.length }, (_, i) => i + 1));
+    } finally {
+      follower.stop('SIGINT');
+      await follower.ended;
+    }
+  });
+
   test('metrics: uplink states, transitions, probes, clients and bytes per pool, reconcile runs', async () => {
     const client = lab.client(0);
     const pool = (await lab.cliJson<PoolsJson>(['pools'])).uplinks.find((u) => u.clients.includes(client.ip))?.name as string;
@@ -151,6 +181,16 @@ describe('operator tools in the default lab', () => {
     expect(sample(after, 'dispatcher_probe_rtt_seconds', `uplink="${pool}",target="${target}"`)).toBeGreaterThan(0);
     expect(sample(after, 'dispatcher_reconcile_runs_total', '')).toBeGreaterThan(0);
     expect(after).toMatch(/^dispatcher_reconcile_duration_seconds_count \d+$/m);
+    // Every probe answered so far, in the RTT histogram: the +Inf bucket is the count, and the lab's lines answer within 25 ms.
+    const answered = sample(after, 'dispatcher_probe_duration_seconds_count', `uplink="${pool}",family="ipv4"`);
+    expect(answered).toBeGreaterThan(10);
+    expect(sample(after, 'dispatcher_probe_duration_seconds_bucket', `uplink="${pool}",family="ipv4",le="+Inf"`)).toBe(answered);
+    expect(sample(after, 'dispatcher_probe_duration_seconds_bucket', `uplink="${pool}",family="ipv4",le="0.025"`)).toBeGreaterThan(answered * 0.9);
+    expect(sample(after, 'process_resident_memory_bytes', '')).toBeGreaterThan(10_000_000);
+    expect(sample(after, 'process_open_fds', '')).toBeGreaterThan(5);
+    const promtool = await lab.runner.run(['promtool', 'check', 'metrics'], { input: after, okExitCodes: [0, 1, 3] });
+    expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
+    expect(promtool.exitCode).toBe(0);
     expect(await scrape('/')).toContain('only GET /metrics here');
   });
 

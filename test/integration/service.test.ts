@@ -94,5 +94,9 @@ describe('installing on a real gateway', () => {
     const units = join(dir, 'units3');
     await runner.run([installed, '--config', join(dir, 'etc', 'config.yaml'), 'install-service', '--unit-dir', units]);
     expect(await readFile(join(units, 'dispatcher.service'), 'utf8')).toContain(`${join(prefix, 'lib', 'node_modules', 'dispatcher', 'bin', 'dispatcher')} --config`);
+    // The web page and the Prometheus/Grafana files ship with it.
+    for (const file of ['web/index.html', 'web/app.js', 'web/style.css', 'contrib/prometheus/alerts.yml', 'contrib/grafana/dispatcher.json']) {
+      await readFile(join(prefix, 'lib', 'node_modules', 'dispatcher', file));
+    }
   });
 });

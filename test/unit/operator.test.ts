@@ -4,7 +4,9 @@
 import { describe, expect, test } from '@jest/globals';
 import { diagnose, EXIT_OF, worst } from '../../src/core/doctor.js';
 import { explain } from '../../src/core/explain.js';
+import { Histogram, RUN_BUCKETS } from '../../src/core/histogram.js';
 import { renderMetrics, type MetricsInput } from '../../src/core/metrics.js';
+import { ExecaRunner } from '../../src/system/exec.js';
 import { poolBytes, rates } from '../../src/core/traffic.js';
 import type { Traffic } from '../../src/schema/control.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
@@ -108,16 +110,35 @@ describe('metrics', () => {
     traffic,
     runs: 7,
     failedRuns: 1,
-    runSeconds: 0.3504,
+    runDurations: (() => {
+      const runs = new Histogram(RUN_BUCKETS);
+      for (const seconds of [0.004, 0.02, 0.02, 0.3, 0.0064, 0, 12]) runs.observe(seconds);
+      return runs.snapshot();
+    })(),
+    probeRtts: [
+      {
+        uplink: 'isp1',
+        family: 'ipv4',
+        rtts: {
+          buckets: [
+            [0.01, 3],
+            [Number.POSITIVE_INFINITY, 5],
+          ],
+          sum: 0.5,
+          count: 5,
+        },
+      },
+    ],
     lastRunSeconds: 0.02,
     repairs: { total: 3, fighting: true },
     ddns: { inSync: true, updates: 2, checks: 5, failures: 0 },
+    process: { residentBytes: 80_000_000, cpuSeconds: 12.3456, openFds: 40, maxFds: 1024, startTimeSeconds: 1_796_000_000, loopDelay: { p50: 0.0101, p99: 0.02, max: 0.5 } },
   };
 
   test('every family has HELP and TYPE, every sample is name{labels} value, labels are escaped', () => {
     const text = renderMetrics(input);
     const lines = text.trim().split('\n');
-    for (const line of lines) expect(line).toMatch(/^(# (HELP|TYPE) [a-z_][a-z0-9_]* .+|[a-z_][a-z0-9_]*(\{([a-z]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN))$/);
+    for (const line of lines) expect(line).toMatch(/^(# (HELP|TYPE) [a-z_][a-z0-9_]* .+|[a-z_][a-z0-9_]*(\{([a-z]+="([^"\\]|\\.)*",?)+\})? (-?[0-9.e+-]+|NaN|\+Inf))$/);
     expect(lines).toContain('dispatcher_uplink_up{uplink="isp1",interface="ppp0"} 1');
     // IPv6 only where it is on (the second line's is null).
     expect(lines).toContain('dispatcher_uplink_ipv6_up{uplink="isp1",interface="ppp0"} 0');
@@ -137,10 +158,27 @@ describe('metrics', () => {
     expect(lines).toContain('dispatcher_passive_stalls_total{uplink="isp1",outcome="quiet"} 4');
     expect(lines).toContain('dispatcher_passive_stalls_total{uplink="isp1",outcome="silent"} 1');
     expect(lines).toContain('dispatcher_pool_received_bytes_total{uplink="isp1"} 2000');
-    expect(lines).toContain('dispatcher_reconcile_duration_seconds_sum 0.35');
+    // Histograms: cumulative buckets, +Inf spelled as the format wants it, then _sum and _count.
+    expect(lines).toContain('# TYPE dispatcher_reconcile_duration_seconds histogram');
+    expect(lines).toContain('dispatcher_reconcile_duration_seconds_bucket{le="0.005"} 2');
+    expect(lines).toContain('dispatcher_reconcile_duration_seconds_bucket{le="0.01"} 3');
+    expect(lines).toContain('dispatcher_reconcile_duration_seconds_bucket{le="0.025"} 5');
+    expect(lines).toContain('dispatcher_reconcile_duration_seconds_bucket{le="10"} 6');
+    expect(lines).toContain('dispatcher_reconcile_duration_seconds_bucket{le="+Inf"} 7');
+    expect(lines).toContain('dispatcher_reconcile_duration_seconds_sum 12.3504');
     expect(lines).toContain('dispatcher_reconcile_duration_seconds_count 7');
+    expect(lines).toContain('dispatcher_probe_duration_seconds_bucket{uplink="isp1",family="ipv4",le="+Inf"} 5');
+    expect(lines).toContain('process_resident_memory_bytes 80000000');
+    expect(lines).toContain('process_cpu_seconds_total 12.346');
+    expect(lines).toContain('dispatcher_event_loop_delay_seconds{stat="max"} 0.5');
     expect(lines).toContain('dispatcher_reconcile_failures_total 1');
     expect(lines).toContain('dispatcher_ddns_updates_total 2');
+  });
+
+  test('promtool check metrics passes the exposition (the linter of the Prometheus project)', async () => {
+    const result = await new ExecaRunner().run(['promtool', 'check', 'metrics'], { input: renderMetrics(input), okExitCodes: [0, 1, 3] });
+    expect(`${result.stdout}${result.stderr}`).toBe('');
+    expect(result.exitCode).toBe(0);
   });
 
   test('bytes per pool come from the counting rules of the captured dump', () => {
@@ -233,5 +271,31 @@ describe('top', () => {
     expect(frame).toMatch(/^isp1 +ppp0 +up +2 +8\.0 kbit\/s +4\.0 kbit\/s +12\.3 ms +0% *$/m);
     expect(frame).toMatch(/^isp2 +ppp1 +DOWN +1 +0 bit\/s +0 bit\/s +- +100% +ppp ip-down$/m);
     expect(frame).toContain('isp1         traffic ▃▅█');
+  });
+
+  test('a terminal narrower than 80 columns gets the compact layout, and no line is wider than the terminal', () => {
+    const uplink = {
+      name: 'isp1',
+      interface: 'ppp0',
+      state: 'down',
+      clients: 2,
+      reason: 'a very long reason why the line is down, longer than any terminal is wide',
+      rx: 1000,
+      tx: 500,
+      rttMs: null,
+      lossPercent: 100,
+      throughputHistory: Array.from({ length: 60 }, (_, i) => i),
+      rttHistory: [10],
+    };
+    const frame = { at: new Date(0), clients: 3, ddns: 'office.example.test in sync', uplinks: [uplink] };
+    const narrow = renderTop(frame, 60);
+    expect(narrow).toMatch(/^UPLINK +STATE +CLIENTS +RX +TX +RTT$/m);
+    expect(narrow).toMatch(/^isp1 +DOWN +2 +8\.0 kbit\/s +4\.0 kbit\/s +-$/m);
+    expect(narrow).not.toContain('ppp0');
+    expect(narrow.split('\n').every((line) => [...line].length <= 60)).toBe(true);
+    const wide = renderTop(frame, 100);
+    expect(wide).toContain('UPLINK  IF    STATE');
+    expect(wide.split('\n').every((line) => [...line].length <= 100)).toBe(true);
+    expect(wide.split('\n').some((line) => [...line].length === 100)).toBe(true);
   });
 });

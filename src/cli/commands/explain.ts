@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { POLICY_PROTOCOLS, type PolicyProtocol } from '../../core/balance/policy-match.js';
+import { explanationText } from '../../core/explain.js';
 import { checkClientAddress, checkExplainAddress } from '../../core/requests.js';
 import { fromDaemon, printJson, type CliContext } from '../context.js';
 import { Failure } from '../exit.js';
@@ -46,9 +47,6 @@ export function registerExplain(program: Command, ctx: CliContext): void {
         printJson(ctx, result);
         return;
       }
-      const steps = result.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n');
-      ctx.out(
-        `${ip}: ${result.verdict}\n${steps}\n` + (result.ifUplinkDies ? `  → ${result.ifUplinkDies}\n` : '') + `kernel: ${result.kernel.command}\n  ${result.kernel.answer}\n${result.firewall.map((line) => `${line}\n`).join('')}`,
-      );
+      ctx.out(explanationText(ip, result));
     });
 }

@@ -1,4 +1,5 @@
-import { mkdtemp } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +8,7 @@ import type { PoolsReport } from '../../schema/control.js';
 import { blackhole } from '../../lab/faults.js';
 import { AGENT, removeLabFiles, runDispatcher, sayHello, sourceSeenBy, startDaemon, startServer, uplinkByAddress, uplinkByAddress6, waitFor, type InternetHost, type LabFiles, type RunningDaemon } from '../../lab/harness.js';
 import { cleanLeftovers, removeRun, runPrefix } from '../../lab/leftovers.js';
+import { forwardPage, type PageForward } from '../../lab/page-forward.js';
 import { buildTopology, DEFAULT_UPLINKS, destroyTopology, inNamespace, type Topology } from '../../lab/topology.js';
 import type { Runner } from '../../system/exec.js';
 import { ask } from '../../system/control-client.js';
@@ -25,6 +27,24 @@ interface LabOptions {
   readonly ipv4Only?: boolean;
   readonly hold?: boolean;
   readonly clean?: boolean;
+}
+
+/** Where the gateway's web page listens (its own loopback), and the host port the lab forwards to it when free. */
+const PAGE_LISTEN = '127.0.0.1:8080';
+const HOST_PORT = 8080;
+
+/**
+ * The lab's config: the committed one (its comments say what the lab is),
+ * with the web dashboard turned on and a token of this lab's, in its directory.
+ */
+async function writeConfig(committed: string, dir: string): Promise<{ config: string; token: string }> {
+  const token = randomBytes(16).toString('hex');
+  const tokenFile = join(dir, 'web.token');
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  const config = join(dir, 'config.yaml');
+  const web = `\n# Added by dispatcher lab: the web dashboard, its actions behind this lab's token.\nweb: { listen: "${PAGE_LISTEN}", token_file: ${JSON.stringify(tokenFile)} }\n`;
+  await writeFile(config, `${await readFile(committed, 'utf8')}${web}`);
+  return { config, token };
 }
 
 /** Signals that end the lab: each cleans up first (SIGHUP: the terminal or SSH session went away). */
@@ -189,10 +209,12 @@ export function registerLab(program: Command, ctx: CliContext): void {
       let daemon: RunningDaemon | null = null;
       let server: InternetHost | null = null;
       let files: LabFiles | null = null;
+      let page: PageForward | null = null;
       let cleaning: Promise<void> | null = null;
       const cleanup = (): Promise<void> =>
         (cleaning ??= (async () => {
           say('\ncleaning up: stopping the dispatcher (it leaves the kernel programmed), deleting the namespaces …');
+          await page?.stop();
           await daemon?.stop();
           server?.process.stop('SIGKILL');
           if (topo) await destroyTopology(runner, topo);
@@ -209,7 +231,7 @@ export function registerLab(program: Command, ctx: CliContext): void {
         topo = await buildTopology(runner, { prefix, clients, uplinks: DEFAULT_UPLINKS, ipv6 });
         // Named like the namespaces: removed with them as a leftover if the lab dies.
         const dir = await mkdtemp(join(tmpdir(), prefix));
-        const config = ipv6 ? DUAL_STACK_CONFIG : LAB_CONFIG;
+        const { config, token } = await writeConfig(ipv6 ? DUAL_STACK_CONFIG : LAB_CONFIG, dir);
         files = { dir, config, state: join(dir, 'state'), socket: join(dir, 'dispatcher.sock') };
         for (const u of topo.uplinks) {
           say(`  uplink ${u.name}: ${u.interface} ${u.pointToPoint ? 'point-to-point' : 'ethernet'}, ${u.local} via ${u.gateway}, weight ${u.weight}`);
@@ -220,6 +242,8 @@ export function registerLab(program: Command, ctx: CliContext): void {
         server = await startServer(runner, topo);
         say(`starting the dispatcher in ${topo.gw} (config ${config}) …`);
         daemon = await startDaemon(runner, topo, files);
+        page = await forwardPage(runner, topo.gw, dir, PAGE_LISTEN, HOST_PORT);
+        say(`the web dashboard: ${page.url} (on this machine; from another, ssh -L ${new URL(page.url).port}:127.0.0.1:${new URL(page.url).port} to it first); actions need the token ${token}`);
         say('each client sends one packet to the gateway, which learns it from its neighbour table …');
         await Promise.all(topo.clients.map((c) => sayHello(runner, topo as Topology, c)));
         const labFiles = files;
@@ -250,7 +274,9 @@ export function registerLab(program: Command, ctx: CliContext): void {
         if (!(await demonstrateFailover(ctx, topo, files, server, poolOf, ipv4))) ctx.exitCode = EXIT_FAILURE;
         if (topo.ipv6 && !(await demonstrateIpv6(ctx, topo, files, server, poolOf))) ctx.exitCode = EXIT_FAILURE;
         if (options.hold) {
-          say(`\nthe lab stays up. Try, in another terminal:`);
+          say(
+            `\nthe lab stays up. Open ${page.url} in a browser (the token for its actions: ${token}) and watch a line die: ip netns exec ${isp1.isp} iptables -t raw -I PREROUTING -i cust -j DROP (-D to bring it back). Or try, in another terminal:`,
+          );
           const cli = `ip netns exec ${topo.gw} ${process.argv[1]} --config ${config} --socket ${files.socket} --state ${files.state}`;
           say(`  ${cli} pools`);
           say(`  ${cli} top                  (the live view; stream traffic from a client to see it move)`);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseDurationMs } from '../../core/duration.js';
+import { lineQuality } from '../../core/history.js';
 import { rates } from '../../core/traffic.js';
 import type { Traffic } from '../../schema/control.js';
 import { fromDaemon, type CliContext } from '../context.js';
@@ -7,12 +8,20 @@ import { EXIT_USAGE, Failure } from '../exit.js';
 import { renderTop, type TopUplink } from '../top-view.js';
 
 const HISTORY = 60;
+const ALTERNATE_SCREEN = '\x1b[?1049h';
+const MAIN_SCREEN = '\x1b[?1049l';
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+const HOME_AND_CLEAR = '\x1b[H\x1b[2J';
 
 /**
  * `dispatcher top`: a terminal view refreshed every --interval — per uplink
  * its state, clients, throughput (from the interface counters), RTT and loss,
- * with sparklines of the last minute. On a terminal each frame replaces the
- * last; piped, frames follow each other (--count for a fixed number).
+ * with sparklines of the last minute. On a terminal it draws on the
+ * alternate screen with the cursor hidden (both given back on exit, Ctrl-C
+ * included), each frame replacing the last, lines cut to the terminal's width
+ * and a compact layout under 80 columns; piped, frames follow each other
+ * (--count for a fixed number).
  */
 export function registerTop(program: Command, ctx: CliContext): void {
   program
@@ -26,6 +35,12 @@ export function registerTop(program: Command, ctx: CliContext): void {
       if (interval === null || interval < 100) throw new Failure(`--interval ${options.interval} is not a duration of 100ms or more`, EXIT_USAGE);
       if (!(count >= 1)) throw new Failure(`--count ${options.count} is not a positive number`, EXIT_USAGE);
       const tty = process.stdout.isTTY === true;
+      // As full-screen terminal tools do: the alternate screen with the cursor hidden, both given back however it ends.
+      const restore = (): void => void process.stdout.write(`${SHOW_CURSOR}${MAIN_SCREEN}`);
+      if (tty) {
+        process.stdout.write(`${ALTERNATE_SCREEN}${HIDE_CURSOR}`);
+        process.once('exit', restore);
+      }
       const history = new Map<string, { throughput: number[]; rtt: (number | null)[] }>();
       let previous: Traffic | null = null;
       let stop = false;
@@ -39,9 +54,7 @@ export function registerTop(program: Command, ctx: CliContext): void {
           const speed = previous ? rates(previous, traffic) : null;
           previous = traffic;
           const uplinks: TopUplink[] = status.uplinks.map((u) => {
-            const live = (u.health?.targets ?? []).filter((t) => t.avgRttMs !== null);
-            const rttMs = live.length > 0 ? live.reduce((sum, t) => sum + (t.avgRttMs as number), 0) / live.length : null;
-            const loss = Math.max(0, ...(u.health?.targets ?? []).map((t) => t.lossPercent));
+            const { rttMs, lossPercent: loss } = lineQuality(u.health);
             const rx = speed?.uplinks[u.name]?.rx ?? 0;
             const tx = speed?.uplinks[u.name]?.tx ?? 0;
             const past = history.get(u.name) ?? { throughput: [], rtt: [] };
@@ -53,10 +66,15 @@ export function registerTop(program: Command, ctx: CliContext): void {
             return { name: u.name, interface: u.interface, state: u.state, clients: u.clients, reason: u.reason, rx, tx, rttMs, lossPercent: loss, throughputHistory: past.throughput, rttHistory: past.rtt };
           });
           const ddns = status.ddns ? (status.ddns.error ? `FAILING: ${status.ddns.error}` : `${status.ddns.name} ${status.ddns.inSync ? 'in sync' : 'checking'}`) : null;
-          ctx.out(`${tty ? '\x1b[H\x1b[2J' : frame > 0 ? '\n' : ''}${renderTop({ at: new Date(), clients: status.clients, uplinks, ddns })}`);
+          const width = tty ? (process.stdout.columns ?? 80) : Number.POSITIVE_INFINITY;
+          ctx.out(`${tty ? HOME_AND_CLEAR : frame > 0 ? '\n' : ''}${renderTop({ at: new Date(), clients: status.clients, uplinks, ddns }, width)}`);
         }
       } finally {
         process.off('SIGINT', quit);
+        if (tty) {
+          process.off('exit', restore);
+          restore();
+        }
       }
     });
 }
