@@ -6,6 +6,8 @@
 
 const COLOURS = ['#0969da', '#8250df', '#bf3989', '#1a7f37', '#bc4c00', '#0550ae', '#953800', '#116329', '#6639ba', '#a40e26', '#4d2d00', '#1b1f24', '#0a3069', '#3d1e72', '#5a1e02', '#033a16'];
 const HOUR_MS = 3600_000;
+/** The daemon samples every line every 5 s (engine/line-history.ts). */
+const SAMPLE_MS = 5_000;
 
 const page = {
   token: sessionStorage.getItem('dispatcher-token') || '',
@@ -176,6 +178,11 @@ function drawLines() {
 
 const SVG = 'http://www.w3.org/2000/svg';
 
+/** The newest sample's time: the charts run on the gateway's clock, not the browser's (which may be another machine's). */
+function chartNow() {
+  return Math.max(0, ...Object.values(page.history).flatMap((samples) => (samples.length > 0 ? [samples.at(-1).t] : [])));
+}
+
 /** The time the charts span: the last hour, or less while there is less (at least 10 minutes). */
 function chartSpan(now) {
   const oldest = Math.min(now, ...Object.values(page.history).flatMap((samples) => (samples.length > 0 ? [samples[0].t] : [])));
@@ -194,7 +201,7 @@ function svgText(x, y, text, anchor = 'start') {
 /** One chart: a polyline per line over the span, scaled to the largest value shown. */
 function drawChart(id, pick, format) {
   const svg = $(id);
-  const now = Date.now();
+  const now = chartNow();
   const span = chartSpan(now);
   const series = Object.entries(page.history).map(([name, samples]) => [name, samples.filter((s) => s.t > now - span)]);
   const top = Math.max(0, ...series.flatMap(([, samples]) => samples.map(pick).filter((v) => v !== null && v !== undefined)));
@@ -213,8 +220,12 @@ function drawChart(id, pick, format) {
       }
       piece = [];
     };
+    let last = null;
     for (const sample of samples) {
       const value = pick(sample);
+      // Missing samples (the dashboard was off a while) break the line too.
+      if (last !== null && sample.t - last > 3 * SAMPLE_MS) flush();
+      last = sample.t;
       if (value === null || value === undefined) flush();
       else piece.push(`${(((sample.t - (now - span)) / span) * 400).toFixed(1)},${(118 - (value / scale) * 108).toFixed(1)}`);
     }
@@ -334,6 +345,11 @@ function drawAll() {
 
 function received(event, data) {
   if (event === 'status') {
+    // Another daemon (a restart while the stream held): everything is read again.
+    if (page.status && page.status.startedAt !== data.startedAt) {
+      start().catch(() => undefined);
+      return;
+    }
     const clientsChanged = page.status?.clients !== data.clients;
     page.status = data;
     drawSummary();
@@ -343,6 +359,8 @@ function received(event, data) {
     if (!page.events.some((e) => e.seq === data.seq)) page.events.push(data);
     page.events = page.events.slice(-500);
     drawEvents();
+    // An assign, release or rebalance (from here or the CLI) moved clients between pools.
+    if (data.kind === 'operator') refreshClients();
   } else if (event === 'sample') {
     for (const [name, sample] of Object.entries(data)) {
       const series = page.history[name] || (page.history[name] = []);

@@ -315,7 +315,11 @@ export class Daemon {
     if (!config.metrics) return;
     try {
       this.metrics = await listenMetrics(config.metrics.host, config.metrics.port, () => status.metrics(), this.options.log);
-      this.process.start();
+      // Stopped while it opened: stop() has closed the endpoint it knew of, not this one.
+      if (this.stopping) {
+        await this.metrics.close();
+        this.metrics = null;
+      } else this.process.start();
     } catch (error) {
       // A taken port must not stop the gateway: the pools matter more than the graphs.
       this.options.log.error('metrics endpoint could not listen; running without it', { listen: wanted, error: (error as Error).message });
@@ -359,8 +363,9 @@ export class Daemon {
       this.webToken = token;
       history.start();
     } catch (error) {
-      log.error('web dashboard could not start; running without it', { listen: wanted, error: (error as Error).message });
-      history.stop();
+      // A page already open goes on with what it had (and its charts with it).
+      log.error(this.web ? 'web dashboard could not take the new config; it goes on with the old one' : 'web dashboard could not start; running without it', { listen: wanted, error: (error as Error).message });
+      if (!this.web) history.stop();
     }
   }
 
@@ -433,6 +438,8 @@ export class Daemon {
     if (this.parts) {
       const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history } = this.parts;
       traffic.stop();
+      // A dashboard change under way (a reload) finishes first: it may start the sampling again.
+      await this.webChange;
       history.stop();
       repairs.stop();
       monitors.stop();
@@ -445,7 +452,6 @@ export class Daemon {
     await this.control?.close();
     await this.metrics?.close();
     this.process.stop();
-    await this.webChange;
     await this.web?.close();
     // Only now, outside the signal's own dispatch: removing our handler while
     // SIGTERM is being delivered would leave execa's signal-exit handler alone,

@@ -51,6 +51,8 @@ export class LineHistory {
     this.generation += 1;
     this.deps.clock.clear(this.timer);
     this.timer = null;
+    // Rates after a pause would average over all of it.
+    this.previous = null;
   }
 
   all(): Record<string, readonly LineSample[]> {

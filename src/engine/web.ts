@@ -129,8 +129,8 @@ export function webRoutes(deps: WebDeps, assets: ReadonlyMap<string, Asset>, tok
       const status = deps.status.status();
       if (pages.size === 0) open();
       pages.add(send);
-      // What happened between the page's overview and this stream.
-      for (const event of deps.timeline.since(after)) send('event', event);
+      // What happened between the page's overview and this stream (all of it, from a number of a daemon before a restart).
+      for (const event of deps.timeline.since(after > deps.timeline.last ? 0 : after)) send('event', event);
       send('status', status);
       return () => {
         pages.delete(send);

@@ -32,10 +32,10 @@ export function askDaemon(socketPath: string, request: ControlRequest, timeoutMs
         reject(new ControlError('the daemon sent an unreadable answer'));
       }
     });
-    // Closed with no answer: the daemon stopped (or crashed) while this request waited. (After an answer this changes nothing.)
+    // Closed with no answer: the daemon stopped, or gave up on the connection (idle 60 s). After an answer this changes nothing.
     socket.once('close', () => {
       clearTimeout(timer);
-      reject(new ControlError(`the daemon on ${socketPath} closed the connection without answering (it stopped?)`));
+      reject(new ControlError(`the daemon on ${socketPath} closed the connection without answering`));
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);

@@ -7,6 +7,7 @@ import { explain } from '../../src/core/explain.js';
 import { Histogram, RUN_BUCKETS } from '../../src/core/histogram.js';
 import { renderMetrics, type MetricsInput } from '../../src/core/metrics.js';
 import { ExecaRunner } from '../../src/system/exec.js';
+import { ProcessWatch } from '../../src/system/process-stats.js';
 import { poolBytes, rates } from '../../src/core/traffic.js';
 import type { Traffic } from '../../src/schema/control.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
@@ -179,6 +180,24 @@ describe('metrics', () => {
     const result = await new ExecaRunner().run(['promtool', 'check', 'metrics'], { input: renderMetrics(input), okExitCodes: [0, 1, 3] });
     expect(`${result.stdout}${result.stderr}`).toBe('');
     expect(result.exitCode).toBe(0);
+  });
+
+  test("the process's own figures: memory, CPU, files, and the event loop's lateness without the monitor's own tick", async () => {
+    const watch = new ProcessWatch();
+    watch.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const stats = await watch.read();
+      expect(stats.residentBytes).toBeGreaterThan(10_000_000);
+      expect(stats.openFds).toBeGreaterThan(2);
+      expect(stats.maxFds).toBeGreaterThanOrEqual(stats.openFds as number);
+      expect(stats.startTimeSeconds).toBeLessThanOrEqual(Date.now() / 1000);
+      // An idle loop: the 20 ms between the monitor's ticks is not counted as lateness.
+      expect(stats.loopDelay.p50).toBeLessThan(0.015);
+      expect(stats.loopDelay.max).toBeGreaterThanOrEqual(stats.loopDelay.p50);
+    } finally {
+      watch.stop();
+    }
   });
 
   test('bytes per pool come from the counting rules of the captured dump', () => {

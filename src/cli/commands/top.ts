@@ -13,6 +13,7 @@ const MAIN_SCREEN = '\x1b[?1049l';
 const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
 const HOME_AND_CLEAR = '\x1b[H\x1b[2J';
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
  * `dispatcher top`: a terminal view refreshed every --interval — per uplink
@@ -44,11 +45,25 @@ export function registerTop(program: Command, ctx: CliContext): void {
       const history = new Map<string, { throughput: number[]; rtt: (number | null)[] }>();
       let previous: Traffic | null = null;
       let stop = false;
-      const quit = (): void => void (stop = true);
-      process.once('SIGINT', quit);
+      let wake = (): void => undefined;
+      // Ctrl-C (or SIGTERM, SIGHUP) ends it at once, between frames or during the wait, and the finally below gives the screen back.
+      const quit = (): void => {
+        stop = true;
+        wake();
+      };
+      for (const signal of ENDING_SIGNALS) process.on(signal, quit);
       try {
         for (let frame = 0; frame < count && !stop; frame++) {
-          if (frame > 0) await new Promise((resolve) => setTimeout(resolve, interval));
+          if (frame > 0) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, interval);
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            if (stop) break;
+          }
           const [status, traffic] = await Promise.all([fromDaemon(ctx, { cmd: 'status' }), fromDaemon(ctx, { cmd: 'traffic' })]);
           if (!status || !traffic) throw new Failure('the daemon is not running (dispatcher start)');
           const speed = previous ? rates(previous, traffic) : null;
@@ -70,7 +85,7 @@ export function registerTop(program: Command, ctx: CliContext): void {
           ctx.out(`${tty ? HOME_AND_CLEAR : frame > 0 ? '\n' : ''}${renderTop({ at: new Date(), clients: status.clients, uplinks, ddns }, width)}`);
         }
       } finally {
-        process.off('SIGINT', quit);
+        for (const signal of ENDING_SIGNALS) process.off(signal, quit);
         if (tty) {
           process.off('exit', restore);
           restore();
