@@ -8,6 +8,9 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+/** Signals that end a long-running command (SIGHUP: the terminal or SSH session went away); each cleans up first. */
+export const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** Raised by commands that have already explained themselves. */
 export class Failure extends Error {
   constructor(

@@ -16,10 +16,15 @@ export interface EventsAsked {
   readonly started?: string;
 }
 
+/** The number a reader's events start after: its own, unless it is from another daemon's timeline (then 0). */
+export function startAfter(timeline: Timeline, after: number, started?: string): number {
+  const sameTimeline = started === undefined || started === timeline.started;
+  return sameTimeline && after <= timeline.last ? after : 0;
+}
+
 /** The clock's timers are unref'd: a stopping daemon does not wait for a reader's wait to end. */
 export function eventsAfter(timeline: Timeline, clock: Clock, asked: EventsAsked): Promise<ResultOf<'events'>> {
-  const sameTimeline = asked.started === undefined || asked.started === timeline.started;
-  const from = sameTimeline && asked.after <= timeline.last ? asked.after : 0;
+  const from = startAfter(timeline, asked.after, asked.started);
   const answer = (): ResultOf<'events'> => ({ events: timeline.since(from), last: timeline.last, started: timeline.started });
   if (timeline.last > from || asked.waitMs <= 0) return Promise.resolve(answer());
   return new Promise((resolve) => {

@@ -24,7 +24,7 @@ import { type ControlRequest, parseRequest, type Status } from '../schema/contro
 import type { Clock, TimerHandle } from '../system/clock.js';
 import type { Logger } from '../system/logger.js';
 import { type Asset, NotFound, type WebRoutes } from '../system/web-server.js';
-import { eventsAfter } from './events.js';
+import { eventsAfter, startAfter } from './events.js';
 import { dispatch, type Handlers } from './handlers.js';
 import type { HealthMonitor } from './health.js';
 import type { LineHistory } from './line-history.js';
@@ -130,7 +130,7 @@ export function webRoutes(deps: WebDeps, assets: ReadonlyMap<string, Asset>, tok
       if (pages.size === 0) open();
       pages.add(send);
       // What happened between the page's overview and this stream (all of it, from a number of a daemon before a restart).
-      for (const event of deps.timeline.since(after > deps.timeline.last ? 0 : after)) send('event', event);
+      for (const event of deps.timeline.since(startAfter(deps.timeline, after))) send('event', event);
       send('status', status);
       return () => {
         pages.delete(send);

@@ -31,6 +31,7 @@ import { createServer as createHttpServer, get as httpGet, type IncomingMessage,
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
+import { splice } from './splice.js';
 
 const ECHO_PORT = 7;
 const HELLO_PORT = 9;
@@ -228,12 +229,7 @@ function serveTls(certFile: string, keyFile: string): void {
 
 function forward(socketPath: string, to: string): void {
   const at = to.lastIndexOf(':');
-  createServer((incoming) => {
-    const outgoing = connect(Number(to.slice(at + 1)), to.slice(0, at));
-    incoming.pipe(outgoing).pipe(incoming);
-    incoming.on('error', () => outgoing.destroy());
-    outgoing.on('error', () => incoming.destroy());
-  }).listen(socketPath, () => process.stdout.write('forwarding\n'));
+  createServer((incoming) => splice(incoming, connect(Number(to.slice(at + 1)), to.slice(0, at)))).listen(socketPath, () => process.stdout.write('forwarding\n'));
 }
 
 const [command, ...args] = process.argv.slice(2);

@@ -10,6 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Process, Runner } from '../system/exec.js';
 import { AGENT, waitFor } from './harness.js';
+import { splice } from './splice.js';
 import { inNamespace } from './topology.js';
 
 export interface PageForward {
@@ -26,12 +27,9 @@ export async function forwardPage(runner: Runner, ns: string, dir: string, to: s
   await waitFor('the page forwarder', 10_000, async () => (lines.includes('forwarding') ? true : null));
   const open = new Set<Socket>();
   const server: Server = createServer((incoming) => {
-    const outgoing = connect(socketPath);
     open.add(incoming);
     incoming.once('close', () => open.delete(incoming));
-    incoming.pipe(outgoing).pipe(incoming);
-    incoming.on('error', () => outgoing.destroy());
-    outgoing.on('error', () => incoming.destroy());
+    splice(incoming, connect(socketPath));
   });
   const listen = (at: number): Promise<void> =>
     new Promise((resolve, reject) => {

@@ -14,7 +14,7 @@ import type { Runner } from '../../system/exec.js';
 import { ask } from '../../system/control-client.js';
 import { findTool } from '../../system/tools.js';
 import type { CliContext } from '../context.js';
-import { EXIT_FAILURE, Failure } from '../exit.js';
+import { ENDING_SIGNALS, EXIT_FAILURE, Failure } from '../exit.js';
 import { formatPools, table } from '../format.js';
 
 const LAB_CONFIG = fileURLToPath(new URL('../../../pools/lab.yaml', import.meta.url));
@@ -46,9 +46,6 @@ async function writeConfig(committed: string, dir: string): Promise<{ config: st
   await writeFile(config, `${await readFile(committed, 'utf8')}${web}`);
   return { config, token };
 }
-
-/** Signals that end the lab: each cleans up first (SIGHUP: the terminal or SSH session went away). */
-const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Removes what dead labs and test runs left behind and says what it removed. */
 async function cleanLeftoversSaying(runner: Runner, say: (text: string) => void): Promise<void> {

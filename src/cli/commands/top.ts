@@ -4,7 +4,7 @@ import { lineQuality } from '../../core/history.js';
 import { rates } from '../../core/traffic.js';
 import type { Traffic } from '../../schema/control.js';
 import { fromDaemon, type CliContext } from '../context.js';
-import { EXIT_USAGE, Failure } from '../exit.js';
+import { ENDING_SIGNALS, EXIT_USAGE, Failure } from '../exit.js';
 import { renderTop, type TopUplink } from '../top-view.js';
 
 const HISTORY = 60;
@@ -13,7 +13,6 @@ const MAIN_SCREEN = '\x1b[?1049l';
 const HIDE_CURSOR = '\x1b[?25l';
 const SHOW_CURSOR = '\x1b[?25h';
 const HOME_AND_CLEAR = '\x1b[H\x1b[2J';
-const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
  * `dispatcher top`: a terminal view refreshed every --interval — per uplink
