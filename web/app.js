@@ -18,8 +18,13 @@ const page = {
   filter: '',
   offset: 0,
   matched: 0,
+  /** The clients table's order: 'address' or 'bytes' (busiest first). */
+  order: 'address',
   clientsAsked: 0,
 };
+
+/** How often a visible clients table is read again, for its bytes (the daemon reads the counters at most every 5 s). */
+const CLIENTS_EVERY_MS = 10_000;
 
 const TOKEN_NEEDED = 'this dashboard needs its token: enter it above';
 
@@ -78,6 +83,15 @@ function bits(bytesPerSecond) {
   if (b >= 1e6) return `${(b / 1e6).toFixed(1)} Mbit/s`;
   if (b >= 1e3) return `${(b / 1e3).toFixed(1)} kbit/s`;
   return `${Math.round(b)} bit/s`;
+}
+
+function volume(bytes) {
+  if (bytes === null || bytes === undefined) return '–';
+  if (bytes >= 1e12) return `${(bytes / 1e12).toFixed(1)} TB`;
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
+  return `${bytes} B`;
 }
 
 function ms(value) {
@@ -279,7 +293,7 @@ function drawEvents() {
 }
 
 async function loadClients() {
-  const query = new URLSearchParams({ q: page.filter, offset: String(page.offset) });
+  const query = new URLSearchParams({ q: page.filter, offset: String(page.offset), order: page.order });
   // Typing sends one request per pause: only the newest one's answer is drawn, whatever order they come back in.
   const asked = ++page.clientsAsked;
   const table = await api(`/api/clients?${query}`);
@@ -315,6 +329,7 @@ async function loadClients() {
         element('td', {}, row.pinned ? 'pinned' : ''),
         element('td', {}, when(row.since)),
         element('td', {}, when(row.lastSeen)),
+        element('td', { class: 'num bytes', title: row.bytes === null ? 'the counters could not be read' : `${row.bytes} bytes sent and received` }, volume(row.bytes)),
         element('td', { class: 'v6' }, row.ipv6.join(' ')),
         element('td', {}, pin, ' ', release),
       );
@@ -447,6 +462,18 @@ function main() {
       refreshClients();
     }, 150);
   });
+  for (const order of ['address', 'bytes']) {
+    $(`by-${order}`).addEventListener('click', () => {
+      page.order = order;
+      page.offset = 0;
+      for (const other of ['address', 'bytes']) $(`by-${other}`).setAttribute('aria-pressed', String(other === order));
+      refreshClients();
+    });
+  }
+  // The bytes move on: a table in view is read again now and then, unless the operator is using it (a pin menu open).
+  setInterval(() => {
+    if (document.visibilityState === 'visible' && page.status && !$('clients').contains(document.activeElement)) refreshClients();
+  }, CLIENTS_EVERY_MS);
   $('prev').addEventListener('click', () => {
     page.offset = Math.max(0, page.offset - 100);
     refreshClients();

@@ -87,6 +87,8 @@ export interface NetfilterBackend<Observed = unknown, Payload = unknown> {
   collisions(config: Config, observed: Observed): ConfigProblem[];
   /** Bytes per pool from our counting rules, by uplink name. */
   counters(runner: Runner, config: Config): Promise<Record<string, PoolBytes>>;
+  /** Bytes per client address (either family), sent and received together, from the client set's or map's own counters. */
+  clientBytes(runner: Runner): Promise<ReadonlyMap<string, number>>;
   /** Pure: the clients the kernel classifies now (address → mark), so a restart after a crash can adopt them. */
   classified(observed: Observed): ReadonlyMap<string, ClassifiedClient>;
   /** Pure: whether the rule marking the sockets of `group` (`dispatcher exec --uplink`) is loaded. */

@@ -11,7 +11,7 @@ export const RANGE_SIZE = 100;
 export const MAX_UPLINKS = 32;
 /** Our chains, in any table, start with this. */
 export const CHAIN_PREFIX = 'DISPATCHER-';
-/** The client → pool-mark set (hash:ip with skbinfo) of IPv4; clientSets() gives each family's. */
+/** The client → pool-mark set (hash:ip with counters and skbinfo: the clients table's bytes) of IPv4; clientSets() gives each family's. */
 export const CLIENT_SET = familyContract('ipv4').clientSet;
 /** Built beside CLIENT_SET and swapped in when the set must be recreated. */
 export const CLIENT_SET_NEXT = familyContract('ipv4').clientSetNext;

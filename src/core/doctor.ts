@@ -107,7 +107,7 @@ function featureFindings(facts: Pick<DoctorFacts, 'features'>): Finding[] {
           check: `kernel:${feature}`,
           severity: 'fail',
           summary: `${feature} does not work in this kernel: ${error}`,
-          fix: 'use a kernel with policy routing, multipath, ipset (hash:ip with skbinfo) and the netfilter CONNMARK, MARK, SET, owner and MASQUERADE modules, and for IPv6 nat mode NETMAP and DNAT (any Debian kernel has them)',
+          fix: 'use a kernel with policy routing, multipath, ipset (hash:ip with counters and skbinfo) and the netfilter CONNMARK, MARK, SET, owner and MASQUERADE modules, and for IPv6 nat mode NETMAP and DNAT (any Debian kernel has them)',
         },
   );
 }

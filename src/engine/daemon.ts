@@ -47,6 +47,7 @@ import { type Asset, listenWeb, readAssets, type WebServer } from '../system/web
 import { readSysctlFiles } from '../system/sysctl-files.js';
 import { assignmentsOf, Store } from '../system/store.js';
 import { loadBackends } from './backend.js';
+import { ClientBytes } from './client-bytes.js';
 import { removeOtherBackends } from './flush.js';
 import { DdnsPublisher } from './ddns.js';
 import { controlHandlers, dispatch, type Handlers } from './handlers.js';
@@ -90,6 +91,7 @@ interface Parts {
   readonly backend: NetfilterBackend;
   readonly traffic: PoolTraffic;
   readonly history: LineHistory;
+  readonly clientBytes: ClientBytes;
 }
 
 export class Daemon {
@@ -190,11 +192,12 @@ export class Daemon {
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
     const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
     const history = new LineHistory({ runner, log, clock: systemClock, health, reconciler });
+    const clientBytes = new ClientBytes(() => backend.clientBytes(runner), systemClock, log);
     const status = new DaemonStatus(
       { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process },
       { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } },
     );
-    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history };
+    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();

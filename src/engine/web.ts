@@ -1,7 +1,8 @@
 // What the web dashboard's API answers (system/web-server.ts serves it):
 //
 //   GET  /api/overview           status, the lines' last hour, the newest events
-//   GET  /api/clients?q=&offset= one page of the clients table, filtered
+//   GET  /api/clients?q=&offset=&order=address|bytes
+//                                one page of the clients table, filtered
 //   GET  /api/explain?ip=        explain, as `dispatcher explain` says it
 //   GET  /api/events?after=&started=  the timeline after an event number
 //   GET  /api/stream?after=      server-sent events: first the events after
@@ -16,7 +17,7 @@
 // ip-down does (the verdict moves its pool). Status is computed once per
 // tick for all open pages, never in the turn that noted an event.
 
-import { clientTable } from '../core/client-table.js';
+import { type ClientOrder, clientTable } from '../core/client-table.js';
 import { explanationText } from '../core/explain.js';
 import type { Timeline } from '../core/timeline.js';
 import { RequestError } from '../model/errors.js';
@@ -26,6 +27,7 @@ import type { Logger } from '../system/logger.js';
 import { type Asset, NotFound, type WebRoutes } from '../system/web-server.js';
 import { eventsAfter, startAfter } from './events.js';
 import { dispatch, type Handlers } from './handlers.js';
+import type { ClientBytes } from './client-bytes.js';
 import type { HealthMonitor } from './health.js';
 import type { LineHistory } from './line-history.js';
 import type { Reconciler } from './reconciler.js';
@@ -42,6 +44,7 @@ export interface WebDeps {
   readonly health: HealthMonitor;
   readonly timeline: Timeline;
   readonly history: LineHistory;
+  readonly clientBytes: ClientBytes;
   readonly handlers: Handlers;
 }
 
@@ -95,7 +98,7 @@ export function webRoutes(deps: WebDeps, assets: ReadonlyMap<string, Asset>, tok
         case '/api/overview':
           return { status: deps.status.status(), history: deps.history.all(), events: deps.timeline.since(0, 200).slice(), started: deps.timeline.started, actions: token !== null };
         case '/api/clients':
-          return clientTable(deps.reconciler.clients, query.get('q') ?? '', wholeNumber(query.get('offset'), 'offset'));
+          return clientTable(deps.reconciler.clients, query.get('q') ?? '', wholeNumber(query.get('offset'), 'offset'), await deps.clientBytes.get(), clientOrder(query.get('order')));
         case '/api/explain': {
           const request = parseAs('explain', { ip: query.get('ip') ?? '' });
           const result = await deps.handlers.explain(request);
@@ -150,6 +153,12 @@ function wholeNumber(text: string | null, name: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0) throw new RequestError(`${name}: ${JSON.stringify(text.slice(0, 20))} is not a whole number`);
   return value;
+}
+
+function clientOrder(text: string | null): ClientOrder {
+  if (text === null || text === '' || text === 'address') return 'address';
+  if (text === 'bytes') return 'bytes';
+  throw new RequestError(`order: ${JSON.stringify(text.slice(0, 20))} is not address or bytes`);
 }
 
 /** The operator takes a line out of service (as ppp ip-down does) or gives it back to its probes. */

@@ -206,7 +206,8 @@ export class Lab {
     return {
       iptables: await saved('iptables-save'),
       ip6tables: await saved('ip6tables-save'),
-      ipset: await run(['ipset', 'save']),
+      // Without the clients' counters, which traffic changes (nft -s below leaves them out the same way).
+      ipset: (await run(['ipset', 'save'])).replace(/ packets [0-9]+ bytes [0-9]+/g, ''),
       // The tables, and ours whole (stateless: without the counter values traffic changes). Not every
       // table's contents: iptables-nft leaves an empty built-in chain it created for a jump of ours
       // (iptables-save shows built-in chains either way, and `iptables -X` cannot remove them).

@@ -38,6 +38,7 @@ async function tryRun(run: () => Promise<unknown>): Promise<string | null> {
 const NFT_FEATURES = `table inet doctor {
   map m {
     type ipv4_addr : verdict
+    counter
     elements = { 192.0.2.9 : jump p }
   }
   chain p {
@@ -94,13 +95,13 @@ export async function tryKernelFeatures(runner: Runner, backend: BackendName = '
       runner.run(['ip', '-n', ns, 'route', 'add', 'default', 'table', '3100', 'nexthop', 'via', '192.0.2.2', 'dev', 'a', 'weight', '2', 'onlink', 'nexthop', 'via', '192.0.2.3', 'dev', 'a', 'weight', '1', 'onlink']),
     );
     if (backend === 'nftables') {
-      features['nftables: verdict map, mark and conntrack mark, socket group, masquerade'] = await tryRun(() => runner.run(inNs(['nft', '-f', '-']), { input: NFT_FEATURES }));
+      features['nftables: verdict map with counters, mark and conntrack mark, socket group, masquerade'] = await tryRun(() => runner.run(inNs(['nft', '-f', '-']), { input: NFT_FEATURES }));
       if (ipv6) features['nftables: IPv6 prefix translation (snat ip6 prefix to) and dnat'] = await tryRun(() => runner.run(inNs(['nft', '-f', '-']), { input: NFT_FEATURES6 }));
       features.conntrack = await tryRun(() => runner.run(inNs(['conntrack', '-L']), { okExitCodes: [0] }));
       return features;
     }
-    features['ipset hash:ip with skbinfo'] = await tryRun(async () => {
-      await runner.run(inNs(['ipset', 'create', 'doctor', 'hash:ip', 'family', 'inet', 'skbinfo']));
+    features['ipset hash:ip with counters and skbinfo'] = await tryRun(async () => {
+      await runner.run(inNs(['ipset', 'create', 'doctor', 'hash:ip', 'family', 'inet', 'counters', 'skbinfo']));
       await runner.run(inNs(['ipset', 'add', 'doctor', '192.0.2.9', 'skbmark', '0x1000000/0xf000000']));
     });
     features['SET --map-mark target'] = await tryRun(() => restore('*mangle\n:DOCTOR-SET - [0:0]\n-A DOCTOR-SET -j SET --map-set doctor src --map-mark\nCOMMIT\n'));
@@ -108,8 +109,8 @@ export async function tryKernelFeatures(runner: Runner, backend: BackendName = '
     features['owner match (dispatcher exec)'] = await tryRun(() => restore('*mangle\n:DOCTOR-OWN - [0:0]\n-A DOCTOR-OWN -m owner --gid-owner 64100 -j MARK --set-xmark 0x10000000/0xf0000000\nCOMMIT\n'));
     features.MASQUERADE = await tryRun(() => restore('*nat\n:DOCTOR-NAT - [0:0]\n-A DOCTOR-NAT -o a -j MASQUERADE\nCOMMIT\n'));
     if (ipv6) {
-      features['ipset hash:ip family inet6 with skbinfo'] = await tryRun(async () => {
-        await runner.run(inNs(['ipset', 'create', 'doctor6', 'hash:ip', 'family', 'inet6', 'skbinfo']));
+      features['ipset hash:ip family inet6 with counters and skbinfo'] = await tryRun(async () => {
+        await runner.run(inNs(['ipset', 'create', 'doctor6', 'hash:ip', 'family', 'inet6', 'counters', 'skbinfo']));
         await runner.run(inNs(['ipset', 'add', 'doctor6', 'fd00:18::10', 'skbmark', '0x1000000/0xf000000']));
       });
       features['ip6tables: SET, NETMAP and DNAT targets'] = await tryRun(() =>

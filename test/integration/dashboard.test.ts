@@ -65,6 +65,12 @@ test("the lab's dashboard in headless Chromium: every line and client, a blackho
     expect(await page.locator('#clients tbody tr td').first().textContent()).toBe('198.18.0.11');
     await page.locator('#filter').fill('');
     await within(5_000, 'every row back', async () => (await rows()) === CLIENTS);
+    // Busiest first: the client that streamed in the lab's demonstrations leads, with its bytes; then address order again.
+    const firstCell = async (cell: string): Promise<string> => (await page.locator(`#clients tbody tr td${cell}`).first().textContent()) ?? '';
+    await page.locator('#by-bytes').click();
+    await within(5_000, 'the busiest client first, with its bytes', async () => /^[0-9.]+ (kB|MB)$/.test(await firstCell('.bytes')));
+    await page.locator('#by-address').click();
+    await within(5_000, 'address order again', async () => (await firstCell('')) === '198.18.0.10');
 
     // Without the token, an action is refused, and says so.
     await page.locator('#rebalance').click();

@@ -52,7 +52,7 @@ describe('operator tools in the default lab', () => {
     expect(report.worst).toBe('warn');
     const features = report.findings.filter((f) => f.check.startsWith('kernel:'));
     expect(features.map((f) => f.check).sort()).toEqual(
-      ['CONNMARK target', 'MASQUERADE', 'SET --map-mark target', 'conntrack', 'ipset hash:ip with skbinfo', 'multipath routes', 'owner match (dispatcher exec)', 'policy routing (fwmark rules, extra tables)']
+      ['CONNMARK target', 'MASQUERADE', 'SET --map-mark target', 'conntrack', 'ipset hash:ip with counters and skbinfo', 'multipath routes', 'owner match (dispatcher exec)', 'policy routing (fwmark rules, extra tables)']
         .map((f) => `kernel:${f}`)
         .sort(),
     );

@@ -28,8 +28,8 @@ const POOL1 = poolChain(0x01000000, 0x0f000000);
 const POOL2 = poolChain(0x02000000, 0x0f000000);
 
 /** The table as the kernel would hold it after loading `wanted`'s skeleton with these elements. */
-function loaded(clients: Record<string, string>, skeleton = renderSkeleton(intent()), hostSets = new Map<string, Set<string>>()): NftObserved {
-  return { table: true, digest: skeletonDigest(skeleton), clients: new Map(Object.entries(clients)), hostSets, rulesPerChain: rulesPerChain(skeleton), groups: [64100, 64101], foreignMarks: [] };
+function loaded(clients: Record<string, string>, skeleton = renderSkeleton(intent()), hostSets = new Map<string, Set<string>>(), counters = new Map<string, readonly [number, number]>()): NftObserved {
+  return { table: true, digest: skeletonDigest(skeleton), clients: new Map(Object.entries(clients)), counters, hostSets, rulesPerChain: rulesPerChain(skeleton), groups: [64100, 64101], foreignMarks: [] };
 }
 
 describe('the table', () => {
@@ -60,7 +60,7 @@ describe('the table', () => {
 });
 
 describe('what a run loads', () => {
-  const absent: NftObserved = { table: false, digest: null, clients: new Map(), hostSets: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
+  const absent: NftObserved = { table: false, digest: null, clients: new Map(), counters: new Map(), hostSets: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
 
   test('no table yet: the whole table with its clients, in one transaction', () => {
     const payload = planNft(intent({ '198.18.0.10': 0x01000000 }), absent);
@@ -77,6 +77,26 @@ describe('what a run loads', () => {
       whole: false,
       text: `delete element inet dispatcher clients { 198.18.0.11, 198.18.0.12 }\nadd element inet dispatcher clients { 198.18.0.11 : jump ${POOL2}, 198.18.0.13 : jump ${POOL2} }\n`,
     });
+  });
+
+  test("a client's bytes survive its move to another pool and a rebuilt table: its element is written again with its counter", () => {
+    const counters = new Map<string, readonly [number, number]>([
+      ['198.18.0.10', [12, 9000]],
+      ['198.18.0.11', [3, 180]],
+    ]);
+    const observed = loaded({ '198.18.0.10': POOL1, '198.18.0.11': POOL1 }, renderSkeleton(intent()), new Map(), counters);
+    const moved = planNft(intent({ '198.18.0.10': 0x02000000, '198.18.0.11': 0x01000000, '198.18.0.12': 0x01000000 }), observed);
+    expect(moved.text).toBe(`delete element inet dispatcher clients { 198.18.0.10 }\nadd element inet dispatcher clients { 198.18.0.10 counter packets 12 bytes 9000 : jump ${POOL2}, 198.18.0.12 : jump ${POOL1} }\n`);
+    const after = nftablesBackend().expected(moved);
+    expect([...(after?.counters ?? [])]).toEqual([...counters]);
+    // One that left starts afresh if it comes back.
+    const left = nftablesBackend().expected(planNft(intent({ '198.18.0.11': 0x01000000 }), observed));
+    expect([...(left?.counters ?? [])]).toEqual([['198.18.0.11', [3, 180]]]);
+    const rebuilt = planNft({ ...intent({ '198.18.0.10': 0x01000000, '198.18.0.11': 0x01000000 }), lans: ['lan1'] }, observed);
+    expect(rebuilt.whole).toBe(true);
+    expect(rebuilt.text).toContain(`add element inet dispatcher clients { 198.18.0.10 counter packets 12 bytes 9000 : jump ${POOL1}, 198.18.0.11 counter packets 3 bytes 180 : jump ${POOL1} }`);
+    // The maps count: the declaration asks for a counter per element.
+    expect(renderSkeleton(intent())).toContain('  map clients {\n    type ipv4_addr : verdict\n    size 65536\n    counter\n  }');
   });
 
   test('what an element change leaves is known without reading it back (a rebuilt table is read)', () => {
@@ -133,7 +153,22 @@ describe('reading the ruleset back', () => {
     nftables: [
       { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
       { table: { family: 'inet', name: 'dispatcher', handle: 1 } },
-      { map: { family: 'inet', name: 'clients', table: 'dispatcher', type: 'ipv4_addr', handle: 10, map: 'verdict', size: 65536, elem: [['198.18.0.10', { jump: { target: POOL1 } }]] } },
+      {
+        map: {
+          family: 'inet',
+          name: 'clients',
+          table: 'dispatcher',
+          type: 'ipv4_addr',
+          handle: 10,
+          map: 'verdict',
+          size: 65536,
+          elem: [
+            [{ elem: { val: '198.18.0.10', counter: { packets: 4, bytes: 336 } } }, { jump: { target: POOL1 } }],
+            [{ elem: { val: '198.18.0.11', counter: { packets: 0, bytes: 0 } } }, { jump: { target: POOL2 } }],
+          ],
+          stmt: [{ counter: null }],
+        },
+      },
       { chain: { family: 'inet', table: 'dispatcher', name: 'pre', handle: 5, type: 'filter', hook: 'prerouting', prio: -150, policy: 'accept' } },
       { rule: { family: 'inet', table: 'dispatcher', chain: 'pre', handle: 20, expr: [{ match: { op: '==', left: { meta: { key: 'iifname' } }, right: 'lan0' } }] } },
       { chain: { family: 'inet', table: 'dispatcher', name: 'out', handle: 6 } },
@@ -159,13 +194,21 @@ describe('reading the ruleset back', () => {
   test('our table: digest, rules per chain, clients, socket groups; other software: the mark bits its rules touch', () => {
     const observed = parseNftRuleset(ruleset, { family: 'inet', name: 'dispatcher' });
     expect(observed).toMatchObject({ table: true, digest, groups: [64100], rulesPerChain: { pre: 1, out: 1, digest: 1 } });
-    expect([...observed.clients]).toEqual([['198.18.0.10', POOL1]]);
+    expect([...observed.clients]).toEqual([
+      ['198.18.0.10', POOL1],
+      ['198.18.0.11', POOL2],
+    ]);
+    // Only the elements that counted something are kept (what a rewrite carries over).
+    expect([...observed.counters]).toEqual([['198.18.0.10', [4, 336]]]);
     expect(observed.foreignMarks).toEqual([
       { where: 'inet ts pre', bits: 0x00ff0000 },
       { where: 'ip mangle PREROUTING', bits: 0xffffffff },
     ]);
     const backend = nftablesBackend();
-    expect([...backend.classified(observed)]).toEqual([['198.18.0.10', { mark: 0x01000000, mask: 0x0f000000 }]]);
+    expect([...backend.classified(observed)]).toEqual([
+      ['198.18.0.10', { mark: 0x01000000, mask: 0x0f000000 }],
+      ['198.18.0.11', { mark: 0x02000000, mask: 0x0f000000 }],
+    ]);
     expect(backend.groupMarked(observed, 64100)).toBe(true);
     const collisions = backend.collisions({ marks: { mask: 0xff000000 } } as never, observed);
     expect(collisions.map((c) => c.problem)).toEqual([expect.stringContaining('ip mangle PREROUTING uses mark bits 0xff000000')]);

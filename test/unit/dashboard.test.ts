@@ -16,6 +16,7 @@ import { loadConfig, parseConfig } from '../../src/config/load.js';
 import { clientTable } from '../../src/core/client-table.js';
 import { History, type LineSample, lineQuality } from '../../src/core/history.js';
 import { Timeline } from '../../src/core/timeline.js';
+import { ClientBytes, FRESH_MS } from '../../src/engine/client-bytes.js';
 import { eventsAfter } from '../../src/engine/events.js';
 import { noteTransition, RunNotes } from '../../src/engine/notes.js';
 import { RequestError } from '../../src/model/errors.js';
@@ -24,6 +25,7 @@ import { parseRequest, type RunReport, type UplinkHealthSnapshot } from '../../s
 import { systemClock } from '../../src/system/clock.js';
 import { listenWeb, readAssets, type WebRoutes, type WebServer } from '../../src/system/web-server.js';
 import { problemsOf } from '../helpers/config-problems.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -145,21 +147,72 @@ describe('the clients table', () => {
   ]);
 
   test('rows in address order (numeric, not text), filtered by address, MAC (any case), pool or IPv6 address', () => {
-    expect(clientTable(clients, '', 0).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.0.100', '198.18.1.1']);
-    expect(clientTable(clients, 'aa:00', 0).rows.map((r) => r.ip)).toEqual(['198.18.0.100']);
-    expect(clientTable(clients, ' ISP1 ', 0).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.1.1']);
-    expect(clientTable(clients, 'fd00:18::1', 0).rows).toEqual([{ ip: '198.18.1.1', mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pool: 'isp1', pinned: false, since: 1, lastSeen: 2, ipv6: ['fd00:18::1:1'] }]);
-    expect(clientTable(clients, 'nothing', 0)).toEqual({ total: 3, matched: 0, offset: 0, rows: [] });
+    expect(clientTable(clients, '', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.0.100', '198.18.1.1']);
+    expect(clientTable(clients, 'aa:00', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.100']);
+    expect(clientTable(clients, ' ISP1 ', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.1.1']);
+    expect(clientTable(clients, 'fd00:18::1', 0, null).rows).toEqual([{ ip: '198.18.1.1', mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pool: 'isp1', pinned: false, since: 1, lastSeen: 2, ipv6: ['fd00:18::1:1'], bytes: null }]);
+    expect(clientTable(clients, 'nothing', 0, null)).toEqual({ total: 3, matched: 0, offset: 0, rows: [] });
+  });
+
+  test("bytes: a host's IPv4 and IPv6 addresses together, none counted yet is 0; busiest first on request, ties in address order", () => {
+    const bytes = new Map([
+      ['198.18.1.1', 1000],
+      ['fd00:18::1:1', 500],
+      ['198.18.0.9', 1500],
+    ]);
+    const table = clientTable(clients, '', 0, bytes, 'bytes');
+    expect(table.rows.map((r) => [r.ip, r.bytes])).toEqual([
+      ['198.18.0.9', 1500],
+      ['198.18.1.1', 1500],
+      ['198.18.0.100', 0],
+    ]);
+    expect(clientTable(clients, '', 0, bytes).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.0.100', '198.18.1.1']);
+    // Unreadable counters: no bytes, and the busiest order falls back to addresses.
+    expect(clientTable(clients, '', 0, null, 'bytes').rows.map((r) => [r.ip, r.bytes])).toEqual([
+      ['198.18.0.9', null],
+      ['198.18.0.100', null],
+      ['198.18.1.1', null],
+    ]);
+  });
+
+  test('the counters are read when a page asks, once per few seconds however many ask, one read at a time; a failure is null and logged once', async () => {
+    const clock = new ManualClock();
+    const warned: string[] = [];
+    let reads = 0;
+    let fail = false;
+    const reader = new ClientBytes(
+      async () => {
+        reads++;
+        if (fail) throw new Error('ipset: permission denied');
+        return new Map([['198.18.0.9', reads]]);
+      },
+      clock,
+      { ...silent, warn: (message: string) => warned.push(message) },
+    );
+    const [a, b] = await Promise.all([reader.get(), reader.get()]);
+    expect(reads).toBe(1);
+    expect(a).toBe(b);
+    await clock.advance(FRESH_MS - 1);
+    expect((await reader.get())?.get('198.18.0.9')).toBe(1);
+    await clock.advance(1);
+    expect((await reader.get())?.get('198.18.0.9')).toBe(2);
+    fail = true;
+    await clock.advance(FRESH_MS);
+    expect(await reader.get()).toBeNull();
+    expect(await reader.get()).toBeNull();
+    expect(warned).toEqual(['could not read the clients’ byte counters for the dashboard']);
+    fail = false;
+    expect((await reader.get())?.get('198.18.0.9')).toBe(5);
   });
 
   test('pages of 100 at 50,000 clients, an offset past the end shows the last row', () => {
     const many = new Map<string, ClientRecord>();
     for (let i = 0; i < 50_000; i++) many.set(`198.18.${i >> 8}.${i & 255}`, client(i % 2 === 0 ? 'isp1' : 'isp2'));
-    const page = clientTable(many, '', 49_950);
+    const page = clientTable(many, '', 49_950, null);
     expect(page.rows).toHaveLength(50);
     expect(page.rows[0]?.ip).toBe('198.18.195.30');
-    expect(clientTable(many, 'isp2', 0)).toMatchObject({ total: 50_000, matched: 25_000 });
-    expect(clientTable(many, '', 10 ** 9).rows.map((r) => r.ip)).toEqual(['198.18.195.79']);
+    expect(clientTable(many, 'isp2', 0, null)).toMatchObject({ total: 50_000, matched: 25_000 });
+    expect(clientTable(many, '', 10 ** 9, null).rows.map((r) => r.ip)).toEqual(['198.18.195.79']);
   });
 });
 

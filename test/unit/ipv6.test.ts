@@ -426,7 +426,7 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
 
   test('the same skeleton for ip6tables: the IPv6 set per packet, the LAN prefix onto the line (NETMAP) or masqueraded, nothing new into a translated prefix', async () => {
     const payload = backend.plan(INTENT, await backend.observe(new FakeKernel()));
-    expect(payload.ipsetBefore).toContain('create dispatcher-clients6 hash:ip family inet6 hashsize 1024 maxelem 16 skbinfo\nadd dispatcher-clients6 fd00:18::10 skbmark 0x1000000/0xf000000\n');
+    expect(payload.ipsetBefore).toContain('create dispatcher-clients6 hash:ip family inet6 hashsize 1024 maxelem 16 counters skbinfo\nadd dispatcher-clients6 fd00:18::10 skbmark 0x1000000/0xf000000\n');
     const rules6 = payload.ip6tables.split('\n');
     // Nothing new is forwarded into a translated prefix; the gateway's own translated address is its, before routing.
     expect(rules6).toContain('-I FORWARD 1 -j DISPATCHER-FWD');

@@ -187,7 +187,7 @@ describe('the daemon against the fake kernel', () => {
     fake.addNeighbour('198.18.0.99', 'lan0');
     const deadline = Date.now() + 5000;
     while (!fake.ipsets.save('dispatcher-clients').includes('198.18.0.99') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(fake.ipsets.save('dispatcher-clients')).toMatch(/^add dispatcher-clients 198\.18\.0\.99 skbmark 0x[12]000000\/0xf000000$/m);
+    expect(fake.ipsets.save('dispatcher-clients')).toMatch(/^add dispatcher-clients 198\.18\.0\.99 packets 0 bytes 0 skbmark 0x[12]000000\/0xf000000$/m);
   });
 
   test('a line that stops answering fails over: its pool table points at the survivor and only its connections are forgotten', async () => {

@@ -25,7 +25,7 @@ describe('doctor judges', () => {
     const findings = diagnose(
       facts({
         tools: { ...facts().tools, ipset: null },
-        features: { 'ipset hash:ip with skbinfo': 'ipset v7.17: Kernel error received: Operation not supported' },
+        features: { 'ipset hash:ip with counters and skbinfo': 'ipset v7.17: Kernel error received: Operation not supported' },
         sysctls: { ...facts().sysctls, 'net.ipv4.conf.all.rp_filter': '1', 'net.ipv4.conf.ppp0.rp_filter': '1', 'net.ipv4.neigh.default.gc_thresh3': '1024' },
         gatewayAnswers: { isp1: false, isp2: true, isp3: true },
         groupsInRange: [{ name: 'builders', gid: 64101 }],
@@ -33,7 +33,7 @@ describe('doctor judges', () => {
     );
     const of = (check: string) => findings.find((f) => f.check === check);
     expect(of('tool:ipset')).toMatchObject({ severity: 'fail', fix: 'apt-get install ipset' });
-    expect(of('kernel:ipset hash:ip with skbinfo')?.severity).toBe('fail');
+    expect(of('kernel:ipset hash:ip with counters and skbinfo')?.severity).toBe('fail');
     expect(of('sysctl:rp_filter:ppp0')).toMatchObject({ severity: 'fail', fix: expect.stringContaining('net.ipv4.conf.all.rp_filter=0') });
     // The lab's LAN is a /16: 65,536 addresses, more than 1,024 neighbour entries.
     expect(of('sysctl:gc_thresh')).toMatchObject({ severity: 'warn', fix: expect.stringContaining('gc_thresh3=65536') });

@@ -5,17 +5,17 @@ import { parseIpsetSave } from '../../src/parse/ipset.js';
 import { fixture } from '../helpers/fixtures.js';
 
 describe('ipset save parser', () => {
-  test('reads the set header and every member with its skbmark', () => {
+  test('reads the set header and every member with its counters and skbmark', () => {
     const dump = parseIpsetSave(fixture('ipset-save.txt'));
     expect(dump.sets).toEqual([
       {
         name: 'dispatcher-clients',
         type: 'hash:ip',
-        options: { family: 'inet', hashsize: '1024', maxelem: '65536', skbinfo: true, bucketsize: '12', initval: expect.stringMatching(/^0x/) },
+        options: { family: 'inet', hashsize: '1024', maxelem: '65536', counters: true, skbinfo: true, bucketsize: '12', initval: expect.stringMatching(/^0x/) },
       },
     ]);
     expect(dump.entries).toHaveLength(8);
-    expect(dump.entries.find((e) => e.member === '198.18.0.13')).toEqual({ set: 'dispatcher-clients', member: '198.18.0.13', options: { skbmark: '0x3000000/0xf000000' } });
+    expect(dump.entries.find((e) => e.member === '198.18.0.13')).toEqual({ set: 'dispatcher-clients', member: '198.18.0.13', options: { packets: '59', bytes: '4956', skbmark: '0x3000000/0xf000000' } });
   });
 
   test('flags and comments with spaces', () => {

@@ -182,8 +182,26 @@ describe('diff owns only what is ours', () => {
     const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
     const { ipsetBefore } = payloadsOf(diff(labConfig, desired, { ...kernel, sets: old }));
     const lines = ipsetBefore.trim().split('\n');
-    expect(lines[0]).toBe('create dispatcher-clients-next hash:ip family inet hashsize 1024 maxelem 65536 skbinfo');
+    expect(lines[0]).toBe('create dispatcher-clients-next hash:ip family inet hashsize 1024 maxelem 65536 counters skbinfo');
     expect(lines.filter((l) => l.startsWith('add dispatcher-clients-next '))).toHaveLength(8);
+    // Each client keeps its byte count (the clients table's bytes) in the new set.
+    const counted = kernel.sets.entries.find((e) => e.member === '198.18.0.13');
+    expect(lines).toContain(`add dispatcher-clients-next 198.18.0.13 packets ${counted?.options.packets} bytes ${counted?.options.bytes} skbmark 0x3000000/0xf000000`);
+    expect(lines.slice(-2)).toEqual(['swap dispatcher-clients-next dispatcher-clients', 'destroy dispatcher-clients-next']);
+  });
+
+  test('a set made before it counted bytes (no counters extension) is swapped for one that does, marks kept', () => {
+    const kernel = capturedKernel();
+    const uncounted = {
+      sets: kernel.sets.sets.map((s) => ({ ...s, options: Object.fromEntries(Object.entries(s.options).filter(([key]) => key !== 'counters')) })),
+      entries: kernel.sets.entries.map((e) => ({ ...e, options: { skbmark: e.options.skbmark as string } })),
+    };
+    const desired = plan({ config: labConfig, uplinks: labUplinks(kernel), assignments: capturedAssignments() });
+    const lines = payloadsOf(diff(labConfig, desired, { ...kernel, sets: uncounted }))
+      .ipsetBefore.trim()
+      .split('\n');
+    expect(lines[0]).toBe('create dispatcher-clients-next hash:ip family inet hashsize 1024 maxelem 65536 counters skbinfo');
+    expect(lines).toContain('add dispatcher-clients-next 198.18.0.13 skbmark 0x3000000/0xf000000');
     expect(lines.slice(-2)).toEqual(['swap dispatcher-clients-next dispatcher-clients', 'destroy dispatcher-clients-next']);
   });
 

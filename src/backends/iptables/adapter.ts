@@ -125,3 +125,24 @@ export async function readPoolCounters(runner: Runner, config: Config): Promise<
   }
   return total;
 }
+
+/**
+ * Each client address's bytes, sent and received, from the client sets'
+ * per-entry counters (our rules look every LAN packet up in them both ways).
+ * A set made by an older version has no counters and counts nothing until
+ * the next run swaps it.
+ */
+export async function readClientBytes(runner: Runner): Promise<Map<string, number>> {
+  const dumps = await Promise.all(FAMILIES.map((family) => runner.run(['ipset', 'save', familyContract(family).clientSet], { okExitCodes: [0, 1] })));
+  const bytes = new Map<string, number>();
+  for (const dump of dumps) {
+    if (dump.exitCode !== 0) {
+      if (dump.stderr.includes('does not exist')) continue;
+      throw new Error(`ipset save failed: ${dump.stderr.trim()}`);
+    }
+    for (const entry of parseIpsetSave(dump.stdout).entries) {
+      if (typeof entry.options.bytes === 'string') bytes.set(entry.member, Number(entry.options.bytes));
+    }
+  }
+  return bytes;
+}

@@ -65,7 +65,7 @@ export function diffNetfilter(desired: readonly DesiredNetfilterTable[], observe
 }
 
 function compatible(options: Readonly<Record<string, string | true>>, type: string, maxelem: number, family: Family): boolean {
-  return type === 'hash:ip' && options.family === familyContract(family).setFamily && options.skbinfo === true && options.maxelem === String(maxelem);
+  return type === 'hash:ip' && options.family === familyContract(family).setFamily && options.counters === true && options.skbinfo === true && options.maxelem === String(maxelem);
 }
 
 /** "mark/mask" as ipset prints an skbmark; a handful of distinct marks, so each is formatted once per diff. */
@@ -78,19 +78,33 @@ function skbmarks(poolMask: number): (mark: number) => string {
   };
 }
 
+/**
+ * The byte counts of the clients a swapped-in set keeps (ipset prints them as
+ * "packets N bytes N" where the old set has counters): loaded with their
+ * entries, so a new capacity does not zero the clients table's bytes.
+ */
+function carriedCounters(observed: IpsetDump, clientSet: string, wanted: ReadonlyMap<string, number>): ReadonlyMap<string, string> {
+  const carry = new Map<string, string>();
+  for (const entry of observed.entries) {
+    const { packets, bytes } = entry.options;
+    if (entry.set === clientSet && wanted.has(entry.member) && typeof packets === 'string' && typeof bytes === 'string') carry.set(entry.member, `packets ${packets} bytes ${bytes}`);
+  }
+  return carry;
+}
+
 /** One family's client set (desired null: it must not exist). */
 export function diffSet(desired: DesiredSet | null, observed: IpsetDump, family: Family): SetChange {
   const { clientSet, clientSetNext } = familyContract(family);
   const current = observed.sets.find((s) => s.name === clientSet);
   const destroyStale = observed.sets.some((s) => s.name === clientSetNext) ? [clientSetNext] : [];
-  const none: SetChange = { family, destroyStale, create: 'none', maxelem: desired?.maxelem ?? 0, add: [], del: [], destroy: false };
+  const none: SetChange = { family, destroyStale, create: 'none', maxelem: desired?.maxelem ?? 0, add: [], carry: new Map(), del: [], destroy: false };
   if (!desired) return { ...none, destroy: current !== undefined };
   const skbmark = skbmarks(desired.poolMask);
   // Sorted for a stable payload; only what is loaded is sorted (a steady run sorts nothing).
   const sorted = (entries: [string, string][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const all = (): [string, string][] => [...desired.entries].map(([ip, mark]) => [ip, skbmark(mark)]);
   if (!current) return { ...none, create: 'create', add: sorted(all()) };
-  if (!compatible(current.options, current.type, desired.maxelem, family)) return { ...none, create: 'swap', add: sorted(all()) };
+  if (!compatible(current.options, current.type, desired.maxelem, family)) return { ...none, create: 'swap', add: sorted(all()), carry: carriedCounters(observed, clientSet, desired.entries) };
   const have = new Map<string, string>();
   for (const entry of observed.entries) {
     if (entry.set === clientSet) have.set(entry.member, typeof entry.options.skbmark === 'string' ? entry.options.skbmark : '');

@@ -7,7 +7,7 @@
 import { CLIENT_SET, isOurChain } from '../../core/contract.js';
 import { familyContract } from '../../core/family.js';
 import type { NetfilterBackend } from '../backend.js';
-import { applyIptables, checkClientSets, deleteBareTables, observeIptables, observeIptablesReadable, readPoolCounters } from './adapter.js';
+import { applyIptables, checkClientSets, deleteBareTables, observeIptables, observeIptablesReadable, readClientBytes, readPoolCounters } from './adapter.js';
 import { iptablesCollisions } from './collisions.js';
 import { planIptablesChange } from './desired.js';
 import { observedAfter } from './diff.js';
@@ -69,6 +69,7 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
     // ip6tables' rules matter only while we load ours there.
     collisions: (config, observed) => iptablesCollisions(config.marks.mask, { netfilter: observed.netfilter, netfilter6: config.lan.ipv6.mode === 'nat' ? observed.netfilter6 : null }),
     counters: readPoolCounters,
+    clientBytes: readClientBytes,
     classified(observed) {
       const clients = new Map<string, { mark: number; mask: number }>();
       for (const entry of observed.sets.entries) {

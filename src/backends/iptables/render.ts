@@ -34,7 +34,7 @@ function hashsize(entries: number): number {
 }
 
 function createLine(name: string, change: SetChange): string {
-  return `create ${name} hash:ip family ${familyContract(change.family).setFamily} hashsize ${hashsize(change.add.length)} maxelem ${change.maxelem} skbinfo`;
+  return `create ${name} hash:ip family ${familyContract(change.family).setFamily} hashsize ${hashsize(change.add.length)} maxelem ${change.maxelem} counters skbinfo`;
 }
 
 export function renderSetBefore(change: SetChange): string {
@@ -42,7 +42,10 @@ export function renderSetBefore(change: SetChange): string {
   const lines: string[] = change.destroyStale.map((name) => `destroy ${name}`);
   const target = change.create === 'swap' ? clientSetNext : clientSet;
   if (change.create !== 'none') lines.push(createLine(target, change));
-  for (const [ip, mark] of change.add) lines.push(`add ${target} ${ip} skbmark ${mark}`);
+  for (const [ip, mark] of change.add) {
+    const counters = change.carry.get(ip);
+    lines.push(counters === undefined ? `add ${target} ${ip} skbmark ${mark}` : `add ${target} ${ip} ${counters} skbmark ${mark}`);
+  }
   for (const ip of change.del) lines.push(`del ${clientSet} ${ip}`);
   if (change.create === 'swap') lines.push(`swap ${clientSetNext} ${clientSet}`, `destroy ${clientSetNext}`);
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';

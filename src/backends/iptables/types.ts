@@ -95,6 +95,8 @@ export interface SetChange {
   readonly maxelem: number;
   /** [address, skbmark text] */
   readonly add: readonly (readonly [string, string])[];
+  /** A swap's entries that keep their byte counts: address → "packets N bytes N" (the clients table's bytes). */
+  readonly carry: ReadonlyMap<string, string>;
   readonly del: readonly string[];
   /** Destroy the set once nothing references it (flush). */
   readonly destroy: boolean;

@@ -7,12 +7,12 @@ import type { PoolBytes } from '../../core/traffic.js';
 import type { Config } from '../../model/config.js';
 import type { Runner } from '../../system/exec.js';
 import { parseNftRuleset } from './parse.js';
-import { counterNames, TABLE } from './render.js';
+import { CLIENT_MAP, CLIENT_MAP6, counterNames, TABLE } from './render.js';
 import type { NftObserved, NftPayload } from './types.js';
 
 const [FAMILY, NAME] = TABLE.split(' ') as [string, string];
 
-export const EMPTY: NftObserved = { table: false, digest: null, clients: new Map(), hostSets: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
+export const EMPTY: NftObserved = { table: false, digest: null, clients: new Map(), counters: new Map(), hostSets: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
 
 export async function observeNft(runner: Runner): Promise<NftObserved> {
   return parseNftRuleset((await runner.run(['nft', '-j', 'list', 'ruleset'])).stdout, { family: FAMILY, name: NAME });
@@ -43,4 +43,22 @@ export async function readNftCounters(runner: Runner, config: Config): Promise<R
     if (bytes.has(names.sent)) pools[uplink.name] = { sent: bytes.get(names.sent) ?? 0, received: bytes.get(names.received) ?? 0 };
   });
   return pools;
+}
+
+/**
+ * Each client address's bytes, sent and received, from the client maps'
+ * per-element counters (our rules look every LAN packet up in them both
+ * ways). Empty while our table or a map is absent.
+ */
+export async function readClientBytes(runner: Runner): Promise<Map<string, number>> {
+  const lists = await Promise.all([CLIENT_MAP, CLIENT_MAP6].map((map) => runner.run(['nft', '-j', 'list', 'map', FAMILY, NAME, map], { okExitCodes: [0, 1] })));
+  const bytes = new Map<string, number>();
+  for (const list of lists) {
+    if (list.exitCode !== 0) {
+      if (list.stderr.includes('No such file or directory')) continue;
+      throw new Error(`nft list map failed: ${list.stderr.trim()}`);
+    }
+    for (const [address, [, counted]] of parseNftRuleset(list.stdout, { family: FAMILY, name: NAME }).counters) bytes.set(address, counted);
+  }
+  return bytes;
 }

@@ -7,7 +7,7 @@
 import { hex } from '../../core/marks.js';
 import { countLines } from '../../render/payloads.js';
 import type { NetfilterBackend } from '../backend.js';
-import { applyNft, observeNft, observeNftReadable, readNftCounters } from './adapter.js';
+import { applyNft, observeNft, observeNftReadable, readClientBytes, readNftCounters } from './adapter.js';
 import { hostElement, hostSets, parsePoolChain, poolChain, renderElements, renderSkeleton, renderWhole, rulesPerChain, type SetElements, skeletonDigest, TABLE } from './render.js';
 import type { NftObserved, NftPayload } from './types.js';
 
@@ -36,7 +36,7 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
   }
   const intact = observed.table && observed.digest === skeletonDigest(skeleton) && sameCounts(observed.rulesPerChain, rulesPerChain(skeleton));
   const hosts = hostSets(intent);
-  if (!intact) return { text: renderWhole(skeleton, wanted, observed.table, hosts), whole: true };
+  if (!intact) return { text: renderWhole(skeleton, wanted, observed.table, hosts, observed.counters), whole: true };
   const remove: string[] = [];
   for (const [ip, chain] of observed.clients) if (wanted.get(ip) !== chain) remove.push(ip);
   const add: [string, string][] = [];
@@ -49,7 +49,7 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
     const change = { remove: [...have].filter((a) => !want.has(a)), add: [...want].filter((a) => !have.has(a)) };
     if (change.remove.length + change.add.length > 0) changes.set(name, change);
   }
-  const payload = { text: renderElements(remove, add, changes), whole: false };
+  const payload = { text: renderElements(remove, add, changes, observed.counters), whole: false };
   leaves.set(payload, payload.text === '' ? observed : afterElements(observed, remove, add, changes));
   return payload;
 }
@@ -57,7 +57,13 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
 /** Our table as observe reads it once these element changes are loaded. */
 function afterElements(observed: NftObserved, remove: readonly string[], add: readonly (readonly [string, string])[], hosts: ReadonlyMap<string, SetElements>): NftObserved {
   const clients = new Map(observed.clients);
-  for (const ip of remove) clients.delete(ip);
+  const counters = new Map(observed.counters);
+  const added = new Set(add.map(([ip]) => ip));
+  for (const ip of remove) {
+    clients.delete(ip);
+    // A moved client's element is added back with its counter (renderElements); one that left starts afresh if it returns.
+    if (!added.has(ip)) counters.delete(ip);
+  }
   for (const [ip, chain] of add) clients.set(ip, chain);
   const hostSets = new Map(observed.hostSets);
   for (const [name, change] of hosts) {
@@ -66,7 +72,7 @@ function afterElements(observed: NftObserved, remove: readonly string[], add: re
     for (const address of change.add) members.add(address);
     hostSets.set(name, members);
   }
-  return { ...observed, clients, hostSets };
+  return { ...observed, clients, counters, hostSets };
 }
 
 export function nftablesBackend(): NftablesBackend {
@@ -98,6 +104,7 @@ export function nftablesBackend(): NftablesBackend {
           fix: 'choose a marks.mask whose bits that software does not use',
         })),
     counters: readNftCounters,
+    clientBytes: readClientBytes,
     classified(observed) {
       const clients = new Map<string, { mark: number; mask: number }>();
       for (const [ip, chain] of observed.clients) {

@@ -5,7 +5,7 @@
 import { ParseError } from '../../parse/iptables-save.js';
 import { isOurChain } from '../../core/contract.js';
 import { CLIENT_MAP, CLIENT_MAP6, digestInComment } from './render.js';
-import type { NftObserved } from './types.js';
+import type { ElementCounter, NftObserved } from './types.js';
 
 const FULL = 0xffffffff;
 const WHAT = 'nft -j list ruleset';
@@ -63,13 +63,17 @@ function groupOf(expr: readonly Json[]): number | null {
   return null;
 }
 
-/** An element of our map: "198.18.0.10" → its jump target, or null for forms we never write. */
-function elementOf(element: Json): readonly [string, string] | null {
+/** An element of our map: "198.18.0.10" → its jump target and its counter (null before it counted anything), or null for forms we never write. */
+function elementOf(element: Json): { address: string; target: string; counter: ElementCounter | null } | null {
   if (!Array.isArray(element) || element.length !== 2) return null;
   const [key, verdict] = element;
-  const address = typeof key === 'string' ? key : isObject(key) && isObject(key.elem) && typeof key.elem.val === 'string' ? key.elem.val : null;
+  const elem = isObject(key) && isObject(key.elem) ? key.elem : null;
+  const address = typeof key === 'string' ? key : elem && typeof elem.val === 'string' ? elem.val : null;
   const target = isObject(verdict) && isObject(verdict.jump) && typeof verdict.jump.target === 'string' ? verdict.jump.target : null;
-  return address !== null && target !== null ? [address, target] : null;
+  if (address === null || target === null) return null;
+  const counted = elem && isObject(elem.counter) ? elem.counter : null;
+  const counter: ElementCounter | null = counted && typeof counted.packets === 'number' && typeof counted.bytes === 'number' && counted.packets > 0 ? [counted.packets, counted.bytes] : null;
+  return { address, target, counter };
 }
 
 export function parseNftRuleset(text: string, table: { family: string; name: string }): NftObserved {
@@ -85,6 +89,7 @@ export function parseNftRuleset(text: string, table: { family: string; name: str
   let exists = false;
   let digest: string | null = null;
   const clients = new Map<string, string>();
+  const counters = new Map<string, ElementCounter>();
   const hostSets = new Map<string, Set<string>>();
   const groups: number[] = [];
   const rulesPerChain: Record<string, number> = {};
@@ -96,7 +101,9 @@ export function parseNftRuleset(text: string, table: { family: string; name: str
     if (isObject(item.map) && ours(item.map) && (item.map.name === CLIENT_MAP || item.map.name === CLIENT_MAP6) && Array.isArray(item.map.elem)) {
       for (const element of item.map.elem) {
         const parsed = elementOf(element);
-        if (parsed) clients.set(parsed[0], parsed[1]);
+        if (!parsed) continue;
+        clients.set(parsed.address, parsed.target);
+        if (parsed.counter) counters.set(parsed.address, parsed.counter);
       }
     }
     if (isObject(item.set) && ours(item.set) && typeof item.set.name === 'string' && /^p[0-9]+_hosts6?$/.test(item.set.name)) {
@@ -116,5 +123,5 @@ export function parseNftRuleset(text: string, table: { family: string; name: str
     const bits = markBitsOfRule(rule.expr);
     if (bits !== 0) foreignMarks.push({ where: `${String(rule.family)} ${String(rule.table)} ${rule.chain}`, bits });
   }
-  return { table: exists, digest, clients, hostSets, groups, foreignMarks, rulesPerChain };
+  return { table: exists, digest, clients, counters, hostSets, groups, foreignMarks, rulesPerChain };
 }

@@ -26,6 +26,7 @@ import { hex } from '../../core/marks.js';
 import { hashedModes } from '../../core/balance/policies.js';
 import { formatPorts } from '../../core/balance/policy-match.js';
 import type { ChooseIntent, NetfilterIntent, PolicyAction, SpreadIntent } from '../../model/plan.js';
+import type { ElementCounter } from './types.js';
 
 export const TABLE = 'inet dispatcher';
 export const CLIENT_MAP = 'clients';
@@ -177,9 +178,10 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     const names = counterNames(i);
     lines.push(`  counter ${names.sent} {`, '  }', `  counter ${names.received} {`, '  }');
   });
-  lines.push(`  map ${CLIENT_MAP} {`, '    type ipv4_addr : verdict', `    size ${Math.max(1, intent.maxClients)}`, '  }');
+  // Each element counts the packets looked up in it (sent by `pre`, received by `count`): the clients table's bytes.
+  lines.push(`  map ${CLIENT_MAP} {`, '    type ipv4_addr : verdict', `    size ${Math.max(1, intent.maxClients)}`, '    counter', '  }');
   const { ipv6 } = intent;
-  if (ipv6) lines.push(`  map ${CLIENT_MAP6} {`, '    type ipv6_addr : verdict', `    size ${Math.max(1, ipv6.maxClients)}`, '  }');
+  if (ipv6) lines.push(`  map ${CLIENT_MAP6} {`, '    type ipv6_addr : verdict', `    size ${Math.max(1, ipv6.maxClients)}`, '    counter', '  }');
   for (const name of hostSets(intent).keys()) lines.push(`  set ${name} {`, `    type ${hostSetType(name)}`, '  }');
   const poolMarks = new Set(uplinks.map((u) => u.poolMark));
   for (const { action } of intent.choose?.policies ?? []) if (action.kind === 'pool') poolMarks.add(action.poolMark);
@@ -260,9 +262,19 @@ export function skeletonDigest(skeleton: string): string {
   return digestInComment(/comment "([^"]*)"/.exec(skeleton)?.[1] ?? '') ?? '';
 }
 
-/** Map elements, address → pool chain, as nft writes a set of them. */
-function elements(entries: readonly (readonly [string, string])[]): string {
-  return entries.map(([address, chain]) => `${address} : jump ${chain}`).join(', ');
+/**
+ * Map elements, address → pool chain, as nft writes a set of them. An element
+ * that existed keeps its counter (`counters`): a client moved to another pool
+ * is deleted and added again, a rebuilt table is new, and either would zero
+ * the client's bytes.
+ */
+function elements(entries: readonly (readonly [string, string])[], counters: ReadonlyMap<string, ElementCounter>): string {
+  return entries
+    .map(([address, chain]) => {
+      const counter = counters.get(address);
+      return counter === undefined ? `${address} : jump ${chain}` : `${address} counter packets ${counter[0]} bytes ${counter[1]} : jump ${chain}`;
+    })
+    .join(', ');
 }
 
 /** Entries (or addresses) split by the map they belong in: IPv4's, then IPv6's. */
@@ -276,7 +288,7 @@ export const hostElement = (host: string): string => host.replace(/\/(32|128)$/,
 const hostElements = (hosts: readonly string[]): string => hosts.map(hostElement).join(', ');
 
 /** The whole table in one transaction: created if absent, emptied and rebuilt if present. */
-export function renderWhole(skeleton: string, clients: ReadonlyMap<string, string>, exists: boolean, hosts: ReadonlyMap<string, readonly string[]> = new Map()): string {
+export function renderWhole(skeleton: string, clients: ReadonlyMap<string, string>, exists: boolean, hosts: ReadonlyMap<string, readonly string[]> = new Map(), counters: ReadonlyMap<string, ElementCounter> = new Map()): string {
   const entries = [...clients];
   return [
     // `table` then `delete table` in one transaction: deletes an existing table, and is harmless when there is none.
@@ -284,7 +296,7 @@ export function renderWhole(skeleton: string, clients: ReadonlyMap<string, strin
     `table ${TABLE} {`,
     skeleton,
     '}',
-    ...byMap(entries, ([address]) => address).flatMap(([map, part]) => (part.length > 0 ? [`add element ${TABLE} ${map} { ${elements(part)} }`] : [])),
+    ...byMap(entries, ([address]) => address).flatMap(([map, part]) => (part.length > 0 ? [`add element ${TABLE} ${map} { ${elements(part, counters)} }`] : [])),
     ...[...hosts].filter(([, list]) => list.length > 0).map(([name, list]) => `add element ${TABLE} ${name} { ${hostElements(list)} }`),
     '',
   ].join('\n');
@@ -297,10 +309,10 @@ export interface SetElements {
 }
 
 /** Only the map's and the host sets' changes: a moved client is deleted and added again in the same transaction. */
-export function renderElements(remove: readonly string[], add: readonly (readonly [string, string])[], hosts: ReadonlyMap<string, SetElements> = new Map()): string {
+export function renderElements(remove: readonly string[], add: readonly (readonly [string, string])[], hosts: ReadonlyMap<string, SetElements> = new Map(), counters: ReadonlyMap<string, ElementCounter> = new Map()): string {
   const lines: string[] = [];
   for (const [map, part] of byMap(remove, (address) => address)) if (part.length > 0) lines.push(`delete element ${TABLE} ${map} { ${part.join(', ')} }`);
-  for (const [map, part] of byMap(add, ([address]) => address)) if (part.length > 0) lines.push(`add element ${TABLE} ${map} { ${elements(part)} }`);
+  for (const [map, part] of byMap(add, ([address]) => address)) if (part.length > 0) lines.push(`add element ${TABLE} ${map} { ${elements(part, counters)} }`);
   for (const [name, change] of hosts) {
     if (change.remove.length > 0) lines.push(`delete element ${TABLE} ${name} { ${hostElements(change.remove)} }`);
     if (change.add.length > 0) lines.push(`add element ${TABLE} ${name} { ${hostElements(change.add)} }`);

@@ -6,7 +6,9 @@
 //   one stops it ("Error in line N"), what came before stays;
 // - with -exist: `create` of the same set again is accepted, of a set with
 //   other parameters (type, family, maxelem, hashsize, extensions) refused;
-//   `add` of a present entry replaces its options; `del` of an absent entry
+//   `add` of a present entry replaces its options but keeps its counters
+//   unless it gives them (packets N bytes N, printed first; no traffic here,
+//   so they stay what was loaded); `del` of an absent entry
 //   and `destroy` of an absent set are accepted;
 // - `destroy` of a set an iptables rule uses is refused;
 // - `swap` exchanges two sets' contents under their names (same type only);
@@ -108,7 +110,7 @@ export class Ipsets {
         }
         if (set.entries.has(member) && !exist) fail("Element cannot be added to the set: it's already added");
         if (!set.entries.has(member) && set.entries.size >= set.maxelem) fail('Hash is full, cannot add more elements');
-        set.entries.set(member, this.entryOptions(set, tokens.slice(3), fail));
+        set.entries.set(member, this.entryOptions(set, tokens.slice(3), fail, set.entries.get(member)));
         return;
       }
       case 'swap': {
@@ -178,11 +180,19 @@ export class Ipsets {
     return text?.includes('/') && p[1] !== 32 ? (text as string) : (text as string).replace(/\/32$/, '');
   }
 
-  private entryOptions(set: IpSet, tokens: readonly string[], fail: (detail: string) => never): string {
+  /** An entry's options as ipset prints them: "packets N bytes N" first with counters (kept from `before` unless given: an -exist add), then the skbmark. */
+  private entryOptions(set: IpSet, tokens: readonly string[], fail: (detail: string) => never, before?: string): string {
+    const counters = { packets: /packets ([0-9]+)/.exec(before ?? '')?.[1] ?? '0', bytes: /bytes ([0-9]+)/.exec(before ?? '')?.[1] ?? '0' };
     const out: string[] = [];
     for (let i = 0; i < tokens.length; i++) {
       const key = tokens[i] as string;
       const value = tokens[++i];
+      if (key === 'packets' || key === 'bytes') {
+        if (!set.flags.has('counters')) fail('Extension counters is not supported by the set');
+        if (value === undefined || !/^[0-9]+$/.test(value)) fail(`Syntax error: ${key} ${value ?? ''}`);
+        counters[key] = value as string;
+        continue;
+      }
       if (key !== 'skbmark') fail(`Unknown argument: "${key}"`);
       if (!set.flags.has('skbinfo')) fail('Extension skbinfo is not supported by the set');
       const [v, m] = (value ?? '').split('/');
@@ -191,7 +201,7 @@ export class Ipsets {
       if (mark === null || mask === null) fail(`Syntax error: skbmark ${value ?? ''}`);
       out.push('skbmark', mask === 0xffffffff ? hexOf(mark as number) : `${hexOf(mark as number)}/${hexOf(mask as number)}`);
     }
-    return out.join(' ');
+    return [...(set.flags.has('counters') ? ['packets', counters.packets, 'bytes', counters.bytes] : []), ...out].join(' ');
   }
 
   private renderSet(name: string, set: IpSet): string[] {
