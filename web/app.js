@@ -300,6 +300,8 @@ async function loadClients() {
   if (asked !== page.clientsAsked) return;
   page.matched = table.matched;
   page.offset = table.offset;
+  // The order the daemon used: address order when the counters could not be read.
+  for (const order of ['address', 'bytes']) $(`by-${order}`).setAttribute('aria-pressed', String(order === table.order));
   $('clients-count').textContent = page.filter ? `${table.matched} of ${table.total} match` : `${table.total}`;
   $('page').textContent = table.matched === 0 ? 'none' : `${table.offset + 1}–${table.offset + table.rows.length} of ${table.matched}`;
   const pools = (page.status?.uplinks || []).map((u) => u.name);
@@ -466,13 +468,13 @@ function main() {
     $(`by-${order}`).addEventListener('click', () => {
       page.order = order;
       page.offset = 0;
-      for (const other of ['address', 'bytes']) $(`by-${other}`).setAttribute('aria-pressed', String(other === order));
       refreshClients();
     });
   }
-  // The bytes move on: a table in view is read again now and then, unless the operator is using it (a pin menu open).
+  // The bytes move on: the table of a page in view is read again now and then, unless the operator is using a row (a pin menu open).
   setInterval(() => {
-    if (document.visibilityState === 'visible' && page.status && !$('clients').contains(document.activeElement)) refreshClients();
+    const inUse = $('clients').tBodies[0].contains(document.activeElement) && document.activeElement.tagName === 'SELECT';
+    if (document.visibilityState === 'visible' && page.status && !inUse) refreshClients();
   }, CLIENTS_EVERY_MS);
   $('prev').addEventListener('click', () => {
     page.offset = Math.max(0, page.offset - 100);

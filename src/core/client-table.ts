@@ -24,6 +24,8 @@ export interface ClientRow {
 export type ClientOrder = 'address' | 'bytes';
 
 export interface ClientPage {
+  /** The order the rows are in: address order when bytes were asked for but unreadable. */
+  readonly order: ClientOrder;
   readonly total: number;
   readonly matched: number;
   readonly offset: number;
@@ -49,7 +51,8 @@ export function clientTable(clients: Assignments, query: string, offset: number,
       matched.push([parseIpv4(ip) ?? 0, ip, counted]);
     }
   }
-  if (order === 'bytes' && bytes !== null) matched.sort((a, b) => b[2] - a[2] || a[0] - b[0]);
+  const used: ClientOrder = order === 'bytes' && bytes !== null ? 'bytes' : 'address';
+  if (used === 'bytes') matched.sort((a, b) => b[2] - a[2] || a[0] - b[0]);
   else matched.sort((a, b) => a[0] - b[0]);
   const start = Math.max(0, Math.min(offset, Math.max(0, matched.length - 1)));
   const rows = matched.slice(start, start + limit).map(([, ip, counted]) => {
@@ -67,5 +70,5 @@ export function clientTable(clients: Assignments, query: string, offset: number,
       bytes: bytes === null ? null : counted,
     };
   });
-  return { total: clients.size, matched: matched.length, offset: start, rows };
+  return { order: used, total: clients.size, matched: matched.length, offset: start, rows };
 }

@@ -11,7 +11,8 @@ import type { Logger } from '../system/logger.js';
 export const FRESH_MS = 5_000;
 
 export class ClientBytes {
-  private last: { at: number; bytes: ReadonlyMap<string, number> } | null = null;
+  /** The last answer (null: the read failed), kept FRESH_MS: a failing read is not retried on every keystroke either. */
+  private last: { at: number; bytes: ReadonlyMap<string, number> | null } | null = null;
   private reading: Promise<ReadonlyMap<string, number> | null> | null = null;
   private failing = false;
 
@@ -21,7 +22,7 @@ export class ClientBytes {
     private readonly log: Logger,
   ) {}
 
-  /** The counts, at most FRESH_MS old; null when the kernel's counters cannot be read (logged once, until they can again). */
+  /** The counts, at most FRESH_MS old; null when the kernel's counters could not be read (logged once, until they can again). */
   get(): Promise<ReadonlyMap<string, number> | null> {
     if (this.last && this.clock.now() - this.last.at < FRESH_MS) return Promise.resolve(this.last.bytes);
     this.reading ??= this.read()
@@ -35,6 +36,7 @@ export class ClientBytes {
         (error: unknown) => {
           if (!this.failing) this.log.warn('could not read the clients’ byte counters for the dashboard', { error: (error as Error).message });
           this.failing = true;
+          this.last = { at: this.clock.now(), bytes: null };
           return null;
         },
       )

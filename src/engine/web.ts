@@ -97,8 +97,12 @@ export function webRoutes(deps: WebDeps, assets: ReadonlyMap<string, Asset>, tok
       switch (path) {
         case '/api/overview':
           return { status: deps.status.status(), history: deps.history.all(), events: deps.timeline.since(0, 200).slice(), started: deps.timeline.started, actions: token !== null };
-        case '/api/clients':
-          return clientTable(deps.reconciler.clients, query.get('q') ?? '', wholeNumber(query.get('offset'), 'offset'), await deps.clientBytes.get(), clientOrder(query.get('order')));
+        case '/api/clients': {
+          // The request's own fields first: a bad one is refused without reading every client's counters.
+          const offset = wholeNumber(query.get('offset'), 'offset');
+          const order = clientOrder(query.get('order'));
+          return clientTable(deps.reconciler.clients, query.get('q') ?? '', offset, await deps.clientBytes.get(), order);
+        }
         case '/api/explain': {
           const request = parseAs('explain', { ip: query.get('ip') ?? '' });
           const result = await deps.handlers.explain(request);

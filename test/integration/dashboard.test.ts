@@ -65,10 +65,16 @@ test("the lab's dashboard in headless Chromium: every line and client, a blackho
     expect(await page.locator('#clients tbody tr td').first().textContent()).toBe('198.18.0.11');
     await page.locator('#filter').fill('');
     await within(5_000, 'every row back', async () => (await rows()) === CLIENTS);
-    // Busiest first: the client that streamed in the lab's demonstrations leads, with its bytes; then address order again.
+    // Busiest first: the client that streamed in the lab's demonstrations leads, with its bytes (each cell's title
+    // has the exact count), the others after it in falling order; then address order again.
     const firstCell = async (cell: string): Promise<string> => (await page.locator(`#clients tbody tr td${cell}`).first().textContent()) ?? '';
+    const counts = async (): Promise<number[]> => (await page.locator('#clients tbody tr td.bytes').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('title') ?? ''))).map((title) => Number.parseInt(title, 10));
     await page.locator('#by-bytes').click();
-    await within(5_000, 'the busiest client first, with its bytes', async () => /^[0-9.]+ (kB|MB)$/.test(await firstCell('.bytes')));
+    await within(5_000, 'the busiest client first, with its bytes', async () => /^[0-9.]+ (kB|MB)$/.test(await firstCell('.bytes')) && (await page.locator('#by-bytes').getAttribute('aria-pressed')) === 'true');
+    const busiest = await counts();
+    expect(busiest).toHaveLength(CLIENTS);
+    expect(busiest[0]).toBeGreaterThan(10_000);
+    expect(busiest).toEqual([...busiest].sort((a, b) => b - a));
     await page.locator('#by-address').click();
     await within(5_000, 'address order again', async () => (await firstCell('')) === '198.18.0.10');
 

@@ -151,7 +151,7 @@ describe('the clients table', () => {
     expect(clientTable(clients, 'aa:00', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.100']);
     expect(clientTable(clients, ' ISP1 ', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.1.1']);
     expect(clientTable(clients, 'fd00:18::1', 0, null).rows).toEqual([{ ip: '198.18.1.1', mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pool: 'isp1', pinned: false, since: 1, lastSeen: 2, ipv6: ['fd00:18::1:1'], bytes: null }]);
-    expect(clientTable(clients, 'nothing', 0, null)).toEqual({ total: 3, matched: 0, offset: 0, rows: [] });
+    expect(clientTable(clients, 'nothing', 0, null)).toEqual({ order: 'address', total: 3, matched: 0, offset: 0, rows: [] });
   });
 
   test("bytes: a host's IPv4 and IPv6 addresses together, none counted yet is 0; busiest first on request, ties in address order", () => {
@@ -161,13 +161,15 @@ describe('the clients table', () => {
       ['198.18.0.9', 1500],
     ]);
     const table = clientTable(clients, '', 0, bytes, 'bytes');
+    expect(table.order).toBe('bytes');
     expect(table.rows.map((r) => [r.ip, r.bytes])).toEqual([
       ['198.18.0.9', 1500],
       ['198.18.1.1', 1500],
       ['198.18.0.100', 0],
     ]);
     expect(clientTable(clients, '', 0, bytes).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.0.100', '198.18.1.1']);
-    // Unreadable counters: no bytes, and the busiest order falls back to addresses.
+    // Unreadable counters: no bytes, and the busiest order falls back to addresses (and says so).
+    expect(clientTable(clients, '', 0, null, 'bytes').order).toBe('address');
     expect(clientTable(clients, '', 0, null, 'bytes').rows.map((r) => [r.ip, r.bytes])).toEqual([
       ['198.18.0.9', null],
       ['198.18.0.100', null],
@@ -175,7 +177,7 @@ describe('the clients table', () => {
     ]);
   });
 
-  test('the counters are read when a page asks, once per few seconds however many ask, one read at a time; a failure is null and logged once', async () => {
+  test('the counters are read when a page asks, once per few seconds however many ask, one read at a time; a failure is null for as long, and logged once', async () => {
     const clock = new ManualClock();
     const warned: string[] = [];
     let reads = 0;
@@ -200,8 +202,12 @@ describe('the clients table', () => {
     await clock.advance(FRESH_MS);
     expect(await reader.get()).toBeNull();
     expect(await reader.get()).toBeNull();
+    expect(reads).toBe(3);
+    await clock.advance(FRESH_MS);
+    expect(await reader.get()).toBeNull();
     expect(warned).toEqual(['could not read the clients’ byte counters for the dashboard']);
     fail = false;
+    await clock.advance(FRESH_MS);
     expect((await reader.get())?.get('198.18.0.9')).toBe(5);
   });
 

@@ -49,6 +49,9 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
     const change = { remove: [...have].filter((a) => !want.has(a)), add: [...want].filter((a) => !have.has(a)) };
     if (change.remove.length + change.add.length > 0) changes.set(name, change);
   }
+  // A moved element carries the counter `observed` read. Clients move by runs that read the kernel (verdicts,
+  // operator requests), so that is the count of a moment ago; a run on neighbour events alone plans from the last
+  // run's view, and what it moves (an IPv6 address passing to another host) carries a count up to TRUST_MS old.
   const payload = { text: renderElements(remove, add, changes, observed.counters), whole: false };
   leaves.set(payload, payload.text === '' ? observed : afterElements(observed, remove, add, changes));
   return payload;
