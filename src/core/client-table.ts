@@ -41,7 +41,7 @@ export const PAGE_ROWS = 100;
  */
 export function clientTable(clients: Assignments, query: string, offset: number, bytes: ReadonlyMap<string, number> | null, order: ClientOrder = 'address', limit = PAGE_ROWS): ClientPage {
   const needle = query.trim().toLowerCase();
-  // [sort key, address, bytes]: the key is the address as a number, or minus the bytes (most first).
+  // [the address as a number, the address, its bytes (IPv4 and IPv6 together)].
   const matched: [number, string, number][] = [];
   for (const [ip, record] of clients) {
     const v6 = Object.keys(record.ipv6 ?? {});

@@ -14,7 +14,6 @@ export class ClientBytes {
   /** The last answer (null: the read failed), kept FRESH_MS: a failing read is not retried on every keystroke either. */
   private last: { at: number; bytes: ReadonlyMap<string, number> | null } | null = null;
   private reading: Promise<ReadonlyMap<string, number> | null> | null = null;
-  private failing = false;
 
   constructor(
     private readonly read: () => Promise<ReadonlyMap<string, number>>,
@@ -25,17 +24,17 @@ export class ClientBytes {
   /** The counts, at most FRESH_MS old; null when the kernel's counters could not be read (logged once, until they can again). */
   get(): Promise<ReadonlyMap<string, number> | null> {
     if (this.last && this.clock.now() - this.last.at < FRESH_MS) return Promise.resolve(this.last.bytes);
+    // Whether the reading before this one failed: each change is logged once.
+    const failing = (): boolean => this.last !== null && this.last.bytes === null;
     this.reading ??= this.read()
       .then(
         (bytes) => {
+          if (failing()) this.log.info('reading the clients’ byte counters works again');
           this.last = { at: this.clock.now(), bytes };
-          if (this.failing) this.log.info('reading the clients’ byte counters works again');
-          this.failing = false;
           return bytes;
         },
         (error: unknown) => {
-          if (!this.failing) this.log.warn('could not read the clients’ byte counters for the dashboard', { error: (error as Error).message });
-          this.failing = true;
+          if (!failing()) this.log.warn('could not read the clients’ byte counters for the dashboard', { error: (error as Error).message });
           this.last = { at: this.clock.now(), bytes: null };
           return null;
         },
