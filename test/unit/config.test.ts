@@ -4,6 +4,9 @@ import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { ConfigError } from '../../src/model/errors.js';
 import { problemsOf } from '../helpers/config-problems.js';
 
+/** One gateway of a pair. */
+const HA = 'ha: { peer: 198.19.255.2, interface: sync0, key: /etc/dispatcher/ha.key, lan_address: 198.18.0.1/16, priority: 150 }\n';
+
 const BASE = `
 lan:
   interfaces: [lan0]
@@ -71,6 +74,14 @@ describe('a valid config', () => {
     expect(config.staticRoutes).toEqual([{ destination: '203.0.113.64/26', via: ['isp2', 'isp1'] }]);
     expect(config.notify).toEqual({ exec: ['/bin/true'], timeoutMs: 10_000, email: { to: ['ops@example.test'], from: 'gw@example.test', smtp: { host: 'mail.example.test', port: 2525 }, everyMs: 300_000 } });
     expect(config.uplinks[1]?.ipparam).toBe('dsl-line-2');
+  });
+
+  test('one gateway of a pair: its VRRP settings with their defaults, each shared address parsed', () => {
+    const config = parseConfig(`${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10/26'), 'test.yaml');
+    expect(config.ha).toEqual({ peer: '198.19.255.2', interface: 'sync0', keyFile: '/etc/dispatcher/ha.key', lanAddress: { address: '198.18.0.1', prefix: 16 }, priority: 150, routerId: 51, preempt: false, port: 7790 });
+    expect(config.uplinks[0]?.haAddress).toEqual({ address: '198.51.100.10', prefix: 26 });
+    expect(config.uplinks[1]?.haAddress).toBeUndefined();
+    expect(parseConfig(BASE, 'test.yaml').ha).toBeUndefined();
   });
 
   test('--state and --socket override the file', () => {
@@ -168,6 +179,18 @@ const INVALID: [string, string, string, RegExp][] = [
   ['notify exec relative', `${BASE}\nnotify: { exec: [hook.sh] }`, 'notify.exec[0]', /not an absolute path/],
   ['email without from', `${BASE}\nnotify: { email: { to: ops@example.test } }`, 'notify.email.from', /not an e-mail address/],
   ['email smtp without port', `${BASE}\nnotify: { email: { to: ops@example.test, from: a@b.c, smtp: mail } }`, 'notify.email.smtp', /host:port/],
+  ['ha_address without a pair', BASE.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10/26'), 'uplinks[0].ha_address', /no ha section.*add the ha section/],
+  ['ha_address without its prefix', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10'), 'uplinks[0].ha_address', /not a host address with its prefix length/],
+  ['ha_address a network address', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.0/26'), 'uplinks[0].ha_address', /not a host address/],
+  ['ha_address inside the LAN', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.18.9.9/16'), 'uplinks[0].ha_address', /inside LAN subnet 198.18.0.0\/16/],
+  ['ha_address twice', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10/26').replace('interface: ppp1', 'interface: ppp1\n    ha_address: 198.51.100.10/26'), 'uplinks[1].ha_address', /already the shared address of uplinks\[0\]/],
+  ['ha without the peer', `${BASE}${HA.replace('peer: 198.19.255.2, ', '')}`, 'ha.peer', /missing/],
+  ['ha lan_address outside the LAN', `${BASE}${HA.replace('198.18.0.1/16', '192.0.2.1/24')}`, 'ha.lan_address', /outside lan.subnets/],
+  ['ha on a LAN interface', `${BASE}${HA.replace('interface: sync0', 'interface: lan0')}`, 'ha.interface', /also a LAN interface/],
+  ['ha on an uplink interface', `${BASE}${HA.replace('interface: sync0', 'interface: ppp1')}`, 'ha.interface', /interface of uplinks\[1\]/],
+  ['ha with two LAN interfaces', `${BASE.replace('[lan0]', '[lan0, lan1]')}${HA}`, 'ha.lan_address', /one interface.*bridge/],
+  ['ha priority out of range', `${BASE}${HA.replace('priority: 150', 'priority: 255')}`, 'ha.priority', /1 to 254/],
+  ['ha key relative', `${BASE}${HA.replace('/etc/dispatcher/ha.key', 'ha.key')}`, 'ha.key', /absolute path/],
   ['YAML syntax', 'lan: [a\nuplinks: x', '(YAML line', /./],
   ['duplicate YAML key', `${BASE}\nlan: { interfaces: [x] }`, '(YAML line', /unique/i],
   ['not a mapping', '- a\n- b', '(top level)', /mapping/],

@@ -1,0 +1,58 @@
+// Writing a pair's keepalived and conntrackd configs and the notify script
+// (`dispatcher ha render`; the texts come from src/render/). keepalived runs
+// the notify script as root only if no one else can change it or any
+// directory above it, so the directory is made 0755 and the files are not
+// group- or world-writable.
+
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../model/config.js';
+import { conntrackdConf, haRuntimeDir } from '../render/conntrackd-conf.js';
+import { haNotifyScript } from '../render/ha-notify.js';
+import { keepalivedConf } from '../render/keepalived-conf.js';
+import type { PppHookPaths } from '../render/ppp-hook.js';
+import type { Runner } from './exec.js';
+import { readLinks } from './kernel.js';
+
+export interface HaFiles {
+  readonly keepalived: string;
+  readonly conntrackd: string;
+  readonly notify: string;
+  /** Where keepalived's pid files and conntrackd's lock, socket and log go: under the state directory. */
+  readonly runtime: string;
+}
+
+/** keepalived and conntrackd read these files with their own parsers, which split at spaces and braces: such a path cannot be written into them. */
+const PLAIN_PATH = /^\/[A-Za-z0-9_.,+@%=:/-]*$/;
+
+/** This gateway's IPv4 address on the sync link, as the kernel has it. */
+export async function syncAddress(runner: Runner, iface: string): Promise<string> {
+  const link = (await readLinks(runner)).find((l) => l.name === iface);
+  if (!link) throw new Error(`ha.interface: there is no interface ${iface} here; create the sync link (or name the right one) and render again`);
+  const address = link.addresses[0]?.local;
+  if (address === undefined) throw new Error(`ha.interface: ${iface} has no IPv4 address; give it one (e.g. 198.19.255.1/30) and render again`);
+  return address;
+}
+
+export async function writeHaFiles(runner: Runner, config: Config, dir: string, paths: PppHookPaths): Promise<HaFiles> {
+  const ha = config.ha;
+  if (!ha) throw new Error('ha: this config has no ha section; add it (see README, "A pair of gateways") and render again');
+  const runtime = haRuntimeDir(config.state);
+  for (const [what, path] of [
+    ['--dir', dir],
+    ['state', runtime],
+  ] as const) {
+    if (!PLAIN_PATH.test(path)) throw new Error(`${what}: ${JSON.stringify(path)} has characters keepalived and conntrackd cannot take in a path; use letters, digits and / . _ - only`);
+  }
+  const own = await syncAddress(runner, ha.interface);
+  const files: HaFiles = { keepalived: join(dir, 'keepalived.conf'), conntrackd: join(dir, 'conntrackd.conf'), notify: join(dir, 'notify'), runtime };
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
+  await mkdir(runtime, { recursive: true, mode: 0o755 });
+  await writeFile(files.keepalived, keepalivedConf(config, files.notify), { mode: 0o644 });
+  await writeFile(files.conntrackd, conntrackdConf(config, own), { mode: 0o644 });
+  await writeFile(files.notify, haNotifyScript(paths), { mode: 0o755 });
+  for (const file of [files.keepalived, files.conntrackd]) await chmod(file, 0o644);
+  await chmod(files.notify, 0o755);
+  return files;
+}

@@ -1,0 +1,59 @@
+// A pair of gateways: what `dispatcher ha render` writes for keepalived and
+// conntrackd, and the notify script between keepalived and the daemon. The
+// tools themselves read these files in test/integration/ha.test.ts.
+
+import { describe, expect, test } from '@jest/globals';
+import { parseConfig } from '../../src/config/load.js';
+import { conntrackdConf } from '../../src/render/conntrackd-conf.js';
+import { haNotifyScript } from '../../src/render/ha-notify.js';
+import { keepalivedConf } from '../../src/render/keepalived-conf.js';
+
+const CONFIG = `
+lan: { interfaces: [lan0], subnets: [198.18.0.0/16] }
+uplinks:
+  - { name: isp1, interface: wan1, gateway: 198.51.100.1, ha_address: 198.51.100.10/26 }
+  - { name: isp2, interface: ppp0 }
+state: /var/lib/dispatcher-a
+ha: { peer: 198.19.255.2, interface: sync0, key: /etc/dispatcher/ha.key, lan_address: 198.18.0.1/16, priority: 150 }
+`;
+
+describe('keepalived.conf', () => {
+  test('one VRRPv3 instance on the LAN with the LAN address and every shared line address, both gateways starting as backup', () => {
+    const text = keepalivedConf(parseConfig(CONFIG, 'a.yaml'), '/etc/dispatcher/ha/notify');
+    expect(text).toContain('    vrrp_version 3\n');
+    expect(text).toContain('    state BACKUP\n    interface lan0\n    virtual_router_id 51\n    priority 150\n    advert_int 0.2\n    nopreempt\n');
+    expect(text).toContain('    virtual_ipaddress {\n        198.18.0.1/16 dev lan0\n        198.51.100.10/26 dev wan1\n    }\n');
+    expect(text).toContain('    notify /etc/dispatcher/ha/notify\n');
+    expect(text).toContain('    script_user root\n    enable_script_security\n');
+    // A line without a shared address (ppp: only the master dials) has nothing to move.
+    expect(text).not.toContain('ppp0');
+  });
+
+  test('preempt: the gateway of higher priority takes the role back', () => {
+    const text = keepalivedConf(parseConfig(CONFIG.replace('priority: 150', 'priority: 150, preempt: true'), 'a.yaml'), '/n');
+    expect(text).not.toContain('nopreempt');
+  });
+});
+
+describe('conntrackd.conf', () => {
+  test('FTFW on the sync link, the external cache kept, every runtime path under the state directory, our own addresses not synced', () => {
+    const text = conntrackdConf(parseConfig(CONFIG, 'a.yaml'), '198.19.255.1');
+    expect(text).toContain('        DisableExternalCache off\n');
+    expect(text).toContain('        IPv4_address 198.19.255.1\n        IPv4_Destination_Address 198.19.255.2\n        Port 3780\n        Interface sync0\n');
+    expect(text).toContain('    LogFile /var/lib/dispatcher-a/ha/conntrackd.log\n');
+    expect(text).toContain('    LockFile /var/lib/dispatcher-a/ha/conntrackd.lock\n');
+    expect(text).toContain('    UNIX {\n        Path /var/lib/dispatcher-a/ha/conntrackd.ctl\n    }\n');
+    const ignored = [...text.matchAll(/^ {12}IPv4_address (\S+)$/gm)].map((m) => m[1]);
+    expect(ignored).toEqual(['127.0.0.1', '198.19.255.1', '198.19.255.2', '198.18.0.1', '198.51.100.10']);
+  });
+});
+
+describe('the notify script', () => {
+  const script = haNotifyScript({ node: '/usr/bin/node', dispatcher: "/opt/it's here/bin/dispatcher", config: '/etc/dispatcher/config.yaml', socket: '/run/dispatcher.sock' });
+
+  test("keepalived's state becomes the role it asks the daemon for; every path one quoted word, nothing re-parsed", () => {
+    expect(script.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(script).toContain('  MASTER) role=master ;;\n  BACKUP | STOP) role=backup ;;\n  FAULT) role=fault ;;\n  *) exit 0 ;;\n');
+    expect(script).toContain(`exec '/usr/bin/node' '/opt/it'\\''s here/bin/dispatcher' --config '/etc/dispatcher/config.yaml' --socket '/run/dispatcher.sock' ha "$role"\n`);
+  });
+});
