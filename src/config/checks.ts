@@ -155,8 +155,10 @@ function checkHa(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void {
   }
   const { ha, lan } = parsed;
   if (!ha) return;
-  if (lan && lan.interfaces.length > 1) add('ha.lan_address', `a pair holds one LAN address, on one interface, but lan.interfaces lists ${lan.interfaces.length}`, 'bridge the LAN ports into one interface (e.g. br0) and list only it');
-  if (lanCidrs.length > 0 && inLan(ha.lanAddress.address) === undefined) add('ha.lan_address', `${ha.lanAddress.address} lies outside lan.subnets (${parsed.lan?.subnets.join(', ')})`, 'use an address of the LAN the clients are on');
+  if (lan && lan.interfaces.length > 1)
+    add('ha.lan_address', `a pair holds one LAN address, on one interface, but lan.interfaces lists ${lan.interfaces.length}`, 'bridge the LAN ports into one interface (e.g. br0) and list only it');
+  if (lanCidrs.length > 0 && inLan(ha.lanAddress.address) === undefined)
+    add('ha.lan_address', `${ha.lanAddress.address} lies outside lan.subnets (${parsed.lan?.subnets.join(', ')})`, 'use an address of the LAN the clients are on');
   if (lan?.interfaces.includes(ha.interface)) add('ha.interface', `${ha.interface} is also a LAN interface`, 'give the pair a link of its own (conntrackd floods it with connection updates)');
   for (const { index, uplink } of accepted) {
     if (uplink.interface === ha.interface) add('ha.interface', `${ha.interface} is also the interface of uplinks[${index}]`, 'give the pair a link of its own (conntrackd floods it with connection updates)');

@@ -21,10 +21,7 @@ export function keepalivedConf(config: Config, notify: string): string {
   const ha = config.ha;
   if (!ha) throw new Error('keepalivedConf: the config has no ha section');
   const lan = config.lan.interfaces[0] as string;
-  const addresses = [
-    `${ha.lanAddress.address}/${ha.lanAddress.prefix} dev ${lan}`,
-    ...config.uplinks.flatMap((u) => (u.haAddress ? [`${u.haAddress.address}/${u.haAddress.prefix} dev ${u.interface}`] : [])),
-  ];
+  const addresses = [`${ha.lanAddress.address}/${ha.lanAddress.prefix} dev ${lan}`, ...config.uplinks.flatMap((u) => (u.haAddress ? [`${u.haAddress.address}/${u.haAddress.prefix} dev ${u.interface}`] : []))];
   return [
     '# Written by `dispatcher ha render`; edits are overwritten.',
     '# Run: keepalived -n -f <this file> -p <dir>/keepalived.pid -r <dir>/vrrp.pid -c <dir>/checkers.pid',

@@ -43,7 +43,12 @@ export function hostPrefix(value: string): { address: string; prefix: number } |
   if (prefix < 31 && (host === 0 || host === 2 ** (32 - prefix) - 1)) return null;
   return { address: match[1] as string, prefix };
 }
-const addressWithPrefix = (fix: string) => text((value) => hostPrefix(value) !== null, (input) => `${describe(input)} is not a host address with its prefix length`, fix);
+const addressWithPrefix = (fix: string) =>
+  text(
+    (value) => hostPrefix(value) !== null,
+    (input) => `${describe(input)} is not a host address with its prefix length`,
+    fix,
+  );
 
 // ---- IPv6 (lan.ipv6 and uplinks[].ipv6)
 

@@ -183,7 +183,12 @@ const INVALID: [string, string, string, RegExp][] = [
   ['ha_address without its prefix', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10'), 'uplinks[0].ha_address', /not a host address with its prefix length/],
   ['ha_address a network address', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.0/26'), 'uplinks[0].ha_address', /not a host address/],
   ['ha_address inside the LAN', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.18.9.9/16'), 'uplinks[0].ha_address', /inside LAN subnet 198.18.0.0\/16/],
-  ['ha_address twice', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10/26').replace('interface: ppp1', 'interface: ppp1\n    ha_address: 198.51.100.10/26'), 'uplinks[1].ha_address', /already the shared address of uplinks\[0\]/],
+  [
+    'ha_address twice',
+    `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10/26').replace('interface: ppp1', 'interface: ppp1\n    ha_address: 198.51.100.10/26'),
+    'uplinks[1].ha_address',
+    /already the shared address of uplinks\[0\]/,
+  ],
   ['ha without the peer', `${BASE}${HA.replace('peer: 198.19.255.2, ', '')}`, 'ha.peer', /missing/],
   ['ha lan_address outside the LAN', `${BASE}${HA.replace('198.18.0.1/16', '192.0.2.1/24')}`, 'ha.lan_address', /outside lan.subnets/],
   ['ha on a LAN interface', `${BASE}${HA.replace('interface: sync0', 'interface: lan0')}`, 'ha.interface', /also a LAN interface/],

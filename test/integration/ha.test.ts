@@ -1,0 +1,158 @@
+// A pair of gateways with the real keepalived and conntrackd, in namespaces
+// built here with plain `ip` commands: a LAN bridge (a client and both
+// gateways' LAN legs), an uplink segment (the ISP and both gateways' wan1,
+// one provider subnet), a dedicated sync link between the gateways. What
+// `dispatcher ha render` writes is what the tools run with.
+//
+// Step one of issue 21 (branch `ha`): the files are accepted by the tools,
+// keepalived elects one master that holds the LAN address and the line's
+// shared address, and a killed master's addresses move to the other gateway.
+
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DISPATCHER_BIN } from '../../src/lab/harness.js';
+import { runPrefix, runTempDir } from '../../src/lab/leftovers.js';
+import { ExecaRunner, type Process } from '../../src/system/exec.js';
+import { requireRoot, within } from '../helpers/lab.js';
+import { plainNamespaces } from '../helpers/namespaces.js';
+
+jest.setTimeout(90_000);
+
+const run = new ExecaRunner();
+const P = runPrefix('ha');
+const NS = { a: `${P}a`, b: `${P}b`, lan: `${P}l`, isp: `${P}i` };
+const GATEWAYS = [
+  { name: 'a', ns: NS.a, wan: '198.51.100.2/26', sync: '198.19.255.1/30', peer: '198.19.255.2', priority: 150 },
+  { name: 'b', ns: NS.b, wan: '198.51.100.3/26', sync: '198.19.255.2/30', peer: '198.19.255.1', priority: 100 },
+] as const;
+const LAN_ADDRESS = '198.18.0.1';
+const SHARED = '198.51.100.10';
+
+const { ip, inNs, teardown } = plainNamespaces(run, Object.values(NS));
+
+async function build(): Promise<void> {
+  for (const ns of Object.values(NS)) await run.run(['ip', 'netns', 'add', ns]);
+  // The LAN: a bridge in the client's namespace, the client on it; the ISP's segment: a bridge in the ISP's.
+  await ip(NS.lan, 'link set lo up', 'link add br0 type bridge', 'addr add 198.18.0.10/16 dev br0', 'link set br0 up', `route add default via ${LAN_ADDRESS}`);
+  await ip(NS.isp, 'link set lo up', 'link add br0 type bridge', 'addr add 198.51.100.1/26 dev br0', 'link set br0 up');
+  await ip(NS.a, `link add sync0 type veth peer name sync0 netns ${NS.b}`);
+  for (const gw of GATEWAYS) {
+    await ip(
+      gw.ns,
+      'link set lo up',
+      `link add lan0 type veth peer name ${gw.name}-lan netns ${NS.lan}`,
+      `link add wan1 type veth peer name ${gw.name}-wan netns ${NS.isp}`,
+      `addr add 198.18.0.${gw.name === 'a' ? 2 : 3}/16 dev lan0`,
+      `addr add ${gw.wan} dev wan1`,
+      `addr add ${gw.sync} dev sync0`,
+      'link set lan0 up',
+      'link set wan1 up',
+      'link set sync0 up',
+    );
+    await ip(NS.lan, `link set ${gw.name}-lan master br0`, `link set ${gw.name}-lan up`);
+    await ip(NS.isp, `link set ${gw.name}-wan master br0`, `link set ${gw.name}-wan up`);
+  }
+}
+
+/** Which gateways hold an address now. */
+async function holders(address: string): Promise<string[]> {
+  const held: string[] = [];
+  for (const gw of GATEWAYS) if ((await inNs(gw.ns, ['ip', '-4', '-o', 'addr', 'show'])).includes(` ${address}/`)) held.push(gw.name);
+  return held;
+}
+
+describe('a pair of gateways: keepalived and conntrackd run with what dispatcher ha render writes', () => {
+  let dir: string;
+  const daemons: Process[] = [];
+  const keepalived = new Map<string, Process>();
+  const files = (name: string) => ({ config: join(dir, name, 'config.yaml'), rendered: join(dir, name, 'ha'), state: join(dir, name, 'state') });
+
+  beforeAll(async () => {
+    requireRoot();
+    await teardown();
+    await build();
+    dir = await runTempDir('ha');
+    await writeFile(join(dir, 'ha.key'), 'an-example-key-of-the-pair-0123456789\n', { mode: 0o600 });
+    for (const gw of GATEWAYS) {
+      const { config, state } = files(gw.name);
+      await run.run(['mkdir', '-p', join(dir, gw.name)]);
+      await writeFile(
+        config,
+        [
+          'lan: { interfaces: [lan0], subnets: [198.18.0.0/16] }',
+          'uplinks:',
+          `  - { name: isp1, interface: wan1, gateway: 198.51.100.1, ha_address: ${SHARED}/26 }`,
+          `state: ${state}`,
+          `socket: ${join(dir, gw.name, 'ctl.sock')}`,
+          `ha: { peer: ${gw.peer}, interface: sync0, key: ${join(dir, 'ha.key')}, lan_address: ${LAN_ADDRESS}/16, priority: ${gw.priority} }`,
+          '',
+        ].join('\n'),
+      );
+    }
+  });
+
+  afterAll(async () => {
+    for (const process of [...daemons, ...keepalived.values()]) process.stop('SIGKILL');
+    await teardown();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('each gateway renders its files; keepalived accepts its config; conntrackd starts with its own and answers on its socket', async () => {
+    for (const gw of GATEWAYS) {
+      const { config, rendered } = files(gw.name);
+      const said = await inNs(gw.ns, [process.execPath, DISPATCHER_BIN, '--config', config, 'ha', 'render', '--dir', rendered]);
+      expect(said).toContain(join(rendered, 'keepalived.conf'));
+      const conf = join(rendered, 'conntrackd.conf');
+      expect(await run.run(['cat', conf]).then((r) => r.stdout)).toContain(`IPv4_address ${gw.sync.split('/')[0]}\n`);
+      // keepalived's own check of the file (-t): exit 0 when it takes every line.
+      await inNs(gw.ns, ['keepalived', '-t', '-f', join(rendered, 'keepalived.conf')]);
+      daemons.push(run.spawn(['ip', 'netns', 'exec', gw.ns, 'conntrackd', '-C', conf]));
+    }
+    for (const gw of GATEWAYS) {
+      const conf = join(files(gw.name).rendered, 'conntrackd.conf');
+      await within(10_000, `conntrackd of ${gw.name} answers`, async () => (await run.run(['ip', 'netns', 'exec', gw.ns, 'conntrackd', '-C', conf, '-s'], { okExitCodes: [0, 1] })).exitCode === 0);
+    }
+  });
+
+  test('keepalived makes one of them master: it alone holds the LAN address and the line’s shared address; killed, the other takes both within 3 s', async () => {
+    for (const gw of GATEWAYS) {
+      const { rendered, state } = files(gw.name);
+      const runtime = join(state, 'ha');
+      keepalived.set(
+        gw.name,
+        run.spawn([
+          'ip',
+          'netns',
+          'exec',
+          gw.ns,
+          'keepalived',
+          '-n',
+          '-l',
+          '-P',
+          '-f',
+          join(rendered, 'keepalived.conf'),
+          '-p',
+          join(runtime, 'keepalived.pid'),
+          '-r',
+          join(runtime, 'vrrp.pid'),
+          '-c',
+          join(runtime, 'checkers.pid'),
+        ]),
+      );
+    }
+    await within(10_000, 'one master with both addresses', async () => (await holders(LAN_ADDRESS)).length === 1 && (await holders(SHARED)).length === 1);
+    const [master] = await holders(LAN_ADDRESS);
+    expect(await holders(SHARED)).toEqual([master]);
+    // Nobody asked to preempt: a takeover lasts; the priorities decide only between two that start together.
+    const other = master === 'a' ? 'b' : 'a';
+    const started = performance.now();
+    keepalived.get(master as string)?.stop('SIGKILL');
+    await within(10_000, `${other} holds both addresses`, async () => (await holders(LAN_ADDRESS)).join() === other && (await holders(SHARED)).join() === other);
+    const ms = performance.now() - started;
+    process.stdout.write(`ha: keepalived of ${master} killed, ${other} holds both addresses ${ms.toFixed(0)} ms later\n`);
+    expect(ms).toBeLessThan(3000);
+    // The client reaches its gateway address on the new master.
+    await inNs(NS.lan, ['ping', '-c', '1', '-W', '1', LAN_ADDRESS]);
+  });
+});
