@@ -14,6 +14,7 @@ import { clientFilter } from './clients.js';
 import { ids } from './contract.js';
 import type { Family } from './family.js';
 import { diffRouting, diffRoutes, diffRules } from './diff.js';
+import type { HaRole } from './netfilter.js';
 import { plan, planRoutes, planRules } from './plan.js';
 
 export interface PlanRunInput {
@@ -33,6 +34,8 @@ export interface PlanRunInput {
   readonly now: number;
   /** Bytes per second per pool recently (balance.assign: traffic); null or absent: not measured yet, the counts decide. */
   readonly rates?: ReadonlyMap<string, number> | null;
+  /** One of a pair: the role keepalived gave it; absent: unknown. */
+  readonly role?: HaRole;
 }
 
 export interface PlanRunResult {
@@ -57,7 +60,7 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
     ...(config.balance.assign === 'traffic' && input.rates ? { strategy: trafficStrategy(input.rates, countByUplink(input.assignments)) } : {}),
   });
   const uplinks6 = input.uplinks6 ?? [];
-  const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments });
+  const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments, ...(input.role ? { role: input.role } : {}) });
   return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
 }
 

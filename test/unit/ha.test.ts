@@ -3,7 +3,14 @@
 // tools themselves read these files in test/integration/ha.test.ts.
 
 import { describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import type { NetfilterBackend } from '../../src/backends/backend.js';
+import { createBackend } from '../../src/backends/index.js';
+import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
+import type { NftObserved, NftPayload } from '../../src/backends/nftables/types.js';
 import { parseConfig } from '../../src/config/load.js';
+import { type HaRole, planNetfilter } from '../../src/core/netfilter.js';
+import type { UplinkView } from '../../src/model/state.js';
 import { conntrackdConf } from '../../src/render/conntrackd-conf.js';
 import { haNotifyScript } from '../../src/render/ha-notify.js';
 import { keepalivedConf } from '../../src/render/keepalived-conf.js';
@@ -55,5 +62,44 @@ describe('the notify script', () => {
     expect(script.startsWith('#!/bin/sh\n')).toBe(true);
     expect(script).toContain('  MASTER) role=master ;;\n  BACKUP | STOP) role=backup ;;\n  FAULT) role=fault ;;\n  *) exit 0 ;;\n');
     expect(script).toContain(`exec '/usr/bin/node' '/opt/it'\\''s here/bin/dispatcher' --config '/etc/dispatcher/config.yaml' --socket '/run/dispatcher.sock' ha "$role"\n`);
+  });
+});
+
+describe('the hold while not master, and the shared address as the source', () => {
+  const config = parseConfig(CONFIG, 'a.yaml');
+  const views: UplinkView[] = [
+    { name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '198.51.100.1', pointToPoint: false },
+    { name: 'isp2', index: 1, interface: 'ppp0', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: true },
+  ];
+  const intent = (role: HaRole) => planNetfilter(config, views, new Map(), [], role);
+  const iptables = createBackend('iptables', { skeleton: readFileSync(new URL('../../iptables/skeleton.rules', import.meta.url), 'utf8') }) as NetfilterBackend<IptablesObserved, IptablesPayload>;
+  const nftables = createBackend('nftables', { skeleton: '' }) as NetfilterBackend<NftObserved, NftPayload>;
+  const pristine: IptablesObserved = { netfilter: [], netfilter6: [], sets: { sets: [], entries: [] } };
+  const absent: NftObserved = { table: false, digest: null, clients: new Map(), counters: new Map(), hostSets: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
+
+  test('held in every role but master: the LAN forwarding nothing, the shared addresses answering nothing', () => {
+    for (const role of ['backup', 'fault', 'unknown'] as const) expect(intent(role).hold).toEqual({ lans: ['lan0'], addresses: ['198.51.100.10'] });
+    expect(intent('master').hold).toBeNull();
+    // A gateway alone holds nothing, whatever it is told.
+    expect(planNetfilter(parseConfig(CONFIG.replace(/^ha: .*$/m, '').replace(', ha_address: 198.51.100.10/26', ''), 'a.yaml'), views, new Map(), [], 'backup').hold).toBeNull();
+  });
+
+  test('iptables: DISPATCHER-HOLD first in mangle PREROUTING while held, gone on master; the shared line SNATs to its address', () => {
+    const held = iptables.plan(intent('backup'), pristine).iptables;
+    expect(held).toContain(':DISPATCHER-HOLD - [0:0]\n');
+    expect(held).toContain('-A DISPATCHER-HOLD -i lan0 -m addrtype --dst-type UNICAST -j DROP\n-A DISPATCHER-HOLD -d 198.51.100.10/32 -j DROP\n');
+    expect(held).toContain('-I PREROUTING 1 -j DISPATCHER-HOLD\n');
+    expect(held).toContain('-A DISPATCHER-NAT -o wan1 -j SNAT --to-source 198.51.100.10\n-A DISPATCHER-NAT -o ppp0 -j MASQUERADE\n');
+    const master = iptables.plan(intent('master'), pristine).iptables;
+    expect(master).not.toContain('DISPATCHER-HOLD');
+    expect(master).toContain('-A DISPATCHER-NAT -o wan1 -j SNAT --to-source 198.51.100.10\n');
+  });
+
+  test('nftables: a hold chain before pre while held, gone on master; the shared line SNATs to its address', () => {
+    const held = nftables.plan(intent('backup'), absent).text;
+    expect(held).toContain('  chain hold {\n    type filter hook prerouting priority mangle - 10; policy accept;\n    iifname "lan0" fib daddr type unicast drop\n    ip daddr 198.51.100.10 drop\n  }');
+    expect(held).toContain('oifname "wan1" meta nfproto ipv4 snat ip to 198.51.100.10');
+    expect(held).toContain('oifname "ppp0" meta nfproto ipv4 masquerade');
+    expect(nftables.plan(intent('master'), absent).text).not.toContain('chain hold');
   });
 });
