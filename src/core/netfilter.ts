@@ -40,8 +40,8 @@ function planIpv6(config: Config, uplinks6: readonly UplinkView[], assignments: 
 /** The role keepalived gave this gateway of a pair (`dispatcher ha master|backup|fault`); unknown until it says. */
 export type HaRole = 'master' | 'backup' | 'fault' | 'unknown';
 
-/** The hold while one of a pair is not master: its LAN's forwarding and the lines' shared addresses. */
-function planHold(config: Config, role: HaRole): NetfilterIntent['hold'] {
+/** The fence while one of a pair is not master: its LAN's forwarding and the lines' shared addresses. */
+function planFence(config: Config, role: HaRole): NetfilterIntent['fence'] {
   if (!config.ha || role === 'master') return null;
   return { lans: config.lan.interfaces, addresses: config.uplinks.flatMap((u) => (u.haAddress ? [u.haAddress.address] : [])) };
 }
@@ -71,6 +71,6 @@ export function planNetfilter(config: Config, uplinks: readonly UplinkView[], as
     choose: planChoose(config, assignments),
     spread: planSpread(config, uplinks),
     ipv6: planIpv6(config, uplinks6, assignments, poolMarks),
-    hold: planHold(config, role),
+    fence: planFence(config, role),
   };
 }

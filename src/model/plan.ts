@@ -34,7 +34,7 @@ export interface NetfilterUplink {
  * connection let through before the commit would start a new connection
  * entry, or be answered by the gateway itself with a reset.
  */
-export interface HoldIntent {
+export interface FenceIntent {
   readonly lans: readonly string[];
   readonly addresses: readonly string[];
 }
@@ -62,8 +62,8 @@ export interface NetfilterIntent {
   readonly spread: SpreadIntent | null;
   /** IPv6 (lan.ipv6.mode nat); null: the packet filter leaves IPv6 alone. */
   readonly ipv6: Ipv6Intent | null;
-  /** One of a pair, not master: the hold; null otherwise. */
-  readonly hold: HoldIntent | null;
+  /** One of a pair, not master: the fence; null otherwise. */
+  readonly fence: FenceIntent | null;
 }
 
 /**

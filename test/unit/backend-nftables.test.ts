@@ -22,7 +22,7 @@ const intent = (clients: Record<string, number> = {}): NetfilterIntent => ({
   choose: null,
   spread: null,
   ipv6: null,
-  hold: null,
+  fence: null,
 });
 
 const POOL1 = poolChain(0x01000000, 0x0f000000);

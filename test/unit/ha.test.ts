@@ -65,7 +65,7 @@ describe('the notify script', () => {
   });
 });
 
-describe('the hold while not master, and the shared address as the source', () => {
+describe('the fence while not master, and the shared address as the source', () => {
   const config = parseConfig(CONFIG, 'a.yaml');
   const views: UplinkView[] = [
     { name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '198.51.100.1', pointToPoint: false },
@@ -78,28 +78,28 @@ describe('the hold while not master, and the shared address as the source', () =
   const absent: NftObserved = { table: false, digest: null, clients: new Map(), counters: new Map(), hostSets: new Map(), rulesPerChain: {}, groups: [], foreignMarks: [] };
 
   test('held in every role but master: the LAN forwarding nothing, the shared addresses answering nothing', () => {
-    for (const role of ['backup', 'fault', 'unknown'] as const) expect(intent(role).hold).toEqual({ lans: ['lan0'], addresses: ['198.51.100.10'] });
-    expect(intent('master').hold).toBeNull();
+    for (const role of ['backup', 'fault', 'unknown'] as const) expect(intent(role).fence).toEqual({ lans: ['lan0'], addresses: ['198.51.100.10'] });
+    expect(intent('master').fence).toBeNull();
     // A gateway alone holds nothing, whatever it is told.
-    expect(planNetfilter(parseConfig(CONFIG.replace(/^ha: .*$/m, '').replace(', ha_address: 198.51.100.10/26', ''), 'a.yaml'), views, new Map(), [], 'backup').hold).toBeNull();
+    expect(planNetfilter(parseConfig(CONFIG.replace(/^ha: .*$/m, '').replace(', ha_address: 198.51.100.10/26', ''), 'a.yaml'), views, new Map(), [], 'backup').fence).toBeNull();
   });
 
-  test('iptables: DISPATCHER-HOLD first in mangle PREROUTING while held, gone on master; the shared line SNATs to its address', () => {
+  test('iptables: DISPATCHER-FENCE first in mangle PREROUTING while held, gone on master; the shared line SNATs to its address', () => {
     const held = iptables.plan(intent('backup'), pristine).iptables;
-    expect(held).toContain(':DISPATCHER-HOLD - [0:0]\n');
-    expect(held).toContain('-A DISPATCHER-HOLD -i lan0 -m addrtype --dst-type UNICAST -j DROP\n-A DISPATCHER-HOLD -d 198.51.100.10/32 -j DROP\n');
-    expect(held).toContain('-I PREROUTING 1 -j DISPATCHER-HOLD\n');
+    expect(held).toContain(':DISPATCHER-FENCE - [0:0]\n');
+    expect(held).toContain('-A DISPATCHER-FENCE -i lan0 -m addrtype --dst-type UNICAST -j DROP\n-A DISPATCHER-FENCE -d 198.51.100.10/32 -j DROP\n');
+    expect(held).toContain('-I PREROUTING 1 -j DISPATCHER-FENCE\n');
     expect(held).toContain('-A DISPATCHER-NAT -o wan1 -j SNAT --to-source 198.51.100.10\n-A DISPATCHER-NAT -o ppp0 -j MASQUERADE\n');
     const master = iptables.plan(intent('master'), pristine).iptables;
-    expect(master).not.toContain('DISPATCHER-HOLD');
+    expect(master).not.toContain('DISPATCHER-FENCE');
     expect(master).toContain('-A DISPATCHER-NAT -o wan1 -j SNAT --to-source 198.51.100.10\n');
   });
 
-  test('nftables: a hold chain before pre while held, gone on master; the shared line SNATs to its address', () => {
+  test('nftables: a fence chain before pre while held, gone on master; the shared line SNATs to its address', () => {
     const held = nftables.plan(intent('backup'), absent).text;
-    expect(held).toContain('  chain hold {\n    type filter hook prerouting priority mangle - 10; policy accept;\n    iifname "lan0" fib daddr type unicast drop\n    ip daddr 198.51.100.10 drop\n  }');
+    expect(held).toContain('  chain fence {\n    type filter hook prerouting priority mangle - 10; policy accept;\n    iifname "lan0" fib daddr type unicast drop\n    ip daddr 198.51.100.10 drop\n  }');
     expect(held).toContain('oifname "wan1" meta nfproto ipv4 snat ip to 198.51.100.10');
     expect(held).toContain('oifname "ppp0" meta nfproto ipv4 masquerade');
-    expect(nftables.plan(intent('master'), absent).text).not.toContain('chain hold');
+    expect(nftables.plan(intent('master'), absent).text).not.toContain('chain fence');
   });
 });

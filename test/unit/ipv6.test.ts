@@ -350,7 +350,7 @@ const INTENT = {
   choose: null,
   spread: null,
   ipv6: IPV6,
-  hold: null,
+  fence: null,
 };
 
 /** The two lines up, for plans with policies. */

@@ -49,8 +49,8 @@ function skeletonValues(intent: NetfilterIntent, family: Family): SkeletonValues
     pools: viaPoolMarks(intent.choose).map((mark) => ({ value: String(extract(mark, intent.poolMask)), mark: hex(mark) })),
     hashes: hashedModes(intent.choose).map((mode) => hashOf(mode, family)),
     spread: intent.spread && spreadValues(intent.spread),
-    // The shared addresses are IPv4: the hold is iptables', not ip6tables'.
-    hold: family === 'ipv4' ? intent.hold : null,
+    // The shared addresses are IPv4: the fence is iptables', not ip6tables'.
+    fence: family === 'ipv4' ? intent.fence : null,
   };
 }
 

@@ -12,10 +12,10 @@
 //          keep their uplink; `dispatcher exec --uplink` groups get its mark
 //   post   postrouting, priority mangle: a connection belongs to the uplink
 //          its first packet left by; count received bytes per pool
-//   hold   prerouting, priority mangle - 10, only while one of a pair is not
+//   fence   prerouting, priority mangle - 10, only while one of a pair is not
 //          master: what it would forward from the LAN and what arrives for
 //          a line's shared address is dropped until the connections are
-//          committed (model/plan.ts HoldIntent)
+//          committed (model/plan.ts FenceIntent)
 //   nat    postrouting, priority srcnat (100): masquerade per uplink (IPv4),
 //          or SNAT to the line's shared address in a pair;
 //          in IPv6 nat mode the LAN's prefix onto each uplink's (NPTv6) or
@@ -234,11 +234,11 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   if (inbound.length > 0) chain('inbound', 'type nat hook prerouting priority dstnat; policy accept;', inbound);
   // A pair (ha) while this gateway is not master: nothing it would forward from the LAN (VRRP's adverts and ARP pass)
   // and nothing for a line's shared address, until conntrackd has committed the master's connections. Before `pre`.
-  const { hold } = intent;
-  if (hold) {
-    chain('hold', 'type filter hook prerouting priority mangle - 10; policy accept;', [
-      ...hold.lans.map((lan) => `iifname ${quoted(lan)} fib daddr type unicast drop`),
-      ...hold.addresses.map((address) => `ip daddr ${address} drop`),
+  const { fence } = intent;
+  if (fence) {
+    chain('fence', 'type filter hook prerouting priority mangle - 10; policy accept;', [
+      ...fence.lans.map((lan) => `iifname ${quoted(lan)} fib daddr type unicast drop`),
+      ...fence.addresses.map((address) => `ip daddr ${address} drop`),
     ]);
   }
   // IPv4 masquerades by uplink; IPv6 only in nat mode, and only the LAN's prefix: onto the uplink's routed prefix (NPTv6), else its address.
