@@ -48,6 +48,7 @@ import { readSysctlFiles } from '../system/sysctl-files.js';
 import { assignmentsOf, Store } from '../system/store.js';
 import { loadBackends } from './backend.js';
 import { ClientBytes } from './client-bytes.js';
+import { HaRoles } from './ha.js';
 import { removeOtherBackends } from './flush.js';
 import { DdnsPublisher } from './ddns.js';
 import { controlHandlers, dispatch, type Handlers } from './handlers.js';
@@ -201,7 +202,8 @@ export class Daemon {
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
-    const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
+    const ha = new HaRoles({ runner, log, reconciler, timeline });
+    const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, ha, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
     this.control = await listenControl(config.socket, (request) => dispatch(handlers, request), log);
     await this.serveMetrics(config, status);
     await this.serveWeb(config);

@@ -10,6 +10,7 @@ import { RequestError } from '../model/errors.js';
 import type { Command, ControlRequest, RequestOf, ResultOf, RunReport } from '../schema/control.js';
 import { systemClock } from '../system/clock.js';
 import type { Logger } from '../system/logger.js';
+import type { HaRoles } from './ha.js';
 import type { HealthMonitor } from './health.js';
 import { type Load, rebalance } from './rebalance.js';
 import type { Reconciler } from './reconciler.js';
@@ -28,6 +29,8 @@ export interface HandlerDeps {
   readonly reload: () => Promise<RunReport>;
   readonly load: Load;
   readonly timeline: Timeline;
+  /** One of a pair: the roles keepalived gives it. */
+  readonly ha: HaRoles;
 }
 
 /** An operator's change is kept either way; a failed run is their error to see (the daemon retries it). */
@@ -50,6 +53,10 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
     scan: () => r.request('operator scan', { scan: true }),
     reload: () => deps.reload(),
     hook: (request) => hook(deps, config(), request),
+    ha: ({ role }) => {
+      if (!config().ha) throw new RequestError('this gateway is not one of a pair: its config has no ha section');
+      return deps.ha.become(role);
+    },
     rebalance: async ({ dryRun = false }) => {
       const result = await rebalance(deps, dryRun);
       if (!dryRun) deps.timeline.note('operator', `rebalance: ${movesInWords(result.moves)}`);

@@ -15,6 +15,7 @@
 // connections that left by the fallen uplink — only those — are forgotten, so
 // their clients reconnect at once over a survivor.
 
+import type { HaRole } from '../core/netfilter.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import { isRoutingEmpty } from '../core/diff.js';
 import { describeRepair, lanNetworks, loadedOf, type Loaded } from '../core/drift.js';
@@ -92,6 +93,8 @@ export class Reconciler {
   /** Configs replaced since the last successful run (reloads): that run cleans up their ranges. */
   private replaced: OwnedRanges[] = [];
   private assignments: Map<string, ClientRecord>;
+  /** One of a pair: keepalived's word, unknown (fenced) until it gives it. */
+  private haRole: HaRole = 'unknown';
   private uplinkViews: UplinkView[] = [];
   private uplinkViews6: readonly UplinkView[] = [];
   private announcement: Announcement | null = null;
@@ -220,6 +223,20 @@ export class Reconciler {
     return this.request(`ppp rebind ${uplink} to ${iface}`, { scan: true, edit: () => this.persistence.bind(uplink, iface) });
   }
 
+  /** One of a pair: the role keepalived gave this gateway (the fence is up in every role but master). */
+  get role(): HaRole {
+    return this.haRole;
+  }
+
+  /** A new role for this gateway of a pair; the run that takes it raises or lifts the fence. */
+  setRole(role: HaRole): Promise<RunReport> {
+    return this.request(`ha ${role}`, {
+      edit: () => {
+        this.haRole = role;
+      },
+    });
+  }
+
   /** Swaps the config at the next run; objects in the old config's ranges are cleaned up by that run. */
   reload(config: Config): Promise<RunReport> {
     return this.request('reload', {
@@ -343,6 +360,7 @@ export class Reconciler {
         complete: inputs.neighbours !== null,
         now: started,
         rates: this.deps.poolRates?.() ?? null,
+        role: this.haRole,
       });
       const netfilter = backend.plan(desired.netfilter, inputs.netfilter);
       counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };

@@ -285,7 +285,7 @@ export const timelineEventSchema = z
     kind: z
       .enum(EVENT_KINDS)
       .describe(
-        'start: the daemon started; verdict: a line judged up or down; failover / failback: its pool moved away or home; degraded; ddns: records updated or failing; repair: other software undid ours; reload / refused: a config taken or refused; run: runs failing or working again; operator: an assign, release or rebalance, or a line taken out of service or given back from the web page',
+        'start: the daemon started; verdict: a line judged up or down; failover / failback: its pool moved away or home; degraded; ddns: records updated or failing; repair: other software undid ours; reload / refused: a config taken or refused; run: runs failing or working again; operator: an assign, release or rebalance, or a line taken out of service or given back from the web page; ha: this gateway of a pair changed role',
       ),
     uplink: z.string().nullable().describe('the line it is about, if one'),
     text: z.string(),
@@ -362,6 +362,18 @@ export const commands = {
       idle: z.number().describe('clients with no connection open: the ones that may move'),
       busy: z.number().describe('clients with a connection open through a line: never moved'),
       run: runReportSchema.nullable().describe('the run that loaded the moves; null for a dry run or when nothing moved'),
+    }),
+  },
+  ha: {
+    request: { role: z.enum(['master', 'backup', 'fault']).describe('the role keepalived gave this gateway of a pair (its notify script runs `dispatcher ha ROLE`)') },
+    result: z.object({
+      role: z.enum(['master', 'backup', 'fault']),
+      previous: z.enum(['master', 'backup', 'fault', 'unknown']),
+      conntrackd: z
+        .array(z.object({ step: z.string(), ok: z.boolean(), said: z.string() }).readonly())
+        .readonly()
+        .describe("conntrackd's client commands run for the role, in order (master: commit -c, -f, -R, -B before the fence is lifted; backup: -t, -n after it is up)"),
+      run: runReportSchema.describe('the run that raised or lifted the fence'),
     }),
   },
   // pppd's arguments: strings here; what a valid one is, checkHook (core/requests.ts) says, for the daemon and the CLI alike.

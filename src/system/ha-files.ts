@@ -11,6 +11,7 @@ import { conntrackdConf, haRuntimeDir } from '../render/conntrackd-conf.js';
 import { haNotifyScript } from '../render/ha-notify.js';
 import { keepalivedConf } from '../render/keepalived-conf.js';
 import type { PppHookPaths } from '../render/ppp-hook.js';
+import { recordConntrackdConf } from './conntrackd.js';
 import type { Runner } from './exec.js';
 import { readLinks } from './kernel.js';
 
@@ -54,5 +55,7 @@ export async function writeHaFiles(runner: Runner, config: Config, dir: string, 
   await writeFile(files.notify, haNotifyScript(paths), { mode: 0o755 });
   for (const file of [files.keepalived, files.conntrackd]) await chmod(file, 0o644);
   await chmod(files.notify, 0o755);
+  // The daemon's takeover asks conntrackd through this config's socket.
+  await recordConntrackdConf(config.state, files.conntrackd);
   return files;
 }

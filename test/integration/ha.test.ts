@@ -4,14 +4,17 @@
 // one provider subnet), a dedicated sync link between the gateways. What
 // `dispatcher ha render` writes is what the tools run with.
 //
-// Step one of issue 21 (branch `ha`): the files are accepted by the tools,
-// keepalived elects one master that holds the LAN address and the line's
-// shared address, and a killed master's addresses move to the other gateway.
+// What works so far (issue 21, branch `ha`): the files are accepted by the
+// tools; keepalived elects one master that holds the LAN address and the
+// line's shared address, and tells the daemons their roles (the backup keeps
+// its fence up); a killed master's addresses move to the other gateway,
+// which commits the synced connections and lifts its fence, and a client's
+// TCP connection through the shared address goes on.
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DISPATCHER_BIN } from '../../src/lab/harness.js';
+import { AGENT, DISPATCHER_BIN } from '../../src/lab/harness.js';
 import { runPrefix, runTempDir } from '../../src/lab/leftovers.js';
 import { ExecaRunner, type Process } from '../../src/system/exec.js';
 import { requireRoot, within } from '../helpers/lab.js';
@@ -28,6 +31,7 @@ const GATEWAYS = [
 ] as const;
 const LAN_ADDRESS = '198.18.0.1';
 const SHARED = '198.51.100.10';
+const SERVER = '203.0.113.100';
 
 const { ip, inNs, teardown } = plainNamespaces(run, Object.values(NS));
 
@@ -35,7 +39,7 @@ async function build(): Promise<void> {
   for (const ns of Object.values(NS)) await run.run(['ip', 'netns', 'add', ns]);
   // The LAN: a bridge in the client's namespace, the client on it; the ISP's segment: a bridge in the ISP's.
   await ip(NS.lan, 'link set lo up', 'link add br0 type bridge', 'addr add 198.18.0.10/16 dev br0', 'link set br0 up', `route add default via ${LAN_ADDRESS}`);
-  await ip(NS.isp, 'link set lo up', 'link add br0 type bridge', 'addr add 198.51.100.1/26 dev br0', 'link set br0 up');
+  await ip(NS.isp, 'link set lo up', `addr add ${SERVER}/32 dev lo`, 'link add br0 type bridge', 'addr add 198.51.100.1/26 dev br0', 'link set br0 up');
   await ip(NS.a, `link add sync0 type veth peer name sync0 netns ${NS.b}`);
   for (const gw of GATEWAYS) {
     await ip(
@@ -53,6 +57,11 @@ async function build(): Promise<void> {
     await ip(NS.lan, `link set ${gw.name}-lan master br0`, `link set ${gw.name}-lan up`);
     await ip(NS.isp, `link set ${gw.name}-wan master br0`, `link set ${gw.name}-wan up`);
   }
+}
+
+/** Whether a gateway's fence is up (iptables backend: DISPATCHER-FENCE hooked into mangle PREROUTING). */
+async function fenced(ns: string): Promise<boolean> {
+  return (await inNs(ns, ['iptables-save', '-t', 'mangle'])).includes('-A PREROUTING -j DISPATCHER-FENCE');
 }
 
 /** Which gateways hold an address now. */
@@ -115,7 +124,17 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
     }
   });
 
-  test('keepalived makes one of them master: it alone holds the LAN address and the line’s shared address; killed, the other takes both within 3 s', async () => {
+  test('keepalived makes one of them master: it alone holds the LAN address and the line’s shared address and has its fence down; killed, the other takes both within 3 s, commits the connections and lifts its fence; a TCP connection goes on', async () => {
+    for (const gw of GATEWAYS) {
+      daemons.push(run.spawn(['ip', 'netns', 'exec', gw.ns, process.execPath, DISPATCHER_BIN, '--config', files(gw.name).config, 'start']));
+    }
+    for (const gw of GATEWAYS) {
+      await within(
+        15_000,
+        `the daemon of ${gw.name} answers, fenced (no role yet)`,
+        async () => (await run.run(['ip', 'netns', 'exec', gw.ns, process.execPath, DISPATCHER_BIN, '--config', files(gw.name).config, 'status'], { okExitCodes: [0, 1] })).exitCode === 0 && (await fenced(gw.ns)),
+      );
+    }
     for (const gw of GATEWAYS) {
       const { rendered, state } = files(gw.name);
       const runtime = join(state, 'ha');
@@ -144,15 +163,47 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
     await within(10_000, 'one master with both addresses', async () => (await holders(LAN_ADDRESS)).length === 1 && (await holders(SHARED)).length === 1);
     const [master] = await holders(LAN_ADDRESS);
     expect(await holders(SHARED)).toEqual([master]);
-    // Nobody asked to preempt: a takeover lasts; the priorities decide only between two that start together.
+    const gwOf = (name: string) => GATEWAYS.find((g) => g.name === name) as (typeof GATEWAYS)[number];
     const other = master === 'a' ? 'b' : 'a';
-    const started = performance.now();
-    keepalived.get(master as string)?.stop('SIGKILL');
-    await within(10_000, `${other} holds both addresses`, async () => (await holders(LAN_ADDRESS)).join() === other && (await holders(SHARED)).join() === other);
-    const ms = performance.now() - started;
-    process.stdout.write(`ha: keepalived of ${master} killed, ${other} holds both addresses ${ms.toFixed(0)} ms later\n`);
-    expect(ms).toBeLessThan(3000);
-    // The client reaches its gateway address on the new master.
-    await inNs(NS.lan, ['ping', '-c', '1', '-W', '1', LAN_ADDRESS]);
+    await within(10_000, `the fence of ${master} lifted, ${other}'s up`, async () => !(await fenced(gwOf(master as string).ns)) && (await fenced(gwOf(other).ns)));
+
+    // A TCP connection from the client through the master (its source translated to the shared address).
+    const server = run.spawn(['ip', 'netns', 'exec', NS.isp, process.execPath, AGENT, 'serve']);
+    const answers: string[] = [];
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const session = run.spawn(['ip', 'netns', 'exec', NS.lan, process.execPath, AGENT, 'session', SERVER, '7'], { onLine: (line) => answers.push(line) });
+    try {
+      await within(10_000, 'the session connected', async () => answers.includes('connected'));
+      session.write('before\n');
+      await within(5_000, 'an answer through the master', async () => answers.some((a) => a.endsWith(' before')));
+      expect(answers.find((a) => a.endsWith(' before'))).toBe(`${SHARED} before`);
+      // Let conntrackd send the connection to the other gateway.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+
+      // Nobody asked to preempt: a takeover lasts; the priorities decide only between two that start together.
+      const started = performance.now();
+      keepalived.get(master as string)?.stop('SIGKILL');
+      await within(10_000, `${other} holds both addresses`, async () => (await holders(SHARED)).includes(other) && (await holders(LAN_ADDRESS)).includes(other));
+      const moved = performance.now() - started;
+      await within(10_000, `${other} lifted its fence`, async () => !(await fenced(gwOf(other).ns)));
+      const lifted = performance.now() - started;
+      // The same connection: one more line through the new master, answered.
+      let sent = 0;
+      await within(10_000, 'the connection answers through the new master', async () => {
+        session.write(`after ${++sent}\n`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return answers.some((a) => a.startsWith(`${SHARED} after`));
+      });
+      const answered = performance.now() - started;
+      process.stdout.write(
+        `ha: keepalived of ${master} killed; ${other} holds the addresses after ${moved.toFixed(0)} ms, its fence lifted after ${lifted.toFixed(0)} ms, the connection answered after ${answered.toFixed(0)} ms\n`,
+      );
+      expect(moved).toBeLessThan(3000);
+      expect(answered).toBeLessThan(3000);
+      expect(answers.some((a) => a.startsWith('error'))).toBe(false);
+    } finally {
+      session.stop('SIGKILL');
+      server.stop('SIGKILL');
+    }
   });
 });

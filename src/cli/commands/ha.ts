@@ -1,6 +1,7 @@
 // `dispatcher ha …`: one gateway of a pair. `render` writes what keepalived
 // and conntrackd run with (src/system/ha-files.ts) and says how to start
-// them.
+// them; `master`, `backup` and `fault` are what keepalived's notify script
+// tells the daemon (engine/ha.ts does the rest).
 
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -8,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { conntrackdPaths } from '../../render/conntrackd-conf.js';
 import { writeHaFiles } from '../../system/ha-files.js';
-import { configFor, type CliContext } from '../context.js';
+import { askDaemon, resultOf } from '../../system/control-client.js';
+import { configFor, socketFor, type CliContext } from '../context.js';
+import { EXIT_FAILURE } from '../exit.js';
+
+/** A takeover waits for conntrackd's commit, which takes longer the more connections the master had. */
+const ROLE_TIMEOUT_MS = 60_000;
 
 export function registerHa(program: Command, ctx: CliContext): void {
   const ha = program.command('ha').description('one gateway of a pair (keepalived and conntrackd)');
@@ -33,4 +39,20 @@ export function registerHa(program: Command, ctx: CliContext): void {
           `conntrackd's lock, socket and log are under ${runtime} (${conntrackdPaths(config.state).socket}).\n`,
       );
     });
+  for (const role of ['master', 'backup', 'fault'] as const) {
+    ha.command(role)
+      .description(`tell the daemon keepalived made this gateway ${role} (its notify script does)`)
+      .action(async () => {
+        const socket = await socketFor(ctx);
+        const response = await askDaemon(socket, { cmd: 'ha', role }, ROLE_TIMEOUT_MS);
+        if (!response) {
+          ctx.err(`dispatcher: not running (no daemon on ${socket}); the role ${role} not passed on\n`);
+          ctx.exitCode = EXIT_FAILURE;
+          return;
+        }
+        const result = resultOf<'ha'>(response);
+        const failed = result.conntrackd.filter((s) => !s.ok);
+        ctx.out(`${result.previous} → ${result.role}${failed.length > 0 ? ` (conntrackd failed: ${failed.map((s) => `${s.step}: ${s.said}`).join('; ')})` : ''}\n`);
+      });
+  }
 }
