@@ -49,6 +49,8 @@ import { assignmentsOf, Store } from '../system/store.js';
 import { loadBackends } from './backend.js';
 import { ClientBytes } from './client-bytes.js';
 import { HaRoles } from './ha.js';
+import { HaSync } from './ha-sync.js';
+import { readHaKey, syncAddress } from '../system/ha-files.js';
 import { removeOtherBackends } from './flush.js';
 import { DdnsPublisher } from './ddns.js';
 import { controlHandlers, dispatch, type Handlers } from './handlers.js';
@@ -93,6 +95,8 @@ interface Parts {
   readonly traffic: PoolTraffic;
   readonly history: LineHistory;
   readonly clientBytes: ClientBytes;
+  /** One of a pair: the state channel; null alone. */
+  readonly haSync: HaSync | null;
 }
 
 export class Daemon {
@@ -162,8 +166,11 @@ export class Daemon {
     };
     const ddns = new DdnsPublisher({ runner, log, ownsAaaa: store.data.ddnsAaaa === true, onOwnsAaaa: ownsAaaa, note: timeline.note }, config);
     const publicAddresses = new PublicAddresses({ runner, log, onChange: () => this.publish() }, config);
+    // One of a pair: the state channel (engine/ha-sync.ts, made once the reconciler is); its master sends after every run.
+    let haSync: HaSync | null = null;
     const afterRun = (uplinks: readonly UplinkView[]): void => {
       publicAddresses.observe(uplinks);
+      haSync?.afterRun();
       this.publish();
     };
     const own = new OwnWrites();
@@ -190,6 +197,8 @@ export class Daemon {
       config,
       assignmentsOf(store.data),
     );
+    const ha = config.ha;
+    if (ha) haSync = new HaSync({ log, reconciler, ownAddress: () => syncAddress(runner, ha.interface), key: () => readHaKey(ha.keyFile) }, ha);
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
     const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
     const history = new LineHistory({ runner, log, clock: systemClock, health, reconciler });
@@ -198,13 +207,15 @@ export class Daemon {
       { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process },
       { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } },
     );
-    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes };
+    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes, haSync };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
-    const ha = new HaRoles({ runner, log, reconciler, timeline });
-    const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, ha, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
+    const roles = new HaRoles({ runner, log, reconciler, timeline, sync: haSync });
+    const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, ha: roles, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
     this.control = await listenControl(config.socket, (request) => dispatch(handlers, request), log);
+    // A pair whose channel cannot listen (the sync link missing) still routes; the peer then cannot reach it, and says so.
+    await haSync?.start().catch((error: unknown) => log.error('the state channel could not start', { error: (error as Error).message }));
     await this.serveMetrics(config, status);
     await this.serveWeb(config);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
@@ -441,8 +452,9 @@ export class Daemon {
     this.schedule?.stop();
     this.rebalancing?.stop();
     if (this.parts) {
-      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history } = this.parts;
+      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history, haSync } = this.parts;
       traffic.stop();
+      await haSync?.stop();
       // A dashboard change under way (a reload) finishes first: it may start the sampling again.
       await this.webChange;
       history.stop();

@@ -15,6 +15,7 @@ import type { ResultOf } from '../schema/control.js';
 import { CONNTRACKD_STEPS, conntrackdSteps } from '../system/conntrackd.js';
 import type { Runner } from '../system/exec.js';
 import type { Logger } from '../system/logger.js';
+import type { HaSync } from './ha-sync.js';
 import type { Reconciler } from './reconciler.js';
 
 export interface HaDeps {
@@ -22,6 +23,8 @@ export interface HaDeps {
   readonly log: Logger;
   readonly reconciler: Reconciler;
   readonly timeline: Timeline;
+  /** The state channel: a master sends, any other role listens. */
+  readonly sync: HaSync | null;
 }
 
 type Role = Exclude<HaRole, 'unknown'>;
@@ -44,6 +47,7 @@ export class HaRoles {
     const steps = async (list: readonly string[]) => (list.length === 0 ? [] : conntrackdSteps(runner, state, list).catch((error: unknown) => [{ step: 'conntrackd', ok: false, said: (error as Error).message }]));
     const before = await steps(CONNTRACKD_STEPS[role].beforeRun);
     const run = await reconciler.setRole(role);
+    this.deps.sync?.roleChanged(role);
     const conntrackd = [...before, ...(await steps(CONNTRACKD_STEPS[role].afterRun))];
     const failed = conntrackd.filter((s) => !s.ok);
     if (failed.length > 0) log.error('conntrackd did not do its part of the role change', { role, failed });

@@ -4,7 +4,7 @@
 // directory above it, so the directory is made 0755 and the files are not
 // group- or world-writable.
 
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../model/config.js';
 import { conntrackdConf, haRuntimeDir } from '../render/conntrackd-conf.js';
@@ -58,4 +58,13 @@ export async function writeHaFiles(runner: Runner, config: Config, dir: string, 
   // The daemon's takeover asks conntrackd through this config's socket.
   await recordConntrackdConf(config.state, files.conntrackd);
   return files;
+}
+
+/** The pair's shared key: the first line of ha.key, 16 characters or more, in a file only its owner may read. */
+export async function readHaKey(path: string): Promise<string> {
+  const mode = (await stat(path)).mode & 0o077;
+  if (mode !== 0) throw new Error(`ha.key: ${path} may be read by others (mode ${(mode | 0o600).toString(8)}); chmod 600 it`);
+  const key = (await readFile(path, 'utf8')).split('\n')[0]?.trim() ?? '';
+  if (key.length < 16) throw new Error(`ha.key: ${path} holds no key of 16 characters or more; write one (openssl rand -hex 32) on both gateways`);
+  return key;
 }

@@ -24,38 +24,45 @@ jest.setTimeout(90_000);
 
 const run = new ExecaRunner();
 const P = runPrefix('ha');
-const NS = { a: `${P}a`, b: `${P}b`, lan: `${P}l`, isp: `${P}i` };
+const NS = { a: `${P}a`, b: `${P}b`, lan: `${P}l`, isp1: `${P}i1`, isp2: `${P}i2` };
 const GATEWAYS = [
-  { name: 'a', ns: NS.a, wan: '198.51.100.2/26', sync: '198.19.255.1/30', peer: '198.19.255.2', priority: 150 },
-  { name: 'b', ns: NS.b, wan: '198.51.100.3/26', sync: '198.19.255.2/30', peer: '198.19.255.1', priority: 100 },
+  { name: 'a', ns: NS.a, wan1: '198.51.100.2/26', wan2: '198.51.100.66/26', sync: '198.19.255.1/30', peer: '198.19.255.2', priority: 150 },
+  { name: 'b', ns: NS.b, wan1: '198.51.100.3/26', wan2: '198.51.100.67/26', sync: '198.19.255.2/30', peer: '198.19.255.1', priority: 100 },
 ] as const;
 const LAN_ADDRESS = '198.18.0.1';
+/** Each line's shared address; both ISPs' networks hold the same server address (the answers say which line they came by). */
 const SHARED = '198.51.100.10';
+const SHARED2 = '198.51.100.74';
 const SERVER = '203.0.113.100';
+const CLIENT = '198.18.0.10';
 
 const { ip, inNs, teardown } = plainNamespaces(run, Object.values(NS));
 
 async function build(): Promise<void> {
   for (const ns of Object.values(NS)) await run.run(['ip', 'netns', 'add', ns]);
   // The LAN: a bridge in the client's namespace, the client on it; the ISP's segment: a bridge in the ISP's.
-  await ip(NS.lan, 'link set lo up', 'link add br0 type bridge', 'addr add 198.18.0.10/16 dev br0', 'link set br0 up', `route add default via ${LAN_ADDRESS}`);
-  await ip(NS.isp, 'link set lo up', `addr add ${SERVER}/32 dev lo`, 'link add br0 type bridge', 'addr add 198.51.100.1/26 dev br0', 'link set br0 up');
+  await ip(NS.lan, 'link set lo up', 'link add br0 type bridge', `addr add ${CLIENT}/16 dev br0`, 'link set br0 up', `route add default via ${LAN_ADDRESS}`);
+  await ip(NS.isp1, 'link set lo up', `addr add ${SERVER}/32 dev lo`, 'link add br0 type bridge', 'addr add 198.51.100.1/26 dev br0', 'link set br0 up');
+  await ip(NS.isp2, 'link set lo up', `addr add ${SERVER}/32 dev lo`, 'link add br0 type bridge', 'addr add 198.51.100.65/26 dev br0', 'link set br0 up');
   await ip(NS.a, `link add sync0 type veth peer name sync0 netns ${NS.b}`);
   for (const gw of GATEWAYS) {
     await ip(
       gw.ns,
       'link set lo up',
       `link add lan0 type veth peer name ${gw.name}-lan netns ${NS.lan}`,
-      `link add wan1 type veth peer name ${gw.name}-wan netns ${NS.isp}`,
+      `link add wan1 type veth peer name ${gw.name}-wan netns ${NS.isp1}`,
+      `link add wan2 type veth peer name ${gw.name}-wan netns ${NS.isp2}`,
       `addr add 198.18.0.${gw.name === 'a' ? 2 : 3}/16 dev lan0`,
-      `addr add ${gw.wan} dev wan1`,
+      `addr add ${gw.wan1} dev wan1`,
+      `addr add ${gw.wan2} dev wan2`,
       `addr add ${gw.sync} dev sync0`,
       'link set lan0 up',
       'link set wan1 up',
+      'link set wan2 up',
       'link set sync0 up',
     );
     await ip(NS.lan, `link set ${gw.name}-lan master br0`, `link set ${gw.name}-lan up`);
-    await ip(NS.isp, `link set ${gw.name}-wan master br0`, `link set ${gw.name}-wan up`);
+    for (const isp of [NS.isp1, NS.isp2]) await ip(isp, `link set ${gw.name}-wan master br0`, `link set ${gw.name}-wan up`);
   }
 }
 
@@ -92,6 +99,7 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
           'lan: { interfaces: [lan0], subnets: [198.18.0.0/16] }',
           'uplinks:',
           `  - { name: isp1, interface: wan1, gateway: 198.51.100.1, ha_address: ${SHARED}/26 }`,
+          `  - { name: isp2, interface: wan2, gateway: 198.51.100.65, ha_address: ${SHARED2}/26 }`,
           `state: ${state}`,
           `socket: ${join(dir, gw.name, 'ctl.sock')}`,
           `ha: { peer: ${gw.peer}, interface: sync0, key: ${join(dir, 'ha.key')}, lan_address: ${LAN_ADDRESS}/16, priority: ${gw.priority} }`,
@@ -167,8 +175,19 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
     const other = master === 'a' ? 'b' : 'a';
     await within(10_000, `the fence of ${master} lifted, ${other}'s up`, async () => !(await fenced(gwOf(master as string).ns)) && (await fenced(gwOf(other).ns)));
 
-    // A TCP connection from the client through the master (its source translated to the shared address).
-    const server = run.spawn(['ip', 'netns', 'exec', NS.isp, process.execPath, AGENT, 'serve']);
+    // The master pins the client to isp2; the backup holds the same within 1 s (the state channel).
+    const cli = (gw: string, args: string[]) => run.run(['ip', 'netns', 'exec', gwOf(gw).ns, process.execPath, DISPATCHER_BIN, '--config', files(gw).config, ...args]);
+    const poolOf = async (gw: string): Promise<string | undefined> =>
+      (JSON.parse((await cli(gw, ['pools', '--json'])).stdout) as { uplinks: { name: string; clients: string[] }[] }).uplinks.find((u) => u.clients.includes(CLIENT))?.name;
+    await cli(master as string, ['assign', CLIENT, 'isp2']);
+    const pinned = performance.now();
+    await within(3_000, `the backup ${other} has ${CLIENT} in isp2`, async () => (await poolOf(other)) === 'isp2');
+    const synced = performance.now() - pinned;
+    process.stdout.write(`ha: an assignment on ${master} on ${other} ${synced.toFixed(0)} ms later\n`);
+    expect(synced).toBeLessThan(1000);
+
+    // A TCP connection from the client through the master, by isp2 (its source translated to isp2's shared address).
+    const servers = [NS.isp1, NS.isp2].map((ns) => run.spawn(['ip', 'netns', 'exec', ns, process.execPath, AGENT, 'serve']));
     const answers: string[] = [];
     await new Promise((resolve) => setTimeout(resolve, 500));
     const session = run.spawn(['ip', 'netns', 'exec', NS.lan, process.execPath, AGENT, 'session', SERVER, '7'], { onLine: (line) => answers.push(line) });
@@ -176,14 +195,14 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
       await within(10_000, 'the session connected', async () => answers.includes('connected'));
       session.write('before\n');
       await within(5_000, 'an answer through the master', async () => answers.some((a) => a.endsWith(' before')));
-      expect(answers.find((a) => a.endsWith(' before'))).toBe(`${SHARED} before`);
+      expect(answers.find((a) => a.endsWith(' before'))).toBe(`${SHARED2} before`);
       // Let conntrackd send the connection to the other gateway.
       await new Promise((resolve) => setTimeout(resolve, 1500));
 
       // Nobody asked to preempt: a takeover lasts; the priorities decide only between two that start together.
       const started = performance.now();
       keepalived.get(master as string)?.stop('SIGKILL');
-      await within(10_000, `${other} holds both addresses`, async () => (await holders(SHARED)).includes(other) && (await holders(LAN_ADDRESS)).includes(other));
+      await within(10_000, `${other} holds every address`, async () => (await holders(SHARED)).includes(other) && (await holders(SHARED2)).includes(other) && (await holders(LAN_ADDRESS)).includes(other));
       const moved = performance.now() - started;
       await within(10_000, `${other} lifted its fence`, async () => !(await fenced(gwOf(other).ns)));
       const lifted = performance.now() - started;
@@ -192,7 +211,7 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
       await within(10_000, 'the connection answers through the new master', async () => {
         session.write(`after ${++sent}\n`);
         await new Promise((resolve) => setTimeout(resolve, 200));
-        return answers.some((a) => a.startsWith(`${SHARED} after`));
+        return answers.some((a) => a.startsWith(`${SHARED2} after`));
       });
       const answered = performance.now() - started;
       process.stdout.write(
@@ -201,9 +220,11 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
       expect(moved).toBeLessThan(3000);
       expect(answered).toBeLessThan(3000);
       expect(answers.some((a) => a.startsWith('error'))).toBe(false);
+      // Nobody changed line: the new master has the client where the old one had it.
+      expect(await poolOf(other)).toBe('isp2');
     } finally {
       session.stop('SIGKILL');
-      server.stop('SIGKILL');
+      for (const server of servers) server.stop('SIGKILL');
     }
   });
 });

@@ -1,0 +1,109 @@
+// The warm standby of a pair: the master sends its clients to the backup
+// over the state channel (system/ha-channel.ts) — the whole table when the
+// channel comes up, then after every run what changed (core/ha-sync.ts) —
+// and the backup takes them as its own, in the order sent, through its
+// reconciler: its kernel holds the same pools, so a takeover moves nobody.
+// Every gateway of a pair listens; only the master sends.
+
+import { applySync, changesBetween, parseSyncBody, snapshotOf } from '../core/ha-sync.js';
+import type { HaRole } from '../core/netfilter.js';
+import type { Config } from '../model/config.js';
+import type { Assignments } from '../model/state.js';
+import { type ChannelListener, type ChannelSender, listenHaChannel, sendHaChannel } from '../system/ha-channel.js';
+import type { Logger } from '../system/logger.js';
+import type { Reconciler } from './reconciler.js';
+
+export interface HaSyncDeps {
+  readonly log: Logger;
+  readonly reconciler: Reconciler;
+  /** This gateway's address on the sync link (read from the interface). */
+  readonly ownAddress: () => Promise<string>;
+  /** The shared key (read from ha.key). */
+  readonly key: () => Promise<string>;
+}
+
+export interface HaSyncView {
+  /** Whether the channel to the peer is up (the master's view; a backup hears rather than sends). */
+  readonly sending: boolean;
+  /** The newest message's time from send to the peer's ack, ms. */
+  readonly lagMs: number | null;
+  readonly problem: string | null;
+  /** When the backup last applied a message from the master (epoch ms). */
+  readonly lastReceived: number | null;
+  /** A connection refused: from where, why (a wrong key), when. */
+  readonly refused: { readonly from: string; readonly why: string; readonly at: number } | null;
+}
+
+export class HaSync {
+  private listener: ChannelListener | null = null;
+  private sender: ChannelSender | null = null;
+  private sent: Assignments = new Map();
+  private lastReceived: number | null = null;
+  private refused: HaSyncView['refused'] = null;
+  private key = '';
+
+  constructor(
+    private readonly deps: HaSyncDeps,
+    private readonly config: NonNullable<Config['ha']>,
+  ) {}
+
+  async start(): Promise<void> {
+    const { log } = this.deps;
+    this.key = await this.deps.key();
+    const own = await this.deps.ownAddress();
+    this.listener = await listenHaChannel(
+      own,
+      this.config.port,
+      this.key,
+      async (text) => {
+        const body = parseSyncBody(text);
+        if (!body) throw new Error('a message of a shape this version does not know');
+        // A master takes its own decisions; what a stale peer still sends is ignored.
+        if (this.deps.reconciler.role === 'master') return;
+        this.lastReceived = Date.now();
+        await this.deps.reconciler.request(`ha sync (${body.kind})`, { edit: (clients) => applySync(clients, body) });
+      },
+      (from, why) => {
+        this.refused = { from, why, at: Date.now() };
+        log.error('refused a connection on the state channel', { from, why });
+      },
+      log,
+    );
+    log.info('state channel listening', { address: own, port: this.config.port });
+  }
+
+  /** The role changed: a master sends, any other role only listens. */
+  roleChanged(role: HaRole): void {
+    if (role === 'master' && !this.sender) {
+      this.sender = sendHaChannel(this.config.peer, this.config.port, this.key, () => this.greeting(), this.deps.log);
+    } else if (role !== 'master' && this.sender) {
+      this.sender.stop();
+      this.sender = null;
+    }
+  }
+
+  /** After every run: a master sends what changed since it last sent. */
+  afterRun(): void {
+    if (!this.sender?.connected) return;
+    const now = new Map(this.deps.reconciler.clients);
+    const changes = changesBetween(this.sent, now);
+    this.sent = now;
+    if (changes) this.sender.send(JSON.stringify(changes));
+  }
+
+  view(): HaSyncView {
+    return { sending: this.sender?.connected ?? false, lagMs: this.sender?.lagMs ?? null, problem: this.sender?.problem ?? null, lastReceived: this.lastReceived, refused: this.refused };
+  }
+
+  async stop(): Promise<void> {
+    this.sender?.stop();
+    this.sender = null;
+    await this.listener?.close();
+    this.listener = null;
+  }
+
+  private greeting(): string {
+    this.sent = new Map(this.deps.reconciler.clients);
+    return JSON.stringify(snapshotOf(this.sent));
+  }
+}

@@ -1,0 +1,171 @@
+// The state channel of a pair: TCP on the sync link, one JSON object per
+// line, every message authenticated with the key both gateways share.
+//   listener → sender: {"nonce": N}                     (fresh per connection)
+//   sender → listener: {"auth": HMAC(key, "auth:" N)}
+//   sender → listener: {"seq": S, "body": "...", "mac": HMAC(key, N ":" S ":" body)}
+//   listener → sender: {"ack": S}                       (applied)
+// A wrong key is answered {"refused": "wrong key"} and the connection closed;
+// a message whose mac is wrong, or whose seq does not grow, closes it. The
+// nonce makes a recorded connection useless to replay. Every gateway of a
+// pair listens; the master connects to its peer and sends.
+
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import type { Logger } from './logger.js';
+
+const mac = (key: string, text: string): string => createHmac('sha256', key).update(text).digest('hex');
+
+function sameMac(a: unknown, b: string): boolean {
+  if (typeof a !== 'string' || a.length !== b.length) return false;
+  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+/** Lines of JSON in, each parsed (null for anything else). */
+function lines(socket: Socket, onLine: (value: Record<string, unknown> | null) => void): void {
+  createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+    try {
+      const value: unknown = JSON.parse(line);
+      onLine(typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null);
+    } catch {
+      onLine(null);
+    }
+  });
+}
+
+export interface ChannelListener {
+  close(): Promise<void>;
+}
+
+/** Listens for the peer's messages; `received` is given each authenticated body in order, and its promise's end acknowledges it. */
+export function listenHaChannel(host: string, port: number, key: string, received: (body: string) => Promise<void>, refused: (from: string, why: string) => void, log: Logger): Promise<ChannelListener> {
+  const server: Server = createServer((socket) => {
+    const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const nonce = randomBytes(16).toString('hex');
+    let authenticated = false;
+    let last = -1;
+    let queue = Promise.resolve();
+    const refuse = (why: string): void => {
+      refused(from, why);
+      socket.end(`${JSON.stringify({ refused: why })}\n`);
+      socket.destroy();
+    };
+    socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    socket.write(`${JSON.stringify({ nonce })}\n`);
+    lines(socket, (message) => {
+      if (!message) return refuse('not a message');
+      if (!authenticated) {
+        if (!sameMac(message.auth, mac(key, `auth:${nonce}`))) return refuse('wrong key');
+        authenticated = true;
+        return;
+      }
+      const { seq, body } = message;
+      if (typeof seq !== 'number' || typeof body !== 'string' || seq <= last || !sameMac(message.mac, mac(key, `${nonce}:${seq}:${body}`))) return refuse('a message that is not authentic');
+      last = seq;
+      queue = queue.then(async () => {
+        await received(body).catch((error: unknown) => log.error('the peer’s message could not be applied', { error: (error as Error).message }));
+        if (!socket.destroyed) socket.write(`${JSON.stringify({ ack: seq })}\n`);
+      });
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve({ close: () => new Promise((done) => server.close(() => done())) });
+    });
+  });
+}
+
+export interface ChannelSender {
+  /** Sends a body once connected (each connection starts with `greeting`'s). */
+  send(body: string): void;
+  /** Connected and authenticated now. */
+  readonly connected: boolean;
+  /** The newest acknowledged message's time from send to ack, ms; null before one. */
+  readonly lagMs: number | null;
+  /** Why the last connection ended, or null. */
+  readonly problem: string | null;
+  stop(): void;
+}
+
+/**
+ * Connects to the peer and keeps connecting (every `retryMs`) until stopped;
+ * on every new connection it first sends `greeting()` (the whole table),
+ * then each body given to send.
+ */
+export function sendHaChannel(peer: string, port: number, key: string, greeting: () => string, log: Logger, retryMs = 1000): ChannelSender {
+  let socket: Socket | null = null;
+  let connected = false;
+  let stopped = false;
+  let seq = 0;
+  let nonce = '';
+  let lagMs: number | null = null;
+  let problem: string | null = null;
+  const sentAt = new Map<number, number>();
+  let retry: NodeJS.Timeout | null = null;
+  const write = (body: string): void => {
+    if (!socket || !connected) return;
+    seq += 1;
+    sentAt.set(seq, Date.now());
+    socket.write(`${JSON.stringify({ seq, body, mac: mac(key, `${nonce}:${seq}:${body}`) })}\n`);
+  };
+  const open = (): void => {
+    if (stopped) return;
+    const s = connect({ host: peer, port });
+    socket = s;
+    s.setNoDelay(true);
+    s.on('error', (error) => {
+      problem = error.message;
+    });
+    s.on('close', () => {
+      if (connected) log.warn('the channel to the peer closed', { peer, problem });
+      connected = false;
+      socket = null;
+      sentAt.clear();
+      if (!stopped) retry = setTimeout(open, retryMs);
+    });
+    lines(s, (message) => {
+      if (!message) return;
+      if (typeof message.nonce === 'string' && !connected) {
+        nonce = message.nonce;
+        seq = 0;
+        s.write(`${JSON.stringify({ auth: mac(key, `auth:${nonce}`) })}\n`);
+        connected = true;
+        problem = null;
+        log.info('the channel to the peer is up', { peer });
+        write(greeting());
+        return;
+      }
+      if (typeof message.refused === 'string') {
+        problem = `refused by the peer: ${message.refused}`;
+        log.error('the peer refused the channel', { peer, why: message.refused });
+        return;
+      }
+      if (typeof message.ack === 'number') {
+        const at = sentAt.get(message.ack);
+        if (at !== undefined) lagMs = Date.now() - at;
+        for (const n of sentAt.keys()) if (n <= message.ack) sentAt.delete(n);
+      }
+    });
+  };
+  open();
+  return {
+    send: write,
+    get connected() {
+      return connected;
+    },
+    get lagMs() {
+      return lagMs;
+    },
+    get problem() {
+      return problem;
+    },
+    stop() {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      socket?.destroy();
+    },
+  };
+}
