@@ -204,7 +204,7 @@ export class Daemon {
     const history = new LineHistory({ runner, log, clock: systemClock, health, reconciler });
     const clientBytes = new ClientBytes(() => backend.clientBytes(runner), systemClock, log);
     const status = new DaemonStatus(
-      { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process },
+      { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process, haSync },
       { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } },
     );
     this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes, haSync };

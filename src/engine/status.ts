@@ -23,6 +23,7 @@ import type { DdnsPublisher } from './ddns.js';
 import type { HealthMonitor } from './health.js';
 import type { PublicAddresses } from './public-address.js';
 import type { Reconciler } from './reconciler.js';
+import type { HaSync } from './ha-sync.js';
 import type { Repairs } from './repairs.js';
 
 /** The running parts status reads from. */
@@ -35,6 +36,8 @@ export interface DaemonParts {
   readonly ddns: DdnsPublisher;
   readonly repairs: Repairs;
   readonly process: ProcessWatch;
+  /** One of a pair: the state channel; null alone. */
+  readonly haSync: HaSync | null;
 }
 
 /** Facts about this daemon process, fixed at start. */
@@ -103,6 +106,24 @@ export class DaemonStatus {
       conflicts: r.conflicts,
       advertisements: r.advertisementError,
       store: recovered,
+      ha: this.haStatus(),
+    };
+  }
+
+  private haStatus(): Status['ha'] {
+    const { haSync, reconciler } = this.parts;
+    const ha = this.config.ha;
+    if (!ha || !haSync) return null;
+    const view = haSync.view();
+    const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      role: reconciler.role,
+      peer: ha.peer,
+      sending: view.sending,
+      lagMs: view.lagMs,
+      problem: view.problem,
+      lastReceived: iso(view.lastReceived),
+      refused: view.refused ? { from: view.refused.from, why: view.refused.why, at: new Date(view.refused.at).toISOString() } : null,
     };
   }
 

@@ -233,6 +233,18 @@ export const statusSchema = z
     repairs: repairStatusSchema,
     conflicts: z.array(z.string()).readonly().describe('rules of other software inside our ranges'),
     advertisements: z.string().nullable().describe("IPv6 prefix mode: why the LAN's router advertisements (radvd) failed at the last run; null: no failure"),
+    ha: z
+      .object({
+        role: z.enum(['master', 'backup', 'fault', 'unknown']).describe('the role keepalived gave this gateway; unknown (fenced) until it says'),
+        peer: z.string(),
+        sending: z.boolean().describe('master: the state channel to the peer is up'),
+        lagMs: z.number().nullable().describe("master: the newest message's time from send to the peer's ack"),
+        problem: z.string().nullable().describe('master: why the channel is down (the peer unreachable, a refusal)'),
+        lastReceived: z.string().nullable().describe("backup: when the master's last message was applied"),
+        refused: z.object({ from: z.string(), why: z.string(), at: z.string() }).nullable().describe('the last connection this gateway refused (a wrong key)'),
+      })
+      .nullable()
+      .describe('one of a pair (ha); null alone'),
     store: z
       .object({
         store: z.object({ problem: z.string(), movedTo: z.string().nullable(), backup: z.string() }).nullable().describe('the store was unusable at start: what was wrong and where it went'),

@@ -2,6 +2,7 @@
 // line, every message authenticated with the key both gateways share.
 //   listener → sender: {"nonce": N}                     (fresh per connection)
 //   sender → listener: {"auth": HMAC(key, "auth:" N)}
+//   listener → sender: {"welcome": true}                (the key is right)
 //   sender → listener: {"seq": S, "body": "...", "mac": HMAC(key, N ":" S ":" body)}
 //   listener → sender: {"ack": S}                       (applied)
 // A wrong key is answered {"refused": "wrong key"} and the connection closed;
@@ -43,9 +44,13 @@ export function listenHaChannel(host: string, port: number, key: string, receive
     const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const nonce = randomBytes(16).toString('hex');
     let authenticated = false;
+    let closed = false;
     let last = -1;
     let queue = Promise.resolve();
     const refuse = (why: string): void => {
+      // Lines already read behind the one refused are not looked at.
+      if (closed) return;
+      closed = true;
       refused(from, why);
       socket.end(`${JSON.stringify({ refused: why })}\n`);
       socket.destroy();
@@ -54,10 +59,12 @@ export function listenHaChannel(host: string, port: number, key: string, receive
     socket.setNoDelay(true);
     socket.write(`${JSON.stringify({ nonce })}\n`);
     lines(socket, (message) => {
+      if (closed) return;
       if (!message) return refuse('not a message');
       if (!authenticated) {
         if (!sameMac(message.auth, mac(key, `auth:${nonce}`))) return refuse('wrong key');
         authenticated = true;
+        socket.write(`${JSON.stringify({ welcome: true })}\n`);
         return;
       }
       const { seq, body } = message;
@@ -117,7 +124,8 @@ export function sendHaChannel(peer: string, port: number, key: string, greeting:
     socket = s;
     s.setNoDelay(true);
     s.on('error', (error) => {
-      problem = error.message;
+      // A refusal says more than the reset that follows it.
+      if (!problem?.startsWith('refused')) problem = error.message;
     });
     s.on('close', () => {
       if (connected) log.warn('the channel to the peer closed', { peer, problem });
@@ -132,6 +140,9 @@ export function sendHaChannel(peer: string, port: number, key: string, greeting:
         nonce = message.nonce;
         seq = 0;
         s.write(`${JSON.stringify({ auth: mac(key, `auth:${nonce}`) })}\n`);
+        return;
+      }
+      if (message.welcome === true && !connected) {
         connected = true;
         problem = null;
         log.info('the channel to the peer is up', { peer });
@@ -139,8 +150,10 @@ export function sendHaChannel(peer: string, port: number, key: string, greeting:
         return;
       }
       if (typeof message.refused === 'string') {
-        problem = `refused by the peer: ${message.refused}`;
-        log.error('the peer refused the channel', { peer, why: message.refused });
+        const said = `refused by the peer: ${message.refused}`;
+        // Said once, not at every retry.
+        if (problem !== said) log.error('the peer refused the channel', { peer, why: message.refused });
+        problem = said;
         return;
       }
       if (typeof message.ack === 'number') {

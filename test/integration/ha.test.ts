@@ -185,6 +185,11 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
     const synced = performance.now() - pinned;
     process.stdout.write(`ha: an assignment on ${master} on ${other} ${synced.toFixed(0)} ms later\n`);
     expect(synced).toBeLessThan(1000);
+    // Each says its role and the channel's state.
+    const statusOf = async (gw: string) => (JSON.parse((await cli(gw, ['status', '--json'])).stdout) as { ha: { role: string; sending: boolean; lastReceived: string | null } }).ha;
+    expect(await statusOf(master as string)).toMatchObject({ role: 'master', sending: true });
+    expect(await statusOf(other)).toMatchObject({ role: 'backup', sending: false, lastReceived: expect.any(String) });
+    expect((await cli(other, ['status'])).stdout).toContain('pair: backup (fenced: forwards nothing); last heard from the master at');
 
     // A TCP connection from the client through the master, by isp2 (its source translated to isp2's shared address).
     const servers = [NS.isp1, NS.isp2].map((ns) => run.spawn(['ip', 'netns', 'exec', ns, process.execPath, AGENT, 'serve']));
@@ -226,5 +231,22 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
       session.stop('SIGKILL');
       for (const server of servers) server.stop('SIGKILL');
     }
+  });
+
+  test('a connection with another key on the state channel is refused, and the gateway says so', async () => {
+    // From a's side of the sync link to b's channel: the nonce, then a wrong answer.
+    const attempt = `const s = require('net').connect(7790, '198.19.255.2');
+require('readline').createInterface({ input: s }).on('line', (line) => {
+  const message = JSON.parse(line);
+  if (message.nonce) s.write(JSON.stringify({ auth: '00'.repeat(32) }) + '\\n');
+  if (message.refused) { console.log(line); process.exit(0); }
+});
+setTimeout(() => process.exit(1), 5000);`;
+    const answer = await inNs(NS.a, [process.execPath, '-e', attempt]);
+    expect(JSON.parse(answer)).toEqual({ refused: 'wrong key' });
+    const status = JSON.parse((await run.run(['ip', 'netns', 'exec', NS.b, process.execPath, DISPATCHER_BIN, '--config', files('b').config, 'status', '--json'])).stdout) as {
+      ha: { refused: { why: string; from: string } | null };
+    };
+    expect(status.ha.refused).toMatchObject({ why: 'wrong key', from: expect.stringMatching(/^198\.19\.255\.1:/) });
   });
 });

@@ -9,7 +9,10 @@ import { createBackend } from '../../src/backends/index.js';
 import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
 import type { NftObserved, NftPayload } from '../../src/backends/nftables/types.js';
 import { parseConfig } from '../../src/config/load.js';
+import { applySync, changesBetween, parseSyncBody, snapshotOf } from '../../src/core/ha-sync.js';
 import { type HaRole, planNetfilter } from '../../src/core/netfilter.js';
+import type { ClientRecord } from '../../src/model/state.js';
+import { listenHaChannel, sendHaChannel } from '../../src/system/ha-channel.js';
 import type { UplinkView } from '../../src/model/state.js';
 import { conntrackdConf } from '../../src/render/conntrackd-conf.js';
 import { haNotifyScript } from '../../src/render/ha-notify.js';
@@ -101,5 +104,94 @@ describe('the fence while not master, and the shared address as the source', () 
     expect(held).toContain('oifname "wan1" meta nfproto ipv4 snat ip to 198.51.100.10');
     expect(held).toContain('oifname "ppp0" meta nfproto ipv4 masquerade');
     expect(nftables.plan(intent('master'), absent).text).not.toContain('chain fence');
+  });
+});
+
+describe('the warm standby: what the master sends', () => {
+  const record = (uplink: string, more: Partial<ClientRecord> = {}): ClientRecord => ({ uplink, mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: 2, ...more });
+
+  test('the whole table once, then only what changed: a move, a pin, a new client, one gone — never lastSeen alone', () => {
+    const before = new Map([
+      ['198.18.0.10', record('isp1')],
+      ['198.18.0.11', record('isp1')],
+      ['198.18.0.12', record('isp2')],
+    ]);
+    const after = new Map([
+      ['198.18.0.10', record('isp2')],
+      ['198.18.0.11', record('isp1', { lastSeen: 99 })],
+      ['198.18.0.13', record('isp1', { pinned: true })],
+    ]);
+    expect(changesBetween(before, after)).toEqual({ kind: 'changes', set: { '198.18.0.10': record('isp2'), '198.18.0.13': record('isp1', { pinned: true }) }, del: ['198.18.0.12'] });
+    expect(changesBetween(after, after)).toBeNull();
+    const backup = new Map<string, ClientRecord>([['198.18.0.99', record('isp9')]]);
+    applySync(backup, snapshotOf(before));
+    expect([...backup.keys()]).toEqual(['198.18.0.10', '198.18.0.11', '198.18.0.12']);
+    applySync(backup, changesBetween(before, after) as never);
+    expect(backup.get('198.18.0.10')?.uplink).toBe('isp2');
+    expect(backup.has('198.18.0.12')).toBe(false);
+    expect(backup.get('198.18.0.13')?.pinned).toBe(true);
+  });
+
+  test('a body of another shape is refused', () => {
+    expect(parseSyncBody('{"kind":"snapshot","clients":{"198.18.0.10":{"uplink":"isp1"}}}')).not.toBeNull();
+    for (const text of ['nope', '[]', '{"kind":"changes","set":{},"del":[1]}', '{"kind":"snapshot","clients":{"a":3}}', '{"kind":"other"}']) expect(parseSyncBody(text)).toBeNull();
+  });
+});
+
+describe('the state channel, on loopback', () => {
+  const KEY = 'a-key-both-gateways-share-0123456789';
+  const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+  const until = async (what: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 5000;
+    while (!what()) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
+  test('with the key: the greeting, then each body in order, acknowledged', async () => {
+    const got: string[] = [];
+    const listener = await listenHaChannel(
+      '127.0.0.1',
+      47901,
+      KEY,
+      async (body) => void got.push(body),
+      () => undefined,
+      silent,
+    );
+    const sender = sendHaChannel('127.0.0.1', 47901, KEY, () => 'hello', silent, 50);
+    try {
+      await until(() => sender.connected);
+      sender.send('one');
+      sender.send('two');
+      await until(() => got.length === 3 && sender.lagMs !== null);
+      expect(got).toEqual(['hello', 'one', 'two']);
+    } finally {
+      sender.stop();
+      await listener.close();
+    }
+  });
+
+  test('with another key: refused, reported on both sides, nothing applied', async () => {
+    const got: string[] = [];
+    const refusals: string[] = [];
+    const listener = await listenHaChannel(
+      '127.0.0.1',
+      47902,
+      KEY,
+      async (body) => void got.push(body),
+      (_from, why) => refusals.push(why),
+      silent,
+    );
+    const sender = sendHaChannel('127.0.0.1', 47902, 'another-key-of-someone-else-0000', () => 'hello', silent, 60_000);
+    try {
+      await until(() => refusals.length > 0 && sender.problem !== null);
+      expect(refusals).toEqual(['wrong key']);
+      expect(sender.problem).toBe('refused by the peer: wrong key');
+      expect(got).toEqual([]);
+    } finally {
+      sender.stop();
+      await listener.close();
+    }
   });
 });
