@@ -249,4 +249,28 @@ setTimeout(() => process.exit(1), 5000);`;
     };
     expect(status.ha.refused).toMatchObject({ why: 'wrong key', from: expect.stringMatching(/^198\.19\.255\.1:/) });
   });
+
+  test('the old master comes back: it stays backup (no preempt), fenced, with the new master’s clients; nobody moves', async () => {
+    const fencedNow = async (name: string) => fenced(GATEWAYS.find((g) => g.name === name)?.ns as string);
+    const [master] = await holders(SHARED2);
+    // keepalived of the gateway killed in the takeover above (not the master now) starts again.
+    const back = master === 'a' ? 'b' : 'a';
+    const { rendered, state } = files(back);
+    const runtime = join(state, 'ha');
+    keepalived.set(
+      back,
+      run.spawn(['ip', 'netns', 'exec', GATEWAYS.find((g) => g.name === back)?.ns as string, 'keepalived', '-n', '-l', '-P', '-f', join(rendered, 'keepalived.conf'), '-p', join(runtime, 'keepalived.pid'), '-r', join(runtime, 'vrrp.pid'), '-c', join(runtime, 'checkers.pid')]),
+    );
+    const cli = (gw: string, args: string[]) => run.run(['ip', 'netns', 'exec', GATEWAYS.find((g) => g.name === gw)?.ns as string, process.execPath, DISPATCHER_BIN, '--config', files(gw).config, ...args]);
+    const haOf = async (gw: string) => (JSON.parse((await cli(gw, ['status', '--json'])).stdout) as { ha: { role: string; sending: boolean } }).ha;
+    await within(10_000, `${back} back as backup, fenced`, async () => (await haOf(back)).role === 'backup' && (await fencedNow(back)));
+    // Its stale addresses (keepalived was killed, not stopped) are gone; the master keeps them and its role.
+    await within(5_000, `only ${master} holds the addresses`, async () => (await holders(SHARED2)).join() === master && (await holders(LAN_ADDRESS)).join() === master);
+    expect(await haOf(master as string)).toMatchObject({ role: 'master' });
+    expect(await fencedNow(master as string)).toBe(false);
+    // The master's clients, sent to it when its channel came up again: the client still on isp2 on both.
+    const poolOf = async (gw: string): Promise<string | undefined> => (JSON.parse((await cli(gw, ['pools', '--json'])).stdout) as { uplinks: { name: string; clients: string[] }[] }).uplinks.find((u) => u.clients.includes(CLIENT))?.name;
+    await within(5_000, `${back} has the master's clients`, async () => (await poolOf(back)) === 'isp2');
+    expect(await poolOf(master as string)).toBe('isp2');
+  });
 });
