@@ -5,6 +5,10 @@
 //   listener → sender: {"welcome": true}                (the key is right)
 //   sender → listener: {"seq": S, "body": "...", "mac": HMAC(key, N ":" S ":" body)}
 //   listener → sender: {"ack": S}                       (applied)
+//   sender ⇄ listener: {"beat": B}                      (every second, answered:
+//                      a sender that hears nothing for 3 s drops the connection
+//                      and connects again: a cut sync link is noticed, not
+//                      hidden in TCP's retransmissions)
 // A wrong key is answered {"refused": "wrong key"} and the connection closed;
 // a message whose mac is wrong, or whose seq does not grow, closes it. The
 // nonce makes a recorded connection useless to replay. Every gateway of a
@@ -67,6 +71,10 @@ export function listenHaChannel(host: string, port: number, key: string, receive
         socket.write(`${JSON.stringify({ welcome: true })}\n`);
         return;
       }
+      if (typeof message.beat === 'number') {
+        socket.write(`${JSON.stringify({ beat: message.beat })}\n`);
+        return;
+      }
       const { seq, body } = message;
       if (typeof seq !== 'number' || typeof body !== 'string' || seq <= last || !sameMac(message.mac, mac(key, `${nonce}:${seq}:${body}`))) return refuse('a message that is not authentic');
       last = seq;
@@ -102,6 +110,9 @@ export interface ChannelSender {
  * on every new connection it first sends `greeting()` (the whole table),
  * then each body given to send.
  */
+/** A connection that has heard nothing from the listener this long is dropped and made again. */
+const SILENCE_MS = 3000;
+
 export function sendHaChannel(peer: string, port: number, key: string, greeting: () => string, log: Logger, retryMs = 1000): ChannelSender {
   let socket: Socket | null = null;
   let connected = false;
@@ -112,6 +123,18 @@ export function sendHaChannel(peer: string, port: number, key: string, greeting:
   let problem: string | null = null;
   const sentAt = new Map<number, number>();
   let retry: NodeJS.Timeout | null = null;
+  let heard = 0;
+  let beats = 0;
+  const beat = setInterval(() => {
+    if (!socket) return;
+    // Connecting counts too: a SYN into a cut link would otherwise wait out TCP's retries.
+    if (Date.now() - heard > SILENCE_MS) {
+      problem = `nothing heard from ${peer} for ${SILENCE_MS / 1000} s`;
+      socket.destroy();
+      return;
+    }
+    if (connected) socket.write(`${JSON.stringify({ beat: ++beats })}\n`);
+  }, retryMs);
   const write = (body: string): void => {
     if (!socket || !connected) return;
     seq += 1;
@@ -122,6 +145,7 @@ export function sendHaChannel(peer: string, port: number, key: string, greeting:
     if (stopped) return;
     const s = connect({ host: peer, port });
     socket = s;
+    heard = Date.now();
     s.setNoDelay(true);
     s.on('error', (error) => {
       // A refusal says more than the reset that follows it.
@@ -136,6 +160,7 @@ export function sendHaChannel(peer: string, port: number, key: string, greeting:
     });
     lines(s, (message) => {
       if (!message) return;
+      heard = Date.now();
       if (typeof message.nonce === 'string' && !connected) {
         nonce = message.nonce;
         seq = 0;
@@ -177,6 +202,7 @@ export function sendHaChannel(peer: string, port: number, key: string, greeting:
     },
     stop() {
       stopped = true;
+      clearInterval(beat);
       if (retry) clearTimeout(retry);
       socket?.destroy();
     },

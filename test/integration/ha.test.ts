@@ -259,7 +259,24 @@ setTimeout(() => process.exit(1), 5000);`;
     const runtime = join(state, 'ha');
     keepalived.set(
       back,
-      run.spawn(['ip', 'netns', 'exec', GATEWAYS.find((g) => g.name === back)?.ns as string, 'keepalived', '-n', '-l', '-P', '-f', join(rendered, 'keepalived.conf'), '-p', join(runtime, 'keepalived.pid'), '-r', join(runtime, 'vrrp.pid'), '-c', join(runtime, 'checkers.pid')]),
+      run.spawn([
+        'ip',
+        'netns',
+        'exec',
+        GATEWAYS.find((g) => g.name === back)?.ns as string,
+        'keepalived',
+        '-n',
+        '-l',
+        '-P',
+        '-f',
+        join(rendered, 'keepalived.conf'),
+        '-p',
+        join(runtime, 'keepalived.pid'),
+        '-r',
+        join(runtime, 'vrrp.pid'),
+        '-c',
+        join(runtime, 'checkers.pid'),
+      ]),
     );
     const cli = (gw: string, args: string[]) => run.run(['ip', 'netns', 'exec', GATEWAYS.find((g) => g.name === gw)?.ns as string, process.execPath, DISPATCHER_BIN, '--config', files(gw).config, ...args]);
     const haOf = async (gw: string) => (JSON.parse((await cli(gw, ['status', '--json'])).stdout) as { ha: { role: string; sending: boolean } }).ha;
@@ -269,8 +286,40 @@ setTimeout(() => process.exit(1), 5000);`;
     expect(await haOf(master as string)).toMatchObject({ role: 'master' });
     expect(await fencedNow(master as string)).toBe(false);
     // The master's clients, sent to it when its channel came up again: the client still on isp2 on both.
-    const poolOf = async (gw: string): Promise<string | undefined> => (JSON.parse((await cli(gw, ['pools', '--json'])).stdout) as { uplinks: { name: string; clients: string[] }[] }).uplinks.find((u) => u.clients.includes(CLIENT))?.name;
+    const poolOf = async (gw: string): Promise<string | undefined> =>
+      (JSON.parse((await cli(gw, ['pools', '--json'])).stdout) as { uplinks: { name: string; clients: string[] }[] }).uplinks.find((u) => u.clients.includes(CLIENT))?.name;
     await within(5_000, `${back} has the master's clients`, async () => (await poolOf(back)) === 'isp2');
     expect(await poolOf(master as string)).toBe('isp2');
+  });
+
+  test('the sync link cut for 30 s: still one gateway routes for the LAN, the master says the backup is not kept up to date; back, the backup catches up', async () => {
+    const [master] = await holders(LAN_ADDRESS);
+    const backup = master === 'a' ? 'b' : 'a';
+    const nsOf = (name: string) => GATEWAYS.find((g) => g.name === name)?.ns as string;
+    const cli = (gw: string, args: string[]) => run.run(['ip', 'netns', 'exec', nsOf(gw), process.execPath, DISPATCHER_BIN, '--config', files(gw).config, ...args]);
+    const haOf = async (gw: string) => (JSON.parse((await cli(gw, ['status', '--json'])).stdout) as { ha: { role: string; sending: boolean; problem: string | null } }).ha;
+    const poolOf = async (gw: string): Promise<string | undefined> =>
+      (JSON.parse((await cli(gw, ['pools', '--json'])).stdout) as { uplinks: { name: string; clients: string[] }[] }).uplinks.find((u) => u.clients.includes(CLIENT))?.name;
+    await inNs(nsOf(master as string), ['ip', 'link', 'set', 'sync0', 'down']);
+    const cut = performance.now();
+    try {
+      await within(10_000, 'the master says its channel is down', async () => !(await haOf(master as string)).sending);
+      expect((await cli(master as string, ['status'])).stdout).toContain('the backup is not kept up to date');
+      // A change the backup cannot hear now.
+      await cli(master as string, ['assign', CLIENT, 'isp1']);
+      while (performance.now() - cut < 30_000) {
+        // VRRP speaks on the LAN: the cut changes no role; one gateway alone holds the addresses and forwards.
+        expect(await holders(LAN_ADDRESS)).toEqual([master]);
+        expect(await holders(SHARED2)).toEqual([master]);
+        expect(await fenced(nsOf(backup))).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+      expect(await poolOf(backup)).toBe('isp2');
+    } finally {
+      await inNs(nsOf(master as string), ['ip', 'link', 'set', 'sync0', 'up']);
+    }
+    const restored = performance.now();
+    await within(15_000, 'the backup caught up', async () => (await haOf(master as string)).sending && (await poolOf(backup)) === 'isp1');
+    process.stdout.write(`ha: sync link back; the backup caught up ${(performance.now() - restored).toFixed(0)} ms later\n`);
   });
 });
