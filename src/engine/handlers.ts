@@ -58,12 +58,14 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
       return deps.ha.become(role);
     },
     rebalance: async ({ dryRun = false }) => {
+      if (!dryRun) refuseOnFollower(config(), r);
       const result = await rebalance(deps, dryRun);
       if (!dryRun) deps.timeline.note('operator', `rebalance: ${movesInWords(result.moves)}`);
       return result;
     },
     assign: async ({ ip, uplink }) => {
       checkAssignment(config(), ip, uplink);
+      refuseOnFollower(config(), r);
       const report = await r.request(`assign ${ip}`, {
         edit: (clients, now) => {
           const existing = clients.get(ip);
@@ -74,6 +76,7 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
       return { ip, uplink, pinned: true, run: applied(report) };
     },
     release: async ({ ip }) => {
+      refuseOnFollower(config(), r);
       const from = r.clients.get(ip)?.uplink;
       if (from === undefined) throw new RequestError(`${ip} is not assigned to any pool`);
       const report = await r.request(`release ${ip}`, { edit: (clients) => void clients.delete(ip) });
@@ -81,6 +84,11 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
       return { ip, released: from, run: applied(report) };
     },
   };
+}
+
+/** One of a pair that is not master takes its clients from the master: a change made here would be undone by the master's next message. */
+function refuseOnFollower(config: Config, r: Reconciler): void {
+  if (config.ha && r.role !== 'master') throw new RequestError(`this gateway is ${r.role} in its pair: assign and release on the master (${config.ha.peer} on the sync link), which sends its clients here`);
 }
 
 /** A rebalance's moves for the timeline: the first few, and how many more. */

@@ -190,6 +190,10 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
     expect(await statusOf(master as string)).toMatchObject({ role: 'master', sending: true });
     expect(await statusOf(other)).toMatchObject({ role: 'backup', sending: false, lastReceived: expect.any(String) });
     expect((await cli(other, ['status'])).stdout).toContain('pair: backup (fenced: forwards nothing); last heard from the master at');
+    // The backup takes its clients from the master alone: a pin there is refused, and says where to make it.
+    const refused = await run.run(['ip', 'netns', 'exec', gwOf(other).ns, process.execPath, DISPATCHER_BIN, '--config', files(other).config, 'assign', CLIENT, 'isp1'], { okExitCodes: [0, 1, 2] });
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toContain('assign and release on the master');
 
     // A TCP connection from the client through the master, by isp2 (its source translated to isp2's shared address).
     const servers = [NS.isp1, NS.isp2].map((ns) => run.spawn(['ip', 'netns', 'exec', ns, process.execPath, AGENT, 'serve']));

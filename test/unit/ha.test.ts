@@ -11,6 +11,7 @@ import type { NftObserved, NftPayload } from '../../src/backends/nftables/types.
 import { parseConfig } from '../../src/config/load.js';
 import { applySync, changesBetween, parseSyncBody, snapshotOf } from '../../src/core/ha-sync.js';
 import { type HaRole, planNetfilter } from '../../src/core/netfilter.js';
+import { computePlan } from '../../src/core/run.js';
 import type { ClientRecord } from '../../src/model/state.js';
 import { listenHaChannel, sendHaChannel } from '../../src/system/ha-channel.js';
 import type { UplinkView } from '../../src/model/state.js';
@@ -104,6 +105,39 @@ describe('the fence while not master, and the shared address as the source', () 
     expect(held).toContain('oifname "wan1" meta nfproto ipv4 snat ip to 198.51.100.10');
     expect(held).toContain('oifname "ppp0" meta nfproto ipv4 masquerade');
     expect(nftables.plan(intent('master'), absent).text).not.toContain('chain fence');
+  });
+});
+
+describe('a follower: one of a pair that is not master takes its clients from the master alone', () => {
+  const config = parseConfig(CONFIG, 'a.yaml');
+  const views: UplinkView[] = [
+    { name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '198.51.100.1', pointToPoint: false },
+    { name: 'isp2', index: 1, interface: 'ppp0', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: true },
+  ];
+  const known = new Map([['198.18.0.10', { uplink: 'isp2', mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: 2 }]]);
+  const run = (role: HaRole) =>
+    computePlan({
+      config,
+      uplinks: views,
+      observed: { rules: [], routes: [], ipv6: { rules: [], routes: [] }, links: [], sysctls: {} },
+      assignments: known,
+      // A new host, and a complete table without the known one (it would expire, in time).
+      neighbours: [{ ip: '198.18.0.11', mac: 'aa:bb:cc:00:00:02', dev: 'lan0', complete: true }],
+      complete: true,
+      now: 10 ** 13,
+      role,
+    }).assignment;
+
+  test('a backup (or one that has no role yet) adds, moves and expires nobody; the master does', () => {
+    for (const role of ['backup', 'fault', 'unknown'] as const) {
+      const result = run(role);
+      expect([...result.assignments.keys()]).toEqual(['198.18.0.10']);
+      expect(result.added).toEqual([]);
+      expect(result.expired).toEqual([]);
+    }
+    const master = run('master');
+    expect(master.added.map((a) => a.ip)).toEqual(['198.18.0.11']);
+    expect(master.expired).toEqual(['198.18.0.10']);
   });
 });
 
