@@ -28,7 +28,10 @@ function sameMac(a: unknown, b: string): boolean {
 
 /** Lines of JSON in, each parsed (null for anything else). */
 function lines(socket: Socket, onLine: (value: Record<string, unknown> | null) => void): void {
-  createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+  const reader = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
+  // readline repeats the socket's errors as its own; the socket's handler deals with them (unheard, one would end the daemon).
+  reader.on('error', () => undefined);
+  reader.on('line', (line) => {
     try {
       const value: unknown = JSON.parse(line);
       onLine(typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null);

@@ -206,6 +206,17 @@ describe('the state channel, on loopback', () => {
     }
   });
 
+  test('no peer listening: the sender says so and keeps trying, and nothing throws (readline repeats socket errors)', async () => {
+    const sender = sendHaChannel('127.0.0.1', 47903, KEY, () => 'hello', silent, 50);
+    try {
+      await until(() => sender.problem?.includes('ECONNREFUSED') === true);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(sender.connected).toBe(false);
+    } finally {
+      sender.stop();
+    }
+  });
+
   test('with another key: refused, reported on both sides, nothing applied', async () => {
     const got: string[] = [];
     const refusals: string[] = [];
