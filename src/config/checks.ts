@@ -149,8 +149,15 @@ function checkHa(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void {
   const lanCidrs = (parsed.lan?.subnets ?? []).map((text) => parseCidr(text) as Cidr);
   const inLan = (address: string): string | undefined => parsed.lan?.subnets[lanCidrs.findIndex((c) => cidrContains(c, parseIpv4(address) as number))];
   const shared = accepted.filter(({ uplink }) => uplink.haAddress !== undefined);
+  const sessions = accepted.filter(({ uplink }) => uplink.haSession !== undefined);
+  for (const { index, uplink } of sessions) {
+    if (uplink.haSession?.connect === null) add(`uplinks[${index}].ha_disconnect`, 'is set without ha_connect', 'add ha_connect (the command that brings the session up on the master), or leave ha_disconnect out');
+    if (uplink.haAddress !== undefined)
+      add(`uplinks[${index}].ha_address`, "is set on a line whose session only the master holds (ha_connect): the session's address is its own", 'leave ha_address out (or ha_connect, for a line both gateways are on)');
+  }
   if (!parsed.haWritten) {
     for (const { index } of shared) add(`uplinks[${index}].ha_address`, 'is set, but this gateway is not one of a pair (no ha section)', 'add the ha section, or leave ha_address out');
+    for (const { index, uplink } of sessions) if (uplink.haSession?.connect) add(`uplinks[${index}].ha_connect`, 'is set, but this gateway is not one of a pair (no ha section)', 'add the ha section, or leave ha_connect out');
     return;
   }
   const { ha, lan } = parsed;
@@ -159,6 +166,9 @@ function checkHa(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void {
     add('ha.lan_address', `a pair holds one LAN address, on one interface, but lan.interfaces lists ${lan.interfaces.length}`, 'bridge the LAN ports into one interface (e.g. br0) and list only it');
   if (lanCidrs.length > 0 && inLan(ha.lanAddress.address) === undefined)
     add('ha.lan_address', `${ha.lanAddress.address} lies outside lan.subnets (${parsed.lan?.subnets.join(', ')})`, 'use an address of the LAN the clients are on');
+  // The fence and the shared addresses are IPv4; both gateways would announce and route the LAN's IPv6.
+  if (lan && lan.ipv6.mode !== 'off')
+    add('lan.ipv6.mode', `is ${lan.ipv6.mode}, but a pair of gateways carries IPv4 only in this version (both would announce and route the LAN's IPv6)`, 'set lan.ipv6.mode: off on both gateways of the pair, or leave ha out');
   if (lan?.interfaces.includes(ha.interface)) add('ha.interface', `${ha.interface} is also a LAN interface`, 'give the pair a link of its own (conntrackd floods it with connection updates)');
   for (const { index, uplink } of accepted) {
     if (uplink.interface === ha.interface) add('ha.interface', `${ha.interface} is also the interface of uplinks[${index}]`, 'give the pair a link of its own (conntrackd floods it with connection updates)');

@@ -3,8 +3,14 @@
 // changed. The backup applies them as they come, so a takeover finds every
 // client on the line the master gave it (issue 21, warm standby). The
 // channel itself (authentication, acks) is system/ha-channel.ts.
+//
+// What changed is found from a journal of the clients touched since the last
+// message (ClientJournal: every edit's set, delete and clear, and what each
+// run's assignment says it changed), never by comparing the whole table: a
+// run costs the master by what changed, not by its 50,000 clients.
 
-import type { Assignments, ClientRecord } from '../model/state.js';
+import type { AssignResult } from './assign.js';
+import type { Assignments, ClientEdits, ClientRecord } from '../model/state.js';
 
 /** One message's body. */
 export type SyncBody = { readonly kind: 'snapshot'; readonly clients: Readonly<Record<string, ClientRecord>> } | { readonly kind: 'changes'; readonly set: Readonly<Record<string, ClientRecord>>; readonly del: readonly string[] };
@@ -17,16 +23,92 @@ export function snapshotOf(clients: Assignments): SyncBody {
  * What changed from `before` to `after`: clients added or whose record
  * changed (a move, a pin, a new IPv6 address; not lastSeen alone, which
  * changes on every neighbour event and matters to no takeover), and clients
- * gone. null when nothing did.
+ * gone. null when nothing did. The whole table: what a journal's take must
+ * equal (changesAmong over the clients it noted).
  */
 export function changesBetween(before: Assignments, after: Assignments): SyncBody | null {
+  const touched = new Map<string, ClientRecord | undefined>(before);
+  for (const ip of after.keys()) if (!touched.has(ip)) touched.set(ip, undefined);
+  return changesAmong(touched, after);
+}
+
+/**
+ * changesBetween over some clients only: `before` holds each client that may
+ * have changed, with its record before (undefined: it was not there); any
+ * other client is taken as unchanged. The work is by the clients in `before`.
+ */
+export function changesAmong(before: ReadonlyMap<string, ClientRecord | undefined>, after: Assignments): SyncBody | null {
   const set: Record<string, ClientRecord> = {};
-  for (const [ip, record] of after) {
-    const old = before.get(ip);
-    if (!old || !sameButSeen(old, record)) set[ip] = record;
+  const del: string[] = [];
+  for (const [ip, old] of before) {
+    const record = after.get(ip);
+    if (record === undefined) {
+      if (old !== undefined) del.push(ip);
+    } else if (old === undefined || !sameButSeen(old, record)) {
+      set[ip] = record;
+    }
   }
-  const del = [...before.keys()].filter((ip) => !after.has(ip));
-  return Object.keys(set).length + del.length === 0 ? null : { kind: 'changes', set, del };
+  return del.length === 0 && Object.keys(set).length === 0 ? null : { kind: 'changes', set, del };
+}
+
+/**
+ * The clients that may have changed since the journal was last taken, each
+ * with its record as it was then (undefined: not there). Whoever changes the
+ * assignments notes a client before changing it; the reconciler does, for
+ * every edit (journaled) and every run's assignment (noteRun).
+ */
+export class ClientJournal {
+  private before = new Map<string, ClientRecord | undefined>();
+
+  /** `ip` is about to change, and holds `record` now: kept only if it is the first change since the last take. */
+  note(ip: string, record: ClientRecord | undefined): void {
+    if (!this.before.has(ip)) this.before.set(ip, record);
+  }
+
+  /** A run's assignment replaces `before` (the assignments it started from) with `result.assignments`. */
+  noteRun(before: Assignments, result: AssignResult): void {
+    for (const { ip } of result.added) this.note(ip, before.get(ip));
+    for (const { ip } of result.moved) this.note(ip, before.get(ip));
+    for (const ip of result.expired) this.note(ip, before.get(ip));
+    for (const ip of result.updated) this.note(ip, before.get(ip));
+  }
+
+  /** What changed since the last take, the assignments being `now` (null: nothing); the journal starts afresh. */
+  take(now: Assignments): SyncBody | null {
+    const before = this.before;
+    this.before = new Map();
+    return changesAmong(before, now);
+  }
+
+  /** Forgets what was noted (the whole table is about to be sent). */
+  clear(): void {
+    this.before = new Map();
+  }
+
+  /** How many clients are noted. */
+  get size(): number {
+    return this.before.size;
+  }
+}
+
+/** `clients` for an edit, with every change noted in `journal` first. */
+export function journaled(clients: Map<string, ClientRecord>, journal: ClientJournal): ClientEdits {
+  return {
+    get: (ip) => clients.get(ip),
+    has: (ip) => clients.has(ip),
+    set: (ip, record) => {
+      journal.note(ip, clients.get(ip));
+      clients.set(ip, record);
+    },
+    delete: (ip) => {
+      journal.note(ip, clients.get(ip));
+      clients.delete(ip);
+    },
+    clear: () => {
+      for (const [ip, record] of clients) journal.note(ip, record);
+      clients.clear();
+    },
+  };
 }
 
 function sameButSeen(a: ClientRecord, b: ClientRecord): boolean {
@@ -38,7 +120,7 @@ function sameButSeen(a: ClientRecord, b: ClientRecord): boolean {
 }
 
 /** The backup's clients once a message is applied: a snapshot replaces them all, changes patch them. */
-export function applySync(clients: Map<string, ClientRecord>, body: SyncBody): void {
+export function applySync(clients: ClientEdits, body: SyncBody): void {
   if (body.kind === 'snapshot') {
     clients.clear();
     for (const [ip, record] of Object.entries(body.clients)) clients.set(ip, record);

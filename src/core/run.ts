@@ -56,7 +56,7 @@ function follows(config: Config, role: HaRole | undefined): boolean {
 
 export function computePlan(input: PlanRunInput): PlanRunResult {
   const { config, observed, uplinks } = input;
-  const assignment: AssignResult = follows(config, input.role) ? { assignments: new Map(input.assignments), added: [], moved: [], expired: [], refused: [], addresses6: 0 } : assign(input);
+  const assignment: AssignResult = follows(config, input.role) ? { assignments: new Map(input.assignments), added: [], moved: [], expired: [], updated: [], refused: [], addresses6: 0 } : assign(input);
   const uplinks6 = input.uplinks6 ?? [];
   const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments, ...(input.role ? { role: input.role } : {}) });
   return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };

@@ -27,7 +27,7 @@ import { probePaths } from '../core/run.js';
 import type { Config } from '../model/config.js';
 import type { Link } from '../model/kernel.js';
 import { ConfigError } from '../model/errors.js';
-import type { ClientRecord, UplinkView } from '../model/state.js';
+import type { ClientEdits, ClientRecord, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import { renderIpBatch } from '../render/payloads.js';
@@ -50,7 +50,9 @@ import { loadBackends } from './backend.js';
 import { ClientBytes } from './client-bytes.js';
 import { HaRoles } from './ha.js';
 import { HaSync } from './ha-sync.js';
+import { ConntrackdHealth } from './conntrackd-health.js';
 import { readHaKey, syncAddress } from '../system/ha-files.js';
+import { conntrackdStats, conntrackdSteps } from '../system/conntrackd.js';
 import { removeOtherBackends } from './flush.js';
 import { DdnsPublisher } from './ddns.js';
 import { controlHandlers, dispatch, type Handlers } from './handlers.js';
@@ -97,6 +99,8 @@ interface Parts {
   readonly clientBytes: ClientBytes;
   /** One of a pair: the state channel; null alone. */
   readonly haSync: HaSync | null;
+  /** One of a pair: whether its conntrackd answers; null alone. */
+  readonly conntrackd: ConntrackdHealth | null;
 }
 
 export class Daemon {
@@ -198,16 +202,21 @@ export class Daemon {
       assignmentsOf(store.data),
     );
     const ha = config.ha;
-    if (ha) haSync = new HaSync({ log, reconciler, ownAddress: () => syncAddress(runner, ha.interface), key: () => readHaKey(ha.keyFile) }, ha);
+    const resyncConnections = async (): Promise<void> => {
+      const [step] = await conntrackdSteps(runner, config.state, ['-n']).catch((error: unknown) => [{ step: '-n', ok: false, said: (error as Error).message }]);
+      if (step && !step.ok) log.warn('conntrackd could not ask the master for its connections', { said: step.said });
+    };
+    if (ha) haSync = new HaSync({ log, clock: systemClock, reconciler, ownAddress: () => syncAddress(runner, ha.interface), key: () => readHaKey(ha.keyFile), resyncConnections }, ha);
+    const conntrackd = ha ? new ConntrackdHealth({ ask: () => conntrackdStats(runner, config.state), clock: systemClock, log, note: timeline.note }) : null;
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
     const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
     const history = new LineHistory({ runner, log, clock: systemClock, health, reconciler });
     const clientBytes = new ClientBytes(() => backend.clientBytes(runner), systemClock, log);
     const status = new DaemonStatus(
-      { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process, haSync },
+      { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process, haSync, conntrackd },
       { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } },
     );
-    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes, haSync };
+    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes, haSync, conntrackd };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
@@ -216,6 +225,7 @@ export class Daemon {
     this.control = await listenControl(config.socket, (request) => dispatch(handlers, request), log);
     // A pair whose channel cannot listen (the sync link missing) still routes; the peer then cannot reach it, and says so.
     await haSync?.start().catch((error: unknown) => log.error('the state channel could not start', { error: (error as Error).message }));
+    conntrackd?.start();
     await this.serveMetrics(config, status);
     await this.serveWeb(config);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
@@ -226,7 +236,7 @@ export class Daemon {
     await repairs.start();
     await this.firstProbeRound();
     // Adopted clients are an edit, so the first run saves them.
-    const adoptAll = (clients: Map<string, ClientRecord>): void => {
+    const adoptAll = (clients: ClientEdits): void => {
       for (const { ip } of adoption.adopted) clients.set(ip, adoption.assignments.get(ip) as ClientRecord);
     };
     const adopt = adoption.adopted.length > 0 ? { edit: adoptAll } : {};
@@ -452,8 +462,9 @@ export class Daemon {
     this.schedule?.stop();
     this.rebalancing?.stop();
     if (this.parts) {
-      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history, haSync } = this.parts;
+      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history, haSync, conntrackd } = this.parts;
       traffic.stop();
+      conntrackd?.stop();
       await haSync?.stop();
       // A dashboard change under way (a reload) finishes first: it may start the sampling again.
       await this.webChange;

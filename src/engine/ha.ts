@@ -2,18 +2,24 @@
 // script (`dispatcher ha master|backup|fault`). keepalived has already moved
 // the addresses when it says so and does not wait for us, so the order here
 // is what keeps moved connections alive (keepalived issues #2254, #2414):
-//   master: conntrackd commits the connections the master synced to us, then
-//           the run that lifts the fence (model/plan.ts FenceIntent), then
+//   master: conntrackd commits the connections the master synced to us (and
+//           those of lines whose address stays with the old master are
+//           forgotten at once), then the run that lifts the fence (model/plan.ts FenceIntent), then
 //           conntrackd rebuilds its caches from the kernel for the peer;
 //   backup, fault: the run that raises the fence, then conntrackd lets ours
 //           expire and (backup) asks the new master for all of its.
+// Lines whose session only the master holds (uplinks[].ha_connect) are
+// dialled as a master starts its takeover and hung up by any other role.
 // Roles are taken one at a time, in the order keepalived gave them.
 
 import type { HaRole } from '../core/netfilter.js';
 import type { Timeline } from '../core/timeline.js';
 import type { ResultOf } from '../schema/control.js';
+import { connMark, markLayout } from '../core/marks.js';
+import { forgetConnections } from '../system/conntrack.js';
 import { CONNTRACKD_STEPS, conntrackdSteps } from '../system/conntrackd.js';
 import type { Runner } from '../system/exec.js';
+import { sessionCommands } from '../system/ha-sessions.js';
 import type { Logger } from '../system/logger.js';
 import type { HaSync } from './ha-sync.js';
 import type { Reconciler } from './reconciler.js';
@@ -45,14 +51,40 @@ export class HaRoles {
     const previous = reconciler.role;
     const state = reconciler.currentConfig.state;
     const steps = async (list: readonly string[]) => (list.length === 0 ? [] : conntrackdSteps(runner, state, list).catch((error: unknown) => [{ step: 'conntrackd', ok: false, said: (error as Error).message }]));
+    // A new master dials its session lines at once (a dial takes seconds; nothing of the fence waits for it); another role hangs them up once fenced.
+    const connecting = role === 'master' ? sessionCommands(runner, reconciler.currentConfig, 'connect') : null;
     const before = await steps(CONNTRACKD_STEPS[role].beforeRun);
+    const forgotten = role === 'master' ? await this.forgetUnmoved() : {};
     const run = await reconciler.setRole(role);
     this.deps.sync?.roleChanged(role);
     const conntrackd = [...before, ...(await steps(CONNTRACKD_STEPS[role].afterRun))];
-    const failed = conntrackd.filter((s) => !s.ok);
-    if (failed.length > 0) log.error('conntrackd did not do its part of the role change', { role, failed });
-    log.info('ha role', { role, previous, fence: role === 'master' ? 'lifted' : 'up', run: run.ok });
-    timeline.note('ha', `${previous} → ${role}${failed.length > 0 ? ` (conntrackd failed: ${failed.map((s) => `${s.step} ${s.said}`).join('; ')})` : ''}`);
-    return { role, previous, conntrackd, run };
+    const sessions = await (connecting ?? sessionCommands(runner, reconciler.currentConfig, 'disconnect'));
+    const failed = [...conntrackd.filter((s) => !s.ok).map((s) => `conntrackd ${s.step}: ${s.said}`), ...sessions.filter((s) => !s.ok).map((s) => `${s.uplink}: ${s.said}`)];
+    if (failed.length > 0) log.error('part of the role change failed', { role, failed });
+    log.info('ha role', { role, previous, fence: role === 'master' ? 'lifted' : 'up', run: run.ok, sessions: sessions.map((s) => s.uplink) });
+    timeline.note('ha', `${previous} → ${role}${failed.length > 0 ? ` (failed: ${failed.join('; ')})` : ''}`);
+    return { role, previous, conntrackd, run, sessions, forgotten };
+  }
+
+  /**
+   * The connections conntrackd just committed that left by a line whose
+   * address did not move with the role (the old master's own lease, its
+   * session): translated to an address this gateway does not have, they
+   * would hang for as long as they are used. Forgotten, by the line's
+   * connection mark, before the fence lifts: their next packet starts afresh.
+   */
+  private async forgetUnmoved(): Promise<Record<string, number>> {
+    const { reconciler, runner, log } = this.deps;
+    const config = reconciler.currentConfig;
+    const layout = markLayout(config.marks.mask);
+    const forgotten: Record<string, number> = {};
+    for (const [index, uplink] of config.uplinks.entries()) {
+      if (uplink.haAddress) continue;
+      forgotten[uplink.name] = await forgetConnections(runner, connMark(layout, index), layout.connMask).catch((error: unknown) => {
+        log.error('could not forget the connections of a line whose address stayed with the old master', { uplink: uplink.name, error: (error as Error).message });
+        return 0;
+      });
+    }
+    return forgotten;
   }
 }

@@ -21,6 +21,7 @@ import { isRoutingEmpty } from '../core/diff.js';
 import { describeRepair, lanNetworks, loadedOf, type Loaded } from '../core/drift.js';
 import { connMark, markLayout } from '../core/marks.js';
 import { prepareTransitions, type PreparedTransition } from '../core/failover.js';
+import { type ClientJournal, journaled } from '../core/ha-sync.js';
 import { computePlan } from '../core/run.js';
 import { role, withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
@@ -129,6 +130,8 @@ export class Reconciler {
   private known: { routing: RoutingState; netfilter: unknown; readAt: number } | null = null;
   /** Counts distrust() calls: one during a run means that run's view is stale already. */
   private distrusts = 0;
+  /** Where the clients each edit and run change are noted (the master of a pair sends them: engine/ha-sync.ts); null: nowhere. */
+  private journal: ClientJournal | null = null;
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -168,6 +171,11 @@ export class Reconciler {
 
   get clients(): ReadonlyMap<string, ClientRecord> {
     return this.assignments;
+  }
+
+  /** Notes in `journal` every client that edits and runs change from now on (null: stop). */
+  keepJournal(journal: ClientJournal | null): void {
+    this.journal = journal;
   }
 
   /** The last run's report (null before the first). */
@@ -324,7 +332,8 @@ export class Reconciler {
     let drift = false;
     let repaired: string[] = [];
     try {
-      for (const edit of batch.edits) edit(this.assignments, started);
+      const edits = this.journal ? journaled(this.assignments, this.journal) : this.assignments;
+      for (const edit of batch.edits) edit(edits, started);
       // Edits are applied in memory at once; they are persisted by the first run that succeeds.
       if (batch.edits.length > 0) this.persistence.changed();
       await this.persistence.saveBindings(this.config);
@@ -365,6 +374,7 @@ export class Reconciler {
       const netfilter = backend.plan(desired.netfilter, inputs.netfilter);
       counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };
       if (counts.added + counts.moved + counts.expired + result.addresses6 > 0) this.persistence.changed(counts.moved > 0);
+      this.journal?.noteRun(this.assignments, result);
       this.assignments = result.assignments;
       this.uplinkViews = [...uplinks];
       this.uplinkViews6 = uplinks6;

@@ -16,6 +16,13 @@ import type { Config } from '../model/config.js';
 /** VRRPv3 adverts every 200 ms: a dead master is noticed after about 3 adverts and the skew, under 1 s. */
 export const ADVERT_SECONDS = 0.2;
 
+/**
+ * With preempt: a gateway that comes back waits this long before it takes
+ * the role back, so the state channel has sent it the master's clients
+ * (within a second of its dispatcher starting) and the failback moves no one.
+ */
+export const PREEMPT_DELAY_SECONDS = 5;
+
 /** `notify`: the notify script's absolute path (keepalived passes it "INSTANCE" NAME STATE PRIORITY). */
 export function keepalivedConf(config: Config, notify: string): string {
   const ha = config.ha;
@@ -43,7 +50,7 @@ export function keepalivedConf(config: Config, notify: string): string {
     `    virtual_router_id ${ha.routerId}`,
     `    priority ${ha.priority}`,
     `    advert_int ${ADVERT_SECONDS}`,
-    ...(ha.preempt ? [] : ['    nopreempt']),
+    ...(ha.preempt ? [`    preempt_delay ${PREEMPT_DELAY_SECONDS}`] : ['    nopreempt']),
     '    virtual_ipaddress {',
     ...addresses.map((line) => `        ${line}`),
     '    }',

@@ -450,6 +450,20 @@ const publicAddress = mapping(
 const MAX_TIER = 4;
 const FAILBACKS = ['keep', 'move'] as const;
 
+/**
+ * A program and its arguments, run without a shell (ha_connect, ha_disconnect):
+ * the program by its absolute path, each argument as written.
+ */
+function commandLine(fix: string) {
+  return list(
+    text(/^[^\0\n]+$/, (input) => `${describe(input)} is not a usable argument`, fix),
+    fix,
+    { empty: fix },
+  ).refine((argv) => argv[0]?.startsWith('/') === true, {
+    error: (issue) => say(`starts with ${describe((issue.input as string[])[0])}, not an absolute path`, fix),
+  });
+}
+
 export const uplinkSchema = mapping(
   {
     name: text(UPLINK_NAME, (input) => `${describe(input)} is not a valid name`, 'start with a letter; use letters, digits, "_" or "-", at most 32', 'give the uplink a stable name such as isp1'),
@@ -478,6 +492,12 @@ export const uplinkSchema = mapping(
     ha_address: addressWithPrefix("write the line's address both gateways of a pair share, with its prefix, e.g. 198.51.100.10/26")
       .optional()
       .meta({ description: 'With ha: the address on this line the master holds (keepalived moves it); its connections are translated to it, so they survive a takeover.' }),
+    ha_connect: commandLine('write the program and its arguments as a list, the program by its full path, e.g. [/usr/bin/pon, dsl-provider]')
+      .optional()
+      .meta({ description: "With ha: the line's session is the master's alone (PPPoE, a provider that leases one address): the command that brings it up, run when this gateway becomes master." }),
+    ha_disconnect: commandLine('write the program and its arguments as a list, the program by its full path, e.g. [/usr/bin/poff, dsl-provider]')
+      .optional()
+      .meta({ description: 'With ha_connect: the command that takes the session down, run when this gateway stops being master (backup, fault).' }),
   },
   'write it as "- { name: isp1, interface: ppp0 }"',
 ).transform((doc) => ({
@@ -503,6 +523,8 @@ export const uplinkSchema = mapping(
   ...(doc.ipv6 !== undefined ? { ipv6: doc.ipv6 } : {}),
   /** In a pair: the line's shared address, held by the master, the one its connections are translated to. */
   ...(doc.ha_address !== undefined ? { haAddress: hostPrefix(doc.ha_address) as { address: string; prefix: number } } : {}),
+  /** In a pair: a line only the master holds (its session), the commands that connect and disconnect it. */
+  ...(doc.ha_connect !== undefined || doc.ha_disconnect !== undefined ? { haSession: { connect: doc.ha_connect ?? null, disconnect: doc.ha_disconnect ?? null } } : {}),
 }));
 
 const uplinks = z

@@ -2,6 +2,8 @@
 // daemon asks the running conntrackd through the UNIX socket named in the
 // config `dispatcher ha render` wrote, whose path that command records under
 // the state directory (conntrackd's client mode reads the socket from it).
+// The same socket answers `-s`, its statistics: whether conntrackd runs at
+// all, for status, the metrics and doctor.
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,15 +12,40 @@ import { type Runner, whatItSaid } from './exec.js';
 
 /** The file under the state directory that names the conntrackd.conf `ha render` wrote last. */
 const POINTER = 'conntrackd.conf.path';
+/** What a gateway that never ran `ha render` is told. */
+const NOT_RENDERED = 'no conntrackd.conf rendered for this gateway: run `dispatcher ha render --dir DIR` (and conntrackd -C DIR/conntrackd.conf)';
 
 export async function recordConntrackdConf(state: string, conf: string): Promise<void> {
   await writeFile(join(haRuntimeDir(state), POINTER), `${conf}\n`, { mode: 0o644 });
 }
 
-async function conntrackdConf(state: string): Promise<string> {
+/** The conntrackd.conf `ha render` wrote last (its directory holds the keepalived.conf and notify script of the same render); null when it never ran. */
+export async function recordedConntrackdConf(state: string): Promise<string | null> {
   const text = await readFile(join(haRuntimeDir(state), POINTER), 'utf8').catch(() => null);
-  if (text === null) throw new Error('no conntrackd.conf rendered for this gateway: run `dispatcher ha render --dir DIR` (and conntrackd -C DIR/conntrackd.conf)');
-  return text.trim();
+  return text === null || text.trim() === '' ? null : text.trim();
+}
+
+async function conntrackdConf(state: string): Promise<string> {
+  const conf = await recordedConntrackdConf(state);
+  if (conf === null) throw new Error(NOT_RENDERED);
+  return conf;
+}
+
+/** conntrackd answers its client commands at once; one that takes longer than this is as good as not answering. */
+const STATS_TIMEOUT_MS = 5_000;
+
+/**
+ * Asks the running conntrackd for its statistics (`-s`, through the UNIX
+ * socket of `conf`): its text, or a CommandError (not running: "can't
+ * connect"). Cheap for conntrackd: it prints counters it keeps anyway.
+ */
+export async function askConntrackdStats(runner: Runner, conf: string): Promise<string> {
+  return (await runner.run(['conntrackd', '-C', conf, '-s'], { timeoutMs: STATS_TIMEOUT_MS })).stdout;
+}
+
+/** The same, for the conntrackd.conf this gateway's `ha render` recorded (an Error naming the command to run when it never ran). */
+export async function conntrackdStats(runner: Runner, state: string): Promise<string> {
+  return askConntrackdStats(runner, await conntrackdConf(state));
 }
 
 /**

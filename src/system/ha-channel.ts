@@ -41,12 +41,18 @@ function lines(socket: Socket, onLine: (value: Record<string, unknown> | null) =
   });
 }
 
+/** A connection that has heard nothing from the other side this long is dropped and made again (sender), or counts as gone (listener). */
+const SILENCE_MS = 3000;
+
 export interface ChannelListener {
+  /** Whether an authenticated peer spoke in the last SILENCE_MS (its heartbeats come every second): the master's channel to us is up. */
+  hearing(): boolean;
   close(): Promise<void>;
 }
 
 /** Listens for the peer's messages; `received` is given each authenticated body in order, and its promise's end acknowledges it. */
 export function listenHaChannel(host: string, port: number, key: string, received: (body: string) => Promise<void>, refused: (from: string, why: string) => void, log: Logger): Promise<ChannelListener> {
+  let heardAt: number | null = null;
   const server: Server = createServer((socket) => {
     const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const nonce = randomBytes(16).toString('hex');
@@ -74,6 +80,7 @@ export function listenHaChannel(host: string, port: number, key: string, receive
         socket.write(`${JSON.stringify({ welcome: true })}\n`);
         return;
       }
+      heardAt = Date.now();
       if (typeof message.beat === 'number') {
         socket.write(`${JSON.stringify({ beat: message.beat })}\n`);
         return;
@@ -91,7 +98,7 @@ export function listenHaChannel(host: string, port: number, key: string, receive
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
-      resolve({ close: () => new Promise((done) => server.close(() => done())) });
+      resolve({ hearing: () => heardAt !== null && Date.now() - heardAt < SILENCE_MS, close: () => new Promise((done) => server.close(() => done())) });
     });
   });
 }
@@ -113,9 +120,6 @@ export interface ChannelSender {
  * on every new connection it first sends `greeting()` (the whole table),
  * then each body given to send.
  */
-/** A connection that has heard nothing from the listener this long is dropped and made again. */
-const SILENCE_MS = 3000;
-
 export function sendHaChannel(peer: string, port: number, key: string, greeting: () => string, log: Logger, retryMs = 1000): ChannelSender {
   let socket: Socket | null = null;
   let connected = false;

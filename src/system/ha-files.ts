@@ -5,11 +5,9 @@
 // group- or world-writable.
 
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Config } from '../model/config.js';
-import { conntrackdConf, haRuntimeDir } from '../render/conntrackd-conf.js';
-import { haNotifyScript } from '../render/ha-notify.js';
-import { keepalivedConf } from '../render/keepalived-conf.js';
+import { haRuntimeDir } from '../render/conntrackd-conf.js';
+import { haFiles } from '../render/ha-files.js';
 import type { PppHookPaths } from '../render/ppp-hook.js';
 import { recordConntrackdConf } from './conntrackd.js';
 import type { Runner } from './exec.js';
@@ -46,15 +44,16 @@ export async function writeHaFiles(runner: Runner, config: Config, dir: string, 
     if (!PLAIN_PATH.test(path)) throw new Error(`${what}: ${JSON.stringify(path)} has characters keepalived and conntrackd cannot take in a path; use letters, digits and / . _ - only`);
   }
   const own = await syncAddress(runner, ha.interface);
-  const files: HaFiles = { keepalived: join(dir, 'keepalived.conf'), conntrackd: join(dir, 'conntrackd.conf'), notify: join(dir, 'notify'), runtime };
+  const [keepalived, conntrackd, notify] = haFiles(config, dir, own, paths);
+  const files: HaFiles = { keepalived: keepalived.path, conntrackd: conntrackd.path, notify: notify.path, runtime };
   await mkdir(dir, { recursive: true, mode: 0o755 });
   await chmod(dir, 0o755);
   await mkdir(runtime, { recursive: true, mode: 0o755 });
-  await writeFile(files.keepalived, keepalivedConf(config, files.notify), { mode: 0o644 });
-  await writeFile(files.conntrackd, conntrackdConf(config, own), { mode: 0o644 });
-  await writeFile(files.notify, haNotifyScript(paths), { mode: 0o755 });
-  for (const file of [files.keepalived, files.conntrackd]) await chmod(file, 0o644);
-  await chmod(files.notify, 0o755);
+  for (const file of [keepalived, conntrackd, notify]) {
+    await writeFile(file.path, file.text as string, { mode: file.mode });
+    // writeFile's mode is only for a new file, and the umask narrows it: set it either way.
+    await chmod(file.path, file.mode);
+  }
   // The daemon's takeover asks conntrackd through this config's socket.
   await recordConntrackdConf(config.state, files.conntrackd);
   return files;

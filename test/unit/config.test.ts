@@ -84,6 +84,12 @@ describe('a valid config', () => {
     expect(parseConfig(BASE, 'test.yaml').ha).toBeUndefined();
   });
 
+  test('a line only the master of a pair holds: its connect and disconnect commands, as argument lists', () => {
+    const config = parseConfig(`${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [/usr/bin/pon, dsl provider]\n    ha_disconnect: [/usr/bin/poff, dsl provider]'), 'test.yaml');
+    expect(config.uplinks[1]?.haSession).toEqual({ connect: ['/usr/bin/pon', 'dsl provider'], disconnect: ['/usr/bin/poff', 'dsl provider'] });
+    expect(config.uplinks[0]?.haSession).toBeUndefined();
+  });
+
   test('--state and --socket override the file', () => {
     const config = parseConfig(BASE, 'test.yaml', { state: '/tmp/s', socket: '/tmp/s.sock' });
     expect([config.state, config.socket]).toEqual(['/tmp/s', '/tmp/s.sock']);
@@ -189,6 +195,13 @@ const INVALID: [string, string, string, RegExp][] = [
     'uplinks[1].ha_address',
     /already the shared address of uplinks\[0\]/,
   ],
+  ['ha_connect without a pair', BASE.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [/usr/bin/pon, dsl]'), 'uplinks[1].ha_connect', /no ha section/],
+  ['ha_connect a relative program', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [pon, dsl]'), 'uplinks[1].ha_connect', /starts with "pon", not an absolute path/],
+  ['ha_connect empty', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: []'), 'uplinks[1].ha_connect', /is empty/],
+  ['ha_connect as a shell line', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: "pon dsl"'), 'uplinks[1].ha_connect', /must be a list/],
+  ['ha_disconnect alone', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_disconnect: [/usr/bin/poff, dsl]'), 'uplinks[1].ha_disconnect', /without ha_connect/],
+  ['ha_connect with a shared address', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [/usr/bin/pon, dsl]\n    ha_address: 198.51.100.10/26'), 'uplinks[1].ha_address', /session only the master holds/],
+  ['ha with the LAN’s IPv6 on', `${BASE.replace('  subnets: [198.18.0.0/16]', '  subnets: [198.18.0.0/16]\n  ipv6: { mode: nat, prefix: "fd00:1::/64" }')}${HA}`, 'lan.ipv6.mode', /carries IPv4 only.*set lan.ipv6.mode: off/],
   ['ha without the peer', `${BASE}${HA.replace('peer: 198.19.255.2, ', '')}`, 'ha.peer', /missing/],
   ['ha lan_address outside the LAN', `${BASE}${HA.replace('198.18.0.1/16', '192.0.2.1/24')}`, 'ha.lan_address', /outside lan.subnets/],
   ['ha on a LAN interface', `${BASE}${HA.replace('interface: sync0', 'interface: lan0')}`, 'ha.interface', /also a LAN interface/],

@@ -3,21 +3,26 @@
 // tools themselves read these files in test/integration/ha.test.ts.
 
 import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import type { NetfilterBackend } from '../../src/backends/backend.js';
 import { createBackend } from '../../src/backends/index.js';
 import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
 import type { NftObserved, NftPayload } from '../../src/backends/nftables/types.js';
 import { parseConfig } from '../../src/config/load.js';
-import { applySync, changesBetween, parseSyncBody, snapshotOf } from '../../src/core/ha-sync.js';
+import { updateAssignments } from '../../src/core/assign.js';
+import { applySync, ClientJournal, changesAmong, changesBetween, journaled, parseSyncBody, type SyncBody, snapshotOf } from '../../src/core/ha-sync.js';
 import { type HaRole, planNetfilter } from '../../src/core/netfilter.js';
 import { computePlan } from '../../src/core/run.js';
+import { HaSync } from '../../src/engine/ha-sync.js';
+import type { Reconciler } from '../../src/engine/reconciler.js';
 import type { ClientRecord } from '../../src/model/state.js';
 import { listenHaChannel, sendHaChannel } from '../../src/system/ha-channel.js';
 import type { UplinkView } from '../../src/model/state.js';
 import { conntrackdConf } from '../../src/render/conntrackd-conf.js';
 import { haNotifyScript } from '../../src/render/ha-notify.js';
 import { keepalivedConf } from '../../src/render/keepalived-conf.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const CONFIG = `
 lan: { interfaces: [lan0], subnets: [198.18.0.0/16] }
@@ -40,9 +45,10 @@ describe('keepalived.conf', () => {
     expect(text).not.toContain('ppp0');
   });
 
-  test('preempt: the gateway of higher priority takes the role back', () => {
+  test('preempt: the gateway of higher priority takes the role back, after a delay that lets the state channel bring it up to date', () => {
     const text = keepalivedConf(parseConfig(CONFIG.replace('priority: 150', 'priority: 150, preempt: true'), 'a.yaml'), '/n');
     expect(text).not.toContain('nopreempt');
+    expect(text).toContain('    advert_int 0.2\n    preempt_delay 5\n');
   });
 });
 
@@ -166,6 +172,132 @@ describe('the warm standby: what the master sends', () => {
     expect(backup.get('198.18.0.13')?.pinned).toBe(true);
   });
 
+  test('the journal: only the clients noted are compared, each with its record from before its first change; a take starts afresh', () => {
+    const before = new Map([
+      ['198.18.0.10', record('isp1')],
+      ['198.18.0.11', record('isp1')],
+      ['198.18.0.12', record('isp2')],
+    ]);
+    const clients = new Map(before);
+    const journal = new ClientJournal();
+    const edits = journaled(clients, journal);
+    edits.set('198.18.0.10', record('isp2'));
+    edits.set('198.18.0.10', record('isp1')); // and back: no change
+    edits.set('198.18.0.11', record('isp1', { lastSeen: 99 }));
+    edits.delete('198.18.0.12');
+    edits.set('198.18.0.13', record('isp1', { pinned: true }));
+    edits.delete('198.18.0.14'); // never there
+    expect(journal.size).toBe(5);
+    expect(journal.take(clients)).toEqual({ kind: 'changes', set: { '198.18.0.13': record('isp1', { pinned: true }) }, del: ['198.18.0.12'] });
+    expect(journal.size).toBe(0);
+    expect(journal.take(clients)).toBeNull();
+    // A client not noted is not looked at, whatever it holds: the work is by what was noted.
+    expect(
+      changesAmong(
+        new Map([['198.18.0.11', record('isp1')]]),
+        new Map([
+          ['198.18.0.11', record('isp1', { lastSeen: 5 })],
+          ['198.18.0.10', record('isp9')],
+        ]),
+      ),
+    ).toBeNull();
+    edits.clear();
+    expect(journal.take(clients)).toEqual({ kind: 'changes', set: {}, del: ['198.18.0.10', '198.18.0.11', '198.18.0.13'] });
+  });
+
+  test("what a run's assignment changed is noted: a new client, a move, an expiry, another device on an address, an IPv6 address joining; not lastSeen", () => {
+    const views: UplinkView[] = [{ name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '198.51.100.1', pointToPoint: false }];
+    const before = new Map([
+      ['198.18.0.10', record('isp1', { mac: '02:00:00:00:00:10' })],
+      ['198.18.0.11', record('isp1', { mac: '02:00:00:00:00:11' })],
+      ['198.18.0.12', record('gone', { mac: '02:00:00:00:00:12' })],
+      ['198.18.0.13', record('isp1', { mac: '02:00:00:00:00:13' })],
+      ['198.18.0.14', record('isp1', { mac: '02:00:00:00:00:14' })],
+    ]);
+    const n = (ip: string, mac: string) => ({ ip, mac, dev: 'lan0', complete: true });
+    const result = updateAssignments({
+      assignments: before,
+      present: [
+        n('198.18.0.10', '02:00:00:00:00:10'),
+        n('198.18.0.11', '02:00:00:00:00:ff'),
+        n('198.18.0.12', '02:00:00:00:00:12'),
+        n('198.18.0.14', '02:00:00:00:00:14'),
+        n('fd00:18::14', '02:00:00:00:00:14'),
+        n('198.18.0.15', '02:00:00:00:00:15'),
+      ],
+      uplinks: views,
+      now: 10_000,
+      complete: true,
+      expireMs: 1000,
+      max: 100,
+      perMac: 10,
+    });
+    expect(result.updated).toEqual(['198.18.0.11', '198.18.0.14']);
+    const journal = new ClientJournal();
+    journal.noteRun(before, result);
+    // 10 was only seen again: not noted, and not sent.
+    expect(journal.size).toBe(5);
+    const changes = journal.take(result.assignments) as Extract<SyncBody, { kind: 'changes' }>;
+    expect(changes).toEqual(changesBetween(before, result.assignments));
+    expect(Object.keys(changes.set).sort()).toEqual(['198.18.0.11', '198.18.0.12', '198.18.0.14', '198.18.0.15']);
+    expect(changes.del).toEqual(['198.18.0.13']);
+  });
+
+  test('any mix of edits and runs: what the journal finds is what comparing the whole tables finds', () => {
+    const IPS = Array.from({ length: 8 }, (_, i) => `198.18.0.${i + 10}`);
+    const MACS = ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03'];
+    const UPLINKS = ['isp1', 'isp2', 'gone'];
+    const views: UplinkView[] = ['isp1', 'isp2'].map((name, index) => ({ name, index, interface: `wan${index}`, weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '198.51.100.1', pointToPoint: false }));
+    const recordArb = fc
+      .record({
+        uplink: fc.constantFrom(...UPLINKS),
+        mac: fc.constantFrom(...MACS),
+        interface: fc.constant('lan0'),
+        pinned: fc.boolean(),
+        firstSeen: fc.integer({ min: 0, max: 3 }),
+        lastSeen: fc.integer({ min: 0, max: 3 }),
+        ipv6: fc.option(fc.dictionary(fc.constantFrom('fd00:18::1', 'fd00:18::2'), fc.integer({ min: 0, max: 3 })), { nil: undefined }),
+      })
+      .map(({ ipv6, ...rest }): ClientRecord => (ipv6 === undefined ? rest : { ...rest, ipv6 }));
+    const table = fc.array(fc.tuple(fc.constantFrom(...IPS), recordArb), { maxLength: 8 }).map((entries) => new Map(entries));
+    const neighbour = fc.record({ ip: fc.constantFrom(...IPS, 'fd00:18::1', 'fd00:18::2', 'fd00:18::3'), mac: fc.constantFrom(...MACS), dev: fc.constant('lan0'), complete: fc.constant(true) });
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('set' as const), ip: fc.constantFrom(...IPS), record: recordArb }),
+      fc.record({ kind: fc.constant('delete' as const), ip: fc.constantFrom(...IPS) }),
+      fc.record({ kind: fc.constant('clear' as const) }),
+      fc.record({ kind: fc.constant('run' as const), present: fc.array(neighbour, { maxLength: 6 }), complete: fc.boolean(), expire: fc.boolean() }),
+      fc.record({ kind: fc.constant('take' as const) }),
+    );
+    const sorted = (body: SyncBody | null) => (body?.kind === 'changes' ? { set: body.set, del: [...body.del].sort() } : body);
+    fc.assert(
+      fc.property(table, fc.array(step, { maxLength: 12 }), (start, steps) => {
+        let clients = new Map(start);
+        let sent = new Map(start);
+        const journal = new ClientJournal();
+        let now = 10;
+        const check = () => {
+          expect(sorted(journal.take(clients))).toEqual(sorted(changesBetween(sent, clients)));
+          sent = new Map(clients);
+        };
+        for (const s of steps) {
+          const edits = journaled(clients, journal);
+          if (s.kind === 'set') edits.set(s.ip, s.record);
+          else if (s.kind === 'delete') edits.delete(s.ip);
+          else if (s.kind === 'clear') edits.clear();
+          else if (s.kind === 'take') check();
+          else {
+            now += 1;
+            const result = updateAssignments({ assignments: clients, present: s.present, uplinks: views, now, complete: s.complete, expireMs: s.expire ? 2 : 0, max: 6, perMac: 3 });
+            journal.noteRun(clients, result);
+            clients = result.assignments;
+          }
+        }
+        check();
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test('a body of another shape is refused', () => {
     expect(parseSyncBody('{"kind":"snapshot","clients":{"198.18.0.10":{"uplink":"isp1"}}}')).not.toBeNull();
     for (const text of ['nope', '[]', '{"kind":"changes","set":{},"del":[1]}', '{"kind":"snapshot","clients":{"a":3}}', '{"kind":"other"}']) expect(parseSyncBody(text)).toBeNull();
@@ -237,6 +369,77 @@ describe('the state channel, on loopback', () => {
     } finally {
       sender.stop();
       await listener.close();
+    }
+  });
+
+  test("two gateways: the master's whole table on connect (and the backup's conntrackd asked for all), then after each run what its journal noted; the backup takes them, and its times are its clock's", async () => {
+    const record = (uplink: string, more: Partial<ClientRecord> = {}): ClientRecord => ({ uplink, mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: 2, ...more });
+    const ha = parseConfig(CONFIG, 'a.yaml').ha as NonNullable<ReturnType<typeof parseConfig>['ha']>;
+    const clock = new ManualClock();
+    // The master: its clients, and the journal its reconciler keeps while it sends.
+    const ours = new Map([
+      ['198.18.0.10', record('isp1')],
+      ['198.18.0.11', record('isp2')],
+    ]);
+    let journal: ClientJournal | null = null;
+    const master = { role: 'master', clients: ours, keepJournal: (j: ClientJournal | null) => void (journal = j) } as unknown as Reconciler;
+    // The backup: takes each message as an edit of its clients.
+    const theirs = new Map([['198.18.0.99', record('isp9')]]);
+    const reasons: string[] = [];
+    const backup = {
+      role: 'backup',
+      clients: theirs,
+      request: async (reason: string, trigger: { edit: (clients: Map<string, ClientRecord>, now: number) => void }) => {
+        reasons.push(reason);
+        trigger.edit(theirs, clock.now());
+        return { ok: true };
+      },
+    } as unknown as Reconciler;
+    let resyncs = 0;
+    const deps = (reconciler: Reconciler, own: string) => ({ log: silent, clock, reconciler, ownAddress: async () => own, key: async () => KEY, resyncConnections: async () => void (resyncs += 1) });
+    const a = new HaSync(deps(master, '127.0.0.1'), { ...ha, peer: '127.0.0.2', port: 47931 });
+    const b = new HaSync(deps(backup, '127.0.0.2'), { ...ha, peer: '127.0.0.1', port: 47931 });
+    await a.start();
+    await b.start();
+    try {
+      a.roleChanged('master');
+      expect(journal).not.toBeNull();
+      await until(() => reasons.length === 1);
+      expect(reasons).toEqual(['ha sync (snapshot)']);
+      expect(theirs).toEqual(ours);
+      expect(b.view().lastReceived).toBe(clock.now());
+      // The whole table came (the channel up again): the backup's conntrackd is asked for the whole connection table too.
+      expect(resyncs).toBe(1);
+      // A run on the master: a move and a client seen again (lastSeen alone: not sent).
+      clock.step(500);
+      const edits = journaled(ours, journal as unknown as ClientJournal);
+      edits.set('198.18.0.10', record('isp2'));
+      edits.set('198.18.0.11', record('isp2', { lastSeen: 99 }));
+      a.afterRun();
+      // A run that changed nothing sends nothing; the next change is the next message.
+      a.afterRun();
+      edits.delete('198.18.0.11');
+      a.afterRun();
+      await until(() => reasons.length === 3);
+      expect(reasons).toEqual(['ha sync (snapshot)', 'ha sync (changes)', 'ha sync (changes)']);
+      expect(theirs).toEqual(new Map([['198.18.0.10', record('isp2')]]));
+      expect(resyncs).toBe(1);
+      expect(b.view().lastReceived).toBe(clock.now());
+      expect(a.view()).toMatchObject({ sending: true, problem: null });
+      // One with another key: refused, and when is the backup's clock's.
+      clock.step(250);
+      const stranger = sendHaChannel('127.0.0.2', 47931, 'another-key-of-someone-else-0000', () => 'hello', silent, 60_000);
+      try {
+        await until(() => b.view().refused !== null);
+        expect(b.view().refused).toMatchObject({ why: 'wrong key', at: clock.now() });
+      } finally {
+        stranger.stop();
+      }
+      // No longer master: nothing is noted any more.
+      a.roleChanged('backup');
+      expect(journal).toBeNull();
+    } finally {
+      await Promise.allSettled([a.stop(), b.stop()]);
     }
   });
 });

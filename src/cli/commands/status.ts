@@ -102,7 +102,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
   registerSpec(program, ctx, statusSpec);
 }
 
-/** One of a pair: its role and the state channel, as a line (none alone). */
+/** One of a pair: its role and the state channel, as a line (none alone), and a warning for each thing that fails. */
 function describePair(ha: Status['ha']): string {
   if (!ha) return '';
   const channel =
@@ -110,9 +110,9 @@ function describePair(ha: Status['ha']): string {
       ? ha.sending
         ? `sending to ${ha.peer}${ha.lagMs !== null ? `, last acknowledged after ${ha.lagMs} ms` : ''}`
         : `not reaching ${ha.peer}${ha.problem ? ` (${ha.problem})` : ''}: the backup is not kept up to date`
-      : ha.lastReceived
-        ? `last heard from the master at ${ha.lastReceived}`
-        : 'nothing heard from the master yet';
+      : `${ha.hearing ? 'hearing the master' : 'not hearing the master (the sync link, its dispatcher?): not kept up to date'}; ${ha.lastReceived ? `its last change applied at ${ha.lastReceived}` : 'no change from it yet'}`;
   const refused = ha.refused ? `\nwarning: refused ${ha.refused.from} on the state channel at ${ha.refused.at} (${ha.refused.why})` : '';
-  return `pair: ${ha.role}${ha.role === 'master' ? '' : ' (fenced: forwards nothing)'}; ${channel}${refused}\n`;
+  // `?.`: a daemon from before the conntrackd check answers without it.
+  const conntrackd = ha.conntrackd?.ok === false ? `\nwarning: conntrackd does not answer (${ha.conntrackd.problem ?? 'no answer'}, asked at ${ha.conntrackd.checkedAt}): connections are not synced, and a takeover drops them` : '';
+  return `pair: ${ha.role}${ha.role === 'master' ? '' : ' (fenced: forwards nothing)'}; ${channel}${refused}${conntrackd}\n`;
 }
