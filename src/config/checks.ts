@@ -151,6 +151,8 @@ function checkHa(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void {
   const shared = accepted.filter(({ uplink }) => uplink.haAddress !== undefined);
   const sessions = accepted.filter(({ uplink }) => uplink.haSession !== undefined);
   for (const { index, uplink } of sessions) {
+    if (uplink.haSession?.connect && uplink.haSession.disconnect === null)
+      add(`uplinks[${index}].ha_connect`, 'is set without ha_disconnect: a gateway that stops being master would keep the session', 'add ha_disconnect, e.g. [/usr/bin/poff, dsl-provider]');
     if (uplink.haSession?.connect === null) add(`uplinks[${index}].ha_disconnect`, 'is set without ha_connect', 'add ha_connect (the command that brings the session up on the master), or leave ha_disconnect out');
     if (uplink.haAddress !== undefined)
       add(`uplinks[${index}].ha_address`, "is set on a line whose session only the master holds (ha_connect): the session's address is its own", 'leave ha_address out (or ha_connect, for a line both gateways are on)');
@@ -166,6 +168,8 @@ function checkHa(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void {
     add('ha.lan_address', `a pair holds one LAN address, on one interface, but lan.interfaces lists ${lan.interfaces.length}`, 'bridge the LAN ports into one interface (e.g. br0) and list only it');
   if (lanCidrs.length > 0 && inLan(ha.lanAddress.address) === undefined)
     add('ha.lan_address', `${ha.lanAddress.address} lies outside lan.subnets (${parsed.lan?.subnets.join(', ')})`, 'use an address of the LAN the clients are on');
+  if (parsed.ddns)
+    add('ddns', 'is set on one of a pair: both gateways would publish their own lines and overwrite each other', 'leave ddns out of a pair in this version (publish the shared addresses by other means), or leave ha out');
   // The fence and the shared addresses are IPv4; both gateways would announce and route the LAN's IPv6.
   if (lan && lan.ipv6.mode !== 'off')
     add('lan.ipv6.mode', `is ${lan.ipv6.mode}, but a pair of gateways carries IPv4 only in this version (both would announce and route the LAN's IPv6)`, 'set lan.ipv6.mode: off on both gateways of the pair, or leave ha out');

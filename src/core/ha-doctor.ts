@@ -195,7 +195,7 @@ function daemonFindings(daemon: Status['ha'] | null): Finding[] {
         check,
         severity: 'warn',
         summary: 'keepalived has not told the running daemon its role: it stays fenced and forwards nothing',
-        fix: 'check that keepalived runs with the rendered keepalived.conf and may run its notify script (its log says when it refuses one)',
+        fix: 'check that keepalived runs with the rendered keepalived.conf and may run its notify script (its log says when it refuses one); keepalived with a pid file elsewhere than the printed command says cannot tell a restarted dispatcher its role: run `dispatcher ha master` or `ha backup` as keepalived has it',
       },
     ];
   }
@@ -217,6 +217,16 @@ function daemonFindings(daemon: Status['ha'] | null): Finding[] {
         severity: 'warn',
         summary: `backup, but the master's state channel is not reaching it: it is not kept up to date (a takeover would move clients)`,
         fix: "check the master's dispatcher runs, the sync link, and that both gateways hold the same ha.key",
+      },
+    ];
+  }
+  if (daemon.role === 'fault') {
+    return [
+      {
+        check,
+        severity: 'warn',
+        summary: 'fault: keepalived found this gateway unfit (its LAN link down?): fenced, it cannot take over',
+        fix: "check the LAN interface's link, and keepalived's log for why",
       },
     ];
   }

@@ -49,6 +49,7 @@ import { assignmentsOf, Store } from '../system/store.js';
 import { loadBackends } from './backend.js';
 import { ClientBytes } from './client-bytes.js';
 import { HaRoles } from './ha.js';
+import { recordedRole, roleStillHeld } from '../system/ha-role-file.js';
 import { HaSync } from './ha-sync.js';
 import { ConntrackdHealth } from './conntrackd-health.js';
 import { readHaKey, syncAddress } from '../system/ha-files.js';
@@ -220,7 +221,7 @@ export class Daemon {
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
-    const roles = new HaRoles({ runner, log, reconciler, timeline, sync: haSync });
+    const roles = new HaRoles({ runner, log, reconciler, timeline, sync: haSync, recorded: async () => (await recordedRole(config.state))?.role ?? null });
     const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, ha: roles, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
     this.control = await listenControl(config.socket, (request) => dispatch(handlers, request), log);
     // A pair whose channel cannot listen (the sync link missing) still routes; the peer then cannot reach it, and says so.
@@ -240,6 +241,9 @@ export class Daemon {
       for (const { ip } of adoption.adopted) clients.set(ip, adoption.assignments.get(ip) as ClientRecord);
     };
     const adopt = adoption.adopted.length > 0 ? { edit: adoptAll } : {};
+    // A restarted dispatcher under a keepalived that has held its role all along: the first run plans with it (a master's fence never goes up).
+    const held = ha ? await roleStillHeld(config.state) : null;
+    if (held) roles.resume(held.role);
     const first = reconciler.request('start', { scan: true, ...adopt });
     reconciler.release();
     const report = await first;
@@ -415,6 +419,8 @@ export class Daemon {
     if (schedule === undefined || this.stopping) return;
     const { log } = this.options;
     this.rebalancing = startSchedule(schedule, () => {
+      // One of a pair moves clients only as master (a backup follows its assignments).
+      if (config.ha && reconciler.role !== 'master') return;
       rebalance({ reconciler, log, load: this.load(traffic, reconciler) }, false).catch((error: Error) => log.warn('scheduled rebalance failed', { error: error.message }));
     });
   }
@@ -441,6 +447,17 @@ export class Daemon {
     }
     if (next.netfilter.backend !== current.netfilter.backend) {
       throw new ConfigError([{ field: 'netfilter.backend', problem: 'cannot change while running', fix: "restart the daemon: it removes the old backend's objects and loads the new one" }], this.options.configPath);
+    }
+    // The state channel and conntrackd's health are built at start from these (the rest of ha is keepalived's, rendered, or read per run).
+    const fields = [
+      ['peer', 'peer'],
+      ['interface', 'interface'],
+      ['key', 'keyFile'],
+      ['port', 'port'],
+    ] as const;
+    const changed = Boolean(next.ha) !== Boolean(current.ha) ? 'ha' : next.ha && current.ha ? fields.find(([, key]) => next.ha?.[key] !== current.ha?.[key])?.[0] : undefined;
+    if (changed !== undefined) {
+      throw new ConfigError([{ field: changed === 'ha' ? 'ha' : `ha.${changed}`, problem: 'cannot change while running', fix: 'restart the daemon (in a pair, one gateway at a time, the backup first)' }], this.options.configPath);
     }
     await this.refuseCollisions(next, backend);
     this.scheduleScans(next.scan.schedule);

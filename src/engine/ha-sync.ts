@@ -63,16 +63,19 @@ export class HaSync {
     this.listener = await listenHaChannel(
       own,
       this.config.port,
+      this.config.peer,
       this.key,
       async (text) => {
         const body = parseSyncBody(text);
         if (!body) throw new Error('a message of a shape this version does not know');
-        // A master takes its own decisions; what a stale peer still sends is ignored.
-        if (this.deps.reconciler.role === 'master') return;
+        // A master takes its own decisions: what the peer sends while both think they are (a failback under way) is
+        // not taken, and its connection closed, so when this gateway is backup again the peer starts over with its whole table.
+        if (this.deps.reconciler.role === 'master') return false;
         this.lastReceived = this.deps.clock.now();
         await this.deps.reconciler.request(`ha sync (${body.kind})`, { edit: (clients) => applySync(clients, body) });
         // A whole table comes when the channel is up again (a cut sync link, the master back): conntrackd may have missed as much; ask it for all too.
         if (body.kind === 'snapshot') await this.deps.resyncConnections();
+        return true;
       },
       (from, why) => {
         this.refused = { from, why, at: this.deps.clock.now() };

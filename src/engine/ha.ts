@@ -31,6 +31,8 @@ export interface HaDeps {
   readonly timeline: Timeline;
   /** The state channel: a master sends, any other role listens. */
   readonly sync: HaSync | null;
+  /** The role keepalived gave last, as its notify script wrote it (system/ha-role-file.ts); null: none. */
+  readonly recorded: () => Promise<Role | null>;
 }
 
 type Role = Exclude<HaRole, 'unknown'>;
@@ -40,15 +42,36 @@ export class HaRoles {
 
   constructor(private readonly deps: HaDeps) {}
 
-  become(role: Role): Promise<ResultOf<'ha'>> {
-    const taken = this.queue.then(() => this.take(role));
-    this.queue = taken.catch(() => undefined);
-    return taken;
+  /** keepalived's notify script asks for a role: the newest one it wrote is taken, whatever order its calls came in. */
+  become(asked: Role): Promise<ResultOf<'ha'>> {
+    return this.serially(async () => this.take((await this.deps.recorded().catch(() => null)) ?? asked));
+  }
+
+  /**
+   * At start, before the first run: the role a keepalived that still runs
+   * gave before this daemon (re)started (it will not say it again). The
+   * takeover's steps were done then: only the fence (the first run plans with
+   * the role, so a master's never goes up) and the state channel follow it.
+   */
+  resume(role: Role): void {
+    const { reconciler, log, timeline } = this.deps;
+    reconciler.startAs(role);
+    this.deps.sync?.roleChanged(role);
+    log.info('ha role resumed: keepalived gave it before this start and still runs', { role });
+    timeline.note('ha', `resumed ${role} (keepalived has held it since before this start)`);
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const done = this.queue.then(work);
+    this.queue = done.catch(() => undefined);
+    return done;
   }
 
   private async take(role: Role): Promise<ResultOf<'ha'>> {
     const { reconciler, runner, log, timeline } = this.deps;
     const previous = reconciler.role;
+    // Said again (keepalived's calls out of order, an old one late): nothing to take over, only the fence kept as it is.
+    if (role === previous) return { role, previous, conntrackd: [], run: await reconciler.setRole(role), sessions: [], forgotten: {} };
     const state = reconciler.currentConfig.state;
     const steps = async (list: readonly string[]) => (list.length === 0 ? [] : conntrackdSteps(runner, state, list).catch((error: unknown) => [{ step: 'conntrackd', ok: false, said: (error as Error).message }]));
     // A new master dials its session lines at once (a dial takes seconds; nothing of the fence waits for it); another role hangs them up once fenced.
@@ -59,7 +82,11 @@ export class HaRoles {
     this.deps.sync?.roleChanged(role);
     const conntrackd = [...before, ...(await steps(CONNTRACKD_STEPS[role].afterRun))];
     const sessions = await (connecting ?? sessionCommands(runner, reconciler.currentConfig, 'disconnect'));
-    const failed = [...conntrackd.filter((s) => !s.ok).map((s) => `conntrackd ${s.step}: ${s.said}`), ...sessions.filter((s) => !s.ok).map((s) => `${s.uplink}: ${s.said}`)];
+    const failed = [
+      ...(run.ok ? [] : [`the run that ${role === 'master' ? 'lifts' : 'raises'} the fence: ${run.error ?? 'failed'}`]),
+      ...conntrackd.filter((s) => !s.ok).map((s) => `conntrackd ${s.step}: ${s.said}`),
+      ...sessions.filter((s) => !s.ok).map((s) => `${s.uplink}: ${s.said}`),
+    ];
     if (failed.length > 0) log.error('part of the role change failed', { role, failed });
     log.info('ha role', { role, previous, fence: role === 'master' ? 'lifted' : 'up', run: run.ok, sessions: sessions.map((s) => s.uplink) });
     timeline.note('ha', `${previous} → ${role}${failed.length > 0 ? ` (failed: ${failed.join('; ')})` : ''}`);

@@ -237,9 +237,17 @@ export class Reconciler {
   }
 
   /** A new role for this gateway of a pair; the run that takes it raises or lifts the fence. */
+  /** Before the first run: the role a pair's gateway resumes (engine/ha.ts resume), so that run already plans with it. */
+  startAs(role: HaRole): void {
+    this.haRole = role;
+  }
+
   setRole(role: HaRole): Promise<RunReport> {
     return this.request(`ha ${role}`, {
-      edit: () => {
+      edit: (clients, now) => {
+        // A backup's lastSeen is the master's when last sent (seen again alone is not sent): a new master counts
+        // every client as seen now, so its first scans expire nobody its neighbour table has not shown yet.
+        if (role === 'master' && this.haRole !== 'master') for (const [ip, record] of [...this.assignments]) clients.set(ip, { ...record, lastSeen: Math.max(record.lastSeen, now) });
         this.haRole = role;
       },
     });

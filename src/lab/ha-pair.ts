@@ -244,14 +244,20 @@ export class HaPair {
     }
   }
 
-  /** Starts a gateway's dispatcher and waits until it answers, fenced (no role yet). */
-  async startDispatcher(name: GatewayName): Promise<void> {
+  /**
+   * Starts a gateway's dispatcher and waits until it answers: fenced (no role
+   * yet), or with `resumes`, in the role its running keepalived gave before.
+   */
+  async startDispatcher(name: GatewayName, resumes?: 'master' | 'backup'): Promise<void> {
     const logs: string[] = [];
     this.logs.set(name, logs);
     const gw = this.gateway(name);
     const process_ = this.runner.spawn(inNamespace(gw.ns, [process.execPath, DISPATCHER_BIN, '--config', this.files(name).config, 'start']), { onLine: (l) => logs.push(l), onErrorLine: (l) => logs.push(l) });
     this.dispatchers.set(name, process_);
-    await waitFor(`the dispatcher of ${name} to answer, fenced`, 20_000, async () => ((await this.cli(name, ['status'], [0, 1])).exitCode === 0 && (await this.fenced(name)) ? true : null));
+    await waitFor(`the dispatcher of ${name} to answer, ${resumes ?? 'fenced'}`, 20_000, async () => {
+      if ((await this.cli(name, ['status'], [0, 1])).exitCode !== 0) return null;
+      return (resumes ? (await this.role(name)) === resumes && (await this.fenced(name)) === (resumes !== 'master') : await this.fenced(name)) ? true : null;
+    });
   }
 
   /** Starts a gateway's keepalived with the rendered config (its pid files under the state directory, so two on one host do not collide). */
@@ -346,7 +352,9 @@ export class HaPair {
     const tcp = await this.connection(client);
     if ((await tcp.say(5_000)) !== PAIR_SHARED) throw new Error(`the connection from ${client.ip} does not leave by isp1's shared address`);
     const tag = `${how}${++this.takeovers}-`;
-    const streams = this.clients.map((c, i) => this.stream(c, `${tag}${i}`, 50, 12));
+    // When each stream's sender finished (epoch ms, the servers' clock): a stream that went silent for good has its silence to here counted.
+    const ended: number[] = [];
+    const streams = this.clients.map((c, i) => this.stream(c, `${tag}${i}`, 50, 12).then(() => void (ended[i] = Date.now())));
     // Let conntrackd send the connections (the stream's too) to the other gateway.
     await sleep(2_500);
     const started = performance.now();
@@ -364,7 +372,10 @@ export class HaPair {
     tcp.close();
     const gaps = this.clients.map((c, i) => {
       const arrived = this.arrivals(`${tag}${i}`);
-      return { client: c.ip, gapMs: longestGap(arrived).ms, last: pairLineOf(arrived.at(-1)?.source ?? '') };
+      const last = arrived.at(-1);
+      // The longest silence between datagrams, or after the last one (none at all: never through).
+      const gapMs = last ? Math.max(longestGap(arrived).ms, (ended[i] ?? last.at) - last.at) : Number.POSITIVE_INFINITY;
+      return { client: c.ip, gapMs, last: pairLineOf(last?.source ?? '') };
     });
     return { from: master, to: survivor, movedMs, tcp: answer ? { ...answer, reset: tcp.answers.some((a) => a.startsWith('error')) } : null, gaps };
   }

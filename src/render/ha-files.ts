@@ -4,7 +4,7 @@
 // take them from here, so the two never disagree about what is current.
 
 import type { Config } from '../model/config.js';
-import { conntrackdConf } from './conntrackd-conf.js';
+import { conntrackdConf, haRuntimeDir } from './conntrackd-conf.js';
 import { haNotifyScript } from './ha-notify.js';
 import { keepalivedConf } from './keepalived-conf.js';
 import type { PppHookPaths } from './ppp-hook.js';
@@ -28,6 +28,6 @@ export function haFiles(config: Config, dir: string, ownAddress: string | null, 
   return [
     { name: 'keepalived.conf', path: at('keepalived.conf'), text: keepalivedConf(config, notify), mode: 0o644 },
     { name: 'conntrackd.conf', path: at('conntrackd.conf'), text: ownAddress === null ? null : conntrackdConf(config, ownAddress), mode: 0o644 },
-    { name: 'notify', path: notify, text: haNotifyScript(paths), mode: 0o755 },
+    { name: 'notify', path: notify, text: haNotifyScript(paths, haRuntimeDir(config.state)), mode: 0o755 },
   ];
 }

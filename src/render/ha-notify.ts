@@ -3,11 +3,21 @@
 // every path is absolute and quoted as one word, and keepalived's arguments
 // ("INSTANCE" NAME STATE PRIORITY) are only compared, never re-parsed: the
 // state becomes `dispatcher ha master|backup|fault`. keepalived does not
-// wait for it.
+// wait for it and forks one for every change, so the calls may reach the
+// daemon out of order: each first writes the role to a file (atomically, by
+// rename), which the daemon trusts over the order of the calls, and which
+// tells a restarted daemon the role keepalived will not say again.
 
 import { type PppHookPaths, quote } from './ppp-hook.js';
 
-export function haNotifyScript(paths: PppHookPaths): string {
+/** Under the state directory's ha/: the role the notify script wrote last (system/ha-role-file.ts). */
+export const ROLE_FILE = 'role';
+/** Under the state directory's ha/: keepalived's VRRP process, as the command `ha render` prints runs it (-r). */
+export const VRRP_PID_FILE = 'vrrp.pid';
+
+/** `runtime`: the state directory's ha/, where the role is written. */
+export function haNotifyScript(paths: PppHookPaths, runtime: string): string {
+  const role = `${runtime.replace(/\/+$/, '')}/${ROLE_FILE}`;
   return [
     '#!/bin/sh',
     '# Written by `dispatcher ha render`; edits are overwritten. keepalived runs it with',
@@ -18,6 +28,7 @@ export function haNotifyScript(paths: PppHookPaths): string {
     '  FAULT) role=fault ;;',
     '  *) exit 0 ;;',
     'esac',
+    `printf '%s\\n' "$role" > ${quote(`${role}.new`)} && mv -f ${quote(`${role}.new`)} ${quote(role)}`,
     `exec ${quote(paths.node)} ${quote(paths.dispatcher)} --config ${quote(paths.config)} --socket ${quote(paths.socket)} ha "$role"`,
     '',
   ].join('\n');

@@ -7,8 +7,9 @@
 // keepalived adds the addresses before it runs the notify script and never
 // waits for it (keepalived issues #2254, #2414), so the new master's kernel
 // would meet the moved connections before conntrackd has committed them and
-// answer them with resets. The dispatcher keeps a guard in netfilter's raw
-// table while it is not master and lifts it only after the commit
+// answer them with resets. The dispatcher keeps a fence (model/plan.ts
+// FenceIntent: a prerouting chain that drops before conntrack confirms an
+// entry) while it is not master and lifts it only after the commit
 // (`dispatcher ha master`); this file only starts that.
 
 import type { Config } from '../model/config.js';

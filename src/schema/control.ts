@@ -411,7 +411,7 @@ export const commands = {
       conntrackd: z
         .array(z.object({ step: z.string(), ok: z.boolean(), said: z.string() }).readonly())
         .readonly()
-        .describe("conntrackd's client commands run for the role, in order (master: commit -c, -f, -R, -B before the fence is lifted; backup: -t, -n after it is up)"),
+        .describe("conntrackd's client commands run for the role, in order (master: the commit -c before the fence is lifted, -f, -R, -B after; backup: -t, -n after it is up; none when the role was said again)"),
       run: runReportSchema.describe('the run that raised or lifted the fence'),
       sessions: z
         .array(z.object({ uplink: z.string(), ok: z.boolean(), said: z.string() }).readonly())

@@ -16,7 +16,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from './logger.js';
 
 const mac = (key: string, text: string): string => createHmac('sha256', key).update(text).digest('hex');
@@ -26,16 +26,34 @@ function sameMac(a: unknown, b: string): boolean {
   return timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 
-/** Lines of JSON in, each parsed (null for anything else). */
-function lines(socket: Socket, onLine: (value: Record<string, unknown> | null) => void): void {
-  const reader = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
-  // readline repeats the socket's errors as its own; the socket's handler deals with them (unheard, one would end the daemon).
-  reader.on('error', () => undefined);
-  reader.on('line', (line) => {
-    try {
-      const value: unknown = JSON.parse(line);
-      onLine(typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null);
-    } catch {
+/** The longest line read before the peer proved the key, and after (a whole table of a million clients fits). */
+const MAX_LINE_UNPROVEN = 4096;
+const MAX_LINE = 256 * 1024 * 1024;
+
+/**
+ * Lines of JSON in, each parsed (null for anything else, and once for a line
+ * longer than `max()`, after which nothing more is read: the caller closes).
+ */
+function lines(socket: Socket, max: () => number, onLine: (value: Record<string, unknown> | null) => void): void {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let over = false;
+  socket.on('data', (chunk: Buffer) => {
+    if (over) return;
+    pending += decoder.write(chunk);
+    for (let end = pending.indexOf('\n'); end !== -1 && !over; end = pending.indexOf('\n')) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 1);
+      try {
+        const value: unknown = JSON.parse(line);
+        onLine(typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null);
+      } catch {
+        onLine(null);
+      }
+    }
+    if (!over && pending.length > max()) {
+      over = true;
+      pending = '';
       onLine(null);
     }
   });
@@ -50,16 +68,30 @@ export interface ChannelListener {
   close(): Promise<void>;
 }
 
-/** Listens for the peer's messages; `received` is given each authenticated body in order, and its promise's end acknowledges it. */
-export function listenHaChannel(host: string, port: number, key: string, received: (body: string) => Promise<void>, refused: (from: string, why: string) => void, log: Logger): Promise<ChannelListener> {
+/**
+ * Listens for the peer's messages (from `peer` alone: the LAN reaches this
+ * address too); `received` is given each authenticated body in order, and
+ * its promise's end acknowledges it — or, resolving false (not taken: this
+ * gateway is master now), closes the connection unacknowledged, so the
+ * sender connects again and starts with its whole table.
+ */
+export function listenHaChannel(host: string, port: number, peer: string, key: string, received: (body: string) => Promise<boolean>, refused: (from: string, why: string) => void, log: Logger): Promise<ChannelListener> {
   let heardAt: number | null = null;
+  const open = new Set<Socket>();
+  let current: Socket | null = null;
   const server: Server = createServer((socket) => {
-    const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const address = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
+    const from = `${address}:${socket.remotePort ?? '?'}`;
     const nonce = randomBytes(16).toString('hex');
     let authenticated = false;
     let closed = false;
     let last = -1;
     let queue = Promise.resolve();
+    open.add(socket);
+    socket.on('close', () => {
+      open.delete(socket);
+      if (current === socket) current = null;
+    });
     const refuse = (why: string): void => {
       // Lines already read behind the one refused are not looked at.
       if (closed) return;
@@ -69,36 +101,67 @@ export function listenHaChannel(host: string, port: number, key: string, receive
       socket.destroy();
     };
     socket.on('error', () => socket.destroy());
+    if (address !== peer) return refuse(`not the peer (${peer})`);
+    // The key proven at once, or the connection goes; a connection silent for longer than the heartbeats allow is gone too (a half-open one after a cut).
+    const deadline = setTimeout(() => refuse('no key proven in time'), SILENCE_MS);
+    socket.on('close', () => clearTimeout(deadline));
+    socket.setTimeout(2 * SILENCE_MS, () => socket.destroy());
     socket.setNoDelay(true);
     socket.write(`${JSON.stringify({ nonce })}\n`);
-    lines(socket, (message) => {
-      if (closed) return;
-      if (!message) return refuse('not a message');
-      if (!authenticated) {
-        if (!sameMac(message.auth, mac(key, `auth:${nonce}`))) return refuse('wrong key');
-        authenticated = true;
-        socket.write(`${JSON.stringify({ welcome: true })}\n`);
-        return;
-      }
+    lines(
+      socket,
+      () => (authenticated ? MAX_LINE : MAX_LINE_UNPROVEN),
+      (message) => {
+        if (closed) return;
+        if (!message) return refuse('not a message');
+        if (!authenticated) {
+          if (!sameMac(message.auth, mac(key, `auth:${nonce}`))) return refuse('wrong key');
+          authenticated = true;
+          clearTimeout(deadline);
+          // The peer connected again (its old connection half-open, say): only the newest is listened to.
+          current?.destroy();
+          current = socket;
+          socket.write(`${JSON.stringify({ welcome: true })}\n`);
+          return;
+        }
+        handle(message);
+      },
+    );
+    const handle = (message: Record<string, unknown>): void => {
       heardAt = Date.now();
       if (typeof message.beat === 'number') {
         socket.write(`${JSON.stringify({ beat: message.beat })}\n`);
         return;
       }
       const { seq, body } = message;
-      if (typeof seq !== 'number' || typeof body !== 'string' || seq <= last || !sameMac(message.mac, mac(key, `${nonce}:${seq}:${body}`))) return refuse('a message that is not authentic');
+      if (typeof seq !== 'number' || typeof body !== 'string' || seq <= last || !sameMac(message.mac, mac(key, `${nonce}:${seq}:${body}`))) {
+        refuse('a message that is not authentic');
+        return;
+      }
       last = seq;
       queue = queue.then(async () => {
-        await received(body).catch((error: unknown) => log.error('the peer’s message could not be applied', { error: (error as Error).message }));
-        if (!socket.destroyed) socket.write(`${JSON.stringify({ ack: seq })}\n`);
+        const taken = await received(body).catch((error: unknown) => {
+          log.error('the peer’s message could not be applied', { error: (error as Error).message });
+          return true;
+        });
+        if (!taken) socket.destroy();
+        else if (!socket.destroyed) socket.write(`${JSON.stringify({ ack: seq })}\n`);
       });
-    });
+    };
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
-      resolve({ hearing: () => heardAt !== null && Date.now() - heardAt < SILENCE_MS, close: () => new Promise((done) => server.close(() => done())) });
+      resolve({
+        hearing: () => heardAt !== null && Date.now() - heardAt < SILENCE_MS,
+        close: () => {
+          // server.close waits for every connection to end, and a sender's heartbeats never let it.
+          const closed = new Promise<void>((done) => server.close(() => done()));
+          for (const socket of open) socket.destroy();
+          return closed;
+        },
+      });
     });
   });
 }
@@ -165,35 +228,39 @@ export function sendHaChannel(peer: string, port: number, key: string, greeting:
       sentAt.clear();
       if (!stopped) retry = setTimeout(open, retryMs);
     });
-    lines(s, (message) => {
-      if (!message) return;
-      heard = Date.now();
-      if (typeof message.nonce === 'string' && !connected) {
-        nonce = message.nonce;
-        seq = 0;
-        s.write(`${JSON.stringify({ auth: mac(key, `auth:${nonce}`) })}\n`);
-        return;
-      }
-      if (message.welcome === true && !connected) {
-        connected = true;
-        problem = null;
-        log.info('the channel to the peer is up', { peer });
-        write(greeting());
-        return;
-      }
-      if (typeof message.refused === 'string') {
-        const said = `refused by the peer: ${message.refused}`;
-        // Said once, not at every retry.
-        if (problem !== said) log.error('the peer refused the channel', { peer, why: message.refused });
-        problem = said;
-        return;
-      }
-      if (typeof message.ack === 'number') {
-        const at = sentAt.get(message.ack);
-        if (at !== undefined) lagMs = Date.now() - at;
-        for (const n of sentAt.keys()) if (n <= message.ack) sentAt.delete(n);
-      }
-    });
+    lines(
+      s,
+      () => MAX_LINE_UNPROVEN,
+      (message) => {
+        if (!message) return;
+        heard = Date.now();
+        if (typeof message.nonce === 'string' && !connected) {
+          nonce = message.nonce;
+          seq = 0;
+          s.write(`${JSON.stringify({ auth: mac(key, `auth:${nonce}`) })}\n`);
+          return;
+        }
+        if (message.welcome === true && !connected) {
+          connected = true;
+          problem = null;
+          log.info('the channel to the peer is up', { peer });
+          write(greeting());
+          return;
+        }
+        if (typeof message.refused === 'string') {
+          const said = `refused by the peer: ${message.refused}`;
+          // Said once, not at every retry.
+          if (problem !== said) log.error('the peer refused the channel', { peer, why: message.refused });
+          problem = said;
+          return;
+        }
+        if (typeof message.ack === 'number') {
+          const at = sentAt.get(message.ack);
+          if (at !== undefined) lagMs = Date.now() - at;
+          for (const n of sentAt.keys()) if (n <= message.ack) sentAt.delete(n);
+        }
+      },
+    );
   };
   open();
   return {

@@ -46,8 +46,11 @@ export async function writeHaFiles(runner: Runner, config: Config, dir: string, 
   const own = await syncAddress(runner, ha.interface);
   const [keepalived, conntrackd, notify] = haFiles(config, dir, own, paths);
   const files: HaFiles = { keepalived: keepalived.path, conntrackd: conntrackd.path, notify: notify.path, runtime };
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  await chmod(dir, 0o755);
+  // keepalived runs the notify script only if no one but root can change it or its directory. A directory made
+  // here is made so; one that exists is left as it is (never opened up or narrowed: /tmp, /root), refused if others may write it.
+  const made = await mkdir(dir, { recursive: true, mode: 0o755 });
+  if (made !== undefined) await chmod(dir, 0o755);
+  else if (((await stat(dir)).mode & 0o022) !== 0) throw new Error(`--dir: ${dir} may be written by others, so keepalived would refuse the notify script in it; use a directory of its own, e.g. /etc/dispatcher/ha`);
   await mkdir(runtime, { recursive: true, mode: 0o755 });
   for (const file of [keepalived, conntrackd, notify]) {
     await writeFile(file.path, file.text as string, { mode: file.mode });

@@ -6,6 +6,7 @@
 // what the tools run with.
 
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type GatewayName, HaPair, PAIR_LAN_ADDRESS, PAIR_SHARED, type PairClient, type TakeoverFigures } from '../../src/lab/ha-pair.js';
 import { waitFor } from '../../src/lab/harness.js';
@@ -51,9 +52,11 @@ function report(figures: TakeoverFigures, what: string): void {
 }
 
 /** Traffic flows again within 3 s for every client; the connection through the shared address answers, from it, never reset. */
-function expectKept(figures: TakeoverFigures): void {
+function expectKept(figures: TakeoverFigures, pools: ReadonlyMap<string, string>): void {
   expect(figures.movedMs).toBeLessThan(3000);
   for (const { gapMs } of figures.gaps) expect(gapMs).toBeLessThan(3000);
+  // The lines whose address is there on the new master carry their streams to the end (isp3's waits for its dial: its stream took another line meanwhile, and keeps it).
+  for (const { client, last } of figures.gaps) if (pools.get(client) !== 'isp3') expect([client, last]).toEqual([client, pools.get(client)]);
   expect(figures.tcp).toMatchObject({ source: PAIR_SHARED, reset: false });
 }
 
@@ -101,11 +104,15 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
     expect((await pair.status(master)).ha).toMatchObject({ role: 'master', sending: true });
     expect((await pair.status(backup)).ha).toMatchObject({ role: 'backup', sending: false, lastReceived: expect.any(String) });
     expect((await pair.cli(backup, ['status'])).stdout).toContain('pair: backup (fenced: forwards nothing); hearing the master; its last change applied at');
+    // The backup's own probes of the shared line are answered (its own packets keep its own address): the line is up there too, ready.
+    await within(10_000, 'isp1 up on the backup', async () => (await pair.status(backup)).uplinks.find((u) => u.name === 'isp1')?.state === 'up');
     // doctor on each: the pair's checks pass on a running pair (the files current, keepalived and conntrackd running, the sync link, the key, the role).
     for (const gw of [master, backup]) {
       const { findings } = JSON.parse((await pair.cli(gw, ['doctor', '--json'], [0, 1, 2])).stdout) as { findings: { check: string; severity: string; summary: string }[] };
       const ours = findings.filter((f) => f.check.startsWith('ha:') || f.check === 'tool:keepalived' || f.check === 'tool:conntrackd');
-      expect(ours.map((f) => f.check)).toEqual(expect.arrayContaining(['tool:keepalived', 'tool:conntrackd', 'ha:file:keepalived.conf', 'ha:file:conntrackd.conf', 'ha:file:notify', 'ha:keepalived', 'ha:conntrackd', 'ha:interface:sync0', 'ha:key', 'ha:role']));
+      expect(ours.map((f) => f.check)).toEqual(
+        expect.arrayContaining(['tool:keepalived', 'tool:conntrackd', 'ha:file:keepalived.conf', 'ha:file:conntrackd.conf', 'ha:file:notify', 'ha:keepalived', 'ha:conntrackd', 'ha:interface:sync0', 'ha:key', 'ha:role']),
+      );
       expect(ours.filter((f) => f.severity !== 'ok')).toEqual([]);
     }
     await pair.startServers();
@@ -120,7 +127,7 @@ describe('a pair of gateways: keepalived and conntrackd run with what dispatcher
     const backup = pair.other(master);
     const figures = await pair.takeover(master, 'kill', pools);
     report(figures, 'its keepalived and dispatcher killed');
-    expectKept(figures);
+    expectKept(figures, pools);
     expect(figures.tcp?.ms).toBeLessThan(3000);
     // Nobody changed pool; the new master dialled isp3 (the dead one's session is replaced), and every client leaves by its own line again.
     expect(await pair.pools(backup)).toEqual(pools);
@@ -164,6 +171,46 @@ setTimeout(() => process.exit(1), 5000);`;
     expect(await pair.pools(master)).toEqual(pools);
   });
 
+  test('the master’s dispatcher restarts under its running keepalived (which says nothing again): it resumes master from the role file, its fence never goes up, a connection of a line whose address stays is kept', async () => {
+    const client = pair.clients.find((c) => pools.get(c.ip) === 'isp2') as PairClient;
+    const tcp = await pair.connection(client);
+    const before = await tcp.say(5_000);
+    expect(before).toMatch(/^198\.51\.100\.6[67]$/);
+    pair.dispatchers.get(master)?.stop('SIGKILL');
+    await pair.dispatchers.get(master)?.ended;
+    const restarted = performance.now();
+    let fencedMeanwhile = false;
+    const watch = (async () => {
+      while (performance.now() - restarted < 8_000) {
+        if (await pair.fenced(master)) fencedMeanwhile = true;
+        await sleep(50);
+      }
+    })();
+    await pair.startDispatcher(master, 'master');
+    await watch;
+    expect(fencedMeanwhile).toBe(false);
+    expect((await pair.cli(master, ['events'])).stdout).toContain('resumed master');
+    // Nothing was taken over again: the connection through isp2 (forgotten on a takeover) answers, from the same address.
+    expect(await tcp.say(5_000)).toBe(before);
+    tcp.close();
+    // The state channel is back too: the backup hears it.
+    await within(10_000, 'the backup hears the master again', async () => (await pair.status(pair.other(master))).ha?.hearing === true);
+  });
+
+  test('a reload that changes the state channel (ha.port) is refused, naming the field; the daemon goes on', async () => {
+    const { config } = pair.files(master);
+    const text = await readFile(config, 'utf8');
+    await writeFile(config, text.replace('interface: sync0,', 'interface: sync0, port: 7791,'));
+    try {
+      const refused = await pair.cli(master, ['reload'], [0, 1, 2]);
+      expect(refused.exitCode).toBe(2);
+      expect(`${refused.stdout}${refused.stderr}`).toMatch(/ha\.port.*cannot change while running/s);
+    } finally {
+      await writeFile(config, text);
+    }
+    expect((await pair.status(master)).ha?.role).toBe('master');
+  });
+
   test('the sync link cut for 30 s: still one gateway routes for the LAN, the master says the backup is not kept up to date; back, the backup catches up', async () => {
     const backup = pair.other(master);
     const client = pair.clients[0] as PairClient;
@@ -198,7 +245,7 @@ setTimeout(() => process.exit(1), 5000);`;
     try {
       const figures = await pair.takeover(master, 'links', pools);
       report(figures, 'every link down');
-      expectKept(figures);
+      expectKept(figures, pools);
       // keepalived on the dead one saw its LAN link go: fault, fenced, its session hung up.
       await within(10_000, `${master} in fault, fenced`, async () => (await pair.role(master)) === 'fault' && (await pair.fenced(master)) && !(await dialled(pair, master)));
       expect(await pair.pools(backup)).toEqual(pools);

@@ -27,7 +27,7 @@ ha: { peer: 198.19.255.2, interface: sync0, key: /etc/dispatcher/ha.key, lan_add
     'a.yaml',
   );
 
-async function roles(failing?: string) {
+async function roles(failing?: string, recorded: 'master' | 'backup' | 'fault' | null = null) {
   const state = await mkdtemp(join(tmpdir(), 'ha-roles-'));
   await mkdir(join(state, 'ha'));
   await writeFile(join(state, 'ha', 'conntrackd.conf.path'), '/etc/dispatcher/ha/conntrackd.conf\n');
@@ -45,6 +45,9 @@ async function roles(failing?: string) {
       return role;
     },
     currentConfig: config(state),
+    startAs: (next: string) => {
+      role = next;
+    },
     setRole: async (next: string) => {
       order.push(`run (${next})`);
       role = next;
@@ -52,8 +55,8 @@ async function roles(failing?: string) {
     },
   } as unknown as Reconciler;
   const timeline = new Timeline(10, () => 0);
-  const ha = new HaRoles({ runner, log: silentLogger, reconciler, timeline, sync: null });
-  return { ha, order, timeline, done: () => rm(state, { recursive: true, force: true }) };
+  const ha = new HaRoles({ runner, log: silentLogger, reconciler, timeline, sync: null, recorded: async () => recorded });
+  return { ha, order, timeline, reconciler, done: () => rm(state, { recursive: true, force: true }) };
 }
 
 describe('a role change', () => {
@@ -75,6 +78,27 @@ describe('a role change', () => {
     const result = await ha.become('backup');
     expect(order).toEqual(['run (backup)', 'conntrackd -t', 'conntrackd -n', '/usr/bin/poff dsl']);
     expect(result).toMatchObject({ role: 'backup', previous: 'master', sessions: [{ uplink: 'dsl', ok: true }] });
+    await done();
+  });
+
+  test('calls out of order: the role the notify script wrote last is taken, whatever a late call asks; said again, nothing is taken over twice', async () => {
+    const { ha, order, done } = await roles(undefined, 'master');
+    // keepalived said BACKUP, then MASTER; the MASTER call came first: both take master, the second only keeps it.
+    expect(await ha.become('master')).toMatchObject({ role: 'master', previous: 'unknown' });
+    order.length = 0;
+    const late = await ha.become('backup');
+    expect(late).toMatchObject({ role: 'master', previous: 'master', conntrackd: [], sessions: [], forgotten: {} });
+    // No commit, no forgetting, no dialling on a master that stays master: only the run that keeps its fence down.
+    expect(order).toEqual(['run (master)']);
+    await done();
+  });
+
+  test('resumed at start (keepalived held the role before): the role before the first run, none of the takeover', async () => {
+    const { ha, order, timeline, reconciler, done } = await roles();
+    ha.resume('master');
+    expect(reconciler.role).toBe('master');
+    expect(order).toEqual([]);
+    expect(timeline.since(0).at(-1)?.text).toBe('resumed master (keepalived has held it since before this start)');
     await done();
   });
 

@@ -365,6 +365,7 @@ describe('doctor on one gateway of a pair', () => {
     expect(of(judge(pairFacts({ daemon: { ...daemon, sending: false, problem: 'connect ECONNREFUSED 198.19.255.2:7790' } })), 'ha:role')).toMatchObject({ severity: 'warn', summary: expect.stringContaining('ECONNREFUSED') });
     expect(of(judge(pairFacts({ daemon: { ...daemon, role: 'backup', sending: false, hearing: true } })), 'ha:role')).toMatchObject({ severity: 'ok', summary: 'the daemon is backup, hearing the master' });
     expect(of(judge(pairFacts({ daemon: { ...daemon, role: 'backup', sending: false, hearing: false } })), 'ha:role')).toMatchObject({ severity: 'warn', summary: expect.stringContaining('not kept up to date') });
+    expect(of(judge(pairFacts({ daemon: { ...daemon, role: 'fault', sending: false } })), 'ha:role')).toMatchObject({ severity: 'warn', summary: expect.stringContaining('cannot take over') });
     expect(of(judge(pairFacts({ daemon: null })), 'ha:role')).toBeUndefined();
   });
 

@@ -5,6 +5,11 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ExecaRunner } from '../../src/system/exec.js';
 import type { NetfilterBackend } from '../../src/backends/backend.js';
 import { createBackend } from '../../src/backends/index.js';
 import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
@@ -66,13 +71,34 @@ describe('conntrackd.conf', () => {
 });
 
 describe('the notify script', () => {
-  const script = haNotifyScript({ node: '/usr/bin/node', dispatcher: "/opt/it's here/bin/dispatcher", config: '/etc/dispatcher/config.yaml', socket: '/run/dispatcher.sock' });
+  const script = haNotifyScript({ node: '/usr/bin/node', dispatcher: "/opt/it's here/bin/dispatcher", config: '/etc/dispatcher/config.yaml', socket: '/run/dispatcher.sock' }, '/var/lib/dispatcher-a/ha');
 
   test("keepalived's state becomes the role it asks the daemon for; every path one quoted word, nothing re-parsed", () => {
     expect(script.startsWith('#!/bin/sh\n')).toBe(true);
     expect(script).toContain('  MASTER) role=master ;;\n  BACKUP | STOP) role=backup ;;\n  FAULT) role=fault ;;\n  *) exit 0 ;;\n');
+    // The role first goes to a file, whole (by rename): the daemon trusts it over the order the calls arrive in.
+    expect(script).toContain("esac\nprintf '%s\\n' \"$role\" > '/var/lib/dispatcher-a/ha/role.new' && mv -f '/var/lib/dispatcher-a/ha/role.new' '/var/lib/dispatcher-a/ha/role'\nexec ");
     expect(script).toContain(`exec '/usr/bin/node' '/opt/it'\\''s here/bin/dispatcher' --config '/etc/dispatcher/config.yaml' --socket '/run/dispatcher.sock' ha "$role"\n`);
   });
+});
+
+test('the notify script, run as keepalived runs it: writes the role, then asks the daemon', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ha-notify-'));
+  try {
+    // /bin/echo stands for node: what the script would run is printed.
+    const path = join(dir, 'notify');
+    await writeFile(path, haNotifyScript({ node: '/bin/echo', dispatcher: '/opt/d/bin/dispatcher', config: '/etc/d.yaml', socket: '/run/d.sock' }, dir), { mode: 0o755 });
+    const said = await new ExecaRunner().run([path, 'INSTANCE', 'dispatcher', 'MASTER', '150']);
+    expect(said.stdout).toBe('/opt/d/bin/dispatcher --config /etc/d.yaml --socket /run/d.sock ha master\n');
+    expect(await readFile(join(dir, 'role'), 'utf8')).toBe('master\n');
+    await new ExecaRunner().run([path, 'INSTANCE', 'dispatcher', 'FAULT', '150']);
+    expect(await readFile(join(dir, 'role'), 'utf8')).toBe('fault\n');
+    // A state it does not know: nothing written, nothing asked.
+    expect((await new ExecaRunner().run([path, 'INSTANCE', 'dispatcher', 'DELETED', '150'])).stdout).toBe('');
+    expect(await readFile(join(dir, 'role'), 'utf8')).toBe('fault\n');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 describe('the fence while not master, and the shared address as the source', () => {
@@ -94,12 +120,13 @@ describe('the fence while not master, and the shared address as the source', () 
     expect(planNetfilter(parseConfig(CONFIG.replace(/^ha: .*$/m, '').replace(', ha_address: 198.51.100.10/26', ''), 'a.yaml'), views, new Map(), [], 'backup').fence).toBeNull();
   });
 
-  test('iptables: DISPATCHER-FENCE first in mangle PREROUTING while held, gone on master; the shared line SNATs to its address', () => {
+  test('iptables: DISPATCHER-FENCE first in mangle PREROUTING while held, gone on master; the shared line SNATs what it forwards to its address, the gateway’s own packets masquerade', () => {
     const held = iptables.plan(intent('backup'), pristine).iptables;
     expect(held).toContain(':DISPATCHER-FENCE - [0:0]\n');
     expect(held).toContain('-A DISPATCHER-FENCE -i lan0 -m addrtype --dst-type UNICAST -j DROP\n-A DISPATCHER-FENCE -d 198.51.100.10/32 -j DROP\n');
     expect(held).toContain('-I PREROUTING 1 -j DISPATCHER-FENCE\n');
-    expect(held).toContain('-A DISPATCHER-NAT -o wan1 -j SNAT --to-source 198.51.100.10\n-A DISPATCHER-NAT -o ppp0 -j MASQUERADE\n');
+    // The gateway's own packets (its probes) keep its own address: the backup's probes of the shared line are answered.
+    expect(held).toContain('-A DISPATCHER-NAT -o wan1 -m addrtype --src-type LOCAL -j MASQUERADE\n-A DISPATCHER-NAT -o wan1 -j SNAT --to-source 198.51.100.10\n-A DISPATCHER-NAT -o ppp0 -j MASQUERADE\n');
     const master = iptables.plan(intent('master'), pristine).iptables;
     expect(master).not.toContain('DISPATCHER-FENCE');
     expect(master).toContain('-A DISPATCHER-NAT -o wan1 -j SNAT --to-source 198.51.100.10\n');
@@ -108,7 +135,7 @@ describe('the fence while not master, and the shared address as the source', () 
   test('nftables: a fence chain before pre while held, gone on master; the shared line SNATs to its address', () => {
     const held = nftables.plan(intent('backup'), absent).text;
     expect(held).toContain('  chain fence {\n    type filter hook prerouting priority mangle - 10; policy accept;\n    iifname "lan0" fib daddr type unicast drop\n    ip daddr 198.51.100.10 drop\n  }');
-    expect(held).toContain('oifname "wan1" meta nfproto ipv4 snat ip to 198.51.100.10');
+    expect(held).toContain('oifname "wan1" meta nfproto ipv4 fib saddr type local masquerade\n    oifname "wan1" meta nfproto ipv4 snat ip to 198.51.100.10');
     expect(held).toContain('oifname "ppp0" meta nfproto ipv4 masquerade');
     expect(nftables.plan(intent('master'), absent).text).not.toContain('chain fence');
   });
@@ -320,8 +347,9 @@ describe('the state channel, on loopback', () => {
     const listener = await listenHaChannel(
       '127.0.0.1',
       47901,
+      '127.0.0.1',
       KEY,
-      async (body) => void got.push(body),
+      async (body) => Boolean(got.push(body)),
       () => undefined,
       silent,
     );
@@ -332,6 +360,89 @@ describe('the state channel, on loopback', () => {
       sender.send('two');
       await until(() => got.length === 3 && sender.lagMs !== null);
       expect(got).toEqual(['hello', 'one', 'two']);
+    } finally {
+      sender.stop();
+      await listener.close();
+    }
+  });
+
+  test('only the peer, proving the key at once, with a short line: anyone else on the LAN (which reaches this address too) is refused before it costs anything', async () => {
+    const refusals: string[] = [];
+    const listener = await listenHaChannel(
+      '127.0.0.1',
+      47904,
+      '127.0.0.1',
+      KEY,
+      async () => true,
+      (_from, why) => refusals.push(why),
+      silent,
+    );
+    const stranger = await listenHaChannel(
+      '127.0.0.1',
+      47905,
+      '127.0.0.9',
+      KEY,
+      async () => true,
+      (_from, why) => refusals.push(why),
+      silent,
+    );
+    /** A raw connection: what it writes, and whether it was closed. */
+    const raw = (port: number, write: string) => {
+      const socket = connect(port, '127.0.0.1');
+      const said: string[] = [];
+      socket.on('data', (chunk) => said.push(String(chunk)));
+      socket.on('error', () => undefined);
+      socket.write(write);
+      return { said, closed: new Promise<void>((done) => socket.on('close', () => done())) };
+    };
+    try {
+      // Not from the peer's address, even with the key.
+      const other = raw(47905, '');
+      await other.closed;
+      expect(refusals).toEqual(['not the peer (127.0.0.9)']);
+      // A line longer than a proof of the key, with no end: refused once it is too long, not buffered.
+      const long = raw(47904, 'x'.repeat(64 * 1024));
+      await long.closed;
+      expect(refusals).toEqual(['not the peer (127.0.0.9)', 'not a message']);
+      // Silent: the key not proven within 3 s.
+      const started = Date.now();
+      const idle = raw(47904, '');
+      await idle.closed;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+      expect(refusals.at(-1)).toBe('no key proven in time');
+    } finally {
+      await Promise.all([listener.close(), stranger.close()]);
+    }
+  });
+
+  test('a message not taken (this gateway is master now) is not acknowledged: the connection closes and the sender starts over with its whole table; close() ends a live connection at once', async () => {
+    const got: string[] = [];
+    let take = true;
+    const listener = await listenHaChannel(
+      '127.0.0.1',
+      47906,
+      '127.0.0.1',
+      KEY,
+      async (body) => (take ? Boolean(got.push(body)) : false),
+      () => undefined,
+      silent,
+    );
+    let greetings = 0;
+    const sender = sendHaChannel('127.0.0.1', 47906, KEY, () => `table ${++greetings}`, silent, 50);
+    try {
+      await until(() => got.length === 1);
+      take = false;
+      sender.send('a change');
+      await until(() => greetings === 2);
+      take = true;
+      await until(() => got.length === 2);
+      // The change was never taken; the table came again (as often as it was refused meanwhile).
+      expect(got).toEqual(['table 1', `table ${greetings}`]);
+      expect(greetings).toBeGreaterThanOrEqual(2);
+      await until(() => sender.connected);
+      const closing = performance.now();
+      await listener.close();
+      expect(performance.now() - closing).toBeLessThan(1000);
     } finally {
       sender.stop();
       await listener.close();
@@ -355,8 +466,9 @@ describe('the state channel, on loopback', () => {
     const listener = await listenHaChannel(
       '127.0.0.1',
       47902,
+      '127.0.0.1',
       KEY,
-      async (body) => void got.push(body),
+      async (body) => Boolean(got.push(body)),
       (_from, why) => refusals.push(why),
       silent,
     );

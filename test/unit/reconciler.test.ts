@@ -111,6 +111,25 @@ describe('reconciler', () => {
     expect(journal.size).toBe(0);
   });
 
+  test("becoming master (a pair's takeover) counts every client as seen now: the backup's lastSeen was the master's when last sent", async () => {
+    const reconciler = new Reconciler({ runner: capturedGatewayRunner(), store: await Store.open(dir), backend, log }, config, capturedAssignments());
+    // As the master sent them: seen long ago, as far as this gateway knows.
+    const ips = [...reconciler.clients.keys()];
+    await reconciler.request('sync', {
+      edit: (clients) => {
+        for (const ip of ips) clients.set(ip, { ...(clients.get(ip) as ClientRecord), lastSeen: 1 });
+      },
+    });
+    const before = new Map([...reconciler.clients].map(([ip, r]) => [ip, r.lastSeen]));
+    expect([...before.values()].every((t) => t === 1)).toBe(true);
+    const now = Date.now();
+    await reconciler.setRole('backup');
+    expect(new Map([...reconciler.clients].map(([ip, r]) => [ip, r.lastSeen]))).toEqual(before);
+    await reconciler.setRole('master');
+    for (const record of reconciler.clients.values()) expect(record.lastSeen).toBeGreaterThanOrEqual(now);
+    expect(reconciler.clients.size).toBe(before.size);
+  });
+
   test('a new neighbour is one ipset line, nothing else', async () => {
     const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());

@@ -40,7 +40,8 @@ function skeletonValues(intent: NetfilterIntent, family: Family): SkeletonValues
     uplinks: intent.uplinks.map((u) => ({ interface: u.interface, connMark: hex(u.connMark), poolMark: hex(u.poolMark), group: String(u.group) })),
     nat: ipv6
       ? translate.map((t) => `-s ${ipv6.lanPrefix} -o ${t.interface} -j ${t.prefix === null ? 'MASQUERADE' : `NETMAP --to ${t.prefix}`}`)
-      : intent.uplinks.map((u) => `-o ${u.interface} -j ${u.snat === null ? 'MASQUERADE' : `SNAT --to-source ${u.snat}`}`),
+      : // A line with a shared address translates what it forwards to that address; the gateway's own packets (probes) keep its own, so the backup's probes are answered.
+        intent.uplinks.flatMap((u) => (u.snat === null ? [`-o ${u.interface} -j MASQUERADE`] : [`-o ${u.interface} -m addrtype --src-type LOCAL -j MASQUERADE`, `-o ${u.interface} -j SNAT --to-source ${u.snat}`])),
     guards: translate.flatMap((t) => (t.prefix === null ? [] : [t.prefix])),
     // iptables-save prints a host match with its length.
     // By the line it belongs to, and from the LAN (whose hosts look the gateway's name up too).

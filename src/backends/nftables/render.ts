@@ -243,7 +243,12 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   }
   // IPv4 masquerades by uplink; IPv6 only in nat mode, and only the LAN's prefix: onto the uplink's routed prefix (NPTv6), else its address.
   chain('nat', 'type nat hook postrouting priority srcnat; policy accept;', [
-    ...uplinks.map((u) => `oifname ${quoted(u.interface)} meta nfproto ipv4 ${u.snat === null ? 'masquerade' : `snat ip to ${u.snat}`}`),
+    // A line with a shared address translates what it forwards to that address; the gateway's own packets (probes) keep its own.
+    ...uplinks.flatMap((u) =>
+      u.snat === null
+        ? [`oifname ${quoted(u.interface)} meta nfproto ipv4 masquerade`]
+        : [`oifname ${quoted(u.interface)} meta nfproto ipv4 fib saddr type local masquerade`, `oifname ${quoted(u.interface)} meta nfproto ipv4 snat ip to ${u.snat}`],
+    ),
     ...(ipv6?.translate ?? []).map((t) => `oifname ${quoted(t.interface)} ip6 saddr ${ipv6?.lanPrefix} ${t.prefix === null ? 'masquerade' : `snat ip6 prefix to ${t.prefix}`}`),
   ]);
   // The digest of everything above, in a chain nothing jumps to: a run compares it with what it would
