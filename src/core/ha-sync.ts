@@ -10,13 +10,27 @@
 // run costs the master by what changed, not by its 50,000 clients.
 
 import type { AssignResult } from './assign.js';
+import type { Config } from '../model/config.js';
 import type { Assignments, ClientEdits, ClientRecord } from '../model/state.js';
+import { hex } from './marks.js';
 
 /** One message's body. */
-export type SyncBody = { readonly kind: 'snapshot'; readonly clients: Readonly<Record<string, ClientRecord>> } | { readonly kind: 'changes'; readonly set: Readonly<Record<string, ClientRecord>>; readonly del: readonly string[] };
+export type SyncBody =
+  | { readonly kind: 'snapshot'; readonly layout: string; readonly clients: Readonly<Record<string, ClientRecord>> }
+  | { readonly kind: 'changes'; readonly set: Readonly<Record<string, ClientRecord>>; readonly del: readonly string[] };
 
-export function snapshotOf(clients: Assignments): SyncBody {
-  return { kind: 'snapshot', clients: Object.fromEntries(clients) };
+/**
+ * What both gateways must have alike for a client's pool to mean the same
+ * line on both: a pool, and the connection mark conntrackd syncs, follow the
+ * uplink's place in the list and the mark layout.
+ */
+export function layoutOf(config: Config): string {
+  return `uplinks ${config.uplinks.map((u) => u.name).join(', ')}; marks.mask ${hex(config.marks.mask)}`;
+}
+
+/** The whole table, with the layout it means (`layout`: layoutOf the sender's config). */
+export function snapshotOf(clients: Assignments, layout: string): SyncBody {
+  return { kind: 'snapshot', layout, clients: Object.fromEntries(clients) };
 }
 
 /**
@@ -142,7 +156,7 @@ export function parseSyncBody(text: string): SyncBody | null {
   const body = value as Record<string, unknown>;
   const records = (v: unknown): v is Record<string, ClientRecord> =>
     typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((r) => typeof r === 'object' && r !== null && typeof (r as ClientRecord).uplink === 'string');
-  if (body.kind === 'snapshot' && records(body.clients)) return { kind: 'snapshot', clients: body.clients };
+  if (body.kind === 'snapshot' && typeof body.layout === 'string' && records(body.clients)) return { kind: 'snapshot', layout: body.layout, clients: body.clients };
   if (body.kind === 'changes' && records(body.set) && Array.isArray(body.del) && body.del.every((d) => typeof d === 'string')) return { kind: 'changes', set: body.set, del: body.del as string[] };
   return null;
 }

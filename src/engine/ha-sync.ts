@@ -8,7 +8,7 @@
 // (core/ha-sync.ts ClientJournal): a run costs by what it changed, not by
 // the number of clients; only the greeting holds the whole table.
 
-import { applySync, ClientJournal, parseSyncBody, snapshotOf } from '../core/ha-sync.js';
+import { applySync, ClientJournal, layoutOf, parseSyncBody, snapshotOf } from '../core/ha-sync.js';
 import type { HaRole } from '../core/netfilter.js';
 import type { Config } from '../model/config.js';
 import type { Clock } from '../system/clock.js';
@@ -48,6 +48,8 @@ export class HaSync {
   /** The clients changed since the last message, while this gateway is master. */
   private readonly journal = new ClientJournal();
   private lastReceived: number | null = null;
+  /** Why the master's tables are not taken (its uplinks or marks differ from ours); null: they are. */
+  private mismatch: string | null = null;
   private refused: HaSyncView['refused'] = null;
   private key = '';
 
@@ -71,6 +73,16 @@ export class HaSync {
         // A master takes its own decisions: what the peer sends while both think they are (a failback under way) is
         // not taken, and its connection closed, so when this gateway is backup again the peer starts over with its whole table.
         if (this.deps.reconciler.role === 'master') return false;
+        // A master whose lines or marks differ from ours: its pools would be other lines here. Nothing of it is taken until a table that matches.
+        if (body.kind === 'snapshot') {
+          const ours = layoutOf(this.deps.reconciler.currentConfig);
+          this.mismatch = body.layout === ours ? null : `the master has ${body.layout}; this gateway ${ours}: give both the same uplinks, in the same order, and the same marks`;
+          if (this.mismatch) {
+            this.refused = { from: this.config.peer, why: this.mismatch, at: this.deps.clock.now() };
+            log.error('the master’s config does not match: its clients are not taken', { why: this.mismatch });
+          }
+        }
+        if (this.mismatch) return true;
         this.lastReceived = this.deps.clock.now();
         await this.deps.reconciler.request(`ha sync (${body.kind})`, { edit: (clients) => applySync(clients, body) });
         // A whole table comes when the channel is up again (a cut sync link, the master back): conntrackd may have missed as much; ask it for all too.
@@ -130,6 +142,6 @@ export class HaSync {
   /** A new connection's first message: the whole table; changes are noted from here on. */
   private greeting(): string {
     this.journal.clear();
-    return JSON.stringify(snapshotOf(this.deps.reconciler.clients));
+    return JSON.stringify(snapshotOf(this.deps.reconciler.clients, layoutOf(this.deps.reconciler.currentConfig)));
   }
 }

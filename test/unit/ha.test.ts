@@ -191,7 +191,7 @@ describe('the warm standby: what the master sends', () => {
     expect(changesBetween(before, after)).toEqual({ kind: 'changes', set: { '198.18.0.10': record('isp2'), '198.18.0.13': record('isp1', { pinned: true }) }, del: ['198.18.0.12'] });
     expect(changesBetween(after, after)).toBeNull();
     const backup = new Map<string, ClientRecord>([['198.18.0.99', record('isp9')]]);
-    applySync(backup, snapshotOf(before));
+    applySync(backup, snapshotOf(before, 'a layout'));
     expect([...backup.keys()]).toEqual(['198.18.0.10', '198.18.0.11', '198.18.0.12']);
     applySync(backup, changesBetween(before, after) as never);
     expect(backup.get('198.18.0.10')?.uplink).toBe('isp2');
@@ -325,9 +325,10 @@ describe('the warm standby: what the master sends', () => {
     );
   });
 
-  test('a body of another shape is refused', () => {
-    expect(parseSyncBody('{"kind":"snapshot","clients":{"198.18.0.10":{"uplink":"isp1"}}}')).not.toBeNull();
-    for (const text of ['nope', '[]', '{"kind":"changes","set":{},"del":[1]}', '{"kind":"snapshot","clients":{"a":3}}', '{"kind":"other"}']) expect(parseSyncBody(text)).toBeNull();
+  test('a body of another shape is refused (a table without the layout it means too)', () => {
+    expect(parseSyncBody('{"kind":"snapshot","layout":"uplinks isp1","clients":{"198.18.0.10":{"uplink":"isp1"}}}')).not.toBeNull();
+    for (const text of ['nope', '{"kind":"snapshot","clients":{"198.18.0.10":{"uplink":"isp1"}}}', '[]', '{"kind":"changes","set":{},"del":[1]}', '{"kind":"snapshot","clients":{"a":3}}', '{"kind":"other"}'])
+      expect(parseSyncBody(text)).toBeNull();
   });
 });
 
@@ -494,13 +495,15 @@ describe('the state channel, on loopback', () => {
       ['198.18.0.11', record('isp2')],
     ]);
     let journal: ClientJournal | null = null;
-    const master = { role: 'master', clients: ours, keepJournal: (j: ClientJournal | null) => void (journal = j) } as unknown as Reconciler;
+    const currentConfig = parseConfig(CONFIG, 'a.yaml');
+    const master = { role: 'master', clients: ours, currentConfig, keepJournal: (j: ClientJournal | null) => void (journal = j) } as unknown as Reconciler;
     // The backup: takes each message as an edit of its clients.
     const theirs = new Map([['198.18.0.99', record('isp9')]]);
     const reasons: string[] = [];
     const backup = {
       role: 'backup',
       clients: theirs,
+      currentConfig,
       request: async (reason: string, trigger: { edit: (clients: Map<string, ClientRecord>, now: number) => void }) => {
         reasons.push(reason);
         trigger.edit(theirs, clock.now());
@@ -550,6 +553,18 @@ describe('the state channel, on loopback', () => {
       // No longer master: nothing is noted any more.
       a.roleChanged('backup');
       expect(journal).toBeNull();
+      // Master again, with its uplinks in another order: its pools would be other lines on the backup, which takes nothing of it and says why.
+      const swapped = CONFIG.replace(/^( {2}- \{ name: isp1.*)\n( {2}- \{ name: isp2.*)$/m, '$2\n$1');
+      expect(swapped).not.toBe(CONFIG);
+      (master as unknown as { currentConfig: unknown }).currentConfig = parseConfig(swapped, 'a.yaml');
+      const held = new Map(theirs);
+      a.roleChanged('master');
+      await until(() => b.view().refused?.why.includes('the same uplinks, in the same order') === true);
+      expect(b.view().refused?.why).toBe('the master has uplinks isp2, isp1; marks.mask 0xff000000; this gateway uplinks isp1, isp2; marks.mask 0xff000000: give both the same uplinks, in the same order, and the same marks');
+      ours.set('198.18.0.12', record('isp1'));
+      a.afterRun();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(theirs).toEqual(held);
     } finally {
       await Promise.allSettled([a.stop(), b.stop()]);
     }
