@@ -49,7 +49,7 @@ import { assignmentsOf, Store } from '../system/store.js';
 import { loadBackends } from './backend.js';
 import { ClientBytes } from './client-bytes.js';
 import { HaRoles } from './ha.js';
-import { recordedRole, roleStillHeld } from '../system/ha-role-file.js';
+import { recordedRole, recordTaken, roleStillHeld, takenRole } from '../system/ha-role-file.js';
 import { HaSync } from './ha-sync.js';
 import { ConntrackdHealth } from './conntrackd-health.js';
 import { readHaKey, syncAddress } from '../system/ha-files.js';
@@ -221,7 +221,15 @@ export class Daemon {
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
-    const roles = new HaRoles({ runner, log, reconciler, timeline, sync: haSync, recorded: async () => (await recordedRole(config.state))?.role ?? null });
+    const roles = new HaRoles({
+      runner,
+      log,
+      reconciler,
+      timeline,
+      sync: haSync,
+      recorded: async () => (await recordedRole(config.state))?.role ?? null,
+      taken: (role) => recordTaken(config.state, role),
+    });
     const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, ha: roles, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
     this.control = await listenControl(config.socket, (request) => dispatch(handlers, request), log);
     // A pair whose channel cannot listen (the sync link missing) still routes; the peer then cannot reach it, and says so.
@@ -243,9 +251,12 @@ export class Daemon {
     const adopt = adoption.adopted.length > 0 ? { edit: adoptAll } : {};
     // A restarted dispatcher under a keepalived that has held its role all along: the first run plans with it (a master's fence never goes up).
     const held = ha ? await roleStillHeld(config.state) : null;
-    if (held) roles.resume(held.role);
+    const resumes = held !== null && (await takenRole(config.state)) === held.role;
+    if (held && resumes) roles.resume(held.role);
     const first = reconciler.request('start', { scan: true, ...adopt });
     reconciler.release();
+    // A role keepalived gave while this daemon was down: taken now, with its steps (the dial, the commit).
+    if (held && !resumes) void roles.become(held.role).catch((error: unknown) => log.error('could not take the role keepalived gave while the daemon was down', { error: (error as Error).message }));
     const report = await first;
     this.scheduleScans(config.scan.schedule);
     this.sampleTraffic(this.running.traffic, this.running.reconciler, config);

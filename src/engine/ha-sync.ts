@@ -73,16 +73,19 @@ export class HaSync {
         // A master takes its own decisions: what the peer sends while both think they are (a failback under way) is
         // not taken, and its connection closed, so when this gateway is backup again the peer starts over with its whole table.
         if (this.deps.reconciler.role === 'master') return false;
-        // A master whose lines or marks differ from ours: its pools would be other lines here. Nothing of it is taken until a table that matches.
+        // A master whose lines or marks differ from ours: its pools would be other lines here. Nothing of it is taken, and
+        // its connection is closed unacknowledged: it connects again within a second with its whole table, checked again
+        // (so a reload that mends either side is taken at once).
         if (body.kind === 'snapshot') {
           const ours = layoutOf(this.deps.reconciler.currentConfig);
-          this.mismatch = body.layout === ours ? null : `the master has ${body.layout}; this gateway ${ours}: give both the same uplinks, in the same order, and the same marks`;
-          if (this.mismatch) {
-            this.refused = { from: this.config.peer, why: this.mismatch, at: this.deps.clock.now() };
-            log.error('the master’s config does not match: its clients are not taken', { why: this.mismatch });
+          const mismatch = body.layout === ours ? null : `the master has ${body.layout}; this gateway ${ours}: give both the same uplinks, in the same order, and the same marks`;
+          if (mismatch && mismatch !== this.mismatch) {
+            this.refused = { from: this.config.peer, why: mismatch, at: this.deps.clock.now() };
+            log.error('the master’s config does not match: its clients are not taken', { why: mismatch });
           }
+          this.mismatch = mismatch;
         }
-        if (this.mismatch) return true;
+        if (this.mismatch) return false;
         this.lastReceived = this.deps.clock.now();
         await this.deps.reconciler.request(`ha sync (${body.kind})`, { edit: (clients) => applySync(clients, body) });
         // A whole table comes when the channel is up again (a cut sync link, the master back): conntrackd may have missed as much; ask it for all too.

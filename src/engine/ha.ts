@@ -33,6 +33,8 @@ export interface HaDeps {
   readonly sync: HaSync | null;
   /** The role keepalived gave last, as its notify script wrote it (system/ha-role-file.ts); null: none. */
   readonly recorded: () => Promise<Role | null>;
+  /** Notes the role taken (its steps done), so a restart knows what it need not do again. */
+  readonly taken: (role: Role) => Promise<void>;
 }
 
 type Role = Exclude<HaRole, 'unknown'>;
@@ -49,9 +51,10 @@ export class HaRoles {
 
   /**
    * At start, before the first run: the role a keepalived that still runs
-   * gave before this daemon (re)started (it will not say it again). The
-   * takeover's steps were done then: only the fence (the first run plans with
-   * the role, so a master's never goes up) and the state channel follow it.
+   * gave before this daemon (re)started (it will not say it again), and which
+   * this daemon took then (its steps done): only the fence (the first run
+   * plans with the role, so a master's never goes up) and the state channel
+   * follow it. One given while the daemon was down is taken (become).
    */
   resume(role: Role): void {
     const { reconciler, log, timeline } = this.deps;
@@ -90,6 +93,7 @@ export class HaRoles {
     if (failed.length > 0) log.error('part of the role change failed', { role, failed });
     log.info('ha role', { role, previous, fence: role === 'master' ? 'lifted' : 'up', run: run.ok, sessions: sessions.map((s) => s.uplink) });
     timeline.note('ha', `${previous} → ${role}${failed.length > 0 ? ` (failed: ${failed.join('; ')})` : ''}`);
+    await this.deps.taken(role).catch((error: unknown) => log.warn('could not note the role taken', { error: (error as Error).message }));
     return { role, previous, conntrackd, run, sessions, forgotten };
   }
 

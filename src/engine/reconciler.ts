@@ -236,12 +236,12 @@ export class Reconciler {
     return this.haRole;
   }
 
-  /** A new role for this gateway of a pair; the run that takes it raises or lifts the fence. */
   /** Before the first run: the role a pair's gateway resumes (engine/ha.ts resume), so that run already plans with it. */
   startAs(role: HaRole): void {
     this.haRole = role;
   }
 
+  /** A new role for this gateway of a pair; the run that takes it raises or lifts the fence. */
   setRole(role: HaRole): Promise<RunReport> {
     return this.request(`ha ${role}`, {
       edit: (clients, now) => {

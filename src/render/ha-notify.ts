@@ -10,7 +10,7 @@
 
 import { type PppHookPaths, quote } from './ppp-hook.js';
 
-/** Under the state directory's ha/: the role the notify script wrote last (system/ha-role-file.ts). */
+/** Under the state directory's ha/: the role the notify script wrote last, and when (seconds since boot; system/ha-role-file.ts). */
 export const ROLE_FILE = 'role';
 /** Under the state directory's ha/: keepalived's VRRP process, as the command `ha render` prints runs it (-r). */
 export const VRRP_PID_FILE = 'vrrp.pid';
@@ -28,7 +28,9 @@ export function haNotifyScript(paths: PppHookPaths, runtime: string): string {
     '  FAULT) role=fault ;;',
     '  *) exit 0 ;;',
     'esac',
-    `printf '%s\\n' "$role" > ${quote(`${role}.new`)} && mv -f ${quote(`${role}.new`)} ${quote(role)}`,
+    // With the time since boot (clock steps do not move it), to be told from a keepalived started since; each run its own temporary file.
+    'read up _ < /proc/uptime',
+    `printf '%s %s\\n' "$role" "$up" > ${quote(`${role}.`)}$$ && mv -f ${quote(`${role}.`)}$$ ${quote(role)}`,
     `exec ${quote(paths.node)} ${quote(paths.dispatcher)} --config ${quote(paths.config)} --socket ${quote(paths.socket)} ha "$role"`,
     '',
   ].join('\n');

@@ -36,24 +36,35 @@ const MAX_LINE = 256 * 1024 * 1024;
  */
 function lines(socket: Socket, max: () => number, onLine: (value: Record<string, unknown> | null) => void): void {
   const decoder = new StringDecoder('utf8');
-  let pending = '';
+  // The pieces of the line being read, kept apart until its end comes: each chunk is looked at once.
+  let pieces: string[] = [];
+  let length = 0;
   let over = false;
+  const line = (text: string): void => {
+    try {
+      const value: unknown = JSON.parse(text);
+      onLine(typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null);
+    } catch {
+      onLine(null);
+    }
+  };
   socket.on('data', (chunk: Buffer) => {
     if (over) return;
-    pending += decoder.write(chunk);
-    for (let end = pending.indexOf('\n'); end !== -1 && !over; end = pending.indexOf('\n')) {
-      const line = pending.slice(0, end);
-      pending = pending.slice(end + 1);
-      try {
-        const value: unknown = JSON.parse(line);
-        onLine(typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null);
-      } catch {
-        onLine(null);
-      }
+    let text = decoder.write(chunk);
+    for (let end = text.indexOf('\n'); end !== -1 && !over; end = text.indexOf('\n')) {
+      pieces.push(text.slice(0, end));
+      const whole = pieces.join('');
+      pieces = [];
+      length = 0;
+      text = text.slice(end + 1);
+      line(whole);
     }
-    if (!over && pending.length > max()) {
+    if (over) return;
+    pieces.push(text);
+    length += text.length;
+    if (length > max()) {
       over = true;
-      pending = '';
+      pieces = [];
       onLine(null);
     }
   });
@@ -101,7 +112,11 @@ export function listenHaChannel(host: string, port: number, peer: string, key: s
       socket.destroy();
     };
     socket.on('error', () => socket.destroy());
-    if (address !== peer) return refuse(`not the peer (${peer})`);
+    // Anyone else (the LAN reaches this address too) is not answered, logged or reported: it could flood them.
+    if (address !== peer) {
+      socket.destroy();
+      return;
+    }
     // The key proven at once, or the connection goes; a connection silent for longer than the heartbeats allow is gone too (a half-open one after a cut).
     const deadline = setTimeout(() => refuse('no key proven in time'), SILENCE_MS);
     socket.on('close', () => clearTimeout(deadline));
@@ -140,6 +155,8 @@ export function listenHaChannel(host: string, port: number, peer: string, key: s
       }
       last = seq;
       queue = queue.then(async () => {
+        // Read before this connection was dropped (a newer one, a message not taken, a stop): not applied, its table comes again.
+        if (socket.destroyed) return;
         const taken = await received(body).catch((error: unknown) => {
           log.error('the peer’s message could not be applied', { error: (error as Error).message });
           return true;

@@ -34,6 +34,7 @@ async function roles(failing?: string, recorded: 'master' | 'backup' | 'fault' |
   const runner = new FakeRunner().answer('conntrackd', '').answer('conntrack -D', '').answer('/usr/bin/pon', '').answer('/usr/bin/poff', '');
   if (failing) runner.failOnce(failing, 1, 'no such peer');
   const order: string[] = [];
+  const takenRoles: string[] = [];
   const origin = runner.run.bind(runner);
   runner.run = (argv, options) => {
     order.push(argv[0] === 'conntrackd' ? `conntrackd ${argv[3]}` : argv.join(' '));
@@ -55,18 +56,20 @@ async function roles(failing?: string, recorded: 'master' | 'backup' | 'fault' |
     },
   } as unknown as Reconciler;
   const timeline = new Timeline(10, () => 0);
-  const ha = new HaRoles({ runner, log: silentLogger, reconciler, timeline, sync: null, recorded: async () => recorded });
-  return { ha, order, timeline, reconciler, done: () => rm(state, { recursive: true, force: true }) };
+  const ha = new HaRoles({ runner, log: silentLogger, reconciler, timeline, sync: null, recorded: async () => recorded, taken: async (role) => void takenRoles.push(role) });
+  return { ha, order, timeline, reconciler, takenRoles, done: () => rm(state, { recursive: true, force: true }) };
 }
 
 describe('a role change', () => {
   test('master: the session line dialled at once, conntrackd commits, the connections of lines whose address stays behind are forgotten, then the run that lifts the fence, conntrackd’s caches rebuilt after', async () => {
-    const { ha, order, done } = await roles();
+    const { ha, order, takenRoles, done } = await roles();
     const result = await ha.become('master');
     // The committed connections of the line whose address stays behind (dsl: the old master's session) are forgotten before the fence lifts.
     expect(order).toEqual(['/usr/bin/pon dsl', 'conntrackd -c', 'conntrack -D --mark 0x20000000/0xf0000000', 'run (master)', 'conntrackd -f', 'conntrackd -R', 'conntrackd -B']);
     expect(result.sessions).toEqual([{ uplink: 'dsl', ok: true, said: '' }]);
     expect(result.forgotten).toEqual({ dsl: 0 });
+    // Noted as taken: a restart under the same keepalived resumes it without doing it again.
+    expect(takenRoles).toEqual(['master']);
     expect(result.previous).toBe('unknown');
     await done();
   });

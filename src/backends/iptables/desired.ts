@@ -40,7 +40,7 @@ function skeletonValues(intent: NetfilterIntent, family: Family): SkeletonValues
     uplinks: intent.uplinks.map((u) => ({ interface: u.interface, connMark: hex(u.connMark), poolMark: hex(u.poolMark), group: String(u.group) })),
     nat: ipv6
       ? translate.map((t) => `-s ${ipv6.lanPrefix} -o ${t.interface} -j ${t.prefix === null ? 'MASQUERADE' : `NETMAP --to ${t.prefix}`}`)
-      : // A line with a shared address translates what it forwards to that address; the gateway's own packets (probes) keep its own, so the backup's probes are answered.
+      : // A line with a shared address translates what it forwards to that address; the gateway's own packets (probes, exec --uplink, whose source the first route lookup chose) masquerade to its own address, so the backup's probes are answered.
         intent.uplinks.flatMap((u) => (u.snat === null ? [`-o ${u.interface} -j MASQUERADE`] : [`-o ${u.interface} -m addrtype --src-type LOCAL -j MASQUERADE`, `-o ${u.interface} -j SNAT --to-source ${u.snat}`])),
     guards: translate.flatMap((t) => (t.prefix === null ? [] : [t.prefix])),
     // iptables-save prints a host match with its length.

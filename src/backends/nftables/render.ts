@@ -243,7 +243,7 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   }
   // IPv4 masquerades by uplink; IPv6 only in nat mode, and only the LAN's prefix: onto the uplink's routed prefix (NPTv6), else its address.
   chain('nat', 'type nat hook postrouting priority srcnat; policy accept;', [
-    // A line with a shared address translates what it forwards to that address; the gateway's own packets (probes) keep its own.
+    // A line with a shared address translates what it forwards to that address; the gateway's own packets (probes, exec --uplink) masquerade to its own address.
     ...uplinks.flatMap((u) =>
       u.snat === null
         ? [`oifname ${quoted(u.interface)} meta nfproto ipv4 masquerade`]
