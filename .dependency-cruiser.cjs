@@ -80,14 +80,14 @@ module.exports = {
     {
       severity: 'error',
       name: 'cli-knows-no-lab-internals',
-      from: { path: room('cli'), pathNot: '^src/cli/commands/lab\\.ts$' },
+      from: { path: room('cli'), pathNot: '^src/cli/commands/lab(-ha)?\\.ts$' },
       to: { path: '^src/(lab|bench)/' },
     },
     {
       severity: 'error',
       name: 'quick-door-loads-no-commander',
-      comment: 'cli/quick.ts runs the daemon-answered commands without commander (start-up is failover time): it and what it loads use commander for types only',
-      from: { path: '^src/cli/(quick|spec|context|exit|lazy-runner)\\.ts$|^src/cli/commands/(hook|status|pools|assign)\\.ts$' },
+      comment: 'cli/quick.ts runs the daemon-answered commands (ha master|backup|fault too) without commander (start-up is failover time): it and what it loads use commander for types only',
+      from: { path: '^src/cli/(quick|spec|context|exit|lazy-runner)\\.ts$|^src/cli/commands/(hook|status|pools|assign|ha)\\.ts$' },
       to: { path: '(^|/)commander(/|$)', dependencyTypesNot: ['type-only'] },
     },
     {

@@ -7,7 +7,7 @@
 // that is loaded only when that command runs (cli/main.ts imports commands
 // lazily; esbuild splits at those imports).
 //
-// The quick door (src/cli/quick.ts: hook, status, pools, assign, release
+// The quick door (src/cli/quick.ts: hook, status, pools, assign, release, ha ROLE
 // against a running daemon) is bundled on its own into dist/cli-bundle/quick/,
 // so that everything it needs at start is one file: shared chunks with main
 // would make it some sixteen modules, and on Node 20 each costs start-up.

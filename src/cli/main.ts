@@ -46,6 +46,7 @@ const COMMANDS: readonly CommandModule[] = [
   { names: ['top'], load: async () => (await import('./commands/top.js')).registerTop, light: true },
   { names: ['lab'], load: async () => (await import('./commands/lab.js')).registerLab },
   { names: ['config'], load: async () => (await import('./commands/config.js')).registerConfig, light: true },
+  { names: ['ha'], load: async () => (await import('./commands/ha.js')).registerHa },
 ];
 
 /** Global options that take a value (kept in step with buildProgram's options). */

@@ -1,8 +1,10 @@
 // The quick door: the commands a running daemon answers (hook, status, pools,
-// assign, release), run without loading commander when argv has one of their
-// plain shapes. pppd's ip-down hook runs `dispatcher hook`, so this start-up
-// is part of failover time; commander and the module graph behind cli/main.ts
-// cost about a third of it on Node 20 (measured in `npm run bench`, cli-start).
+// assign, release, ha master|backup|fault), run without loading commander when
+// argv has one of their plain shapes. pppd's ip-down hook runs `dispatcher
+// hook` and keepalived's notify script `dispatcher ha master`, so this
+// start-up is part of failover and takeover time; commander and the module
+// graph behind cli/main.ts cost about a third of it on Node 20 (measured in
+// `npm run bench`, cli-start).
 //
 // This is not a second parser: anything but the plain shapes (help, a wrong
 // operand count, an unknown option, `--opt=value`, `--`) is left to cli/main.ts,
@@ -10,15 +12,16 @@
 // operands and their actions are declared once (cli/spec.ts).
 
 import { assignSpec, releaseSpec } from './commands/assign.js';
+import { haRoleSpecs } from './commands/ha.js';
 import { hookSpec } from './commands/hook.js';
 import { poolsSpec } from './commands/pools.js';
 import { statusSpec } from './commands/status.js';
 import { DEFAULT_CONFIG, processContext, type Globals } from './context.js';
 import { reportFailure } from './exit.js';
 import { LazyRunner } from './lazy-runner.js';
-import { arity, type CommandSpec } from './spec.js';
+import { arity, type CommandSpec, wordsOf } from './spec.js';
 
-const SPECS: readonly CommandSpec[] = [hookSpec, statusSpec, poolsSpec, assignSpec, releaseSpec];
+const SPECS: readonly CommandSpec[] = [hookSpec, statusSpec, poolsSpec, assignSpec, releaseSpec, ...haRoleSpecs];
 
 /** The global options cli/main.ts declares, by the key commander gives them. */
 const GLOBALS: Readonly<Record<string, keyof Globals>> = { '-c': 'config', '--config': 'config', '--state': 'state', '--socket': 'socket' };
@@ -41,9 +44,9 @@ export function quickCall(argv: readonly string[]): QuickCall | undefined {
     if (!key || value === undefined) return undefined;
     globals[key] = value;
   }
-  const spec = SPECS.find((s) => s.name === args[i]);
+  const spec = SPECS.find((s) => wordsOf(s).every((word, k) => args[i + k] === word));
   if (!spec) return undefined;
-  const rest = args.slice(i + 1);
+  const rest = args.slice(i + wordsOf(spec).length);
   const json = spec.json && rest.includes('--json');
   const operands = rest.filter((arg) => !(json && arg === '--json'));
   // An option we do not take here (--help, a global after the command, a typo) goes to commander.

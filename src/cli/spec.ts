@@ -11,6 +11,11 @@ export type Operand = readonly [name: `<${string}>` | `[${string}]`, description
 
 export interface CommandSpec {
   readonly name: string;
+  /**
+   * The command this one is a subcommand of (`ha` for `dispatcher ha master`):
+   * registerSpec then takes that command, and the quick door looks for both words.
+   */
+  readonly parent?: string;
   readonly description: string;
   readonly operands: readonly Operand[];
   /** Whether the command takes --json (its only option). */
@@ -24,7 +29,14 @@ export function arity(spec: CommandSpec): readonly [number, number] {
   return [spec.operands.filter(([name]) => name.startsWith('<')).length, spec.operands.length];
 }
 
+/** The words that name a spec's command on the command line. */
+export function wordsOf(spec: CommandSpec): readonly string[] {
+  return spec.parent === undefined ? [spec.name] : [spec.parent, spec.name];
+}
+
+/** Declares the spec's command on program, or on its parent command (`parent`) for a subcommand. */
 export function registerSpec(program: Command, ctx: CliContext, spec: CommandSpec): void {
+  if ((program.parent ? program.name() : undefined) !== spec.parent) throw new Error(`${wordsOf(spec).join(' ')} registered on ${program.name()}`);
   const command = program.command(spec.name).description(spec.description);
   for (const [name, description] of spec.operands) command.argument(name, description);
   if (spec.json) command.option('--json', 'print JSON');

@@ -30,6 +30,9 @@ export interface Parsed {
   readonly maskWritten: boolean;
   readonly schedule?: string;
   readonly rebalance?: string;
+  readonly ha?: NonNullable<SectionsOutput['ha']>;
+  /** Whether the document has an ha section at all (parsed or not): an uplink's ha_address needs one. */
+  readonly haWritten: boolean;
 }
 
 export interface CheckOptions {
@@ -60,6 +63,7 @@ export function checkConfig(parsed: Parsed, options: CheckOptions = {}): ConfigP
   checkMask(parsed, accepted.length, add);
   checkIpv6(parsed, accepted, add);
   checkPolicyPools(parsed, accepted.length, add);
+  checkHa(parsed, accepted, add);
   if (parsed.schedule !== undefined) {
     const error = options.validateSchedule?.(parsed.schedule) ?? null;
     if (error) add('scan.schedule', `${describe(parsed.schedule)} ${error}`, 'write a cron expression with an optional seconds field, e.g. "*/30 * * * * *"');
@@ -134,6 +138,54 @@ function checkUplinks(parsed: Parsed, add: Add): Parsed['uplinks'] {
     }
   }
   return accepted;
+}
+
+/**
+ * A pair (ha): the clients' gateway address inside the LAN, on its one
+ * interface; each line's shared address outside it and its own; the sync link
+ * a link of its own. An uplink's ha_address means nothing without the pair.
+ */
+function checkHa(parsed: Parsed, accepted: Parsed['uplinks'], add: Add): void {
+  const lanCidrs = (parsed.lan?.subnets ?? []).map((text) => parseCidr(text) as Cidr);
+  const inLan = (address: string): string | undefined => parsed.lan?.subnets[lanCidrs.findIndex((c) => cidrContains(c, parseIpv4(address) as number))];
+  const shared = accepted.filter(({ uplink }) => uplink.haAddress !== undefined);
+  const sessions = accepted.filter(({ uplink }) => uplink.haSession !== undefined);
+  for (const { index, uplink } of sessions) {
+    if (uplink.haSession?.connect && uplink.haSession.disconnect === null)
+      add(`uplinks[${index}].ha_connect`, 'is set without ha_disconnect: a gateway that stops being master would keep the session', 'add ha_disconnect, e.g. [/usr/bin/poff, dsl-provider]');
+    if (uplink.haSession?.connect === null) add(`uplinks[${index}].ha_disconnect`, 'is set without ha_connect', 'add ha_connect (the command that brings the session up on the master), or leave ha_disconnect out');
+    if (uplink.haAddress !== undefined)
+      add(`uplinks[${index}].ha_address`, "is set on a line whose session only the master holds (ha_connect): the session's address is its own", 'leave ha_address out (or ha_connect, for a line both gateways are on)');
+  }
+  if (!parsed.haWritten) {
+    for (const { index } of shared) add(`uplinks[${index}].ha_address`, 'is set, but this gateway is not one of a pair (no ha section)', 'add the ha section, or leave ha_address out');
+    for (const { index, uplink } of sessions) if (uplink.haSession?.connect) add(`uplinks[${index}].ha_connect`, 'is set, but this gateway is not one of a pair (no ha section)', 'add the ha section, or leave ha_connect out');
+    return;
+  }
+  const { ha, lan } = parsed;
+  if (!ha) return;
+  if (lan && lan.interfaces.length > 1)
+    add('ha.lan_address', `a pair holds one LAN address, on one interface, but lan.interfaces lists ${lan.interfaces.length}`, 'bridge the LAN ports into one interface (e.g. br0) and list only it');
+  if (lanCidrs.length > 0 && inLan(ha.lanAddress.address) === undefined)
+    add('ha.lan_address', `${ha.lanAddress.address} lies outside lan.subnets (${parsed.lan?.subnets.join(', ')})`, 'use an address of the LAN the clients are on');
+  if (parsed.ddns)
+    add('ddns', 'is set on one of a pair: both gateways would publish their own lines and overwrite each other', 'leave ddns out of a pair in this version (publish the shared addresses by other means), or leave ha out');
+  // The fence and the shared addresses are IPv4; both gateways would announce and route the LAN's IPv6.
+  if (lan && lan.ipv6.mode !== 'off')
+    add('lan.ipv6.mode', `is ${lan.ipv6.mode}, but a pair of gateways carries IPv4 only in this version (both would announce and route the LAN's IPv6)`, 'set lan.ipv6.mode: off on both gateways of the pair, or leave ha out');
+  if (lan?.interfaces.includes(ha.interface)) add('ha.interface', `${ha.interface} is also a LAN interface`, 'give the pair a link of its own (conntrackd floods it with connection updates)');
+  for (const { index, uplink } of accepted) {
+    if (uplink.interface === ha.interface) add('ha.interface', `${ha.interface} is also the interface of uplinks[${index}]`, 'give the pair a link of its own (conntrackd floods it with connection updates)');
+  }
+  const seen = new Map<string, number>();
+  for (const { index, uplink } of shared) {
+    const address = (uplink.haAddress as { address: string }).address;
+    const lanSubnet = inLan(address);
+    if (lanSubnet !== undefined) add(`uplinks[${index}].ha_address`, `${address} lies inside LAN subnet ${lanSubnet}`, "use an address of the line's provider subnet");
+    const other = seen.get(address);
+    if (other !== undefined) add(`uplinks[${index}].ha_address`, `${address} is already the shared address of uplinks[${other}]`, 'give each line its own shared address');
+    else seen.set(address, index);
+  }
 }
 
 /**

@@ -57,7 +57,9 @@ function parsedParts(doc: Doc): Parsed {
   const mask = parsedAs(SECTIONS.marks, doc.marks)?.mask;
   const schedule = parsedAs(SECTIONS.scan, doc.scan)?.schedule;
   const rebalance = parsedAs(SECTIONS.balance, doc.balance)?.rebalance;
+  const ha = parsedAs(SECTIONS.ha, doc.ha);
   return {
+    haWritten: doc.ha !== undefined,
     uplinks,
     via,
     policyVias,
@@ -68,6 +70,7 @@ function parsedParts(doc: Doc): Parsed {
     ...(mask !== undefined ? { mask } : {}),
     ...(schedule !== undefined ? { schedule } : {}),
     ...(rebalance !== undefined ? { rebalance } : {}),
+    ...(ha ? { ha } : {}),
   };
 }
 

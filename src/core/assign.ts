@@ -54,6 +54,14 @@ export interface AssignResult {
   /** Clients whose uplink is no longer configured, and where they went. */
   readonly moved: readonly { ip: string; from: string; uplink: string }[];
   readonly expired: readonly string[];
+  /**
+   * Clients whose record changed in more than lastSeen, beside the added,
+   * moved and expired ones: another device took the address (its MAC or
+   * interface), IPv6 addresses joined or left the host. With those three,
+   * every client the run changed but for lastSeen (a pair's master sends
+   * them to its backup: core/ha-sync.ts ClientJournal).
+   */
+  readonly updated: readonly string[];
   /** New clients not assigned because a cap is reached. */
   readonly refused: readonly Refusal[];
   /** IPv6 addresses that joined or left a host (core/assign6.ts). */
@@ -77,11 +85,12 @@ export function updateAssignments(input: AssignInput): AssignResult {
     present6 = input.present.filter((n) => n.ip.includes(':'));
   }
   const result = updateIpv4({ ...input, present });
-  const addresses6 = present6.length > 0 || (input.complete && input.expireMs > 0) ? joinIpv6(result.assignments, present6, input) : 0;
-  return { ...result, addresses6 };
+  const updated = result.updated;
+  const addresses6 = present6.length > 0 || (input.complete && input.expireMs > 0) ? joinIpv6(result.assignments, present6, input, updated) : 0;
+  return { ...result, updated, addresses6 };
 }
 
-function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6'> {
+function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'updated'> & { readonly updated: string[] } {
   const next = new Map(input.assignments);
   const configured = new Set(input.uplinks.map((u) => u.name));
   const strategy = input.strategy ?? hostStrategy;
@@ -110,6 +119,7 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6'> {
     }
   }
   const added: { ip: string; uplink: string }[] = [];
+  const updated: string[] = [];
   const refused: Refusal[] = [];
   const fresh = sortedByAddress(
     input.present.filter((n) => !next.has(n.ip)),
@@ -121,6 +131,7 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6'> {
       // Another device took the address: the IPv6 addresses were the old device's.
       const { ipv6, ...rest } = record;
       const same = record.mac === neighbour.mac && record.interface === neighbour.dev;
+      if (!same) updated.push(neighbour.ip);
       next.set(neighbour.ip, { ...rest, ...(same && ipv6 ? { ipv6 } : {}), mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
     }
   }
@@ -138,5 +149,5 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6'> {
     next.set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });
     added.push({ ip: neighbour.ip, uplink: target.name });
   }
-  return { assignments: next, added, moved, expired, refused };
+  return { assignments: next, added, moved, expired, updated, refused };
 }

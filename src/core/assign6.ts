@@ -86,9 +86,10 @@ function capped(addresses: Record<string, number>): Record<string, number> {
 /**
  * Puts each present IPv6 neighbour into its host's record, and on a full scan
  * drops the addresses gone longer than expireMs; changes `assignments` in
- * place and returns how many addresses joined or left a host.
+ * place and returns how many addresses joined or left a host. `changedHosts`,
+ * when given, gets each host (its IPv4 address) whose set of addresses changed.
  */
-export function joinIpv6(assignments: Map<string, ClientRecord>, present6: readonly Neighbour[], input: JoinInput): number {
+export function joinIpv6(assignments: Map<string, ClientRecord>, present6: readonly Neighbour[], input: JoinInput, changedHosts?: string[]): number {
   const updated = new Map<string, Record<string, number>>();
   const current = (ip: string, record: ClientRecord): Record<string, number> => {
     let addresses = updated.get(ip);
@@ -129,8 +130,10 @@ export function joinIpv6(assignments: Map<string, ClientRecord>, present6: reado
     const record = assignments.get(ip) as ClientRecord;
     const kept = capped(addresses);
     const before = record.ipv6 ?? {};
+    const counted = changes;
     for (const address of Object.keys(kept)) if (before[address] === undefined) changes++;
     for (const address of Object.keys(before)) if (kept[address] === undefined) changes++;
+    if (changes > counted) changedHosts?.push(ip);
     const { ipv6: _, ...rest } = record;
     assignments.set(ip, Object.keys(kept).length > 0 ? { ...rest, ipv6: kept } : rest);
   }

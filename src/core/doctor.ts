@@ -15,6 +15,7 @@ import { fighterFindings, repairFindings, type FighterFacts } from './fighters.j
 import { firewallFindings } from './firewall/findings.js';
 import type { RuleSets } from './firewall/model.js';
 import type { Finding, Severity } from './finding.js';
+import { HA_TOOLS, type HaDoctorFacts, haFindings } from './ha-doctor.js';
 import { type Cidr, formatCidr, maskOf, parseCidr, parseIpv4 } from './ipv4.js';
 
 export type { Finding, Severity } from './finding.js';
@@ -38,9 +39,9 @@ const DDNS_TOOLS: Readonly<Record<string, string>> = { dig: 'bind9-dnsutils', ns
 /** What IPv6 prefix mode runs: the router advertisements. */
 const PREFIX_MODE_TOOLS: Readonly<Record<string, string>> = { radvd: 'radvd' };
 
-/** The tools (and their Debian packages) the config's features need beyond the backend's: dynamic DNS, IPv6 prefix mode. */
+/** The tools (and their Debian packages) the config's features need beyond the backend's: dynamic DNS, IPv6 prefix mode, a pair (keepalived, conntrackd). */
 export function configTools(config: Config): Readonly<Record<string, string>> {
-  return { ...(config.ddns ? DDNS_TOOLS : {}), ...(config.lan.ipv6.mode === 'prefix' ? PREFIX_MODE_TOOLS : {}) };
+  return { ...(config.ddns ? DDNS_TOOLS : {}), ...(config.lan.ipv6.mode === 'prefix' ? PREFIX_MODE_TOOLS : {}), ...(config.ha ? HA_TOOLS : {}) };
 }
 
 export interface DoctorFacts {
@@ -68,6 +69,8 @@ export interface DoctorFacts {
   readonly repairs: RepairStatus | null;
   /** The gateway's own firewall as read (system/firewall.ts). */
   readonly firewall: RuleSets;
+  /** One of a pair (config ha): its rendered files, keepalived, conntrackd, key and daemon (system/ha-doctor.ts); null alone. */
+  readonly ha: HaDoctorFacts | null;
 }
 
 export function worst(findings: readonly Finding[]): Severity {
@@ -258,6 +261,7 @@ export function diagnose(facts: DoctorFacts): Finding[] {
     groupFinding(facts),
     ...uplinkFindings(facts),
     ...forwardPathFindings(facts),
+    ...haFindings(facts.config, facts.kernel.links, facts.ha),
   ];
   const fighters = fighterFindings(facts);
   return [...findings, ...fighters, ...repairFindings(facts.repairs, fighters)];

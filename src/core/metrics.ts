@@ -2,11 +2,13 @@
 // per uplink state, transitions and probe RTT/loss per target (and every
 // probe's round trip in a histogram), clients and bytes per pool, interface
 // bytes, reconcile runs, their durations (a histogram) and failures, repairs,
-// the dynamic DNS state, and the process (memory, CPU, files, event loop).
+// the dynamic DNS state, one of a pair's role, state channel and conntrackd,
+// and the process (memory, CPU, files, event loop).
 // `promtool check metrics` passes it (test/unit/operator.test.ts).
 
 import type { Traffic, UplinkHealthSnapshot } from '../schema/control.js';
 import type { HistogramSnapshot } from './histogram.js';
+import type { HaRole } from './netfilter.js';
 
 /** The daemon's own process (system/process-stats.ts reads it). */
 export interface ProcessStats {
@@ -19,6 +21,28 @@ export interface ProcessStats {
   /** Seconds the event loop ran late since the previous read: median, 99th percentile, worst. */
   readonly loopDelay: { readonly p50: number; readonly p99: number; readonly max: number };
 }
+
+/** One gateway of a pair (config `ha`). */
+export interface HaMetrics {
+  readonly role: HaRole;
+  /** The state channel is up: the master's to the backup (its sender), or, on any other role, the master's to it (heard within 3 s). */
+  readonly channelUp: boolean;
+  /** The newest message's time from send to the backup's ack, seconds; null before the first. */
+  readonly lagSeconds: number | null;
+  /** When this gateway last applied a message from the master (epoch seconds); null before the first. */
+  readonly lastReceivedSeconds: number | null;
+  /** When it last refused a connection on the state channel (a wrong key; epoch seconds); null: never. */
+  readonly lastRefusedSeconds: number | null;
+  /** conntrackd's last answer (null before the first check): whether it answered, its caches and the sync link's errors as it counts them. */
+  readonly conntrackd: {
+    readonly up: boolean;
+    readonly caches: { readonly internal: number; readonly external: number } | null;
+    readonly errors: { readonly send: number; readonly receive: number; readonly malformed: number; readonly lost: number } | null;
+  } | null;
+}
+
+/** Every role a gateway of a pair can be in: each gets a sample, 1 for the current one. */
+const HA_ROLES: readonly HaRole[] = ['master', 'backup', 'fault', 'unknown'];
 
 export interface MetricsInput {
   readonly uplinks: readonly {
@@ -47,6 +71,8 @@ export interface MetricsInput {
   readonly lastRunSeconds: number | null;
   readonly repairs: { readonly total: number; readonly fighting: boolean };
   readonly ddns: { readonly inSync: boolean; readonly updates: number; readonly checks: number; readonly failures: number } | null;
+  /** One of a pair; null alone (then no dispatcher_ha_ family appears). */
+  readonly ha: HaMetrics | null;
   readonly process: ProcessStats;
 }
 
@@ -90,6 +116,53 @@ class Exposition {
 
   text(): string {
     return `${this.lines.join('\n')}\n`;
+  }
+}
+
+/** A family with one sample, or none while the value is unknown (an absent series, not a made-up 0). */
+function maybe(m: Exposition, name: string, type: 'gauge' | 'counter', help: string, value: number | null): void {
+  if (value !== null) m.family(name, type, help, [[{}, value]]);
+}
+
+function haFamilies(m: Exposition, ha: HaMetrics): void {
+  m.family(
+    'dispatcher_ha_role',
+    'gauge',
+    "This gateway's role in the pair, as keepalived gave it: 1 for the current role, 0 for the others (unknown: keepalived has not said yet; every role but master is fenced and forwards nothing).",
+    HA_ROLES.map((role) => [{ role }, ha.role === role ? 1 : 0]),
+  );
+  m.family(
+    'dispatcher_ha_channel_up',
+    'gauge',
+    "1 while the pair's state channel is up: on the master, its channel to the backup (the backup's key accepted, heartbeats answered); on the backup, the master's heartbeats arriving (every second). 0: the backup is not kept up to date.",
+    [[{}, ha.channelUp ? 1 : 0]],
+  );
+  maybe(m, 'dispatcher_ha_sync_lag_seconds', 'gauge', "The master only: the newest message's time from send to the backup's acknowledgement.", ha.lagSeconds);
+  maybe(
+    m,
+    'dispatcher_ha_last_received_timestamp_seconds',
+    'gauge',
+    'When this gateway last applied a message from the master on the state channel (since the epoch; time() minus it: the seconds since the backup last heard from the master). Absent before the first.',
+    ha.lastReceivedSeconds,
+  );
+  maybe(m, 'dispatcher_ha_last_refused_timestamp_seconds', 'gauge', 'When this gateway last refused a connection on the state channel, a wrong key (since the epoch). Absent while none was refused.', ha.lastRefusedSeconds);
+  const ct = ha.conntrackd;
+  if (!ct) return;
+  m.family('dispatcher_ha_conntrackd_up', 'gauge', '1 while conntrackd answers (asked every 10 s); 0 while not: connections are not synced, and a takeover drops them.', [[{}, ct.up ? 1 : 0]]);
+  if (ct.caches) {
+    m.family('dispatcher_ha_conntrackd_connections', 'gauge', "Connections in conntrackd's caches: internal, this gateway's own (sent to the peer); external, the peer's (committed on a takeover).", [
+      [{ cache: 'internal' }, ct.caches.internal],
+      [{ cache: 'external' }, ct.caches.external],
+    ]);
+  }
+  if (ct.errors) {
+    const e = ct.errors;
+    m.family(
+      'dispatcher_ha_conntrackd_sync_errors_total',
+      'counter',
+      'Sync messages conntrackd failed to send or receive, received malformed, or found missing (lost: a gap in the sequence, which FT-FW sends again), since conntrackd started.',
+      (['send', 'receive', 'malformed', 'lost'] as const).map((kind) => [{ kind }, e[kind]]),
+    );
   }
 }
 
@@ -228,6 +301,7 @@ export function renderMetrics(input: MetricsInput): string {
     m.family('dispatcher_ddns_checks_total', 'counter', 'Times the DNS server was asked what it holds.', [[{}, input.ddns.checks]]);
     m.family('dispatcher_ddns_failures', 'gauge', 'Failed DNS checks or updates in a row (0 when the last one worked).', [[{}, input.ddns.failures]]);
   }
+  if (input.ha) haFamilies(m, input.ha);
   const p = input.process;
   m.family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[{}, p.residentBytes]]);
   m.family('process_cpu_seconds_total', 'counter', 'User and system CPU time spent, in seconds.', [[{}, Math.round(p.cpuSeconds * 1000) / 1000]]);

@@ -37,7 +37,16 @@ function planIpv6(config: Config, uplinks6: readonly UplinkView[], assignments: 
   };
 }
 
-export function planNetfilter(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, uplinks6: readonly UplinkView[] = []): NetfilterIntent {
+/** The role keepalived gave this gateway of a pair (`dispatcher ha master|backup|fault`); unknown until it says. */
+export type HaRole = 'master' | 'backup' | 'fault' | 'unknown';
+
+/** The fence while one of a pair is not master: its LAN's forwarding and the lines' shared addresses. */
+function planFence(config: Config, role: HaRole): NetfilterIntent['fence'] {
+  if (!config.ha || role === 'master') return null;
+  return { lans: config.lan.interfaces, addresses: config.uplinks.flatMap((u) => (u.haAddress ? [u.haAddress.address] : [])) };
+}
+
+export function planNetfilter(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, uplinks6: readonly UplinkView[] = [], role: HaRole = 'unknown'): NetfilterIntent {
   const layout = markLayout(config.marks.mask);
   const poolMarks = new Map(uplinks.map((u) => [u.name, poolMark(layout, u.index)]));
   const clients = new Map<string, number>();
@@ -49,11 +58,19 @@ export function planNetfilter(config: Config, uplinks: readonly UplinkView[], as
     connMask: layout.connMask,
     poolMask: layout.poolMask,
     lans: config.lan.interfaces,
-    uplinks: uplinks.map((u) => ({ name: u.name, interface: u.interface, connMark: connMark(layout, u.index), poolMark: poolMark(layout, u.index), group: uplinkGroup(config, u.index) })),
+    uplinks: uplinks.map((u) => ({
+      name: u.name,
+      interface: u.interface,
+      connMark: connMark(layout, u.index),
+      poolMark: poolMark(layout, u.index),
+      group: uplinkGroup(config, u.index),
+      snat: config.ha ? (config.uplinks[u.index]?.haAddress?.address ?? null) : null,
+    })),
     clients,
     maxClients: config.clients.max,
     choose: planChoose(config, assignments),
     spread: planSpread(config, uplinks),
     ipv6: planIpv6(config, uplinks6, assignments, poolMarks),
+    fence: planFence(config, role),
   };
 }

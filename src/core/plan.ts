@@ -21,7 +21,7 @@ import { ids } from './contract.js';
 import { familyContract, familySysctls, type Family } from './family.js';
 import { connMark, markLayout, poolMark } from './marks.js';
 import { planAddresses6, planAnnouncement, planPrefixRules, planPrefixTables } from './announce.js';
-import { planNetfilter } from './netfilter.js';
+import { type HaRole, planNetfilter } from './netfilter.js';
 import { firstLive, viaPools } from './balance/policies.js';
 import { carrying, routable } from './uplinks.js';
 
@@ -31,6 +31,8 @@ export interface PlanInput {
   /** The uplinks as IPv6 sees them (core/uplinks6.ts); empty or absent while IPv6 is off. */
   readonly uplinks6?: readonly UplinkView[];
   readonly assignments: Assignments;
+  /** One of a pair: the role keepalived gave it (absent: unknown, which holds like a backup). */
+  readonly role?: HaRole;
 }
 
 function nexthopOf(uplink: UplinkView): Nexthop {
@@ -110,7 +112,7 @@ export function plan(input: PlanInput): DesiredState {
   const { config, uplinks, assignments } = input;
   const uplinks6 = config.lan.ipv6.mode === 'off' ? [] : (input.uplinks6 ?? []);
   return {
-    netfilter: planNetfilter(config, uplinks, assignments, uplinks6),
+    netfilter: planNetfilter(config, uplinks, assignments, uplinks6, input.role),
     rules: planRules(config, uplinks),
     routes: [...planRoutes(config, uplinks), ...planStaticRoutes(config, uplinks)],
     ipv6:

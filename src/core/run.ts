@@ -14,6 +14,7 @@ import { clientFilter } from './clients.js';
 import { ids } from './contract.js';
 import type { Family } from './family.js';
 import { diffRouting, diffRoutes, diffRules } from './diff.js';
+import type { HaRole } from './netfilter.js';
 import { plan, planRoutes, planRules } from './plan.js';
 
 export interface PlanRunInput {
@@ -33,6 +34,8 @@ export interface PlanRunInput {
   readonly now: number;
   /** Bytes per second per pool recently (balance.assign: traffic); null or absent: not measured yet, the counts decide. */
   readonly rates?: ReadonlyMap<string, number> | null;
+  /** One of a pair: the role keepalived gave it; absent: unknown. */
+  readonly role?: HaRole;
 }
 
 export interface PlanRunResult {
@@ -42,13 +45,31 @@ export interface PlanRunResult {
   readonly routing: RoutingChange;
 }
 
+/**
+ * One of a pair that is not master follows: its clients are the master's
+ * (engine/ha-sync.ts applies them), and it neither adds, moves nor expires
+ * any itself, so a takeover finds each client where the master had it.
+ */
+function follows(config: Config, role: HaRole | undefined): boolean {
+  return config.ha !== undefined && role !== 'master';
+}
+
 export function computePlan(input: PlanRunInput): PlanRunResult {
   const { config, observed, uplinks } = input;
-  const admit = clientFilter(config, observed.links);
-  const assignment = updateAssignments({
+  const assignment: AssignResult = follows(config, input.role) ? { assignments: new Map(input.assignments), added: [], moved: [], expired: [], updated: [], refused: [], addresses6: 0 } : assign(input);
+  const uplinks6 = input.uplinks6 ?? [];
+  const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments, ...(input.role ? { role: input.role } : {}) });
+  return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
+}
+
+/** The clients after this run's neighbours: new ones join a pool, gone ones expire. */
+function assign(input: PlanRunInput): AssignResult {
+  const { config } = input;
+  const admit = clientFilter(config, input.observed.links);
+  return updateAssignments({
     assignments: input.assignments,
     present: input.neighbours.filter((n) => admit.admits(n)),
-    uplinks,
+    uplinks: input.uplinks,
     now: input.now,
     complete: input.complete,
     expireMs: config.clients.expireSeconds * 1000,
@@ -56,9 +77,6 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
     perMac: config.clients.perMac,
     ...(config.balance.assign === 'traffic' && input.rates ? { strategy: trafficStrategy(input.rates, countByUplink(input.assignments)) } : {}),
   });
-  const uplinks6 = input.uplinks6 ?? [];
-  const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments });
-  return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
 }
 
 /**

@@ -7,7 +7,7 @@
 // one daemon's numbers from the next one's). Listeners are called at once,
 // in the noter's turn: they must be quick and must not throw.
 
-export const EVENT_KINDS = ['start', 'verdict', 'failover', 'failback', 'degraded', 'ddns', 'repair', 'reload', 'refused', 'run', 'operator'] as const;
+export const EVENT_KINDS = ['start', 'verdict', 'failover', 'failback', 'degraded', 'ddns', 'repair', 'reload', 'refused', 'run', 'operator', 'ha'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export interface TimelineEvent {

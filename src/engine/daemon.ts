@@ -27,7 +27,7 @@ import { probePaths } from '../core/run.js';
 import type { Config } from '../model/config.js';
 import type { Link } from '../model/kernel.js';
 import { ConfigError } from '../model/errors.js';
-import type { ClientRecord, UplinkView } from '../model/state.js';
+import type { ClientEdits, ClientRecord, UplinkView } from '../model/state.js';
 import type { RunReport } from '../schema/control.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import { renderIpBatch } from '../render/payloads.js';
@@ -48,6 +48,12 @@ import { readSysctlFiles } from '../system/sysctl-files.js';
 import { assignmentsOf, Store } from '../system/store.js';
 import { loadBackends } from './backend.js';
 import { ClientBytes } from './client-bytes.js';
+import { HaRoles } from './ha.js';
+import { recordedRole, recordTaken, roleStillHeld, takenRole } from '../system/ha-role-file.js';
+import { HaSync } from './ha-sync.js';
+import { ConntrackdHealth } from './conntrackd-health.js';
+import { readHaKey, syncAddress } from '../system/ha-files.js';
+import { conntrackdStats, conntrackdSteps } from '../system/conntrackd.js';
 import { removeOtherBackends } from './flush.js';
 import { DdnsPublisher } from './ddns.js';
 import { controlHandlers, dispatch, type Handlers } from './handlers.js';
@@ -92,6 +98,10 @@ interface Parts {
   readonly traffic: PoolTraffic;
   readonly history: LineHistory;
   readonly clientBytes: ClientBytes;
+  /** One of a pair: the state channel; null alone. */
+  readonly haSync: HaSync | null;
+  /** One of a pair: whether its conntrackd answers; null alone. */
+  readonly conntrackd: ConntrackdHealth | null;
 }
 
 export class Daemon {
@@ -161,8 +171,11 @@ export class Daemon {
     };
     const ddns = new DdnsPublisher({ runner, log, ownsAaaa: store.data.ddnsAaaa === true, onOwnsAaaa: ownsAaaa, note: timeline.note }, config);
     const publicAddresses = new PublicAddresses({ runner, log, onChange: () => this.publish() }, config);
+    // One of a pair: the state channel (engine/ha-sync.ts, made once the reconciler is); its master sends after every run.
+    let haSync: HaSync | null = null;
     const afterRun = (uplinks: readonly UplinkView[]): void => {
       publicAddresses.observe(uplinks);
+      haSync?.afterRun();
       this.publish();
     };
     const own = new OwnWrites();
@@ -189,20 +202,39 @@ export class Daemon {
       config,
       assignmentsOf(store.data),
     );
+    const ha = config.ha;
+    const resyncConnections = async (): Promise<void> => {
+      const [step] = await conntrackdSteps(runner, config.state, ['-n']).catch((error: unknown) => [{ step: '-n', ok: false, said: (error as Error).message }]);
+      if (step && !step.ok) log.warn('conntrackd could not ask the master for its connections', { said: step.said });
+    };
+    if (ha) haSync = new HaSync({ log, clock: systemClock, reconciler, ownAddress: () => syncAddress(runner, ha.interface), key: () => readHaKey(ha.keyFile), resyncConnections }, ha);
+    const conntrackd = ha ? new ConntrackdHealth({ ask: () => conntrackdStats(runner, config.state), clock: systemClock, log, note: timeline.note }) : null;
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
     const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
     const history = new LineHistory({ runner, log, clock: systemClock, health, reconciler });
     const clientBytes = new ClientBytes(() => backend.clientBytes(runner), systemClock, log);
     const status = new DaemonStatus(
-      { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process },
+      { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process, haSync, conntrackd },
       { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } },
     );
-    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes };
+    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes, haSync, conntrackd };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
-    const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
+    const roles = new HaRoles({
+      runner,
+      log,
+      reconciler,
+      timeline,
+      sync: haSync,
+      recorded: async () => (await recordedRole(config.state))?.role ?? null,
+      taken: (role) => recordTaken(config.state, role),
+    });
+    const handlers = (this.handlers = controlHandlers({ version, log, reconciler, health, status, timeline, ha: roles, reload: () => this.reload(), load: this.load(traffic, reconciler) }));
     this.control = await listenControl(config.socket, (request) => dispatch(handlers, request), log);
+    // A pair whose channel cannot listen (the sync link missing) still routes; the peer then cannot reach it, and says so.
+    await haSync?.start().catch((error: unknown) => log.error('the state channel could not start', { error: (error as Error).message }));
+    conntrackd?.start();
     await this.serveMetrics(config, status);
     await this.serveWeb(config);
     for (const [signal, handler] of Object.entries(this.signals)) process.on(signal, handler);
@@ -213,12 +245,18 @@ export class Daemon {
     await repairs.start();
     await this.firstProbeRound();
     // Adopted clients are an edit, so the first run saves them.
-    const adoptAll = (clients: Map<string, ClientRecord>): void => {
+    const adoptAll = (clients: ClientEdits): void => {
       for (const { ip } of adoption.adopted) clients.set(ip, adoption.assignments.get(ip) as ClientRecord);
     };
     const adopt = adoption.adopted.length > 0 ? { edit: adoptAll } : {};
+    // A restarted dispatcher under a keepalived that has held its role all along: the first run plans with it (a master's fence never goes up).
+    const held = ha ? await roleStillHeld(config.state) : null;
+    const resumes = held !== null && (await takenRole(config.state)) === held.role;
+    if (held && resumes) roles.resume(held.role);
     const first = reconciler.request('start', { scan: true, ...adopt });
     reconciler.release();
+    // A role keepalived gave while this daemon was down: taken now, with its steps (the dial, the commit).
+    if (held && !resumes) void roles.become(held.role).catch((error: unknown) => log.error('could not take the role keepalived gave while the daemon was down', { error: (error as Error).message }));
     const report = await first;
     this.scheduleScans(config.scan.schedule);
     this.sampleTraffic(this.running.traffic, this.running.reconciler, config);
@@ -392,6 +430,8 @@ export class Daemon {
     if (schedule === undefined || this.stopping) return;
     const { log } = this.options;
     this.rebalancing = startSchedule(schedule, () => {
+      // One of a pair moves clients only as master (a backup follows its assignments).
+      if (config.ha && reconciler.role !== 'master') return;
       rebalance({ reconciler, log, load: this.load(traffic, reconciler) }, false).catch((error: Error) => log.warn('scheduled rebalance failed', { error: error.message }));
     });
   }
@@ -419,6 +459,17 @@ export class Daemon {
     if (next.netfilter.backend !== current.netfilter.backend) {
       throw new ConfigError([{ field: 'netfilter.backend', problem: 'cannot change while running', fix: "restart the daemon: it removes the old backend's objects and loads the new one" }], this.options.configPath);
     }
+    // The state channel and conntrackd's health are built at start from these (the rest of ha is keepalived's, rendered, or read per run).
+    const fields = [
+      ['peer', 'peer'],
+      ['interface', 'interface'],
+      ['key', 'keyFile'],
+      ['port', 'port'],
+    ] as const;
+    const changed = Boolean(next.ha) !== Boolean(current.ha) ? 'ha' : next.ha && current.ha ? fields.find(([, key]) => next.ha?.[key] !== current.ha?.[key])?.[0] : undefined;
+    if (changed !== undefined) {
+      throw new ConfigError([{ field: changed === 'ha' ? 'ha' : `ha.${changed}`, problem: 'cannot change while running', fix: 'restart the daemon (in a pair, one gateway at a time, the backup first)' }], this.options.configPath);
+    }
     await this.refuseCollisions(next, backend);
     this.scheduleScans(next.scan.schedule);
     this.options.log.info('reloading config', { config: this.options.configPath });
@@ -439,8 +490,10 @@ export class Daemon {
     this.schedule?.stop();
     this.rebalancing?.stop();
     if (this.parts) {
-      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history } = this.parts;
+      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history, haSync, conntrackd } = this.parts;
       traffic.stop();
+      conntrackd?.stop();
+      await haSync?.stop();
       // A dashboard change under way (a reload) finishes first: it may start the sampling again.
       await this.webChange;
       history.stop();

@@ -10,6 +10,7 @@ import { RequestError } from '../model/errors.js';
 import type { Command, ControlRequest, RequestOf, ResultOf, RunReport } from '../schema/control.js';
 import { systemClock } from '../system/clock.js';
 import type { Logger } from '../system/logger.js';
+import type { HaRoles } from './ha.js';
 import type { HealthMonitor } from './health.js';
 import { type Load, rebalance } from './rebalance.js';
 import type { Reconciler } from './reconciler.js';
@@ -28,6 +29,8 @@ export interface HandlerDeps {
   readonly reload: () => Promise<RunReport>;
   readonly load: Load;
   readonly timeline: Timeline;
+  /** One of a pair: the roles keepalived gives it. */
+  readonly ha: HaRoles;
 }
 
 /** An operator's change is kept either way; a failed run is their error to see (the daemon retries it). */
@@ -50,13 +53,19 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
     scan: () => r.request('operator scan', { scan: true }),
     reload: () => deps.reload(),
     hook: (request) => hook(deps, config(), request),
+    ha: ({ role }) => {
+      if (!config().ha) throw new RequestError('this gateway is not one of a pair: its config has no ha section');
+      return deps.ha.become(role);
+    },
     rebalance: async ({ dryRun = false }) => {
+      if (!dryRun) refuseOnFollower(config(), r);
       const result = await rebalance(deps, dryRun);
       if (!dryRun) deps.timeline.note('operator', `rebalance: ${movesInWords(result.moves)}`);
       return result;
     },
     assign: async ({ ip, uplink }) => {
       checkAssignment(config(), ip, uplink);
+      refuseOnFollower(config(), r);
       const report = await r.request(`assign ${ip}`, {
         edit: (clients, now) => {
           const existing = clients.get(ip);
@@ -67,6 +76,7 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
       return { ip, uplink, pinned: true, run: applied(report) };
     },
     release: async ({ ip }) => {
+      refuseOnFollower(config(), r);
       const from = r.clients.get(ip)?.uplink;
       if (from === undefined) throw new RequestError(`${ip} is not assigned to any pool`);
       const report = await r.request(`release ${ip}`, { edit: (clients) => void clients.delete(ip) });
@@ -74,6 +84,11 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
       return { ip, released: from, run: applied(report) };
     },
   };
+}
+
+/** One of a pair that is not master takes its clients from the master: a change made here would be undone by the master's next message. */
+function refuseOnFollower(config: Config, r: Reconciler): void {
+  if (config.ha && r.role !== 'master') throw new RequestError(`this gateway is ${r.role} in its pair: assign and release on the master (${config.ha.peer} on the sync link), which sends its clients here`);
 }
 
 /** A rebalance's moves for the timeline: the first few, and how many more. */

@@ -15,11 +15,13 @@
 // connections that left by the fallen uplink — only those — are forgotten, so
 // their clients reconnect at once over a survivor.
 
+import type { HaRole } from '../core/netfilter.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import { isRoutingEmpty } from '../core/diff.js';
 import { describeRepair, lanNetworks, loadedOf, type Loaded } from '../core/drift.js';
 import { connMark, markLayout } from '../core/marks.js';
 import { prepareTransitions, type PreparedTransition } from '../core/failover.js';
+import { type ClientJournal, journaled } from '../core/ha-sync.js';
 import { computePlan } from '../core/run.js';
 import { role, withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
@@ -92,6 +94,8 @@ export class Reconciler {
   /** Configs replaced since the last successful run (reloads): that run cleans up their ranges. */
   private replaced: OwnedRanges[] = [];
   private assignments: Map<string, ClientRecord>;
+  /** One of a pair: keepalived's word, unknown (fenced) until it gives it. */
+  private haRole: HaRole = 'unknown';
   private uplinkViews: UplinkView[] = [];
   private uplinkViews6: readonly UplinkView[] = [];
   private announcement: Announcement | null = null;
@@ -126,6 +130,8 @@ export class Reconciler {
   private known: { routing: RoutingState; netfilter: unknown; readAt: number } | null = null;
   /** Counts distrust() calls: one during a run means that run's view is stale already. */
   private distrusts = 0;
+  /** Where the clients each edit and run change are noted (the master of a pair sends them: engine/ha-sync.ts); null: nowhere. */
+  private journal: ClientJournal | null = null;
 
   constructor(
     private readonly deps: ReconcilerDeps,
@@ -165,6 +171,11 @@ export class Reconciler {
 
   get clients(): ReadonlyMap<string, ClientRecord> {
     return this.assignments;
+  }
+
+  /** Notes in `journal` every client that edits and runs change from now on (null: stop). */
+  keepJournal(journal: ClientJournal | null): void {
+    this.journal = journal;
   }
 
   /** The last run's report (null before the first). */
@@ -218,6 +229,28 @@ export class Reconciler {
   /** A ppp ip-up reported the uplink on another interface (ppp0 → ppp1): remember it and reprogram. */
   rebind(uplink: string, iface: string): Promise<RunReport> {
     return this.request(`ppp rebind ${uplink} to ${iface}`, { scan: true, edit: () => this.persistence.bind(uplink, iface) });
+  }
+
+  /** One of a pair: the role keepalived gave this gateway (the fence is up in every role but master). */
+  get role(): HaRole {
+    return this.haRole;
+  }
+
+  /** Before the first run: the role a pair's gateway resumes (engine/ha.ts resume), so that run already plans with it. */
+  startAs(role: HaRole): void {
+    this.haRole = role;
+  }
+
+  /** A new role for this gateway of a pair; the run that takes it raises or lifts the fence. */
+  setRole(role: HaRole): Promise<RunReport> {
+    return this.request(`ha ${role}`, {
+      edit: (clients, now) => {
+        // A backup's lastSeen is the master's when last sent (seen again alone is not sent): a new master counts
+        // every client as seen now, so its first scans expire nobody its neighbour table has not shown yet.
+        if (role === 'master' && this.haRole !== 'master') for (const [ip, record] of [...this.assignments]) clients.set(ip, { ...record, lastSeen: Math.max(record.lastSeen, now) });
+        this.haRole = role;
+      },
+    });
   }
 
   /** Swaps the config at the next run; objects in the old config's ranges are cleaned up by that run. */
@@ -307,7 +340,8 @@ export class Reconciler {
     let drift = false;
     let repaired: string[] = [];
     try {
-      for (const edit of batch.edits) edit(this.assignments, started);
+      const edits = this.journal ? journaled(this.assignments, this.journal) : this.assignments;
+      for (const edit of batch.edits) edit(edits, started);
       // Edits are applied in memory at once; they are persisted by the first run that succeeds.
       if (batch.edits.length > 0) this.persistence.changed();
       await this.persistence.saveBindings(this.config);
@@ -343,10 +377,12 @@ export class Reconciler {
         complete: inputs.neighbours !== null,
         now: started,
         rates: this.deps.poolRates?.() ?? null,
+        role: this.haRole,
       });
       const netfilter = backend.plan(desired.netfilter, inputs.netfilter);
       counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };
       if (counts.added + counts.moved + counts.expired + result.addresses6 > 0) this.persistence.changed(counts.moved > 0);
+      this.journal?.noteRun(this.assignments, result);
       this.assignments = result.assignments;
       this.uplinkViews = [...uplinks];
       this.uplinkViews6 = uplinks6;

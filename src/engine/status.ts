@@ -6,7 +6,7 @@
 import { explain, type Towards } from '../core/explain.js';
 import { explain6 } from '../core/explain6.js';
 import { firewallForClient } from '../core/firewall/findings.js';
-import { renderMetrics } from '../core/metrics.js';
+import { type HaMetrics, renderMetrics } from '../core/metrics.js';
 import { carrying } from '../core/uplinks.js';
 import { policiesView, poolsView } from '../core/views.js';
 import type { Config } from '../model/config.js';
@@ -23,6 +23,8 @@ import type { DdnsPublisher } from './ddns.js';
 import type { HealthMonitor } from './health.js';
 import type { PublicAddresses } from './public-address.js';
 import type { Reconciler } from './reconciler.js';
+import type { HaSync } from './ha-sync.js';
+import type { ConntrackdHealth } from './conntrackd-health.js';
 import type { Repairs } from './repairs.js';
 
 /** The running parts status reads from. */
@@ -35,6 +37,10 @@ export interface DaemonParts {
   readonly ddns: DdnsPublisher;
   readonly repairs: Repairs;
   readonly process: ProcessWatch;
+  /** One of a pair: the state channel; null alone. */
+  readonly haSync: HaSync | null;
+  /** One of a pair: whether its conntrackd answers; null alone. */
+  readonly conntrackd: ConntrackdHealth | null;
 }
 
 /** Facts about this daemon process, fixed at start. */
@@ -103,6 +109,51 @@ export class DaemonStatus {
       conflicts: r.conflicts,
       advertisements: r.advertisementError,
       store: recovered,
+      ha: this.haStatus(),
+    };
+  }
+
+  private haStatus(): Status['ha'] {
+    const { haSync, reconciler } = this.parts;
+    const ha = this.config.ha;
+    if (!ha || !haSync) return null;
+    const view = haSync.view();
+    const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+    return {
+      role: reconciler.role,
+      peer: ha.peer,
+      sending: view.sending,
+      lagMs: view.lagMs,
+      problem: view.problem,
+      hearing: view.hearing,
+      lastReceived: iso(view.lastReceived),
+      refused: view.refused ? { from: view.refused.from, why: view.refused.why, at: new Date(view.refused.at).toISOString() } : null,
+      conntrackd: this.conntrackdStatus(),
+    };
+  }
+
+  private conntrackdStatus(): NonNullable<Status['ha']>['conntrackd'] {
+    const health = this.parts.conntrackd?.latest();
+    if (!health) return null;
+    return { ok: health.ok, problem: health.problem, checkedAt: new Date(health.checkedAt).toISOString(), caches: health.stats?.caches ?? null, errors: health.stats?.errors ?? null };
+  }
+
+  /** One of a pair, for the metrics: its role, the state channel and conntrackd; null alone. */
+  private haMetrics(): HaMetrics | null {
+    const { haSync, reconciler, conntrackd } = this.parts;
+    if (!this.config.ha || !haSync) return null;
+    const view = haSync.view();
+    const role = reconciler.role;
+    const seconds = (ms: number | null): number | null => (ms === null ? null : ms / 1000);
+    const health = conntrackd?.latest() ?? null;
+    return {
+      role,
+      // A master's view is its sender's; any other role's, whether the master's heartbeats reach it.
+      channelUp: role === 'master' ? view.sending : view.hearing,
+      lagSeconds: seconds(view.lagMs),
+      lastReceivedSeconds: seconds(view.lastReceived),
+      lastRefusedSeconds: seconds(view.refused?.at ?? null),
+      conntrackd: health ? { up: health.ok, caches: health.stats?.caches ?? null, errors: health.stats?.errors ?? null } : null,
     };
   }
 
@@ -140,6 +191,7 @@ export class DaemonStatus {
       lastRunSeconds: r.last ? r.last.durationMs / 1000 : null,
       repairs: { total: repairs.total, fighting: repairs.fighting !== null },
       ddns: ddns.status(),
+      ha: this.haMetrics(),
     });
   }
 

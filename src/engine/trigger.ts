@@ -12,10 +12,10 @@
 
 import type { Clock } from '../system/clock.js';
 import type { Neighbour } from '../model/kernel.js';
-import type { ClientRecord } from '../model/state.js';
+import type { ClientEdits } from '../model/state.js';
 
 /** An operator's or the daemon's change to the assignments, applied at the start of the run that carries it. */
-export type Edit = (assignments: Map<string, ClientRecord>, now: number) => void;
+export type Edit = (assignments: ClientEdits, now: number) => void;
 
 /** What a trigger asks of the next run. */
 export interface Trigger {

@@ -20,6 +20,11 @@
 //                             32 at a time; each sends a line, waits PAUSE_MS, sends another, and
 //                             prints "fan <address> <source seen first> <source seen second>"
 //                             (or "fan <address> error <why>")
+//   dial IF LOCAL PEER ISP ISP_IF
+//                             a point-to-point session as pppd brings one up (the lab's kernel has
+//                             no PPP): IF up with LOCAL peer PEER here, ISP_IF in namespace ISP the
+//                             other way round (a pair's line only the master holds: ha_connect)
+//   hangup IF ISP ISP_IF      that session's end: both sides' addresses gone, both links down
 //   forward SOCKET HOST:PORT  each connection to the unix socket SOCKET is joined to HOST:PORT
 //                             (how the lab's host reaches the gateway's loopback-only web page)
 //
@@ -31,6 +36,7 @@ import { createServer as createHttpServer, get as httpGet, type IncomingMessage,
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
+import { ExecaRunner } from '../system/exec.js';
 import { splice } from './splice.js';
 
 const ECHO_PORT = 7;
@@ -232,6 +238,22 @@ function forward(socketPath: string, to: string): void {
   createServer((incoming) => splice(incoming, connect(Number(to.slice(at + 1)), to.slice(0, at)))).listen(socketPath, () => process.stdout.write('forwarding\n'));
 }
 
+/** `ip -batch` of these lines, here or in namespace ns. */
+async function ip(ns: string | null, ...lines: string[]): Promise<void> {
+  await new ExecaRunner().run(['ip', ...(ns ? ['-n', ns] : []), '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+async function dial(iface: string, local: string, peer: string, isp: string, ispIface: string): Promise<void> {
+  // The provider takes one session per account: a new one replaces a dead gateway's, which never hung up (the route).
+  await ip(isp, `addr replace ${peer} peer ${local} dev ${ispIface}`, `link set ${ispIface} up`, `route replace ${local} dev ${ispIface}`);
+  await ip(null, `addr replace ${local} peer ${peer} dev ${iface}`, `link set ${iface} up`);
+}
+
+async function hangup(iface: string, isp: string, ispIface: string): Promise<void> {
+  await ip(null, `addr flush dev ${iface}`, `link set ${iface} down`);
+  await ip(isp, `addr flush dev ${ispIface}`, `link set ${ispIface} down`);
+}
+
 const [command, ...args] = process.argv.slice(2);
 const run = async (): Promise<void> => {
   switch (command) {
@@ -247,6 +269,10 @@ const run = async (): Promise<void> => {
       return hello(args[0] as string);
     case 'session':
       return session(args[0] as string, Number(args[1]));
+    case 'dial':
+      return dial(args[0] as string, args[1] as string, args[2] as string, args[3] as string, args[4] as string);
+    case 'hangup':
+      return hangup(args[0] as string, args[1] as string, args[2] as string);
     case 'forward':
       return forward(args[0] as string, args[1] as string);
     case 'fan':

@@ -259,7 +259,12 @@ export interface Arrival {
 
 /** Datagrams of one stream as the internet host received them. */
 export function arrivals(lab: Lab, tag: string): Arrival[] {
-  return lab.server.lines
+  return streamArrivals(lab.server.lines, tag);
+}
+
+/** Datagrams of one stream among what internet hosts printed (`serve`: "udp TAG SEQ SOURCE MS"). */
+export function streamArrivals(lines: readonly string[], tag: string): Arrival[] {
+  return lines
     .filter((line) => line.startsWith(`udp ${tag} `))
     .map((line) => {
       const [, , seq, source, at] = line.split(' ');

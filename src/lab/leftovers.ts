@@ -4,17 +4,15 @@
 // directories named for a run (core/run-names.ts) whose owner is gone. A live
 // run's things are never touched, nor anything not named this way.
 
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { isLeftover, ownerOf, runName } from '../core/run-names.js';
 import type { Runner } from '../system/exec.js';
+import { startedAt } from '../system/process-start.js';
 import { destroyTopology } from './topology.js';
 
 const NETNS_DIR = '/run/netns';
-/** /proc reports process start times in USER_HZ, which is 100 on Linux. */
-const USER_HZ = 100;
-
 let runs = 0;
 
 /** The prefix of one run's names, owned by this process: `dsp<tag>-<pid>-<n>-`. */
@@ -33,18 +31,6 @@ export interface Leftover {
   /** The namespace's name, or the directory's path. */
   readonly name: string;
   readonly owner: number;
-}
-
-/** When a process started (epoch ms), or null when there is no such process. */
-async function startedAt(pid: number): Promise<number | null> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  if (stat === null) return null;
-  // Field 22, counted after the command name, which may hold spaces and parentheses.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[19]);
-  const btime = /^btime ([0-9]+)$/m.exec(await readFile('/proc/stat', 'utf8'));
-  if (!btime || !Number.isFinite(ticks)) return null;
-  return Number(btime[1]) * 1000 + (ticks * 1000) / USER_HZ;
 }
 
 /** Our names in a directory with when each was made (mtime: a namespace file's is its creation). */

@@ -22,6 +22,21 @@ export interface NetfilterUplink {
   readonly poolMark: number;
   /** Sockets of processes running with this group get connMark (`dispatcher exec --uplink`). */
   readonly group: number;
+  /** In a pair: the line's shared address (ha_address), which its connections are translated to instead of masqueraded, so they survive a takeover; null: masquerade. */
+  readonly snat: string | null;
+}
+
+/**
+ * A pair (ha) while this gateway is not master: what it would forward from the
+ * LAN, and what arrives for a line's shared address, is dropped until
+ * conntrackd has committed the master's connections (`dispatcher ha master`).
+ * keepalived adds the addresses before it tells us; a packet of a moved
+ * connection let through before the commit would start a new connection
+ * entry, or be answered by the gateway itself with a reset.
+ */
+export interface FenceIntent {
+  readonly lans: readonly string[];
+  readonly addresses: readonly string[];
 }
 
 /**
@@ -47,6 +62,8 @@ export interface NetfilterIntent {
   readonly spread: SpreadIntent | null;
   /** IPv6 (lan.ipv6.mode nat); null: the packet filter leaves IPv6 alone. */
   readonly ipv6: Ipv6Intent | null;
+  /** One of a pair, not master: the fence; null otherwise. */
+  readonly fence: FenceIntent | null;
 }
 
 /**

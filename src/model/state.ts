@@ -20,6 +20,20 @@ export interface ClientRecord {
 
 export type Assignments = ReadonlyMap<string, ClientRecord>;
 
+/**
+ * What an edit of the assignments (engine/trigger.ts Edit) may do: every
+ * change goes through set, delete or clear, so that the run can note which
+ * clients an edit changed (core/ha-sync.ts ClientJournal) without comparing
+ * the whole table. A Map is one.
+ */
+export interface ClientEdits {
+  get(ip: string): ClientRecord | undefined;
+  has(ip: string): boolean;
+  set(ip: string, record: ClientRecord): void;
+  delete(ip: string): void;
+  clear(): void;
+}
+
 /** The persisted store (dispatcher.json): its format is defined once, by src/schema/store.ts. */
 export type StoreData = StoreFormat;
 

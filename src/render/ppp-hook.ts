@@ -9,7 +9,8 @@ export interface HookPaths {
   readonly config: string;
 }
 
-function quote(path: string): string {
+/** A path as one word of a shell line, whatever it holds. */
+export function quote(path: string): string {
   return `'${path.replace(/'/g, `'\\''`)}'`;
 }
 

@@ -32,6 +32,24 @@ const isUnicast = (value: string): boolean => {
 };
 const cidrOf = (value: string): Cidr => parseCidr(value) as Cidr;
 
+/** "198.18.0.1/16": a unicast host address and the prefix length of its network (an interface address as `ip addr` takes it). */
+export function hostPrefix(value: string): { address: string; prefix: number } | null {
+  const match = /^([0-9.]+)\/([0-9]{1,2})$/.exec(value);
+  const prefix = Number(match?.[2]);
+  if (!match || !isUnicast(match[1] as string) || prefix < 8 || prefix > 32) return null;
+  const address = parseIpv4(match[1] as string) as number;
+  const host = prefix >= 31 ? 0 : address & (2 ** (32 - prefix) - 1);
+  // Not the network's own address nor its broadcast (a /31 or /32 has neither).
+  if (prefix < 31 && (host === 0 || host === 2 ** (32 - prefix) - 1)) return null;
+  return { address: match[1] as string, prefix };
+}
+const addressWithPrefix = (fix: string) =>
+  text(
+    (value) => hostPrefix(value) !== null,
+    (input) => `${describe(input)} is not a host address with its prefix length`,
+    fix,
+  );
+
 // ---- IPv6 (lan.ipv6 and uplinks[].ipv6)
 
 /** The longest LAN prefix: hosts autoconfigure (SLAAC) only inside a /64. */
@@ -432,6 +450,20 @@ const publicAddress = mapping(
 const MAX_TIER = 4;
 const FAILBACKS = ['keep', 'move'] as const;
 
+/**
+ * A program and its arguments, run without a shell (ha_connect, ha_disconnect):
+ * the program by its absolute path, each argument as written.
+ */
+function commandLine(fix: string) {
+  return list(
+    text(/^[^\0\n]+$/, (input) => `${describe(input)} is not a usable argument`, fix),
+    fix,
+    { empty: fix },
+  ).refine((argv) => argv[0]?.startsWith('/') === true, {
+    error: (issue) => say(`starts with ${describe((issue.input as string[])[0])}, not an absolute path`, fix),
+  });
+}
+
 export const uplinkSchema = mapping(
   {
     name: text(UPLINK_NAME, (input) => `${describe(input)} is not a valid name`, 'start with a letter; use letters, digits, "_" or "-", at most 32', 'give the uplink a stable name such as isp1'),
@@ -457,6 +489,15 @@ export const uplinkSchema = mapping(
     lease: absolutePath('/var/lib/dhcp/dhclient.leases').optional(),
     public_address: publicAddress.optional(),
     ipv6: uplinkIpv6.optional().meta({ description: "The line's IPv6 (lan.ipv6.mode nat or prefix): its next hop and the prefix routed to you; absent: discovered next hop, masquerade (nat), no prefix announced (prefix)." }),
+    ha_address: addressWithPrefix("write the line's address both gateways of a pair share, with its prefix, e.g. 198.51.100.10/26")
+      .optional()
+      .meta({ description: 'With ha: the address on this line the master holds (keepalived moves it); its connections are translated to it, so they survive a takeover.' }),
+    ha_connect: commandLine('write the program and its arguments as a list, the program by its full path, e.g. [/usr/bin/pon, dsl-provider]')
+      .optional()
+      .meta({ description: "With ha: the line's session is the master's alone (PPPoE, a provider that leases one address): the command that brings it up, run when this gateway becomes master." }),
+    ha_disconnect: commandLine('write the program and its arguments as a list, the program by its full path, e.g. [/usr/bin/poff, dsl-provider]')
+      .optional()
+      .meta({ description: 'With ha_connect: the command that takes the session down, run when this gateway stops being master (backup, fault).' }),
   },
   'write it as "- { name: isp1, interface: ppp0 }"',
 ).transform((doc) => ({
@@ -480,6 +521,10 @@ export const uplinkSchema = mapping(
   ...(doc.public_address !== undefined ? { publicAddress: doc.public_address } : {}),
   /** Its IPv6 next hop and routed prefix, as written (lan.ipv6.mode nat). */
   ...(doc.ipv6 !== undefined ? { ipv6: doc.ipv6 } : {}),
+  /** In a pair: the line's shared address, held by the master, the one its connections are translated to. */
+  ...(doc.ha_address !== undefined ? { haAddress: hostPrefix(doc.ha_address) as { address: string; prefix: number } } : {}),
+  /** In a pair: a line only the master holds (its session), the commands that connect and disconnect it. */
+  ...(doc.ha_connect !== undefined || doc.ha_disconnect !== undefined ? { haSession: { connect: doc.ha_connect ?? null, disconnect: doc.ha_disconnect ?? null } } : {}),
 }));
 
 const uplinks = z
@@ -936,6 +981,41 @@ const web = mapping(
   }
 });
 
+// ---- high availability: a pair of gateways; keepalived moves the shared addresses, conntrackd the connections
+
+const ha = mapping(
+  {
+    peer: text(isUnicast, (input) => `${describe(input)} is not a unicast IPv4 address`, "write the other gateway's address on the sync link, e.g. 198.19.255.2"),
+    interface: interfaceName('name the link to the other gateway, e.g. sync0 (conntrackd and the state channel use it)'),
+    key: absolutePath('/etc/dispatcher/ha.key', 'name the file of the secret both gateways share, e.g. /etc/dispatcher/ha.key (openssl rand -hex 32)'),
+    lan_address: addressWithPrefix('write the address the clients use as their gateway, with its prefix, e.g. 198.18.0.1/16'),
+    priority: wholeNumber(1, 254, 'give each gateway its own VRRP priority from 1 to 254: the higher one is master while both are up'),
+    router_id: wholeNumber(1, 255, 'pick a VRRP router id (1–255) no other VRRP router on the LAN uses; both gateways the same')
+      .prefault(51)
+      .meta({ description: "VRRP's virtual router id on the LAN: the same on both gateways of the pair." }),
+    preempt: z
+      .boolean(fails((input) => `must be true or false, not ${describe(input)}`, 'true: the gateway of higher priority takes over again when it comes back; false: the master keeps the role until it fails'))
+      .prefault(false)
+      .meta({ description: 'Whether the gateway of higher priority takes the role back when it returns (false: a takeover lasts until the new master fails).' }),
+    port: wholeNumber(1024, 65535, 'pick a TCP port on the sync link for the state channel, e.g. 7790').prefault(7790),
+  },
+  'write it as "ha: { peer: 198.19.255.2, interface: sync0, key: /etc/dispatcher/ha.key, lan_address: 198.18.0.1/16, priority: 150 }" or leave it out',
+).transform((doc) => ({
+  /** The other gateway's address on the sync link. */
+  peer: doc.peer,
+  /** The sync link: conntrackd's FTFW and our state channel. */
+  interface: doc.interface,
+  /** The file of the secret both gateways share (the state channel's authentication). */
+  keyFile: doc.key,
+  /** The clients' gateway address, held by the master. */
+  lanAddress: hostPrefix(doc.lan_address) as { address: string; prefix: number },
+  priority: doc.priority,
+  routerId: doc.router_id,
+  preempt: doc.preempt,
+  /** The state channel's TCP port on the sync link. */
+  port: doc.port,
+}));
+
 const BACKENDS = ['iptables', 'nftables'] as const;
 const netfilter = mapping(
   {
@@ -970,6 +1050,7 @@ export const SECTIONS = {
   metrics: metrics.prefault({}).meta({ description: 'The Prometheus endpoint (GET /metrics); absent: none.' }),
   web: web.prefault({}).meta({ description: 'The web dashboard (live lines, clients, events); absent: none.' }),
   netfilter: netfilter.prefault({}).meta({ description: 'How packets are classified and NATed: iptables + ipset, or a table of our own in nftables.' }),
+  ha: ha.optional().meta({ description: 'A pair of gateways (keepalived and conntrackd; `dispatcher ha render`); absent: this gateway stands alone.' }),
 };
 
 const document = mapping(SECTIONS, 'start from pools/example.yaml');
@@ -1021,6 +1102,8 @@ function assemble(doc: Sections) {
     ...(doc.metrics.listen !== undefined ? { metrics: hostPort(doc.metrics.listen) } : {}),
     /** Where the web dashboard listens, and the file of the token its actions (and, off loopback, its reads) need; absent: no dashboard. */
     ...(doc.web.listen !== undefined ? { web: { ...hostPort(doc.web.listen), tokenFile: doc.web.token_file ?? null } } : {}),
+    /** One of a pair of gateways; absent: alone. */
+    ...(doc.ha !== undefined ? { ha: doc.ha } : {}),
   };
 }
 

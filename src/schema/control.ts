@@ -187,6 +187,31 @@ export const policyStatusSchema = z
   .readonly();
 export type PolicyStatus = z.infer<typeof policyStatusSchema>;
 
+/** One of a pair: whether its conntrackd answers `conntrackd -C CONF -s` (engine/conntrackd-health.ts), and what it said. */
+const conntrackdHealthSchema = z
+  .object({
+    ok: z.boolean().describe('conntrackd answered; when it does not, connections are not synced and a takeover drops them'),
+    problem: z.string().nullable().describe('why it did not answer: what conntrackd said (not running), or that `dispatcher ha render` never ran'),
+    checkedAt: z.string().describe('when it was last asked'),
+    caches: z
+      .object({
+        internal: z.number().describe("connections in its internal cache: this gateway's own, which it sends to the peer"),
+        external: z.number().describe("connections in its external cache: the peer's, kept to be committed on a takeover"),
+      })
+      .nullable()
+      .describe('null when it did not answer'),
+    errors: z
+      .object({
+        send: z.number(),
+        receive: z.number(),
+        malformed: z.number().describe('messages received malformed'),
+        lost: z.number().describe('messages found missing from the sequence (FT-FW sends them again)'),
+      })
+      .nullable()
+      .describe("the sync link's errors since conntrackd started; null when it did not answer"),
+  })
+  .readonly();
+
 export const statusSchema = z
   .object({
     running: z.literal(true),
@@ -233,6 +258,20 @@ export const statusSchema = z
     repairs: repairStatusSchema,
     conflicts: z.array(z.string()).readonly().describe('rules of other software inside our ranges'),
     advertisements: z.string().nullable().describe("IPv6 prefix mode: why the LAN's router advertisements (radvd) failed at the last run; null: no failure"),
+    ha: z
+      .object({
+        role: z.enum(['master', 'backup', 'fault', 'unknown']).describe('the role keepalived gave this gateway; unknown (fenced) until it says'),
+        peer: z.string(),
+        sending: z.boolean().describe('master: the state channel to the peer is up'),
+        lagMs: z.number().nullable().describe("master: the newest message's time from send to the peer's ack"),
+        problem: z.string().nullable().describe('master: why the channel is down (the peer unreachable, a refusal)'),
+        hearing: z.boolean().describe("backup: the master's state channel to this gateway is up (heard within 3 s; its heartbeats come every second)"),
+        lastReceived: z.string().nullable().describe("backup: when the master's last message was applied"),
+        refused: z.object({ from: z.string(), why: z.string(), at: z.string() }).nullable().describe('the last connection this gateway refused (a wrong key)'),
+        conntrackd: conntrackdHealthSchema.nullable().describe('conntrackd, which syncs the connection table (asked every 10 s); null before the first answer'),
+      })
+      .nullable()
+      .describe('one of a pair (ha); null alone'),
     store: z
       .object({
         store: z.object({ problem: z.string(), movedTo: z.string().nullable(), backup: z.string() }).nullable().describe('the store was unusable at start: what was wrong and where it went'),
@@ -285,7 +324,7 @@ export const timelineEventSchema = z
     kind: z
       .enum(EVENT_KINDS)
       .describe(
-        'start: the daemon started; verdict: a line judged up or down; failover / failback: its pool moved away or home; degraded; ddns: records updated or failing; repair: other software undid ours; reload / refused: a config taken or refused; run: runs failing or working again; operator: an assign, release or rebalance, or a line taken out of service or given back from the web page',
+        'start: the daemon started; verdict: a line judged up or down; failover / failback: its pool moved away or home; degraded; ddns: records updated or failing; repair: other software undid ours; reload / refused: a config taken or refused; run: runs failing or working again; operator: an assign, release or rebalance, or a line taken out of service or given back from the web page; ha: this gateway of a pair changed role, or its conntrackd stopped or started answering',
       ),
     uplink: z.string().nullable().describe('the line it is about, if one'),
     text: z.string(),
@@ -362,6 +401,23 @@ export const commands = {
       idle: z.number().describe('clients with no connection open: the ones that may move'),
       busy: z.number().describe('clients with a connection open through a line: never moved'),
       run: runReportSchema.nullable().describe('the run that loaded the moves; null for a dry run or when nothing moved'),
+    }),
+  },
+  ha: {
+    request: { role: z.enum(['master', 'backup', 'fault']).describe('the role keepalived gave this gateway of a pair (its notify script runs `dispatcher ha ROLE`)') },
+    result: z.object({
+      role: z.enum(['master', 'backup', 'fault']),
+      previous: z.enum(['master', 'backup', 'fault', 'unknown']),
+      conntrackd: z
+        .array(z.object({ step: z.string(), ok: z.boolean(), said: z.string() }).readonly())
+        .readonly()
+        .describe("conntrackd's client commands run for the role, in order (master: the commit -c before the fence is lifted, -f, -R, -B after; backup: -t, -n after it is up; none when the role was said again)"),
+      run: runReportSchema.describe('the run that raised or lifted the fence'),
+      sessions: z
+        .array(z.object({ uplink: z.string(), ok: z.boolean(), said: z.string() }).readonly())
+        .readonly()
+        .describe("the lines only the master holds (ha_connect): each one's ha_connect (master) or ha_disconnect (backup, fault) and what it answered"),
+      forgotten: z.record(z.string(), z.number()).describe('master: the committed connections forgotten per line whose address does not move with the role (no ha_address): translated to the old master’s address, they would hang'),
     }),
   },
   // pppd's arguments: strings here; what a valid one is, checkHook (core/requests.ts) says, for the daemon and the CLI alike.

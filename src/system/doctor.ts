@@ -3,7 +3,7 @@
 // deleted again, so the gateway itself is never changed), sysctls, the
 // kernel's current objects, the uplinks and whether their gateways answer,
 // the software known to undo our objects (fighters.ts) and what the running
-// daemon repaired.
+// daemon repaired; one of a pair, its keepalived and conntrackd (ha-doctor.ts).
 // core/doctor.ts judges it all.
 
 import { readFile } from 'node:fs/promises';
@@ -19,6 +19,7 @@ import { discoverUplinks } from './leases.js';
 import type { RepairStatus } from '../schema/control.js';
 import { gatherFighters } from './fighters.js';
 import { findTool } from './tools.js';
+import { gatherHaFacts, type HaDoctorInput } from './ha-doctor.js';
 import { readFirewall } from './firewall.js';
 
 async function findTools(names: readonly string[]): Promise<Record<string, string | null>> {
@@ -155,9 +156,18 @@ export async function hostFacts(runner: Runner, backend: BackendName, extraTools
 /**
  * `netfilterCollisions`: what the backend found in the way (the caller holds the backend; adapters know none);
  * `repairs`: the running daemon's repair record from its status (null without a daemon);
+ * `pair`: one of a pair, what its checks need beside the config (system/ha-doctor.ts); null alone;
  * `root`: where the host's filesystem starts, for the fighters' files (a test's directory).
  */
-export async function gatherFacts(runner: Runner, config: Config, daemonRunning: boolean, netfilterCollisions: readonly ConfigProblem[], repairs: RepairStatus | null, root = '/'): Promise<DoctorFacts> {
+export async function gatherFacts(
+  runner: Runner,
+  config: Config,
+  daemonRunning: boolean,
+  netfilterCollisions: readonly ConfigProblem[],
+  repairs: RepairStatus | null,
+  pair: Omit<HaDoctorInput, 'conntrackdInstalled'> | null,
+  root = '/',
+): Promise<DoctorFacts> {
   const ipv6 = config.lan.ipv6.mode !== 'off';
   const host = await hostFacts(runner, config.netfilter.backend, Object.keys(configTools(config)), ipv6);
   const kernel = await observeRouting(runner, config);
@@ -198,5 +208,6 @@ export async function gatherFacts(runner: Runner, config: Config, daemonRunning:
     fighters: await gatherFighters(root),
     repairs,
     firewall: await readFirewall(runner),
+    ha: pair ? await gatherHaFacts(runner, config, kernel.links, { ...pair, conntrackdInstalled: Boolean(host.tools.conntrackd) }) : null,
   };
 }

@@ -127,6 +127,7 @@ export function healthyDoctorFacts(overrides: Partial<DoctorFacts> = {}): Doctor
     repairs: null,
     // The lab gateway's firewall: iptables-nft with nothing loaded.
     firewall: ruleSets({ iptablesSave: fixture('iptables-save.txt'), iptablesError: null, iptablesKind: 'nf_tables', nftRuleset: null, nftError: null }),
+    ha: null,
     ...overrides,
   };
 }

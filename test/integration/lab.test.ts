@@ -45,3 +45,21 @@ test('dispatcher lab (dual-stack by default): a dual-stack lab where each client
   const prefix = /namespaces (dsplab-[0-9]+-[0-9]+-)\*/.exec(result.stdout)?.[1];
   expect((await runner.run(['ip', 'netns', 'list'])).stdout).not.toContain(prefix);
 });
+
+test('dispatcher lab --ha: a pair of gateways, a takeover that keeps every client on its line and the TCP connection through the shared address, then cleans up', async () => {
+  requireRoot();
+  const runner = new ExecaRunner();
+  const result = await runner.run([process.execPath, DISPATCHER_BIN, 'lab', '--ha', '--clients', '4'], { okExitCodes: [0, 1], timeoutMs: 120_000 });
+  expect(result.stdout).toMatch(/keepalived made [ab] master: it holds 198\.18\.0\.1 and 198\.51\.100\.10/);
+  expect(result.stdout).toMatch(/^[ab] holds the same pools \(state channel lag [0-9]+ ms\)\.$/m);
+  expect(result.stdout).toMatch(/the TCP connection answered [0-9]+ ms after it, from 198\.51\.100\.10, never reset\./);
+  const gaps = [...result.stdout.matchAll(/^198\.18\.0\.[0-9]+ +isp[123] +([0-9]+) ms +isp[123]$/gm)].map((m) => Number(m[1]));
+  expect(gaps).toHaveLength(4);
+  for (const gap of gaps) expect(gap).toBeLessThan(3000);
+  expect(result.stdout).toContain('0 clients changed line');
+  expect(result.exitCode).toBe(0);
+  expect(result.stdout).toContain('done: nothing of the lab is left.');
+  const prefix = /namespaces (dsplabha-[0-9]+-[0-9]+-)\*/.exec(result.stdout)?.[1];
+  expect(prefix).toBeDefined();
+  expect((await runner.run(['ip', 'netns', 'list'])).stdout).not.toContain(prefix);
+}, 150_000);

@@ -14,14 +14,15 @@ const intent = (clients: Record<string, number> = {}): NetfilterIntent => ({
   poolMask: 0x0f000000,
   lans: ['lan0'],
   uplinks: [
-    { name: 'isp1', interface: 'ppp0', connMark: 0x10000000, poolMark: 0x01000000, group: 64100 },
-    { name: 'isp2', interface: 'wan0', connMark: 0x20000000, poolMark: 0x02000000, group: 64101 },
+    { name: 'isp1', interface: 'ppp0', connMark: 0x10000000, poolMark: 0x01000000, group: 64100, snat: null },
+    { name: 'isp2', interface: 'wan0', connMark: 0x20000000, poolMark: 0x02000000, group: 64101, snat: null },
   ],
   clients: new Map(Object.entries(clients)),
   maxClients: 65536,
   choose: null,
   spread: null,
   ipv6: null,
+  fence: null,
 });
 
 const POOL1 = poolChain(0x01000000, 0x0f000000);

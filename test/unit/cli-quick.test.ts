@@ -1,5 +1,6 @@
-// The quick door (cli/quick.ts) runs hook, status, pools, assign and release
-// without commander. It must take only shapes commander takes the same way,
+// The quick door (cli/quick.ts) runs hook, status, pools, assign, release and
+// ha master|backup|fault (keepalived's notify script: takeover time) without
+// commander. It must take only shapes commander takes the same way,
 // and then do exactly what the commander path does: the same request to the
 // daemon, the same output, the same exit code. Everything else is left to
 // commander (help, usage errors).
@@ -33,6 +34,13 @@ describe('the shapes the quick door takes', () => {
     expect(quickCall(argv('release', '198.18.0.10'))).toMatchObject({ operands: ['198.18.0.10'], json: false });
   });
 
+  test("a subcommand by both its words: keepalived's notify script's `ha ROLE`", () => {
+    // As render/ha-notify.ts writes it: the globals, then `ha "$role"`.
+    const call = quickCall(argv('--config', '/etc/x.yaml', '--socket', '/r.sock', 'ha', 'master'));
+    expect(call).toMatchObject({ spec: { parent: 'ha', name: 'master' }, globals: { config: '/etc/x.yaml', socket: '/r.sock' }, operands: [], json: false });
+    for (const role of ['backup', 'fault']) expect(quickCall(argv('ha', role))?.spec).toMatchObject({ parent: 'ha', name: role });
+  });
+
   test('anything else is left to commander', () => {
     const left = [
       [], // no command: help
@@ -52,6 +60,16 @@ describe('the shapes the quick door takes', () => {
       ['--json', 'status'],
       ['release'],
       ['assign', '198.18.0.10'],
+      ['ha'], // commander lists its subcommands
+      ['ha', 'render', '--dir', '/tmp/ha'],
+      ['ha', 'render'],
+      ['ha', 'primary'],
+      ['ha', 'master', 'now'],
+      ['ha', 'master', '--json'],
+      ['ha', 'master', '--help'],
+      ['ha', '--socket', '/r.sock', 'master'],
+      ['master'], // a subcommand alone is no command
+      ['help', 'ha'],
     ];
     for (const args of left) expect([args, quickCall(argv(...args))]).toEqual([args, undefined]);
   });
@@ -83,6 +101,15 @@ describe('both doors do the same', () => {
           case 'release':
             if (request.ip === '198.18.0.99') throw new RequestError('198.18.0.99 is not assigned to any pool');
             return { ip: request.ip, released: 'isp2', run };
+          case 'ha':
+            return {
+              role: request.role,
+              previous: 'unknown',
+              conntrackd: request.role === 'fault' ? [{ step: '-t', ok: false, said: 'cannot connect' }] : [{ step: '-c', ok: true, said: '' }],
+              run,
+              sessions: request.role === 'backup' ? [{ uplink: 'dsl', ok: true, said: '' }] : [],
+              forgotten: request.role === 'master' ? { isp2: 3, dsl: 0 } : {},
+            };
           default:
             throw new Error(`unexpected ${request.cmd}`);
         }
@@ -122,7 +149,27 @@ describe('both doors do the same', () => {
     ['release', '198.18.0.10'],
     ['release', '198.18.0.99'], // refused by the daemon: exit 2 with its reason
     ['hook', 'ip-sideways', 'ppp0', '/dev/ttyS0', '38400', '192.0.2.2', '192.0.2.1'], // refused before asking
+    ['ha', 'master'],
+    ['ha', 'backup'],
+    ['ha', 'fault'], // a conntrackd step failed: said, exit 0
+    ['--socket', '/nonexistent/ctl.sock', 'ha', 'master'], // the last --socket counts: no daemon, exit 1
   ];
+
+  test('commander still has all of `ha`: render and the roles in its help', async () => {
+    const help = await through((a) => main(a, new FakeRunner()), ['ha', '--help']);
+    expect(help.code).toBe(0);
+    for (const word of ['render', 'master', 'backup', 'fault']) expect(help.out).toMatch(new RegExp(`^  ${word}\\b`, 'm'));
+    const missing = await through((a) => main(a, new FakeRunner()), ['ha', 'render']);
+    expect(missing).toMatchObject({ code: 2, sent: [] });
+    expect(missing.err).toMatch(/--dir/);
+  });
+
+  test('ha ROLE says what the role change did: the lines dialled or hung up, the connections forgotten, what failed', async () => {
+    const said = async (role: string) => (await through(quickMain, ['ha', role])).out;
+    expect(await said('master')).toBe('unknown → master; connections forgotten (their address stayed behind): isp2 3\n');
+    expect(await said('backup')).toBe('unknown → backup; hung up dsl\n');
+    expect(await said('fault')).toBe('unknown → fault (failed: conntrackd -t: cannot connect)\n');
+  });
 
   test.each(calls.map((args) => [args.join(' '), args] as const))('%s', async (_name, args) => {
     const commander = await through((a) => main(a, new FakeRunner()), args);

@@ -4,6 +4,9 @@ import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { ConfigError } from '../../src/model/errors.js';
 import { problemsOf } from '../helpers/config-problems.js';
 
+/** One gateway of a pair. */
+const HA = 'ha: { peer: 198.19.255.2, interface: sync0, key: /etc/dispatcher/ha.key, lan_address: 198.18.0.1/16, priority: 150 }\n';
+
 const BASE = `
 lan:
   interfaces: [lan0]
@@ -71,6 +74,20 @@ describe('a valid config', () => {
     expect(config.staticRoutes).toEqual([{ destination: '203.0.113.64/26', via: ['isp2', 'isp1'] }]);
     expect(config.notify).toEqual({ exec: ['/bin/true'], timeoutMs: 10_000, email: { to: ['ops@example.test'], from: 'gw@example.test', smtp: { host: 'mail.example.test', port: 2525 }, everyMs: 300_000 } });
     expect(config.uplinks[1]?.ipparam).toBe('dsl-line-2');
+  });
+
+  test('one gateway of a pair: its VRRP settings with their defaults, each shared address parsed', () => {
+    const config = parseConfig(`${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10/26'), 'test.yaml');
+    expect(config.ha).toEqual({ peer: '198.19.255.2', interface: 'sync0', keyFile: '/etc/dispatcher/ha.key', lanAddress: { address: '198.18.0.1', prefix: 16 }, priority: 150, routerId: 51, preempt: false, port: 7790 });
+    expect(config.uplinks[0]?.haAddress).toEqual({ address: '198.51.100.10', prefix: 26 });
+    expect(config.uplinks[1]?.haAddress).toBeUndefined();
+    expect(parseConfig(BASE, 'test.yaml').ha).toBeUndefined();
+  });
+
+  test('a line only the master of a pair holds: its connect and disconnect commands, as argument lists', () => {
+    const config = parseConfig(`${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [/usr/bin/pon, dsl provider]\n    ha_disconnect: [/usr/bin/poff, dsl provider]'), 'test.yaml');
+    expect(config.uplinks[1]?.haSession).toEqual({ connect: ['/usr/bin/pon', 'dsl provider'], disconnect: ['/usr/bin/poff', 'dsl provider'] });
+    expect(config.uplinks[0]?.haSession).toBeUndefined();
   });
 
   test('--state and --socket override the file', () => {
@@ -168,6 +185,32 @@ const INVALID: [string, string, string, RegExp][] = [
   ['notify exec relative', `${BASE}\nnotify: { exec: [hook.sh] }`, 'notify.exec[0]', /not an absolute path/],
   ['email without from', `${BASE}\nnotify: { email: { to: ops@example.test } }`, 'notify.email.from', /not an e-mail address/],
   ['email smtp without port', `${BASE}\nnotify: { email: { to: ops@example.test, from: a@b.c, smtp: mail } }`, 'notify.email.smtp', /host:port/],
+  ['ha_address without a pair', BASE.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10/26'), 'uplinks[0].ha_address', /no ha section.*add the ha section/],
+  ['ha_address without its prefix', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10'), 'uplinks[0].ha_address', /not a host address with its prefix length/],
+  ['ha_address a network address', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.0/26'), 'uplinks[0].ha_address', /not a host address/],
+  ['ha_address inside the LAN', `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.18.9.9/16'), 'uplinks[0].ha_address', /inside LAN subnet 198.18.0.0\/16/],
+  [
+    'ha_address twice',
+    `${BASE}${HA}`.replace('weight: 2', 'weight: 2\n    ha_address: 198.51.100.10/26').replace('interface: ppp1', 'interface: ppp1\n    ha_address: 198.51.100.10/26'),
+    'uplinks[1].ha_address',
+    /already the shared address of uplinks\[0\]/,
+  ],
+  ['ha_connect without a pair', BASE.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [/usr/bin/pon, dsl]\n    ha_disconnect: [/usr/bin/poff, dsl]'), 'uplinks[1].ha_connect', /no ha section/],
+  ['ha_connect without ha_disconnect', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [/usr/bin/pon, dsl]'), 'uplinks[1].ha_connect', /without ha_disconnect.*keep the session/],
+  ['ha_connect a relative program', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [pon, dsl]'), 'uplinks[1].ha_connect', /starts with "pon", not an absolute path/],
+  ['ha_connect empty', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: []'), 'uplinks[1].ha_connect', /is empty/],
+  ['ha_connect as a shell line', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: "pon dsl"'), 'uplinks[1].ha_connect', /must be a list/],
+  ['ha_disconnect alone', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_disconnect: [/usr/bin/poff, dsl]'), 'uplinks[1].ha_disconnect', /without ha_connect/],
+  ['ha_connect with a shared address', `${BASE}${HA}`.replace('interface: ppp1', 'interface: ppp1\n    ha_connect: [/usr/bin/pon, dsl]\n    ha_address: 198.51.100.10/26'), 'uplinks[1].ha_address', /session only the master holds/],
+  ['ha with dynamic DNS', `${BASE}${HA}${DDNS}\n`, 'ddns', /both gateways would publish/],
+  ['ha with the LAN’s IPv6 on', `${BASE.replace('  subnets: [198.18.0.0/16]', '  subnets: [198.18.0.0/16]\n  ipv6: { mode: nat, prefix: "fd00:1::/64" }')}${HA}`, 'lan.ipv6.mode', /carries IPv4 only.*set lan.ipv6.mode: off/],
+  ['ha without the peer', `${BASE}${HA.replace('peer: 198.19.255.2, ', '')}`, 'ha.peer', /missing/],
+  ['ha lan_address outside the LAN', `${BASE}${HA.replace('198.18.0.1/16', '192.0.2.1/24')}`, 'ha.lan_address', /outside lan.subnets/],
+  ['ha on a LAN interface', `${BASE}${HA.replace('interface: sync0', 'interface: lan0')}`, 'ha.interface', /also a LAN interface/],
+  ['ha on an uplink interface', `${BASE}${HA.replace('interface: sync0', 'interface: ppp1')}`, 'ha.interface', /interface of uplinks\[1\]/],
+  ['ha with two LAN interfaces', `${BASE.replace('[lan0]', '[lan0, lan1]')}${HA}`, 'ha.lan_address', /one interface.*bridge/],
+  ['ha priority out of range', `${BASE}${HA.replace('priority: 150', 'priority: 255')}`, 'ha.priority', /1 to 254/],
+  ['ha key relative', `${BASE}${HA.replace('/etc/dispatcher/ha.key', 'ha.key')}`, 'ha.key', /absolute path/],
   ['YAML syntax', 'lan: [a\nuplinks: x', '(YAML line', /./],
   ['duplicate YAML key', `${BASE}\nlan: { interfaces: [x] }`, '(YAML line', /unique/i],
   ['not a mapping', '- a\n- b', '(top level)', /mapping/],

@@ -35,6 +35,14 @@ function exposedFamilies(): Set<string> {
     lastRunSeconds: 0,
     repairs: { total: 0, fighting: false },
     ddns: { inSync: true, updates: 0, checks: 0, failures: 0 },
+    ha: {
+      role: 'master',
+      channelUp: true,
+      lagSeconds: 0.01,
+      lastReceivedSeconds: 1,
+      lastRefusedSeconds: 1,
+      conntrackd: { up: true, caches: { internal: 1, external: 0 }, errors: { send: 0, receive: 0, malformed: 0, lost: 0 } },
+    },
     process: { residentBytes: 1, cpuSeconds: 1, openFds: 1, maxFds: 1, startTimeSeconds: 1, loopDelay: { p50: 0, p99: 0, max: 0 } },
   });
   return new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] as string));
@@ -53,7 +61,7 @@ function asPromql(expr: string): string {
 describe('contrib/prometheus/alerts.yml', () => {
   test('promtool check rules passes it, and its unit tests (alerts.test.yml) pass', async () => {
     const check = await promtool(['check', 'rules', join(CONTRIB, 'prometheus', 'alerts.yml')]);
-    expect(check.output).toContain('SUCCESS: 7 rules found');
+    expect(check.output).toContain('SUCCESS: 10 rules found');
     expect(check.exitCode).toBe(0);
     // Its rule_files are found beside it.
     const tests = await promtool(['test', 'rules', join(CONTRIB, 'prometheus', 'alerts.test.yml')]);

@@ -342,14 +342,15 @@ const INTENT = {
   poolMask: 0x0f000000,
   lans: ['lan0'],
   uplinks: [
-    { name: 'isp1', interface: 'wan1', connMark: 0x10000000, poolMark: 0x01000000, group: 64100 },
-    { name: 'isp2', interface: 'wan2', connMark: 0x20000000, poolMark: 0x02000000, group: 64101 },
+    { name: 'isp1', interface: 'wan1', connMark: 0x10000000, poolMark: 0x01000000, group: 64100, snat: null },
+    { name: 'isp2', interface: 'wan2', connMark: 0x20000000, poolMark: 0x02000000, group: 64101, snat: null },
   ],
   clients: new Map([['198.18.0.10', 0x01000000]]),
   maxClients: 2,
   choose: null,
   spread: null,
   ipv6: IPV6,
+  fence: null,
 };
 
 /** The two lines up, for plans with policies. */

@@ -133,6 +133,7 @@ describe('metrics', () => {
     lastRunSeconds: 0.02,
     repairs: { total: 3, fighting: true },
     ddns: { inSync: true, updates: 2, checks: 5, failures: 0 },
+    ha: null,
     process: { residentBytes: 80_000_000, cpuSeconds: 12.3456, openFds: 40, maxFds: 1024, startTimeSeconds: 1_796_000_000, loopDelay: { p50: 0.0101, p99: 0.02, max: 0.5 } },
   };
 

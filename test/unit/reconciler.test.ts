@@ -2,10 +2,12 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ClientJournal, changesBetween, type SyncBody } from '../../src/core/ha-sync.js';
 import type { Logger } from '../../src/system/logger.js';
 import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
 import { Reconciler, TRUST_MS } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
+import type { ClientRecord } from '../../src/model/state.js';
 import { systemClock } from '../../src/system/clock.js';
 import { Store } from '../../src/system/store.js';
 import { fixture } from '../helpers/fixtures.js';
@@ -75,6 +77,57 @@ describe('reconciler', () => {
     failing = false;
     expect(await reconciler.request('later', { scan: true })).toMatchObject({ ok: true });
     expect(reconciler.advertisementError).toBeNull();
+  });
+
+  test("a journal kept (a pair's master): what edits and runs changed is noted, and taking it finds what comparing the whole tables finds", async () => {
+    const reconciler = new Reconciler({ runner: capturedGatewayRunner(), store: await Store.open(dir), backend, log }, config, capturedAssignments());
+    const journal = new ClientJournal();
+    reconciler.keepJournal(journal);
+    let sent = new Map(reconciler.clients);
+    const [pinned, released] = [...sent.keys()] as [string, string];
+    // An operator's two edits and a scan in one run: the scan learns every client's MAC (the store had none).
+    await reconciler.request('scan', {
+      scan: true,
+      edit: (clients) => {
+        clients.set(pinned, { ...(clients.get(pinned) as ClientRecord), uplink: 'isp3', pinned: true });
+        clients.delete(released);
+      },
+    });
+    const first = journal.take(reconciler.clients) as Extract<SyncBody, { kind: 'changes' }>;
+    expect(first).toEqual(changesBetween(sent, reconciler.clients));
+    expect(first.set[pinned]).toMatchObject({ uplink: 'isp3', pinned: true });
+    expect(Object.values(first.set).every((r) => r.mac !== '')).toBe(true);
+    sent = new Map(reconciler.clients);
+    // The same neighbours again: lastSeen alone, nothing noted.
+    await reconciler.request('scan again', { scan: true });
+    expect(journal.size).toBe(0);
+    expect(changesBetween(sent, reconciler.clients)).toBeNull();
+    // A new client: noted, and only it.
+    await reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.3', mac: '02:00:00:00:03:03', dev: 'lan0', complete: true }] });
+    expect(journal.take(reconciler.clients)).toEqual({ kind: 'changes', set: { '198.18.3.3': reconciler.clients.get('198.18.3.3') }, del: [] });
+    // No journal kept: nothing noted.
+    reconciler.keepJournal(null);
+    await reconciler.request('release', { edit: (clients) => clients.delete('198.18.3.3') });
+    expect(journal.size).toBe(0);
+  });
+
+  test("becoming master (a pair's takeover) counts every client as seen now: the backup's lastSeen was the master's when last sent", async () => {
+    const reconciler = new Reconciler({ runner: capturedGatewayRunner(), store: await Store.open(dir), backend, log }, config, capturedAssignments());
+    // As the master sent them: seen long ago, as far as this gateway knows.
+    const ips = [...reconciler.clients.keys()];
+    await reconciler.request('sync', {
+      edit: (clients) => {
+        for (const ip of ips) clients.set(ip, { ...(clients.get(ip) as ClientRecord), lastSeen: 1 });
+      },
+    });
+    const before = new Map([...reconciler.clients].map(([ip, r]) => [ip, r.lastSeen]));
+    expect([...before.values()].every((t) => t === 1)).toBe(true);
+    const now = Date.now();
+    await reconciler.setRole('backup');
+    expect(new Map([...reconciler.clients].map(([ip, r]) => [ip, r.lastSeen]))).toEqual(before);
+    await reconciler.setRole('master');
+    for (const record of reconciler.clients.values()) expect(record.lastSeen).toBeGreaterThanOrEqual(now);
+    expect(reconciler.clients.size).toBe(before.size);
   });
 
   test('a new neighbour is one ipset line, nothing else', async () => {

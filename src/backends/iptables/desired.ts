@@ -38,7 +38,10 @@ function skeletonValues(intent: NetfilterIntent, family: Family): SkeletonValues
     set: familyContract(family).clientSet,
     lans: intent.lans,
     uplinks: intent.uplinks.map((u) => ({ interface: u.interface, connMark: hex(u.connMark), poolMark: hex(u.poolMark), group: String(u.group) })),
-    nat: ipv6 ? translate.map((t) => `-s ${ipv6.lanPrefix} -o ${t.interface} -j ${t.prefix === null ? 'MASQUERADE' : `NETMAP --to ${t.prefix}`}`) : intent.uplinks.map((u) => `-o ${u.interface} -j MASQUERADE`),
+    nat: ipv6
+      ? translate.map((t) => `-s ${ipv6.lanPrefix} -o ${t.interface} -j ${t.prefix === null ? 'MASQUERADE' : `NETMAP --to ${t.prefix}`}`)
+      : // A line with a shared address translates what it forwards to that address; the gateway's own packets (probes, exec --uplink, whose source the first route lookup chose) masquerade to its own address, so the backup's probes are answered.
+        intent.uplinks.flatMap((u) => (u.snat === null ? [`-o ${u.interface} -j MASQUERADE`] : [`-o ${u.interface} -m addrtype --src-type LOCAL -j MASQUERADE`, `-o ${u.interface} -j SNAT --to-source ${u.snat}`])),
     guards: translate.flatMap((t) => (t.prefix === null ? [] : [t.prefix])),
     // iptables-save prints a host match with its length.
     // By the line it belongs to, and from the LAN (whose hosts look the gateway's name up too).
@@ -47,6 +50,8 @@ function skeletonValues(intent: NetfilterIntent, family: Family): SkeletonValues
     pools: viaPoolMarks(intent.choose).map((mark) => ({ value: String(extract(mark, intent.poolMask)), mark: hex(mark) })),
     hashes: hashedModes(intent.choose).map((mode) => hashOf(mode, family)),
     spread: intent.spread && spreadValues(intent.spread),
+    // The shared addresses are IPv4: the fence is iptables', not ip6tables'.
+    fence: family === 'ipv4' ? intent.fence : null,
   };
 }
 

@@ -6,7 +6,7 @@ import type { DesiredNetfilterTable } from './types.js';
 import { tokenize } from '../../parse/iptables-save.js';
 import { isOurChain } from '../../core/contract.js';
 
-type Repeat = 'lan' | 'uplink' | 'nat' | 'guard' | 'inbound' | 'choose' | 'choose-lan' | 'choice' | 'pool' | 'hash' | 'bucket' | null;
+type Repeat = 'lan' | 'uplink' | 'nat' | 'guard' | 'inbound' | 'choose' | 'choose-lan' | 'choice' | 'pool' | 'hash' | 'bucket' | 'fence' | 'fence-lan' | 'fence-address' | null;
 
 export interface SkeletonRule {
   readonly repeat: Repeat;
@@ -51,10 +51,13 @@ const PLACEHOLDERS: Record<Exclude<Repeat, null> | 'none', readonly string[]> = 
   pool: [...COMMON, 'pool.value', 'pool.mark'],
   hash: [...COMMON, 'hash.name', 'hash.tuple', 'hash.seed', 'hash.buckets', 'hash.offset'],
   bucket: [...COMMON, 'bucket.match', 'bucket.poolMark'],
+  fence: COMMON,
+  'fence-lan': [...COMMON, 'lan'],
+  'fence-address': [...COMMON, 'fence.address'],
 };
 
 /** A line's optional repeat tag, "[lan] ", then a chain declaration or a rule. */
-const REPEAT = '^(?:\\[(lan|uplink|nat|guard|inbound|choose|choose-lan|choice|pool|hash|bucket)\\] )?';
+const REPEAT = '^(?:\\[(lan|uplink|nat|guard|inbound|choose|choose-lan|choice|pool|hash|bucket|fence|fence-lan|fence-address)\\] )?';
 const DECLARATION = new RegExp(REPEAT + ':(\\S+)$');
 const HOOK = new RegExp(REPEAT + '-I (\\S+) -j (\\S+)$');
 const RULE = new RegExp(REPEAT + '-A (\\S+) (.+)$');
@@ -133,6 +136,8 @@ export interface SkeletonValues {
     /** Each block's mark match (value/mask, or the bare value when the mask is full) and the pool mark it sets. */
     readonly blocks: readonly { readonly match: string; readonly poolMark: string }[];
   } | null;
+  /** One of a pair, not master: the LANs whose forwarding and the shared addresses whose traffic is held (model/plan.ts FenceIntent); null: no fence. */
+  readonly fence: { readonly lans: readonly string[]; readonly addresses: readonly string[] } | null;
 }
 
 /** The placeholder rows a repeated line is filled with. */
@@ -164,6 +169,12 @@ function rowsOf(repeat: Repeat, values: SkeletonValues): Record<string, string>[
       return spread ? values.hashes.map((h) => ({ ...common, 'hash.name': h.name, 'hash.tuple': h.tuple, 'hash.seed': spread.seed, 'hash.buckets': spread.buckets, 'hash.offset': spread.offset })) : [];
     case 'bucket':
       return (spread?.blocks ?? []).map((b) => ({ ...common, 'bucket.match': b.match, 'bucket.poolMark': b.poolMark }));
+    case 'fence':
+      return values.fence ? [common] : [];
+    case 'fence-lan':
+      return (values.fence?.lans ?? []).map((lan) => ({ ...common, lan }));
+    case 'fence-address':
+      return (values.fence?.addresses ?? []).map((address) => ({ ...common, 'fence.address': address }));
   }
 }
 

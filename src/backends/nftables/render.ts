@@ -12,7 +12,12 @@
 //          keep their uplink; `dispatcher exec --uplink` groups get its mark
 //   post   postrouting, priority mangle: a connection belongs to the uplink
 //          its first packet left by; count received bytes per pool
-//   nat    postrouting, priority srcnat (100): masquerade per uplink (IPv4);
+//   fence   prerouting, priority mangle - 10, only while one of a pair is not
+//          master: what it would forward from the LAN and what arrives for
+//          a line's shared address is dropped until the connections are
+//          committed (model/plan.ts FenceIntent)
+//   nat    postrouting, priority srcnat (100): masquerade per uplink (IPv4),
+//          or SNAT to the line's shared address in a pair;
 //          in IPv6 nat mode the LAN's prefix onto each uplink's (NPTv6) or
 //          masqueraded; IPv6 is otherwise left alone
 // Priorities are those of iptables' mangle and nat tables, so firewalld, ufw
@@ -227,9 +232,23 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   // arriving by that line, or from the LAN (whose hosts look the gateway's name up too), are the gateway's.
   const inbound = (ipv6?.translate ?? []).flatMap(({ interface: line, inbound: to }) => (to === null ? [] : [line, ...lans].map((iface) => `iifname ${quoted(iface)} ip6 daddr ${to.address} dnat ip6 to ${to.to}`)));
   if (inbound.length > 0) chain('inbound', 'type nat hook prerouting priority dstnat; policy accept;', inbound);
+  // A pair (ha) while this gateway is not master: nothing it would forward from the LAN (VRRP's adverts and ARP pass)
+  // and nothing for a line's shared address, until conntrackd has committed the master's connections. Before `pre`.
+  const { fence } = intent;
+  if (fence) {
+    chain('fence', 'type filter hook prerouting priority mangle - 10; policy accept;', [
+      ...fence.lans.map((lan) => `iifname ${quoted(lan)} fib daddr type unicast drop`),
+      ...fence.addresses.map((address) => `ip daddr ${address} drop`),
+    ]);
+  }
   // IPv4 masquerades by uplink; IPv6 only in nat mode, and only the LAN's prefix: onto the uplink's routed prefix (NPTv6), else its address.
   chain('nat', 'type nat hook postrouting priority srcnat; policy accept;', [
-    ...uplinks.map((u) => `oifname ${quoted(u.interface)} meta nfproto ipv4 masquerade`),
+    // A line with a shared address translates what it forwards to that address; the gateway's own packets (probes, exec --uplink) masquerade to its own address.
+    ...uplinks.flatMap((u) =>
+      u.snat === null
+        ? [`oifname ${quoted(u.interface)} meta nfproto ipv4 masquerade`]
+        : [`oifname ${quoted(u.interface)} meta nfproto ipv4 fib saddr type local masquerade`, `oifname ${quoted(u.interface)} meta nfproto ipv4 snat ip to ${u.snat}`],
+    ),
     ...(ipv6?.translate ?? []).map((t) => `oifname ${quoted(t.interface)} ip6 saddr ${ipv6?.lanPrefix} ${t.prefix === null ? 'masquerade' : `snat ip6 prefix to ${t.prefix}`}`),
   ]);
   // The digest of everything above, in a chain nothing jumps to: a run compares it with what it would

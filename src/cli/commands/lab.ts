@@ -16,6 +16,7 @@ import { findTool } from '../../system/tools.js';
 import type { CliContext } from '../context.js';
 import { ENDING_SIGNALS, EXIT_FAILURE, Failure } from '../exit.js';
 import { formatPools, table } from '../format.js';
+import { haLab } from './lab-ha.js';
 
 const LAB_CONFIG = fileURLToPath(new URL('../../../pools/lab.yaml', import.meta.url));
 /** The same lab, dual-stack (the default; `--ipv4-only` runs lab.yaml's). */
@@ -27,6 +28,7 @@ interface LabOptions {
   readonly ipv4Only?: boolean;
   readonly hold?: boolean;
   readonly clean?: boolean;
+  readonly ha?: boolean;
 }
 
 /** Where the gateway's web page listens (its own loopback), and the host port the lab forwards to it when free. */
@@ -185,6 +187,7 @@ export function registerLab(program: Command, ctx: CliContext): void {
       "leave IPv6 out (pools/lab.yaml); by default the lab is dual-stack: the LAN autoconfigures IPv6 and the lines carry it (IPv6 nat mode, pools/lab-dual-stack.yaml), and the lab shows both families leaving by the pool's line and an IPv6 failover",
     )
     .option('--hold', 'keep the lab running until Ctrl-C (or SIGTERM, SIGHUP)')
+    .option('--ha', 'a pair of gateways instead (keepalived and conntrackd in each, three lines of the kinds a pair has), and a takeover with its figures')
     .option('--clean', 'only remove what labs and test runs that died left behind (namespaces, their processes, temporary files), and say what')
     .action(async (options: LabOptions) => {
       if (process.getuid?.() !== 0) throw new Failure('the lab needs root: it creates network namespaces (sudo npm run lab)');
@@ -199,6 +202,10 @@ export function registerLab(program: Command, ctx: CliContext): void {
         return;
       }
       await cleanLeftoversSaying(runner, say);
+      if (options.ha) {
+        await haLab(ctx, clients, options.hold === true, say);
+        return;
+      }
       const ipv6 = options.ipv4Only !== true;
       if (ipv6 && (await findTool('radvd')) === null) throw new Failure("the dual-stack lab needs radvd (its ISPs' and LAN's router advertisements): apt install radvd, or run dispatcher lab --ipv4-only");
       const prefix = runPrefix('lab');

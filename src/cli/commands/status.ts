@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { DdnsStatus, PublicAddressStatus, RunReport, UplinkHealthSnapshot } from '../../schema/control.js';
+import type { DdnsStatus, PublicAddressStatus, RunReport, Status, UplinkHealthSnapshot } from '../../schema/control.js';
 import { EXIT_FAILURE } from '../exit.js';
 import { configFor, fromDaemon, printJson, type CliContext } from '../context.js';
 import { formatBalance, table } from '../format.js';
@@ -93,11 +93,26 @@ export const statusSpec: CommandSpec = {
       .join('\n');
     ctx.out(
       `dispatcher ${status.version}, pid ${status.pid}, up ${status.uptimeSeconds} s, config ${status.config}\n` +
-        `${status.clients} clients\n${formatBalance(status)}\n${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${policies ? `\npolicies (first match wins):\n${policies}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
+        `${status.clients} clients\n${formatBalance(status)}\n${describePair(status.ha)}${uplinks}\nhealth:\n${health}\n${routes ? `\nstatic routes:\n${routes}\n` : ''}${policies ? `\npolicies (first match wins):\n${policies}\n` : ''}${publics ? `\npublic addresses:\n${publics}\n` : ''}${describeDdns(status.ddns)}\nlast run: ${describeRun(status.lastRun)}\n${conflicts}`,
     );
   },
 };
 
 export function registerStatus(program: Command, ctx: CliContext): void {
   registerSpec(program, ctx, statusSpec);
+}
+
+/** One of a pair: its role and the state channel, as a line (none alone), and a warning for each thing that fails. */
+function describePair(ha: Status['ha']): string {
+  if (!ha) return '';
+  const channel =
+    ha.role === 'master'
+      ? ha.sending
+        ? `sending to ${ha.peer}${ha.lagMs !== null ? `, last acknowledged after ${ha.lagMs} ms` : ''}`
+        : `not reaching ${ha.peer}${ha.problem ? ` (${ha.problem})` : ''}: the backup is not kept up to date`
+      : `${ha.hearing ? 'hearing the master' : 'not hearing the master (the sync link, its dispatcher?): not kept up to date'}; ${ha.lastReceived ? `its last change applied at ${ha.lastReceived}` : 'no change from it yet'}`;
+  const refused = ha.refused ? `\nwarning: refused ${ha.refused.from} on the state channel at ${ha.refused.at} (${ha.refused.why})` : '';
+  // `?.`: a daemon from before the conntrackd check answers without it.
+  const conntrackd = ha.conntrackd?.ok === false ? `\nwarning: conntrackd does not answer (${ha.conntrackd.problem ?? 'no answer'}, asked at ${ha.conntrackd.checkedAt}): connections are not synced, and a takeover drops them` : '';
+  return `pair: ${ha.role}${ha.role === 'master' ? '' : ' (fenced: forwards nothing)'}; ${channel}${refused}${conntrackd}\n`;
 }
