@@ -34,22 +34,11 @@ export function snapshotOf(clients: Assignments, layout: string): SyncBody {
 }
 
 /**
- * What changed from `before` to `after`: clients added or whose record
- * changed (a move, a pin, a new IPv6 address; not lastSeen alone, which
- * changes on every neighbour event and matters to no takeover), and clients
- * gone. null when nothing did. The whole table: what a journal's take must
- * equal (changesAmong over the clients it noted).
- */
-export function changesBetween(before: Assignments, after: Assignments): SyncBody | null {
-  const touched = new Map<string, ClientRecord | undefined>(before);
-  for (const ip of after.keys()) if (!touched.has(ip)) touched.set(ip, undefined);
-  return changesAmong(touched, after);
-}
-
-/**
- * changesBetween over some clients only: `before` holds each client that may
- * have changed, with its record before (undefined: it was not there); any
- * other client is taken as unchanged. The work is by the clients in `before`.
+ * The clients whose record changed (not lastSeen alone) and the ones gone,
+ * among some clients only: `before` holds each client that may have changed,
+ * with its record before (undefined: it was not there); any other client is
+ * taken as unchanged. The work is by the clients in `before`. null when
+ * nothing did.
  */
 export function changesAmong(before: ReadonlyMap<string, ClientRecord | undefined>, after: Assignments): SyncBody | null {
   const set: Record<string, ClientRecord> = {};

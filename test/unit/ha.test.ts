@@ -17,7 +17,7 @@ import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptab
 import type { NftObserved, NftPayload } from '../../src/backends/nftables/types.js';
 import { parseConfig } from '../../src/config/load.js';
 import { updateAssignments } from '../../src/core/assign.js';
-import { applySync, ClientJournal, changesAmong, changesBetween, journaled, parseSyncBody, type SyncBody, snapshotOf } from '../../src/core/ha-sync.js';
+import { applySync, ClientJournal, changesAmong, journaled, parseSyncBody, type SyncBody, snapshotOf } from '../../src/core/ha-sync.js';
 import { type HaRole, planNetfilter } from '../../src/core/netfilter.js';
 import { computePlan } from '../../src/core/run.js';
 import { HaSync } from '../../src/engine/ha-sync.js';
@@ -28,6 +28,7 @@ import type { UplinkView } from '../../src/model/state.js';
 import { conntrackdConf } from '../../src/render/conntrackd-conf.js';
 import { haNotifyScript } from '../../src/render/ha-notify.js';
 import { keepalivedConf } from '../../src/render/keepalived-conf.js';
+import { changesBetween } from '../helpers/ha-changes.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const CONFIG = `

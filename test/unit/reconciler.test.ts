@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClientJournal, changesBetween, type SyncBody } from '../../src/core/ha-sync.js';
+import { ClientJournal, type SyncBody } from '../../src/core/ha-sync.js';
 import type { Logger } from '../../src/system/logger.js';
 import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
 import { Reconciler, TRUST_MS } from '../../src/engine/reconciler.js';
@@ -11,6 +11,7 @@ import type { ClientRecord } from '../../src/model/state.js';
 import { systemClock } from '../../src/system/clock.js';
 import { Store } from '../../src/system/store.js';
 import { fixture } from '../helpers/fixtures.js';
+import { changesBetween } from '../helpers/ha-changes.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { backend, capturedAssignments, capturedGatewayRunner, labConfig, pristineGatewayRunner } from '../helpers/scenario.js';
 
