@@ -66,7 +66,7 @@ export async function programming(ctx: BenchContext): Promise<ScenarioResult> {
       baseline: 'the original design, one `iptables -A` process per client (mark rule), run inside the gateway namespace',
       figures,
       notes: [
-        'Clock: from the start of one `ip -batch` of permanent neighbour entries (the batch itself is included) until `ipset list -t` counts every client, polled every 10 ms.',
+        'Clock: from the start of one `ip -batch` of permanent neighbour entries (the batch itself is included) until `ipset list -t` counts every client, asked once the daemon (asked over its socket every 10 ms) holds them all; the earlier of that count and the end of the daemon’s last run as it reports it.',
         `The baseline was measured at ${small} and ${large} clients; larger sizes are extrapolated with t = a·n + b·n² through those two points (each \`iptables -A\` rewrites the table, so it grows faster than linearly).`,
       ],
     };

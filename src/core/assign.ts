@@ -17,9 +17,23 @@ export function countByUplink(assignments: ReadonlyMap<string, ClientRecord>): M
   return counts;
 }
 
-function countByMac(assignments: ReadonlyMap<string, ClientRecord>): Map<string, number> {
+/**
+ * A present client's lastSeen is written again once it is this old (or a
+ * tenth of the expiry, when that is shorter): a scan of 50,000 present clients
+ * otherwise rewrote 50,000 records every 30 s to move a time by 30 s. An
+ * absent client then expires at most this much later than `clients.expire`
+ * (the check allows for it), never sooner.
+ */
+export const LAST_SEEN_GRAIN_MS = 60_000;
+
+export function lastSeenGrain(expireMs: number): number {
+  return expireMs > 0 ? Math.min(LAST_SEEN_GRAIN_MS, expireMs / 10) : LAST_SEEN_GRAIN_MS;
+}
+
+/** How many addresses each of `macs` holds: only those are counted (a run of new clients looks at all 50,000 records, but counts a few MACs). */
+function countByMac(assignments: ReadonlyMap<string, ClientRecord>, macs: ReadonlySet<string>): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const record of assignments.values()) if (record.mac !== '') counts.set(record.mac, (counts.get(record.mac) ?? 0) + 1);
+  for (const record of assignments.values()) if (macs.has(record.mac)) counts.set(record.mac, (counts.get(record.mac) ?? 0) + 1);
   return counts;
 }
 
@@ -96,10 +110,14 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
   const strategy = input.strategy ?? hostStrategy;
   const candidates = strategy.candidates(input.uplinks);
   const expired: string[] = [];
+  const grain = lastSeenGrain(input.expireMs);
   if (input.complete && input.expireMs > 0) {
-    const presentIps = new Set(input.present.map((n) => n.ip));
+    // Built only when some record is old enough: a present client's lastSeen is at most `grain` old.
+    let presentIps: Set<string> | null = null;
     for (const [ip, record] of next) {
-      if (!record.pinned && !presentIps.has(ip) && input.now - record.lastSeen > input.expireMs) {
+      if (record.pinned || input.now - record.lastSeen <= input.expireMs + grain) continue;
+      presentIps ??= new Set(input.present.map((n) => n.ip));
+      if (!presentIps.has(ip)) {
         next.delete(ip);
         expired.push(ip);
       }
@@ -127,7 +145,7 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
   );
   for (const neighbour of input.present) {
     const record = next.get(neighbour.ip);
-    if (record && (record.lastSeen !== input.now || record.mac !== neighbour.mac || record.interface !== neighbour.dev)) {
+    if (record && (input.now - record.lastSeen >= grain || input.now < record.lastSeen || record.mac !== neighbour.mac || record.interface !== neighbour.dev)) {
       // Another device took the address: the IPv6 addresses were the old device's.
       const { ipv6, ...rest } = record;
       const same = record.mac === neighbour.mac && record.interface === neighbour.dev;
@@ -135,7 +153,7 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
       next.set(neighbour.ip, { ...rest, ...(same && ipv6 ? { ipv6 } : {}), mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
     }
   }
-  const perMac = fresh.length > 0 ? countByMac(next) : new Map<string, number>();
+  const perMac = fresh.length > 0 ? countByMac(next, new Set(fresh.map((n) => n.mac).filter((mac) => mac !== ''))) : new Map<string, number>();
   for (const neighbour of fresh) {
     if (next.has(neighbour.ip)) continue; // listed twice in one scan
     const cap = candidates.length === 0 ? 'no uplink' : next.size >= input.max ? 'clients.max' : (perMac.get(neighbour.mac) ?? 0) >= input.perMac ? 'clients.per_mac' : null;

@@ -20,6 +20,7 @@ export const clientRecordSchema = z.object({
   pinned: z.boolean(),
   /** Epoch milliseconds. */
   firstSeen: z.number(),
+  /** Epoch milliseconds; written again once a minute old (or a tenth of clients.expire), not on every scan (core/assign.ts). */
   lastSeen: z.number(),
   /** The host's IPv6 addresses → when each was last seen (epoch milliseconds); they share its pool. */
   ipv6: z.record(z.string().refine(isIpv6Text), z.number()).optional(),

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { countByUplink, updateAssignments } from '../../src/core/assign.js';
+import { countByUplink, LAST_SEEN_GRAIN_MS, lastSeenGrain, updateAssignments } from '../../src/core/assign.js';
 import { leastLoaded } from '../../src/core/balance/host.js';
 import type { Candidate } from '../../src/core/balance/strategy.js';
 import { isNeighbourNews } from '../../src/core/clients.js';
@@ -176,6 +176,31 @@ describe('sticky assignments', () => {
     const moved = [{ ...neighbours(1)[0]!, mac: '02:00:00:00:00:99', dev: 'lan1' }];
     const later = updateAssignments({ assignments: first.assignments, present: moved, uplinks: [uplink('a', 0, 1)], now: NOW + 5, complete: true, expireMs: 0, max: 10, perMac: 10 });
     expect(later.assignments.get('198.18.0.10')).toMatchObject({ mac: '02:00:00:00:00:99', interface: 'lan1', lastSeen: NOW + 5, firstSeen: NOW });
+  });
+
+  test('a present client keeps its record until lastSeen is a grain old (a minute, or a tenth of the expiry): a scan rewrites no records', () => {
+    const day = 86_400_000;
+    const first = assign([uplink('a', 0, 1)], neighbours(2), new Map(), { expireMs: day });
+    const record = first.assignments.get('198.18.0.10');
+    const soon = assign([uplink('a', 0, 1)], neighbours(2), first.assignments, { expireMs: day, now: NOW + LAST_SEEN_GRAIN_MS - 1 });
+    expect(soon.assignments.get('198.18.0.10')).toBe(record);
+    const later = assign([uplink('a', 0, 1)], neighbours(2), first.assignments, { expireMs: day, now: NOW + LAST_SEEN_GRAIN_MS });
+    expect(later.assignments.get('198.18.0.10')?.lastSeen).toBe(NOW + LAST_SEEN_GRAIN_MS);
+    // A clock stepped back: lastSeen follows it, so expiry is not put off.
+    expect(assign([uplink('a', 0, 1)], neighbours(2), first.assignments, { expireMs: day, now: NOW - 1000 }).assignments.get('198.18.0.10')?.lastSeen).toBe(NOW - 1000);
+    expect(lastSeenGrain(10 * 60_000)).toBe(60_000);
+    expect(lastSeenGrain(5 * 60_000)).toBe(30_000);
+  });
+
+  test('an absent client expires no sooner than clients.expire after it was last seen, and at most a grain later', () => {
+    const expireMs = 5 * 60_000;
+    const grain = lastSeenGrain(expireMs);
+    const seen = NOW - grain / 2; // last written somewhere within the grain before the client left at NOW
+    const old = new Map<string, ClientRecord>([['198.18.0.10', { uplink: 'a', mac: '', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: seen }]]);
+    const at = (now: number) => assign([uplink('a', 0, 1)], [], old, { expireMs, now }).expired;
+    expect(at(NOW + expireMs)).toEqual([]);
+    expect(at(seen + expireMs + grain)).toEqual([]);
+    expect(at(seen + expireMs + grain + 1)).toEqual(['198.18.0.10']);
   });
 });
 
