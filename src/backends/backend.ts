@@ -16,7 +16,7 @@ import type { PoolBytes } from '../core/traffic.js';
 import type { Config } from '../model/config.js';
 import type { ConfigProblem } from '../model/errors.js';
 import type { NetfilterIntent } from '../model/plan.js';
-import type { Runner } from '../system/exec.js';
+import type { Runner, SessionSpec } from '../system/exec.js';
 
 export type { BackendName } from '../model/config.js';
 import type { BackendName } from '../model/config.js';
@@ -49,7 +49,22 @@ export interface NetfilterWatch {
   /** `nft monitor`-style events, and which of their tables ("ip mangle"; "ruleset" for a flush of all) hold ours; null: none. */
   readonly events: { readonly argv: readonly string[]; readonly tables: readonly string[] } | null;
   /** A cheap read whose answer changes when ours change in ways no event reports; null: the events cover everything. */
-  readonly check: ((runner: Runner) => Promise<string>) | null;
+  readonly check: NetfilterCheck | null;
+}
+
+/**
+ * The check as a question: asked of a tool kept running where the tool has an
+ * interactive mode (no process per check), or as one command when that fails.
+ */
+export interface NetfilterCheck {
+  /** The tool kept running; null: one command per check. */
+  readonly session: SessionSpec | null;
+  /** The question, one line, for the session. */
+  readonly request: string;
+  /** The same question as one command. */
+  readonly once: readonly string[];
+  /** Pure: the answer as a summary to compare between checks (and show in the log when it changes). */
+  readonly read: (answer: string) => string;
 }
 
 export interface NetfilterBackend<Observed = unknown, Payload = unknown> {

@@ -6,7 +6,8 @@
 //               told apart from ours by the process that committed them
 //   routing     ip monitor rule route, against what the last run loaded
 //   sysctls     read from /proc/sys every CHECK_MS (no events exist)
-//   the rest    the backend's cheap check (ipset's header), every 4 × CHECK_MS
+//   the rest    the backend's cheap check (ipset's header), every CHECK_MS,
+//               asked of one tool kept running (system/tool-session.ts)
 // The run itself decides whether anything had drifted (RunReport.drift: its
 // plan was unchanged, yet the kernel needed loading); only those runs count
 // as repairs, are logged with what was noticed and counted in the metrics.
@@ -21,21 +22,22 @@ import { tableOfEvent } from '../parse/nft-monitor.js';
 import type { RepairStatus, RunReport } from '../schema/control.js';
 import type { NetfilterBackend } from '../backends/backend.js';
 import type { Clock, TimerHandle } from '../system/clock.js';
-import type { RunOptions, RunResult, Runner, SpawnOptions, Process } from '../system/exec.js';
+import { type RunOptions, type RunResult, type Runner, type SpawnOptions, type Process, whatItSaid } from '../system/exec.js';
 import type { Logger } from '../system/logger.js';
 import { watchNetfilter } from '../system/netfilter-events.js';
 import { watchRouting } from '../system/routing-events.js';
+import { ToolSession } from '../system/tool-session.js';
 import type { Monitors } from './monitors.js';
 import { type Reconciler, UNCLASSIFIED } from './reconciler.js';
 
 /** How often the sysctls (no events exist) are read from /proc/sys: inside the 1 s repair target with the run. */
 export const CHECK_MS = 750;
 /**
- * The backend's check starts a process (ipset): every 4th round, 3 s. Measured on an idle gateway here:
- * every second it cost about 2 % of a core more; a set flushed behind our back (its rules removed show
- * at once in nft monitor) is rarer than that is worth.
+ * When the check's session fails, the check starts a process instead, every 4th round (3 s): a process
+ * every round cost an idle gateway here about 2 % of a core. The session is tried again after a minute.
  */
-const BACKEND_CHECK_EVERY = 4;
+const ONCE_EVERY = 4;
+const SESSION_RETRY_MS = 60_000;
 /** Our processes are remembered this long: their commit events arrive within milliseconds. */
 const OWN_PROCESS_MEMORY = 64;
 
@@ -91,13 +93,18 @@ export class Repairs {
   private rounds = 0;
   private last: RepairStatus['last'] = null;
   private stopped = false;
+  /** The backend's check tool, kept running; null when its check has no session. */
+  private session: ToolSession | null = null;
+  /** When the session last failed: the check runs as a process until SESSION_RETRY_MS later. */
+  private sessionFailedAt: number | null = null;
 
   constructor(private readonly deps: RepairDeps) {}
 
   /** Starts the event streams and the checks; nothing is judged before the first run has loaded. */
   async start(): Promise<void> {
-    const { runner, log, monitors, backend } = this.deps;
-    const events = backend.watch.events;
+    const { runner, log, monitors, backend, clock } = this.deps;
+    const { events, check } = backend.watch;
+    if (check?.session) this.session = new ToolSession(runner, check.session, clock);
     if (events) {
       const [tool] = events.argv;
       const available = await runner.run([tool as string, '--version']).then(
@@ -113,7 +120,7 @@ export class Repairs {
             () => this.notice('netfilter events lost (netlink buffer overrun)', null),
           ),
         );
-      } else log.warn(`${tool} is not installed: a firewall reload that removes our chains is noticed by the client set's check (every ${(CHECK_MS * BACKEND_CHECK_EVERY) / 1000} s) and the scan, not at once`, { tool });
+      } else log.warn(`${tool} is not installed: a firewall reload that removes our chains is noticed by the client set's check (every ${CHECK_MS / 1000} s) and the scan, not at once`, { tool });
     }
     monitors.keep('ip monitor rule route', () =>
       watchRouting(
@@ -129,6 +136,7 @@ export class Repairs {
     this.stopped = true;
     this.deps.clock.clear(this.waiting);
     this.deps.clock.clear(this.checking);
+    this.session?.close();
   }
 
   /** Every run's report: the runs that found drift are the repairs. */
@@ -200,21 +208,43 @@ export class Repairs {
   }
 
   private async check(): Promise<void> {
-    const { reconciler, backend, runner, readSysctls } = this.deps;
+    const { reconciler, readSysctls } = this.deps;
     const loaded = reconciler.loaded;
     // A run under way changes these itself; the next check judges its result.
     if (!loaded || reconciler.busy) return;
     this.rounds += 1;
-    const { check } = backend.watch;
-    const [sysctls, state] = await Promise.all([readSysctls(Object.keys(loaded.sysctls)), check && this.rounds % BACKEND_CHECK_EVERY === 0 ? check(runner).catch(() => null) : null]);
+    const [sysctls, state] = await Promise.all([readSysctls(Object.keys(loaded.sysctls)), this.askBackend(false)]);
     if (reconciler.busy) return;
     for (const what of sysctlDrift(loaded, sysctls)) this.notice(what, null);
     if (state !== null && this.baseline !== null && state !== this.baseline) this.notice(`${state} (after our last run: ${this.baseline})`, null);
   }
 
   private async readBaseline(): Promise<void> {
-    const { check } = this.deps.backend.watch;
-    this.baseline = check ? await check(this.deps.runner).catch(() => null) : null;
+    this.baseline = await this.askBackend(true);
+  }
+
+  /** The backend's check, from its session while that works, else as a process (every ONCE_EVERY rounds unless `always`); null: not asked or failed. */
+  private async askBackend(always: boolean): Promise<string | null> {
+    const { backend, runner, clock, log } = this.deps;
+    const check = backend.watch.check;
+    if (!check) return null;
+    const now = clock.now();
+    if (this.session && (this.sessionFailedAt === null || now - this.sessionFailedAt >= SESSION_RETRY_MS)) {
+      try {
+        const answer = check.read(await this.session.ask(check.request));
+        this.sessionFailedAt = null;
+        return answer;
+      } catch (error) {
+        if (this.stopped) return null;
+        if (this.sessionFailedAt === null) log.warn(`the check's ${check.session?.argv.join(' ')} failed: checking with one process every ${(CHECK_MS * ONCE_EVERY) / 1000} s for a minute`, { error: whatItSaid(error) });
+        this.sessionFailedAt = now;
+      }
+    }
+    if (!always && this.rounds % ONCE_EVERY !== 0) return null;
+    return runner.run(check.once).then(
+      (result) => check.read(result.stdout),
+      () => null,
+    );
   }
 
   /** Something of ours changed: a repair run now, or when a fight's back-off allows. */

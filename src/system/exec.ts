@@ -44,6 +44,16 @@ export interface Process {
   stop(signal?: NodeJS.Signals): void;
 }
 
+/** A tool kept running to answer requests on stdin, one per line (system/tool-session.ts). */
+export interface SessionSpec {
+  readonly argv: readonly string[];
+  /** Sent after each request; its answer, one line matching `marker`, ends the request's answer. */
+  readonly markerRequest: string;
+  readonly marker: RegExp;
+  /** What the tool prints before it reads each request, with no newline; '' for none. */
+  readonly prompt: string;
+}
+
 export interface Runner {
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
   spawn(argv: readonly string[], options?: SpawnOptions): Process;

@@ -369,6 +369,7 @@ export class FakeKernel extends KernelModel implements Runner {
       this.nftMonitors.push(process);
       return process;
     }
+    if (same(argv, 'stdbuf', '-oL', 'ipset', '-')) return this.ipsetSession(process);
     if (argv[0] === 'ping') {
       const ping = parsePing(argv);
       if (ping.count !== undefined) this.refuse(argv);
@@ -391,6 +392,37 @@ export class FakeKernel extends KernelModel implements Runner {
       return process;
     }
     return this.refuse(argv);
+  }
+
+  /**
+   * `ipset -` (under stdbuf): each line read is a command answered as `ipset
+   * …` would answer it, after the prompt ipset prints before reading (no
+   * newline), as the real one does; reads only, a write is refused.
+   */
+  private ipsetSession(process: FakeProcess): FakeProcess {
+    this.processes.push(process);
+    let prompt = 'ipset> ';
+    process.onWrite((text) => {
+      for (const command of text.split('\n').filter((line) => line !== '')) {
+        const argv = ['ipset', ...command.split(' ')];
+        if (command === 'version') {
+          process.print(`${prompt}ipset v7.17, protocol version: 7`);
+          prompt = 'ipset> ';
+          continue;
+        }
+        if (!same(argv, 'ipset', 'list', '-t')) this.refuse(argv);
+        this.calls.push({ argv });
+        const lines = this.ipset(argv, undefined, { argv })
+          .stdout.split('\n')
+          .filter((line) => line !== '');
+        for (const line of lines) {
+          process.print(`${prompt}${line}`);
+          prompt = '';
+        }
+        prompt += 'ipset> ';
+      }
+    });
+    return process;
   }
 
   /** Sysctl values as /proc/sys would show them (the keys that exist). */

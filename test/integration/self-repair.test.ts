@@ -107,6 +107,16 @@ describe('self-repair while a client streams', () => {
     await afterwards(true);
   });
 
+  test('the client set flushed (a firewall’s ipset plugin reloading its sets), which no event reports: noticed by the set’s check, asked of one ipset kept running', async () => {
+    const { gapMs, what } = await repaired('set', () => lab.runIn(lab.topo.gw, ['ipset', 'flush', 'dispatcher-clients']));
+    expect(gapMs).toBeLessThanOrEqual(GAP_LIMIT_MS);
+    expect(what.join('\n')).toMatch(/^dispatcher-clients: [0-9]+ references, 0 entries; .*\(after our last run: dispatcher-clients: [0-9]+ references, 1 entries; /m);
+    // The check's one ipset session, a child of the daemon; no `ipset list` process per check.
+    const children = (await lab.runIn(lab.topo.gw, ['ps', '-o', 'args=', '--ppid', String(lab.daemon?.process.pid)])).stdout;
+    expect(children.split('\n').filter((line) => /^(stdbuf -oL )?ipset -$/.test(line.trim()))).toHaveLength(1);
+    await afterwards(true);
+  });
+
   test('ip_forward reset to 0; the open TCP connection survives', async () => {
     const { gapMs, what } = await repaired('forward', () => lab.runIn(lab.topo.gw, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']));
     expect(gapMs).toBeLessThanOrEqual(GAP_LIMIT_MS);

@@ -28,6 +28,9 @@ import type { NetfilterIntent } from '../../src/model/plan.js';
 import type { ClientRecord, UplinkView } from '../../src/model/state.js';
 import { parseIptablesSave } from '../../src/parse/iptables-save.js';
 import { FakeKernel } from '../helpers/fake-kernel.js';
+import type { SessionSpec } from '../../src/system/exec.js';
+import { systemClock } from '../../src/system/clock.js';
+import { ToolSession } from '../../src/system/tool-session.js';
 
 const NAT = `
 lan:
@@ -504,17 +507,26 @@ describe('the iptables backend in IPv6 nat mode: ip6tables and an inet6 client s
     expect(kernel.dump()).toBe(pristine);
   });
 
-  test("the watch's check reads both client sets' headers in one command, and changes when another program empties one", async () => {
+  test("the watch's check reads both client sets' headers in one question, and changes when another program empties one", async () => {
     const kernel = new FakeKernel();
     await backend.apply(kernel, backend.plan(INTENT, await backend.observe(kernel)));
     const check = backend.watch.check as NonNullable<typeof backend.watch.check>;
+    const once = async (runner: FakeKernel): Promise<string> => check.read((await runner.run(check.once)).stdout);
     const before = kernel.calls.length;
-    const answer = await check(kernel);
+    expect(await once(kernel)).toBe('dispatcher-clients: 1 references, 1 entries; dispatcher-clients6: 1 references, 1 entries');
     expect(kernel.calls.length - before).toBe(1);
-    expect(answer).toBe('dispatcher-clients: 1 references, 1 entries; dispatcher-clients6: 1 references, 1 entries');
     await kernel.run(['ipset', 'restore'], { input: 'flush dispatcher-clients6\n' });
-    expect(await check(kernel)).toBe('dispatcher-clients: 1 references, 1 entries; dispatcher-clients6: 1 references, 0 entries');
-    expect(await check(new FakeKernel())).toBe('dispatcher-clients: absent; dispatcher-clients6: absent');
+    expect(await once(kernel)).toBe('dispatcher-clients: 1 references, 1 entries; dispatcher-clients6: 1 references, 0 entries');
+    expect(await once(new FakeKernel())).toBe('dispatcher-clients: absent; dispatcher-clients6: absent');
+    // The session asks the same question of one ipset kept running, and reads the same answer.
+    const session = new ToolSession(kernel, check.session as SessionSpec, systemClock);
+    try {
+      expect(check.read(await session.ask(check.request))).toBe('dispatcher-clients: 1 references, 1 entries; dispatcher-clients6: 1 references, 0 entries');
+      expect(check.read(await session.ask(check.request))).toBe(await once(kernel));
+      expect(session.starts).toBe(1);
+    } finally {
+      session.close();
+    }
   });
 
   test('a kernel whose ip6tables cannot be read: an IPv4-only gateway works on and leaves it alone; one that wants IPv6 fails its run with the reason', async () => {

@@ -271,6 +271,28 @@ describe('the daemon against the fake kernel', () => {
     expect(fake.connections.map((c) => c.src)).toEqual(['198.18.0.10']);
   });
 
+  test('another program emptying the client set (no event reports it) is noticed by the check, asked of one ipset kept running, and repaired within the second', async () => {
+    await daemon().start();
+    const programmed = fake.dump();
+    const sessions = (): number => fake.calls.filter((call) => call.argv.join(' ') === 'stdbuf -oL ipset -').length;
+    // The check reads its baseline after the first run.
+    const ready = Date.now() + 5000;
+    while (!fake.calls.some((call) => call.argv.join(' ') === 'ipset list -t') && Date.now() < ready) await new Promise((r) => setTimeout(r, 10));
+    await fake.run(['ipset', 'restore'], { input: 'flush dispatcher-clients\n' });
+    const flushed = Date.now();
+    expect(fake.dump()).not.toBe(programmed);
+    while (fake.dump() !== programmed && Date.now() < flushed + 5000) await new Promise((r) => setTimeout(r, 10));
+    expect(fake.dump()).toBe(programmed);
+    // One check round (0.75 s) and a run; generous for a busy machine.
+    expect(Date.now() - flushed).toBeLessThan(2500);
+    let status = await ask(paths().socket, { cmd: 'status' });
+    while (status?.repairs.total === 0 && Date.now() < flushed + 5000) status = await ask(paths().socket, { cmd: 'status' });
+    expect(status?.repairs.last?.noticed).toEqual([expect.stringMatching(/^dispatcher-clients: 1 references, 0 entries; .* \(after our last run: dispatcher-clients: 1 references, 3 entries; /)]);
+    // Every check went to the one session; no process was started per check.
+    expect(sessions()).toBe(1);
+    expect(fake.calls.filter((call) => call.argv.join(' ') === 'ipset list -t' && call.input === undefined).length).toBeGreaterThan(1);
+  });
+
   test("our own netfilter changes are not taken for another program's: a second run and a new client count no repair", async () => {
     await daemon().start();
     fake.neighbours.push({ ip: '198.18.0.99', dev: 'lan0', mac: '02:00:00:00:00:99', state: 'REACHABLE' });

@@ -35,26 +35,6 @@ export async function readSets(runner: Runner): Promise<IpsetDump> {
   return { sets: parsed.flatMap((p) => p.sets), entries: parsed.flatMap((p) => p.entries) };
 }
 
-/**
- * The client sets' headers (`ipset list -t`, no members: cheap at any size):
- * how many rules use each and how many clients it holds. ipset has no change
- * events, and nft monitor does not see it; a set flushed or swapped by other
- * software (a firewall's ipset plugin on reload), or our rules using it
- * removed from iptables-legacy, change this answer. One command for both
- * families (ipset lists one set or all of them).
- */
-export async function checkClientSets(runner: Runner): Promise<string> {
-  const sections = (await runner.run(['ipset', 'list', '-t'])).stdout.split(/^(?=Name: )/m);
-  return FAMILIES.map((family) => {
-    const set = familyContract(family).clientSet;
-    const header = sections.find((section) => section.startsWith(`Name: ${set}\n`));
-    if (header === undefined) return `${set}: absent`;
-    const references = /^References: ([0-9]+)$/m.exec(header)?.[1] ?? '?';
-    const entries = /^Number of entries: ([0-9]+)$/m.exec(header)?.[1] ?? '?';
-    return `${set}: ${references} references, ${entries} entries`;
-  }).join('; ');
-}
-
 export async function observeIptables(runner: Runner): Promise<IptablesObserved> {
   const [netfilter, netfilter6, sets] = await Promise.all([readNetfilter(runner), readNetfilter(runner, 'ipv6').catch((error: unknown) => ({ error: whatItSaid(error) })), readSets(runner)]);
   return 'error' in netfilter6 ? { netfilter, netfilter6: null, netfilter6Error: netfilter6.error, sets } : { netfilter, netfilter6, sets };

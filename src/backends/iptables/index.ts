@@ -7,7 +7,8 @@
 import { CLIENT_SET, isOurChain } from '../../core/contract.js';
 import { familyContract } from '../../core/family.js';
 import type { NetfilterBackend } from '../backend.js';
-import { applyIptables, checkClientSets, deleteBareTables, observeIptables, observeIptablesReadable, readClientBytes, readPoolCounters } from './adapter.js';
+import { applyIptables, deleteBareTables, observeIptables, observeIptablesReadable, readClientBytes, readPoolCounters } from './adapter.js';
+import { CLIENT_SET_CHECK } from './check.js';
 import { iptablesCollisions } from './collisions.js';
 import { planIptablesChange } from './desired.js';
 import { observedAfter } from './diff.js';
@@ -36,7 +37,7 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
     // iptables-nft's changes (ours and a firewall reload's) show in nft monitor;
     // iptables-legacy's do not, and the client set's header check and the scan
     // are then what notices them.
-    watch: { events: { argv: ['nft', 'monitor'], tables: ['ip mangle', 'ip nat', 'ip6 mangle', 'ip6 nat', 'ruleset'] }, check: checkClientSets },
+    watch: { events: { argv: ['nft', 'monitor'], tables: ['ip mangle', 'ip nat', 'ip6 mangle', 'ip6 nat', 'ruleset'] }, check: CLIENT_SET_CHECK },
     observe: observeIptables,
     observeReadable: observeIptablesReadable,
     plan(intent, observed) {

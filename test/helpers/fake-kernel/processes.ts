@@ -14,6 +14,7 @@ export class FakeProcess implements Process {
   private finish!: (code: number | null) => void;
   private running = true;
   private readonly stoppers: (() => void)[] = [];
+  private writeHandler: ((text: string) => void) | undefined;
 
   constructor(
     readonly argv: readonly string[],
@@ -50,6 +51,12 @@ export class FakeProcess implements Process {
 
   write(text: string): void {
     this.written.push(text);
+    if (this.running) this.writeHandler?.(text);
+  }
+
+  /** What the process does with what is written to its stdin (an interactive tool's answers). */
+  onWrite(handler: (text: string) => void): void {
+    this.writeHandler = handler;
   }
 
   /** Killed by a signal: ends with no exit code, as execa reports it. */
