@@ -155,13 +155,16 @@ describe.each(['nftables', 'iptables'] as const)('IPv6 prefix mode: each line an
         const lines = new Set((await addresses(host.ns)).filter((a) => !a.deprecated).map((a) => a.line));
         return lines.has('isp1') && lines.has('isp2');
       });
-    // Host A prefers temporary (privacy) addresses: it has one per prefix, beside its stable ones.
-    expect(
+    // Host A prefers temporary (privacy) addresses, made by its kernel in the announced prefixes. Not always one
+    // per prefix: a prefix first heard deprecated (its line's IPv6 verdict not in yet) gets none while another
+    // prefix has one (net/ipv6/addrconf.c manage_tempaddrs), until the next regeneration hours later.
+    const temporary = async (): Promise<string[]> =>
       (await addresses(NS.hostA))
         .filter((a) => a.temporary)
         .map((a) => a.line)
-        .sort(),
-    ).toEqual(['isp1', 'isp2']);
+        .sort();
+    await within(5000, 'host A has a temporary address', async () => (await temporary()).length > 0);
+    for (const line of await temporary()) expect(['isp1', 'isp2']).toContain(line);
     expect(await inNs(NS.router, ['ip', '-6', 'addr', 'show', 'dev', 'lan0'])).toMatch(
       /2001:db8:1:100::1\/64 metric 4211[\s\S]*2001:db8:2:100::1\/64 metric 4211|2001:db8:2:100::1\/64 metric 4211[\s\S]*2001:db8:1:100::1\/64 metric 4211/,
     );
