@@ -7,7 +7,7 @@
 import type { ClientRecord, UplinkView } from '../model/state.js';
 import type { Neighbour } from '../model/kernel.js';
 import { hostStrategy } from './balance/host.js';
-import type { BalanceStrategy } from './balance/strategy.js';
+import type { BalanceStrategy, Candidate } from './balance/strategy.js';
 import { joinIpv6 } from './assign6.js';
 import { parseIpv4 } from './ipv4.js';
 
@@ -100,12 +100,29 @@ export function updateAssignments(input: AssignInput): AssignResult {
   }
   const result = updateIpv4({ ...input, present });
   const updated = result.updated;
-  const addresses6 = present6.length > 0 || (input.complete && input.expireMs > 0) ? joinIpv6(result.assignments, present6, input, updated) : 0;
-  return { ...result, updated, addresses6 };
+  let assignments = result.assignments;
+  if (present6.length === 0 && !(input.complete && input.expireMs > 0)) return { ...result, updated, addresses6: 0 };
+  // joinIpv6 writes into the map it is given: never into the caller's.
+  if (assignments === input.assignments && (present6.length > 0 || holdsIpv6(assignments))) assignments = new Map(assignments);
+  const addresses6 = joinIpv6(assignments, present6, input, updated);
+  return { ...result, assignments, updated, addresses6 };
 }
 
-function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'updated'> & { readonly updated: string[] } {
-  const next = new Map(input.assignments);
+function holdsIpv6(assignments: ReadonlyMap<string, ClientRecord>): boolean {
+  for (const record of assignments.values()) if (record.ipv6 !== undefined) return true;
+  return false;
+}
+
+/**
+ * The IPv4 clients' assignment. A scan of 50,000 present clients that changes
+ * nothing returns the assignments it was given, not a copy: the map is copied
+ * on the first change (the caller never sees its own map written).
+ */
+function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'updated' | 'assignments'> & { readonly assignments: Map<string, ClientRecord>; readonly updated: string[] } {
+  const given = input.assignments as Map<string, ClientRecord>;
+  let copy: Map<string, ClientRecord> | null = null;
+  const edit = (): Map<string, ClientRecord> => (copy ??= new Map(given));
+  const current = (): ReadonlyMap<string, ClientRecord> => copy ?? given;
   const configured = new Set(input.uplinks.map((u) => u.name));
   const strategy = input.strategy ?? hostStrategy;
   const candidates = strategy.candidates(input.uplinks);
@@ -114,58 +131,66 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
   if (input.complete && input.expireMs > 0) {
     // Built only when some record is old enough: a present client's lastSeen is at most `grain` old.
     let presentIps: Set<string> | null = null;
-    for (const [ip, record] of next) {
+    for (const [ip, record] of given) {
       if (record.pinned || input.now - record.lastSeen <= input.expireMs + grain) continue;
       presentIps ??= new Set(input.present.map((n) => n.ip));
-      if (!presentIps.has(ip)) {
-        next.delete(ip);
-        expired.push(ip);
-      }
+      if (!presentIps.has(ip)) expired.push(ip);
     }
+    for (const ip of expired) edit().delete(ip);
   }
-  const counts = countByUplink(next);
+  // Counted only when someone is placed: a steady scan places no one.
+  let counts: Map<string, number> | null = null;
+  const place = (from: string | null): Candidate => {
+    counts ??= countByUplink(current());
+    if (from !== null) counts.set(from, (counts.get(from) ?? 0) - 1);
+    const target = strategy.choose(counts, candidates);
+    counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
+    return target;
+  };
   const moved: { ip: string; from: string; uplink: string }[] = [];
   if (candidates.length > 0) {
     const orphans: [string, ClientRecord][] = [];
-    for (const entry of next) if (!configured.has(entry[1].uplink)) orphans.push(entry);
+    for (const entry of current()) if (!configured.has(entry[1].uplink)) orphans.push(entry);
     for (const [ip, record] of sortedByAddress(orphans, ([address]) => address)) {
-      counts.set(record.uplink, (counts.get(record.uplink) ?? 0) - 1);
-      const target = strategy.choose(counts, candidates);
-      counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
-      next.set(ip, { ...record, uplink: target.name, pinned: false });
+      const target = place(record.uplink);
+      edit().set(ip, { ...record, uplink: target.name, pinned: false });
       moved.push({ ip, from: record.uplink, uplink: target.name });
     }
   }
   const added: { ip: string; uplink: string }[] = [];
   const updated: string[] = [];
   const refused: Refusal[] = [];
-  const fresh = sortedByAddress(
-    input.present.filter((n) => !next.has(n.ip)),
-    (n) => n.ip,
-  );
+  const unknown: Neighbour[] = [];
   for (const neighbour of input.present) {
-    const record = next.get(neighbour.ip);
-    if (record && (input.now - record.lastSeen >= grain || input.now < record.lastSeen || record.mac !== neighbour.mac || record.interface !== neighbour.dev)) {
-      // Another device took the address: the IPv6 addresses were the old device's.
-      const { ipv6, ...rest } = record;
-      const same = record.mac === neighbour.mac && record.interface === neighbour.dev;
-      if (!same) updated.push(neighbour.ip);
-      next.set(neighbour.ip, { ...rest, ...(same && ipv6 ? { ipv6 } : {}), mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
+    const record = current().get(neighbour.ip);
+    if (record === undefined) {
+      unknown.push(neighbour);
+      continue;
     }
+    const same = record.mac === neighbour.mac && record.interface === neighbour.dev;
+    if (same && input.now - record.lastSeen < grain && input.now >= record.lastSeen) continue;
+    if (same) {
+      edit().set(neighbour.ip, { ...record, lastSeen: input.now });
+      continue;
+    }
+    // Another device took the address: the IPv6 addresses were the old device's.
+    const { ipv6: _, ...rest } = record;
+    updated.push(neighbour.ip);
+    edit().set(neighbour.ip, { ...rest, mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
   }
-  const perMac = fresh.length > 0 ? countByMac(next, new Set(fresh.map((n) => n.mac).filter((mac) => mac !== ''))) : new Map<string, number>();
+  const fresh = sortedByAddress(unknown, (n) => n.ip);
+  const perMac = fresh.length > 0 ? countByMac(current(), new Set(fresh.map((n) => n.mac).filter((mac) => mac !== ''))) : new Map<string, number>();
   for (const neighbour of fresh) {
-    if (next.has(neighbour.ip)) continue; // listed twice in one scan
-    const cap = candidates.length === 0 ? 'no uplink' : next.size >= input.max ? 'clients.max' : (perMac.get(neighbour.mac) ?? 0) >= input.perMac ? 'clients.per_mac' : null;
+    if (current().has(neighbour.ip)) continue; // listed twice in one scan
+    const cap = candidates.length === 0 ? 'no uplink' : current().size >= input.max ? 'clients.max' : (perMac.get(neighbour.mac) ?? 0) >= input.perMac ? 'clients.per_mac' : null;
     if (cap !== null) {
       refused.push({ ip: neighbour.ip, mac: neighbour.mac, cap });
       continue;
     }
     perMac.set(neighbour.mac, (perMac.get(neighbour.mac) ?? 0) + 1);
-    const target = strategy.choose(counts, candidates);
-    counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
-    next.set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });
+    const target = place(null);
+    edit().set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });
     added.push({ ip: neighbour.ip, uplink: target.name });
   }
-  return { assignments: next, added, moved, expired, updated, refused };
+  return { assignments: copy ?? given, added, moved, expired, updated, refused };
 }

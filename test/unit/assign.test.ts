@@ -192,6 +192,31 @@ describe('sticky assignments', () => {
     expect(lastSeenGrain(5 * 60_000)).toBe(30_000);
   });
 
+  test('a scan that changes nothing hands back the assignments it was given; one that changes something never writes into them', () => {
+    const day = 86_400_000;
+    const first = assign([uplink('a', 0, 1), uplink('b', 1, 1)], neighbours(4), new Map(), { expireMs: day });
+    const given = first.assignments;
+    const before = [...given];
+    const steady = assign([uplink('a', 0, 1), uplink('b', 1, 1)], neighbours(4), given, { expireMs: day, now: NOW + 1000 });
+    expect(steady.assignments).toBe(given);
+    expect(steady).toMatchObject({ added: [], moved: [], expired: [], updated: [], refused: [], addresses6: 0 });
+    // Each kind of change: a new client, lastSeen a grain old, another device at an address, an uplink removed, an expiry, an IPv6 address joining.
+    const changes: Parameters<typeof assign>[] = [
+      [[uplink('a', 0, 1), uplink('b', 1, 1)], neighbours(5), given, { expireMs: day, now: NOW + 1000 }],
+      [[uplink('a', 0, 1), uplink('b', 1, 1)], neighbours(4), given, { expireMs: day, now: NOW + LAST_SEEN_GRAIN_MS }],
+      [[uplink('a', 0, 1), uplink('b', 1, 1)], [{ ...neighbours(1)[0]!, mac: '02:00:00:00:00:99' }], given, { complete: false, now: NOW + 1000 }],
+      [[uplink('a', 0, 1)], neighbours(4), given, { expireMs: day, now: NOW + 1000 }],
+      [[uplink('a', 0, 1), uplink('b', 1, 1)], neighbours(2), given, { expireMs: 60_000, now: NOW + 10 * 60_000 }],
+      [[uplink('a', 0, 1), uplink('b', 1, 1)], [...neighbours(4), { ip: 'fd00:18::10', mac: neighbours(1)[0]!.mac, dev: 'lan0', complete: true }], given, { expireMs: day, now: NOW + 1000 }],
+    ];
+    for (const args of changes) {
+      const result = assign(...args);
+      expect(result.assignments).not.toBe(given);
+      expect(result.added.length + result.moved.length + result.expired.length + result.updated.length + result.addresses6 + (result.assignments.get('198.18.0.10')?.lastSeen === NOW ? 0 : 1)).toBeGreaterThan(0);
+      expect([...given]).toEqual(before);
+    }
+  });
+
   test('an absent client expires no sooner than clients.expire after it was last seen, and at most a grain later', () => {
     const expireMs = 5 * 60_000;
     const grain = lastSeenGrain(expireMs);
