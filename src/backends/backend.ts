@@ -86,6 +86,14 @@ export interface NetfilterBackend<Observed = unknown, Payload = unknown> {
   /** Lines loaded per tool, for the run report and the logs. */
   size(payload: Payload): Readonly<Record<string, number>>;
   /**
+   * Pure: whether the watch's events report every change other software makes
+   * to these objects (the check covering what they do not): then a scheduled
+   * scan may plan from what the last run left, reading them only every few
+   * minutes (engine/reconciler.ts). False for iptables-legacy, whose tables
+   * report no change.
+   */
+  watched(observed: Observed): boolean;
+  /**
    * Pure: what observe would read once this payload is loaded, as the backend
    * can tell without reading (a payload that changes only the clients'
    * elements); null when it cannot. A run on neighbour events alone plans from

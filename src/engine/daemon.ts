@@ -63,7 +63,7 @@ import { Monitors } from './monitors.js';
 import { noteTransition, RunNotes } from './notes.js';
 import { Notifier } from './notifier.js';
 import { PublicAddresses } from './public-address.js';
-import { Reconciler } from './reconciler.js';
+import { Reconciler, SCHEDULED_SCAN_REASON } from './reconciler.js';
 import { PoolTraffic } from './pool-traffic.js';
 import { type Load, rebalance } from './rebalance.js';
 import { OwnWrites, Repairs } from './repairs.js';
@@ -198,6 +198,7 @@ export class Daemon {
         clock: systemClock,
         poolRates: (): ReadonlyMap<string, number> | null => traffic.rates(),
         advertiser: new Radvd(runner, config.state),
+        netfilterWatched: () => repairs.watching,
       },
       config,
       assignmentsOf(store.data),
@@ -342,7 +343,7 @@ export class Daemon {
     if (this.stopping || expression === this.scheduled) return;
     this.schedule?.stop();
     const { reconciler } = this.running;
-    this.schedule = startSchedule(expression, () => void reconciler.request('scheduled scan', { scan: true }));
+    this.schedule = startSchedule(expression, () => void reconciler.request(SCHEDULED_SCAN_REASON, { scan: true }));
     this.scheduled = expression;
   }
 

@@ -37,9 +37,10 @@ export interface InputsRequest {
   readonly replaced?: readonly OwnedRanges[];
   /**
    * The kernel as the last run left it, taken instead of reading it again (a
-   * run on neighbour events alone, between full reads: engine/reconciler.ts).
+   * run on neighbour events alone, between full reads; a scheduled scan takes
+   * the netfilter side only, routing null: engine/reconciler.ts).
    */
-  readonly known?: { readonly routing: RoutingState; readonly netfilter: unknown };
+  readonly known?: { readonly routing: RoutingState | null; readonly netfilter: unknown };
   /**
    * Read what can be read and plan as if the rest were empty (`dispatcher
    * plan` without root); otherwise a failed read fails the run.
@@ -74,7 +75,7 @@ export async function gatherInputs(runner: Runner, request: InputsRequest): Prom
   const readRouting = (): Promise<{ state: RoutingState; unreadable: string[] }> => (partial ? observeRoutingReadable(runner, config) : observeRouting(runner, config).then((state) => ({ state, unreadable: [] })));
   const readNetfilter = (): Promise<{ observed: unknown; unreadable: string[] }> => (partial ? backend.observeReadable(runner) : backend.observe(runner).then((observed) => ({ observed, unreadable: [] })));
   const [shared, netfilter, arp] = await Promise.all([
-    known ? { state: known.routing, unreadable: [] } : readRouting(),
+    known?.routing ? { state: known.routing, unreadable: [] } : readRouting(),
     known ? { observed: known.netfilter, unreadable: [] } : readNetfilter(),
     request.scan ? readNeighbourTables(runner, config).catch((error: unknown) => (partial ? null : Promise.reject(error))) : Promise.resolve(null),
   ]);

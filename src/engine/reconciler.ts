@@ -63,6 +63,19 @@ const TRUSTING = new Set([NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON]);
  */
 export const TRUST_MS = 5000;
 
+/** The reason of the runs the scan schedule asks for (engine/daemon.ts). */
+export const SCHEDULED_SCAN_REASON = 'scheduled scan';
+/**
+ * How long a scheduled scan may plan from the netfilter objects the last run
+ * left, without reading them, while the backend's events report every change
+ * to them (NetfilterBackend.watched): at 50,000 clients reading and comparing
+ * the client set is most of an idle scan's cost. Routes, rules and the
+ * neighbour table are read by every scan; netfilter at least this often
+ * (kube-proxy's partial syncs between full ones), which also catches what a
+ * lost event hid.
+ */
+export const NETFILTER_RESYNC_MS = 5 * 60_000;
+
 export interface ReconcilerDeps {
   readonly runner: Runner;
   readonly store: Store;
@@ -87,6 +100,8 @@ export interface ReconcilerDeps {
   readonly poolRates?: () => ReadonlyMap<string, number> | null;
   /** Runs the router advertisements of IPv6 prefix mode (system/radvd.ts); without it nothing is announced. */
   readonly advertiser?: { sync(announcement: Announcement | null): Promise<AdvertiserAction> };
+  /** Whether the backend's change events are being watched now (engine/repairs.ts): a scheduled scan may then trust netfilter (NETFILTER_RESYNC_MS). */
+  readonly netfilterWatched?: () => boolean;
 }
 
 export class Reconciler {
@@ -124,10 +139,13 @@ export class Reconciler {
    * rescan after lost ones) plans from it instead of reading the kernel again
    * — at 50,000 clients most of a run's cost. Any doubt clears it: a failed run, a run that loaded routing or
    * rebuilt chains, a change self-repair noticed (distrust()), TRUST_MS
-   * since the last read. Every other run reads, and the scan's (every 30 s by
-   * default) also catches drift no event reported.
+   * since the last read. Every other run reads (a scheduled scan reads
+   * netfilter every NETFILTER_RESYNC_MS while events report every change to
+   * it, and every time otherwise), and catches drift no event reported.
    */
   private known: { routing: RoutingState; netfilter: unknown; readAt: number } | null = null;
+  /** The netfilter objects as the last run left them, and when they were last read; a scheduled scan may plan from them (NETFILTER_RESYNC_MS). */
+  private knownNetfilter: { netfilter: unknown; readAt: number } | null = null;
   /** Counts distrust() calls: one during a run means that run's view is stale already. */
   private distrusts = 0;
   /** Where the clients each edit and run change are noted (the master of a pair sends them: engine/ha-sync.ts); null: nowhere. */
@@ -297,9 +315,23 @@ export class Reconciler {
     }
   }
 
+  /**
+   * What a scheduled scan (alone, or with neighbour events) may plan from
+   * instead of reading netfilter: what the last run left, read less than
+   * NETFILTER_RESYNC_MS ago, while the backend's events report every change
+   * to it. null: read.
+   */
+  private trustedNetfilter(reasons: readonly string[], now: number): { netfilter: unknown; readAt: number } | null {
+    const known = this.knownNetfilter;
+    if (!known || now - known.readAt > NETFILTER_RESYNC_MS) return null;
+    if (!reasons.includes(SCHEDULED_SCAN_REASON) || !reasons.every((reason) => reason === SCHEDULED_SCAN_REASON || TRUSTING.has(reason))) return null;
+    return this.deps.netfilterWatched?.() === true && this.deps.backend.watched(known.netfilter) ? known : null;
+  }
+
   /** Something changed the kernel behind our back: the next run reads it whatever asked for it. */
   distrust(): void {
     this.known = null;
+    this.knownNetfilter = null;
     this.distrusts += 1;
   }
 
@@ -348,7 +380,9 @@ export class Reconciler {
       const mark = phaseClock(() => this.clock.now());
       const { backend, runner } = this.deps;
       const known = batch.reasons.every((reason) => TRUSTING.has(reason)) && this.known !== null && started - this.known.readAt <= TRUST_MS ? this.known : null;
+      const knownNetfilter = known ? null : this.trustedNetfilter(batch.reasons, started);
       this.known = null;
+      this.knownNetfilter = null;
       const distrusts = this.distrusts;
       const inputs = await gatherInputs(runner, {
         backend,
@@ -358,7 +392,7 @@ export class Reconciler {
         now: started,
         replaced: this.replaced,
         ...(this.deps.health ? { health: this.deps.health } : {}),
-        ...(known ? { known } : {}),
+        ...(known ? { known } : knownNetfilter ? { known: { routing: null, netfilter: knownNetfilter.netfilter } } : {}),
       });
       phases.observe = mark();
       const { config, uplinks, uplinks6, routing: observed } = inputs;
@@ -416,8 +450,10 @@ export class Reconciler {
       this.lastPlanInputs = planInputs;
       const netfilterAfter = backend.isEmpty(netfilter) ? inputs.netfilter : backend.expected(netfilter);
       const stale = this.distrusts !== distrusts;
-      const readAt = known ? known.readAt : started;
+      // When netfilter was last read: what the trust of the next runs is counted from.
+      const readAt = (known ?? knownNetfilter)?.readAt ?? started;
       this.known = !stale && isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter, readAt } : null;
+      this.knownNetfilter = !stale && netfilterAfter !== null ? { netfilter: netfilterAfter, readAt } : null;
       this.prepared = prepareTransitions(config, uplinks, desired.routes, uplinks6, desired.ipv6.routes);
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {

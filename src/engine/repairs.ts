@@ -97,6 +97,7 @@ export class Repairs {
   private session: ToolSession | null = null;
   /** When the session last failed: the check runs as a process until SESSION_RETRY_MS later. */
   private sessionFailedAt: number | null = null;
+  private eventsWatched = false;
 
   constructor(private readonly deps: RepairDeps) {}
 
@@ -111,6 +112,7 @@ export class Repairs {
         () => true,
         () => false,
       );
+      this.eventsWatched = available;
       if (available) {
         monitors.keep(events.argv.join(' '), () =>
           watchNetfilter(
@@ -130,6 +132,11 @@ export class Repairs {
       ),
     );
     this.scheduleCheck();
+  }
+
+  /** Whether the backend's change events are being watched (its tool is installed): what they report is noticed at once. */
+  get watching(): boolean {
+    return this.eventsWatched && !this.stopped;
   }
 
   stop(): void {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ClientJournal, type SyncBody } from '../../src/core/ha-sync.js';
 import type { Logger } from '../../src/system/logger.js';
 import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
-import { Reconciler, TRUST_MS } from '../../src/engine/reconciler.js';
+import { NETFILTER_RESYNC_MS, Reconciler, SCHEDULED_SCAN_REASON, TRUST_MS } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
 import type { ClientRecord } from '../../src/model/state.js';
 import { systemClock } from '../../src/system/clock.js';
@@ -228,6 +228,42 @@ describe('reconciler', () => {
     offset += TRUST_MS + 1;
     await reconciler.request('neighbour', { neighbours: [client(6)] });
     expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save', 'ipset save']));
+  });
+
+  test('a scheduled scan, while the backend’s events report every change of ours (iptables-nft), reads routing and the neighbour table but plans netfilter from what the last run left; every NETFILTER_RESYNC_MS, after distrust(), without events or on iptables-legacy it reads', async () => {
+    const runner = capturedGatewayRunner();
+    let offset = 0;
+    let watched = true;
+    const clock = { ...systemClock, now: () => Date.now() + offset };
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log, clock, netfilterWatched: () => watched }, config, capturedAssignments());
+    await reconciler.request('start', { scan: true });
+    const reads = async (reason = SCHEDULED_SCAN_REASON): Promise<string[]> => {
+      const from = runner.calls.length;
+      const report = await reconciler.request(reason, { scan: true });
+      expect(report.ok).toBe(true);
+      return runner.calls.slice(from).map((c) => c.argv.slice(0, 2).join(' '));
+    };
+    const netfilter = ['iptables-save', 'ip6tables-save', 'ipset list', 'ipset save'];
+    const scan = await reads();
+    expect(scan).toEqual(expect.arrayContaining(['ip -j', 'ip -4']));
+    expect(scan.filter((c) => netfilter.includes(c))).toEqual([]);
+    // Other runs read as before.
+    expect(await reads('operator scan')).toEqual(expect.arrayContaining(netfilter));
+    expect((await reads()).filter((c) => netfilter.includes(c))).toEqual([]);
+    // At least every NETFILTER_RESYNC_MS a scan reads netfilter, and trusts again after that.
+    offset += NETFILTER_RESYNC_MS + 1;
+    expect(await reads()).toEqual(expect.arrayContaining(netfilter));
+    expect((await reads()).filter((c) => netfilter.includes(c))).toEqual([]);
+    reconciler.distrust();
+    expect(await reads()).toEqual(expect.arrayContaining(netfilter));
+    watched = false;
+    expect(await reads()).toEqual(expect.arrayContaining(netfilter));
+    watched = true;
+    expect((await reads()).filter((c) => netfilter.includes(c))).toEqual([]);
+    // iptables-legacy: nft monitor does not see its tables.
+    runner.answer('iptables-save', () => fixture('iptables-save.txt').replace(' (nf_tables)', ' (legacy)'));
+    expect(await reads('operator scan')).toEqual(expect.arrayContaining(netfilter));
+    expect(await reads()).toEqual(expect.arrayContaining(netfilter));
   });
 
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {

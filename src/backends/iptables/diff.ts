@@ -93,6 +93,25 @@ function carriedCounters(observed: IpsetDump, clientSet: string, wanted: Readonl
 }
 
 /** One family's client set (desired null: it must not exist). */
+/**
+ * Each set's members and their skbmark text, per list of entries read: a scan
+ * that plans from what the last run left (engine/reconciler.ts) compares with
+ * the same list again, and 50,000 members are not indexed again each time.
+ */
+const indexed = new WeakMap<readonly IpsetEntry[], Map<string, ReadonlyMap<string, string>>>();
+
+function membersOf(entries: readonly IpsetEntry[], set: string): ReadonlyMap<string, string> {
+  let sets = indexed.get(entries);
+  if (!sets) indexed.set(entries, (sets = new Map()));
+  let members = sets.get(set);
+  if (!members) {
+    const index = new Map<string, string>();
+    for (const entry of entries) if (entry.set === set) index.set(entry.member, typeof entry.options.skbmark === 'string' ? entry.options.skbmark : '');
+    sets.set(set, (members = index));
+  }
+  return members;
+}
+
 export function diffSet(desired: DesiredSet | null, observed: IpsetDump, family: Family): SetChange {
   const { clientSet, clientSetNext } = familyContract(family);
   const current = observed.sets.find((s) => s.name === clientSet);
@@ -105,10 +124,7 @@ export function diffSet(desired: DesiredSet | null, observed: IpsetDump, family:
   const all = (): [string, string][] => [...desired.entries].map(([ip, mark]) => [ip, skbmark(mark)]);
   if (!current) return { ...none, create: 'create', add: sorted(all()) };
   if (!compatible(current.options, current.type, desired.maxelem, family)) return { ...none, create: 'swap', add: sorted(all()), carry: carriedCounters(observed, clientSet, desired.entries) };
-  const have = new Map<string, string>();
-  for (const entry of observed.entries) {
-    if (entry.set === clientSet) have.set(entry.member, typeof entry.options.skbmark === 'string' ? entry.options.skbmark : '');
-  }
+  const have = membersOf(observed.entries, clientSet);
   const add: [string, string][] = [];
   for (const [ip, mark] of desired.entries) {
     const text = skbmark(mark);

@@ -38,6 +38,7 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
     // iptables-legacy's do not, and the client set's header check and the scan
     // are then what notices them.
     watch: { events: { argv: ['nft', 'monitor'], tables: ['ip mangle', 'ip nat', 'ip6 mangle', 'ip6 nat', 'ruleset'] }, check: CLIENT_SET_CHECK },
+    watched: (observed) => observed.inNftables === true,
     observe: observeIptables,
     observeReadable: observeIptablesReadable,
     plan(intent, observed) {

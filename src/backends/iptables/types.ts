@@ -23,6 +23,12 @@ export interface IptablesObserved {
   readonly netfilter6Error?: string;
   /** ipset save of our sets only (may be empty). */
   readonly sets: IpsetDump;
+  /**
+   * iptables-save said "(nf_tables)" for every family it printed: our rules
+   * live in nf_tables, whose changes nft monitor reports. Absent or false:
+   * iptables-legacy (its tables report no change), or not known.
+   */
+  readonly inNftables?: boolean;
 }
 
 export interface DesiredChainRule {

@@ -83,6 +83,7 @@ export function nftablesBackend(): NftablesBackend {
     name: 'nftables',
     // Every change to our table, and `flush ruleset`, shows in nft monitor; nothing needs a polled check.
     watch: { events: { argv: ['nft', 'monitor'], tables: [TABLE, 'ruleset'] }, check: null },
+    watched: () => true,
     observe: observeNft,
     observeReadable: observeNftReadable,
     plan: planNft,
