@@ -22,6 +22,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PoolsReport, Status } from '../schema/control.js';
 import { ExecaRunner, type Process, type RunResult } from '../system/exec.js';
+import { DAEMON_NODE_FLAGS } from '../render/systemd-unit.js';
 import { AGENT, DISPATCHER_BIN, waitFor } from './harness.js';
 import { type Arrival, longestGap, streamArrivals } from './lab.js';
 import { runPrefix, runTempDir } from './leftovers.js';
@@ -252,7 +253,7 @@ export class HaPair {
     const logs: string[] = [];
     this.logs.set(name, logs);
     const gw = this.gateway(name);
-    const process_ = this.runner.spawn(inNamespace(gw.ns, [process.execPath, DISPATCHER_BIN, '--config', this.files(name).config, 'start']), { onLine: (l) => logs.push(l), onErrorLine: (l) => logs.push(l) });
+    const process_ = this.runner.spawn(inNamespace(gw.ns, [process.execPath, ...DAEMON_NODE_FLAGS, DISPATCHER_BIN, '--config', this.files(name).config, 'start']), { onLine: (l) => logs.push(l), onErrorLine: (l) => logs.push(l) });
     this.dispatchers.set(name, process_);
     await waitFor(`the dispatcher of ${name} to answer, ${resumes ?? 'fenced'}`, 20_000, async () => {
       if ((await this.cli(name, ['status'], [0, 1])).exitCode !== 0) return null;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inIpv6Prefix } from '../core/ipv6.js';
 import { askDaemon } from '../system/control-client.js';
+import { DAEMON_NODE_FLAGS } from '../render/systemd-unit.js';
 import type { Process, RunResult, Runner } from '../system/exec.js';
 import { inNamespace, type LabClient, type Topology } from './topology.js';
 
@@ -78,8 +79,9 @@ export async function removeLabFiles(files: LabFiles): Promise<void> {
 }
 
 /** The dispatcher CLI as run inside the gateway namespace. */
-export function dispatcherArgv(topo: Topology, files: LabFiles, args: readonly string[]): string[] {
-  return inNamespace(topo.gw, [process.execPath, DISPATCHER_BIN, '--config', files.config, '--state', files.state, '--socket', files.socket, ...args]);
+/** The CLI in the gateway namespace; `nodeFlags`: Node's own (the daemon runs with the systemd unit's, DAEMON_NODE_FLAGS). */
+export function dispatcherArgv(topo: Topology, files: LabFiles, args: readonly string[], nodeFlags: readonly string[] = []): string[] {
+  return inNamespace(topo.gw, [process.execPath, ...nodeFlags, DISPATCHER_BIN, '--config', files.config, '--state', files.state, '--socket', files.socket, ...args]);
 }
 
 export function runDispatcher(runner: Runner, topo: Topology, files: LabFiles, args: readonly string[], okExitCodes: readonly number[] = [0]): Promise<RunResult> {
@@ -111,7 +113,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, attempt: () =>
 export async function startDaemon(runner: Runner, topo: Topology, files: LabFiles, path?: string): Promise<RunningDaemon> {
   const logs: string[] = [];
   let exited: number | null | undefined;
-  const argv = dispatcherArgv(topo, files, ['start']);
+  const argv = dispatcherArgv(topo, files, ['start'], DAEMON_NODE_FLAGS);
   const [ip, netns, exec, ns, ...command] = argv;
   const withPath = path === undefined ? argv : [ip as string, netns as string, exec as string, ns as string, 'env', `PATH=${path}`, ...command];
   const process = runner.spawn(withPath, { onErrorLine: (line) => logs.push(line), onLine: (line) => logs.push(line) });

@@ -9,6 +9,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { DISPATCHER_BIN } from '../../src/lab/harness.js';
+import { DAEMON_NODE_FLAGS } from '../../src/render/systemd-unit.js';
 import { ExecaRunner } from '../../src/system/exec.js';
 import { readableCopy } from '../helpers/readable-copy.js';
 import { runTempDir } from '../../src/lab/leftovers.js';
@@ -40,7 +41,7 @@ describe('installing on a real gateway', () => {
     const unit = await readFile(unitFile, 'utf8');
     for (const line of [
       'Type=exec',
-      `ExecStart=${process.execPath} --enable-source-maps ${DISPATCHER_BIN} --config ${config} start`,
+      `ExecStart=${[process.execPath, ...DAEMON_NODE_FLAGS, DISPATCHER_BIN].join(' ')} --config ${config} start`,
       'ExecReload=/bin/kill -HUP $MAINPID',
       'Restart=on-failure',
       'StateDirectory=dispatcher',
