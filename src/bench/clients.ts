@@ -5,6 +5,7 @@
 
 import { rm } from 'node:fs/promises';
 import type { Lab } from '../lab/lab.js';
+import { waitFor } from '../lab/harness.js';
 import { ask } from '../system/control-client.js';
 
 /** Client i: 198.18.4.0 onwards (clear of the lab's own clients), up to 64,512 of them. */
@@ -69,24 +70,14 @@ export async function classifiedCount(lab: Lab): Promise<number> {
  */
 export async function untilClassified(lab: Lab, count: number, since: number, timeoutMs: number): Promise<number> {
   const sinceEpoch = Date.now() - (performance.now() - since);
-  const overdue = (): void => {
-    if (performance.now() - since > timeoutMs) throw new Error(`${count} clients not classified within ${timeoutMs} ms`);
-  };
-  while (((await ask<'status'>(lab.files.socket, { cmd: 'status' }))?.clients ?? 0) < count) {
-    overdue();
-    await sleep(10);
-  }
-  while ((await classifiedCount(lab)) < count) {
-    overdue();
-    await sleep(10);
-  }
+  const left = (): number => Math.max(0, timeoutMs - (performance.now() - since));
+  await waitFor(`the daemon to hold ${count} clients`, left(), async () => (((await ask<'status'>(lab.files.socket, { cmd: 'status' }))?.clients ?? 0) >= count ? true : null));
+  await waitFor(`the kernel to classify ${count} clients`, left(), async () => ((await classifiedCount(lab)) >= count ? true : null));
   const confirmed = performance.now() - since;
   const last = (await ask<'status'>(lab.files.socket, { cmd: 'status' }))?.lastRun;
   const runEnded = last ? Date.parse(last.at) + last.durationMs - sinceEpoch : Number.POSITIVE_INFINITY;
   return Math.min(confirmed, runEnded);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Stops the daemon, removes what it programmed and its store, and the benchmark's neighbours: a clean gateway. */
 export async function resetGateway(lab: Lab): Promise<void> {
