@@ -100,9 +100,9 @@ export function updateAssignments(input: AssignInput): AssignResult {
   }
   const result = updateIpv4({ ...input, present });
   const updated = result.updated;
-  let assignments = result.assignments;
   if (present6.length === 0 && !(input.complete && input.expireMs > 0)) return { ...result, updated, addresses6: 0 };
   // joinIpv6 writes into the map it is given: never into the caller's.
+  let assignments = result.assignments;
   if (assignments === input.assignments && (present6.length > 0 || holdsIpv6(assignments))) assignments = new Map(assignments);
   const addresses6 = joinIpv6(assignments, present6, input, updated);
   return { ...result, assignments, updated, addresses6 };

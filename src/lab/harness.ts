@@ -78,8 +78,7 @@ export async function removeLabFiles(files: LabFiles): Promise<void> {
   await rm(files.dir, { recursive: true, force: true });
 }
 
-/** The dispatcher CLI as run inside the gateway namespace. */
-/** The CLI in the gateway namespace; `nodeFlags`: Node's own (the daemon runs with the systemd unit's, DAEMON_NODE_FLAGS). */
+/** The dispatcher CLI as run inside the gateway namespace; `nodeFlags`: Node's own (the daemon runs with the systemd unit's, DAEMON_NODE_FLAGS). */
 export function dispatcherArgv(topo: Topology, files: LabFiles, args: readonly string[], nodeFlags: readonly string[] = []): string[] {
   return inNamespace(topo.gw, [process.execPath, ...nodeFlags, DISPATCHER_BIN, '--config', files.config, '--state', files.state, '--socket', files.socket, ...args]);
 }

@@ -92,7 +92,6 @@ function carriedCounters(observed: IpsetDump, clientSet: string, wanted: Readonl
   return carry;
 }
 
-/** One family's client set (desired null: it must not exist). */
 /**
  * Each set's members and their skbmark text, per list of entries read: a scan
  * that plans from what the last run left (engine/reconciler.ts) compares with
@@ -112,6 +111,7 @@ function membersOf(entries: readonly IpsetEntry[], set: string): ReadonlyMap<str
   return members;
 }
 
+/** One family's client set (desired null: it must not exist). */
 export function diffSet(desired: DesiredSet | null, observed: IpsetDump, family: Family): SetChange {
   const { clientSet, clientSetNext } = familyContract(family);
   const current = observed.sets.find((s) => s.name === clientSet);
