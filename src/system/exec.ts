@@ -6,6 +6,8 @@
 import { constants } from 'node:os';
 import { execa } from 'execa';
 import { CommandError } from '../model/errors.js';
+import { lineSplitter } from '../parse/lines.js';
+import { spawnOffThread } from './off-thread.js';
 
 export interface RunOptions {
   /** Text written to the command's stdin (batch payloads). */
@@ -33,6 +35,12 @@ export interface SpawnOptions {
   readonly onLine?: (line: string) => void;
   /** Called with each line on stderr (ignored when absent). */
   readonly onErrorLine?: (line: string) => void;
+  /**
+   * Read the output on a worker thread (system/off-thread.ts), so it is drained
+   * while this thread is busy: for a netlink monitor that loses events once
+   * its pipe stays full. The lines still reach the callbacks on this thread.
+   */
+  readonly offThread?: boolean;
 }
 
 /** A long-running command (ip monitor, the lab's daemon and servers). */
@@ -57,15 +65,6 @@ export interface SessionSpec {
 export interface Runner {
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
   spawn(argv: readonly string[], options?: SpawnOptions): Process;
-}
-
-function splitLines(onLine: (line: string) => void): (chunk: string) => void {
-  let rest = '';
-  return (chunk) => {
-    const lines = (rest + chunk).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) onLine(line);
-  };
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -106,6 +105,7 @@ export class ExecaRunner implements Runner {
 
   spawn(argv: readonly string[], options: SpawnOptions = {}): Process {
     const [file, args] = this.split(argv);
+    if (options.offThread) return spawnOffThread(file, args, options);
     const child = execa(file, args, {
       reject: false,
       buffer: false,
@@ -116,11 +116,11 @@ export class ExecaRunner implements Runner {
     });
     if (options.onLine) {
       child.stdout?.setEncoding('utf8');
-      child.stdout?.on('data', splitLines(options.onLine));
+      child.stdout?.on('data', lineSplitter(options.onLine));
     }
     if (options.onErrorLine) {
       child.stderr?.setEncoding('utf8');
-      child.stderr?.on('data', splitLines(options.onErrorLine));
+      child.stderr?.on('data', lineSplitter(options.onErrorLine));
     }
     child.stdin?.on('error', () => undefined);
     return {

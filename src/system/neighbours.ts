@@ -19,6 +19,8 @@ export const MONITOR_RCVBUF = String(8 * 1024 * 1024);
 /** Streams neighbour events; `onLost` is called when the kernel dropped some (buffer overrun), so the caller rescans. */
 export function watchNeighbours(runner: Runner, onNeighbour: (neighbour: Neighbour) => void, onLost: () => void): Process {
   return runner.spawn(['ip', '-rcvbuf', MONITOR_RCVBUF, 'monitor', 'neigh'], {
+    // A burst of thousands of clients outruns the kernel's buffer unless the pipe is drained while a run plans.
+    offThread: true,
     onLine: (line) => {
       const neighbour = parseNeighbourEvent(line);
       if (neighbour) onNeighbour(neighbour);

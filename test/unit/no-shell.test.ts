@@ -53,6 +53,9 @@ const outputs = [];
 for (const arg of args) outputs.push((await runner.run(['printf', '%s', arg])).stdout);
 const p = runner.spawn(['printf', '%s\\n', ...args.slice(0, 4)], {});
 await p.ended;
+// Read off the main thread (ip monitor neigh): started from a worker, by the same rule.
+const off = runner.spawn(['printf', '%s\\n', ...args.slice(4, 8)], { offThread: true, onLine: () => undefined });
+await off.ended;
 process.stdout.write(JSON.stringify(outputs));
 `,
   );
@@ -67,7 +70,7 @@ process.stdout.write(JSON.stringify(outputs));
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as { fn: string; file: string; args: string[]; shell: boolean });
-  expect(starts.length).toBe(hostile.length + 1);
+  expect(starts.length).toBe(hostile.length + 2);
   for (const start of starts) {
     expect(start.shell).toBe(false);
     expect(start.file).not.toMatch(SHELLS);
