@@ -199,6 +199,7 @@ export class Daemon {
         poolRates: (): ReadonlyMap<string, number> | null => traffic.rates(),
         advertiser: new Radvd(runner, config.state),
         netfilterWatched: () => repairs.watching,
+        neighboursWatchedSince: () => monitors.neighboursWatchedSince,
       },
       config,
       assignmentsOf(store.data),

@@ -14,6 +14,7 @@ import { watchNeighbours } from '../system/neighbours.js';
 import { NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON, type Reconciler } from './reconciler.js';
 
 const WATCH_RESTART_MS = 1000;
+const NEIGHBOUR_MONITOR = 'ip monitor neigh';
 /**
  * After lost events, the rescan waits for this much quiet: a dump taken while
  * the kernel is still inserting can miss entries (the neighbour hash is
@@ -40,6 +41,10 @@ export class Monitors {
   /** The monitors that lost events since the last rescan: only the neighbour table's alone lets it trust the rules. */
   private lost = new Set<string>();
   private stopped = false;
+  /** When each running monitor's process started, by command. */
+  private readonly startedAt = new Map<string, number>();
+  /** When the kernel last dropped events of any monitor. */
+  private lastLoss = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: MonitorDeps) {}
 
@@ -50,7 +55,7 @@ export class Monitors {
   /** Starts both monitors; their events queue behind the first run (the reconciler is held until then). */
   start(): void {
     const { runner, reconciler } = this.deps;
-    this.keep('ip monitor neigh', () =>
+    this.keep(NEIGHBOUR_MONITOR, () =>
       watchNeighbours(
         runner,
         (neighbour) => {
@@ -82,13 +87,28 @@ export class Monitors {
     for (const watch of this.watches) watch.stop();
   }
 
+  /**
+   * Since when every change to the neighbour table has reached us as an
+   * event: the time its monitor started or events were last lost, whichever
+   * is later, while it runs and no rescan for lost events is pending; null
+   * otherwise. A table read at or after this time plus the events since is
+   * the table now (engine/reconciler.ts NEIGHBOUR_RESYNC_MS).
+   */
+  get neighboursWatchedSince(): number | null {
+    const started = this.startedAt.get(NEIGHBOUR_MONITOR);
+    if (started === undefined || this.settleScan !== null || this.confirmScan !== null) return null;
+    return Math.max(started, this.lastLoss);
+  }
+
   /** Keeps a monitor process running; restarts it (and rescans) when it ends. Stopped with the others. */
   keep(command: string, start: () => Process): void {
     if (this.stopped) return;
     const process = start();
     this.watches.push(process);
+    this.startedAt.set(command, this.deps.clock.now());
     void process.ended.then(() => {
       this.watches.splice(this.watches.indexOf(process), 1);
+      this.startedAt.delete(command);
       if (this.stopped) return;
       this.deps.log.warn('monitor ended; restarting it', { command, afterMs: WATCH_RESTART_MS });
       this.deps.clock.after(WATCH_RESTART_MS, () => this.keep(command, start));
@@ -108,6 +128,7 @@ export class Monitors {
     // A new loss makes the pending confirmation moot: the next settle scan brings its own.
     this.deps.clock.clear(this.confirmScan);
     this.confirmScan = null;
+    this.lastLoss = this.deps.clock.now();
     if (this.settleScan === null) {
       this.lostSince = this.deps.clock.now();
       this.lost.clear();

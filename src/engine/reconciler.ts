@@ -76,6 +76,17 @@ export const SCHEDULED_SCAN_REASON = 'scheduled scan';
  */
 export const NETFILTER_RESYNC_MS = 5 * 60_000;
 
+/**
+ * How long a scheduled scan may take the clients from what the neighbour
+ * events said since the table was last read whole, instead of reading it
+ * again, while its monitor reports every change (engine/monitors.ts
+ * neighboursWatchedSince): at 50,000 clients, reading and parsing the table
+ * and looking at every client again is most of what an idle scan costs.
+ * Expiry (a client absent longer than clients.expire) needs a whole read: with
+ * a short expire the table is read at least every tenth of it.
+ */
+export const NEIGHBOUR_RESYNC_MS = 5 * 60_000;
+
 export interface ReconcilerDeps {
   readonly runner: Runner;
   readonly store: Store;
@@ -102,6 +113,8 @@ export interface ReconcilerDeps {
   readonly advertiser?: { sync(announcement: Announcement | null): Promise<AdvertiserAction> };
   /** Whether the backend's change events are being watched now (engine/repairs.ts): a scheduled scan may then trust netfilter (NETFILTER_RESYNC_MS). */
   readonly netfilterWatched?: () => boolean;
+  /** Since when the neighbour events report every change to the table (engine/monitors.ts); null: they may not. A scheduled scan may then trust them (NEIGHBOUR_RESYNC_MS). */
+  readonly neighboursWatchedSince?: () => number | null;
 }
 
 export class Reconciler {
@@ -146,6 +159,8 @@ export class Reconciler {
   private known: { routing: RoutingState; netfilter: unknown; readAt: number } | null = null;
   /** The netfilter objects as the last run left them, and when they were last read; a scheduled scan may plan from them (NETFILTER_RESYNC_MS). */
   private knownNetfilter: { netfilter: unknown; readAt: number } | null = null;
+  /** When a successful run last began that read the whole neighbour table. */
+  private neighboursReadAt = Number.NEGATIVE_INFINITY;
   /** Counts distrust() calls: one during a run means that run's view is stale already. */
   private distrusts = 0;
   /** Where the clients each edit and run change are noted (the master of a pair sends them: engine/ha-sync.ts); null: nowhere. */
@@ -328,6 +343,20 @@ export class Reconciler {
     return this.deps.netfilterWatched?.() === true && this.deps.backend.watched(known.netfilter) ? known : null;
   }
 
+  /**
+   * Whether a scan (a scheduled one, alone or with neighbour events) may skip
+   * reading the neighbour table: it was read after the events began to
+   * report every change, less than NEIGHBOUR_RESYNC_MS ago (and a tenth of
+   * clients.expire).
+   */
+  private neighboursKnown(reasons: readonly string[], now: number): boolean {
+    const since = this.deps.neighboursWatchedSince?.() ?? null;
+    if (since === null || this.neighboursReadAt < since) return false;
+    if (!reasons.every((reason) => reason === SCHEDULED_SCAN_REASON || reason === NEIGHBOUR_REASON)) return false;
+    const expireMs = this.config.clients.expireSeconds * 1000;
+    return now - this.neighboursReadAt < (expireMs > 0 ? Math.min(NEIGHBOUR_RESYNC_MS, expireMs / 10) : NEIGHBOUR_RESYNC_MS);
+  }
+
   /** Something changed the kernel behind our back: the next run reads it whatever asked for it. */
   distrust(): void {
     this.known = null;
@@ -388,7 +417,7 @@ export class Reconciler {
         backend,
         config: this.config,
         stored: this.deps.store.data,
-        scan: batch.scan,
+        scan: batch.scan && !this.neighboursKnown(batch.reasons, started),
         now: started,
         replaced: this.replaced,
         ...(this.deps.health ? { health: this.deps.health } : {}),
@@ -448,6 +477,7 @@ export class Reconciler {
       phases.persist = mark();
       this.loadedState = loadedOf(desired);
       this.lastPlanInputs = planInputs;
+      if (inputs.neighbours !== null) this.neighboursReadAt = started;
       const netfilterAfter = backend.isEmpty(netfilter) ? inputs.netfilter : backend.expected(netfilter);
       const stale = this.distrusts !== distrusts;
       // When netfilter was last read: what the trust of the next runs is counted from.

@@ -20,6 +20,7 @@ function watched(config = labConfig): {
   overrun: () => void;
   linkOverrun: () => void;
   linkLine: (line: string) => void;
+  monitors: Monitors;
 } {
   const clock = new ManualClock();
   const runner = new FakeRunner();
@@ -32,7 +33,8 @@ function watched(config = labConfig): {
       return new Promise(() => undefined);
     },
   } as unknown as Reconciler;
-  new Monitors({ runner, log: silentLogger, clock, reconciler }).start();
+  const monitors = new Monitors({ runner, log: silentLogger, clock, reconciler });
+  monitors.start();
   const neigh = runner.spawned.find((s) => s.argv.join(' ').endsWith('monitor neigh'));
   const event = (n: number): void => neigh?.options.onLine?.(`198.18.${4 + (n >> 8)}.${n & 255} dev lan0 lladdr 02:be:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')} PERMANENT`);
   const link = runner.spawned.find((s) => s.argv.join(' ').endsWith('monitor link address'));
@@ -44,7 +46,7 @@ function watched(config = labConfig): {
       event(n);
     }
   };
-  return { clock, requests, events, overrun: () => neigh?.options.onErrorLine?.(lost), linkOverrun: () => link?.options.onErrorLine?.(lost), linkLine: (line) => link?.options.onLine?.(line) };
+  return { clock, requests, events, overrun: () => neigh?.options.onErrorLine?.(lost), linkOverrun: () => link?.options.onErrorLine?.(lost), linkLine: (line) => link?.options.onLine?.(line), monitors };
 }
 
 test('the rescan after lost events waits until the burst has been quiet for 250 ms, then one more confirms 2 s later', async () => {
@@ -61,6 +63,24 @@ test('the rescan after lost events waits until the burst has been quiet for 250 
   expect(rescans()).toEqual([NEIGHBOURS_LOST_REASON]);
   await clock.advance(2000);
   expect(rescans()).toEqual([NEIGHBOURS_LOST_REASON, NEIGHBOURS_LOST_REASON]);
+});
+
+test('the neighbour events are trusted to report every change since the monitor started, or since events were last lost once their rescans are done (a scheduled scan may then skip the table)', async () => {
+  const { clock, events, overrun, monitors } = watched();
+  const started = clock.now();
+  expect(monitors.neighboursWatchedSince).toBe(started);
+  await events(0, 3, 100);
+  expect(monitors.neighboursWatchedSince).toBe(started);
+  overrun();
+  const lost = clock.now();
+  // Until the settle scan and its confirmation have been asked for, nothing is trusted.
+  expect(monitors.neighboursWatchedSince).toBeNull();
+  await clock.advance(250);
+  expect(monitors.neighboursWatchedSince).toBeNull();
+  await clock.advance(2000);
+  // Then only a table read after the loss may be trusted with the events since.
+  expect(monitors.neighboursWatchedSince).toBe(lost);
+  monitors.stop();
 });
 
 test('a burst that never ends is rescanned 5 s after the first loss all the same', async () => {

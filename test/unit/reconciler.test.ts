@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ClientJournal, type SyncBody } from '../../src/core/ha-sync.js';
 import type { Logger } from '../../src/system/logger.js';
 import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
-import { NETFILTER_RESYNC_MS, Reconciler, SCHEDULED_SCAN_REASON, TRUST_MS } from '../../src/engine/reconciler.js';
+import { NEIGHBOUR_RESYNC_MS, NETFILTER_RESYNC_MS, Reconciler, SCHEDULED_SCAN_REASON, TRUST_MS } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
 import type { ClientRecord } from '../../src/model/state.js';
 import { systemClock } from '../../src/system/clock.js';
@@ -264,6 +264,51 @@ describe('reconciler', () => {
     runner.answer('iptables-save', () => fixture('iptables-save.txt').replace(' (nf_tables)', ' (legacy)'));
     expect(await reads('operator scan')).toEqual(expect.arrayContaining(netfilter));
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
+  });
+
+  test('a scheduled scan, while the neighbour events report every change to the table, takes the clients from them and does not read it; every NEIGHBOUR_RESYNC_MS (a tenth of clients.expire when shorter), once the events may have missed one, and for other reasons it reads', async () => {
+    const runner = capturedGatewayRunner();
+    let offset = 0;
+    let since: number | null = Date.now();
+    const clock = { ...systemClock, now: () => Date.now() + offset };
+    const make = async (expire: Config): Promise<Reconciler> => new Reconciler({ runner, store: await Store.open(dir), backend, log, clock, neighboursWatchedSince: () => since }, expire, capturedAssignments());
+    const readsTable = async (reconciler: Reconciler, reason = SCHEDULED_SCAN_REASON): Promise<boolean> => {
+      const from = runner.calls.length;
+      const report = await reconciler.request(reason, { scan: true });
+      expect(report.ok).toBe(true);
+      return runner.calls.slice(from).some((c) => c.argv.join(' ') === 'ip -4 neigh show');
+    };
+    const reconciler = await make(config);
+    expect(await readsTable(reconciler, 'start')).toBe(true);
+    expect(await readsTable(reconciler)).toBe(false);
+    // With neighbour events in the same run, too: they are what it plans from.
+    const event = reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.40', mac: '02:00:00:00:03:40', dev: 'lan0', complete: true }] });
+    expect(await readsTable(reconciler)).toBe(false);
+    await event;
+    expect(reconciler.clients.has('198.18.3.40')).toBe(true);
+    // Other reasons read as before.
+    expect(await readsTable(reconciler, 'operator scan')).toBe(true);
+    // At least every NEIGHBOUR_RESYNC_MS a scan reads it (expiry needs a whole table), and trusts the events again after.
+    offset += NEIGHBOUR_RESYNC_MS;
+    expect(await readsTable(reconciler)).toBe(true);
+    expect(await readsTable(reconciler)).toBe(false);
+    // The monitor restarted, or lost events after the last read: read again.
+    since = clock.now() + 1;
+    offset += 2;
+    expect(await readsTable(reconciler)).toBe(true);
+    expect(await readsTable(reconciler)).toBe(false);
+    // No monitor (or a rescan for lost events pending): every scan reads.
+    since = null;
+    expect(await readsTable(reconciler)).toBe(true);
+    expect(await readsTable(reconciler)).toBe(true);
+    // A short expire is kept: the table is read at least every tenth of it.
+    since = clock.now();
+    offset += 1;
+    const short = await make({ ...config, clients: { ...config.clients, expireSeconds: 60 } });
+    expect(await readsTable(short, 'start')).toBe(true);
+    expect(await readsTable(short)).toBe(false);
+    offset += 6000;
+    expect(await readsTable(short)).toBe(true);
   });
 
   test('bursts coalesce: many requests while a run is busy become one more run', async () => {
