@@ -266,6 +266,28 @@ describe('reconciler', () => {
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
   });
 
+  test('past TRUST_MS a run on neighbour events alone reads routing but plans netfilter from what the last run left where the events report every change (no polled check: nftables); where a check covers the rest (iptables) it reads netfilter too', async () => {
+    const netfilter = ['iptables-save', 'ip6tables-save', 'ipset list', 'ipset save'];
+    const eventsOnly = { ...backend, watch: { ...backend.watch, check: null } };
+    for (const [chosen, readsNetfilter] of [
+      [eventsOnly, false],
+      [backend, true],
+    ] as const) {
+      const runner = capturedGatewayRunner();
+      let offset = 0;
+      const clock = { ...systemClock, now: () => Date.now() + offset };
+      const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend: chosen, log, clock, netfilterWatched: () => true }, config, capturedAssignments());
+      await reconciler.request('start', { scan: true });
+      offset += TRUST_MS + 1;
+      const from = runner.calls.length;
+      const report = await reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.41', mac: '02:00:00:00:03:41', dev: 'lan0', complete: true }] });
+      expect(report.ok).toBe(true);
+      const reads = runner.calls.slice(from).map((c) => c.argv.slice(0, 2).join(' '));
+      expect(reads).toEqual(expect.arrayContaining(['ip -j']));
+      expect({ check: chosen.watch.check !== null, readsNetfilter: reads.some((r) => netfilter.includes(r)) }).toEqual({ check: chosen.watch.check !== null, readsNetfilter });
+    }
+  });
+
   test('a scheduled scan, while the neighbour events report every change to the table, takes the clients from them and does not read it; every NEIGHBOUR_RESYNC_MS (a tenth of clients.expire when shorter), once the events may have missed one, and for other reasons it reads', async () => {
     const runner = capturedGatewayRunner();
     let offset = 0;
