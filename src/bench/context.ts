@@ -11,6 +11,9 @@ export interface Sizes {
   readonly forwardingSeconds: number;
   readonly forwardingRepeats: number;
   readonly pickupClients: number;
+  /** Clients already classified while more are picked up one at a time (the "one client added at 50k"), and how many. */
+  readonly pickupAmong: number;
+  readonly pickupAmongSamples: number;
   readonly restartClients: number;
   readonly footprintClients: number;
   readonly footprintWindowS: number;
@@ -25,6 +28,8 @@ export const FULL: Sizes = {
   forwardingSeconds: 5,
   forwardingRepeats: 3,
   pickupClients: 100,
+  pickupAmong: 50_000,
+  pickupAmongSamples: 30,
   restartClients: 10_000,
   footprintClients: 50_000,
   footprintWindowS: 60,
@@ -39,6 +44,8 @@ export const QUICK: Sizes = {
   forwardingSeconds: 1,
   forwardingRepeats: 1,
   pickupClients: 20,
+  pickupAmong: 5000,
+  pickupAmongSamples: 10,
   restartClients: 2000,
   footprintClients: 5000,
   footprintWindowS: 4,

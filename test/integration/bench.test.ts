@@ -59,6 +59,7 @@ describe('npm run bench -- --quick', () => {
     expect(value('backends', /^nftables: 5,000 clients/)).toBeGreaterThan(0);
     expect(value('forwarding', /^dispatcher, /)).toBeGreaterThan(1000);
     expect(value('pickup', /^p95$/)).toBeGreaterThan(0);
+    expect(value('pickup', /^among 5,000: p99$/)).toBeGreaterThan(0);
     expect(value('failover', /blackhole \(busy line\): failover gap/)).toBeGreaterThan(0);
     expect(value('failover', /blackhole \(idle line\): pool moved/)).toBeGreaterThan(0);
     expect(value('failover', /passive off: pool moved/)).toBeGreaterThan(0);
