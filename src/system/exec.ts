@@ -8,6 +8,9 @@ import { execa } from 'execa';
 import { CommandError } from '../model/errors.js';
 import { lineSplitter } from '../parse/lines.js';
 import { spawnOffThread } from './off-thread.js';
+import type { Process, SpawnOptions } from './spawned.js';
+
+export type { Process, SpawnOptions } from './spawned.js';
 
 export interface RunOptions {
   /** Text written to the command's stdin (batch payloads). */
@@ -28,28 +31,6 @@ export interface RunResult {
   readonly stdout: string;
   readonly stderr: string;
   readonly exitCode: number;
-}
-
-export interface SpawnOptions {
-  /** Called with each line the command prints on stdout. */
-  readonly onLine?: (line: string) => void;
-  /** Called with each line on stderr (ignored when absent). */
-  readonly onErrorLine?: (line: string) => void;
-  /**
-   * Read the output on a worker thread (system/off-thread.ts), so it is drained
-   * while this thread is busy: for a netlink monitor that loses events once
-   * its pipe stays full. The lines still reach the callbacks on this thread.
-   */
-  readonly offThread?: boolean;
-}
-
-/** A long-running command (ip monitor, the lab's daemon and servers). */
-export interface Process {
-  readonly pid: number | undefined;
-  /** Resolves with the exit code (null when killed by a signal) once it ends. */
-  readonly ended: Promise<number | null>;
-  write(text: string): void;
-  stop(signal?: NodeJS.Signals): void;
 }
 
 /** A tool kept running to answer requests on stdin, one per line (system/tool-session.ts). */

@@ -11,7 +11,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { lineSplitter } from '../parse/lines.js';
-import type { Process, SpawnOptions } from './exec.js';
+import type { Process, SpawnOptions } from './spawned.js';
 
 /**
  * The worker's whole program, run from this string (eval), so it needs no

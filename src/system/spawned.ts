@@ -1,0 +1,25 @@
+// What a long-running command is to its caller, and how its output reaches
+// it: shared by the runner (system/exec.ts) and the worker-thread reader
+// (system/off-thread.ts).
+
+export interface SpawnOptions {
+  /** Called with each line the command prints on stdout. */
+  readonly onLine?: (line: string) => void;
+  /** Called with each line on stderr (ignored when absent). */
+  readonly onErrorLine?: (line: string) => void;
+  /**
+   * Read the output on a worker thread (system/off-thread.ts), so it is drained
+   * while this thread is busy: for a netlink monitor that loses events once
+   * its pipe stays full. The lines still reach the callbacks on this thread.
+   */
+  readonly offThread?: boolean;
+}
+
+/** A long-running command (ip monitor, the lab's daemon and servers). */
+export interface Process {
+  readonly pid: number | undefined;
+  /** Resolves with the exit code (null when killed by a signal) once it ends. */
+  readonly ended: Promise<number | null>;
+  write(text: string): void;
+  stop(signal?: NodeJS.Signals): void;
+}
