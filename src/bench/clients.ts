@@ -49,7 +49,7 @@ export async function removeNeighbours(lab: Lab): Promise<void> {
 
 /** Clients the kernel classifies: entries in the client set, or elements of the nftables map (0 when absent). */
 export async function classifiedCount(lab: Lab): Promise<number> {
-  if (lab.options.config?.backend === 'nftables') {
+  if (lab.backend === 'nftables') {
     const result = await lab.runIn(lab.topo.gw, ['nft', '-j', 'list', 'map', 'inet', 'dispatcher', 'clients'], [0, 1]);
     if (result.exitCode !== 0) return 0;
     const items = (JSON.parse(result.stdout) as { nftables: { map?: { elem?: unknown[] } }[] }).nftables;

@@ -24,7 +24,7 @@ export interface Sizes {
 export const FULL: Sizes = {
   programming: [1000, 10_000, 50_000],
   baselinePoints: [500, 1000],
-  forwardingClients: 10_000,
+  forwardingClients: 50_000,
   forwardingSeconds: 5,
   forwardingRepeats: 3,
   pickupClients: 100,

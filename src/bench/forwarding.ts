@@ -1,7 +1,8 @@
 // Scenario 2: small-packet forwarding through the gateway with many clients
-// programmed, against the same path with no dispatcher rules (a plain NAT
-// gateway: one default route, one MASQUERADE) and against the naive design
-// (that gateway plus one mangle MARK rule per client). iperf3 sends 64-byte
+// programmed, with each netfilter backend, against the same path with no
+// dispatcher rules (a plain NAT gateway: one default route, one MASQUERADE)
+// and against the naive design (that gateway plus one mangle MARK rule per
+// client). iperf3 sends 64-byte
 // UDP payloads as fast as it can from a LAN client to the internet host; the
 // figure is what the receiver got per second. The three set-ups alternate,
 // and each figure is the median of its repeats.
@@ -86,10 +87,12 @@ export async function forwarding(ctx: BenchContext): Promise<ScenarioResult> {
   const server = lab.runner.spawn(inNamespace(lab.topo.inet, ['iperf3', '-s', '-B', lab.topo.server, '-p', PORT, '--forceflush']), { onLine: (line) => said.push(line) });
   try {
     await waitFor('iperf3 to listen', 10_000, async () => (said.some((line) => line.includes('listening')) ? true : null));
-    const rates = { plain: [] as number[], ours: [] as number[], naive: [] as number[], policies: [] as number[] };
+    const rates = { plain: [] as number[], ours: [] as number[], nft: [] as number[], naive: [] as number[], policies: [] as number[] };
     const host = { schedule: '0 0 * * * *' };
     for (let round = 0; round < repeats; round++) {
       rates.ours.push(await measured(lab, count, seconds));
+      await lab.rewriteConfig({ ...host, backend: 'nftables' });
+      rates.nft.push(await measured(lab, count, seconds));
       await lab.rewriteConfig({ ...host, extra: policiesYaml() });
       rates.policies.push(await measured(lab, count, seconds));
       await lab.rewriteConfig(host);
@@ -100,11 +103,12 @@ export async function forwarding(ctx: BenchContext): Promise<ScenarioResult> {
       await naiveRules(lab, count, false);
       await plainGateway(lab, false);
       ctx.log(
-        `forwarding round ${round + 1}: plain ${rates.plain.at(-1)?.toFixed(0)} pps, dispatcher ${rates.ours.at(-1)?.toFixed(0)} pps, with ${POLICIES} policies ${rates.policies.at(-1)?.toFixed(0)} pps, naive ${rates.naive.at(-1)?.toFixed(0)} pps`,
+        `forwarding round ${round + 1}: plain ${rates.plain.at(-1)?.toFixed(0)} pps, dispatcher ${rates.ours.at(-1)?.toFixed(0)} pps, nftables ${rates.nft.at(-1)?.toFixed(0)} pps, with ${POLICIES} policies ${rates.policies.at(-1)?.toFixed(0)} pps, naive ${rates.naive.at(-1)?.toFixed(0)} pps`,
       );
     }
     const plain = median(rates.plain);
     const ours = median(rates.ours);
+    const nft = median(rates.nft);
     const naive = median(rates.naive);
     const policies = median(rates.policies);
     const k = `${count.toLocaleString('en-US')}`;
@@ -113,7 +117,8 @@ export async function forwarding(ctx: BenchContext): Promise<ScenarioResult> {
       title: `Forwarding cost: 64-byte UDP through the gateway with ${k} clients programmed`,
       baseline: 'the same path with no dispatcher rules (a plain NAT gateway: one default route, one MASQUERADE)',
       figures: [
-        figure({ name: `dispatcher, ${k} clients (÷ no rules)`, unit: 'pps', value: ours, baseline: plain, lowerIsBetter: false, target: { text: '≥ 0.85× the no-rule rate', min: 0.85 * plain } }),
+        figure({ name: `dispatcher (iptables), ${k} clients (÷ no rules)`, unit: 'pps', value: ours, baseline: plain, lowerIsBetter: false, target: { text: '≥ 0.90× the no-rule rate', min: 0.9 * plain } }),
+        figure({ name: `dispatcher (nftables), ${k} clients (÷ no rules)`, unit: 'pps', value: nft, baseline: plain, lowerIsBetter: false, target: { text: '≥ 0.95× the no-rule rate', min: 0.95 * plain } }),
         figure({ name: `naive chain, ${k} rules (÷ no rules)`, unit: 'pps', value: naive, baseline: plain, lowerIsBetter: false }),
         figure({ name: `dispatcher ÷ naive chain`, unit: 'pps', value: ours, baseline: naive, baselineNote: 'naive chain', lowerIsBetter: false }),
         figure({
@@ -128,6 +133,7 @@ export async function forwarding(ctx: BenchContext): Promise<ScenarioResult> {
       ],
       notes: [
         `iperf3 -u -l 64 -b 0 for ${seconds} s from a LAN client namespace to the internet host, received packets per second; median of ${repeats} alternating round(s).`,
+        'The targets are the issue’s: at 50,000 clients, ≥ 0.90× the no-rule rate with iptables (one ipset lookup in mangle), ≥ 0.95× with nftables (one map lookup in our own table). The naive chain and the policies are measured with iptables.',
         `The ${POLICIES} policies (destination networks, tcp port 443, one via list) never take the measured flow: its first packet walks all of them; every later packet has its line in the connection mark and skips them, which is what the rate shows.`,
         "Every namespace shares this machine's CPUs: sender, gateway and receiver compete, so the rates are lower than a real gateway's; the ratios are what carries over.",
       ],

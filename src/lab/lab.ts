@@ -65,9 +65,18 @@ export class Lab {
     }
   }
 
+  /** The config's last rewrite; undefined: the one the lab was made with. */
+  private rewritten: ConfigOptions | undefined;
+
+  /** The netfilter backend of the config as last written. */
+  get backend(): 'iptables' | 'nftables' {
+    return (this.rewritten ?? this.options.config)?.backend ?? 'iptables';
+  }
+
   /** Rewrites the config file (the daemon sees it on reload or restart). */
   async rewriteConfig(options: ConfigOptions): Promise<void> {
     await writeLabConfig(this.topo, options, this.files.dir);
+    this.rewritten = options;
   }
 
   client(index: number): LabClient {
@@ -103,7 +112,7 @@ export class Lab {
 
   /** Whether the kernel's client set (or map) holds the address (the client is classified). */
   async inClientSet(ip: string): Promise<boolean> {
-    const argv = this.options.config?.backend === 'nftables' ? ['nft', 'get', 'element', 'inet', 'dispatcher', 'clients', `{ ${ip} }`] : ['ipset', 'test', 'dispatcher-clients', ip];
+    const argv = this.backend === 'nftables' ? ['nft', 'get', 'element', 'inet', 'dispatcher', 'clients', `{ ${ip} }`] : ['ipset', 'test', 'dispatcher-clients', ip];
     return (await this.runIn(this.topo.gw, argv, [0, 1])).exitCode === 0;
   }
 

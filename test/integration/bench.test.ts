@@ -57,7 +57,8 @@ describe('npm run bench -- --quick', () => {
     expect(value('programming', /^5,000 clients/)).toBeGreaterThan(0);
     expect(value('backends', /^iptables: 5,000 clients/)).toBeGreaterThan(0);
     expect(value('backends', /^nftables: 5,000 clients/)).toBeGreaterThan(0);
-    expect(value('forwarding', /^dispatcher, /)).toBeGreaterThan(1000);
+    expect(value('forwarding', /^dispatcher \(iptables\), /)).toBeGreaterThan(1000);
+    expect(value('forwarding', /^dispatcher \(nftables\), /)).toBeGreaterThan(1000);
     expect(value('pickup', /^p95$/)).toBeGreaterThan(0);
     expect(value('pickup', /^among 5,000: p99$/)).toBeGreaterThan(0);
     expect(value('failover', /blackhole \(busy line\): failover gap/)).toBeGreaterThan(0);
