@@ -79,6 +79,13 @@ export async function untilClassified(lab: Lab, count: number, since: number, ti
   return Math.min(confirmed, runEnded);
 }
 
+/** Starts the daemon and gives it `count` clients at once; resolves once the kernel classifies them all. */
+export async function startWithClients(lab: Lab, count: number, timeoutMs = 120_000): Promise<void> {
+  await lab.start();
+  await addNeighbours(lab, count);
+  await untilClassified(lab, count, performance.now(), timeoutMs);
+}
+
 /** Stops the daemon, removes what it programmed and its store, and the benchmark's neighbours: a clean gateway. */
 export async function resetGateway(lab: Lab): Promise<void> {
   await lab.stop();

@@ -5,7 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { Lab } from '../lab/lab.js';
-import { addNeighbours, resetGateway, untilClassified } from './clients.js';
+import { resetGateway, startWithClients } from './clients.js';
 import type { BenchContext } from './context.js';
 import { figure, type ScenarioResult } from './report.js';
 
@@ -67,9 +67,7 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const empty = await measureIdle(daemonPid(), window);
     await resetGateway(lab);
-    await lab.start();
-    await addNeighbours(lab, count);
-    await untilClassified(lab, count, performance.now(), 120_000);
+    await startWithClients(lab, count);
     // Let the burst's runs, store writes and garbage collection finish.
     await new Promise((resolve) => setTimeout(resolve, ctx.sizes.footprintSettleS * 1000));
     const runsBefore = (await lab.status()).runs;

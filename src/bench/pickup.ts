@@ -7,7 +7,7 @@
 // client the set already holds.
 
 import { Lab } from '../lab/lab.js';
-import { addNeighbours, benchAddress, benchMac, untilClassified } from './clients.js';
+import { benchAddress, benchMac, startWithClients } from './clients.js';
 import type { BenchContext } from './context.js';
 import { figure, type ScenarioResult } from './report.js';
 import { percentile } from './stats.js';
@@ -40,9 +40,7 @@ async function pickupAmong(ctx: BenchContext): Promise<{ ours: number[]; alone: 
   const count = ctx.sizes.pickupAmong;
   const lab = await Lab.create({ clients: 1, tag: 'b', config: { schedule: '0 0 * * * *' } });
   try {
-    await lab.start();
-    await addNeighbours(lab, count);
-    await untilClassified(lab, count, performance.now(), 120_000);
+    await startWithClients(lab, count);
     // The burst's last runs and writes are over before the first sample.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const ours: number[] = [];

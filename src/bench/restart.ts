@@ -5,7 +5,7 @@
 // loop measured by the programming scenario).
 
 import { Lab, type PoolsJson } from '../lab/lab.js';
-import { addNeighbours, untilClassified } from './clients.js';
+import { startWithClients } from './clients.js';
 import type { BenchContext } from './context.js';
 import { figure, type ScenarioResult } from './report.js';
 import { extrapolate } from './stats.js';
@@ -30,9 +30,7 @@ export async function restart(ctx: BenchContext): Promise<ScenarioResult> {
   const count = ctx.sizes.restartClients;
   const lab = await Lab.create({ clients: 1, tag: 'b', config: { schedule: '0 0 * * * *' } });
   try {
-    await lab.start();
-    await addNeighbours(lab, count);
-    await untilClassified(lab, count, performance.now(), 60_000);
+    await startWithClients(lab, count, 60_000);
     // Let the last run persist and the probes settle.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const before = { pools: assignmentOf(await lab.cliJson<PoolsJson>(['pools'])), kernel: await lab.snapshot() };
