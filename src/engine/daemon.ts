@@ -198,7 +198,7 @@ export class Daemon {
         clock: systemClock,
         poolRates: (): ReadonlyMap<string, number> | null => traffic.rates(),
         advertiser: new Radvd(runner, config.state),
-        netfilterWatched: () => repairs.watching,
+        netfilterWatchedSince: () => repairs.watchedSince,
         neighboursWatchedSince: () => monitors.neighboursWatchedSince,
       },
       config,

@@ -95,9 +95,14 @@ export class Monitors {
    * the table now (engine/reconciler.ts NEIGHBOUR_RESYNC_MS).
    */
   get neighboursWatchedSince(): number | null {
-    const started = this.startedAt.get(NEIGHBOUR_MONITOR);
-    if (started === undefined || this.settleScan !== null || this.confirmScan !== null) return null;
+    const started = this.watchedSince(NEIGHBOUR_MONITOR);
+    if (started === null || this.settleScan !== null || this.confirmScan !== null) return null;
     return Math.max(started, this.lastLoss);
+  }
+
+  /** When the monitor `command` (as given to keep) last started, while it runs; null while it does not. */
+  watchedSince(command: string): number | null {
+    return this.startedAt.get(command) ?? null;
   }
 
   /** Keeps a monitor process running; restarts it (and rescans) when it ends. Stopped with the others. */

@@ -111,8 +111,8 @@ export interface ReconcilerDeps {
   readonly poolRates?: () => ReadonlyMap<string, number> | null;
   /** Runs the router advertisements of IPv6 prefix mode (system/radvd.ts); without it nothing is announced. */
   readonly advertiser?: { sync(announcement: Announcement | null): Promise<AdvertiserAction> };
-  /** Whether the backend's change events are being watched now (engine/repairs.ts): a scheduled scan may then trust netfilter (NETFILTER_RESYNC_MS). */
-  readonly netfilterWatched?: () => boolean;
+  /** Since when the backend's change events have been watched without a break (engine/repairs.ts); null: they are not. A scheduled scan may then trust netfilter read since (NETFILTER_RESYNC_MS). */
+  readonly netfilterWatchedSince?: () => number | null;
   /** Since when the neighbour events report every change to the table (engine/monitors.ts); null: they may not. A scheduled scan may then trust them (NEIGHBOUR_RESYNC_MS). */
   readonly neighboursWatchedSince?: () => number | null;
 }
@@ -345,7 +345,9 @@ export class Reconciler {
     // Past TRUST_MS, runs on neighbour events alone read again where a polled check covers what the events do not
     // (the client set's header is re-read after each of our runs, so a flush during one would go unnoticed): iptables.
     if (!reasons.includes(SCHEDULED_SCAN_REASON) && this.deps.backend.watch.check !== null) return null;
-    return this.deps.netfilterWatched?.() === true && this.deps.backend.watched(known.netfilter) ? known : null;
+    // Read after the events began to be watched: a change while they were not (a monitor restarting) is in what was read.
+    const since = this.deps.netfilterWatchedSince?.() ?? null;
+    return since !== null && known.readAt >= since && this.deps.backend.watched(known.netfilter) ? known : null;
   }
 
   /**

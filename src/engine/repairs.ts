@@ -97,7 +97,6 @@ export class Repairs {
   private session: ToolSession | null = null;
   /** When the session last failed: the check runs as a process until SESSION_RETRY_MS later. */
   private sessionFailedAt: number | null = null;
-  private eventsWatched = false;
 
   constructor(private readonly deps: RepairDeps) {}
 
@@ -112,7 +111,6 @@ export class Repairs {
         () => true,
         () => false,
       );
-      this.eventsWatched = available;
       if (available) {
         monitors.keep(events.argv.join(' '), () =>
           watchNetfilter(
@@ -134,9 +132,10 @@ export class Repairs {
     this.scheduleCheck();
   }
 
-  /** Whether the backend's change events are being watched (its tool is installed): what they report is noticed at once. */
-  get watching(): boolean {
-    return this.eventsWatched && !this.stopped;
+  /** Since when the backend's change events have been watched without a break (its monitor's start); null while they are not. */
+  get watchedSince(): number | null {
+    const { events } = this.deps.backend.watch;
+    return events && !this.stopped ? this.deps.monitors.watchedSince(events.argv.join(' ')) : null;
   }
 
   stop(): void {

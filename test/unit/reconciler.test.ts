@@ -234,8 +234,9 @@ describe('reconciler', () => {
     const runner = capturedGatewayRunner();
     let offset = 0;
     let watched = true;
+    let watchedFrom = 0;
     const clock = { ...systemClock, now: () => Date.now() + offset };
-    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log, clock, netfilterWatched: () => watched }, config, capturedAssignments());
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log, clock, netfilterWatchedSince: () => (watched ? watchedFrom : null) }, config, capturedAssignments());
     await reconciler.request('start', { scan: true });
     const reads = async (reason = SCHEDULED_SCAN_REASON): Promise<string[]> => {
       const from = runner.calls.length;
@@ -260,6 +261,11 @@ describe('reconciler', () => {
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
     watched = true;
     expect((await reads()).filter((c) => netfilter.includes(c))).toEqual([]);
+    // The events' monitor restarted after the last read: what changed meanwhile is only in a new read.
+    watchedFrom = clock.now() + 1;
+    offset += 2;
+    expect(await reads()).toEqual(expect.arrayContaining(netfilter));
+    expect((await reads()).filter((c) => netfilter.includes(c))).toEqual([]);
     // iptables-legacy: nft monitor does not see its tables.
     runner.answer('iptables-save', () => fixture('iptables-save.txt').replace(' (nf_tables)', ' (legacy)'));
     expect(await reads('operator scan')).toEqual(expect.arrayContaining(netfilter));
@@ -276,7 +282,7 @@ describe('reconciler', () => {
       const runner = capturedGatewayRunner();
       let offset = 0;
       const clock = { ...systemClock, now: () => Date.now() + offset };
-      const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend: chosen, log, clock, netfilterWatched: () => true }, config, capturedAssignments());
+      const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend: chosen, log, clock, netfilterWatchedSince: () => 0 }, config, capturedAssignments());
       await reconciler.request('start', { scan: true });
       offset += TRUST_MS + 1;
       const from = runner.calls.length;
