@@ -17,7 +17,7 @@ export interface PoolBytes {
 export function poolBytes(config: Config, netfilter: readonly IptTable[]): Record<string, PoolBytes> {
   const layout = markLayout(config.marks.mask);
   const mangle = netfilter.find((t) => t.name === 'mangle');
-  const counted = (chain: string, mark: string): number => mangle?.rules.find((r) => r.chain === chain && r.spec.jump === undefined && r.args.join(' ') === `-m mark --mark ${mark}`)?.counters?.[1] ?? 0;
+  const counted = (chain: string, mark: string): number => mangle?.rules.find((r) => r.chain === chain && r.args.join(' ') === `-m mark --mark ${mark} -j RETURN`)?.counters?.[1] ?? 0;
   return Object.fromEntries(
     config.uplinks.map((u, i) => {
       const mark = `${hex(poolMark(layout, i))}/${hex(layout.poolMask)}`;

@@ -36,8 +36,19 @@ function loaded(clients: Record<string, string>, skeleton = renderSkeleton(inten
 describe('the table', () => {
   test('classifies with one verdict-map lookup per packet, whatever the clients; marks with constant masks only', () => {
     const text = renderSkeleton(intent());
-    expect(text).toContain('iifname "lan0" ip saddr vmap @clients');
-    expect(text).toContain('iifname "lan0" ct mark and 0xf0000000 vmap { 0x10000000 : jump conn_10000000, 0x20000000 : jump conn_20000000 }');
+    // One lookup by interface sends a packet to its kind's rules: a LAN's, or the line's it arrived by or leaves by.
+    expect(text).toContain(
+      '  chain pre {\n    type filter hook prerouting priority mangle; policy accept;\n    meta nfproto ipv6 return\n    iifname vmap { "lan0" : jump lan, "ppp0" : jump claim_10000000, "wan0" : jump claim_20000000 }\n  }',
+    );
+    expect(text).toContain(
+      '  chain post {\n    type filter hook postrouting priority mangle; policy accept;\n    meta nfproto ipv6 return\n    oifname vmap { "lan0" : jump count, "ppp0" : jump claim_10000000, "wan0" : jump claim_20000000 }\n  }',
+    );
+    expect(text).toContain('  chain claim_20000000 {\n    ct mark and 0xf0000000 == 0x0 ct mark set ct mark and 0xfffffff or 0x20000000\n  }');
+    // A LAN packet: its connection's line, its client's pool (one lookup), its pool's bytes (one lookup, whatever the lines).
+    expect(text).toContain(
+      '  chain lan {\n    ct mark and 0xf0000000 vmap { 0x10000000 : jump conn_10000000, 0x20000000 : jump conn_20000000 }\n    ip saddr vmap @clients\n    counter name meta mark and 0xf000000 map { 0x1000000 : "sent_0", 0x2000000 : "sent_1" }\n  }',
+    );
+    expect(text).toContain('  chain count {\n    ip daddr vmap @clients\n    counter name meta mark and 0xf000000 map { 0x1000000 : "received_0", 0x2000000 : "received_1" }\n  }');
     expect(text).toContain(`chain ${POOL1} {\n    meta mark set meta mark and 0xf0ffffff or 0x1000000\n  }`);
     expect(text).toContain('type filter hook prerouting priority mangle; policy accept;');
     expect(text).toContain('type nat hook postrouting priority srcnat; policy accept;');
@@ -47,7 +58,7 @@ describe('the table', () => {
     expect(text).toContain('meta skgid 64101 meta mark set meta mark and 0xfffffff or 0x20000000');
     // The rule count does not depend on the clients.
     expect(rulesPerChain(renderSkeleton(intent({ '198.18.0.10': 0x01000000 })))).toEqual(rulesPerChain(text));
-    expect(rulesPerChain(text)).toMatchObject({ pre: 7, out: 4, post: 4, count: 3, nat: 2, digest: 1 });
+    expect(rulesPerChain(text)).toMatchObject({ pre: 2, lan: 3, out: 4, post: 2, count: 2, nat: 2, digest: 1 });
     // Without IPv6 nat mode the inet table's hooks let IPv6 packets go first thing: no conn or pool mark of ours on them.
     for (const hook of ['prerouting', 'output', 'postrouting']) expect(text).toMatch(new RegExp(`hook ${hook} priority mangle; policy accept;\\n    meta nfproto ipv6 return\\n`));
   });

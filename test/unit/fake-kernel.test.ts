@@ -94,7 +94,7 @@ describe('reads, in the real tools’ formats', () => {
     await programLab(fake);
     fake.netfilter.count('mangle', 'DISPATCHER-PRE', 2, 7, 700);
     const counted = parseIptablesSave(await stdout(fake, ['iptables-save', '-c', '-t', 'mangle']));
-    expect(counted[0]?.rules.find((r) => r.chain === 'DISPATCHER-PRE' && r.args.join(' ') === '-m mark --mark 0x1000000/0xf000000')?.counters).toEqual([7, 700]);
+    expect(counted[0]?.rules.find((r) => r.chain === 'DISPATCHER-PRE' && r.args.join(' ') === '-m mark --mark 0x1000000/0xf000000 -j RETURN')?.counters).toEqual([7, 700]);
     expect(await stdout(fake, ['iptables', '-V'])).toContain('nf_tables');
   });
 

@@ -366,8 +366,10 @@ describe('the nftables table in IPv6 nat mode', () => {
   test('one more map lookup per packet for IPv6, the LAN prefix translated per line (NPTv6) or masqueraded', () => {
     const text = renderSkeleton(INTENT);
     expect(text).toContain('map clients6 {\n    type ipv6_addr : verdict\n    size 16');
-    expect(text).toContain('iifname "lan0" ip6 saddr vmap @clients6');
-    expect(text).toContain('ip6 daddr vmap @clients6');
+    expect(text).toContain('    ip saddr vmap @clients\n    ip6 saddr vmap @clients6\n');
+    expect(text).toContain('    ip daddr vmap @clients\n    ip6 daddr vmap @clients6\n');
+    // IPv6 packets take our hooks too: no `meta nfproto ipv6 return`.
+    expect(text).toContain('type filter hook prerouting priority mangle; policy accept;\n    iifname vmap {');
     expect(text).toContain('oifname "wan1" ip6 saddr fd00:18::/64 snat ip6 prefix to 2001:db8:1:100::/64');
     expect(text).toContain('oifname "wan2" ip6 saddr fd00:18::/64 masquerade');
     expect(text).toContain('oifname "wan1" meta nfproto ipv4 masquerade');

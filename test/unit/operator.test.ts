@@ -207,9 +207,9 @@ describe('metrics', () => {
       ':DISPATCHER-PRE - [0:0]',
       ':DISPATCHER-COUNT - [0:0]',
       '[10:1500] -A DISPATCHER-PRE -i lan0 -j SET --map-set dispatcher-clients src --map-mark',
-      '[4:600] -A DISPATCHER-PRE -m mark --mark 0x1000000/0xf000000',
-      '[6:900] -A DISPATCHER-PRE -m mark --mark 0x2000000/0xf000000',
-      '[9:9000] -A DISPATCHER-COUNT -m mark --mark 0x2000000/0xf000000',
+      '[4:600] -A DISPATCHER-PRE -m mark --mark 0x1000000/0xf000000 -j RETURN',
+      '[6:900] -A DISPATCHER-PRE -m mark --mark 0x2000000/0xf000000 -j RETURN',
+      '[9:9000] -A DISPATCHER-COUNT -m mark --mark 0x2000000/0xf000000 -j RETURN',
       'COMMIT',
     ].join('\n');
     expect(poolBytes(labConfig, parseIptablesSave(save))).toEqual({ isp1: { sent: 600, received: 0 }, isp2: { sent: 900, received: 9000 }, isp3: { sent: 0, received: 0 } });

@@ -144,7 +144,7 @@ describe('the spread intent', () => {
 
   test("nftables: a connection without an uplink jumps to choose after the client map, on to the mode's jhash verdict map, jumping to the pool chains", () => {
     const text = renderSkeleton(planNetfilter(config('connection'), VIEWS, new Map()));
-    expect(text).toContain('iifname "lan0" ct mark and 0xf0000000 == 0x0 jump choose');
+    expect(text).toContain('    ip saddr vmap @clients\n    ct mark and 0xf0000000 == 0x0 jump choose\n    counter name');
     // Pinned clients (none yet: an empty set) keep their pools; everything else is hashed.
     expect(text).toContain('  chain choose {\n    ip saddr @p1_hosts return\n    goto hash_connection\n  }');
     expect(text).toContain(

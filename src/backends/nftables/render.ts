@@ -1,17 +1,20 @@
 // Our table, inet dispatcher, as nft text (pure). Everything the gateway's
 // packet filter must do (model/plan.ts NetfilterIntent), in one table of our
 // own, loaded whole in one `nft -f` transaction:
-//   pre    prerouting, priority mangle (-150): restore a LAN connection's
-//          uplink from its conntrack mark, then the client's pool mark (one
-//          verdict-map lookup, whatever the number of clients); a LAN
-//          connection without a line yet goes through `choose`: policies
-//          (a set lookup per list), then balance.mode, whose
-//          hash picks a pool (core/balance/policies.ts, spread.ts); count
-//          sent bytes per pool; mark connections arriving on an uplink
+//   pre    prerouting, priority mangle (-150): one lookup by interface,
+//          into `lan` for a LAN's packets or a line's `claim` chain
+//   lan    restore a LAN connection's uplink from its conntrack mark, then
+//          the client's pool mark (one verdict-map lookup, whatever the
+//          number of clients); a LAN connection without a line yet goes
+//          through `choose`: policies (a set lookup per list), then
+//          balance.mode, whose hash picks a pool (core/balance/policies.ts,
+//          spread.ts); count sent bytes per pool (one lookup)
+//   claim  one per uplink: a connection with no line yet belongs to the
+//          line it arrived by (from `pre`) or first left by (from `post`)
 //   out    output (route), priority mangle: the gateway's own connections
 //          keep their uplink; `dispatcher exec --uplink` groups get its mark
-//   post   postrouting, priority mangle: a connection belongs to the uplink
-//          its first packet left by; count received bytes per pool
+//   post   postrouting, priority mangle: one lookup by interface, into
+//          `count` (received bytes per pool) or the line's `claim` chain
 //   fence   prerouting, priority mangle - 10, only while one of a pair is not
 //          master: what it would forward from the LAN and what arrives for
 //          a line's shared address is dropped until the connections are
@@ -57,6 +60,8 @@ export function parsePoolChain(name: string): { mark: number; mask: number } | n
 }
 
 const connChain = (mark: number): string => `conn_${hex8(mark)}`;
+/** A line's chain for a connection that has no line yet: it is claimed for the line its first packet arrived by or left by. */
+const claimChain = (mark: number): string => `claim_${hex8(mark)}`;
 const quoted = (name: string): string => JSON.stringify(name);
 
 /** FNV-1a over the text: a short digest that says whether the table's rules are still what we loaded. */
@@ -183,7 +188,7 @@ export function renderSkeleton(intent: NetfilterIntent): string {
     const names = counterNames(i);
     lines.push(`  counter ${names.sent} {`, '  }', `  counter ${names.received} {`, '  }');
   });
-  // Each element counts the packets looked up in it (sent by `pre`, received by `count`): the clients table's bytes.
+  // Each element counts the packets looked up in it (sent by `lan`, received by `count`): the clients table's bytes.
   lines.push(`  map ${CLIENT_MAP} {`, '    type ipv4_addr : verdict', `    size ${Math.max(1, intent.maxClients)}`, '    counter', '  }');
   const { ipv6 } = intent;
   if (ipv6) lines.push(`  map ${CLIENT_MAP6} {`, '    type ipv6_addr : verdict', `    size ${Math.max(1, ipv6.maxClients)}`, '    counter', '  }');
@@ -197,32 +202,30 @@ export function renderSkeleton(intent: NetfilterIntent): string {
   // The table is inet: without IPv6 nat mode, IPv6 packets leave our hooks first thing and get no mark of ours
   // (IPv6 off: left alone; prefix mode: routed by their source prefix alone, core/announce.ts).
   const leaveIpv6 = ipv6 ? [] : ['meta nfproto ipv6 return'];
-  chain('pre', 'type filter hook prerouting priority mangle; policy accept;', [
-    ...leaveIpv6,
-    ...lans.flatMap((lan) => [
-      ...(uplinks.length > 0 ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
-      `iifname ${quoted(lan)} ip saddr vmap @${CLIENT_MAP}`,
-      ...(ipv6 ? [`iifname ${quoted(lan)} ip6 saddr vmap @${CLIENT_MAP6}`] : []),
-      ...(intent.choose ? [`iifname ${quoted(lan)} ct mark and ${hex(connMask)} == 0x0 jump choose`] : []),
-    ]),
-    ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).sent}`),
-    ...uplinks.map((u) => `iifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),
+  // Each packet takes one lookup by interface into the rules of its kind (a LAN's, or its line's), and
+  // counts its pool's bytes with one lookup: a packet's rule count does not grow with LANs or uplinks.
+  const byInterface = (key: 'iifname' | 'oifname', lanChain: string): string[] => {
+    const entries = [...lans.map((l) => `${quoted(l)} : jump ${lanChain}`), ...uplinks.map((u) => `${quoted(u.interface)} : jump ${claimChain(u.connMark)}`)];
+    return entries.length > 0 ? [`${key} vmap { ${entries.join(', ')} }`] : [];
+  };
+  const counted = (direction: 'sent' | 'received'): string[] =>
+    uplinks.length > 0 ? [`counter name meta mark and ${hex(poolMask)} map { ${uplinks.map((u, i) => `${hex(u.poolMark)} : ${quoted(counterNames(i)[direction])}`).join(', ')} }`] : [];
+  for (const u of uplinks) chain(claimChain(u.connMark), null, [`ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`]);
+  chain('lan', null, [
+    ...(uplinks.length > 0 ? [`ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
+    `ip saddr vmap @${CLIENT_MAP}`,
+    ...(ipv6 ? [`ip6 saddr vmap @${CLIENT_MAP6}`] : []),
+    ...(intent.choose ? [`ct mark and ${hex(connMask)} == 0x0 jump choose`] : []),
+    ...counted('sent'),
   ]);
+  chain('count', null, [`ip daddr vmap @${CLIENT_MAP}`, ...(ipv6 ? [`ip6 daddr vmap @${CLIENT_MAP6}`] : []), ...counted('received')]);
+  chain('pre', 'type filter hook prerouting priority mangle; policy accept;', [...leaveIpv6, ...byInterface('iifname', 'lan')]);
   chain('out', 'type route hook output priority mangle; policy accept;', [
     ...leaveIpv6,
     ...(uplinks.length > 0 ? [`ct mark and ${hex(connMask)} vmap { ${conns} }`] : []),
     ...uplinks.map((u) => `meta skgid ${u.group} meta mark set meta mark and ${not(connMask)} or ${hex(u.connMark)}`),
   ]);
-  chain('post', 'type filter hook postrouting priority mangle; policy accept;', [
-    ...leaveIpv6,
-    ...uplinks.map((u) => `oifname ${quoted(u.interface)} ct mark and ${hex(connMask)} == 0x0 ct mark set ct mark and ${not(connMask)} or ${hex(u.connMark)}`),
-    ...lans.map((lan) => `oifname ${quoted(lan)} jump count`),
-  ]);
-  chain('count', null, [
-    `ip daddr vmap @${CLIENT_MAP}`,
-    ...(ipv6 ? [`ip6 daddr vmap @${CLIENT_MAP6}`] : []),
-    ...uplinks.map((u, i) => `meta mark and ${hex(poolMask)} == ${hex(u.poolMark)} counter name ${counterNames(i).received}`),
-  ]);
+  chain('post', 'type filter hook postrouting priority mangle; policy accept;', [...leaveIpv6, ...byInterface('oifname', 'count')]);
   // Nothing owns the lines' NPTv6 prefixes but the translations of our own connections and the gateway's
   // inbound addresses (given to the gateway before routing, so never forwarded): anything new forwarded to
   // them (a scan, a flow whose entry expired) would follow the default route back to the ISP, and loop.
