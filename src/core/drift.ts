@@ -20,6 +20,8 @@ export interface Loaded {
   /** "table dst" of every route we want. */
   readonly routes: ReadonlySet<string>;
   readonly sysctls: Readonly<Record<string, string>>;
+  /** The netfilter intent (the backend's check compares the state it reads right after the run with it). */
+  readonly netfilter: DesiredState['netfilter'];
 }
 
 /**
@@ -27,13 +29,14 @@ export interface Loaded {
  * line does not say its family (`from all fwmark … lookup 3101` reads the same
  * in both), so a change is judged against what either family wants.
  */
-export function loadedOf(desired: Pick<DesiredState, 'rules' | 'routes' | 'ipv6' | 'sysctls'>): Loaded {
+export function loadedOf(desired: Pick<DesiredState, 'rules' | 'routes' | 'ipv6' | 'sysctls' | 'netfilter'>): Loaded {
   const rules = [...desired.rules, ...desired.ipv6.rules];
   const routes = [...desired.routes, ...desired.ipv6.routes];
   return {
     rules: new Set(rules.map(ruleKey)),
     routes: new Set(routes.map((r) => `${r.table} ${r.dst}`)),
     sysctls: desired.sysctls,
+    netfilter: desired.netfilter,
   };
 }
 

@@ -56,10 +56,10 @@ export const NEIGHBOURS_LOST_REASON = 'neighbour events lost';
 /** Runs asked for only by these may plan from what the last run left (Reconciler.known). */
 const TRUSTING = new Set([NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON]);
 /**
- * How long after the kernel was last read such runs may trust it: then one of
- * them reads it again, so a change no event reports (another program flushing the client
- * set during a burst, while the set's header check is re-read after each of
- * our runs) is put right within seconds, not at the next scan.
+ * How long after the kernel was last read such runs may trust all of it: then
+ * one of them reads routing again, and netfilter too unless its events and
+ * check cover it (trustedNetfilter), so a change no event reported is put
+ * right within seconds, not at the next scan.
  */
 export const TRUST_MS = 5000;
 
@@ -331,20 +331,19 @@ export class Reconciler {
   }
 
   /**
-   * What a scheduled scan, or a run on neighbour events past TRUST_MS where
-   * the events alone report every change (nftables), may plan from instead of
-   * reading netfilter (it reads routing): what the last run left, read less
-   * than NETFILTER_RESYNC_MS ago, while the backend's events report every
-   * change to it. null: read. (At 50,000 clients, reading the client map took
-   * a third of a second every 5 s, and a new client waited for it.)
+   * What a scheduled scan, or a run on neighbour events past TRUST_MS, may
+   * plan from instead of reading netfilter (it reads routing): what the last
+   * run left, read less than NETFILTER_RESYNC_MS ago, while the backend's
+   * events report every change to it (and its check, where it has one,
+   * covers the rest: engine/repairs.ts judges the client sets' headers
+   * against each run's clients). null: read. (At 50,000 clients, reading the
+   * client set took a third of a second every 5 s, and a new client waited
+   * for it.)
    */
   private trustedNetfilter(reasons: readonly string[], now: number): { netfilter: unknown; readAt: number } | null {
     const known = this.knownNetfilter;
     if (!known || now - known.readAt > NETFILTER_RESYNC_MS) return null;
     if (!reasons.every((reason) => reason === SCHEDULED_SCAN_REASON || TRUSTING.has(reason))) return null;
-    // Past TRUST_MS, runs on neighbour events alone read again where a polled check covers what the events do not
-    // (the client set's header is re-read after each of our runs, so a flush during one would go unnoticed): iptables.
-    if (!reasons.includes(SCHEDULED_SCAN_REASON) && this.deps.backend.watch.check !== null) return null;
     // Read after the events began to be watched: a change while they were not (a monitor restarting) is in what was read.
     const since = this.deps.netfilterWatchedSince?.() ?? null;
     return since !== null && known.readAt >= since && this.deps.backend.watched(known.netfilter) ? known : null;

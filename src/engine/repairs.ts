@@ -225,8 +225,19 @@ export class Repairs {
     if (state !== null && this.baseline !== null && state !== this.baseline) this.notice(`${state} (after our last run: ${this.baseline})`, null);
   }
 
+  /**
+   * The check's answer right after our run, which later checks compare with.
+   * It is judged against what the run loaded first (unless another run has
+   * begun, which changes it itself): a change another program made while
+   * the run loaded (a set flushed) would otherwise become the baseline.
+   */
   private async readBaseline(): Promise<void> {
-    this.baseline = await this.askBackend(true);
+    const answer = await this.askBackend(true);
+    const { reconciler, backend } = this.deps;
+    const loaded = reconciler.loaded;
+    const wrong = answer !== null && loaded !== null && !reconciler.busy ? (backend.watch.check?.disagrees(answer, loaded.netfilter) ?? null) : null;
+    this.baseline = answer;
+    if (wrong !== null) this.notice(`${wrong} (read right after our run)`, null);
   }
 
   /** The backend's check, from its session while that works, else as a process (every ONCE_EVERY rounds unless `always`); null: not asked or failed. */

@@ -8,6 +8,7 @@ import { describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetfilterBackend } from '../../src/backends/backend.js';
 import { createBackend } from '../../src/backends/index.js';
+import { clientSetsDisagree, readClientSetHeaders } from '../../src/backends/iptables/check.js';
 import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
 import { parseConfig } from '../../src/config/load.js';
 import { uplinkGroup } from '../../src/core/contract.js';
@@ -258,5 +259,34 @@ describe('the iptables backend against the fake kernel', () => {
     expect({ iptables: runner.netfilter.save(), sets: runner.ipsets.names() }).toEqual(before);
     expect(await backend.flush(runner, await backend.observe(runner), [])).toEqual({ chains: [], hooks: 0, setDestroyed: false, tablesDeleted: [], changed: false });
     expect(runner.writes().filter((w) => w.startsWith('nft'))).toEqual(['nft -f -']);
+  });
+});
+
+describe('the client sets’ check', () => {
+  const listing = (entries: number, six: number | null): string =>
+    [
+      `Name: dispatcher-clients\nType: hash:ip\nRevision: 6\nHeader: family inet hashsize 1024 maxelem 65536 counters skbinfo\nSize in memory: 1000\nReferences: 2\nNumber of entries: ${entries}\n`,
+      ...(six === null ? [] : [`Name: dispatcher-clients6\nType: hash:ip\nRevision: 6\nHeader: family inet6 hashsize 1024 maxelem 1048576 counters skbinfo\nSize in memory: 1000\nReferences: 2\nNumber of entries: ${six}\n`]),
+    ].join('');
+  const intent = (clients: number, six: number | null): Parameters<typeof clientSetsDisagree>[1] => {
+    const map = (n: number, prefix: string): Map<string, number> => new Map(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, 0x1000000]));
+    return { clients: map(clients, '198.18.0.'), ipv6: six === null ? null : { clients: map(six, 'fd00:18::') } } as unknown as Parameters<typeof clientSetsDisagree>[1];
+  };
+
+  test('reads each set’s references and entries from one `ipset list -t`', () => {
+    expect(readClientSetHeaders(listing(3, null))).toBe('dispatcher-clients: 2 references, 3 entries; dispatcher-clients6: absent');
+    expect(readClientSetHeaders(listing(3, 5))).toBe('dispatcher-clients: 2 references, 3 entries; dispatcher-clients6: 2 references, 5 entries');
+  });
+
+  test('right after a run, each set must hold exactly the clients it loaded: a set flushed while the run loaded is not taken for ours', () => {
+    expect(clientSetsDisagree(readClientSetHeaders(listing(3, null)), intent(3, null))).toBeNull();
+    expect(clientSetsDisagree(readClientSetHeaders(listing(3, 5)), intent(3, 5))).toBeNull();
+    expect(clientSetsDisagree(readClientSetHeaders(listing(0, null)), intent(3, null))).toBe('dispatcher-clients holds 0 entries, our run loaded 3');
+    expect(clientSetsDisagree(readClientSetHeaders(listing(3, 0)), intent(3, 5))).toBe('dispatcher-clients6 holds 0 entries, our run loaded 5');
+    expect(clientSetsDisagree(readClientSetHeaders(listing(3, null)), intent(3, 5))).toBe('dispatcher-clients6 is absent, our run loaded it');
+    expect(clientSetsDisagree(readClientSetHeaders(listing(3, 2)), intent(3, null))).toBe('dispatcher-clients6 exists, our run removed it');
+    // Nothing of ours wanted (flush): both sets gone.
+    expect(clientSetsDisagree(readClientSetHeaders(''), null)).toBeNull();
+    expect(clientSetsDisagree(readClientSetHeaders(listing(0, null)), null)).toBe('dispatcher-clients exists, our run removed it');
   });
 });

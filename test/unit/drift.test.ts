@@ -64,6 +64,7 @@ describe('drift of routing and sysctls', () => {
     routes: [{ table: '3101', dst: 'default', nexthops: [] }],
     ipv6: { rules: [{ priority: 4134, src: '2001:db8:a::2/128', table: '3101' }], routes: [{ table: '3133', dst: 'default', nexthops: [] }], addresses: [] },
     sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.ppp0.rp_filter': '2' },
+    netfilter: null,
   });
   const event = (line: string): RoutingEvent => {
     const parsed = parseRoutingEvent(line);

@@ -293,6 +293,27 @@ describe('the daemon against the fake kernel', () => {
     expect(fake.calls.filter((call) => call.argv.join(' ') === 'ipset list -t' && call.input === undefined).length).toBeGreaterThan(1);
   });
 
+  test('the client set emptied while our run loaded it (before the check read it) is not taken for ours: the read right after the run is judged against the clients the run loaded', async () => {
+    // Another program flushes the set the moment our first run has filled it, before the check's first read.
+    const run = fake.run.bind(fake);
+    let flushed = false;
+    fake.run = async (argv, options) => {
+      const result = await run(argv, options);
+      if (!flushed && argv.join(' ') === 'ipset -exist restore' && options?.input?.includes('add dispatcher-clients ')) {
+        flushed = true;
+        await run(['ipset', 'restore'], { input: 'flush dispatcher-clients\n' });
+      }
+      return result;
+    };
+    await daemon().start();
+    expect(flushed).toBe(true);
+    const deadline = Date.now() + 5000;
+    let status = await ask(paths().socket, { cmd: 'status' });
+    while (status?.repairs.total === 0 && Date.now() < deadline) status = await ask(paths().socket, { cmd: 'status' });
+    expect(status?.repairs.last?.noticed).toEqual(['dispatcher-clients holds 0 entries, our run loaded 3 (read right after our run)']);
+    expect(fake.dump()).toContain('add dispatcher-clients 198.18.0.10');
+  });
+
   test("our own netfilter changes are not taken for another program's: a second run and a new client count no repair", async () => {
     await daemon().start();
     fake.neighbours.push({ ip: '198.18.0.99', dev: 'lan0', mac: '02:00:00:00:00:99', state: 'REACHABLE' });

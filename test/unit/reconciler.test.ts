@@ -272,17 +272,18 @@ describe('reconciler', () => {
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
   });
 
-  test('past TRUST_MS a run on neighbour events alone reads routing but plans netfilter from what the last run left where the events report every change (no polled check: nftables); where a check covers the rest (iptables) it reads netfilter too', async () => {
+  test('past TRUST_MS a run on neighbour events alone reads routing but plans netfilter from what the last run left while the events report every change (the polled check, where there is one, is judged against each run: engine/repairs.ts); without events it reads netfilter too', async () => {
     const netfilter = ['iptables-save', 'ip6tables-save', 'ipset list', 'ipset save'];
     const eventsOnly = { ...backend, watch: { ...backend.watch, check: null } };
-    for (const [chosen, readsNetfilter] of [
-      [eventsOnly, false],
-      [backend, true],
+    for (const [chosen, watchedSince, readsNetfilter] of [
+      [eventsOnly, 0, false],
+      [backend, 0, false],
+      [backend, null, true],
     ] as const) {
       const runner = capturedGatewayRunner();
       let offset = 0;
       const clock = { ...systemClock, now: () => Date.now() + offset };
-      const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend: chosen, log, clock, netfilterWatchedSince: () => 0 }, config, capturedAssignments());
+      const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend: chosen, log, clock, netfilterWatchedSince: () => watchedSince }, config, capturedAssignments());
       await reconciler.request('start', { scan: true });
       offset += TRUST_MS + 1;
       const from = runner.calls.length;
@@ -290,7 +291,7 @@ describe('reconciler', () => {
       expect(report.ok).toBe(true);
       const reads = runner.calls.slice(from).map((c) => c.argv.slice(0, 2).join(' '));
       expect(reads).toEqual(expect.arrayContaining(['ip -j']));
-      expect({ check: chosen.watch.check !== null, readsNetfilter: reads.some((r) => netfilter.includes(r)) }).toEqual({ check: chosen.watch.check !== null, readsNetfilter });
+      expect({ check: chosen.watch.check !== null, watchedSince, readsNetfilter: reads.some((r) => netfilter.includes(r)) }).toEqual({ check: chosen.watch.check !== null, watchedSince, readsNetfilter });
     }
   });
 
