@@ -26,7 +26,7 @@ export const FULL: Sizes = {
   baselinePoints: [500, 1000],
   forwardingClients: 50_000,
   forwardingSeconds: 5,
-  forwardingRepeats: 3,
+  forwardingRepeats: 5,
   pickupClients: 100,
   pickupAmong: 50_000,
   pickupAmongSamples: 30,
