@@ -66,11 +66,11 @@ export interface NetfilterCheck {
   /** Pure: the answer as a summary to compare between checks (and show in the log when it changes). */
   readonly read: (answer: string) => string;
   /**
-   * Pure: how a summary read right after a run disagrees with what that run
-   * loaded (null: it agrees). The summary then becomes what later checks
+   * Pure: how the answer read right after a run disagrees with what that run
+   * loaded (null: it agrees). Its summary then becomes what later checks
    * compare with, so a change made while the run loaded is caught here.
    */
-  readonly disagrees: (summary: string, loaded: NetfilterIntent | null) => string | null;
+  readonly disagrees: (answer: string, loaded: NetfilterIntent | null) => string | null;
 }
 
 export interface NetfilterBackend<Observed = unknown, Payload = unknown> {

@@ -219,7 +219,8 @@ export class Repairs {
     // A run under way changes these itself; the next check judges its result.
     if (!loaded || reconciler.busy) return;
     this.rounds += 1;
-    const [sysctls, state] = await Promise.all([readSysctls(Object.keys(loaded.sysctls)), this.askBackend(false)]);
+    const [sysctls, answer] = await Promise.all([readSysctls(Object.keys(loaded.sysctls)), this.askBackend(false)]);
+    const state = answer === null ? null : (this.deps.backend.watch.check?.read(answer) ?? null);
     if (reconciler.busy) return;
     for (const what of sysctlDrift(loaded, sysctls)) this.notice(what, null);
     if (state !== null && this.baseline !== null && state !== this.baseline) this.notice(`${state} (after our last run: ${this.baseline})`, null);
@@ -234,13 +235,18 @@ export class Repairs {
   private async readBaseline(): Promise<void> {
     const answer = await this.askBackend(true);
     const { reconciler, backend } = this.deps;
+    const check = backend.watch.check;
+    if (answer === null || !check) {
+      this.baseline = null;
+      return;
+    }
     const loaded = reconciler.loaded;
-    const wrong = answer !== null && loaded !== null && !reconciler.busy ? (backend.watch.check?.disagrees(answer, loaded.netfilter) ?? null) : null;
-    this.baseline = answer;
+    const wrong = loaded !== null && !reconciler.busy ? check.disagrees(answer, loaded.netfilter) : null;
+    this.baseline = check.read(answer);
     if (wrong !== null) this.notice(`${wrong} (read right after our run)`, null);
   }
 
-  /** The backend's check, from its session while that works, else as a process (every ONCE_EVERY rounds unless `always`); null: not asked or failed. */
+  /** The backend's check, its answer as the tool gave it: from its session while that works, else as a process (every ONCE_EVERY rounds unless `always`); null: not asked or failed. */
   private async askBackend(always: boolean): Promise<string | null> {
     const { backend, runner, clock, log } = this.deps;
     const check = backend.watch.check;
@@ -248,7 +254,7 @@ export class Repairs {
     const now = clock.now();
     if (this.session && (this.sessionFailedAt === null || now - this.sessionFailedAt >= SESSION_RETRY_MS)) {
       try {
-        const answer = check.read(await this.session.ask(check.request));
+        const answer = await this.session.ask(check.request);
         this.sessionFailedAt = null;
         return answer;
       } catch (error) {
@@ -259,7 +265,7 @@ export class Repairs {
     }
     if (!always && this.rounds % ONCE_EVERY !== 0) return null;
     return runner.run(check.once).then(
-      (result) => check.read(result.stdout),
+      (result) => result.stdout,
       () => null,
     );
   }

@@ -279,14 +279,14 @@ describe('the client sets’ check', () => {
   });
 
   test('right after a run, each set must hold exactly the clients it loaded: a set flushed while the run loaded is not taken for ours', () => {
-    expect(clientSetsDisagree(readClientSetHeaders(listing(3, null)), intent(3, null))).toBeNull();
-    expect(clientSetsDisagree(readClientSetHeaders(listing(3, 5)), intent(3, 5))).toBeNull();
-    expect(clientSetsDisagree(readClientSetHeaders(listing(0, null)), intent(3, null))).toBe('dispatcher-clients holds 0 entries, our run loaded 3');
-    expect(clientSetsDisagree(readClientSetHeaders(listing(3, 0)), intent(3, 5))).toBe('dispatcher-clients6 holds 0 entries, our run loaded 5');
-    expect(clientSetsDisagree(readClientSetHeaders(listing(3, null)), intent(3, 5))).toBe('dispatcher-clients6 is absent, our run loaded it');
-    expect(clientSetsDisagree(readClientSetHeaders(listing(3, 2)), intent(3, null))).toBe('dispatcher-clients6 exists, our run removed it');
+    expect(clientSetsDisagree(listing(3, null), intent(3, null))).toBeNull();
+    expect(clientSetsDisagree(listing(3, 5), intent(3, 5))).toBeNull();
+    expect(clientSetsDisagree(listing(0, null), intent(3, null))).toBe('dispatcher-clients holds 0 entries, our run loaded 3');
+    expect(clientSetsDisagree(listing(3, 0), intent(3, 5))).toBe('dispatcher-clients6 holds 0 entries, our run loaded 5');
+    expect(clientSetsDisagree(listing(3, null), intent(3, 5))).toBe('dispatcher-clients6 is absent, our run loaded it');
+    expect(clientSetsDisagree(listing(3, 2), intent(3, null))).toBe('dispatcher-clients6 exists, our run removed it');
     // Nothing of ours wanted (flush): both sets gone.
-    expect(clientSetsDisagree(readClientSetHeaders(''), null)).toBeNull();
-    expect(clientSetsDisagree(readClientSetHeaders(listing(0, null)), null)).toBe('dispatcher-clients exists, our run removed it');
+    expect(clientSetsDisagree('', null)).toBeNull();
+    expect(clientSetsDisagree(listing(0, null), null)).toBe('dispatcher-clients exists, our run removed it');
   });
 });

@@ -12,17 +12,31 @@ import { FAMILIES, familyContract } from '../../core/family.js';
 import type { NetfilterIntent } from '../../model/plan.js';
 import type { NetfilterCheck } from '../backend.js';
 
-/** Pure: each client set's references and entries, or that it is absent. */
-export function readClientSetHeaders(listing: string): string {
+interface SetHeader {
+  readonly set: string;
+  readonly family: (typeof FAMILIES)[number];
+  /** null: the set is absent; '?': the header does not say. */
+  readonly header: { readonly references: string; readonly entries: string } | null;
+}
+
+/** Each client set's references and entries from one `ipset list -t`. */
+function clientSetHeaders(listing: string): SetHeader[] {
   const sections = listing.split(/^(?=Name: )/m);
   return FAMILIES.map((family) => {
     const set = familyContract(family).clientSet;
-    const header = sections.find((section) => section.startsWith(`Name: ${set}\n`));
-    if (header === undefined) return `${set}: absent`;
-    const references = /^References: ([0-9]+)$/m.exec(header)?.[1] ?? '?';
-    const entries = /^Number of entries: ([0-9]+)$/m.exec(header)?.[1] ?? '?';
-    return `${set}: ${references} references, ${entries} entries`;
-  }).join('; ');
+    const section = sections.find((s) => s.startsWith(`Name: ${set}\n`));
+    if (section === undefined) return { set, family, header: null };
+    const references = /^References: ([0-9]+)$/m.exec(section)?.[1] ?? '?';
+    const entries = /^Number of entries: ([0-9]+)$/m.exec(section)?.[1] ?? '?';
+    return { set, family, header: { references, entries } };
+  });
+}
+
+/** Pure: each client set's references and entries, or that it is absent. */
+export function readClientSetHeaders(listing: string): string {
+  return clientSetHeaders(listing)
+    .map(({ set, header }) => (header === null ? `${set}: absent` : `${set}: ${header.references} references, ${header.entries} entries`))
+    .join('; ');
 }
 
 /**
@@ -31,14 +45,12 @@ export function readClientSetHeaders(listing: string): string {
  * only in IPv6 nat mode). References are not derived (they depend on the
  * LANs and policies); a rule removed by iptables-nft has its own event.
  */
-export function clientSetsDisagree(summary: string, loaded: NetfilterIntent | null): string | null {
-  const wrong = FAMILIES.flatMap((family) => {
-    const set = familyContract(family).clientSet;
+export function clientSetsDisagree(listing: string, loaded: NetfilterIntent | null): string | null {
+  const wrong = clientSetHeaders(listing).flatMap(({ set, family, header }) => {
     const clients = family === 'ipv4' ? loaded?.clients : loaded?.ipv6?.clients;
-    if (clients === undefined) return summary.includes(`${set}: absent`) ? [] : [`${set} exists, our run removed it`];
-    const entries = new RegExp(`${set}: [0-9?]+ references, ([0-9]+) entries`).exec(summary)?.[1];
-    if (entries === undefined) return [`${set} is absent, our run loaded it`];
-    return Number(entries) === clients.size ? [] : [`${set} holds ${entries} entries, our run loaded ${clients.size}`];
+    if (clients === undefined) return header === null ? [] : [`${set} exists, our run removed it`];
+    if (header === null) return [`${set} is absent, our run loaded it`];
+    return header.entries === String(clients.size) ? [] : [`${set} holds ${header.entries} entries, our run loaded ${clients.size}`];
   });
   return wrong.length > 0 ? wrong.join('; ') : null;
 }
