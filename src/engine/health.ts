@@ -9,7 +9,7 @@
 // the monitor confirms each with a burst to every target and tells the
 // machine which answered.
 
-import { BURST, HEALTH_TICK_MS, UplinkHealth, type Transition } from '../core/health.js';
+import { BURST, HEALTH_IDLE_TICK_MS, HEALTH_TICK_MS, UplinkHealth, type Transition } from '../core/health.js';
 import type { UplinkHealthSnapshot } from '../schema/control.js';
 import { connMark, markLayout } from '../core/marks.js';
 import { role } from '../core/uplinks.js';
@@ -18,7 +18,7 @@ import type { HealthVerdict, UplinkView } from '../model/state.js';
 import type { ProbeContext, ProbeRun, RunningProbe } from '../probes/method.js';
 import type { ProbeTargetConfig } from '../core/probe-targets.js';
 import { methodFor, PROBE_METHODS, probeTarget, type ProbeMethods, type ProbeTarget } from '../probes/registry.js';
-import { systemClock, type Clock } from '../system/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../system/clock.js';
 import type { Runner } from '../system/exec.js';
 import { systemProbeSockets, type ProbeSockets } from '../system/probe-sockets.js';
 import { readLinkCounters, type ReadLinkCounters } from '../system/link-counters.js';
@@ -91,7 +91,9 @@ export class HealthMonitor implements HealthView {
   /** Probes that should run, by line/target id: the lines' (observe), and their IPv6's (observe6). */
   private wanted4 = new Map<string, WantedProbe>();
   private wanted6 = new Map<string, WantedProbe>();
-  private readonly timer: unknown;
+  private timer: TimerHandle | null = null;
+  /** The pending tick is an idle one (HEALTH_IDLE_TICK_MS): a lost probe brings it forward. */
+  private idleTick = false;
   private stopped = false;
   /**
    * Probes started so far. A method numbers its probes from 1 in each process
@@ -102,6 +104,8 @@ export class HealthMonitor implements HealthView {
   private starts = 0;
   /** The interface of each uplink that is present with an address, from the latest observation. */
   private lines: WatchedLine[] = [];
+  /** Packets a second the running probes send, by interface (the passive signal tells clients' traffic by it). */
+  private probePackets = new Map<string, number>();
   private readonly passive: PassiveWatch;
   private readonly context: ProbeContext;
 
@@ -113,18 +117,46 @@ export class HealthMonitor implements HealthView {
     this.clock = deps.clock ?? systemClock;
     this.methods = deps.methods ?? PROBE_METHODS;
     this.context = { runner: deps.runner, clock: this.clock, sockets: deps.sockets ?? systemProbeSockets };
-    // One tick every HEALTH_TICK_MS advances the machines and samples the passive signal's counters.
-    this.timer = this.clock.every(HEALTH_TICK_MS, () => {
-      this.evaluate();
-      this.passive.tick();
-    });
     this.passive = new PassiveWatch({
       clock: this.clock,
       read: deps.readCounters ?? readLinkCounters,
       lines: () => this.lines.filter((line) => this.machines.get(line.name)?.state === 'up'),
+      probePackets: (iface) => this.probePackets.get(iface) ?? 0,
       onStall: (uplink, evidence) => this.confirm(uplink, evidence),
     });
     this.passive.configure(config.passive.stallMs);
+    this.scheduleTick(false);
+  }
+
+  /**
+   * Reads what the probes said since (their lines wait for the tick rather
+   * than wake the daemon each), advances the machines and samples the passive
+   * signal's counters; the next tick comes after HEALTH_TICK_MS while a line
+   * carries clients' traffic or anything may be failing, after
+   * HEALTH_IDLE_TICK_MS while every line is up, hears back and carries only
+   * its probes.
+   */
+  private tick(): void {
+    for (const active of this.probes.values()) active.probe.collect?.();
+    this.evaluate();
+    this.passive.tick();
+    this.scheduleTick(!this.attentive());
+  }
+
+  private scheduleTick(idle: boolean): void {
+    if (this.stopped) return;
+    this.clock.clear(this.timer);
+    this.idleTick = idle;
+    this.timer = this.clock.after(idle ? HEALTH_IDLE_TICK_MS : HEALTH_TICK_MS, () => this.tick());
+  }
+
+  /** A line not up (or not judged yet), a probe lost since its last answer, or a line that carries clients' traffic or sent and heard nothing since. */
+  private attentive(): boolean {
+    for (const machine of this.machines.values()) {
+      if (machine.state !== 'up') return true;
+      for (const target of machine.targets.values()) if (target.silentRun > 0) return true;
+    }
+    return this.passive.attentive;
   }
 
   private now(): number {
@@ -292,6 +324,12 @@ export class HealthMonitor implements HealthView {
     const wanted = this.wanted;
     for (const [id, active] of this.probes) if (wanted.get(id)?.key !== active.key) this.stopProbe(id, active);
     for (const [id, spec] of wanted) if (!this.probes.has(id)) this.startProbe(id, spec);
+    this.probePackets = new Map();
+    for (const { run } of wanted.values()) {
+      const { interface: iface } = run.path;
+      const rate = (methodFor(this.methods, run.target).packetsPerProbe * 1000) / run.timing.intervalMs;
+      this.probePackets.set(iface, (this.probePackets.get(iface) ?? 0) + rate);
+    }
   }
 
   private startProbe(id: string, spec: WantedProbe): void {
@@ -306,7 +344,11 @@ export class HealthMonitor implements HealthView {
       if (event.kind === 'answered') {
         health.answered(event.rttMs, epoch + event.seq);
         this.rttOf(spec.uplink).observe(event.rttMs / 1000);
-      } else health.lost(event.why, epoch + event.seq);
+      } else {
+        health.lost(event.why, epoch + event.seq);
+        // Judged within HEALTH_TICK_MS of a loss, as while something was failing already.
+        if (this.idleTick) this.scheduleTick(false);
+      }
     });
     const active: ActiveProbe = { key: spec.key, uplink: spec.uplink, probe, gate };
     this.probes.set(id, active);

@@ -1,10 +1,12 @@
 // The passive signal: on each of the health monitor's ticks (every
-// HEALTH_TICK_MS; no timer of its own, so the idle daemon wakes no more
-// often) it reads all interfaces' packet counters at once
-// (src/system/link-counters.ts), feeds one stall watch (core/stall.ts) per
-// line that is up, and hands a stall to the health monitor, which confirms it
-// with a burst of probes. A line is not watched while its burst is out, nor
-// while it is down (its probes judge it then).
+// HEALTH_TICK_MS while it is `attentive` — a line carries clients' traffic,
+// sent unanswered, or is being asked — every HEALTH_IDLE_TICK_MS otherwise;
+// no timer of its own, so the idle daemon wakes no more often) it reads all
+// interfaces' packet counters at once (src/system/link-counters.ts), feeds
+// one stall watch (core/stall.ts) per line that is up, and hands a stall to
+// the health monitor, which confirms it with a burst of probes. A line is not
+// watched while its burst is out, nor while it is down (its probes judge it
+// then).
 
 import { StallWatch } from '../core/stall.js';
 import type { Clock } from '../system/clock.js';
@@ -21,6 +23,8 @@ export interface PassiveWatchDeps {
   readonly read: ReadLinkCounters;
   /** The lines that are up now. */
   readonly lines: () => readonly WatchedLine[];
+  /** How many packets a second the probes send out of an interface (what it sends beyond that is clients' traffic). */
+  readonly probePackets: (iface: string) => number;
   /** A stall seen on `uplink`; the watch waits for the promise before watching that line again. */
   readonly onStall: (uplink: string, evidence: string) => Promise<void>;
 }
@@ -37,6 +41,16 @@ export class PassiveWatch {
     if (stallMs === this.stallMs) return;
     this.stallMs = stallMs;
     this.watches.clear();
+  }
+
+  /**
+   * A watched line carries clients' traffic, has sent and heard nothing
+   * since, or its burst is out: the health monitor samples fast meanwhile.
+   */
+  get attentive(): boolean {
+    if (this.asking.size > 0) return true;
+    for (const { watch } of this.watches.values()) if (watch.unanswered || watch.carriesTraffic) return true;
+    return false;
   }
 
   /** One sample of every watched line's counters (on the health monitor's tick). */
@@ -65,7 +79,7 @@ export class PassiveWatch {
         entry = { iface: line.interface, watch: new StallWatch(this.stallMs) };
         this.watches.set(line.name, entry);
       }
-      const evidence = entry.watch.sample(now, counted.rxPackets, counted.txPackets);
+      const evidence = entry.watch.sample(now, counted.rxPackets, counted.txPackets, this.deps.probePackets(line.interface));
       if (evidence === null) continue;
       this.asking.add(line.name);
       const { watch } = entry;

@@ -16,6 +16,8 @@ export interface DnsTarget {
 
 export const dnsMethod = askingMethod<DnsTarget>(
   'dns',
+  // One query datagram.
+  1,
   (run) => `${run.target.server} ${run.target.query} ${run.target.type} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
   (run, context) => {
     const { server, query, type } = run.target;

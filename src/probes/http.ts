@@ -22,6 +22,8 @@ const MAX_BYTES = 65_536;
 
 export const httpMethod = askingMethod<HttpTarget>(
   'http',
+  // The handshake (2), the request, an ACK per segment of a small answer (about 3), the close (2).
+  8,
   (run) => `${JSON.stringify(run.target)} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
   (run, context) => {
     const { url, expect, contains, insecure } = run.target;

@@ -8,6 +8,12 @@
 // its timeout passes, so this method keeps the deadlines: a probe is lost
 // `timeout` after it was sent unless its reply came first, and at once when
 // an error (unreachable, …) came back for it.
+//
+// ping's lines are read when the health monitor ticks (collect), not as they
+// come: ten lines a second per target would each wake the daemon. -D stamps
+// every line with the time ping printed it, so a deadline counts from then
+// however late the line is read, and the output is read again before a
+// deadline is judged: a reply waiting unread is never taken for a loss.
 
 import { parsePingLine } from '../parse/ping.js';
 import type { TimerHandle } from '../system/clock.js';
@@ -20,10 +26,10 @@ export interface IcmpTarget {
   readonly address: string;
 }
 
-/** ping's argv: -n no name lookups, -O report unanswered probes, -W in whole seconds (at least 1). */
+/** ping's argv: -n no name lookups, -O report unanswered probes, -D stamp each line, -W in whole seconds (at least 1). */
 export function pingArgv(run: ProbeRun<IcmpTarget>): string[] {
   const { target, timing } = run;
-  return ['ping', '-n', '-O', '-i', String(timing.intervalMs / 1000), '-W', String(Math.max(1, Math.ceil(timing.timeoutMs / 1000))), ...through(run), target.address];
+  return ['ping', '-n', '-O', '-D', '-i', String(timing.intervalMs / 1000), '-W', String(Math.max(1, Math.ceil(timing.timeoutMs / 1000))), ...through(run), target.address];
 }
 
 /** A burst's ping: -c probes -i apart (below 2 ms needs root, which the daemon is); it is stopped at the deadline. */
@@ -55,6 +61,7 @@ export function unwrapper(): (raw: number) => number {
 
 export const icmpMethod: ProbeMethod<IcmpTarget> = {
   name: 'icmp',
+  packetsPerProbe: 1,
 
   // The timeout is in the key although -W rounds it: the deadlines kept here use it exactly.
   key: (run) => `${pingArgv(run).join(' ')} timeout=${run.timing.timeoutMs}`,
@@ -76,6 +83,7 @@ export const icmpMethod: ProbeMethod<IcmpTarget> = {
       outstanding.delete(seq);
     };
     const ping = runner.spawn(pingArgv(run), {
+      readWhenAsked: true,
       onLine: (line) => {
         const event = parsePingLine(line);
         if (!event || stopped) return;
@@ -87,13 +95,17 @@ export const icmpMethod: ProbeMethod<IcmpTarget> = {
           settle(event.seq);
           onEvent({ kind: 'lost', seq });
         } else if (!outstanding.has(event.seq)) {
-          // Reported one interval after it was sent: its deadline is sent + timeout.
+          // Printed one interval after it was sent: its deadline is sent + timeout, counted from when it was printed.
           const raw = event.seq;
+          const late = event.atMs === undefined ? 0 : clock.now() - event.atMs;
+          const left = timeoutMs - intervalMs - Math.min(Math.max(0, late), timeoutMs);
           outstanding.set(
             raw,
-            clock.after(Math.max(0, timeoutMs - intervalMs), () => {
-              outstanding.delete(raw);
-              if (!stopped) onEvent({ kind: 'lost', seq });
+            clock.after(Math.max(0, left), () => {
+              // A reply read now settles it first.
+              ping.drain?.();
+              if (!outstanding.delete(raw) || stopped) return;
+              onEvent({ kind: 'lost', seq });
             }),
           );
         }
@@ -101,6 +113,7 @@ export const icmpMethod: ProbeMethod<IcmpTarget> = {
     });
     return {
       ended: ping.ended,
+      collect: () => ping.drain?.(),
       forget,
       stop: () => {
         stopped = true;

@@ -57,6 +57,8 @@ export interface RunningProbe {
   readonly ended: Promise<number | null>;
   /** The uplink's link went down: probes in flight are void, neither answered nor lost. */
   forget(): void;
+  /** Reads what the probe has to tell now, for a method whose output waits to be read (icmp: the health monitor calls it on every tick). */
+  collect?(): void;
   /** Stops probing for good; no event follows. */
   stop(): void;
 }
@@ -70,6 +72,8 @@ export interface BurstSpec {
 
 export interface ProbeMethod<T extends ProbeTargetBase> {
   readonly name: T['method'];
+  /** At most how many packets one probe sends: what a line sends beyond its probes' share is clients' traffic (the passive signal samples such a line fast). */
+  readonly packetsPerProbe: number;
   /** What identifies a running probe: when the key of what should run changes, the monitor restarts it. */
   key(run: ProbeRun<T>): string;
   start(run: ProbeRun<T>, context: ProbeContext, onEvent: (event: ProbeEvent) => void): RunningProbe;

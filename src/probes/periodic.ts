@@ -14,10 +14,11 @@ export type Asked = { readonly ok: true; readonly rttMs: number } | { readonly o
 /** Makes the function that sends one probe of a run (it may keep state across probes, e.g. a query id). */
 export type Asker<T extends ProbeTargetBase> = (run: ProbeRun<T>, context: ProbeContext) => () => Promise<Asked>;
 
-/** A method from its name, its key and how one probe asks. */
-export function askingMethod<T extends ProbeTargetBase>(name: T['method'], key: (run: ProbeRun<T>) => string, asker: Asker<T>): ProbeMethod<T> {
+/** A method from its name, the packets one probe sends, its key and how one probe asks. */
+export function askingMethod<T extends ProbeTargetBase>(name: T['method'], packetsPerProbe: number, key: (run: ProbeRun<T>) => string, asker: Asker<T>): ProbeMethod<T> {
   return {
     name,
+    packetsPerProbe,
     key,
     start: (run, context, onEvent) => periodic(run, context, onEvent, asker(run, context)),
     burst: (run, context, spec) => burst(context.clock, spec, asker(run, context)),

@@ -13,6 +13,8 @@ export interface TcpTarget {
 
 export const tcpMethod = askingMethod<TcpTarget>(
   'tcp',
+  // SYN, the handshake's ACK, then the close (FIN and its ACK, or a RST).
+  4,
   (run) => `${run.target.address}:${run.target.port} from ${run.path.source} every ${run.timing.intervalMs} timeout ${run.timing.timeoutMs}`,
   (run, context) => {
     const { address, port } = run.target;

@@ -3,11 +3,13 @@
 // A prefix (e.g. ["ip", "netns", "exec", "gw"]) runs everything inside a
 // network namespace; tests substitute a fake that records argv and stdin.
 
+import { spawn as spawnChild } from 'node:child_process';
 import { constants } from 'node:os';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import { CommandError } from '../model/errors.js';
 import { lineSplitter } from '../parse/lines.js';
 import { spawnOffThread } from './off-thread.js';
+import { polledOutput, type PolledOutput } from './polled-output.js';
 import type { Process, SpawnOptions } from './spawned.js';
 
 export type { Process, SpawnOptions } from './spawned.js';
@@ -87,6 +89,8 @@ export class ExecaRunner implements Runner {
   spawn(argv: readonly string[], options: SpawnOptions = {}): Process {
     const [file, args] = this.split(argv);
     if (options.offThread) return spawnOffThread(file, args, options);
+    const polled = options.readWhenAsked && options.onLine ? polledOutput((path) => void execaSync('mkfifo', ['-m', '600', path])) : null;
+    if (polled && options.onLine) return spawnPolled(file, args, polled, options.onLine);
     const child = execa(file, args, {
       reject: false,
       buffer: false,
@@ -111,6 +115,43 @@ export class ExecaRunner implements Runner {
       stop: (signal = 'SIGTERM') => void child.kill(signal),
     };
   }
+}
+
+/**
+ * A command whose stdout goes into `output`, read when the caller drains it;
+ * stderr is not read. Node's own spawn: execa's types take no descriptor
+ * above 9 for stdout.
+ */
+function spawnPolled(file: string, args: string[], output: PolledOutput, onLine: (line: string) => void): Process {
+  const child = spawnChild(file, args, { stdio: ['pipe', output.writeFd, 'ignore'], env: { ...process.env, LC_ALL: 'C' } });
+  output.handedOver();
+  const split = lineSplitter(onLine);
+  const drain = (): void => {
+    const text = output.read();
+    if (text !== '') split(text);
+  };
+  child.stdin?.on('error', () => undefined);
+  const ended = new Promise<number | null>((resolve) => {
+    let done = false;
+    const finish = (code: number | null): void => {
+      if (done) return;
+      done = true;
+      // What it printed before it ended still reaches onLine; then the FIFO is closed.
+      drain();
+      output.close();
+      resolve(code);
+    };
+    // A command that cannot start reports only an error; one that ran closes with its code (null: a signal).
+    child.once('error', () => finish(null));
+    child.once('close', (code) => finish(code));
+  });
+  return {
+    pid: child.pid,
+    ended,
+    write: (text) => void child.stdin?.write(text),
+    stop: (signal = 'SIGTERM') => void child.kill(signal),
+    drain,
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 // The kernel's packet counters of every interface, read from /proc/net/dev:
 // one small read of this network namespace's file. The file stays open and is
 // read again from its start each time (procfs regenerates it), into one
-// reused buffer, so a read every 25 ms costs no open, close or allocation of
+// reused buffer, so a read every 25-100 ms costs no open, close or allocation of
 // its own — unlike a netfilter counter listing, which costs a process.
 
 import { openSync, readSync } from 'node:fs';

@@ -13,6 +13,14 @@ export interface SpawnOptions {
    * its pipe stays full. The lines still reach the callbacks on this thread.
    */
   readonly offThread?: boolean;
+  /**
+   * Hand stdout's lines to onLine only when `drain()` is called, not as they
+   * come (system/polled-output.ts): for a command that prints often and
+   * whose lines can wait for the caller's next look, each of which would
+   * otherwise wake the daemon. Where no FIFO can be made the lines come as
+   * usual (and drain does nothing).
+   */
+  readonly readWhenAsked?: boolean;
 }
 
 /** A long-running command (ip monitor, the lab's daemon and servers). */
@@ -22,4 +30,6 @@ export interface Process {
   readonly ended: Promise<number | null>;
   write(text: string): void;
   stop(signal?: NodeJS.Signals): void;
+  /** Spawned with readWhenAsked: hands what it printed since the last drain to onLine now. */
+  drain?(): void;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { DAMPING_DEFAULTS, HEALTH_DEFAULTS } from '../../src/schema/config.js';
-import { UplinkHealth, worstCaseDetectionMs, type Transition } from '../../src/core/health.js';
+import { HEALTH_TICK_MS, UplinkHealth, worstCaseDetectionMs, type Transition } from '../../src/core/health.js';
 import type { ProbeConfig } from '../../src/model/config.js';
 import type { HealthVerdict, UplinkView } from '../../src/model/state.js';
 import { DEGRADED_FACTOR, withHealth } from '../../src/core/uplinks.js';
@@ -147,7 +147,7 @@ describe('uplink health', () => {
     const m = new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('fast', 'slow', 'silent'), 0, { passive: { stallMs: 300 } });
     simulate(m, ['fast', 'slow'], 0, 1000, (_, target) => ({ back: true, rttMs: target === 'fast' ? 1 : 40 }));
     expect(Object.fromEntries(m.burstPlan())).toEqual({ fast: 20 + 30, slow: 20 + 120, silent: 20 + 500 });
-    expect(m.snapshot(1000).passive?.detectionMs).toBe(300 + 25 + 520);
+    expect(m.snapshot(1000).passive?.detectionMs).toBe(300 + HEALTH_TICK_MS + 520);
     expect(new UplinkHealth('isp1', SETTINGS, DAMPING_DEFAULTS, icmp('a'), 0).snapshot(0).passive).toBeNull();
   });
 

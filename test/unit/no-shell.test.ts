@@ -56,7 +56,14 @@ await p.ended;
 // Read off the main thread (ip monitor neigh): started from a worker, by the same rule.
 const off = runner.spawn(['printf', '%s\\n', ...args.slice(4, 8)], { offThread: true, onLine: () => undefined });
 await off.ended;
-process.stdout.write(JSON.stringify(outputs));
+// Output read when asked (the probes' ping): its FIFO is made by mkfifo, with an argument array too. Drained as the
+// health monitor does, on a timer: more than the FIFO holds is printed here.
+const polled = [];
+const asked = runner.spawn(['printf', '%s\\n', ...args.slice(8)], { readWhenAsked: true, onLine: (line) => polled.push(line) });
+const draining = setInterval(() => asked.drain(), 10);
+await asked.ended;
+clearInterval(draining);
+process.stdout.write(JSON.stringify({ outputs, polled }));
 `,
   );
   const log = join(dir, 'spawns.jsonl');
@@ -64,18 +71,19 @@ process.stdout.write(JSON.stringify(outputs));
     env: { ...process.env, SPAWN_LOG: log, HOSTILE: JSON.stringify(hostile) },
     maxBuffer: 64 * 1024 * 1024,
   }).toString();
-  expect(JSON.parse(stdout)).toEqual(hostile);
+  expect(JSON.parse(stdout)).toEqual({ outputs: hostile, polled: hostile.slice(8) });
   expect(existsSync(marker)).toBe(false);
   const starts = (await readFile(log, 'utf8'))
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as { fn: string; file: string; args: string[]; shell: boolean });
-  expect(starts.length).toBe(hostile.length + 2);
+  expect(starts.length).toBe(hostile.length + 4);
   for (const start of starts) {
     expect(start.shell).toBe(false);
     expect(start.file).not.toMatch(SHELLS);
-    expect(start.file).toMatch(/(^|\/)printf$/);
+    expect(start.file).toMatch(/(^|\/)(printf|mkfifo)$/);
   }
+  expect(starts.filter((s) => s.file.endsWith('mkfifo'))).toHaveLength(1);
 }, 30_000);
 
 test('the recorder itself catches a shell (so the test above cannot pass vacuously)', async () => {

@@ -5,7 +5,8 @@
 
 import { describe, expect, test } from '@jest/globals';
 import { parseConfig } from '../../src/config/load.js';
-import type { Transition } from '../../src/core/health.js';
+import { HEALTH_IDLE_TICK_MS, HEALTH_TICK_MS, type Transition } from '../../src/core/health.js';
+import { TRAFFIC_WINDOW_MS } from '../../src/core/stall.js';
 import { connMark, markLayout } from '../../src/core/marks.js';
 import { HealthMonitor } from '../../src/engine/health.js';
 import type { UplinkView } from '../../src/model/state.js';
@@ -23,7 +24,7 @@ import { ManualClock } from '../helpers/manual-clock.js';
 /** A clock that moves only when the test says so; timers fire in time order. */
 /** A Runner whose spawned processes print what the test plays, and that refuses one-shot commands. */
 class PlayRunner implements Runner {
-  readonly spawned: { argv: readonly string[]; options: SpawnOptions; stops: (string | undefined)[]; end: (code: number | null) => void }[] = [];
+  readonly spawned: { argv: readonly string[]; options: SpawnOptions; stops: (string | undefined)[]; end: (code: number | null) => void; held: string[] }[] = [];
 
   async run(argv: readonly string[]): Promise<never> {
     throw new Error(`unexpected command: ${argv.join(' ')}`);
@@ -32,13 +33,22 @@ class PlayRunner implements Runner {
   spawn(argv: readonly string[], options: SpawnOptions = {}): Process {
     let end: (code: number | null) => void = () => undefined;
     const ended = new Promise<number | null>((resolve) => (end = resolve));
-    const entry = { argv, options, stops: [] as (string | undefined)[], end };
+    const entry = { argv, options, stops: [] as (string | undefined)[], end, held: [] as string[] };
     this.spawned.push(entry);
-    return { pid: undefined, ended, write() {}, stop: (signal) => void entry.stops.push(signal) };
+    const drain = (): void => {
+      for (const line of entry.held.splice(0)) options.onLine?.(line);
+    };
+    return { pid: undefined, ended, write() {}, stop: (signal) => void entry.stops.push(signal), ...(options.readWhenAsked ? { drain } : {}) };
   }
 
+  /** Lines that reach onLine at once (a pipe, or a command whose output is not read when asked). */
   play(index: number, ...lines: string[]): void {
     for (const line of lines) this.spawned[index]?.options.onLine?.(line);
+  }
+
+  /** Lines printed into output read when asked: they wait for the next drain. */
+  hold(index: number, ...lines: string[]): void {
+    this.spawned[index]?.held.push(...lines);
   }
 }
 
@@ -67,6 +77,7 @@ describe('icmp method', () => {
     expect(parsePingLine('[1795366466.649224] 64 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=0.042 ms')).toEqual({ kind: 'reply', seq: 1, rttMs: 0.042 });
     expect(parsePingLine('64 bytes from 198.51.100.2: icmp_seq=12 ttl=63 time=12.5 ms')).toEqual({ kind: 'reply', seq: 12, rttMs: 12.5 });
     expect(parsePingLine('no answer yet for icmp_seq=11')).toEqual({ kind: 'pending', seq: 11 });
+    expect(parsePingLine('[1795366466.649224] no answer yet for icmp_seq=11')).toEqual({ kind: 'pending', seq: 11, atMs: 1795366466649.224 });
     expect(parsePingLine('From 192.0.2.2 icmp_seq=3 Destination Host Unreachable')).toEqual({ kind: 'error', seq: 3 });
     expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=0.04 ms (DUP!)')).toBeNull();
     expect(parsePingLine('64 bytes from 192.0.2.1: icmp_seq=8 ttl=64 time=.1.5 ms')).toBeNull();
@@ -81,9 +92,40 @@ describe('icmp method', () => {
 
   test('runs the same long-lived ping as before: bound to the interface, with the connection mark', () => {
     const { runner } = startIcmp();
-    expect(runner.spawned.map((s) => s.argv)).toEqual([['ping', '-n', '-O', '-i', '0.1', '-W', '1', '-I', 'ppp0', '-m', '16777216', '203.0.113.100']]);
+    expect(runner.spawned.map((s) => s.argv)).toEqual([['ping', '-n', '-O', '-D', '-i', '0.1', '-W', '1', '-I', 'ppp0', '-m', '16777216', '203.0.113.100']]);
     // -W is whole seconds, at least one.
-    expect(pingArgv({ ...RUN, timing: { intervalMs: 250, timeoutMs: 1500 } })).toEqual(['ping', '-n', '-O', '-i', '0.25', '-W', '2', '-I', 'ppp0', '-m', '16777216', '203.0.113.100']);
+    expect(pingArgv({ ...RUN, timing: { intervalMs: 250, timeoutMs: 1500 } })).toEqual(['ping', '-n', '-O', '-D', '-i', '0.25', '-W', '2', '-I', 'ppp0', '-m', '16777216', '203.0.113.100']);
+    // Its lines are read when the monitor collects them, not as they come.
+    expect(runner.spawned[0]?.options.readWhenAsked).toBe(true);
+  });
+
+  test('lines read when collected: a stamped line’s deadline counts from its stamp, and a reply waiting unread settles its probe before the deadline is judged', () => {
+    const { runner, clock, events, probe } = startIcmp();
+    clock.step(10_000);
+    // Printed at 10.0 s, read 80 ms later: lost at 10.4 s (sent at 9.9 s + 500 ms), not at 10.48 s.
+    runner.hold(0, `[${(clock.now() / 1000).toFixed(6)}] no answer yet for icmp_seq=2`);
+    clock.step(80);
+    expect(events).toEqual([]);
+    probe.collect?.();
+    expect(events).toEqual([]);
+    clock.step(319);
+    expect(events).toEqual([]);
+    clock.step(1);
+    expect(events).toEqual([{ kind: 'lost', seq: 2 }]);
+    // Probe 3 pending; its reply printed before its deadline but not yet read when the deadline comes: answered.
+    runner.hold(0, `[${(clock.now() / 1000).toFixed(6)}] no answer yet for icmp_seq=3`);
+    probe.collect?.();
+    clock.step(300);
+    runner.hold(0, `[${(clock.now() / 1000).toFixed(6)}] 64 bytes from 203.0.113.100: icmp_seq=3 ttl=63 time=380 ms`);
+    clock.step(100);
+    expect(events.slice(1)).toEqual([{ kind: 'answered', rttMs: 380, seq: 3 }]);
+    // A stamp from a clock set far back or ahead is held to the timeout: never a deadline later than it, nor before now.
+    runner.hold(0, '[1.000000] no answer yet for icmp_seq=4', `[${(clock.now() / 1000 + 3600).toFixed(6)}] no answer yet for icmp_seq=5`);
+    probe.collect?.();
+    clock.step(0);
+    expect(events.slice(2)).toEqual([{ kind: 'lost', seq: 4 }]);
+    clock.step(400);
+    expect(events.slice(3)).toEqual([{ kind: 'lost', seq: 5 }]);
   });
 
   test('replies are answered with their RTT; an unanswered probe is lost at sent + timeout; an error at once', () => {
@@ -164,6 +206,7 @@ type Told = { readonly kind: 'answered'; readonly rttMs: number } | { readonly k
 /** A method that runs nothing: the test says what each started probe reports. */
 class FakeMethod implements ProbeMethod<IcmpTarget> {
   readonly name = 'icmp';
+  readonly packetsPerProbe = 1;
   readonly started: { run: ProbeRun<IcmpTarget>; emit: (event: Told) => void; end: (code: number | null) => void; forgets: number; stopped: boolean }[] = [];
 
   key(run: ProbeRun<IcmpTarget>): string {
@@ -216,6 +259,8 @@ const view = (name: string, index: number, iface: string, over: Partial<UplinkVi
 
 /** Interface counters the test moves by hand (the passive signal reads them). */
 const counters = new Map<string, LinkCounters>();
+/** How often the monitor has read the counters: once per tick. */
+let counterReads = 0;
 
 function monitorWithFake(yaml = CONFIG): { monitor: HealthMonitor; method: FakeMethod; runner: PlayRunner; clock: ManualClock; transitions: Transition[] } {
   const config = parseConfig(yaml, 'test.yaml');
@@ -224,7 +269,11 @@ function monitorWithFake(yaml = CONFIG): { monitor: HealthMonitor; method: FakeM
   const clock = new ManualClock();
   const transitions: Transition[] = [];
   counters.clear();
-  const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock, methods: { ...PROBE_METHODS, icmp: method }, readCounters: () => counters }, config);
+  const readCounters = (): Map<string, LinkCounters> => {
+    counterReads += 1;
+    return counters;
+  };
+  const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock, methods: { ...PROBE_METHODS, icmp: method }, readCounters }, config);
   return { monitor, method, runner, clock, transitions };
 }
 
@@ -323,7 +372,7 @@ describe('health monitor with a fake method', () => {
     expect(method.started[2]?.stopped).toBe(true);
   });
 
-  test("with the real registry the monitor runs today's ping, and its output reaches the verdicts", () => {
+  test("with the real registry the monitor runs today's ping, and its output, read on the monitor's tick, reaches the verdicts", () => {
     const config = parseConfig(CONFIG, 'test.yaml');
     const runner = new PlayRunner();
     const clock = new ManualClock();
@@ -331,9 +380,10 @@ describe('health monitor with a fake method', () => {
     const monitor = new HealthMonitor({ runner, log: silent, onTransition: (t) => transitions.push(t), clock }, config);
     monitor.observe([view('isp2', 1, 'ppp1')], 0);
     const mark = String(connMark(markLayout(config.marks.mask), 1));
-    expect(runner.spawned.map((s) => s.argv)).toEqual([['ping', '-n', '-O', '-i', '0.1', '-W', '1', '-I', 'ppp1', '-m', mark, '198.51.100.2']]);
-    runner.play(0, '64 bytes from 198.51.100.2: icmp_seq=1 ttl=64 time=0.3 ms');
-    clock.step(25);
+    expect(runner.spawned.map((s) => s.argv)).toEqual([['ping', '-n', '-O', '-D', '-i', '0.1', '-W', '1', '-I', 'ppp1', '-m', mark, '198.51.100.2']]);
+    runner.hold(0, '[0.000000] 64 bytes from 198.51.100.2: icmp_seq=1 ttl=64 time=0.3 ms');
+    expect(transitions).toEqual([]);
+    clock.step(HEALTH_TICK_MS);
     expect(transitions.map((t) => t.to)).toEqual(['up']);
     monitor.stop();
     expect(runner.spawned[0]?.stops).toEqual(['SIGKILL']);
@@ -341,11 +391,17 @@ describe('health monitor with a fake method', () => {
 });
 
 describe('the passive signal', () => {
-  /** Moves ppp1's counters every 25 ms: both ways while `speaking`, only out otherwise. */
-  function traffic(clock: ManualClock, ms: number, speaking: boolean): void {
+  /**
+   * Moves ppp1's counters every 25 ms for `ms`: its one target's probe goes
+   * out every 100 ms, and `clients` packets more every 25 ms (a line carrying
+   * clients' traffic); answers come back while `speaking`.
+   */
+  function traffic(clock: ManualClock, ms: number, speaking: boolean, clients = 0): void {
     for (let t = 0; t < ms; t += 25) {
       const now = counters.get('ppp1') ?? { rxPackets: 0, txPackets: 0 };
-      counters.set('ppp1', { rxPackets: now.rxPackets + (speaking ? 1 : 0), txPackets: now.txPackets + 1 });
+      const probe = clock.now() % 100 === 0 ? 1 : 0;
+      const sent = probe + clients;
+      counters.set('ppp1', { rxPackets: now.rxPackets + (speaking && sent > 0 ? 1 : 0), txPackets: now.txPackets + sent });
       clock.step(25);
     }
   }
@@ -357,10 +413,11 @@ describe('the passive signal', () => {
     traffic(clock, 1000, true);
     expect(transitions.map((t) => t.to)).toEqual(['up']);
     expect(method.bursts).toEqual([]);
-    // Silence from now: the burst goes out 300 ms after the first packet that went unanswered (seen one sample later).
+    // Silence from now. Every line was up and heard back, so the ticks were idle: the first sample that sees a packet
+    // go unanswered comes at most HEALTH_IDLE_TICK_MS later, and the burst 300 ms after it (one fast sample late at most).
     traffic(clock, 300, false);
     expect(method.bursts).toEqual([]);
-    traffic(clock, 25, false);
+    traffic(clock, HEALTH_IDLE_TICK_MS + HEALTH_TICK_MS, false);
     expect(method.bursts.map((b) => [b.run.target.id, b.spec])).toEqual([['198.51.100.2', { count: 5, spacingMs: 5, deadlineMs: 50 }]]);
     // Nothing more is asked while the burst is out.
     traffic(clock, 200, false);
@@ -380,13 +437,55 @@ describe('the passive signal', () => {
     monitor.observe([view('isp2', 1, 'ppp1')], clock.now());
     method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
     traffic(clock, 500, true);
-    traffic(clock, 325, false);
+    traffic(clock, 300 + HEALTH_IDLE_TICK_MS + HEALTH_TICK_MS, false);
     method.bursts[0]?.answer(true);
     await settle();
     traffic(clock, 1000, true);
     expect(transitions.map((t) => t.to)).toEqual(['up']);
     expect(method.bursts).toHaveLength(1);
     expect(monitor.snapshot().get('isp2')?.passive).toMatchObject({ stallMs: 300, answered: 1, silent: 0 });
+    monitor.stop();
+  });
+
+  test('a line carrying clients’ traffic is sampled fast: its stall is asked one fast sample after the stall', () => {
+    const { monitor, method, clock } = monitorWithFake();
+    monitor.observe([view('isp2', 1, 'ppp1')], clock.now());
+    method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    // 4 packets every 25 ms (160 a second) against the probes' 10: clients' traffic.
+    traffic(clock, 1000, true, 4);
+    traffic(clock, 300, false, 4);
+    expect(method.bursts).toEqual([]);
+    traffic(clock, HEALTH_TICK_MS, false, 4);
+    expect(method.bursts).toHaveLength(1);
+    monitor.stop();
+  });
+
+  test('while every line is up and hears back the counters are read every HEALTH_IDLE_TICK_MS; once a line sends unanswered, or a probe is lost, every HEALTH_TICK_MS', () => {
+    const { monitor, method, clock } = monitorWithFake();
+    monitor.observe([view('isp2', 1, 'ppp1')], clock.now());
+    method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    traffic(clock, 500, true);
+    const readsIn = (run: () => void): number => {
+      const before = counterReads;
+      run();
+      return counterReads - before;
+    };
+    expect(readsIn(() => traffic(clock, 1000, true))).toBe(1000 / HEALTH_IDLE_TICK_MS);
+    // Unanswered: fast from the first sample that sees it, until the line hears back.
+    expect(readsIn(() => traffic(clock, 200, false))).toBeGreaterThanOrEqual((200 - HEALTH_IDLE_TICK_MS) / HEALTH_TICK_MS);
+    traffic(clock, 200, true);
+    expect(readsIn(() => traffic(clock, 1000, true))).toBe(1000 / HEALTH_IDLE_TICK_MS);
+    // A lost probe brings the next tick forward, and keeps them fast until it is answered again.
+    method.started[0]?.emit({ kind: 'lost' });
+    expect(readsIn(() => traffic(clock, 100, true))).toBe(100 / HEALTH_TICK_MS);
+    method.started[0]?.emit({ kind: 'answered', rttMs: 1 });
+    traffic(clock, 100, true);
+    expect(readsIn(() => traffic(clock, 1000, true))).toBe(1000 / HEALTH_IDLE_TICK_MS);
+    // Clients' traffic: fast from the end of the window that measured it, idle again once it stops.
+    expect(readsIn(() => traffic(clock, 1000, true, 4))).toBeGreaterThanOrEqual((1000 - 2 * TRAFFIC_WINDOW_MS) / HEALTH_TICK_MS);
+    expect(readsIn(() => traffic(clock, 1000, true, 4))).toBe(1000 / HEALTH_TICK_MS);
+    traffic(clock, 500, true);
+    expect(readsIn(() => traffic(clock, 1000, true))).toBe(1000 / HEALTH_IDLE_TICK_MS);
     monitor.stop();
   });
 

@@ -2,7 +2,7 @@
 // reading of /proc/net/dev.
 
 import { describe, expect, test } from '@jest/globals';
-import { StallWatch } from '../../src/core/stall.js';
+import { StallWatch, TRAFFIC_WINDOW_MS } from '../../src/core/stall.js';
 import { parseNetDev } from '../../src/parse/proc-net-dev.js';
 
 describe('stall watch', () => {
@@ -50,6 +50,30 @@ describe('stall watch', () => {
     watch.sample(25, 500, 501);
     expect(watch.sample(150, 0, 3)).toBeNull();
     expect(watch.sample(175, 0, 4)).toBeNull();
+  });
+
+  test('a line carries traffic when it sent more than twice its probes and a few packets more over a full window', () => {
+    const watch = new StallWatch(300);
+    const probes = 10;
+    // Only its probes (one every 100 ms) for a second: not carrying, sampled every 100 ms.
+    let tx = 0;
+    for (let at = 0; at <= 1000; at += 100, tx++) watch.sample(at, tx, tx, probes);
+    expect(watch.carriesTraffic).toBe(false);
+    // A client's stream of 100 packets a second on top: judged by the end of the next full window.
+    for (let at = 1100; at <= 1000 + TRAFFIC_WINDOW_MS + 100; at += 100) {
+      tx += 11;
+      watch.sample(at, tx, tx, probes);
+    }
+    expect(watch.carriesTraffic).toBe(true);
+    // The same rate is nothing but probes on a line with ten times the probes.
+    const busier = new StallWatch(300);
+    for (let at = 0, sent = 0; at <= 1000; at += 100, sent += 11) busier.sample(at, sent, sent, 100);
+    expect(busier.carriesTraffic).toBe(false);
+    // Counters that restart start a new window rather than a negative one; the stream's end is seen a window later.
+    watch.sample(2000, 0, 0, probes);
+    expect(watch.carriesTraffic).toBe(true);
+    watch.sample(2000 + TRAFFIC_WINDOW_MS, 1, 2, probes);
+    expect(watch.carriesTraffic).toBe(false);
   });
 });
 

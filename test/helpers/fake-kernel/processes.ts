@@ -1,7 +1,9 @@
 // Long-running commands of the fake: `ip monitor …` (runs until stopped; the
 // test pushes the lines the kernel would report) and the health monitor's
 // `ping` (one line per interval, a reply while the target answers through
-// its interface, "no answer yet" while it does not, as `ping -n -O` prints).
+// its interface, "no answer yet" while it does not, as `ping -n -O` prints,
+// stamped with the time under -D). Output spawned to be read when asked
+// waits for drain, as the real FIFO does.
 
 import type { Process, SpawnOptions } from '../../../src/system/exec.js';
 
@@ -15,6 +17,8 @@ export class FakeProcess implements Process {
   private running = true;
   private readonly stoppers: (() => void)[] = [];
   private writeHandler: ((text: string) => void) | undefined;
+  /** Lines printed and not yet drained (spawned with readWhenAsked). */
+  private readonly held: string[] = [];
 
   constructor(
     readonly argv: readonly string[],
@@ -29,7 +33,13 @@ export class FakeProcess implements Process {
 
   /** The process prints a line on stdout. */
   print(line: string): void {
-    if (this.running) this.options.onLine?.(line);
+    if (!this.running) return;
+    if (this.options.readWhenAsked) this.held.push(line);
+    else this.options.onLine?.(line);
+  }
+
+  drain(): void {
+    for (const line of this.held.splice(0)) this.options.onLine?.(line);
   }
 
   /** The process prints a line on stderr. */
@@ -46,6 +56,8 @@ export class FakeProcess implements Process {
     if (!this.running) return;
     this.running = false;
     for (const stopper of this.stoppers) stopper();
+    // What it printed before it ended is still read.
+    this.drain();
     this.finish(code);
   }
 
@@ -70,17 +82,21 @@ export interface PingArgs {
   readonly iface: string | undefined;
   readonly target: string;
   readonly count: number | undefined;
+  /** -D: each line stamped with the time it was printed. */
+  readonly stamped: boolean;
 }
 
-/** Reads the options ping is given here (-n -O -q -i -W -I -m -c) and its target; anything else is refused. */
+/** Reads the options ping is given here (-n -O -D -q -i -W -I -m -c) and its target; anything else is refused. */
 export function parsePing(argv: readonly string[]): PingArgs {
   let intervalMs = 1000;
   let iface: string | undefined;
   let count: number | undefined;
+  let stamped = false;
   const rest: string[] = [];
   for (let i = 1; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === '-n' || arg === '-O' || arg === '-q') continue;
+    if (arg === '-D') stamped = true;
+    if (arg === '-n' || arg === '-O' || arg === '-D' || arg === '-q') continue;
     const value = argv[++i];
     if (arg === '-i') intervalMs = Number(value) * 1000;
     else if (arg === '-I') iface = value;
@@ -93,7 +109,7 @@ export function parsePing(argv: readonly string[]): PingArgs {
   }
   const [target] = rest;
   if (rest.length !== 1 || target === undefined || !Number.isFinite(intervalMs)) throw new Error(`fake kernel: ping with arguments it does not know: ${JSON.stringify(argv)}`);
-  return { intervalMs, iface, target, count };
+  return { intervalMs, iface, target, count, stamped };
 }
 
 /** Starts printing ping's lines on `process` until it is stopped. */
@@ -103,7 +119,8 @@ export function runPing(process: FakeProcess, ping: PingArgs, answers: () => boo
   const timer = setInterval(
     () => {
       seq += 1;
-      process.print(answers() ? `64 bytes from ${ping.target}: icmp_seq=${seq} ttl=63 time=0.042 ms` : `no answer yet for icmp_seq=${seq}`);
+      const stamp = ping.stamped ? `[${(Date.now() / 1000).toFixed(6)}] ` : '';
+      process.print(stamp + (answers() ? `64 bytes from ${ping.target}: icmp_seq=${seq} ttl=63 time=0.042 ms` : `no answer yet for icmp_seq=${seq}`));
     },
     Math.max(1, ping.intervalMs),
   );
