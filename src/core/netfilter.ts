@@ -46,14 +46,32 @@ function planFence(config: Config, role: HaRole): NetfilterIntent['fence'] {
   return { lans: config.lan.interfaces, addresses: config.uplinks.flatMap((u) => (u.haAddress ? [u.haAddress.address] : [])) };
 }
 
-export function planNetfilter(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, uplinks6: readonly UplinkView[] = [], role: HaRole = 'unknown'): NetfilterIntent {
-  const layout = markLayout(config.marks.mask);
-  const poolMarks = new Map(uplinks.map((u) => [u.name, poolMark(layout, u.index)]));
+/**
+ * The client map last built from an assignments map (by identity: a run that
+ * changes an assignment makes a new map, core/assign.ts) with the same pool
+ * marks. A run that changed no assignment (a scheduled scan, a routing event)
+ * gets the same map back, not 50,000 entries built again; the backends' diffs
+ * (backends/iptables/diff.ts) then know it by identity too. Shared, so read-only.
+ */
+const clientMaps = new WeakMap<Assignments, { readonly marks: string; readonly clients: ReadonlyMap<string, number> }>();
+
+function clientMap(assignments: Assignments, poolMarks: ReadonlyMap<string, number>): ReadonlyMap<string, number> {
+  const marks = [...poolMarks].join(' ');
+  const last = clientMaps.get(assignments);
+  if (last?.marks === marks) return last.clients;
   const clients = new Map<string, number>();
   for (const [ip, record] of assignments) {
     const mark = poolMarks.get(record.uplink);
     if (mark !== undefined) clients.set(ip, mark);
   }
+  clientMaps.set(assignments, { marks, clients });
+  return clients;
+}
+
+export function planNetfilter(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, uplinks6: readonly UplinkView[] = [], role: HaRole = 'unknown'): NetfilterIntent {
+  const layout = markLayout(config.marks.mask);
+  const poolMarks = new Map(uplinks.map((u) => [u.name, poolMark(layout, u.index)]));
+  const clients = clientMap(assignments, poolMarks);
   return {
     connMask: layout.connMask,
     poolMask: layout.poolMask,

@@ -18,6 +18,11 @@ export interface ClientRecord {
   readonly ipv6?: Readonly<Record<string, number>>;
 }
 
+/**
+ * Never written once made: a run that changes a client makes a new map
+ * (core/assign.ts), so planning knows an unchanged map by identity and
+ * reuses what it derived from it (core/netfilter.ts).
+ */
 export type Assignments = ReadonlyMap<string, ClientRecord>;
 
 /**

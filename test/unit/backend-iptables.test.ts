@@ -181,26 +181,28 @@ describe('the iptables backend against the fake kernel', () => {
     await backend.apply(runner, first);
     const steady = backend.plan(intentFor(assignments), await backend.observe(runner));
     expect(backend.expected(steady)).toEqual(await backend.observe(runner));
-    assignments.set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
-    assignments.delete('198.18.0.11');
-    assignments.set('198.18.3.3', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 });
-    const change = backend.plan(intentFor(assignments), await backend.observe(runner));
+    // A run's changes come in a new map (planning knows a map by identity, model/state.ts).
+    const changed = new Map(assignments);
+    changed.set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
+    changed.delete('198.18.0.11');
+    changed.set('198.18.3.3', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 });
+    const change = backend.plan(intentFor(changed), await backend.observe(runner));
     const expected = backend.expected(change);
     await backend.apply(runner, change);
     const read = await backend.observe(runner);
     expect(expected && backend.classified(expected)).toEqual(backend.classified(read));
-    expect(backend.isEmpty(backend.plan(intentFor(assignments), expected as IptablesObserved))).toBe(true);
+    expect(backend.isEmpty(backend.plan(intentFor(changed), expected as IptablesObserved))).toBe(true);
   });
 
   test('moving a client is one set entry; its counters read back per pool', async () => {
     const runner = new IptablesOnlyRunner();
     const assignments = capturedAssignments();
     await backend.apply(runner, backend.plan(intentFor(assignments), await backend.observe(runner)));
-    assignments.set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
-    const move = backend.plan(intentFor(assignments), await backend.observe(runner));
+    const moved = new Map(assignments).set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
+    const move = backend.plan(intentFor(moved), await backend.observe(runner));
     expect(move).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ip6tables: '', ipsetAfter: '' });
     await backend.apply(runner, move);
-    expect(backend.isEmpty(backend.plan(intentFor(assignments), await backend.observe(runner)))).toBe(true);
+    expect(backend.isEmpty(backend.plan(intentFor(moved), await backend.observe(runner)))).toBe(true);
     // DISPATCHER-PRE: per LAN the restore and the set rule come first, then isp1's counting rule.
     runner.netfilter.count('mangle', 'DISPATCHER-PRE', 2, 3, 1500);
     expect(await backend.counters(runner, labConfig)).toEqual({ isp1: { sent: 1500, received: 0 }, isp2: { sent: 0, received: 0 }, isp3: { sent: 0, received: 0 } });

@@ -1,10 +1,11 @@
 import { describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { desiredIptables } from '../../src/backends/iptables/desired.js';
+import { diffIptables } from '../../src/backends/iptables/diff.js';
 import type { IptablesPayload } from '../../src/backends/iptables/types.js';
 import { diffRouting, isRoutingEmpty, NOTHING } from '../../src/core/diff.js';
 import { plan } from '../../src/core/plan.js';
-import type { DesiredState, RoutingChange } from '../../src/model/plan.js';
+import type { DesiredState, NetfilterIntent, RoutingChange } from '../../src/model/plan.js';
 import type { OwnedRanges, UplinkView } from '../../src/model/state.js';
 import { probePaths } from '../../src/core/run.js';
 import { describeKernelPayloads, renderIpBatch, renderKernelPayloads } from '../../src/render/payloads.js';
@@ -106,6 +107,24 @@ describe('planning the lab', () => {
     assignments.set('198.18.0.10', { ...assignments.get('198.18.0.10')!, uplink: 'isp3' });
     const payloads = payloadsOf(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
     expect(payloads).toEqual({ ipsetBefore: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n', iptables: '', ip6tables: '', ip: '', ipsetAfter: '', sysctls: {} });
+  });
+
+  test('a run that changed no assignment gets the client map and the set diff it had: the same objects, not 50,000 entries again', () => {
+    const assignments = capturedAssignments();
+    const observed = netfilterOf(capturedKernel());
+    const clientsOf = (desired: DesiredState) => desired.netfilter?.clients;
+    const setDiff = (desired: DesiredState) => diffIptables(desiredIptables(skeleton, desired.netfilter as NetfilterIntent), observed).set;
+    const first = plan({ config: labConfig, uplinks: labUplinks(), assignments });
+    const again = plan({ config: labConfig, uplinks: labUplinks(), assignments });
+    expect(clientsOf(again)).toBe(clientsOf(first));
+    expect(setDiff(again)).toBe(setDiff(first));
+    // A new map (a client moved) is derived afresh, and its diff is the move; so are the same assignments under other pool marks.
+    const moved = new Map(assignments).set('198.18.0.10', { ...assignments.get('198.18.0.10')!, uplink: 'isp3' });
+    const after = plan({ config: labConfig, uplinks: labUplinks(), assignments: moved });
+    expect(clientsOf(after)).not.toBe(clientsOf(first));
+    expect(setDiff(after).add).toEqual([['198.18.0.10', '0x3000000/0xf000000']]);
+    const renumbered = labUplinks().map((u) => ({ ...u, index: u.index + 1 }));
+    expect(clientsOf(plan({ config: labConfig, uplinks: renumbered, assignments }))).not.toBe(clientsOf(first));
   });
 
   test('a released client is one set deletion; a new one one addition', () => {
