@@ -407,10 +407,14 @@ export class Reconciler {
     let drift = false;
     let repaired: string[] = [];
     try {
-      const edits = this.journal ? journaled(this.assignments, this.journal) : this.assignments;
-      for (const edit of batch.edits) edit(edits, started);
-      // Edits are applied in memory at once; they are persisted by the first run that succeeds.
-      if (batch.edits.length > 0) this.persistence.changed();
+      if (batch.edits.length > 0) {
+        // Into a new map, never the one the last run planned from: planning knows an unchanged map by identity
+        // (model/state.ts). Edits are applied in memory at once; they are persisted by the first run that succeeds.
+        this.assignments = new Map(this.assignments);
+        const edits = this.journal ? journaled(this.assignments, this.journal) : this.assignments;
+        for (const edit of batch.edits) edit(edits, started);
+        this.persistence.changed();
+      }
       await this.persistence.saveBindings(this.config);
       const mark = phaseClock(() => this.clock.now());
       const { backend, runner } = this.deps;

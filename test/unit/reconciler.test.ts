@@ -140,6 +140,18 @@ describe('reconciler', () => {
     expect(runner.writes()).toEqual([{ argv: ['ipset', '-exist', 'restore'], input: 'add dispatcher-clients 198.18.3.3 skbmark 0x1000000/0xf000000\n' }]);
   });
 
+  test('an operator’s pin after a run that changed nothing reaches the kernel: the run plans from a new map, not the one it planned from before', async () => {
+    const runner = capturedGatewayRunner();
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
+    await reconciler.request('scan', { scan: true });
+    expect(runner.writes()).toEqual([]);
+    const before = reconciler.clients;
+    await reconciler.request('assign 198.18.0.10', { edit: (clients) => clients.set('198.18.0.10', { ...(clients.get('198.18.0.10') as ClientRecord), uplink: 'isp3', pinned: true }) });
+    expect(reconciler.clients).not.toBe(before);
+    expect(before.get('198.18.0.10')?.pinned).toBe(false);
+    expect(runner.writes()).toEqual([{ argv: ['ipset', '-exist', 'restore'], input: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n' }]);
+  });
+
   test('neighbours on an uplink, outside the subnets, or the gateway itself are never clients', async () => {
     const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
