@@ -20,8 +20,9 @@ export interface ClientRecord {
 
 /**
  * Never written once made: a run that changes a client makes a new map
- * (core/assign.ts), so planning knows an unchanged map by identity and
- * reuses what it derived from it (core/netfilter.ts).
+ * (core/assign.ts), and so does an operator's edit (engine/reconciler.ts), so
+ * planning knows an unchanged map by identity and reuses what it derived from
+ * it (core/netfilter.ts, backends/iptables/diff.ts).
  */
 export type Assignments = ReadonlyMap<string, ClientRecord>;
 
