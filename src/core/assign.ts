@@ -10,11 +10,59 @@ import { hostStrategy } from './balance/host.js';
 import type { BalanceStrategy, Candidate } from './balance/strategy.js';
 import { joinIpv6 } from './assign6.js';
 import { parseIpv4 } from './ipv4.js';
+import { Derivation, LayeredMap, type MapDraft } from './layered-map.js';
 
+/** Adds `by` to `key`'s count; a count of 0 is no entry. */
+function bump(counts: Map<string, number> | MapDraft<string, number>, key: string, by: number): void {
+  const count = (counts.get(key) ?? 0) + by;
+  if (count === 0) counts.delete(key);
+  else counts.set(key, count);
+}
+
+/**
+ * Clients per uplink, and addresses per MAC, of the assignments last asked
+ * about, carried to their next version by the clients that changed: one new
+ * client among 50,000 does not count 50,000 records again.
+ */
+const uplinkCounts = new Derivation<string, ClientRecord, ReadonlyMap<string, number>>(
+  (assignments) => {
+    const counts = new Map<string, number>();
+    for (const record of assignments.values()) bump(counts, record.uplink, 1);
+    return counts;
+  },
+  (last, ips, before, after) => {
+    const counts = new Map(last);
+    for (const ip of ips) {
+      const was = before.get(ip);
+      const now = after.get(ip);
+      if (was) bump(counts, was.uplink, -1);
+      if (now) bump(counts, now.uplink, 1);
+    }
+    return counts;
+  },
+);
+
+const macCounts = new Derivation<string, ClientRecord, LayeredMap<string, number>>(
+  (assignments) => {
+    const counts = new Map<string, number>();
+    for (const record of assignments.values()) bump(counts, record.mac, 1);
+    return LayeredMap.of(counts);
+  },
+  (last, ips, before, after) => {
+    const counts = last.draft();
+    for (const ip of ips) {
+      const was = before.get(ip);
+      const now = after.get(ip);
+      if (was) bump(counts, was.mac, -1);
+      if (now) bump(counts, now.mac, 1);
+    }
+    return counts.done();
+  },
+);
+
+/** How many clients each uplink holds. */
 export function countByUplink(assignments: ReadonlyMap<string, ClientRecord>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const record of assignments.values()) counts.set(record.uplink, (counts.get(record.uplink) ?? 0) + 1);
-  return counts;
+  return new Map(uplinkCounts.of(assignments));
 }
 
 /**
@@ -30,11 +78,27 @@ export function lastSeenGrain(expireMs: number): number {
   return expireMs > 0 ? Math.min(LAST_SEEN_GRAIN_MS, expireMs / 10) : LAST_SEEN_GRAIN_MS;
 }
 
-/** How many addresses each of `macs` holds: only those are counted (a run of new clients looks at all 50,000 records, but counts a few MACs). */
-function countByMac(assignments: ReadonlyMap<string, ClientRecord>, macs: ReadonlySet<string>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const record of assignments.values()) if (macs.has(record.mac)) counts.set(record.mac, (counts.get(record.mac) ?? 0) + 1);
-  return counts;
+/** Counts of `given` (by `keyOf` a record) with what the draft of its next version changed so far. */
+function countDrafted(counts: ReadonlyMap<string, number>, draft: MapDraft<string, ClientRecord>, keyOf: (record: ClientRecord) => string, only?: ReadonlySet<string>): Map<string, number> {
+  const result = new Map<string, number>();
+  const take = (key: string): void => {
+    if (!result.has(key) && (only === undefined || only.has(key))) result.set(key, counts.get(key) ?? 0);
+  };
+  if (only === undefined) for (const key of counts.keys()) take(key);
+  else for (const key of only) take(key);
+  for (const [, was, now] of draft.changed()) {
+    for (const [record, by] of [
+      [was, -1],
+      [now, 1],
+    ] as const) {
+      if (record === undefined) continue;
+      const key = keyOf(record);
+      take(key);
+      const count = result.get(key);
+      if (count !== undefined) result.set(key, count + by);
+    }
+  }
+  return result;
 }
 
 export interface AssignInput {
@@ -62,7 +126,8 @@ export interface Refusal {
 }
 
 export interface AssignResult {
-  readonly assignments: Map<string, ClientRecord>;
+  /** The next version of the assignments given (the same map when nothing changed). */
+  readonly assignments: LayeredMap<string, ClientRecord>;
   /** New clients and the uplink each joined. */
   readonly added: readonly { ip: string; uplink: string }[];
   /** Clients whose uplink is no longer configured, and where they went. */
@@ -101,28 +166,21 @@ export function updateAssignments(input: AssignInput): AssignResult {
   const result = updateIpv4({ ...input, present });
   const updated = result.updated;
   if (present6.length === 0 && !(input.complete && input.expireMs > 0)) return { ...result, updated, addresses6: 0 };
-  // joinIpv6 writes into the map it is given: never into the caller's.
-  let assignments = result.assignments;
-  if (assignments === input.assignments && (present6.length > 0 || holdsIpv6(assignments))) assignments = new Map(assignments);
-  const addresses6 = joinIpv6(assignments, present6, input, updated);
-  return { ...result, assignments, updated, addresses6 };
-}
-
-function holdsIpv6(assignments: ReadonlyMap<string, ClientRecord>): boolean {
-  for (const record of assignments.values()) if (record.ipv6 !== undefined) return true;
-  return false;
+  const { changes, records } = joinIpv6(result.assignments, present6, input, updated);
+  const draft = result.assignments.draft();
+  for (const [ip, record] of records) draft.set(ip, record);
+  return { ...result, assignments: draft.done(), updated, addresses6: changes };
 }
 
 /**
- * The IPv4 clients' assignment. A scan of 50,000 present clients that changes
- * nothing returns the assignments it was given, not a copy: the map is copied
- * on the first change (the caller never sees its own map written).
+ * The IPv4 clients' assignment, written into a draft of the next version
+ * (core/layered-map.ts): a scan of 50,000 present clients that changes
+ * nothing returns the assignments it was given, and one new client costs a
+ * version with one change, not a copy of 50,000 records.
  */
-function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'updated' | 'assignments'> & { readonly assignments: Map<string, ClientRecord>; readonly updated: string[] } {
-  const given = input.assignments as Map<string, ClientRecord>;
-  let copy: Map<string, ClientRecord> | null = null;
-  const edit = (): Map<string, ClientRecord> => (copy ??= new Map(given));
-  const current = (): ReadonlyMap<string, ClientRecord> => copy ?? given;
+function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'updated'> & { readonly updated: string[] } {
+  const given = LayeredMap.of(input.assignments);
+  const draft = given.draft();
   const configured = new Set(input.uplinks.map((u) => u.name));
   const strategy = input.strategy ?? hostStrategy;
   const candidates = strategy.candidates(input.uplinks);
@@ -136,24 +194,25 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
       presentIps ??= new Set(input.present.map((n) => n.ip));
       if (!presentIps.has(ip)) expired.push(ip);
     }
-    for (const ip of expired) edit().delete(ip);
+    for (const ip of expired) draft.delete(ip);
   }
   // Counted only when someone is placed: a steady scan places no one.
   let counts: Map<string, number> | null = null;
   const place = (from: string | null): Candidate => {
-    counts ??= countByUplink(current());
+    counts ??= countDrafted(uplinkCounts.of(given), draft, (record) => record.uplink);
     if (from !== null) counts.set(from, (counts.get(from) ?? 0) - 1);
     const target = strategy.choose(counts, candidates);
     counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
     return target;
   };
   const moved: { ip: string; from: string; uplink: string }[] = [];
-  if (candidates.length > 0) {
+  // Looked for only when some client's uplink is gone from the config (the counts say so without reading 50,000 records).
+  if (candidates.length > 0 && [...uplinkCounts.of(given).keys()].some((name) => !configured.has(name))) {
     const orphans: [string, ClientRecord][] = [];
-    for (const entry of current()) if (!configured.has(entry[1].uplink)) orphans.push(entry);
+    for (const entry of draft) if (!configured.has(entry[1].uplink)) orphans.push(entry);
     for (const [ip, record] of sortedByAddress(orphans, ([address]) => address)) {
       const target = place(record.uplink);
-      edit().set(ip, { ...record, uplink: target.name, pinned: false });
+      draft.set(ip, { ...record, uplink: target.name, pinned: false });
       moved.push({ ip, from: record.uplink, uplink: target.name });
     }
   }
@@ -162,7 +221,7 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
   const refused: Refusal[] = [];
   const unknown: Neighbour[] = [];
   for (const neighbour of input.present) {
-    const record = current().get(neighbour.ip);
+    const record = draft.get(neighbour.ip);
     if (record === undefined) {
       unknown.push(neighbour);
       continue;
@@ -170,27 +229,27 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
     const same = record.mac === neighbour.mac && record.interface === neighbour.dev;
     if (same && input.now - record.lastSeen < grain && input.now >= record.lastSeen) continue;
     if (same) {
-      edit().set(neighbour.ip, { ...record, lastSeen: input.now });
+      draft.set(neighbour.ip, { ...record, lastSeen: input.now });
       continue;
     }
     // Another device took the address: the IPv6 addresses were the old device's.
     const { ipv6: _, ...rest } = record;
     updated.push(neighbour.ip);
-    edit().set(neighbour.ip, { ...rest, mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
+    draft.set(neighbour.ip, { ...rest, mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
   }
   const fresh = sortedByAddress(unknown, (n) => n.ip);
-  const perMac = fresh.length > 0 ? countByMac(current(), new Set(fresh.map((n) => n.mac).filter((mac) => mac !== ''))) : new Map<string, number>();
+  const perMac = fresh.length > 0 ? countDrafted(macCounts.of(given), draft, (record) => record.mac, new Set(fresh.map((n) => n.mac).filter((mac) => mac !== ''))) : new Map<string, number>();
   for (const neighbour of fresh) {
-    if (current().has(neighbour.ip)) continue; // listed twice in one scan
-    const cap = candidates.length === 0 ? 'no uplink' : current().size >= input.max ? 'clients.max' : (perMac.get(neighbour.mac) ?? 0) >= input.perMac ? 'clients.per_mac' : null;
+    if (draft.has(neighbour.ip)) continue; // listed twice in one scan
+    const cap = candidates.length === 0 ? 'no uplink' : draft.size >= input.max ? 'clients.max' : (perMac.get(neighbour.mac) ?? 0) >= input.perMac ? 'clients.per_mac' : null;
     if (cap !== null) {
       refused.push({ ip: neighbour.ip, mac: neighbour.mac, cap });
       continue;
     }
     perMac.set(neighbour.mac, (perMac.get(neighbour.mac) ?? 0) + 1);
     const target = place(null);
-    edit().set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });
+    draft.set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });
     added.push({ ip: neighbour.ip, uplink: target.name });
   }
-  return { assignments: copy ?? given, added, moved, expired, updated, refused };
+  return { assignments: draft.done(), added, moved, expired, updated, refused };
 }

@@ -85,11 +85,17 @@ function capped(addresses: Record<string, number>): Record<string, number> {
 
 /**
  * Puts each present IPv6 neighbour into its host's record, and on a full scan
- * drops the addresses gone longer than expireMs; changes `assignments` in
- * place and returns how many addresses joined or left a host. `changedHosts`,
- * when given, gets each host (its IPv4 address) whose set of addresses changed.
+ * drops the addresses gone longer than expireMs: the records to write into
+ * `assignments` (its next version), and how many addresses joined or left a
+ * host. `changedHosts`, when given, gets each host (its IPv4 address) whose
+ * set of addresses changed.
  */
-export function joinIpv6(assignments: Map<string, ClientRecord>, present6: readonly Neighbour[], input: JoinInput, changedHosts?: string[]): number {
+export function joinIpv6(
+  assignments: ReadonlyMap<string, ClientRecord>,
+  present6: readonly Neighbour[],
+  input: JoinInput,
+  changedHosts?: string[],
+): { readonly changes: number; readonly records: ReadonlyMap<string, ClientRecord> } {
   const updated = new Map<string, Record<string, number>>();
   const current = (ip: string, record: ClientRecord): Record<string, number> => {
     let addresses = updated.get(ip);
@@ -126,6 +132,7 @@ export function joinIpv6(assignments: Map<string, ClientRecord>, present6: reado
   }
   // What changed is counted by the sets of addresses, before and after: a refreshed "last seen" is no change, nor an address the cap drops again.
   let changes = 0;
+  const records = new Map<string, ClientRecord>();
   for (const [ip, addresses] of updated) {
     const record = assignments.get(ip) as ClientRecord;
     const kept = capped(addresses);
@@ -135,7 +142,7 @@ export function joinIpv6(assignments: Map<string, ClientRecord>, present6: reado
     for (const address of Object.keys(before)) if (kept[address] === undefined) changes++;
     if (changes > counted) changedHosts?.push(ip);
     const { ipv6: _, ...rest } = record;
-    assignments.set(ip, Object.keys(kept).length > 0 ? { ...rest, ipv6: kept } : rest);
+    records.set(ip, Object.keys(kept).length > 0 ? { ...rest, ipv6: kept } : rest);
   }
-  return changes;
+  return { changes, records };
 }

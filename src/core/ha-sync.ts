@@ -95,7 +95,7 @@ export class ClientJournal {
 }
 
 /** `clients` for an edit, with every change noted in `journal` first. */
-export function journaled(clients: Map<string, ClientRecord>, journal: ClientJournal): ClientEdits {
+export function journaled(clients: ClientEdits & Iterable<readonly [string, ClientRecord]>, journal: ClientJournal): ClientEdits {
   return {
     get: (ip) => clients.get(ip),
     has: (ip) => clients.has(ip),

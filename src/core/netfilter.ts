@@ -4,12 +4,13 @@
 
 import type { Config } from '../model/config.js';
 import type { Ipv6Intent, NetfilterIntent } from '../model/plan.js';
-import type { Assignments, UplinkView } from '../model/state.js';
+import type { Assignments, ClientRecord, UplinkView } from '../model/state.js';
 import { IPV6_PER_HOST } from './assign6.js';
 import { planChoose } from './balance/policies.js';
 import { planSpread } from './balance/spread.js';
 import { uplinkGroup } from './contract.js';
 import { translate6 } from './ipv6.js';
+import { Derivation, LayeredMap } from './layered-map.js';
 import { connMark, markLayout, poolMark } from './marks.js';
 
 /** IPv6 in nat mode: each client's IPv6 addresses with its pool's mark, and each uplink's translation. */
@@ -47,26 +48,34 @@ function planFence(config: Config, role: HaRole): NetfilterIntent['fence'] {
 }
 
 /**
- * The client map last built from an assignments map (by identity: a run that
- * changes an assignment makes a new map, core/assign.ts) with the same pool
- * marks. A run that changed no assignment (a scheduled scan, a routing event)
- * gets the same map back, not 50,000 entries built again; the backends' diffs
- * (backends/iptables/diff.ts) then know it by identity too. Shared, so read-only.
+ * The client map (address → pool mark) of the assignments last planned with
+ * these pool marks, carried to their next version by the clients that
+ * changed (core/layered-map.ts): a run that changed no assignment (a
+ * scheduled scan, a routing event) gets the same map back, one new client
+ * among 50,000 a version with one entry more; the backends' diffs know it by
+ * its lineage too (backends/iptables/diff.ts). Shared, so read-only.
  */
-const clientMaps = new WeakMap<Assignments, { readonly marks: string; readonly clients: ReadonlyMap<string, number> }>();
+const clientMaps = new Derivation<string, ClientRecord, LayeredMap<string, number>, ReadonlyMap<string, number>>(
+  (assignments, poolMarks) => {
+    const clients = new Map<string, number>();
+    for (const [ip, record] of assignments) {
+      const mark = poolMarks.get(record.uplink);
+      if (mark !== undefined) clients.set(ip, mark);
+    }
+    return LayeredMap.of(clients);
+  },
+  (last, ips, _before, assignments, poolMarks) => {
+    const clients = last.draft();
+    for (const ip of ips) {
+      const mark = poolMarks.get(assignments.get(ip)?.uplink ?? '');
+      if (mark === undefined) clients.delete(ip);
+      else if (clients.get(ip) !== mark) clients.set(ip, mark);
+    }
+    return clients.done();
+  },
+);
 
-function clientMap(assignments: Assignments, poolMarks: ReadonlyMap<string, number>): ReadonlyMap<string, number> {
-  const marks = [...poolMarks].join(' ');
-  const last = clientMaps.get(assignments);
-  if (last?.marks === marks) return last.clients;
-  const clients = new Map<string, number>();
-  for (const [ip, record] of assignments) {
-    const mark = poolMarks.get(record.uplink);
-    if (mark !== undefined) clients.set(ip, mark);
-  }
-  clientMaps.set(assignments, { marks, clients });
-  return clients;
-}
+const clientMap = (assignments: Assignments, poolMarks: ReadonlyMap<string, number>): ReadonlyMap<string, number> => clientMaps.of(assignments, [...poolMarks].join(' '), poolMarks);
 
 export function planNetfilter(config: Config, uplinks: readonly UplinkView[], assignments: Assignments, uplinks6: readonly UplinkView[] = [], role: HaRole = 'unknown'): NetfilterIntent {
   const layout = markLayout(config.marks.mask);

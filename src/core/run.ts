@@ -16,6 +16,7 @@ import type { Family } from './family.js';
 import { diffRouting, diffRoutes, diffRules } from './diff.js';
 import type { HaRole } from './netfilter.js';
 import { plan, planRoutes, planRules } from './plan.js';
+import { LayeredMap } from './layered-map.js';
 
 export interface PlanRunInput {
   readonly config: Config;
@@ -56,7 +57,7 @@ function follows(config: Config, role: HaRole | undefined): boolean {
 
 export function computePlan(input: PlanRunInput): PlanRunResult {
   const { config, observed, uplinks } = input;
-  const assignment: AssignResult = follows(config, input.role) ? { assignments: new Map(input.assignments), added: [], moved: [], expired: [], updated: [], refused: [], addresses6: 0 } : assign(input);
+  const assignment: AssignResult = follows(config, input.role) ? { assignments: LayeredMap.of(input.assignments), added: [], moved: [], expired: [], updated: [], refused: [], addresses6: 0 } : assign(input);
   const uplinks6 = input.uplinks6 ?? [];
   const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments, ...(input.role ? { role: input.role } : {}) });
   return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };

@@ -23,6 +23,7 @@ import { connMark, markLayout } from '../core/marks.js';
 import { prepareTransitions, type PreparedTransition } from '../core/failover.js';
 import { type ClientJournal, journaled } from '../core/ha-sync.js';
 import { computePlan } from '../core/run.js';
+import { LayeredMap } from '../core/layered-map.js';
 import { role, withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { RoutingState } from '../model/kernel.js';
@@ -121,7 +122,7 @@ export class Reconciler {
   private config: Config;
   /** Configs replaced since the last successful run (reloads): that run cleans up their ranges. */
   private replaced: OwnedRanges[] = [];
-  private assignments: Map<string, ClientRecord>;
+  private assignments: LayeredMap<string, ClientRecord>;
   /** One of a pair: keepalived's word, unknown (fenced) until it gives it. */
   private haRole: HaRole = 'unknown';
   private uplinkViews: UplinkView[] = [];
@@ -152,11 +153,14 @@ export class Reconciler {
    * rescan after lost ones) plans from it instead of reading the kernel again
    * — at 50,000 clients most of a run's cost. Any doubt clears it: a failed run, a run that loaded routing or
    * rebuilt chains, a change self-repair noticed (distrust()), TRUST_MS
-   * since the last read. Every other run reads (a scheduled scan reads
+   * since routing was read (readAt), or since netfilter was (netfilterReadAt)
+   * unless its events report every change to it (trustedNetfilter): then the
+   * next such run reads what is no longer trusted, and the runs after it trust
+   * again. Every other run reads (a scheduled scan reads
    * netfilter every NETFILTER_RESYNC_MS while events report every change to
    * it, and every time otherwise), and catches drift no event reported.
    */
-  private known: { routing: RoutingState; netfilter: unknown; readAt: number } | null = null;
+  private known: { routing: RoutingState; netfilter: unknown; readAt: number; netfilterReadAt: number } | null = null;
   /** The netfilter objects as the last run left them, and when they were last read; a scheduled scan may plan from them (NETFILTER_RESYNC_MS). */
   private knownNetfilter: { netfilter: unknown; readAt: number } | null = null;
   /** When a successful run last began that read the whole neighbour table. */
@@ -172,7 +176,7 @@ export class Reconciler {
     assignments: Map<string, ClientRecord>,
   ) {
     this.config = config;
-    this.assignments = assignments;
+    this.assignments = LayeredMap.of(assignments);
     this.clock = deps.clock ?? systemClock;
     this.persistence = new RunPersistence(deps.store, this.clock);
     this.runLog = new RunLog(deps.log);
@@ -386,6 +390,11 @@ export class Reconciler {
     await this.persistence.flush();
   }
 
+  /** The assignments' next version. */
+  private advance(next: LayeredMap<string, ClientRecord>): void {
+    this.assignments = next;
+  }
+
   private count(report: RunReport): void {
     this.counters = {
       runs: this.counters.runs + 1,
@@ -408,18 +417,22 @@ export class Reconciler {
     let repaired: string[] = [];
     try {
       if (batch.edits.length > 0) {
-        // Into a new map, never the one the last run planned from: planning knows an unchanged map by identity
+        // Into the next version, never the one the last run planned from: planning knows an unchanged map by identity
         // (model/state.ts). Edits are applied in memory at once; they are persisted by the first run that succeeds.
-        this.assignments = new Map(this.assignments);
-        const edits = this.journal ? journaled(this.assignments, this.journal) : this.assignments;
+        const draft = this.assignments.draft();
+        const edits = this.journal ? journaled(draft, this.journal) : draft;
         for (const edit of batch.edits) edit(edits, started);
+        this.advance(draft.done());
         this.persistence.changed();
       }
       await this.persistence.saveBindings(this.config);
       const mark = phaseClock(() => this.clock.now());
       const { backend, runner } = this.deps;
-      const known = batch.reasons.every((reason) => TRUSTING.has(reason)) && this.known !== null && started - this.known.readAt <= TRUST_MS ? this.known : null;
-      const knownNetfilter = known ? null : this.trustedNetfilter(batch.reasons, started);
+      const trustedNetfilter = this.trustedNetfilter(batch.reasons, started);
+      // Routing read within TRUST_MS, netfilter too or its events report every change since it was read.
+      const trusted = this.known !== null && started - this.known.readAt <= TRUST_MS && (started - this.known.netfilterReadAt <= TRUST_MS || trustedNetfilter !== null);
+      const known = trusted && batch.reasons.every((reason) => TRUSTING.has(reason)) ? this.known : null;
+      const knownNetfilter = known ? null : trustedNetfilter;
       this.known = null;
       this.knownNetfilter = null;
       const distrusts = this.distrusts;
@@ -456,7 +469,7 @@ export class Reconciler {
       counts = { added: result.added.length, moved: result.moved.length, expired: result.expired.length, refused: result.refused.length };
       if (counts.added + counts.moved + counts.expired + result.addresses6 > 0) this.persistence.changed(counts.moved > 0);
       this.journal?.noteRun(this.assignments, result);
-      this.assignments = result.assignments;
+      this.advance(result.assignments);
       this.uplinkViews = [...uplinks];
       this.uplinkViews6 = uplinks6;
       this.runLog.conflictsSeen(routing.conflicts);
@@ -490,10 +503,11 @@ export class Reconciler {
       if (inputs.neighbours !== null) this.neighboursReadAt = started;
       const netfilterAfter = backend.isEmpty(netfilter) ? inputs.netfilter : backend.expected(netfilter);
       const stale = this.distrusts !== distrusts;
-      // When netfilter was last read: what the trust of the next runs is counted from.
-      const readAt = (known ?? knownNetfilter)?.readAt ?? started;
-      this.known = !stale && isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter, readAt } : null;
-      this.knownNetfilter = !stale && netfilterAfter !== null ? { netfilter: netfilterAfter, readAt } : null;
+      // When routing and netfilter were last read: what the trust of the next runs is counted from.
+      const readAt = known ? known.readAt : started;
+      const netfilterReadAt = known ? known.netfilterReadAt : (knownNetfilter?.readAt ?? started);
+      this.known = !stale && isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter, readAt, netfilterReadAt } : null;
+      this.knownNetfilter = !stale && netfilterAfter !== null ? { netfilter: netfilterAfter, readAt: netfilterReadAt } : null;
       this.prepared = prepareTransitions(config, uplinks, desired.routes, uplinks6, desired.ipv6.routes);
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {

@@ -19,10 +19,12 @@ export interface ClientRecord {
 }
 
 /**
- * Never written once made: a run that changes a client makes a new map
- * (core/assign.ts), and so does an operator's edit (engine/reconciler.ts), so
- * planning knows an unchanged map by identity and reuses what it derived from
- * it (core/netfilter.ts, backends/iptables/diff.ts).
+ * Never written once made: a run that changes a client makes the next
+ * version (core/assign.ts), and so does an operator's edit
+ * (engine/reconciler.ts), each a layered map (core/layered-map.ts) that
+ * costs and names only what changed. Planning knows an unchanged map by
+ * identity and carries what it derived from the last version by the clients
+ * that changed (core/assign.ts counts, core/netfilter.ts, backends/iptables/diff.ts).
  */
 export type Assignments = ReadonlyMap<string, ClientRecord>;
 

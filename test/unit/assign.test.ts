@@ -21,7 +21,7 @@ function neighbours(count: number, offset = 0): Neighbour[] {
 
 const NOW = 1_700_000_000_000;
 
-function assign(uplinks: UplinkView[], present: Neighbour[], assignments = new Map<string, ClientRecord>(), extra: Partial<Parameters<typeof updateAssignments>[0]> = {}) {
+function assign(uplinks: UplinkView[], present: Neighbour[], assignments: ReadonlyMap<string, ClientRecord> = new Map<string, ClientRecord>(), extra: Partial<Parameters<typeof updateAssignments>[0]> = {}) {
   return updateAssignments({ assignments, present, uplinks, now: NOW, complete: true, expireMs: 0, max: 1_000_000, perMac: 1_000_000, ...extra });
 }
 

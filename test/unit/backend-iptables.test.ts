@@ -5,6 +5,7 @@
 // and "flush leaves the tables as they were" are checked without root.
 
 import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetfilterBackend } from '../../src/backends/backend.js';
 import { createBackend } from '../../src/backends/index.js';
@@ -13,6 +14,7 @@ import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptab
 import { parseConfig } from '../../src/config/load.js';
 import { uplinkGroup } from '../../src/core/contract.js';
 import { NOTHING } from '../../src/core/diff.js';
+import { LayeredMap } from '../../src/core/layered-map.js';
 import { planNetfilter } from '../../src/core/netfilter.js';
 import { computePlan } from '../../src/core/run.js';
 import type { Config } from '../../src/model/config.js';
@@ -151,7 +153,7 @@ describe('the iptables backend through its interface', () => {
     const kernel = capturedKernel();
     const intent = intentFor(capturedAssignments());
     const classified = backend.classified(netfilterOf(kernel));
-    expect(new Map([...classified].map(([ip, c]) => [ip, c.mark]))).toEqual(intent.clients);
+    expect(new Map([...classified].map(([ip, c]) => [ip, c.mark]))).toEqual(new Map(intent.clients));
     expect(new Set([...classified.values()].map((c) => c.mask))).toEqual(new Set([intent.poolMask]));
     expect(backend.groupMarked(netfilterOf(kernel), uplinkGroup(labConfig, 2))).toBe(true);
     expect(backend.groupMarked(netfilterOf(kernel), uplinkGroup(labConfig, 3))).toBe(false);
@@ -180,7 +182,10 @@ describe('the iptables backend against the fake kernel', () => {
     expect(backend.expected(first)).toBeNull();
     await backend.apply(runner, first);
     const steady = backend.plan(intentFor(assignments), await backend.observe(runner));
-    expect(backend.expected(steady)).toEqual(await backend.observe(runner));
+    // The client set as the run left it (its entries are written out when asked for: ipset's form, without counters).
+    const left = backend.expected(steady) as IptablesObserved;
+    expect(backend.classified(left)).toEqual(backend.classified(await backend.observe(runner)));
+    expect(backend.isEmpty(backend.plan(intentFor(assignments), left))).toBe(true);
     // A run's changes come in a new map (planning knows a map by identity, model/state.ts).
     const changed = new Map(assignments);
     changed.set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
@@ -192,6 +197,36 @@ describe('the iptables backend against the fake kernel', () => {
     const read = await backend.observe(runner);
     expect(expected && backend.classified(expected)).toEqual(backend.classified(read));
     expect(backend.isEmpty(backend.plan(intentFor(changed), expected as IptablesObserved))).toBe(true);
+  });
+
+  test('planning from what the last loads left (the client set by its changed clients) gives the payload a fresh reading gives, version after version (fast-check)', async () => {
+    const uplinks = labUplinks().map((u) => u.name);
+    const client = (uplink: string): ClientRecord => ({ uplink, mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 });
+    const ips = Array.from({ length: 10 }, (_, i) => `198.18.1.${i + 1}`);
+    // Each version: clients joining or moving (an uplink) and leaving (null), as runs and operators' edits make them.
+    const versions = fc.array(fc.array(fc.tuple(fc.constantFrom(...ips), fc.option(fc.constantFrom(...uplinks, 'gone'), { nil: null })), { maxLength: 4 }), { minLength: 1, maxLength: 8 });
+    await fc.assert(
+      fc.asyncProperty(versions, async (steps) => {
+        const runner = new IptablesOnlyRunner();
+        let assignments = LayeredMap.of(capturedAssignments());
+        await backend.apply(runner, backend.plan(intentFor(assignments), await backend.observe(runner)));
+        let left = backend.expected(backend.plan(intentFor(assignments), await backend.observe(runner))) as IptablesObserved;
+        for (const writes of steps) {
+          const draft = assignments.draft();
+          for (const [ip, uplink] of writes) {
+            if (uplink === null) draft.delete(ip);
+            else draft.set(ip, client(uplink));
+          }
+          assignments = draft.done();
+          const fromLeft = backend.plan(intentFor(assignments), left);
+          expect(fromLeft).toEqual(backend.plan(intentFor(assignments), await backend.observe(runner)));
+          await backend.apply(runner, fromLeft);
+          left = backend.expected(fromLeft) as IptablesObserved;
+          expect(backend.classified(left)).toEqual(backend.classified(await backend.observe(runner)));
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 
   test('moving a client is one set entry; its counters read back per pool', async () => {

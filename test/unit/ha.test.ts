@@ -28,6 +28,7 @@ import type { UplinkView } from '../../src/model/state.js';
 import { conntrackdConf } from '../../src/render/conntrackd-conf.js';
 import { haNotifyScript } from '../../src/render/ha-notify.js';
 import { keepalivedConf } from '../../src/render/keepalived-conf.js';
+import { LayeredMap } from '../../src/core/layered-map.js';
 import { changesBetween } from '../helpers/ha-changes.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
@@ -312,7 +313,7 @@ describe('the warm standby: what the master sends', () => {
     const sorted = (body: SyncBody | null) => (body?.kind === 'changes' ? { set: body.set, del: [...body.del].sort() } : body);
     fc.assert(
       fc.property(table, fc.array(step, { maxLength: 12 }), (start, steps) => {
-        let clients = new Map(start);
+        let clients: ReadonlyMap<string, ClientRecord> = new Map(start);
         let sent = new Map(start);
         const journal = new ClientJournal();
         let now = 10;
@@ -321,11 +322,14 @@ describe('the warm standby: what the master sends', () => {
           sent = new Map(clients);
         };
         for (const s of steps) {
-          const edits = journaled(clients, journal);
+          const draft = LayeredMap.of(clients).draft();
+          const edits = journaled(draft, journal);
           if (s.kind === 'set') edits.set(s.ip, s.record);
           else if (s.kind === 'delete') edits.delete(s.ip);
           else if (s.kind === 'clear') edits.clear();
-          else if (s.kind === 'take') check();
+          clients = draft.done();
+          if (s.kind === 'set' || s.kind === 'delete' || s.kind === 'clear') continue;
+          if (s.kind === 'take') check();
           else {
             now += 1;
             const result = updateAssignments({ assignments: clients, present: s.present, uplinks: views, now, complete: s.complete, expireMs: s.expire ? 2 : 0, max: 6, perMac: 3 });

@@ -45,6 +45,13 @@ uplinks:
 netfilter: { backend: nftables }
 `;
 
+/** joinIpv6's records written into `assignments` (as the next version of a run's map would hold them); how many addresses changed. */
+function joinInto(assignments: Map<string, ClientRecord>, present6: Parameters<typeof joinIpv6>[1], input: Parameters<typeof joinIpv6>[2]): number {
+  const { changes, records } = joinIpv6(assignments, present6, input);
+  for (const [ip, record] of records) assignments.set(ip, record);
+  return changes;
+}
+
 describe('the IPv6 keys', () => {
   test('off by default; nat mode normalises the prefixes and the next hop', () => {
     expect(parseConfig('lan: { interfaces: [lan0] }\nuplinks: [{ name: a, interface: a }]\n', 't.yaml').lan.ipv6).toEqual({ mode: 'off', prefix: null });
@@ -127,7 +134,7 @@ describe("a host's IPv6 addresses join its pool", () => {
       ['198.18.0.10', record('isp1', MAC_A)],
       ['198.18.0.11', record('isp2', MAC_B)],
     ]);
-    const changes = joinIpv6(assignments, [neighbour('fd00:18::10', MAC_A), neighbour('fd00:18::a1', MAC_A), neighbour('fd00:18::11', MAC_B), neighbour('fd00:18::99', '02:00:00:00:00:99')], {
+    const changes = joinInto(assignments, [neighbour('fd00:18::10', MAC_A), neighbour('fd00:18::a1', MAC_A), neighbour('fd00:18::11', MAC_B), neighbour('fd00:18::99', '02:00:00:00:00:99')], {
       now: 5,
       complete: false,
       expireMs: 1000,
@@ -140,7 +147,7 @@ describe("a host's IPv6 addresses join its pool", () => {
   test('a full scan drops addresses gone longer than the expiry; a host keeps its newest few', () => {
     const many = Object.fromEntries(Array.from({ length: IPV6_PER_HOST }, (_, i) => [`fd00:18::${i + 1}`, 100 + i]));
     const assignments = new Map([['198.18.0.10', record('isp1', MAC_A, { ...many, 'fd00:18::dead': 0 })]]);
-    const changes = joinIpv6(assignments, [neighbour('fd00:18::f', MAC_A)], { now: 1000, complete: true, expireMs: 950 });
+    const changes = joinInto(assignments, [neighbour('fd00:18::f', MAC_A)], { now: 1000, complete: true, expireMs: 950 });
     const kept = assignments.get('198.18.0.10')?.ipv6 ?? {};
     expect(Object.keys(kept)).toHaveLength(IPV6_PER_HOST);
     expect(kept['fd00:18::dead']).toBeUndefined();
@@ -185,10 +192,10 @@ describe("a host's IPv6 addresses join its pool", () => {
   test('a host with more active addresses than it keeps gives the same set scan after scan (no churn)', () => {
     const present = Array.from({ length: IPV6_PER_HOST + 3 }, (_, i) => neighbour(`fd00:18::${(i + 1).toString(16)}`, MAC_A));
     const assignments = new Map([['198.18.0.10', record('isp1', MAC_A)]]);
-    joinIpv6(assignments, present, { now: 10, complete: true, expireMs: 1000 });
+    joinInto(assignments, present, { now: 10, complete: true, expireMs: 1000 });
     const first = Object.keys(assignments.get('198.18.0.10')?.ipv6 ?? {}).sort();
     expect(first).toHaveLength(IPV6_PER_HOST);
-    expect(joinIpv6(assignments, present, { now: 20, complete: true, expireMs: 1000 })).toBe(0);
+    expect(joinInto(assignments, present, { now: 20, complete: true, expireMs: 1000 })).toBe(0);
     expect(Object.keys(assignments.get('198.18.0.10')?.ipv6 ?? {}).sort()).toEqual(first);
   });
 

@@ -284,7 +284,7 @@ describe('reconciler', () => {
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
   });
 
-  test('past TRUST_MS a run on neighbour events alone reads routing but plans netfilter from what the last run left while the events report every change (the polled check, where there is one, is judged against each run: engine/repairs.ts); without events it reads netfilter too', async () => {
+  test('past TRUST_MS a run on neighbour events alone reads routing but plans netfilter from what the last run left while the events report every change (the polled check, where there is one, is judged against each run: engine/repairs.ts); without events it reads netfilter too; the runs after it trust again', async () => {
     const netfilter = ['iptables-save', 'ip6tables-save', 'ipset list', 'ipset save'];
     const eventsOnly = { ...backend, watch: { ...backend.watch, check: null } };
     for (const [chosen, watchedSince, readsNetfilter] of [
@@ -304,6 +304,12 @@ describe('reconciler', () => {
       const reads = runner.calls.slice(from).map((c) => c.argv.slice(0, 2).join(' '));
       expect(reads).toEqual(expect.arrayContaining(['ip -j']));
       expect({ check: chosen.watch.check !== null, watchedSince, readsNetfilter: reads.some((r) => netfilter.includes(r)) }).toEqual({ check: chosen.watch.check !== null, watchedSince, readsNetfilter });
+      // Routing (and netfilter where it was read) trusted again from that read: the next runs read nothing,
+      // though netfilter was last read more than TRUST_MS ago (its events report every change).
+      const next = runner.calls.length;
+      offset += 1000;
+      expect((await reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.42', mac: '02:00:00:00:03:42', dev: 'lan0', complete: true }] })).ok).toBe(true);
+      expect(runner.calls.slice(next).filter((c) => c.input === undefined && !c.argv.includes('-w'))).toEqual([]);
     }
   });
 

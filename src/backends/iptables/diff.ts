@@ -5,6 +5,7 @@
 
 import { isOurChain, NETFILTER_TABLES } from '../../core/contract.js';
 import { type Family, familyContract } from '../../core/family.js';
+import { changedKeys } from '../../core/layered-map.js';
 import { hex } from '../../core/marks.js';
 import type { IpsetDump, IpsetEntry, IptTable } from '../../model/kernel.js';
 import {
@@ -18,6 +19,7 @@ import {
   POLICY_SET,
   type PolicySetsChange,
   type SetChange,
+  type SetContents,
 } from './types.js';
 
 const sameArgs = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((t, i) => t === b[i]);
@@ -118,33 +120,74 @@ function membersOf(entries: readonly IpsetEntry[], set: string): ReadonlyMap<str
  * core/netfilter.ts). Such a run, a scheduled scan at 50,000 clients, gets it
  * back instead of comparing 50,000 members again.
  */
-const setDiffs = new WeakMap<IpsetDump, WeakMap<ReadonlyMap<string, number>, { readonly key: string; readonly change: SetChange }>>();
+const setDiffs = new WeakMap<IpsetDump, WeakMap<ReadonlyMap<string, number>, { readonly header: string; readonly change: SetChange }>>();
+
+/**
+ * The readings observedAfter made: the entries of the other sets (policy
+ * sets) as read, and each family's client set as its last change left it.
+ * A diff against such a reading compares the client map with the one loaded,
+ * by the clients changed since (the maps' lineage, core/layered-map.ts): one
+ * new client among 50,000 is one comparison, not 50,000.
+ */
+const afterLoads = new WeakMap<IpsetDump, { readonly others: readonly IpsetEntry[]; readonly contents: Readonly<Record<Family, SetContents | null>> }>();
 
 /** One family's client set (desired null: it must not exist). */
 export function diffSet(desired: DesiredSet | null, observed: IpsetDump, family: Family): SetChange {
   if (!desired) return compareSet(desired, observed, family);
-  const key = `${family} ${desired.maxelem} ${desired.poolMask}`;
+  const header = `${family} ${desired.maxelem} ${desired.poolMask}`;
+  const loaded = afterLoads.get(observed)?.contents[family];
+  if (loaded?.header === header) return compareLoaded(desired, loaded, observed, family);
   let byWanted = setDiffs.get(observed);
   if (!byWanted) setDiffs.set(observed, (byWanted = new WeakMap()));
   const last = byWanted.get(desired.entries);
-  if (last?.key === key) return last.change;
+  if (last?.header === header) return last.change;
   const change = compareSet(desired, observed, family);
-  byWanted.set(desired.entries, { key, change });
+  byWanted.set(desired.entries, { header, change });
   return change;
 }
 
-function compareSet(desired: DesiredSet | null, observed: IpsetDump, family: Family): SetChange {
-  const { clientSet, clientSetNext } = familyContract(family);
-  const current = observed.sets.find((s) => s.name === clientSet);
+/** No change yet to `family`'s client set as `observed` has it. */
+function unchanged(desired: DesiredSet | null, observed: IpsetDump, family: Family): SetChange {
+  const { clientSetNext } = familyContract(family);
   const destroyStale = observed.sets.some((s) => s.name === clientSetNext) ? [clientSetNext] : [];
-  const none: SetChange = { family, destroyStale, create: 'none', maxelem: desired?.maxelem ?? 0, add: [], carry: new Map(), del: [], destroy: false };
+  const leaves = desired ? { header: `${family} ${desired.maxelem} ${desired.poolMask}`, poolMask: desired.poolMask, clients: desired.entries } : null;
+  return { family, destroyStale, create: 'none', maxelem: desired?.maxelem ?? 0, add: [], carry: new Map(), del: [], destroy: false, leaves };
+}
+
+/** Sorted for a stable payload; only what is loaded is sorted (a steady run sorts nothing). */
+const sortedMembers = (entries: [string, string][]): [string, string][] => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+/** Against a set as a change of ours left it: its client map, compared by the clients changed since where the lineage says which. */
+function compareLoaded(desired: DesiredSet, loaded: SetContents, observed: IpsetDump, family: Family): SetChange {
+  const none = unchanged(desired, observed, family);
+  if (loaded.clients === desired.entries) return none;
+  const skbmark = skbmarks(desired.poolMask);
+  const add: [string, string][] = [];
+  const del: string[] = [];
+  const compare = (ip: string): void => {
+    const mark = desired.entries.get(ip);
+    if (mark === undefined) {
+      if (loaded.clients.has(ip)) del.push(ip);
+    } else if (loaded.clients.get(ip) !== mark) add.push([ip, skbmark(mark)]);
+  };
+  const ips = changedKeys(desired.entries, loaded.clients);
+  if (ips) for (const ip of ips) compare(ip);
+  else {
+    for (const ip of desired.entries.keys()) compare(ip);
+    for (const ip of loaded.clients.keys()) if (!desired.entries.has(ip)) del.push(ip);
+  }
+  return { ...none, add: sortedMembers(add), del: del.sort() };
+}
+
+function compareSet(desired: DesiredSet | null, observed: IpsetDump, family: Family): SetChange {
+  const { clientSet } = familyContract(family);
+  const current = observed.sets.find((s) => s.name === clientSet);
+  const none = unchanged(desired, observed, family);
   if (!desired) return { ...none, destroy: current !== undefined };
   const skbmark = skbmarks(desired.poolMask);
-  // Sorted for a stable payload; only what is loaded is sorted (a steady run sorts nothing).
-  const sorted = (entries: [string, string][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const all = (): [string, string][] => [...desired.entries].map(([ip, mark]) => [ip, skbmark(mark)]);
-  if (!current) return { ...none, create: 'create', add: sorted(all()) };
-  if (!compatible(current.options, current.type, desired.maxelem, family)) return { ...none, create: 'swap', add: sorted(all()), carry: carriedCounters(observed, clientSet, desired.entries) };
+  if (!current) return { ...none, create: 'create', add: sortedMembers(all()) };
+  if (!compatible(current.options, current.type, desired.maxelem, family)) return { ...none, create: 'swap', add: sortedMembers(all()), carry: carriedCounters(observed, clientSet, desired.entries) };
   const have = membersOf(observed.entries, clientSet);
   const add: [string, string][] = [];
   for (const [ip, mark] of desired.entries) {
@@ -153,32 +196,51 @@ function compareSet(desired: DesiredSet | null, observed: IpsetDump, family: Fam
   }
   const del: string[] = [];
   for (const ip of have.keys()) if (!desired.entries.has(ip)) del.push(ip);
-  return { ...none, add: sorted(add), del: del.sort() };
+  return { ...none, add: sortedMembers(add), del: del.sort() };
 }
 
 /**
  * What observe reads once `change` is loaded, when it changes only the client
- * sets' members (a client added, moved or gone): the members as ipset prints
- * them (bare address, the skbmark text diffSet compares). null when it
- * changes more (chains, a set created or swapped, policy sets): the next run reads.
+ * sets' members (a client added, moved or gone): each client set as the
+ * change leaves it (its client map), the other sets' entries as read. The
+ * client sets' entries are written out only if something asks for them
+ * (ipset's form: bare address, the skbmark text). null when the change does
+ * more (chains, a set created or swapped, policy sets): the next run reads.
  */
 export function observedAfter(observed: IptablesObserved, change: IptablesChange): IptablesObserved | null {
   const { netfilter, netfilter6, policySets } = change;
   const sets = [change.set, change.set6];
   const more = netfilter.length + netfilter6.length > 0 || sets.some((set) => set.create !== 'none' || set.destroy || set.destroyStale.length > 0);
   if (more || policySets.load.length + policySets.destroy.length + policySets.destroyStale.length > 0) return null;
-  if (sets.every((set) => set.add.length + set.del.length === 0)) return observed;
-  let entries: readonly IpsetEntry[] = observed.sets.entries;
-  for (const set of sets) {
-    if (set.add.length + set.del.length === 0) continue;
-    const name = familyContract(set.family).clientSet;
-    const replaced = new Set<string>(set.del);
-    for (const [member] of set.add) replaced.add(member);
-    const kept = entries.filter((e) => e.set !== name || !replaced.has(e.member));
-    for (const [member, skbmark] of set.add) kept.push({ set: name, member, options: { skbmark } });
-    entries = kept;
-  }
-  return { ...observed, sets: { sets: observed.sets.sets, entries } };
+  const before = afterLoads.get(observed.sets);
+  if (before && sets.every((set) => sameContents(before.contents[set.family], set.leaves))) return observed;
+  const clientSets = new Set(sets.map((set) => familyContract(set.family).clientSet));
+  const others = before?.others ?? observed.sets.entries.filter((e) => !clientSets.has(e.set));
+  const contents = { ipv4: change.set.leaves, ipv6: change.set6.leaves };
+  let entries: readonly IpsetEntry[] | null = null;
+  const dump: IpsetDump = {
+    sets: observed.sets.sets,
+    get entries() {
+      return (entries ??= [...others, ...sets.flatMap((set) => membersAsRead(set.family, set.leaves))]);
+    },
+  };
+  afterLoads.set(dump, { others, contents });
+  return { ...observed, sets: dump };
+}
+
+const sameContents = (a: SetContents | null, b: SetContents | null): boolean => a === b || (a !== null && b !== null && a.header === b.header && a.clients === b.clients);
+
+/** A client set's entries as `ipset save` prints them. */
+function membersAsRead(family: Family, contents: SetContents | null): IpsetEntry[] {
+  if (contents === null) return [];
+  const set = familyContract(family).clientSet;
+  const skbmark = skbmarks(contents.poolMask);
+  return [...contents.clients].map(([member, mark]) => ({ set, member, options: { skbmark: skbmark(mark) } }));
+}
+
+/** One set's entries: for a reading observedAfter made, from the other sets' entries as read (the client sets' are not written out). */
+function entriesOf(observed: IpsetDump, set: string): IpsetEntry[] {
+  return (afterLoads.get(observed)?.others ?? observed.entries).filter((e) => e.set === set);
 }
 
 /** A member as compared: ipset prints a host network (/32, /128) bare and MACs in upper case. */
@@ -193,7 +255,7 @@ export function diffPolicySets(desired: readonly DesiredPolicySet[], observed: I
       load.push({ set, how: 'create' });
       continue;
     }
-    const have = new Set(observed.entries.filter((e) => e.set === set.name).map((e) => memberKey(e.member)));
+    const have = new Set(entriesOf(observed, set.name).map((e) => memberKey(e.member)));
     const want = new Set(set.members.map(memberKey));
     const same = current.type === set.type && current.options.family === set.family && have.size === want.size && [...want].every((m) => have.has(m));
     if (!same) load.push({ set, how: 'swap' });

@@ -106,6 +106,15 @@ export interface SetChange {
   readonly del: readonly string[];
   /** Destroy the set once nothing references it (flush). */
   readonly destroy: boolean;
+  /** What the set holds once the change is loaded (null: no set): the next diff against that compares only the clients changed since (diff.ts). */
+  readonly leaves: SetContents | null;
+}
+
+/** A client set's members as a client map (address → pool mark), under the header its diff wanted (family, maxelem, pool mask). */
+export interface SetContents {
+  readonly header: string;
+  readonly poolMask: number;
+  readonly clients: ReadonlyMap<string, number>;
 }
 
 export interface PolicySetsChange {
