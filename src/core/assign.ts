@@ -60,6 +60,16 @@ const macCounts = new Derivation<string, ClientRecord, LayeredMap<string, number
   },
 );
 
+/**
+ * Derives now what the next run's assignment asks of these assignments (the
+ * counts per uplink and per MAC), so the first client after a burst does not
+ * wait while 15,000 changes are carried (engine/reconciler.ts calls it when idle).
+ */
+export function prepareAssignment(assignments: ReadonlyMap<string, ClientRecord>): void {
+  uplinkCounts.of(assignments);
+  macCounts.of(assignments);
+}
+
 /** How many clients each uplink holds. */
 export function countByUplink(assignments: ReadonlyMap<string, ClientRecord>): Map<string, number> {
   return new Map(uplinkCounts.of(assignments));

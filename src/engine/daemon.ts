@@ -54,6 +54,7 @@ import { HaSync } from './ha-sync.js';
 import { ConntrackdHealth } from './conntrackd-health.js';
 import { readHaKey, syncAddress } from '../system/ha-files.js';
 import { conntrackdStats, conntrackdSteps } from '../system/conntrackd.js';
+import { ToolSessions } from '../system/tool-session.js';
 import { removeOtherBackends } from './flush.js';
 import { DdnsPublisher } from './ddns.js';
 import { controlHandlers, dispatch, type Handlers } from './handlers.js';
@@ -102,6 +103,8 @@ interface Parts {
   readonly haSync: HaSync | null;
   /** One of a pair: whether its conntrackd answers; null alone. */
   readonly conntrackd: ConntrackdHealth | null;
+  /** The tools kept running (one `ipset -`), ended last. */
+  readonly sessions: ToolSessions;
 }
 
 export class Daemon {
@@ -179,6 +182,8 @@ export class Daemon {
       this.publish();
     };
     const own = new OwnWrites();
+    // One `ipset -` kept running for the client sets' check and the loader's small changes.
+    const sessions = new ToolSessions(runner, systemClock);
     const runs = new RunNotes(timeline.note);
     const reported = (report: RunReport): void => {
       repairs.reported(report);
@@ -199,7 +204,9 @@ export class Daemon {
         poolRates: (): ReadonlyMap<string, number> | null => traffic.rates(),
         advertiser: new Radvd(runner, config.state),
         netfilterWatchedSince: () => repairs.watchedSince,
+        routingWatchedSince: () => repairs.routingWatchedSince,
         neighboursWatchedSince: () => monitors.neighboursWatchedSince,
+        sessions,
       },
       config,
       assignmentsOf(store.data),
@@ -212,14 +219,14 @@ export class Daemon {
     if (ha) haSync = new HaSync({ log, clock: systemClock, reconciler, ownAddress: () => syncAddress(runner, ha.interface), key: () => readHaKey(ha.keyFile), resyncConnections }, ha);
     const conntrackd = ha ? new ConntrackdHealth({ ask: () => conntrackdStats(runner, config.state), clock: systemClock, log, note: timeline.note }) : null;
     const monitors = new Monitors({ runner, log, clock: systemClock, reconciler });
-    const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles });
+    const repairs = new Repairs({ runner, log, clock: systemClock, reconciler, backend, monitors, own, readSysctls: this.options.readSysctls ?? readSysctlFiles, sessions });
     const history = new LineHistory({ runner, log, clock: systemClock, health, reconciler });
     const clientBytes = new ClientBytes(() => backend.clientBytes(runner), systemClock, log);
     const status = new DaemonStatus(
       { runner, backend, reconciler, health, publicAddresses, ddns, repairs, process: this.process, haSync, conntrackd },
       { version, configPath, startedAt: new Date(), recovered: { store: recovery, adopted: adoption.adopted.length } },
     );
-    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes, haSync, conntrackd };
+    this.parts = { timeline, reconciler, health, notifier, publicAddresses, ddns, monitors, repairs, status, backend, traffic, history, clientBytes, haSync, conntrackd, sessions };
     // Events, probe verdicts and requests during the first probe round queue up and join the first run:
     // a run ahead of it would judge the kernel without the adopted clients and the full scan.
     reconciler.hold();
@@ -492,7 +499,7 @@ export class Daemon {
     this.schedule?.stop();
     this.rebalancing?.stop();
     if (this.parts) {
-      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history, haSync, conntrackd } = this.parts;
+      const { monitors, repairs, health, notifier, publicAddresses, ddns, reconciler, traffic, history, haSync, conntrackd, sessions } = this.parts;
       traffic.stop();
       conntrackd?.stop();
       await haSync?.stop();
@@ -506,6 +513,7 @@ export class Daemon {
       publicAddresses.stop();
       ddns.stop();
       await reconciler.stop();
+      sessions.close();
     }
     await this.control?.close();
     await this.metrics?.close();

@@ -1,6 +1,7 @@
 // What a run writes to the store, and when: the assignments after every
 // change (at most every CLIENT_SAVE_MS; lastSeen alone at most every
-// LAST_SEEN_SAVE_MS), ppp bindings,
+// LAST_SEEN_SAVE_MS; the clients changed since the last write, appended to
+// the store's journal when they are few), ppp bindings,
 // the owned ranges once they changed, and — before the first change to a
 // sysctl or a netfilter table — how it was, so `flush` can put it back.
 // Writes happen only after the kernel took the run's changes (DESIGN.md §1:
@@ -39,6 +40,15 @@ export class RunPersistence {
   private savedCovers = 0;
   private urgentAt = 0;
   private latest: ReadonlyMap<string, ClientRecord> = new Map();
+  /**
+   * The clients changed in `latest` since the last write that covered them
+   * (all: not known which, as before the first); a few are appended to the
+   * store's journal. Changes of the runs since `latest` was handed over wait
+   * in `unsettled`: a deferred write in between writes `latest`'s records,
+   * and must not take them as written.
+   */
+  private dirty: Set<string> | 'all' = 'all';
+  private unsettled: Set<string> | 'all' = new Set();
   /** The deferred write, and a write under way. */
   private deferred: TimerHandle | null = null;
   private writing: Promise<void> | null = null;
@@ -61,6 +71,11 @@ export class RunPersistence {
   changed(urgent = true): void {
     this.changes += 1;
     if (urgent) this.urgentAt = this.changes;
+  }
+
+  /** These clients' records changed, lastSeen alone included (null: not known which); written once a run that includes the change succeeds. */
+  touched(ips: ReadonlySet<string> | null): void {
+    this.unsettled = merged(this.unsettled, ips ?? 'all');
   }
 
   /** A ppp ip-up reported `uplink` on `iface`; written at the start of the next run. */
@@ -111,6 +126,8 @@ export class RunPersistence {
     // These assignments include every change counted so far (a run applies its edits before this).
     this.latest = assignments;
     this.latestCovers = this.changes;
+    this.dirty = merged(this.dirty, this.unsettled);
+    this.unsettled = new Set();
     const unsaved = this.savedCovers < this.latestCovers;
     if (!unsaved && now - this.lastSavedAt <= LAST_SEEN_SAVE_MS) return;
     const wait = this.lastSavedAt + CLIENT_SAVE_MS - now;
@@ -134,16 +151,36 @@ export class RunPersistence {
     if (this.savedCovers < this.latestCovers) await this.saveClients(this.clock.now());
   }
 
+  /** The clients changed since the last write appended to the store's journal when they are few, else all of them written whole. */
   private saveClients(now: number): Promise<void> {
-    const clients = Object.fromEntries(this.latest);
+    const latest = this.latest;
     const covers = this.latestCovers;
-    const write = this.store.save((d) => {
-      d.clients = clients;
-    });
-    this.writing = write.then(() => {
-      this.savedCovers = Math.max(this.savedCovers, covers);
-      this.lastSavedAt = now;
-    });
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    const write =
+      dirty !== 'all' && this.store.journalHolds(dirty.size, latest.size)
+        ? this.store.appendClients(new Map([...dirty].map((ip) => [ip, latest.get(ip) ?? null])))
+        : this.store.save((d) => {
+            d.clients = Object.fromEntries(latest);
+          });
+    this.writing = write.then(
+      () => {
+        this.savedCovers = Math.max(this.savedCovers, covers);
+        this.lastSavedAt = now;
+      },
+      (error: unknown) => {
+        // Not written: its clients are still to be written.
+        this.dirty = merged(this.dirty, dirty);
+        throw error;
+      },
+    );
     return this.writing;
   }
+}
+
+/** Two sets of clients as one ('all' absorbs the other); `into` may be written. */
+function merged(into: Set<string> | 'all', more: ReadonlySet<string> | 'all'): Set<string> | 'all' {
+  if (into === 'all' || more === 'all') return 'all';
+  for (const ip of more) into.add(ip);
+  return into;
 }

@@ -26,7 +26,7 @@ import { type RunOptions, type RunResult, type Runner, type SpawnOptions, type P
 import type { Logger } from '../system/logger.js';
 import { watchNetfilter } from '../system/netfilter-events.js';
 import { watchRouting } from '../system/routing-events.js';
-import { ToolSession } from '../system/tool-session.js';
+import { ToolSession, type ToolSessions } from '../system/tool-session.js';
 import type { Monitors } from './monitors.js';
 import { type Reconciler, UNCLASSIFIED } from './reconciler.js';
 
@@ -69,6 +69,9 @@ export class OwnWrites {
   }
 }
 
+/** The monitor of changes to rules and routes (system/routing-events.ts), by the name Monitors keeps it under. */
+const ROUTING_MONITOR = 'ip monitor rule route';
+
 export interface RepairDeps {
   readonly runner: Runner;
   readonly log: Logger;
@@ -79,6 +82,8 @@ export interface RepairDeps {
   readonly own: OwnWrites;
   /** Current values of sysctls (system/sysctl-files.ts). */
   readonly readSysctls: (keys: readonly string[]) => Promise<Record<string, string>>;
+  /** The tools kept running, shared with the loader (engine/loader.ts) and ended by their owner; without it the check keeps its own. */
+  readonly sessions?: ToolSessions;
 }
 
 export class Repairs {
@@ -104,7 +109,7 @@ export class Repairs {
   async start(): Promise<void> {
     const { runner, log, monitors, backend, clock } = this.deps;
     const { events, check } = backend.watch;
-    if (check?.session) this.session = new ToolSession(runner, check.session, clock);
+    if (check?.session) this.session = this.deps.sessions ? this.deps.sessions.of(check.session) : new ToolSession(runner, check.session, clock);
     if (events) {
       const [tool] = events.argv;
       const available = await runner.run([tool as string, '--version']).then(
@@ -122,7 +127,7 @@ export class Repairs {
         );
       } else log.warn(`${tool} is not installed: a firewall reload that removes our chains is noticed by the client set's check (every ${CHECK_MS / 1000} s) and the scan, not at once`, { tool });
     }
-    monitors.keep('ip monitor rule route', () =>
+    monitors.keep(ROUTING_MONITOR, () =>
       watchRouting(
         runner,
         (event) => this.routingChanged(event),
@@ -130,6 +135,11 @@ export class Repairs {
       ),
     );
     this.scheduleCheck();
+  }
+
+  /** Since when changes to our rules and routes have been watched without a break (the routing monitor's start); null while they are not. */
+  get routingWatchedSince(): number | null {
+    return this.stopped ? null : this.deps.monitors.watchedSince(ROUTING_MONITOR);
   }
 
   /** Since when the backend's change events have been watched without a break (its monitor's start); null while they are not. */
@@ -142,7 +152,7 @@ export class Repairs {
     this.stopped = true;
     this.deps.clock.clear(this.waiting);
     this.deps.clock.clear(this.checking);
-    this.session?.close();
+    if (!this.deps.sessions) this.session?.close();
   }
 
   /** Every run's report: the runs that found drift are the repairs. */

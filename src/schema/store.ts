@@ -40,6 +40,8 @@ export const storeSchema = z.object({
   ddnsAaaa: z.boolean().optional(),
   /** Uplink name → the interface a ppp ip-up hook reported it on, when pppd renamed it (ppp0 → ppp1). */
   bindings: z.record(z.string(), z.string().regex(INTERFACE_NAME)).optional(),
+  /** The generation of this write: the clients journal (dispatcher.journal) that names it holds the changes since (src/system/store.ts). */
+  journal: z.number().int().nonnegative().optional(),
 });
 
 export type StoreFormat = z.output<typeof storeSchema>;

@@ -43,6 +43,14 @@ export interface SessionSpec {
   readonly marker: RegExp;
   /** What the tool prints before it reads each request, with no newline; '' for none. */
   readonly prompt: string;
+  /**
+   * Sent before the marker request where the tool complains on stderr: its
+   * known complaint (`errorMarker`) ends the request's complaints. stdout and
+   * stderr are two pipes read apart; without it a complaint may be read after
+   * the marker's answer, and missed.
+   */
+  readonly errorMarkerRequest?: string;
+  readonly errorMarker?: RegExp;
 }
 
 export interface Runner {

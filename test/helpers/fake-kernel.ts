@@ -397,7 +397,8 @@ export class FakeKernel extends KernelModel implements Runner {
   /**
    * `ipset -` (under stdbuf): each line read is a command answered as `ipset
    * …` would answer it, after the prompt ipset prints before reading (no
-   * newline), as the real one does; reads only, a write is refused.
+   * newline), as the real one does: `list -t`, and members added or deleted
+   * (a complaint on stderr, as the real one prints it, and on to the next line).
    */
   private ipsetSession(process: FakeProcess): FakeProcess {
     this.processes.push(process);
@@ -408,6 +409,29 @@ export class FakeKernel extends KernelModel implements Runner {
         if (command === 'version') {
           process.print(`${prompt}ipset v7.17, protocol version: 7`);
           prompt = 'ipset> ';
+          continue;
+        }
+        // A name longer than ipset allows: its complaint (the session's error marker, adapter.ts IPSET_SESSION).
+        const name = /^list -t (\S+)$/.exec(command)?.[1];
+        if (name !== undefined && name.length > 31) {
+          process.printError(`ipset v7.17: Syntax error: setname '${name}' is longer than 31 characters`);
+          prompt += 'ipset> ';
+          continue;
+        }
+        // A change (the loader's: engine/loader.ts) as ipset applies one line, -exist at its end as restore's flag.
+        const exist = command.endsWith(' -exist');
+        const change = exist ? command.slice(0, -' -exist'.length) : command;
+        if (/^(add|del) /.test(change)) {
+          const call = { argv: process.argv, input: `${command}\n` };
+          this.calls.push(call);
+          this.write(call);
+          try {
+            this.ipsets.restore(change, exist, (name) => this.usesSet(name));
+          } catch (error) {
+            if (!(error instanceof ToolFailure)) throw error;
+            process.printError(error.stderr.replace('Error in line 1: ', '').trim());
+          }
+          prompt += 'ipset> ';
           continue;
         }
         if (!same(argv, 'ipset', 'list', '-t')) this.refuse(argv);

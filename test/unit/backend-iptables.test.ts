@@ -229,6 +229,20 @@ describe('the iptables backend against the fake kernel', () => {
     );
   });
 
+  test('a payload that only adds and deletes clients is told to ipset’s session (each line with -exist, as restore loads it); one that creates a set or writes chains is not', async () => {
+    const { quickLoad } = backend;
+    const runner = new IptablesOnlyRunner();
+    const assignments = capturedAssignments();
+    const first = backend.plan(intentFor(assignments), await backend.observe(runner));
+    expect(quickLoad?.lines(first)).toBeNull();
+    await backend.apply(runner, first);
+    const moved = new Map(assignments).set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
+    moved.delete('198.18.0.11');
+    expect(quickLoad?.lines(backend.plan(intentFor(moved), await backend.observe(runner)))).toEqual(['add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000 -exist', 'del dispatcher-clients 198.18.0.11 -exist']);
+    expect(quickLoad?.session.argv).toEqual(['stdbuf', '-oL', 'ipset', '-']);
+    expect(quickLoad?.lines({ ipsetBefore: '', iptables: '*mangle\nCOMMIT\n', ip6tables: '', ipsetAfter: '' })).toBeNull();
+  });
+
   test('moving a client is one set entry; its counters read back per pool', async () => {
     const runner = new IptablesOnlyRunner();
     const assignments = capturedAssignments();

@@ -274,7 +274,8 @@ describe('the daemon against the fake kernel', () => {
   test('another program emptying the client set (no event reports it) is noticed by the check, asked of one ipset kept running, and repaired within the second', async () => {
     await daemon().start();
     const programmed = fake.dump();
-    const sessions = (): number => fake.calls.filter((call) => call.argv.join(' ') === 'stdbuf -oL ipset -').length;
+    // Processes started (the loader's changes through the same session are calls with input).
+    const sessions = (): number => fake.calls.filter((call) => call.argv.join(' ') === 'stdbuf -oL ipset -' && call.input === undefined).length;
     // The check reads its baseline after the first run.
     const ready = Date.now() + 5000;
     while (!fake.calls.some((call) => call.argv.join(' ') === 'ipset list -t') && Date.now() < ready) await new Promise((r) => setTimeout(r, 10));
@@ -288,8 +289,9 @@ describe('the daemon against the fake kernel', () => {
     let status = await ask(paths().socket, { cmd: 'status' });
     while (status?.repairs.total === 0 && Date.now() < flushed + 5000) status = await ask(paths().socket, { cmd: 'status' });
     expect(status?.repairs.last?.noticed).toEqual([expect.stringMatching(/^dispatcher-clients: 1 references, 0 entries; .* \(after our last run: dispatcher-clients: 1 references, 3 entries; /)]);
-    // Every check went to the one session; no process was started per check.
+    // Every check, and the repair's members, went to the one session; no process was started per check.
     expect(sessions()).toBe(1);
+    expect(fake.calls.some((call) => call.argv.join(' ') === 'stdbuf -oL ipset -' && call.input?.startsWith('add dispatcher-clients '))).toBe(true);
     expect(fake.calls.filter((call) => call.argv.join(' ') === 'ipset list -t' && call.input === undefined).length).toBeGreaterThan(1);
   });
 

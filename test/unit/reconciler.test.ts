@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { ClientJournal, type SyncBody } from '../../src/core/ha-sync.js';
 import type { Logger } from '../../src/system/logger.js';
 import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
-import { NEIGHBOUR_RESYNC_MS, NETFILTER_RESYNC_MS, Reconciler, SCHEDULED_SCAN_REASON, TRUST_MS } from '../../src/engine/reconciler.js';
+import { QUICK_RETRY_MS } from '../../src/engine/loader.js';
+import { NEIGHBOUR_RESYNC_MS, NETFILTER_RESYNC_MS, Reconciler, ROUTING_RESYNC_MS, SCHEDULED_SCAN_REASON, TRUST_MS } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
 import type { ClientRecord } from '../../src/model/state.js';
 import { systemClock } from '../../src/system/clock.js';
@@ -131,13 +132,40 @@ describe('reconciler', () => {
     expect(reconciler.clients.size).toBe(before.size);
   });
 
-  test('a new neighbour is one ipset line, nothing else', async () => {
+  test('a new neighbour is one ipset line, nothing else, told to the ipset kept running (no process)', async () => {
     const runner = capturedGatewayRunner();
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
     const report = await reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.3', mac: '02:00:00:00:03:03', dev: 'lan0', complete: true }] });
     expect(report.added).toBe(1);
     // Loads are 4/2 = 2/1 = 2/1: tied, so the higher weight (isp1, pool mark 1) takes it.
-    expect(runner.writes()).toEqual([{ argv: ['ipset', '-exist', 'restore'], input: 'add dispatcher-clients 198.18.3.3 skbmark 0x1000000/0xf000000\n' }]);
+    expect(runner.writes()).toEqual([{ argv: ['stdbuf', '-oL', 'ipset', '-'], input: 'add dispatcher-clients 198.18.3.3 skbmark 0x1000000/0xf000000 -exist\n' }]);
+    await reconciler.stop();
+  });
+
+  test('a complaint of the ipset kept running: the change is loaded by ipset restore at once, and by restore alone for a minute; then the session again', async () => {
+    const runner = capturedGatewayRunner();
+    let offset = 0;
+    const clock = { ...systemClock, now: () => Date.now() + offset };
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log, clock }, config, capturedAssignments());
+    const add = (n: number) => reconciler.request('neighbour', { neighbours: [{ ip: `198.18.3.${n}`, mac: `02:00:00:00:03:0${n}`, dev: 'lan0', complete: true }] });
+    runner.failOnce('ipset add dispatcher-clients', 1, 'ipset v7.17: Kernel error received: Cannot allocate memory');
+    expect((await add(4)).ok).toBe(true);
+    const how = (from: number) =>
+      runner
+        .writes()
+        .slice(from)
+        .map((c) => `${c.argv.join(' ')}: ${c.input}`);
+    expect(how(0)).toEqual(['stdbuf -oL ipset -: add dispatcher-clients 198.18.3.4 skbmark 0x1000000/0xf000000 -exist\n', 'ipset -exist restore: add dispatcher-clients 198.18.3.4 skbmark 0x1000000/0xf000000\n']);
+    let from = runner.writes().length;
+    offset += QUICK_RETRY_MS - 1000;
+    expect((await add(5)).ok).toBe(true);
+    // (Read again past TRUST_MS, the fake kernel's set lacks the client before too: both are loaded.)
+    expect(how(from)).toEqual([expect.stringMatching(/^ipset -exist restore: [\s\S]*add dispatcher-clients 198.18.3.5 /)]);
+    from = runner.writes().length;
+    offset += 1000;
+    expect((await add(6)).ok).toBe(true);
+    expect(how(from)).toEqual([expect.stringMatching(/^stdbuf -oL ipset -: add dispatcher-clients 198.18.3.6 /)]);
+    await reconciler.stop();
   });
 
   test('an operator’s pin after a run that changed nothing reaches the kernel: the run plans from a new map, not the one it planned from before', async () => {
@@ -149,7 +177,7 @@ describe('reconciler', () => {
     await reconciler.request('assign 198.18.0.10', { edit: (clients) => clients.set('198.18.0.10', { ...(clients.get('198.18.0.10') as ClientRecord), uplink: 'isp3', pinned: true }) });
     expect(reconciler.clients).not.toBe(before);
     expect(before.get('198.18.0.10')?.pinned).toBe(false);
-    expect(runner.writes()).toEqual([{ argv: ['ipset', '-exist', 'restore'], input: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000\n' }]);
+    expect(runner.writes()).toEqual([{ argv: ['stdbuf', '-oL', 'ipset', '-'], input: 'add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000 -exist\n' }]);
   });
 
   test('neighbours on an uplink, outside the subnets, or the gateway itself are never clients', async () => {
@@ -313,6 +341,37 @@ describe('reconciler', () => {
     }
   });
 
+  test('runs on neighbour events alone trust routing past TRUST_MS while changes to our rules and routes are reported since before it was read, for ROUTING_RESYNC_MS; a monitor restarted since, or none, and they read it', async () => {
+    const runner = capturedGatewayRunner();
+    let offset = 0;
+    let routingSince: number | null = 0;
+    const clock = { ...systemClock, now: () => Date.now() + offset };
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log, clock, netfilterWatchedSince: () => 0, routingWatchedSince: () => routingSince }, config, capturedAssignments());
+    await reconciler.request('start', { scan: true });
+    let n = 50;
+    const readsRouting = async (): Promise<boolean> => {
+      const from = runner.calls.length;
+      n += 1;
+      expect((await reconciler.request('neighbour', { neighbours: [{ ip: `198.18.3.${n}`, mac: `02:00:00:00:03:${n}`, dev: 'lan0', complete: true }] })).ok).toBe(true);
+      return runner.calls.slice(from).some((c) => c.argv.join(' ') === 'ip -j rule show');
+    };
+    offset += TRUST_MS + 1;
+    expect(await readsRouting()).toBe(false);
+    // (Margins of a second: the test's own time passes too.)
+    offset += ROUTING_RESYNC_MS - TRUST_MS - 1000;
+    expect(await readsRouting()).toBe(false);
+    offset += 2000;
+    expect(await readsRouting()).toBe(true);
+    expect(await readsRouting()).toBe(false);
+    // The monitor restarted after routing was read: a change meanwhile is only in a new read.
+    routingSince = clock.now() + 1;
+    offset += TRUST_MS + 2;
+    expect(await readsRouting()).toBe(true);
+    routingSince = null;
+    offset += TRUST_MS + 1;
+    expect(await readsRouting()).toBe(true);
+  });
+
   test('a scheduled scan, while the neighbour events report every change to the table, takes the clients from them and does not read it; every NEIGHBOUR_RESYNC_MS (a tenth of clients.expire when shorter), once the events may have missed one, and for other reasons it reads', async () => {
     const runner = capturedGatewayRunner();
     let offset = 0;
@@ -363,9 +422,8 @@ describe('reconciler', () => {
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, capturedAssignments());
     const neighbours = Array.from({ length: 300 }, (_, i) => ({ ip: `198.18.9.${i % 250}`, mac: `02:00:00:00:09:${(i % 250).toString(16).padStart(2, '0')}`, dev: 'lan0', complete: true }));
     const reports = await Promise.all(neighbours.map((n) => reconciler.request('neighbour', { neighbours: [n] })));
-    const restores = runner.writes().filter((c) => c.argv[0] === 'ipset');
-    expect(restores.length).toBeLessThanOrEqual(2);
-    expect(restores.flatMap((c) => (c.input ?? '').trim().split('\n'))).toHaveLength(250);
+    const loads = runner.writes().filter((c) => c.argv.includes('ipset'));
+    expect(loads.flatMap((c) => (c.input ?? '').trim().split('\n'))).toHaveLength(250);
     expect(new Set(reports.map((r) => r.at)).size).toBeLessThanOrEqual(2);
   });
 
@@ -402,15 +460,23 @@ describe('what runs write to the store', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A run's persistence over `store` on a manual clock; `clients(n)`: n assignments; `saved()`: how many the store file holds. */
+  /**
+   * A run's persistence over `store` on a manual clock; `clients(n)`: n
+   * assignments, the last one just added (the persistence is told, as a run
+   * tells it); `saved()`: how many the store file (and its journal) holds.
+   */
   function persisting(store: Store) {
     const clock = new ManualClock();
     const record = { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 };
+    const persistence = new RunPersistence(store, clock);
     return {
       clock,
-      persistence: new RunPersistence(store, clock),
+      persistence,
       config: { ...labConfig, state: dir },
-      clients: (n: number) => new Map(Array.from({ length: n }, (_, i) => [`198.18.3.${i}`, record] as const)),
+      clients: (n: number) => {
+        persistence.touched(new Set([`198.18.3.${n - 1}`]));
+        return new Map(Array.from({ length: n }, (_, i) => [`198.18.3.${i}`, record] as const));
+      },
       saved: async () => Object.keys((await Store.open(dir)).data.clients).length,
     };
   }
@@ -444,15 +510,63 @@ describe('what runs write to the store', () => {
     expect(await saved()).toBe(6);
   });
 
+  test('a client changed by a run while a deferred write of the run before goes out is written with that run (the journal does not take it as written)', async () => {
+    const store = await Store.open(dir);
+    const clock = new ManualClock();
+    const persistence = new RunPersistence(store, clock);
+    const config = { ...labConfig, state: dir };
+    const record = (uplink: string) => ({ uplink, mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 });
+    const stored = async () => (await Store.open(dir)).data.clients;
+    // A first run writes whole; the next adds a client, deferred.
+    await persistence.afterSuccess(config, new Map([['198.18.3.1', record('isp1')]]), clock.now());
+    persistence.touched(new Set(['198.18.3.2']));
+    persistence.changed(false);
+    await persistence.afterSuccess(
+      config,
+      new Map([
+        ['198.18.3.1', record('isp1')],
+        ['198.18.3.2', record('isp1')],
+      ]),
+      clock.now(),
+    );
+    // A third run changes 198.18.3.3; before it ends, the deferred write of the second run's clients goes out.
+    persistence.touched(new Set(['198.18.3.3']));
+    await clock.advance(CLIENT_SAVE_MS);
+    const deadline = Date.now() + 5000;
+    while (!(await stored())['198.18.3.2'] && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(Object.keys(await stored()).sort()).toEqual(['198.18.3.1', '198.18.3.2']);
+    persistence.changed(false);
+    await persistence.afterSuccess(
+      config,
+      new Map([
+        ['198.18.3.1', record('isp1')],
+        ['198.18.3.2', record('isp1')],
+        ['198.18.3.3', record('isp2')],
+      ]),
+      clock.now(),
+    );
+    await persistence.flush();
+    expect(await stored()).toEqual({ '198.18.3.1': record('isp1'), '198.18.3.2': record('isp1'), '198.18.3.3': record('isp2') });
+  });
+
   test('a move made while a deferred write is under way is written by its own run; a failed write is tried again by the next run', async () => {
     const store = await Store.open(dir);
     const save = store.save.bind(store);
+    const append = store.appendClients.bind(store);
     let gate: Promise<void> | null = null;
     let failing = false;
-    store.save = async (update) => {
+    // Whole writes and appends to the journal alike.
+    const held = async (): Promise<void> => {
       if (gate) await gate;
       if (failing) throw new Error('disk full');
+    };
+    store.save = async (update) => {
+      await held();
       return save(update);
+    };
+    store.appendClients = async (changes) => {
+      await held();
+      return append(changes);
     };
     const { clock, persistence, config, clients, saved } = persisting(store);
     persistence.changed(false);

@@ -2,12 +2,12 @@
 // apply and save, and from the backup when the store file is unusable.
 
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adoptFromClientSet } from '../../src/core/adopt.js';
 import type { ClientRecord } from '../../src/model/state.js';
-import { BACKUP_FILE, STORE_FILE, Store, StoreError } from '../../src/system/store.js';
+import { BACKUP_FILE, JOURNAL_FILE, STORE_FILE, Store, StoreError } from '../../src/system/store.js';
 import { backend, capturedAssignments, capturedKernel, labConfig, netfilterOf } from '../helpers/scenario.js';
 
 const NOW = 1_700_000_000_000;
@@ -81,5 +81,90 @@ describe('an unusable store', () => {
     const { store, recovery } = await Store.openOrRecover(dir, new Date(NOW));
     expect(recovery).toMatchObject({ backup: 'missing', problem: expect.stringMatching(/JSON/) });
     expect(store.data.clients).toEqual({});
+  });
+});
+
+describe('the clients journal', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dispatcher-journal-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const record = (uplink: string): ClientRecord => ({ uplink, mac: '02:00:00:00:00:0a', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: 2 });
+  const clients = async (): Promise<Record<string, ClientRecord>> => (await Store.open(dir)).data.clients;
+
+  test('a few clients changed are appended, not written whole; opening (the daemon’s or the CLI’s) reads them back; a whole write starts the journal afresh', async () => {
+    const store = await Store.open(dir);
+    await store.save((d) => {
+      d.clients = { '198.18.0.10': record('isp1'), '198.18.0.11': record('isp1') };
+    });
+    const whole = await readFile(join(dir, STORE_FILE), 'utf8');
+    await store.appendClients(new Map([['198.18.0.10', record('isp2')]]));
+    await store.appendClients(
+      new Map<string, ClientRecord | null>([
+        ['198.18.0.11', null],
+        ['198.18.0.12', record('isp3')],
+      ]),
+    );
+    expect(await readFile(join(dir, STORE_FILE), 'utf8')).toBe(whole);
+    expect((await readFile(join(dir, JOURNAL_FILE), 'utf8')).trim().split('\n')).toHaveLength(3);
+    const expected = { '198.18.0.10': record('isp2'), '198.18.0.12': record('isp3') };
+    expect(await clients()).toEqual(expected);
+    expect(store.data.clients).toEqual(expected);
+    expect((await Store.peek(dir))?.clients).toEqual(expected);
+    expect((await Store.openOrRecover(dir, new Date(NOW))).store.data.clients).toEqual(expected);
+    // A whole write holds it all; its journal is empty (the next generation's).
+    await store.save((d) => {
+      d.sysctlOriginals['net.ipv4.ip_forward'] = '0';
+    });
+    expect((await readFile(join(dir, JOURNAL_FILE), 'utf8')).trim().split('\n')).toHaveLength(1);
+    expect(await clients()).toEqual(expected);
+  });
+
+  test('a crash while appending (a torn last line) loses that line only; a journal of another generation (a crash between a whole write and its new journal) is not replayed; a line in the middle that does not read back makes the store unusable, and recovery moves both aside', async () => {
+    const store = await Store.open(dir);
+    await store.save((d) => {
+      d.clients = { '198.18.0.10': record('isp1') };
+    });
+    await store.appendClients(new Map([['198.18.0.11', record('isp2')]]));
+    await appendFile(join(dir, JOURNAL_FILE), '{"198.18.0.12":{"upl');
+    expect(Object.keys(await clients())).toEqual(['198.18.0.10', '198.18.0.11']);
+    // The journal of the generation before the store's: its lines are in the store already, or older than it.
+    const journal = await readFile(join(dir, JOURNAL_FILE), 'utf8');
+    await store.save((d) => {
+      d.clients = { '198.18.0.10': record('isp3') };
+    });
+    await writeFile(join(dir, JOURNAL_FILE), journal);
+    expect(await clients()).toEqual({ '198.18.0.10': record('isp3') });
+    // The right generation with a bad line before a good one.
+    const generation = JSON.parse(await readFile(join(dir, STORE_FILE), 'utf8')).journal;
+    await writeFile(join(dir, JOURNAL_FILE), `${JSON.stringify({ generation })}\nnot json\n${JSON.stringify({ '198.18.0.11': record('isp1') })}\n`);
+    await expect(Store.open(dir)).rejects.toThrow(/dispatcher.journal line 2 does not read back/);
+    await writeFile(join(dir, BACKUP_FILE), JSON.stringify({ version: 1, clients: {}, sysctlOriginals: {}, createdTables: [] }));
+    const { store: recovered, recovery } = await Store.openOrRecover(dir, new Date(NOW));
+    expect(recovery).toMatchObject({ backup: 'used' });
+    expect(recovered.data.clients).toEqual({});
+    expect((await readdir(dir)).filter((f) => f.includes('unusable')).sort()).toEqual([expect.stringMatching(/^dispatcher\.journal\.unusable-/), expect.stringMatching(/^dispatcher\.json\.unusable-/)]);
+  });
+
+  test('a record in the journal that is not a client record makes the store unusable, as in the store itself', async () => {
+    const store = await Store.open(dir);
+    await store.save(() => undefined);
+    await appendFile(join(dir, JOURNAL_FILE), `${JSON.stringify({ '198.18.0.10': { uplink: 5 } })}\n`);
+    await expect(Store.open(dir)).rejects.toThrow(/client entry "198.18.0.10" is malformed/);
+  });
+
+  test('the journal is held to a quarter of the clients (at least 1,024 records) before the clients are written whole', async () => {
+    const store = await Store.open(dir);
+    expect(store.journalHolds(1024, 0)).toBe(true);
+    expect(store.journalHolds(1025, 0)).toBe(false);
+    expect(store.journalHolds(12_500, 50_000)).toBe(true);
+    await store.appendClients(new Map([['198.18.0.10', record('isp1')]]));
+    expect(store.journalHolds(12_500, 50_000)).toBe(false);
+    await store.save(() => undefined);
+    expect(store.journalHolds(12_500, 50_000)).toBe(true);
   });
 });

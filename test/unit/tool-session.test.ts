@@ -112,6 +112,43 @@ describe('ToolSession', () => {
     session.close();
   });
 
+  test('told several commands: run in order, one pipe write; with an error marker, a complaint on stderr read after the marker’s answer on stdout still fails them (the two pipes are read apart)', async () => {
+    const spec: SessionSpec = { ...SPEC, errorMarkerRequest: 'complain', errorMarker: /^tool: no such command: complain$/ };
+    const done: string[] = [];
+    // stderr's lines reach us only after the marker's answer on stdout (held until then), as two pipes may be read.
+    let held: string[] = [];
+    const tools = new ScriptedTools((request) => {
+      done.push(request);
+      if (request === 'add bad') held.push('tool: Kernel error received: Cannot allocate memory');
+      if (request === 'complain') held.push('tool: no such command: complain');
+    });
+    const spawn = tools.spawn.bind(tools);
+    let tool: FakeProcess | null = null;
+    tools.spawn = (argv, options) => {
+      tool = spawn(argv, {
+        ...options,
+        onLine: (line) => {
+          options?.onLine?.(line);
+          if (/tool v7$/.test(line)) {
+            const late = held;
+            held = [];
+            queueMicrotask(() => {
+              for (const complaint of late) tool?.printError(complaint);
+            });
+          }
+        },
+      }) as FakeProcess;
+      return tool;
+    };
+    const session = new ToolSession(tools, spec, new ManualClock());
+    expect(await session.tell(['add a', 'del b'])).toBe('');
+    await expect(session.tell(['add c', 'add bad'])).rejects.toThrow(/Cannot allocate memory/);
+    expect(done).toEqual(['add a', 'del b', 'complain', 'add c', 'add bad', 'complain']);
+    expect(tools.started).toHaveLength(1);
+    await expect(session.tell(['add d', 'add e\nflush'])).rejects.toThrow(/one line/);
+    session.close();
+  });
+
   test('close stops the tool; questions after it fail; a request is one line', async () => {
     const tools = new ScriptedTools(lists);
     const session = new ToolSession(tools, SPEC, new ManualClock());

@@ -11,7 +11,7 @@ import type { Config } from '../../model/config.js';
 import type { IpsetDump, IptTable } from '../../model/kernel.js';
 import { parseIpsetSave } from '../../parse/ipset.js';
 import { parseIptablesSave } from '../../parse/iptables-save.js';
-import { type Runner, whatItSaid } from '../../system/exec.js';
+import { type Runner, type SessionSpec, whatItSaid } from '../../system/exec.js';
 import { type IptablesObserved, type IptablesPayload, POLICY_SET } from './types.js';
 
 /**
@@ -63,6 +63,34 @@ export async function observeIptablesReadable(runner: Runner): Promise<{ observe
 }
 
 /** In dependency order; the first failing command stops the rest (the next run resyncs). */
+/**
+ * ipset's interactive mode, kept running for the check (engine/repairs.ts)
+ * and the loader (engine/loader.ts). Without stdbuf its answers wait in
+ * stdio's buffer (a pipe is not a terminal) until it exits. `version` answers
+ * one known line on stdout, the error marker one on stderr: together they end
+ * each request's answer and complaints.
+ */
+export const IPSET_SESSION: SessionSpec = {
+  argv: ['stdbuf', '-oL', 'ipset', '-'],
+  markerRequest: 'version',
+  marker: /^ipset v\S+, protocol version: \d+$/,
+  prompt: 'ipset> ',
+  // A name longer than ipset allows (31 characters): always the same complaint, and nothing read or changed.
+  errorMarkerRequest: 'list -t end-of-request-marker-longer-than-a-set-name',
+  errorMarker: /setname 'end-of-request-marker-longer-than-a-set-name' is longer than 31 characters/,
+};
+
+/**
+ * A payload that only adds and deletes set members, as commands of ipset's
+ * session (each with -exist, as restore loads them); null when it does more
+ * (chains, a set created or swapped): applyIptables loads it.
+ */
+export function quickLines(payload: IptablesPayload): readonly string[] | null {
+  if (payload.iptables !== '' || payload.ip6tables !== '' || payload.ipsetAfter !== '') return null;
+  const lines = payload.ipsetBefore.split('\n').filter((line) => line !== '');
+  return lines.every((line) => line.startsWith('add ') || line.startsWith('del ')) ? lines.map((line) => `${line} -exist`) : null;
+}
+
 export async function applyIptables(runner: Runner, payload: IptablesPayload): Promise<void> {
   if (payload.ipsetBefore) await runner.run(['ipset', '-exist', 'restore'], { input: payload.ipsetBefore });
   if (payload.iptables) await runner.run(['iptables-restore', '--wait', '10', '--noflush'], { input: payload.iptables });

@@ -5,12 +5,12 @@
 // reload), or our rules using it removed from iptables-legacy, change this
 // answer. One question covers both families (ipset lists all sets at once).
 //
-// It is asked of one `ipset -` kept running: without stdbuf, ipset's answers
-// wait in stdio's buffer (a pipe is not a terminal) until it exits.
+// It is asked of one `ipset -` kept running (adapter.ts IPSET_SESSION).
 
 import { FAMILIES, familyContract } from '../../core/family.js';
 import type { NetfilterIntent } from '../../model/plan.js';
 import type { NetfilterCheck } from '../backend.js';
+import { IPSET_SESSION } from './adapter.js';
 
 interface SetHeader {
   readonly set: string;
@@ -56,12 +56,7 @@ export function clientSetsDisagree(listing: string, loaded: NetfilterIntent | nu
 }
 
 export const CLIENT_SET_CHECK: NetfilterCheck = {
-  session: {
-    argv: ['stdbuf', '-oL', 'ipset', '-'],
-    markerRequest: 'version',
-    marker: /^ipset v\S+, protocol version: \d+$/,
-    prompt: 'ipset> ',
-  },
+  session: IPSET_SESSION,
   request: 'list -t',
   once: ['ipset', 'list', '-t'],
   read: readClientSetHeaders,

@@ -2,12 +2,13 @@
 // mangle and nat, loaded with one iptables-restore --noflush (and, in IPv6 nat
 // mode, the same skeleton with one ip6tables-restore --noflush), and the
 // client sets dispatcher-clients and dispatcher-clients6 (hash:ip with
-// skbinfo) loaded with ipset restore.
+// skbinfo) loaded with ipset restore, or, when only their members change,
+// through ipset's interactive session kept running.
 
 import { CLIENT_SET, isOurChain } from '../../core/contract.js';
 import { familyContract } from '../../core/family.js';
 import type { NetfilterBackend } from '../backend.js';
-import { applyIptables, deleteBareTables, observeIptables, observeIptablesReadable, readClientBytes, readPoolCounters } from './adapter.js';
+import { applyIptables, deleteBareTables, IPSET_SESSION, observeIptables, observeIptablesReadable, quickLines, readClientBytes, readPoolCounters } from './adapter.js';
 import { CLIENT_SET_CHECK } from './check.js';
 import { iptablesCollisions } from './collisions.js';
 import { planIptablesChange } from './desired.js';
@@ -50,6 +51,7 @@ export function iptablesBackend(skeleton: Skeleton): IptablesBackend {
     },
     isEmpty: isIptablesPayloadEmpty,
     apply: applyIptables,
+    quickLoad: { session: IPSET_SESSION, lines: quickLines },
     describe: describeIptables,
     size: iptablesPayloadSize,
     expected: (payload) => leaves.get(payload) ?? null,
