@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { NetfilterBackend } from '../../src/backends/backend.js';
 import { createBackend } from '../../src/backends/index.js';
+import { QUICK_MAX_LINES } from '../../src/backends/iptables/adapter.js';
 import { clientSetsDisagree, readClientSetHeaders } from '../../src/backends/iptables/check.js';
 import type { IptablesObserved, IptablesPayload } from '../../src/backends/iptables/types.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -241,6 +242,10 @@ describe('the iptables backend against the fake kernel', () => {
     expect(quickLoad?.lines(backend.plan(intentFor(moved), await backend.observe(runner)))).toEqual(['add dispatcher-clients 198.18.0.10 skbmark 0x3000000/0xf000000 -exist', 'del dispatcher-clients 198.18.0.11 -exist']);
     expect(quickLoad?.session.argv).toEqual(['stdbuf', '-oL', 'ipset', '-']);
     expect(quickLoad?.lines({ ipsetBefore: '', iptables: '*mangle\nCOMMIT\n', ip6tables: '', ipsetAfter: '' })).toBeNull();
+    // A burst's thousands go to one restore.
+    const many = (n: number) => ({ ipsetBefore: Array.from({ length: n }, (_, i) => `add dispatcher-clients 198.18.5.${i % 250} skbmark 0x1000000/0xf000000\n`).join(''), iptables: '', ip6tables: '', ipsetAfter: '' });
+    expect(quickLoad?.lines(many(QUICK_MAX_LINES))).toHaveLength(QUICK_MAX_LINES);
+    expect(quickLoad?.lines(many(QUICK_MAX_LINES + 1))).toBeNull();
   });
 
   test('moving a client is one set entry; its counters read back per pool', async () => {

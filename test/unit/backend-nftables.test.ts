@@ -3,6 +3,8 @@
 // elements), how it reads the ruleset back, and other software's mark rules.
 
 import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
+import { LayeredMap } from '../../src/core/layered-map.js';
 import { planNft, nftablesBackend } from '../../src/backends/nftables/index.js';
 import { markBitsOfRule, parseNftRuleset } from '../../src/backends/nftables/parse.js';
 import { poolChain, renderSkeleton, rulesPerChain, skeletonDigest } from '../../src/backends/nftables/render.js';
@@ -117,7 +119,7 @@ describe('what a run loads', () => {
     const wanted = intent({ '198.18.0.10': 0x02000000, '198.18.0.12': 0x01000000 });
     const payload = planNft(wanted, observed);
     const after = backend.expected(payload);
-    expect(after?.clients).toEqual(
+    expect(new Map(after?.clients)).toEqual(
       new Map([
         ['198.18.0.10', POOL2],
         ['198.18.0.12', POOL1],
@@ -125,6 +127,44 @@ describe('what a run loads', () => {
     );
     expect(planNft(wanted, after as NftObserved)).toMatchObject({ text: '' });
     expect(backend.expected(planNft(wanted, absent))).toBeNull();
+  });
+
+  test('planning against what the last loads left (the client map by its changed clients) gives what planning against the same elements read afresh gives, version after version (fast-check)', () => {
+    const backend = nftablesBackend();
+    const ips = Array.from({ length: 10 }, (_, i) => `198.18.1.${i + 1}`);
+    const marks = [0x01000000, 0x02000000];
+    const steps = fc.array(fc.array(fc.tuple(fc.constantFrom(...ips), fc.option(fc.constantFrom(...marks), { nil: null })), { maxLength: 4 }), { minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(steps, (versions) => {
+        let clients = LayeredMap.of(new Map([['198.18.0.10', 0x01000000]]));
+        let left = backend.expected(planNft({ ...intent(), clients }, loaded({}))) as NftObserved;
+        for (const writes of versions) {
+          const draft = clients.draft();
+          for (const [ip, mark] of writes) {
+            if (mark === null) draft.delete(ip);
+            else draft.set(ip, mark);
+          }
+          clients = draft.done();
+          const wanted = { ...intent(), clients };
+          // The same elements as a fresh reading: plain maps, nothing known of how they came about.
+          const read: NftObserved = { ...left, clients: new Map(left.clients), counters: new Map(left.counters) };
+          const fast = planNft(wanted, left);
+          const slow = planNft(wanted, read);
+          const elements = (payload: typeof fast) => new Map(backend.expected(payload)?.clients);
+          expect(elements(fast)).toEqual(elements(slow));
+          expect(elements(fast)).toEqual(new Map([...clients].map(([ip, mark]) => [ip, poolChain(mark, 0x0f000000)])));
+          // The same statements, elements in any order.
+          const statements = (text: string) =>
+            text
+              .split('\n')
+              .map((line) => line.replace(/\{ (.*) \}/, (_, inner: string) => `{ ${inner.split(', ').sort().join(', ')} }`))
+              .sort();
+          expect(statements(fast.text)).toEqual(statements(slow.text));
+          left = backend.expected(fast) as NftObserved;
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 
   test("a policy's host set: its clients are elements, loaded with the table and then changed element by element, never by a rebuild", () => {

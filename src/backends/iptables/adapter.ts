@@ -81,13 +81,22 @@ export const IPSET_SESSION: SessionSpec = {
 };
 
 /**
+ * The most member changes told to the session: the session runs each line as
+ * its own command, restore batches them, and for a burst's thousands one
+ * process costs less than the lines one by one (and stays within the
+ * session's answer timeout on a busy machine).
+ */
+export const QUICK_MAX_LINES = 256;
+
+/**
  * A payload that only adds and deletes set members, as commands of ipset's
  * session (each with -exist, as restore loads them); null when it does more
- * (chains, a set created or swapped): applyIptables loads it.
+ * (chains, a set created or swapped) or more than QUICK_MAX_LINES: applyIptables loads it.
  */
 export function quickLines(payload: IptablesPayload): readonly string[] | null {
   if (payload.iptables !== '' || payload.ip6tables !== '' || payload.ipsetAfter !== '') return null;
   const lines = payload.ipsetBefore.split('\n').filter((line) => line !== '');
+  if (lines.length > QUICK_MAX_LINES) return null;
   return lines.every((line) => line.startsWith('add ') || line.startsWith('del ')) ? lines.map((line) => `${line} -exist`) : null;
 }
 

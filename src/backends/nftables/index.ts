@@ -4,7 +4,9 @@
 // chain catch what other software removed), otherwise only the client map's
 // changed elements. Needs only `nft`: no iptables, no ipset.
 
+import { changedKeys, LayeredMap } from '../../core/layered-map.js';
 import { hex } from '../../core/marks.js';
+import type { NetfilterIntent } from '../../model/plan.js';
 import { countLines } from '../../render/payloads.js';
 import type { NetfilterBackend } from '../backend.js';
 import { applyNft, observeNft, observeNftReadable, readClientBytes, readNftCounters } from './adapter.js';
@@ -24,23 +26,23 @@ const leaves = new WeakMap<NftPayload, NftObserved>();
 export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed: NftObserved): NftPayload {
   if (!intent) return { text: observed.table ? `delete table ${TABLE}\n` : '', whole: true };
   const skeleton = renderSkeleton(intent);
-  // Plain loops and one chain name per pool: this runs over every client on every run (50,000 here).
+  // One chain name per pool, made once.
   const chains = new Map<number, string>();
-  const wanted = new Map<string, string>();
-  for (const clients of intent.ipv6 ? [intent.clients, intent.ipv6.clients] : [intent.clients]) {
-    for (const [ip, mark] of clients) {
-      let chain = chains.get(mark);
-      if (chain === undefined) chains.set(mark, (chain = poolChain(mark, intent.poolMask)));
-      wanted.set(ip, chain);
-    }
-  }
+  const chainOf = (mark: number): string => {
+    let chain = chains.get(mark);
+    if (chain === undefined) chains.set(mark, (chain = poolChain(mark, intent.poolMask)));
+    return chain;
+  };
+  // Every client's element (either family), built only where the table is compared or written whole.
+  const wanted = (): Map<string, string> => {
+    const elements = new Map<string, string>();
+    for (const clients of intent.ipv6 ? [intent.clients, intent.ipv6.clients] : [intent.clients]) for (const [ip, mark] of clients) elements.set(ip, chainOf(mark));
+    return elements;
+  };
   const intact = observed.table && observed.digest === skeletonDigest(skeleton) && sameCounts(observed.rulesPerChain, rulesPerChain(skeleton));
   const hosts = hostSets(intent);
-  if (!intact) return { text: renderWhole(skeleton, wanted, observed.table, hosts, observed.counters), whole: true };
-  const remove: string[] = [];
-  for (const [ip, chain] of observed.clients) if (wanted.get(ip) !== chain) remove.push(ip);
-  const add: [string, string][] = [];
-  for (const entry of wanted) if (observed.clients.get(entry[0]) !== entry[1]) add.push(entry);
+  if (!intact) return { text: renderWhole(skeleton, wanted(), observed.table, hosts, observed.counters), whole: true };
+  const { remove, add } = changedElements(intent, observed, chainOf, wanted);
   // A host set's elements: as nft lists them (bare addresses), against ours ("a.b.c.d/32").
   const changes = new Map<string, SetElements>();
   for (const [name, list] of hosts) {
@@ -53,14 +55,48 @@ export function planNft(intent: Parameters<NftablesBackend['plan']>[0], observed
   // operator requests), so that is the count of a moment ago; a run on neighbour events alone plans from the last
   // run's view, and what it moves (an IPv6 address passing to another host) carries a count up to TRUST_MS old.
   const payload = { text: renderElements(remove, add, changes, observed.counters), whole: false };
-  leaves.set(payload, payload.text === '' ? observed : afterElements(observed, remove, add, changes));
+  const after = payload.text === '' ? observed : afterElements(observed, remove, add, changes);
+  leaves.set(payload, after);
+  if (!intent.ipv6) loadedClients.set(after, { clients: intent.clients, poolMask: intent.poolMask });
   return payload;
 }
 
-/** Our table as observe reads it once these element changes are loaded. */
+/**
+ * The client map (intent.clients, by identity) each after-state of ours
+ * holds the elements of, under its pool mask (IPv4 only: the IPv6 map is
+ * built afresh each run). Planning against such a state (a run on neighbour
+ * events, a scheduled scan trusting it) compares only the clients changed
+ * since (core/layered-map.ts): one new client among 50,000 is one comparison.
+ */
+const loadedClients = new WeakMap<NftObserved, { readonly clients: ReadonlyMap<string, number>; readonly poolMask: number }>();
+
+/** The elements to delete (a moved client's too) and to add: by the clients changed since a state of ours where the lineage says which, else every element compared. */
+function changedElements(intent: NetfilterIntent, observed: NftObserved, chainOf: (mark: number) => string, wanted: () => Map<string, string>): { remove: string[]; add: [string, string][] } {
+  const remove: string[] = [];
+  const add: [string, string][] = [];
+  const loaded = intent.ipv6 ? undefined : loadedClients.get(observed);
+  const ips = loaded && loaded.poolMask === intent.poolMask ? changedKeys(intent.clients, loaded.clients) : null;
+  if (ips) {
+    for (const ip of ips) {
+      const mark = intent.clients.get(ip);
+      const chain = mark === undefined ? undefined : chainOf(mark);
+      const have = observed.clients.get(ip);
+      if (have === chain) continue;
+      if (have !== undefined) remove.push(ip);
+      if (chain !== undefined) add.push([ip, chain]);
+    }
+    return { remove, add };
+  }
+  const elements = wanted();
+  for (const [ip, chain] of observed.clients) if (elements.get(ip) !== chain) remove.push(ip);
+  for (const entry of elements) if (observed.clients.get(entry[0]) !== entry[1]) add.push(entry);
+  return { remove, add };
+}
+
+/** Our table as observe reads it once these element changes are loaded (next versions of its maps: core/layered-map.ts, a change of one client costs one entry). */
 function afterElements(observed: NftObserved, remove: readonly string[], add: readonly (readonly [string, string])[], hosts: ReadonlyMap<string, SetElements>): NftObserved {
-  const clients = new Map(observed.clients);
-  const counters = new Map(observed.counters);
+  const clients = LayeredMap.of(observed.clients).draft();
+  const counters = LayeredMap.of(observed.counters).draft();
   const added = new Set(add.map(([ip]) => ip));
   for (const ip of remove) {
     clients.delete(ip);
@@ -75,7 +111,7 @@ function afterElements(observed: NftObserved, remove: readonly string[], add: re
     for (const address of change.add) members.add(address);
     hostSets.set(name, members);
   }
-  return { ...observed, clients, counters, hostSets };
+  return { ...observed, clients: clients.done(), counters: counters.done(), hostSets };
 }
 
 export function nftablesBackend(): NftablesBackend {
