@@ -517,18 +517,13 @@ describe('what runs write to the store', () => {
     const config = { ...labConfig, state: dir };
     const record = (uplink: string) => ({ uplink, mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 });
     const stored = async () => (await Store.open(dir)).data.clients;
+    /** The assignments of a run: 198.18.3.1 … on these uplinks. */
+    const clients = (...uplinks: string[]) => new Map(uplinks.map((uplink, i) => [`198.18.3.${i + 1}`, record(uplink)] as const));
     // A first run writes whole; the next adds a client, deferred.
-    await persistence.afterSuccess(config, new Map([['198.18.3.1', record('isp1')]]), clock.now());
+    await persistence.afterSuccess(config, clients('isp1'), clock.now());
     persistence.touched(new Set(['198.18.3.2']));
     persistence.changed(false);
-    await persistence.afterSuccess(
-      config,
-      new Map([
-        ['198.18.3.1', record('isp1')],
-        ['198.18.3.2', record('isp1')],
-      ]),
-      clock.now(),
-    );
+    await persistence.afterSuccess(config, clients('isp1', 'isp1'), clock.now());
     // A third run changes 198.18.3.3; before it ends, the deferred write of the second run's clients goes out.
     persistence.touched(new Set(['198.18.3.3']));
     await clock.advance(CLIENT_SAVE_MS);
@@ -536,15 +531,7 @@ describe('what runs write to the store', () => {
     while (!(await stored())['198.18.3.2'] && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(Object.keys(await stored()).sort()).toEqual(['198.18.3.1', '198.18.3.2']);
     persistence.changed(false);
-    await persistence.afterSuccess(
-      config,
-      new Map([
-        ['198.18.3.1', record('isp1')],
-        ['198.18.3.2', record('isp1')],
-        ['198.18.3.3', record('isp2')],
-      ]),
-      clock.now(),
-    );
+    await persistence.afterSuccess(config, clients('isp1', 'isp1', 'isp2'), clock.now());
     await persistence.flush();
     expect(await stored()).toEqual({ '198.18.3.1': record('isp1'), '198.18.3.2': record('isp1'), '198.18.3.3': record('isp2') });
   });
