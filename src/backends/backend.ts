@@ -118,7 +118,9 @@ export interface NetfilterBackend<Observed = unknown, Payload = unknown> {
    * Pure: what observe would read once this payload is loaded, as the backend
    * can tell without reading (a payload that changes only the clients'
    * elements); null when it cannot. A run on neighbour events alone plans from
-   * this instead of reading the kernel again (engine/reconciler.ts).
+   * this instead of reading the kernel again (engine/reconciler.ts). For an
+   * empty payload it may be a lighter form of what was read, which the
+   * reconciler keeps until the next read (null: it keeps the reading).
    */
   expected(payload: Payload): Observed | null;
   /** Pure: tables the payload creates that `observed` did not have, recorded so that flush can remove them again. */

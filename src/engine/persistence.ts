@@ -128,6 +128,8 @@ export class RunPersistence {
     this.latestCovers = this.changes;
     this.dirty = merged(this.dirty, this.unsettled);
     this.unsettled = new Set();
+    // More than the journal takes are written whole: a whole read's lastSeen changes (every client) need not be listed for up to LAST_SEEN_SAVE_MS.
+    if (this.dirty !== 'all' && !this.store.journalHolds(this.dirty.size, assignments.size)) this.dirty = 'all';
     const unsaved = this.savedCovers < this.latestCovers;
     if (!unsaved && now - this.lastSavedAt <= LAST_SEEN_SAVE_MS) return;
     const wait = this.lastSavedAt + CLIENT_SAVE_MS - now;

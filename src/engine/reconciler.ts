@@ -75,7 +75,7 @@ export const TRUST_MS = 5000;
  */
 export const ROUTING_RESYNC_MS = 5 * 60_000;
 
-/** How long after a run that changed clients, with no run since, the next run's derivations are prepared (Reconciler.prepareWhenIdle). */
+/** How long after a run that changed the assignments, with no run since, the next run's derivations are prepared (Reconciler.prepareWhenIdle). */
 export const PREPARE_IDLE_MS = 500;
 
 /** The reason of the runs the scan schedule asks for (engine/daemon.ts). */
@@ -186,7 +186,7 @@ export class Reconciler {
   private neighboursReadAt = Number.NEGATIVE_INFINITY;
   /** Counts distrust() calls: one during a run means that run's view is stale already. */
   private distrusts = 0;
-  /** The idle preparation after a run that changed clients (prepareWhenIdle). */
+  /** The idle preparation after a run that changed the assignments (prepareWhenIdle). */
   private preparing: TimerHandle | null = null;
   /** Where the clients each edit and run change are noted (the master of a pair sends them: engine/ha-sync.ts); null: nowhere. */
   private journal: ClientJournal | null = null;
@@ -428,10 +428,14 @@ export class Reconciler {
   }
 
   /**
-   * Once no run has followed for PREPARE_IDLE_MS: what the next run's
-   * assignment derives from the assignments, derived now (core/assign.ts
-   * prepareAssignment). After a burst the first new client otherwise waited
-   * about 100 ms at 50,000 clients for the burst's last changes to be carried.
+   * Once no run has followed for PREPARE_IDLE_MS after a run that changed
+   * the assignments: what the next run's assignment derives from them,
+   * derived now (core/assign.ts prepareAssignment). After a burst the first
+   * new client otherwise waited about 100 ms at 50,000 clients for the
+   * burst's last changes to be carried; and a derivation lets go of the
+   * version it was derived from, which a whole read's lastSeen changes (every
+   * client) had otherwise kept alive, a second set of 50,000 records, until
+   * the next new client.
    */
   private prepareWhenIdle(): void {
     this.clock.clear(this.preparing);
@@ -462,6 +466,7 @@ export class Reconciler {
   private async runOnce(batch: Batch): Promise<RunReport> {
     const started = this.clock.now();
     const base = { at: new Date(started).toISOString(), reasons: batch.reasons };
+    const assignmentsBefore = this.assignments;
     let applied: RunReport['applied'] = {};
     let counts = { added: 0, moved: 0, expired: 0, refused: 0 };
     const forgotten: Record<string, number> = {};
@@ -554,7 +559,8 @@ export class Reconciler {
       this.loadedState = loadedOf(desired);
       this.lastPlanInputs = planInputs;
       if (inputs.neighbours !== null) this.neighboursReadAt = started;
-      const netfilterAfter = backend.isEmpty(netfilter) ? inputs.netfilter : backend.expected(netfilter);
+      // An empty payload leaves what was read; the backend may know it in a lighter form (iptables: the client set as our client map, not 50,000 parsed entries).
+      const netfilterAfter = backend.expected(netfilter) ?? (backend.isEmpty(netfilter) ? inputs.netfilter : null);
       const stale = this.distrusts !== distrusts;
       // When routing and netfilter were last read: what the trust of the next runs is counted from.
       const readAt = known ? known.readAt : started;
@@ -562,7 +568,7 @@ export class Reconciler {
       this.known = !stale && isRoutingEmpty(routing) && netfilterAfter !== null ? { routing: observed, netfilter: netfilterAfter, readAt, netfilterReadAt } : null;
       this.knownNetfilter = !stale && netfilterAfter !== null ? { netfilter: netfilterAfter, readAt: netfilterReadAt } : null;
       this.prepared = prepareTransitions(config, uplinks, desired.routes, uplinks6, desired.ipv6.routes);
-      if (counts.added + counts.moved + counts.expired > 0) this.prepareWhenIdle();
+      if (this.assignments !== assignmentsBefore) this.prepareWhenIdle();
       return { ...base, durationMs: this.clock.now() - started, ok: true, drift, repaired, applied, ...counts, forgotten, phases };
     } catch (error) {
       const err = error as Error & { argv?: string[]; exitCode?: number; stderr?: string };

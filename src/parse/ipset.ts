@@ -3,6 +3,7 @@
 // pairs ("maxelem 65536", "skbmark 0x1000000/0xf000000").
 
 import type { IpsetDump, IpsetEntry, IpsetSet } from '../model/kernel.js';
+import { detached } from './detached.js';
 import { ParseError, tokenize } from './iptables-save.js';
 
 /** Options that stand alone; every other option takes one value. "comment" is a flag on a set, text on an entry. */
@@ -37,7 +38,9 @@ export function parseIpsetSave(text: string): IpsetDump {
     const [verb, name, third] = tokens;
     if (name === undefined || third === undefined) throw new ParseError('ipset save', lineNumber, `incomplete line "${line.slice(0, 80)}"`);
     if (verb === 'create') {
-      sets.push({ name, type: third, options: parseOptions(tokens.slice(3), lineNumber, CREATE_FLAGS) });
+      // A set outlives the reading (what a run leaves keeps it): none of its strings is a view into 50,000 lines of output.
+      const options = parseOptions(tokens.slice(3).map(detached), lineNumber, CREATE_FLAGS);
+      sets.push({ name: detached(name), type: detached(third), options });
     } else if (verb === 'add') {
       entries.push({ set: name, member: third, options: parseOptions(tokens.slice(3), lineNumber, ADD_FLAGS) });
     } else {

@@ -6,6 +6,7 @@ import { parseIpv6 } from '../core/address.js';
 import { isIpv4 } from '../core/ipv4.js';
 import { isInterfaceName } from '../core/names.js';
 import type { Neighbour } from '../model/kernel.js';
+import { detached, interner } from './detached.js';
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const ZERO_MAC = '00:00:00:00:00:00';
@@ -37,6 +38,8 @@ export function parseNeighbourTable(text: string): NeighbourParse {
 /** States in which the kernel holds a usable link-layer address for the neighbour. */
 const RESOLVED_STATES = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
 const NOT_AN_ENTRY = Symbol('not an entry');
+/** A LAN has a few interfaces: one string each, not one per line. */
+const interfaceName = interner();
 
 /**
  * One line of `ip monitor neigh` (text; iproute2 6.1 has no JSON monitor), e.g.
@@ -60,5 +63,6 @@ function parseLine(line: string): Neighbour | null | typeof NOT_AN_ENTRY {
   const mac = tokens[lladdrAt + 1]?.toLowerCase();
   if (mac === undefined || !MAC.test(mac) || mac === ZERO_MAC) return null;
   if (!tokens.slice(lladdrAt + 2).some((state) => RESOLVED_STATES.has(state))) return null;
-  return { ip, mac, dev, complete: true };
+  // Kept in the clients' records and map keys for as long as the client stays: never a view into the output.
+  return { ip: detached(ip), mac: detached(mac), dev: interfaceName(dev), complete: true };
 }

@@ -270,6 +270,30 @@ describe('reconciler', () => {
     expect(reads(calls)).toEqual(expect.arrayContaining(['iptables-save', 'ipset save']));
   });
 
+  test('a run that loads nothing keeps what the backend says it left (the client set as our client map), not the entries it read: the next run on neighbour events plans from that', async () => {
+    const runner = capturedGatewayRunner();
+    const planned: unknown[] = [];
+    const left: unknown[] = [];
+    const watching: typeof backend = {
+      ...backend,
+      plan(intent, observed) {
+        planned.push(observed);
+        const payload = backend.plan(intent, observed);
+        left.push(backend.expected(payload));
+        return payload;
+      },
+    };
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend: watching, log }, config, capturedAssignments());
+    expect(await reconciler.request('scan', { scan: true })).toMatchObject({ ok: true, applied: { ipset: 0, iptables: 0 } });
+    const read = planned[0] as Parameters<typeof backend.classified>[0];
+    const lighter = left[0] as typeof read;
+    // Else 50,000 parsed entries (objects, their texts and the output they were cut from) would stay until the next read.
+    expect(lighter).not.toBe(read);
+    expect(backend.classified(lighter)).toEqual(backend.classified(read));
+    await reconciler.request('neighbour', { neighbours: [{ ip: '198.18.3.1', mac: '02:00:00:00:03:01', dev: 'lan0', complete: true }] });
+    expect(planned[1]).toBe(lighter);
+  });
+
   test('a scheduled scan, while the backend’s events report every change of ours (iptables-nft), reads routing and the neighbour table but plans netfilter from what the last run left; every NETFILTER_RESYNC_MS, after distrust(), without events or on iptables-legacy it reads', async () => {
     const runner = capturedGatewayRunner();
     let offset = 0;
