@@ -41,6 +41,17 @@ export function loadedOf(desired: Pick<DesiredState, 'rules' | 'routes' | 'ipv6'
 }
 
 /**
+ * Whether a routing event concerns what is ours: a rule in our priority
+ * range or a route in one of our tables, of either family. Any other change
+ * (a main-table route, which gateway discovery reads) makes routing read
+ * again by the next run (engine/repairs.ts routingWatchedSince).
+ */
+export function isOurRouting(event: RoutingEvent, owned: OwnedRanges): boolean {
+  const families = ['ipv4', 'ipv6'] as const;
+  return event.kind === 'rule' ? families.some((f) => inOurPriorityRange(owned, event.rule.priority, f)) : families.some((f) => isOurTable(owned, event.table, f));
+}
+
+/**
  * What a routing event changed of ours behind our back: a rule or route we
  * want was deleted, or one we do not want appeared in our priority range or
  * tables. Our own changes only ever add what we want and delete what we do

@@ -68,10 +68,12 @@ const TRUSTING = new Set([NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON]);
 export const TRUST_MS = 5000;
 
 /**
- * How long runs on neighbour events may plan from routing as last read while
- * changes to our rules and routes are reported (engine/repairs.ts): they
- * change no route, other triggers (health, links, the scan) read it, and a
- * change no event reported is put right by the scan or after this.
+ * How long runs on neighbour events and scheduled scans may plan from routing
+ * as last read while its changes are reported (engine/repairs.ts: ours are
+ * repaired at once, anyone else's makes the next run read it): they change no
+ * route, other triggers (health, links, an operator) read it, and a change no
+ * event reported is put right after this. An idle gateway's scan every 30 s
+ * had started six processes to read it, a fifth of the daemon's idle CPU.
  */
 export const ROUTING_RESYNC_MS = 5 * 60_000;
 
@@ -84,8 +86,8 @@ export const SCHEDULED_SCAN_REASON = 'scheduled scan';
  * How long a scheduled scan may plan from the netfilter objects the last run
  * left, without reading them, while the backend's events report every change
  * to them (NetfilterBackend.watched): at 50,000 clients reading and comparing
- * the client set is most of an idle scan's cost. Routes, rules and the
- * neighbour table are read by every scan; netfilter at least this often
+ * the client set is most of an idle scan's cost. Routing and the neighbour
+ * table are trusted alike (ROUTING_RESYNC_MS, NEIGHBOUR_RESYNC_MS); netfilter is read at least this often
  * (kube-proxy's partial syncs between full ones), which also catches what a
  * lost event hid.
  */
@@ -391,10 +393,11 @@ export class Reconciler {
 
   /**
    * Whether routing read at `readAt` may still be trusted by a run on
-   * neighbour events: within TRUST_MS, or within ROUTING_RESYNC_MS while
-   * changes to our rules and routes are reported (a change is then a
-   * distrust() within the second). At 50,000 clients reading it took 40–60 ms
-   * of a new client's wait every 5 s.
+   * neighbour events or a scheduled scan: within TRUST_MS, or within
+   * ROUTING_RESYNC_MS while its changes are reported and none came from
+   * other software since the read (a change to ours is then a distrust()
+   * within the second). At 50,000 clients reading it took 40–60 ms of a new
+   * client's wait every 5 s.
    */
   private trustedRouting(readAt: number, now: number): boolean {
     if (now - readAt <= TRUST_MS) return true;
@@ -489,7 +492,7 @@ export class Reconciler {
       const trustedNetfilter = this.trustedNetfilter(batch.reasons, started);
       // Routing and netfilter each read within TRUST_MS, or events report every change since it was read.
       const trusted = this.known !== null && this.trustedRouting(this.known.readAt, started) && (started - this.known.netfilterReadAt <= TRUST_MS || trustedNetfilter !== null);
-      const known = trusted && batch.reasons.every((reason) => TRUSTING.has(reason)) ? this.known : null;
+      const known = trusted && batch.reasons.every((reason) => TRUSTING.has(reason) || reason === SCHEDULED_SCAN_REASON) ? this.known : null;
       const knownNetfilter = known ? null : trustedNetfilter;
       this.known = null;
       this.knownNetfilter = null;

@@ -14,7 +14,7 @@
 // Something that keeps undoing ours is backed off (core/repair-loop.ts) and
 // shown in status and doctor.
 
-import { routingDrift, sysctlDrift } from '../core/drift.js';
+import { isOurRouting, routingDrift, sysctlDrift } from '../core/drift.js';
 import { RepairLoop } from '../core/repair-loop.js';
 import type { RoutingEvent } from '../model/kernel.js';
 import type { GenerationEnd } from '../parse/nft-monitor.js';
@@ -98,6 +98,8 @@ export class Repairs {
   private rounds = 0;
   private last: RepairStatus['last'] = null;
   private stopped = false;
+  /** When other software last changed a rule or route outside our ranges (routingWatchedSince); 0: not since we started. */
+  private othersRoutingAt = 0;
   /** The backend's check tool, kept running; null when its check has no session. */
   private session: ToolSession | null = null;
   /** When the session last failed: the check runs as a process until SESSION_RETRY_MS later. */
@@ -137,9 +139,15 @@ export class Repairs {
     this.scheduleCheck();
   }
 
-  /** Since when changes to our rules and routes have been watched without a break (the routing monitor's start); null while they are not. */
+  /**
+   * Since when routing has been watched without a break and changed by no
+   * one else (the routing monitor's start, or the latest change outside our
+   * ranges: a main-table route, which gateway discovery reads); routing read
+   * since may be trusted. null while it is not watched.
+   */
   get routingWatchedSince(): number | null {
-    return this.stopped ? null : this.deps.monitors.watchedSince(ROUTING_MONITOR);
+    const since = this.stopped ? null : this.deps.monitors.watchedSince(ROUTING_MONITOR);
+    return since === null ? null : Math.max(since, this.othersRoutingAt);
   }
 
   /** Since when the backend's change events have been watched without a break (its monitor's start); null while they are not. */
@@ -209,6 +217,10 @@ export class Repairs {
   }
 
   private routingChanged(event: RoutingEvent): void {
+    if (!isOurRouting(event, this.deps.reconciler.effectiveConfig)) {
+      this.othersRoutingAt = this.deps.clock.now();
+      return;
+    }
     const loaded = this.deps.reconciler.loaded;
     if (!loaded) return;
     const what = routingDrift(event, loaded, this.deps.reconciler.effectiveConfig);

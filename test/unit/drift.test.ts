@@ -4,7 +4,7 @@
 // busy loop when something keeps fighting us.
 
 import { describe, expect, test } from '@jest/globals';
-import { loadedOf, routingDrift, sysctlDrift } from '../../src/core/drift.js';
+import { isOurRouting, loadedOf, routingDrift, sysctlDrift } from '../../src/core/drift.js';
 import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, CALM_MS, LIMIT, RepairLoop } from '../../src/core/repair-loop.js';
 import type { RoutingEvent } from '../../src/model/kernel.js';
 import { generationEnd, tableOfEvent } from '../../src/parse/nft-monitor.js';
@@ -95,6 +95,20 @@ describe('drift of routing and sysctls', () => {
     expect(routingDrift(event('Deleted 32766:\tfrom all lookup main'), loaded, owned)).toBeNull();
     expect(routingDrift(event('Deleted default via 192.0.2.1 dev wan0 proto dhcp metric 100'), loaded, owned)).toBeNull();
     expect(routingDrift(event('1000:\tfrom all lookup 100'), loaded, owned)).toBeNull();
+  });
+
+  test('a change outside our ranges is someone else’s (the next run reads routing again: a main-table route is what gateway discovery reads); ours, of either family, are judged as drift', () => {
+    for (const line of [
+      '4101:\tfrom all fwmark 0x10000000/0xf0000000 lookup 3101 proto 211',
+      'Deleted default via 192.0.2.1 dev ppp0 table 3101 proto 211 onlink',
+      '4134:\tfrom 2001:db8:a::2 lookup 3101 proto 211',
+      'default via fe80::1 dev wan1 table 3133 proto 211 metric 1024 onlink pref medium',
+    ]) {
+      expect(isOurRouting(event(line), owned)).toBe(true);
+    }
+    for (const line of ['Deleted default via 192.0.2.1 dev wan0 proto dhcp metric 100', 'default via 192.0.2.9 dev wan0 proto dhcp metric 100', 'Deleted 32766:\tfrom all lookup main', '1000:\tfrom all lookup 100']) {
+      expect(isOurRouting(event(line), owned)).toBe(false);
+    }
   });
 
   test('a sysctl of ours reading otherwise is drift; unreadable ones are not judged', () => {

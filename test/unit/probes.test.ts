@@ -472,7 +472,7 @@ describe('the passive signal', () => {
     };
     expect(readsIn(() => traffic(clock, 1000, true))).toBe(1000 / HEALTH_IDLE_TICK_MS);
     // Unanswered: fast from the first sample that sees it, until the line hears back.
-    expect(readsIn(() => traffic(clock, 200, false))).toBeGreaterThanOrEqual((200 - HEALTH_IDLE_TICK_MS) / HEALTH_TICK_MS);
+    expect(readsIn(() => traffic(clock, 2 * HEALTH_IDLE_TICK_MS, false))).toBeGreaterThanOrEqual(HEALTH_IDLE_TICK_MS / HEALTH_TICK_MS);
     traffic(clock, 200, true);
     expect(readsIn(() => traffic(clock, 1000, true))).toBe(1000 / HEALTH_IDLE_TICK_MS);
     // A lost probe brings the next tick forward, and keeps them fast until it is answered again.

@@ -309,6 +309,8 @@ describe('reconciler', () => {
       return runner.calls.slice(from).map((c) => c.argv.slice(0, 2).join(' '));
     };
     const netfilter = ['iptables-save', 'ip6tables-save', 'ipset list', 'ipset save'];
+    // Routing is not watched here: past TRUST_MS every scan reads it.
+    offset += TRUST_MS + 1;
     const scan = await reads();
     expect(scan).toEqual(expect.arrayContaining(['ip -j', 'ip -4']));
     expect(scan.filter((c) => netfilter.includes(c))).toEqual([]);
@@ -322,17 +324,19 @@ describe('reconciler', () => {
     reconciler.distrust();
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
     watched = false;
+    offset += TRUST_MS + 1;
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
     watched = true;
     expect((await reads()).filter((c) => netfilter.includes(c))).toEqual([]);
     // The events' monitor restarted after the last read: what changed meanwhile is only in a new read.
     watchedFrom = clock.now() + 1;
-    offset += 2;
+    offset += TRUST_MS + 2;
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
     expect((await reads()).filter((c) => netfilter.includes(c))).toEqual([]);
     // iptables-legacy: nft monitor does not see its tables.
     runner.answer('iptables-save', () => fixture('iptables-save.txt').replace(' (nf_tables)', ' (legacy)'));
     expect(await reads('operator scan')).toEqual(expect.arrayContaining(netfilter));
+    offset += TRUST_MS + 1;
     expect(await reads()).toEqual(expect.arrayContaining(netfilter));
   });
 
@@ -365,7 +369,7 @@ describe('reconciler', () => {
     }
   });
 
-  test('runs on neighbour events alone trust routing past TRUST_MS while changes to our rules and routes are reported since before it was read, for ROUTING_RESYNC_MS; a monitor restarted since, or none, and they read it', async () => {
+  test('runs on neighbour events alone and scheduled scans trust routing past TRUST_MS while its changes are reported and no one else changed it since it was read, for ROUTING_RESYNC_MS; a monitor restarted since, or none, and they read it', async () => {
     const runner = capturedGatewayRunner();
     let offset = 0;
     let routingSince: number | null = 0;
@@ -373,27 +377,35 @@ describe('reconciler', () => {
     const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log, clock, netfilterWatchedSince: () => 0, routingWatchedSince: () => routingSince }, config, capturedAssignments());
     await reconciler.request('start', { scan: true });
     let n = 50;
-    const readsRouting = async (): Promise<boolean> => {
+    const readsRouting = async (reason: string): Promise<boolean> => {
       const from = runner.calls.length;
       n += 1;
-      expect((await reconciler.request('neighbour', { neighbours: [{ ip: `198.18.3.${n}`, mac: `02:00:00:00:03:${n}`, dev: 'lan0', complete: true }] })).ok).toBe(true);
+      const request = reason === SCHEDULED_SCAN_REASON ? { scan: true } : { neighbours: [{ ip: `198.18.3.${n}`, mac: `02:00:00:00:03:${n}`, dev: 'lan0', complete: true }] };
+      expect((await reconciler.request(reason, request)).ok).toBe(true);
       return runner.calls.slice(from).some((c) => c.argv.join(' ') === 'ip -j rule show');
     };
-    offset += TRUST_MS + 1;
-    expect(await readsRouting()).toBe(false);
-    // (Margins of a second: the test's own time passes too.)
-    offset += ROUTING_RESYNC_MS - TRUST_MS - 1000;
-    expect(await readsRouting()).toBe(false);
-    offset += 2000;
-    expect(await readsRouting()).toBe(true);
-    expect(await readsRouting()).toBe(false);
-    // The monitor restarted after routing was read: a change meanwhile is only in a new read.
-    routingSince = clock.now() + 1;
-    offset += TRUST_MS + 2;
-    expect(await readsRouting()).toBe(true);
-    routingSince = null;
-    offset += TRUST_MS + 1;
-    expect(await readsRouting()).toBe(true);
+    for (const reason of ['neighbour', SCHEDULED_SCAN_REASON]) {
+      routingSince = 0;
+      await reconciler.request('an operator', {});
+      offset += TRUST_MS + 1;
+      expect(await readsRouting(reason)).toBe(false);
+      // (Margins of a second: the test's own time passes too.)
+      offset += ROUTING_RESYNC_MS - TRUST_MS - 1000;
+      expect(await readsRouting(reason)).toBe(false);
+      offset += 2000;
+      expect(await readsRouting(reason)).toBe(true);
+      expect(await readsRouting(reason)).toBe(false);
+      // The monitor restarted, or other software changed a route (engine/repairs.ts), after routing was read: only a new read has it.
+      routingSince = clock.now() + 1;
+      offset += TRUST_MS + 2;
+      expect(await readsRouting(reason)).toBe(true);
+      expect(await readsRouting(reason)).toBe(false);
+      routingSince = null;
+      offset += TRUST_MS + 1;
+      expect(await readsRouting(reason)).toBe(true);
+    }
+    // Any other run reads it.
+    expect(await readsRouting('a verdict')).toBe(true);
   });
 
   test('a scheduled scan, while the neighbour events report every change to the table, takes the clients from them and does not read it; every NEIGHBOUR_RESYNC_MS (a tenth of clients.expire when shorter), once the events may have missed one, and for other reasons it reads', async () => {
