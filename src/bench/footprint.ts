@@ -56,7 +56,7 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
   const count = ctx.sizes.footprintClients;
   const window = ctx.sizes.footprintWindowS;
   const fullWindow = ctx.sizes.footprintFullWindowS;
-  // The default scan schedule (every 30 s; the neighbour table and netfilter read whole every 5 minutes): its cost is part of idling.
+  // The default scan schedule (every 30 s; routing, the neighbour table and netfilter read whole every 5 minutes): its cost is part of idling.
   const lab = await Lab.create({ clients: 1, tag: 'b' });
   try {
     const daemonPid = (): number => {
@@ -89,7 +89,7 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
         figure({ name: 'CPU with its commands, probes, monitors', unit: '% core', value: full.withProbesCpu, baseline: empty.withProbesCpu, baselineNote: 'no clients' }),
       ],
       notes: [
-        `RSS from /proc/PID/status; CPU from utime+stime in /proc over ${fullWindow} s of idle with the clients, ${ctx.sizes.footprintSettleS} s after the last was classified (${window} s without them), with the default scan schedule (every 30 s, reading routing; the neighbour table and netfilter are taken from their events and read whole every 5 minutes; ${runs} reconcile run(s) fell in the window) and the probes running (3 uplinks × 1 target × 10 probes a second).`,
+        `RSS from /proc/PID/status; CPU from utime+stime in /proc over ${fullWindow} s of idle with the clients, ${ctx.sizes.footprintSettleS} s after the last was classified (${window} s without them), with the default scan schedule (every 30 s; routing, the neighbour table and netfilter are taken from their events and read whole every 5 minutes; ${runs} reconcile run(s) fell in the window) and the probes running (3 uplinks × 1 target × 10 probes a second).`,
         'The ratio is the no-client figure ÷ ours: below 1 means the clients cost something; the target is on the absolute figure.',
       ],
     };

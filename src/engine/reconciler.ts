@@ -130,7 +130,7 @@ export interface ReconcilerDeps {
   readonly advertiser?: { sync(announcement: Announcement | null): Promise<AdvertiserAction> };
   /** Since when the backend's change events have been watched without a break (engine/repairs.ts); null: they are not. A scheduled scan may then trust netfilter read since (NETFILTER_RESYNC_MS). */
   readonly netfilterWatchedSince?: () => number | null;
-  /** Since when changes by other software to our rules and routes are reported (engine/repairs.ts); null: they may not be. Runs on neighbour events may then trust routing read since (ROUTING_RESYNC_MS). */
+  /** Since when changes to routing are reported and no one else changed it (engine/repairs.ts); null: they may not be. Runs on neighbour events and scheduled scans may then trust routing read since (ROUTING_RESYNC_MS). */
   readonly routingWatchedSince?: () => number | null;
   /** Since when the neighbour events report every change to the table (engine/monitors.ts); null: they may not. A scheduled scan may then trust them (NEIGHBOUR_RESYNC_MS). */
   readonly neighboursWatchedSince?: () => number | null;
@@ -360,7 +360,7 @@ export class Reconciler {
 
   /**
    * What a scheduled scan, or a run on neighbour events past TRUST_MS, may
-   * plan from instead of reading netfilter (it reads routing): what the last
+   * plan from instead of reading netfilter (routing: trustedRouting): what the last
    * run left, read less than NETFILTER_RESYNC_MS ago, while the backend's
    * events report every change to it (and its check, where it has one,
    * covers the rest: engine/repairs.ts judges the client sets' headers
