@@ -231,10 +231,11 @@ export const HEALTH_TICK_MS = 25;
  * ticks are fast from then on. A loss the method reports at once (tcp,
  * http, dns) brings the next tick forward; a ping's is read on the tick, and
  * a line is down only after `down` losses (8 × 100 ms by default), so the
- * first one read up to this late delays no verdict. Each tick is a wakeup of the daemon, which costs
- * more than the tick's work on a small virtual machine: measured here with
- * no clients and no scan, the daemon idled at 0.73 % of a core ticking every
- * 100 ms, 0.41 % every 250 ms and 0.25 % every second.
+ * first one read up to this late delays no verdict. Each tick is a wakeup of
+ * the daemon, which costs more than the tick's work on a small virtual
+ * machine: measured here with no clients and no scan, the daemon idled at
+ * 0.73 % of a core ticking every 100 ms, 0.41 % every 250 ms and 0.25 %
+ * every second.
  */
 export const HEALTH_IDLE_TICK_MS = 200;
 

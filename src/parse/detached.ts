@@ -1,8 +1,9 @@
 // Strings cut from a command's output that outlive it. V8 cuts a substring
 // of 13 characters or more as a view into the string it came from, so one
 // address kept from a 50,000-line read keeps its whole chunk of output alive
-// (measured at 50,000 clients: 3 MB of `ip neigh` text held by the keys of
-// the clients' map, 4 MB of `ipset save` text by a set's name).
+// (measured at 50,000 clients: 3 MB of `ip neigh` text held by the keys a
+// whole read changed in the clients' map, 4 MB of `ipset save` text by a
+// set's name).
 
 /** Below this length V8 copies a substring instead of making a view. */
 const VIEW_MIN = 13;
