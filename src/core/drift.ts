@@ -58,15 +58,14 @@ export function isOurRouting(event: RoutingEvent, owned: OwnedRanges): boolean {
  * not, so they give null (as do changes outside our ranges).
  */
 export function routingDrift(event: RoutingEvent, loaded: Loaded, owned: OwnedRanges): string | null {
+  if (!isOurRouting(event, owned)) return null;
   if (event.kind === 'rule') {
     const { rule } = event;
-    if (!inOurPriorityRange(owned, rule.priority)) return null;
     const wanted = loaded.rules.has(ruleKey(rule));
     if (event.deleted && wanted) return `ip rule ${rule.priority} (lookup ${rule.table}) deleted`;
     if (!event.deleted && !wanted) return `ip rule ${rule.priority} (lookup ${rule.table}) added in our priority range`;
     return null;
   }
-  if (!isOurTable(owned, event.table)) return null;
   const wanted = loaded.routes.has(`${event.table} ${event.dst}`);
   if (event.deleted && wanted) return `route ${event.dst} in table ${event.table} deleted`;
   if (!event.deleted && !wanted) return `route ${event.dst} added to our table ${event.table}`;

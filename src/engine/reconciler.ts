@@ -57,8 +57,10 @@ export const UNCLASSIFIED = '(unclassified)';
 export const NEIGHBOUR_REASON = 'neighbour';
 /** The reason of the rescan after lost neighbour events (engine/monitors.ts): the neighbour table is read whole, the rules need not be. */
 export const NEIGHBOURS_LOST_REASON = 'neighbour events lost';
-/** Runs asked for only by these may plan from what the last run left (Reconciler.known). */
-const TRUSTING = new Set([NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON]);
+/** The reason of the runs the scan schedule asks for (engine/daemon.ts). */
+export const SCHEDULED_SCAN_REASON = 'scheduled scan';
+/** Runs asked for only by these may plan from what the last run left (Reconciler.known), as far as it is trusted. */
+const TRUSTING = new Set([NEIGHBOUR_REASON, NEIGHBOURS_LOST_REASON, SCHEDULED_SCAN_REASON]);
 /**
  * How long after the kernel was last read such runs may trust all of it: then
  * one of them reads routing again, and netfilter too unless its events and
@@ -80,16 +82,14 @@ export const ROUTING_RESYNC_MS = 5 * 60_000;
 /** How long after a run that changed the assignments, with no run since, the next run's derivations are prepared (Reconciler.prepareWhenIdle). */
 export const PREPARE_IDLE_MS = 500;
 
-/** The reason of the runs the scan schedule asks for (engine/daemon.ts). */
-export const SCHEDULED_SCAN_REASON = 'scheduled scan';
 /**
  * How long a scheduled scan may plan from the netfilter objects the last run
  * left, without reading them, while the backend's events report every change
  * to them (NetfilterBackend.watched): at 50,000 clients reading and comparing
  * the client set is most of an idle scan's cost. Routing and the neighbour
- * table are trusted alike (ROUTING_RESYNC_MS, NEIGHBOUR_RESYNC_MS); netfilter is read at least this often
- * (kube-proxy's partial syncs between full ones), which also catches what a
- * lost event hid.
+ * table are trusted alike (ROUTING_RESYNC_MS, NEIGHBOUR_RESYNC_MS);
+ * netfilter is read at least this often (kube-proxy's partial syncs between
+ * full ones), which also catches what a lost event hid.
  */
 export const NETFILTER_RESYNC_MS = 5 * 60_000;
 
@@ -371,7 +371,7 @@ export class Reconciler {
   private trustedNetfilter(reasons: readonly string[], now: number): { netfilter: unknown; readAt: number } | null {
     const known = this.knownNetfilter;
     if (!known || now - known.readAt > NETFILTER_RESYNC_MS) return null;
-    if (!reasons.every((reason) => reason === SCHEDULED_SCAN_REASON || TRUSTING.has(reason))) return null;
+    if (!reasons.every((reason) => TRUSTING.has(reason))) return null;
     // Read after the events began to be watched: a change while they were not (a monitor restarting) is in what was read.
     const since = this.deps.netfilterWatchedSince?.() ?? null;
     return since !== null && known.readAt >= since && this.deps.backend.watched(known.netfilter) ? known : null;
@@ -492,7 +492,7 @@ export class Reconciler {
       const trustedNetfilter = this.trustedNetfilter(batch.reasons, started);
       // Routing and netfilter each read within TRUST_MS, or events report every change since it was read.
       const trusted = this.known !== null && this.trustedRouting(this.known.readAt, started) && (started - this.known.netfilterReadAt <= TRUST_MS || trustedNetfilter !== null);
-      const known = trusted && batch.reasons.every((reason) => TRUSTING.has(reason) || reason === SCHEDULED_SCAN_REASON) ? this.known : null;
+      const known = trusted && batch.reasons.every((reason) => TRUSTING.has(reason)) ? this.known : null;
       const knownNetfilter = known ? null : trustedNetfilter;
       this.known = null;
       this.knownNetfilter = null;

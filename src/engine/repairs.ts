@@ -217,13 +217,14 @@ export class Repairs {
   }
 
   private routingChanged(event: RoutingEvent): void {
-    if (!isOurRouting(event, this.deps.reconciler.effectiveConfig)) {
+    const owned = this.deps.reconciler.effectiveConfig;
+    if (!isOurRouting(event, owned)) {
       this.othersRoutingAt = this.deps.clock.now();
       return;
     }
     const loaded = this.deps.reconciler.loaded;
     if (!loaded) return;
-    const what = routingDrift(event, loaded, this.deps.reconciler.effectiveConfig);
+    const what = routingDrift(event, loaded, owned);
     if (what) this.notice(what, null);
   }
 
