@@ -36,7 +36,7 @@ export function adoptFromClientSet(config: Config, classified: ReadonlyMap<strin
       continue;
     }
     // MAC and interface are filled in by the next neighbour scan.
-    next.set(member, { uplink, mac: '', interface: '', pinned: false, firstSeen: now, lastSeen: now });
+    next.set(member, { uplink, mac: '', interface: '', pinned: false, firstSeen: now });
     adopted.push({ ip: member, uplink });
   }
   return { assignments: next, adopted, unreadable };

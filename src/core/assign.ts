@@ -4,7 +4,7 @@
 // clients keep their uplink; only an operator, expiry of an absent client, or
 // the removal of its uplink from the config changes it.
 
-import type { ClientRecord, UplinkView } from '../model/state.js';
+import type { ClientRecord, LastSeen, UplinkView } from '../model/state.js';
 import type { Neighbour } from '../model/kernel.js';
 import { hostStrategy } from './balance/host.js';
 import type { BalanceStrategy, Candidate } from './balance/strategy.js';
@@ -75,17 +75,9 @@ export function countByUplink(assignments: ReadonlyMap<string, ClientRecord>): M
   return new Map(uplinkCounts.of(assignments));
 }
 
-/**
- * A present client's lastSeen is written again once it is this old (or a
- * tenth of the expiry, when that is shorter): a scan of 50,000 present clients
- * otherwise rewrote 50,000 records every 30 s to move a time by 30 s. An
- * absent client then expires at most this much later than `clients.expire`
- * (the check allows for it), never sooner.
- */
-export const LAST_SEEN_GRAIN_MS = 60_000;
-
-export function lastSeenGrain(expireMs: number): number {
-  return expireMs > 0 ? Math.min(LAST_SEEN_GRAIN_MS, expireMs / 10) : LAST_SEEN_GRAIN_MS;
+/** When `ip` (holding `record`) was last in the neighbour table: its entry in `lastSeen`, else its firstSeen (model/state.ts LastSeen). */
+export function seenAt(lastSeen: LastSeen, ip: string, record: ClientRecord): number {
+  return lastSeen.get(ip) ?? record.firstSeen;
 }
 
 /** Counts of `given` (by `keyOf` a record) with what the draft of its next version changed so far. */
@@ -113,6 +105,8 @@ function countDrafted(counts: ReadonlyMap<string, number>, draft: MapDraft<strin
 
 export interface AssignInput {
   readonly assignments: ReadonlyMap<string, ClientRecord>;
+  /** When each client was last seen, before this run (expiry reads it; this run's present clients are seen now). */
+  readonly lastSeen: LastSeen;
   /** Clients present now (already admitted by the client filter). */
   readonly present: readonly Neighbour[];
   readonly uplinks: readonly UplinkView[];
@@ -144,11 +138,10 @@ export interface AssignResult {
   readonly moved: readonly { ip: string; from: string; uplink: string }[];
   readonly expired: readonly string[];
   /**
-   * Clients whose record changed in more than lastSeen, beside the added,
-   * moved and expired ones: another device took the address (its MAC or
-   * interface), IPv6 addresses joined or left the host. With those three,
-   * every client the run changed but for lastSeen (a pair's master sends
-   * them to its backup: core/ha-sync.ts ClientJournal).
+   * Clients whose record changed, beside the added, moved and expired ones:
+   * another device took the address (its MAC or interface), IPv6 addresses
+   * joined or left the host. With those three, every client the run changed
+   * (a pair's master sends them to its backup: core/ha-sync.ts ClientJournal).
    */
   readonly updated: readonly string[];
   /** New clients not assigned because a cap is reached. */
@@ -195,12 +188,11 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
   const strategy = input.strategy ?? hostStrategy;
   const candidates = strategy.candidates(input.uplinks);
   const expired: string[] = [];
-  const grain = lastSeenGrain(input.expireMs);
   if (input.complete && input.expireMs > 0) {
-    // Built only when some record is old enough: a present client's lastSeen is at most `grain` old.
+    // Built only when some client is old enough: a present one was seen at the last whole read.
     let presentIps: Set<string> | null = null;
     for (const [ip, record] of given) {
-      if (record.pinned || input.now - record.lastSeen <= input.expireMs + grain) continue;
+      if (record.pinned || input.now - seenAt(input.lastSeen, ip, record) <= input.expireMs) continue;
       presentIps ??= new Set(input.present.map((n) => n.ip));
       if (!presentIps.has(ip)) expired.push(ip);
     }
@@ -236,16 +228,11 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
       unknown.push(neighbour);
       continue;
     }
-    const same = record.mac === neighbour.mac && record.interface === neighbour.dev;
-    if (same && input.now - record.lastSeen < grain && input.now >= record.lastSeen) continue;
-    if (same) {
-      draft.set(neighbour.ip, { ...record, lastSeen: input.now });
-      continue;
-    }
+    if (record.mac === neighbour.mac && record.interface === neighbour.dev) continue;
     // Another device took the address: the IPv6 addresses were the old device's.
     const { ipv6: _, ...rest } = record;
     updated.push(neighbour.ip);
-    draft.set(neighbour.ip, { ...rest, mac: neighbour.mac, interface: neighbour.dev, lastSeen: input.now });
+    draft.set(neighbour.ip, { ...rest, mac: neighbour.mac, interface: neighbour.dev });
   }
   const fresh = sortedByAddress(unknown, (n) => n.ip);
   const perMac = fresh.length > 0 ? countDrafted(macCounts.of(given), draft, (record) => record.mac, new Set(fresh.map((n) => n.mac).filter((mac) => mac !== ''))) : new Map<string, number>();
@@ -258,7 +245,7 @@ function updateIpv4(input: AssignInput): Omit<AssignResult, 'addresses6' | 'upda
     }
     perMac.set(neighbour.mac, (perMac.get(neighbour.mac) ?? 0) + 1);
     const target = place(null);
-    draft.set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now, lastSeen: input.now });
+    draft.set(neighbour.ip, { uplink: target.name, mac: neighbour.mac, interface: neighbour.dev, pinned: false, firstSeen: input.now });
     added.push({ ip: neighbour.ip, uplink: target.name });
   }
   return { assignments: draft.done(), added, moved, expired, updated, refused };

@@ -3,7 +3,8 @@
 // an IPv6 address), in address order or busiest first, and cut to one page,
 // so the page gets 100 rows whether there are 50 clients or 50,000.
 
-import type { Assignments } from '../model/state.js';
+import type { Assignments, LastSeen } from '../model/state.js';
+import { seenAt } from './assign.js';
 import { parseIpv4 } from './ipv4.js';
 
 export interface ClientRow {
@@ -39,7 +40,7 @@ export const PAGE_ROWS = 100;
  * `limit` of them from `offset`. `bytes` is each address's count from the
  * kernel (null: unreadable; the rows say so and bytes order is address order).
  */
-export function clientTable(clients: Assignments, query: string, offset: number, bytes: ReadonlyMap<string, number> | null, order: ClientOrder = 'address', limit = PAGE_ROWS): ClientPage {
+export function clientTable(clients: Assignments, lastSeen: LastSeen, query: string, offset: number, bytes: ReadonlyMap<string, number> | null, order: ClientOrder = 'address', limit = PAGE_ROWS): ClientPage {
   const needle = query.trim().toLowerCase();
   // [the address as a number, the address, its bytes (IPv4 and IPv6 together)].
   const matched: [number, string, number][] = [];
@@ -65,7 +66,7 @@ export function clientTable(clients: Assignments, query: string, offset: number,
       pool: record.uplink,
       pinned: record.pinned,
       since: record.firstSeen,
-      lastSeen: record.lastSeen,
+      lastSeen: seenAt(lastSeen, ip, record),
       ipv6: Object.keys(record.ipv6 ?? {}),
       bytes: bytes === null ? null : counted,
     };

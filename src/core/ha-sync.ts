@@ -34,7 +34,7 @@ export function snapshotOf(clients: Assignments, layout: string): SyncBody {
 }
 
 /**
- * The clients whose record changed (not lastSeen alone) and the ones gone,
+ * The clients whose record changed (not its IPv6 addresses' times alone) and the ones gone,
  * among some clients only: `before` holds each client that may have changed,
  * with its record before (undefined: it was not there); any other client is
  * taken as unchanged. The work is by the clients in `before`. null when

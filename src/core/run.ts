@@ -7,7 +7,7 @@
 import type { Config } from '../model/config.js';
 import type { Neighbour, RoutingState } from '../model/kernel.js';
 import type { DesiredState, RoutingChange } from '../model/plan.js';
-import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
+import type { ClientRecord, LastSeen, OwnedRanges, UplinkView } from '../model/state.js';
 import { countByUplink, updateAssignments, type AssignResult } from './assign.js';
 import { trafficStrategy } from './balance/traffic.js';
 import { clientFilter } from './clients.js';
@@ -29,6 +29,8 @@ export interface PlanRunInput {
   /** The shared kernel state (the backend's own observation goes to backend.plan). */
   readonly observed: RoutingState;
   readonly assignments: ReadonlyMap<string, ClientRecord>;
+  /** When each client was last seen (expiry). */
+  readonly lastSeen: LastSeen;
   readonly neighbours: readonly Neighbour[];
   /** The neighbours are a full table read (expiry may run), not a few events. */
   readonly complete: boolean;
@@ -41,6 +43,8 @@ export interface PlanRunInput {
 
 export interface PlanRunResult {
   readonly assignment: AssignResult;
+  /** The clients (IPv4 addresses) among this run's neighbours that hold an assignment after it: seen now. */
+  readonly seen: readonly string[];
   /** desired.netfilter is what backend.plan takes. */
   readonly desired: DesiredState;
   readonly routing: RoutingChange;
@@ -57,19 +61,22 @@ function follows(config: Config, role: HaRole | undefined): boolean {
 
 export function computePlan(input: PlanRunInput): PlanRunResult {
   const { config, observed, uplinks } = input;
-  const assignment: AssignResult = follows(config, input.role) ? { assignments: LayeredMap.of(input.assignments), added: [], moved: [], expired: [], updated: [], refused: [], addresses6: 0 } : assign(input);
+  const admit = clientFilter(config, observed.links);
+  const present = input.neighbours.filter((n) => admit.admits(n));
+  const assignment: AssignResult = follows(config, input.role) ? { assignments: LayeredMap.of(input.assignments), added: [], moved: [], expired: [], updated: [], refused: [], addresses6: 0 } : assign(input, present);
+  const seen = present.filter((n) => !n.ip.includes(':') && assignment.assignments.has(n.ip)).map((n) => n.ip);
   const uplinks6 = input.uplinks6 ?? [];
   const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments, ...(input.role ? { role: input.role } : {}) });
-  return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
+  return { assignment, seen, desired, routing: diffRouting(config, desired, observed, input.previous) };
 }
 
-/** The clients after this run's neighbours: new ones join a pool, gone ones expire. */
-function assign(input: PlanRunInput): AssignResult {
+/** The clients after this run's neighbours (`present`: those the client filter admits): new ones join a pool, gone ones expire. */
+function assign(input: PlanRunInput, present: readonly Neighbour[]): AssignResult {
   const { config } = input;
-  const admit = clientFilter(config, input.observed.links);
   return updateAssignments({
     assignments: input.assignments,
-    present: input.neighbours.filter((n) => admit.admits(n)),
+    lastSeen: input.lastSeen,
+    present,
     uplinks: input.uplinks,
     now: input.now,
     complete: input.complete,

@@ -45,7 +45,7 @@ import { ProcessWatch } from '../system/process-stats.js';
 import { startSchedule, type Schedule } from '../system/schedule.js';
 import { type Asset, listenWeb, readAssets, type WebServer } from '../system/web-server.js';
 import { readSysctlFiles } from '../system/sysctl-files.js';
-import { assignmentsOf, Store } from '../system/store.js';
+import { clientsOf, Store } from '../system/store.js';
 import { loadBackends } from './backend.js';
 import { ClientBytes } from './client-bytes.js';
 import { HaRoles } from './ha.js';
@@ -151,7 +151,8 @@ export class Daemon {
     for (const removal of await removeOtherBackends(runner, others, store.data.createdTables)) {
       log.warn('removed what the other netfilter backend had loaded (netfilter.backend changed)', { chains: removal.chains, tables: removal.tablesDeleted });
     }
-    const adoption = adoptFromClientSet(config, backend.classified(observed), assignmentsOf(store.data), Date.now());
+    const stored = clientsOf(store.data);
+    const adoption = adoptFromClientSet(config, backend.classified(observed), stored.assignments, Date.now());
     if (recovery) {
       log.error('state store was unusable: moved aside; assignments recovered from its backup and the kernel', {
         problem: recovery.problem,
@@ -209,7 +210,8 @@ export class Daemon {
         sessions,
       },
       config,
-      assignmentsOf(store.data),
+      stored.assignments,
+      stored.lastSeen,
     );
     const ha = config.ha;
     const resyncConnections = async (): Promise<void> => {

@@ -69,7 +69,7 @@ export function controlHandlers(deps: HandlerDeps): Handlers {
       const report = await r.request(`assign ${ip}`, {
         edit: (clients, now) => {
           const existing = clients.get(ip);
-          clients.set(ip, { mac: '', interface: '', firstSeen: now, lastSeen: now, ...existing, uplink, pinned: true });
+          clients.set(ip, { mac: '', interface: '', firstSeen: now, ...existing, uplink, pinned: true });
         },
       });
       deps.timeline.note('operator', `${ip} pinned to ${uplink}`, uplink);

@@ -1,7 +1,7 @@
 // What a run writes to the store, and when: the assignments after every
-// change (at most every CLIENT_SAVE_MS; lastSeen alone at most every
-// LAST_SEEN_SAVE_MS; the clients changed since the last write, appended to
-// the store's journal when they are few), ppp bindings,
+// change (at most every CLIENT_SAVE_MS; the clients changed since the last
+// write, appended to the store's journal when they are few), when each was
+// last seen (whole, at most every LAST_SEEN_SAVE_MS), ppp bindings,
 // the owned ranges once they changed, and — before the first change to a
 // sysctl or a netfilter table — how it was, so `flush` can put it back.
 // Writes happen only after the kernel took the run's changes (DESIGN.md §1:
@@ -10,12 +10,18 @@
 
 import { sameRanges } from '../core/contract.js';
 import type { Config } from '../model/config.js';
-import type { ClientRecord } from '../model/state.js';
+import { seenAt } from '../core/assign.js';
+import type { ClientRecord, LastSeen, StoredClient } from '../model/state.js';
 import type { Clock, TimerHandle } from '../system/clock.js';
 import type { Store } from '../system/store.js';
 
-/** lastSeen alone changes every scan; it is written at most this often. */
-const LAST_SEEN_SAVE_MS = 10 * 60_000;
+/**
+ * When clients were last seen changes at every whole read of the neighbour
+ * table, and is not a change of the assignments: it is written by a whole
+ * write at most this often. After a crash a client expires at most this much
+ * later.
+ */
+export const LAST_SEEN_SAVE_MS = 10 * 60_000;
 /**
  * Runs that follow each other closely (clients arriving in a burst) write new
  * and expired clients at most this often, the last change always: a write of
@@ -27,6 +33,8 @@ export const CLIENT_SAVE_MS = 1000;
 
 export class RunPersistence {
   private lastSavedAt = -Infinity;
+  /** When the clients were last written whole, with when each was last seen. */
+  private lastWholeAt = -Infinity;
   private pendingBindings: [string, string][] = [];
   /**
    * Changes to the assignments are counted: `changes` counts them all,
@@ -40,6 +48,10 @@ export class RunPersistence {
   private savedCovers = 0;
   private urgentAt = 0;
   private latest: ReadonlyMap<string, ClientRecord> = new Map();
+  /** The reconciler's own map (not a copy): a write takes the times as they are then, never older than `latest`'s. */
+  private latestSeen: LastSeen = new Map();
+  /** When the run that handed them over began. */
+  private latestAt = Number.NEGATIVE_INFINITY;
   /**
    * The clients changed in `latest` since the last write that covered them
    * (all: not known which, as before the first); a few are appended to the
@@ -73,7 +85,7 @@ export class RunPersistence {
     if (urgent) this.urgentAt = this.changes;
   }
 
-  /** These clients' records changed, lastSeen alone included (null: not known which); written once a run that includes the change succeeds. */
+  /** These clients' records changed (null: not known which); written once a run that includes the change succeeds. */
   touched(ips: ReadonlySet<string> | null): void {
     this.unsettled = merged(this.unsettled, ips ?? 'all');
   }
@@ -114,8 +126,8 @@ export class RunPersistence {
     });
   }
 
-  /** After a successful run: the ranges now loaded, and the assignments when they changed (or lastSeen is old). */
-  async afterSuccess(config: Config, assignments: ReadonlyMap<string, ClientRecord>, now: number): Promise<void> {
+  /** After a successful run: the ranges now loaded, and the assignments when they changed (or when they were seen was last written LAST_SEEN_SAVE_MS ago). */
+  async afterSuccess(config: Config, assignments: ReadonlyMap<string, ClientRecord>, lastSeen: LastSeen, now: number): Promise<void> {
     const stored = this.store.data.ranges;
     if (!stored || !sameRanges(stored, config)) {
       const ranges = { tables: { base: config.tables.base }, rules: { priority: config.rules.priority } };
@@ -124,14 +136,17 @@ export class RunPersistence {
       });
     }
     // These assignments include every change counted so far (a run applies its edits before this).
+    if (this.latestAt === Number.NEGATIVE_INFINITY) this.store.takeClientsFrom(() => this.storedClients());
     this.latest = assignments;
+    this.latestSeen = lastSeen;
+    this.latestAt = now;
     this.latestCovers = this.changes;
     this.dirty = merged(this.dirty, this.unsettled);
     this.unsettled = new Set();
-    // More than the journal takes are written whole: a whole read's lastSeen changes (every client) need not be listed for up to LAST_SEEN_SAVE_MS.
+    // More than the journal takes are written whole: the list need not be kept meanwhile.
     if (this.dirty !== 'all' && !this.store.journalHolds(this.dirty.size, assignments.size)) this.dirty = 'all';
     const unsaved = this.savedCovers < this.latestCovers;
-    if (!unsaved && now - this.lastSavedAt <= LAST_SEEN_SAVE_MS) return;
+    if (!unsaved && !this.seenDue(now)) return;
     const wait = this.lastSavedAt + CLIENT_SAVE_MS - now;
     if (wait <= 0 || this.urgentAt > this.savedCovers) {
       this.clock.clear(this.deferred);
@@ -145,30 +160,54 @@ export class RunPersistence {
     });
   }
 
-  /** Writes what is not yet saved, after a write under way (the daemon stopping, its last run done). */
+  /** Writes what is not yet saved, when clients were seen included, after a write under way (the daemon stopping, its last run done). */
   async flush(): Promise<void> {
     this.clock.clear(this.deferred);
     this.deferred = null;
     await this.writing?.catch(() => undefined);
-    if (this.savedCovers < this.latestCovers) await this.saveClients(this.clock.now());
+    if (this.savedCovers < this.latestCovers || this.lastWholeAt < this.latestAt) await this.saveClients(this.clock.now(), true);
   }
 
-  /** The clients changed since the last write appended to the store's journal when they are few, else all of them written whole. */
-  private saveClients(now: number): Promise<void> {
+  /** The clients in the store's form, made as the store writes them (a copy kept would cost 8 MB at 50,000). */
+  private storedClients(): Record<string, StoredClient> {
+    const clients: Record<string, StoredClient> = {};
+    for (const [ip, record] of this.latest) clients[ip] = stored(record, seenAt(this.latestSeen, ip, record));
+    return clients;
+  }
+
+  /** Whether when clients were seen is due to be written (LAST_SEEN_SAVE_MS). */
+  private seenDue(now: number): boolean {
+    return now - this.lastWholeAt > LAST_SEEN_SAVE_MS;
+  }
+
+  /**
+   * The clients changed since the last write appended to the store's journal
+   * when they are few, else all of them written whole, with when each was
+   * seen; whole also when `withSeen` or when those times are due (seenDue).
+   */
+  private saveClients(now: number, withSeen = false): Promise<void> {
     const latest = this.latest;
+    const seen = this.latestSeen;
     const covers = this.latestCovers;
     const dirty = this.dirty;
     this.dirty = new Set();
-    const write =
-      dirty !== 'all' && this.store.journalHolds(dirty.size, latest.size)
-        ? this.store.appendClients(new Map([...dirty].map((ip) => [ip, latest.get(ip) ?? null])))
-        : this.store.save((d) => {
-            d.clients = Object.fromEntries(latest);
-          });
+    const whole = withSeen || dirty === 'all' || !this.store.journalHolds(dirty.size, latest.size) || this.seenDue(now);
+    const write = whole
+      ? // The clients as they are when it writes (takeClientsFrom): never older than `latest`.
+        this.store.save(() => undefined)
+      : this.store.appendClients(
+          new Map(
+            [...dirty].map((ip) => {
+              const record = latest.get(ip);
+              return [ip, record === undefined ? null : stored(record, seenAt(seen, ip, record))];
+            }),
+          ),
+        );
     this.writing = write.then(
       () => {
         this.savedCovers = Math.max(this.savedCovers, covers);
         this.lastSavedAt = now;
+        if (whole) this.lastWholeAt = now;
       },
       (error: unknown) => {
         // Not written: its clients are still to be written.
@@ -178,6 +217,12 @@ export class RunPersistence {
     );
     return this.writing;
   }
+}
+
+/** A record as the store writes it: made field by field, which costs a third of a spread's time (50,000 at each whole write). */
+function stored(record: ClientRecord, lastSeen: number): StoredClient {
+  const { uplink, mac, interface: iface, pinned, firstSeen, ipv6 } = record;
+  return ipv6 === undefined ? { uplink, mac, interface: iface, pinned, firstSeen, lastSeen } : { uplink, mac, interface: iface, pinned, firstSeen, lastSeen, ipv6 };
 }
 
 /** Two sets of clients as one ('all' absorbs the other); `into` may be written. */

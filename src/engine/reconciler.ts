@@ -28,7 +28,7 @@ import { LayeredMap } from '../core/layered-map.js';
 import { role, withBindings } from '../core/uplinks.js';
 import type { Config } from '../model/config.js';
 import type { RoutingState } from '../model/kernel.js';
-import type { ClientRecord, OwnedRanges, UplinkView } from '../model/state.js';
+import type { ClientRecord, LastSeen, OwnedRanges, UplinkView } from '../model/state.js';
 import type { Announcement } from '../model/plan.js';
 import type { RunReport } from '../schema/control.js';
 import { countLines, renderIpBatch, renderKernelPayloads } from '../render/payloads.js';
@@ -143,6 +143,8 @@ export class Reconciler {
   /** Configs replaced since the last successful run (reloads): that run cleans up their ranges. */
   private replaced: OwnedRanges[] = [];
   private assignments: LayeredMap<string, ClientRecord>;
+  /** When each client was last seen, written in place after each run's plan (noteSeen). */
+  private readonly seen: Map<string, number>;
   /** One of a pair: keepalived's word, unknown (fenced) until it gives it. */
   private haRole: HaRole = 'unknown';
   private uplinkViews: UplinkView[] = [];
@@ -197,9 +199,11 @@ export class Reconciler {
     private readonly deps: ReconcilerDeps,
     config: Config,
     assignments: Map<string, ClientRecord>,
+    lastSeen: Map<string, number> = new Map(),
   ) {
     this.config = config;
     this.assignments = LayeredMap.of(assignments);
+    this.seen = lastSeen;
     this.clock = deps.clock ?? systemClock;
     this.persistence = new RunPersistence(deps.store, this.clock);
     this.loader = new PayloadLoader(deps.runner, deps.writer ?? deps.runner, this.clock, deps.log, deps.sessions);
@@ -232,6 +236,11 @@ export class Reconciler {
 
   get clients(): ReadonlyMap<string, ClientRecord> {
     return this.assignments;
+  }
+
+  /** When each client was last seen (model/state.ts LastSeen). */
+  get lastSeen(): LastSeen {
+    return this.seen;
   }
 
   /** Notes in `journal` every client that edits and runs change from now on (null: stop). */
@@ -305,10 +314,10 @@ export class Reconciler {
   /** A new role for this gateway of a pair; the run that takes it raises or lifts the fence. */
   setRole(role: HaRole): Promise<RunReport> {
     return this.request(`ha ${role}`, {
-      edit: (clients, now) => {
-        // A backup's lastSeen is the master's when last sent (seen again alone is not sent): a new master counts
-        // every client as seen now, so its first scans expire nobody its neighbour table has not shown yet.
-        if (role === 'master' && this.haRole !== 'master') for (const [ip, record] of [...this.assignments]) clients.set(ip, { ...record, lastSeen: Math.max(record.lastSeen, now) });
+      edit: (_, now) => {
+        // A backup is not told when clients were seen: a new master counts every client as seen now, so its
+        // first scans expire nobody its neighbour table has not shown yet.
+        if (role === 'master' && this.haRole !== 'master') for (const ip of this.assignments.keys()) this.seen.set(ip, now);
         this.haRole = role;
       },
     });
@@ -436,9 +445,8 @@ export class Reconciler {
    * derived now (core/assign.ts prepareAssignment). After a burst the first
    * new client otherwise waited about 100 ms at 50,000 clients for the
    * burst's last changes to be carried; and a derivation lets go of the
-   * version it was derived from, which a whole read's lastSeen changes (every
-   * client) had otherwise kept alive, a second set of 50,000 records, until
-   * the next new client.
+   * version it was derived from, which would otherwise keep the records the
+   * run replaced alive until the next new client.
    */
   private prepareWhenIdle(): void {
     this.clock.clear(this.preparing);
@@ -453,6 +461,18 @@ export class Reconciler {
   private advance(next: LayeredMap<string, ClientRecord>): void {
     this.persistence.touched(next.changedSince(this.assignments, 1, Number.POSITIVE_INFINITY));
     this.assignments = next;
+  }
+
+  /**
+   * The run's present clients were seen at `at`, its expired ones are gone.
+   * After a whole read, entries of clients that edits removed (an operator's
+   * release, a backup's snapshot) are dropped too: 50,000 lookups, and only
+   * when there are more entries than clients.
+   */
+  private noteSeen(present: readonly string[], expired: readonly string[], at: number, whole: boolean): void {
+    for (const ip of present) this.seen.set(ip, at);
+    for (const ip of expired) this.seen.delete(ip);
+    if (whole && this.seen.size > this.assignments.size) for (const ip of this.seen.keys()) if (!this.assignments.has(ip)) this.seen.delete(ip);
   }
 
   private count(report: RunReport): void {
@@ -511,6 +531,7 @@ export class Reconciler {
       const { config, uplinks, uplinks6, routing: observed } = inputs;
       const {
         assignment: result,
+        seen,
         desired,
         routing,
       } = computePlan({
@@ -520,6 +541,7 @@ export class Reconciler {
         previous: inputs.previous,
         observed,
         assignments: this.assignments,
+        lastSeen: this.seen,
         neighbours: inputs.neighbours ?? batch.neighbours,
         complete: inputs.neighbours !== null,
         now: started,
@@ -531,6 +553,7 @@ export class Reconciler {
       if (counts.added + counts.moved + counts.expired + result.addresses6 > 0) this.persistence.changed(counts.moved > 0);
       this.journal?.noteRun(this.assignments, result);
       this.advance(result.assignments);
+      this.noteSeen(seen, result.expired, started, inputs.neighbours !== null);
       this.uplinkViews = [...uplinks];
       this.uplinkViews6 = uplinks6;
       this.runLog.conflictsSeen(routing.conflicts);
@@ -556,7 +579,7 @@ export class Reconciler {
       await this.forgetFallen(config, uplinks, forgotten, uplinks6);
       await this.forgetFallen6(config, uplinks6, forgotten);
       phases.forget = mark();
-      await this.persistence.afterSuccess(config, this.assignments, started);
+      await this.persistence.afterSuccess(config, this.assignments, this.seen, started);
       this.replaced = [];
       phases.persist = mark();
       this.loadedState = loadedOf(desired);

@@ -101,7 +101,7 @@ export function webRoutes(deps: WebDeps, assets: ReadonlyMap<string, Asset>, tok
           // The request's own fields first: a bad one is refused without reading every client's counters.
           const offset = wholeNumber(query.get('offset'), 'offset');
           const order = clientOrder(query.get('order'));
-          return clientTable(deps.reconciler.clients, query.get('q') ?? '', offset, await deps.clientBytes.get(), order);
+          return clientTable(deps.reconciler.clients, deps.reconciler.lastSeen, query.get('q') ?? '', offset, await deps.clientBytes.get(), order);
         }
         case '/api/explain': {
           const request = parseAs('explain', { ip: query.get('ip') ?? '' });

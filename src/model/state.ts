@@ -13,7 +13,6 @@ export interface ClientRecord {
   readonly pinned: boolean;
   /** Epoch milliseconds. */
   readonly firstSeen: number;
-  readonly lastSeen: number;
   /** The host's IPv6 addresses (same MAC, same interface) → when each was last seen: they share its pool (lan.ipv6.mode nat). */
   readonly ipv6?: Readonly<Record<string, number>>;
 }
@@ -27,6 +26,19 @@ export interface ClientRecord {
  * that changed (core/assign.ts counts, core/netfilter.ts, backends/iptables/diff.ts).
  */
 export type Assignments = ReadonlyMap<string, ClientRecord>;
+
+/**
+ * When each client was last in the neighbour table (epoch ms), kept beside
+ * the assignments and not in their records: a whole read finds every client
+ * present, and made a new version of 50,000 records only to move a time.
+ * Not versioned: the reconciler writes it in place after each run
+ * (engine/reconciler.ts), planning only reads it (core/assign.ts expiry). A
+ * client with no entry counts from its firstSeen (core/assign.ts seenAt).
+ */
+export type LastSeen = ReadonlyMap<string, number>;
+
+/** A client as the store writes it: its record and when it was last seen. */
+export type StoredClient = ClientRecord & { readonly lastSeen: number };
 
 /**
  * What an edit of the assignments (engine/trigger.ts Edit) may do: every
@@ -45,10 +57,10 @@ export interface ClientEdits {
 /** The persisted store (dispatcher.json): its format is defined once, by src/schema/store.ts. */
 export type StoreData = StoreFormat;
 
-/** ClientRecord and OwnedRanges are the store schema's own shapes: a compile error here means the two drifted apart. */
+/** StoredClient and OwnedRanges are the store schema's own shapes: a compile error here means the two drifted apart. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Holds<T extends true> = T;
-export type StoreShapesAgree = Holds<Same<ClientRecord, StoreFormat['clients'][string]>> | Holds<Same<OwnedRanges, NonNullable<StoreFormat['ranges']>>>;
+export type StoreShapesAgree = Holds<Same<StoredClient, StoreFormat['clients'][string]>> | Holds<Same<OwnedRanges, NonNullable<StoreFormat['ranges']>>>;
 
 /** The part of a config that says which routing tables and rule priorities are ours. */
 export interface OwnedRanges {

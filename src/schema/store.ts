@@ -20,7 +20,7 @@ export const clientRecordSchema = z.object({
   pinned: z.boolean(),
   /** Epoch milliseconds. */
   firstSeen: z.number(),
-  /** Epoch milliseconds; written again once a minute old (or a tenth of clients.expire), not on every scan (core/assign.ts). */
+  /** Epoch milliseconds; when it was last in the neighbour table, as of the last whole write (engine/persistence.ts LAST_SEEN_SAVE_MS). */
   lastSeen: z.number(),
   /** The host's IPv6 addresses → when each was last seen (epoch milliseconds); they share its pool. */
   ipv6: z.record(z.string().refine(isIpv6Text), z.number()).optional(),

@@ -19,7 +19,7 @@ import { appendFile, copyFile, mkdir, readFile, rename, writeFile } from 'node:f
 import { dirname, join } from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
-import type { ClientRecord, StoreData } from '../model/state.js';
+import type { ClientRecord, StoreData, StoredClient } from '../model/state.js';
 import { readStore } from '../schema/store.js';
 
 export const STORE_FILE = 'dispatcher.json';
@@ -37,7 +37,7 @@ const JOURNAL_SHARE = 1 / 4;
 const JOURNAL_MIN = 1024;
 
 /** A journal line: clients written (null: removed). The first line names the generation: {"generation": N}. */
-type JournalLine = Record<string, ClientRecord | null>;
+type JournalLine = Record<string, StoredClient | null>;
 
 /** What the daemon did with a store it could not use. */
 export interface StoreRecovery {
@@ -68,6 +68,14 @@ function validate(path: string, data: unknown): StoreData {
   return read.data;
 }
 
+/**
+ * Where a store's writes take the clients from once their owner hands them
+ * over (Store.takeClientsFrom); null: from its data, as read.
+ */
+interface ClientSource {
+  current: (() => Readonly<Record<string, StoredClient>>) | null;
+}
+
 export class Store {
   /** Writes and appends, one after another: a line is never appended to a journal a whole write is replacing. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -77,6 +85,7 @@ export class Store {
     private readonly db: Low<StoreData>,
     /** Client records in the journal; null: no journal follows this generation yet (the first append starts one). */
     private journalRecords: number | null,
+    private readonly clientSource: ClientSource,
   ) {}
 
   /** Opens (creating the directory, root-only) and validates the store. */
@@ -84,7 +93,9 @@ export class Store {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, STORE_FILE);
     // Compact JSON: tens of thousands of clients are rewritten whole on each save.
-    const db = new Low<StoreData>(new DataFile<StoreData>(path, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) }), emptyData());
+    const source: ClientSource = { current: null };
+    const stringify = (d: StoreData): string => JSON.stringify(source.current ? { ...d, clients: source.current() } : d);
+    const db = new Low<StoreData>(new DataFile<StoreData>(path, { parse: JSON.parse, stringify }), emptyData());
     let records: number | null;
     try {
       // The journal before the store: see readJournal.
@@ -95,7 +106,7 @@ export class Store {
       throw new StoreError(path, (error as Error).message);
     }
     db.data = validate(path, db.data);
-    return new Store(path, db, records);
+    return new Store(path, db, records, source);
   }
 
   /**
@@ -151,8 +162,20 @@ export class Store {
     return data === null ? null : validate(path, data);
   }
 
+  /** The data; its clients are the ones read at open, and none once they were handed over (takeClientsFrom). */
   get data(): Readonly<StoreData> {
     return this.db.data;
+  }
+
+  /**
+   * From now on every write takes the clients from `source`, called as it
+   * writes, and the clients read at open are let go: the daemon holds its
+   * clients in its own form (records, and apart from them when each was
+   * seen), and a copy in the store's form cost 8 MB at 50,000 clients.
+   */
+  takeClientsFrom(source: () => Readonly<Record<string, StoredClient>>): void {
+    this.clientSource.current = source;
+    this.db.data.clients = {};
   }
 
   /** Changes the data and writes it whole; the journal starts afresh (its next generation). */
@@ -172,11 +195,13 @@ export class Store {
   }
 
   /** These clients written (null: removed), appended to the journal as one line. */
-  appendClients(changes: ReadonlyMap<string, ClientRecord | null>): Promise<void> {
+  appendClients(changes: ReadonlyMap<string, StoredClient | null>): Promise<void> {
     const clients = this.db.data.clients;
     const line: JournalLine = {};
     for (const [ip, record] of changes) {
       line[ip] = record;
+      // Handed over, the clients are the source's: the data holds none.
+      if (this.clientSource.current) continue;
       if (record === null) delete clients[ip];
       else clients[ip] = record;
     }
@@ -260,6 +285,13 @@ function parseLine(text: string): Record<string, unknown> | null {
   }
 }
 
-export function assignmentsOf(data: Readonly<StoreData>): Map<string, ClientRecord> {
-  return new Map(Object.entries(data.clients));
+/** The stored clients as the reconciler holds them: their records, and apart from them when each was last seen (model/state.ts LastSeen). */
+export function clientsOf(data: Readonly<StoreData>): { readonly assignments: Map<string, ClientRecord>; readonly lastSeen: Map<string, number> } {
+  const assignments = new Map<string, ClientRecord>();
+  const lastSeen = new Map<string, number>();
+  for (const [ip, { lastSeen: seen, ...record }] of Object.entries(data.clients)) {
+    assignments.set(ip, record);
+    lastSeen.set(ip, seen);
+  }
+  return { assignments, lastSeen };
 }

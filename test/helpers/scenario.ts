@@ -68,7 +68,7 @@ export function pristineKernel(): KernelState {
 /** The captured lab's assignments, read back from its ipset (pool mark n → uplink n). */
 export function capturedAssignments(): Map<string, ClientRecord> {
   const byMark: Record<string, string> = { '0x1000000/0xf000000': 'isp1', '0x2000000/0xf000000': 'isp2', '0x3000000/0xf000000': 'isp3' };
-  return new Map(parseIpsetSave(fixture('ipset-save.txt')).entries.map((e) => [e.member, { uplink: byMark[e.options.skbmark as string] as string, mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]));
+  return new Map(parseIpsetSave(fixture('ipset-save.txt')).entries.map((e) => [e.member, { uplink: byMark[e.options.skbmark as string] as string, mac: '', interface: 'lan0', pinned: false, firstSeen: 0 }]));
 }
 
 export function labUplinks(kernel: KernelState = capturedKernel()): UplinkView[] {

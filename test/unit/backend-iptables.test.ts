@@ -104,7 +104,7 @@ class IptablesOnlyRunner implements Runner {
 describe('the iptables backend through its interface', () => {
   test('plan → payload → describe on a pristine gateway: the same document as the golden file of the whole run', () => {
     const pristine = pristineKernel();
-    const run = computePlan({ config: labConfig, uplinks: labUplinks(), observed: pristine, assignments: capturedAssignments(), neighbours: [], complete: false, now: 0 });
+    const run = computePlan({ config: labConfig, uplinks: labUplinks(), observed: pristine, assignments: capturedAssignments(), lastSeen: new Map(), neighbours: [], complete: false, now: 0 });
     const payload = backend.plan(run.desired.netfilter, netfilterOf(pristine));
     golden('lab-first-start', describeKernelPayloads(backend.describe, renderKernelPayloads(payload, run.routing)));
     expect(backend.size(payload)).toEqual({ ipset: 9, iptables: 37 });
@@ -191,7 +191,7 @@ describe('the iptables backend against the fake kernel', () => {
     const changed = new Map(assignments);
     changed.set('198.18.0.10', { ...(assignments.get('198.18.0.10') as ClientRecord), uplink: 'isp3' });
     changed.delete('198.18.0.11');
-    changed.set('198.18.3.3', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 });
+    changed.set('198.18.3.3', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: false, firstSeen: 0 });
     const change = backend.plan(intentFor(changed), await backend.observe(runner));
     const expected = backend.expected(change);
     await backend.apply(runner, change);
@@ -202,7 +202,7 @@ describe('the iptables backend against the fake kernel', () => {
 
   test('planning from what the last loads left (the client set by its changed clients) gives the payload a fresh reading gives, version after version (fast-check)', async () => {
     const uplinks = labUplinks().map((u) => u.name);
-    const client = (uplink: string): ClientRecord => ({ uplink, mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 });
+    const client = (uplink: string): ClientRecord => ({ uplink, mac: '', interface: 'lan0', pinned: false, firstSeen: 0 });
     const ips = Array.from({ length: 10 }, (_, i) => `198.18.1.${i + 1}`);
     // Each version: clients joining or moving (an uplink) and leaving (null), as runs and operators' edits make them.
     const versions = fc.array(fc.array(fc.tuple(fc.constantFrom(...ips), fc.option(fc.constantFrom(...uplinks, 'gone'), { nil: null })), { maxLength: 4 }), { minLength: 1, maxLength: 8 });

@@ -79,7 +79,7 @@ describe('the timeline', () => {
 });
 
 const up = (name: string, tier = 1): UplinkView => ({ name, state: 'up', tier }) as UplinkView;
-const client = (uplink: string, extra: Partial<ClientRecord> = {}): ClientRecord => ({ uplink, mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: 2, ...extra });
+const client = (uplink: string, extra: Partial<ClientRecord> = {}): ClientRecord => ({ uplink, mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pinned: false, firstSeen: 1, ...extra });
 
 describe("the timeline's words", () => {
   test("a line's fall says where its pool goes, its return that it comes home; an IPv6 verdict only itself", () => {
@@ -145,13 +145,21 @@ describe('the clients table', () => {
     ['198.18.0.9', client('isp1', { pinned: true })],
     ['198.18.1.1', client('isp1', { ipv6: { 'fd00:18::1:1': 5 } })],
   ]);
+  // When each was last seen (kept apart from the records); 198.18.0.100 never since it came.
+  const seen = new Map([
+    ['198.18.0.9', 3],
+    ['198.18.1.1', 2],
+  ]);
 
-  test('rows in address order (numeric, not text), filtered by address, MAC (any case), pool or IPv6 address', () => {
-    expect(clientTable(clients, '', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.0.100', '198.18.1.1']);
-    expect(clientTable(clients, 'aa:00', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.100']);
-    expect(clientTable(clients, ' ISP1 ', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.1.1']);
-    expect(clientTable(clients, 'fd00:18::1', 0, null).rows).toEqual([{ ip: '198.18.1.1', mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pool: 'isp1', pinned: false, since: 1, lastSeen: 2, ipv6: ['fd00:18::1:1'], bytes: null }]);
-    expect(clientTable(clients, 'nothing', 0, null)).toEqual({ order: 'address', total: 3, matched: 0, offset: 0, rows: [] });
+  test('rows in address order (numeric, not text), filtered by address, MAC (any case), pool or IPv6 address; last seen when first seen until seen again', () => {
+    expect(clientTable(clients, seen, '', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.0.100', '198.18.1.1']);
+    expect(clientTable(clients, seen, 'aa:00', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.100']);
+    expect(clientTable(clients, seen, ' ISP1 ', 0, null).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.1.1']);
+    expect(clientTable(clients, seen, 'fd00:18::1', 0, null).rows).toEqual([
+      { ip: '198.18.1.1', mac: 'aa:bb:cc:00:00:01', interface: 'lan0', pool: 'isp1', pinned: false, since: 1, lastSeen: 2, ipv6: ['fd00:18::1:1'], bytes: null },
+    ]);
+    expect(clientTable(clients, seen, 'aa:00', 0, null).rows[0]).toMatchObject({ since: 1, lastSeen: 1 });
+    expect(clientTable(clients, seen, 'nothing', 0, null)).toEqual({ order: 'address', total: 3, matched: 0, offset: 0, rows: [] });
   });
 
   test("bytes: a host's IPv4 and IPv6 addresses together, none counted yet is 0; busiest first on request, ties in address order", () => {
@@ -160,17 +168,17 @@ describe('the clients table', () => {
       ['fd00:18::1:1', 500],
       ['198.18.0.9', 1500],
     ]);
-    const table = clientTable(clients, '', 0, bytes, 'bytes');
+    const table = clientTable(clients, seen, '', 0, bytes, 'bytes');
     expect(table.order).toBe('bytes');
     expect(table.rows.map((r) => [r.ip, r.bytes])).toEqual([
       ['198.18.0.9', 1500],
       ['198.18.1.1', 1500],
       ['198.18.0.100', 0],
     ]);
-    expect(clientTable(clients, '', 0, bytes).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.0.100', '198.18.1.1']);
+    expect(clientTable(clients, seen, '', 0, bytes).rows.map((r) => r.ip)).toEqual(['198.18.0.9', '198.18.0.100', '198.18.1.1']);
     // Unreadable counters: no bytes, and the busiest order falls back to addresses (and says so).
-    expect(clientTable(clients, '', 0, null, 'bytes').order).toBe('address');
-    expect(clientTable(clients, '', 0, null, 'bytes').rows.map((r) => [r.ip, r.bytes])).toEqual([
+    expect(clientTable(clients, seen, '', 0, null, 'bytes').order).toBe('address');
+    expect(clientTable(clients, seen, '', 0, null, 'bytes').rows.map((r) => [r.ip, r.bytes])).toEqual([
       ['198.18.0.9', null],
       ['198.18.0.100', null],
       ['198.18.1.1', null],
@@ -214,11 +222,11 @@ describe('the clients table', () => {
   test('pages of 100 at 50,000 clients, an offset past the end shows the last row', () => {
     const many = new Map<string, ClientRecord>();
     for (let i = 0; i < 50_000; i++) many.set(`198.18.${i >> 8}.${i & 255}`, client(i % 2 === 0 ? 'isp1' : 'isp2'));
-    const page = clientTable(many, '', 49_950, null);
+    const page = clientTable(many, new Map(), '', 49_950, null);
     expect(page.rows).toHaveLength(50);
     expect(page.rows[0]?.ip).toBe('198.18.195.30');
-    expect(clientTable(many, 'isp2', 0, null)).toMatchObject({ total: 50_000, matched: 25_000 });
-    expect(clientTable(many, '', 10 ** 9, null).rows.map((r) => r.ip)).toEqual(['198.18.195.79']);
+    expect(clientTable(many, new Map(), 'isp2', 0, null)).toMatchObject({ total: 50_000, matched: 25_000 });
+    expect(clientTable(many, new Map(), '', 10 ** 9, null).rows.map((r) => r.ip)).toEqual(['198.18.195.79']);
   });
 });
 

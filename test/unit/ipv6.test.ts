@@ -113,7 +113,7 @@ describe('the IPv6 keys', () => {
 const LINK = (name: string, addresses6: string[] = []): Link => ({ name, index: 1, up: true, lowerUp: true, pointToPoint: false, addresses: [], addresses6, owned6: [] });
 const MAC_A = '02:00:00:00:00:0a';
 const MAC_B = '02:00:00:00:00:0b';
-const record = (uplink: string, mac: string, ipv6?: Record<string, number>): ClientRecord => ({ uplink, mac, interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0, ...(ipv6 ? { ipv6 } : {}) });
+const record = (uplink: string, mac: string, ipv6?: Record<string, number>): ClientRecord => ({ uplink, mac, interface: 'lan0', pinned: false, firstSeen: 0, ...(ipv6 ? { ipv6 } : {}) });
 const neighbour = (ip: string, mac: string): Neighbour => ({ ip, mac, dev: 'lan0', complete: true });
 
 describe("a host's IPv6 addresses join its pool", () => {
@@ -160,6 +160,7 @@ describe("a host's IPv6 addresses join its pool", () => {
   test('updateAssignments keeps IPv6 entries out of the clients and reports what joined', () => {
     const result = updateAssignments({
       assignments: new Map(),
+      lastSeen: new Map(),
       present: [neighbour('198.18.0.10', MAC_A), neighbour('fd00:18::10', MAC_A)],
       uplinks: [{ name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: false }],
       now: 1,
@@ -202,6 +203,7 @@ describe("a host's IPv6 addresses join its pool", () => {
   test("another device taking the IPv4 address does not inherit the old one's IPv6 addresses", () => {
     const result = updateAssignments({
       assignments: new Map([['198.18.0.10', record('isp1', MAC_A, { 'fd00:18::10': 1 })]]),
+      lastSeen: new Map(),
       present: [neighbour('198.18.0.10', MAC_B)],
       uplinks: [{ name: 'isp1', index: 0, interface: 'wan1', weight: 1, tier: 1, state: 'up', reason: 'up', present: true, gateway: '192.0.2.1', pointToPoint: false }],
       now: 5,

@@ -130,13 +130,13 @@ describe('planning the lab', () => {
   test('a released client is one set deletion; a new one one addition', () => {
     const assignments = capturedAssignments();
     assignments.delete('198.18.0.11');
-    assignments.set('198.18.1.7', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: true, firstSeen: 0, lastSeen: 0 });
+    assignments.set('198.18.1.7', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: true, firstSeen: 0 });
     const { ipsetBefore } = payloadsOf(diff(labConfig, plan({ config: labConfig, uplinks: labUplinks(), assignments }), capturedKernel()));
     expect(ipsetBefore).toBe('add dispatcher-clients 198.18.1.7 skbmark 0x2000000/0xf000000\ndel dispatcher-clients 198.18.0.11\n');
   });
 
   test('the number of netfilter rules does not depend on the number of clients', () => {
-    const many = new Map(Array.from({ length: 5000 }, (_, i) => [`198.18.${(i + 10) >> 8}.${(i + 10) & 255}`, { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]));
+    const many = new Map(Array.from({ length: 5000 }, (_, i) => [`198.18.${(i + 10) >> 8}.${(i + 10) & 255}`, { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0 }]));
     const few = plan({ config: labConfig, uplinks: labUplinks(), assignments: capturedAssignments() });
     const lots = plan({ config: labConfig, uplinks: labUplinks(), assignments: many });
     expect(desiredIptables(skeleton, lots.netfilter).tables).toEqual(desiredIptables(skeleton, few.netfilter).tables);

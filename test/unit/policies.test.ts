@@ -189,7 +189,7 @@ describe('what a match takes', () => {
 describe('explain', () => {
   test('names the policy that takes a connection; a policy it lacks a fact for is mentioned only when what is known matches', () => {
     const parsed = config('  - { name: web, match: { destination: [203.0.113.20/31], protocol: tcp, port: [7] }, via: [lte, isp1] }');
-    const clients = new Map<string, ClientRecord>([['198.18.0.10', { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]]);
+    const clients = new Map<string, ClientRecord>([['198.18.0.10', { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0 }]]);
     const known = explain(parsed, VIEWS, clients, '198.18.0.10', { to: '203.0.113.20', protocol: 'tcp', port: 7 });
     expect(known.to).toMatchObject({ policy: 'web', uplink: 'lte', mark: 0x4000000 });
     const unsure = explain(parsed, VIEWS, clients, '198.18.0.10', { to: '203.0.113.20' });
@@ -229,13 +229,13 @@ describe('via lists are pools', () => {
   });
 
   test("a line's death and return change routes only: the packet filter's intent is the same", () => {
-    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0B', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]]);
+    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0B', interface: 'lan0', pinned: false, firstSeen: 0 }]]);
     expect(planNetfilter(parsed, down('lte'), clients)).toEqual(planNetfilter(parsed, VIEWS, clients));
     expect(planNetfilter(parsed, down('isp1'), clients).choose).toEqual(planNetfilter(parsed, VIEWS, clients).choose);
   });
 
   test('MACs become the addresses of the clients that have them; a policy of MACs no client has takes nothing (iptables: no rule; nftables: an empty host set)', () => {
-    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0B', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]]);
+    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0B', interface: 'lan0', pinned: false, firstSeen: 0 }]]);
     const some = planNetfilter(parsed, VIEWS, clients);
     expect(some.choose?.policies[2]?.match.sources).toEqual({ networks: [], hosts: ['198.18.0.11/32'] });
     const none = planNetfilter(parsed, VIEWS, new Map());
@@ -250,7 +250,7 @@ describe('via lists are pools', () => {
   });
 
   test('iptables: DISPATCHER-CHOOSE in iptables-save order (protocol first), one rule per DSCP value, a chain per via pool, set lookups for the lists', () => {
-    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0b', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]]);
+    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0b', interface: 'lan0', pinned: false, firstSeen: 0 }]]);
     const desired = desiredIptables(skeleton, planNetfilter(parsed, VIEWS, clients));
     const mangle = desired.tables.find((t) => t.name === 'mangle');
     const rules = (chain: string) => (mangle?.rules ?? []).filter((r) => r.chain === chain).map((r) => r.args.join(' '));
@@ -273,7 +273,7 @@ describe('via lists are pools', () => {
 
   test('a list written twice over (an address and the MAC of the same client, a repeated network) is one entry each; DSCP under 16 as iptables-save prints it', () => {
     const repeated = config(`  - { match: { source: [198.18.0.11, 02:00:00:00:00:0b, 198.18.0.11/32], destination: [203.0.113.0/24, 203.0.113.0/24], dscp: [10] }, via: [isp2] }`);
-    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0b', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }]]);
+    const clients = new Map<string, ClientRecord>([['198.18.0.11', { uplink: 'isp1', mac: '02:00:00:00:00:0b', interface: 'lan0', pinned: false, firstSeen: 0 }]]);
     const desired = desiredIptables(skeleton, planNetfilter(repeated, VIEWS, clients));
     expect(desired.policySets.map((s) => s.members)).toEqual([['198.18.0.11/32'], ['203.0.113.0/24']]);
     expect(
@@ -287,8 +287,8 @@ describe('via lists are pools', () => {
   test('in a hashing mode a pinned client keeps its pool: a rule after the policies, before the mode', () => {
     const hashing = config('  - { match: { destination: [203.0.113.9] }, via: [isp2] }', '\nbalance: { mode: destination }');
     const clients = new Map<string, ClientRecord>([
-      ['198.18.0.11', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: true, firstSeen: 0, lastSeen: 0 }],
-      ['198.18.0.12', { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 }],
+      ['198.18.0.11', { uplink: 'isp2', mac: '', interface: 'lan0', pinned: true, firstSeen: 0 }],
+      ['198.18.0.12', { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0 }],
     ]);
     const mangle = desiredIptables(skeleton, planNetfilter(hashing, VIEWS, clients)).tables.find((t) => t.name === 'mangle');
     expect((mangle?.rules ?? []).filter((r) => r.chain === 'DISPATCHER-CHOOSE').map((r) => r.args.join(' '))).toEqual([

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientJournal, type SyncBody } from '../../src/core/ha-sync.js';
 import type { Logger } from '../../src/system/logger.js';
-import { CLIENT_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
+import { CLIENT_SAVE_MS, LAST_SEEN_SAVE_MS, RunPersistence } from '../../src/engine/persistence.js';
 import { QUICK_RETRY_MS } from '../../src/engine/loader.js';
 import { NEIGHBOUR_RESYNC_MS, NETFILTER_RESYNC_MS, Reconciler, ROUTING_RESYNC_MS, SCHEDULED_SCAN_REASON, TRUST_MS } from '../../src/engine/reconciler.js';
 import type { Config } from '../../src/model/config.js';
@@ -54,7 +54,8 @@ describe('reconciler', () => {
     expect(runner.writes().map((c) => c.argv.slice(0, 3).join(' '))).toEqual(['sysctl -q -w', 'ipset -exist restore', 'iptables-restore --wait 10', 'ip -batch -']);
     expect(store.data.sysctlOriginals).toEqual({ 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.ppp0.rp_filter': '0', 'net.ipv4.conf.ppp1.rp_filter': '0', 'net.ipv4.conf.wan0.rp_filter': '0' });
     expect(store.data.createdTables).toEqual(['mangle', 'nat']);
-    expect(Object.keys(store.data.clients)).toHaveLength(8);
+    // Written as the file holds them: the store lets go of its own copy once the daemon hands its clients over.
+    expect(Object.keys((await Store.peek(dir))?.clients ?? {})).toHaveLength(8);
     expect(store.data.ranges).toEqual({ tables: { base: 3100 }, rules: { priority: 4100 } });
   });
 
@@ -100,7 +101,7 @@ describe('reconciler', () => {
     expect(first.set[pinned]).toMatchObject({ uplink: 'isp3', pinned: true });
     expect(Object.values(first.set).every((r) => r.mac !== '')).toBe(true);
     sent = new Map(reconciler.clients);
-    // The same neighbours again: lastSeen alone, nothing noted.
+    // The same neighbours again: seen again only, nothing noted.
     await reconciler.request('scan again', { scan: true });
     expect(journal.size).toBe(0);
     expect(changesBetween(sent, reconciler.clients)).toBeNull();
@@ -113,23 +114,36 @@ describe('reconciler', () => {
     expect(journal.size).toBe(0);
   });
 
-  test("becoming master (a pair's takeover) counts every client as seen now: the backup's lastSeen was the master's when last sent", async () => {
-    const reconciler = new Reconciler({ runner: capturedGatewayRunner(), store: await Store.open(dir), backend, log }, config, capturedAssignments());
-    // As the master sent them: seen long ago, as far as this gateway knows.
-    const ips = [...reconciler.clients.keys()];
-    await reconciler.request('sync', {
-      edit: (clients) => {
-        for (const ip of ips) clients.set(ip, { ...(clients.get(ip) as ClientRecord), lastSeen: 1 });
-      },
-    });
-    const before = new Map([...reconciler.clients].map(([ip, r]) => [ip, r.lastSeen]));
-    expect([...before.values()].every((t) => t === 1)).toBe(true);
+  test("becoming master (a pair's takeover) counts every client as seen now: a backup is not told when they were seen", async () => {
+    const assignments = capturedAssignments();
+    // Seen long ago, as far as this gateway knows.
+    const lastSeen = new Map([...assignments.keys()].map((ip) => [ip, 1]));
+    const reconciler = new Reconciler({ runner: capturedGatewayRunner(), store: await Store.open(dir), backend, log }, config, assignments, lastSeen);
+    const clients = reconciler.clients;
     const now = Date.now();
     await reconciler.setRole('backup');
-    expect(new Map([...reconciler.clients].map(([ip, r]) => [ip, r.lastSeen]))).toEqual(before);
+    expect([...reconciler.lastSeen.values()].every((t) => t === 1)).toBe(true);
     await reconciler.setRole('master');
-    for (const record of reconciler.clients.values()) expect(record.lastSeen).toBeGreaterThanOrEqual(now);
-    expect(reconciler.clients.size).toBe(before.size);
+    expect(reconciler.lastSeen.size).toBe(assignments.size);
+    for (const ip of assignments.keys()) expect(reconciler.lastSeen.get(ip)).toBeGreaterThanOrEqual(now);
+    // No record was written for it: the assignments are the same version.
+    expect(reconciler.clients).toBe(clients);
+  });
+
+  test('a whole read that finds the clients present notes when they were seen and makes no new version of the assignments; a time without a client goes', async () => {
+    const runner = capturedGatewayRunner();
+    // A time left by a client an edit removed (an operator's release, a backup's snapshot).
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, new Map(), new Map([['198.18.9.9', 1]]));
+    await reconciler.request('start', { scan: true });
+    const clients = reconciler.clients;
+    expect(clients.size).toBeGreaterThan(0);
+    const first = new Map(reconciler.lastSeen);
+    expect([...first.keys()].sort()).toEqual([...clients.keys()].sort());
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const again = await reconciler.request('scan', { scan: true });
+    expect(again.ok).toBe(true);
+    expect(reconciler.clients).toBe(clients);
+    for (const [ip, at] of first) expect(reconciler.lastSeen.get(ip)).toBeGreaterThan(at);
   });
 
   test('a new neighbour is one ipset line, nothing else, told to the ipset kept running (no process)', async () => {
@@ -474,7 +488,7 @@ describe('reconciler', () => {
     expect(reconciler.clients.size).toBe(8);
     const retried = await reconciler.request('retry', { scan: true });
     expect(retried.ok).toBe(true);
-    expect(Object.keys(store.data.clients)).toHaveLength(8);
+    expect(Object.keys((await Store.peek(dir))?.clients ?? {})).toHaveLength(8);
     reconciler.stop();
   });
 
@@ -503,7 +517,7 @@ describe('what runs write to the store', () => {
    */
   function persisting(store: Store) {
     const clock = new ManualClock();
-    const record = { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 };
+    const record = { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0 };
     const persistence = new RunPersistence(store, clock);
     return {
       clock,
@@ -520,12 +534,12 @@ describe('what runs write to the store', () => {
   test('a burst of new clients is written at most once a second, the last change always; a move at once; stopping writes a pending one', async () => {
     const { clock, persistence, config, clients, saved } = persisting(await Store.open(dir));
     persistence.changed(false);
-    await persistence.afterSuccess(config, clients(1), clock.now());
+    await persistence.afterSuccess(config, clients(1), new Map(), clock.now());
     expect(await saved()).toBe(1);
     for (const n of [2, 3, 4]) {
       await clock.advance(200);
       persistence.changed(false);
-      await persistence.afterSuccess(config, clients(n), clock.now());
+      await persistence.afterSuccess(config, clients(n), new Map(), clock.now());
     }
     expect(await saved()).toBe(1);
     await clock.advance(CLIENT_SAVE_MS - 600);
@@ -536,11 +550,11 @@ describe('what runs write to the store', () => {
     // A move (urgent) 100 ms later is written by its run.
     await clock.advance(100);
     persistence.changed(true);
-    await persistence.afterSuccess(config, clients(5), clock.now());
+    await persistence.afterSuccess(config, clients(5), new Map(), clock.now());
     expect(await saved()).toBe(5);
     await clock.advance(100);
     persistence.changed(false);
-    await persistence.afterSuccess(config, clients(6), clock.now());
+    await persistence.afterSuccess(config, clients(6), new Map(), clock.now());
     expect(await saved()).toBe(5);
     await persistence.flush();
     expect(await saved()).toBe(6);
@@ -551,15 +565,15 @@ describe('what runs write to the store', () => {
     const clock = new ManualClock();
     const persistence = new RunPersistence(store, clock);
     const config = { ...labConfig, state: dir };
-    const record = (uplink: string) => ({ uplink, mac: '', interface: 'lan0', pinned: false, firstSeen: 0, lastSeen: 0 });
+    const record = (uplink: string) => ({ uplink, mac: '', interface: 'lan0', pinned: false, firstSeen: 0 });
     const stored = async () => (await Store.open(dir)).data.clients;
     /** The assignments of a run: 198.18.3.1 … on these uplinks. */
     const clients = (...uplinks: string[]) => new Map(uplinks.map((uplink, i) => [`198.18.3.${i + 1}`, record(uplink)] as const));
     // A first run writes whole; the next adds a client, deferred.
-    await persistence.afterSuccess(config, clients('isp1'), clock.now());
+    await persistence.afterSuccess(config, clients('isp1'), new Map(), clock.now());
     persistence.touched(new Set(['198.18.3.2']));
     persistence.changed(false);
-    await persistence.afterSuccess(config, clients('isp1', 'isp1'), clock.now());
+    await persistence.afterSuccess(config, clients('isp1', 'isp1'), new Map(), clock.now());
     // A third run changes 198.18.3.3; before it ends, the deferred write of the second run's clients goes out.
     persistence.touched(new Set(['198.18.3.3']));
     await clock.advance(CLIENT_SAVE_MS);
@@ -567,9 +581,49 @@ describe('what runs write to the store', () => {
     while (!(await stored())['198.18.3.2'] && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(Object.keys(await stored()).sort()).toEqual(['198.18.3.1', '198.18.3.2']);
     persistence.changed(false);
-    await persistence.afterSuccess(config, clients('isp1', 'isp1', 'isp2'), clock.now());
+    await persistence.afterSuccess(config, clients('isp1', 'isp1', 'isp2'), new Map(), clock.now());
     await persistence.flush();
-    expect(await stored()).toEqual({ '198.18.3.1': record('isp1'), '198.18.3.2': record('isp1'), '198.18.3.3': record('isp2') });
+    expect(await stored()).toEqual({ '198.18.3.1': { ...record('isp1'), lastSeen: 0 }, '198.18.3.2': { ...record('isp1'), lastSeen: 0 }, '198.18.3.3': { ...record('isp2'), lastSeen: 0 } });
+  });
+
+  test('when clients were seen is written whole at most every LAST_SEEN_SAVE_MS, not by runs that change no record; a journal line carries it; stopping writes it', async () => {
+    const store = await Store.open(dir);
+    const clock = new ManualClock();
+    const persistence = new RunPersistence(store, clock);
+    const config = { ...labConfig, state: dir };
+    const record = { uplink: 'isp1', mac: '', interface: 'lan0', pinned: false, firstSeen: 0 };
+    const clients = new Map([
+      ['198.18.3.1', record],
+      ['198.18.3.2', record],
+    ]);
+    const lastSeen = new Map([['198.18.3.1', 5]]);
+    const stored = async () => (await Store.open(dir)).data.clients;
+    const seen = async () => Object.fromEntries(Object.entries(await stored()).map(([ip, r]) => [ip, r.lastSeen]));
+    await persistence.afterSuccess(config, clients, lastSeen, clock.now());
+    // Never seen since it came: its firstSeen.
+    expect(await seen()).toEqual({ '198.18.3.1': 5, '198.18.3.2': 0 });
+    // Runs that only saw the clients again write nothing…
+    await clock.advance(LAST_SEEN_SAVE_MS);
+    lastSeen.set('198.18.3.1', 7);
+    lastSeen.set('198.18.3.2', 7);
+    await persistence.afterSuccess(config, clients, lastSeen, clock.now());
+    expect(await seen()).toEqual({ '198.18.3.1': 5, '198.18.3.2': 0 });
+    // …until the last whole write is LAST_SEEN_SAVE_MS old.
+    await clock.advance(1);
+    await persistence.afterSuccess(config, clients, lastSeen, clock.now());
+    expect(await seen()).toEqual({ '198.18.3.1': 7, '198.18.3.2': 7 });
+    // A new client goes to the journal with its time.
+    lastSeen.set('198.18.3.3', 9);
+    lastSeen.set('198.18.3.1', 9);
+    const more = new Map([...clients, ['198.18.3.3', { ...record, firstSeen: 9 }]]);
+    persistence.touched(new Set(['198.18.3.3']));
+    persistence.changed(true);
+    await clock.advance(CLIENT_SAVE_MS);
+    await persistence.afterSuccess(config, more, lastSeen, clock.now());
+    expect(await seen()).toEqual({ '198.18.3.1': 7, '198.18.3.2': 7, '198.18.3.3': 9 });
+    // Stopping writes the times seen since the last whole write.
+    await persistence.flush();
+    expect(await seen()).toEqual({ '198.18.3.1': 9, '198.18.3.2': 7, '198.18.3.3': 9 });
   });
 
   test('a move made while a deferred write is under way is written by its own run; a failed write is tried again by the next run', async () => {
@@ -593,10 +647,10 @@ describe('what runs write to the store', () => {
     };
     const { clock, persistence, config, clients, saved } = persisting(store);
     persistence.changed(false);
-    await persistence.afterSuccess(config, clients(1), clock.now());
+    await persistence.afterSuccess(config, clients(1), new Map(), clock.now());
     await clock.advance(200);
     persistence.changed(false);
-    await persistence.afterSuccess(config, clients(2), clock.now());
+    await persistence.afterSuccess(config, clients(2), new Map(), clock.now());
     // A run moves a client; before it ends, the deferred write (of what the run before left) starts and is held.
     persistence.changed(true);
     let release = (): void => undefined;
@@ -608,14 +662,14 @@ describe('what runs write to the store', () => {
     gate = null;
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await saved()).toBe(2);
-    await persistence.afterSuccess(config, clients(3), clock.now());
+    await persistence.afterSuccess(config, clients(3), new Map(), clock.now());
     expect(await saved()).toBe(3);
     // A failed urgent write fails its run; the next run writes it.
     failing = true;
     persistence.changed(true);
-    await expect(persistence.afterSuccess(config, clients(4), clock.now())).rejects.toThrow('disk full');
+    await expect(persistence.afterSuccess(config, clients(4), new Map(), clock.now())).rejects.toThrow('disk full');
     failing = false;
-    await persistence.afterSuccess(config, clients(4), clock.now());
+    await persistence.afterSuccess(config, clients(4), new Map(), clock.now());
     expect(await saved()).toBe(4);
   });
 });

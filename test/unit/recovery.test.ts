@@ -6,7 +6,7 @@ import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adoptFromClientSet } from '../../src/core/adopt.js';
-import type { ClientRecord } from '../../src/model/state.js';
+import type { ClientRecord, StoredClient } from '../../src/model/state.js';
 import { BACKUP_FILE, JOURNAL_FILE, STORE_FILE, Store, StoreError } from '../../src/system/store.js';
 import { backend, capturedAssignments, capturedKernel, labConfig, netfilterOf } from '../helpers/scenario.js';
 
@@ -23,7 +23,7 @@ describe('adopting the kernel client set', () => {
 
   test('the store wins where both know a client; members with unknown marks or off the LAN are not adopted', () => {
     const [first] = [...capturedAssignments().keys()] as [string];
-    const stored = new Map<string, ClientRecord>([[first, { uplink: 'isp3', mac: '02:00:00:00:00:01', interface: 'lan0', pinned: true, firstSeen: 1, lastSeen: 1 }]]);
+    const stored = new Map<string, ClientRecord>([[first, { uplink: 'isp3', mac: '02:00:00:00:00:01', interface: 'lan0', pinned: true, firstSeen: 1 }]]);
     const sets = capturedKernel().sets;
     const odd = [
       { set: 'dispatcher-clients', member: '198.18.200.1', options: { skbmark: '0x9000000/0xf000000' } },
@@ -93,8 +93,8 @@ describe('the clients journal', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const record = (uplink: string): ClientRecord => ({ uplink, mac: '02:00:00:00:00:0a', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: 2 });
-  const clients = async (): Promise<Record<string, ClientRecord>> => (await Store.open(dir)).data.clients;
+  const record = (uplink: string): StoredClient => ({ uplink, mac: '02:00:00:00:00:0a', interface: 'lan0', pinned: false, firstSeen: 1, lastSeen: 2 });
+  const clients = async (): Promise<Record<string, StoredClient>> => (await Store.open(dir)).data.clients;
 
   test('a few clients changed are appended, not written whole; opening (the daemon’s or the CLI’s) reads them back; a whole write starts the journal afresh', async () => {
     const store = await Store.open(dir);
@@ -104,7 +104,7 @@ describe('the clients journal', () => {
     const whole = await readFile(join(dir, STORE_FILE), 'utf8');
     await store.appendClients(new Map([['198.18.0.10', record('isp2')]]));
     await store.appendClients(
-      new Map<string, ClientRecord | null>([
+      new Map<string, StoredClient | null>([
         ['198.18.0.11', null],
         ['198.18.0.12', record('isp3')],
       ]),
@@ -122,6 +122,27 @@ describe('the clients journal', () => {
     });
     expect((await readFile(join(dir, JOURNAL_FILE), 'utf8')).trim().split('\n')).toHaveLength(1);
     expect(await clients()).toEqual(expected);
+  });
+
+  test('clients handed over: every whole write takes them from their source as it writes, the store keeps no copy, and appends still go to the journal', async () => {
+    const store = await Store.open(dir);
+    await store.save((d) => {
+      d.clients = { '198.18.0.10': record('isp1') };
+    });
+    let current: Record<string, StoredClient> = { '198.18.0.10': record('isp2') };
+    store.takeClientsFrom(() => current);
+    expect(store.data.clients).toEqual({});
+    await store.save((d) => {
+      d.sysctlOriginals['net.ipv4.ip_forward'] = '0';
+    });
+    expect(await clients()).toEqual({ '198.18.0.10': record('isp2') });
+    await store.appendClients(new Map([['198.18.0.11', record('isp3')]]));
+    expect(store.data.clients).toEqual({});
+    expect(await clients()).toEqual({ '198.18.0.10': record('isp2'), '198.18.0.11': record('isp3') });
+    current = { '198.18.0.12': record('isp1') };
+    await store.save(() => undefined);
+    expect(await clients()).toEqual({ '198.18.0.12': record('isp1') });
+    expect((await Store.peek(dir))?.sysctlOriginals).toEqual({ 'net.ipv4.ip_forward': '0' });
   });
 
   test('a crash while appending (a torn last line) loses that line only; a journal of another generation (a crash between a whole write and its new journal) is not replayed; a line in the middle that does not read back makes the store unusable, and recovery moves both aside', async () => {

@@ -70,7 +70,7 @@ describe('tiers', () => {
   });
 
   test('new clients join tier-1 lines only while one is up; the tier-2 line when none is', () => {
-    const assign = (uplinks: UplinkView[]) => updateAssignments({ assignments: new Map(), present: neighbours(12), uplinks, now: 0, complete: true, expireMs: 0, max: 1000, perMac: 1000 }).assignments;
+    const assign = (uplinks: UplinkView[]) => updateAssignments({ assignments: new Map(), lastSeen: new Map(), present: neighbours(12), uplinks, now: 0, complete: true, expireMs: 0, max: 1000, perMac: 1000 }).assignments;
     const counts = (assignments: ReturnType<typeof assign>) => Object.fromEntries(countByUplink(assignments));
     expect(counts(assign(lines('up', 'up')))).toEqual({ dsl1: 6, dsl2: 6 });
     expect(counts(assign(lines('up', 'down')))).toEqual({ dsl1: 12 });

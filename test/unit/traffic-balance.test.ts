@@ -11,7 +11,7 @@ import { uplinkView } from '../helpers/uplink-view.js';
 
 const VIEWS = [uplinkView('isp1', 0, 'ppp0'), uplinkView('isp2', 1, 'ppp1'), uplinkView('lte', 2, 'wan0', { tier: 2 })];
 const candidates = VIEWS.slice(0, 2).map(({ name, weight, index }) => ({ name, weight, index }));
-const record = (uplink: string, pinned = false): ClientRecord => ({ uplink, mac: '', interface: 'lan0', pinned, firstSeen: 0, lastSeen: 0 });
+const record = (uplink: string, pinned = false): ClientRecord => ({ uplink, mac: '', interface: 'lan0', pinned, firstSeen: 0 });
 
 describe('pool rates', () => {
   test('bytes per second between the oldest and the newest reading, sent and received together; a counter that went down counts from 0', () => {

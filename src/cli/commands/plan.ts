@@ -3,7 +3,7 @@ import { computePlan } from '../../core/run.js';
 import { loadBackend } from '../../engine/backend.js';
 import { gatherInputs } from '../../engine/inputs.js';
 import { describeKernelPayloads, renderKernelPayloads } from '../../render/payloads.js';
-import { assignmentsOf, Store, type StoreError } from '../../system/store.js';
+import { clientsOf, Store, type StoreError } from '../../system/store.js';
 import { configFor, printJson, type CliContext } from '../context.js';
 
 export function registerPlan(program: Command, ctx: CliContext): void {
@@ -32,7 +32,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         uplinks6: inputs.uplinks6,
         previous: inputs.previous,
         observed: inputs.routing,
-        assignments: data ? assignmentsOf(data) : new Map(),
+        ...(data ? clientsOf(data) : { assignments: new Map(), lastSeen: new Map() }),
         neighbours: inputs.neighbours ?? [],
         complete: inputs.neighbours !== null,
         now,

@@ -9,7 +9,7 @@ import { registerSpec, type CommandSpec } from '../spec.js';
 /** Pools as the store and the links show them, for when no daemon runs. */
 export async function offlinePools(runner: Runner, config: Config): Promise<PoolsReport> {
   // Loaded only when no daemon answers: a command the daemon answers starts faster without them (cli/main.ts).
-  const [{ withBindings }, { discoverUplinks }, { poolsView }, { readLinks, readRoutes }, { assignmentsOf, Store }] = await Promise.all([
+  const [{ withBindings }, { discoverUplinks }, { poolsView }, { readLinks, readRoutes }, { clientsOf, Store }] = await Promise.all([
     import('../../core/uplinks.js'),
     import('../../system/leases.js'),
     import('../../core/views.js'),
@@ -17,7 +17,7 @@ export async function offlinePools(runner: Runner, config: Config): Promise<Pool
     import('../../system/store.js'),
   ]);
   const [data, links, routes] = await Promise.all([Store.peek(config.state), readLinks(runner), readRoutes(runner)]);
-  const assignments = data ? assignmentsOf(data) : new Map();
+  const assignments = data ? clientsOf(data).assignments : new Map();
   const effective = withBindings(config, data?.bindings ?? {});
   return poolsView(effective, await discoverUplinks(effective, { links, routes }, Date.now()), assignments);
 }
