@@ -34,11 +34,11 @@ export function snapshotOf(clients: Assignments, layout: string): SyncBody {
 }
 
 /**
- * The clients whose record changed (not its IPv6 addresses' times alone) and the ones gone,
- * among some clients only: `before` holds each client that may have changed,
- * with its record before (undefined: it was not there); any other client is
- * taken as unchanged. The work is by the clients in `before`. null when
- * nothing did.
+ * The clients whose record changed (not the times of its IPv6 addresses
+ * alone) and the ones gone, among some clients only: `before` holds each
+ * client that may have changed, with its record before (undefined: it was not
+ * there); any other client is taken as unchanged. The work is by the clients
+ * in `before`. null when nothing did.
  */
 export function changesAmong(before: ReadonlyMap<string, ClientRecord | undefined>, after: Assignments): SyncBody | null {
   const set: Record<string, ClientRecord> = {};

@@ -51,7 +51,7 @@ export class RunPersistence {
   /** The reconciler's own map (not a copy): a write takes the times as they are then, never older than `latest`'s. */
   private latestSeen: LastSeen = new Map();
   /** When the run that handed them over began. */
-  private latestAt = Number.NEGATIVE_INFINITY;
+  private latestAt = -Infinity;
   /**
    * The clients changed in `latest` since the last write that covered them
    * (all: not known which, as before the first); a few are appended to the
@@ -135,8 +135,9 @@ export class RunPersistence {
         d.ranges = ranges;
       });
     }
+    // From the first successful run on, the store writes the clients from what runs hand over here.
+    if (this.latestAt === -Infinity) this.store.takeClientsFrom(() => this.storedClients());
     // These assignments include every change counted so far (a run applies its edits before this).
-    if (this.latestAt === Number.NEGATIVE_INFINITY) this.store.takeClientsFrom(() => this.storedClients());
     this.latest = assignments;
     this.latestSeen = lastSeen;
     this.latestAt = now;
@@ -168,7 +169,7 @@ export class RunPersistence {
     if (this.savedCovers < this.latestCovers || this.lastWholeAt < this.latestAt) await this.saveClients(this.clock.now(), true);
   }
 
-  /** The clients in the store's form, made as the store writes them (a copy kept would cost 8 MB at 50,000). */
+  /** The clients in the store's form, made as the store writes them and let go after (Store.takeClientsFrom). */
   private storedClients(): Record<string, StoredClient> {
     const clients: Record<string, StoredClient> = {};
     for (const [ip, record] of this.latest) clients[ip] = stored(record, seenAt(this.latestSeen, ip, record));

@@ -171,7 +171,8 @@ export class Store {
    * From now on every write takes the clients from `source`, called as it
    * writes, and the clients read at open are let go: the daemon holds its
    * clients in its own form (records, and apart from them when each was
-   * seen), and a copy in the store's form cost 8 MB at 50,000 clients.
+   * seen), and a copy in the store's form held 19 MB more RSS at 50,000
+   * clients (137 against 118 MB, one 5-minute window each).
    */
   takeClientsFrom(source: () => Readonly<Record<string, StoredClient>>): void {
     this.clientSource.current = source;
