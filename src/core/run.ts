@@ -43,8 +43,6 @@ export interface PlanRunInput {
 
 export interface PlanRunResult {
   readonly assignment: AssignResult;
-  /** The clients (IPv4 addresses) among this run's neighbours that hold an assignment after it: seen now. */
-  readonly seen: readonly string[];
   /** desired.netfilter is what backend.plan takes. */
   readonly desired: DesiredState;
   readonly routing: RoutingChange;
@@ -63,11 +61,16 @@ export function computePlan(input: PlanRunInput): PlanRunResult {
   const { config, observed, uplinks } = input;
   const admit = clientFilter(config, observed.links);
   const present = input.neighbours.filter((n) => admit.admits(n));
-  const assignment: AssignResult = follows(config, input.role) ? { assignments: LayeredMap.of(input.assignments), added: [], moved: [], expired: [], updated: [], refused: [], addresses6: 0 } : assign(input, present);
-  const seen = present.filter((n) => !n.ip.includes(':') && assignment.assignments.has(n.ip)).map((n) => n.ip);
+  const assignment: AssignResult = follows(config, input.role) ? followed(input, present) : assign(input, present);
   const uplinks6 = input.uplinks6 ?? [];
   const desired = plan({ config, uplinks, uplinks6, assignments: assignment.assignments, ...(input.role ? { role: input.role } : {}) });
-  return { assignment, seen, desired, routing: diffRouting(config, desired, observed, input.previous) };
+  return { assignment, desired, routing: diffRouting(config, desired, observed, input.previous) };
+}
+
+/** A follower's assignments as they are; the present clients it holds are seen now. */
+function followed(input: PlanRunInput, present: readonly Neighbour[]): AssignResult {
+  const seen = present.filter((n) => !n.ip.includes(':') && input.assignments.has(n.ip)).map((n) => n.ip);
+  return { assignments: LayeredMap.of(input.assignments), added: [], moved: [], expired: [], updated: [], refused: [], seen, addresses6: 0 };
 }
 
 /** The clients after this run's neighbours (`present`: those the client filter admits): new ones join a pool, gone ones expire. */

@@ -531,7 +531,6 @@ export class Reconciler {
       const { config, uplinks, uplinks6, routing: observed } = inputs;
       const {
         assignment: result,
-        seen,
         desired,
         routing,
       } = computePlan({
@@ -553,7 +552,7 @@ export class Reconciler {
       if (counts.added + counts.moved + counts.expired + result.addresses6 > 0) this.persistence.changed(counts.moved > 0);
       this.journal?.noteRun(this.assignments, result);
       this.advance(result.assignments);
-      this.noteSeen(seen, result.expired, started, inputs.neighbours !== null);
+      this.noteSeen(result.seen, result.expired, started, inputs.neighbours !== null);
       this.uplinkViews = [...uplinks];
       this.uplinkViews6 = uplinks6;
       this.runLog.conflictsSeen(routing.conflicts);

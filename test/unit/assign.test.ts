@@ -143,6 +143,8 @@ describe('sticky assignments', () => {
   test('clients.max refuses new clients beyond the cap', () => {
     const result = assign([uplink('a', 0, 1)], neighbours(5), new Map(), { max: 3 });
     expect(result.added).toHaveLength(3);
+    // Refused clients hold nothing: not seen.
+    expect(result.seen).toEqual(result.added.map((a) => a.ip));
     expect(result.refused.map((r) => [r.ip, r.cap])).toEqual([
       ['198.18.0.13', 'clients.max'],
       ['198.18.0.14', 'clients.max'],
@@ -196,6 +198,7 @@ describe('sticky assignments', () => {
       const later = assign([uplink('a', 0, 1)], neighbours(2), first.assignments, { expireMs: day, lastSeen, now });
       expect(later.assignments).toBe(first.assignments);
       expect(later.expired).toEqual([]);
+      expect(later.seen).toEqual(['198.18.0.10', '198.18.0.11']);
     }
   });
 
