@@ -143,7 +143,7 @@ export class Reconciler {
   /** Configs replaced since the last successful run (reloads): that run cleans up their ranges. */
   private replaced: OwnedRanges[] = [];
   private assignments: LayeredMap<string, ClientRecord>;
-  /** When each client was last seen, written in place after each run's plan (noteSeen). */
+  /** When each client was last seen, written in place after each run's plan; a client gone takes its entry with it (advance). */
   private readonly seen: Map<string, number>;
   /** One of a pair: keepalived's word, unknown (fenced) until it gives it. */
   private haRole: HaRole = 'unknown';
@@ -457,22 +457,17 @@ export class Reconciler {
     });
   }
 
-  /** The assignments' next version; the store is told which clients it changed. */
-  private advance(next: LayeredMap<string, ClientRecord>): void {
-    this.persistence.touched(next.changedSince(this.assignments, 1, Number.POSITIVE_INFINITY));
-    this.assignments = next;
-  }
-
   /**
-   * The run's present clients were seen at `at`, its expired ones are gone.
-   * After a whole read, entries of clients that edits removed (an operator's
-   * release, a backup's snapshot) are dropped too: 50,000 lookups, and only
-   * when there are more entries than clients.
+   * The assignments' next version; the store is told which clients it
+   * changed, and a client gone (expired, released, replaced by a backup's
+   * snapshot) takes its time with it. Two steps: an assignment that joins
+   * IPv6 addresses makes two versions.
    */
-  private noteSeen(present: readonly string[], expired: readonly string[], at: number, whole: boolean): void {
-    for (const ip of present) this.seen.set(ip, at);
-    for (const ip of expired) this.seen.delete(ip);
-    if (whole && this.seen.size > this.assignments.size) for (const ip of this.seen.keys()) if (!this.assignments.has(ip)) this.seen.delete(ip);
+  private advance(next: LayeredMap<string, ClientRecord>): void {
+    const changed = next.changedSince(this.assignments, 2, Number.POSITIVE_INFINITY);
+    this.persistence.touched(changed);
+    for (const ip of changed ?? [...this.seen.keys()]) if (!next.has(ip)) this.seen.delete(ip);
+    this.assignments = next;
   }
 
   private count(report: RunReport): void {
@@ -552,7 +547,7 @@ export class Reconciler {
       if (counts.added + counts.moved + counts.expired + result.addresses6 > 0) this.persistence.changed(counts.moved > 0);
       this.journal?.noteRun(this.assignments, result);
       this.advance(result.assignments);
-      this.noteSeen(result.seen, result.expired, started, inputs.neighbours !== null);
+      for (const ip of result.seen) this.seen.set(ip, started);
       this.uplinkViews = [...uplinks];
       this.uplinkViews6 = uplinks6;
       this.runLog.conflictsSeen(routing.conflicts);

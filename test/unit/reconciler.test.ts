@@ -130,10 +130,9 @@ describe('reconciler', () => {
     expect(reconciler.clients).toBe(clients);
   });
 
-  test('a whole read that finds the clients present notes when they were seen and makes no new version of the assignments; a time without a client goes', async () => {
+  test('a whole read that finds the clients present notes when they were seen and makes no new version of the assignments; a client released takes its time with it', async () => {
     const runner = capturedGatewayRunner();
-    // A time left by a client an edit removed (an operator's release, a backup's snapshot).
-    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, new Map(), new Map([['198.18.9.9', 1]]));
+    const reconciler = new Reconciler({ runner, store: await Store.open(dir), backend, log }, config, new Map());
     await reconciler.request('start', { scan: true });
     const clients = reconciler.clients;
     expect(clients.size).toBeGreaterThan(0);
@@ -144,6 +143,11 @@ describe('reconciler', () => {
     expect(again.ok).toBe(true);
     expect(reconciler.clients).toBe(clients);
     for (const [ip, at] of first) expect(reconciler.lastSeen.get(ip)).toBeGreaterThan(at);
+    const [released] = [...clients.keys()] as [string];
+    await reconciler.request('release', { edit: (edits) => edits.delete(released) });
+    expect(reconciler.clients.has(released)).toBe(false);
+    expect(reconciler.lastSeen.has(released)).toBe(false);
+    expect(reconciler.lastSeen.size).toBe(reconciler.clients.size);
   });
 
   test('a new neighbour is one ipset line, nothing else, told to the ipset kept running (no process)', async () => {
