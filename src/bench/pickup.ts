@@ -13,7 +13,7 @@ import { CommandError } from '../model/errors.js';
 import type { Process } from '../system/exec.js';
 import { systemClock } from '../system/clock.js';
 import { ToolSession } from '../system/tool-session.js';
-import { benchAddress, benchMac, startWithClients } from './clients.js';
+import { AFTER_BURST_MS, afterBurst, benchAddress, benchMac, startWithClients } from './clients.js';
 import type { BenchContext } from './context.js';
 import { figure, type ScenarioResult } from './report.js';
 import { percentile } from './stats.js';
@@ -83,12 +83,14 @@ async function pickupAmong(ctx: BenchContext): Promise<{ ours: number[]; alone: 
   const lab = await Lab.create({ clients: 1, tag: 'b', config: { schedule: '0 0 * * * *' } });
   try {
     await startWithClients(lab, count);
-    // The burst's last runs and writes are over before the first sample.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await afterBurst();
     const ours: number[] = [];
     const alone: number[] = [];
     const clock = new KernelClock(lab);
     try {
+      // The clock's two tools have started and answered once before it measures: its first sample had
+      // included their start (11 ms of a 1 ms clock here, which was the clock's whole p99).
+      await clockAlone(clock, 0);
       for (let i = 0; i < ctx.sizes.pickupAmongSamples; i++) {
         alone.push(await clockAlone(clock, i));
         ours.push(await pickupOne(clock, count + i));
@@ -151,7 +153,7 @@ export async function pickup(ctx: BenchContext): Promise<ScenarioResult> {
     ],
     notes: [
       `${among.ours.length} more clients picked up one at a time (300 ms apart) with ${ctx.sizes.pickupAmong.toLocaleString('en-US')} already classified; p99 of ${among.ours.length} samples is their slowest. The clock alone is the same two commands for a client the set already holds, measured between them: what the clock itself costs.`,
-      'Clock: from writing `neigh replace … nud reachable` to an `ip -batch -` kept running in the gateway’s namespace until `test` to an `ipset -` kept running there finds the address, asked back to back (no process starts inside a measurement; each would cost 3–10 ms here).',
+      `Clock: from writing \`neigh replace … nud reachable\` to an \`ip -batch -\` kept running in the gateway’s namespace until \`test\` to an \`ipset -\` kept running there finds the address, asked back to back (no process starts inside a measurement; each would cost 3–10 ms here). Both tools have answered once before the first sample, and the samples start ${AFTER_BURST_MS / 1000} s after the ${ctx.sizes.pickupAmong.toLocaleString('en-US')} were classified.`,
     ],
   };
 }
