@@ -5,6 +5,7 @@ import type { Runner } from '../system/exec.js';
 import type { Command, RequestOf, ResultOf } from '../schema/control.js';
 import { readFileSync } from 'node:fs';
 import { ask } from '../system/control-client.js';
+import { peekSocket } from '../config/peek.js';
 
 export const DEFAULT_CONFIG = '/etc/dispatcher/config.yaml';
 
@@ -54,7 +55,7 @@ export async function configFor(ctx: CliContext): Promise<Config> {
  */
 export async function socketFor(ctx: CliContext): Promise<string> {
   const { config, socket } = ctx.globals();
-  return socket ?? (await import('../config/peek.js')).peekSocket(config);
+  return socket ?? peekSocket(config);
 }
 
 /** The running daemon's result for a request, or null when none is running. */

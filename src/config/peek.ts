@@ -4,21 +4,33 @@
 // the CLI's start-up. A config mid-edit must not cut the operator or pppd off
 // from a running daemon either: anything unreadable gives the default, and
 // the full load (config/load.ts) reports the problems when it is needed.
+//
+// Loading the YAML library alone costs about 50 ms, a third of the CLI's
+// start-up, so the plain cases are read without it: a file that never says
+// "socket" has none (short of a quoted key with its letters escaped, which
+// no one writes), and one top-level `socket: /absolute/path` line that is
+// the only mention is its value. Anything else (quotes, flow style, a second
+// mention, several documents) is left to the YAML library
+// (config/peek-yaml.ts, loaded only then).
 
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 import { DEFAULT_SOCKET } from '../schema/paths.js';
+
+/** A top-level key line whose value is a plain absolute path (no character YAML would read otherwise), and an optional comment. */
+const PLAIN_LINE = /^socket:[ \t]+(\/[^\s#:'"{}[\],&*!|>%@`]*)[ \t]*(?:#.*)?$/;
+
+/** The socket when the text says it plainly, DEFAULT_SOCKET when it never mentions one, undefined when only YAML can tell. */
+export function plainSocket(text: string): string | undefined {
+  if (!text.includes('socket')) return DEFAULT_SOCKET;
+  // A document marker means more than one document, or directives: YAML's to read.
+  if (/^(?:---|\.\.\.)/m.test(text)) return undefined;
+  const mentions = text.split('\n').filter((line) => line.includes('socket'));
+  const only = mentions.length === 1 ? PLAIN_LINE.exec((mentions[0] as string).replace(/\r$/, '')) : null;
+  return only ? (only[1] as string) : undefined;
+}
 
 export async function peekSocket(path: string): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => null);
   if (text === null) return DEFAULT_SOCKET;
-  let doc: unknown;
-  try {
-    doc = parse(text, { logLevel: 'silent', maxAliasCount: 100 });
-  } catch {
-    return DEFAULT_SOCKET;
-  }
-  const socket = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>).socket : undefined;
-  // The schema's rule for the value: an absolute path.
-  return typeof socket === 'string' && socket.startsWith('/') ? socket : DEFAULT_SOCKET;
+  return plainSocket(text) ?? (await import('./peek-yaml.js')).yamlSocket(text);
 }

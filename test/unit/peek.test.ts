@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { peekSocket } from '../../src/config/peek.js';
+import { peekSocket, plainSocket } from '../../src/config/peek.js';
 import { DEFAULTS } from '../../src/schema/config.js';
 import { DEFAULT_SOCKET } from '../../src/schema/paths.js';
 
@@ -36,5 +36,29 @@ describe('peeking at the socket', () => {
     expect(await peekSocket(await write('broken.yaml', 'socket: [unclosed\n'))).toBe(DEFAULT_SOCKET);
     expect(await peekSocket(await write('list.yaml', '- a\n- b\n'))).toBe(DEFAULT_SOCKET);
     expect(await peekSocket(await write('relative.yaml', 'socket: run/ctl.sock\n'))).toBe(DEFAULT_SOCKET);
+  });
+
+  test('the plain cases are read without the YAML library, and the same as it reads them', async () => {
+    expect(plainSocket('lan: { interfaces: [lan0] }\n')).toBe(DEFAULT_SOCKET);
+    expect(plainSocket('socket: /run/gw/ctl.sock   # where the CLI asks\nlan: {}\n')).toBe('/run/gw/ctl.sock');
+    expect(plainSocket('socket:\t/run/gw/ctl.sock\r\nlan: {}\r\n')).toBe('/run/gw/ctl.sock');
+    // YAML's to read: quoted, flow style, nested, two mentions, several documents, a value YAML reads otherwise.
+    for (const text of [
+      'socket: "/run/gw/ctl.sock"\n',
+      '{ socket: /run/gw/ctl.sock }\n',
+      'ha:\n  socket: /run/ha.sock\n',
+      '# socket: /run/old.sock\nsocket: /run/gw/ctl.sock\n',
+      '---\nsocket: /run/gw/ctl.sock\n',
+      'socket: /run/gw/ctl.sock #\nsocket: /run/other.sock\n',
+      'socket: /run/gw: ctl\n',
+      'socket: /run/*alias\n',
+    ]) {
+      expect(plainSocket(text)).toBeUndefined();
+    }
+    // And where the library reads them, the file's answer is the library's.
+    expect(await peekSocket(await write('quoted.yaml', 'socket: "/run/gw/ctl.sock"\n'))).toBe('/run/gw/ctl.sock');
+    expect(await peekSocket(await write('flow.yaml', '{ socket: /run/gw/ctl.sock }\n'))).toBe('/run/gw/ctl.sock');
+    expect(await peekSocket(await write('commented.yaml', '# socket: /run/old.sock\nsocket: /run/gw/ctl.sock\n'))).toBe('/run/gw/ctl.sock');
+    expect(await peekSocket(await write('nested.yaml', 'ha:\n  socket: /run/ha.sock\n'))).toBe(DEFAULT_SOCKET);
   });
 });
