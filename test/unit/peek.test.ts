@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peekSocket, plainSocket } from '../../src/config/peek.js';
+import { yamlSocket } from '../../src/config/peek-yaml.js';
 import { DEFAULTS } from '../../src/schema/config.js';
 import { DEFAULT_SOCKET } from '../../src/schema/paths.js';
 
@@ -39,10 +40,16 @@ describe('peeking at the socket', () => {
   });
 
   test('the plain cases are read without the YAML library, and the same as it reads them', async () => {
-    expect(plainSocket('lan: { interfaces: [lan0] }\n')).toBe(DEFAULT_SOCKET);
-    expect(plainSocket('socket: /run/gw/ctl.sock   # where the CLI asks\nlan: {}\n')).toBe('/run/gw/ctl.sock');
-    expect(plainSocket('socket:\t/run/gw/ctl.sock\r\nlan: {}\r\n')).toBe('/run/gw/ctl.sock');
-    // YAML's to read: quoted, flow style, nested, two mentions, several documents, a value YAML reads otherwise.
+    const plain = {
+      'lan: { interfaces: [lan0] }\n': DEFAULT_SOCKET,
+      'socket: /run/gw/ctl.sock   # where the CLI asks\nlan: {}\n': '/run/gw/ctl.sock',
+      'socket:\t/run/gw/ctl.sock\r\nlan: {}\r\n': '/run/gw/ctl.sock',
+    };
+    for (const [text, socket] of Object.entries(plain)) {
+      expect(plainSocket(text)).toBe(socket);
+      expect(yamlSocket(text)).toBe(socket);
+    }
+    // YAML's to read: quoted, flow style, nested, two mentions, several documents, a character the line is not read with.
     for (const text of [
       'socket: "/run/gw/ctl.sock"\n',
       '{ socket: /run/gw/ctl.sock }\n',
