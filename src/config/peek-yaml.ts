@@ -1,6 +1,6 @@
 // The socket as the YAML library reads the config (config/peek.ts asks it for
 // what a plain line cannot say). A module of its own so that the library,
-// about 50 ms to load, is loaded only then: the quick door imports it lazily.
+// about 50 ms to load, is loaded only then: peek.ts imports it lazily.
 
 import { parse } from 'yaml';
 import { DEFAULT_SOCKET } from '../schema/paths.js';

@@ -16,7 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_SOCKET } from '../schema/paths.js';
 
-/** A top-level key line whose value is a plain absolute path (no character YAML would read otherwise), and an optional comment. */
+/** A top-level key line whose value is a plain absolute path, and an optional comment; the value takes none of the characters YAML may give a meaning to (a conservative set: anything else is left to the library). */
 const PLAIN_LINE = /^socket:[ \t]+(\/[^\s#:'"{}[\],&*!|>%@`]*)[ \t]*(?:#.*)?$/;
 
 /** The socket when the text says it plainly, DEFAULT_SOCKET when it never mentions one, undefined when only YAML can tell. */
